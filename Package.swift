@@ -1,0 +1,99 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "agentbox",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "AgentBox", targets: ["AgentBox"]),
+        .library(name: "AgentBoxAPI", targets: ["AgentBoxAPI"]),
+        .library(name: "AgentBoxClient", targets: ["AgentBoxClient"]),
+        .library(name: "AgentBoxServer", targets: ["AgentBoxServer"]),
+        .executable(name: "agentbox", targets: ["agentbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Wire types of the HTTP API, shared by server, client and CLI. Foundation only.
+        .target(name: "AgentBoxAPI", swiftSettings: swiftSettings),
+        // Persistence: the Store protocol and its SQLite (GRDB) implementation.
+        .target(
+            name: "AgentBoxStore",
+            dependencies: [
+                "AgentBoxAPI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The embeddable library: workspaces, their lifecycle and events. No HTTP.
+        .target(
+            name: "AgentBox",
+            dependencies: [
+                "AgentBoxAPI",
+                "AgentBoxStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP transport over the library.
+        .target(
+            name: "AgentBoxServer",
+            dependencies: [
+                "AgentBox",
+                "AgentBoxAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The typed Swift client.
+        .target(
+            name: "AgentBoxClient",
+            dependencies: [
+                "AgentBoxAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The command-line interface: `agentbox serve` and the client commands.
+        .executableTarget(
+            name: "agentbox",
+            dependencies: [
+                "AgentBox",
+                "AgentBoxServer",
+                "AgentBoxClient",
+                "AgentBoxAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "AgentBoxStoreTests", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentBoxTests", dependencies: ["AgentBox", "AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AgentBoxServerTests",
+            dependencies: [
+                "AgentBoxServer", "AgentBox", "AgentBoxAPI",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["AgentBoxClient", "AgentBoxAPI", "agentbox"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

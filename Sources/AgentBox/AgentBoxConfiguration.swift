@@ -1,0 +1,72 @@
+import AgentBoxAPI
+import Foundation
+
+/// How an embedded AgentBox behaves. The server's flags fill one of these in.
+public struct AgentBoxConfiguration: Sendable {
+    /// Where the database and the workspaces' files live.
+    public var dataDirectory: URL
+    /// How long a workspace with nothing active stays awake before it sleeps.
+    public var idleGrace: Duration
+    /// Limits for the fields a workspace leaves unset.
+    public var defaultLimits: WorkspaceLimits
+    /// Events each workspace keeps in memory for `Last-Event-ID` replay.
+    public var eventReplayCapacity: Int
+    /// Events a slow subscriber may have outstanding before it is cut off (it may resume with `Last-Event-ID`).
+    public var subscriberBufferCapacity: Int
+
+    /// Defaults that suit coding agents: 2 GiB, one core, 512 processes.
+    public static let standardLimits = WorkspaceLimits(memoryMb: 2048, cpuPercent: 100, pids: 512, diskMb: nil)
+
+    public init(
+        dataDirectory: URL, idleGrace: Duration = .seconds(60), defaultLimits: WorkspaceLimits = standardLimits,
+        eventReplayCapacity: Int = 1024, subscriberBufferCapacity: Int = 256
+    ) {
+        self.dataDirectory = dataDirectory
+        self.idleGrace = idleGrace
+        self.defaultLimits = defaultLimits
+        self.eventReplayCapacity = eventReplayCapacity
+        self.subscriberBufferCapacity = subscriberBufferCapacity
+    }
+
+    /// The data directory when none is given: `$AGENTBOX_DATA_DIR`, else `$XDG_DATA_HOME/agentbox`,
+    /// else `~/.local/share/agentbox`.
+    public static func defaultDataDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let explicit = environment["AGENTBOX_DATA_DIR"], !explicit.isEmpty {
+            return URL(fileURLWithPath: explicit, isDirectory: true)
+        }
+        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg, isDirectory: true).appendingPathComponent("agentbox", isDirectory: true)
+        }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return URL(fileURLWithPath: home, isDirectory: true)
+            .appendingPathComponent(".local/share/agentbox", isDirectory: true)
+    }
+
+    /// The SQLite database inside ``dataDirectory``.
+    public var databasePath: String { dataDirectory.appendingPathComponent("agentbox.sqlite").path }
+
+    /// The host directory that holds a workspace's persistent files.
+    func workspaceDirectory(id: String) -> URL {
+        dataDirectory.appendingPathComponent("workspaces", isDirectory: true).appendingPathComponent(id, isDirectory: true)
+    }
+}
+
+extension Duration {
+    /// This duration in milliseconds, as a `Double`.
+    public var milliseconds: Double {
+        let parts = components
+        return Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15
+    }
+
+    /// Parses `500ms`, `60s`, `2m`, `1h`, or a bare number of seconds; `nil` when the text is none of these.
+    public static func parse(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, seconds) in units where trimmed.hasSuffix(suffix) {
+            guard let value = Double(trimmed.dropLast(suffix.count)), value >= 0, value.isFinite else { return nil }
+            return .milliseconds(Int64((value * seconds * 1000).rounded()))
+        }
+        guard let value = Double(trimmed), value >= 0, value.isFinite else { return nil }
+        return .milliseconds(Int64((value * 1000).rounded()))
+    }
+}

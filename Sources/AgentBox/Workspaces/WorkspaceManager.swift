@@ -1,0 +1,221 @@
+import AgentBoxAPI
+import AgentBoxStore
+import Foundation
+import Logging
+import Synchronization
+
+/// The entry point of the embeddable library: creates, finds, lists and destroys workspaces, and hands out the
+/// ``WorkspaceRuntime`` of each.
+///
+/// ```swift
+/// let manager = try WorkspaceManager.open(configuration: .init(dataDirectory: dir), logger: logger)
+/// let (workspace, _) = try await manager.create(key: WorkspaceKey(validating: "demo"))
+/// try await manager.runtime(for: workspace.key).wake()
+/// ```
+public final class WorkspaceManager: Sendable {
+    public let configuration: AgentBoxConfiguration
+    public let store: any Store
+    private let logger: Logger
+    private let runtimes = Mutex<[WorkspaceKey: WorkspaceRuntime]>([:])
+    private let closed = Mutex(false)
+
+    /// Largest page of ``list(cursor:limit:)``.
+    public static let maxPageSize = 1000
+
+    public init(configuration: AgentBoxConfiguration, store: any Store, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Creates the data directory if needed and opens the SQLite store inside it.
+    public static func open(configuration: AgentBoxConfiguration, logger: Logger) throws -> WorkspaceManager {
+        do {
+            try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: configuration.dataDirectory.appendingPathComponent("workspaces"), withIntermediateDirectories: true)
+        } catch {
+            throw AgentBoxError(
+                .internalError, "cannot create data directory \(configuration.dataDirectory.path): \(error)",
+                underlyingError: error)
+        }
+        let store = try SQLiteStore(path: configuration.databasePath)
+        return WorkspaceManager(configuration: configuration, store: store, logger: logger)
+    }
+
+    // MARK: Workspaces
+
+    /// Returns the workspace with `key`, creating it with `config` when there is none (then `created` is true).
+    /// An existing workspace is returned unchanged. Creating does not boot.
+    public func create(key: WorkspaceKey, config: WorkspaceConfig = WorkspaceConfig()) async throws
+        -> (workspace: Workspace, created: Bool)
+    {
+        try checkOpen()
+        try Self.validate(config)
+        let now = Date()
+        let record = WorkspaceRecord(
+            id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
+        let (stored, created) = try await store.createWorkspace(record)
+        if created { logger.info("workspace created", metadata: ["workspace.key": "\(key)"]) }
+        let runtime = try await runtime(for: stored)
+        return (runtime.snapshot, created)
+    }
+
+    /// The workspace with `key`; throws `notFound` when there is none. Does not boot.
+    public func workspace(key: WorkspaceKey) async throws -> Workspace {
+        if let runtime = runtimes.withLock({ $0[key] }) { return runtime.snapshot }
+        guard let record = try await store.workspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
+        return Self.sleepingSnapshot(record, configuration: configuration)
+    }
+
+    /// One page of workspaces in key order. `cursor` is the `nextCursor` of the previous page.
+    public func list(cursor: String? = nil, limit: Int = 100) async throws -> WorkspaceList {
+        guard (1...Self.maxPageSize).contains(limit) else {
+            throw AgentBoxError(.invalidArgument, "limit must be 1...\(Self.maxPageSize), not \(limit)")
+        }
+        let after = try cursor.map(Self.decodeCursor)
+        // One more than asked tells whether another page follows.
+        let records = try await store.workspaces(after: after, limit: limit + 1)
+        let page = records.prefix(limit)
+        let live = runtimes.withLock { $0 }
+        let items = page.map { live[$0.key]?.snapshot ?? Self.sleepingSnapshot($0, configuration: configuration) }
+        let next = records.count > limit ? page.last.map { Self.encodeCursor($0.key) } : nil
+        return WorkspaceList(items: items, nextCursor: next)
+    }
+
+    /// Destroys the workspace: stops it, ends its event streams, deletes its records and its files.
+    public func destroy(key: WorkspaceKey) async throws {
+        try checkOpen()
+        let runtime = try await self.runtime(for: key)
+        runtimes.withLock { if $0[key] === runtime { $0[key] = nil } }
+        await runtime.destroy()
+        guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
+        do {
+            if FileManager.default.fileExists(atPath: runtime.directory.path) {
+                try FileManager.default.removeItem(at: runtime.directory)
+            }
+        } catch {
+            logger.error(
+                "could not remove the files of a destroyed workspace",
+                metadata: ["workspace.key": "\(key)", "path": "\(runtime.directory.path)", "error": "\(error)"])
+        }
+        logger.info("workspace destroyed", metadata: ["workspace.key": "\(key)"])
+    }
+
+    /// Puts the workspace to sleep now.
+    public func sleep(key: WorkspaceKey) async throws -> Workspace {
+        try checkOpen()
+        let runtime = try await self.runtime(for: key)
+        await runtime.sleep()
+        return runtime.snapshot
+    }
+
+    /// Boots the workspace if it sleeps.
+    public func wake(key: WorkspaceKey) async throws -> Workspace {
+        try checkOpen()
+        let runtime = try await self.runtime(for: key)
+        try await runtime.wake()
+        return runtime.snapshot
+    }
+
+    /// The workspace's event stream (see ``WorkspaceRuntime/events(after:)``). Does not boot.
+    public func events(key: WorkspaceKey, after: Int64? = nil) async throws -> AsyncStream<WorkspaceEventEnvelope> {
+        try checkOpen()
+        return try await runtime(for: key).events(after: after)
+    }
+
+    /// The live side of the workspace with `key`, loaded from the store when needed. Does not boot.
+    public func runtime(for key: WorkspaceKey) async throws -> WorkspaceRuntime {
+        if let runtime = runtimes.withLock({ $0[key] }) { return runtime }
+        guard let record = try await store.workspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
+        return try await runtime(for: record)
+    }
+
+    private func runtime(for record: WorkspaceRecord) async throws -> WorkspaceRuntime {
+        if let runtime = runtimes.withLock({ $0[record.key] }), runtime.id == record.id { return runtime }
+        let bound = try await store.eventSequenceBound(key: record.key)
+        let candidate = WorkspaceRuntime(
+            record: record, eventSeqBound: bound, store: store, configuration: configuration, logger: logger)
+        // Two callers may race to load one workspace: the first one stored wins, so there is one actor per workspace.
+        return runtimes.withLock { runtimes in
+            if let existing = runtimes[record.key], existing.id == record.id { return existing }
+            runtimes[record.key] = candidate
+            return candidate
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Ends every open event stream, so that a server can drain its connections.
+    public func finishEventStreams() async {
+        for runtime in runtimes.withLock({ Array($0.values) }) {
+            await runtime.finishEventStreams()
+        }
+    }
+
+    /// Puts every workspace to sleep, ends their streams and closes the store. Later calls fail with `unavailable`.
+    public func shutdown() async {
+        guard closed.withLock({ closed in
+            defer { closed = true }
+            return !closed
+        }) else { return }
+        let all = runtimes.withLock { Array($0.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for runtime in all {
+                group.addTask {
+                    await runtime.sleep()
+                    await runtime.finishEventStreams()
+                }
+            }
+        }
+        // Let the last activity timestamps reach the store before it closes.
+        for record in all.map(\.snapshot) {
+            try? await store.touchWorkspace(key: record.key, at: record.lastActiveAt)
+        }
+        do { try await store.close() } catch {
+            logger.error("could not close the store", metadata: ["error": "\(error)"])
+        }
+        logger.info("workspace manager stopped", metadata: ["workspaces": "\(all.count)"])
+    }
+
+    private func checkOpen() throws {
+        if closed.withLock({ $0 }) { throw AgentBoxError(.unavailable, "AgentBox is shutting down") }
+    }
+
+    // MARK: Helpers
+
+    static func validate(_ config: WorkspaceConfig) throws {
+        if let problem = config.limits?.validationProblem() { throw AgentBoxError(.invalidArgument, problem) }
+        for (name, value) in config.env ?? [:] {
+            if name.isEmpty || name.contains("=") || name.utf8.contains(0) {
+                throw AgentBoxError(.invalidArgument, "env name '\(name)' is not valid (empty, or holds '=' or NUL)")
+            }
+            if value.utf8.contains(0) { throw AgentBoxError(.invalidArgument, "env value of '\(name)' holds a NUL byte") }
+        }
+        if let mounts = config.mounts, !mounts.isEmpty {
+            throw AgentBoxError(.unsupported, "mounts are not supported by this server yet")
+        }
+    }
+
+    static func sleepingSnapshot(_ record: WorkspaceRecord, configuration: AgentBoxConfiguration) -> Workspace {
+        Workspace(
+            key: record.key, state: .sleeping, createdAt: record.createdAt, lastActiveAt: record.lastActiveAt,
+            limits: (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits),
+            network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
+    }
+
+    static func encodeCursor(_ key: WorkspaceKey) -> String {
+        Data(key.rawValue.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeCursor(_ cursor: String) throws -> WorkspaceKey {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+            let key = WorkspaceKey(rawValue: text)
+        else { throw AgentBoxError(.invalidArgument, "cursor '\(cursor)' is not one this server issued") }
+        return key
+    }
+}

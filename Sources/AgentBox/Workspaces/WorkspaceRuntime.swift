@@ -1,0 +1,261 @@
+import AgentBoxAPI
+import AgentBoxStore
+import Foundation
+import Logging
+import Synchronization
+
+/// The live side of one workspace: its lifecycle (sleeping → booting → running → sleeping), what holds it awake,
+/// its idle timer and its event stream. One actor per workspace, so all of a workspace's state changes are
+/// serialised without a lock shared with other workspaces.
+///
+/// A workspace boots lazily: the first activity (``beginActivity()``) boots it, and it goes back to sleep
+/// ``AgentBoxConfiguration/idleGrace`` after the last activity ends.
+public actor WorkspaceRuntime {
+    /// The workspace's key.
+    public nonisolated let key: WorkspaceKey
+    /// The workspace's internal id (names its data directory).
+    public nonisolated let id: String
+    /// The host directory of the workspace's persistent files.
+    public nonisolated let directory: URL
+
+    private let record: WorkspaceRecord
+    private let store: any Store
+    private let configuration: AgentBoxConfiguration
+    private let logger: Logger
+
+    private nonisolated let stateSnapshot: Mutex<(state: WorkspaceState, lastActiveAt: Date)>
+    private var state: WorkspaceState = .sleeping {
+        didSet { stateSnapshot.withLock { $0.state = state } }
+    }
+    private var bootTask: Task<Void, any Error>?
+    private var activities: Set<UInt64> = []
+    private var nextActivityID: UInt64 = 0
+    private var idleTimer: Task<Void, Never>?
+    private var lastPersistedActivity: ContinuousClock.Instant?
+    private var destroyed = false
+
+    private var hub: EventHub
+    private var nextSeq: Int64
+    private var seqBound: Int64
+    private static let seqBlock: Int64 = 1024
+
+    init(record: WorkspaceRecord, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration, logger: Logger) {
+        self.key = record.key
+        self.id = record.id
+        self.directory = configuration.workspaceDirectory(id: record.id)
+        self.record = record
+        self.store = store
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "workspace.key"] = "\(record.key)"
+        self.logger = logger
+        self.stateSnapshot = Mutex((.sleeping, record.lastActiveAt))
+        self.hub = EventHub(
+            replayCapacity: configuration.eventReplayCapacity, subscriberCapacity: configuration.subscriberBufferCapacity)
+        // Numbers up to the stored bound may have been handed out before a crash: continue above it.
+        self.nextSeq = eventSeqBound + 1
+        self.seqBound = eventSeqBound
+    }
+
+    /// The workspace as the API shows it. Readable without waiting for the actor.
+    public nonisolated var snapshot: Workspace {
+        let (state, lastActiveAt) = stateSnapshot.withLock { $0 }
+        return Workspace(
+            key: record.key, state: state, createdAt: record.createdAt, lastActiveAt: lastActiveAt,
+            limits: (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits),
+            network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
+    }
+
+    /// The configuration the workspace was created with.
+    public nonisolated var config: WorkspaceConfig { record.config }
+
+    // MARK: Activity
+
+    /// Something that holds the workspace awake until ``WorkspaceRuntime/endActivity(_:)`` is called with it.
+    public struct Activity: Sendable, Hashable {
+        let id: UInt64
+    }
+
+    /// Boots the workspace if it sleeps and holds it awake until `endActivity` is called with the result.
+    public func beginActivity() async throws -> Activity {
+        try await ensureRunning()
+        let activity = Activity(id: nextActivityID)
+        nextActivityID += 1
+        activities.insert(activity.id)
+        idleTimer?.cancel()
+        idleTimer = nil
+        noteActivity()
+        return activity
+    }
+
+    /// Releases `activity`; when nothing else holds the workspace, its idle timer starts.
+    public func endActivity(_ activity: Activity) {
+        guard activities.remove(activity.id) != nil else { return }
+        noteActivity()
+        if activities.isEmpty, state == .running { armIdleTimer() }
+    }
+
+    /// Runs `body` as an activity: the workspace is awake while it runs.
+    public func withActivity<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        let activity = try await beginActivity()
+        defer { endActivity(activity) }
+        return try await body()
+    }
+
+    /// Boots the workspace when it sleeps; returns once it runs.
+    public func wake() async throws {
+        let activity = try await beginActivity()
+        endActivity(activity)
+    }
+
+    private func noteActivity() {
+        let now = Date()
+        stateSnapshot.withLock { $0.lastActiveAt = now }
+        // Persisting on every action would put a database write on every request; once a second is enough,
+        // and sleep always persists.
+        let clockNow = ContinuousClock.now
+        if let last = lastPersistedActivity, clockNow - last < .seconds(1) { return }
+        lastPersistedActivity = clockNow
+        persistLastActive(now)
+    }
+
+    private func persistLastActive(_ date: Date) {
+        let store = store, key = key, logger = logger
+        Task {
+            do { try await store.touchWorkspace(key: key, at: date) } catch {
+                logger.warning("could not record workspace activity", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        let grace = configuration.idleGrace
+        idleTimer = Task { [weak self] in
+            do { try await Task.sleep(for: grace) } catch { return }
+            await self?.idleTimerFired()
+        }
+    }
+
+    private func idleTimerFired() async {
+        guard !Task.isCancelled, activities.isEmpty, state == .running else { return }
+        await stop(reason: .sleep)
+    }
+
+    // MARK: Lifecycle
+
+    private func ensureRunning() async throws {
+        if destroyed { throw AgentBoxError.workspaceNotFound(key) }
+        switch state {
+        case .running:
+            return
+        case .booting:
+            try await bootTask?.value
+        case .sleeping:
+            let task = Task { try await self.boot() }
+            bootTask = task
+            try await task.value
+        }
+        if destroyed { throw AgentBoxError.workspaceNotFound(key) }
+    }
+
+    private func boot() async throws {
+        state = .booting
+        let started = ContinuousClock.now
+        do {
+            try prepareDirectories()
+        } catch {
+            state = .sleeping
+            bootTask = nil
+            logger.error("workspace failed to boot", metadata: ["error": "\(error)"])
+            await publish(.vmShutdown(VMShutdown(reason: .error)))
+            throw AgentBoxError(.internalError, "workspace '\(key)' failed to boot: \(error)", underlyingError: error)
+        }
+        state = .running
+        bootTask = nil
+        let bootMs = (ContinuousClock.now - started).milliseconds
+        logger.debug("workspace booted", metadata: ["boot.ms": "\(bootMs)"])
+        await publish(.vmBooted(VMBooted(bootMs: bootMs)))
+        if activities.isEmpty { armIdleTimer() }
+    }
+
+    private func prepareDirectories() throws {
+        let files = FileManager.default
+        for sub in ["workspace", "home"] {
+            try files.createDirectory(
+                at: directory.appendingPathComponent(sub, isDirectory: true), withIntermediateDirectories: true)
+        }
+    }
+
+    /// Puts the workspace to sleep now, whatever holds it awake.
+    public func sleep() async {
+        if state == .booting { _ = try? await bootTask?.value }
+        await stop(reason: .sleep)
+    }
+
+    private func stop(reason: ShutdownReason) async {
+        guard state == .running else { return }
+        idleTimer?.cancel()
+        idleTimer = nil
+        activities.removeAll()
+        state = .sleeping
+        let now = Date()
+        stateSnapshot.withLock { $0.lastActiveAt = max($0.lastActiveAt, now) }
+        persistLastActive(stateSnapshot.withLock { $0.lastActiveAt })
+        logger.debug("workspace stopped", metadata: ["reason": "\(reason.rawValue)"])
+        await publish(.vmShutdown(VMShutdown(reason: reason)))
+    }
+
+    /// Stops the workspace for good and ends its event streams. The caller removes its records and files.
+    func destroy() async {
+        if state == .booting { _ = try? await bootTask?.value }
+        if state == .running {
+            await stop(reason: .destroy)
+        } else {
+            await publish(.vmShutdown(VMShutdown(reason: .destroy)))
+        }
+        destroyed = true
+        hub.finishAll()
+    }
+
+    /// Ends the event streams (the server is stopping) without changing the workspace.
+    func finishEventStreams() {
+        hub.finishAll()
+    }
+
+    // MARK: Events
+
+    /// Numbers `event` and delivers it to the workspace's subscribers.
+    public func publish(_ event: WorkspaceEvent) async {
+        if nextSeq > seqBound {
+            do {
+                let bound = try await store.reserveEventSequence(key: key, count: Self.seqBlock)
+                seqBound = max(seqBound, bound)
+            } catch {
+                // The workspace's record is gone (destroyed concurrently) or the store failed: numbering continues
+                // in memory so that live subscribers still see the event.
+                logger.warning("could not reserve event numbers", metadata: ["error": "\(error)"])
+                seqBound = max(seqBound, nextSeq + Self.seqBlock - 1)
+            }
+        }
+        let envelope = WorkspaceEventEnvelope(seq: nextSeq, event: event)
+        nextSeq += 1
+        hub.publish(envelope)
+    }
+
+    /// The workspace's events from now on, preceded by the remembered ones numbered above `after`.
+    /// Subscribing does not boot the workspace. The stream ends when the workspace is destroyed.
+    public func events(after: Int64? = nil) -> AsyncStream<WorkspaceEventEnvelope> {
+        if destroyed { return AsyncStream { $0.finish() } }
+        return hub.subscribe(after: after) { [weak self] id in
+            Task { await self?.unsubscribe(id) }
+        }
+    }
+
+    private func unsubscribe(_ id: UInt64) {
+        hub.unsubscribe(id)
+    }
+
+    /// How many event subscribers are attached (for tests and metrics).
+    public var subscriberCount: Int { hub.subscriberCount }
+}

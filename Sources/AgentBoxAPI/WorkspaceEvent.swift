@@ -1,0 +1,72 @@
+import Foundation
+
+/// Why a workspace stopped running.
+public enum ShutdownReason: String, Codable, Sendable {
+    case sleep
+    case destroy
+    case error
+}
+
+/// `vmBooted`: the workspace finished booting.
+public struct VMBooted: Codable, Sendable, Equatable {
+    /// How long the boot took, in milliseconds.
+    public var bootMs: Double
+    public init(bootMs: Double) { self.bootMs = bootMs }
+}
+
+/// `vmShutdown`: the workspace stopped running.
+public struct VMShutdown: Codable, Sendable, Equatable {
+    public var reason: ShutdownReason
+    public init(reason: ShutdownReason) { self.reason = reason }
+}
+
+/// An event on a workspace's stream (`GET /v1/workspaces/{key}/events`).
+///
+/// Each event has a name (the SSE `event:` field) and a JSON object (the SSE `data:` field). Events this
+/// version does not know are kept as ``other(name:data:)`` so that an older client survives a newer server.
+public enum WorkspaceEvent: Sendable, Equatable {
+    case vmBooted(VMBooted)
+    case vmShutdown(VMShutdown)
+    case other(name: String, data: JSONValue)
+
+    /// The SSE `event:` name.
+    public var name: String {
+        switch self {
+        case .vmBooted: "vmBooted"
+        case .vmShutdown: "vmShutdown"
+        case .other(let name, _): name
+        }
+    }
+
+    /// The SSE `data:` JSON object.
+    public func encodedData(using encoder: JSONEncoder = AgentBoxJSON.makeEncoder()) throws -> Data {
+        switch self {
+        case .vmBooted(let payload): try encoder.encode(payload)
+        case .vmShutdown(let payload): try encoder.encode(payload)
+        case .other(_, let data): try encoder.encode(data)
+        }
+    }
+
+    /// Decodes an event from its SSE name and data.
+    public static func decode(
+        name: String, data: Data, using decoder: JSONDecoder = AgentBoxJSON.makeDecoder()
+    ) throws -> WorkspaceEvent {
+        switch name {
+        case "vmBooted": .vmBooted(try decoder.decode(VMBooted.self, from: data))
+        case "vmShutdown": .vmShutdown(try decoder.decode(VMShutdown.self, from: data))
+        default: .other(name: name, data: try decoder.decode(JSONValue.self, from: data))
+        }
+    }
+}
+
+/// A ``WorkspaceEvent`` with its place in the workspace's stream.
+public struct WorkspaceEventEnvelope: Sendable, Equatable {
+    /// Strictly increasing within a workspace, across sleeps and server restarts; the SSE `id:`.
+    public var seq: Int64
+    public var event: WorkspaceEvent
+
+    public init(seq: Int64, event: WorkspaceEvent) {
+        self.seq = seq
+        self.event = event
+    }
+}

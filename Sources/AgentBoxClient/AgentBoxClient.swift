@@ -1,0 +1,196 @@
+import AgentBoxAPI
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A typed client of the AgentBox HTTP API.
+///
+/// ```swift
+/// let client = AgentBoxClient(endpoint: URL(string: "http://127.0.0.1:2468")!, token: token)
+/// let (workspace, created) = try await client.putWorkspace("demo")
+/// for try await event in try await client.events("demo") { print(event.seq, event.event.name) }
+/// ```
+public struct AgentBoxClient: Sendable {
+    public let endpoint: URL
+    public let token: String?
+    private let http: HTTPClient
+    /// How long a request may take to get its response head.
+    public var timeout: TimeAmount = .seconds(60)
+
+    public init(endpoint: URL, token: String? = nil, httpClient: HTTPClient = .shared) {
+        self.endpoint = endpoint
+        self.token = token
+        self.http = httpClient
+    }
+
+    // MARK: Server
+
+    public func health() async throws -> Health {
+        try await send(.GET, "/v1/health")
+    }
+
+    /// The server's OpenAPI document, as JSON.
+    public func openAPIDocument() async throws -> JSONValue {
+        try await send(.GET, "/v1/openapi.json")
+    }
+
+    // MARK: Workspaces
+
+    /// Gets or creates the workspace `key`; `created` tells which.
+    public func putWorkspace(_ key: String, config: WorkspaceConfig = WorkspaceConfig()) async throws
+        -> (workspace: Workspace, created: Bool)
+    {
+        let response = try await perform(.PUT, Self.workspacePath(key), body: try AgentBoxJSON.makeEncoder().encode(config))
+        return (try decode(Workspace.self, response.body), response.status == .created)
+    }
+
+    /// One page of workspaces.
+    public func workspaces(cursor: String? = nil, limit: Int? = nil) async throws -> WorkspaceList {
+        var query: [(String, String)] = []
+        if let cursor { query.append(("cursor", cursor)) }
+        if let limit { query.append(("limit", String(limit))) }
+        return try await send(.GET, "/v1/workspaces", query: query)
+    }
+
+    /// Every workspace, following the cursor page by page.
+    public func allWorkspaces(pageSize: Int = 500) async throws -> [Workspace] {
+        var all: [Workspace] = []
+        var cursor: String?
+        repeat {
+            let page = try await workspaces(cursor: cursor, limit: pageSize)
+            all += page.items
+            cursor = page.nextCursor
+        } while cursor != nil
+        return all
+    }
+
+    public func workspace(_ key: String) async throws -> Workspace {
+        try await send(.GET, Self.workspacePath(key))
+    }
+
+    public func deleteWorkspace(_ key: String) async throws {
+        _ = try await perform(.DELETE, Self.workspacePath(key))
+    }
+
+    /// Puts the workspace to sleep now.
+    public func sleepWorkspace(_ key: String) async throws -> Workspace {
+        try await send(.POST, Self.workspacePath(key) + "/sleep")
+    }
+
+    /// Boots the workspace if it sleeps.
+    public func wakeWorkspace(_ key: String) async throws -> Workspace {
+        try await send(.POST, Self.workspacePath(key) + "/wake")
+    }
+
+    /// The workspace's event stream. Returns once the server has subscribed, so no event after this call is
+    /// missed. `after` resumes after that sequence number (from the server's replay memory).
+    public func events(_ key: String, after: Int64? = nil) async throws -> WorkspaceEventStream {
+        var request = makeRequest(.GET, Self.workspacePath(key) + "/events")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        if let after { request.headers.add(name: "Last-Event-ID", value: String(after)) }
+        let response = try await http.execute(request, timeout: timeout)
+        guard response.status == .ok else {
+            throw try await AgentBoxClientError(response: response)
+        }
+        return WorkspaceEventStream(body: response.body)
+    }
+
+    // MARK: Plumbing
+
+    static func workspacePath(_ key: String) -> String {
+        "/v1/workspaces/" + (key.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? key)
+    }
+
+    func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)] = []) -> HTTPClientRequest {
+        var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)!
+        components.percentEncodedPath = components.percentEncodedPath.trimmingSuffix("/") + path
+        if !query.isEmpty { components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
+        var request = HTTPClientRequest(url: components.string!)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        return request
+    }
+
+    struct RawResponse {
+        var status: HTTPResponseStatus
+        var body: ByteBuffer
+    }
+
+    /// Sends a request and returns its status and whole body; throws ``AgentBoxClientError`` for a 4xx or 5xx.
+    func perform(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil) async throws -> RawResponse {
+        var request = makeRequest(method, path, query: query)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await http.execute(request, timeout: timeout)
+        guard (200..<300).contains(response.status.code) else {
+            throw try await AgentBoxClientError(response: response)
+        }
+        return RawResponse(status: response.status, body: try await response.body.collect(upTo: 64 << 20))
+    }
+
+    func send<Reply: Decodable>(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
+        try decode(Reply.self, try await perform(method, path, query: query, body: body).body)
+    }
+
+    func decode<Reply: Decodable>(_ type: Reply.Type, _ buffer: ByteBuffer) throws -> Reply {
+        try AgentBoxJSON.makeDecoder().decode(Reply.self, from: Data(buffer.readableBytesView))
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}
+
+/// An error answer of the server: its status and problem document.
+public struct AgentBoxClientError: Error, Sendable, CustomStringConvertible {
+    public let status: Int
+    public let problem: Problem
+
+    init(response: HTTPClientResponse) async throws {
+        status = Int(response.status.code)
+        let body = try await response.body.collect(upTo: 1 << 20)
+        if let problem = try? AgentBoxJSON.makeDecoder().decode(Problem.self, from: Data(body.readableBytesView)) {
+            self.problem = problem
+        } else {
+            problem = Problem(
+                title: response.status.reasonPhrase, status: status, detail: String(buffer: body))
+        }
+    }
+
+    public var description: String { problem.detail.isEmpty ? problem.title : "\(problem.title): \(problem.detail)" }
+}
+
+/// The events of a workspace as they arrive, as an `AsyncSequence`. Ends when the server ends the stream.
+public struct WorkspaceEventStream: AsyncSequence, Sendable {
+    public typealias Element = WorkspaceEventEnvelope
+    let body: HTTPClientResponse.Body
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var chunks: HTTPClientResponse.Body.AsyncIterator
+        var parser = ServerSentEventParser()
+        var pending: [ServerSentEvent] = []
+        let decoder = AgentBoxJSON.makeDecoder()
+
+        public mutating func next() async throws -> WorkspaceEventEnvelope? {
+            while true {
+                if !pending.isEmpty {
+                    let event = pending.removeFirst()
+                    guard let id = event.id.flatMap({ Int64($0) }) else { continue }
+                    let decoded = try WorkspaceEvent.decode(name: event.event, data: Data(event.data.utf8), using: decoder)
+                    return WorkspaceEventEnvelope(seq: id, event: decoded)
+                }
+                guard let chunk = try await chunks.next() else { return nil }
+                pending = parser.consume(chunk.readableBytesView)
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(chunks: body.makeAsyncIterator())
+    }
+}

@@ -1,0 +1,86 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// How the HTTP server listens and authenticates.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port (reported through `onListening`).
+    public var port: Int
+    /// The bearer token every /v1 route but health requires; `nil` for none.
+    public var token: String?
+    /// Allows listening on a non-loopback address without a token.
+    public var allowUnauthenticatedRemote: Bool
+
+    public init(host: String = "127.0.0.1", port: Int = 2468, token: String? = nil, allowUnauthenticatedRemote: Bool = false) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.allowUnauthenticatedRemote = allowUnauthenticatedRemote
+    }
+
+    /// Refuses a configuration that would expose workspaces to the network without a token.
+    public func validate() throws {
+        if let token, token.isEmpty { throw AgentBoxError(.invalidArgument, "--token must not be empty") }
+        if token == nil, !allowUnauthenticatedRemote, !Self.isLoopback(host) {
+            throw AgentBoxError(
+                .invalidArgument,
+                "refusing to listen on \(host) without a token: pass --token T, or --no-token to allow anyone who can reach it")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+}
+
+/// The router of the AgentBox HTTP API, over `manager`.
+public func buildRouter(manager: WorkspaceManager, token: String?) -> Router<AgentBoxRequestContext> {
+    let router = Router(context: AgentBoxRequestContext.self)
+    // Middleware wraps only the routes added after it, so it goes first.
+    router.add(middleware: ProblemMiddleware())
+    if let token { router.add(middleware: AuthMiddleware(token: token)) }
+    let registry = APIRouteRegistry(router: router)
+    HealthController().addRoutes(to: registry)
+    WorkspaceController(manager: manager).addRoutes(to: registry)
+    return router
+}
+
+/// The HTTP application serving `manager`. `onListening` receives the bound port once the server listens.
+public func buildApplication(
+    manager: WorkspaceManager, configuration: ServerConfiguration, logger: Logger,
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    try configuration.validate()
+    let router = buildRouter(manager: manager, token: configuration.token)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
+        onServerRunning: { channel in
+            await onListening(channel.localAddress?.port ?? configuration.port)
+        },
+        logger: logger)
+}
+
+/// Runs AgentBox until SIGTERM or SIGINT, then shuts down gracefully: stop accepting requests and end event
+/// streams, put every workspace to sleep, close the store.
+public func runServer(
+    manager: WorkspaceManager, configuration: ServerConfiguration, logger: Logger,
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws {
+    let app = try buildApplication(manager: manager, configuration: configuration, logger: logger, onListening: onListening)
+    // Services stop in reverse order: first the event streams end (so the server can drain), then the server,
+    // then the workspaces and the store.
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [
+                WorkspaceManagerService(manager: manager), app, EventStreamCloser(manager: manager),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+    try await group.run()
+}

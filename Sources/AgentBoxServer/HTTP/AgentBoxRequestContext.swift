@@ -1,0 +1,76 @@
+import AgentBoxAPI
+import Foundation
+import Hummingbird
+
+/// The request context of every AgentBox route: JSON in and out with AgentBox's date format, and a decoder that
+/// answers a wrong content type with 415 and a malformed body with 400.
+public struct AgentBoxRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// JSON bodies are small; file and tar uploads stream instead of being collected.
+    public var maxUploadSize: Int { 1 << 20 }
+    public var requestDecoder: AgentBoxRequestDecoder { AgentBoxRequestDecoder() }
+    public var responseEncoder: JSONEncoder { AgentBoxJSON.makeEncoder() }
+}
+
+/// Decodes JSON request bodies, refusing what is not JSON with a problem that says why.
+public struct AgentBoxRequestDecoder: RequestDecoder {
+    public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        if let contentType = request.headers[.contentType] {
+            let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard mediaType == "application/json" || (mediaType?.hasSuffix("+json") ?? false) else {
+                throw ProblemError(.unsupportedMediaType, "expected Content-Type application/json, not '\(contentType)'")
+            }
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw ProblemError(.contentTooLarge, "a JSON body has at most \(context.maxUploadSize) bytes")
+        }
+        // An empty body means "no fields": every request type whose fields are all optional accepts it.
+        let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
+        do {
+            return try AgentBoxJSON.makeDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw ProblemError(.badRequest, "malformed JSON body: \(Self.describe(error))")
+        }
+    }
+
+    /// A one-line account of a decoding error, naming the field it is about.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            return text.isEmpty ? "the body" : "'\(text)'"
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)) should be \(jsonName(type))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)) should be \(jsonName(type)), not null"
+        case .keyNotFound(let key, let context):
+            return "missing field \(path(context.codingPath + [key]))"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "not valid JSON" }
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func jsonName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is Int.Type, is Int64.Type, is Int32.Type, is UInt.Type, is UInt64.Type: "an integer"
+        case is Double.Type, is Float.Type: "a number"
+        case is [Any].Type: "an array"
+        default: "an object"
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import AgentBoxAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Writes an AsyncSequence of events as a `text/event-stream` response, with a comment heartbeat.
+///
+/// Hummingbird has no SSE type, so frames are written by hand: `id:`, `event:`, `data:` (one JSON object on one
+/// line), and a blank line. A `: heartbeat` comment goes out whenever `heartbeat` passes without an event, so
+/// proxies keep the connection and clients notice a dead one. Memory is bounded: a client that cannot keep up for
+/// `bufferCapacity` frames is disconnected and resumes with `Last-Event-ID`.
+/// What the SSE writer sends next: an event, or a heartbeat comment.
+enum SSEItem<Event: Sendable>: Sendable {
+    case event(Event)
+    case heartbeat
+}
+
+enum ServerSentEvents {
+    static func response<Events: AsyncSequence & Sendable>(
+        _ events: Events, heartbeat: Duration = .seconds(15), bufferCapacity: Int = 512,
+        frame: @escaping @Sendable (Events.Element) throws -> ByteBuffer
+    ) -> Response where Events.Element: Sendable, Events.Failure == Never {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                let (items, continuation) = AsyncStream<SSEItem<Events.Element>>.makeStream(bufferingPolicy: .bufferingOldest(bufferCapacity))
+                try await writer.write(ByteBuffer(string: ": connected\n\n"))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await event in events {
+                            if case .dropped = continuation.yield(.event(event)) { break }
+                        }
+                        continuation.finish()
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: heartbeat)
+                            continuation.yield(.heartbeat)
+                        }
+                    }
+                    for await item in items {
+                        switch item {
+                        case .event(let event): try await writer.write(try frame(event))
+                        case .heartbeat: try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                        }
+                    }
+                    group.cancelAll()
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    /// One SSE frame. `data` must not contain a newline (JSON from AgentBoxJSON never does).
+    static func frame(id: Int64, event: String, data: Data) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeString("id: \(id)\nevent: \(event)\ndata: ")
+        buffer.writeBytes(data)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+
+    /// The sequence number after which a stream resumes: the `Last-Event-ID` header, else `?after=`.
+    static func resumePoint(_ request: Request) throws -> Int64? {
+        if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            guard let value = Int64(header.trimmingCharacters(in: .whitespaces)) else {
+                throw ProblemError(.badRequest, "Last-Event-ID must be an event sequence number, not '\(header)'")
+            }
+            return value
+        }
+        if let after = request.uri.queryParameters.get("after") {
+            guard let value = Int64(after) else {
+                throw ProblemError(.badRequest, "after must be an event sequence number, not '\(after)'")
+            }
+            return value
+        }
+        return nil
+    }
+}

@@ -1,0 +1,126 @@
+import AgentBoxAPI
+
+/// Builds the OpenAPI 3.1 document served at `/v1/openapi.json` from the operations the router serves.
+enum OpenAPIDocument {
+    static func build(operations: [APIOperation]) -> JSONValue {
+        var paths: [String: JSONValue] = [:]
+        for operation in operations {
+            var entry: [String: JSONValue] = [
+                "operationId": .string(operation.operationID),
+                "summary": .string(operation.summary),
+                "tags": [.string(operation.tag)],
+            ]
+            if !operation.parameters.isEmpty {
+                entry["parameters"] = .array(
+                    operation.parameters.map { parameter in
+                        [
+                            "name": .string(parameter.name), "in": .string(parameter.location.rawValue),
+                            "required": .bool(parameter.required), "description": .string(parameter.description),
+                            "schema": parameter.schema,
+                        ]
+                    })
+            }
+            if let body = operation.requestBody {
+                entry["requestBody"] = ["required": false, "content": [body.contentType: ["schema": body.schema]]]
+            }
+            var responses: [String: JSONValue] = [:]
+            for reply in operation.replies {
+                var response: [String: JSONValue] = ["description": .string(reply.description)]
+                if let body = reply.body { response["content"] = [body.contentType: ["schema": body.schema]] }
+                responses[String(reply.status)] = .object(response)
+            }
+            entry["responses"] = .object(responses)
+            if !operation.authenticated { entry["security"] = [] }
+            var item: [String: JSONValue] = [:]
+            if case .object(let existing) = paths[operation.path] { item = existing }
+            item[operation.method.rawValue.lowercased()] = .object(entry)
+            paths[operation.path] = .object(item)
+        }
+        return [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "AgentBox API", "version": .string(agentBoxVersion),
+                "description": "Persistent, isolated Linux workspaces for AI agents.",
+            ],
+            "servers": [["url": "/"]],
+            "security": [["bearerAuth": []]],
+            "paths": .object(paths),
+            "components": [
+                "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer"]],
+                "schemas": schemas,
+            ],
+        ]
+    }
+
+    static let schemas: JSONValue = [
+        "WorkspaceKey": [
+            "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+            "description": "1–128 characters of A–Z a–z 0–9 . _ - :",
+        ],
+        "Problem": [
+            "type": "object", "required": ["type", "title", "status", "detail"],
+            "properties": [
+                "type": ["type": "string"], "title": ["type": "string"], "status": ["type": "integer"],
+                "detail": ["type": "string"],
+            ],
+        ],
+        "Health": [
+            "type": "object", "required": ["status", "version"],
+            "properties": ["status": ["type": "string", "enum": ["ok"]], "version": ["type": "string"]],
+        ],
+        "WorkspaceLimits": [
+            "type": "object",
+            "properties": [
+                "memoryMb": ["type": "integer", "minimum": 16], "cpuPercent": ["type": "integer", "minimum": 1],
+                "pids": ["type": "integer", "minimum": 1], "diskMb": ["type": "integer", "minimum": 1],
+            ],
+        ],
+        "EgressPolicy": [
+            "oneOf": [
+                ["type": "string", "enum": ["deny", "allow"]],
+                [
+                    "type": "object", "required": ["allow"],
+                    "properties": ["allow": ["type": "array", "items": ["type": "string"]]],
+                ],
+            ]
+        ],
+        "NetworkPolicy": [
+            "type": "object", "properties": ["egress": ["$ref": "#/components/schemas/EgressPolicy"]],
+        ],
+        "WorkspaceMount": [
+            "type": "object", "required": ["type", "path"],
+            "properties": [
+                "type": ["type": "string", "enum": ["tmpfs", "host"]], "path": ["type": "string"],
+                "sizeMb": ["type": "integer"], "hostPath": ["type": "string"], "readOnly": ["type": "boolean"],
+            ],
+        ],
+        "WorkspaceConfig": [
+            "type": "object",
+            "properties": [
+                "limits": ["$ref": "#/components/schemas/WorkspaceLimits"],
+                "env": ["type": "object", "additionalProperties": ["type": "string"]],
+                "network": ["$ref": "#/components/schemas/NetworkPolicy"],
+                "mounts": ["type": "array", "items": ["$ref": "#/components/schemas/WorkspaceMount"]],
+            ],
+        ],
+        "Workspace": [
+            "type": "object", "required": ["key", "state", "createdAt", "lastActiveAt", "limits", "network", "env"],
+            "properties": [
+                "key": ["$ref": "#/components/schemas/WorkspaceKey"],
+                "state": ["type": "string", "enum": ["sleeping", "booting", "running"]],
+                "createdAt": ["type": "string", "format": "date-time"],
+                "lastActiveAt": ["type": "string", "format": "date-time"],
+                "limits": ["$ref": "#/components/schemas/WorkspaceLimits"],
+                "network": ["$ref": "#/components/schemas/NetworkPolicy"],
+                "env": ["type": "object", "additionalProperties": ["type": "string"]],
+            ],
+        ],
+        "WorkspaceList": [
+            "type": "object", "required": ["items"],
+            "properties": [
+                "items": ["type": "array", "items": ["$ref": "#/components/schemas/Workspace"]],
+                "nextCursor": ["type": "string"],
+            ],
+        ],
+    ]
+}

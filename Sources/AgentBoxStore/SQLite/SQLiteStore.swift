@@ -1,0 +1,112 @@
+import AgentBoxAPI
+import Foundation
+import GRDB
+
+/// The embedded ``Store``: one SQLite file in WAL mode, through GRDB.
+///
+/// A `DatabasePool` gives concurrent readers beside the single writer; schema changes are the named steps of
+/// ``SQLiteStore/migrator``.
+public struct SQLiteStore: Store {
+    private let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // Every committed write survives a crash of the process; WAL keeps this cheap.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+        self.writer = pool
+    }
+
+    /// An in-memory store, for tests.
+    public static func inMemory() throws -> SQLiteStore {
+        try SQLiteStore(writer: DatabaseQueue())
+    }
+
+    private init(writer: any DatabaseWriter) throws {
+        try Self.migrator.migrate(writer)
+        self.writer = writer
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-workspaces") { db in
+            try db.create(table: WorkspaceRow.databaseTableName) { table in
+                table.column("key", .text).primaryKey()
+                table.column("id", .text).notNull().unique()
+                table.column("config", .text).notNull()
+                table.column("createdAt", .double).notNull()
+                table.column("lastActiveAt", .double).notNull()
+                table.column("eventSeqBound", .integer).notNull().defaults(to: 0)
+            }
+        }
+        return migrator
+    }
+
+    public func createWorkspace(_ record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool) {
+        let row = try WorkspaceRow(record)
+        return try await writer.write { db in
+            if let existing = try WorkspaceRow.fetchOne(db, key: row.key) {
+                return (try existing.record(), false)
+            }
+            try row.insert(db)
+            return (record, true)
+        }
+    }
+
+    public func workspace(key: WorkspaceKey) async throws -> WorkspaceRecord? {
+        try await writer.read { db in try WorkspaceRow.fetchOne(db, key: key.rawValue)?.record() }
+    }
+
+    public func workspaces(after: WorkspaceKey?, limit: Int) async throws -> [WorkspaceRecord] {
+        try await writer.read { db in
+            var request = WorkspaceRow.order(Column("key"))
+            if let after { request = request.filter(Column("key") > after.rawValue) }
+            return try request.limit(max(0, limit)).fetchAll(db).map { try $0.record() }
+        }
+    }
+
+    public func deleteWorkspace(key: WorkspaceKey) async throws -> Bool {
+        try await writer.write { db in try WorkspaceRow.deleteOne(db, key: key.rawValue) }
+    }
+
+    public func touchWorkspace(key: WorkspaceKey, at date: Date) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE workspace SET lastActiveAt = MAX(lastActiveAt, ?) WHERE key = ?",
+                arguments: [date.timeIntervalSince1970, key.rawValue])
+        }
+    }
+
+    public func reserveEventSequence(key: WorkspaceKey, count: Int64) async throws -> Int64 {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE workspace SET eventSeqBound = eventSeqBound + ? WHERE key = ?",
+                arguments: [count, key.rawValue])
+            guard db.changesCount == 1,
+                let bound = try Int64.fetchOne(db, sql: "SELECT eventSeqBound FROM workspace WHERE key = ?", arguments: [key.rawValue])
+            else { throw StoreError(.notFound, "no workspace '\(key)'") }
+            return bound
+        }
+    }
+
+    public func eventSequenceBound(key: WorkspaceKey) async throws -> Int64 {
+        try await writer.read { db in
+            guard let bound = try Int64.fetchOne(db, sql: "SELECT eventSeqBound FROM workspace WHERE key = ?", arguments: [key.rawValue])
+            else { throw StoreError(.notFound, "no workspace '\(key)'") }
+            return bound
+        }
+    }
+
+    public func close() async throws {
+        if let pool = writer as? DatabasePool {
+            try pool.close()
+        } else if let queue = writer as? DatabaseQueue {
+            try queue.close()
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import AgentBoxAPI
+import Foundation
+
+/// A workspace as the store keeps it.
+public struct WorkspaceRecord: Sendable, Equatable {
+    /// The internal id: names the workspace's data directory on the host, never reused.
+    public var id: String
+    public var key: WorkspaceKey
+    public var config: WorkspaceConfig
+    public var createdAt: Date
+    public var lastActiveAt: Date
+
+    public init(id: String, key: WorkspaceKey, config: WorkspaceConfig, createdAt: Date, lastActiveAt: Date) {
+        self.id = id
+        self.key = key
+        self.config = config
+        self.createdAt = createdAt
+        self.lastActiveAt = lastActiveAt
+    }
+}
+
+/// Durable state of AgentBox. Every method is safe to call concurrently.
+///
+/// Implementations: ``SQLiteStore`` (embedded, the default). A Postgres store follows behind the same protocol,
+/// so nothing here may assume SQLite: no SQL, no database handles, no engine-specific types cross it.
+public protocol Store: Sendable {
+    /// Inserts `record` unless a workspace with its key exists; returns the stored record and whether it was new.
+    /// Atomic: of two concurrent calls with one key, exactly one creates.
+    func createWorkspace(_ record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)
+
+    /// The workspace with `key`, or `nil`.
+    func workspace(key: WorkspaceKey) async throws -> WorkspaceRecord?
+
+    /// Up to `limit` workspaces with keys after `after`, in key order.
+    func workspaces(after: WorkspaceKey?, limit: Int) async throws -> [WorkspaceRecord]
+
+    /// Deletes the workspace with `key` and everything the store keeps for it; `false` when there was none.
+    func deleteWorkspace(key: WorkspaceKey) async throws -> Bool
+
+    /// Records that the workspace was active at `date` (never moves the time backwards).
+    func touchWorkspace(key: WorkspaceKey, at date: Date) async throws
+
+    /// Reserves `count` more numbers of the workspace's event sequence and returns the new upper bound.
+    ///
+    /// Event numbers are handed out in memory from reserved blocks, so they keep increasing across restarts and
+    /// crashes without a write per event: after a restart numbering resumes above the last reserved bound.
+    func reserveEventSequence(key: WorkspaceKey, count: Int64) async throws -> Int64
+
+    /// The workspace's reserved upper bound of event numbers (0 for a new workspace).
+    func eventSequenceBound(key: WorkspaceKey) async throws -> Int64
+
+    /// Releases the store's resources. Later calls fail.
+    func close() async throws
+}
+
+/// An error from a ``Store``.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        /// The record the operation needs is not there.
+        public static let notFound = Code(name: "notFound")
+        /// The stored data cannot be read back (corrupt or from a newer version).
+        public static let corrupt = Code(name: "corrupt")
+        /// The store is closed.
+        public static let closed = Code(name: "closed")
+        public var description: String { name }
+    }
+
+    public let code: Code
+    public let message: String
+    public let underlyingError: (any Error)?
+
+    public init(_ code: Code, _ message: String, underlyingError: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlyingError = underlyingError
+    }
+
+    public var description: String {
+        if let underlyingError { return "\(message): \(underlyingError)" }
+        return message
+    }
+}

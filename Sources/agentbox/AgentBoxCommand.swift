@@ -1,0 +1,12 @@
+import AgentBoxAPI
+import ArgumentParser
+
+/// `agentbox`: runs the server and talks to it.
+@main
+struct AgentBoxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agentbox",
+        abstract: "Persistent, isolated Linux workspaces for AI agents.",
+        version: agentBoxVersion,
+        subcommands: [ServeCommand.self, WorkspacesCommand.self, EventsCommand.self])
+}

@@ -1,0 +1,69 @@
+import AgentBox
+import AgentBoxServer
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `agentbox serve`: runs the AgentBox server until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the AgentBox server.")
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 picks a free one).")
+    var port = 2468
+
+    @Option(help: "Where the database and workspaces live (default: $AGENTBOX_DATA_DIR, $XDG_DATA_HOME/agentbox, ~/.local/share/agentbox).")
+    var dataDir: String?
+
+    @Option(help: "The bearer token clients must present (default: $AGENTBOX_TOKEN; none on loopback).")
+    var token: String?
+
+    @Flag(help: "Allow listening on a non-loopback address without a token.")
+    var noToken = false
+
+    @Option(help: "How long an idle workspace stays awake: 500ms, 60s, 5m.")
+    var idleGrace = "60s"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Duration.parse(idleGrace) != nil else {
+            throw ValidationError("--idle-grace must be a duration such as 500ms, 60s or 5m, not '\(idleGrace)'")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        if noToken, token != nil { throw ValidationError("--token and --no-token exclude each other") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "agentbox")
+        let dataDirectory = dataDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
+            ?? AgentBoxConfiguration.defaultDataDirectory()
+        let configuration = AgentBoxConfiguration(dataDirectory: dataDirectory, idleGrace: Duration.parse(idleGrace)!)
+        let environmentToken = ProcessInfo.processInfo.environment["AGENTBOX_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let server = ServerConfiguration(
+            host: host, port: port, token: noToken ? nil : (token ?? environmentToken), allowUnauthenticatedRemote: noToken)
+        do {
+            try server.validate()
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
+        logger.info("data directory", metadata: ["path": "\(dataDirectory.path)"])
+        try await runServer(manager: manager, configuration: server, logger: logger) { port in
+            // One line on stdout that scripts and tests wait for.
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            printFlushed("agentbox listening on http://\(shownHost):\(port)")
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import AgentBoxAPI
+import AgentBoxClient
+import ArgumentParser
+import Foundation
+
+/// `agentbox workspaces …`: manage workspaces on a server.
+struct WorkspacesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workspaces", abstract: "Create, list, inspect, sleep, wake and delete workspaces.",
+        subcommands: [List.self, Create.self, Info.self, Delete.self, Sleep.self, Wake.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List workspaces.")
+        @OptionGroup var client: ClientOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                let items = try await client.makeClient().allWorkspaces()
+                if json { return try printJSON(WorkspaceList(items: items)) }
+                printTable(items)
+            }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Get or create a workspace (does not boot it).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Option(help: "Memory limit in MiB.") var memoryMb: Int?
+        @Option(help: "CPU limit in percent of one core.") var cpuPercent: Int?
+        @Option(help: "Process limit.") var pids: Int?
+        @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var environment: [String: String] = [:]
+            for pair in env {
+                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                    throw ValidationError("--env takes NAME=VALUE, not '\(pair)'")
+                }
+                environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            let limits = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids)
+            let config = WorkspaceConfig(
+                limits: limits == WorkspaceLimits() ? nil : limits, env: environment.isEmpty ? nil : environment)
+            try await runClientCall {
+                let (workspace, created) = try await client.makeClient().putWorkspace(key, config: config)
+                if json { return try printJSON(workspace) }
+                print("\(created ? "created" : "exists ") \(workspace.key) (\(workspace.state.rawValue))")
+            }
+        }
+    }
+
+    struct Info: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a workspace as JSON.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+
+        func run() async throws {
+            try await runClientCall { try printJSON(try await client.makeClient().workspace(key)) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Destroy a workspace, its processes and its files.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+
+        func run() async throws {
+            try await runClientCall {
+                try await client.makeClient().deleteWorkspace(key)
+                print("deleted \(key)")
+            }
+        }
+    }
+
+    struct Sleep: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put a workspace to sleep now.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+
+        func run() async throws {
+            try await runClientCall {
+                let workspace = try await client.makeClient().sleepWorkspace(key)
+                print("\(workspace.key) \(workspace.state.rawValue)")
+            }
+        }
+    }
+
+    struct Wake: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Boot a workspace now if it sleeps.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+
+        func run() async throws {
+            try await runClientCall {
+                let workspace = try await client.makeClient().wakeWorkspace(key)
+                print("\(workspace.key) \(workspace.state.rawValue)")
+            }
+        }
+    }
+}
+
+/// Prints workspaces as an aligned table.
+func printTable(_ items: [Workspace]) {
+    let rows = [["KEY", "STATE", "CREATED", "LAST ACTIVE"]]
+        + items.map { [$0.key.rawValue, $0.state.rawValue, RFC3339.format($0.createdAt), RFC3339.format($0.lastActiveAt)] }
+    let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingCharacters(in: .whitespaces))
+    }
+}
