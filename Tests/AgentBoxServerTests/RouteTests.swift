@@ -1,0 +1,294 @@
+import AgentBox
+import AgentBoxAPI
+import AgentBoxServer
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+@testable import AgentBoxServer
+
+/// Runs `body` against the router of a fresh server (in process, no socket).
+func withServer(
+    token: String? = nil, _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
+) async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-routes-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var logger = Logger(label: "test")
+    logger.logLevel = .warning
+    let manager = try WorkspaceManager.open(configuration: AgentBoxConfiguration(dataDirectory: directory), logger: logger)
+    let app = try buildApplication(manager: manager, configuration: ServerConfiguration(token: token), logger: logger)
+    try await app.test(.router) { client in try await body(client, manager) }
+    await manager.shutdown()
+}
+
+let json: HTTPFields = [.contentType: "application/json"]
+
+func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+    try AgentBoxJSON.makeDecoder().decode(T.self, from: Data(buffer: response.body))
+}
+
+/// Checks that `response` is a problem+json with `status`, and returns its detail.
+@discardableResult
+func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    #expect(response.status == status, sourceLocation: sourceLocation)
+    #expect(response.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+    let problem = try decode(Problem.self, response)
+    #expect(problem.status == Int(status.code), sourceLocation: sourceLocation)
+    #expect(!problem.detail.isEmpty, sourceLocation: sourceLocation)
+    return problem.detail
+}
+
+@Suite("Workspace routes")
+struct WorkspaceRouteTests {
+    @Test func healthAnswersWithTheVersion() async throws {
+        try await withServer(token: "secret") { client, _ in
+            let response = try await client.execute(uri: "/v1/health", method: .get)
+            #expect(response.status == .ok)
+            let health = try decode(Health.self, response)
+            #expect(health == Health(version: agentBoxVersion))
+        }
+    }
+
+    @Test func putCreatesThenReturnsTheExistingWorkspace() async throws {
+        try await withServer { client, _ in
+            let body = ByteBuffer(string: #"{"limits":{"memoryMb":512},"env":{"A":"1"},"network":{"egress":{"allow":["*.github.com"]}}}"#)
+            let created = try await client.execute(uri: "/v1/workspaces/demo", method: .put, headers: json, body: body)
+            #expect(created.status == .created)
+            let workspace = try decode(Workspace.self, created)
+            #expect(workspace.key.rawValue == "demo")
+            #expect(workspace.state == .sleeping)
+            #expect(workspace.limits == WorkspaceLimits(memoryMb: 512, cpuPercent: 100, pids: 512))
+            #expect(workspace.network.egress == .allowList(["*.github.com"]))
+            let again = try await client.execute(uri: "/v1/workspaces/demo", method: .put)
+            #expect(again.status == .ok)
+            #expect(try decode(Workspace.self, again) == workspace)
+            let fetched = try await client.execute(uri: "/v1/workspaces/demo", method: .get)
+            #expect(try decode(Workspace.self, fetched) == workspace)
+        }
+    }
+
+    @Test func listPagesThroughEveryWorkspace() async throws {
+        try await withServer { client, _ in
+            for index in 0..<5 { _ = try await client.execute(uri: "/v1/workspaces/k\(index)", method: .put) }
+            let first = try decode(WorkspaceList.self, try await client.execute(uri: "/v1/workspaces?limit=2", method: .get))
+            #expect(first.items.map(\.key.rawValue) == ["k0", "k1"])
+            let cursor = try #require(first.nextCursor)
+            let rest = try decode(WorkspaceList.self, try await client.execute(uri: "/v1/workspaces?limit=10&cursor=\(cursor)", method: .get))
+            #expect(rest.items.map(\.key.rawValue) == ["k2", "k3", "k4"])
+            #expect(rest.nextCursor == nil)
+        }
+    }
+
+    @Test func sleepWakeAndDelete() async throws {
+        try await withServer { client, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/cycle", method: .put)
+            let woken = try decode(Workspace.self, try await client.execute(uri: "/v1/workspaces/cycle/wake", method: .post))
+            #expect(woken.state == .running)
+            let slept = try decode(Workspace.self, try await client.execute(uri: "/v1/workspaces/cycle/sleep", method: .post))
+            #expect(slept.state == .sleeping)
+            #expect(try await client.execute(uri: "/v1/workspaces/cycle", method: .delete).status == .noContent)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/cycle", method: .get), .notFound)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/cycle", method: .delete), .notFound)
+        }
+    }
+
+    @Test func percentEncodedKeysAreDecoded() async throws {
+        try await withServer { client, _ in
+            let created = try await client.execute(uri: "/v1/workspaces/team%3Aalpha", method: .put)
+            #expect(created.status == .created)
+            #expect(try decode(Workspace.self, created).key.rawValue == "team:alpha")
+        }
+    }
+}
+
+@Suite("Bad input")
+struct BadInputTests {
+    @Test(arguments: ["bad%20key", "a%2Fb", String(repeating: "x", count: 129), "%C3%BC", "a%00b"])
+    func badKeysAre400(key: String) async throws {
+        try await withServer { client, _ in
+            let detail = try expectProblem(try await client.execute(uri: "/v1/workspaces/\(key)", method: .put), .badRequest)
+            #expect(detail.contains("workspace key"))
+        }
+    }
+
+    @Test func unknownWorkspacesAre404OnEveryRoute() async throws {
+        try await withServer { client, _ in
+            for (uri, method) in [
+                ("/v1/workspaces/absent", HTTPRequest.Method.get), ("/v1/workspaces/absent", .delete),
+                ("/v1/workspaces/absent/sleep", .post), ("/v1/workspaces/absent/wake", .post),
+                ("/v1/workspaces/absent/events", .get),
+            ] {
+                let detail = try expectProblem(try await client.execute(uri: uri, method: method), .notFound)
+                #expect(detail.contains("absent"))
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"limits":"#, "not valid JSON"),
+        (#"{"limits":{"memoryMb":"lots"}}"#, "'limits.memoryMb' should be an integer"),
+        (#"{"network":{"egress":"sometimes"}}"#, "egress must be"),
+        (#"{"env":{"A":1}}"#, "'env.A' should be a string"),
+        (#"[1,2]"#, "should be an object"),
+        (#"{"limits":{"memoryMb":1}}"#, "limits.memoryMb must be"),
+        (#"{"env":{"A=B":"x"}}"#, "env name"),
+    ])
+    func malformedBodiesAre400(body: String, expected: String) async throws {
+        try await withServer { client, manager in
+            let response = try await client.execute(uri: "/v1/workspaces/w", method: .put, headers: json, body: ByteBuffer(string: body))
+            let detail = try expectProblem(response, .badRequest)
+            #expect(detail.contains(expected), "\(detail)")
+            // Nothing was created by a refused request.
+            await #expect(throws: AgentBoxError.self) { try await manager.workspace(key: WorkspaceKey(rawValue: "w")!) }
+        }
+    }
+
+    @Test func wrongContentTypeIs415() async throws {
+        try await withServer { client, _ in
+            let response = try await client.execute(
+                uri: "/v1/workspaces/w", method: .put, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "{}"))
+            try expectProblem(response, .unsupportedMediaType)
+        }
+    }
+
+    @Test func oversizeBodiesAre413() async throws {
+        try await withServer { client, _ in
+            let huge = #"{"env":{"A":""# + String(repeating: "x", count: 2 << 20) + #""}}"#
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/w", method: .put, headers: json, body: ByteBuffer(string: huge)), .contentTooLarge)
+        }
+    }
+
+    @Test func mountsAreRefusedUntilSupported() async throws {
+        try await withServer { client, _ in
+            let body = ByteBuffer(string: #"{"mounts":[{"type":"tmpfs","path":"/scratch"}]}"#)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/w", method: .put, headers: json, body: body), .notImplemented)
+        }
+    }
+
+    @Test func badQueryValuesAre400() async throws {
+        try await withServer { client, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/w", method: .put)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces?limit=abc", method: .get), .badRequest)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces?limit=0", method: .get), .badRequest)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces?limit=100000", method: .get), .badRequest)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces?cursor=%21%21", method: .get), .badRequest)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/w/events?after=x", method: .get), .badRequest)
+            try expectProblem(
+                try await client.execute(uri: "/v1/workspaces/w/events", method: .get, headers: [HTTPField.Name("Last-Event-ID")!: "soon"]),
+                .badRequest)
+        }
+    }
+
+    @Test func unknownRoutesAre404ProblemJSON() async throws {
+        try await withServer { client, _ in
+            try expectProblem(try await client.execute(uri: "/v1/nothing-here", method: .get), .notFound)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/w/unknown", method: .post), .notFound)
+        }
+    }
+}
+
+@Suite("Auth")
+struct AuthTests {
+    @Test func withoutAConfiguredTokenEverythingIsOpen() async throws {
+        try await withServer(token: nil) { client, _ in
+            let response = try await client.execute(uri: "/v1/workspaces", method: .get)
+            #expect(response.status == .ok)
+        }
+    }
+
+    @Test func aTokenIsRequiredAndChecked() async throws {
+        try await withServer(token: "s3cret") { client, _ in
+            let missing = try await client.execute(uri: "/v1/workspaces", method: .get)
+            #expect(try expectProblem(missing, .unauthorized).contains("missing"))
+            #expect(missing.headers[.wwwAuthenticate] == "Bearer")
+            let wrong = try await client.execute(uri: "/v1/workspaces", method: .get, headers: [.authorization: "Bearer s3cre"])
+            #expect(try expectProblem(wrong, .unauthorized).contains("wrong"))
+            let basic = try await client.execute(uri: "/v1/workspaces", method: .get, headers: [.authorization: "Basic s3cret"])
+            try expectProblem(basic, .unauthorized)
+            let right = try await client.execute(uri: "/v1/workspaces", method: .get, headers: [.authorization: "Bearer s3cret"])
+            #expect(right.status == .ok)
+            try expectProblem(try await client.execute(uri: "/v1/openapi.json", method: .get), .unauthorized)
+            try expectProblem(try await client.execute(uri: "/v1/no-such-route", method: .get), .unauthorized)
+        }
+    }
+
+    @Test func accessTokenWorksOnStreamsOnly() async throws {
+        try await withServer(token: "s3cret") { client, _ in
+            // Past auth, the unknown workspace answers 404: the query token was accepted on the event stream.
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/absent/events?access_token=s3cret", method: .get), .notFound)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/absent/events?access_token=nope", method: .get), .unauthorized)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/absent?access_token=s3cret", method: .get), .unauthorized)
+        }
+    }
+
+    @Test func theServerRefusesToExposeWorkspacesWithoutAToken() throws {
+        #expect(throws: AgentBoxError.self) { try ServerConfiguration(host: "0.0.0.0").validate() }
+        #expect(throws: AgentBoxError.self) { try ServerConfiguration(host: "127.0.0.1", token: "").validate() }
+        try ServerConfiguration(host: "0.0.0.0", token: "t").validate()
+        try ServerConfiguration(host: "0.0.0.0", allowUnauthenticatedRemote: true).validate()
+        try ServerConfiguration(host: "127.0.0.1").validate()
+        try ServerConfiguration(host: "::1").validate()
+    }
+
+    @Test(arguments: [("abc", "abc", true), ("abc", "abd", false), ("abc", "ab", false), ("", "", true), ("a", "", false)])
+    func tokensCompareCorrectly(lhs: String, rhs: String, equal: Bool) {
+        #expect(constantTimeEquals(lhs, rhs) == equal)
+    }
+}
+
+@Suite("OpenAPI")
+struct OpenAPITests {
+    /// Every route of ../shared/API.md that this server serves so far, plus its own additions.
+    static let served: [(String, String)] = [
+        ("get", "/v1/health"), ("get", "/v1/openapi.json"),
+        ("put", "/v1/workspaces/{key}"), ("get", "/v1/workspaces"), ("get", "/v1/workspaces/{key}"),
+        ("delete", "/v1/workspaces/{key}"), ("post", "/v1/workspaces/{key}/sleep"), ("post", "/v1/workspaces/{key}/wake"),
+        ("get", "/v1/workspaces/{key}/events"),
+    ]
+
+    @Test func theDocumentListsEveryServedRoute() async throws {
+        try await withServer { client, _ in
+            let response = try await client.execute(uri: "/v1/openapi.json", method: .get)
+            #expect(response.status == .ok)
+            let document = try decode(JSONValue.self, response)
+            guard case .object(let root) = document, case .object(let paths)? = root["paths"] else {
+                Issue.record("no paths in \(document)")
+                return
+            }
+            #expect(root["openapi"] == "3.1.0")
+            var documented: Set<String> = []
+            for (path, item) in paths {
+                guard case .object(let methods) = item else { continue }
+                for method in methods.keys { documented.insert("\(method) \(path)") }
+            }
+            #expect(documented == Set(Self.served.map { "\($0.0) \($0.1)" }))
+            // And each documented route is really served: none answers "no such route".
+            for (method, path) in Self.served {
+                let uri = path.replacingOccurrences(of: "{key}", with: "absent")
+                let response = try await client.execute(uri: uri, method: HTTPRequest.Method(method.uppercased())!)
+                if response.status == .notFound {
+                    #expect(try decode(Problem.self, response).detail != "no such route", "\(method) \(path) is not served")
+                }
+            }
+        }
+    }
+
+    @Test func everyReferencedSchemaIsDefined() async throws {
+        try await withServer { client, _ in
+            let text = String(buffer: try await client.execute(uri: "/v1/openapi.json", method: .get).body)
+            let document = try decode(JSONValue.self, try await client.execute(uri: "/v1/openapi.json", method: .get))
+            guard case .object(let root) = document, case .object(let components)? = root["components"],
+                case .object(let schemas)? = components["schemas"]
+            else {
+                Issue.record("no schemas")
+                return
+            }
+            let references = text.components(separatedBy: "#/components/schemas/").dropFirst().map { $0.prefix { $0 != "\"" } }
+            #expect(!references.isEmpty)
+            for name in references { #expect(schemas[String(name)] != nil, "missing schema \(name)") }
+        }
+    }
+}
