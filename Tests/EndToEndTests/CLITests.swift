@@ -1,0 +1,56 @@
+import AgentBoxAPI
+import Foundation
+import Testing
+
+@Suite("The agentbox CLI", .timeLimit(.minutes(2)))
+struct CLITests {
+    @Test func workspaceCommandsAgainstARealServer() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let environment = ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!]
+            func cli(_ arguments: String...) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await AgentBoxBinary.run(arguments, environment: environment)
+            }
+
+            let created = try await cli("workspaces", "create", "cli-demo", "--memory-mb", "300", "--env", "A=1")
+            #expect(created.status == 0)
+            #expect(created.stdout.contains("created cli-demo"))
+            #expect(try await cli("workspaces", "create", "cli-demo").stdout.contains("exists"))
+
+            let info = try await cli("workspaces", "info", "cli-demo")
+            let workspace = try AgentBoxJSON.makeDecoder().decode(Workspace.self, from: Data(info.stdout.utf8))
+            #expect(workspace.limits.memoryMb == 300 && workspace.env == ["A": "1"])
+
+            let list = try await cli("workspaces", "list")
+            #expect(list.stdout.contains("KEY") && list.stdout.contains("cli-demo") && list.stdout.contains("sleeping"))
+
+            #expect(try await cli("workspaces", "wake", "cli-demo").stdout.contains("running"))
+            let events = try await cli("events", "cli-demo", "--after", "0", "--count", "1")
+            #expect(events.status == 0)
+            #expect(events.stdout.contains("vmBooted"))
+            #expect(try await cli("workspaces", "sleep", "cli-demo").stdout.contains("sleeping"))
+
+            #expect(try await cli("workspaces", "delete", "cli-demo").status == 0)
+            let missing = try await cli("workspaces", "info", "cli-demo")
+            #expect(missing.status == 1)
+            #expect(missing.stderr.contains("no workspace 'cli-demo'"))
+
+            let badKey = try await cli("workspaces", "create", "bad key")
+            #expect(badKey.status == 1)
+            #expect(badKey.stderr.contains("workspace key"))
+
+            let unauthorized = try await AgentBoxBinary.run(
+                ["workspaces", "list", "--endpoint", server.endpoint.absoluteString, "--token", "wrong"])
+            #expect(unauthorized.status == 1)
+            #expect(unauthorized.stderr.contains("wrong bearer token"))
+            await server.stop()
+        }
+    }
+
+    @Test func versionAndHelp() async throws {
+        let version = try await AgentBoxBinary.run(["--version"])
+        #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == agentBoxVersion)
+        let help = try await AgentBoxBinary.run(["--help"])
+        #expect(help.stdout.contains("serve") && help.stdout.contains("workspaces") && help.stdout.contains("events"))
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Synchronization
+
+/// The real `agentbox` binary, built beside the tests, started as a child process.
+enum AgentBoxBinary {
+    static var path: String {
+        if let explicit = ProcessInfo.processInfo.environment["AGENTBOX_BIN"] { return explicit }
+        // The test bundle runs from the build directory, where `swift build` also put the executable.
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("agentbox").path
+    }
+
+    /// Runs `agentbox` with `arguments` to completion; returns its exit code and outputs.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read both pipes to the end off the cooperative pool, so a chatty child never blocks on a full pipe.
+        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        let (o, e) = await (stdout, stderr)
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
+
+/// A running `agentbox serve` on a free loopback port with its own data directory.
+final class ServerProcess: Sendable {
+    let process: Process
+    let port: Int
+    let dataDirectory: URL
+    let token: String?
+    private let stderrLog: URL
+
+    var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    /// Starts the server and returns once it listens.
+    static func start(dataDirectory: URL, token: String? = "e2e-token", extraArguments: [String] = []) async throws -> ServerProcess {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
+        var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "debug"] + extraArguments
+        if let token { arguments += ["--token", token] }
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["AGENTBOX_TOKEN"] = nil
+        process.environment = environment
+        let out = Pipe()
+        let stderrLog = dataDirectory.deletingLastPathComponent().appendingPathComponent("serve-\(UUID()).log")
+        FileManager.default.createFile(atPath: stderrLog.path, contents: nil)
+        process.standardOutput = out
+        process.standardError = try FileHandle(forWritingTo: stderrLog)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let line = await Task.detached { () -> String? in
+            // The server prints one line once it listens; read until it arrives or stdout closes.
+            var buffer = Data()
+            while true {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { return nil }
+                buffer += chunk
+                if let text = String(data: buffer, encoding: .utf8), let newline = text.firstIndex(of: "\n") {
+                    return String(text[..<newline])
+                }
+            }
+        }.value
+        guard let line, let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
+            process.terminate()
+            let log = (try? String(contentsOf: stderrLog, encoding: .utf8)) ?? ""
+            throw ServerStartFailed(message: "agentbox serve did not report a port; stdout: \(line ?? "<closed>"); stderr: \(log)")
+        }
+        return ServerProcess(process: process, port: port, dataDirectory: dataDirectory, token: token, stderrLog: stderrLog)
+    }
+
+    private init(process: Process, port: Int, dataDirectory: URL, token: String?, stderrLog: URL) {
+        self.process = process
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.token = token
+        self.stderrLog = stderrLog
+    }
+
+    /// Sends `signal` and waits for the process to exit; returns its exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) async -> Int32 {
+        kill(process.processIdentifier, signal)
+        let process = process
+        return await Task.detached {
+            process.waitUntilExit()
+            return process.terminationStatus
+        }.value
+    }
+
+    var log: String { (try? String(contentsOf: stderrLog, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: stderrLog)
+    }
+}
+
+struct ServerStartFailed: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// A fresh directory, removed when the closure returns.
+func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-e2e-\(UUID())")
+    try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: base) }
+    return try await body(base.appendingPathComponent("data"))
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up the machine, builds everything and runs the whole test suite (unit, route and end-to-end tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-system.sh
+swift build --build-tests
+swift test --skip-build
