@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Wire types of the HTTP API, shared by server, client and CLI. Foundation only.
@@ -35,12 +37,33 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Descriptor passing for the sandbox's control socket (CMSG macros are not visible to Swift).
+        .target(name: "CAgentBoxSandbox"),
+        // The first process of every Linux sandbox: spawns, signals and reaps the workspace's processes.
+        // Linked with --as-needed: it uses only libc, and must not need the Swift runtime, which sandboxes do not see.
+        .executableTarget(
+            name: "agentbox-sandbox-init", dependencies: ["CAgentBoxSandbox"],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // Sandboxes: the Sandbox protocol, the bubblewrap + cgroups backend, the unsandboxed backend.
+        .target(
+            name: "AgentBoxSandbox",
+            dependencies: [
+                "CAgentBoxSandbox",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The embeddable library: workspaces, their lifecycle and events. No HTTP.
         .target(
             name: "AgentBox",
             dependencies: [
                 "AgentBoxAPI",
                 "AgentBoxStore",
+                "AgentBoxSandbox",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import AgentBoxSandbox
 import Foundation
 
 /// How an embedded AgentBox behaves. The server's flags fill one of these in.
@@ -13,14 +14,27 @@ public struct AgentBoxConfiguration: Sendable {
     public var eventReplayCapacity: Int
     /// Events a slow subscriber may have outstanding before it is cut off (it may resume with `Last-Event-ID`).
     public var subscriberBufferCapacity: Int
+    /// Runs the workspaces' processes. `nil` runs none: actions that need a process fail with `unsupported`.
+    public var sandbox: (any SandboxBackend)?
+    /// Host uids of sandboxes are this plus the workspace's sandbox number (when the server runs as root).
+    public var sandboxUIDBase: UInt32 = 200_000
+    /// Output kept per stream of a spawned process (the most recent part).
+    public var processOutputBufferBytes = 1 << 20
+    /// Output kept per stream of an exec when the request names no `maxOutputBytes`.
+    public var execDefaultMaxOutputBytes = 1 << 20
+    /// The largest `maxOutputBytes` an exec may ask for.
+    public var execMaxOutputBytesLimit = 64 << 20
+    /// Exited processes remembered per workspace (the oldest are forgotten first).
+    public var exitedProcessMemory = 256
 
     /// Defaults that suit coding agents: 2 GiB, one core, 512 processes.
     public static let standardLimits = WorkspaceLimits(memoryMb: 2048, cpuPercent: 100, pids: 512, diskMb: nil)
 
     public init(
         dataDirectory: URL, idleGrace: Duration = .seconds(60), defaultLimits: WorkspaceLimits = standardLimits,
-        eventReplayCapacity: Int = 1024, subscriberBufferCapacity: Int = 256
+        eventReplayCapacity: Int = 1024, subscriberBufferCapacity: Int = 256, sandbox: (any SandboxBackend)? = nil
     ) {
+        self.sandbox = sandbox
         self.dataDirectory = dataDirectory
         self.idleGrace = idleGrace
         self.defaultLimits = defaultLimits
@@ -40,6 +54,14 @@ public struct AgentBoxConfiguration: Sendable {
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
         return URL(fileURLWithPath: home, isDirectory: true)
             .appendingPathComponent(".local/share/agentbox", isDirectory: true)
+    }
+
+    /// Where the sandbox init binary is: `$AGENTBOX_SANDBOX_INIT`, else `agentbox-sandbox-init` beside the running
+    /// executable (SwiftPM builds both into one directory).
+    public static func defaultSandboxInitPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let explicit = environment["AGENTBOX_SANDBOX_INIT"], !explicit.isEmpty { return explicit }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("agentbox-sandbox-init").path
     }
 
     /// The SQLite database inside ``dataDirectory``.

@@ -12,6 +12,8 @@ public struct AgentBoxError: Error, Sendable, CustomStringConvertible {
         public static let conflict = Code(name: "conflict")
         /// The feature named in the request is not available on this server.
         public static let unsupported = Code(name: "unsupported")
+        /// A wait ended before what it waited for happened.
+        public static let timeout = Code(name: "timeout")
         /// AgentBox is shutting down.
         public static let unavailable = Code(name: "unavailable")
         /// Something failed inside AgentBox; the message says what.

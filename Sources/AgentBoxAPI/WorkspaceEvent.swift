@@ -27,6 +27,8 @@ public struct VMShutdown: Codable, Sendable, Equatable {
 public enum WorkspaceEvent: Sendable, Equatable {
     case vmBooted(VMBooted)
     case vmShutdown(VMShutdown)
+    case processOutput(ProcessOutputEvent)
+    case processExit(ProcessExitEvent)
     case other(name: String, data: JSONValue)
 
     /// The SSE `event:` name.
@@ -34,8 +36,16 @@ public enum WorkspaceEvent: Sendable, Equatable {
         switch self {
         case .vmBooted: "vmBooted"
         case .vmShutdown: "vmShutdown"
+        case .processOutput: "processOutput"
+        case .processExit: "processExit"
         case .other(let name, _): name
         }
+    }
+
+    /// Roughly how many bytes the event holds, for memory bounds.
+    public var approximateSize: Int {
+        if case .processOutput(let output) = self { return output.data.utf8.count + 64 }
+        return 64
     }
 
     /// The SSE `data:` JSON object.
@@ -43,6 +53,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
         switch self {
         case .vmBooted(let payload): try encoder.encode(payload)
         case .vmShutdown(let payload): try encoder.encode(payload)
+        case .processOutput(let payload): try encoder.encode(payload)
+        case .processExit(let payload): try encoder.encode(payload)
         case .other(_, let data): try encoder.encode(data)
         }
     }
@@ -54,6 +66,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
         switch name {
         case "vmBooted": .vmBooted(try decoder.decode(VMBooted.self, from: data))
         case "vmShutdown": .vmShutdown(try decoder.decode(VMShutdown.self, from: data))
+        case "processOutput": .processOutput(try decoder.decode(ProcessOutputEvent.self, from: data))
+        case "processExit": .processExit(try decoder.decode(ProcessExitEvent.self, from: data))
         default: .other(name: name, data: try decoder.decode(JSONValue.self, from: data))
         }
     }

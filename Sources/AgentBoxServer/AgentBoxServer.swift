@@ -47,6 +47,7 @@ public func buildRouter(manager: WorkspaceManager, token: String?) -> Router<Age
     let registry = APIRouteRegistry(router: router)
     HealthController().addRoutes(to: registry)
     WorkspaceController(manager: manager).addRoutes(to: registry)
+    ProcessController(manager: manager).addRoutes(to: registry)
     return router
 }
 

@@ -9,13 +9,17 @@ public struct WorkspaceRecord: Sendable, Equatable {
     public var config: WorkspaceConfig
     public var createdAt: Date
     public var lastActiveAt: Date
+    /// A number unique to this workspace among all workspaces ever created in this store (never reused), assigned by
+    /// the store on creation; the sandbox's host uid is derived from it.
+    public var sandboxNumber: Int
 
-    public init(id: String, key: WorkspaceKey, config: WorkspaceConfig, createdAt: Date, lastActiveAt: Date) {
+    public init(id: String, key: WorkspaceKey, config: WorkspaceConfig, createdAt: Date, lastActiveAt: Date, sandboxNumber: Int = 0) {
         self.id = id
         self.key = key
         self.config = config
         self.createdAt = createdAt
         self.lastActiveAt = lastActiveAt
+        self.sandboxNumber = sandboxNumber
     }
 }
 
@@ -25,7 +29,7 @@ public struct WorkspaceRecord: Sendable, Equatable {
 /// so nothing here may assume SQLite: no SQL, no database handles, no engine-specific types cross it.
 public protocol Store: Sendable {
     /// Inserts `record` unless a workspace with its key exists; returns the stored record and whether it was new.
-    /// Atomic: of two concurrent calls with one key, exactly one creates.
+    /// Atomic: of two concurrent calls with one key, exactly one creates. The store assigns `sandboxNumber`.
     func createWorkspace(_ record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)
 
     /// The workspace with `key`, or `nil`.

@@ -1,4 +1,5 @@
 import AgentBox
+import AgentBoxAPI
 import AgentBoxServer
 import ArgumentParser
 import Foundation
@@ -29,11 +30,33 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Option(help: "How workspaces are isolated: linux (bubblewrap namespaces + cgroups) or unsandboxed (none; development only).")
+    var sandbox = "linux"
+
+    @Option(help: "Default memory limit per workspace, in MiB.")
+    var memoryMb = 2048
+
+    @Option(help: "Default CPU limit per workspace, in percent of one core.")
+    var cpuPercent = 100
+
+    @Option(help: "Default process limit per workspace.")
+    var pids = 512
+
+    @Option(help: "Output kept per stream of a spawned process, in bytes.")
+    var outputBufferBytes = 1 << 20
+
     func validate() throws {
         guard Duration.parse(idleGrace) != nil else {
             throw ValidationError("--idle-grace must be a duration such as 500ms, 60s or 5m, not '\(idleGrace)'")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard SandboxKind(rawValue: sandbox) != nil else {
+            throw ValidationError("--sandbox must be one of \(SandboxKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sandbox)'")
+        }
+        if let problem = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids).validationProblem() {
+            throw ValidationError(problem.replacingOccurrences(of: "limits.", with: "--"))
+        }
+        guard outputBufferBytes >= 0 else { throw ValidationError("--output-buffer-bytes must not be negative") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if noToken, token != nil { throw ValidationError("--token and --no-token exclude each other") }
     }
@@ -48,7 +71,20 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "agentbox")
         let dataDirectory = dataDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
             ?? AgentBoxConfiguration.defaultDataDirectory()
-        let configuration = AgentBoxConfiguration(dataDirectory: dataDirectory, idleGrace: Duration.parse(idleGrace)!)
+        var configuration = AgentBoxConfiguration(
+            dataDirectory: dataDirectory, idleGrace: Duration.parse(idleGrace)!,
+            defaultLimits: WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids))
+        configuration.processOutputBufferBytes = outputBufferBytes
+        do {
+            let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory)
+            configuration.sandbox = backend
+            for note in notes { logger.warning("\(note)") }
+            logger.info("sandbox", metadata: ["backend": "\(backend.name)"])
+        } catch {
+            printError("error: cannot set up the \(sandbox) sandbox: \(error)")
+            printError("hint: install bubblewrap (apt-get install bubblewrap), or run with --sandbox unsandboxed for development")
+            throw ExitCode(2)
+        }
         let environmentToken = ProcessInfo.processInfo.environment["AGENTBOX_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let server = ServerConfiguration(
             host: host, port: port, token: noToken ? nil : (token ?? environmentToken), allowUnauthenticatedRemote: noToken)
@@ -58,8 +94,8 @@ struct ServeCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(2)
         }
-        let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
         logger.info("data directory", metadata: ["path": "\(dataDirectory.path)"])
+        let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
         try await runServer(manager: manager, configuration: server, logger: logger) { port in
             // One line on stdout that scripts and tests wait for.
             let shownHost = host.contains(":") ? "[\(host)]" : host

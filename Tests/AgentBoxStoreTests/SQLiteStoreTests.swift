@@ -89,3 +89,21 @@ struct SQLiteStoreTests {
         try await reopened.close()
     }
 }
+
+@Suite("SQLite store: sandbox numbers")
+struct SandboxNumberTests {
+    @Test func numbersAreUniqueAndNeverReused() async throws {
+        let store = try SQLiteStore.inMemory()
+        func make(_ key: String) -> WorkspaceRecord {
+            WorkspaceRecord(id: UUID().uuidString, key: WorkspaceKey(rawValue: key)!, config: WorkspaceConfig(), createdAt: Date(), lastActiveAt: Date())
+        }
+        let a = try await store.createWorkspace(make("a")).record.sandboxNumber
+        let b = try await store.createWorkspace(make("b")).record.sandboxNumber
+        #expect(a >= 1 && b > a)
+        #expect(try await store.createWorkspace(make("b")).record.sandboxNumber == b, "get-or-create returns the stored number")
+        #expect(try await store.workspace(key: WorkspaceKey(rawValue: "b")!)?.sandboxNumber == b)
+        _ = try await store.deleteWorkspace(key: WorkspaceKey(rawValue: "b")!)
+        let c = try await store.createWorkspace(make("b")).record.sandboxNumber
+        #expect(c > b, "a deleted workspace's number is not reused")
+    }
+}

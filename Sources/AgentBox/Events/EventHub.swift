@@ -4,19 +4,22 @@ import AgentBoxAPI
 /// them to every subscriber.
 ///
 /// Owned by a ``WorkspaceRuntime`` (so it is never shared across isolation domains). Memory is bounded twice: the
-/// ring holds at most `replayCapacity` events, and each subscriber's buffer at most `subscriberCapacity`. A
+/// ring holds at most `replayCapacity` events and `replayByteCapacity` bytes of them, and each subscriber's buffer at most `subscriberCapacity`. A
 /// subscriber that falls that far behind is finished rather than allowed to grow the server's memory; it can
 /// reconnect with the last sequence number it saw and continue from the ring.
 struct EventHub {
     private var ring: [WorkspaceEventEnvelope?]
     private var ringStart = 0
     private var ringCount = 0
+    private var ringBytes = 0
+    private let replayByteCapacity: Int
     private var subscribers: [UInt64: AsyncStream<WorkspaceEventEnvelope>.Continuation] = [:]
     private var nextSubscriberID: UInt64 = 0
     private let subscriberCapacity: Int
 
-    init(replayCapacity: Int, subscriberCapacity: Int) {
+    init(replayCapacity: Int, replayByteCapacity: Int = 4 << 20, subscriberCapacity: Int) {
         ring = Array(repeating: nil, count: max(1, replayCapacity))
+        self.replayByteCapacity = replayByteCapacity
         self.subscriberCapacity = max(1, subscriberCapacity)
     }
 
@@ -24,13 +27,17 @@ struct EventHub {
 
     /// Delivers `envelope` to every subscriber and remembers it for replay.
     mutating func publish(_ envelope: WorkspaceEventEnvelope) {
-        if ringCount == ring.count {
-            ring[ringStart] = envelope
+        // Bounded by count and by bytes: output events can be large.
+        let size = envelope.event.approximateSize
+        while ringCount > 0, ringCount == ring.count || ringBytes + size > replayByteCapacity {
+            ringBytes -= ring[ringStart]?.event.approximateSize ?? 0
+            ring[ringStart] = nil
             ringStart = (ringStart + 1) % ring.count
-        } else {
-            ring[(ringStart + ringCount) % ring.count] = envelope
-            ringCount += 1
+            ringCount -= 1
         }
+        ring[(ringStart + ringCount) % ring.count] = envelope
+        ringCount += 1
+        ringBytes += size
         for (id, continuation) in subscribers {
             if case .dropped = continuation.yield(envelope) {
                 // Too slow: end its stream; it resumes from the ring with Last-Event-ID.

@@ -1,15 +1,16 @@
 import AgentBoxAPI
+import AgentBoxSandbox
 import AgentBoxStore
 import Foundation
 import Logging
 import Synchronization
 
-/// The live side of one workspace: its lifecycle (sleeping → booting → running → sleeping), what holds it awake,
-/// its idle timer and its event stream. One actor per workspace, so all of a workspace's state changes are
-/// serialised without a lock shared with other workspaces.
+/// The live side of one workspace: its lifecycle (sleeping → booting → running → sleeping), its sandbox and
+/// processes, what holds it awake, its idle timer and its event stream. One actor per workspace, so all of a
+/// workspace's state changes are serialised without a lock shared with other workspaces.
 ///
 /// A workspace boots lazily: the first activity (``beginActivity()``) boots it, and it goes back to sleep
-/// ``AgentBoxConfiguration/idleGrace`` after the last activity ends.
+/// ``AgentBoxConfiguration/idleGrace`` after the last activity ends. Running processes are activities.
 public actor WorkspaceRuntime {
     /// The workspace's key.
     public nonisolated let key: WorkspaceKey
@@ -18,21 +19,40 @@ public actor WorkspaceRuntime {
     /// The host directory of the workspace's persistent files.
     public nonisolated let directory: URL
 
-    private let record: WorkspaceRecord
+    let record: WorkspaceRecord
     private let store: any Store
-    private let configuration: AgentBoxConfiguration
-    private let logger: Logger
+    let configuration: AgentBoxConfiguration
+    let logger: Logger
+
+    /// The lifecycle phase. `stopping` shows as `running` on the API until the sandbox is gone.
+    enum Phase {
+        case sleeping, booting, running, stopping
+    }
 
     private nonisolated let stateSnapshot: Mutex<(state: WorkspaceState, lastActiveAt: Date)>
-    private var state: WorkspaceState = .sleeping {
-        didSet { stateSnapshot.withLock { $0.state = state } }
+    private var phase: Phase = .sleeping {
+        didSet {
+            let state: WorkspaceState =
+                switch phase {
+                case .sleeping: .sleeping
+                case .booting: .booting
+                case .running, .stopping: .running
+                }
+            stateSnapshot.withLock { $0.state = state }
+        }
     }
     private var bootTask: Task<Void, any Error>?
+    private var stopTask: Task<Void, Never>?
+    /// Counts boots, so that a watcher of an old sandbox cannot stop a newer one.
+    private var generation = 0
+    var sandbox: (any Sandbox)?
     private var activities: Set<UInt64> = []
     private var nextActivityID: UInt64 = 0
     private var idleTimer: Task<Void, Never>?
     private var lastPersistedActivity: ContinuousClock.Instant?
     private var destroyed = false
+
+    var processes = ProcessTable()
 
     private var hub: EventHub
     private var nextSeq: Int64
@@ -62,8 +82,12 @@ public actor WorkspaceRuntime {
         let (state, lastActiveAt) = stateSnapshot.withLock { $0 }
         return Workspace(
             key: record.key, state: state, createdAt: record.createdAt, lastActiveAt: lastActiveAt,
-            limits: (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits),
-            network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
+            limits: limits, network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
+    }
+
+    /// The limits in force: the workspace's own, completed with the server's defaults.
+    public nonisolated var limits: WorkspaceLimits {
+        (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits)
     }
 
     /// The configuration the workspace was created with.
@@ -92,7 +116,7 @@ public actor WorkspaceRuntime {
     public func endActivity(_ activity: Activity) {
         guard activities.remove(activity.id) != nil else { return }
         noteActivity()
-        if activities.isEmpty, state == .running { armIdleTimer() }
+        if activities.isEmpty, phase == .running { armIdleTimer() }
     }
 
     /// Runs `body` as an activity: the workspace is awake while it runs.
@@ -138,45 +162,67 @@ public actor WorkspaceRuntime {
     }
 
     private func idleTimerFired() async {
-        guard !Task.isCancelled, activities.isEmpty, state == .running else { return }
+        guard !Task.isCancelled, activities.isEmpty, phase == .running else { return }
         await stop(reason: .sleep)
     }
 
     // MARK: Lifecycle
 
     private func ensureRunning() async throws {
-        if destroyed { throw AgentBoxError.workspaceNotFound(key) }
-        switch state {
-        case .running:
-            return
-        case .booting:
-            try await bootTask?.value
-        case .sleeping:
-            let task = Task { try await self.boot() }
-            bootTask = task
-            try await task.value
+        while true {
+            if destroyed { throw AgentBoxError.workspaceNotFound(key) }
+            switch phase {
+            case .running:
+                return
+            case .booting:
+                try await bootTask?.value
+            case .stopping:
+                await stopTask?.value
+            case .sleeping:
+                let task = Task { try await self.boot() }
+                bootTask = task
+                try await task.value
+            }
         }
-        if destroyed { throw AgentBoxError.workspaceNotFound(key) }
     }
 
     private func boot() async throws {
-        state = .booting
+        phase = .booting
+        generation += 1
         let started = ContinuousClock.now
         do {
             try prepareDirectories()
+            if let backend = configuration.sandbox {
+                let sandbox = try await backend.start(sandboxSpec(), logger: logger)
+                self.sandbox = sandbox
+                let generation = generation
+                Task { [weak self] in
+                    await sandbox.waitUntilEnded()
+                    await self?.sandboxEnded(generation: generation)
+                }
+            }
         } catch {
-            state = .sleeping
+            phase = .sleeping
             bootTask = nil
             logger.error("workspace failed to boot", metadata: ["error": "\(error)"])
             await publish(.vmShutdown(VMShutdown(reason: .error)))
             throw AgentBoxError(.internalError, "workspace '\(key)' failed to boot: \(error)", underlyingError: error)
         }
-        state = .running
+        phase = .running
         bootTask = nil
         let bootMs = (ContinuousClock.now - started).milliseconds
         logger.debug("workspace booted", metadata: ["boot.ms": "\(bootMs)"])
         await publish(.vmBooted(VMBooted(bootMs: bootMs)))
         if activities.isEmpty { armIdleTimer() }
+    }
+
+    private func sandboxSpec() -> SandboxSpec {
+        let limits = self.limits
+        return SandboxSpec(
+            id: id, hostDirectory: directory,
+            hostUID: configuration.sandboxUIDBase + UInt32(clamping: record.sandboxNumber),
+            limits: SandboxLimits(
+                memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids))
     }
 
     private func prepareDirectories() throws {
@@ -187,18 +233,43 @@ public actor WorkspaceRuntime {
         }
     }
 
-    /// Puts the workspace to sleep now, whatever holds it awake.
+    /// The sandbox ended without being asked to (its init died): the workspace stops with reason `error`.
+    private func sandboxEnded(generation ended: Int) async {
+        guard ended == generation, phase == .running else { return }
+        logger.warning("workspace sandbox ended unexpectedly")
+        await stop(reason: .error)
+    }
+
+    /// Puts the workspace to sleep now, whatever holds it awake: every process is killed.
     public func sleep() async {
-        if state == .booting { _ = try? await bootTask?.value }
+        if phase == .booting { _ = try? await bootTask?.value }
         await stop(reason: .sleep)
     }
 
     private func stop(reason: ShutdownReason) async {
-        guard state == .running else { return }
+        if phase == .stopping {
+            await stopTask?.value
+            return
+        }
+        guard phase == .running else { return }
+        phase = .stopping
+        let task = Task { await self.performStop(reason: reason) }
+        stopTask = task
+        await task.value
+    }
+
+    private func performStop(reason: ShutdownReason) async {
         idleTimer?.cancel()
         idleTimer = nil
+        if let sandbox {
+            await sandbox.stop()
+            self.sandbox = nil
+        }
+        // The processes' pumps publish their last output and their exit before the workspace reports shutdown.
+        await drainProcesses()
         activities.removeAll()
-        state = .sleeping
+        phase = .sleeping
+        stopTask = nil
         let now = Date()
         stateSnapshot.withLock { $0.lastActiveAt = max($0.lastActiveAt, now) }
         persistLastActive(stateSnapshot.withLock { $0.lastActiveAt })
@@ -208,8 +279,8 @@ public actor WorkspaceRuntime {
 
     /// Stops the workspace for good and ends its event streams. The caller removes its records and files.
     func destroy() async {
-        if state == .booting { _ = try? await bootTask?.value }
-        if state == .running {
+        if phase == .booting { _ = try? await bootTask?.value }
+        if phase == .running || phase == .stopping {
             await stop(reason: .destroy)
         } else {
             await publish(.vmShutdown(VMShutdown(reason: .destroy)))
@@ -221,6 +292,17 @@ public actor WorkspaceRuntime {
     /// Ends the event streams (the server is stopping) without changing the workspace.
     func finishEventStreams() {
         hub.finishAll()
+    }
+
+    /// The running sandbox, booting the workspace first if needed. Call inside an activity.
+    func runningSandbox() throws -> any Sandbox {
+        guard let sandbox else {
+            if configuration.sandbox == nil {
+                throw AgentBoxError(.unsupported, "this AgentBox runs no processes (no sandbox backend configured)")
+            }
+            throw AgentBoxError(.conflict, "workspace '\(key)' is stopping")
+        }
+        return sandbox
     }
 
     // MARK: Events

@@ -59,6 +59,7 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case .conflict: .conflict
         case .unsupported: .notImplemented
         case .unavailable: .serviceUnavailable
+        case .timeout: .requestTimeout
         default: .internalServerError
         }
     }

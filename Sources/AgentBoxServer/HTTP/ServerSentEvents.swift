@@ -54,10 +54,12 @@ enum ServerSentEvents {
             })
     }
 
-    /// One SSE frame. `data` must not contain a newline (JSON from AgentBoxJSON never does).
-    static func frame(id: Int64, event: String, data: Data) -> ByteBuffer {
+    /// One SSE frame. `data` must not contain a newline (JSON from AgentBoxJSON never does). Without an id, the
+    /// client's Last-Event-ID stays where it was.
+    static func frame(id: Int64?, event: String, data: Data) -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.writeString("id: \(id)\nevent: \(event)\ndata: ")
+        if let id { buffer.writeString("id: \(id)\n") }
+        buffer.writeString("event: \(event)\ndata: ")
         buffer.writeBytes(data)
         buffer.writeString("\n\n")
         return buffer

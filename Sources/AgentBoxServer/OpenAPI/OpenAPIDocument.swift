@@ -115,6 +115,57 @@ enum OpenAPIDocument {
                 "env": ["type": "object", "additionalProperties": ["type": "string"]],
             ],
         ],
+        "ExecRequest": [
+            "type": "object", "required": ["command"],
+            "properties": [
+                "command": ["type": "string", "description": "Run by /bin/sh -c"], "cwd": ["type": "string"],
+                "env": ["type": "object", "additionalProperties": ["type": "string"]], "stdin": ["type": "string"],
+                "timeoutMs": ["type": "integer", "minimum": 1], "maxOutputBytes": ["type": "integer", "minimum": 0],
+            ],
+        ],
+        "ExecResult": [
+            "type": "object",
+            "required": ["exitCode", "stdout", "stderr", "timedOut", "truncated", "durationMs", "processId"],
+            "properties": [
+                "exitCode": ["type": "integer"], "signal": ["type": "string"], "stdout": ["type": "string"],
+                "stderr": ["type": "string"], "stdoutEncoding": ["type": "string", "enum": ["utf8", "base64"]],
+                "stderrEncoding": ["type": "string", "enum": ["utf8", "base64"]], "timedOut": ["type": "boolean"],
+                "truncated": ["type": "boolean"], "durationMs": ["type": "number"], "processId": ["type": "string"],
+            ],
+        ],
+        "SpawnRequest": [
+            "type": "object", "required": ["command"],
+            "properties": [
+                "command": ["type": "string"], "args": ["type": "array", "items": ["type": "string"]],
+                "cwd": ["type": "string"], "env": ["type": "object", "additionalProperties": ["type": "string"]],
+            ],
+        ],
+        "Process": [
+            "type": "object", "required": ["id", "pid", "command", "args", "cwd", "status", "startedAt"],
+            "properties": [
+                "id": ["type": "string"], "pid": ["type": "integer"], "command": ["type": "string"],
+                "args": ["type": "array", "items": ["type": "string"]], "cwd": ["type": "string"],
+                "status": ["type": "string", "enum": ["running", "exited"]], "exitCode": ["type": "integer"],
+                "signal": ["type": "string"], "startedAt": ["type": "string", "format": "date-time"],
+                "exitedAt": ["type": "string", "format": "date-time"],
+            ],
+        ],
+        "ProcessList": [
+            "type": "object", "required": ["items"],
+            "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Process"]]],
+        ],
+        "ProcessOutput": [
+            "type": "object", "required": ["stdout", "stderr", "truncated"],
+            "properties": [
+                "stdout": ["type": "string"], "stderr": ["type": "string"],
+                "stdoutEncoding": ["type": "string", "enum": ["utf8", "base64"]],
+                "stderrEncoding": ["type": "string", "enum": ["utf8", "base64"]], "truncated": ["type": "boolean"],
+            ],
+        ],
+        "SignalRequest": [
+            "type": "object", "required": ["signal"],
+            "properties": ["signal": ["type": "string", "enum": ["TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT", "WINCH"]]],
+        ],
         "WorkspaceList": [
             "type": "object", "required": ["items"],
             "properties": [

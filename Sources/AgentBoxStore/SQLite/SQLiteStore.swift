@@ -44,17 +44,33 @@ public struct SQLiteStore: Store {
                 table.column("eventSeqBound", .integer).notNull().defaults(to: 0)
             }
         }
+        migrator.registerMigration("v2-sandbox-numbers") { db in
+            try db.alter(table: WorkspaceRow.databaseTableName) { table in
+                table.add(column: "sandboxNumber", .integer).notNull().defaults(to: 0)
+            }
+            try db.create(table: "counter") { table in
+                table.column("name", .text).primaryKey()
+                table.column("value", .integer).notNull()
+            }
+            try db.execute(sql: "UPDATE workspace SET sandboxNumber = rowid")
+            try db.execute(sql: "INSERT INTO counter (name, value) SELECT 'sandboxNumber', COALESCE(MAX(sandboxNumber), 0) FROM workspace")
+        }
         return migrator
     }
 
     public func createWorkspace(_ record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool) {
-        let row = try WorkspaceRow(record)
+        let newRow = try WorkspaceRow(record)
         return try await writer.write { db in
+            var row = newRow
             if let existing = try WorkspaceRow.fetchOne(db, key: row.key) {
                 return (try existing.record(), false)
             }
+            try db.execute(sql: "UPDATE counter SET value = value + 1 WHERE name = 'sandboxNumber'")
+            row.sandboxNumber = try Int.fetchOne(db, sql: "SELECT value FROM counter WHERE name = 'sandboxNumber'") ?? 1
             try row.insert(db)
-            return (record, true)
+            var stored = record
+            stored.sandboxNumber = row.sandboxNumber
+            return (stored, true)
         }
     }
 

@@ -12,6 +12,7 @@ struct WorkspaceRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var createdAt: Double
     var lastActiveAt: Double
     var eventSeqBound: Int64
+    var sandboxNumber: Int
 
     init(_ record: WorkspaceRecord) throws {
         key = record.key.rawValue
@@ -20,6 +21,7 @@ struct WorkspaceRow: Codable, FetchableRecord, PersistableRecord, Sendable {
         createdAt = record.createdAt.timeIntervalSince1970
         lastActiveAt = record.lastActiveAt.timeIntervalSince1970
         eventSeqBound = 0
+        sandboxNumber = record.sandboxNumber
     }
 
     func record() throws -> WorkspaceRecord {
@@ -34,6 +36,6 @@ struct WorkspaceRow: Codable, FetchableRecord, PersistableRecord, Sendable {
         }
         return WorkspaceRecord(
             id: id, key: workspaceKey, config: decoded, createdAt: Date(timeIntervalSince1970: createdAt),
-            lastActiveAt: Date(timeIntervalSince1970: lastActiveAt))
+            lastActiveAt: Date(timeIntervalSince1970: lastActiveAt), sandboxNumber: sandboxNumber)
     }
 }

@@ -1,0 +1,329 @@
+import AgentBoxAPI
+import AgentBoxSandbox
+import Foundation
+import NIOCore
+
+extension WorkspaceRuntime {
+    // MARK: Starting
+
+    /// Runs a shell command line to completion (`/bin/sh -c`) and returns its output. On `timeoutMs` the command
+    /// and every process it started are killed. Boots the workspace if it sleeps.
+    public func exec(_ request: ExecRequest) async throws -> ExecResult {
+        let maxOutput = request.maxOutputBytes ?? configuration.execDefaultMaxOutputBytes
+        guard (0...configuration.execMaxOutputBytesLimit).contains(maxOutput) else {
+            throw AgentBoxError(.invalidArgument, "maxOutputBytes must be 0...\(configuration.execMaxOutputBytesLimit), not \(maxOutput)")
+        }
+        if let timeout = request.timeoutMs, timeout <= 0 {
+            throw AgentBoxError(.invalidArgument, "timeoutMs must be positive, not \(timeout)")
+        }
+        guard !request.command.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw AgentBoxError(.invalidArgument, "command must not be empty")
+        }
+        let activity = try await beginActivity()
+        defer { endActivity(activity) }
+        let started = ContinuousClock.now
+        let entry = try await start(
+            arguments: ["/bin/sh", "-c", request.command], display: (request.command, []), cwd: request.cwd,
+            env: request.env, stdin: request.stdin.map { .data(Array($0.utf8)) } ?? .empty,
+            output: OutputBuffer.Policy.keepFirst, limit: maxOutput)
+        let id = entry.info.id
+        let pump = entry.pump
+        let handle = entry.handle
+        let timer = request.timeoutMs.map { timeout in
+            Task { [weak self] in
+                do { try await Task.sleep(for: .milliseconds(timeout)) } catch { return }
+                await self?.timeOut(id)
+            }
+        }
+        // A caller that goes away takes its command with it: no command outlives the request that ran it.
+        await withTaskCancellationHandler {
+            await pump?.value
+        } onCancel: {
+            handle.killTree()
+        }
+        timer?.cancel()
+        let stdout = OutputText.encode(entry.stdout.contents)
+        let stderr = OutputText.encode(entry.stderr.contents)
+        return ExecResult(
+            exitCode: entry.info.exitCode ?? -1, signal: entry.info.signal, stdout: stdout.text, stderr: stderr.text,
+            stdoutEncoding: stdout.encoding, stderrEncoding: stderr.encoding, timedOut: entry.timedOut,
+            truncated: entry.stdout.truncated || entry.stderr.truncated,
+            durationMs: (ContinuousClock.now - started).milliseconds, processId: id)
+    }
+
+    /// Starts a program without a shell and leaves it running; it holds the workspace awake until it exits.
+    public func spawn(_ request: SpawnRequest) async throws -> WorkspaceProcess {
+        guard !request.command.isEmpty else { throw AgentBoxError(.invalidArgument, "command must not be empty") }
+        let activity = try await beginActivity()
+        do {
+            let entry = try await start(
+                arguments: [request.command] + (request.args ?? []), display: (request.command, request.args ?? []),
+                cwd: request.cwd, env: request.env, stdin: .pipe, output: OutputBuffer.Policy.keepLast,
+                limit: configuration.processOutputBufferBytes)
+            // The process holds its own activity; the request's ends here.
+            entry.activity = try await beginActivity()
+            endActivity(activity)
+            return entry.info
+        } catch {
+            endActivity(activity)
+            throw error
+        }
+    }
+
+    private func start(
+        arguments: [String], display: (command: String, args: [String]), cwd: String?, env: [String: String]?,
+        stdin: SandboxProcessSpec.Stdin, output policy: @escaping (Int) -> OutputBuffer.Policy, limit: Int
+    ) async throws -> ProcessEntry {
+        let sandbox = try runningSandbox()
+        let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
+        var environment = sandbox.baseEnvironment.merging(config.env ?? [:]) { $1 }
+        for (name, value) in env ?? [:] {
+            try Self.validateEnvironment(name: name, value: value)
+            environment[name] = value
+        }
+        for text in arguments where text.utf8.contains(0) {
+            throw AgentBoxError(.invalidArgument, "command and args must not contain NUL bytes")
+        }
+        let spec = SandboxProcessSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory, stdin: stdin)
+        let handle: SandboxProcess
+        do {
+            handle = try await sandbox.spawn(spec)
+        } catch let error as SandboxError {
+            switch error.code {
+            case .executableNotFound: throw AgentBoxError(.invalidArgument, "\(display.command): \(error.message)")
+            case .badWorkingDirectory: throw AgentBoxError(.invalidArgument, "cwd '\(workingDirectory)': \(error.message)")
+            case .stopped: throw AgentBoxError(.conflict, "workspace '\(key)' stopped while the process was starting")
+            default: throw AgentBoxError(.internalError, "cannot start the process: \(error.message)", underlyingError: error)
+            }
+        }
+        let info = WorkspaceProcess(
+            id: ProcessTable.makeID(), pid: handle.pid, command: display.command, args: display.args, cwd: workingDirectory,
+            status: .running, startedAt: Date())
+        let entry = ProcessEntry(info: info, handle: handle, policy: policy, limit: limit)
+        processes.insert(entry, exitedMemory: configuration.exitedProcessMemory)
+        entry.pump = Task { [weak self] in await Self.pump(handle, id: info.id, into: self) }
+        return entry
+    }
+
+    /// Reads a process's output to its end, then records its exit. Runs off the actor; hops onto it per chunk.
+    private static func pump(_ handle: SandboxProcess, id: String, into runtime: WorkspaceRuntime?) async {
+        enum Outcome: Sendable {
+            case drained
+            case exited(SandboxExitStatus)
+            case graceOver
+
+            var isGraceOver: Bool {
+                if case .graceOver = self { return true }
+                return false
+            }
+        }
+        let status: SandboxExitStatus = await withTaskGroup(of: Outcome.self) { group in
+            for (stream, channel) in [(ProcessStream.stdout, handle.stdout), (.stderr, handle.stderr)] {
+                group.addTask {
+                    try? await channel.executeThenClose { inbound, _ in
+                        for try await chunk in inbound { await runtime?.received(chunk, from: stream, of: id) }
+                    }
+                    return .drained
+                }
+            }
+            group.addTask { .exited(await handle.exitStatus()) }
+            var drained = 0
+            var status: SandboxExitStatus?
+            while let outcome = await group.next() {
+                switch outcome {
+                case .drained: drained += 1
+                case .exited(let exit):
+                    status = exit
+                    // A background child may keep the pipes open: give the output a moment, then stop reading.
+                    group.addTask {
+                        do { try await Task.sleep(for: .milliseconds(100)) } catch {}
+                        return .graceOver
+                    }
+                case .graceOver: group.cancelAll()
+                }
+                if let status, drained == 2 || outcome.isGraceOver {
+                    group.cancelAll()
+                    return status
+                }
+            }
+            return status ?? SandboxExitStatus(exitCode: nil, signal: SIGKILL)
+        }
+        await runtime?.exited(id, status: status)
+    }
+
+    /// A chunk of output arrived: keep it and publish it (UTF-8 sequences cut by the chunk wait for the next one).
+    private func received(_ chunk: ByteBuffer, from stream: ProcessStream, of id: String) async {
+        guard let entry = processes[id] else { return }
+        switch stream {
+        case .stdout: entry.stdout.append(chunk)
+        case .stderr: entry.stderr.append(chunk)
+        }
+        let bytes = (entry.carry[stream] ?? []) + chunk.readableBytesView
+        let (complete, carry) = splitAtUTF8Boundary(bytes)
+        entry.carry[stream] = carry.isEmpty ? nil : Array(carry)
+        guard !complete.isEmpty else { return }
+        let (text, encoding) = OutputText.encode(complete)
+        await publish(.processOutput(ProcessOutputEvent(processId: id, stream: stream, data: text, encoding: encoding)))
+    }
+
+    private func exited(_ id: String, status: SandboxExitStatus) async {
+        guard let entry = processes[id] else { return }
+        for (stream, carry) in entry.carry where !carry.isEmpty {
+            let (text, encoding) = OutputText.encode(carry)
+            await publish(.processOutput(ProcessOutputEvent(processId: id, stream: stream, data: text, encoding: encoding)))
+        }
+        entry.carry.removeAll()
+        entry.info.status = .exited
+        entry.info.exitCode = status.shellExitCode
+        entry.info.signal = status.signal.map(ProcessSignal.name(of:))
+        entry.info.exitedAt = Date()
+        entry.pump = nil
+        await publish(.processExit(ProcessExitEvent(processId: id, exitCode: status.shellExitCode, signal: entry.info.signal)))
+        for waiter in entry.exitWaiters.values { waiter.resume(returning: entry.info) }
+        entry.exitWaiters.removeAll()
+        if let activity = entry.activity {
+            entry.activity = nil
+            endActivity(activity)
+        }
+        processes.forgetOldExited(keeping: configuration.exitedProcessMemory)
+    }
+
+    private func timeOut(_ id: String) {
+        guard let entry = processes[id], entry.isRunning else { return }
+        entry.timedOut = true
+        entry.handle.killTree()
+    }
+
+    /// Waits until every process pump has finished (after the sandbox stopped, they finish at once).
+    func drainProcesses() async {
+        for pump in processes.pumps { await pump.value }
+    }
+
+    // MARK: Inspecting and controlling
+
+    /// Every running process and the most recently exited ones, in start order. Never boots.
+    public func processList() -> ProcessList {
+        ProcessList(items: processes.all)
+    }
+
+    /// One process. Never boots.
+    public func process(_ id: String) throws -> WorkspaceProcess {
+        try entry(id).info
+    }
+
+    /// Writes to a running process's stdin, then closes it when `close`.
+    public func writeStdin(_ id: String, data: [UInt8], close: Bool) async throws {
+        let entry = try runningEntry(id)
+        if !data.isEmpty {
+            do {
+                try await entry.handle.write(stdin: ByteBuffer(bytes: data))
+            } catch {
+                throw AgentBoxError(.conflict, "the stdin of process \(id) is closed")
+            }
+        }
+        if close { await entry.handle.closeStdin() }
+    }
+
+    /// Sends `signal` to a running process (and its process group).
+    public func signal(_ id: String, _ signal: ProcessSignal) throws {
+        let entry = try runningEntry(id)
+        if signal == .KILL { entry.handle.killTree() } else { entry.handle.signal(signal.number) }
+    }
+
+    /// Waits until the process has exited and returns it; throws `timeout` when `timeout` passes first.
+    public func wait(_ id: String, timeout: Duration?) async throws -> WorkspaceProcess {
+        let entry = try entry(id)
+        guard entry.isRunning else { return entry.info }
+        let waiterID = processes.makeWaiterID()
+        let timer = timeout.map { timeout in
+            Task { [weak self] in
+                do { try await Task.sleep(for: timeout) } catch { return }
+                await self?.resumeWaiter(waiterID, of: id)
+            }
+        }
+        let result = await withCheckedContinuation { continuation in
+            entry.exitWaiters[waiterID] = continuation
+        }
+        timer?.cancel()
+        guard let result else { throw AgentBoxError(.timeout, "process \(id) is still running") }
+        return result
+    }
+
+    private func resumeWaiter(_ waiterID: UInt64, of id: String) {
+        processes[id]?.exitWaiters.removeValue(forKey: waiterID)?.resume(returning: nil)
+    }
+
+    /// What the process wrote, as kept in its buffers. Never boots.
+    public func output(_ id: String) throws -> ProcessOutput {
+        let entry = try entry(id)
+        let stdout = OutputText.encode(entry.stdout.contents)
+        let stderr = OutputText.encode(entry.stderr.contents)
+        return ProcessOutput(
+            stdout: stdout.text, stderr: stderr.text, stdoutEncoding: stdout.encoding, stderrEncoding: stderr.encoding,
+            truncated: entry.stdout.truncated || entry.stderr.truncated)
+    }
+
+    /// The process's output so far (as `processOutput` events without a sequence number), then its live output and
+    /// its `processExit`, after which the stream ends.
+    public func followOutput(_ id: String) throws -> AsyncStream<(seq: Int64?, event: WorkspaceEvent)> {
+        let entry = try entry(id)
+        let (stream, continuation) = AsyncStream<(seq: Int64?, event: WorkspaceEvent)>.makeStream(
+            bufferingPolicy: .bufferingOldest(configuration.subscriberBufferCapacity + 3))
+        for (name, buffer) in [(ProcessStream.stdout, entry.stdout), (.stderr, entry.stderr)] where !buffer.contents.isEmpty {
+            let (text, encoding) = OutputText.encode(buffer.contents)
+            continuation.yield((nil, .processOutput(ProcessOutputEvent(processId: id, stream: name, data: text, encoding: encoding))))
+        }
+        guard entry.isRunning else {
+            continuation.yield((nil, .processExit(ProcessExitEvent(processId: id, exitCode: entry.info.exitCode ?? -1, signal: entry.info.signal))))
+            continuation.finish()
+            return stream
+        }
+        // Subscribed in the same actor turn as the snapshot: no chunk falls between the two.
+        let live = events()
+        let forwarder = Task {
+            for await envelope in live {
+                switch envelope.event {
+                case .processOutput(let output) where output.processId == id:
+                    if case .dropped = continuation.yield((envelope.seq, envelope.event)) { break }
+                case .processExit(let exit) where exit.processId == id:
+                    continuation.yield((envelope.seq, envelope.event))
+                    continuation.finish()
+                    return
+                default:
+                    continue
+                }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in forwarder.cancel() }
+        return stream
+    }
+
+    private func entry(_ id: String) throws -> ProcessEntry {
+        guard let entry = processes[id] else { throw AgentBoxError(.notFound, "no process '\(id)' in workspace '\(key)'") }
+        return entry
+    }
+
+    private func runningEntry(_ id: String) throws -> ProcessEntry {
+        let entry = try entry(id)
+        guard entry.isRunning else { throw AgentBoxError(.conflict, "process \(id) has exited") }
+        return entry
+    }
+
+    // MARK: Validation
+
+    /// A path in the workspace's view: absolute, or relative to /workspace.
+    func resolveWorkingDirectory(_ cwd: String?, default defaultDirectory: String) throws -> String {
+        guard let cwd, !cwd.isEmpty else { return defaultDirectory }
+        if cwd.utf8.contains(0) { throw AgentBoxError(.invalidArgument, "cwd must not contain NUL bytes") }
+        if cwd.utf8.count > 4096 { throw AgentBoxError(.invalidArgument, "cwd is longer than 4096 bytes") }
+        return cwd.hasPrefix("/") ? cwd : "/workspace/" + cwd
+    }
+
+    static func validateEnvironment(name: String, value: String) throws {
+        if name.isEmpty || name.contains("=") || name.utf8.contains(0) {
+            throw AgentBoxError(.invalidArgument, "env name '\(name)' is not valid (empty, or holds '=' or NUL)")
+        }
+        if value.utf8.contains(0) { throw AgentBoxError(.invalidArgument, "env value of '\(name)' holds a NUL byte") }
+    }
+}

@@ -1,0 +1,29 @@
+import AgentBoxSandbox
+import Foundation
+import Logging
+
+/// Which sandbox backend a server uses.
+public enum SandboxKind: String, Sendable, CaseIterable {
+    /// bubblewrap namespaces and cgroups (the default on Linux).
+    case linux
+    /// No isolation, for macOS and development.
+    case unsandboxed
+
+    /// Prepares the backend of this kind. Returns it with the lines the server must say at start-up: what it
+    /// cannot enforce on this host, and loud warnings.
+    public func makeBackend(dataDirectory: URL, initPath: String = AgentBoxConfiguration.defaultSandboxInitPath()) throws
+        -> (backend: any SandboxBackend, notes: [String])
+    {
+        switch self {
+        case .linux:
+            let (backend, notes) = try BubblewrapBackend.make(
+                stateDirectory: dataDirectory.appendingPathComponent("sandbox", isDirectory: true), initPath: initPath)
+            return (backend, notes)
+        case .unsandboxed:
+            return (
+                UnsandboxedBackend(initPath: initPath),
+                ["WARNING: workspaces are NOT isolated (--sandbox unsandboxed): their processes run on this host as this user, with only rlimits"]
+            )
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import CAgentBoxSandbox
+import Foundation
+import Logging
+
+/// The Linux backend: each sandbox is a bubblewrap container with its own user, mount, PID, IPC, UTS, cgroup and
+/// network namespaces (loopback only), whose first process is `agentbox-sandbox-init`, inside cgroups that limit its
+/// memory, CPU and processes.
+///
+/// When the server runs as root, each workspace runs as its own unprivileged host uid (so that an escape from the
+/// namespaces meets ordinary Unix permissions); otherwise as the server's uid. Inside, processes are uid 1000
+/// (`agent`), with no capabilities and `no_new_privs`.
+public struct BubblewrapBackend: SandboxBackend {
+    public let name = "linux"
+    let bwrapPath: String
+    let initPath: String
+    let etcDirectory: URL
+    let etcEntries: [String]
+    /// `nil` when this server may not create cgroups: limits fall back to rlimits.
+    let cgroups: SandboxCgroups.Version?
+    let switchesUser: Bool
+
+    /// Prepares the backend: finds bwrap and the init binary, writes the sandbox /etc, and checks which
+    /// privileges the host grants. `notes` lists, one line each, what cannot be enforced here.
+    public static func make(stateDirectory: URL, initPath: String) throws -> (backend: BubblewrapBackend, notes: [String]) {
+        guard let bwrap = findExecutable("bwrap") else {
+            throw SandboxError(.startFailed, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+        }
+        guard FileManager.default.isExecutableFile(atPath: initPath) else {
+            throw SandboxError(.startFailed, "the sandbox init \(initPath) is missing (build the agentbox-sandbox-init product)")
+        }
+        let etc = stateDirectory.appendingPathComponent("etc", isDirectory: true)
+        let entries = try SandboxRoot.prepareEtc(in: etc)
+        var notes: [String] = []
+        let (version, problem) = SandboxCgroups.probe()
+        if let problem { notes.append("\(problem): memory, CPU and process limits fall back to rlimits") }
+        let root = getuid() == 0
+        if !root { notes.append("not running as root: every workspace runs as this server's uid \(getuid())") }
+        let backend = BubblewrapBackend(
+            bwrapPath: bwrap, initPath: initPath, etcDirectory: etc, etcEntries: entries,
+            cgroups: problem == nil ? version : nil, switchesUser: root)
+        try backend.checkUserNamespaces()
+        return (backend, notes)
+    }
+
+    static func findExecutable(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Runs a minimal sandbox once, so that a host without user namespaces is told at start-up, not at first use.
+    private func checkUserNamespaces() throws {
+        let diagnostics = try PipePair()
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer {
+            close(diagnostics.read)
+            close(devNull)
+        }
+        let probeUID: UInt32 = 65534
+        let pid = try HostSpawn.spawn(
+            executable: bwrapPath,
+            arguments: [bwrapPath, "--unshare-all", "--uid", "1000", "--gid", "1000", "--ro-bind", "/usr", "/usr"]
+                + SandboxRoot.topLevel.compactMap { name in
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/\(name)")).map { ["--symlink", $0, "/\(name)"] }
+                }.flatMap { $0 } + ["/usr/bin/true"],
+            environment: ["PATH": "/usr/bin:/bin"], descriptors: [devNull, devNull, diagnostics.write],
+            credentials: switchesUser ? .init(uid: probeUID, gid: probeUID) : nil)
+        close(diagnostics.write)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        guard status == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 1024)
+            let count = read(diagnostics.read, &buffer, buffer.count)
+            let message = count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : "exit status \(status)"
+            throw SandboxError(.startFailed, "bubblewrap cannot create namespaces here (user namespaces disabled?): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    public func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox {
+        let workspaceDirectory = spec.hostDirectory.appendingPathComponent("workspace", isDirectory: true)
+        let homeDirectory = spec.hostDirectory.appendingPathComponent("home", isDirectory: true)
+        let credentials = switchesUser ? spec.hostUID.map { HostSpawn.Credentials(uid: $0, gid: $0) } : nil
+        if let credentials {
+            for directory in [spec.hostDirectory, workspaceDirectory, homeDirectory] {
+                guard chown(directory.path, credentials.uid, credentials.gid) == 0 else {
+                    throw SandboxError.errno("chown \(directory.path)")
+                }
+            }
+        }
+        let cgroups = try cgroups.map { try SandboxCgroups.create(id: spec.id, version: $0, limits: spec.limits) }
+        var opened: [Int32] = []
+        defer { opened.forEach { close($0) } }
+        func openPath(_ url: URL, directory: Bool) throws -> Int32 {
+            let fd = ab_open_path(url.path, directory ? 1 : 0)
+            guard fd >= 0 else { throw SandboxError.errno("open \(url.path)") }
+            opened.append(fd)
+            return fd
+        }
+        let extra: [Int32]
+        let procs: [Int32]
+        do {
+            extra = [
+                try openPath(workspaceDirectory, directory: true), try openPath(homeDirectory, directory: true),
+                try openPath(etcDirectory, directory: true), try openPath(URL(fileURLWithPath: initPath), directory: false),
+            ]
+            procs = try cgroups?.openProcsFiles() ?? []
+        } catch {
+            cgroups?.remove()
+            throw error
+        }
+        opened += procs
+        // Child descriptors: 0 control, 1 replies, 2 diagnostics, then 3 workspace, 4 home, 5 etc, 6 init.
+        var arguments = [
+            bwrapPath, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--disable-userns", "--uid", String(SandboxRoot.uid), "--gid", String(SandboxRoot.uid),
+            "--hostname", spec.hostname, "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+        ]
+        arguments += SandboxRoot.bwrapArguments(etcEntries: etcEntries, workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6)
+        arguments += ["--as-pid-1", "/.agentbox/init"]
+        if credentials != nil { arguments.append("--oom-reset") }
+        if cgroups == nil {
+            if let pids = spec.limits.pids { arguments += ["--nproc", String(pids)] }
+            if let memory = spec.limits.memoryBytes { arguments += ["--as", String(memory)] }
+        }
+        let supervisor: Supervisor
+        do {
+            supervisor = try await Supervisor.launch(logger: logger) { stdio in
+                try HostSpawn.spawn(
+                    executable: bwrapPath, arguments: arguments, environment: ["PATH": "/usr/bin:/bin"],
+                    descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials)
+            }
+        } catch {
+            cgroups?.remove()
+            throw error
+        }
+        if credentials != nil { Self.protectFromOOMKiller(launcher: supervisor.launcherPID) }
+        return LinuxSandbox(supervisor: supervisor, cgroups: cgroups)
+    }
+
+    /// Makes the OOM killer spare bwrap and the sandbox's init (each child resets itself with --oom-reset), so a
+    /// workspace that runs out of memory loses the process that ate it, not its supervisor.
+    private static func protectFromOOMKiller(launcher: pid_t) {
+        var pids = [launcher]
+        if let children = try? String(contentsOfFile: "/proc/\(launcher)/task/\(launcher)/children", encoding: .utf8) {
+            pids += children.split(separator: " ").compactMap { Int32($0) }
+        }
+        for pid in pids {
+            try? "-1000".write(toFile: "/proc/\(pid)/oom_score_adj", atomically: false, encoding: .utf8)
+        }
+    }
+}
+
+/// A running bubblewrap sandbox.
+final class LinuxSandbox: Sandbox {
+    let supervisor: Supervisor
+    let cgroups: SandboxCgroups?
+    let baseEnvironment = SandboxRoot.baseEnvironment(home: SandboxRoot.home)
+    let defaultWorkingDirectory = SandboxRoot.workspace
+
+    init(supervisor: Supervisor, cgroups: SandboxCgroups?) {
+        self.supervisor = supervisor
+        self.cgroups = cgroups
+    }
+
+    var hostPIDs: [Int32] { [supervisor.launcherPID] }
+
+    func spawn(_ spec: SandboxProcessSpec) async throws -> SandboxProcess {
+        try await SandboxProcess.start(spec, supervisor: supervisor)
+    }
+
+    func stop() async {
+        await supervisor.stop()
+        cgroups?.remove()
+    }
+
+    func waitUntilEnded() async {
+        await supervisor.waitUntilEnded()
+    }
+}

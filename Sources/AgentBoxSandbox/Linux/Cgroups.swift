@@ -1,0 +1,147 @@
+import Foundation
+import Logging
+
+/// The cgroups of one sandbox: memory, CPU and pids limits, on cgroup v2 or v1 (whichever the host mounts).
+///
+/// Layout: v2 `/sys/fs/cgroup/agentbox/<id>`; v1 `/sys/fs/cgroup/{memory,cpu,pids}/agentbox/<id>`. The sandbox's
+/// first process joins them before it execs (see `ab_spawn`), so nothing of the workspace runs outside them.
+struct SandboxCgroups {
+    enum Version: String, Sendable { case v1, v2 }
+
+    let version: Version
+    /// The directories of this sandbox's cgroups.
+    let directories: [URL]
+
+    static let root = URL(fileURLWithPath: "/sys/fs/cgroup")
+    static let v1Controllers = ["memory", "cpu", "pids"]
+
+    /// Which cgroup version the host offers, and whether this process may create cgroups there; `nil` when not.
+    static func probe() -> (Version, String?) {
+        let files = FileManager.default
+        if files.fileExists(atPath: root.appendingPathComponent("cgroup.controllers").path) {
+            let parent = root.appendingPathComponent("agentbox")
+            do {
+                try files.createDirectory(at: parent, withIntermediateDirectories: true)
+                try enableV2Controllers(parent: parent)
+                return (.v2, nil)
+            } catch {
+                return (.v2, "cgroup v2 is not writable (\(error))")
+            }
+        }
+        for controller in v1Controllers {
+            let parent = root.appendingPathComponent(controller).appendingPathComponent("agentbox")
+            do {
+                try files.createDirectory(at: parent, withIntermediateDirectories: true)
+            } catch {
+                return (.v1, "cgroup v1 controller \(controller) is not writable (\(error.localizedDescription))")
+            }
+        }
+        return (.v1, nil)
+    }
+
+    private static func enableV2Controllers(parent: URL) throws {
+        for directory in [root, parent] {
+            let control = directory.appendingPathComponent("cgroup.subtree_control")
+            try "+memory +pids +cpu".write(to: control, atomically: false, encoding: .utf8)
+        }
+    }
+
+    /// Creates the cgroups of sandbox `id` with `limits`.
+    static func create(id: String, version: Version, limits: SandboxLimits) throws -> SandboxCgroups {
+        let files = FileManager.default
+        let directories: [URL] =
+            switch version {
+            case .v2: [root.appendingPathComponent("agentbox/\(id)")]
+            case .v1: v1Controllers.map { root.appendingPathComponent("\($0)/agentbox/\(id)") }
+            }
+        let cgroups = SandboxCgroups(version: version, directories: directories)
+        cgroups.remove()  // a leftover of a crash
+        for directory in directories { try files.createDirectory(at: directory, withIntermediateDirectories: true) }
+        do {
+            try cgroups.apply(limits)
+        } catch {
+            cgroups.remove()
+            throw error
+        }
+        return cgroups
+    }
+
+    private func apply(_ limits: SandboxLimits) throws {
+        switch version {
+        case .v2:
+            let directory = directories[0]
+            if let bytes = limits.memoryBytes {
+                try write("\(bytes)", to: directory, "memory.max")
+                try? write("0", to: directory, "memory.swap.max")
+            }
+            if let pids = limits.pids { try write("\(pids)", to: directory, "pids.max") }
+            if let cpu = limits.cpuPercent { try write("\(cpu * 1000) 100000", to: directory, "cpu.max") }
+        case .v1:
+            let (memory, cpu, pids) = (directories[0], directories[1], directories[2])
+            if let bytes = limits.memoryBytes {
+                try write("\(bytes)", to: memory, "memory.limit_in_bytes")
+                // With swap accounting, swap counts too: the limit is the limit.
+                try? write("\(bytes)", to: memory, "memory.memsw.limit_in_bytes")
+            }
+            if let cpuPercent = limits.cpuPercent {
+                try write("100000", to: cpu, "cpu.cfs_period_us")
+                try write("\(cpuPercent * 1000)", to: cpu, "cpu.cfs_quota_us")
+            }
+            if let count = limits.pids { try write("\(count)", to: pids, "pids.max") }
+        }
+    }
+
+    private func write(_ value: String, to directory: URL, _ file: String) throws {
+        let path = directory.appendingPathComponent(file).path
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw SandboxError(.system, "cannot open \(path)")
+        }
+        defer { try? handle.close() }
+        do {
+            try handle.write(contentsOf: Data(value.utf8))
+        } catch {
+            throw SandboxError(.system, "cannot write \(value) to \(path): \(error)")
+        }
+    }
+
+    /// Open `cgroup.procs` descriptors, for the first process to join before it execs. The caller closes them.
+    func openProcsFiles() throws -> [Int32] {
+        var fds: [Int32] = []
+        for directory in directories {
+            let fd = open(directory.appendingPathComponent("cgroup.procs").path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                fds.forEach { close($0) }
+                throw SandboxError.errno("open cgroup.procs of \(directory.path)")
+            }
+            fds.append(fd)
+        }
+        return fds
+    }
+
+    /// Whether the memory cgroup has seen an out-of-memory kill.
+    var oomKills: Int {
+        let file: URL =
+            switch version {
+            case .v2: directories[0].appendingPathComponent("memory.events")
+            case .v1: directories[0].appendingPathComponent("memory.oom_control")
+            }
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[0] == "oom_kill", let count = Int(parts[1]) { return count }
+        }
+        return 0
+    }
+
+    /// Removes the cgroups (their processes must be gone).
+    func remove() {
+        for directory in directories {
+            // The kernel frees a cgroup a moment after its last process is reaped; a few quick tries cover that.
+            for attempt in 0..<50 {
+                if rmdir(directory.path) == 0 || errno == ENOENT { break }
+                if attempt == 49 { break }
+                usleep(2000)
+            }
+        }
+    }
+}

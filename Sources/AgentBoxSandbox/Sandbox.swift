@@ -1,0 +1,27 @@
+import Logging
+import NIOCore
+
+/// A way of running a workspace's processes in isolation. One backend serves every workspace of a server.
+public protocol SandboxBackend: Sendable {
+    /// A short name for logs and `/v1/health` (`linux`, `unsandboxed`).
+    var name: String { get }
+    /// Starts an empty sandbox for a workspace; its processes are started with ``Sandbox/spawn(_:)``.
+    func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox
+}
+
+/// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).
+public protocol Sandbox: AnyObject, Sendable {
+    /// Starts a process. Fails with `executableNotFound` or `badWorkingDirectory` for bad input. Paths in `spec`
+    /// are in the sandbox's own view.
+    func spawn(_ spec: SandboxProcessSpec) async throws -> SandboxProcess
+    /// Kills every process of the sandbox and releases its resources; returns once all are gone.
+    func stop() async
+    /// Returns when the sandbox has ended, for whatever reason (``stop()``, or its first process died).
+    func waitUntilEnded() async
+    /// The environment every process starts from (`PATH`, `HOME`, `USER`, ...).
+    var baseEnvironment: [String: String] { get }
+    /// The working directory of a process that names none.
+    var defaultWorkingDirectory: String { get }
+    /// Host pids of the sandbox's own machinery (for memory accounting).
+    var hostPIDs: [Int32] { get }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+
+/// No isolation: a workspace's processes run on the host as the server's user, in the workspace's host directory.
+/// For macOS and development only; the server warns loudly when it uses this backend. Limits are rlimits.
+public struct UnsandboxedBackend: SandboxBackend {
+    public let name = "unsandboxed"
+    let initPath: String
+
+    public init(initPath: String) {
+        self.initPath = initPath
+    }
+
+    public func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox {
+        var arguments = [initPath]
+        if let pids = spec.limits.pids { arguments += ["--nproc", String(pids)] }
+        if let memory = spec.limits.memoryBytes { arguments += ["--as", String(memory)] }
+        let supervisor = try await Supervisor.launch(logger: logger) { stdio in
+            try HostSpawn.spawn(
+                executable: initPath, arguments: arguments, environment: ["PATH": "/usr/bin:/bin"], descriptors: stdio)
+        }
+        return UnsandboxedSandbox(supervisor: supervisor, hostDirectory: spec.hostDirectory)
+    }
+}
+
+final class UnsandboxedSandbox: Sandbox {
+    let supervisor: Supervisor
+    let hostDirectory: URL
+    let baseEnvironment: [String: String]
+    let defaultWorkingDirectory: String
+
+    init(supervisor: Supervisor, hostDirectory: URL) {
+        self.supervisor = supervisor
+        self.hostDirectory = hostDirectory
+        baseEnvironment = SandboxRoot.baseEnvironment(home: hostDirectory.appendingPathComponent("home").path)
+        defaultWorkingDirectory = hostDirectory.appendingPathComponent("workspace").path
+    }
+
+    var hostPIDs: [Int32] { [supervisor.launcherPID] }
+
+    /// The host path for a path in the workspace's view (`/workspace/x`, `/home/agent/y`).
+    func hostPath(_ path: String) -> String {
+        for (prefix, directory) in [(SandboxRoot.workspace, "workspace"), (SandboxRoot.home, "home")]
+        where path == prefix || path.hasPrefix(prefix + "/") {
+            return hostDirectory.appendingPathComponent(directory).path + path.dropFirst(prefix.count)
+        }
+        return path
+    }
+
+    func spawn(_ spec: SandboxProcessSpec) async throws -> SandboxProcess {
+        var spec = spec
+        spec.workingDirectory = hostPath(spec.workingDirectory)
+        return try await SandboxProcess.start(spec, supervisor: supervisor)
+    }
+
+    func stop() async {
+        await supervisor.stop()
+    }
+
+    func waitUntilEnded() async {
+        await supervisor.waitUntilEnded()
+    }
+}

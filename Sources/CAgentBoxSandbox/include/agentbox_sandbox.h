@@ -1,0 +1,47 @@
+#ifndef AGENTBOX_SANDBOX_H
+#define AGENTBOX_SANDBOX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/// The most file descriptors one control message carries (a process's stdin, stdout and stderr).
+#define AB_MAX_FDS 3
+/// The largest control message, in bytes.
+#define AB_MAX_MESSAGE 262144
+
+/// Sends `len` bytes of `buf` as one message on the SOCK_SEQPACKET socket `sock`, with `nfds` descriptors attached
+/// (SCM_RIGHTS). Returns 0, or -1 with errno set.
+int ab_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+
+/// Receives one message into `buf` (at most `cap` bytes) and up to AB_MAX_FDS attached descriptors into `fds`
+/// (their count into `*nfds`; received descriptors are close-on-exec). Returns the message length, 0 at end of
+/// stream, or -1 with errno set. A message or descriptor list that did not fit is an error (EMSGSIZE), and any
+/// descriptors that came with it are closed.
+ssize_t ab_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int *nfds);
+
+/// Makes `fd` blocking or non-blocking. Returns 0, or -1 with errno set.
+int ab_set_nonblocking(int fd, int nonblocking);
+
+#endif
+
+#ifndef AGENTBOX_SANDBOX_SPAWN_H
+#define AGENTBOX_SANDBOX_SPAWN_H
+/// Starts `path` in a new session and returns its pid, or -1 with errno set (the child's errno when a set-up step or
+/// exec failed).
+///
+/// In the child, descriptor i (0 <= i < nfds) is `fds[i]` and every other descriptor is closed; signals are
+/// unblocked and SIGPIPE is reset. Before exec the child writes "0" to each of `cgroup_fds` (open `cgroup.procs`
+/// files), so that it and everything it starts are in those cgroups from the first instruction; and when
+/// `set_ids` is non-zero it drops supplementary groups and switches to `gid` and `uid` for good.
+///
+/// Exists because no Swift package can map more than fds 0-2 into a child or switch its credentials before exec.
+pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
+               const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid);
+#endif
+
+/// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not export.
+int ab_pipe_cloexec(int fds[2]);
+
+/// open(path, O_PATH | O_CLOEXEC [| O_DIRECTORY]) — a descriptor that names a file or directory without opening it
+/// for reading, for bwrap's --bind-fd. Returns the descriptor, or -1 with errno set.
+int ab_open_path(const char *path, int directory);

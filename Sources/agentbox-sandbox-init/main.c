@@ -1,0 +1,326 @@
+// agentbox-sandbox-init: the first process (PID 1) of a workspace sandbox, and the parent of every process the
+// server starts in it.
+//
+// It is small and written in C on purpose: it lives in every awake workspace (memory per workspace is a goal), it
+// must fork safely (single-threaded), and it runs on the sandbox's own userland without a Swift runtime.
+//
+//   fd 0  control socket (SOCK_SEQPACKET) from the server. One message per request, fields separated by NUL:
+//           spawn  NUL id NUL cwd NUL argc NUL argv... NUL envc NUL env... NUL   (+ stdin, stdout, stderr attached)
+//           signal NUL id NUL signo NUL    signal the process's group
+//           kill   NUL id NUL              SIGKILL the process, its group and every descendant
+//   fd 1  reply pipe to the server, one line per event:
+//           ready | started ID PID | failed ID ERRNO STAGE | exited ID CODE SIGNAL
+//   fd 2  diagnostics.
+//
+// When the control socket closes (the server stops the workspace, or died), it kills every process of the
+// sandbox and exits; as PID 1 of the PID namespace its exit takes the namespace down with it.
+//
+// Options: --nproc N and --as BYTES set RLIMIT_NPROC and RLIMIT_AS on every child (for hosts without cgroups);
+// --oom-reset makes each child undo the supervisor's OOM protection (oom_score_adj 0).
+#define _GNU_SOURCE
+#include "agentbox_sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct child { unsigned long long id; pid_t pid; };
+static struct child *children;
+static size_t child_count, child_capacity;
+static long long limit_nproc = -1, limit_as = -1;
+static int oom_reset;
+static char message[AB_MAX_MESSAGE + 1];
+
+static void reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static void reply(const char *format, ...) {
+    char line[256];
+    va_list args;
+    va_start(args, format);
+    int length = vsnprintf(line, sizeof(line), format, args);
+    va_end(args);
+    if (length <= 0) return;
+    if ((size_t)length >= sizeof(line)) length = sizeof(line) - 1;
+    const char *cursor = line;
+    while (length > 0) {
+        ssize_t written = write(1, cursor, (size_t)length);
+        if (written < 0) {
+            if (errno == EINTR) continue;
+            return;  // the server is gone; the control socket will tell us too
+        }
+        cursor += written;
+        length -= (int)written;
+    }
+}
+
+static void remember(unsigned long long id, pid_t pid) {
+    if (child_count == child_capacity) {
+        size_t capacity = child_capacity ? child_capacity * 2 : 64;
+        struct child *grown = realloc(children, capacity * sizeof(*children));
+        if (!grown) { kill(pid, SIGKILL); return; }
+        children = grown;
+        child_capacity = capacity;
+    }
+    children[child_count++] = (struct child){ id, pid };
+}
+
+static struct child *find_by_id(unsigned long long id) {
+    for (size_t i = 0; i < child_count; i++) if (children[i].id == id) return &children[i];
+    return NULL;
+}
+
+static void forget_at(size_t index) {
+    children[index] = children[--child_count];
+}
+
+// Splits `length` bytes of `message` into NUL-terminated fields. Returns the field count, at most `max`.
+static int split_fields(char *buffer, size_t length, char **fields, int max) {
+    int count = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < length && count < max; i++) {
+        if (buffer[i] == '\0') {
+            fields[count++] = buffer + start;
+            start = i + 1;
+        }
+    }
+    return count;
+}
+
+static void close_fds(int *fds, int count) {
+    for (int i = 0; i < count; i++) close(fds[i]);
+}
+
+static void child_fail(int pipe_fd, int error, char stage) {
+    int report[2] = { error, stage };
+    ssize_t ignored = write(pipe_fd, report, sizeof(report));
+    (void)ignored;
+    _exit(127);
+}
+
+static void spawn(char **fields, int count, int *fds, int nfds) {
+    // fields: "spawn", id, cwd, argc, argv..., envc, env...
+    if (count < 5 || nfds != 3) { reply("error malformed spawn request\n"); close_fds(fds, nfds); return; }
+    unsigned long long id = strtoull(fields[1], NULL, 10);
+    const char *cwd = fields[2];
+    long argc = strtol(fields[3], NULL, 10);
+    if (argc < 1 || 4 + argc >= count) { reply("error malformed spawn arguments\n"); close_fds(fds, nfds); return; }
+    char **argv = calloc((size_t)argc + 1, sizeof(char *));
+    long envc = strtol(fields[4 + argc], NULL, 10);
+    if (envc < 0 || 5 + argc + envc > count) { reply("error malformed spawn environment\n"); free(argv); close_fds(fds, nfds); return; }
+    char **envp = calloc((size_t)envc + 1, sizeof(char *));
+    if (!argv || !envp) { reply("failed %llu %d alloc\n", id, ENOMEM); free(argv); free(envp); close_fds(fds, nfds); return; }
+    for (long i = 0; i < argc; i++) argv[i] = fields[4 + i];
+    for (long i = 0; i < envc; i++) envp[i] = fields[5 + argc + i];
+
+    int status_pipe[2];
+    if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+        reply("failed %llu %d pipe\n", id, errno);
+        free(argv); free(envp); close_fds(fds, nfds);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        setsid();
+        if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) child_fail(status_pipe[1], errno, 'd');
+        if (oom_reset) {
+            int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+            if (fd >= 0) { ssize_t ignored = write(fd, "0", 1); (void)ignored; close(fd); }
+        }
+        if (limit_nproc >= 0) { struct rlimit r = { (rlim_t)limit_nproc, (rlim_t)limit_nproc }; setrlimit(RLIMIT_NPROC, &r); }
+        if (limit_as >= 0) { struct rlimit r = { (rlim_t)limit_as, (rlim_t)limit_as }; setrlimit(RLIMIT_AS, &r); }
+        if (chdir(cwd) < 0) child_fail(status_pipe[1], errno, 'c');
+        environ = envp;
+        execvp(argv[0], argv);
+        child_fail(status_pipe[1], errno, 'e');
+    }
+    int saved = errno;
+    close(status_pipe[1]);
+    close_fds(fds, nfds);
+    if (pid < 0) {
+        close(status_pipe[0]);
+        reply("failed %llu %d fork\n", id, saved);
+    } else {
+        int report[2];
+        ssize_t got;
+        do { got = read(status_pipe[0], report, sizeof(report)); } while (got < 0 && errno == EINTR);
+        close(status_pipe[0]);
+        if (got == (ssize_t)sizeof(report)) {
+            // exec never happened; reap the child now so it is not reported as an exit.
+            waitpid(pid, NULL, 0);
+            const char *stage = report[1] == 'c' ? "cwd" : report[1] == 'e' ? "exec" : "setup";
+            reply("failed %llu %d %s\n", id, report[0], stage);
+        } else {
+            remember(id, pid);
+            reply("started %llu %d\n", id, (int)pid);
+        }
+    }
+    free(argv);
+    free(envp);
+}
+
+// Reads the parent and process group of `pid` from /proc. Returns 0 on success.
+static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgrp) {
+    char path[64], buffer[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t length = read(fd, buffer, sizeof(buffer) - 1);
+    close(fd);
+    if (length <= 0) return -1;
+    buffer[length] = '\0';
+    char *end = strrchr(buffer, ')');  // the command name may itself hold spaces and parentheses
+    if (!end) return -1;
+    char state;
+    int parent, group;
+    if (sscanf(end + 1, " %c %d %d", &state, &parent, &group) != 3) return -1;
+    *ppid = parent;
+    *pgrp = group;
+    return 0;
+}
+
+// SIGKILLs `root`, its process group and every descendant still linked to it by parentage.
+static void kill_tree(pid_t root) {
+    if (root <= 1) return;
+    enum { MAX = 65536 };
+    static pid_t pids[MAX], parents[MAX], groups[MAX];
+    static char marked[MAX];
+    size_t count = 0;
+    DIR *proc = opendir("/proc");
+    if (proc) {
+        struct dirent *entry;
+        while ((entry = readdir(proc)) != NULL && count < MAX) {
+            char *end;
+            long pid = strtol(entry->d_name, &end, 10);
+            if (*end != '\0' || pid <= 1) continue;
+            pid_t parent, group;
+            if (read_stat((pid_t)pid, &parent, &group) == 0) {
+                pids[count] = (pid_t)pid;
+                parents[count] = parent;
+                groups[count] = group;
+                marked[count] = pid == root;
+                count++;
+            }
+        }
+        closedir(proc);
+    }
+    // Mark descendants until nothing changes (the list is not ordered by parentage).
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < count; i++) {
+            if (marked[i]) continue;
+            for (size_t j = 0; j < count; j++) {
+                if (marked[j] && parents[i] == pids[j]) { marked[i] = 1; changed = 1; break; }
+            }
+        }
+    }
+    // Stop the whole tree first so nothing forks while it is being killed, then kill it.
+    for (size_t i = 0; i < count; i++) if (marked[i]) kill(pids[i], SIGSTOP);
+    kill(-root, SIGKILL);
+    for (size_t i = 0; i < count; i++) {
+        if (!marked[i]) continue;
+        kill(pids[i], SIGKILL);
+        if (groups[i] > 1) kill(-groups[i], SIGKILL);
+    }
+}
+
+static void signal_request(char **fields, int count, int tree) {
+    if (count < (tree ? 2 : 3)) { reply("error malformed signal request\n"); return; }
+    struct child *child = find_by_id(strtoull(fields[1], NULL, 10));
+    if (!child) return;  // already exited: its exit is or was reported
+    if (tree) {
+        kill_tree(child->pid);
+    } else {
+        int signo = (int)strtol(fields[2], NULL, 10);
+        // The process leads its own group (setsid): signal the group, as a terminal would.
+        if (kill(-child->pid, signo) < 0) kill(child->pid, signo);
+    }
+}
+
+static void reap(void) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < child_count; i++) {
+            if (children[i].pid != pid) continue;
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            int signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+            reply("exited %llu %d %d\n", children[i].id, code, signo);
+            forget_at(i);
+            break;
+        }
+        // Orphans adopted by PID 1 are reaped silently.
+    }
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--nproc") == 0 && i + 1 < argc) limit_nproc = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--as") == 0 && i + 1 < argc) limit_as = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--oom-reset") == 0) oom_reset = 1;
+        else { fprintf(stderr, "agentbox-sandbox-init: unknown option %s\n", argv[i]); return 2; }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) { perror("agentbox-sandbox-init: signalfd"); return 1; }
+    fcntl(0, F_SETFD, FD_CLOEXEC);
+    fcntl(1, F_SETFD, FD_CLOEXEC);
+    reply("ready\n");
+
+    for (;;) {
+        struct pollfd polls[2] = { { .fd = 0, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+        if (poll(polls, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (polls[1].revents & POLLIN) {
+            struct signalfd_siginfo info;
+            while (read(sfd, &info, sizeof(info)) == sizeof(info)) {}
+            reap();
+        }
+        if (polls[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            int fds[AB_MAX_FDS], nfds = 0;
+            ssize_t length = ab_recv_with_fds(0, message, AB_MAX_MESSAGE, fds, &nfds);
+            if (length == 0 || (length < 0 && errno != EMSGSIZE && errno != EAGAIN)) break;  // the server is gone
+            if (length < 0) { if (errno == EMSGSIZE) reply("error request too large\n"); continue; }
+            message[length] = '\0';
+            char *fields[4096];
+            int count = split_fields(message, (size_t)length, fields, 4096);
+            if (count == 0) { close_fds(fds, nfds); continue; }
+            if (strcmp(fields[0], "spawn") == 0) spawn(fields, count, fds, nfds);
+            else {
+                close_fds(fds, nfds);
+                if (strcmp(fields[0], "signal") == 0) signal_request(fields, count, 0);
+                else if (strcmp(fields[0], "kill") == 0) signal_request(fields, count, 1);
+                else reply("error unknown request %s\n", fields[0]);
+            }
+        }
+    }
+    // Stop: every process of the sandbox dies with us. As PID 1 of the sandbox's PID namespace, kill(-1) reaches
+    // exactly the sandbox. Anywhere else (the unsandboxed backend) kill(-1) would reach every process the user may
+    // signal on the host, so there only the trees of our own children are killed.
+    if (getpid() == 1) {
+        kill(-1, SIGKILL);
+    } else {
+        for (size_t i = 0; i < child_count; i++) kill_tree(children[i].pid);
+    }
+    return 0;
+}
