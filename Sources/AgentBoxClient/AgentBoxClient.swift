@@ -96,6 +96,68 @@ public struct AgentBoxClient: Sendable {
         return WorkspaceEventStream(body: response.body)
     }
 
+    // MARK: Processes
+
+    /// Runs a shell command line to completion in the workspace (booting it if it sleeps).
+    public func exec(_ key: String, _ request: ExecRequest) async throws -> ExecResult {
+        try await send(.POST, Self.workspacePath(key) + "/exec", body: try AgentBoxJSON.makeEncoder().encode(request))
+    }
+
+    /// Runs `command` (a shell command line) to completion.
+    public func exec(_ key: String, command: String, timeoutMs: Int? = nil) async throws -> ExecResult {
+        try await exec(key, ExecRequest(command: command, timeoutMs: timeoutMs))
+    }
+
+    /// Starts a program without a shell and leaves it running.
+    public func spawn(_ key: String, _ request: SpawnRequest) async throws -> WorkspaceProcess {
+        try await send(.POST, Self.workspacePath(key) + "/processes", body: try AgentBoxJSON.makeEncoder().encode(request))
+    }
+
+    public func processes(_ key: String) async throws -> ProcessList {
+        try await send(.GET, Self.workspacePath(key) + "/processes")
+    }
+
+    public func process(_ key: String, _ id: String) async throws -> WorkspaceProcess {
+        try await send(.GET, Self.processPath(key, id))
+    }
+
+    /// Writes `data` to the process's stdin, and closes stdin after when `close`.
+    public func writeStdin(_ key: String, _ id: String, _ data: [UInt8], close: Bool = false) async throws {
+        var request = makeRequest(.POST, Self.processPath(key, id) + "/stdin", query: close ? [("close", "true")] : [])
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        request.body = .bytes(ByteBuffer(bytes: data))
+        let response = try await http.execute(request, timeout: timeout)
+        guard (200..<300).contains(response.status.code) else { throw try await AgentBoxClientError(response: response) }
+    }
+
+    /// Waits until the process has exited (a 408 error when `timeoutMs` passes first).
+    public func wait(_ key: String, _ id: String, timeoutMs: Int? = nil) async throws -> WorkspaceProcess {
+        try await send(.POST, Self.processPath(key, id) + "/wait", query: timeoutMs.map { [("timeoutMs", String($0))] } ?? [])
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, `INT`, `HUP`, ...) to the process.
+    public func signal(_ key: String, _ id: String, _ signal: String) async throws {
+        _ = try await perform(.POST, Self.processPath(key, id) + "/signal", body: try AgentBoxJSON.makeEncoder().encode(SignalRequest(signal: signal)))
+    }
+
+    /// The process's buffered output.
+    public func output(_ key: String, _ id: String) async throws -> ProcessOutput {
+        try await send(.GET, Self.processPath(key, id) + "/output")
+    }
+
+    /// The process's output so far, then live, ending with its `processExit`.
+    public func followOutput(_ key: String, _ id: String) async throws -> WorkspaceEventStream {
+        var request = makeRequest(.GET, Self.processPath(key, id) + "/output", query: [("follow", "true")])
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let response = try await http.execute(request, timeout: timeout)
+        guard response.status == .ok else { throw try await AgentBoxClientError(response: response) }
+        return WorkspaceEventStream(body: response.body)
+    }
+
+    static func processPath(_ key: String, _ id: String) -> String {
+        workspacePath(key) + "/processes/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id)
+    }
+
     // MARK: Plumbing
 
     static func workspacePath(_ key: String) -> String {
@@ -180,7 +242,8 @@ public struct WorkspaceEventStream: AsyncSequence, Sendable {
             while true {
                 if !pending.isEmpty {
                     let event = pending.removeFirst()
-                    guard let id = event.id.flatMap({ Int64($0) }) else { continue }
+                    // Frames without an id (a process's output replayed from its buffer) carry seq 0.
+                    let id = event.id.flatMap { Int64($0) } ?? 0
                     let decoded = try WorkspaceEvent.decode(name: event.event, data: Data(event.data.utf8), using: decoder)
                     return WorkspaceEventEnvelope(seq: id, event: decoded)
                 }

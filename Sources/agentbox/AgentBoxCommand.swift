@@ -8,5 +8,8 @@ struct AgentBoxCommand: AsyncParsableCommand {
         commandName: "agentbox",
         abstract: "Persistent, isolated Linux workspaces for AI agents.",
         version: agentBoxVersion,
-        subcommands: [ServeCommand.self, WorkspacesCommand.self, EventsCommand.self])
+        subcommands: [
+            ServeCommand.self, WorkspacesCommand.self, EventsCommand.self, ExecCommand.self, SpawnCommand.self,
+            PsCommand.self, LogsCommand.self, KillCommand.self,
+        ])
 }

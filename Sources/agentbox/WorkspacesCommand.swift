@@ -34,13 +34,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            var environment: [String: String] = [:]
-            for pair in env {
-                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                    throw ValidationError("--env takes NAME=VALUE, not '\(pair)'")
-                }
-                environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-            }
+            let environment = try parseEnvironment(env)
             let limits = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids)
             let config = WorkspaceConfig(
                 limits: limits == WorkspaceLimits() ? nil : limits, env: environment.isEmpty ? nil : environment)
@@ -104,9 +98,14 @@ struct WorkspacesCommand: AsyncParsableCommand {
 
 /// Prints workspaces as an aligned table.
 func printTable(_ items: [Workspace]) {
-    let rows = [["KEY", "STATE", "CREATED", "LAST ACTIVE"]]
-        + items.map { [$0.key.rawValue, $0.state.rawValue, RFC3339.format($0.createdAt), RFC3339.format($0.lastActiveAt)] }
-    let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    printRows(
+        [["KEY", "STATE", "CREATED", "LAST ACTIVE"]]
+            + items.map { [$0.key.rawValue, $0.state.rawValue, RFC3339.format($0.createdAt), RFC3339.format($0.lastActiveAt)] })
+}
+
+/// Prints rows as aligned columns.
+func printRows(_ rows: [[String]]) {
+    let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
     for row in rows {
         print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
             .trimmingCharacters(in: .whitespaces))

@@ -1,0 +1,151 @@
+import AgentBoxAPI
+import AgentBoxClient
+import ArgumentParser
+import Foundation
+
+/// `agentbox exec KEY -- cmd...`: runs a command in a workspace, prints its output, exits with its code.
+struct ExecCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec", abstract: "Run a command in a workspace and exit with its exit code.",
+        discussion: "The words after -- are joined into one shell command line (run by /bin/sh -c): agentbox exec demo -- 'ls | wc -l'")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The workspace key.") var key: String
+    @Option(help: "Working directory in the workspace (default /workspace).") var cwd: String?
+    @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
+    @Option(help: "Kill the command and everything it started after this many milliseconds.") var timeoutMs: Int?
+    @Flag(help: "Send this program's standard input to the command.") var stdin = false
+    @Flag(help: "Print the result as JSON instead of the command's output.") var json = false
+    @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
+
+    func run() async throws {
+        let words = command.first == "--" ? Array(command.dropFirst()) : command
+        guard !words.isEmpty else { throw ValidationError("give a command after --") }
+        let input = stdin ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : nil
+        let request = ExecRequest(
+            command: words.joined(separator: " "), cwd: cwd, env: try parseEnvironment(env).nilIfEmpty, stdin: input,
+            timeoutMs: timeoutMs)
+        var status: Int32 = 0
+        try await runClientCall {
+            let result = try await client.makeClient().exec(key, request)
+            if json { return try printJSON(result) }
+            FileHandle.standardOutput.write(Data(result.stdoutBytes))
+            FileHandle.standardError.write(Data(result.stderrBytes))
+            if result.timedOut { printError("agentbox: timed out after \(timeoutMs ?? 0) ms; the command and its children were killed") }
+            if result.truncated { printError("agentbox: output truncated") }
+            status = result.exitCode
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// `agentbox ps KEY`: lists a workspace's processes.
+struct PsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List a workspace's processes.")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The workspace key.") var key: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await runClientCall {
+            let list = try await client.makeClient().processes(key)
+            if json { return try printJSON(list) }
+            let rows = [["ID", "PID", "STATUS", "EXIT", "COMMAND"]]
+                + list.items.map { process in
+                    [
+                        process.id, String(process.pid), process.status.rawValue,
+                        process.exitCode.map { String($0) } ?? (process.signal ?? ""),
+                        ([process.command] + process.args).joined(separator: " "),
+                    ]
+                }
+            printRows(rows)
+        }
+    }
+}
+
+/// `agentbox kill KEY ID`: signals a process.
+struct KillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to a workspace process (default TERM).")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The workspace key.") var key: String
+    @Argument(help: "The process id (see agentbox ps).") var id: String
+    @Option(name: [.short, .long], help: "TERM, KILL, INT, HUP, ...") var signal = "TERM"
+
+    func run() async throws {
+        try await runClientCall { try await client.makeClient().signal(key, id, signal) }
+    }
+}
+
+/// `agentbox spawn KEY -- program args...`: starts a program and leaves it running.
+struct SpawnCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "spawn", abstract: "Start a program in a workspace and leave it running; prints its process id.")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The workspace key.") var key: String
+    @Option(help: "Working directory in the workspace (default /workspace).") var cwd: String?
+    @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
+    @Flag(help: "Follow its output until it exits, then exit with its code.") var follow = false
+    @Argument(parsing: .postTerminator, help: "The program and its arguments, after --.") var command: [String] = []
+
+    func run() async throws {
+        let words = command.first == "--" ? Array(command.dropFirst()) : command
+        guard let program = words.first else { throw ValidationError("give a program after --") }
+        var status: Int32 = 0
+        try await runClientCall {
+            let api = try client.makeClient()
+            let process = try await api.spawn(
+                key, SpawnRequest(command: program, args: Array(words.dropFirst()), cwd: cwd, env: try parseEnvironment(env).nilIfEmpty))
+            guard follow else { return printFlushed(process.id) }
+            for try await envelope in try await api.followOutput(key, process.id) {
+                switch envelope.event {
+                case .processOutput(let output):
+                    (output.stream == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(Data(output.bytes))
+                case .processExit(let exit):
+                    status = exit.exitCode
+                default: break
+                }
+            }
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// `agentbox logs KEY ID`: prints a process's output.
+struct LogsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a workspace process's output.")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The workspace key.") var key: String
+    @Argument(help: "The process id.") var id: String
+    @Flag(name: [.short, .long], help: "Keep printing until the process exits.") var follow = false
+
+    func run() async throws {
+        try await runClientCall {
+            let api = try client.makeClient()
+            if !follow {
+                let output = try await api.output(key, id)
+                FileHandle.standardOutput.write(Data(OutputText.bytes(output.stdout, encoding: output.stdoutEncoding)))
+                FileHandle.standardError.write(Data(OutputText.bytes(output.stderr, encoding: output.stderrEncoding)))
+                return
+            }
+            for try await envelope in try await api.followOutput(key, id) {
+                if case .processOutput(let output) = envelope.event {
+                    (output.stream == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(Data(output.bytes))
+                }
+            }
+        }
+    }
+}
+
+/// Parses repeated NAME=VALUE options.
+func parseEnvironment(_ pairs: [String]) throws -> [String: String] {
+    var environment: [String: String] = [:]
+    for pair in pairs {
+        guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+            throw ValidationError("--env takes NAME=VALUE, not '\(pair)'")
+        }
+        environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+    }
+    return environment
+}
+
+extension Dictionary {
+    var nilIfEmpty: Self? { isEmpty ? nil : self }
+}
