@@ -104,6 +104,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AgentBoxStoreTests", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "AgentBoxTests", dependencies: ["AgentBox", "AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentBoxServerTests",

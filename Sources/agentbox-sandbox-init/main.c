@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -193,9 +194,10 @@ static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgrp) {
     return 0;
 }
 
-// SIGKILLs `root`, its process group and every descendant still linked to it by parentage.
-static void kill_tree(pid_t root) {
-    if (root <= 1) return;
+// SIGKILLs every descendant of `root` (found through parentage in /proc) and their process groups; `root` itself
+// and its group too unless `spare_root` (the supervisor killing what it adopted).
+static void kill_descendants(pid_t root, int spare_root) {
+    if (root <= 1 && !spare_root) return;
     enum { MAX = 65536 };
     static pid_t pids[MAX], parents[MAX], groups[MAX];
     static char marked[MAX];
@@ -206,13 +208,13 @@ static void kill_tree(pid_t root) {
         while ((entry = readdir(proc)) != NULL && count < MAX) {
             char *end;
             long pid = strtol(entry->d_name, &end, 10);
-            if (*end != '\0' || pid <= 1) continue;
+            if (*end != '\0' || pid <= 1 || pid == getpid()) continue;
             pid_t parent, group;
             if (read_stat((pid_t)pid, &parent, &group) == 0) {
                 pids[count] = (pid_t)pid;
                 parents[count] = parent;
                 groups[count] = group;
-                marked[count] = pid == root;
+                marked[count] = pid == root || parent == root;
                 count++;
             }
         }
@@ -228,14 +230,20 @@ static void kill_tree(pid_t root) {
             }
         }
     }
+    pid_t own_group = getpgrp();
     // Stop the whole tree first so nothing forks while it is being killed, then kill it.
     for (size_t i = 0; i < count; i++) if (marked[i]) kill(pids[i], SIGSTOP);
-    kill(-root, SIGKILL);
+    if (!spare_root) kill(-root, SIGKILL);
     for (size_t i = 0; i < count; i++) {
         if (!marked[i]) continue;
         kill(pids[i], SIGKILL);
-        if (groups[i] > 1) kill(-groups[i], SIGKILL);
+        if (groups[i] > 1 && groups[i] != own_group) kill(-groups[i], SIGKILL);
     }
+}
+
+// SIGKILLs `root`, its process group and every descendant still linked to it by parentage.
+static void kill_tree(pid_t root) {
+    kill_descendants(root, 0);
 }
 
 static void signal_request(char **fields, int count, int tree) {
@@ -275,6 +283,8 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "agentbox-sandbox-init: unknown option %s\n", argv[i]); return 2; }
     }
     signal(SIGPIPE, SIG_IGN);
+    // Orphans of our processes are re-parented to us rather than to the host's init, so none escapes a stop.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
@@ -320,7 +330,10 @@ int main(int argc, char **argv) {
     if (getpid() == 1) {
         kill(-1, SIGKILL);
     } else {
-        for (size_t i = 0; i < child_count; i++) kill_tree(children[i].pid);
+        kill_descendants(getpid(), 1);
     }
+    // Reap all of them (orphans were re-parented to us), so none is left behind as a zombie of the host's init.
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
     return 0;
 }

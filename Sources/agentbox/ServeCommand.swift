@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Default process limit per workspace.")
     var pids = 512
 
+    @Option(help: "Workspaces run as host uids from this base up (one each) when the server runs as root.")
+    var sandboxUIDBase: UInt32 = 200_000
+
     @Option(help: "Output kept per stream of a spawned process, in bytes.")
     var outputBufferBytes = 1 << 20
 
@@ -75,6 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             dataDirectory: dataDirectory, idleGrace: Duration.parse(idleGrace)!,
             defaultLimits: WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids))
         configuration.processOutputBufferBytes = outputBufferBytes
+        configuration.sandboxUIDBase = sandboxUIDBase
         do {
             let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory)
             configuration.sandbox = backend

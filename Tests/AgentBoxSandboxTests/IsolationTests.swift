@@ -1,0 +1,114 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import Testing
+
+@Suite("Sandbox isolation", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct IsolationTests {
+    @Test func hostSecretsAreInvisible() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let result = try await manager.run("iso", "cat /etc/shadow; ls /root; ls /home; test -e /opt/swift && echo SWIFT; cat /etc/passwd")
+            #expect(result.stderr.contains("/etc/shadow: No such file"))
+            #expect(result.stderr.contains("/root"))
+            #expect(!result.stdout.contains("SWIFT"), "/opt is not part of the sandbox")
+            #expect(!result.stdout.contains("root:x:0:0:root:/root:/bin/bash"), "the host's /etc/passwd is not shown")
+            #expect(result.stdout.contains("agent:x:1000"))
+            await manager.shutdown()
+        }
+    }
+
+    @Test func anotherWorkspaceIsInvisible() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.run("a", "echo secret > /workspace/a-only.txt && sleep 30 &")
+            // The names are built at run time, so that b's own command line (which ps shows) does not hold them.
+            let b = try await manager.run("b", "N=a-only; ls /workspace; cat /workspace/$N.txt; find / -name \"$N*\" 2>/dev/null")
+            #expect(!b.stdout.contains("a-only.txt"))
+            #expect(!b.stdout.contains("secret"))
+            let processes = try await manager.run("b", "ps ax -o args=")
+            #expect(!processes.stdout.contains("sleep 30"), "a's processes are not visible from b: \(processes.stdout)")
+            await manager.shutdown()
+        }
+    }
+
+    @Test func hostProcessesAreInvisible() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let result = try await manager.run("pids", "ps -e -o pid=,args=")
+            let lines = result.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(lines.first?.hasPrefix("1 /.agentbox/init") == true, "\(lines)")
+            #expect(lines.count <= 4, "only the sandbox's own processes: \(lines)")
+            #expect(!result.stdout.contains("agentbox serve") && !result.stdout.contains("PackageTests"), "the server is not visible")
+            await manager.shutdown()
+        }
+    }
+
+    @Test func theSystemIsReadOnlyAndUnprivileged() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let result = try await manager.run(
+                "ro",
+                "touch /usr/x 2>&1; touch /etc/x 2>&1; id -u; grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs)' /proc/self/status; mount -t tmpfs none /tmp 2>&1; echo mount=$?; unshare -U true 2>&1; echo unshare=$?; touch /workspace/ok /home/agent/ok /tmp/ok && echo writable")
+            #expect(result.stdout.contains("/usr/x': Read-only file system"))
+            #expect(result.stdout.contains("/etc/x': Read-only file system"))
+            #expect(result.stdout.contains("\n1000\n"))
+            #expect(result.stdout.contains("CapEff:\t0000000000000000"))
+            #expect(result.stdout.contains("CapPrm:\t0000000000000000"))
+            #expect(result.stdout.contains("NoNewPrivs:\t1"))
+            #expect(result.stdout.contains("mount=32") || result.stdout.contains("mount=1"), "\(result.stdout)")
+            #expect(!result.stdout.contains("unshare=0"), "no nested user namespaces")
+            #expect(result.stdout.contains("writable"))
+            await manager.shutdown()
+        }
+    }
+
+    @Test func sandboxProcessesAreNotRootOnTheHost() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.run("uid", "touch /workspace/mine; sleep 30 &")
+            let runtime = try await manager.runtime(for: key("uid"))
+            var info = stat()
+            #expect(stat(runtime.directory.appendingPathComponent("workspace/mine").path, &info) == 0)
+            #expect(info.st_uid >= 200_000, "files written inside belong to the workspace's own host uid, not root")
+            #expect(!hostProcesses(uid: info.st_uid).isEmpty, "its processes run as that uid on the host")
+            await manager.shutdown()
+        }
+    }
+
+    @Test func thereIsNoRouteOut() async throws {
+        try await withTemporaryDirectory { directory in
+            // A server on the host's loopback, which the sandbox must not reach.
+            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(listener) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            listen(listener, 4)
+            var bound = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(listener, $0, &length) } }
+            let port = Int(UInt16(bigEndian: bound.sin_port))
+
+            let manager = try makeManager(directory)
+            let script = """
+                import socket
+                s = socket.socket(); s.settimeout(2)
+                try:
+                    s.connect(("127.0.0.1", \(port))); print("CONNECTED")
+                except OSError as e:
+                    print("refused", e.errno)
+                """
+            let runtime = try await manager.runtime(for: try await manager.create(key: key("net")).workspace.key)
+            let result = try await runtime.exec(ExecRequest(command: "python3 -; ip -o link; echo routes:; ip route; ip -6 route", stdin: script))
+            #expect(!result.stdout.contains("CONNECTED"), "the host's loopback is not the sandbox's: \(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("refused"))
+            let links = result.stdout.split(separator: "\n").filter { $0.contains(": <") }
+            #expect(links.count == 1 && links[0].contains("lo:"), "loopback is the only interface: \(links)")
+            let routes = result.stdout.components(separatedBy: "routes:").last ?? ""
+            #expect(!routes.contains("default") && !routes.contains("via"), "no route leaves the sandbox: \(routes)")
+            await manager.shutdown()
+        }
+    }
+}

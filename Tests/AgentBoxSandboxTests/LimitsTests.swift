@@ -1,0 +1,45 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import Testing
+
+@Suite("Sandbox limits", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(3)))
+struct LimitsTests {
+    @Test func anOutOfMemoryKillStaysInsideTheWorkspace() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let small = WorkspaceConfig(limits: WorkspaceLimits(memoryMb: 256))
+            let hog = try await manager.run("hog", "python3 -c 'b = bytearray(3 << 30); print(len(b))'", config: small)
+            #expect(hog.exitCode != 0, "a 3 GB allocation cannot succeed in 256 MB: \(hog)")
+            #expect(!hog.stdout.contains("3221225472"))
+            // The workspace itself survives (its supervisor is spared by the OOM killer) and so does the server.
+            let after = try await manager.run("hog", "echo still here")
+            #expect(after.stdout == "still here\n")
+            #expect(try await manager.run("neighbour", "echo fine").stdout == "fine\n")
+            await manager.shutdown()
+        }
+    }
+
+    @Test func aForkBombIsContainedWhileANeighbourKeepsWorking() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.create(key: key("bomb"), config: WorkspaceConfig(limits: WorkspaceLimits(cpuPercent: 50, pids: 64)))
+            _ = try await manager.run("calm", "true")
+            let bomb = Task {
+                try await manager.runtime(for: key("bomb")).exec(ExecRequest(command: "bomb() { bomb | bomb & }; bomb; sleep 5", timeoutMs: 4000))
+            }
+            try await Task.sleep(for: .milliseconds(800))
+            for _ in 0..<5 {
+                let neighbour = try await manager.run("calm", "echo alive")
+                #expect(neighbour.stdout == "alive\n" && neighbour.exitCode == 0)
+            }
+            let count = try await manager.run("bomb", "ls /proc | grep -c '^[0-9]'")
+            #expect((Int(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) <= 64, "pids limit holds: \(count)")
+            let result = try await bomb.value
+            #expect(result.timedOut)
+            let after = try await manager.run("bomb", "echo recovered")
+            #expect(after.stdout == "recovered\n", "\(after)")
+            await manager.shutdown()
+        }
+    }
+}
