@@ -12,13 +12,18 @@ import Testing
 
 /// Runs `body` against the router of a fresh server (in process, no socket).
 func withServer(
-    token: String? = nil, _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
+    token: String? = nil, sandbox: Bool = false, _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-routes-\(UUID())")
     defer { try? FileManager.default.removeItem(at: directory) }
     var logger = Logger(label: "test")
     logger.logLevel = .warning
-    let manager = try WorkspaceManager.open(configuration: AgentBoxConfiguration(dataDirectory: directory), logger: logger)
+    var configuration = AgentBoxConfiguration(dataDirectory: directory)
+    if sandbox {
+        configuration.sandbox = try SandboxKind.linux.makeBackend(dataDirectory: directory).backend
+        configuration.sandboxUIDBase = 400_000 + UInt32.random(in: 0..<10_000) * 1000
+    }
+    let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
     let app = try buildApplication(manager: manager, configuration: ServerConfiguration(token: token), logger: logger)
     try await app.test(.router) { client in try await body(client, manager) }
     await manager.shutdown()
@@ -247,6 +252,10 @@ struct OpenAPITests {
         ("put", "/v1/workspaces/{key}"), ("get", "/v1/workspaces"), ("get", "/v1/workspaces/{key}"),
         ("delete", "/v1/workspaces/{key}"), ("post", "/v1/workspaces/{key}/sleep"), ("post", "/v1/workspaces/{key}/wake"),
         ("get", "/v1/workspaces/{key}/events"),
+        ("post", "/v1/workspaces/{key}/exec"), ("post", "/v1/workspaces/{key}/processes"),
+        ("get", "/v1/workspaces/{key}/processes"), ("get", "/v1/workspaces/{key}/processes/{id}"),
+        ("post", "/v1/workspaces/{key}/processes/{id}/stdin"), ("post", "/v1/workspaces/{key}/processes/{id}/wait"),
+        ("post", "/v1/workspaces/{key}/processes/{id}/signal"), ("get", "/v1/workspaces/{key}/processes/{id}/output"),
     ]
 
     @Test func theDocumentListsEveryServedRoute() async throws {
@@ -267,7 +276,7 @@ struct OpenAPITests {
             #expect(documented == Set(Self.served.map { "\($0.0) \($0.1)" }))
             // And each documented route is really served: none answers "no such route".
             for (method, path) in Self.served {
-                let uri = path.replacingOccurrences(of: "{key}", with: "absent")
+                let uri = path.replacingOccurrences(of: "{key}", with: "absent").replacingOccurrences(of: "{id}", with: "proc_x")
                 let response = try await client.execute(uri: uri, method: HTTPRequest.Method(method.uppercased())!)
                 if response.status == .notFound {
                     #expect(try decode(Problem.self, response).detail != "no such route", "\(method) \(path) is not served")

@@ -44,7 +44,10 @@ final class ServerProcess: Sendable {
     static func start(dataDirectory: URL, token: String? = "e2e-token", extraArguments: [String] = []) async throws -> ServerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
-        var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "debug"] + extraArguments
+        // Servers of parallel tests each get their own range of sandbox host uids.
+        let uidBase = String(500_000 + Int.random(in: 0..<10_000) * 1000)
+        var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "info", "--sandbox-uid-base", uidBase]
+            + extraArguments
         if let token { arguments += ["--token", token] }
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
@@ -108,6 +111,9 @@ struct ServerStartFailed: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 }
+
+/// Real sandboxes need bubblewrap, and per-workspace host uids need root: CI runs as root.
+let canSandbox = FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") && getuid() == 0
 
 /// A fresh directory, removed when the closure returns.
 func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {

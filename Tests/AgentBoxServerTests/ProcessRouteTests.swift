@@ -1,0 +1,84 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+let canSandbox = FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") && getuid() == 0
+
+@Suite("Process routes", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct ProcessRouteTests {
+    func post(_ client: any TestClientProtocol, _ uri: String, _ json: String) async throws -> TestResponse {
+        try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: json))
+    }
+
+    @Test func execSpawnStdinWaitSignalOverHTTP() async throws {
+        try await withServer(sandbox: true) { client, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/p", method: .put)
+            let exec = try await post(client, "/v1/workspaces/p/exec", #"{"command":"echo hi; exit 3"}"#)
+            #expect(exec.status == .ok)
+            let result = try decode(ExecResult.self, exec)
+            #expect(result.stdout == "hi\n" && result.exitCode == 3)
+
+            let spawned = try await post(client, "/v1/workspaces/p/processes", #"{"command":"cat"}"#)
+            #expect(spawned.status == .created)
+            let process = try decode(WorkspaceProcess.self, spawned)
+            let stdin = try await client.execute(
+                uri: "/v1/workspaces/p/processes/\(process.id)/stdin?close=true", method: .post,
+                headers: [.contentType: "application/octet-stream"], body: ByteBuffer(bytes: [0x68, 0x69, 0xFF]))
+            #expect(stdin.status == .noContent)
+            let waited = try decode(WorkspaceProcess.self, try await client.execute(uri: "/v1/workspaces/p/processes/\(process.id)/wait?timeoutMs=10000", method: .post))
+            #expect(waited.status == .exited && waited.exitCode == 0)
+            let output = try decode(ProcessOutput.self, try await client.execute(uri: "/v1/workspaces/p/processes/\(process.id)/output", method: .get))
+            #expect(output.stdoutEncoding == .base64 && OutputText.bytes(output.stdout, encoding: output.stdoutEncoding) == [0x68, 0x69, 0xFF])
+            let followed = try await client.execute(uri: "/v1/workspaces/p/processes/\(process.id)/output?follow=true", method: .get)
+            #expect(followed.headers[.contentType] == "text/event-stream")
+            #expect(String(buffer: followed.body).contains("event: processExit"))
+
+            let sleeper = try decode(WorkspaceProcess.self, try await post(client, "/v1/workspaces/p/processes", #"{"command":"sleep","args":["60"]}"#))
+            let timeout = try await client.execute(uri: "/v1/workspaces/p/processes/\(sleeper.id)/wait?timeoutMs=50", method: .post)
+            try expectProblem(timeout, .requestTimeout)
+            #expect(try await post(client, "/v1/workspaces/p/processes/\(sleeper.id)/signal", #"{"signal":"INT"}"#).status == .noContent)
+            let interrupted = try decode(WorkspaceProcess.self, try await client.execute(uri: "/v1/workspaces/p/processes/\(sleeper.id)/wait", method: .post))
+            #expect(interrupted.signal == "INT")
+            try expectProblem(try await post(client, "/v1/workspaces/p/processes/\(sleeper.id)/signal", #"{"signal":"TERM"}"#), .conflict)
+
+            let list = try decode(ProcessList.self, try await client.execute(uri: "/v1/workspaces/p/processes", method: .get))
+            #expect(Set(list.items.map(\.id)).isSuperset(of: [result.processId, process.id, sleeper.id]))
+        }
+    }
+
+    @Test func badProcessInputIs4xx() async throws {
+        try await withServer(sandbox: true) { client, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/p", method: .put)
+            let sleeper = try decode(WorkspaceProcess.self, try await post(client, "/v1/workspaces/p/processes", #"{"command":"sleep","args":["60"]}"#))
+            let cases: [(String, String, HTTPResponse.Status, String)] = [
+                ("/v1/workspaces/p/exec", #"{"command":""}"#, .badRequest, "command"),
+                ("/v1/workspaces/p/exec", #"{"cmd":"ls"}"#, .badRequest, "missing field 'command'"),
+                ("/v1/workspaces/p/exec", #"{"command":"ls","cwd":"/nope"}"#, .badRequest, "cwd"),
+                ("/v1/workspaces/p/exec", #"{"command":"ls","timeoutMs":-5}"#, .badRequest, "timeoutMs"),
+                ("/v1/workspaces/p/exec", #"{"command":"ls","env":{"A=B":"x"}}"#, .badRequest, "env name"),
+                ("/v1/workspaces/p/exec", #"{"command":"ls","maxOutputBytes":99999999999}"#, .badRequest, "maxOutputBytes"),
+                ("/v1/workspaces/p/processes", #"{"command":"definitely-not-a-program"}"#, .badRequest, "definitely-not-a-program"),
+                ("/v1/workspaces/p/processes", #"{"command":"ls","args":"-l"}"#, .badRequest, "'args' should be an array"),
+                ("/v1/workspaces/p/processes/\(sleeper.id)/signal", #"{"signal":"BOOM"}"#, .badRequest, "signal must be one of"),
+                ("/v1/workspaces/p/processes/proc_nothere/signal", #"{"signal":"TERM"}"#, .notFound, "no process"),
+                ("/v1/workspaces/p/processes/not-an-id/signal", #"{"signal":"TERM"}"#, .badRequest, "not a process id"),
+                ("/v1/workspaces/p/processes/\(sleeper.id)/wait?timeoutMs=soon", "", .badRequest, "timeoutMs"),
+                ("/v1/workspaces/p/processes/\(sleeper.id)/stdin?close=maybe", "", .badRequest, "close"),
+                ("/v1/workspaces/nope/exec", #"{"command":"ls"}"#, .notFound, "no workspace"),
+                ("/v1/workspaces/other/processes/\(sleeper.id)/signal", #"{"signal":"TERM"}"#, .notFound, "no workspace"),
+            ]
+            for (uri, body, status, fragment) in cases {
+                let detail = try expectProblem(try await post(client, uri, body), status)
+                #expect(detail.contains(fragment), "\(uri) \(body): \(detail)")
+            }
+            // After all of that, the workspace still works and the process is untouched.
+            #expect(try decode(WorkspaceProcess.self, try await client.execute(uri: "/v1/workspaces/p/processes/\(sleeper.id)", method: .get)).status == .running)
+            _ = try await client.execute(uri: "/v1/workspaces/other", method: .put)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/other/processes/\(sleeper.id)", method: .get), .notFound)
+        }
+    }
+}

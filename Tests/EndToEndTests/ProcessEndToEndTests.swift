@@ -1,0 +1,79 @@
+import AgentBoxAPI
+import AgentBoxClient
+import Foundation
+import Testing
+
+@Suite("Processes through the real binary", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(5)))
+struct ProcessEndToEndTests {
+    @Test func fiftyWorkspacesTimesTwentyConcurrentExecs() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--pids", "256"])
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            let workspaces = (0..<50).map { "load-\($0)" }
+            for key in workspaces { _ = try await client.putWorkspace(key) }
+            let failures = try await withThrowingTaskGroup(of: String?.self) { group in
+                for key in workspaces {
+                    for index in 0..<20 {
+                        group.addTask {
+                            do {
+                                let result = try await client.exec(key, command: "echo \(key)-\(index)")
+                                return result.exitCode == 0 && result.stdout == "\(key)-\(index)\n" ? nil : "\(key)/\(index): \(result)"
+                            } catch {
+                                return "\(key)/\(index): \(error)"
+                            }
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String]()) { if let failure = $1 { $0.append(failure) } }
+            }
+            #expect(failures.isEmpty, "\(failures.count) of 1000 failed; first: \(failures.prefix(3))")
+            let running = try await client.allWorkspaces().filter { $0.state == .running }.count
+            #expect(running == 50)
+            #expect(await server.stop() == 0)
+        }
+    }
+
+    @Test func theCLIRunsCommandsAndControlsProcesses() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let environment = ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!]
+            func cli(_ arguments: String...) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await AgentBoxBinary.run(arguments, environment: environment)
+            }
+            _ = try await cli("workspaces", "create", "cli")
+            let exec = try await cli("exec", "cli", "--env", "WHO=agent", "--", "echo hello $WHO; echo oops >&2; exit 5")
+            #expect(exec.status == 5)
+            #expect(exec.stdout == "hello agent\n" && exec.stderr.contains("oops"))
+            let timedOut = try await cli("exec", "cli", "--timeout-ms", "300", "--", "sleep 30")
+            #expect(timedOut.status == 137 && timedOut.stderr.contains("timed out"))
+
+            let spawned = try await cli("spawn", "cli", "--", "sleep", "300")
+            let id = spawned.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(spawned.status == 0 && id.hasPrefix("proc_"))
+            let ps = try await cli("ps", "cli")
+            #expect(ps.stdout.contains(id) && ps.stdout.contains("running") && ps.stdout.contains("sleep 300"))
+            #expect(try await cli("kill", "cli", id, "--signal", "KILL").status == 0)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            let killed = try await client.wait("cli", id, timeoutMs: 10_000)
+            #expect(killed.signal == "KILL")
+            let badSignal = try await cli("kill", "cli", id, "--signal", "NOPE")
+            #expect(badSignal.status == 1 && badSignal.stderr.contains("signal must be one of"))
+            let followed = try await cli("spawn", "cli", "--follow", "--", "sh", "-c", "echo streamed; exit 9")
+            #expect(followed.status == 9 && followed.stdout == "streamed\n")
+            await server.stop()
+        }
+    }
+
+    @Test func sleepingWorkspacesWakeForExecAndLeaveNothingRunning() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("nap")
+            _ = try await client.exec("nap", command: "echo saved > /workspace/file; sleep 300 >/dev/null 2>&1 &")
+            #expect(try await client.sleepWorkspace("nap").state == .sleeping)
+            let result = try await client.exec("nap", command: "cat /workspace/file; pgrep -c -x sleep || true")
+            #expect(result.stdout == "saved\n0\n", "files persist, processes do not: \(result)")
+            await server.stop()
+        }
+    }
+}
