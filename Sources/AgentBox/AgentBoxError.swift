@@ -12,6 +12,10 @@ public struct AgentBoxError: Error, Sendable, CustomStringConvertible {
         public static let conflict = Code(name: "conflict")
         /// The feature named in the request is not available on this server.
         public static let unsupported = Code(name: "unsupported")
+        /// The request reaches for something the workspace may not touch (a path escaping it, a read-only mount).
+        public static let forbidden = Code(name: "forbidden")
+        /// The disk is full, or a quota was reached.
+        public static let storageFull = Code(name: "storageFull")
         /// A wait ended before what it waited for happened.
         public static let timeout = Code(name: "timeout")
         /// AgentBox is shutting down.

@@ -5,6 +5,9 @@ import NIOCore
 public protocol SandboxBackend: Sendable {
     /// A short name for logs and `/v1/health` (`linux`, `unsandboxed`).
     var name: String { get }
+    /// Whether the workspace's processes run as its own host uid (``SandboxSpec/hostUID``): then files the server
+    /// creates for the workspace must belong to that uid.
+    var runsAsWorkspaceUID: Bool { get }
     /// Starts an empty sandbox for a workspace; its processes are started with ``Sandbox/spawn(_:)``.
     func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox
 }

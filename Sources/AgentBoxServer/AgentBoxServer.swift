@@ -48,6 +48,7 @@ public func buildRouter(manager: WorkspaceManager, token: String?) -> Router<Age
     HealthController().addRoutes(to: registry)
     WorkspaceController(manager: manager).addRoutes(to: registry)
     ProcessController(manager: manager).addRoutes(to: registry)
+    FileController(manager: manager).addRoutes(to: registry)
     return router
 }
 

@@ -12,6 +12,10 @@ final class ProcessEntry {
     var activity: WorkspaceRuntime.Activity?
     var pump: Task<Void, Never>?
     var timedOut = false
+    /// Publishes its output as workspace events (internal helpers such as tar do not).
+    var publishesOutput = true
+    /// Newlines seen on stdout (for helpers whose output is a list).
+    var stdoutLines = 0
     var exitWaiters: [UInt64: CheckedContinuation<WorkspaceProcess?, Never>] = [:]
 
     init(info: WorkspaceProcess, handle: SandboxProcess, policy: (Int) -> OutputBuffer.Policy, limit: Int) {

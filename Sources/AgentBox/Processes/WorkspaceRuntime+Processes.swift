@@ -70,9 +70,10 @@ extension WorkspaceRuntime {
         }
     }
 
-    private func start(
+    func start(
         arguments: [String], display: (command: String, args: [String]), cwd: String?, env: [String: String]?,
-        stdin: SandboxProcessSpec.Stdin, output policy: @escaping (Int) -> OutputBuffer.Policy, limit: Int
+        stdin: SandboxProcessSpec.Stdin, output policy: @escaping (Int) -> OutputBuffer.Policy, limit: Int,
+        publishesOutput: Bool = true
     ) async throws -> ProcessEntry {
         let sandbox = try runningSandbox()
         let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
@@ -100,6 +101,7 @@ extension WorkspaceRuntime {
             id: ProcessTable.makeID(), pid: handle.pid, command: display.command, args: display.args, cwd: workingDirectory,
             status: .running, startedAt: Date())
         let entry = ProcessEntry(info: info, handle: handle, policy: policy, limit: limit)
+        entry.publishesOutput = publishesOutput
         processes.insert(entry, exitedMemory: configuration.exitedProcessMemory)
         entry.pump = Task { [weak self] in await Self.pump(handle, id: info.id, into: self) }
         return entry
@@ -157,6 +159,10 @@ extension WorkspaceRuntime {
         switch stream {
         case .stdout: entry.stdout.append(chunk)
         case .stderr: entry.stderr.append(chunk)
+        }
+        guard entry.publishesOutput else {
+            if stream == .stdout { entry.stdoutLines += chunk.readableBytesView.lazy.filter { $0 == UInt8(ascii: "\n") }.count }
+            return
         }
         let bytes = (entry.carry[stream] ?? []) + chunk.readableBytesView
         let (complete, carry) = splitAtUTF8Boundary(bytes)

@@ -18,6 +18,7 @@ public struct BubblewrapBackend: SandboxBackend {
     /// `nil` when this server may not create cgroups: limits fall back to rlimits.
     let cgroups: SandboxCgroups.Version?
     let switchesUser: Bool
+    public var runsAsWorkspaceUID: Bool { switchesUser }
 
     /// Prepares the backend: finds bwrap and the init binary, writes the sandbox /etc, and checks which
     /// privileges the host grants. `notes` lists, one line each, what cannot be enforced here.

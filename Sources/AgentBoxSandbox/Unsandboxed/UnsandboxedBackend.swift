@@ -5,6 +5,7 @@ import Logging
 /// For macOS and development only; the server warns loudly when it uses this backend. Limits are rlimits.
 public struct UnsandboxedBackend: SandboxBackend {
     public let name = "unsandboxed"
+    public let runsAsWorkspaceUID = false
     let initPath: String
 
     public init(initPath: String) {

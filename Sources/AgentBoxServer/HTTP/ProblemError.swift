@@ -60,6 +60,8 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case .unsupported: .notImplemented
         case .unavailable: .serviceUnavailable
         case .timeout: .requestTimeout
+        case .forbidden: .forbidden
+        case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         default: .internalServerError
         }
     }

@@ -45,3 +45,14 @@ int ab_pipe_cloexec(int fds[2]);
 /// open(path, O_PATH | O_CLOEXEC [| O_DIRECTORY]) — a descriptor that names a file or directory without opening it
 /// for reading, for bwrap's --bind-fd. Returns the descriptor, or -1 with errno set.
 int ab_open_path(const char *path, int directory);
+
+/// openat2(root, path, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS [| RESOLVE_NO_SYMLINKS]}): opens `path`
+/// (relative) so that resolving it can never leave the directory `root`: `..` above it, absolute symlinks and
+/// symlinks that lead outside fail with EXDEV. Returns the descriptor, or -1 with errno set.
+int ab_open_beneath(int root, const char *path, int flags, unsigned mode, int no_symlinks);
+
+/// renameat2 with RENAME_NOREPLACE when `noreplace`. Returns 0, or -1 with errno set.
+int ab_rename(int from_dir, const char *from, int to_dir, const char *to, int noreplace);
+
+/// O_PATH (010000000 on Linux), which Swift's Glibc module does not export.
+#define AB_O_PATH 010000000

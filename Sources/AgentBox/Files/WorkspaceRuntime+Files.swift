@@ -1,0 +1,93 @@
+import AgentBoxAPI
+import AgentBoxSandbox
+import Foundation
+import NIOCore
+
+extension WorkspaceRuntime {
+    /// The workspace's files, reached from the host: reading, listing and writing them never boots the workspace.
+    public nonisolated func files() throws -> WorkspaceFiles {
+        let owner = configuration.sandbox?.runsAsWorkspaceUID == true ? hostUID : nil
+        // The directories exist from the first boot on; a write before it creates them (owned by the workspace).
+        for sub in ["workspace", "home"] {
+            let path = directory.appendingPathComponent(sub).path
+            if !FileManager.default.fileExists(atPath: path) {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                if let owner { chown(path, owner, owner) }
+            }
+        }
+        return WorkspaceFiles(
+            roots: [
+                .init(path: WorkspacePath(components: ["workspace"]), hostDirectory: directory.appendingPathComponent("workspace").path),
+                .init(path: WorkspacePath(components: ["home", "agent"]), hostDirectory: directory.appendingPathComponent("home").path),
+            ],
+            owner: owner)
+    }
+
+    /// The host uid the workspace's processes run as (when the server runs as root).
+    public nonisolated var hostUID: UInt32 {
+        configuration.sandboxUIDBase + UInt32(clamping: record.sandboxNumber)
+    }
+
+    /// Unpacks a tar stream under `path` (created if missing). Runs GNU tar inside the workspace's sandbox, so the
+    /// archive can reach nothing the workspace could not (names with `..` or a leading `/` are refused by tar).
+    /// Boots the workspace.
+    public func upload(to path: WorkspacePath, tar chunks: some AsyncSequence<ByteBuffer, any Error> & Sendable) async throws -> UploadResult {
+        try files().makeDirectory(path, recursive: true)
+        let activity = try await beginActivity()
+        defer { endActivity(activity) }
+        let entry = try await start(
+            arguments: ["tar", "-x", "-v", "-f", "-", "--no-same-owner", "--delay-directory-restore"],
+            display: ("tar", ["-x", "(upload to \(path))"]), cwd: path.description, env: nil, stdin: .pipe,
+            output: OutputBuffer.Policy.keepFirst, limit: 256 << 10, publishesOutput: false)
+        let handle = entry.handle
+        do {
+            for try await chunk in chunks { try await handle.write(stdin: chunk) }
+        } catch let error as SandboxError {
+            // tar stopped reading (it failed); its exit status and message tell why.
+            _ = error
+        } catch {
+            handle.killTree()
+            throw error
+        }
+        await handle.closeStdin()
+        await entry.pump?.value
+        guard entry.info.exitCode == 0 else {
+            let message = String(decoding: entry.stderr.contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw AgentBoxError(.invalidArgument, "the tar archive could not be unpacked: \(message.isEmpty ? "exit \(entry.info.exitCode ?? -1)" : message)")
+        }
+        // tar -v lists member names as stored (often "./a"); they are shown as workspace paths, "." itself left out.
+        let names = String(decoding: entry.stdout.contents, as: UTF8.self).split(separator: "\n")
+        let paths = names.lazy.compactMap { try? WorkspacePath(path.description + "/" + $0) }.filter { $0 != path }.prefix(1000)
+        let count = entry.stdoutLines - names.filter { $0 == "./" || $0 == "." }.count
+        return UploadResult(paths: paths.map(\.description), count: count)
+    }
+
+    /// A tar stream of the directory at `path` (its contents, relative to it), produced by GNU tar inside the
+    /// sandbox. Boots the workspace; it stays awake until the stream has been read.
+    public func archive(_ path: WorkspacePath) async throws -> SandboxProcess {
+        let stat = try files().stat(path)
+        guard stat.type == .directory else { throw AgentBoxError(.invalidArgument, "'\(path)' is not a directory") }
+        let activity = try await beginActivity()
+        let sandbox: any Sandbox
+        do {
+            sandbox = try runningSandbox()
+        } catch {
+            endActivity(activity)
+            throw error
+        }
+        let spec = SandboxProcessSpec(
+            arguments: ["tar", "-c", "-f", "-", "."], environment: sandbox.baseEnvironment, workingDirectory: path.description)
+        let process: SandboxProcess
+        do {
+            process = try await sandbox.spawn(spec)
+        } catch {
+            endActivity(activity)
+            throw AgentBoxError(.internalError, "cannot start tar: \(error)")
+        }
+        Task { [weak self] in
+            _ = await process.exitStatus()
+            await self?.endActivity(activity)
+        }
+        return process
+    }
+}
