@@ -158,6 +158,84 @@ public struct AgentBoxClient: Sendable {
         workspacePath(key) + "/processes/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id)
     }
 
+    // MARK: Files
+
+    /// A file's bytes, as a stream of chunks (bounded memory for any size).
+    public func readFile(_ key: String, path: String) async throws -> HTTPClientResponse.Body {
+        let request = makeRequest(.GET, Self.workspacePath(key) + "/fs/file", query: [("path", path)])
+        let response = try await http.execute(request, timeout: timeout)
+        guard response.status == .ok else { throw try await AgentBoxClientError(response: response) }
+        return response.body
+    }
+
+    /// A file's bytes, collected (at most `limit`).
+    public func readFileData(_ key: String, path: String, limit: Int = 64 << 20) async throws -> Data {
+        Data(try await readFile(key, path: path).collect(upTo: limit).readableBytesView)
+    }
+
+    /// Writes a file from bytes.
+    public func writeFile(_ key: String, path: String, data: Data) async throws -> FileWriteResult {
+        try await upload(Self.workspacePath(key) + "/fs/file", query: [("path", path)], contentType: "application/octet-stream", body: .bytes(ByteBuffer(bytes: data)))
+    }
+
+    /// Writes a file streamed from `body` (for large files: bounded memory).
+    public func writeFile(_ key: String, path: String, body: HTTPClientRequest.Body) async throws -> FileWriteResult {
+        try await upload(Self.workspacePath(key) + "/fs/file", query: [("path", path)], contentType: "application/octet-stream", body: body)
+    }
+
+    public func listFiles(_ key: String, path: String, recursive: Bool = false, maxDepth: Int? = nil) async throws -> FileEntryList {
+        var query = [("path", path)]
+        if recursive { query.append(("recursive", "true")) }
+        if let maxDepth { query.append(("maxDepth", String(maxDepth))) }
+        return try await send(.GET, Self.workspacePath(key) + "/fs/entries", query: query)
+    }
+
+    public func stat(_ key: String, path: String) async throws -> FileStat {
+        try await send(.GET, Self.workspacePath(key) + "/fs/stat", query: [("path", path)])
+    }
+
+    public func exists(_ key: String, path: String) async throws -> Bool {
+        let answer: FileExists = try await send(.GET, Self.workspacePath(key) + "/fs/exists", query: [("path", path)])
+        return answer.exists
+    }
+
+    public func makeDirectory(_ key: String, path: String, recursive: Bool = false) async throws {
+        _ = try await perform(.POST, Self.workspacePath(key) + "/fs/mkdir", body: try AgentBoxJSON.makeEncoder().encode(MkdirRequest(path: path, recursive: recursive)))
+    }
+
+    public func move(_ key: String, from: String, to: String, overwrite: Bool = false) async throws {
+        _ = try await perform(.POST, Self.workspacePath(key) + "/fs/move", body: try AgentBoxJSON.makeEncoder().encode(MoveRequest(from: from, to: to, overwrite: overwrite)))
+    }
+
+    public func delete(_ key: String, path: String, recursive: Bool = false) async throws {
+        var query = [("path", path)]
+        if recursive { query.append(("recursive", "true")) }
+        _ = try await perform(.DELETE, Self.workspacePath(key) + "/fs/entry", query: query)
+    }
+
+    /// Unpacks a tar stream under `path` in the workspace.
+    public func uploadTar(_ key: String, path: String, body: HTTPClientRequest.Body) async throws -> UploadResult {
+        try await upload(Self.workspacePath(key) + "/fs/upload", query: [("path", path)], contentType: "application/x-tar", body: body)
+    }
+
+    /// A tar stream of a directory's contents.
+    public func archive(_ key: String, path: String) async throws -> HTTPClientResponse.Body {
+        let request = makeRequest(.GET, Self.workspacePath(key) + "/fs/archive", query: [("path", path)])
+        let response = try await http.execute(request, timeout: timeout)
+        guard response.status == .ok else { throw try await AgentBoxClientError(response: response) }
+        return response.body
+    }
+
+    private func upload<Reply: Decodable>(_ path: String, query: [(String, String)], contentType: String, body: HTTPClientRequest.Body) async throws -> Reply {
+        var request = makeRequest(.PUT, path, query: query)
+        if path.hasSuffix("/upload") { request.method = .POST }
+        request.headers.add(name: "Content-Type", value: contentType)
+        request.body = body
+        let response = try await http.execute(request, timeout: .hours(24))
+        guard (200..<300).contains(response.status.code) else { throw try await AgentBoxClientError(response: response) }
+        return try decode(Reply.self, try await response.body.collect(upTo: 16 << 20))
+    }
+
     // MARK: Plumbing
 
     static func workspacePath(_ key: String) -> String {
