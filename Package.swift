@@ -110,7 +110,10 @@ let package = Package(
         ),
         .testTarget(name: "AgentBoxStoreTests", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxAPI"], swiftSettings: swiftSettings),
-        .testTarget(name: "AgentBoxTests", dependencies: ["AgentBox", "AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AgentBoxTests",
+            dependencies: ["AgentBox", "AgentBoxStore", "AgentBoxAPI", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentBoxServerTests",
             dependencies: [
