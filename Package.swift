@@ -124,7 +124,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["AgentBoxClient", "AgentBoxAPI", "agentbox"],
+            dependencies: [
+                "AgentBoxClient", "AgentBoxAPI", "agentbox",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

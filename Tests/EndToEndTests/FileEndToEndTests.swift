@@ -1,0 +1,87 @@
+import AgentBoxAPI
+import AgentBoxClient
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+
+@Suite("Files through the real binary", .timeLimit(.minutes(5)))
+struct FileEndToEndTests {
+    @Test func anAnsweredWriteSurvivesKillNine() async throws {
+        try await withTemporaryDirectory { data in
+            let first = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--sandbox", canSandbox ? "linux" : "unsandboxed"])
+            var client = AgentBoxClient(endpoint: first.endpoint, token: first.token)
+            _ = try await client.putWorkspace("durable")
+            var expected: [String: Data] = [:]
+            for index in 0..<20 {
+                let content = Data((0..<(index * 1000)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) })
+                _ = try await client.writeFile("durable", path: "/workspace/f\(index).bin", data: content)
+                expected["/workspace/f\(index).bin"] = content
+            }
+            await first.stop(signal: SIGKILL)
+            let second = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--sandbox", canSandbox ? "linux" : "unsandboxed"])
+            client = AgentBoxClient(endpoint: second.endpoint, token: second.token)
+            for (path, content) in expected {
+                #expect(try await client.readFileData("durable", path: path) == content, "\(path)")
+            }
+            #expect(try await client.workspace("durable").state == .sleeping, "reading did not boot it")
+            await second.stop()
+        }
+    }
+
+    @Test func largeFilesStreamWithBoundedServerMemory() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--sandbox", canSandbox ? "linux" : "unsandboxed"])
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("big")
+            let before = residentMemory(server.process.processIdentifier)
+            let size = 256 << 20
+            let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
+            let body = AsyncStream<ByteBuffer> { continuation in
+                for _ in 0..<(size >> 20) { continuation.yield(chunk) }
+                continuation.finish()
+            }
+            let written = try await client.writeFile("big", path: "/workspace/big.bin", body: .stream(body, length: .known(Int64(size))))
+            #expect(written.bytesWritten == Int64(size))
+            var received = 0
+            for try await part in try await client.readFile("big", path: "/workspace/big.bin") { received += part.readableBytes }
+            #expect(received == size)
+            let growth = residentMemory(server.process.processIdentifier) - before
+            #expect(growth < 96 << 20, "moving 256 MiB each way grew the server by \(growth >> 20) MiB")
+            await server.stop()
+        }
+    }
+
+    @Test(.enabled(if: canSandbox, "needs bubblewrap and root"))
+    func cpCopiesDirectoriesBothWays() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let environment = ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!]
+            let local = data.deletingLastPathComponent().appendingPathComponent("local")
+            try FileManager.default.createDirectory(at: local.appendingPathComponent("a/b"), withIntermediateDirectories: true)
+            try "deep".write(to: local.appendingPathComponent("a/b/c.txt"), atomically: true, encoding: .utf8)
+            try "top".write(to: local.appendingPathComponent("top.txt"), atomically: true, encoding: .utf8)
+            _ = try await AgentBoxBinary.run(["workspaces", "create", "cp"], environment: environment)
+            let up = try await AgentBoxBinary.run(["cp", local.path, "cp:/workspace/src"], environment: environment)
+            #expect(up.status == 0, "\(up.stderr)")
+            let listing = try await AgentBoxBinary.run(["fs", "ls", "cp", "/workspace/src", "-r"], environment: environment)
+            #expect(listing.stdout.contains("/workspace/src/a/b/c.txt") && listing.stdout.contains("/workspace/src/top.txt"))
+            let back = data.deletingLastPathComponent().appendingPathComponent("back")
+            let down = try await AgentBoxBinary.run(["cp", "cp:/workspace/src", back.path], environment: environment)
+            #expect(down.status == 0, "\(down.stderr)")
+            #expect(try String(contentsOf: back.appendingPathComponent("a/b/c.txt"), encoding: .utf8) == "deep")
+            let cat = try await AgentBoxBinary.run(["fs", "cat", "cp", "src/top.txt"], environment: environment)
+            #expect(cat.stdout == "top")
+            await server.stop()
+        }
+    }
+}
+
+/// The resident memory of a process, in bytes.
+func residentMemory(_ pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    else { return 0 }
+    return kilobytes << 10
+}
