@@ -26,6 +26,8 @@ public struct AgentBoxConfiguration: Sendable {
     public var execMaxOutputBytesLimit = 64 << 20
     /// Exited processes remembered per workspace (the oldest are forgotten first).
     public var exitedProcessMemory = 256
+    /// Host directories that `host` mounts may name (each a prefix of the mount's real path). None by default.
+    public var allowedHostMountPrefixes: [String] = []
 
     /// Defaults that suit coding agents: 2 GiB, one core, 512 processes.
     public static let standardLimits = WorkspaceLimits(memoryMb: 2048, cpuPercent: 100, pids: 512, diskMb: nil)

@@ -11,14 +11,28 @@ public struct SandboxSpec: Sendable {
     public var limits: SandboxLimits
     /// The sandbox's host name.
     public var hostname: String
+    /// Extra file systems, mounted in order after the workspace's own directories.
+    public var mounts: [SandboxMount]
 
-    public init(id: String, hostDirectory: URL, hostUID: UInt32?, limits: SandboxLimits, hostname: String = "workspace") {
+    public init(
+        id: String, hostDirectory: URL, hostUID: UInt32?, limits: SandboxLimits, hostname: String = "workspace",
+        mounts: [SandboxMount] = []
+    ) {
         self.id = id
         self.hostDirectory = hostDirectory
         self.hostUID = hostUID
         self.limits = limits
         self.hostname = hostname
+        self.mounts = mounts
     }
+}
+
+/// An extra file system in a sandbox (the caller has validated paths and permissions).
+public enum SandboxMount: Sendable, Equatable {
+    /// An empty in-memory file system of at most `bytes`, gone when the sandbox stops.
+    case tmpfs(path: String, bytes: Int64)
+    /// A host directory.
+    case host(hostPath: String, path: String, readOnly: Bool)
 }
 
 /// Resource limits of one sandbox; `nil` leaves a resource unlimited.

@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Workspaces run as host uids from this base up (one each) when the server runs as root.")
     var sandboxUIDBase: UInt32 = 200_000
 
+    @Option(name: .customLong("allow-host-mount"), help: "A host directory under which workspaces may mount host paths (repeatable).")
+    var allowHostMount: [String] = []
+
     @Option(help: "Output kept per stream of a spawned process, in bytes.")
     var outputBufferBytes = 1 << 20
 
@@ -79,6 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
             defaultLimits: WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids))
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
+        configuration.allowedHostMountPrefixes = allowHostMount
         do {
             let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory)
             configuration.sandbox = backend

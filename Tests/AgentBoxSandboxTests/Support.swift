@@ -20,13 +20,14 @@ func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> 
 /// A manager whose workspaces run in real sandboxes of `kind`.
 func makeManager(
     _ directory: URL, kind: SandboxKind = .linux, idleGrace: Duration = .seconds(60),
-    limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits
+    limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = []
 ) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .error
     let (backend, _) = try kind.makeBackend(dataDirectory: directory)
     var configuration = AgentBoxConfiguration(dataDirectory: directory, idleGrace: idleGrace, defaultLimits: limits, sandbox: backend)
     configuration.processOutputBufferBytes = 64 << 10
+    configuration.allowedHostMountPrefixes = allowHostMounts
     // Tests run in parallel with stores of their own: give each its own range of host uids.
     configuration.sandboxUIDBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000
     return try WorkspaceManager.open(configuration: configuration, logger: logger)

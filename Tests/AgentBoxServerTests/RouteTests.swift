@@ -166,10 +166,13 @@ struct BadInputTests {
         }
     }
 
-    @Test func mountsAreRefusedUntilSupported() async throws {
+    @Test func mountsNeedASandboxThatCanMount() async throws {
         try await withServer { client, _ in
             let body = ByteBuffer(string: #"{"mounts":[{"type":"tmpfs","path":"/scratch"}]}"#)
-            try expectProblem(try await client.execute(uri: "/v1/workspaces/w", method: .put, headers: json, body: body), .notImplemented)
+            let detail = try expectProblem(try await client.execute(uri: "/v1/workspaces/w", method: .put, headers: json, body: body), .notImplemented)
+            #expect(detail.contains("linux sandbox"))
+            let malformed = ByteBuffer(string: #"{"mounts":[{"type":"nfs","path":"/scratch"}]}"#)
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/w", method: .put, headers: json, body: malformed), .badRequest)
         }
     }
 

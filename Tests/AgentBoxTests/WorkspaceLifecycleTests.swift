@@ -204,7 +204,7 @@ struct WorkspaceLifecycleTests {
         WorkspaceConfig(limits: WorkspaceLimits(pids: 0)),
         WorkspaceConfig(env: ["A=B": "x"]),
         WorkspaceConfig(env: ["": "x"]),
-        WorkspaceConfig(mounts: [WorkspaceMount(type: .tmpfs, path: "/scratch")]),
+        WorkspaceConfig(mounts: [WorkspaceMount(type: .tmpfs, path: "/scratch")]),  // no sandbox here: unsupported
     ])
     func invalidConfigsAreRefused(config: WorkspaceConfig) async throws {
         try await withTemporaryDirectory { directory in

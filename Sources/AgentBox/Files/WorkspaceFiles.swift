@@ -19,11 +19,14 @@ public struct WorkspaceFiles: Sendable {
         /// Where it is on the host.
         public var hostDirectory: String
         public var readOnly: Bool
+        /// A tmpfs mount: it exists only inside the running sandbox, so the fs routes cannot reach it.
+        public var inMemory: Bool
 
-        public init(path: WorkspacePath, hostDirectory: String, readOnly: Bool = false) {
+        public init(path: WorkspacePath, hostDirectory: String, readOnly: Bool = false, inMemory: Bool = false) {
             self.path = path
             self.hostDirectory = hostDirectory
             self.readOnly = readOnly
+            self.inMemory = inMemory
         }
     }
 
@@ -56,6 +59,9 @@ public struct WorkspaceFiles: Sendable {
         guard let root = roots.first(where: { path.isWithin($0.path) }) else {
             let served = roots.map(\.path.description).sorted().joined(separator: ", ")
             throw AgentBoxError(.invalidArgument, "'\(path)' is not in the workspace's files (\(served)); use exec for other paths")
+        }
+        if root.inMemory {
+            throw AgentBoxError(.invalidArgument, "'\(path)' is on an in-memory mount, which exists only inside the running workspace; use exec")
         }
         return Location(root: root, relative: Array(path.components.dropFirst(root.path.components.count)), path: path)
     }

@@ -15,12 +15,18 @@ extension WorkspaceRuntime {
                 if let owner { chown(path, owner, owner) }
             }
         }
-        return WorkspaceFiles(
-            roots: [
-                .init(path: WorkspacePath(components: ["workspace"]), hostDirectory: directory.appendingPathComponent("workspace").path),
-                .init(path: WorkspacePath(components: ["home", "agent"]), hostDirectory: directory.appendingPathComponent("home").path),
-            ],
-            owner: owner)
+        var roots: [WorkspaceFiles.Root] = [
+            .init(path: WorkspacePath(components: ["workspace"]), hostDirectory: directory.appendingPathComponent("workspace").path),
+            .init(path: WorkspacePath(components: ["home", "agent"]), hostDirectory: directory.appendingPathComponent("home").path),
+        ]
+        for mount in record.config.mounts ?? [] {
+            let path = try WorkspacePath(mount.path)
+            switch mount.type {
+            case .host: roots.append(.init(path: path, hostDirectory: mount.hostPath ?? "/nonexistent", readOnly: mount.readOnly ?? true))
+            case .tmpfs: roots.append(.init(path: path, hostDirectory: "", inMemory: true))
+            }
+        }
+        return WorkspaceFiles(roots: roots, owner: owner)
     }
 
     /// The host uid the workspace's processes run as (when the server runs as root).

@@ -51,7 +51,11 @@ public final class WorkspaceManager: Sendable {
         -> (workspace: Workspace, created: Bool)
     {
         try checkOpen()
+        var config = config
         try Self.validate(config)
+        if let mounts = config.mounts {
+            config.mounts = mounts.isEmpty ? nil : try MountValidation.validate(mounts, configuration: configuration)
+        }
         let now = Date()
         let record = WorkspaceRecord(
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
@@ -191,9 +195,6 @@ public final class WorkspaceManager: Sendable {
                 throw AgentBoxError(.invalidArgument, "env name '\(name)' is not valid (empty, or holds '=' or NUL)")
             }
             if value.utf8.contains(0) { throw AgentBoxError(.invalidArgument, "env value of '\(name)' holds a NUL byte") }
-        }
-        if let mounts = config.mounts, !mounts.isEmpty {
-            throw AgentBoxError(.unsupported, "mounts are not supported by this server yet")
         }
     }
 

@@ -222,7 +222,8 @@ public actor WorkspaceRuntime {
             id: id, hostDirectory: directory,
             hostUID: configuration.sandboxUIDBase + UInt32(clamping: record.sandboxNumber),
             limits: SandboxLimits(
-                memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids))
+                memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids),
+            mounts: MountValidation.sandboxMounts(record.config.mounts ?? []))
     }
 
     private func prepareDirectories() throws {

@@ -100,26 +100,38 @@ public struct BubblewrapBackend: SandboxBackend {
             opened.append(fd)
             return fd
         }
-        let extra: [Int32]
+        var extra: [Int32]
         let procs: [Int32]
+        var mountArguments: [String] = []
         do {
             extra = [
                 try openPath(workspaceDirectory, directory: true), try openPath(homeDirectory, directory: true),
                 try openPath(etcDirectory, directory: true), try openPath(URL(fileURLWithPath: initPath), directory: false),
             ]
+            for mount in spec.mounts {
+                switch mount {
+                case .tmpfs(let path, let bytes):
+                    mountArguments += ["--size", String(bytes), "--perms", "0777", "--tmpfs", path]
+                case .host(let hostPath, let path, let readOnly):
+                    // Opened here, as the server: the sandbox's uid need not be able to reach the host path.
+                    extra.append(try openPath(URL(fileURLWithPath: hostPath), directory: true))
+                    mountArguments += [readOnly ? "--ro-bind-fd" : "--bind-fd", String(3 + extra.count - 1), path]
+                }
+            }
             procs = try cgroups?.openProcsFiles() ?? []
         } catch {
             cgroups?.remove()
             throw error
         }
         opened += procs
-        // Child descriptors: 0 control, 1 replies, 2 diagnostics, then 3 workspace, 4 home, 5 etc, 6 init.
+        // Child descriptors: 0 control, 1 replies, 2 diagnostics, then 3 workspace, 4 home, 5 etc, 6 init, 7… host mounts.
         var arguments = [
             bwrapPath, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--disable-userns", "--uid", String(SandboxRoot.uid), "--gid", String(SandboxRoot.uid),
             "--hostname", spec.hostname, "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
         ]
         arguments += SandboxRoot.bwrapArguments(etcEntries: etcEntries, workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6)
+        arguments += mountArguments
         arguments += ["--as-pid-1", "/.agentbox/init"]
         if credentials != nil { arguments.append("--oom-reset") }
         if cgroups == nil {

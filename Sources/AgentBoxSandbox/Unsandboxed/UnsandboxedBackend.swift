@@ -13,6 +13,9 @@ public struct UnsandboxedBackend: SandboxBackend {
     }
 
     public func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox {
+        guard spec.mounts.isEmpty else {
+            throw SandboxError(.startFailed, "the unsandboxed backend cannot mount file systems")
+        }
         var arguments = [initPath]
         if let pids = spec.limits.pids { arguments += ["--nproc", String(pids)] }
         if let memory = spec.limits.memoryBytes { arguments += ["--as", String(memory)] }

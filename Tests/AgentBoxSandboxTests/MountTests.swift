@@ -1,0 +1,76 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import NIOCore
+import Testing
+
+@Suite("Mounts", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct MountTests {
+    @Test func aTmpfsMountIsSizedAndEmptyAfterSleep() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let config = WorkspaceConfig(mounts: [WorkspaceMount(type: .tmpfs, path: "/scratch", sizeMb: 8)])
+            let first = try await manager.run("tmp", "echo kept > /scratch/a && cat /scratch/a && head -c 16000000 /dev/zero > /scratch/big; echo status=$?", config: config)
+            #expect(first.stdout.hasPrefix("kept\n"))
+            #expect(first.stdout.contains("status=1") && first.stderr.contains("No space left"), "\(first)")
+            _ = try await manager.sleep(key: key("tmp"))
+            let after = try await manager.run("tmp", "ls -A /scratch | wc -l")
+            #expect(after.stdout == "0\n", "in memory: empty after sleep")
+            let files = try await manager.runtime(for: key("tmp")).files()
+            await #expect(throws: AgentBoxError.self) { _ = try files.stat(WorkspacePath("/scratch/a")) }
+            await manager.shutdown()
+        }
+    }
+
+    @Test func hostMountsAreReadOnlyByDefaultAndLimitedToAllowedPrefixes() async throws {
+        try await withTemporaryDirectory { directory in
+            let shared = directory.appendingPathComponent("shared")
+            try FileManager.default.createDirectory(at: shared.appendingPathComponent("data"), withIntermediateDirectories: true)
+            try "from the host".write(to: shared.appendingPathComponent("data/readme"), atomically: true, encoding: .utf8)
+            chmod(shared.appendingPathComponent("data/readme").path, 0o644)
+            let manager = try makeManager(directory, allowHostMounts: [shared.path])
+            let readOnly = WorkspaceConfig(mounts: [WorkspaceMount(type: .host, path: "/data", hostPath: shared.appendingPathComponent("data").path)])
+            let result = try await manager.run("ro", "cat /data/readme; touch /data/x 2>&1", config: readOnly)
+            #expect(result.stdout.hasPrefix("from the host"))
+            #expect(result.stdout.contains("Read-only file system"))
+            // The fs routes reach the mount too, read-only.
+            let files = try await manager.runtime(for: key("ro")).files()
+            #expect(try files.stat(WorkspacePath("/data/readme")).size == 13)
+            await #expect(throws: AgentBoxError.self) { try files.makeDirectory(WorkspacePath("/data/new"), recursive: true) }
+
+            // A writable host mount is written as the workspace's own host uid: the host directory must let it.
+            chmod(shared.appendingPathComponent("data").path, 0o777)
+            let writable = WorkspaceConfig(mounts: [WorkspaceMount(type: .host, path: "/mnt/out", hostPath: shared.appendingPathComponent("data").path, readOnly: false)])
+            _ = try await manager.run("rw", "echo written > /mnt/out/result", config: writable)
+            #expect(try String(contentsOf: shared.appendingPathComponent("data/result"), encoding: .utf8) == "written\n")
+
+            // Refusals: outside the allowed prefix (also through a symlink), reserved places, malformed.
+            try FileManager.default.createSymbolicLink(atPath: shared.appendingPathComponent("escape").path, withDestinationPath: "/etc")
+            let refused: [(WorkspaceMount, AgentBoxError.Code)] = [
+                (WorkspaceMount(type: .host, path: "/data", hostPath: "/etc"), .forbidden),
+                (WorkspaceMount(type: .host, path: "/data", hostPath: shared.appendingPathComponent("escape").path), .forbidden),
+                (WorkspaceMount(type: .host, path: "/data", hostPath: shared.path + "/../.."), .forbidden),
+                (WorkspaceMount(type: .host, path: "/data", hostPath: "relative/path"), .invalidArgument),
+                (WorkspaceMount(type: .host, path: "/data", hostPath: shared.appendingPathComponent("absent").path), .invalidArgument),
+                (WorkspaceMount(type: .host, path: "/data"), .invalidArgument),
+                (WorkspaceMount(type: .tmpfs, path: "/usr/local"), .invalidArgument),
+                (WorkspaceMount(type: .tmpfs, path: "/etc"), .invalidArgument),
+                (WorkspaceMount(type: .tmpfs, path: "/workspace"), .invalidArgument),
+                (WorkspaceMount(type: .tmpfs, path: "/.agentbox/init"), .invalidArgument),
+                (WorkspaceMount(type: .tmpfs, path: "scratch"), .invalidArgument),
+                (WorkspaceMount(type: .tmpfs, path: "/scratch", sizeMb: 0), .invalidArgument),
+            ]
+            for (mount, code) in refused {
+                do {
+                    _ = try await manager.create(key: key("refused"), config: WorkspaceConfig(mounts: [mount]))
+                    Issue.record("accepted \(mount)")
+                } catch let error as AgentBoxError {
+                    #expect(error.code == code, "\(mount): \(error)")
+                }
+            }
+            let twice = WorkspaceConfig(mounts: [WorkspaceMount(type: .tmpfs, path: "/a"), WorkspaceMount(type: .tmpfs, path: "/a/")])
+            await #expect(throws: AgentBoxError.self) { _ = try await manager.create(key: key("twice"), config: twice) }
+            await manager.shutdown()
+        }
+    }
+}
