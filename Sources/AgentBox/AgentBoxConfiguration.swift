@@ -73,6 +73,18 @@ public struct AgentBoxConfiguration: Sendable {
     func workspaceDirectory(id: String) -> URL {
         dataDirectory.appendingPathComponent("workspaces", isDirectory: true).appendingPathComponent(id, isDirectory: true)
     }
+
+    /// The directory that holds every snapshot, one subdirectory each, named by the snapshot's id.
+    var snapshotsDirectory: URL { dataDirectory.appendingPathComponent("snapshots", isDirectory: true) }
+
+    /// The host uid of the sandbox with `sandboxNumber`.
+    func hostUID(sandboxNumber: Int) -> UInt32 { sandboxUIDBase + UInt32(clamping: sandboxNumber) }
+
+    /// The owner of the files the server creates for the workspace with `sandboxNumber`: its host uid when its
+    /// processes run as that uid, else `nil` (the server's own uid).
+    func fileOwner(sandboxNumber: Int) -> UInt32? {
+        sandbox?.runsAsWorkspaceUID == true ? hostUID(sandboxNumber: sandboxNumber) : nil
+    }
 }
 
 extension Duration {

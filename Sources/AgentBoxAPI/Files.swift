@@ -112,3 +112,34 @@ public struct UploadResult: Codable, Sendable, Equatable {
         self.count = count
     }
 }
+
+/// One change seen by `GET .../fs/watch` (the SSE event name is its `type`).
+public struct FileWatchEvent: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        /// An entry appeared (created, or moved in from outside the watched tree).
+        case created
+        /// A file was written and closed, or replaced through the fs API.
+        case modified
+        /// An entry disappeared (deleted, or moved out of the watched tree).
+        case deleted
+        /// An entry was renamed within the watched tree: `from` → `path`.
+        case moved
+        /// Changes were lost (the kernel's or the stream's queue overflowed): list the tree again.
+        case overflow
+    }
+
+    public var type: Kind
+    /// The entry's path in the workspace's view (the watched path for `overflow`).
+    public var path: String
+    /// For `moved`: where the entry was.
+    public var from: String?
+    /// Whether the entry is a directory.
+    public var isDirectory: Bool?
+
+    public init(type: Kind, path: String, from: String? = nil, isDirectory: Bool? = nil) {
+        self.type = type
+        self.path = path
+        self.from = from
+        self.isDirectory = isDirectory
+    }
+}

@@ -158,15 +158,19 @@ public struct WorkspaceConfig: Codable, Sendable, Equatable {
     public var env: [String: String]?
     public var network: NetworkPolicy?
     public var mounts: [WorkspaceMount]?
+    /// Create the workspace from this snapshot's files (a fork). Fields left out are taken from the snapshot's
+    /// workspace.
+    public var fromSnapshot: String?
 
     public init(
         limits: WorkspaceLimits? = nil, env: [String: String]? = nil, network: NetworkPolicy? = nil,
-        mounts: [WorkspaceMount]? = nil
+        mounts: [WorkspaceMount]? = nil, fromSnapshot: String? = nil
     ) {
         self.limits = limits
         self.env = env
         self.network = network
         self.mounts = mounts
+        self.fromSnapshot = fromSnapshot
     }
 }
 

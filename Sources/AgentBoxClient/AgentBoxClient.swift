@@ -226,6 +226,42 @@ public struct AgentBoxClient: Sendable {
         return response.body
     }
 
+    /// Changes below the directory `path` as they happen (with `recursive`, in its subdirectories too). Returns
+    /// once the server watches, so no change after this call is missed.
+    public func watch(_ key: String, path: String, recursive: Bool = false) async throws -> FileWatchStream {
+        var query = [("path", path)]
+        if recursive { query.append(("recursive", "true")) }
+        var request = makeRequest(.GET, Self.workspacePath(key) + "/fs/watch", query: query)
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let response = try await http.execute(request, timeout: timeout)
+        guard response.status == .ok else { throw try await AgentBoxClientError(response: response) }
+        return FileWatchStream(body: response.body)
+    }
+
+    // MARK: Snapshots
+
+    /// Takes a snapshot of the workspace's persistent files (`/workspace`, `/home/agent`).
+    public func createSnapshot(_ key: String) async throws -> Snapshot {
+        try await send(.POST, Self.workspacePath(key) + "/snapshots")
+    }
+
+    public func snapshots(_ key: String) async throws -> SnapshotList {
+        try await send(.GET, Self.workspacePath(key) + "/snapshots")
+    }
+
+    public func deleteSnapshot(_ key: String, _ id: String) async throws {
+        _ = try await perform(.DELETE, Self.workspacePath(key) + "/snapshots/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id))
+    }
+
+    /// Creates the workspace `key` from a snapshot (a fork); fields of `config` override the snapshot's workspace's.
+    public func forkWorkspace(_ key: String, fromSnapshot id: String, config: WorkspaceConfig = WorkspaceConfig()) async throws
+        -> (workspace: Workspace, created: Bool)
+    {
+        var config = config
+        config.fromSnapshot = id
+        return try await putWorkspace(key, config: config)
+    }
+
     private func upload<Reply: Decodable>(_ path: String, query: [(String, String)], contentType: String, body: HTTPClientRequest.Body) async throws -> Reply {
         var request = makeRequest(.PUT, path, query: query)
         if path.hasSuffix("/upload") { request.method = .POST }
@@ -324,6 +360,34 @@ public struct WorkspaceEventStream: AsyncSequence, Sendable {
                     let id = event.id.flatMap { Int64($0) } ?? 0
                     let decoded = try WorkspaceEvent.decode(name: event.event, data: Data(event.data.utf8), using: decoder)
                     return WorkspaceEventEnvelope(seq: id, event: decoded)
+                }
+                guard let chunk = try await chunks.next() else { return nil }
+                pending = parser.consume(chunk.readableBytesView)
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(chunks: body.makeAsyncIterator())
+    }
+}
+
+/// The changes a file watch reports, as an `AsyncSequence`. Ends when the server ends the stream (the watched
+/// directory is gone, or the server stops).
+public struct FileWatchStream: AsyncSequence, Sendable {
+    public typealias Element = FileWatchEvent
+    let body: HTTPClientResponse.Body
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var chunks: HTTPClientResponse.Body.AsyncIterator
+        var parser = ServerSentEventParser()
+        var pending: [ServerSentEvent] = []
+        let decoder = AgentBoxJSON.makeDecoder()
+
+        public mutating func next() async throws -> FileWatchEvent? {
+            while true {
+                if !pending.isEmpty {
+                    return try decoder.decode(FileWatchEvent.self, from: Data(pending.removeFirst().data.utf8))
                 }
                 guard let chunk = try await chunks.next() else { return nil }
                 pending = parser.consume(chunk.readableBytesView)

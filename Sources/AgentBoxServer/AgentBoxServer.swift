@@ -49,6 +49,7 @@ public func buildRouter(manager: WorkspaceManager, token: String?) -> Router<Age
     WorkspaceController(manager: manager).addRoutes(to: registry)
     ProcessController(manager: manager).addRoutes(to: registry)
     FileController(manager: manager).addRoutes(to: registry)
+    SnapshotController(manager: manager).addRoutes(to: registry)
     return router
 }
 

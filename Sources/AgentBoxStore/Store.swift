@@ -38,7 +38,8 @@ public protocol Store: Sendable {
     /// Up to `limit` workspaces with keys after `after`, in key order.
     func workspaces(after: WorkspaceKey?, limit: Int) async throws -> [WorkspaceRecord]
 
-    /// Deletes the workspace with `key` and everything the store keeps for it; `false` when there was none.
+    /// Deletes the workspace with `key` and everything the store keeps for it (its snapshots' records included);
+    /// `false` when there was none.
     func deleteWorkspace(key: WorkspaceKey) async throws -> Bool
 
     /// Records that the workspace was active at `date` (never moves the time backwards).
@@ -52,6 +53,18 @@ public protocol Store: Sendable {
 
     /// The workspace's reserved upper bound of event numbers (0 for a new workspace).
     func eventSequenceBound(key: WorkspaceKey) async throws -> Int64
+
+    /// Records a snapshot (its files are already in place).
+    func createSnapshot(_ snapshot: SnapshotRecord) async throws
+
+    /// The snapshots of the workspace with `key`, oldest first.
+    func snapshots(of key: WorkspaceKey) async throws -> [SnapshotRecord]
+
+    /// The snapshot with `id`, or `nil`.
+    func snapshot(id: String) async throws -> SnapshotRecord?
+
+    /// Deletes the record of snapshot `id`; `false` when there was none.
+    func deleteSnapshot(id: String) async throws -> Bool
 
     /// Releases the store's resources. Later calls fail.
     func close() async throws
@@ -83,5 +96,23 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         if let underlyingError { return "\(message): \(underlyingError)" }
         return message
+    }
+}
+
+/// A snapshot as the store keeps it.
+public struct SnapshotRecord: Sendable, Equatable {
+    public var id: String
+    public var workspaceKey: WorkspaceKey
+    /// The config of the workspace at the time, inherited by forks.
+    public var config: WorkspaceConfig
+    public var createdAt: Date
+    public var sizeBytes: Int64
+
+    public init(id: String, workspaceKey: WorkspaceKey, config: WorkspaceConfig, createdAt: Date, sizeBytes: Int64) {
+        self.id = id
+        self.workspaceKey = workspaceKey
+        self.config = config
+        self.createdAt = createdAt
+        self.sizeBytes = sizeBytes
     }
 }

@@ -10,7 +10,7 @@ import NIOPosix
 struct FsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fs", abstract: "Read and change a workspace's files (without booting it).",
-        subcommands: [Ls.self, Cat.self, Put.self, Get.self, Rm.self, Mv.self, Mkdir.self, Stat.self])
+        subcommands: [Ls.self, Cat.self, Put.self, Get.self, Rm.self, Mv.self, Mkdir.self, Stat.self, Watch.self])
 
     struct Ls: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a directory.")
@@ -128,6 +128,32 @@ struct FsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClientCall { try printJSON(try await client.makeClient().stat(key, path: path)) }
+        }
+    }
+}
+
+extension FsCommand {
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print changes below a directory as they happen, one line each: TYPE PATH (or TYPE FROM -> TO).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The directory (default /workspace).") var path = "/workspace"
+        @Flag(name: [.short, .long], help: "Watch subdirectories too.") var recursive = false
+        @Flag(help: "Print each change as JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                for try await event in try await client.makeClient().watch(key, path: path, recursive: recursive) {
+                    if json {
+                        printFlushed(String(decoding: try AgentBoxJSON.makeEncoder().encode(event), as: UTF8.self))
+                    } else if let from = event.from {
+                        printFlushed("\(event.type.rawValue) \(from) -> \(event.path)")
+                    } else {
+                        printFlushed("\(event.type.rawValue) \(event.path)\(event.isDirectory == true ? "/" : "")")
+                    }
+                }
+            }
         }
     }
 }

@@ -31,13 +31,16 @@ struct WorkspacesCommand: AsyncParsableCommand {
         @Option(help: "CPU limit in percent of one core.") var cpuPercent: Int?
         @Option(help: "Process limit.") var pids: Int?
         @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
+        @Option(help: "Create it from this snapshot's files (a fork); unset options are the snapshot's workspace's.")
+        var fromSnapshot: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let environment = try parseEnvironment(env)
             let limits = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids)
             let config = WorkspaceConfig(
-                limits: limits == WorkspaceLimits() ? nil : limits, env: environment.isEmpty ? nil : environment)
+                limits: limits == WorkspaceLimits() ? nil : limits, env: environment.isEmpty ? nil : environment,
+                fromSnapshot: fromSnapshot)
             try await runClientCall {
                 let (workspace, created) = try await client.makeClient().putWorkspace(key, config: config)
                 if json { return try printJSON(workspace) }

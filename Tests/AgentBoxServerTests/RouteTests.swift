@@ -259,6 +259,12 @@ struct OpenAPITests {
         ("get", "/v1/workspaces/{key}/processes"), ("get", "/v1/workspaces/{key}/processes/{id}"),
         ("post", "/v1/workspaces/{key}/processes/{id}/stdin"), ("post", "/v1/workspaces/{key}/processes/{id}/wait"),
         ("post", "/v1/workspaces/{key}/processes/{id}/signal"), ("get", "/v1/workspaces/{key}/processes/{id}/output"),
+        ("get", "/v1/workspaces/{key}/fs/file"), ("put", "/v1/workspaces/{key}/fs/file"), ("get", "/v1/workspaces/{key}/fs/entries"),
+        ("get", "/v1/workspaces/{key}/fs/stat"), ("get", "/v1/workspaces/{key}/fs/exists"), ("post", "/v1/workspaces/{key}/fs/mkdir"),
+        ("post", "/v1/workspaces/{key}/fs/move"), ("delete", "/v1/workspaces/{key}/fs/entry"),
+        ("post", "/v1/workspaces/{key}/fs/upload"), ("get", "/v1/workspaces/{key}/fs/archive"), ("get", "/v1/workspaces/{key}/fs/watch"),
+        ("post", "/v1/workspaces/{key}/snapshots"), ("get", "/v1/workspaces/{key}/snapshots"),
+        ("delete", "/v1/workspaces/{key}/snapshots/{id}"),
     ]
 
     @Test func theDocumentListsEveryServedRoute() async throws {

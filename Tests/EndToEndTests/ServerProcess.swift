@@ -25,8 +25,31 @@ enum AgentBoxBinary {
         async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
         async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
         let (o, e) = await (stdout, stderr)
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let status = await waitForExit(process)
+        return (status, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
+
+/// Waits for `process` to exit and returns its exit code (or the number of the signal that ended it).
+///
+/// Foundation's `waitUntilExit` learns of a child's exit through a SIGCHLD handler, which other code in the test
+/// process (swift-subprocess's monitoring of sandbox processes) can displace; it then spins forever on a zombie.
+/// A blocking `waitpid` on a thread of its own, off the cooperative pool, cannot miss the exit.
+func waitForExit(_ process: Process) async -> Int32 {
+    let pid = process.processIdentifier
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            var result: pid_t
+            repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
+            guard result == pid else {
+                // Foundation reaped it first, so it knows the status.
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+                return
+            }
+            continuation.resume(returning: status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f)
+        }
     }
 }
 
@@ -37,6 +60,7 @@ final class ServerProcess: Sendable {
     let dataDirectory: URL
     let token: String?
     private let stderrLog: URL
+    private let exited = Atomic<Bool>(false)
 
     var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
@@ -92,17 +116,15 @@ final class ServerProcess: Sendable {
     @discardableResult
     func stop(signal: Int32 = SIGTERM) async -> Int32 {
         kill(process.processIdentifier, signal)
-        let process = process
-        return await Task.detached {
-            process.waitUntilExit()
-            return process.terminationStatus
-        }.value
+        let status = await waitForExit(process)
+        exited.store(true, ordering: .relaxed)
+        return status
     }
 
     var log: String { (try? String(contentsOf: stderrLog, encoding: .utf8)) ?? "" }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if !exited.load(ordering: .relaxed) { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: stderrLog)
     }
 }

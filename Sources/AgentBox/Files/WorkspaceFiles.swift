@@ -81,6 +81,21 @@ public struct WorkspaceFiles: Sendable {
         return try body(fd)
     }
 
+    /// A descriptor of the root directory that holds `path` (the caller closes it), and where `path` is below it.
+    func openRoot(for path: WorkspacePath) throws -> (fd: Int32, location: Location) {
+        let location = try locate(path)
+        let fd = try withRoot(location) { fcntl($0, F_DUPFD_CLOEXEC, 0) }
+        guard fd >= 0 else { throw Self.error(errno, path) }
+        return (fd, location)
+    }
+
+    /// Whether `name` is one of the files that ``write(_:chunks:)`` writes beside its target before renaming it.
+    static func isTemporaryName(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let marker = name.range(of: ".agentbox-", options: .backwards) else { return false }
+        let suffix = name[marker.upperBound...]
+        return !suffix.isEmpty && suffix.allSatisfy(\.isASCII) && suffix.allSatisfy(\.isNumber)
+    }
+
     /// Opens `relative` (a path below the root) beneath `rootFD`.
     private func open(_ rootFD: Int32, _ relative: String, _ flags: Int32, _ path: WorkspacePath, mode: UInt32 = 0) throws -> Int32 {
         let fd = ab_open_beneath(rootFD, relative, flags, mode, 0)
@@ -177,18 +192,9 @@ public struct WorkspaceFiles: Sendable {
         }
     }
 
-    /// The names in a directory (a duplicate of `directory` is consumed), sorted.
+    /// The names in a directory, sorted.
     private static func names(in directory: Int32, path: WorkspacePath) throws -> [String] {
-        let copy = fcntl(directory, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0, let stream = fdopendir(copy) else { throw error(errno, path) }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
-            if name != ".", name != ".." { names.append(name) }
-        }
+        guard let names = FileTreeCopy.readNames(directory) else { throw error(errno, path) }
         return names.sorted()
     }
 

@@ -6,7 +6,7 @@ import NIOCore
 extension WorkspaceRuntime {
     /// The workspace's files, reached from the host: reading, listing and writing them never boots the workspace.
     public nonisolated func files() throws -> WorkspaceFiles {
-        let owner = configuration.sandbox?.runsAsWorkspaceUID == true ? hostUID : nil
+        let owner = configuration.fileOwner(sandboxNumber: record.sandboxNumber)
         // The directories exist from the first boot on; a write before it creates them (owned by the workspace).
         for sub in ["workspace", "home"] {
             let path = directory.appendingPathComponent(sub).path
@@ -29,9 +29,44 @@ extension WorkspaceRuntime {
         return WorkspaceFiles(roots: roots, owner: owner)
     }
 
+    /// The most file watches one workspace may have open at once.
+    public static let maxWatchers = 32
+
+    /// Changes below the directory `path` (and its subdirectories with `recursive`), until the stream is dropped
+    /// or the workspace is destroyed. Watching does not boot the workspace and does not hold it awake; it sees what
+    /// the fs API and the workspace's own processes change.
+    public nonisolated func watch(_ path: WorkspacePath, recursive: Bool) throws -> AsyncStream<FileWatchEvent> {
+        let files = try files()
+        let id = try watchers.withLock { watchers -> UInt64 in
+            guard watchers.stops.count < Self.maxWatchers else {
+                throw AgentBoxError(.conflict, "workspace '\(key)' has \(Self.maxWatchers) open watches, the most it may have")
+            }
+            watchers.next += 1
+            watchers.stops[watchers.next] = {}  // reserved until the watch runs
+            return watchers.next
+        }
+        do {
+            let (events, stop) = try FileWatcher.start(files: files, path: path, recursive: recursive) { [weak self] in
+                _ = self?.watchers.withLock { $0.stops.removeValue(forKey: id) }
+            }
+            watchers.withLock { watchers in
+                if watchers.stops[id] != nil { watchers.stops[id] = stop }
+            }
+            return events
+        } catch {
+            _ = watchers.withLock { $0.stops.removeValue(forKey: id) }
+            throw error
+        }
+    }
+
+    /// Ends every open file watch.
+    nonisolated func stopWatchers() {
+        for stop in watchers.withLock({ Array($0.stops.values) }) { stop() }
+    }
+
     /// The host uid the workspace's processes run as (when the server runs as root).
     public nonisolated var hostUID: UInt32 {
-        configuration.sandboxUIDBase + UInt32(clamping: record.sandboxNumber)
+        configuration.hostUID(sandboxNumber: record.sandboxNumber)
     }
 
     /// Unpacks a tar stream under `path` (created if missing). Runs GNU tar inside the workspace's sandbox, so the

@@ -15,9 +15,11 @@ import Synchronization
 public final class WorkspaceManager: Sendable {
     public let configuration: AgentBoxConfiguration
     public let store: any Store
-    private let logger: Logger
+    let logger: Logger
     private let runtimes = Mutex<[WorkspaceKey: WorkspaceRuntime]>([:])
     private let closed = Mutex(false)
+    /// Workspaces whose records exist but whose files are still being put in place (forks); loading one waits.
+    let pendingCreations = Mutex<[WorkspaceKey: Task<Void, Never>]>([:])
 
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
@@ -39,6 +41,11 @@ public final class WorkspaceManager: Sendable {
                 .internalError, "cannot create data directory \(configuration.dataDirectory.path): \(error)",
                 underlyingError: error)
         }
+        // A snapshot being taken when the server died left a partial copy behind.
+        let snapshots = configuration.snapshotsDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: snapshots.path)) ?? [] where name.hasPrefix(".partial-") {
+            try? FileTreeCopy.remove(snapshots.appendingPathComponent(name).path)
+        }
         let store = try SQLiteStore(path: configuration.databasePath)
         return WorkspaceManager(configuration: configuration, store: store, logger: logger)
     }
@@ -51,11 +58,10 @@ public final class WorkspaceManager: Sendable {
         -> (workspace: Workspace, created: Bool)
     {
         try checkOpen()
-        var config = config
-        try Self.validate(config)
-        if let mounts = config.mounts {
-            config.mounts = mounts.isEmpty ? nil : try MountValidation.validate(mounts, configuration: configuration)
+        if let snapshotID = config.fromSnapshot {
+            return try await createFromSnapshot(key: key, config: config, snapshotID: snapshotID)
         }
+        let config = try validated(config)
         let now = Date()
         let record = WorkspaceRecord(
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
@@ -63,6 +69,16 @@ public final class WorkspaceManager: Sendable {
         if created { logger.info("workspace created", metadata: ["workspace.key": "\(key)"]) }
         let runtime = try await runtime(for: stored)
         return (runtime.snapshot, created)
+    }
+
+    /// `config` checked, with its mounts resolved; throws `invalidArgument` for what is wrong with it.
+    func validated(_ config: WorkspaceConfig) throws -> WorkspaceConfig {
+        var config = config
+        try Self.validate(config)
+        if let mounts = config.mounts {
+            config.mounts = mounts.isEmpty ? nil : try MountValidation.validate(mounts, configuration: configuration)
+        }
+        return config
     }
 
     /// The workspace with `key`; throws `notFound` when there is none. Does not boot.
@@ -93,6 +109,7 @@ public final class WorkspaceManager: Sendable {
         let runtime = try await self.runtime(for: key)
         runtimes.withLock { if $0[key] === runtime { $0[key] = nil } }
         await runtime.destroy()
+        await removeSnapshotFiles(of: key)
         guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
         do {
             if FileManager.default.fileExists(atPath: runtime.directory.path) {
@@ -131,11 +148,12 @@ public final class WorkspaceManager: Sendable {
     /// The live side of the workspace with `key`, loaded from the store when needed. Does not boot.
     public func runtime(for key: WorkspaceKey) async throws -> WorkspaceRuntime {
         if let runtime = runtimes.withLock({ $0[key] }) { return runtime }
+        await waitForPendingCreation(of: key)
         guard let record = try await store.workspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
         return try await runtime(for: record)
     }
 
-    private func runtime(for record: WorkspaceRecord) async throws -> WorkspaceRuntime {
+    func runtime(for record: WorkspaceRecord) async throws -> WorkspaceRuntime {
         if let runtime = runtimes.withLock({ $0[record.key] }), runtime.id == record.id { return runtime }
         let bound = try await store.eventSequenceBound(key: record.key)
         let candidate = WorkspaceRuntime(
@@ -182,7 +200,7 @@ public final class WorkspaceManager: Sendable {
         logger.info("workspace manager stopped", metadata: ["workspaces": "\(all.count)"])
     }
 
-    private func checkOpen() throws {
+    func checkOpen() throws {
         if closed.withLock({ $0 }) { throw AgentBoxError(.unavailable, "AgentBox is shutting down") }
     }
 

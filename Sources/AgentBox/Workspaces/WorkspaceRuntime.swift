@@ -53,6 +53,8 @@ public actor WorkspaceRuntime {
     private var destroyed = false
 
     var processes = ProcessTable()
+    /// The open file watches, by number: how to stop each.
+    nonisolated let watchers = Mutex<(next: UInt64, stops: [UInt64: @Sendable () -> Void])>((0, [:]))
 
     private var hub: EventHub
     private var nextSeq: Int64
@@ -179,6 +181,9 @@ public actor WorkspaceRuntime {
             case .stopping:
                 await stopTask?.value
             case .sleeping:
+                // Booting from here on, before the task first runs: a caller that arrives meanwhile must wait for this
+                // boot, not start a second one (two boots would build two sandboxes over one set of cgroups).
+                phase = .booting
                 let task = Task { try await self.boot() }
                 bootTask = task
                 try await task.value
@@ -187,7 +192,6 @@ public actor WorkspaceRuntime {
     }
 
     private func boot() async throws {
-        phase = .booting
         generation += 1
         let started = ContinuousClock.now
         do {
@@ -220,7 +224,7 @@ public actor WorkspaceRuntime {
         let limits = self.limits
         return SandboxSpec(
             id: id, hostDirectory: directory,
-            hostUID: configuration.sandboxUIDBase + UInt32(clamping: record.sandboxNumber),
+            hostUID: hostUID,
             limits: SandboxLimits(
                 memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids),
             mounts: MountValidation.sandboxMounts(record.config.mounts ?? []))
@@ -288,11 +292,13 @@ public actor WorkspaceRuntime {
         }
         destroyed = true
         hub.finishAll()
+        stopWatchers()
     }
 
-    /// Ends the event streams (the server is stopping) without changing the workspace.
+    /// Ends the event streams and file watches (the server is stopping) without changing the workspace.
     func finishEventStreams() {
         hub.finishAll()
+        stopWatchers()
     }
 
     /// The running sandbox, booting the workspace first if needed. Call inside an activity.

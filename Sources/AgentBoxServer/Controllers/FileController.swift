@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The file routes: read, write, list, stat, exists, mkdir, move, delete, tar upload and archive.
 ///
@@ -133,6 +134,28 @@ struct FileController {
         }
         registry.add(
             APIOperation(
+                method: .get, path: "/v1/workspaces/{key}/fs/watch", operationID: "watchFiles",
+                summary: "Server-Sent Events of changes below a directory: created, modified, deleted, moved, overflow (never boots)",
+                tag: "files",
+                parameters: [
+                    Schema.workspaceKey, pathParameter, recursive,
+                    .init(name: "access_token", location: .query, schema: Schema.string, description: "The bearer token, for clients that cannot set headers", required: false),
+                ],
+                replies: [
+                    .init(status: 200, description: "An endless stream; each event's data is a FileWatchEvent", body: .init(contentType: "text/event-stream", schema: Schema.ref("FileWatchEvent"))),
+                    .init(status: 409, description: "The workspace has the most open watches it may have", body: Schema.problem),
+                ] + problems)
+        ) { request, context in
+            let runtime = try await manager.runtime(for: WorkspaceController.key(context))
+            let events = try runtime.watch(try Self.path(request, "path"), recursive: try ProcessController.flag(request, "recursive"))
+            let encoder = AgentBoxJSON.makeEncoder()
+            let counter = SSECounter()
+            return ServerSentEvents.response(events) { event in
+                ServerSentEvents.frame(id: counter.next(), event: event.type.rawValue, data: try encoder.encode(event))
+            }
+        }
+        registry.add(
+            APIOperation(
                 method: .post, path: "/v1/workspaces/{key}/fs/upload", operationID: "uploadTar",
                 summary: "Unpack a tar body under path, inside the workspace (boots it)", tag: "files",
                 parameters: [Schema.workspaceKey, pathParameter], requestBody: tar,
@@ -176,6 +199,12 @@ struct FileController {
         guard let raw = request.uri.queryParameters.get(name) else { throw ProblemError(.badRequest, "missing query parameter '\(name)'") }
         return try WorkspacePath(raw)
     }
+}
+
+/// Numbers the frames of one stream that has no sequence of its own.
+final class SSECounter: Sendable {
+    private let value = Atomic<Int64>(0)
+    func next() -> Int64 { value.add(1, ordering: .relaxed).newValue }
 }
 
 extension FileEntryList: ResponseEncodable {}

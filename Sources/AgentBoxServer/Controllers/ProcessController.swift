@@ -125,8 +125,7 @@ struct ProcessController {
     }
 
     static func processID(_ context: AgentBoxRequestContext) throws -> String {
-        let raw = context.parameters.get("id") ?? ""
-        let id = raw.removingPercentEncoding ?? raw
+        let id = context.pathParameter("id")
         guard id.hasPrefix("proc_"), id.count <= 64, id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
             throw ProblemError(.badRequest, "'\(id)' is not a process id (proc_…)")
         }

@@ -105,8 +105,6 @@ struct WorkspaceController {
     }
 
     static func key(_ context: AgentBoxRequestContext) throws -> WorkspaceKey {
-        let raw = context.parameters.get("key") ?? ""
-        // The router hands over the path segment as sent: `a%3Ab` is the key `a:b`.
-        return try WorkspaceKey(validating: raw.removingPercentEncoding ?? raw)
+        try WorkspaceKey(validating: context.pathParameter("key"))
     }
 }

@@ -15,6 +15,13 @@ public struct AgentBoxRequestContext: RequestContext {
     public var maxUploadSize: Int { 1 << 20 }
     public var requestDecoder: AgentBoxRequestDecoder { AgentBoxRequestDecoder() }
     public var responseEncoder: JSONEncoder { AgentBoxJSON.makeEncoder() }
+
+    /// The path parameter `name` as the client meant it: the router hands over the segment as sent, so `a%3Ab` is
+    /// decoded to `a:b`.
+    func pathParameter(_ name: String) -> String {
+        let raw = parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
 }
 
 /// Decodes JSON request bodies, refusing what is not JSON with a problem that says why.

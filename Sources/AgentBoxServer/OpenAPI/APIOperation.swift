@@ -82,6 +82,8 @@ enum Schema {
         .init(status: 401, description: "Missing or wrong bearer token", body: .init(contentType: "application/problem+json", schema: ref("Problem"))),
     ]
 
+    static let problem = APIOperation.Body(contentType: "application/problem+json", schema: ref("Problem"))
+
     static let notFound = APIOperation.Reply(
         status: 404, description: "No such workspace", body: .init(contentType: "application/problem+json", schema: ref("Problem")))
 }

@@ -101,6 +101,7 @@ enum OpenAPIDocument {
                 "env": ["type": "object", "additionalProperties": ["type": "string"]],
                 "network": ["$ref": "#/components/schemas/NetworkPolicy"],
                 "mounts": ["type": "array", "items": ["$ref": "#/components/schemas/WorkspaceMount"]],
+                "fromSnapshot": ["type": "string", "description": "Create the workspace from this snapshot's files (a fork)"],
             ],
         ],
         "Workspace": [
@@ -165,6 +166,59 @@ enum OpenAPIDocument {
         "SignalRequest": [
             "type": "object", "required": ["signal"],
             "properties": ["signal": ["type": "string", "enum": ["TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT", "WINCH"]]],
+        ],
+        "FileType": ["type": "string", "enum": ["file", "directory", "symlink", "other"]],
+        "FileEntry": [
+            "type": "object", "required": ["name", "path", "type", "size", "modifiedAt"],
+            "properties": [
+                "name": ["type": "string"], "path": ["type": "string"], "type": ["$ref": "#/components/schemas/FileType"],
+                "size": ["type": "integer"], "modifiedAt": ["type": "string", "format": "date-time"], "target": ["type": "string"],
+            ],
+        ],
+        "FileEntryList": [
+            "type": "object", "required": ["items", "truncated"],
+            "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/FileEntry"]], "truncated": ["type": "boolean"]],
+        ],
+        "FileStat": [
+            "type": "object", "required": ["path", "type", "size", "mode", "modifiedAt"],
+            "properties": [
+                "path": ["type": "string"], "type": ["$ref": "#/components/schemas/FileType"], "size": ["type": "integer"],
+                "mode": ["type": "integer"], "modifiedAt": ["type": "string", "format": "date-time"], "target": ["type": "string"],
+            ],
+        ],
+        "FileExists": ["type": "object", "required": ["exists"], "properties": ["exists": ["type": "boolean"]]],
+        "FileWriteResult": [
+            "type": "object", "required": ["path", "bytesWritten"],
+            "properties": ["path": ["type": "string"], "bytesWritten": ["type": "integer"]],
+        ],
+        "MkdirRequest": [
+            "type": "object", "required": ["path"], "properties": ["path": ["type": "string"], "recursive": ["type": "boolean"]],
+        ],
+        "MoveRequest": [
+            "type": "object", "required": ["from", "to"],
+            "properties": ["from": ["type": "string"], "to": ["type": "string"], "overwrite": ["type": "boolean"]],
+        ],
+        "UploadResult": [
+            "type": "object", "required": ["paths", "count"],
+            "properties": ["paths": ["type": "array", "items": ["type": "string"]], "count": ["type": "integer"]],
+        ],
+        "FileWatchEvent": [
+            "type": "object", "required": ["type", "path"],
+            "properties": [
+                "type": ["type": "string", "enum": ["created", "modified", "deleted", "moved", "overflow"]],
+                "path": ["type": "string"], "from": ["type": "string"], "isDirectory": ["type": "boolean"],
+            ],
+        ],
+        "Snapshot": [
+            "type": "object", "required": ["id", "workspace", "createdAt", "sizeBytes"],
+            "properties": [
+                "id": ["type": "string", "pattern": "^snap-[a-z0-9]{20}$"], "workspace": ["$ref": "#/components/schemas/WorkspaceKey"],
+                "createdAt": ["type": "string", "format": "date-time"], "sizeBytes": ["type": "integer"],
+            ],
+        ],
+        "SnapshotList": [
+            "type": "object", "required": ["items"],
+            "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Snapshot"]]],
         ],
         "WorkspaceList": [
             "type": "object", "required": ["items"],

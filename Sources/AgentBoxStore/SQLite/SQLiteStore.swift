@@ -55,6 +55,15 @@ public struct SQLiteStore: Store {
             try db.execute(sql: "UPDATE workspace SET sandboxNumber = rowid")
             try db.execute(sql: "INSERT INTO counter (name, value) SELECT 'sandboxNumber', COALESCE(MAX(sandboxNumber), 0) FROM workspace")
         }
+        migrator.registerMigration("v3-snapshots") { db in
+            try db.create(table: SnapshotRow.databaseTableName) { table in
+                table.column("id", .text).primaryKey()
+                table.column("workspaceKey", .text).notNull().indexed()
+                table.column("config", .text).notNull()
+                table.column("createdAt", .double).notNull()
+                table.column("sizeBytes", .integer).notNull()
+            }
+        }
         return migrator
     }
 
@@ -87,7 +96,29 @@ public struct SQLiteStore: Store {
     }
 
     public func deleteWorkspace(key: WorkspaceKey) async throws -> Bool {
-        try await writer.write { db in try WorkspaceRow.deleteOne(db, key: key.rawValue) }
+        try await writer.write { db in
+            try SnapshotRow.filter(Column("workspaceKey") == key.rawValue).deleteAll(db)
+            return try WorkspaceRow.deleteOne(db, key: key.rawValue)
+        }
+    }
+
+    public func createSnapshot(_ snapshot: SnapshotRecord) async throws {
+        let row = try SnapshotRow(snapshot)
+        try await writer.write { db in try row.insert(db) }
+    }
+
+    public func snapshots(of key: WorkspaceKey) async throws -> [SnapshotRecord] {
+        try await writer.read { db in
+            try SnapshotRow.filter(Column("workspaceKey") == key.rawValue).order(Column("createdAt")).fetchAll(db).map { try $0.record() }
+        }
+    }
+
+    public func snapshot(id: String) async throws -> SnapshotRecord? {
+        try await writer.read { db in try SnapshotRow.fetchOne(db, key: id)?.record() }
+    }
+
+    public func deleteSnapshot(id: String) async throws -> Bool {
+        try await writer.write { db in try SnapshotRow.deleteOne(db, key: id) }
     }
 
     public func touchWorkspace(key: WorkspaceKey, at date: Date) async throws {

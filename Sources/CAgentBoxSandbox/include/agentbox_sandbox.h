@@ -56,3 +56,18 @@ int ab_rename(int from_dir, const char *from, int to_dir, const char *to, int no
 
 /// O_PATH (010000000 on Linux), which Swift's Glibc module does not export.
 #define AB_O_PATH 010000000
+
+/// Copies the whole of regular file `src` into the empty file `dst`: first as a reflink (FICLONE, which shares the
+/// blocks on btrfs, XFS and other copy-on-write file systems), else with copy_file_range (an in-kernel copy), else
+/// with read and write. Returns 1 when the blocks are shared, 0 when copied, or -1 with errno set.
+int ab_clone_file(int src, int dst);
+
+/// inotify_init1(IN_NONBLOCK | IN_CLOEXEC). Returns the descriptor, or -1 with errno set.
+int ab_inotify_init(void);
+
+/// inotify_add_watch on the directory that the descriptor `dir_fd` names (through /proc/self/fd, so that no path is
+/// resolved again). Returns the watch descriptor, or -1 with errno set.
+int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask);
+
+/// syncfs(fd): flushes the file system that holds `fd`. Returns 0, or -1 with errno set.
+int ab_syncfs(int fd);

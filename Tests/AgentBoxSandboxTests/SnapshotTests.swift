@@ -1,0 +1,137 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import NIOCore
+import Testing
+
+@Suite("Snapshots and forks", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct SnapshotTests {
+    @Test func aForkStartsWithTheSnapshotsFilesAndOwnsThem() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let setup = try await manager.run(
+                "origin",
+                """
+                mkdir -p /workspace/src/deep && echo one > /workspace/src/deep/a.txt && printf '#!/bin/sh\\necho ran\\n' > /workspace/run.sh \
+                && chmod 755 /workspace/run.sh && ln -s src/deep/a.txt /workspace/link && echo rc > /home/agent/.profile-x
+                """,
+                config: WorkspaceConfig(env: ["ORIGIN": "yes"]))
+            #expect(setup.exitCode == 0, "\(setup)")
+            let snapshot = try await manager.createSnapshot(key: key("origin"))
+            #expect(snapshot.sizeBytes > 0)
+            #expect(snapshot.workspace == key("origin"))
+            // Changes after the snapshot stay with the origin.
+            _ = try await manager.run("origin", "echo two > /workspace/src/deep/a.txt; rm /workspace/run.sh")
+
+            let (fork, created) = try await manager.create(
+                key: key("fork"), config: WorkspaceConfig(limits: WorkspaceLimits(memoryMb: 512), fromSnapshot: snapshot.id))
+            #expect(created)
+            #expect(fork.limits.memoryMb == 512, "the request's fields win")
+            #expect(fork.env["ORIGIN"] == "yes", "the rest comes from the snapshot's workspace")
+            let inFork = try await manager.run(
+                "fork", "cat /workspace/src/deep/a.txt; /workspace/run.sh; readlink /workspace/link; cat /home/agent/.profile-x; echo more >> /workspace/src/deep/a.txt && echo writable; stat -c %u /workspace/src/deep/a.txt; id -u")
+            let lines = inFork.stdout.split(separator: "\n").map(String.init)
+            #expect(Array(lines.prefix(5)) == ["one", "ran", "src/deep/a.txt", "rc", "writable"], "\(inFork)")
+            #expect(lines.count == 7 && lines[5] == lines[6], "the fork's files belong to the fork's own uid: \(inFork)")
+            let origin = try await manager.run("origin", "cat /workspace/src/deep/a.txt; test -e /workspace/run.sh || echo gone")
+            #expect(origin.stdout == "two\ngone\n")
+
+            // Forking again onto an existing key returns it unchanged.
+            let (again, createdAgain) = try await manager.create(key: key("fork"), config: WorkspaceConfig(fromSnapshot: snapshot.id))
+            #expect(!createdAgain)
+            #expect(again.limits.memoryMb == 512)
+            await manager.shutdown()
+        }
+    }
+
+    @Test func takingASnapshotDoesNotBootAndSnapshotsSurviveARestart() async throws {
+        try await withTemporaryDirectory { directory in
+            var manager = try makeManager(directory)
+            _ = try await manager.create(key: key("quiet"))
+            let files = try await manager.runtime(for: key("quiet")).files()
+            try await FileFixtureWriter.write(files, "/workspace/notes.md", "# notes")
+            let snapshot = try await manager.createSnapshot(key: key("quiet"))
+            #expect(try await manager.workspace(key: key("quiet")).state == .sleeping, "a snapshot never boots")
+            #expect(snapshot.sizeBytes == 7)
+            await manager.shutdown()
+
+            manager = try makeManager(directory)
+            #expect(try await manager.snapshots(key: key("quiet")).items.map(\.id) == [snapshot.id])
+            _ = try await manager.create(key: key("copy"), config: WorkspaceConfig(fromSnapshot: snapshot.id))
+            let copied = try await manager.runtime(for: key("copy")).files()
+            let (fd, size) = try copied.openForReading(WorkspacePath("/workspace/notes.md"))
+            close(fd)
+            #expect(size == 7)
+            await manager.shutdown()
+        }
+    }
+
+    @Test func symlinksThatAWorkspacePlantedAreCopiedAsSymlinksNeverFollowed() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.run("hostile", "ln -s /etc/shadow /workspace/shadow; ln -s /root /workspace/rootdir; ln -s ../../../.. /workspace/up")
+            let snapshot = try await manager.createSnapshot(key: key("hostile"))
+            #expect(snapshot.sizeBytes == 0, "nothing outside the workspace was read")
+            let stored = directory.appendingPathComponent("snapshots/\(snapshot.id)/workspace")
+            for name in ["shadow", "rootdir", "up"] {
+                let attributes = try FileManager.default.attributesOfItem(atPath: stored.appendingPathComponent(name).path)
+                #expect(attributes[.type] as? FileAttributeType == .typeSymbolicLink, "\(name) stays a symlink")
+            }
+            _ = try await manager.create(key: key("hostile-fork"), config: WorkspaceConfig(fromSnapshot: snapshot.id))
+            let files = try await manager.runtime(for: key("hostile-fork")).files()
+            await expectCode(.forbidden) { _ = try files.openForReading(WorkspacePath("/workspace/rootdir/.bashrc")) }
+            await manager.shutdown()
+        }
+    }
+
+    @Test func deletingAndDestroyingRemoveTheFilesAndBadIDsAreRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.create(key: key("a"))
+            _ = try await manager.create(key: key("b"))
+            let first = try await manager.createSnapshot(key: key("a"))
+            let second = try await manager.createSnapshot(key: key("a"))
+            #expect(try await manager.snapshots(key: key("a")).items.map(\.id) == [first.id, second.id])
+            let root = directory.appendingPathComponent("snapshots")
+            #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(first.id).path))
+
+            await expectCode(.notFound) { try await manager.deleteSnapshot(key: key("b"), id: first.id) }
+            await expectCode(.invalidArgument) { try await manager.deleteSnapshot(key: key("a"), id: "../../etc") }
+            await expectCode(.notFound) { try await manager.deleteSnapshot(key: key("a"), id: "snap-aaaaaaaaaaaaaaaaaaaa") }
+            await expectCode(.invalidArgument) { _ = try await manager.create(key: key("c"), config: WorkspaceConfig(fromSnapshot: "/etc")) }
+            await expectCode(.notFound) { _ = try await manager.createSnapshot(key: key("absent")) }
+
+            try await manager.deleteSnapshot(key: key("a"), id: first.id)
+            #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(first.id).path))
+            await expectCode(.notFound) { _ = try await manager.create(key: key("c"), config: WorkspaceConfig(fromSnapshot: first.id)) }
+            await expectCode(.notFound) { _ = try await manager.workspace(key: key("c")) }
+
+            try await manager.destroy(key: key("a"))
+            #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(second.id).path), "destroying removes its snapshots")
+            await expectCode(.notFound) { _ = try await manager.create(key: key("c"), config: WorkspaceConfig(fromSnapshot: second.id)) }
+            await manager.shutdown()
+        }
+    }
+}
+
+/// Writes small files through the fs layer.
+enum FileFixtureWriter {
+    static func write(_ files: WorkspaceFiles, _ path: String, _ text: String) async throws {
+        let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+            continuation.yield(ByteBuffer(string: text))
+            continuation.finish()
+        }
+        _ = try await files.write(try WorkspacePath(path), chunks: chunks)
+    }
+}
+
+func expectCode(_ code: AgentBoxError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
+    } catch let error as AgentBoxError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
