@@ -29,6 +29,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
     case vmShutdown(VMShutdown)
     case processOutput(ProcessOutputEvent)
     case processExit(ProcessExitEvent)
+    case shellData(ShellDataEvent)
+    case shellExit(ShellExitEvent)
     case other(name: String, data: JSONValue)
 
     /// The SSE `event:` name.
@@ -38,14 +40,19 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .vmShutdown: "vmShutdown"
         case .processOutput: "processOutput"
         case .processExit: "processExit"
+        case .shellData: "shellData"
+        case .shellExit: "shellExit"
         case .other(let name, _): name
         }
     }
 
     /// Roughly how many bytes the event holds, for memory bounds.
     public var approximateSize: Int {
-        if case .processOutput(let output) = self { return output.data.utf8.count + 64 }
-        return 64
+        switch self {
+        case .processOutput(let output): output.data.utf8.count + 64
+        case .shellData(let output): output.data.utf8.count + 64
+        default: 64
+        }
     }
 
     /// The SSE `data:` JSON object.
@@ -55,6 +62,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .vmShutdown(let payload): try encoder.encode(payload)
         case .processOutput(let payload): try encoder.encode(payload)
         case .processExit(let payload): try encoder.encode(payload)
+        case .shellData(let payload): try encoder.encode(payload)
+        case .shellExit(let payload): try encoder.encode(payload)
         case .other(_, let data): try encoder.encode(data)
         }
     }
@@ -68,6 +77,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case "vmShutdown": .vmShutdown(try decoder.decode(VMShutdown.self, from: data))
         case "processOutput": .processOutput(try decoder.decode(ProcessOutputEvent.self, from: data))
         case "processExit": .processExit(try decoder.decode(ProcessExitEvent.self, from: data))
+        case "shellData": .shellData(try decoder.decode(ShellDataEvent.self, from: data))
+        case "shellExit": .shellExit(try decoder.decode(ShellExitEvent.self, from: data))
         default: .other(name: name, data: try decoder.decode(JSONValue.self, from: data))
         }
     }

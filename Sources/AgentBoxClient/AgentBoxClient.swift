@@ -1,6 +1,9 @@
 import AgentBoxAPI
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -236,6 +239,60 @@ public struct AgentBoxClient: Sendable {
         let response = try await http.execute(request, timeout: timeout)
         guard response.status == .ok else { throw try await AgentBoxClientError(response: response) }
         return FileWatchStream(body: response.body)
+    }
+
+    // MARK: Shells
+
+    /// Opens a shell on a new terminal of the workspace (booting it).
+    public func openShell(_ key: String, _ request: ShellCreateRequest = ShellCreateRequest()) async throws -> Shell {
+        try await send(.POST, Self.workspacePath(key) + "/shells", body: try AgentBoxJSON.makeEncoder().encode(request))
+    }
+
+    public func shells(_ key: String) async throws -> ShellList {
+        try await send(.GET, Self.workspacePath(key) + "/shells")
+    }
+
+    public func shell(_ key: String, _ id: String) async throws -> Shell {
+        try await send(.GET, Self.shellPath(key, id))
+    }
+
+    /// Writes bytes to the shell's terminal, as if typed.
+    public func writeShellInput(_ key: String, _ id: String, _ bytes: [UInt8]) async throws {
+        var request = makeRequest(.POST, Self.shellPath(key, id) + "/input")
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        request.body = .bytes(ByteBuffer(bytes: bytes))
+        let response = try await http.execute(request, timeout: timeout)
+        guard (200..<300).contains(response.status.code) else { throw try await AgentBoxClientError(response: response) }
+    }
+
+    public func resizeShell(_ key: String, _ id: String, cols: Int, rows: Int) async throws {
+        _ = try await perform(.POST, Self.shellPath(key, id) + "/resize", body: try AgentBoxJSON.makeEncoder().encode(ShellResize(cols: cols, rows: rows)))
+    }
+
+    /// Closes the shell: its process group dies.
+    public func closeShell(_ key: String, _ id: String) async throws {
+        _ = try await perform(.DELETE, Self.shellPath(key, id))
+    }
+
+    /// Attaches to the shell's WebSocket and runs `body` with its inbound and outbound sides until either closes.
+    /// Binary frames carry terminal bytes; send ``ShellControlMessage`` resize frames as text.
+    public func attachShell(
+        _ key: String, _ id: String, logger: Logger = Logger(label: "agentbox.client"),
+        _ body: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter) async throws -> Void
+    ) async throws {
+        var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)!
+        components.scheme = components.scheme == "https" ? "wss" : "ws"
+        components.percentEncodedPath = components.percentEncodedPath.trimmingSuffix("/") + Self.shellPath(key, id) + "/ws"
+        var headers = HTTPFields()
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 20, additionalHeaders: headers)
+        try await WebSocketClient.connect(url: components.string!, configuration: configuration, logger: logger) { inbound, outbound, _ in
+            try await body(inbound, outbound)
+        }
+    }
+
+    static func shellPath(_ key: String, _ id: String) -> String {
+        workspacePath(key) + "/shells/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id)
     }
 
     // MARK: Snapshots

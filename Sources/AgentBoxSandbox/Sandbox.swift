@@ -17,6 +17,9 @@ public protocol Sandbox: AnyObject, Sendable {
     /// Starts a process. Fails with `executableNotFound` or `badWorkingDirectory` for bad input. Paths in `spec`
     /// are in the sandbox's own view.
     func spawn(_ spec: SandboxProcessSpec) async throws -> SandboxProcess
+    /// Starts a process on a new pseudo-terminal of the sandbox (`cols` × `rows`), its controlling terminal.
+    /// `spec.stdin` is ignored: input goes through the terminal.
+    func spawnTerminal(_ spec: SandboxProcessSpec, cols: Int, rows: Int) async throws -> SandboxTerminal
     /// Kills every process of the sandbox and releases its resources; returns once all are gone.
     func stop() async
     /// Returns when the sandbox has ended, for whatever reason (``stop()``, or its first process died).

@@ -2,6 +2,7 @@ import AgentBox
 import AgentBoxAPI
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -38,19 +39,28 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// The router of the AgentBox HTTP API, over `manager`.
-public func buildRouter(manager: WorkspaceManager, token: String?) -> Router<AgentBoxRequestContext> {
+/// The routers of the AgentBox HTTP API over `manager`: one for HTTP requests, one for WebSocket upgrades.
+public func buildRouters(manager: WorkspaceManager, token: String?) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>) {
     let router = Router(context: AgentBoxRequestContext.self)
+    let webSocketRouter = Router(context: AgentBoxRequestContext.self)
     // Middleware wraps only the routes added after it, so it goes first.
-    router.add(middleware: ProblemMiddleware())
-    if let token { router.add(middleware: AuthMiddleware(token: token)) }
+    for each in [router, webSocketRouter] {
+        each.add(middleware: ProblemMiddleware())
+        if let token { each.add(middleware: AuthMiddleware(token: token)) }
+    }
     let registry = APIRouteRegistry(router: router)
     HealthController().addRoutes(to: registry)
     WorkspaceController(manager: manager).addRoutes(to: registry)
     ProcessController(manager: manager).addRoutes(to: registry)
     FileController(manager: manager).addRoutes(to: registry)
     SnapshotController(manager: manager).addRoutes(to: registry)
-    return router
+    ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
+    return (router, webSocketRouter)
+}
+
+/// The HTTP router of the AgentBox API over `manager` (WebSocket routes answer plain requests with 426).
+public func buildRouter(manager: WorkspaceManager, token: String?) -> Router<AgentBoxRequestContext> {
+    buildRouters(manager: manager, token: token).http
 }
 
 /// The HTTP application serving `manager`. `onListening` receives the bound port once the server listens.
@@ -59,9 +69,12 @@ public func buildApplication(
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     try configuration.validate()
-    let router = buildRouter(manager: manager, token: configuration.token)
+    let (router, webSocketRouter) = buildRouters(manager: manager, token: configuration.token)
     return Application(
         router: router,
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: webSocketRouter,
+            configuration: .init(ws: .init(maxFrameSize: ShellController.maxFrameSize))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
         onServerRunning: { channel in
             await onListening(channel.localAddress?.port ?? configuration.port)

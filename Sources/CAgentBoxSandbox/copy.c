@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 int ab_clone_file(int src, int dst) {
@@ -48,3 +49,8 @@ int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask) {
 }
 
 int ab_syncfs(int fd) { return syncfs(fd); }
+
+int ab_set_window_size(int fd, unsigned short cols, unsigned short rows) {
+    struct winsize size = { .ws_row = rows, .ws_col = cols };
+    return ioctl(fd, TIOCSWINSZ, &size);
+}

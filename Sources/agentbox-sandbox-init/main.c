@@ -6,6 +6,9 @@
 //
 //   fd 0  control socket (SOCK_SEQPACKET) from the server. One message per request, fields separated by NUL:
 //           spawn  NUL id NUL cwd NUL argc NUL argv... NUL envc NUL env... NUL   (+ stdin, stdout, stderr attached)
+//           spawn-tty NUL id NUL cwd NUL cols NUL rows NUL argc NUL argv... NUL envc NUL env... NUL
+//                  (+ one socket attached): starts the process on a new pseudo-terminal of the sandbox (its
+//                  controlling terminal) and sends the terminal's master descriptor back through that socket
 //           signal NUL id NUL signo NUL    signal the process's group
 //           kill   NUL id NUL              SIGKILL the process, its group and every descendant
 //   fd 1  reply pipe to the server, one line per event:
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -109,20 +113,50 @@ static void child_fail(int pipe_fd, int error, char stage) {
     _exit(127);
 }
 
-static void spawn(char **fields, int count, int *fds, int nfds) {
-    // fields: "spawn", id, cwd, argc, argv..., envc, env...
-    if (count < 5 || nfds != 3) { reply("error malformed spawn request\n"); close_fds(fds, nfds); return; }
+// Opens a new pseudo-terminal of the sandbox's own devpts, sized cols x rows; returns the master (close-on-exec)
+// and writes the slave's path into `name`, or -1 with errno set.
+static int open_terminal(unsigned short cols, unsigned short rows, char *name, size_t capacity) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return -1;
+    struct winsize size = { .ws_row = rows, .ws_col = cols };
+    if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, capacity) != 0
+        || ioctl(master, TIOCSWINSZ, &size) < 0) {
+        int saved = errno;
+        close(master);
+        errno = saved;
+        return -1;
+    }
+    return master;
+}
+
+static void spawn(char **fields, int count, int *fds, int nfds, int tty) {
+    // fields: "spawn", id, cwd, argc, argv..., envc, env...   or   "spawn-tty", id, cwd, cols, rows, argc, ...
+    int first = tty ? 5 : 3;  // index of argc
+    if (count < first + 2 || nfds != (tty ? 1 : 3)) { reply("error malformed spawn request\n"); close_fds(fds, nfds); return; }
     unsigned long long id = strtoull(fields[1], NULL, 10);
     const char *cwd = fields[2];
-    long argc = strtol(fields[3], NULL, 10);
-    if (argc < 1 || 4 + argc >= count) { reply("error malformed spawn arguments\n"); close_fds(fds, nfds); return; }
+    long argc = strtol(fields[first], NULL, 10);
+    if (argc < 1 || first + 1 + argc >= count) { reply("error malformed spawn arguments\n"); close_fds(fds, nfds); return; }
     char **argv = calloc((size_t)argc + 1, sizeof(char *));
-    long envc = strtol(fields[4 + argc], NULL, 10);
-    if (envc < 0 || 5 + argc + envc > count) { reply("error malformed spawn environment\n"); free(argv); close_fds(fds, nfds); return; }
+    long envc = strtol(fields[first + 1 + argc], NULL, 10);
+    if (envc < 0 || first + 2 + argc + envc > count) { reply("error malformed spawn environment\n"); free(argv); close_fds(fds, nfds); return; }
     char **envp = calloc((size_t)envc + 1, sizeof(char *));
     if (!argv || !envp) { reply("failed %llu %d alloc\n", id, ENOMEM); free(argv); free(envp); close_fds(fds, nfds); return; }
-    for (long i = 0; i < argc; i++) argv[i] = fields[4 + i];
-    for (long i = 0; i < envc; i++) envp[i] = fields[5 + argc + i];
+    for (long i = 0; i < argc; i++) argv[i] = fields[first + 1 + i];
+    for (long i = 0; i < envc; i++) envp[i] = fields[first + 2 + argc + i];
+
+    int master = -1;
+    char terminal[128];
+    if (tty) {
+        long cols = strtol(fields[3], NULL, 10), rows = strtol(fields[4], NULL, 10);
+        if (cols < 1 || cols > 65535 || rows < 1 || rows > 65535) cols = 80, rows = 24;
+        master = open_terminal((unsigned short)cols, (unsigned short)rows, terminal, sizeof(terminal));
+        if (master < 0) {
+            reply("failed %llu %d terminal\n", id, errno);
+            free(argv); free(envp); close_fds(fds, nfds);
+            return;
+        }
+    }
 
     int status_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC) < 0) {
@@ -137,7 +171,15 @@ static void spawn(char **fields, int count, int *fds, int nfds) {
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
         setsid();
-        if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) child_fail(status_pipe[1], errno, 'd');
+        if (tty) {
+            // Opened by a session leader without a terminal, the slave becomes the controlling terminal.
+            int slave = open(terminal, O_RDWR);
+            if (slave < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) child_fail(status_pipe[1], errno, 't');
+            if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) child_fail(status_pipe[1], errno, 'd');
+            if (slave > 2) close(slave);
+        } else if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) {
+            child_fail(status_pipe[1], errno, 'd');
+        }
         if (oom_reset) {
             int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
             if (fd >= 0) { ssize_t ignored = write(fd, "0", 1); (void)ignored; close(fd); }
@@ -151,7 +193,6 @@ static void spawn(char **fields, int count, int *fds, int nfds) {
     }
     int saved = errno;
     close(status_pipe[1]);
-    close_fds(fds, nfds);
     if (pid < 0) {
         close(status_pipe[0]);
         reply("failed %llu %d fork\n", id, saved);
@@ -163,13 +204,17 @@ static void spawn(char **fields, int count, int *fds, int nfds) {
         if (got == (ssize_t)sizeof(report)) {
             // exec never happened; reap the child now so it is not reported as an exit.
             waitpid(pid, NULL, 0);
-            const char *stage = report[1] == 'c' ? "cwd" : report[1] == 'e' ? "exec" : "setup";
+            const char *stage = report[1] == 'c' ? "cwd" : report[1] == 'e' ? "exec" : report[1] == 't' ? "terminal" : "setup";
             reply("failed %llu %d %s\n", id, report[0], stage);
         } else {
             remember(id, pid);
+            // The terminal goes to the server before the start is reported, so it is there when the server looks.
+            if (tty && ab_send_with_fds(fds[0], "pty", 3, &master, 1) < 0) kill(pid, SIGKILL);
             reply("started %llu %d\n", id, (int)pid);
         }
     }
+    if (master >= 0) close(master);
+    close_fds(fds, nfds);
     free(argv);
     free(envp);
 }
@@ -315,7 +360,8 @@ int main(int argc, char **argv) {
             char *fields[4096];
             int count = split_fields(message, (size_t)length, fields, 4096);
             if (count == 0) { close_fds(fds, nfds); continue; }
-            if (strcmp(fields[0], "spawn") == 0) spawn(fields, count, fds, nfds);
+            if (strcmp(fields[0], "spawn") == 0) spawn(fields, count, fds, nfds, 0);
+            else if (strcmp(fields[0], "spawn-tty") == 0) spawn(fields, count, fds, nfds, 1);
             else {
                 close_fds(fds, nfds);
                 if (strcmp(fields[0], "signal") == 0) signal_request(fields, count, 0);

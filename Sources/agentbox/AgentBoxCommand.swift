@@ -10,6 +10,6 @@ struct AgentBoxCommand: AsyncParsableCommand {
         version: agentBoxVersion,
         subcommands: [
             ServeCommand.self, WorkspacesCommand.self, EventsCommand.self, ExecCommand.self, SpawnCommand.self,
-            PsCommand.self, LogsCommand.self, KillCommand.self, FsCommand.self, CpCommand.self, SnapshotsCommand.self,
+            PsCommand.self, LogsCommand.self, KillCommand.self, FsCommand.self, CpCommand.self, SnapshotsCommand.self, ShellCommand.self,
         ])
 }

@@ -62,9 +62,5 @@ struct ProcessTable {
     }
 
     /// A new process id: `proc_` and 12 random characters of [a-z0-9].
-    static func makeID() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return "proc_" + String((0..<12).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
-    }
+    static func makeID() -> String { RandomID.make(prefix: "proc_", length: 12) }
 }

@@ -76,26 +76,14 @@ extension WorkspaceRuntime {
         publishesOutput: Bool = true
     ) async throws -> ProcessEntry {
         let sandbox = try runningSandbox()
-        let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
-        var environment = sandbox.baseEnvironment.merging(config.env ?? [:]) { $1 }
-        for (name, value) in env ?? [:] {
-            try Self.validateEnvironment(name: name, value: value)
-            environment[name] = value
-        }
-        for text in arguments where text.utf8.contains(0) {
-            throw AgentBoxError(.invalidArgument, "command and args must not contain NUL bytes")
-        }
-        let spec = SandboxProcessSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory, stdin: stdin)
+        var spec = try processSpec(arguments: arguments, display: display.command, cwd: cwd, env: env, sandbox: sandbox)
+        spec.stdin = stdin
+        let workingDirectory = spec.workingDirectory
         let handle: SandboxProcess
         do {
             handle = try await sandbox.spawn(spec)
         } catch let error as SandboxError {
-            switch error.code {
-            case .executableNotFound: throw AgentBoxError(.invalidArgument, "\(display.command): \(error.message)")
-            case .badWorkingDirectory: throw AgentBoxError(.invalidArgument, "cwd '\(workingDirectory)': \(error.message)")
-            case .stopped: throw AgentBoxError(.conflict, "workspace '\(key)' stopped while the process was starting")
-            default: throw AgentBoxError(.internalError, "cannot start the process: \(error.message)", underlyingError: error)
-            }
+            throw mapStartError(error, command: display.command, cwd: workingDirectory)
         }
         let info = WorkspaceProcess(
             id: ProcessTable.makeID(), pid: handle.pid, command: display.command, args: display.args, cwd: workingDirectory,
@@ -105,6 +93,34 @@ extension WorkspaceRuntime {
         processes.insert(entry, exitedMemory: configuration.exitedProcessMemory)
         entry.pump = Task { [weak self] in await Self.pump(handle, id: info.id, into: self) }
         return entry
+    }
+
+    /// What to launch: `arguments` in `cwd` (checked) with the workspace's environment, then `extraEnvironment`,
+    /// then `env` (checked) on top.
+    func processSpec(
+        arguments: [String], display: String, cwd: String?, env: [String: String]?, sandbox: any Sandbox,
+        extraEnvironment: [String: String] = [:]
+    ) throws -> SandboxProcessSpec {
+        let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
+        var environment = sandbox.baseEnvironment.merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
+        for (name, value) in env ?? [:] {
+            try Self.validateEnvironment(name: name, value: value)
+            environment[name] = value
+        }
+        for text in arguments where text.utf8.contains(0) {
+            throw AgentBoxError(.invalidArgument, "command and args must not contain NUL bytes")
+        }
+        return SandboxProcessSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory)
+    }
+
+    /// A sandbox's refusal to start a process, as the API error it means.
+    func mapStartError(_ error: SandboxError, command: String, cwd: String) -> AgentBoxError {
+        switch error.code {
+        case .executableNotFound: AgentBoxError(.invalidArgument, "\(command): \(error.message)")
+        case .badWorkingDirectory: AgentBoxError(.invalidArgument, "cwd '\(cwd)': \(error.message)")
+        case .stopped: AgentBoxError(.conflict, "workspace '\(key)' stopped while the process was starting")
+        default: AgentBoxError(.internalError, "cannot start the process: \(error.message)", underlyingError: error)
+        }
     }
 
     /// Reads a process's output to its end, then records its exit. Runs off the actor; hops onto it per chunk.

@@ -165,16 +165,9 @@ extension WorkspaceManager {
     static func snapshotNotFound(_ id: String) -> AgentBoxError { AgentBoxError(.notFound, "no snapshot '\(id)'") }
 
     /// `snap-` and 20 characters of `[a-z0-9]` from the system's cryptographic generator.
-    static func newSnapshotID() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return "snap-" + String((0..<20).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
-    }
+    static func newSnapshotID() -> String { RandomID.make(prefix: "snap-", length: 20) }
 
-    static func isValidSnapshotID(_ id: String) -> Bool {
-        id.hasPrefix("snap-") && id.utf8.count == 25
-            && id.utf8.dropFirst(5).allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
-    }
+    static func isValidSnapshotID(_ id: String) -> Bool { RandomID.isValid(id, prefix: "snap-", length: 20) }
 
     static func wire(_ record: SnapshotRecord) -> Snapshot {
         Snapshot(id: record.id, workspace: record.workspaceKey, createdAt: record.createdAt, sizeBytes: record.sizeBytes)

@@ -53,6 +53,10 @@ public actor WorkspaceRuntime {
     private var destroyed = false
 
     var processes = ProcessTable()
+    /// The open shells and the most recently exited ones, by id.
+    var shells: [String: ShellSession] = [:]
+    /// The tasks that run the open shells' terminals.
+    var shellPumps: [String: Task<Void, Never>] = [:]
     /// The open file watches, by number: how to stop each.
     nonisolated let watchers = Mutex<(next: UInt64, stops: [UInt64: @Sendable () -> Void])>((0, [:]))
 
@@ -272,6 +276,7 @@ public actor WorkspaceRuntime {
         }
         // The processes' pumps publish their last output and their exit before the workspace reports shutdown.
         await drainProcesses()
+        await drainShells()
         activities.removeAll()
         phase = .sleeping
         stopTask = nil

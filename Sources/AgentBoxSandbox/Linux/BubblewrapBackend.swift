@@ -184,6 +184,10 @@ final class LinuxSandbox: Sandbox {
         try await SandboxProcess.start(spec, supervisor: supervisor)
     }
 
+    func spawnTerminal(_ spec: SandboxProcessSpec, cols: Int, rows: Int) async throws -> SandboxTerminal {
+        try await SandboxTerminal.start(spec, cols: cols, rows: rows, supervisor: supervisor)
+    }
+
     func stop() async {
         await supervisor.stop()
         cgroups?.remove()

@@ -102,6 +102,35 @@ final class Supervisor: Sendable {
 
     /// Starts a process with the given stdio descriptors (the supervisor's copies; the caller closes its own).
     func spawn(_ spec: SandboxProcessSpec, stdin: Int32, stdout: Int32, stderr: Int32) async throws -> (id: UInt64, pid: Int32) {
+        try await start(spec, verb: "spawn", extraFields: [], descriptors: [stdin, stdout, stderr])
+    }
+
+    /// Starts a process on a new pseudo-terminal of the sandbox, `cols` × `rows`, as its controlling terminal;
+    /// returns the terminal's master descriptor (owned by the caller).
+    func spawnTerminal(_ spec: SandboxProcessSpec, cols: Int, rows: Int) async throws -> (id: UInt64, pid: Int32, master: Int32) {
+        var sockets: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sockets) == 0 else {
+            throw SandboxError.errno("socketpair")
+        }
+        defer { close(sockets[0]) }
+        let started: (id: UInt64, pid: Int32)
+        do {
+            defer { close(sockets[1]) }
+            started = try await start(spec, verb: "spawn-tty", extraFields: [String(cols), String(rows)], descriptors: [sockets[1]])
+        }
+        // The supervisor sent the terminal before it reported the start, so it is already queued here.
+        var buffer = [UInt8](repeating: 0, count: 16)
+        var fds: [Int32] = [-1, -1, -1]
+        var count: Int32 = 0
+        let length = ab_recv_with_fds(sockets[0], &buffer, buffer.count, &fds, &count)
+        guard length > 0, count == 1, fds[0] >= 0 else {
+            killTree(started.id)
+            throw SandboxError(.system, "the sandbox did not hand over the terminal")
+        }
+        return (started.id, started.pid, fds[0])
+    }
+
+    private func start(_ spec: SandboxProcessSpec, verb: String, extraFields: [String], descriptors fds: [Int32]) async throws -> (id: UInt64, pid: Int32) {
         guard let program = spec.arguments.first, !program.isEmpty else {
             throw SandboxError(.executableNotFound, "no program to run")
         }
@@ -114,7 +143,7 @@ final class Supervisor: Sendable {
             state.exits[state.nextID] = .waiting([])
             return state.nextID
         }
-        var fields = ["spawn", String(id), spec.workingDirectory, String(spec.arguments.count)] + spec.arguments
+        var fields = [verb, String(id), spec.workingDirectory] + extraFields + [String(spec.arguments.count)] + spec.arguments
         fields.append(String(spec.environment.count))
         fields += spec.environment.map { "\($0.key)=\($0.value)" }
         let message = Array(fields.joined(separator: "\0").utf8) + [0]
@@ -132,9 +161,8 @@ final class Supervisor: Sendable {
                 continuation.resume(throwing: failure)
                 return
             }
-            let fds = [stdin, stdout, stderr]
             let sent = message.withUnsafeBytes { bytes in
-                fds.withUnsafeBufferPointer { ab_send_with_fds(control, bytes.baseAddress, bytes.count, $0.baseAddress, 3) }
+                fds.withUnsafeBufferPointer { ab_send_with_fds(control, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count)) }
             }
             if sent != 0 {
                 let error = SandboxError.errno("cannot reach the sandbox")
@@ -253,6 +281,7 @@ final class Supervisor: Sendable {
                 switch parts[3] {
                 case "cwd": SandboxError(.badWorkingDirectory, "working directory: \(message)")
                 case "exec": SandboxError(.executableNotFound, "cannot run the program: \(message)")
+                case "terminal": SandboxError(.system, "cannot open a terminal: \(message)")
                 default: SandboxError(.system, "cannot start the process (\(parts[3])): \(message)")
                 }
             let continuation = box.state.withLock { state in

@@ -57,6 +57,12 @@ final class UnsandboxedSandbox: Sandbox {
         return try await SandboxProcess.start(spec, supervisor: supervisor)
     }
 
+    func spawnTerminal(_ spec: SandboxProcessSpec, cols: Int, rows: Int) async throws -> SandboxTerminal {
+        var spec = spec
+        spec.workingDirectory = hostPath(spec.workingDirectory)
+        return try await SandboxTerminal.start(spec, cols: cols, rows: rows, supervisor: supervisor)
+    }
+
     func stop() async {
         await supervisor.stop()
     }

@@ -1,14 +1,18 @@
 import AgentBoxAPI
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 
 /// The request context of every AgentBox route: JSON in and out with AgentBox's date format, and a decoder that
 /// answers a wrong content type with 415 and a malformed body with 400.
-public struct AgentBoxRequestContext: RequestContext {
+public struct AgentBoxRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Where a WebSocket route leaves its handler for the upgrade.
+    public let webSocket: WebSocketHandlerReference<AgentBoxRequestContext>
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        webSocket = .init()
     }
 
     /// JSON bodies are small; file and tar uploads stream instead of being collected.

@@ -71,3 +71,6 @@ int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask);
 
 /// syncfs(fd): flushes the file system that holds `fd`. Returns 0, or -1 with errno set.
 int ab_syncfs(int fd);
+
+/// ioctl(fd, TIOCSWINSZ) with `cols` × `rows`. Returns 0, or -1 with errno set.
+int ab_set_window_size(int fd, unsigned short cols, unsigned short rows);

@@ -1,0 +1,85 @@
+import AgentBoxAPI
+import AgentBoxSandbox
+import Foundation
+import NIOCore
+
+extension WorkspaceRuntime {
+    /// The most shells one workspace may have open at once.
+    public static let maxShells = 64
+    /// Exited shells remembered per workspace (the oldest are forgotten first).
+    static let exitedShellMemory = 32
+
+    /// Opens a shell: `command` (default: the login shell) on a new terminal of the workspace. Boots the workspace;
+    /// an open shell holds it awake until it exits or is closed.
+    public func openShell(_ request: ShellCreateRequest) async throws -> Shell {
+        let size = ShellResize(cols: request.cols ?? 80, rows: request.rows ?? 24)
+        if let problem = size.validationProblem { throw AgentBoxError(.invalidArgument, problem) }
+        if let command = request.command, command.isEmpty { throw AgentBoxError(.invalidArgument, "command must not be empty") }
+        guard shells.values.filter({ $0.info.status == .running }).count < Self.maxShells else {
+            throw AgentBoxError(.conflict, "workspace '\(key)' has \(Self.maxShells) open shells, the most it may have")
+        }
+        let activity = try await beginActivity()
+        do {
+            let sandbox = try runningSandbox()
+            let (command, args) = request.command.map { ($0, request.args ?? []) } ?? ("/bin/bash", request.args ?? ["-l"])
+            let spec = try processSpec(
+                arguments: [command] + args, display: command, cwd: request.cwd, env: request.env, sandbox: sandbox,
+                extraEnvironment: ["TERM": "xterm-256color"])
+            let terminal: SandboxTerminal
+            do {
+                terminal = try await sandbox.spawnTerminal(spec, cols: size.cols, rows: size.rows)
+            } catch let error as SandboxError {
+                throw mapStartError(error, command: command, cwd: spec.workingDirectory)
+            }
+            let info = Shell(
+                id: RandomID.make(prefix: "shell_", length: 16), command: command, args: args, cols: size.cols, rows: size.rows,
+                status: .running, pid: terminal.pid, createdAt: Date())
+            let session = ShellSession(info: info, terminal: terminal)
+            shells[info.id] = session
+            let id = info.id
+            shellPumps[id] = Task {
+                let code = await session.run { [weak self] bytes in
+                    let (text, encoding) = OutputText.encode(bytes)
+                    await self?.publish(.shellData(ShellDataEvent(shellId: id, data: text, encoding: encoding)))
+                }
+                await self.shellExited(id, code: code, activity: activity)
+            }
+            return info
+        } catch {
+            endActivity(activity)
+            throw error
+        }
+    }
+
+    private func shellExited(_ id: String, code: Int32, activity: Activity) async {
+        shellPumps[id] = nil
+        await publish(.shellExit(ShellExitEvent(shellId: id, exitCode: code)))
+        endActivity(activity)
+        let exited = shells.values.filter { $0.info.status == .exited }.sorted { $0.info.createdAt < $1.info.createdAt }
+        for old in exited.dropLast(Self.exitedShellMemory) { shells[old.id] = nil }
+    }
+
+    /// The open shells and the most recently exited ones, oldest first. Never boots.
+    public func shellList() -> ShellList {
+        ShellList(items: shells.values.map(\.info).sorted { $0.createdAt < $1.createdAt })
+    }
+
+    /// The shell with `id`. Never boots.
+    public func shell(_ id: String) throws -> ShellSession {
+        guard let session = shells[id] else { throw AgentBoxError(.notFound, "no shell '\(id)' in workspace '\(key)'") }
+        return session
+    }
+
+    /// Closes the shell: kills its process group and everything it started, and forgets it.
+    public func closeShell(_ id: String) async throws {
+        let session = try shell(id)
+        session.terminal.killTree()
+        await shellPumps[id]?.value
+        shells[id] = nil
+    }
+
+    /// Waits until every shell's pump has finished (the sandbox is gone, so each ends).
+    func drainShells() async {
+        for pump in Array(shellPumps.values) { await pump.value }
+    }
+}
