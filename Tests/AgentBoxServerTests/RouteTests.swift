@@ -265,6 +265,9 @@ struct OpenAPITests {
         ("post", "/v1/workspaces/{key}/fs/upload"), ("get", "/v1/workspaces/{key}/fs/archive"), ("get", "/v1/workspaces/{key}/fs/watch"),
         ("post", "/v1/workspaces/{key}/snapshots"), ("get", "/v1/workspaces/{key}/snapshots"),
         ("delete", "/v1/workspaces/{key}/snapshots/{id}"),
+        ("post", "/v1/workspaces/{key}/shells"), ("get", "/v1/workspaces/{key}/shells"), ("get", "/v1/workspaces/{key}/shells/{id}"),
+        ("post", "/v1/workspaces/{key}/shells/{id}/input"), ("post", "/v1/workspaces/{key}/shells/{id}/resize"),
+        ("delete", "/v1/workspaces/{key}/shells/{id}"), ("get", "/v1/workspaces/{key}/shells/{id}/ws"),
     ]
 
     @Test func theDocumentListsEveryServedRoute() async throws {

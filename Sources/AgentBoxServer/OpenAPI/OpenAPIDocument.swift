@@ -220,6 +220,30 @@ enum OpenAPIDocument {
             "type": "object", "required": ["items"],
             "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Snapshot"]]],
         ],
+        "ShellCreateRequest": [
+            "type": "object",
+            "properties": [
+                "command": ["type": "string"], "args": ["type": "array", "items": ["type": "string"]], "cwd": ["type": "string"],
+                "env": ["type": "object", "additionalProperties": ["type": "string"]],
+                "cols": ["type": "integer", "minimum": 1, "maximum": 4096], "rows": ["type": "integer", "minimum": 1, "maximum": 4096],
+            ],
+        ],
+        "Shell": [
+            "type": "object", "required": ["id", "command", "args", "cols", "rows", "status", "pid", "createdAt"],
+            "properties": [
+                "id": ["type": "string"], "command": ["type": "string"], "args": ["type": "array", "items": ["type": "string"]],
+                "cols": ["type": "integer"], "rows": ["type": "integer"], "status": ["type": "string", "enum": ["running", "exited"]],
+                "exitCode": ["type": "integer"], "pid": ["type": "integer"], "createdAt": ["type": "string", "format": "date-time"],
+            ],
+        ],
+        "ShellList": [
+            "type": "object", "required": ["items"],
+            "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Shell"]]],
+        ],
+        "ShellResize": [
+            "type": "object", "required": ["cols", "rows"],
+            "properties": ["cols": ["type": "integer", "minimum": 1, "maximum": 4096], "rows": ["type": "integer", "minimum": 1, "maximum": 4096]],
+        ],
         "WorkspaceList": [
             "type": "object", "required": ["items"],
             "properties": [
