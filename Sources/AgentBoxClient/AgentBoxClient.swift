@@ -398,26 +398,21 @@ public struct AgentBoxClientError: Error, Sendable, CustomStringConvertible {
     public var description: String { problem.detail.isEmpty ? problem.title : "\(problem.title): \(problem.detail)" }
 }
 
-/// The events of a workspace as they arrive, as an `AsyncSequence`. Ends when the server ends the stream.
-public struct WorkspaceEventStream: AsyncSequence, Sendable {
-    public typealias Element = WorkspaceEventEnvelope
+/// Server-Sent Events as they arrive, each decoded, as an `AsyncSequence`. Ends when the server ends the stream.
+public struct ServerSentEventStream<Element: Sendable>: AsyncSequence, Sendable {
     let body: HTTPClientResponse.Body
+    let decode: @Sendable (ServerSentEvent, JSONDecoder) throws -> Element
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var chunks: HTTPClientResponse.Body.AsyncIterator
         var parser = ServerSentEventParser()
         var pending: [ServerSentEvent] = []
         let decoder = AgentBoxJSON.makeDecoder()
+        let decode: @Sendable (ServerSentEvent, JSONDecoder) throws -> Element
 
-        public mutating func next() async throws -> WorkspaceEventEnvelope? {
+        public mutating func next() async throws -> Element? {
             while true {
-                if !pending.isEmpty {
-                    let event = pending.removeFirst()
-                    // Frames without an id (a process's output replayed from its buffer) carry seq 0.
-                    let id = event.id.flatMap { Int64($0) } ?? 0
-                    let decoded = try WorkspaceEvent.decode(name: event.event, data: Data(event.data.utf8), using: decoder)
-                    return WorkspaceEventEnvelope(seq: id, event: decoded)
-                }
+                if !pending.isEmpty { return try decode(pending.removeFirst(), decoder) }
                 guard let chunk = try await chunks.next() else { return nil }
                 pending = parser.consume(chunk.readableBytesView)
             }
@@ -425,34 +420,28 @@ public struct WorkspaceEventStream: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(chunks: body.makeAsyncIterator())
+        AsyncIterator(chunks: body.makeAsyncIterator(), decode: decode)
     }
 }
 
-/// The changes a file watch reports, as an `AsyncSequence`. Ends when the server ends the stream (the watched
-/// directory is gone, or the server stops).
-public struct FileWatchStream: AsyncSequence, Sendable {
-    public typealias Element = FileWatchEvent
-    let body: HTTPClientResponse.Body
+/// The events of a workspace (or of one process's output) as they arrive.
+public typealias WorkspaceEventStream = ServerSentEventStream<WorkspaceEventEnvelope>
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        var chunks: HTTPClientResponse.Body.AsyncIterator
-        var parser = ServerSentEventParser()
-        var pending: [ServerSentEvent] = []
-        let decoder = AgentBoxJSON.makeDecoder()
+/// The changes a file watch reports as they happen; ends when the watched directory is gone or the server stops.
+public typealias FileWatchStream = ServerSentEventStream<FileWatchEvent>
 
-        public mutating func next() async throws -> FileWatchEvent? {
-            while true {
-                if !pending.isEmpty {
-                    return try decoder.decode(FileWatchEvent.self, from: Data(pending.removeFirst().data.utf8))
-                }
-                guard let chunk = try await chunks.next() else { return nil }
-                pending = parser.consume(chunk.readableBytesView)
-            }
+extension ServerSentEventStream where Element == WorkspaceEventEnvelope {
+    init(body: HTTPClientResponse.Body) {
+        self.init(body: body) { event, decoder in
+            // Frames without an id (a process's output replayed from its buffer) carry seq 0.
+            let id = event.id.flatMap { Int64($0) } ?? 0
+            return WorkspaceEventEnvelope(seq: id, event: try WorkspaceEvent.decode(name: event.event, data: Data(event.data.utf8), using: decoder))
         }
     }
+}
 
-    public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(chunks: body.makeAsyncIterator())
+extension ServerSentEventStream where Element == FileWatchEvent {
+    init(body: HTTPClientResponse.Body) {
+        self.init(body: body) { event, decoder in try decoder.decode(FileWatchEvent.self, from: Data(event.data.utf8)) }
     }
 }
