@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations=${1:-5}
+swift build -c release --product agentbox-sandbox-init >/dev/null
 swift build -c release --product agentbox >/dev/null
 bin="$(swift build -c release --show-bin-path)/agentbox"
 work=$(mktemp -d /var/tmp/agentbox-bench-files.XXXXXX)

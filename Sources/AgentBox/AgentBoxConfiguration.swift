@@ -45,14 +45,18 @@ public struct AgentBoxConfiguration: Sendable {
     }
 
     /// The data directory when none is given: `$AGENTBOX_DATA_DIR`, else `$XDG_DATA_HOME/agentbox`,
-    /// else `~/.local/share/agentbox`.
-    public static func defaultDataDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+    /// else `~/.local/share/agentbox` — except for root, whose home (`/root`, mode 0700) the workspaces' own uids
+    /// cannot enter: root's default is `/var/lib/agentbox`.
+    public static func defaultDataDirectory(
+        environment: [String: String] = ProcessInfo.processInfo.environment, root: Bool = getuid() == 0
+    ) -> URL {
         if let explicit = environment["AGENTBOX_DATA_DIR"], !explicit.isEmpty {
             return URL(fileURLWithPath: explicit, isDirectory: true)
         }
         if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty {
             return URL(fileURLWithPath: xdg, isDirectory: true).appendingPathComponent("agentbox", isDirectory: true)
         }
+        if root { return URL(fileURLWithPath: "/var/lib/agentbox", isDirectory: true) }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
         return URL(fileURLWithPath: home, isDirectory: true)
             .appendingPathComponent(".local/share/agentbox", isDirectory: true)

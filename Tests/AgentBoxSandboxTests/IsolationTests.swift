@@ -112,3 +112,20 @@ struct IsolationTests {
         }
     }
 }
+
+@Suite("Sandbox set-up", .enabled(if: Host.canSandbox, "needs bubblewrap and root"))
+struct SandboxSetUpTests {
+    @Test func aDataDirectoryTheWorkspaceUidsCannotEnterIsRefusedAtStartUp() async throws {
+        try await withTemporaryDirectory { directory in
+            let closed = directory.appendingPathComponent("closed")
+            try FileManager.default.createDirectory(at: closed, withIntermediateDirectories: true)
+            chmod(closed.path, 0o700)
+            do {
+                _ = try SandboxKind.linux.makeBackend(dataDirectory: closed.appendingPathComponent("data"))
+                Issue.record("a data directory under a 0700 directory was accepted")
+            } catch {
+                #expect("\(error)".contains("cannot enter \(closed.path)"), "\(error)")
+            }
+        }
+    }
+}

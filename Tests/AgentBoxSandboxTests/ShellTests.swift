@@ -98,8 +98,8 @@ struct ShellTests {
             let after = try await runtime.exec(ExecRequest(command: "ps -eo args | grep -c '^sleep 100[01]' || true"))
             #expect(after.stdout == "0\n", "closing kills the shell's jobs: \(after)")
             await expectCode(.notFound) { _ = try await runtime.shell(shell.id) }
-            // With nothing else holding it, it sleeps after the grace.
-            try await Task.sleep(for: .milliseconds(800))
+            // With nothing else holding it, it sleeps after the grace (waited for as an event, not a fixed time).
+            for await envelope in await runtime.events(after: 0) where envelope.event == .vmShutdown(VMShutdown(reason: .sleep)) { break }
             #expect(runtime.snapshot.state == .sleeping)
             await manager.shutdown()
         }

@@ -219,9 +219,10 @@ struct WorkspaceLifecycleTests {
 @Suite("Configuration")
 struct ConfigurationTests {
     @Test func dataDirectoryFollowsTheEnvironment() {
-        #expect(AgentBoxConfiguration.defaultDataDirectory(environment: ["AGENTBOX_DATA_DIR": "/srv/ab", "XDG_DATA_HOME": "/x", "HOME": "/h"]).path == "/srv/ab")
-        #expect(AgentBoxConfiguration.defaultDataDirectory(environment: ["XDG_DATA_HOME": "/x", "HOME": "/h"]).path == "/x/agentbox")
-        #expect(AgentBoxConfiguration.defaultDataDirectory(environment: ["HOME": "/h"]).path == "/h/.local/share/agentbox")
+        #expect(AgentBoxConfiguration.defaultDataDirectory(environment: ["AGENTBOX_DATA_DIR": "/srv/ab", "XDG_DATA_HOME": "/x", "HOME": "/h"], root: true).path == "/srv/ab")
+        #expect(AgentBoxConfiguration.defaultDataDirectory(environment: ["XDG_DATA_HOME": "/x", "HOME": "/h"], root: false).path == "/x/agentbox")
+        #expect(AgentBoxConfiguration.defaultDataDirectory(environment: ["HOME": "/h"], root: false).path == "/h/.local/share/agentbox")
+        #expect(AgentBoxConfiguration.defaultDataDirectory(environment: ["HOME": "/root"], root: true).path == "/var/lib/agentbox")
     }
 
     @Test(arguments: [

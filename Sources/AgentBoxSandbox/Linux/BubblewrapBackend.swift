@@ -36,11 +36,30 @@ public struct BubblewrapBackend: SandboxBackend {
         if let problem { notes.append("\(problem): memory, CPU and process limits fall back to rlimits") }
         let root = getuid() == 0
         if !root { notes.append("not running as root: every workspace runs as this server's uid \(getuid())") }
+        if root, let closed = firstUntraversableAncestor(of: stateDirectory) {
+            // bwrap runs as the workspace's uid and resolves the paths of what it mounts: it must be able to pass.
+            throw SandboxError(
+                .startFailed,
+                "workspaces run as their own uids, which cannot enter \(closed.path) (mode \(String(closed.mode, radix: 8))): "
+                    + "choose a --data-dir outside it (for example /var/lib/agentbox), or chmod o+x \(closed.path)")
+        }
         let backend = BubblewrapBackend(
             bwrapPath: bwrap, initPath: initPath, etcDirectory: etc, etcEntries: entries,
             cgroups: problem == nil ? version : nil, switchesUser: root)
         try backend.checkUserNamespaces()
         return (backend, notes)
+    }
+
+    /// The first directory from `/` down to `directory` that other users may not enter (no `o+x`), or `nil`.
+    static func firstUntraversableAncestor(of directory: URL) -> (path: String, mode: UInt32)? {
+        var path = ""
+        for component in directory.standardizedFileURL.pathComponents.dropFirst() {
+            path += "/" + component
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }  // created later, by us, traversable
+            if info.st_mode & S_IXOTH == 0 { return (path, info.st_mode & 0o7777) }
+        }
+        return nil
     }
 
     static func findExecutable(_ name: String) -> String? {
