@@ -10,6 +10,7 @@ swift build -c release --product agentbox-sandbox-init >/dev/null
 swift build -c release --product agentbox >/dev/null
 bin="$(swift build -c release --show-bin-path)/agentbox"
 work=$(mktemp -d /var/tmp/agentbox-bench-files.XXXXXX)
+chmod 755 "$work"  # the workspaces' own uids must be able to enter the data directory
 cleanup() { [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 "$bin" serve --port 0 --data-dir "$work/data" --no-token --log-level warning >"$work/port" 2>"$work/log" &
@@ -19,7 +20,7 @@ endpoint="http://127.0.0.1:$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/port" | head 
 curl -sf -X PUT "$endpoint/v1/workspaces/bench" >/dev/null
 
 now() { date +%s.%N; }
-median() { python3 -c 'import sys,statistics; print("%.1f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+median() { python3 -c 'import sys,statistics; print("%.4f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 mbps() { python3 -c 'import sys; print("%.0f" % (float(sys.argv[1]) / float(sys.argv[2])))' "$@"; }
 
 dd if=/dev/urandom of="$work/payload" bs=1M count=100 status=none
