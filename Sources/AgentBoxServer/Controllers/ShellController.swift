@@ -159,7 +159,7 @@ struct ShellController {
 
     static func shellID(_ context: AgentBoxRequestContext) throws -> String {
         let id = context.pathParameter("id")
-        guard id.hasPrefix("shell_"), id.count == 22, id.dropFirst(6).allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }) else {
+        guard RandomID.isValid(id, prefix: "shell_", length: 16) else {
             throw ProblemError(.badRequest, "'\(id.prefix(80))' is not a shell id (shell_ and 16 letters or digits)")
         }
         return id
