@@ -50,19 +50,38 @@ for i in $(seq "$iterations"); do
   tars+=("$(curl -sf -o /dev/null -w '%{time_total}' -X POST --data-binary "@$work/small.tar" -H 'content-type: application/x-tar' "$endpoint/v1/workspaces/bench/fs/upload?path=/workspace/small$i")")
 done
 tar_s=$(median "${tars[@]}")
-
-curl -sf -X DELETE "$endpoint/v1/workspaces/bench/fs/entry?path=/workspace&recursive=true" >/dev/null || true
-curl -sf -X PUT --data-binary "@$work/payload" "$endpoint/v1/workspaces/bench/fs/file?path=/workspace/payload" >/dev/null
-snaps=(); forks=()
+# Floors on the host, same disk: tar -x of the same archive, and cp -a of the unpacked tree (what a snapshot does).
+untars=(); cpas=()
 for i in $(seq "$iterations"); do
-  start=$(now)
-  id=$(curl -sf -X POST "$endpoint/v1/workspaces/bench/snapshots" | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-  mid=$(now)
-  curl -sf -X PUT -H 'content-type: application/json' -d "{\"fromSnapshot\":\"$id\"}" "$endpoint/v1/workspaces/fork$i" >/dev/null
-  end=$(now)
-  snaps+=("$(python3 -c "print($mid-$start)")"); forks+=("$(python3 -c "print($end-$mid)")")
+  mkdir -p "$work/untar$i"; sync
+  start=$(now); tar -C "$work/untar$i" -xf "$work/small.tar"; sync; end=$(now)
+  untars+=("$(python3 -c "print($end-$start)")")
+  start=$(now); cp -a "$work/small" "$work/cpa$i"; sync; end=$(now)
+  cpas+=("$(python3 -c "print($end-$start)")")
+  rm -rf "$work/untar$i" "$work/cpa$i"
 done
-snap_s=$(median "${snaps[@]}"); fork_s=$(median "${forks[@]}")
+untar_s=$(median "${untars[@]}"); cpa_s=$(median "${cpas[@]}")
+
+# Snapshot and fork: of a workspace holding one 100 MB file, and of one holding the 10,000 small files.
+curl -sf -X PUT "$endpoint/v1/workspaces/big" >/dev/null
+curl -sf -X PUT --data-binary "@$work/payload" "$endpoint/v1/workspaces/big/fs/file?path=/workspace/payload" >/dev/null
+curl -sf -X PUT "$endpoint/v1/workspaces/many" >/dev/null
+curl -sf -X POST --data-binary "@$work/small.tar" -H 'content-type: application/x-tar' "$endpoint/v1/workspaces/many/fs/upload?path=/workspace/small" >/dev/null
+snapshot_and_fork() {  # KEY → "snapshot seconds,fork seconds" medians
+  local snaps=() forks=()
+  for i in $(seq "$iterations"); do
+    sync
+    start=$(now)
+    id=$(curl -sf -X POST "$endpoint/v1/workspaces/$1/snapshots" | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+    mid=$(now)
+    curl -sf -X PUT -H 'content-type: application/json' -d "{\"fromSnapshot\":\"$id\"}" "$endpoint/v1/workspaces/$1-fork$i" >/dev/null
+    end=$(now)
+    snaps+=("$(python3 -c "print($mid-$start)")"); forks+=("$(python3 -c "print($end-$mid)")")
+  done
+  echo "$(median "${snaps[@]}") $(median "${forks[@]}")"
+}
+read -r snap_s fork_s < <(snapshot_and_fork big)
+read -r snap_many_s fork_many_s < <(snapshot_and_fork many)
 fs_type=$(df -T "$work" | awk 'NR==2 {print $2}')
 
 cat <<TABLE
@@ -70,7 +89,9 @@ cat <<TABLE
 |---|---|---|---|
 | 100 MB upload, PUT fs/file (fsync'd) | $(mbps 100 "$up_s") MB/s | cp + sync: $(mbps 100 "$cp_s") MB/s | $(python3 -c "print('%.2f' % ($cp_s/$up_s))")× |
 | 100 MB download, GET fs/file | $(mbps 100 "$down_s") MB/s | cp + sync: $(mbps 100 "$cp_s") MB/s | $(python3 -c "print('%.2f' % ($cp_s/$down_s))")× |
-| tar upload of 10,000 files of 1 KiB (boots once) | $(python3 -c "print('%.0f' % (10000/$tar_s))") files/s ($(python3 -c "print('%.0f' % ($tar_s*1000))") ms) | | |
-| snapshot of a 100 MB workspace | $(python3 -c "print('%.0f' % ($snap_s*1000))") ms | | |
-| fork of that snapshot (PUT fromSnapshot) | $(python3 -c "print('%.0f' % ($fork_s*1000))") ms | | |
+| tar upload of 10,000 files of 1 KiB (boots once) | $(python3 -c "print('%.0f' % (10000/$tar_s))") files/s ($(python3 -c "print('%.0f' % ($tar_s*1000))") ms) | tar -x + sync: $(python3 -c "print('%.0f' % (10000/$untar_s))") files/s | $(python3 -c "print('%.2f' % ($untar_s/$tar_s))")× |
+| snapshot of a workspace holding one 100 MB file | $(python3 -c "print('%.0f' % ($snap_s*1000))") ms | cp + sync: $(python3 -c "print('%.0f' % ($cp_s*1000))") ms | |
+| fork of that snapshot (PUT fromSnapshot) | $(python3 -c "print('%.0f' % ($fork_s*1000))") ms | cp + sync: $(python3 -c "print('%.0f' % ($cp_s*1000))") ms | |
+| snapshot of a workspace holding 10,000 files of 1 KiB | $(python3 -c "print('%.0f' % ($snap_many_s*1000))") ms | cp -a + sync: $(python3 -c "print('%.0f' % ($cpa_s*1000))") ms | |
+| fork of that snapshot | $(python3 -c "print('%.0f' % ($fork_many_s*1000))") ms | cp -a + sync: $(python3 -c "print('%.0f' % ($cpa_s*1000))") ms | |
 TABLE

@@ -92,12 +92,6 @@ public struct AgentBoxConfiguration: Sendable {
 }
 
 extension Duration {
-    /// This duration in milliseconds, as a `Double`.
-    public var milliseconds: Double {
-        let parts = components
-        return Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15
-    }
-
     /// Parses `500ms`, `60s`, `2m`, `1h`, or a bare number of seconds; `nil` when the text is none of these.
     public static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

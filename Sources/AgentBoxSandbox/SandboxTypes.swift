@@ -125,3 +125,11 @@ public struct SandboxError: Error, Sendable, CustomStringConvertible {
         SandboxError(.system, "\(what): \(String(cString: strerror(value)))")
     }
 }
+
+extension Duration {
+    /// This duration in milliseconds, as a `Double`.
+    public var milliseconds: Double {
+        let parts = components
+        return Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15
+    }
+}

@@ -74,7 +74,9 @@ public func buildApplication(
         router: router,
         server: .http1WebSocketUpgrade(
             webSocketRouter: webSocketRouter,
-            configuration: .init(ws: .init(maxFrameSize: ShellController.maxFrameSize))),
+            configuration: .init(
+                http1: .init(additionalChannelHandlers: [ExpectContinueHandler()]),
+                ws: .init(maxFrameSize: ShellController.maxFrameSize))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
         onServerRunning: { channel in
             await onListening(channel.localAddress?.port ?? configuration.port)

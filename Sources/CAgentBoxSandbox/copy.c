@@ -50,6 +50,10 @@ int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask) {
 
 int ab_syncfs(int fd) { return syncfs(fd); }
 
+int ab_start_writeback(int fd, long long offset, long long length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
 int ab_set_window_size(int fd, unsigned short cols, unsigned short rows) {
     struct winsize size = { .ws_row = rows, .ws_col = cols };
     return ioctl(fd, TIOCSWINSZ, &size);

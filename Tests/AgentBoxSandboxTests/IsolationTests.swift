@@ -18,6 +18,23 @@ struct IsolationTests {
         }
     }
 
+    /// The sandbox /etc holds copies of public host files only: what only root may read stays behind.
+    @Test func etcHoldsOnlyPublicHostFiles() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let result = try await manager.run(
+                "etc", "test -d /etc/ssl/certs && echo CERTS; test -e /etc/ssl/private && echo PRIVATE; ls /etc; cat /etc/ld.so.conf")
+            #expect(result.stdout.contains("CERTS") == FileManager.default.fileExists(atPath: "/etc/ssl/certs"))
+            #expect(!result.stdout.contains("PRIVATE"), "/etc/ssl/private (mode 0700 on Debian) is not copied")
+            #expect(!result.stdout.contains("shadow"))
+            #expect(!result.stdout.contains("sudoers"))
+            if let hostConf = try? String(contentsOfFile: "/etc/ld.so.conf", encoding: .utf8) {
+                #expect(result.stdout.contains(hostConf), "the copy has the host's content")
+            }
+            await manager.shutdown()
+        }
+    }
+
     @Test func anotherWorkspaceIsInvisible() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

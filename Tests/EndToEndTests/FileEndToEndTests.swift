@@ -29,6 +29,27 @@ struct FileEndToEndTests {
         }
     }
 
+    /// A client that sends `Expect: 100-continue` (curl does, for bodies over 1 MiB) gets `100 Continue` before it
+    /// sends the body, and then the real answer; it does not have to wait out its own timeout.
+    @Test func expectContinueIsAnswered() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--sandbox", canSandbox ? "linux" : "unsandboxed"])
+            _ = try await AgentBoxClient(endpoint: server.endpoint, token: server.token).putWorkspace("expect")
+            let socket = try RawSocket(port: server.endpoint.port!)
+            try socket.send(
+                "PUT /v1/workspaces/expect/fs/file?path=/workspace/e.txt HTTP/1.1\r\nHost: localhost\r\n"
+                    + "Authorization: Bearer \(server.token!)\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            let interim = try socket.receive(until: "\r\n\r\n")
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue"), "\(interim)")
+            try socket.send("hello")
+            let answer = try socket.receive(until: "}")
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            let content = try await AgentBoxClient(endpoint: server.endpoint, token: server.token).readFileData("expect", path: "/workspace/e.txt")
+            #expect(content == Data("hello".utf8))
+            await server.stop()
+        }
+    }
+
     @Test func largeFilesStreamWithBoundedServerMemory() async throws {
         try await withTemporaryDirectory { data in
             let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--sandbox", canSandbox ? "linux" : "unsandboxed"])
@@ -84,4 +105,45 @@ func residentMemory(_ pid: Int32) -> Int {
         let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     else { return 0 }
     return kilobytes << 10
+}
+
+/// A blocking TCP connection to loopback with a 10 s receive timeout, for tests that must see raw HTTP/1.1.
+final class RawSocket {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
+    }
+
+    /// Reads until `marker` has arrived (or the peer closes, or 10 s pass) and returns what arrived.
+    func receive(until marker: String) throws -> String {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: received, as: UTF8.self).contains(marker) {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
 }

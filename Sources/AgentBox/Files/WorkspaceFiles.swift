@@ -219,6 +219,20 @@ public struct WorkspaceFiles: Sendable {
         }
     }
 
+    /// Reads up to `maximum` bytes from `fd` (blocking); an empty buffer at the end of the file.
+    public static func readChunk(_ fd: Int32, maximum: Int) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: maximum)
+        var failure: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { bytes in
+            var count: Int
+            repeat { count = Glibc.read(fd, bytes.baseAddress, maximum) } while count < 0 && errno == EINTR
+            if count < 0 { failure = errno }
+            return max(count, 0)
+        }
+        if failure != 0 { throw AgentBoxError(.internalError, "reading a file failed: \(String(cString: strerror(failure)))") }
+        return buffer
+    }
+
     /// Writes `chunks` to `path`, creating missing parent directories. The file is replaced atomically (written
     /// beside it, flushed to disk, then renamed over it), so a reader never sees half a file and an answered write
     /// survives a crash.
@@ -241,16 +255,21 @@ public struct WorkspaceFiles: Sendable {
         var written: Int64 = 0
         do {
             defer { close(fd) }
-            for try await chunk in chunks {
-                try await NIOThreadPool.singleton.runIfActive { try Self.writeAll(fd, chunk, path: path) }
-                written += Int64(chunk.readableBytes)
+            var writer = UploadWriter(fd: fd, path: path)
+            do {
+                for try await chunk in chunks { try await writer.append(chunk) }
+                try await writer.finish()
+            } catch {
+                await writer.abandon()  // no write may still use the descriptor once it is closed
+                throw error
             }
+            written = writer.submitted
             try await NIOThreadPool.singleton.runIfActive {
                 if let owner { _ = fchown(fd, owner, owner) }
                 guard fsync(fd) == 0 else { throw Self.error(errno, path) }
             }
             guard renameat(parent, temporary, parent, name) == 0 else { throw Self.error(errno, path) }
-            fsync(parent)
+            try Self.syncDirectory(parent, path: path)
         } catch {
             unlinkat(parent, temporary, 0)
             throw error
@@ -258,7 +277,7 @@ public struct WorkspaceFiles: Sendable {
         return written
     }
 
-    private static func writeAll(_ fd: Int32, _ buffer: ByteBuffer, path: WorkspacePath) throws {
+    static func writeAll(_ fd: Int32, _ buffer: ByteBuffer, path: WorkspacePath) throws {
         try buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {
@@ -316,6 +335,7 @@ public struct WorkspaceFiles: Sendable {
             defer { close(parent) }
             guard mkdirat(parent, name, 0o755) == 0 else { throw Self.error(errno, path) }
             if let owner { fchownat(parent, name, owner, owner, AT_SYMLINK_NOFOLLOW) }
+            try Self.syncDirectory(parent, path: path)
         }
     }
 
@@ -337,6 +357,8 @@ public struct WorkspaceFiles: Sendable {
                     let code = errno
                     throw Self.error(code, code == EEXIST || code == ENOTEMPTY || code == EISDIR || code == ENOTDIR ? to : from)
                 }
+                try Self.syncDirectory(toParent, path: to)
+                try Self.syncDirectory(fromParent, path: from)
             }
         }
     }
@@ -358,7 +380,17 @@ public struct WorkspaceFiles: Sendable {
             } else {
                 guard unlinkat(parent, name, 0) == 0 else { throw Self.error(errno, path) }
             }
+            try Self.syncDirectory(parent, path: path)
         }
+    }
+
+    /// Makes the entries of the directory `fd` (which may be an O_PATH descriptor, which cannot be flushed itself)
+    /// durable: what a call answered is on disk.
+    static func syncDirectory(_ fd: Int32, path: WorkspacePath) throws {
+        let directory = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw error(errno, path) }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else { throw error(errno, path) }
     }
 
     private static func removeContents(_ parent: Int32, _ name: String, path: WorkspacePath) throws {
@@ -397,5 +429,69 @@ public struct WorkspaceFiles: Sendable {
         let count = readlinkat(directory, name, &buffer, 4096)
         guard count >= 0 else { return nil }
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Writes an upload's body to a file on NIO's thread pool. Small chunks are gathered into writes of about 1 MiB;
+/// one write runs while the next batch gathers, so the network and the disk work at once; and the kernel is asked
+/// to start writing back every 8 MiB, so that the final fsync finds little left to do. At most two batches are in
+/// memory, whatever the file's size.
+struct UploadWriter {
+    static let batchBytes = 1 << 20
+    static let writebackStride: Int64 = 8 << 20
+
+    let fd: Int32
+    let path: WorkspacePath
+    /// Bytes handed to writes so far.
+    private(set) var submitted: Int64 = 0
+    private var writtenBack: Int64 = 0
+    private var batch = ByteBuffer()
+    private var inFlight: Task<Void, any Error>?
+
+    init(fd: Int32, path: WorkspacePath) {
+        self.fd = fd
+        self.path = path
+    }
+
+    mutating func append(_ chunk: ByteBuffer) async throws {
+        if batch.readableBytes == 0, chunk.readableBytes >= Self.batchBytes / 4 {
+            try await submit(chunk)  // large enough to write as it is, without a copy
+            return
+        }
+        var chunk = chunk
+        batch.writeBuffer(&chunk)
+        if batch.readableBytes >= Self.batchBytes {
+            try await submit(batch)
+            batch = ByteBuffer()
+        }
+    }
+
+    /// Writes what is left and waits for every write.
+    mutating func finish() async throws {
+        if batch.readableBytes > 0 { try await submit(batch) }
+        batch = ByteBuffer()
+        try await inFlight?.value
+        inFlight = nil
+    }
+
+    /// Waits for the write in flight, if any, ignoring its outcome.
+    mutating func abandon() async {
+        _ = try? await inFlight?.value
+        inFlight = nil
+    }
+
+    private mutating func submit(_ buffer: ByteBuffer) async throws {
+        try await inFlight?.value
+        let (fd, path, start) = (fd, path, submitted)
+        let end = start + Int64(buffer.readableBytes)
+        let writeBackFrom: Int64? = end - writtenBack >= Self.writebackStride ? writtenBack : nil
+        if writeBackFrom != nil { writtenBack = end }
+        submitted = end
+        inFlight = Task {
+            try await NIOThreadPool.singleton.runIfActive {
+                try WorkspaceFiles.writeAll(fd, buffer, path: path)
+                if let from = writeBackFrom { _ = ab_start_writeback(fd, from, end - from) }
+            }
+        }
     }
 }

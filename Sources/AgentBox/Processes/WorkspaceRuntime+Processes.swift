@@ -29,9 +29,10 @@ extension WorkspaceRuntime {
         let id = entry.info.id
         let pump = entry.pump
         let handle = entry.handle
+        // The deadline counts from the request, not from the start's reply (slow when the workspace is busy).
         let timer = request.timeoutMs.map { timeout in
             Task { [weak self] in
-                do { try await Task.sleep(for: .milliseconds(timeout)) } catch { return }
+                do { try await Task.sleep(until: started + .milliseconds(timeout), clock: .continuous) } catch { return }
                 await self?.timeOut(id)
             }
         }

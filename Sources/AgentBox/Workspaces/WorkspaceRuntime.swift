@@ -64,6 +64,8 @@ public actor WorkspaceRuntime {
     private var nextSeq: Int64
     private var seqBound: Int64
     private static let seqBlock: Int64 = 1024
+    /// A reservation of event numbers under way, started ahead of need by a boot (see `boot()`).
+    private var pendingReservation: Task<Int64, any Error>?
 
     init(record: WorkspaceRecord, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration, logger: Logger) {
         self.key = record.key
@@ -198,6 +200,9 @@ public actor WorkspaceRuntime {
     private func boot() async throws {
         generation += 1
         let started = ContinuousClock.now
+        // A boot publishes events; when the numbers left are few (always, for a new workspace), the store write
+        // that reserves more runs now, beside the sandbox's launch, instead of after it.
+        if nextSeq + 16 > seqBound { reserveSequence() }
         do {
             try prepareDirectories()
             if let backend = configuration.sandbox {
@@ -321,20 +326,34 @@ public actor WorkspaceRuntime {
 
     /// Numbers `event` and delivers it to the workspace's subscribers.
     public func publish(_ event: WorkspaceEvent) async {
-        if nextSeq > seqBound {
-            do {
-                let bound = try await store.reserveEventSequence(key: key, count: Self.seqBlock)
-                seqBound = max(seqBound, bound)
-            } catch {
-                // The workspace's record is gone (destroyed concurrently) or the store failed: numbering continues
-                // in memory so that live subscribers still see the event.
-                logger.warning("could not reserve event numbers", metadata: ["error": "\(error)"])
-                seqBound = max(seqBound, nextSeq + Self.seqBlock - 1)
-            }
-        }
+        if nextSeq > seqBound { await extendSequence() }
         let envelope = WorkspaceEventEnvelope(seq: nextSeq, event: event)
         nextSeq += 1
         hub.publish(envelope)
+    }
+
+    /// Reserves another block of event numbers, or waits for the reservation already under way.
+    private func extendSequence() async {
+        let task = reserveSequence()
+        do {
+            seqBound = max(seqBound, try await task.value)
+        } catch {
+            // The workspace's record is gone (destroyed concurrently) or the store failed: numbering continues
+            // in memory so that live subscribers still see the event.
+            logger.warning("could not reserve event numbers", metadata: ["error": "\(error)"])
+            seqBound = max(seqBound, nextSeq + Self.seqBlock - 1)
+        }
+        if pendingReservation == task { pendingReservation = nil }
+    }
+
+    /// Starts reserving event numbers (one store write) unless a reservation is under way; does not wait.
+    @discardableResult
+    private func reserveSequence() -> Task<Int64, any Error> {
+        if let pendingReservation { return pendingReservation }
+        let (store, key) = (store, key)
+        let task = Task { try await store.reserveEventSequence(key: key, count: Self.seqBlock) }
+        pendingReservation = task
+        return task
     }
 
     /// The workspace's events from now on, preceded by the remembered ones numbered above `after`.

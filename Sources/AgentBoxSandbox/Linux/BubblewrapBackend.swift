@@ -14,7 +14,6 @@ public struct BubblewrapBackend: SandboxBackend {
     let bwrapPath: String
     let initPath: String
     let etcDirectory: URL
-    let etcEntries: [String]
     /// `nil` when this server may not create cgroups: limits fall back to rlimits.
     let cgroups: SandboxCgroups.Version?
     let switchesUser: Bool
@@ -30,7 +29,7 @@ public struct BubblewrapBackend: SandboxBackend {
             throw SandboxError(.startFailed, "the sandbox init \(initPath) is missing (build the agentbox-sandbox-init product)")
         }
         let etc = stateDirectory.appendingPathComponent("etc", isDirectory: true)
-        let entries = try SandboxRoot.prepareEtc(in: etc)
+        try SandboxRoot.prepareEtc(in: etc)
         var notes: [String] = []
         let (version, problem) = SandboxCgroups.probe()
         if let problem { notes.append("\(problem): memory, CPU and process limits fall back to rlimits") }
@@ -44,7 +43,7 @@ public struct BubblewrapBackend: SandboxBackend {
                     + "choose a --data-dir outside it (for example /var/lib/agentbox), or chmod o+x \(closed.path)")
         }
         let backend = BubblewrapBackend(
-            bwrapPath: bwrap, initPath: initPath, etcDirectory: etc, etcEntries: entries,
+            bwrapPath: bwrap, initPath: initPath, etcDirectory: etc,
             cgroups: problem == nil ? version : nil, switchesUser: root)
         try backend.checkUserNamespaces()
         return (backend, notes)
@@ -100,6 +99,8 @@ public struct BubblewrapBackend: SandboxBackend {
     }
 
     public func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox {
+        let clock = ContinuousClock()
+        let began = clock.now
         let workspaceDirectory = spec.hostDirectory.appendingPathComponent("workspace", isDirectory: true)
         let homeDirectory = spec.hostDirectory.appendingPathComponent("home", isDirectory: true)
         let credentials = switchesUser ? spec.hostUID.map { HostSpawn.Credentials(uid: $0, gid: $0) } : nil
@@ -111,6 +112,7 @@ public struct BubblewrapBackend: SandboxBackend {
             }
         }
         let cgroups = try cgroups.map { try SandboxCgroups.create(id: spec.id, version: $0, limits: spec.limits) }
+        let prepared = clock.now
         var opened: [Int32] = []
         defer { opened.forEach { close($0) } }
         func openPath(_ url: URL, directory: Bool) throws -> Int32 {
@@ -149,7 +151,7 @@ public struct BubblewrapBackend: SandboxBackend {
             "--unshare-cgroup-try", "--disable-userns", "--uid", String(SandboxRoot.uid), "--gid", String(SandboxRoot.uid),
             "--hostname", spec.hostname, "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
         ]
-        arguments += SandboxRoot.bwrapArguments(etcEntries: etcEntries, workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6)
+        arguments += SandboxRoot.bwrapArguments(workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6)
         arguments += mountArguments
         arguments += ["--as-pid-1", "/.agentbox/init"]
         if credentials != nil { arguments.append("--oom-reset") }
@@ -169,6 +171,12 @@ public struct BubblewrapBackend: SandboxBackend {
             throw error
         }
         if credentials != nil { Self.protectFromOOMKiller(launcher: supervisor.launcherPID) }
+        logger.debug(
+            "sandbox started",
+            metadata: [
+                "prepare.ms": "\((prepared - began).milliseconds)",
+                "launch.ms": "\((clock.now - prepared).milliseconds)",
+            ])
         return LinuxSandbox(supervisor: supervisor, cgroups: cgroups)
     }
 
@@ -216,3 +224,4 @@ final class LinuxSandbox: Sandbox {
         await supervisor.waitUntilEnded()
     }
 }
+

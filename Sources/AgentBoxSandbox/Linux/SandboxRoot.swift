@@ -1,8 +1,8 @@
 import Foundation
 
 /// The file system a Linux sandbox sees, apart from the workspace's own directories: the host's `/usr` (and the
-/// `/bin`, `/lib*`, `/sbin` that point into it), read-only, and a minimal `/etc` that AgentBox writes itself, with a
-/// few host files passed through read-only. Never the host's `/etc/shadow`, `/root`, `/home` or other secrets.
+/// `/bin`, `/lib*`, `/sbin` that point into it), read-only, and a minimal `/etc` that AgentBox writes itself, with
+/// copies of a few public host files. Never the host's `/etc/shadow`, `/root`, `/home` or other secrets.
 enum SandboxRoot {
     /// The user processes run as, inside every sandbox.
     static let uid = 1000
@@ -20,9 +20,13 @@ enum SandboxRoot {
     /// The top-level host entries that are symlinks into /usr or directories to mount read-only.
     static let topLevel = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
 
-    /// Writes the sandbox's /etc into `directory` (idempotent) and returns the passthrough entries that exist on
-    /// the host, for which it made mount points.
-    static func prepareEtc(in directory: URL) throws -> [String] {
+    /// Writes the sandbox's /etc into `directory`: the generated files, plus a copy of the passthrough entries
+    /// that exist on the host, refreshed on every call (the server calls it at start-up).
+    ///
+    /// A copy, not a bind mount per entry: bwrap pays ~0.15 ms for each mount, and two dozen of them were a third of
+    /// a cold start. Only what every user may read is copied (so `/etc/ssl/private` stays behind); symlinks are
+    /// copied as symlinks. A change to the host's /etc reaches new sandboxes after the server restarts.
+    static func prepareEtc(in directory: URL) throws {
         let files = FileManager.default
         try files.createDirectory(at: directory, withIntermediateDirectories: true)
         let shell = files.fileExists(atPath: "/bin/bash") ? "/bin/bash" : "/bin/sh"
@@ -42,24 +46,44 @@ enum SandboxRoot {
             }
             chmod(url.path, 0o644)
         }
-        var present: [String] = []
         for name in passthroughEtc {
-            var isDirectory: ObjCBool = false
-            guard files.fileExists(atPath: "/etc/\(name)", isDirectory: &isDirectory) else { continue }
-            let mountPoint = directory.appendingPathComponent(name)
-            if isDirectory.boolValue {
-                try files.createDirectory(at: mountPoint, withIntermediateDirectories: true)
-            } else if !files.fileExists(atPath: mountPoint.path) {
-                _ = files.createFile(atPath: mountPoint.path, contents: nil)
-            }
-            present.append(name)
+            let copy = directory.appendingPathComponent(name)
+            if (try? files.attributesOfItem(atPath: copy.path)) != nil { try files.removeItem(at: copy) }
+            try copyPublic(from: "/etc/\(name)", to: copy.path)
         }
         chmod(directory.path, 0o755)
-        return present
+    }
+
+    /// Copies `source` to `destination` if every user may read it: directories recursively, symlinks as symlinks,
+    /// regular files with their mode; anything else, or anything private, is left out.
+    static func copyPublic(from source: String, to destination: String) throws {
+        var info = stat()
+        guard lstat(source, &info) == 0 else { return }
+        let files = FileManager.default
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK:
+            let target = try files.destinationOfSymbolicLink(atPath: source)
+            try files.createSymbolicLink(atPath: destination, withDestinationPath: target)
+        case S_IFDIR:
+            guard info.st_mode & (S_IROTH | S_IXOTH) == (S_IROTH | S_IXOTH) else { return }
+            try files.createDirectory(atPath: destination, withIntermediateDirectories: false)
+            chmod(destination, 0o755)
+            for entry in try files.contentsOfDirectory(atPath: source) {
+                try copyPublic(from: source + "/" + entry, to: destination + "/" + entry)
+            }
+        case S_IFREG:
+            guard info.st_mode & S_IROTH != 0, let contents = files.contents(atPath: source) else { return }
+            guard files.createFile(atPath: destination, contents: contents) else {
+                throw SandboxError(.system, "cannot copy \(source) into the sandbox /etc")
+            }
+            chmod(destination, info.st_mode & 0o755)
+        default:
+            return
+        }
     }
 
     /// The bwrap arguments that build the root file system (workspace directories and /etc come as descriptors).
-    static func bwrapArguments(etcEntries: [String], workspaceFD: Int32, homeFD: Int32, etcFD: Int32, initFD: Int32) -> [String] {
+    static func bwrapArguments(workspaceFD: Int32, homeFD: Int32, etcFD: Int32, initFD: Int32) -> [String] {
         var arguments = ["--ro-bind", "/usr", "/usr"]
         let files = FileManager.default
         for name in topLevel {
@@ -74,7 +98,6 @@ enum SandboxRoot {
             }
         }
         arguments += ["--ro-bind-fd", String(etcFD), "/etc"]
-        for name in etcEntries { arguments += ["--ro-bind", "/etc/\(name)", "/etc/\(name)"] }
         arguments += [
             "--proc", "/proc", "--dev", "/dev",
             "--tmpfs", "/tmp", "--dir", "/var", "--tmpfs", "/var/tmp", "--tmpfs", "/run",

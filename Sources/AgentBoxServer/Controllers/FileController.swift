@@ -37,19 +37,16 @@ struct FileController {
                 status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(size)],
                 body: ResponseBody { writer in
                     defer { close(fd) }
-                    while true {
-                        let chunk = try await NIOThreadPool.singleton.runIfActive { () -> ByteBuffer in
-                            var buffer = ByteBufferAllocator().buffer(capacity: 256 << 10)
-                            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 256 << 10) { bytes in
-                                var count: Int
-                                repeat { count = read(fd, bytes.baseAddress, bytes.count) } while count < 0 && errno == EINTR
-                                return max(count, 0)
-                            }
-                            _ = count
-                            return buffer
-                        }
-                        if chunk.readableBytes == 0 { break }
+                    // Reads 1 MiB at a time on the thread pool, the next while the last is being sent: at most two
+                    // chunks in memory, and the disk and the socket both stay busy.
+                    @Sendable func read() async throws -> ByteBuffer {
+                        try await NIOThreadPool.singleton.runIfActive { try WorkspaceFiles.readChunk(fd, maximum: 1 << 20) }
+                    }
+                    var chunk = try await read()
+                    while chunk.readableBytes > 0 {
+                        async let following = read()
                         try await writer.write(chunk)
+                        chunk = try await following
                     }
                     try await writer.finish(nil)
                 })
