@@ -28,6 +28,9 @@ public struct AgentBoxConfiguration: Sendable {
     public var exitedProcessMemory = 256
     /// Host directories that `host` mounts may name (each a prefix of the mount's real path). None by default.
     public var allowedHostMountPrefixes: [String] = []
+    /// How long a fetch or a preview request waits for a server inside the workspace to accept on its port (a
+    /// server started a moment ago, or a workspace waking up, is given that long); then 502.
+    public var portWaitLimit: Duration = .seconds(10)
 
     /// Defaults that suit coding agents: 2 GiB, one core, 512 processes.
     public static let standardLimits = WorkspaceLimits(memoryMb: 2048, cpuPercent: 100, pids: 512, diskMb: nil)

@@ -20,6 +20,10 @@ public struct AgentBoxError: Error, Sendable, CustomStringConvertible {
         public static let timeout = Code(name: "timeout")
         /// AgentBox is shutting down.
         public static let unavailable = Code(name: "unavailable")
+        /// A server inside the workspace refused or broke the connection, or answered with something unusable.
+        public static let badGateway = Code(name: "badGateway")
+        /// A server inside the workspace did not answer in time.
+        public static let gatewayTimeout = Code(name: "gatewayTimeout")
         /// Something failed inside AgentBox; the message says what.
         public static let internalError = Code(name: "internal")
         public var description: String { name }

@@ -297,6 +297,12 @@ public struct AgentBoxClient: Sendable {
 
     // MARK: Snapshots
 
+    /// Sends one HTTP request to a server listening on `port` inside the workspace (booting it) and returns the
+    /// whole answer.
+    public func fetch(_ key: String, _ request: FetchRequest) async throws -> FetchResponse {
+        try await send(.POST, Self.workspacePath(key) + "/fetch", body: try AgentBoxJSON.makeEncoder().encode(request))
+    }
+
     /// Takes a snapshot of the workspace's persistent files (`/workspace`, `/home/agent`).
     public func createSnapshot(_ key: String) async throws -> Snapshot {
         try await send(.POST, Self.workspacePath(key) + "/snapshots")

@@ -30,4 +30,8 @@ public protocol Sandbox: AnyObject, Sendable {
     var defaultWorkingDirectory: String { get }
     /// Host pids of the sandbox's own machinery (for memory accounting).
     var hostPIDs: [Int32] { get }
+    /// A new descriptor of the sandbox's network namespace (the caller closes it), or `nil` when the sandbox shares
+    /// the host's network (unsandboxed). A thread that joins it creates its sockets there: that is how the server
+    /// reaches the workspace's loopback and serves it an egress proxy without a helper process inside.
+    func openNetworkNamespace() throws -> Int32?
 }

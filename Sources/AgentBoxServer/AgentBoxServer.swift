@@ -54,6 +54,7 @@ public func buildRouters(manager: WorkspaceManager, token: String?) -> (http: Ro
     ProcessController(manager: manager).addRoutes(to: registry)
     FileController(manager: manager).addRoutes(to: registry)
     SnapshotController(manager: manager).addRoutes(to: registry)
+    NetworkController(manager: manager).addRoutes(to: registry)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
     return (router, webSocketRouter)
 }

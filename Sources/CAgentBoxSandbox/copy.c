@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sched.h>
 #include "agentbox_sandbox.h"
 
 #include <errno.h>
@@ -49,6 +50,8 @@ int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask) {
 }
 
 int ab_syncfs(int fd) { return syncfs(fd); }
+
+int ab_join_network_namespace(int fd) { return setns(fd, CLONE_NEWNET); }
 
 int ab_start_writeback(int fd, long long offset, long long length) {
     return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);

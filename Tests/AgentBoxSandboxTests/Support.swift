@@ -20,7 +20,8 @@ func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> 
 /// A manager whose workspaces run in real sandboxes of `kind`.
 func makeManager(
     _ directory: URL, kind: SandboxKind = .linux, idleGrace: Duration = .seconds(60),
-    limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = []
+    limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = [],
+    portWaitLimit: Duration = .seconds(10)
 ) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .error
@@ -28,6 +29,7 @@ func makeManager(
     var configuration = AgentBoxConfiguration(dataDirectory: directory, idleGrace: idleGrace, defaultLimits: limits, sandbox: backend)
     configuration.processOutputBufferBytes = 64 << 10
     configuration.allowedHostMountPrefixes = allowHostMounts
+    configuration.portWaitLimit = portWaitLimit
     // Tests run in parallel with stores of their own: give each its own range of host uids.
     configuration.sandboxUIDBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000
     return try WorkspaceManager.open(configuration: configuration, logger: logger)

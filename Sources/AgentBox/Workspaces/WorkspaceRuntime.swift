@@ -57,6 +57,8 @@ public actor WorkspaceRuntime {
     var shells: [String: ShellSession] = [:]
     /// The tasks that run the open shells' terminals.
     var shellPumps: [String: Task<Void, Never>] = [:]
+    /// The server's foothold in the awake workspace's network, made on first use (see `WorkspaceNetwork`).
+    var networkTask: Task<WorkspaceNetwork, any Error>?
     /// The open file watches, by number: how to stop each.
     nonisolated let watchers = Mutex<(next: UInt64, stops: [UInt64: @Sendable () -> Void])>((0, [:]))
 
@@ -275,6 +277,7 @@ public actor WorkspaceRuntime {
     private func performStop(reason: ShutdownReason) async {
         idleTimer?.cancel()
         idleTimer = nil
+        await shutDownNetwork()
         if let sandbox {
             await sandbox.stop()
             self.sandbox = nil

@@ -207,6 +207,17 @@ final class LinuxSandbox: Sandbox {
 
     var hostPIDs: [Int32] { [supervisor.launcherPID] }
 
+    /// The namespace of the sandbox's init, bwrap's child (bwrap itself stays in the host's namespaces).
+    func openNetworkNamespace() throws -> Int32? {
+        let launcher = supervisor.launcherPID
+        guard let children = try? String(contentsOfFile: "/proc/\(launcher)/task/\(launcher)/children", encoding: .utf8),
+            let initPID = children.split(separator: " ").first.flatMap({ Int32($0) })
+        else { throw SandboxError(.system, "the sandbox's init is gone") }
+        let fd = open("/proc/\(initPID)/ns/net", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SandboxError.errno("open the network namespace of pid \(initPID)") }
+        return fd
+    }
+
     func spawn(_ spec: SandboxProcessSpec) async throws -> SandboxProcess {
         try await SandboxProcess.start(spec, supervisor: supervisor)
     }

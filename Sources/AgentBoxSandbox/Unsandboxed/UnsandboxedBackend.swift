@@ -42,6 +42,8 @@ final class UnsandboxedSandbox: Sandbox {
 
     var hostPIDs: [Int32] { [supervisor.launcherPID] }
 
+    func openNetworkNamespace() throws -> Int32? { nil }
+
     /// The host path for a path in the workspace's view (`/workspace/x`, `/home/agent/y`).
     func hostPath(_ path: String) -> String {
         for (prefix, directory) in [(SandboxRoot.workspace, "workspace"), (SandboxRoot.home, "home")]

@@ -62,6 +62,8 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case .timeout: .requestTimeout
         case .forbidden: .forbidden
         case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+        case .badGateway: .badGateway
+        case .gatewayTimeout: .gatewayTimeout
         default: .internalServerError
         }
     }

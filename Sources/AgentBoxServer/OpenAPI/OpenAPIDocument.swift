@@ -216,6 +216,21 @@ enum OpenAPIDocument {
                 "createdAt": ["type": "string", "format": "date-time"], "sizeBytes": ["type": "integer"],
             ],
         ],
+        "FetchRequest": [
+            "type": "object", "required": ["port", "path"],
+            "properties": [
+                "port": ["type": "integer", "minimum": 1, "maximum": 65535], "path": ["type": "string", "pattern": "^/"],
+                "method": ["type": "string"], "headers": ["type": "object", "additionalProperties": ["type": "string"]],
+                "body": ["type": "string", "format": "byte"],
+            ],
+        ],
+        "FetchResponse": [
+            "type": "object", "required": ["status", "headers", "body"],
+            "properties": [
+                "status": ["type": "integer"], "headers": ["type": "object", "additionalProperties": ["type": "string"]],
+                "body": ["type": "string", "format": "byte"],
+            ],
+        ],
         "SnapshotList": [
             "type": "object", "required": ["items"],
             "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Snapshot"]]],

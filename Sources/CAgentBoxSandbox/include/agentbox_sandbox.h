@@ -71,6 +71,8 @@ int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask);
 
 /// syncfs(fd): flushes the file system that holds `fd`. Returns 0, or -1 with errno set.
 int ab_syncfs(int fd);
+/* Moves the calling thread into the network namespace fd (setns CLONE_NEWNET); sockets it creates stay there. */
+int ab_join_network_namespace(int fd);
 /* Starts writing back the dirty pages of [offset, offset+length) of fd, without waiting (sync_file_range). */
 int ab_start_writeback(int fd, long long offset, long long length);
 

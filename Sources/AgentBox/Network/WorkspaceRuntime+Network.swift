@@ -1,0 +1,108 @@
+import AgentBoxAPI
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+extension WorkspaceRuntime {
+    /// The largest response body a fetch returns (it is buffered and base64-encoded); larger ones fail with 502.
+    public static let maxFetchBodyBytes = 16 << 20
+
+    /// The workspace's network foothold; the workspace must be running (the caller holds an activity).
+    func network() async throws -> WorkspaceNetwork {
+        if let networkTask { return try await networkTask.value }
+        guard let sandbox else { throw AgentBoxError(.conflict, "workspace '\(key)' is not running") }
+        let namespace = try sandbox.openNetworkNamespace()
+        let task = Task { try await WorkspaceNetwork.make(namespace: namespace) }
+        networkTask = task
+        do {
+            return try await task.value
+        } catch {
+            networkTask = nil
+            throw error
+        }
+    }
+
+    func shutDownNetwork() async {
+        guard let task = networkTask else { return }
+        networkTask = nil
+        if let network = try? await task.value { await network.shutdown() }
+    }
+
+    /// Sends one HTTP request to `127.0.0.1:{port}` inside the workspace and returns the whole answer. Boots the
+    /// workspace; waits (bounded by ``portWaitLimit``) for the port to accept.
+    public func fetch(_ request: FetchRequest) async throws -> FetchResponse {
+        try Self.validate(port: request.port)
+        guard request.path.hasPrefix("/"), !request.path.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F }) else {
+            throw AgentBoxError(.invalidArgument, "path must start with '/' and hold no spaces or control characters")
+        }
+        let method = request.method ?? "GET"
+        guard !method.isEmpty, method.utf8.allSatisfy({ Self.isTokenCharacter($0) }) else {
+            throw AgentBoxError(.invalidArgument, "method '\(method)' is not an HTTP method")
+        }
+        var outgoing = HTTPClientRequest(url: WorkspaceNetwork.url(port: request.port, target: request.path))
+        outgoing.method = HTTPMethod(rawValue: method)
+        for (name, value) in request.headers ?? [:] {
+            guard !name.isEmpty, name.utf8.allSatisfy({ Self.isTokenCharacter($0) }),
+                !value.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 })
+            else { throw AgentBoxError(.invalidArgument, "header '\(name)' is not a valid HTTP header") }
+            outgoing.headers.add(name: name, value: value)
+        }
+        if let body = request.body {
+            guard let data = Data(base64Encoded: body) else { throw AgentBoxError(.invalidArgument, "body must be base64") }
+            outgoing.body = .bytes(ByteBuffer(bytes: data))
+        }
+        let prepared = outgoing
+        return try await withActivity {
+            let response = try await self.send(prepared, port: request.port, timeout: .seconds(60))
+            let body: ByteBuffer
+            do {
+                body = try await response.body.collect(upTo: Self.maxFetchBodyBytes)
+            } catch is NIOTooManyBytesError {
+                throw AgentBoxError(.badGateway, "the answer is larger than \(Self.maxFetchBodyBytes >> 20) MiB; use a preview URL to stream it")
+            }
+            var headers: [String: String] = [:]
+            for header in response.headers {
+                let name = header.name.lowercased()
+                headers[name] = headers[name].map { "\($0), \(header.value)" } ?? header.value
+            }
+            return FetchResponse(status: Int(response.status.code), headers: headers, body: Data(body.readableBytesView).base64EncodedString())
+        }
+    }
+
+    /// Sends `request` (its URL made with ``WorkspaceNetwork/url(port:target:)``) into the workspace and returns the
+    /// response head with its body still streaming. The workspace must be awake (the caller holds an activity).
+    /// While nothing accepts on the port, retries until the configuration's `portWaitLimit`: then 502 (refused) or 504.
+    public func send(_ request: HTTPClientRequest, port: Int, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        let network = try await network()
+        let giveUp = ContinuousClock.now + configuration.portWaitLimit
+        var pause: Duration = .milliseconds(5)
+        while true {
+            do {
+                return try await network.client.execute(request, timeout: timeout)
+            } catch let error where WorkspaceNetwork.isRefused(error) {
+                guard ContinuousClock.now + pause < giveUp else {
+                    throw AgentBoxError(.badGateway, "nothing listens on port \(port) in workspace '\(key)'", underlyingError: error)
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(200))
+            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+                throw AgentBoxError(.gatewayTimeout, "port \(port) in workspace '\(key)' did not answer in time", underlyingError: error)
+            } catch let error as HTTPClientError {
+                throw AgentBoxError(.badGateway, "port \(port) in workspace '\(key)': \(error)", underlyingError: error)
+            }
+        }
+    }
+
+    static func validate(port: Int) throws {
+        guard (1...65535).contains(port) else { throw AgentBoxError(.invalidArgument, "port must be 1...65535, not \(port)") }
+    }
+
+    /// RFC 9110 `tchar`.
+    static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+}

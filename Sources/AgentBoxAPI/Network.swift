@@ -1,0 +1,87 @@
+import Foundation
+
+/// `POST /v1/workspaces/{key}/fetch`: one HTTP request to a server listening inside the workspace.
+public struct FetchRequest: Codable, Sendable, Equatable {
+    /// The port inside the workspace (on its loopback).
+    public var port: Int
+    /// The request target, starting with `/` (query included).
+    public var path: String
+    /// GET when absent.
+    public var method: String?
+    public var headers: [String: String]?
+    /// The request body, base64.
+    public var body: String?
+
+    public init(port: Int, path: String, method: String? = nil, headers: [String: String]? = nil, body: String? = nil) {
+        self.port = port
+        self.path = path
+        self.method = method
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// The answer of a fetch.
+public struct FetchResponse: Codable, Sendable, Equatable {
+    public var status: Int
+    /// Header names in lower case; repeated headers are joined with ", ".
+    public var headers: [String: String]
+    /// The response body, base64.
+    public var body: String
+
+    public init(status: Int, headers: [String: String], body: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The body's bytes.
+    public var bodyData: Data { Data(base64Encoded: body) ?? Data() }
+}
+
+/// `POST /v1/workspaces/{key}/previews`.
+public struct PreviewRequest: Codable, Sendable, Equatable {
+    public var port: Int
+    /// How long the preview URL works; the server's default (1 h) when absent, at most its maximum (24 h).
+    public var expiresInSeconds: Int?
+
+    public init(port: Int, expiresInSeconds: Int? = nil) {
+        self.port = port
+        self.expiresInSeconds = expiresInSeconds
+    }
+}
+
+/// A preview URL: `/preview/{token}/...` reaches the workspace's port `port` until `expiresAt`.
+public struct Preview: Codable, Sendable, Equatable {
+    public var token: String
+    public var port: Int
+    /// `/preview/{token}/`.
+    public var path: String
+    /// The absolute URL, when the server knows how it is reached.
+    public var url: String?
+    public var expiresAt: Date
+
+    public init(token: String, port: Int, path: String, url: String?, expiresAt: Date) {
+        self.token = token
+        self.port = port
+        self.path = path
+        self.url = url
+        self.expiresAt = expiresAt
+    }
+}
+
+/// `GET /v1/workspaces/{key}/previews`.
+public struct PreviewList: Codable, Sendable, Equatable {
+    public struct Item: Codable, Sendable, Equatable {
+        public var token: String
+        public var port: Int
+        public var expiresAt: Date
+        public init(token: String, port: Int, expiresAt: Date) {
+            self.token = token
+            self.port = port
+            self.expiresAt = expiresAt
+        }
+    }
+    public var items: [Item]
+    public init(items: [Item]) { self.items = items }
+}
