@@ -335,18 +335,21 @@ public actor WorkspaceRuntime {
         hub.publish(envelope)
     }
 
-    /// Reserves another block of event numbers, or waits for the reservation already under way.
+    /// Reserves event numbers until `nextSeq` is covered. A reservation started ahead (by a boot) is used first; when
+    /// more numbers were handed out since it started than it reserved, another block is reserved.
     private func extendSequence() async {
-        let task = reserveSequence()
-        do {
-            seqBound = max(seqBound, try await task.value)
-        } catch {
-            // The workspace's record is gone (destroyed concurrently) or the store failed: numbering continues
-            // in memory so that live subscribers still see the event.
-            logger.warning("could not reserve event numbers", metadata: ["error": "\(error)"])
-            seqBound = max(seqBound, nextSeq + Self.seqBlock - 1)
+        while nextSeq > seqBound {
+            let task = reserveSequence()
+            do {
+                seqBound = max(seqBound, try await task.value)
+            } catch {
+                // The workspace's record is gone (destroyed concurrently) or the store failed: numbering continues
+                // in memory so that live subscribers still see the event.
+                logger.warning("could not reserve event numbers", metadata: ["error": "\(error)"])
+                seqBound = max(seqBound, nextSeq + Self.seqBlock - 1)
+            }
+            if pendingReservation == task { pendingReservation = nil }
         }
-        if pendingReservation == task { pendingReservation = nil }
     }
 
     /// Starts reserving event numbers (one store write) unless a reservation is under way; does not wait.
