@@ -31,6 +31,10 @@ public struct AgentBoxConfiguration: Sendable {
     /// How long a fetch or a preview request waits for a server inside the workspace to accept on its port (a
     /// server started a moment ago, or a workspace waking up, is given that long); then 502.
     public var portWaitLimit: Duration = .seconds(10)
+    /// How long a preview URL works when its request names no expiry.
+    public var previewDefaultLifetime: Duration = .seconds(3600)
+    /// The longest a preview URL may work.
+    public var previewMaxLifetime: Duration = .seconds(86400)
 
     /// Defaults that suit coding agents: 2 GiB, one core, 512 processes.
     public static let standardLimits = WorkspaceLimits(memoryMb: 2048, cpuPercent: 100, pids: 512, diskMb: nil)

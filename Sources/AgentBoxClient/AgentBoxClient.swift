@@ -303,6 +303,23 @@ public struct AgentBoxClient: Sendable {
         try await send(.POST, Self.workspacePath(key) + "/fetch", body: try AgentBoxJSON.makeEncoder().encode(request))
     }
 
+    /// Makes a preview URL for `port` of the workspace; `expiresIn` in seconds (the server's default when `nil`).
+    public func createPreview(_ key: String, port: Int, expiresInSeconds: Int? = nil) async throws -> Preview {
+        try await send(
+            .POST, Self.workspacePath(key) + "/previews",
+            body: try AgentBoxJSON.makeEncoder().encode(PreviewRequest(port: port, expiresInSeconds: expiresInSeconds)))
+    }
+
+    /// The workspace's unexpired previews.
+    public func previews(_ key: String) async throws -> PreviewList {
+        try await send(.GET, Self.workspacePath(key) + "/previews")
+    }
+
+    /// Revokes a preview: its URL answers 404 from now on.
+    public func revokePreview(_ key: String, token: String) async throws {
+        _ = try await perform(.DELETE, Self.workspacePath(key) + "/previews/" + (token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token))
+    }
+
     /// Takes a snapshot of the workspace's persistent files (`/workspace`, `/home/agent`).
     public func createSnapshot(_ key: String) async throws -> Snapshot {
         try await send(.POST, Self.workspacePath(key) + "/snapshots")

@@ -55,6 +55,7 @@ public func buildRouters(manager: WorkspaceManager, token: String?) -> (http: Ro
     FileController(manager: manager).addRoutes(to: registry)
     SnapshotController(manager: manager).addRoutes(to: registry)
     NetworkController(manager: manager).addRoutes(to: registry)
+    PreviewController(manager: manager).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
     return (router, webSocketRouter)
 }

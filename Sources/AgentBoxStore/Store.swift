@@ -66,6 +66,18 @@ public protocol Store: Sendable {
     /// Deletes the record of snapshot `id`; `false` when there was none.
     func deleteSnapshot(id: String) async throws -> Bool
 
+    /// Records a preview token, first removing the workspace's expired ones (as of `record.createdAt`).
+    func createPreview(_ record: PreviewRecord) async throws
+
+    /// The workspace's previews that have not expired at `now`, oldest first.
+    func previews(of key: WorkspaceKey, now: Date) async throws -> [PreviewRecord]
+
+    /// The preview with `token`, expired or not; `nil` when there is none (never made, revoked, or its workspace gone).
+    func preview(token: String) async throws -> PreviewRecord?
+
+    /// Revokes the workspace's preview `token`; `false` when the workspace has none such.
+    func deletePreview(token: String, of key: WorkspaceKey) async throws -> Bool
+
     /// Releases the store's resources. Later calls fail.
     func close() async throws
 }
@@ -114,5 +126,22 @@ public struct SnapshotRecord: Sendable, Equatable {
         self.config = config
         self.createdAt = createdAt
         self.sizeBytes = sizeBytes
+    }
+}
+
+/// A preview token as the store keeps it: `/preview/{token}/` reaches `port` of the workspace until `expiresAt`.
+public struct PreviewRecord: Sendable, Equatable {
+    public var token: String
+    public var workspaceKey: WorkspaceKey
+    public var port: Int
+    public var createdAt: Date
+    public var expiresAt: Date
+
+    public init(token: String, workspaceKey: WorkspaceKey, port: Int, createdAt: Date, expiresAt: Date) {
+        self.token = token
+        self.workspaceKey = workspaceKey
+        self.port = port
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
     }
 }

@@ -1,3 +1,4 @@
+import AgentBox
 import AgentBoxAPI
 import AgentBoxClient
 import ArgumentParser
@@ -47,4 +48,68 @@ struct FetchCommand: AsyncParsableCommand {
         }
         if !(200..<400).contains(status) { throw ExitCode(1) }
     }
+}
+
+/// `agentbox preview KEY PORT [--expires 1h]`: prints a URL that reaches the port; `list` and `revoke` manage them.
+struct PreviewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preview", abstract: "Make, list and revoke preview URLs of a workspace's ports.",
+        subcommands: [Create.self, List.self, Revoke.self], defaultSubcommand: Create.self)
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create", abstract: "Print a URL that reaches PORT inside the workspace (no token needed to open it).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The port inside the workspace.") var port: Int
+        @Option(help: "How long the URL works: 90s, 30m, 1h (at most 24h; default 1h).") var expires: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var seconds: Int?
+            if let expires {
+                guard let duration = Duration.parse(expires), duration >= .seconds(1) else {
+                    throw ValidationError("--expires takes a duration such as 90s, 30m or 1h, not '\(expires)'")
+                }
+                seconds = Int(duration.components.seconds)
+            }
+            try await runClientCall {
+                let api = try client.makeClient()
+                var preview = try await api.createPreview(key, port: port, expiresInSeconds: seconds)
+                if preview.url == nil { preview.url = api.endpoint.absoluteString.trimmingSuffix("/") + preview.path }
+                if json { return try printJSON(preview) }
+                print(preview.url ?? preview.path)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a workspace's unexpired previews.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                let list = try await client.makeClient().previews(key)
+                if json { return try printJSON(list) }
+                printRows([["TOKEN", "PORT", "EXPIRES"]] + list.items.map { [$0.token, String($0.port), RFC3339.format($0.expiresAt)] })
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a preview: its URL answers 404 from now on.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The preview token.") var token: String
+
+        func run() async throws {
+            try await runClientCall { try await client.makeClient().revokePreview(key, token: token) }
+        }
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
 }

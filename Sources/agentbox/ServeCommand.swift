@@ -51,6 +51,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Output kept per stream of a spawned process, in bytes.")
     var outputBufferBytes = 1 << 20
 
+    @Option(help: "How long a preview URL works when its request names no expiry: 30m, 1h.")
+    var previewTtl = "1h"
+
+    @Option(help: "The longest a preview URL may work.")
+    var previewMaxTtl = "24h"
+
+    @Option(help: "How long a fetch or preview request waits for a workspace's port to accept before 502: 10s.")
+    var portWait = "10s"
+
     func validate() throws {
         guard Duration.parse(idleGrace) != nil else {
             throw ValidationError("--idle-grace must be a duration such as 500ms, 60s or 5m, not '\(idleGrace)'")
@@ -61,6 +70,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let problem = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids).validationProblem() {
             throw ValidationError(problem.replacingOccurrences(of: "limits.", with: "--"))
+        }
+        for (flag, value) in [("--preview-ttl", previewTtl), ("--preview-max-ttl", previewMaxTtl), ("--port-wait", portWait)] {
+            guard let duration = Duration.parse(value), duration > .zero else {
+                throw ValidationError("\(flag) must be a positive duration such as 90s, 30m or 1h, not '\(value)'")
+            }
+        }
+        guard Duration.parse(previewTtl)! <= Duration.parse(previewMaxTtl)! else {
+            throw ValidationError("--preview-ttl must not be longer than --preview-max-ttl")
         }
         guard outputBufferBytes >= 0 else { throw ValidationError("--output-buffer-bytes must not be negative") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
@@ -83,6 +100,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
         configuration.allowedHostMountPrefixes = allowHostMount
+        configuration.previewDefaultLifetime = Duration.parse(previewTtl)!
+        configuration.previewMaxLifetime = Duration.parse(previewMaxTtl)!
+        configuration.portWaitLimit = Duration.parse(portWait)!
         do {
             let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory)
             configuration.sandbox = backend

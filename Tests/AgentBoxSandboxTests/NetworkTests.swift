@@ -3,23 +3,10 @@ import AgentBoxAPI
 import Foundation
 import Testing
 
-/// A small HTTP server for the tests: echoes the method, the path, one header and the body.
-let echoServer = """
-    import http.server, sys
-    class H(http.server.BaseHTTPRequestHandler):
-        def answer(self):
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            text = f"{self.command} {self.path} {self.headers.get('x-test', '-')} ".encode() + body
-            self.send_response(201 if self.command == "POST" else 200)
-            self.send_header("content-type", "text/plain")
-            self.send_header("x-answer", "yes")
-            self.send_header("content-length", str(len(text)))
-            self.end_headers()
-            self.wfile.write(text)
-        do_GET = do_POST = do_PUT = do_DELETE = answer
-        def log_message(self, *args): pass
-    http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-    """
+/// The tests' HTTP and WebSocket echo server (Tests/Support/echo_server.py), to be written into a workspace.
+let echoServer = try! String(
+    contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Support/echo_server.py"), encoding: .utf8)
 
 @Suite("Workspace network", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
 struct NetworkTests {

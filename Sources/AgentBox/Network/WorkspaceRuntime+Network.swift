@@ -23,6 +23,12 @@ extension WorkspaceRuntime {
         }
     }
 
+    /// The event loops whose sockets live in the workspace's network (for clients other than HTTP, such as a
+    /// WebSocket). The workspace must be awake: the caller holds an activity.
+    public func networkEventLoopGroup() async throws -> any EventLoopGroup {
+        try await network().group
+    }
+
     func shutDownNetwork() async {
         guard let task = networkTask else { return }
         networkTask = nil
@@ -93,6 +99,9 @@ extension WorkspaceRuntime {
             }
         }
     }
+
+    /// Whether `error` means that nothing listens on the port (yet).
+    public static func isConnectionRefused(_ error: any Error) -> Bool { WorkspaceNetwork.isRefused(error) }
 
     static func validate(port: Int) throws {
         guard (1...65535).contains(port) else { throw AgentBoxError(.invalidArgument, "port must be 1...65535, not \(port)") }

@@ -224,6 +224,34 @@ enum OpenAPIDocument {
                 "body": ["type": "string", "format": "byte"],
             ],
         ],
+        "PreviewRequest": [
+            "type": "object", "required": ["port"],
+            "properties": [
+                "port": ["type": "integer", "minimum": 1, "maximum": 65535],
+                "expiresInSeconds": ["type": "integer", "minimum": 1, "maximum": 86400],
+            ],
+        ],
+        "Preview": [
+            "type": "object", "required": ["token", "port", "path", "expiresAt"],
+            "properties": [
+                "token": ["type": "string", "pattern": "^[a-z0-9]{32}$"], "port": ["type": "integer"], "path": ["type": "string"],
+                "url": ["type": "string"], "expiresAt": ["type": "string", "format": "date-time"],
+            ],
+        ],
+        "PreviewList": [
+            "type": "object", "required": ["items"],
+            "properties": [
+                "items": [
+                    "type": "array",
+                    "items": [
+                        "type": "object", "required": ["token", "port", "expiresAt"],
+                        "properties": [
+                            "token": ["type": "string"], "port": ["type": "integer"], "expiresAt": ["type": "string", "format": "date-time"],
+                        ],
+                    ],
+                ]
+            ],
+        ],
         "FetchResponse": [
             "type": "object", "required": ["status", "headers", "body"],
             "properties": [

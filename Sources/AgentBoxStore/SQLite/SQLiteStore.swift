@@ -64,6 +64,15 @@ public struct SQLiteStore: Store {
                 table.column("sizeBytes", .integer).notNull()
             }
         }
+        migrator.registerMigration("v4-previews") { db in
+            try db.create(table: PreviewRow.databaseTableName) { table in
+                table.column("token", .text).primaryKey()
+                table.column("workspaceKey", .text).notNull().indexed()
+                table.column("port", .integer).notNull()
+                table.column("createdAt", .double).notNull()
+                table.column("expiresAt", .double).notNull()
+            }
+        }
         return migrator
     }
 
@@ -98,6 +107,7 @@ public struct SQLiteStore: Store {
     public func deleteWorkspace(key: WorkspaceKey) async throws -> Bool {
         try await writer.write { db in
             try SnapshotRow.filter(Column("workspaceKey") == key.rawValue).deleteAll(db)
+            try PreviewRow.filter(Column("workspaceKey") == key.rawValue).deleteAll(db)
             return try WorkspaceRow.deleteOne(db, key: key.rawValue)
         }
     }
@@ -119,6 +129,31 @@ public struct SQLiteStore: Store {
 
     public func deleteSnapshot(id: String) async throws -> Bool {
         try await writer.write { db in try SnapshotRow.deleteOne(db, key: id) }
+    }
+
+    public func createPreview(_ record: PreviewRecord) async throws {
+        let row = PreviewRow(record)
+        try await writer.write { db in
+            try PreviewRow.filter(Column("workspaceKey") == row.workspaceKey && Column("expiresAt") <= row.createdAt).deleteAll(db)
+            try row.insert(db)
+        }
+    }
+
+    public func previews(of key: WorkspaceKey, now: Date) async throws -> [PreviewRecord] {
+        try await writer.read { db in
+            try PreviewRow.filter(Column("workspaceKey") == key.rawValue && Column("expiresAt") > now.timeIntervalSince1970)
+                .order(Column("createdAt")).fetchAll(db).map { try $0.record() }
+        }
+    }
+
+    public func preview(token: String) async throws -> PreviewRecord? {
+        try await writer.read { db in try PreviewRow.fetchOne(db, key: token)?.record() }
+    }
+
+    public func deletePreview(token: String, of key: WorkspaceKey) async throws -> Bool {
+        try await writer.write { db in
+            try PreviewRow.filter(Column("token") == token && Column("workspaceKey") == key.rawValue).deleteAll(db) > 0
+        }
     }
 
     public func touchWorkspace(key: WorkspaceKey, at date: Date) async throws {

@@ -1,0 +1,152 @@
+import AgentBox
+import AgentBoxAPI
+import AgentBoxServer
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import HummingbirdWSClient
+import HummingbirdWSTesting
+import Testing
+
+/// The tests' HTTP and WebSocket echo server (Tests/Support/echo_server.py).
+let echoServerScript = try! String(
+    contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Support/echo_server.py"), encoding: .utf8)
+
+@Suite("Preview routes", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct PreviewRouteTests {
+    /// Creates `key`, starts the echo server on `port` inside it and makes a preview of that port.
+    func serve(_ client: some TestClientProtocol, _ key: String, port: Int, body: String? = nil) async throws -> Preview {
+        _ = try await client.execute(uri: "/v1/workspaces/\(key)", method: .put)
+        try await startEcho(client, key, port: port)
+        let response = try await client.execute(
+            uri: "/v1/workspaces/\(key)/previews", method: .post, headers: json, body: ByteBuffer(string: body ?? #"{"port":\#(port)}"#))
+        #expect(response.status == .created)
+        return try decode(Preview.self, response)
+    }
+
+    func startEcho(_ client: some TestClientProtocol, _ key: String, port: Int) async throws {
+        let write = try await client.execute(
+            uri: "/v1/workspaces/\(key)/fs/file?path=/workspace/echo.py", method: .put, body: ByteBuffer(string: echoServerScript))
+        #expect(write.status == .ok)
+        let spawn = try await client.execute(
+            uri: "/v1/workspaces/\(key)/processes", method: .post, headers: json,
+            body: ByteBuffer(string: #"{"command":"python3","args":["/workspace/echo.py","\#(port)"]}"#))
+        #expect(spawn.status == .created)
+    }
+
+    @Test func aPreviewProxiesHTTPAndWebSockets() async throws {
+        try await withLiveServer { client, _ in
+            let preview = try await serve(client, "site", port: 8300)
+            #expect(preview.token.count == 32 && preview.token.allSatisfy { $0.isLowercase || $0.isNumber })
+            #expect(preview.path == "/preview/\(preview.token)/" && preview.url?.hasSuffix(preview.path) == true)
+            let base = "/preview/\(preview.token)"
+
+            // Any method, the target and its query as sent, headers and body both ways, CORS opened.
+            let get = try await client.execute(uri: "\(base)/a/b%20c?d=e", method: .get, headers: [HTTPField.Name("X-Test")!: "one"])
+            #expect(get.status == .ok)
+            #expect(String(buffer: get.body) == "GET /a/b%20c?d=e one ")
+            #expect(get.headers[HTTPField.Name("X-Answer")!] == "yes")
+            #expect(get.headers[.accessControlAllowOrigin] == "*")
+            let payload = String(repeating: "x", count: 300_000)
+            let post = try await client.execute(uri: "\(base)/upload", method: .post, body: ByteBuffer(string: payload))
+            #expect(post.status == .created && String(buffer: post.body) == "POST /upload - " + payload)
+            let head = try await client.execute(uri: "\(base)/", method: .head)
+            #expect(head.status == .ok && head.body.readableBytes == 0)
+
+            // A preflight is answered without the workspace; the preview's root is a directory; redirects stay inside.
+            let preflight = try await client.execute(
+                uri: "\(base)/api", method: .options,
+                headers: [.origin: "http://elsewhere.example", .accessControlRequestMethod: "PUT", .accessControlRequestHeaders: "x-test"])
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowMethods] == "PUT" && preflight.headers[.accessControlAllowHeaders] == "x-test")
+            let bare = try await client.execute(uri: base + "?q=1", method: .get)
+            #expect(bare.status == .permanentRedirect && bare.headers[.location] == base + "/?q=1")
+            let redirect = try await client.execute(uri: "\(base)/redirect", method: .get)
+            #expect(redirect.status == .found && redirect.headers[.location] == base + "/there")
+
+            // A WebSocket upgrade reaches the server inside, with the offered subprotocol.
+            let transcript = Transcript()
+            var configuration = WebSocketClientConfiguration()
+            configuration.additionalHeaders[.secWebSocketProtocol] = "vite-hmr"
+            try await client.ws("\(base)/hmr?x=1", configuration: configuration) { inbound, outbound, _ in
+                var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                if case .text(let greeting) = try await messages.next() { transcript.append(greeting + "|") }
+                try await outbound.write(.text("hi"))
+                if case .text(let echo) = try await messages.next() { transcript.append(echo + "|") }
+                try await outbound.write(.binary(ByteBuffer(bytes: [0, 255, 7])))
+                if case .binary(let bytes) = try await messages.next() { transcript.append("\(Array(bytes.readableBytesView))|") }
+                try await outbound.close(.normalClosure, reason: nil)
+            }
+            #expect(transcript.text == "path /hmr?x=1 proto vite-hmr|echo:hi|[0, 255, 7]|", "\(transcript.text)")
+        }
+    }
+
+    @Test func unknownExpiredAndRevokedTokensAre404AndBadInputIs400() async throws {
+        try await withLiveServer { client, _ in
+            let preview = try await serve(client, "tok", port: 8301)
+            #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .ok)
+            for unknown in ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "short", "UPPERCASEUPPERCASEUPPERCASEUPPER", "..%2F..%2Fv1"] {
+                let response = try await client.execute(uri: "/preview/\(unknown)/", method: .get)
+                #expect(response.status == .notFound, "\(unknown)")
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+            let list = try decode(PreviewList.self, try await client.execute(uri: "/v1/workspaces/tok/previews", method: .get))
+            #expect(list.items.map(\.token) == [preview.token] && list.items[0].port == 8301)
+
+            // Another workspace cannot revoke it; its own can, and then it is gone.
+            _ = try await client.execute(uri: "/v1/workspaces/other", method: .put)
+            #expect(try await client.execute(uri: "/v1/workspaces/other/previews/\(preview.token)", method: .delete).status == .notFound)
+            #expect(try await client.execute(uri: "/v1/workspaces/tok/previews/\(preview.token)", method: .delete).status == .noContent)
+            #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/v1/workspaces/tok/previews/\(preview.token)", method: .delete).status == .notFound)
+
+            // Expiry: a one-second preview works, then answers 404.
+            let short = try decode(
+                Preview.self,
+                try await client.execute(
+                    uri: "/v1/workspaces/tok/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":8301,"expiresInSeconds":1}"#)))
+            #expect(try await client.execute(uri: "/preview/\(short.token)/", method: .get).status == .ok)
+            try await Task.sleep(for: .milliseconds(1100))
+            #expect(try await client.execute(uri: "/preview/\(short.token)/", method: .get).status == .notFound)
+            #expect(try decode(PreviewList.self, try await client.execute(uri: "/v1/workspaces/tok/previews", method: .get)).items.isEmpty)
+
+            for (body, status) in [
+                (#"{"port":0}"#, 400), (#"{"port":65536}"#, 400), (#"{"port":80,"expiresInSeconds":0}"#, 400),
+                (#"{"port":80,"expiresInSeconds":86401}"#, 400), (#"{"port":"x"}"#, 400), ("{}", 400),
+            ] {
+                let response = try await client.execute(uri: "/v1/workspaces/tok/previews", method: .post, headers: json, body: ByteBuffer(string: body))
+                #expect(response.status.code == status, "\(body): \(String(buffer: response.body))")
+            }
+            #expect(try await client.execute(uri: "/v1/workspaces/absent/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":80}"#)).status == .notFound)
+            #expect(try await client.execute(uri: "/v1/workspaces/tok/previews/nottoken", method: .delete).status == .notFound)
+        }
+    }
+
+    @Test func aPreviewWakesASleepingWorkspaceAndWaitsForItsPort() async throws {
+        try await withLiveServer { client, manager in
+            let preview = try await serve(client, "nap", port: 8302)
+            #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/v1/workspaces/nap/sleep", method: .post).status == .ok)
+            #expect(try await manager.workspace(key: WorkspaceKey(rawValue: "nap")!).state == .sleeping)
+            // The request boots the workspace and waits for the port, while the server is started again.
+            async let answer = client.execute(uri: "/preview/\(preview.token)/again", method: .get)
+            while try await manager.workspace(key: WorkspaceKey(rawValue: "nap")!).state != .running {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // (Through the library: the test client sends one request at a time, and the preview's is under way.)
+            let runtime = try await manager.runtime(for: WorkspaceKey(rawValue: "nap")!)
+            _ = try await runtime.spawn(SpawnRequest(command: "python3", args: ["/workspace/echo.py", "8302"]))
+            let response = try await answer
+            #expect(response.status == .ok && String(buffer: response.body) == "GET /again - ")
+            // Nothing listening, long after: a 502 problem, not a hang.
+            _ = try await client.execute(uri: "/v1/workspaces/quiet", method: .put)
+            let quiet = try decode(
+                Preview.self,
+                try await client.execute(uri: "/v1/workspaces/quiet/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":8399}"#)))
+            let refused = try await client.execute(uri: "/preview/\(quiet.token)/", method: .get)
+            #expect(refused.status == .badGateway && refused.headers[.contentType] == "application/problem+json")
+        }
+    }
+}
