@@ -85,3 +85,19 @@ public struct PreviewList: Codable, Sendable, Equatable {
     public var items: [Item]
     public init(items: [Item]) { self.items = items }
 }
+
+/// `egressDenied`: the workspace's egress proxy refused a connection (answered 403).
+public struct EgressDeniedEvent: Codable, Sendable, Equatable {
+    /// The target as the process named it.
+    public var host: String
+    public var port: Int
+    /// Why: `policy` (no rule allows it) or `address` (it resolves to a loopback, link-local or unspecified
+    /// address, which only an allow-list entry naming it may reach).
+    public var reason: String
+
+    public init(host: String, port: Int, reason: String) {
+        self.host = host
+        self.port = port
+        self.reason = reason
+    }
+}

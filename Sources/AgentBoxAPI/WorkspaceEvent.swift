@@ -31,6 +31,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
     case processExit(ProcessExitEvent)
     case shellData(ShellDataEvent)
     case shellExit(ShellExitEvent)
+    case egressDenied(EgressDeniedEvent)
     case other(name: String, data: JSONValue)
 
     /// The SSE `event:` name.
@@ -42,6 +43,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .processExit: "processExit"
         case .shellData: "shellData"
         case .shellExit: "shellExit"
+        case .egressDenied: "egressDenied"
         case .other(let name, _): name
         }
     }
@@ -64,6 +66,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .processExit(let payload): try encoder.encode(payload)
         case .shellData(let payload): try encoder.encode(payload)
         case .shellExit(let payload): try encoder.encode(payload)
+        case .egressDenied(let payload): try encoder.encode(payload)
         case .other(_, let data): try encoder.encode(data)
         }
     }
@@ -79,6 +82,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case "processExit": .processExit(try decoder.decode(ProcessExitEvent.self, from: data))
         case "shellData": .shellData(try decoder.decode(ShellDataEvent.self, from: data))
         case "shellExit": .shellExit(try decoder.decode(ShellExitEvent.self, from: data))
+        case "egressDenied": .egressDenied(try decoder.decode(EgressDeniedEvent.self, from: data))
         default: .other(name: name, data: try decoder.decode(JSONValue.self, from: data))
         }
     }

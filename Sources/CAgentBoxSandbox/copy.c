@@ -2,7 +2,11 @@
 #include <sched.h>
 #include "agentbox_sandbox.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -52,6 +56,40 @@ int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask) {
 int ab_syncfs(int fd) { return syncfs(fd); }
 
 int ab_join_network_namespace(int fd) { return setns(fd, CLONE_NEWNET); }
+
+struct ab_listen_request {
+    int namespace_fd;
+    int port;
+    int result;
+};
+
+static void *ab_listen_thread(void *argument) {
+    struct ab_listen_request *request = argument;
+    request->result = -1;
+    if (setns(request->namespace_fd, CLONE_NEWNET) != 0) { request->result = -errno; return NULL; }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) { request->result = -errno; return NULL; }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons((unsigned short)request->port) };
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, 128) != 0) {
+        request->result = -errno;
+        close(fd);
+        return NULL;
+    }
+    request->result = fd;
+    return NULL;
+}
+
+int ab_listen_in_network_namespace(int namespace_fd, int port) {
+    struct ab_listen_request request = { .namespace_fd = namespace_fd, .port = port, .result = -EINVAL };
+    pthread_t thread;
+    int failed = pthread_create(&thread, NULL, ab_listen_thread, &request);
+    if (failed) return -failed;
+    pthread_join(thread, NULL);
+    return request.result;
+}
 
 int ab_start_writeback(int fd, long long offset, long long length) {
     return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);

@@ -95,3 +95,81 @@ struct NetworkTests {
         }
     }
 }
+
+@Suite("Egress", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct EgressTests {
+    /// `curl` through the workspace's proxy: the status of a plain request and of a CONNECT tunnel.
+    static func probe(_ manager: WorkspaceManager, _ workspace: String, _ target: String) async throws -> (plain: String, tunnel: String) {
+        let through = "-x http://127.0.0.1:3128 --noproxy ''"
+        let result = try await manager.run(
+            workspace,
+            "curl -s -m 5 -o /dev/null -w '%{http_code}' \(through) http://\(target)/; echo; "
+                + "curl -s -m 5 -o /dev/null -w '%{http_connect}' -p \(through) http://\(target)/; echo")
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        return (lines.first ?? "", lines.count > 1 ? lines[1] : "")
+    }
+
+    @Test func thePolicyDecidesAndNothingBypassesTheProxy() async throws {
+        let server = try HostHTTPServer()
+        defer { server.stop() }
+        let loopback = "127.0.0.1:\(server.port)"
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.create(key: key("deny"), config: WorkspaceConfig())
+            _ = try await manager.create(key: key("list"), config: WorkspaceConfig(network: NetworkPolicy(egress: .allowList([loopback]))))
+            _ = try await manager.create(key: key("all"), config: WorkspaceConfig(network: NetworkPolicy(egress: .allow)))
+
+            // Deny (the default): 403 to both forms, and an event on the workspace's stream.
+            let events = try await manager.runtime(for: key("deny")).events()
+            let denied = try await Self.probe(manager, "deny", loopback)
+            #expect(denied.plain == "403" && denied.tunnel == "403", "\(denied)")
+            var seen: EgressDeniedEvent?
+            for await envelope in events {
+                if case .egressDenied(let event) = envelope.event { seen = event; break }
+            }
+            #expect(seen == EgressDeniedEvent(host: "127.0.0.1", port: server.port, reason: "policy"))
+
+            // An allow-list entry naming a host service reaches it; "allow" alone does not reach the host's loopback.
+            let listed = try await Self.probe(manager, "list", loopback)
+            #expect(listed.plain == "200" && listed.tunnel == "200", "\(listed)")
+            let everything = try await Self.probe(manager, "all", loopback)
+            #expect(everything.plain == "403" && everything.tunnel == "403", "loopback needs an exact entry: \(everything)")
+
+            // The proxy's variables are set, so tools use it by themselves.
+            let environment = try await manager.run("all", "echo $HTTPS_PROXY $http_proxy $NO_PROXY")
+            #expect(environment.stdout == "http://127.0.0.1:3128 http://127.0.0.1:3128 localhost,127.0.0.1,::1\n")
+
+            if let external = HostHTTPServer.externalAddress {
+                let target = "\(external):\(server.port)"
+                let allowed = try await Self.probe(manager, "all", target)
+                #expect(allowed.plain == "200" && allowed.tunnel == "200", "\(allowed)")
+                #expect(try await Self.probe(manager, "list", target).plain == "403")
+                let viaEnvironment = try await manager.run("all", "curl -s -m 5 http://\(target)/; python3 -c \"import urllib.request; print(urllib.request.urlopen('http://\(target)/').read().decode())\"")
+                #expect(viaEnvironment.stdout == "host-okhost-ok\n", "\(viaEnvironment)")
+                // A process that ignores the proxy has no route out at all.
+                let bypass = try await manager.run(
+                    "all", "curl -s -m 3 --noproxy '*' http://\(target)/ || echo curl-failed; python3 -c \"import socket; socket.create_connection(('\(external)', \(server.port)), 2)\" 2>&1 | tail -1")
+                #expect(bypass.stdout.contains("curl-failed") && bypass.stdout.contains("unreachable"), "\(bypass)")
+            }
+            await manager.shutdown()
+        }
+    }
+
+    @Test func badPatternsAreRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            for pattern in ["bad host", "example.com:0", "example.com:70000", "*.", "a..b", "-x.com", "http://x.com", ""] {
+                do {
+                    _ = try await manager.create(key: key("bad"), config: WorkspaceConfig(network: NetworkPolicy(egress: .allowList([pattern]))))
+                    Issue.record("accepted '\(pattern)'")
+                } catch let error as AgentBoxError {
+                    #expect(error.code == .invalidArgument, "\(pattern): \(error)")
+                }
+            }
+            _ = try await manager.create(
+                key: key("good"),
+                config: WorkspaceConfig(network: NetworkPolicy(egress: .allowList(["*.github.com", "api.anthropic.com:443", "*:8080", "10.0.0.1"]))))
+            await manager.shutdown()
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import AgentBoxSandbox
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -27,6 +28,16 @@ extension WorkspaceRuntime {
     /// WebSocket). The workspace must be awake: the caller holds an activity.
     public func networkEventLoopGroup() async throws -> any EventLoopGroup {
         try await network().group
+    }
+
+    /// Starts the workspace's egress proxy in its network namespace, enforcing `network.egress`.
+    func startEgressProxy(_ sandbox: any Sandbox) async throws {
+        guard let namespace = try sandbox.openNetworkNamespace() else { return }
+        defer { close(namespace) }
+        let rules = try EgressRules(config.network?.egress ?? .deny)
+        egressProxy = try await EgressProxy.start(namespace: namespace, rules: rules) { [weak self] denied in
+            Task { await self?.publish(.egressDenied(denied)) }
+        }
     }
 
     func shutDownNetwork() async {

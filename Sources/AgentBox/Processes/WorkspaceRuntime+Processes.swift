@@ -96,14 +96,16 @@ extension WorkspaceRuntime {
         return entry
     }
 
-    /// What to launch: `arguments` in `cwd` (checked) with the workspace's environment, then `extraEnvironment`,
+    /// What to launch: `arguments` in `cwd` (checked) with the workspace's environment (the egress proxy's
+    /// variables included), then `extraEnvironment`,
     /// then `env` (checked) on top.
     func processSpec(
         arguments: [String], display: String, cwd: String?, env: [String: String]?, sandbox: any Sandbox,
         extraEnvironment: [String: String] = [:]
     ) throws -> SandboxProcessSpec {
         let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
-        var environment = sandbox.baseEnvironment.merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
+        var environment = sandbox.baseEnvironment.merging(egressProxy != nil ? EgressProxy.environment : [:]) { $1 }
+            .merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
         for (name, value) in env ?? [:] {
             try Self.validateEnvironment(name: name, value: value)
             environment[name] = value

@@ -75,6 +75,7 @@ public final class WorkspaceManager: Sendable {
     func validated(_ config: WorkspaceConfig) throws -> WorkspaceConfig {
         var config = config
         try Self.validate(config)
+        if let network = config.network { _ = try EgressRules(network.egress) }
         if let mounts = config.mounts {
             config.mounts = mounts.isEmpty ? nil : try MountValidation.validate(mounts, configuration: configuration)
         }

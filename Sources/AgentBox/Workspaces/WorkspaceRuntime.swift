@@ -59,6 +59,8 @@ public actor WorkspaceRuntime {
     var shellPumps: [String: Task<Void, Never>] = [:]
     /// The server's foothold in the awake workspace's network, made on first use (see `WorkspaceNetwork`).
     var networkTask: Task<WorkspaceNetwork, any Error>?
+    /// The egress proxy inside the awake workspace (Linux sandboxes only: unsandboxed ones share the host's network).
+    var egressProxy: EgressProxy?
     /// The open file watches, by number: how to stop each.
     nonisolated let watchers = Mutex<(next: UInt64, stops: [UInt64: @Sendable () -> Void])>((0, [:]))
 
@@ -210,6 +212,13 @@ public actor WorkspaceRuntime {
             if let backend = configuration.sandbox {
                 let sandbox = try await backend.start(sandboxSpec(), logger: logger)
                 self.sandbox = sandbox
+                do {
+                    try await startEgressProxy(sandbox)
+                } catch {
+                    self.sandbox = nil
+                    await sandbox.stop()
+                    throw error
+                }
                 let generation = generation
                 Task { [weak self] in
                     await sandbox.waitUntilEnded()
@@ -278,6 +287,8 @@ public actor WorkspaceRuntime {
         idleTimer?.cancel()
         idleTimer = nil
         await shutDownNetwork()
+        await egressProxy?.stop()
+        egressProxy = nil
         if let sandbox {
             await sandbox.stop()
             self.sandbox = nil

@@ -73,6 +73,9 @@ int ab_inotify_watch_fd(int inotify_fd, int dir_fd, unsigned mask);
 int ab_syncfs(int fd);
 /* Moves the calling thread into the network namespace fd (setns CLONE_NEWNET); sockets it creates stay there. */
 int ab_join_network_namespace(int fd);
+/* A socket listening on 127.0.0.1:port inside the network namespace fd, made by a short-lived thread that joins
+ * it (the calling thread stays where it is). Returns the descriptor (non-blocking), or -errno. */
+int ab_listen_in_network_namespace(int namespace_fd, int port);
 /* Starts writing back the dirty pages of [offset, offset+length) of fd, without waiting (sync_file_range). */
 int ab_start_writeback(int fd, long long offset, long long length);
 

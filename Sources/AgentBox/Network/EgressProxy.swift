@@ -1,0 +1,344 @@
+import AgentBoxAPI
+import CAgentBoxSandbox
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The only way out of a workspace: an HTTP proxy that listens on `127.0.0.1:3128` *inside* the workspace's network
+/// namespace and connects out from the host's, for the targets the workspace's egress policy allows.
+///
+/// It speaks `CONNECT host:port` (HTTPS and any other TCP) and absolute-form HTTP (`GET http://host/path`, sent on
+/// as one request with `Connection: close`). A refusal is a `403` to the client and an `egressDenied` event. The
+/// listening socket is made by a short-lived thread that joins the namespace; after that it is served by NIO's
+/// shared event loops like any other, so no thread or process per workspace is needed.
+final class EgressProxy: Sendable {
+    /// The port inside every workspace.
+    static let port = 3128
+    /// The environment that points programs at the proxy (curl reads the lower-case names, most others either).
+    static let environment: [String: String] = {
+        let url = "http://127.0.0.1:\(port)"
+        let noProxy = "localhost,127.0.0.1,::1"
+        return [
+            "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+            "NO_PROXY": noProxy, "no_proxy": noProxy, "NODE_USE_ENV_PROXY": "1",
+        ]
+    }()
+
+    private let channel: any Channel
+
+    private init(channel: any Channel) { self.channel = channel }
+
+    /// Starts the proxy in the network namespace `fd` (closed by the caller).
+    static func start(namespace fd: Int32, rules: EgressRules, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void) async throws -> EgressProxy {
+        let socket = ab_listen_in_network_namespace(fd, Int32(port))
+        guard socket >= 0 else {
+            throw AgentBoxError(.internalError, "cannot listen for the egress proxy in the workspace: \(String(cString: strerror(-socket)))")
+        }
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.backlog, value: 128)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                    try channel.pipeline.syncOperations.addHandler(decoder)
+                    try channel.pipeline.syncOperations.addHandler(EgressRequestHandler(rules: rules, decoder: decoder, onDenied: onDenied))
+                }
+            }
+        do {
+            return EgressProxy(channel: try await bootstrap.withBoundSocket(socket).get())
+        } catch {
+            close(socket)
+            throw error
+        }
+    }
+
+    func stop() async {
+        try? await channel.close()
+    }
+}
+
+/// Reads the first request head of a proxy connection, decides, and either refuses it or turns the connection
+/// into a byte relay to the target.
+private final class EgressRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    let rules: EgressRules
+    let decoder: ByteToMessageHandler<HTTPRequestDecoder>
+    let onDenied: @Sendable (EgressDeniedEvent) -> Void
+    /// The request being handled, once its head allowed it; its body (absolute-form only) gathers until its end.
+    private var target: EgressTarget?
+    private var body = ByteBuffer()
+    private var done = false
+    /// The most body an absolute-form request may carry (it is held until the request ends; HTTPS goes by CONNECT).
+    static let maxForwardedBody = 8 << 20
+
+    init(rules: EgressRules, decoder: ByteToMessageHandler<HTTPRequestDecoder>, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void) {
+        self.rules = rules
+        self.decoder = decoder
+        self.onDenied = onDenied
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return }  // one request per connection; what follows it is ignored
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard let target = EgressTarget(head) else {
+                return refuse(context, status: "400 Bad Request", message: "the egress proxy takes CONNECT host:port or absolute http:// URLs")
+            }
+            guard rules.allows(host: target.host, port: target.port) else {
+                onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "policy"))
+                return refuse(context, status: "403 Forbidden", message: "the workspace's egress policy does not allow \(target.host):\(target.port)")
+            }
+            self.target = target
+        case .body(var part):
+            guard target != nil else { return }
+            guard body.readableBytes + part.readableBytes <= Self.maxForwardedBody else {
+                return refuse(context, status: "413 Content Too Large", message: "a plain-HTTP request body through the proxy is limited to 8 MiB")
+            }
+            body.writeBuffer(&part)
+        case .end:
+            guard let target else { return }
+            done = true
+            connect(context, target)
+        }
+    }
+
+    /// The request is complete: connect to the target and turn the connection into a relay.
+    private func connect(_ context: ChannelHandlerContext, _ target: EgressTarget) {
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let (clientSide, targetSide) = GlueHandler.pair()
+        var first: ByteBuffer?
+        do {
+            switch target.kind {
+            case .tunnel:
+                // The parser stops after a CONNECT: what the client sent after it (a TLS hello, say) is forwarded
+                // as bytes to the glue, which holds it until the target is connected.
+                try context.pipeline.syncOperations.addHandler(clientSide, position: .after(self))
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                context.pipeline.syncOperations.removeHandler(decoder, promise: nil)
+            case .forward(let head):
+                // The request goes out whole; from then on only the answer flows, through the glue in front.
+                clientSide.relaysInbound = false
+                try context.pipeline.syncOperations.addHandler(clientSide, position: .first)
+                var request = ByteBuffer(string: head + "Content-Length: \(body.readableBytes)\r\n\r\n")
+                request.writeBuffer(&body)
+                first = request
+            }
+        } catch {
+            return refuse(context, status: "500 Internal Server Error", message: "\(error)")
+        }
+        let channel = context.channel
+        let loop = context.eventLoop
+        let exactly = rules.namesExactly(host: target.host, port: target.port)
+        let onDenied = onDenied
+        let firstBytes = first
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
+            try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
+        }.flatMapThrowing { address -> SocketAddress in
+            if let ip = address.ipAddress, EgressRules.isSensitive(address: ip), !exactly {
+                onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "address"))
+                throw EgressRefusal.sensitiveAddress(ip)
+            }
+            return address
+        }.flatMap { address in
+            ClientBootstrap(group: loop)
+                .connectTimeout(.seconds(10))
+                .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                .channelInitializer { outbound in
+                    outbound.eventLoop.makeCompletedFuture { try outbound.pipeline.syncOperations.addHandler(targetSide) }
+                }
+                .connect(to: address)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let outbound):
+                if let firstBytes {
+                    outbound.writeAndFlush(firstBytes, promise: nil)
+                } else {
+                    channel.writeAndFlush(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n"), promise: nil)
+                }
+                clientSide.start()
+                channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            case .failure(let error):
+                let (status, message): (String, String) =
+                    if case EgressRefusal.sensitiveAddress(let ip) = error {
+                        ("403 Forbidden", "\(target.host) resolves to \(ip), which only an allow-list entry naming it may reach")
+                    } else {
+                        ("502 Bad Gateway", "cannot reach \(target.host):\(target.port): \(error)")
+                    }
+                let body = message + "\n"
+                channel.writeAndFlush(
+                    ByteBuffer(string: "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+                ).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
+            }
+        }
+    }
+
+    private func refuse(_ context: ChannelHandlerContext, status: String, message: String) {
+        done = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let body = message + "\n"
+        let text = "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+private enum EgressRefusal: Error {
+    case sensitiveAddress(String)
+}
+
+/// Where a proxy request goes, and what to send first.
+struct EgressTarget: Sendable {
+    enum Kind: Sendable {
+        /// CONNECT: answer 200, then relay bytes.
+        case tunnel
+        /// Absolute-form HTTP: send this head (origin-form, `Connection: close`, its length and blank line still to
+        /// come) and the body to the target, then relay the answer.
+        case forward(String)
+    }
+
+    var host: String
+    var port: Int
+    var kind: Kind
+
+    init?(_ head: HTTPRequestHead) {
+        if head.method == .CONNECT {
+            guard let (host, port) = Self.split(authority: head.uri, defaultPort: nil) else { return nil }
+            (self.host, self.port, self.kind) = (host, port, .tunnel)
+            return
+        }
+        guard head.uri.lowercased().hasPrefix("http://") else { return nil }
+        let afterScheme = head.uri.dropFirst("http://".count)
+        let slash = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? afterScheme.endIndex
+        let authority = String(afterScheme[..<slash])
+        guard !authority.contains("@"), let (host, port) = Self.split(authority: authority, defaultPort: 80) else { return nil }
+        var target = String(afterScheme[slash...])
+        if target.isEmpty { target = "/" } else if target.hasPrefix("?") { target = "/" + target }
+        var lines = "\(head.method.rawValue) \(target) HTTP/1.1\r\n"
+        let dropped: Set<String> = [
+            "proxy-connection", "proxy-authorization", "connection", "keep-alive", "content-length", "transfer-encoding", "te", "trailer",
+        ]
+        var hasHost = false
+        for (name, value) in head.headers where !dropped.contains(name.lowercased()) {
+            guard !value.contains("\r"), !value.contains("\n") else { return nil }
+            if name.lowercased() == "host" { hasHost = true }
+            lines += "\(name): \(value)\r\n"
+        }
+        if !hasHost { lines += "Host: \(authority)\r\n" }
+        lines += "Connection: close\r\n"  // the body's length and the blank line follow, once the body is in
+        (self.host, self.port, self.kind) = (host, port, .forward(lines))
+    }
+
+    /// `host:port`, `[v6]:port`, or a bare host when there is a default port.
+    static func split(authority: String, defaultPort: Int?) -> (String, Int)? {
+        var host = Substring(authority)
+        var port = defaultPort
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if rest.hasPrefix(":") { port = Int(rest.dropFirst()) } else if !rest.isEmpty { return nil }
+        } else if let colon = host.lastIndex(of: ":") {
+            port = Int(host[host.index(after: colon)...])
+            host = host[..<colon]
+        }
+        guard let port, (1...65535).contains(port), !host.isEmpty, host.count <= 253,
+            host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" || $0 == "_" })
+        else { return nil }
+        return (host.lowercased(), port)
+    }
+}
+
+/// One half of a byte relay between two channels on one event loop, with backpressure: a side reads only while its
+/// partner can write. The client's half holds what arrives before its partner is connected (reads are off then, so
+/// that is bounded by one read).
+final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: GlueHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private var held: [ByteBuffer] = []
+    private var started = false
+    /// `false` for a client whose one request has gone out whole: its later bytes are passed on (and ignored by the
+    /// request handler behind), not relayed.
+    var relaysInbound = true
+
+    static func pair() -> (GlueHandler, GlueHandler) {
+        let first = GlueHandler(), second = GlueHandler()
+        first.partner = second
+        second.partner = first
+        second.started = true
+        return (first, second)
+    }
+
+    /// Starts relaying what this side holds and receives.
+    func start() {
+        started = true
+        for buffer in held { partner?.partnerWrite(buffer) }
+        held.removeAll()
+        partner?.partnerFlush()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    private func partnerWrite(_ buffer: ByteBuffer) { context?.write(wrapOutboundOut(buffer), promise: nil) }
+    private func partnerFlush() { context?.flush() }
+    private func partnerWriteEOF() { context?.close(mode: .output, promise: nil) }
+    private func partnerCloseFully() { context?.close(promise: nil) }
+    private var partnerIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    private func partnerBecameWritable() {
+        if pendingRead {
+            pendingRead = false
+            context?.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard relaysInbound else { return context.fireChannelRead(data) }
+        let buffer = unwrapInboundIn(data)
+        if started { partner?.partnerWrite(buffer) } else { held.append(buffer) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if started, relaysInbound { partner?.partnerFlush() }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.partnerCloseFully()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            partner?.partnerWriteEOF()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.partnerBecameWritable() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if partner?.partnerIsWritable ?? false {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import AgentBoxAPI
+import Foundation
+
+/// A workspace's egress policy, parsed: which targets (`host`, `port`) its proxy may connect to.
+///
+/// Patterns: `example.com` (that host), `*.example.com` (its subdomains, not itself), `*` (any host), each with an
+/// optional `:port` (any port without). IPv4 addresses are hosts like any other. Matching is on the target as the
+/// process named it, case-insensitively.
+///
+/// Whatever the policy, a target that resolves to a loopback, link-local or unspecified address (the host's own
+/// services, the AgentBox API, a cloud metadata endpoint) is refused unless an entry names that very host, without
+/// a wildcard: `127.0.0.1:8080` allows a service on the host; `allow` alone does not.
+public struct EgressRules: Sendable, Equatable {
+    struct Pattern: Sendable, Equatable {
+        /// Lower case; for a wildcard, the suffix after `*.` (empty for `*`).
+        var host: String
+        var wildcard: Bool
+        var port: Int?
+    }
+
+    enum Mode: Sendable, Equatable {
+        case deny, allow
+        case list([Pattern])
+    }
+
+    let mode: Mode
+
+    public init(_ policy: EgressPolicy) throws {
+        switch policy {
+        case .deny: mode = .deny
+        case .allow: mode = .allow
+        case .allowList(let patterns):
+            guard patterns.count <= 256 else { throw AgentBoxError(.invalidArgument, "network.egress allows at most 256 patterns") }
+            mode = .list(try patterns.map(Self.parse))
+        }
+    }
+
+    static func parse(_ text: String) throws -> Pattern {
+        let problem = AgentBoxError(
+            .invalidArgument,
+            "'\(text.prefix(100))' is not an egress pattern (host, *.domain or *, each with an optional :port)")
+        var rest = Substring(text.lowercased())
+        var port: Int?
+        if let colon = rest.lastIndex(of: ":") {
+            guard let value = Int(rest[rest.index(after: colon)...]), (1...65535).contains(value) else { throw problem }
+            port = value
+            rest = rest[..<colon]
+        }
+        if rest == "*" { return Pattern(host: "", wildcard: true, port: port) }
+        let wildcard = rest.hasPrefix("*.")
+        if wildcard { rest = rest.dropFirst(2) }
+        let labels = rest.split(separator: ".", omittingEmptySubsequences: false)
+        guard !rest.isEmpty, rest.count <= 253,
+            labels.allSatisfy({ label in
+                !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }
+            })
+        else { throw problem }
+        return Pattern(host: String(rest), wildcard: wildcard, port: port)
+    }
+
+    /// Whether the policy lets the workspace reach `host`:`port` (before the address check).
+    public func allows(host: String, port: Int) -> Bool {
+        switch mode {
+        case .deny: false
+        case .allow: true
+        case .list(let patterns): patterns.contains { Self.matches($0, host: host.lowercased(), port: port) }
+        }
+    }
+
+    /// Whether an entry names `host` itself (no wildcard), which is what reaching a loopback or link-local
+    /// address takes.
+    public func namesExactly(host: String, port: Int) -> Bool {
+        guard case .list(let patterns) = mode else { return false }
+        return patterns.contains { !$0.wildcard && Self.matches($0, host: host.lowercased(), port: port) }
+    }
+
+    static func matches(_ pattern: Pattern, host: String, port: Int) -> Bool {
+        if let wanted = pattern.port, wanted != port { return false }
+        if !pattern.wildcard { return host == pattern.host }
+        return pattern.host.isEmpty || host.hasSuffix("." + pattern.host)
+    }
+
+    /// Whether `address` (numeric, IPv4 or IPv6) is one that only an exact entry may reach: loopback,
+    /// link-local, unspecified, or IPv4 mapped into IPv6 as one of these.
+    public static func isSensitive(address: String) -> Bool {
+        var address = address.lowercased()
+        if address.hasPrefix("::ffff:") { address = String(address.dropFirst(7)) }
+        if address.contains(".") {
+            let parts = address.split(separator: ".").compactMap { Int($0) }
+            guard parts.count == 4 else { return true }
+            return parts[0] == 127 || parts[0] == 0 || (parts[0] == 169 && parts[1] == 254)
+        }
+        return address == "::1" || address == "::" || address.hasPrefix("fe8") || address.hasPrefix("fe9")
+            || address.hasPrefix("fea") || address.hasPrefix("feb")
+    }
+}
