@@ -43,6 +43,7 @@ extension WorkspaceManager {
     public func revokePreview(key: WorkspaceKey, token: String) async throws {
         try checkOpen()
         _ = try await workspace(key: key)
+        previewCache.withLock { _ = $0.removeValue(forKey: token) }
         guard Self.isPreviewToken(token), try await store.deletePreview(token: token, of: key) else {
             throw AgentBoxError(.notFound, "workspace '\(key)' has no preview '\(token)'")
         }
@@ -52,10 +53,24 @@ extension WorkspaceManager {
     /// (one answer for all, so that a guess learns nothing).
     public func resolvePreview(token: String) async throws -> (runtime: WorkspaceRuntime, port: Int) {
         try checkOpen()
-        guard Self.isPreviewToken(token), let record = try await store.preview(token: token), record.expiresAt > Date() else {
-            throw AgentBoxError(.notFound, "no such preview")
+        guard Self.isPreviewToken(token) else { throw AgentBoxError(.notFound, "no such preview") }
+        var record = previewCache.withLock { $0[token] }
+        if record == nil, let stored = try await store.preview(token: token) {
+            record = stored
+            previewCache.withLock { cache in
+                if cache.count >= Self.previewCacheLimit { cache.removeAll(keepingCapacity: true) }
+                cache[token] = stored
+            }
         }
+        guard let record, record.expiresAt > Date() else { throw AgentBoxError(.notFound, "no such preview") }
         return (try await runtime(for: record.workspaceKey), record.port)
+    }
+
+    static let previewCacheLimit = 4096
+
+    /// Forgets the cached previews of a workspace that is being destroyed.
+    func forgetPreviews(of key: WorkspaceKey) {
+        previewCache.withLock { cache in cache = cache.filter { $0.value.workspaceKey != key } }
     }
 
     static func isPreviewToken(_ token: String) -> Bool { RandomID.isValid(token, prefix: "", length: 32) }

@@ -38,7 +38,8 @@ final class WorkspaceNetwork: Sendable {
         }
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2)), decompression: .disabled)
-        configuration.connectionPool = .init(idleTimeout: .seconds(10))
+        // Enough connections per port for a browser's and a load test's parallel requests (the default is 8).
+        configuration.connectionPool = .init(idleTimeout: .seconds(10), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
         configuration.httpVersion = .http1Only
         let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
         return WorkspaceNetwork(group: group, client: client)

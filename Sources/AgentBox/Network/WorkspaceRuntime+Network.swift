@@ -90,7 +90,8 @@ extension WorkspaceRuntime {
     /// Sends `request` (its URL made with ``WorkspaceNetwork/url(port:target:)``) into the workspace and returns the
     /// response head with its body still streaming. The workspace must be awake (the caller holds an activity).
     /// While nothing accepts on the port, retries until the configuration's `portWaitLimit`: then 502 (refused) or 504.
-    public func send(_ request: HTTPClientRequest, port: Int, timeout: TimeAmount) async throws -> HTTPClientResponse {
+    /// Not isolated to the workspace: many requests may be under way at once, each hopping only to get the network.
+    public nonisolated func send(_ request: HTTPClientRequest, port: Int, timeout: TimeAmount) async throws -> HTTPClientResponse {
         let network = try await network()
         let giveUp = ContinuousClock.now + configuration.portWaitLimit
         var pause: Duration = .milliseconds(5)

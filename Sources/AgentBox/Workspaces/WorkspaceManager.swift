@@ -20,6 +20,9 @@ public final class WorkspaceManager: Sendable {
     private let closed = Mutex(false)
     /// Workspaces whose records exist but whose files are still being put in place (forks); loading one waits.
     let pendingCreations = Mutex<[WorkspaceKey: Task<Void, Never>]>([:])
+    /// Preview tokens recently resolved, so that a page's many requests do not each read the store. Bounded;
+    /// revoking a token or destroying its workspace removes it here too.
+    let previewCache = Mutex<[String: PreviewRecord]>([:])
 
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
@@ -112,6 +115,7 @@ public final class WorkspaceManager: Sendable {
         await runtime.destroy()
         await removeSnapshotFiles(of: key)
         guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
+        forgetPreviews(of: key)
         do {
             if FileManager.default.fileExists(atPath: runtime.directory.path) {
                 try FileManager.default.removeItem(at: runtime.directory)
