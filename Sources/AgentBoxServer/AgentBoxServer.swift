@@ -16,8 +16,14 @@ public struct ServerConfiguration: Sendable {
     public var token: String?
     /// Allows listening on a non-loopback address without a token.
     public var allowUnauthenticatedRemote: Bool
+    /// With a domain `D`, `{token}.D` serves the preview `token` at the root of its own host (point a wildcard DNS
+    /// record at this server). `nil` for path-based previews only.
+    public var previewDomain: String?
 
-    public init(host: String = "127.0.0.1", port: Int = 2468, token: String? = nil, allowUnauthenticatedRemote: Bool = false) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 2468, token: String? = nil, allowUnauthenticatedRemote: Bool = false, previewDomain: String? = nil
+    ) {
+        self.previewDomain = previewDomain?.lowercased()
         self.host = host
         self.port = port
         self.token = token
@@ -26,6 +32,12 @@ public struct ServerConfiguration: Sendable {
 
     /// Refuses a configuration that would expose workspaces to the network without a token.
     public func validate() throws {
+        if let previewDomain {
+            let labels = previewDomain.split(separator: ".", omittingEmptySubsequences: false)
+            guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }) else {
+                throw AgentBoxError(.invalidArgument, "--preview-domain must be a domain such as preview.example.com, not '\(previewDomain)'")
+            }
+        }
         if let token, token.isEmpty { throw AgentBoxError(.invalidArgument, "--token must not be empty") }
         if token == nil, !allowUnauthenticatedRemote, !Self.isLoopback(host) {
             throw AgentBoxError(
@@ -40,13 +52,17 @@ public struct ServerConfiguration: Sendable {
 }
 
 /// The routers of the AgentBox HTTP API over `manager`: one for HTTP requests, one for WebSocket upgrades.
-public func buildRouters(manager: WorkspaceManager, token: String?) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>) {
+public func buildRouters(
+    manager: WorkspaceManager, token: String?, previewDomain: String? = nil
+) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>) {
     let router = Router(context: AgentBoxRequestContext.self)
     let webSocketRouter = Router(context: AgentBoxRequestContext.self)
-    // Middleware wraps only the routes added after it, so it goes first.
+    // Middleware wraps only the routes added after it, so it goes first. Host-based previews come before the
+    // bearer token check: the preview token is their credential.
     for each in [router, webSocketRouter] {
         each.add(middleware: ProblemMiddleware())
-        if let token { each.add(middleware: AuthMiddleware(token: token)) }
+        if let previewDomain, each === router { each.add(middleware: HostPreviewMiddleware(manager: manager, domain: previewDomain)) }
+        if let token { each.add(middleware: AuthMiddleware(token: token, previewDomain: previewDomain)) }
     }
     let registry = APIRouteRegistry(router: router)
     HealthController().addRoutes(to: registry)
@@ -55,7 +71,7 @@ public func buildRouters(manager: WorkspaceManager, token: String?) -> (http: Ro
     FileController(manager: manager).addRoutes(to: registry)
     SnapshotController(manager: manager).addRoutes(to: registry)
     NetworkController(manager: manager).addRoutes(to: registry)
-    PreviewController(manager: manager).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
+    PreviewController(manager: manager, previewDomain: previewDomain).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
     return (router, webSocketRouter)
 }
@@ -71,7 +87,7 @@ public func buildApplication(
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     try configuration.validate()
-    let (router, webSocketRouter) = buildRouters(manager: manager, token: configuration.token)
+    let (router, webSocketRouter) = buildRouters(manager: manager, token: configuration.token, previewDomain: configuration.previewDomain)
     return Application(
         router: router,
         server: .http1WebSocketUpgrade(

@@ -51,6 +51,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Output kept per stream of a spawned process, in bytes.")
     var outputBufferBytes = 1 << 20
 
+    @Option(help: "Serve previews at {token}.DOMAIN too (point a wildcard DNS record *.DOMAIN at this server).")
+    var previewDomain: String?
+
     @Option(help: "How long a preview URL works when its request names no expiry: 30m, 1h.")
     var previewTtl = "1h"
 
@@ -115,7 +118,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let environmentToken = ProcessInfo.processInfo.environment["AGENTBOX_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let server = ServerConfiguration(
-            host: host, port: port, token: noToken ? nil : (token ?? environmentToken), allowUnauthenticatedRemote: noToken)
+            host: host, port: port, token: noToken ? nil : (token ?? environmentToken), allowUnauthenticatedRemote: noToken,
+            previewDomain: previewDomain)
         do {
             try server.validate()
         } catch {

@@ -51,8 +51,40 @@ struct NetworkEndToEndTests {
         }
     }
 
-    static func get(_ url: String) async throws -> (status: Int, body: String) {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+    /// `serve --preview-domain`: `{token}.{domain}` serves the preview at the root of its own host, WebSockets too,
+    /// without the API's bearer token, and never the API itself.
+    @Test func hostBasedPreviews() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--preview-domain", "preview.test"])
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("host")
+            _ = try await client.writeFile("host", path: "/workspace/echo.py", data: Self.echoServer)
+            _ = try await client.spawn("host", SpawnRequest(command: "python3", args: ["/workspace/echo.py", "8401"]))
+            let preview = try await client.createPreview("host", port: 8401)
+            let port = server.endpoint.port!
+            #expect(preview.url == "http://\(preview.token).preview.test:\(port)/")
+            let host = "\(preview.token).preview.test:\(port)"
+            let root = server.endpoint.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            #expect(try await Self.get(root + "/assets/app.js?v=2", host: host) == (200, "GET /assets/app.js?v=2 - "))
+            #expect(try await Self.get(root + "/v1/workspaces", host: host) == (200, "GET /v1/workspaces - "), "the API is not reachable from a preview host")
+            #expect(try await Self.get(root + "/", host: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.preview.test").status == 404)
+            #expect(try await Self.get(root + "/v1/workspaces").status == 401, "other hosts still need the token")
+
+            let socket = try RawSocket(port: port)
+            try socket.send(
+                "GET /live HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            let answer = try socket.receive(until: "proto")
+            #expect(answer.hasPrefix("HTTP/1.1 101"), "\(answer)")
+            #expect(answer.contains("path /live proto"), "the server inside greets through the relay: \(answer)")
+            await server.stop()
+        }
+    }
+
+    static func get(_ url: String, host: String? = nil) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: url)
+        if let host { request.headers.replaceOrAdd(name: "host", value: host) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), String(buffer: body))
     }

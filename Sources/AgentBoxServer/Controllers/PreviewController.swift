@@ -14,11 +14,15 @@ import Synchronization
 /// needs no bearer token (the preview token is the credential).
 struct PreviewController {
     let manager: WorkspaceManager
+    /// With `serve --preview-domain D`, `{token}.D` serves the preview at the root of its own host, which
+    /// development servers that use absolute paths need.
+    let previewDomain: String?
 
     static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
 
     func addRoutes(to registry: APIRouteRegistry, router: Router<AgentBoxRequestContext>, webSocketRouter: Router<AgentBoxRequestContext>) {
         let manager = manager
+        let previewDomain = previewDomain
         let token = APIOperation.Parameter(
             name: "token", location: .path, schema: ["type": "string", "pattern": "^[a-z0-9]{32}$"], description: "The preview token.",
             required: true)
@@ -35,7 +39,14 @@ struct PreviewController {
             }
             var preview = try await manager.createPreview(
                 key: WorkspaceController.key(context), port: body.port, lifetime: body.expiresInSeconds.map { .seconds($0) })
-            preview.url = Self.publicOrigin(request).map { $0 + preview.path }
+            if let domain = previewDomain {
+                let port = request.head.authority.flatMap { authority in
+                    authority.lastIndex(of: ":").map { String(authority[authority.index(after: $0)...]) }
+                }.map { ":" + $0 } ?? ""
+                preview.url = "\(Self.scheme(request))://\(preview.token).\(domain)\(port)/"
+            } else {
+                preview.url = Self.publicOrigin(request).map { $0 + preview.path }
+            }
             return EditedResponse(status: .created, response: preview)
         }
         registry.add(
@@ -71,18 +82,43 @@ struct PreviewController {
             let offered = request.headers[.secWebSocketProtocol]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
             return .upgrade(offered.map { [.secWebSocketProtocol: $0] } ?? [:])
         } onUpgrade: { inbound, outbound, context in
-            try await Self.relayWebSocket(manager, request: context.request, context: context.requestContext, inbound: inbound, outbound: outbound)
+            let token = context.requestContext.pathParameter("token")
+            try await Self.relayWebSocket(
+                manager, request: context.request, token: token, target: String(context.request.uri.string.dropFirst("/preview/\(token)".count)),
+                context: context.requestContext, inbound: inbound, outbound: outbound)
+        }
+        // Host-based previews (`{token}.{domain}`) take WebSocket upgrades on any path.
+        if let domain = previewDomain {
+            for path in ["/", "/**"] {
+                webSocketRouter.ws(RouterPath(path)) { request, _ in
+                    guard let token = Self.hostToken(request, domain: domain) else { return .dontUpgrade }
+                    _ = try await manager.resolvePreview(token: token)
+                    let offered = request.headers[.secWebSocketProtocol]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+                    return .upgrade(offered.map { [.secWebSocketProtocol: $0] } ?? [:])
+                } onUpgrade: { inbound, outbound, context in
+                    guard let token = Self.hostToken(context.request, domain: domain) else { return }
+                    try await Self.relayWebSocket(
+                        manager, request: context.request, token: token, target: context.request.uri.string, context: context.requestContext,
+                        inbound: inbound, outbound: outbound)
+                }
+            }
         }
     }
 
+    /// The token of a host-based preview request (`Host: {token}.{domain}[:port]`), or `nil`.
+    static func hostToken(_ request: Request, domain: String) -> String? {
+        guard var host = request.head.authority?.lowercased() else { return nil }
+        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
+        guard host.hasSuffix("." + domain) else { return nil }
+        let token = String(host.dropLast(domain.count + 1))
+        return token.contains(".") ? nil : token
+    }
+
     static func relayWebSocket(
-        _ manager: WorkspaceManager, request: Request, context: AgentBoxRequestContext, inbound: WebSocketInboundStream,
-        outbound: WebSocketOutboundWriter
+        _ manager: WorkspaceManager, request: Request, token: String, target: String, context: AgentBoxRequestContext,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
     ) async throws {
-        let token = context.pathParameter("token")
-        let prefix = "/preview/\(token)"
         let (runtime, port) = try await manager.resolvePreview(token: token)
-        let target = String(request.uri.string.dropFirst(prefix.count))
         let activity = try await runtime.beginActivity()
         defer { Task { await runtime.endActivity(activity) } }
         let group = try await runtime.networkEventLoopGroup()
@@ -150,6 +186,7 @@ struct PreviewController {
         request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "https" : "http"
     }
 
+    /// `/preview/{token}/…`: the target is what follows the prefix.
     static func proxy(_ manager: WorkspaceManager, _ request: Request, _ context: AgentBoxRequestContext) async throws -> Response {
         let token = context.pathParameter("token")
         let prefix = "/preview/\(token)"
@@ -157,12 +194,20 @@ struct PreviewController {
         let full = request.uri.string
         let pathEnd = full.firstIndex(of: "?") ?? full.endIndex
         guard full[..<pathEnd].hasPrefix(prefix) else { throw ProblemError(.notFound, "no such preview") }
-        var target = String(full.dropFirst(prefix.count))
-        let (runtime, port) = try await manager.resolvePreview(token: token)
+        let target = String(full.dropFirst(prefix.count))
         if target.isEmpty || target.hasPrefix("?") {
+            _ = try await manager.resolvePreview(token: token)
             // Pages use relative URLs: the root of a preview is its directory.
             return Response(status: .permanentRedirect, headers: [.location: prefix + "/" + target])
         }
+        return try await proxy(manager, request, token: token, target: target, prefix: prefix)
+    }
+
+    /// Sends `request` to the preview `token`'s port with `target` (a path from `/`, query included); `prefix` is
+    /// where the preview sits in this server's URL space (empty for a host-based preview).
+    static func proxy(_ manager: WorkspaceManager, _ request: Request, token: String, target: String, prefix: String) async throws -> Response {
+        var target = target
+        let (runtime, port) = try await manager.resolvePreview(token: token)
         if request.method == .options, request.headers[.origin] != nil,
             let requested = request.headers[.accessControlRequestMethod]
         {
@@ -213,6 +258,17 @@ struct PreviewController {
 /// Whether the WebSocket inside was reached (then a failure is the relay's, not a refused connection's).
 private final class ConnectedFlag: Sendable {
     let value = Atomic(false)
+}
+
+/// Sends requests for `{token}.{domain}` to the preview, whatever their path; others go on to the routes.
+struct HostPreviewMiddleware: RouterMiddleware {
+    let manager: WorkspaceManager
+    let domain: String
+
+    func handle(_ request: Request, context: AgentBoxRequestContext, next: (Request, AgentBoxRequestContext) async throws -> Response) async throws -> Response {
+        guard let token = PreviewController.hostToken(request, domain: domain) else { return try await next(request, context) }
+        return try await PreviewController.proxy(manager, request, token: token, target: request.uri.string, prefix: "")
+    }
 }
 
 extension Preview: ResponseEncodable {}

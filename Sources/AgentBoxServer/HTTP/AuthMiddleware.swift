@@ -6,10 +6,13 @@ import Hummingbird
 /// cannot set headers. Tokens are compared in constant time.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
+    /// Requests for `{token}.{previewDomain}` are previews (the WebSocket router's upgrades pass through here).
+    var previewDomain: String? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if !Self.requiresAuth(path: path) { return try await next(request, context) }
+        if let previewDomain, PreviewController.hostToken(request, domain: previewDomain) != nil { return try await next(request, context) }
         var presented: String?
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
