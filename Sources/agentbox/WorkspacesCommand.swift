@@ -33,14 +33,30 @@ struct WorkspacesCommand: AsyncParsableCommand {
         @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
         @Option(help: "Create it from this snapshot's files (a fork); unset options are the snapshot's workspace's.")
         var fromSnapshot: String?
+        @Option(
+            help: "Outbound connections through the workspace's proxy: deny (the default), allow, or a host pattern such as *.github.com or api.anthropic.com:443 (repeatable).")
+        var egress: [String] = []
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            if egress.count > 1, egress.contains("deny") || egress.contains("allow") {
+                throw ValidationError("--egress deny and --egress allow stand alone; patterns may repeat")
+            }
+        }
 
         func run() async throws {
             let environment = try parseEnvironment(env)
             let limits = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids)
+            let policy: EgressPolicy? =
+                switch egress.first {
+                case nil: nil
+                case "deny": .deny
+                case "allow": .allow
+                default: .allowList(egress)
+                }
             let config = WorkspaceConfig(
                 limits: limits == WorkspaceLimits() ? nil : limits, env: environment.isEmpty ? nil : environment,
-                fromSnapshot: fromSnapshot)
+                network: policy.map { NetworkPolicy(egress: $0) }, fromSnapshot: fromSnapshot)
             try await runClientCall {
                 let (workspace, created) = try await client.makeClient().putWorkspace(key, config: config)
                 if json { return try printJSON(workspace) }

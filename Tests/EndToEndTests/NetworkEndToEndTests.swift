@@ -47,6 +47,14 @@ struct NetworkEndToEndTests {
             #expect(try await Self.get(moved + "again").status == 404)
             let bad = try await AgentBoxBinary.run(["preview", "site", "8400", "--expires", "soon"], environment: environment)
             #expect(bad.status != 0 && bad.stderr.contains("--expires"))
+
+            // The egress policy from the CLI.
+            let locked = try await AgentBoxBinary.run(
+                ["workspaces", "create", "locked", "--egress", "*.example.com", "--egress", "pypi.org:443"], environment: environment)
+            #expect(locked.status == 0, "\(locked.stderr)")
+            #expect(try await client.workspace("locked").network.egress == .allowList(["*.example.com", "pypi.org:443"]))
+            let refused = try await AgentBoxBinary.run(["workspaces", "create", "odd", "--egress", "not a host"], environment: environment)
+            #expect(refused.status != 0 && refused.stderr.contains("egress pattern"), "\(refused.stderr)")
             await server.stop()
         }
     }
