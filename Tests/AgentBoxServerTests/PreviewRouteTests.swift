@@ -119,6 +119,13 @@ struct PreviewRouteTests {
                 let response = try await client.execute(uri: "/v1/workspaces/tok/previews", method: .post, headers: json, body: ByteBuffer(string: body))
                 #expect(response.status.code == status, "\(body): \(String(buffer: response.body))")
             }
+            // A preview reaches its own workspace's port only: "empty" has nothing on 8301, whatever "tok" runs there.
+            _ = try await client.execute(uri: "/v1/workspaces/empty", method: .put)
+            let empty = try decode(
+                Preview.self,
+                try await client.execute(uri: "/v1/workspaces/empty/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":8301}"#)))
+            let other = try await client.execute(uri: "/preview/\(empty.token)/", method: .get)
+            #expect(other.status == .badGateway, "\(String(buffer: other.body))")
             #expect(try await client.execute(uri: "/v1/workspaces/absent/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":80}"#)).status == .notFound)
             #expect(try await client.execute(uri: "/v1/workspaces/tok/previews/nottoken", method: .delete).status == .notFound)
         }
