@@ -57,6 +57,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Agent Client Protocol: JSON-RPC 2.0 over lines, the ACP messages, and the deterministic mock agent.
+        .target(name: "AgentBoxACP", dependencies: ["AgentBoxAPI"], swiftSettings: swiftSettings),
         // The embeddable library: workspaces, their lifecycle and events. No HTTP.
         .target(
             name: "AgentBox",
@@ -106,6 +108,7 @@ let package = Package(
         .executableTarget(
             name: "agentbox",
             dependencies: [
+                "AgentBoxACP",
                 "AgentBox",
                 "AgentBoxServer",
                 "AgentBoxClient",
@@ -135,6 +138,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "AgentBoxACPTests", dependencies: ["AgentBoxACP", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
