@@ -57,6 +57,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Measurements that need no server (see BENCHMARKS.md).
+        .executableTarget(name: "agentbox-bench", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
         // The Agent Client Protocol: JSON-RPC 2.0 over lines, the ACP messages, and the deterministic mock agent.
         .target(name: "AgentBoxACP", dependencies: ["AgentBoxAPI"], swiftSettings: swiftSettings),
         // The embeddable library: workspaces, their lifecycle and events. No HTTP.

@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-system.sh
 swift build --build-tests
 swift test --skip-build
+# Smoke run of the benchmark that needs no server, so that it never rots (the full runs are in BENCHMARKS.md).
+"$(swift build --show-bin-path)/agentbox-bench" store 1000 >/dev/null

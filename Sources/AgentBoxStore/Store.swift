@@ -78,6 +78,28 @@ public protocol Store: Sendable {
     /// Revokes the workspace's preview `token`; `false` when the workspace has none such.
     func deletePreview(token: String, of key: WorkspaceKey) async throws -> Bool
 
+    /// Records a new agent session.
+    func createSession(_ record: SessionRecord) async throws
+
+    /// The session with `id`, or `nil`.
+    func session(id: String) async throws -> SessionRecord?
+
+    /// The workspace's sessions, oldest first.
+    func sessions(of key: WorkspaceKey) async throws -> [SessionRecord]
+
+    /// Replaces the stored session `record.id` (state, agent session id, ...); `false` when there is none.
+    func updateSession(_ record: SessionRecord) async throws -> Bool
+
+    /// Appends events to a session's transcript in one transaction. Their `seq`s must continue the session's (the
+    /// caller numbers them); once this returns they are durable.
+    func appendSessionEvents(_ events: [SessionEventRecord]) async throws
+
+    /// Up to `limit` events of session `id` with `seq` above `after`, in order.
+    func sessionEvents(of id: String, after: Int64, limit: Int) async throws -> [SessionEventRecord]
+
+    /// The highest `seq` of session `id` (0 when it has none).
+    func lastSessionEventSeq(of id: String) async throws -> Int64
+
     /// Releases the store's resources. Later calls fail.
     func close() async throws
 }
@@ -143,5 +165,47 @@ public struct PreviewRecord: Sendable, Equatable {
         self.port = port
         self.createdAt = createdAt
         self.expiresAt = expiresAt
+    }
+}
+
+/// An agent session as the store keeps it.
+public struct SessionRecord: Sendable, Equatable {
+    public var id: String
+    public var workspaceKey: WorkspaceKey
+    /// The agent's id (`mock`, `claude`, ...).
+    public var agent: String
+    /// The agent's own id of the session (ACP `sessionId`), once it has one.
+    public var agentSessionId: String?
+    /// `active`, `closed`, ...: the library's vocabulary.
+    public var state: String
+    public var createdAt: Date
+
+    public init(id: String, workspaceKey: WorkspaceKey, agent: String, agentSessionId: String? = nil, state: String, createdAt: Date) {
+        self.id = id
+        self.workspaceKey = workspaceKey
+        self.agent = agent
+        self.agentSessionId = agentSessionId
+        self.state = state
+        self.createdAt = createdAt
+    }
+}
+
+/// One event of a session's transcript: a message in or out of the agent, or something AgentBox did.
+public struct SessionEventRecord: Sendable, Equatable {
+    public var sessionId: String
+    /// 1, 2, 3, ... within the session.
+    public var seq: Int64
+    public var at: Date
+    /// What kind of event (`prompt`, `update`, `permission`, `turnEnd`, ...): the library's vocabulary.
+    public var kind: String
+    /// The event's JSON.
+    public var payload: String
+
+    public init(sessionId: String, seq: Int64, at: Date, kind: String, payload: String) {
+        self.sessionId = sessionId
+        self.seq = seq
+        self.at = at
+        self.kind = kind
+        self.payload = payload
     }
 }

@@ -73,6 +73,25 @@ public struct SQLiteStore: Store {
                 table.column("expiresAt", .double).notNull()
             }
         }
+        migrator.registerMigration("v5-sessions") { db in
+            try db.create(table: "session") { table in
+                table.column("id", .text).primaryKey()
+                table.column("workspaceKey", .text).notNull().indexed()
+                table.column("agent", .text).notNull()
+                table.column("agentSessionId", .text)
+                table.column("state", .text).notNull()
+                table.column("createdAt", .double).notNull()
+            }
+            // One row per event, keyed by (session, seq): a page is one range scan of the primary key, whatever
+            // the session's length. WITHOUT ROWID keeps the rows in that order.
+            try db.execute(
+                sql: """
+                    CREATE TABLE session_event (
+                        sessionId TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+                        PRIMARY KEY (sessionId, seq)
+                    ) WITHOUT ROWID
+                    """)
+        }
         return migrator
     }
 
@@ -108,6 +127,9 @@ public struct SQLiteStore: Store {
         try await writer.write { db in
             try SnapshotRow.filter(Column("workspaceKey") == key.rawValue).deleteAll(db)
             try PreviewRow.filter(Column("workspaceKey") == key.rawValue).deleteAll(db)
+            try db.execute(
+                sql: "DELETE FROM session_event WHERE sessionId IN (SELECT id FROM session WHERE workspaceKey = ?)", arguments: [key.rawValue])
+            try db.execute(sql: "DELETE FROM session WHERE workspaceKey = ?", arguments: [key.rawValue])
             return try WorkspaceRow.deleteOne(db, key: key.rawValue)
         }
     }
@@ -154,6 +176,67 @@ public struct SQLiteStore: Store {
         try await writer.write { db in
             try PreviewRow.filter(Column("token") == token && Column("workspaceKey") == key.rawValue).deleteAll(db) > 0
         }
+    }
+
+    public func createSession(_ record: SessionRecord) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO session (id, workspaceKey, agent, agentSessionId, state, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    record.id, record.workspaceKey.rawValue, record.agent, record.agentSessionId, record.state, record.createdAt.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func session(id: String) async throws -> SessionRecord? {
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]).map(Self.session) }
+    }
+
+    public func sessions(of key: WorkspaceKey) async throws -> [SessionRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM session WHERE workspaceKey = ? ORDER BY createdAt, id", arguments: [key.rawValue]).map(Self.session)
+        }
+    }
+
+    public func updateSession(_ record: SessionRecord) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE session SET agentSessionId = ?, state = ? WHERE id = ?", arguments: [record.agentSessionId, record.state, record.id])
+            return db.changesCount > 0
+        }
+    }
+
+    private static func session(_ row: Row) throws -> SessionRecord {
+        let key: String = row["workspaceKey"]
+        guard let workspaceKey = WorkspaceKey(rawValue: key) else { throw StoreError(.corrupt, "stored session key '\(key)' is not valid") }
+        return SessionRecord(
+            id: row["id"], workspaceKey: workspaceKey, agent: row["agent"], agentSessionId: row["agentSessionId"], state: row["state"],
+            createdAt: Date(timeIntervalSince1970: row["createdAt"]))
+    }
+
+    public func appendSessionEvents(_ events: [SessionEventRecord]) async throws {
+        guard !events.isEmpty else { return }
+        try await writer.write { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO session_event (sessionId, seq, at, kind, payload) VALUES (?, ?, ?, ?, ?)")
+            for event in events {
+                try statement.execute(arguments: [event.sessionId, event.seq, event.at.timeIntervalSince1970, event.kind, event.payload])
+            }
+        }
+    }
+
+    public func sessionEvents(of id: String, after: Int64, limit: Int) async throws -> [SessionEventRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT seq, at, kind, payload FROM session_event WHERE sessionId = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [id, after, max(0, limit)]
+            ).map { row in
+                SessionEventRecord(sessionId: id, seq: row["seq"], at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], payload: row["payload"])
+            }
+        }
+    }
+
+    public func lastSessionEventSeq(of id: String) async throws -> Int64 {
+        try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM session_event WHERE sessionId = ?", arguments: [id]) ?? 0 }
     }
 
     public func touchWorkspace(key: WorkspaceKey, at date: Date) async throws {
