@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-system.sh
+# The ACP conformance peer (the Python SDK's example agent, from PyPI); the suite that uses it is required here.
+AGENTBOX_ACP_PEER=$(bash scripts/setup-acp-peer.sh)
+export AGENTBOX_ACP_PEER
 swift build --build-tests
 swift test --skip-build
 # Smoke run of the benchmark that needs no server, so that it never rots (the full runs are in BENCHMARKS.md).
