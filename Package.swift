@@ -57,6 +57,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The mock ACP agent, linked statically so that it runs inside sandboxes (`agentbox mock-agent` is the same
+        // agent in the main binary, for hosts).
+        .executableTarget(
+            name: "agentbox-mock-agent", dependencies: ["AgentBoxACP"], swiftSettings: swiftSettings,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-Xlinker", "--start-group", "-Xlinker", "-lFoundation", "-Xlinker", "-lFoundationEssentials", "-Xlinker", "-lFoundationInternationalization", "-Xlinker", "-lCoreFoundation", "-Xlinker", "-l_FoundationICU", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-lswiftSynchronization", "-Xlinker", "-lswiftDispatch", "-Xlinker", "-ldispatch", "-Xlinker", "-lBlocksRuntime", "-Xlinker", "-lswift_Concurrency", "-Xlinker", "-lswiftCore", "-Xlinker", "-lstdc++", "-Xlinker", "-lm", "-Xlinker", "--end-group"
+                ])
+            ]),
         // Measurements that need no server (see BENCHMARKS.md).
         .executableTarget(name: "agentbox-bench", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
         // The Agent Client Protocol: JSON-RPC 2.0 over lines, the ACP messages, and the deterministic mock agent.

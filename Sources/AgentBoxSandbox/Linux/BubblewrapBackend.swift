@@ -13,6 +13,9 @@ public struct BubblewrapBackend: SandboxBackend {
     public let name = "linux"
     let bwrapPath: String
     let initPath: String
+    /// Host binaries mounted read-only into every sandbox under `/.agentbox/bin` (the static mock agent, when it
+    /// was built beside the init): name in the sandbox → host path.
+    let tools: [(name: String, path: String)]
     let etcDirectory: URL
     /// `nil` when this server may not create cgroups: limits fall back to rlimits.
     let cgroups: SandboxCgroups.Version?
@@ -42,8 +45,12 @@ public struct BubblewrapBackend: SandboxBackend {
                 "workspaces run as their own uids, which cannot enter \(closed.path) (mode \(String(closed.mode, radix: 8))): "
                     + "choose a --data-dir outside it (for example /var/lib/agentbox), or chmod o+x \(closed.path)")
         }
+        let beside = URL(fileURLWithPath: initPath).deletingLastPathComponent()
+        let tools = [("mock-agent", beside.appendingPathComponent("agentbox-mock-agent").path)].filter {
+            FileManager.default.isExecutableFile(atPath: $0.1)
+        }
         let backend = BubblewrapBackend(
-            bwrapPath: bwrap, initPath: initPath, etcDirectory: etc,
+            bwrapPath: bwrap, initPath: initPath, tools: tools, etcDirectory: etc,
             cgroups: problem == nil ? version : nil, switchesUser: root)
         try backend.checkUserNamespaces()
         return (backend, notes)
@@ -129,6 +136,10 @@ public struct BubblewrapBackend: SandboxBackend {
                 try openPath(workspaceDirectory, directory: true), try openPath(homeDirectory, directory: true),
                 try openPath(etcDirectory, directory: true), try openPath(URL(fileURLWithPath: initPath), directory: false),
             ]
+            for tool in tools {
+                extra.append(try openPath(URL(fileURLWithPath: tool.path), directory: false))
+                mountArguments += ["--ro-bind-fd", String(3 + extra.count - 1), "/.agentbox/bin/\(tool.name)"]
+            }
             for mount in spec.mounts {
                 switch mount {
                 case .tmpfs(let path, let bytes):
