@@ -36,6 +36,22 @@ public struct AgentBoxConfiguration: Sendable {
     /// The longest a preview URL may work.
     public var previewMaxLifetime: Duration = .seconds(86400)
 
+    /// The agents sessions may run, by id.
+    public var agents: [AgentDefinition] = [.mock]
+    /// How permission requests of agents are answered when a session sets no rule of its own.
+    public var permissionPolicy = AgentBoxConfiguration.standardPermissionPolicy
+    /// How long the agent of a cancelled turn has to end it before its process is stopped.
+    public var cancelGrace: Duration = .seconds(10)
+    /// How long starting an agent (its process, `initialize` and `session/new` or `session/load`) may take.
+    public var agentStartTimeout: Duration = .seconds(60)
+    /// The most of an earlier transcript handed as context to an agent that cannot load its old session.
+    public var resumeContextBytes = 32 << 10
+
+    /// Reads and searches go ahead; edits, commands and the rest are asked; an unanswered question is rejected
+    /// after five minutes.
+    public static let standardPermissionPolicy = PermissionPolicy(
+        rules: ["read": .allow, "search": .allow, "think": .allow], default: .ask, timeoutMs: 300_000)
+
     /// Defaults that suit coding agents: 2 GiB, one core, 512 processes.
     public static let standardLimits = WorkspaceLimits(memoryMb: 2048, cpuPercent: 100, pids: 512, diskMb: nil)
 

@@ -32,6 +32,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
     case shellData(ShellDataEvent)
     case shellExit(ShellExitEvent)
     case egressDenied(EgressDeniedEvent)
+    case sessionEvent(SessionEventNotice)
+    case permissionRequest(PermissionRequestNotice)
     case other(name: String, data: JSONValue)
 
     /// The SSE `event:` name.
@@ -44,6 +46,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .shellData: "shellData"
         case .shellExit: "shellExit"
         case .egressDenied: "egressDenied"
+        case .sessionEvent: "sessionEvent"
+        case .permissionRequest: "permissionRequest"
         case .other(let name, _): name
         }
     }
@@ -53,6 +57,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
         switch self {
         case .processOutput(let output): output.data.utf8.count + 64
         case .shellData(let output): output.data.utf8.count + 64
+        case .sessionEvent(let notice): notice.event.payload.approximateSize + 96
         default: 64
         }
     }
@@ -67,6 +72,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .shellData(let payload): try encoder.encode(payload)
         case .shellExit(let payload): try encoder.encode(payload)
         case .egressDenied(let payload): try encoder.encode(payload)
+        case .sessionEvent(let payload): try encoder.encode(payload)
+        case .permissionRequest(let payload): try encoder.encode(payload)
         case .other(_, let data): try encoder.encode(data)
         }
     }
@@ -83,6 +90,8 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case "shellData": .shellData(try decoder.decode(ShellDataEvent.self, from: data))
         case "shellExit": .shellExit(try decoder.decode(ShellExitEvent.self, from: data))
         case "egressDenied": .egressDenied(try decoder.decode(EgressDeniedEvent.self, from: data))
+        case "sessionEvent": .sessionEvent(try decoder.decode(SessionEventNotice.self, from: data))
+        case "permissionRequest": .permissionRequest(try decoder.decode(PermissionRequestNotice.self, from: data))
         default: .other(name: name, data: try decoder.decode(JSONValue.self, from: data))
         }
     }

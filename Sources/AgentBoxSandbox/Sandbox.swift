@@ -10,6 +10,8 @@ public protocol SandboxBackend: Sendable {
     var runsAsWorkspaceUID: Bool { get }
     /// Starts an empty sandbox for a workspace; its processes are started with ``Sandbox/spawn(_:)``.
     func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox
+    /// Where the AgentBox tool `name` (`mock-agent`) is, in a sandbox's own view; `nil` when it was not built.
+    func toolPath(_ name: String) -> String?
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).

@@ -97,6 +97,9 @@ public protocol Store: Sendable {
     /// Up to `limit` events of session `id` with `seq` above `after`, in order.
     func sessionEvents(of id: String, after: Int64, limit: Int) async throws -> [SessionEventRecord]
 
+    /// Deletes session `id` and its transcript; `false` when there was none.
+    func deleteSession(id: String) async throws -> Bool
+
     /// The highest `seq` of session `id` (0 when it has none).
     func lastSessionEventSeq(of id: String) async throws -> Int64
 
@@ -179,14 +182,24 @@ public struct SessionRecord: Sendable, Equatable {
     /// `active`, `closed`, ...: the library's vocabulary.
     public var state: String
     public var createdAt: Date
+    /// Why the last turn ended.
+    public var stopReason: String?
+    /// The session's settings as JSON (cwd, MCP servers, permission rules, ...): the library's format. Never
+    /// credentials.
+    public var settings: String
 
-    public init(id: String, workspaceKey: WorkspaceKey, agent: String, agentSessionId: String? = nil, state: String, createdAt: Date) {
+    public init(
+        id: String, workspaceKey: WorkspaceKey, agent: String, agentSessionId: String? = nil, state: String, createdAt: Date,
+        stopReason: String? = nil, settings: String = "{}"
+    ) {
         self.id = id
         self.workspaceKey = workspaceKey
         self.agent = agent
         self.agentSessionId = agentSessionId
         self.state = state
         self.createdAt = createdAt
+        self.stopReason = stopReason
+        self.settings = settings
     }
 }
 
@@ -200,8 +213,11 @@ public struct SessionEventRecord: Sendable, Equatable {
     public var kind: String
     /// The event's JSON.
     public var payload: String
+    /// Who sent it (`client`, `agent`, `server`).
+    public var sender: String
 
-    public init(sessionId: String, seq: Int64, at: Date, kind: String, payload: String) {
+    public init(sessionId: String, seq: Int64, at: Date, kind: String, payload: String, sender: String = "agent") {
+        self.sender = sender
         self.sessionId = sessionId
         self.seq = seq
         self.at = at

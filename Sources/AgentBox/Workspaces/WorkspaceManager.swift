@@ -23,6 +23,8 @@ public final class WorkspaceManager: Sendable {
     /// Preview tokens recently resolved, so that a page's many requests do not each read the store. Bounded;
     /// revoking a token or destroying its workspace removes it here too.
     let previewCache = Mutex<[String: PreviewRecord]>([:])
+    /// The sessions loaded since start, by id (loading one does not start its agent).
+    let loadedSessions = Mutex<[String: AgentSession]>([:])
 
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
@@ -112,6 +114,7 @@ public final class WorkspaceManager: Sendable {
         try checkOpen()
         let runtime = try await self.runtime(for: key)
         runtimes.withLock { if $0[key] === runtime { $0[key] = nil } }
+        await destroySessions(of: key)
         await runtime.destroy()
         await removeSnapshotFiles(of: key)
         guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
@@ -175,6 +178,9 @@ public final class WorkspaceManager: Sendable {
 
     /// Ends every open event stream, so that a server can drain its connections.
     public func finishEventStreams() async {
+        for session in loadedSessions.withLock({ Array($0.values) }) {
+            await session.finishSubscriptions()
+        }
         for runtime in runtimes.withLock({ Array($0.values) }) {
             await runtime.finishEventStreams()
         }
@@ -186,6 +192,11 @@ public final class WorkspaceManager: Sendable {
             defer { closed = true }
             return !closed
         }) else { return }
+        // Agents stop first, so that their last events reach the store before it closes.
+        let sessions = loadedSessions.withLock { Array($0.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for session in sessions { group.addTask { await session.shutdown() } }
+        }
         let all = runtimes.withLock { Array($0.values) }
         await withTaskGroup(of: Void.self) { group in
             for runtime in all {

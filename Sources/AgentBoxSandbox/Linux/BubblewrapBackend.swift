@@ -22,6 +22,10 @@ public struct BubblewrapBackend: SandboxBackend {
     let switchesUser: Bool
     public var runsAsWorkspaceUID: Bool { switchesUser }
 
+    public func toolPath(_ name: String) -> String? {
+        tools.contains { $0.name == name } ? "/.agentbox/bin/\(name)" : nil
+    }
+
     /// Prepares the backend: finds bwrap and the init binary, writes the sandbox /etc, and checks which
     /// privileges the host grants. `notes` lists, one line each, what cannot be enforced here.
     public static func make(stateDirectory: URL, initPath: String) throws -> (backend: BubblewrapBackend, notes: [String]) {

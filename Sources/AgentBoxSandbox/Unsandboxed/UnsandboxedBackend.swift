@@ -12,6 +12,12 @@ public struct UnsandboxedBackend: SandboxBackend {
         self.initPath = initPath
     }
 
+    /// The tools are the host binaries beside the init (`agentbox-mock-agent`).
+    public func toolPath(_ name: String) -> String? {
+        let path = URL(fileURLWithPath: initPath).deletingLastPathComponent().appendingPathComponent("agentbox-\(name)").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
     public func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox {
         guard spec.mounts.isEmpty else {
             throw SandboxError(.startFailed, "the unsandboxed backend cannot mount file systems")

@@ -92,6 +92,13 @@ public struct SQLiteStore: Store {
                     ) WITHOUT ROWID
                     """)
         }
+        migrator.registerMigration("v6-session-details") { db in
+            try db.alter(table: "session") { table in
+                table.add(column: "stopReason", .text)
+                table.add(column: "settings", .text).notNull().defaults(to: "{}")
+            }
+            try db.execute(sql: "ALTER TABLE session_event ADD COLUMN sender TEXT NOT NULL DEFAULT 'agent'")
+        }
         return migrator
     }
 
@@ -181,9 +188,10 @@ public struct SQLiteStore: Store {
     public func createSession(_ record: SessionRecord) async throws {
         try await writer.write { db in
             try db.execute(
-                sql: "INSERT INTO session (id, workspaceKey, agent, agentSessionId, state, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO session (id, workspaceKey, agent, agentSessionId, state, createdAt, stopReason, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     record.id, record.workspaceKey.rawValue, record.agent, record.agentSessionId, record.state, record.createdAt.timeIntervalSince1970,
+                    record.stopReason, record.settings,
                 ])
         }
     }
@@ -201,7 +209,16 @@ public struct SQLiteStore: Store {
     public func updateSession(_ record: SessionRecord) async throws -> Bool {
         try await writer.write { db in
             try db.execute(
-                sql: "UPDATE session SET agentSessionId = ?, state = ? WHERE id = ?", arguments: [record.agentSessionId, record.state, record.id])
+                sql: "UPDATE session SET agentSessionId = ?, state = ?, stopReason = ?, settings = ? WHERE id = ?",
+                arguments: [record.agentSessionId, record.state, record.stopReason, record.settings, record.id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func deleteSession(id: String) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM session_event WHERE sessionId = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM session WHERE id = ?", arguments: [id])
             return db.changesCount > 0
         }
     }
@@ -211,15 +228,15 @@ public struct SQLiteStore: Store {
         guard let workspaceKey = WorkspaceKey(rawValue: key) else { throw StoreError(.corrupt, "stored session key '\(key)' is not valid") }
         return SessionRecord(
             id: row["id"], workspaceKey: workspaceKey, agent: row["agent"], agentSessionId: row["agentSessionId"], state: row["state"],
-            createdAt: Date(timeIntervalSince1970: row["createdAt"]))
+            createdAt: Date(timeIntervalSince1970: row["createdAt"]), stopReason: row["stopReason"], settings: row["settings"])
     }
 
     public func appendSessionEvents(_ events: [SessionEventRecord]) async throws {
         guard !events.isEmpty else { return }
         try await writer.write { db in
-            let statement = try db.cachedStatement(sql: "INSERT INTO session_event (sessionId, seq, at, kind, payload) VALUES (?, ?, ?, ?, ?)")
+            let statement = try db.cachedStatement(sql: "INSERT INTO session_event (sessionId, seq, at, kind, payload, sender) VALUES (?, ?, ?, ?, ?, ?)")
             for event in events {
-                try statement.execute(arguments: [event.sessionId, event.seq, event.at.timeIntervalSince1970, event.kind, event.payload])
+                try statement.execute(arguments: [event.sessionId, event.seq, event.at.timeIntervalSince1970, event.kind, event.payload, event.sender])
             }
         }
     }
@@ -227,10 +244,10 @@ public struct SQLiteStore: Store {
     public func sessionEvents(of id: String, after: Int64, limit: Int) async throws -> [SessionEventRecord] {
         try await writer.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT seq, at, kind, payload FROM session_event WHERE sessionId = ? AND seq > ? ORDER BY seq LIMIT ?",
+                db, sql: "SELECT seq, at, kind, payload, sender FROM session_event WHERE sessionId = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [id, after, max(0, limit)]
             ).map { row in
-                SessionEventRecord(sessionId: id, seq: row["seq"], at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], payload: row["payload"])
+                SessionEventRecord(sessionId: id, seq: row["seq"], at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], payload: row["payload"], sender: row["sender"])
             }
         }
     }

@@ -1,0 +1,246 @@
+import AgentBoxAPI
+import AgentBoxStore
+import Foundation
+
+extension WorkspaceManager {
+    /// Largest page of ``sessionEvents(key:id:after:limit:)``.
+    public static let maxSessionEventPage = 1000
+
+    /// Creates a session and starts its agent in the workspace (booting it). A session whose agent cannot start
+    /// is not kept.
+    public func createSession(key: WorkspaceKey, _ request: SessionCreateRequest) async throws -> Session {
+        try checkOpen()
+        guard let definition = configuration.agents.first(where: { $0.id == request.agent }) else {
+            throw AgentBoxError(
+                .invalidArgument, "unknown agent '\(request.agent)' (known: \(configuration.agents.map(\.id).joined(separator: ", ")))")
+        }
+        let settings = try Self.sessionSettings(request)
+        for (name, value) in request.env ?? [:] { try WorkspaceRuntime.validateEnvironment(name: name, value: value) }
+        let runtime = try await runtime(for: key)
+        let record = SessionRecord(
+            id: RandomID.make(prefix: "ses_", length: 16), workspaceKey: key, agent: definition.id, state: "idle", createdAt: Date(),
+            settings: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self))
+        try await store.createSession(record)
+        let session = AgentSession(
+            record: record, settings: settings, env: request.env ?? [:], lastSeq: 0, definition: definition, runtime: runtime, store: store,
+            configuration: configuration, logger: logger)
+        loadedSessions.withLock { $0[record.id] = session }
+        do {
+            return try await session.resume(env: nil)
+        } catch {
+            await session.destroy()
+            loadedSessions.withLock { $0[record.id] = nil }
+            _ = try? await store.deleteSession(id: record.id)
+            throw error
+        }
+    }
+
+    static func sessionSettings(_ request: SessionCreateRequest) throws -> SessionSettings {
+        var cwd = request.cwd ?? "/workspace"
+        if cwd.isEmpty || cwd.utf8.contains(0) || cwd.utf8.count > 4096 {
+            throw AgentBoxError(.invalidArgument, "cwd must be a path of 1...4096 bytes without NUL")
+        }
+        if !cwd.hasPrefix("/") { cwd = "/workspace/" + cwd }
+        cwd = try WorkspacePath(cwd).description
+        for server in request.mcpServers ?? [] {
+            guard case .object = server else { throw AgentBoxError(.invalidArgument, "each of mcpServers must be an object") }
+        }
+        if let problem = request.permissions?.validationProblem() { throw AgentBoxError(.invalidArgument, problem) }
+        for (name, value) in [("model", request.model), ("mode", request.mode)] {
+            if let value, value.isEmpty || value.utf8.count > 256 { throw AgentBoxError(.invalidArgument, "\(name) must be 1...256 bytes") }
+        }
+        if let instructions = request.instructions, instructions.utf8.count > 1 << 20 {
+            throw AgentBoxError(.invalidArgument, "instructions must be at most 1 MiB")
+        }
+        return SessionSettings(
+            cwd: cwd, mcpServers: request.mcpServers ?? [], model: request.model, mode: request.mode, instructions: request.instructions,
+            permissions: request.permissions)
+    }
+
+    /// The workspace's sessions, from the store: never boots.
+    public func sessions(key: WorkspaceKey) async throws -> SessionList {
+        _ = try await workspace(key: key)
+        var items: [Session] = []
+        for record in try await store.sessions(of: key) {
+            if let live = loadedSessions.withLock({ $0[record.id] }) {
+                items.append(await live.snapshot)
+            } else {
+                items.append(try Self.storedSnapshot(record, configuration: configuration))
+            }
+        }
+        return SessionList(items: items)
+    }
+
+    /// One session. Never boots.
+    public func session(key: WorkspaceKey, id: String) async throws -> Session {
+        await try loadSession(key: key, id: id).snapshot
+    }
+
+    static func storedSnapshot(_ record: SessionRecord, configuration: AgentBoxConfiguration) throws -> Session {
+        let settings = try decodeSettings(record)
+        return Session(
+            id: record.id, workspace: record.workspaceKey, agent: record.agent, status: record.state == "closed" ? .closed : .idle,
+            createdAt: record.createdAt, agentSessionId: record.agentSessionId, stopReason: record.stopReason, cwd: settings.cwd,
+            agentRunning: false, permissions: (settings.permissions ?? PermissionPolicy()).laid(over: configuration.permissionPolicy))
+    }
+
+    static func decodeSettings(_ record: SessionRecord) throws -> SessionSettings {
+        do {
+            return try JSONDecoder().decode(SessionSettings.self, from: Data(record.settings.utf8))
+        } catch {
+            throw AgentBoxError(.internalError, "the stored settings of session '\(record.id)' cannot be read: \(error)")
+        }
+    }
+
+    /// The live side of a session, loaded from the store when needed (its agent is not started).
+    public func loadSession(key: WorkspaceKey, id: String) async throws -> AgentSession {
+        try checkOpen()
+        if let session = loadedSessions.withLock({ $0[id] }), session.workspaceKey == key { return session }
+        guard RandomID.isValid(id, prefix: "ses_", length: 16), let record = try await store.session(id: id), record.workspaceKey == key else {
+            _ = try await workspace(key: key)
+            throw AgentBoxError(.notFound, "no session '\(id)' in workspace '\(key)'")
+        }
+        let definition = configuration.agents.first { $0.id == record.agent } ?? AgentDefinition(id: record.agent, name: record.agent, command: [record.agent])
+        let session = AgentSession(
+            record: record, settings: try Self.decodeSettings(record), env: [:], lastSeq: try await store.lastSessionEventSeq(of: id),
+            definition: definition, runtime: try await runtime(for: key), store: store, configuration: configuration, logger: logger)
+        let (winner, loaded) = loadedSessions.withLock { sessions -> (AgentSession, Bool) in
+            if let existing = sessions[id] { return (existing, false) }
+            sessions[id] = session
+            return (session, true)
+        }
+        if loaded { await winner.recoverInterruptedTurn() }
+        return winner
+    }
+
+    /// Sends a prompt. With `wait`, returns when the turn ends; otherwise as soon as the turn has started
+    /// (`nil`). Boots the workspace and starts the agent when needed.
+    public func prompt(key: WorkspaceKey, id: String, _ request: PromptRequest, wait: Bool = true) async throws -> PromptResult? {
+        let turn = try await loadSession(key: key, id: id).prompt(request)
+        return wait ? await turn.value : nil
+    }
+
+    /// Cancels the session's running turn (nothing when none runs).
+    public func cancel(key: WorkspaceKey, id: String) async throws {
+        await try loadSession(key: key, id: id).cancel()
+    }
+
+    /// Answers a pending permission request.
+    public func replyPermission(key: WorkspaceKey, id: String, permissionId: String, _ reply: PermissionReply) async throws {
+        try await loadSession(key: key, id: id).reply(permissionId, reply)
+    }
+
+    /// Starts the session's agent again if needed and reattaches it.
+    public func resumeSession(key: WorkspaceKey, id: String, env: [String: String]? = nil) async throws -> Session {
+        for (name, value) in env ?? [:] { try WorkspaceRuntime.validateEnvironment(name: name, value: value) }
+        return try await loadSession(key: key, id: id).resume(env: env)
+    }
+
+    /// Stops the session's agent and keeps its transcript.
+    public func closeSession(key: WorkspaceKey, id: String) async throws -> Session {
+        try await loadSession(key: key, id: id).close()
+    }
+
+    /// Stops the session's agent and deletes it with its transcript.
+    public func destroySession(key: WorkspaceKey, id: String) async throws {
+        let session = try await loadSession(key: key, id: id)
+        await session.destroy()
+        loadedSessions.withLock { if $0[id] === session { $0[id] = nil } }
+        _ = try await store.deleteSession(id: id)
+    }
+
+    func destroySessions(of key: WorkspaceKey) async {
+        let sessions = loadedSessions.withLock { sessions in
+            let mine = sessions.values.filter { $0.workspaceKey == key }
+            for session in mine { sessions[session.id] = nil }
+            return mine
+        }
+        for session in sessions { await session.destroy() }
+    }
+
+    /// A page of the session's transcript, from the store: never boots.
+    public func sessionEvents(key: WorkspaceKey, id: String, after: Int64 = 0, limit: Int = 100) async throws -> SessionEventPage {
+        guard (1...Self.maxSessionEventPage).contains(limit) else {
+            throw AgentBoxError(.invalidArgument, "limit must be 1...\(Self.maxSessionEventPage), not \(limit)")
+        }
+        guard after >= 0 else { throw AgentBoxError(.invalidArgument, "after must not be negative") }
+        let session = try await loadSession(key: key, id: id)
+        // Events queued but not yet written are not shown: a page holds only what is durable.
+        let records = try await store.sessionEvents(of: id, after: after, limit: limit)
+        _ = session
+        let items = records.compactMap(AgentSession.decode)
+        return SessionEventPage(items: items, nextCursor: records.count == limit ? records.last.map { String($0.seq) } : nil)
+    }
+
+    /// The session's events after `after` (from the store), then its live ones as they are stored, until the
+    /// session is destroyed or the server stops. Pulled: a slow reader holds back only itself.
+    public func sessionEventStream(key: WorkspaceKey, id: String, after: Int64 = 0) async throws -> SessionEventSequence {
+        guard after >= 0 else { throw AgentBoxError(.invalidArgument, "after must not be negative") }
+        return SessionEventSequence(session: try await loadSession(key: key, id: id), store: store, after: after)
+    }
+}
+
+/// A session's transcript from a point on, continuing live (see ``WorkspaceManager/sessionEventStream(key:id:after:)``).
+public struct SessionEventSequence: AsyncSequence, Sendable {
+    public typealias Element = SessionEvent
+    let session: AgentSession
+    let store: any Store
+    let after: Int64
+
+    public func makeAsyncIterator() -> Iterator { Iterator(session: session, store: store, cursor: after) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let session: AgentSession
+        let store: any Store
+        var cursor: Int64
+        var page: [SessionEvent] = []
+        var live: AsyncStream<SessionEvent>.AsyncIterator?
+        var ended = false
+
+        init(session: AgentSession, store: any Store, cursor: Int64) {
+            self.session = session
+            self.store = store
+            self.cursor = cursor
+        }
+
+        public mutating func next() async throws -> SessionEvent? {
+            while !ended {
+                try Task.checkCancellation()
+                if !page.isEmpty {
+                    let event = page.removeLast()
+                    cursor = event.seq
+                    return event
+                }
+                if var iterator = live {
+                    let event = await iterator.next()
+                    live = iterator
+                    guard let event else {
+                        // Cut off (too slow) or the session ended: catch up from the store, or stop.
+                        live = nil
+                        if await session.isGone { ended = true }
+                        continue
+                    }
+                    if event.seq <= cursor { continue }
+                    guard event.seq == cursor + 1 else {
+                        live = nil
+                        continue
+                    }
+                    cursor = event.seq
+                    return event
+                }
+                let records = try await store.sessionEvents(of: session.id, after: cursor, limit: 256)
+                if !records.isEmpty {
+                    page = records.compactMap(AgentSession.decode).reversed()
+                    if page.isEmpty, let last = records.last { cursor = last.seq }
+                    continue
+                }
+                switch await session.subscribe(after: cursor) {
+                case .live(let stream): live = stream.makeAsyncIterator()
+                case .behind: continue
+                case .ended: ended = true
+                }
+            }
+            return nil
+        }
+    }
+}

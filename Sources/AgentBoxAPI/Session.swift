@@ -1,0 +1,268 @@
+import Foundation
+
+/// What a permission rule does with an agent's request to use a tool.
+public enum PermissionDecision: String, Codable, Sendable, CaseIterable {
+    /// Answer "allow once" at once.
+    case allow
+    /// Answer "reject once" at once.
+    case reject
+    /// Ask the API (a `permissionRequest` event) and wait for a reply or the timeout.
+    case ask
+}
+
+/// How a session's permission requests are answered: a decision per ACP tool kind (`read`, `edit`, `delete`,
+/// `move`, `search`, `execute`, `think`, `fetch`, `switch_mode`, `other`), a default for the rest, and how long an
+/// `ask` waits before it rejects. A session's policy is laid over the server's: unset fields come from it.
+public struct PermissionPolicy: Codable, Sendable, Equatable {
+    public var rules: [String: PermissionDecision]?
+    /// For kinds without a rule.
+    public var `default`: PermissionDecision?
+    /// How long an `ask` waits for a reply, in milliseconds; then the request is rejected.
+    public var timeoutMs: Int?
+
+    public init(rules: [String: PermissionDecision]? = nil, default: PermissionDecision? = nil, timeoutMs: Int? = nil) {
+        self.rules = rules
+        self.default = `default`
+        self.timeoutMs = timeoutMs
+    }
+
+    /// The tool kinds of ACP v1.
+    public static let toolKinds = ["read", "edit", "delete", "move", "search", "execute", "think", "fetch", "switch_mode", "other"]
+
+    /// `self` with what it leaves unset taken from `base`; rules of `self` win per kind.
+    public func laid(over base: PermissionPolicy) -> PermissionPolicy {
+        PermissionPolicy(
+            rules: (base.rules ?? [:]).merging(rules ?? [:]) { $1 }, default: self.default ?? base.default,
+            timeoutMs: timeoutMs ?? base.timeoutMs)
+    }
+
+    /// The decision for a tool of `kind` (`nil`: unknown kind).
+    public func decision(for kind: String?) -> PermissionDecision {
+        if let kind, let rule = rules?[kind] { return rule }
+        return self.default ?? .ask
+    }
+
+    /// What is wrong with the policy, or `nil`.
+    public func validationProblem() -> String? {
+        for kind in (rules ?? [:]).keys where !(Self.toolKinds.contains(kind) || kind == "*") {
+            return "permission rule for unknown tool kind '\(kind)' (known: \(Self.toolKinds.joined(separator: ", ")))"
+        }
+        if let timeoutMs, timeoutMs <= 0 || timeoutMs > 86_400_000 { return "permissions.timeoutMs must be 1...86400000, not \(timeoutMs)" }
+        return nil
+    }
+
+    /// Parses the compact form of `serve --permissions`: `read=allow,search=allow,execute=ask,*=ask`.
+    public init(compact: String) throws {
+        var rules: [String: PermissionDecision] = [:]
+        var fallback: PermissionDecision?
+        for part in compact.split(separator: ",") {
+            let pieces = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pieces.count == 2, let decision = PermissionDecision(rawValue: pieces[1]) else {
+                throw PolicySyntaxError(text: String(part))
+            }
+            if pieces[0] == "*" { fallback = decision } else { rules[pieces[0]] = decision }
+        }
+        self.init(rules: rules, default: fallback)
+        if let problem = validationProblem() { throw PolicySyntaxError(text: problem) }
+    }
+
+    public struct PolicySyntaxError: Error, CustomStringConvertible {
+        public let text: String
+        public var description: String { "'\(text)' is not KIND=allow|reject|ask" }
+    }
+}
+
+/// The body of `POST /v1/workspaces/{key}/sessions`.
+public struct SessionCreateRequest: Codable, Sendable, Equatable {
+    /// The agent's id (`mock`, `claude`, ...).
+    public var agent: String
+    /// The session's working directory inside the workspace; default `/workspace`.
+    public var cwd: String?
+    /// Variables for the agent process only (API keys, base URLs). Never stored: after a server restart, pass
+    /// them again to `resume`.
+    public var env: [String: String]?
+    /// ACP MCP server descriptions, handed to the agent as they are.
+    public var mcpServers: [JSONValue]?
+    public var model: String?
+    public var mode: String?
+    /// Text given to the agent before the first prompt, as context.
+    public var instructions: String?
+    /// This session's permission rules, over the server's.
+    public var permissions: PermissionPolicy?
+
+    public init(
+        agent: String, cwd: String? = nil, env: [String: String]? = nil, mcpServers: [JSONValue]? = nil, model: String? = nil,
+        mode: String? = nil, instructions: String? = nil, permissions: PermissionPolicy? = nil
+    ) {
+        self.agent = agent
+        self.cwd = cwd
+        self.env = env
+        self.mcpServers = mcpServers
+        self.model = model
+        self.mode = mode
+        self.instructions = instructions
+        self.permissions = permissions
+    }
+}
+
+/// What a session does now.
+public enum SessionStatus: String, Codable, Sendable {
+    /// No turn runs; a prompt may start one.
+    case idle
+    /// A turn runs.
+    case running
+    /// Closed: the agent is stopped, the transcript kept. `resume` opens it again.
+    case closed
+}
+
+/// An agent session in a workspace.
+public struct Session: Codable, Sendable, Equatable {
+    /// `ses_` and 16 letters or digits.
+    public var id: String
+    public var workspace: WorkspaceKey
+    public var agent: String
+    public var status: SessionStatus
+    public var createdAt: Date
+    /// The agent's own id of the session (ACP `sessionId`), once the agent has started.
+    public var agentSessionId: String?
+    /// Why the last turn ended: ACP's `end_turn`, `max_tokens`, `max_turn_requests`, `refusal`, `cancelled`, or
+    /// AgentBox's `error`.
+    public var stopReason: String?
+    public var cwd: String
+    /// Whether the agent's process runs now (it stops when the workspace sleeps; the next prompt resumes it).
+    public var agentRunning: Bool
+    /// The permission rules in force (the session's over the server's).
+    public var permissions: PermissionPolicy?
+
+    public init(
+        id: String, workspace: WorkspaceKey, agent: String, status: SessionStatus, createdAt: Date, agentSessionId: String? = nil,
+        stopReason: String? = nil, cwd: String, agentRunning: Bool, permissions: PermissionPolicy? = nil
+    ) {
+        self.id = id
+        self.workspace = workspace
+        self.agent = agent
+        self.status = status
+        self.createdAt = createdAt
+        self.agentSessionId = agentSessionId
+        self.stopReason = stopReason
+        self.cwd = cwd
+        self.agentRunning = agentRunning
+        self.permissions = permissions
+    }
+}
+
+/// `GET /v1/workspaces/{key}/sessions`.
+public struct SessionList: Codable, Sendable, Equatable {
+    public var items: [Session]
+    public init(items: [Session]) { self.items = items }
+}
+
+/// A piece of a prompt: ACP's content block (`{type:"text", text}`; other types are passed through).
+public struct PromptContent: Codable, Sendable, Equatable {
+    public var type: String
+    public var text: String?
+    public init(type: String = "text", text: String?) {
+        self.type = type
+        self.text = text
+    }
+    public static func text(_ text: String) -> PromptContent { PromptContent(text: text) }
+}
+
+/// The body of `POST .../sessions/{id}/prompt`.
+public struct PromptRequest: Codable, Sendable, Equatable {
+    public var content: [PromptContent]
+    public init(content: [PromptContent]) { self.content = content }
+    public init(text: String) { self.content = [.text(text)] }
+}
+
+/// The answer of a prompt: how the turn ended.
+public struct PromptResult: Codable, Sendable, Equatable {
+    public var stopReason: String
+    /// Set when `stopReason` is `error`: what failed.
+    public var error: String?
+    public init(stopReason: String, error: String? = nil) {
+        self.stopReason = stopReason
+        self.error = error
+    }
+}
+
+/// A reply to a permission request.
+public enum PermissionReply: String, Codable, Sendable {
+    case once, always, reject
+}
+
+/// The body of `POST .../sessions/{id}/permissions/{permissionId}`.
+public struct PermissionReplyRequest: Codable, Sendable, Equatable {
+    public var reply: PermissionReply
+    public init(reply: PermissionReply) { self.reply = reply }
+}
+
+/// The optional body of `POST .../sessions/{id}/resume`.
+public struct SessionResumeRequest: Codable, Sendable, Equatable {
+    /// Variables for the agent process (they are not stored, so a resume after a restart needs them again).
+    public var env: [String: String]?
+    public init(env: [String: String]? = nil) { self.env = env }
+}
+
+/// Who an event of a session's transcript comes from.
+public enum SessionEventSender: String, Codable, Sendable {
+    case client, agent, server
+}
+
+/// One event of a session's transcript.
+public struct SessionEvent: Codable, Sendable, Equatable {
+    /// 1, 2, 3, ... within the session; the SSE `id:`.
+    public var seq: Int64
+    public var at: Date
+    public var sender: SessionEventSender
+    /// `prompt`, `agent_message_chunk`, `tool_call`, `tool_call_update`, `plan`, `permission_request`,
+    /// `permission_reply`, `turn_end`, `error`, ... (see docs/AGENTS.md).
+    public var type: String
+    /// The ACP message as sent or received, or AgentBox's own object for server events.
+    public var payload: JSONValue
+
+    public init(seq: Int64, at: Date, sender: SessionEventSender, type: String, payload: JSONValue) {
+        self.seq = seq
+        self.at = at
+        self.sender = sender
+        self.type = type
+        self.payload = payload
+    }
+}
+
+/// `GET .../sessions/{id}/events`.
+public struct SessionEventPage: Codable, Sendable, Equatable {
+    public var items: [SessionEvent]
+    /// The `after` of the next page, when there may be more.
+    public var nextCursor: String?
+    public init(items: [SessionEvent], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}
+
+/// `sessionEvent` on the workspace stream: an event of one of its sessions, once it is stored.
+public struct SessionEventNotice: Codable, Sendable, Equatable {
+    public var sessionId: String
+    public var seq: Int64
+    public var event: SessionEvent
+    public init(sessionId: String, seq: Int64, event: SessionEvent) {
+        self.sessionId = sessionId
+        self.seq = seq
+        self.event = event
+    }
+}
+
+/// `permissionRequest` on the workspace stream: an agent asks, and a reply is awaited.
+public struct PermissionRequestNotice: Codable, Sendable, Equatable {
+    public var sessionId: String
+    public var permissionId: String
+    public var toolCall: JSONValue
+    public var options: [JSONValue]
+    public init(sessionId: String, permissionId: String, toolCall: JSONValue, options: [JSONValue]) {
+        self.sessionId = sessionId
+        self.permissionId = permissionId
+        self.toolCall = toolCall
+        self.options = options
+    }
+}
