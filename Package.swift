@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
     ],
     targets: [
         // Wire types of the HTTP API, shared by server, client and CLI. Foundation only.
@@ -75,6 +76,7 @@ let package = Package(
             name: "AgentBox",
             dependencies: [
                 "AgentBoxAPI",
+                "AgentBoxACP",
                 "AgentBoxStore",
                 "AgentBoxSandbox",
                 "CAgentBoxSandbox",
@@ -101,6 +103,7 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ],
             swiftSettings: swiftSettings
         ),

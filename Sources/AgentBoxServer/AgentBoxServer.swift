@@ -73,6 +73,7 @@ public func buildRouters(
     NetworkController(manager: manager).addRoutes(to: registry)
     PreviewController(manager: manager, previewDomain: previewDomain).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
+    SessionController(manager: manager).addRoutes(to: registry)
     return (router, webSocketRouter)
 }
 

@@ -64,6 +64,9 @@ extension WorkspaceManager {
         for record in try await store.sessions(of: key) {
             if let live = loadedSessions.withLock({ $0[record.id] }) {
                 items.append(await live.snapshot)
+            } else if record.state == "running" {
+                // Stored mid-turn by a server that stopped: loading it ends that turn.
+                items.append(await try loadSession(key: key, id: record.id).snapshot)
             } else {
                 items.append(try Self.storedSnapshot(record, configuration: configuration))
             }

@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -40,6 +41,47 @@ enum ServerSentEvents {
                         while true {
                             try await Task.sleep(for: heartbeat)
                             continuation.yield(.heartbeat)
+                        }
+                    }
+                    for await item in items {
+                        switch item {
+                        case .event(let event): try await writer.write(try frame(event))
+                        case .heartbeat: try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                        }
+                    }
+                    group.cancelAll()
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    /// Like ``response(_:heartbeat:bufferCapacity:frame:)`` for a sequence that is pulled (a transcript read from
+    /// the store, then live): the next event is asked for only when the last one was written, so a slow client
+    /// slows its own reading and nobody's memory grows. An error of the sequence ends the stream.
+    static func pulledResponse<Events: AsyncSequence & Sendable>(
+        _ events: Events, heartbeat: Duration = .seconds(15), frame: @escaping @Sendable (Events.Element) throws -> ByteBuffer
+    ) -> Response where Events.Element: Sendable {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                // AsyncChannel hands each item over only when the writer takes it: backpressure to the sequence.
+                let items = AsyncChannel<SSEItem<Events.Element>>()
+                try await writer.write(ByteBuffer(string: ": connected\n\n"))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            for try await event in events { await items.send(.event(event)) }
+                        } catch {}
+                        items.finish()
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: heartbeat)
+                            await items.send(.heartbeat)
                         }
                     }
                     for await item in items {

@@ -287,6 +287,68 @@ enum OpenAPIDocument {
             "type": "object", "required": ["cols", "rows"],
             "properties": ["cols": ["type": "integer", "minimum": 1, "maximum": 4096], "rows": ["type": "integer", "minimum": 1, "maximum": 4096]],
         ],
+        "PermissionPolicy": [
+            "type": "object",
+            "description": "A decision per ACP tool kind, a default for the rest, and how long an ask waits before it rejects",
+            "properties": [
+                "rules": ["type": "object", "additionalProperties": ["type": "string", "enum": ["allow", "reject", "ask"]]],
+                "default": ["type": "string", "enum": ["allow", "reject", "ask"]],
+                "timeoutMs": ["type": "integer", "minimum": 1],
+            ],
+        ],
+        "SessionCreateRequest": [
+            "type": "object", "required": ["agent"],
+            "properties": [
+                "agent": ["type": "string"], "cwd": ["type": "string"],
+                "env": ["type": "object", "additionalProperties": ["type": "string"], "description": "For the agent process only; never stored"],
+                "mcpServers": ["type": "array", "items": ["type": "object"]], "model": ["type": "string"], "mode": ["type": "string"],
+                "instructions": ["type": "string"], "permissions": ["$ref": "#/components/schemas/PermissionPolicy"],
+            ],
+        ],
+        "Session": [
+            "type": "object", "required": ["id", "workspace", "agent", "status", "createdAt", "cwd", "agentRunning"],
+            "properties": [
+                "id": ["type": "string"], "workspace": ["type": "string"], "agent": ["type": "string"],
+                "status": ["type": "string", "enum": ["idle", "running", "closed"]], "createdAt": ["type": "string", "format": "date-time"],
+                "agentSessionId": ["type": "string"], "stopReason": ["type": "string"], "cwd": ["type": "string"],
+                "agentRunning": ["type": "boolean"], "permissions": ["$ref": "#/components/schemas/PermissionPolicy"],
+            ],
+        ],
+        "SessionList": [
+            "type": "object", "required": ["items"],
+            "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Session"]]],
+        ],
+        "PromptRequest": [
+            "type": "object", "required": ["content"],
+            "properties": [
+                "content": [
+                    "type": "array", "minItems": 1,
+                    "items": ["type": "object", "required": ["type"], "properties": ["type": ["type": "string"], "text": ["type": "string"]]],
+                ]
+            ],
+        ],
+        "PromptResult": [
+            "type": "object", "required": ["stopReason"],
+            "properties": ["stopReason": ["type": "string"], "error": ["type": "string"]],
+        ],
+        "PermissionReplyRequest": [
+            "type": "object", "required": ["reply"],
+            "properties": ["reply": ["type": "string", "enum": ["once", "always", "reject"]]],
+        ],
+        "SessionResumeRequest": [
+            "type": "object", "properties": ["env": ["type": "object", "additionalProperties": ["type": "string"]]],
+        ],
+        "SessionEvent": [
+            "type": "object", "required": ["seq", "at", "sender", "type", "payload"],
+            "properties": [
+                "seq": ["type": "integer"], "at": ["type": "string", "format": "date-time"],
+                "sender": ["type": "string", "enum": ["client", "agent", "server"]], "type": ["type": "string"], "payload": [:],
+            ],
+        ],
+        "SessionEventPage": [
+            "type": "object", "required": ["items"],
+            "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/SessionEvent"]], "nextCursor": ["type": "string"]],
+        ],
         "WorkspaceList": [
             "type": "object", "required": ["items"],
             "properties": [
