@@ -133,11 +133,15 @@ public struct Session: Codable, Sendable, Equatable {
     public var agentRunning: Bool
     /// The permission rules in force (the session's over the server's).
     public var permissions: PermissionPolicy?
+    /// The seq of the transcript's latest event (0 when it has none): follow the events after it to see what
+    /// comes next.
+    public var lastEventSeq: Int64
 
     public init(
         id: String, workspace: WorkspaceKey, agent: String, status: SessionStatus, createdAt: Date, agentSessionId: String? = nil,
-        stopReason: String? = nil, cwd: String, agentRunning: Bool, permissions: PermissionPolicy? = nil
+        stopReason: String? = nil, cwd: String, agentRunning: Bool, permissions: PermissionPolicy? = nil, lastEventSeq: Int64 = 0
     ) {
+        self.lastEventSeq = lastEventSeq
         self.id = id
         self.workspace = workspace
         self.agent = agent

@@ -17,7 +17,7 @@ import NIOHTTP1
 public struct AgentBoxClient: Sendable {
     public let endpoint: URL
     public let token: String?
-    private let http: HTTPClient
+    let http: HTTPClient
     /// How long a request may take to get its response head.
     public var timeout: TimeAmount = .seconds(60)
 
@@ -374,13 +374,15 @@ public struct AgentBoxClient: Sendable {
     }
 
     /// Sends a request and returns its status and whole body; throws ``AgentBoxClientError`` for a 4xx or 5xx.
-    func perform(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil) async throws -> RawResponse {
+    func perform(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil, timeout override: TimeAmount? = nil
+    ) async throws -> RawResponse {
         var request = makeRequest(method, path, query: query)
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await http.execute(request, timeout: timeout)
+        let response = try await http.execute(request, timeout: override ?? timeout)
         guard (200..<300).contains(response.status.code) else {
             throw try await AgentBoxClientError(response: response)
         }

@@ -118,7 +118,7 @@ public actor AgentSession {
         return Session(
             id: id, workspace: workspaceKey, agent: record.agent, status: status, createdAt: record.createdAt,
             agentSessionId: record.agentSessionId, stopReason: record.stopReason, cwd: settings.cwd, agentRunning: link != nil,
-            permissions: policy)
+            permissions: policy, lastEventSeq: durableSeq)
     }
 
     /// The permission rules in force.
@@ -464,19 +464,20 @@ public actor AgentSession {
             .agent, "permission_request",
             ["permissionId": .string(permissionId), "sessionId": .string(request.sessionId), "toolCall": request.toolCall, "options": options])
         var decision = policy.decision(for: kind)
-        if let kind, settings.alwaysAllowed?.contains(kind) == true { decision = .allow }
+        let remembered = kind.map { settings.alwaysAllowed?.contains($0) == true } ?? false
+        if remembered { decision = .allow }
         if cancelRequested {
             await append(.server, "permission_reply", ["permissionId": .string(permissionId), "outcome": "cancelled", "by": "cancel"])
             return try ACP.json(ACP.RequestPermissionResult.cancelled)
         }
         switch decision {
         case .allow, .reject:
-            let reply: PermissionReply = decision == .allow ? .once : .reject
+            let reply: PermissionReply = decision == .allow ? (remembered ? .always : .once) : .reject
             let outcome = Self.outcome(for: reply, options: request.options) ?? .cancelled
             await append(
                 .server, "permission_reply",
                 ["permissionId": .string(permissionId), "reply": .string(reply.rawValue), "outcome": .string(outcome.outcome.outcome),
-                 "optionId": outcome.outcome.optionId.map(JSONValue.string) ?? .null, "by": "policy"])
+                 "optionId": outcome.outcome.optionId.map(JSONValue.string) ?? .null, "by": .string(remembered ? "always" : "policy")])
             return try ACP.json(outcome)
         case .ask:
             // Stored before anyone is told.

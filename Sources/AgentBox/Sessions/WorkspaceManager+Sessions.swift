@@ -68,7 +68,7 @@ extension WorkspaceManager {
                 // Stored mid-turn by a server that stopped: loading it ends that turn.
                 items.append(await try loadSession(key: key, id: record.id).snapshot)
             } else {
-                items.append(try Self.storedSnapshot(record, configuration: configuration))
+                items.append(try Self.storedSnapshot(record, lastEventSeq: try await store.lastSessionEventSeq(of: record.id), configuration: configuration))
             }
         }
         return SessionList(items: items)
@@ -79,12 +79,13 @@ extension WorkspaceManager {
         await try loadSession(key: key, id: id).snapshot
     }
 
-    static func storedSnapshot(_ record: SessionRecord, configuration: AgentBoxConfiguration) throws -> Session {
+    static func storedSnapshot(_ record: SessionRecord, lastEventSeq: Int64, configuration: AgentBoxConfiguration) throws -> Session {
         let settings = try decodeSettings(record)
         return Session(
             id: record.id, workspace: record.workspaceKey, agent: record.agent, status: record.state == "closed" ? .closed : .idle,
             createdAt: record.createdAt, agentSessionId: record.agentSessionId, stopReason: record.stopReason, cwd: settings.cwd,
-            agentRunning: false, permissions: (settings.permissions ?? PermissionPolicy()).laid(over: configuration.permissionPolicy))
+            agentRunning: false, permissions: (settings.permissions ?? PermissionPolicy()).laid(over: configuration.permissionPolicy),
+            lastEventSeq: lastEventSeq)
     }
 
     static func decodeSettings(_ record: SessionRecord) throws -> SessionSettings {

@@ -306,12 +306,13 @@ enum OpenAPIDocument {
             ],
         ],
         "Session": [
-            "type": "object", "required": ["id", "workspace", "agent", "status", "createdAt", "cwd", "agentRunning"],
+            "type": "object", "required": ["id", "workspace", "agent", "status", "createdAt", "cwd", "agentRunning", "lastEventSeq"],
             "properties": [
                 "id": ["type": "string"], "workspace": ["type": "string"], "agent": ["type": "string"],
                 "status": ["type": "string", "enum": ["idle", "running", "closed"]], "createdAt": ["type": "string", "format": "date-time"],
                 "agentSessionId": ["type": "string"], "stopReason": ["type": "string"], "cwd": ["type": "string"],
                 "agentRunning": ["type": "boolean"], "permissions": ["$ref": "#/components/schemas/PermissionPolicy"],
+                "lastEventSeq": ["type": "integer"],
             ],
         ],
         "SessionList": [

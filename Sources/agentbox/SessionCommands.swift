@@ -1,0 +1,342 @@
+import AgentBoxAPI
+import AgentBoxClient
+import ArgumentParser
+import Foundation
+import UnixSignals
+
+/// `agentbox session …`: agent sessions in a workspace. Talk to one with `agentbox prompt`.
+struct SessionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session", abstract: "Create, list, inspect, resume, close and destroy agent sessions.",
+        subcommands: [Create.self, List.self, Get.self, Events.self, Cancel.self, Resume.self, Close.self, Delete.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a session and start its agent; prints the session id.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Option(help: "The agent (mock, claude, codex, ...).") var agent: String
+        @Option(help: "Working directory inside the workspace (default /workspace).") var cwd: String?
+        @Option(name: .customLong("env"), help: "NAME=VALUE for the agent process only (repeatable; never stored).") var env: [String] = []
+        @Option(help: "The model, when the agent offers a choice.") var model: String?
+        @Option(help: "The agent's mode, when it has modes.") var mode: String?
+        @Option(help: "Instructions given to the agent with the first prompt.") var instructions: String?
+        @Option(help: "MCP servers as a JSON array of ACP server objects.") var mcpServers: String?
+        @Option(help: "Permission rules KIND=allow|ask|reject, comma-separated; * for the rest (e.g. read=allow,execute=ask).")
+        var permissions: String?
+        @Option(help: "How long a permission question waits for a reply before it is rejected (e.g. 30s, 5m).") var permissionTimeout: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var request = SessionCreateRequest(
+                agent: agent, cwd: cwd, env: try parseEnvironment(env).nilIfEmpty, model: model, mode: mode, instructions: instructions)
+            if let mcpServers {
+                guard case .array(let servers)? = try? JSONDecoder().decode(JSONValue.self, from: Data(mcpServers.utf8)) else {
+                    throw ValidationError("--mcp-servers must be a JSON array")
+                }
+                request.mcpServers = servers
+            }
+            if permissions != nil || permissionTimeout != nil {
+                var policy = PermissionPolicy()
+                if let permissions {
+                    do { policy = try PermissionPolicy(compact: permissions) } catch { throw ValidationError("--permissions: \(error)") }
+                }
+                if let permissionTimeout {
+                    guard let duration = Duration.parse(permissionTimeout), duration > .zero else {
+                        throw ValidationError("--permission-timeout must be a duration such as 30s or 5m")
+                    }
+                    policy.timeoutMs = Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+                }
+                request.permissions = policy
+            }
+            try await runClientCall {
+                let session = try await client.makeClient().createSession(key, request)
+                if json { return try printJSON(session) }
+                print(session.id)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a workspace's sessions (never boots it).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                let list = try await client.makeClient().sessions(key)
+                if json { return try printJSON(list) }
+                printRows(
+                    [["ID", "AGENT", "STATUS", "AGENT RUNNING", "LAST STOP", "EVENTS", "CREATED"]]
+                        + list.items.map {
+                            [$0.id, $0.agent, $0.status.rawValue, $0.agentRunning ? "yes" : "no", $0.stopReason ?? "-", String($0.lastEventSeq), RFC3339.format($0.createdAt)]
+                        })
+            }
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "get", abstract: "Show one session as JSON.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+
+        func run() async throws {
+            try await runClientCall { try printJSON(try await client.makeClient().session(key, id)) }
+        }
+    }
+
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a session's transcript; --follow keeps printing new events.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+        @Option(help: "Only events after this seq.") var after: Int64 = 0
+        @Option(help: "At most this many events (without --follow).") var limit: Int?
+        @Flag(name: .shortAndLong, help: "Keep printing events as they come.") var follow = false
+        @Flag(help: "Print each event as one line of JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                let client = try client.makeClient()
+                let encoder = AgentBoxJSON.makeEncoder()
+                func show(_ event: SessionEvent) throws {
+                    if json {
+                        printFlushed(String(decoding: try encoder.encode(event), as: UTF8.self))
+                    } else {
+                        printFlushed("\(event.seq)\t\(RFC3339.format(event.at))\t\(event.sender.rawValue)\t\(event.type)\t\(TranscriptPrinter.summary(event))")
+                    }
+                }
+                if follow {
+                    for try await event in try await client.sessionEvents(key, id, after: after) { try show(event) }
+                    return
+                }
+                var cursor = after
+                var remaining = limit ?? Int.max
+                while remaining > 0 {
+                    let page = try await client.sessionEventPage(key, id, after: cursor, limit: min(1000, remaining))
+                    for event in page.items { try show(event) }
+                    remaining -= page.items.count
+                    guard let next = page.nextCursor, let value = Int64(next) else { break }
+                    cursor = value
+                }
+            }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel the running turn.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+
+        func run() async throws {
+            try await runClientCall { try await client.makeClient().cancelTurn(key, id) }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start the session's agent again and reattach it (after sleep, close or a restart).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+        @Option(name: .customLong("env"), help: "NAME=VALUE for the agent process (repeatable).") var env: [String] = []
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let variables = try parseEnvironment(env).nilIfEmpty
+            try await runClientCall {
+                let session = try await client.makeClient().resumeSession(key, id, env: variables)
+                if json { return try printJSON(session) }
+                print("\(session.id) \(session.status.rawValue), agent session \(session.agentSessionId ?? "-")")
+            }
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the agent; keep the transcript.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+
+        func run() async throws {
+            try await runClientCall {
+                _ = try await client.makeClient().closeSession(key, id)
+                print("closed \(id)")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Destroy a session and its transcript.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+
+        func run() async throws {
+            try await runClientCall {
+                try await client.makeClient().deleteSession(key, id)
+                print("deleted \(id)")
+            }
+        }
+    }
+}
+
+/// `agentbox prompt KEY SESSION TEXT`: sends a prompt and prints the reply as it streams.
+struct PromptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prompt",
+        abstract: "Send a prompt to a session and stream the reply; permission questions are asked here (y/n/a).",
+        discussion: """
+            Tool calls are shown compactly. On a terminal, each permission request is asked: y (allow once), \
+            a (allow always), n (reject). Without a terminal, --approve answers them, else the server's policy and \
+            timeout do. Ctrl-C cancels the turn. Exit code: 0 when the turn ends (end_turn, cancelled, ...), 1 on error.
+            """)
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The workspace key.") var key: String
+    @Argument(help: "The session id.") var id: String
+    @Argument(help: "The prompt's text (- reads it from stdin).") var text: String
+    @Option(help: "Answer every permission request so, without asking: once, always or reject.") var approve: PermissionReply?
+    @Flag(help: "Also show file and terminal requests and their answers.") var verbose = false
+    @Flag(help: "Print each event as one line of JSON.") var json = false
+
+    func run() async throws {
+        var prompt = text
+        if text == "-" {
+            prompt = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+        let interactive = isatty(0) == 1 && text != "-"
+        try await runClientCall {
+            let client = try client.makeClient()
+            let session = try await client.session(key, id)
+            let events = try await client.sessionEvents(key, id, after: session.lastEventSeq)
+            try await client.startPrompt(key, id, PromptRequest(text: prompt))
+            let (key, id) = (key, id)
+            let interrupts = Task {
+                for await _ in await UnixSignalsSequence(trapping: .sigint) {
+                    printError("\n^C: cancelling the turn")
+                    try? await client.cancelTurn(key, id)
+                }
+            }
+            defer { interrupts.cancel() }
+            var printer = TranscriptPrinter(verbose: verbose, json: json)
+            var promptSeen = false
+            for try await event in events {
+                if event.type == "prompt" && event.sender == .client { promptSeen = true }
+                printer.show(event)
+                if event.type == "permission_request", let permissionId = event.payload["permissionId"]?.stringValue {
+                    let reply = approve ?? (interactive ? Self.ask(event) : nil)
+                    if let reply {
+                        do {
+                            try await client.replyPermission(key, id, permissionId: permissionId, reply)
+                        } catch let error as AgentBoxClientError where error.status == 404 {
+                            // Answered already (by the policy, a timeout or another client).
+                        }
+                    }
+                }
+                if promptSeen, event.type == "turn_end" {
+                    printer.finish()
+                    let stop = event.payload["stopReason"]?.stringValue ?? "?"
+                    if stop == "error" { throw ExitCode(1) }
+                    return
+                }
+            }
+            printError("the event stream ended before the turn did")
+            throw ExitCode(1)
+        }
+    }
+
+    static func ask(_ event: SessionEvent) -> PermissionReply? {
+        let call = event.payload["toolCall"]
+        let title = call?["title"]?.stringValue ?? "a tool call"
+        let kind = call?["kind"]?.stringValue ?? "other"
+        while true {
+            FileHandle.standardError.write(Data("\nAllow \(title) (\(kind))? [y]es once, [a]lways, [n]o: ".utf8))
+            guard let line = readLine() else { return nil }
+            switch line.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "y", "yes": return .once
+            case "a", "always": return .always
+            case "n", "no": return .reject
+            default: continue
+            }
+        }
+    }
+}
+
+extension PermissionReply: ExpressibleByArgument {}
+
+/// Prints transcript events for people: the agent's text as it streams, tool calls and plans compactly.
+struct TranscriptPrinter {
+    let verbose: Bool
+    let json: Bool
+    private var midLine = false
+    private let encoder = AgentBoxJSON.makeEncoder()
+
+    init(verbose: Bool, json: Bool) {
+        self.verbose = verbose
+        self.json = json
+    }
+
+    mutating func show(_ event: SessionEvent) {
+        if json {
+            if let data = try? encoder.encode(event) { printFlushed(String(decoding: data, as: UTF8.self)) }
+            return
+        }
+        let update = event.payload["update"]
+        switch event.type {
+        case "agent_message_chunk":
+            write(update?["content"]?["text"]?.stringValue ?? "")
+        case "agent_thought_chunk":
+            if verbose { write(update?["content"]?["text"]?.stringValue ?? "") }
+        case "tool_call":
+            line("⚙ \(update?["title"]?.stringValue ?? "tool") [\(update?["kind"]?.stringValue ?? "other")] \(update?["status"]?.stringValue ?? "")")
+        case "tool_call_update":
+            if let status = update?["status"]?.stringValue { line("  ↳ \(update?["toolCallId"]?.stringValue ?? "") \(status)") }
+        case "plan":
+            if case .array(let entries)? = update?["entries"] {
+                line("Plan:\n" + entries.map { "  - [\($0["status"]?.stringValue ?? "")] \($0["content"]?.stringValue ?? "")" }.joined(separator: "\n"))
+            }
+        case "permission_request":
+            let call = event.payload["toolCall"]
+            line("? permission asked for \(call?["title"]?.stringValue ?? "a tool call") [\(call?["kind"]?.stringValue ?? "other")]")
+        case "permission_reply":
+            line("  permission: \(event.payload["outcome"]?.stringValue ?? "") \(event.payload["optionId"]?.stringValue ?? "") (by \(event.payload["by"]?.stringValue ?? ""))")
+        case "error":
+            line("error: \(event.payload["message"]?.stringValue ?? Self.summary(event))")
+        case "turn_end":
+            let error = event.payload["error"]?.stringValue.map { ": \($0)" } ?? ""
+            line("[\(event.payload["stopReason"]?.stringValue ?? "?")\(error)]")
+        case "agent_exited":
+            line("[the agent exited: \(Self.summary(event))]")
+        case "prompt", "agent_started", "cancel":
+            if verbose { line("[\(event.type)] \(Self.summary(event))") }
+        default:
+            if verbose { line("[\(event.type)] \(Self.summary(event))") }
+        }
+    }
+
+    mutating func finish() {
+        if midLine { write("\n") }
+    }
+
+    private mutating func write(_ text: String) {
+        guard !text.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(text.utf8))
+        midLine = !text.hasSuffix("\n")
+    }
+
+    private mutating func line(_ text: String) {
+        if midLine { write("\n") }
+        write(text + "\n")
+    }
+
+    /// One line of the event's payload.
+    static func summary(_ event: SessionEvent) -> String {
+        if event.type == "agent_message_chunk", let text = event.payload["update"]?["content"]?["text"]?.stringValue {
+            return text.replacingOccurrences(of: "\n", with: "\\n")
+        }
+        let encoder = AgentBoxJSON.makeEncoder()
+        let text = (try? encoder.encode(event.payload)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return text.count > 200 ? String(text.prefix(200)) + "…" : text
+    }
+}
