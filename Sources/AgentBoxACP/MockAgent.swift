@@ -17,15 +17,19 @@ import Foundation
 /// | `long` | streams `tick N` every 100 ms for up to 60 s; a `session/cancel` ends the turn with `cancelled` |
 /// | `error` | answers the prompt with a JSON-RPC error instead of a stop reason |
 ///
-/// The turn then ends with `end_turn`. Sessions can be loaded again (`session/load`) by id.
+/// The turn then ends with `end_turn`. Sessions can be loaded again (`session/load`) by id, unless the agent was
+/// started with `--no-load`.
 public actor MockAgent {
     private let connection: JSONRPCConnection
     private var sessions: Set<String> = []
     private var cancelled: Set<String> = []
     private var nextSession = 1
+    private let canLoad: Bool
 
-    public init(connection: JSONRPCConnection) {
+    /// `canLoad: false` makes an agent that does not offer `session/load` (to exercise a client's fallback).
+    public init(connection: JSONRPCConnection, canLoad: Bool = true) {
         self.connection = connection
+        self.canLoad = canLoad
     }
 
     /// Installs the agent's handlers on its connection.
@@ -48,14 +52,14 @@ public actor MockAgent {
         case ACP.Method.initialize:
             let request = try ACP.decode(ACP.InitializeParams.self, from: params)
             return try ACP.json(
-                ACP.InitializeResult(protocolVersion: min(request.protocolVersion, ACP.protocolVersion), agentCapabilities: .init(loadSession: true)))
+                ACP.InitializeResult(protocolVersion: min(request.protocolVersion, ACP.protocolVersion), agentCapabilities: .init(loadSession: canLoad)))
         case ACP.Method.newSession:
             _ = try ACP.decode(ACP.NewSessionParams.self, from: params)
             let id = "mock-session-\(nextSession)"
             nextSession += 1
             sessions.insert(id)
             return try ACP.json(ACP.NewSessionResult(sessionId: id))
-        case ACP.Method.loadSession:
+        case ACP.Method.loadSession where canLoad:
             guard case .object(let fields)? = params, case .string(let id)? = fields["sessionId"] else {
                 throw JSONRPCError.invalidParams("sessionId")
             }

@@ -12,9 +12,11 @@ struct MockAgentCommand: AsyncParsableCommand {
             write PATH TEXT, read PATH, run COMMAND, long (honours session/cancel), error. See docs/AGENTS.md.
             """)
 
+    @Flag(help: "Do not offer session/load (clients must fall back to a new session).") var noLoad = false
+
     func run() async throws {
         let connection = StandardIO.connection()
-        let agent = MockAgent(connection: connection)  // its handlers hold it weakly: it lives as long as this scope
+        let agent = MockAgent(connection: connection, canLoad: !noLoad)  // its handlers hold it weakly: it lives as long as this scope
         await agent.start()
         await StandardIO.serve(connection)
         withExtendedLifetime(agent) {}

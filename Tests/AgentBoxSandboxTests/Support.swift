@@ -21,7 +21,7 @@ func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> 
 func makeManager(
     _ directory: URL, kind: SandboxKind = .linux, idleGrace: Duration = .seconds(60),
     limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = [],
-    portWaitLimit: Duration = .seconds(10)
+    portWaitLimit: Duration = .seconds(10), configure: (inout AgentBoxConfiguration) -> Void = { _ in }
 ) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .error
@@ -32,6 +32,7 @@ func makeManager(
     configuration.portWaitLimit = portWaitLimit
     // Tests run in parallel with stores of their own: give each its own range of host uids.
     configuration.sandboxUIDBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000
+    configure(&configuration)
     return try WorkspaceManager.open(configuration: configuration, logger: logger)
 }
 

@@ -79,6 +79,8 @@ public actor AgentSession {
     static let subscriberCapacity = 1024
     /// The largest file content or output kept whole in a transcript event.
     static let recordedResultBytes = 64 << 10
+    static let instructionsMark = "[Instructions]\n"
+    static let contextMark = "[Earlier conversation in this session, resumed by AgentBox]\n"
     /// The largest text file `fs/read_text_file` reads.
     static let maxReadBytes = 16 << 20
 
@@ -229,7 +231,7 @@ public actor AgentSession {
             let created = try ACP.decode(ACP.NewSessionResult.self, from: try await connection.request(ACP.Method.newSession, params: setup))
             record.agentSessionId = created.sessionId
             await persist()
-            var context = settings.instructions.map { "Instructions:\n\($0)" }
+            var context = settings.instructions.map { Self.instructionsMark + $0 }
             if method == "new-with-transcript", let transcript = await transcriptContext() {
                 context = [context, transcript].compactMap { $0 }.joined(separator: "\n\n")
             }
@@ -275,7 +277,9 @@ public actor AgentSession {
                     message = ""
                 }
                 if event.type == "prompt", case .array(let blocks)? = event.payload["prompt"] {
-                    let text = blocks.compactMap { $0["text"]?.stringValue }.filter { !$0.hasPrefix("[Earlier conversation") }.joined(separator: "\n")
+                    // AgentBox's own blocks (instructions, an earlier context) are not the user's words.
+                    let text = blocks.compactMap { $0["text"]?.stringValue }
+                        .filter { !$0.hasPrefix(Self.instructionsMark) && !$0.hasPrefix(Self.contextMark) }.joined(separator: "\n")
                     pageLines.append("User: \(text)")
                 }
             }
@@ -287,7 +291,7 @@ public actor AgentSession {
         guard !lines.isEmpty else { return nil }
         var text = lines.joined(separator: "\n")
         if text.utf8.count > limit { text = "…" + String(decoding: text.utf8.suffix(limit), as: UTF8.self) }
-        return "[Earlier conversation in this session, resumed by AgentBox]\n\(text)"
+        return Self.contextMark + text
     }
 
     private func agentExited(_ ended: AgentLink, status: SandboxExitStatus, stderr: String, problem: String?) async {
@@ -709,8 +713,8 @@ public actor AgentSession {
 
     /// Stops everything and ends the subscriptions; the caller deletes the records. Later calls fail `notFound`.
     func destroy() async {
-        await shutdown()
         gone = true
+        await shutdown()
     }
 
     /// Ends the subscriptions (the server is draining its connections); they may come back.

@@ -1,0 +1,306 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import Testing
+
+/// Agent sessions with the mock agent running inside real sandboxes.
+@Suite("Agent sessions", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct SessionTests {
+    static let noLoadMock = AgentDefinition(id: "mock-noload", name: "mock without session/load", command: ["--no-load"], tool: "mock-agent")
+
+    func withSessions<T>(
+        idleGrace: Duration = .seconds(60), configure: @escaping (inout AgentBoxConfiguration) -> Void = { _ in },
+        _ body: (WorkspaceManager, URL) async throws -> T
+    ) async throws -> T {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory, idleGrace: idleGrace) { configuration in
+                configuration.agents.append(Self.noLoadMock)
+                configuration.agents.append(AgentDefinition(id: "broken", name: "exits at once", command: ["/bin/sh", "-c", "echo no model here >&2; exit 3"]))
+                configure(&configuration)
+            }
+            _ = try await manager.create(key: key("ws"))
+            do {
+                let result = try await body(manager, directory)
+                await manager.shutdown()
+                return result
+            } catch {
+                await manager.shutdown()
+                throw error
+            }
+        }
+    }
+
+    /// The whole transcript, page by page.
+    func transcript(_ manager: WorkspaceManager, _ id: String) async throws -> [SessionEvent] {
+        var events: [SessionEvent] = []
+        var after: Int64 = 0
+        while true {
+            let page = try await manager.sessionEvents(key: key("ws"), id: id, after: after, limit: 7)
+            events += page.items
+            guard let next = page.nextCursor else { return events }
+            after = Int64(next)!
+        }
+    }
+
+    func text(_ events: [SessionEvent]) -> String {
+        events.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined()
+    }
+
+    @Test func aTurnIsRecordedInOrderAndEndsWithItsStopReason() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            #expect(session.status == .idle && session.agentRunning && session.agentSessionId == "mock-session-1")
+            let result = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "hello plan tool"))
+            #expect(result == PromptResult(stopReason: "end_turn"))
+            let events = try await transcript(manager, session.id)
+            #expect(events.map(\.seq) == Array(1...Int64(events.count)), "seqs are 1, 2, 3, ... without gaps")
+            #expect(events.first?.type == "agent_started" && events.last?.type == "turn_end")
+            #expect(events.contains { $0.type == "prompt" && $0.sender == .client })
+            #expect(text(events) == "hello plan tool")
+            let types = events.map(\.type)
+            #expect(types.contains("plan") && types.contains("tool_call") && types.filter { $0 == "tool_call_update" }.count == 2)
+            let stored = try await manager.session(key: key("ws"), id: session.id)
+            #expect(stored.stopReason == "end_turn" && stored.status == .idle && stored.lastEventSeq == Int64(events.count))
+            #expect(try await manager.sessions(key: key("ws")).items.map(\.id) == [session.id])
+        }
+    }
+
+    @Test func theAgentWritesReadsAndRunsCommandsInTheWorkspace() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", permissions: PermissionPolicy(default: .allow)))
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "write /workspace/notes.txt from the agent"))
+            let written = try await manager.runtime(for: key("ws")).exec(ExecRequest(command: "cat /workspace/notes.txt; stat -c %U /workspace/notes.txt"))
+            #expect(written.stdout == "from the agentagent\n")
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "read notes.txt"))
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "run echo out; echo err >&2; exit 3"))
+            let events = try await transcript(manager, session.id)
+            #expect(text(events).contains("notes.txt: from the agent"), "a relative path is under /workspace")
+            #expect(text(events).contains("ran `echo out; echo err >&2; exit 3`: exit 3, output: out\nerr\n"), "\(text(events))")
+            #expect(events.contains { $0.type == "terminal/create" && $0.sender == .agent })
+            #expect(events.contains { $0.type == "response" && $0.payload["method"]?.stringValue == "terminal/wait_for_exit" })
+        }
+    }
+
+    @Test func theAgentCannotReachOutsideTheWorkspace() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            _ = try await manager.runtime(for: key("ws")).exec(ExecRequest(command: "ln -s /etc /workspace/etc-link"))
+            for path in ["/etc/passwd", "/workspace/../etc/passwd", "/workspace/etc-link/passwd"] {
+                let result = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "read \(path)"))
+                #expect(result?.stopReason == "error", "reading \(path)")
+                let last = try await transcript(manager, session.id).last { $0.type == "response" }
+                #expect(last?.payload["error"] != nil, "\(String(describing: last))")
+            }
+            let escape = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "write /workspace/etc-link/agentbox-owned x"))
+            #expect(escape?.stopReason == "error")
+            #expect(!FileManager.default.fileExists(atPath: "/etc/agentbox-owned"))
+        }
+    }
+
+    @Test func permissionsFollowThePolicyTheRepliesAndTheTimeout() async throws {
+        try await withSessions { manager, _ in
+            let workspaceEvents = try await manager.events(key: key("ws"))
+            let asked = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            // Asked: the request reaches the workspace stream once it is stored; the reply decides.
+            for (reply, verdict) in [(PermissionReply.once, "approved"), (.reject, "rejected")] {
+                let turn = try await manager.loadSession(key: key("ws"), id: asked.id).prompt(PromptRequest(text: "permission"))
+                var permissionId: String?
+                for await envelope in workspaceEvents {
+                    if case .permissionRequest(let notice) = envelope.event, notice.sessionId == asked.id {
+                        #expect(notice.toolCall["kind"]?.stringValue == "execute" && notice.options.count == 3)
+                        let stored = try await manager.sessionEvents(key: key("ws"), id: asked.id, after: 0, limit: 1000).items
+                        #expect(stored.contains { $0.payload["permissionId"]?.stringValue == notice.permissionId }, "stored before it is published")
+                        permissionId = notice.permissionId
+                        break
+                    }
+                }
+                try await manager.replyPermission(key: key("ws"), id: asked.id, permissionId: permissionId!, reply)
+                #expect(await turn.value.stopReason == "end_turn")
+                #expect(text(try await transcript(manager, asked.id)).hasSuffix("permission: \(verdict)"))
+                await expectCode(.notFound) { try await manager.replyPermission(key: key("ws"), id: asked.id, permissionId: permissionId!, .once) }
+            }
+            // A policy decides without asking.
+            for (decision, verdict) in [(PermissionDecision.allow, "approved"), (.reject, "rejected")] {
+                let session = try await manager.createSession(
+                    key: key("ws"), SessionCreateRequest(agent: "mock", permissions: PermissionPolicy(rules: ["execute": decision])))
+                _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "permission"))
+                let events = try await transcript(manager, session.id)
+                #expect(text(events).hasSuffix("permission: \(verdict)"))
+                #expect(events.contains { $0.type == "permission_reply" && $0.payload["by"]?.stringValue == "policy" })
+            }
+            // An unanswered question is rejected at the timeout.
+            let slow = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", permissions: PermissionPolicy(timeoutMs: 200)))
+            _ = try await manager.prompt(key: key("ws"), id: slow.id, PromptRequest(text: "permission"))
+            let timedOut = try await transcript(manager, slow.id)
+            #expect(text(timedOut).hasSuffix("permission: rejected"))
+            #expect(timedOut.contains { $0.type == "permission_reply" && $0.payload["by"]?.stringValue == "timeout" })
+        }
+    }
+
+    @Test func alwaysIsRememberedForTheToolKind() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            let live = try await manager.loadSession(key: key("ws"), id: session.id)
+            let turn = try await live.prompt(PromptRequest(text: "permission"))
+            var pending: [PermissionRequestNotice] = []
+            while pending.isEmpty {
+                try await Task.sleep(for: .milliseconds(20))
+                pending = await live.pendingPermissions
+            }
+            try await manager.replyPermission(key: key("ws"), id: session.id, permissionId: pending[0].permissionId, .always)
+            _ = await turn.value
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "permission"))
+            let replies = try await transcript(manager, session.id).filter { $0.type == "permission_reply" }
+            #expect(replies.map { $0.payload["by"]?.stringValue } == ["client", "always"])
+            #expect(replies.map { $0.payload["optionId"]?.stringValue } == ["allow-always", "allow-always"])
+        }
+    }
+
+    @Test func cancelEndsTheTurnAndAnswersPendingPermissions() async throws {
+        try await withSessions(idleGrace: .milliseconds(100)) { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            let live = try await manager.loadSession(key: key("ws"), id: session.id)
+            let long = try await live.prompt(PromptRequest(text: "long"))
+            // A running turn holds the workspace awake well past its idle grace.
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await manager.workspace(key: key("ws")).state == .running)
+            #expect(try await manager.session(key: key("ws"), id: session.id).status == .running)
+            await expectCode(.conflict) { _ = try await live.prompt(PromptRequest(text: "another")) }
+            try await manager.cancel(key: key("ws"), id: session.id)
+            #expect(await long.value.stopReason == "cancelled")
+            #expect(text(try await transcript(manager, session.id)).contains("tick 3"))
+
+            let asking = try await live.prompt(PromptRequest(text: "permission"))
+            while await live.pendingPermissions.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+            try await manager.cancel(key: key("ws"), id: session.id)
+            #expect(await asking.value.stopReason == "cancelled")
+            let events = try await transcript(manager, session.id)
+            #expect(events.last { $0.type == "permission_reply" }?.payload["outcome"]?.stringValue == "cancelled")
+            #expect(events.last?.type == "turn_end")
+        }
+    }
+
+    @Test func anAgentThatIgnoresCancelIsStoppedAfterTheGrace() async throws {
+        try await withSessions(configure: { $0.cancelGrace = .milliseconds(300) }) { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            let live = try await manager.loadSession(key: key("ws"), id: session.id)
+            // `run` waits for a command the mock does not abandon on cancel.
+            let turn = try await live.prompt(PromptRequest(text: "run sleep 30"))
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            await live.cancel()
+            #expect(await turn.value.stopReason == "cancelled")
+            #expect(ContinuousClock.now - started < .seconds(10))
+            let events = try await transcript(manager, session.id)
+            #expect(events.contains { $0.type == "agent_exited" })
+            // The next prompt starts the agent again and reattaches.
+            #expect(try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "again"))?.stopReason == "end_turn")
+        }
+    }
+
+    @Test func afterSleepTheAgentIsReattachedWithSessionLoad() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "first"))
+            _ = try await manager.sleep(key: key("ws"))
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await manager.session(key: key("ws"), id: session.id).agentRunning == false)
+            #expect(try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "second"))?.stopReason == "end_turn")
+            let started = try await transcript(manager, session.id).filter { $0.type == "agent_started" }
+            #expect(started.map { $0.payload["method"]?.stringValue } == ["new", "load"])
+            #expect(started.last?.payload["agentSessionId"]?.stringValue == "mock-session-1")
+        }
+    }
+
+    @Test func anAgentWithoutLoadGetsTheEarlierTranscriptAsContext() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock-noload", instructions: "Be brief."))
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "remember marmalade"))
+            _ = try await manager.closeSession(key: key("ws"), id: session.id)
+            await expectCode(.conflict) { _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "closed")) }
+            _ = try await manager.resumeSession(key: key("ws"), id: session.id)
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "what did I say"))
+            let events = try await transcript(manager, session.id)
+            #expect(events.filter { $0.type == "agent_started" }.map { $0.payload["method"]?.stringValue } == ["new", "new-with-transcript"])
+            let prompts = events.filter { $0.type == "prompt" }.map { String(describing: $0.payload) }
+            #expect(prompts[0].contains("Be brief."), "instructions go with the first prompt")
+            #expect(prompts[1].contains("User: remember marmalade") && prompts[1].contains("Agent: "), "\(prompts[1])")
+            #expect(text(events).contains("marmalade"), "the agent saw the earlier conversation")
+        }
+    }
+
+    @Test func theEventStreamCatchesUpFromTheStoreThenFollowsLive() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "one two three"))
+            let stored = try await transcript(manager, session.id)
+            var iterator = try await manager.sessionEventStream(key: key("ws"), id: session.id, after: 2).makeAsyncIterator()
+            var seen: [SessionEvent] = []
+            while seen.count < stored.count - 2, let event = try await iterator.next() { seen.append(event) }
+            #expect(seen == Array(stored.dropFirst(2)))
+            _ = try await manager.loadSession(key: key("ws"), id: session.id).prompt(PromptRequest(text: "four"))
+            var live: [SessionEvent] = []
+            while let event = try await iterator.next() {
+                live.append(event)
+                if event.type == "turn_end" { break }
+            }
+            #expect(live.first?.seq == Int64(stored.count + 1) && live.first?.type == "prompt")
+            #expect(text(live) == "four")
+            try await manager.destroySession(key: key("ws"), id: session.id)
+            #expect(try await iterator.next() == nil, "a destroyed session's stream ends")
+            await expectCode(.notFound) { _ = try await manager.session(key: key("ws"), id: session.id) }
+            #expect(try await manager.store.sessionEvents(of: session.id, after: 0, limit: 10).isEmpty)
+        }
+    }
+
+    @Test func aRestartMidTurnKeepsTheHistoryAndResumes() async throws {
+        try await withTemporaryDirectory { directory in
+            let uidBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000
+            let first = try makeManager(directory) { $0.sandboxUIDBase = uidBase }
+            _ = try await first.create(key: key("ws"))
+            let session = try await first.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            _ = try await first.prompt(key: key("ws"), id: session.id, PromptRequest(text: "before"))
+            _ = try await first.prompt(key: key("ws"), id: session.id, PromptRequest(text: "long"), wait: false)
+            try await Task.sleep(for: .milliseconds(350))
+            await first.shutdown()
+            let second = try makeManager(directory) { $0.sandboxUIDBase = uidBase }
+            let before = try await second.sessionEvents(key: key("ws"), id: session.id, after: 0, limit: 1000).items
+            #expect(before.filter { $0.type == "turn_end" }.count == 2, "the interrupted turn is over")
+            #expect(text(before).hasPrefix("beforelong"))
+            let resumed = try await second.resumeSession(key: key("ws"), id: session.id)
+            #expect(resumed.agentRunning && resumed.agentSessionId == "mock-session-1")
+            #expect(try await second.prompt(key: key("ws"), id: session.id, PromptRequest(text: "after"))?.stopReason == "end_turn")
+            let after = try await second.sessionEvents(key: key("ws"), id: session.id, after: 0, limit: 1000).items
+            #expect(Array(after.prefix(before.count)) == before, "the history is intact")
+            #expect(after.map(\.seq) == Array(1...Int64(after.count)))
+            #expect(after.filter { $0.type == "agent_started" }.last?.payload["method"]?.stringValue == "load")
+            await second.shutdown()
+        }
+    }
+
+    @Test func badInputIsRefused() async throws {
+        try await withSessions { manager, _ in
+            await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "nope")) }
+            await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", cwd: "/etc/../..\u{0}")) }
+            await expectCode(.invalidArgument) {
+                _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", permissions: PermissionPolicy(rules: ["launch": .allow])))
+            }
+            await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", env: ["A=B": "c"])) }
+            await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", mcpServers: ["x"])) }
+            await expectCode(.notFound) { _ = try await manager.createSession(key: key("missing"), SessionCreateRequest(agent: "mock")) }
+            await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", cwd: "/workspace/missing")) }
+            await expectCode(.badGateway) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "broken")) }
+            #expect(try await manager.sessions(key: key("ws")).items.isEmpty, "a session whose agent did not start is not kept")
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            await expectCode(.invalidArgument) { _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(content: [])) }
+            await expectCode(.invalidArgument) { _ = try await manager.sessionEvents(key: key("ws"), id: session.id, after: 0, limit: 0) }
+            await expectCode(.notFound) { _ = try await manager.session(key: key("ws"), id: "ses_0000000000000000") }
+            await expectCode(.notFound) { _ = try await manager.session(key: key("ws"), id: "../../etc") }
+            await expectCode(.notFound) { try await manager.replyPermission(key: key("ws"), id: session.id, permissionId: "perm_x", .once) }
+            _ = try await manager.create(key: key("other"))
+            await expectCode(.notFound) { _ = try await manager.session(key: key("other"), id: session.id) }
+            #expect(try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "error"))?.stopReason == "error")
+            #expect(try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "fine"))?.stopReason == "end_turn", "an agent error is one turn's")
+        }
+    }
+}
