@@ -269,6 +269,11 @@ struct OpenAPITests {
         ("post", "/v1/workspaces/{key}/shells"), ("get", "/v1/workspaces/{key}/shells"), ("get", "/v1/workspaces/{key}/shells/{id}"),
         ("post", "/v1/workspaces/{key}/shells/{id}/input"), ("post", "/v1/workspaces/{key}/shells/{id}/resize"),
         ("delete", "/v1/workspaces/{key}/shells/{id}"), ("get", "/v1/workspaces/{key}/shells/{id}/ws"),
+        ("post", "/v1/workspaces/{key}/sessions"), ("get", "/v1/workspaces/{key}/sessions"), ("get", "/v1/workspaces/{key}/sessions/{id}"),
+        ("post", "/v1/workspaces/{key}/sessions/{id}/prompt"), ("post", "/v1/workspaces/{key}/sessions/{id}/cancel"),
+        ("post", "/v1/workspaces/{key}/sessions/{id}/permissions/{permissionId}"), ("post", "/v1/workspaces/{key}/sessions/{id}/resume"),
+        ("post", "/v1/workspaces/{key}/sessions/{id}/close"), ("delete", "/v1/workspaces/{key}/sessions/{id}"),
+        ("get", "/v1/workspaces/{key}/sessions/{id}/events"), ("get", "/v1/workspaces/{key}/sessions/{id}/events/stream"),
     ]
 
     @Test func theDocumentListsEveryServedRoute() async throws {
