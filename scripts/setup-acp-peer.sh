@@ -16,4 +16,10 @@ if [ ! -x "$peer/venv/bin/python" ] || [ ! -f "$peer/agent.py" ] || [ "$(cat "$p
   cp "$peer/sdist/agent_client_protocol-$version/examples/agent.py" "$peer/agent.py"
   echo "$version" > "$peer/version"
 fi
+# A second environment on the system's /usr/bin/python3, which workspaces see (their /usr is the host's): the
+# session tests run the example agent inside a sandbox through it.
+if [ -x /usr/bin/python3 ] && [ ! -x "$peer/sandbox-venv/bin/python" ]; then
+  /usr/bin/python3 -m venv "$peer/sandbox-venv" >/dev/null 2>&1 || { apt-get install -y -qq python3-venv >/dev/null && /usr/bin/python3 -m venv "$peer/sandbox-venv"; }
+  "$peer/sandbox-venv/bin/pip" install -q "agent-client-protocol==$version" >/dev/null
+fi
 echo "$(pwd)/$peer"

@@ -63,6 +63,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a fetch or preview request waits for a workspace's port to accept before 502: 10s.")
     var portWait = "10s"
 
+    @Option(help: "How agents' permission requests are answered unless a session says otherwise: KIND=allow|ask|reject, comma-separated, * for the rest.")
+    var permissions = "read=allow,search=allow,think=allow,*=ask"
+
+    @Option(help: "How long a permission question waits for a reply before it is rejected: 5m.")
+    var permissionTimeout = "5m"
+
+    @Option(help: "How long the agent of a cancelled turn has to end it before it is stopped: 10s.")
+    var cancelGrace = "10s"
+
+    @Option(name: .customLong("agent"), help: "An ACP agent run by command: ID=PROGRAM ARG... (repeatable), e.g. goose='goose acp'.")
+    var agents: [String] = []
+
     func validate() throws {
         guard Duration.parse(idleGrace) != nil else {
             throw ValidationError("--idle-grace must be a duration such as 500ms, 60s or 5m, not '\(idleGrace)'")
@@ -79,12 +91,31 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("\(flag) must be a positive duration such as 90s, 30m or 1h, not '\(value)'")
             }
         }
+        for (flag, value) in [("--permission-timeout", permissionTimeout), ("--cancel-grace", cancelGrace)] {
+            guard let duration = Duration.parse(value), duration > .zero else {
+                throw ValidationError("\(flag) must be a positive duration such as 30s or 5m, not '\(value)'")
+            }
+        }
+        do { _ = try PermissionPolicy(compact: permissions) } catch { throw ValidationError("--permissions: \(error)") }
+        _ = try commandAgents()
         guard Duration.parse(previewTtl)! <= Duration.parse(previewMaxTtl)! else {
             throw ValidationError("--preview-ttl must not be longer than --preview-max-ttl")
         }
         guard outputBufferBytes >= 0 else { throw ValidationError("--output-buffer-bytes must not be negative") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if noToken, token != nil { throw ValidationError("--token and --no-token exclude each other") }
+    }
+
+    /// The `--agent ID=COMMAND` agents. The command is split at spaces (no quoting).
+    func commandAgents() throws -> [AgentDefinition] {
+        try agents.map { text in
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            let command = parts.count == 2 ? parts[1].split(separator: " ").map(String.init) : []
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), !command.isEmpty else {
+                throw ValidationError("--agent must be ID=PROGRAM [ARG...], not '\(text)'")
+            }
+            return AgentDefinition(id: parts[0], name: parts[0], command: command)
+        }
     }
 
     func run() async throws {
@@ -106,6 +137,14 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.previewDefaultLifetime = Duration.parse(previewTtl)!
         configuration.previewMaxLifetime = Duration.parse(previewMaxTtl)!
         configuration.portWaitLimit = Duration.parse(portWait)!
+        var policy = try PermissionPolicy(compact: permissions)
+        policy.timeoutMs = Int(Duration.parse(permissionTimeout)!.milliseconds)
+        configuration.permissionPolicy = policy
+        configuration.cancelGrace = Duration.parse(cancelGrace)!
+        for agent in try commandAgents() {
+            configuration.agents.removeAll { $0.id == agent.id }
+            configuration.agents.append(agent)
+        }
         do {
             let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory)
             configuration.sandbox = backend

@@ -304,3 +304,50 @@ struct SessionTests {
         }
     }
 }
+
+/// The ACP conformance peer's sandbox environment (`scripts/setup-acp-peer.sh`), when the test set-up installed it.
+let sandboxACPPeer: String? = {
+    let directory = ProcessInfo.processInfo.environment["AGENTBOX_ACP_PEER"]
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/acp-peer").path
+    return FileManager.default.isExecutableFile(atPath: directory + "/sandbox-venv/bin/python") ? directory : nil
+}()
+
+/// A session with an agent no one here wrote, run by command inside the workspace: the example agent of the
+/// `agent-client-protocol` Python package, which checks every message against the protocol's models.
+@Suite(
+    "A session with the Python SDK's example agent", .enabled(if: Host.canSandbox && sandboxACPPeer != nil, "needs bubblewrap, root and scripts/setup-acp-peer.sh"),
+    .timeLimit(.minutes(2)))
+struct PythonPeerSessionTests {
+    @Test func aGenericACPAgentByCommand() async throws {
+        try await withTemporaryDirectory { directory in
+            // A copy the workspace's uid can read, mounted read-only at /opt/acp-peer.
+            let peer = directory.appendingPathComponent("peer")
+            let copy = Process()
+            copy.executableURL = URL(fileURLWithPath: "/bin/sh")
+            copy.arguments = ["-c", "mkdir -p '\(peer.path)' && cp -a '\(sandboxACPPeer!)/sandbox-venv' '\(sandboxACPPeer!)/agent.py' '\(peer.path)/' && chmod -R a+rX '\(directory.path)'"]
+            try copy.run()
+            copy.waitUntilExit()
+            #expect(copy.terminationStatus == 0)
+            let manager = try makeManager(directory, allowHostMounts: [peer.path]) { configuration in
+                configuration.agents.append(
+                    AgentDefinition(id: "python-example", name: "ACP Python SDK example", command: ["/opt/acp-peer/sandbox-venv/bin/python", "/opt/acp-peer/agent.py"]))
+            }
+            _ = try await manager.create(
+                key: key("py"), config: WorkspaceConfig(mounts: [WorkspaceMount(type: .host, path: "/opt/acp-peer", hostPath: peer.path, readOnly: true)]))
+            let session = try await manager.createSession(key: key("py"), SessionCreateRequest(agent: "python-example"))
+            #expect(session.agentRunning && session.agentSessionId?.isEmpty == false)
+            let result = try await manager.prompt(key: key("py"), id: session.id, PromptRequest(text: "hello from a workspace"))
+            #expect(result?.stopReason == "end_turn")
+            let events = try await manager.sessionEvents(key: key("py"), id: session.id, after: 0, limit: 100).items
+            let texts = events.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }
+            #expect(texts == ["Client sent:", "hello from a workspace"], "\(events)")
+            // It offers no session/load: after sleep, a new agent session gets the transcript.
+            _ = try await manager.sleep(key: key("py"))
+            #expect(try await manager.prompt(key: key("py"), id: session.id, PromptRequest(text: "again"))?.stopReason == "end_turn")
+            let started = try await manager.sessionEvents(key: key("py"), id: session.id, after: 0, limit: 100).items.filter { $0.type == "agent_started" }
+            #expect(started.map { $0.payload["method"]?.stringValue } == ["new", "new-with-transcript"])
+            await manager.shutdown()
+        }
+    }
+}
