@@ -68,7 +68,12 @@ let package = Package(
                 ])
             ]),
         // Measurements that need no server (see BENCHMARKS.md).
-        .executableTarget(name: "agentbox-bench", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "agentbox-bench",
+            dependencies: [
+                "AgentBox", "AgentBoxStore", "AgentBoxAPI", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         // The Agent Client Protocol: JSON-RPC 2.0 over lines, the ACP messages, and the deterministic mock agent.
         .target(name: "AgentBoxACP", dependencies: ["AgentBoxAPI"], swiftSettings: swiftSettings),
         // The embeddable library: workspaces, their lifecycle and events. No HTTP.

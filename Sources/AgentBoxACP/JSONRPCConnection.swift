@@ -78,7 +78,7 @@ public actor JSONRPCConnection {
     /// could be a request, and otherwise ignored.
     public func receive(line: Data) async {
         guard !closed, !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) else { return }
-        guard case .object(let message)? = try? JSONDecoder().decode(JSONValue.self, from: line) else {
+        guard case .object(let message)? = try? JSONValue.parse(line) else {
             await answer(id: .null, result: .failure(JSONRPCError(code: -32700, message: "parse error: not a JSON object")))
             return
         }
@@ -138,11 +138,9 @@ public actor JSONRPCConnection {
     }
 
     static func encode(_ value: JSONValue) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(value)
-        data.append(0x0A)
-        return data
+        var bytes = value.jsonBytes
+        bytes.append(0x0A)
+        return Data(bytes)
     }
 }
 

@@ -14,6 +14,7 @@ import Foundation
 /// | `write PATH TEXT…` | writes TEXT to PATH with `fs/write_text_file`, then says `wrote PATH` |
 /// | `read PATH` | reads PATH with `fs/read_text_file` and says its content |
 /// | `run COMMAND…` | runs `/bin/sh -c COMMAND` with `terminal/create`, waits for it, says its output and exit code, releases it |
+/// | `flood N` | streams N short `agent_message_chunk`s as fast as it can (for throughput measurements) |
 /// | `long` | streams `tick N` every 100 ms for up to 60 s; a `session/cancel` ends the turn with `cancelled` |
 /// | `error` | answers the prompt with a JSON-RPC error instead of a stop reason |
 ///
@@ -151,6 +152,12 @@ public actor MockAgent {
             _ = try await connection.request(ACP.Method.releaseTerminal, params: terminal)
             try await say(session, "\nran `\(command)`: exit \(exit.exitCode.map(String.init) ?? "?"), output: \(output.output)")
         }
+        if let at = lower.firstIndex(of: "flood"), at + 1 < words.count, let count = Int(words[at + 1]), count > 0 {
+            for index in 1...min(count, 10_000_000) {
+                if index % 1024 == 0, cancelled.contains(session) { return "cancelled" }
+                try await say(session, "\(index) ")
+            }
+        }
         if lower.contains("long") {
             for tick in 1...600 {
                 if cancelled.contains(session) { return "cancelled" }
@@ -166,6 +173,6 @@ public actor MockAgent {
     }
 
     private func update(_ session: String, _ update: [String: JSONValue]) async throws {
-        try await connection.notify(ACP.Method.update, params: try ACP.json(ACP.SessionNotification(sessionId: session, update: .object(update))))
+        try await connection.notify(ACP.Method.update, params: .object(["sessionId": .string(session), "update": .object(update)]))
     }
 }

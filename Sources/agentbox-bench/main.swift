@@ -1,12 +1,19 @@
+import AgentBox
 import AgentBoxAPI
 import AgentBoxStore
 import Foundation
+import Logging
+import NIOCore
 
 // agentbox-bench: measurements that need no server (the server-level ones are the scripts in bench/).
 //
 //   agentbox-bench store [EVENTS]   session event ingest into SQLite (one event per transaction, and batches of
 //                                   100), then the latency of a 100-event page at the start, middle and end of a
 //                                   session of EVENTS events (default 1,000,000). Prints a Markdown table.
+//   agentbox-bench session [EVENTS] a whole session turn in a real sandbox: the mock agent streams EVENTS chunks
+//                                   (default 200,000) over ACP; each is parsed, numbered, group-committed to SQLite
+//                                   and published. Events per second, without and with a live stream reader.
+//                                   Needs root and bubblewrap, and the mock agent built beside this binary.
 
 func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
@@ -73,6 +80,79 @@ func storeBenchmark(events total: Int) async throws {
     }
 }
 
+/// An ACP agent that writes pre-formatted chunks as fast as Python can: it shows what the server side sustains when
+/// the agent is not the bottleneck (the Swift mock spends most of the time encoding its own JSON).
+let floodAgent = #"""
+import sys, json
+out = sys.stdout.buffer
+for raw in sys.stdin.buffer:
+    msg = json.loads(raw)
+    m = msg.get("method"); i = msg.get("id")
+    if m == "initialize":
+        out.write(json.dumps({"jsonrpc":"2.0","id":i,"result":{"protocolVersion":1,"agentCapabilities":{"loadSession":False}}}).encode()+b"\n")
+    elif m == "session/new":
+        out.write(json.dumps({"jsonrpc":"2.0","id":i,"result":{"sessionId":"flood-1"}}).encode()+b"\n")
+    elif m == "session/prompt":
+        n = int(msg["params"]["prompt"][-1]["text"].split()[-1])
+        chunk = '{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"flood-1","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"%d "}}}}\n'
+        for k in range(n):
+            out.write((chunk % k).encode())
+        out.write(json.dumps({"jsonrpc":"2.0","id":i,"result":{"stopReason":"end_turn"}}).encode()+b"\n")
+    elif i is not None:
+        out.write(json.dumps({"jsonrpc":"2.0","id":i,"error":{"code":-32601,"message":"no"}}).encode()+b"\n")
+    out.flush()
+"""#
+
+func sessionBenchmark(events total: Int) async throws {
+    let directory = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("agentbox-bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    chmod(directory.path, 0o755)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    var configuration = AgentBoxConfiguration(dataDirectory: directory)
+    configuration.sandbox = try SandboxKind.linux.makeBackend(dataDirectory: directory).backend
+    configuration.agents.append(AgentDefinition(id: "flood", name: "flood", command: ["/usr/bin/python3", "/workspace/flood.py"]))
+    let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
+    let key = WorkspaceKey(rawValue: "bench")!
+    _ = try await manager.create(key: key)
+    let script = ByteBuffer(string: floodAgent)
+    _ = try await manager.runtime(for: key).files().write(
+        try WorkspacePath("/workspace/flood.py"),
+        chunks: AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+            continuation.yield(script)
+            continuation.finish()
+        })
+    let clock = ContinuousClock()
+    var rows: [String] = []
+    for (agent, reader) in [("mock", false), ("mock", true), ("flood", false), ("flood", true)] {
+        let session = try await manager.createSession(key: key, SessionCreateRequest(agent: agent))
+        let consumer: Task<Int, any Error>? =
+            reader
+            ? Task {
+                var count = 0
+                for try await event in try await manager.sessionEventStream(key: key, id: session.id, after: session.lastEventSeq) {
+                    count += 1
+                    if event.type == "turn_end" { break }
+                }
+                return count
+            } : nil
+        let start = clock.now
+        let result = try await manager.prompt(key: key, id: session.id, PromptRequest(text: "flood \(total)"))
+        let elapsed = milliseconds(clock.now - start) / 1000
+        precondition(result?.stopReason == "end_turn")
+        let stored = try await manager.store.lastSessionEventSeq(of: session.id)
+        let seen = try await consumer?.value
+        if let seen { precondition(Int64(seen) == stored - session.lastEventSeq, "the reader saw \(seen) of \(stored - session.lastEventSeq)") }
+        rows.append(
+            "| \(agent == "mock" ? "the Swift mock agent" : "a Python agent writing pre-formatted lines"), \(total) chunks, \(reader ? "one live stream reader" : "no reader") | \(Int(Double(stored - session.lastEventSeq) / elapsed)) events/s (\(String(format: "%.2f", elapsed)) s) |")
+    }
+    await manager.shutdown()
+    print("| a session turn in a sandbox: mock agent → ACP → transcript in SQLite → subscribers | result |")
+    print("|---|---|")
+    for row in rows { print(row) }
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "store":
@@ -82,7 +162,14 @@ case "store":
         exit(2)
     }
     try await storeBenchmark(events: events)
+case "session":
+    let events = arguments.dropFirst().first.flatMap { Int($0) } ?? 200_000
+    guard events >= 1 else {
+        FileHandle.standardError.write(Data("agentbox-bench session: EVENTS must be at least 1\n".utf8))
+        exit(2)
+    }
+    try await sessionBenchmark(events: events)
 default:
-    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS] | session [EVENTS]\n".utf8))
     exit(2)
 }

@@ -755,15 +755,13 @@ public actor AgentSession {
 
     /// Writes what accumulated, in one transaction, then hands it out; repeats while more came meanwhile.
     private func writeLoop() async {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         while !unwritten.isEmpty {
             let batch = unwritten
             unwritten.removeAll(keepingCapacity: true)
             let records = batch.map { event in
                 SessionEventRecord(
                     sessionId: id, seq: event.seq, at: event.at, kind: event.type,
-                    payload: (try? encoder.encode(event.payload)).map { String(decoding: $0, as: UTF8.self) } ?? "null", sender: event.sender.rawValue)
+                    payload: event.payload.jsonText, sender: event.sender.rawValue)
             }
             var attempt = 0
             while true {
@@ -838,7 +836,7 @@ public actor AgentSession {
 
     /// A stored event as the API shows it; `nil` when it cannot be read.
     static func decode(_ record: SessionEventRecord) -> SessionEvent? {
-        guard let payload = try? JSONDecoder().decode(JSONValue.self, from: Data(record.payload.utf8)) else { return nil }
+        guard let payload = try? JSONValue.parse(record.payload) else { return nil }
         return SessionEvent(
             seq: record.seq, at: record.at, sender: SessionEventSender(rawValue: record.sender) ?? .agent, type: record.kind, payload: payload)
     }
