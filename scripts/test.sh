@@ -10,3 +10,6 @@ swift build --build-tests
 swift test --skip-build
 # Smoke run of the benchmark that needs no server, so that it never rots (the full runs are in BENCHMARKS.md).
 "$(swift build --show-bin-path)/agentbox-bench" store 1000 >/dev/null
+if [ "$(id -u)" = 0 ] && command -v bwrap >/dev/null; then
+  "$(swift build --show-bin-path)/agentbox-bench" session 500 >/dev/null
+fi

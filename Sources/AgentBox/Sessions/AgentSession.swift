@@ -297,6 +297,9 @@ public actor AgentSession {
     private func agentExited(_ ended: AgentLink, status: SandboxExitStatus, stderr: String, problem: String?) async {
         let current = link === ended
         if current { link = nil }
+        // An idle session without its agent and without readers keeps no events in memory (readers catch up from
+        // the store): a server with many old sessions holds little for each.
+        if subscribers.isEmpty { recent.removeAll() }
         for (terminal, _) in terminals { try? await runtime.signal(terminal, .KILL) }
         terminals.removeAll()
         for permission in permissions.keys { await answerPermission(permission, outcome: .cancelled, reply: nil, by: "agentExit") }
