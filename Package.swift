@@ -112,6 +112,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `agentbox dev model-server`: Anthropic's and OpenAI's APIs answering from a script, for offline agents.
+        .target(
+            name: "AgentBoxModelServer",
+            dependencies: [
+                "AgentBoxAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The typed Swift client.
         .target(
             name: "AgentBoxClient",
@@ -132,6 +142,7 @@ let package = Package(
                 "AgentBoxServer",
                 "AgentBoxClient",
                 "AgentBoxAPI",
+                "AgentBoxModelServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -150,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "AgentBoxServerTests",
             dependencies: [
-                "AgentBoxServer", "AgentBox", "AgentBoxAPI",
+                "AgentBoxServer", "AgentBox", "AgentBoxAPI", "AgentBoxModelServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
