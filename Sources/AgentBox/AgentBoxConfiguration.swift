@@ -37,7 +37,9 @@ public struct AgentBoxConfiguration: Sendable {
     public var previewMaxLifetime: Duration = .seconds(86400)
 
     /// The agents sessions may run, by id.
-    public var agents: [AgentDefinition] = [.mock]
+    public var agents: [AgentDefinition] = [.mock, .claude]
+    /// Refuse sessions of agents that are not installed, instead of installing them on first use.
+    public var requirePreinstall = false
     /// How permission requests of agents are answered when a session sets no rule of its own.
     public var permissionPolicy = AgentBoxConfiguration.standardPermissionPolicy
     /// How long the agent of a cancelled turn has to end it before its process is stopped.
@@ -92,6 +94,9 @@ public struct AgentBoxConfiguration: Sendable {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("agentbox-sandbox-init").path
     }
+
+    /// Where installed agents live (`agents/claude/claude`, ...), mounted read-only into every sandbox.
+    public var agentsDirectory: URL { dataDirectory.appendingPathComponent("agents", isDirectory: true) }
 
     /// The SQLite database inside ``dataDirectory``.
     public var databasePath: String { dataDirectory.appendingPathComponent("agentbox.sqlite").path }

@@ -21,7 +21,7 @@ public enum SandboxKind: String, Sendable, CaseIterable {
             return (backend, notes)
         case .unsandboxed:
             return (
-                UnsandboxedBackend(initPath: initPath),
+                UnsandboxedBackend(initPath: initPath, agentsDirectory: dataDirectory.appendingPathComponent("agents").path),
                 ["WARNING: workspaces are NOT isolated (--sandbox unsandboxed): their processes run on this host as this user, with only rlimits"]
             )
         }

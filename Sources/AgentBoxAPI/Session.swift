@@ -270,3 +270,59 @@ public struct PermissionRequestNotice: Codable, Sendable, Equatable {
         self.options = options
     }
 }
+
+/// An agent this server can run (`GET /v1/agents`).
+public struct AgentInfo: Codable, Sendable, Equatable {
+    public struct Capabilities: Codable, Sendable, Equatable {
+        public var loadSession: Bool
+        public var permissions: Bool
+        /// Whether it reads and writes files through AgentBox (ACP `fs/*`) rather than with its own tools.
+        public var fileSystem: Bool
+        /// Whether it runs commands through AgentBox (ACP `terminal/*`) rather than with its own tools.
+        public var terminal: Bool
+        public init(loadSession: Bool, permissions: Bool, fileSystem: Bool, terminal: Bool) {
+            self.loadSession = loadSession
+            self.permissions = permissions
+            self.fileSystem = fileSystem
+            self.terminal = terminal
+        }
+    }
+    public var id: String
+    public var name: String
+    public var installed: Bool
+    public var version: String?
+    public var `protocol`: String
+    public var capabilities: Capabilities
+    public init(id: String, name: String, installed: Bool, version: String?, protocol: String, capabilities: Capabilities) {
+        self.id = id
+        self.name = name
+        self.installed = installed
+        self.version = version
+        self.protocol = `protocol`
+        self.capabilities = capabilities
+    }
+}
+
+/// `GET /v1/agents`.
+public struct AgentList: Codable, Sendable, Equatable {
+    public var items: [AgentInfo]
+    public init(items: [AgentInfo]) { self.items = items }
+}
+
+/// The answer of `POST /v1/agents/{id}/install`.
+public struct AgentInstallResult: Codable, Sendable, Equatable {
+    public var id: String
+    public var installed: Bool
+    /// Where the binary came from: `path`, `pypi:claude-agent-sdk`, `installed` (it was there), `built-in`.
+    public var source: String
+    public var version: String?
+    /// Each step tried, in order.
+    public var log: [String]
+    public init(id: String, installed: Bool, source: String, version: String?, log: [String]) {
+        self.id = id
+        self.installed = installed
+        self.source = source
+        self.version = version
+        self.log = log
+    }
+}

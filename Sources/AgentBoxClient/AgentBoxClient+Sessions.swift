@@ -9,6 +9,18 @@ extension AgentBoxClient {
         workspacePath(key) + "/sessions/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "_"))) ?? id)
     }
 
+    /// The agents the server runs, and whether each is installed.
+    public func agents() async throws -> AgentList {
+        try await send(.GET, "/v1/agents")
+    }
+
+    /// Installs an agent's binary on the server (may download; waits up to 30 minutes).
+    public func installAgent(_ id: String) async throws -> AgentInstallResult {
+        let response = try await perform(
+            .POST, "/v1/agents/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id) + "/install", timeout: .minutes(30))
+        return try decode(AgentInstallResult.self, response.body)
+    }
+
     /// Creates a session and starts its agent in the workspace.
     public func createSession(_ key: String, _ request: SessionCreateRequest) async throws -> Session {
         try await send(.POST, Self.workspacePath(key) + "/sessions", body: try AgentBoxJSON.makeEncoder().encode(request))

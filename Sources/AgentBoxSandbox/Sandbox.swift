@@ -12,6 +12,8 @@ public protocol SandboxBackend: Sendable {
     func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox
     /// Where the AgentBox tool `name` (`mock-agent`) is, in a sandbox's own view; `nil` when it was not built.
     func toolPath(_ name: String) -> String?
+    /// Where the installed agents (`<data-dir>/agents`) are, in a sandbox's own view.
+    var agentsPath: String { get }
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).

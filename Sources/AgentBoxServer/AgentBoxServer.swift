@@ -74,6 +74,7 @@ public func buildRouters(
     PreviewController(manager: manager, previewDomain: previewDomain).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
     SessionController(manager: manager).addRoutes(to: registry)
+    AgentController(manager: manager).addRoutes(to: registry)
     return (router, webSocketRouter)
 }
 

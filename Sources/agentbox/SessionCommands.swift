@@ -340,3 +340,38 @@ struct TranscriptPrinter {
         return text.count > 200 ? String(text.prefix(200)) + "…" : text
     }
 }
+
+/// `agentbox agents list|install`.
+struct AgentsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agents", abstract: "List the agents the server runs; install one.", subcommands: [List.self, Install.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the agents and whether each is installed.")
+        @OptionGroup var client: ClientOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                let list = try await client.makeClient().agents()
+                if json { return try printJSON(list) }
+                printRows([["ID", "NAME", "INSTALLED", "VERSION"]] + list.items.map { [$0.id, $0.name, $0.installed ? "yes" : "no", $0.version ?? "-"] })
+            }
+        }
+    }
+
+    struct Install: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Install an agent on the server: its PATH, npm, then a PyPI wheel. Prints each step.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The agent id (claude, ...).") var id: String
+
+        func run() async throws {
+            try await runClientCall {
+                printFlushed("installing \(id) (this may download ~180 MB)…")
+                let result = try await client.makeClient().installAgent(id)
+                for line in result.log { printFlushed("  \(line)") }
+                printFlushed("\(result.id): installed from \(result.source)\(result.version.map { ", version \($0)" } ?? "")")
+            }
+        }
+    }
+}

@@ -274,6 +274,7 @@ struct OpenAPITests {
         ("post", "/v1/workspaces/{key}/sessions/{id}/permissions/{permissionId}"), ("post", "/v1/workspaces/{key}/sessions/{id}/resume"),
         ("post", "/v1/workspaces/{key}/sessions/{id}/close"), ("delete", "/v1/workspaces/{key}/sessions/{id}"),
         ("get", "/v1/workspaces/{key}/sessions/{id}/events"), ("get", "/v1/workspaces/{key}/sessions/{id}/events/stream"),
+        ("get", "/v1/agents"), ("post", "/v1/agents/{id}/install"),
     ]
 
     @Test func theDocumentListsEveryServedRoute() async throws {

@@ -15,6 +15,9 @@ import NIOPosix
 final class EgressProxy: Sendable {
     /// The port inside every workspace.
     static let port = 3128
+    /// The name by which a workspace reaches the host's loopback through the proxy (with an exact allow-list entry).
+    public static let hostAlias = "host.agentbox.internal"
+
     /// The environment that points programs at the proxy (curl reads the lower-case names, most others either).
     static let environment: [String: String] = {
         let url = "http://127.0.0.1:\(port)"
@@ -135,7 +138,10 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
         let onDenied = onDenied
         let firstBytes = first
         NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
-            try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
+            // `host.agentbox.internal` is the host's own loopback (a service beside the server, such as a scripted
+            // model server): like any loopback target it needs an allow-list entry naming it exactly.
+            try SocketAddress.makeAddressResolvingHost(
+                target.host.lowercased() == EgressProxy.hostAlias ? "127.0.0.1" : target.host, port: target.port)
         }.flatMapThrowing { address -> SocketAddress in
             if let ip = address.ipAddress, EgressRules.isSensitive(address: ip), !exactly {
                 onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "address"))

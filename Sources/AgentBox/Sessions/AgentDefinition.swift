@@ -12,18 +12,29 @@ public struct AgentDefinition: Sendable, Equatable {
     /// An AgentBox tool (`mock-agent`) to run instead of `command`: its path depends on the sandbox backend.
     public var tool: String?
 
-    public init(id: String, name: String, command: [String], tool: String? = nil) {
+    /// An installed binary the agent needs, relative to the agents directory (`claude/claude`): a session fails
+    /// with a clear error when it is missing.
+    public var requires: String?
+
+    public init(id: String, name: String, command: [String], tool: String? = nil, requires: String? = nil) {
         self.id = id
         self.name = name
         self.command = command
         self.tool = tool
+        self.requires = requires
     }
 
     /// The deterministic mock agent (see `MockAgent`), mounted into every Linux sandbox.
     public static let mock = AgentDefinition(id: "mock", name: "AgentBox mock agent", command: [], tool: "mock-agent")
 
-    /// The arguments that start the agent under `backend`; throws when it cannot run there.
+    /// Claude Code, driven through its stream-json protocol by `agentbox-claude-acp` (see `ClaudeCodeAdapter`).
+    public static let claude = AgentDefinition(
+        id: "claude", name: "Claude Code", command: ["--claude", "{agents}/claude/claude"], tool: "claude-acp", requires: "claude/claude")
+
+    /// The arguments that start the agent under `backend`; throws when it cannot run there. `{agents}` in the
+    /// command is the installed agents' directory as the sandbox sees it.
     func arguments(backend: (any SandboxBackend)?) throws -> [String] {
+        let command = self.command.map { $0.replacingOccurrences(of: "{agents}", with: backend?.agentsPath ?? "/nonexistent") }
         guard let tool else { return command }
         guard let path = backend?.toolPath(tool) else {
             throw AgentBoxError(.unavailable, "agent '\(id)' needs agentbox-\(tool), which was not built beside the server (swift build --product agentbox-\(tool))")

@@ -15,6 +15,14 @@ extension WorkspaceManager {
                 .invalidArgument, "unknown agent '\(request.agent)' (known: \(configuration.agents.map(\.id).joined(separator: ", ")))")
         }
         let settings = try Self.sessionSettings(request)
+        if let required = definition.requires,
+            !FileManager.default.isExecutableFile(atPath: configuration.agentsDirectory.appendingPathComponent(required).path)
+        {
+            guard !configuration.requirePreinstall else {
+                throw AgentBoxError(.conflict, "agent '\(definition.id)' is not installed (POST /v1/agents/\(definition.id)/install, or agentbox agents install \(definition.id))")
+            }
+            _ = try await AgentInstaller(configuration: configuration, logger: logger).install(definition.id)
+        }
         for (name, value) in request.env ?? [:] { try WorkspaceRuntime.validateEnvironment(name: name, value: value) }
         let runtime = try await runtime(for: key)
         let record = SessionRecord(

@@ -15,7 +15,7 @@ import Synchronization
 public final class WorkspaceManager: Sendable {
     public let configuration: AgentBoxConfiguration
     public let store: any Store
-    let logger: Logger
+    public let logger: Logger
     private let runtimes = Mutex<[WorkspaceKey: WorkspaceRuntime]>([:])
     private let closed = Mutex(false)
     /// Workspaces whose records exist but whose files are still being put in place (forks); loading one waits.

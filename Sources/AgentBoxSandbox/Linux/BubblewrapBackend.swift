@@ -16,6 +16,8 @@ public struct BubblewrapBackend: SandboxBackend {
     /// Host binaries mounted read-only into every sandbox under `/.agentbox/bin` (the static mock agent, when it
     /// was built beside the init): name in the sandbox → host path.
     let tools: [(name: String, path: String)]
+    /// Installed agents (`<data-dir>/agents`), mounted read-only at `/.agentbox/agents` in every sandbox.
+    let agentsDirectory: URL
     let etcDirectory: URL
     /// `nil` when this server may not create cgroups: limits fall back to rlimits.
     let cgroups: SandboxCgroups.Version?
@@ -25,6 +27,8 @@ public struct BubblewrapBackend: SandboxBackend {
     public func toolPath(_ name: String) -> String? {
         tools.contains { $0.name == name } ? "/.agentbox/bin/\(name)" : nil
     }
+
+    public var agentsPath: String { "/.agentbox/agents" }
 
     /// Prepares the backend: finds bwrap and the init binary, writes the sandbox /etc, and checks which
     /// privileges the host grants. `notes` lists, one line each, what cannot be enforced here.
@@ -50,11 +54,14 @@ public struct BubblewrapBackend: SandboxBackend {
                     + "choose a --data-dir outside it (for example /var/lib/agentbox), or chmod o+x \(closed.path)")
         }
         let beside = URL(fileURLWithPath: initPath).deletingLastPathComponent()
-        let tools = [("mock-agent", beside.appendingPathComponent("agentbox-mock-agent").path)].filter {
-            FileManager.default.isExecutableFile(atPath: $0.1)
-        }
+        let tools = [
+            ("mock-agent", beside.appendingPathComponent("agentbox-mock-agent").path),
+            ("claude-acp", beside.appendingPathComponent("agentbox-claude-acp").path),
+        ].filter { FileManager.default.isExecutableFile(atPath: $0.1) }
+        let agents = stateDirectory.deletingLastPathComponent().appendingPathComponent("agents", isDirectory: true)
+        try? FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
         let backend = BubblewrapBackend(
-            bwrapPath: bwrap, initPath: initPath, tools: tools, etcDirectory: etc,
+            bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
             cgroups: problem == nil ? version : nil, switchesUser: root)
         try backend.checkUserNamespaces()
         return (backend, notes)
@@ -144,6 +151,8 @@ public struct BubblewrapBackend: SandboxBackend {
                 extra.append(try openPath(URL(fileURLWithPath: tool.path), directory: false))
                 mountArguments += ["--ro-bind-fd", String(3 + extra.count - 1), "/.agentbox/bin/\(tool.name)"]
             }
+            extra.append(try openPath(agentsDirectory, directory: true))
+            mountArguments += ["--ro-bind-fd", String(3 + extra.count - 1), "/.agentbox/agents"]
             for mount in spec.mounts {
                 switch mount {
                 case .tmpfs(let path, let bytes):

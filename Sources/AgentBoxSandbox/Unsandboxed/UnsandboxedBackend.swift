@@ -8,9 +8,14 @@ public struct UnsandboxedBackend: SandboxBackend {
     public let runsAsWorkspaceUID = false
     let initPath: String
 
-    public init(initPath: String) {
+    let agentsDirectory: String
+
+    public init(initPath: String, agentsDirectory: String = "/nonexistent") {
         self.initPath = initPath
+        self.agentsDirectory = agentsDirectory
     }
+
+    public var agentsPath: String { agentsDirectory }
 
     /// The tools are the host binaries beside the init (`agentbox-mock-agent`).
     public func toolPath(_ name: String) -> String? {

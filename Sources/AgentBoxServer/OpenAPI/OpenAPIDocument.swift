@@ -350,6 +350,28 @@ enum OpenAPIDocument {
             "type": "object", "required": ["items"],
             "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/SessionEvent"]], "nextCursor": ["type": "string"]],
         ],
+        "AgentList": [
+            "type": "object", "required": ["items"],
+            "properties": [
+                "items": [
+                    "type": "array",
+                    "items": [
+                        "type": "object", "required": ["id", "name", "installed", "protocol", "capabilities"],
+                        "properties": [
+                            "id": ["type": "string"], "name": ["type": "string"], "installed": ["type": "boolean"], "version": ["type": "string"],
+                            "protocol": ["type": "string"], "capabilities": ["type": "object"],
+                        ],
+                    ],
+                ]
+            ],
+        ],
+        "AgentInstallResult": [
+            "type": "object", "required": ["id", "installed", "source", "log"],
+            "properties": [
+                "id": ["type": "string"], "installed": ["type": "boolean"], "source": ["type": "string"], "version": ["type": "string"],
+                "log": ["type": "array", "items": ["type": "string"]],
+            ],
+        ],
         "WorkspaceList": [
             "type": "object", "required": ["items"],
             "properties": [

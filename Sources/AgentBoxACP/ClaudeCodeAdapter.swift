@@ -1,0 +1,331 @@
+import AgentBoxAPI
+import Foundation
+import Synchronization
+
+/// An ACP agent that drives the real Claude Code CLI through its stream-json protocol, so that AgentBox talks to
+/// Claude Code like to any ACP agent. It runs inside the workspace (`agentbox-claude-acp`), beside `claude`.
+///
+/// - `session/new` starts `claude -p --input-format stream-json --output-format stream-json --verbose
+///   --include-partial-messages --permission-prompt-tool stdio --session-id ID`; `session/load` starts it with
+///   `--resume ID` (Claude keeps its sessions under `$HOME/.claude`, which is the workspace's persistent home).
+/// - A prompt is a `user` message; the answer's stream maps onto ACP: text and thinking deltas become
+///   `agent_message_chunk` / `agent_thought_chunk`, each `tool_use` a `tool_call` (kind from the tool's name:
+///   Read → read, Write/Edit → edit, Bash → execute, Grep/Glob → search, WebFetch/WebSearch → fetch), each
+///   `tool_result` a `tool_call_update` (completed or failed), `TodoWrite` a `plan`, and the `result` the stop reason.
+/// - Claude's permission questions (`control_request` `can_use_tool`) become `session/request_permission`; the
+///   answer goes back as allow (with the input unchanged) or deny.
+/// - `session/cancel` sends Claude an `interrupt`; the turn ends with `cancelled`.
+public actor ClaudeCodeAdapter {
+    private let connection: JSONRPCConnection
+    private let claudePath: String
+    private var sessions: [String: ClaudeProcess] = [:]
+    private var cancelled: Set<String> = []
+
+    public init(connection: JSONRPCConnection, claudePath: String) {
+        self.connection = connection
+        self.claudePath = claudePath
+    }
+
+    public func start() async {
+        await connection.setHandlers(
+            request: { [weak self] method, params in
+                guard let self else { throw JSONRPCError.connectionClosed }
+                return try await self.handle(method, params)
+            },
+            notification: { [weak self] method, params in
+                guard method == ACP.Method.cancel, let id = params?["sessionId"]?.stringValue else { return }
+                await self?.cancel(id)
+            })
+    }
+
+    /// Stops every Claude process (the adapter's stdin ended).
+    public func stopAll() {
+        for process in sessions.values { process.terminate() }
+        sessions.removeAll()
+    }
+
+    private func handle(_ method: String, _ params: JSONValue?) async throws -> JSONValue {
+        switch method {
+        case ACP.Method.initialize:
+            return [
+                "protocolVersion": .number(Double(ACP.protocolVersion)),
+                "agentCapabilities": ["loadSession": true, "promptCapabilities": ["image": false, "embeddedContext": false]],
+                "agentInfo": ["name": "agentbox-claude-acp", "title": "Claude Code (stream-json, through AgentBox)"],
+            ]
+        case ACP.Method.newSession, ACP.Method.loadSession:
+            let cwd = params?["cwd"]?.stringValue ?? FileManager.default.currentDirectoryPath
+            let loading = method == ACP.Method.loadSession
+            let id: String
+            if loading {
+                guard let existing = params?["sessionId"]?.stringValue, UUID(uuidString: existing) != nil else {
+                    throw JSONRPCError.invalidParams("sessionId must be a Claude session id")
+                }
+                id = existing
+            } else {
+                id = UUID().uuidString.lowercased()
+            }
+            sessions[id]?.terminate()
+            let process = try ClaudeProcess(
+                path: claudePath, cwd: cwd,
+                arguments: loading ? ["--resume", id] : ["--session-id", id])
+            sessions[id] = process
+            _ = try await process.control(["subtype": "initialize", "hooks": nil])
+            return loading ? .object([:]) : ["sessionId": .string(id)]
+        case ACP.Method.prompt:
+            guard let id = params?["sessionId"]?.stringValue, let process = sessions[id] else {
+                throw JSONRPCError.invalidParams("unknown session")
+            }
+            cancelled.remove(id)
+            var blocks: [JSONValue] = []
+            if case .array(let prompt)? = params?["prompt"] {
+                for block in prompt where block["type"] == "text" { blocks.append(["type": "text", "text": block["text"] ?? ""]) }
+            }
+            return try await turn(id, process, blocks)
+        case "session/set_model":
+            guard let id = params?["sessionId"]?.stringValue, let process = sessions[id], let model = params?["modelId"]?.stringValue else {
+                throw JSONRPCError.invalidParams("sessionId and modelId")
+            }
+            _ = try await process.control(["subtype": "set_model", "model": .string(model)])
+            return .object([:])
+        case "session/set_mode":
+            guard let id = params?["sessionId"]?.stringValue, let process = sessions[id], let mode = params?["modeId"]?.stringValue else {
+                throw JSONRPCError.invalidParams("sessionId and modeId")
+            }
+            _ = try await process.control(["subtype": "set_permission_mode", "mode": .string(mode)])
+            return .object([:])
+        default:
+            throw JSONRPCError.methodNotFound(method)
+        }
+    }
+
+    private func cancel(_ id: String) async {
+        guard let process = sessions[id] else { return }
+        cancelled.insert(id)
+        _ = try? await process.control(["subtype": "interrupt"])
+    }
+
+    /// One turn: the user message in, Claude's stream out as ACP updates, until its `result`.
+    private func turn(_ id: String, _ process: ClaudeProcess, _ blocks: [JSONValue]) async throws -> JSONValue {
+        try process.send(["type": "user", "message": ["role": "user", "content": .array(blocks)]])
+        var streamedText = false
+        var toolNames: [String: String] = [:]
+        for await message in process.messages {
+            switch message["type"]?.stringValue {
+            case "stream_event":
+                let delta = message["event"]?["delta"]
+                if let text = delta?["text"]?.stringValue, !text.isEmpty {
+                    streamedText = true
+                    try await update(id, ["sessionUpdate": "agent_message_chunk", "content": ["type": "text", "text": .string(text)]])
+                } else if let thinking = delta?["thinking"]?.stringValue, !thinking.isEmpty {
+                    try await update(id, ["sessionUpdate": "agent_thought_chunk", "content": ["type": "text", "text": .string(thinking)]])
+                }
+            case "assistant":
+                guard case .array(let content)? = message["message"]?["content"] else { continue }
+                for block in content {
+                    switch block["type"]?.stringValue {
+                    case "text" where !streamedText:
+                        try await update(id, ["sessionUpdate": "agent_message_chunk", "content": ["type": "text", "text": block["text"] ?? ""]])
+                    case "tool_use":
+                        let name = block["name"]?.stringValue ?? "tool"
+                        let callID = block["id"]?.stringValue ?? UUID().uuidString
+                        toolNames[callID] = name
+                        if name == "TodoWrite", case .array(let todos)? = block["input"]?["todos"] {
+                            let entries: [JSONValue] = todos.map {
+                                ["content": $0["content"] ?? "", "status": $0["status"] ?? "pending", "priority": "medium"]
+                            }
+                            try await update(id, ["sessionUpdate": "plan", "entries": .array(entries)])
+                        }
+                        try await update(
+                            id,
+                            ["sessionUpdate": "tool_call", "toolCallId": .string(callID), "title": .string(Self.title(name, block["input"])),
+                             "kind": .string(Self.kind(of: name)), "status": "pending", "rawInput": block["input"] ?? .object([:])])
+                    default: continue
+                    }
+                }
+                streamedText = false
+            case "user":
+                guard case .array(let content)? = message["message"]?["content"] else { continue }
+                for block in content where block["type"] == "tool_result" {
+                    let callID = block["tool_use_id"]?.stringValue ?? ""
+                    let text: String =
+                        if let text = block["content"]?.stringValue { text } else if case .array(let parts)? = block["content"] {
+                            parts.compactMap { $0["text"]?.stringValue }.joined(separator: "\n")
+                        } else { "" }
+                    try await update(
+                        id,
+                        ["sessionUpdate": "tool_call_update", "toolCallId": .string(callID),
+                         "status": block["is_error"] == .bool(true) ? "failed" : "completed",
+                         "content": [["type": "content", "content": ["type": "text", "text": .string(text)]]]])
+                }
+            case "control_request":
+                await answerControl(id, process, message, toolNames: toolNames)
+            case "result":
+                if cancelled.contains(id) { return ["stopReason": "cancelled"] }
+                let subtype = message["subtype"]?.stringValue ?? "success"
+                if subtype == "success", message["is_error"] != .bool(true) { return ["stopReason": "end_turn"] }
+                if subtype == "error_max_turns" { return ["stopReason": "max_turn_requests"] }
+                throw JSONRPCError(code: -32603, message: "Claude Code: \(message["result"]?.stringValue ?? subtype)")
+            default:
+                continue
+            }
+        }
+        if cancelled.contains(id) { return ["stopReason": "cancelled"] }
+        throw JSONRPCError(code: -32603, message: "Claude Code exited during the turn: \(process.stderrTail)")
+    }
+
+    /// Claude asks whether it may use a tool: the question goes to the client as `session/request_permission`.
+    private func answerControl(_ id: String, _ process: ClaudeProcess, _ message: JSONValue, toolNames: [String: String]) async {
+        guard let requestID = message["request_id"], let request = message["request"] else { return }
+        guard request["subtype"] == "can_use_tool" else {
+            try? process.send(["type": "control_response", "response": ["subtype": "error", "request_id": requestID, "error": "not supported"]])
+            return
+        }
+        let name = request["tool_name"]?.stringValue ?? "tool"
+        let input = request["input"] ?? .object([:])
+        let callID = request["tool_use_id"]?.stringValue ?? UUID().uuidString
+        var decision: JSONValue = ["behavior": "deny", "message": "The user rejected this tool call."]
+        do {
+            let answer = try await connection.request(
+                ACP.Method.requestPermission,
+                params: [
+                    "sessionId": .string(id),
+                    "toolCall": ["toolCallId": .string(callID), "title": .string(Self.title(name, input)), "kind": .string(Self.kind(of: name)), "rawInput": input],
+                    "options": [
+                        ["optionId": "allow", "name": "Allow", "kind": "allow_once"],
+                        ["optionId": "allow-always", "name": "Allow always", "kind": "allow_always"],
+                        ["optionId": "reject", "name": "Reject", "kind": "reject_once"],
+                    ],
+                ])
+            if answer["outcome"]?["outcome"] == "selected", let option = answer["outcome"]?["optionId"]?.stringValue, option.hasPrefix("allow") {
+                decision = ["behavior": "allow", "updatedInput": input]
+            } else if answer["outcome"]?["outcome"] == "cancelled" {
+                decision = ["behavior": "deny", "message": "The turn was cancelled.", "interrupt": true]
+            }
+        } catch {}
+        try? process.send(["type": "control_response", "response": ["subtype": "success", "request_id": requestID, "response": decision]])
+    }
+
+    private func update(_ id: String, _ update: [String: JSONValue]) async throws {
+        try await connection.notify(ACP.Method.update, params: ["sessionId": .string(id), "update": .object(update)])
+    }
+
+    static func kind(of tool: String) -> String {
+        switch tool {
+        case "Read", "NotebookRead": "read"
+        case "Write", "Edit", "MultiEdit", "NotebookEdit": "edit"
+        case "Bash", "BashOutput", "KillShell", "KillBash": "execute"
+        case "Grep", "Glob", "LS", "ToolSearch": "search"
+        case "WebFetch", "WebSearch": "fetch"
+        case "Task", "TodoWrite", "ExitPlanMode": "think"
+        default: "other"
+        }
+    }
+
+    static func title(_ tool: String, _ input: JSONValue?) -> String {
+        if let command = input?["command"]?.stringValue { return "\(tool): \(command)" }
+        if let path = input?["file_path"]?.stringValue ?? input?["path"]?.stringValue { return "\(tool) \(path)" }
+        if let pattern = input?["pattern"]?.stringValue { return "\(tool) \(pattern)" }
+        if let url = input?["url"]?.stringValue { return "\(tool) \(url)" }
+        return tool
+    }
+}
+
+/// A running `claude` in stream-json mode: messages in through its stdin, out as a stream (control responses are
+/// routed to their requests).
+final class ClaudeProcess: Sendable {
+    private let process: Process
+    private let input: FileHandle
+    let messages: AsyncStream<JSONValue>
+    private let pending = Mutex<(next: Int, waiting: [String: CheckedContinuation<JSONValue, any Error>])>((1, [:]))
+    private let stderr = Mutex<[UInt8]>([])
+
+    init(path: String, cwd: String, arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = [
+            "-p", "--verbose", "--input-format", "stream-json", "--output-format", "stream-json", "--include-partial-messages",
+            "--permission-prompt-tool", "stdio",
+        ] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DISABLE_AUTOUPDATER"] = "1"
+        environment["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
+        process.environment = environment
+        let stdin = Pipe(), stdout = Pipe(), stderrPipe = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderrPipe
+        try process.run()
+        self.process = process
+        input = stdin.fileHandleForWriting
+        let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .unbounded)
+        messages = stream
+        let reader = stdout.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            var splitter = LineSplitter(maximum: 64 << 20)
+            while true {
+                let chunk = reader.availableData
+                guard !chunk.isEmpty, let lines = try? splitter.append(chunk) else { break }
+                for line in lines {
+                    guard let message = try? JSONValue.parse(line) else { continue }
+                    if message["type"] == "control_response", let id = message["response"]?["request_id"]?.stringValue {
+                        let waiter = self.pending.withLock { $0.waiting.removeValue(forKey: id) }
+                        if message["response"]?["subtype"] == "error" {
+                            waiter?.resume(throwing: JSONRPCError(code: -32603, message: message["response"]?["error"]?.stringValue ?? "error"))
+                        } else {
+                            waiter?.resume(returning: message["response"]?["response"] ?? .null)
+                        }
+                        continue
+                    }
+                    continuation.yield(message)
+                }
+            }
+            continuation.finish()
+            let waiting = self.pending.withLock { state in
+                defer { state.waiting.removeAll() }
+                return Array(state.waiting.values)
+            }
+            for waiter in waiting { waiter.resume(throwing: JSONRPCError.connectionClosed) }
+        }
+        let errors = stderrPipe.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = errors.availableData
+                if chunk.isEmpty { break }
+                self.stderr.withLock { tail in
+                    tail.append(contentsOf: chunk)
+                    if tail.count > 4096 { tail.removeFirst(tail.count - 4096) }
+                }
+            }
+        }
+    }
+
+    var stderrTail: String { stderr.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    func send(_ message: JSONValue) throws {
+        var bytes = message.jsonBytes
+        bytes.append(0x0A)
+        try input.write(contentsOf: bytes)
+    }
+
+    /// Sends a control request and waits for its response.
+    func control(_ request: JSONValue) async throws -> JSONValue {
+        let id = pending.withLock { state -> String in
+            defer { state.next += 1 }
+            return "agentbox-\(state.next)"
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.withLock { $0.waiting[id] = continuation }
+            do {
+                try send(["type": "control_request", "request_id": .string(id), "request": request])
+            } catch {
+                pending.withLock { $0.waiting.removeValue(forKey: id) }?.resume(throwing: error)
+            }
+        }
+    }
+
+    func terminate() {
+        try? input.close()
+        if process.isRunning { process.terminate() }
+    }
+}
