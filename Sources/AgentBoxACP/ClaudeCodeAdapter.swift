@@ -39,9 +39,12 @@ public actor ClaudeCodeAdapter {
     }
 
     /// Stops every Claude process (the adapter's stdin ended).
-    public func stopAll() {
-        for process in sessions.values { process.terminate() }
+    public func stopAll() async {
+        let all = Array(sessions.values)
         sessions.removeAll()
+        await withTaskGroup(of: Void.self) { group in
+            for process in all { group.addTask { await Task.detached { process.terminate() }.value } }
+        }
     }
 
     private func handle(_ method: String, _ params: JSONValue?) async throws -> JSONValue {
@@ -64,7 +67,7 @@ public actor ClaudeCodeAdapter {
             } else {
                 id = UUID().uuidString.lowercased()
             }
-            sessions[id]?.terminate()
+            if let previous = sessions.removeValue(forKey: id) { await Task.detached { previous.terminate() }.value }
             let process = try ClaudeProcess(
                 path: claudePath, cwd: cwd,
                 arguments: loading ? ["--resume", id] : ["--session-id", id])
@@ -281,11 +284,16 @@ final class ClaudeProcess: Sendable {
                 }
             }
             continuation.finish()
+            // Say why Claude ended: its exit status and the end of its stderr.
+            self.process.waitUntilExit()
+            Thread.sleep(forTimeInterval: 0.05)
+            let reason = JSONRPCError(
+                code: -32603, message: "Claude Code exited (status \(self.process.terminationStatus)): \(self.stderrTail.suffix(1500))")
             let waiting = self.pending.withLock { state in
                 defer { state.waiting.removeAll() }
                 return Array(state.waiting.values)
             }
-            for waiter in waiting { waiter.resume(throwing: JSONRPCError.connectionClosed) }
+            for waiter in waiting { waiter.resume(throwing: reason) }
         }
         let errors = stderrPipe.fileHandleForReading
         Thread.detachNewThread { [self] in
@@ -324,8 +332,15 @@ final class ClaudeProcess: Sendable {
         }
     }
 
-    func terminate() {
+    /// Ends Claude: its stdin closes, which lets it write its session out and exit; SIGTERM after `grace`.
+    func terminate(grace: TimeInterval = 3) {
         try? input.close()
-        if process.isRunning { process.terminate() }
+        let exited = DispatchSemaphore(value: 0)
+        let process = self.process
+        Thread.detachNewThread {
+            process.waitUntilExit()
+            exited.signal()
+        }
+        if exited.wait(timeout: .now() + grace) == .timedOut, process.isRunning { process.terminate() }
     }
 }

@@ -65,11 +65,13 @@ final class ServerProcess: Sendable {
     var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
     /// Starts the server and returns once it listens.
-    static func start(dataDirectory: URL, token: String? = "e2e-token", extraArguments: [String] = []) async throws -> ServerProcess {
+    /// `uidBase` picks the sandboxes' host uids; a restart that must find the workspaces' files readable again passes
+    /// the first server's ``uidBase``.
+    static func start(dataDirectory: URL, token: String? = "e2e-token", extraArguments: [String] = [], uidBase: String? = nil) async throws -> ServerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
         // Servers of parallel tests each get their own range of sandbox host uids.
-        let uidBase = String(500_000 + Int.random(in: 0..<10_000) * 1000)
+        let uidBase = uidBase ?? String(500_000 + Int.random(in: 0..<10_000) * 1000)
         var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "info", "--sandbox-uid-base", uidBase]
             + extraArguments
         if let token { arguments += ["--token", token] }
@@ -101,10 +103,13 @@ final class ServerProcess: Sendable {
             let log = (try? String(contentsOf: stderrLog, encoding: .utf8)) ?? ""
             throw ServerStartFailed(message: "agentbox serve did not report a port; stdout: \(line ?? "<closed>"); stderr: \(log)")
         }
-        return ServerProcess(process: process, port: port, dataDirectory: dataDirectory, token: token, stderrLog: stderrLog)
+        return ServerProcess(process: process, port: port, dataDirectory: dataDirectory, token: token, stderrLog: stderrLog, uidBase: uidBase)
     }
 
-    private init(process: Process, port: Int, dataDirectory: URL, token: String?, stderrLog: URL) {
+    let uidBase: String
+
+    private init(process: Process, port: Int, dataDirectory: URL, token: String?, stderrLog: URL, uidBase: String) {
+        self.uidBase = uidBase
         self.process = process
         self.port = port
         self.dataDirectory = dataDirectory

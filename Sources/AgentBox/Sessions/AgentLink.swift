@@ -66,9 +66,17 @@ final class AgentLink: Sendable {
         return (status, stderr, problem)
     }
 
-    /// Stops the agent: its stdin closes, then it and everything it started are killed.
-    func stop() async {
+    /// Stops the agent: its stdin closes, which lets a well-behaved agent save its state and exit; after `grace`,
+    /// it and everything it started are killed.
+    func stop(grace: Duration = .seconds(3)) async {
         await process.closeStdin()
+        let process = self.process
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await process.exitStatus() }
+            group.addTask { try? await Task.sleep(for: grace) }
+            await group.next()
+            group.cancelAll()
+        }
         process.killTree()
     }
 }

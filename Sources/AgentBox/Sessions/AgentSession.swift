@@ -190,7 +190,7 @@ public actor AgentSession {
             }
         } catch {
             loading = false
-            await link.stop()
+            await link.stop(grace: .milliseconds(200))
             await linkRunner?.value
             let message = (error as? AgentBoxError)?.message ?? "\(error)"
             await append(.server, "error", ["message": .string("the agent '\(definition.id)' did not start: \(message)")])
@@ -198,6 +198,8 @@ public actor AgentSession {
             throw AgentBoxError(.badGateway, "the agent '\(definition.id)' did not start: \(message)")
         }
         self.link = link
+        // When the workspace goes to sleep, the agent is stopped first and gently (it may save its state).
+        await runtime.setStopHook(id) { [weak self] in await self?.stopAgent() }
         return link
     }
 
@@ -222,7 +224,13 @@ public actor AgentSession {
                 loading = true
                 replayed = 0
                 defer { loading = false }
-                _ = try await connection.request(ACP.Method.loadSession, params: params)
+                do {
+                    _ = try await connection.request(ACP.Method.loadSession, params: params)
+                } catch let error as JSONRPCError where error != .connectionClosed {
+                    // The agent lost its session (killed before it saved it, say): start afresh with the transcript.
+                    await append(.server, "error", ["message": .string("session/load failed (\(error.message)); starting a new agent session with the transcript")])
+                    method = "new-with-transcript"
+                }
             } else {
                 method = "new-with-transcript"
             }
@@ -658,7 +666,7 @@ public actor AgentSession {
         guard turn != nil, link === overdue else { return }
         logger.warning("the agent did not end a cancelled turn; stopping it")
         await append(.server, "error", ["message": .string("the agent did not end the cancelled turn within \(configuration.cancelGrace); it was stopped")])
-        await overdue.stop()
+        await overdue.stop(grace: .zero)
     }
 
     /// Waits for the running turn, if any.
@@ -707,7 +715,7 @@ public actor AgentSession {
         return snapshot
     }
 
-    private func stopAgent() async {
+    func stopAgent() async {
         if let starting { _ = try? await starting.value }
         if let link { await link.stop() }
         await linkRunner?.value

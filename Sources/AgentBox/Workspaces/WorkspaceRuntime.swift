@@ -64,6 +64,14 @@ public actor WorkspaceRuntime {
     /// The open file watches, by number: how to stop each.
     nonisolated let watchers = Mutex<(next: UInt64, stops: [UInt64: @Sendable () -> Void])>((0, [:]))
 
+    /// What must run before the sandbox stops (sessions stopping their agents gently), by owner.
+    private var stopHooks: [String: @Sendable () async -> Void] = [:]
+
+    /// Sets (or with `nil` removes) the hook `owner` runs before the workspace's sandbox stops.
+    func setStopHook(_ owner: String, _ hook: (@Sendable () async -> Void)?) {
+        stopHooks[owner] = hook
+    }
+
     private var hub: EventHub
     private var nextSeq: Int64
     private var seqBound: Int64
@@ -286,6 +294,11 @@ public actor WorkspaceRuntime {
     private func performStop(reason: ShutdownReason) async {
         idleTimer?.cancel()
         idleTimer = nil
+        let hooks = Array(stopHooks.values)
+        stopHooks.removeAll()
+        await withTaskGroup(of: Void.self) { group in
+            for hook in hooks { group.addTask { await hook() } }
+        }
         await shutDownNetwork()
         await egressProxy?.stop()
         egressProxy = nil

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the real agents for the tests into .build/agents (the layout of a data directory's agents/):
+# Claude Code from the claude-agent-sdk wheel on PyPI, which bundles the CLI. Prints the directory. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+claude_sdk=0.2.189
+agents=.build/agents
+mkdir -p "$agents/claude"
+if [ "$(cat "$agents/claude/wheel" 2>/dev/null)" != "$claude_sdk" ] || [ ! -x "$agents/claude/claude" ]; then
+  cache=.build/agent-wheels
+  mkdir -p "$cache"
+  python3 -m pip download -q --no-deps --only-binary :all: -d "$cache" "claude-agent-sdk==$claude_sdk" >/dev/null
+  wheel=$(ls "$cache"/claude_agent_sdk-"$claude_sdk"-*.whl | head -1)
+  python3 - "$wheel" "$agents/claude/claude.partial" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open("claude_agent_sdk/_bundled/claude") as source, open(sys.argv[2], "wb") as out:
+    shutil.copyfileobj(source, out, 1 << 20)
+PY
+  chmod 755 "$agents/claude/claude.partial"
+  mv "$agents/claude/claude.partial" "$agents/claude/claude"
+  "$agents/claude/claude" --version | cut -d' ' -f1 > "$agents/claude/version"
+  echo "$claude_sdk" > "$agents/claude/wheel"
+  rm -rf "$cache"
+fi
+echo "$(pwd)/$agents"
