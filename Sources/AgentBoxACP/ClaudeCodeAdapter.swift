@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// An ACP agent that drives the real Claude Code CLI through its stream-json protocol, so that AgentBox talks to
-/// Claude Code like to any ACP agent. It runs inside the workspace (`agentbox-claude-acp`), beside `claude`.
+/// Claude Code like to any ACP agent. It runs inside the workspace (`agentbox-acp-adapter claude`), beside `claude`.
 ///
 /// - `session/new` starts `claude -p --input-format stream-json --output-format stream-json --verbose
 ///   --include-partial-messages --permission-prompt-tool stdio --session-id ID`; `session/load` starts it with
@@ -53,7 +53,7 @@ public actor ClaudeCodeAdapter {
             return [
                 "protocolVersion": .number(Double(ACP.protocolVersion)),
                 "agentCapabilities": ["loadSession": true, "promptCapabilities": ["image": false, "embeddedContext": false]],
-                "agentInfo": ["name": "agentbox-claude-acp", "title": "Claude Code (stream-json, through AgentBox)"],
+                "agentInfo": ["name": "agentbox-acp-adapter claude", "title": "Claude Code (stream-json, through AgentBox)"],
             ]
         case ACP.Method.newSession, ACP.Method.loadSession:
             let cwd = params?["cwd"]?.stringValue ?? FileManager.default.currentDirectoryPath

@@ -24,7 +24,7 @@ public enum ModelServer {
         router.post("/v1/messages") { request, _ in
             let body = try await Self.body(request)
             let turn = player.answer(lastUserText: AnthropicFormat.lastUserText(body), offersTools: Self.offersTools(body))
-            logger.info("messages", metadata: ["turn": "\(turn.text ?? "")", "tools": "\(turn.toolCalls?.map(\.name) ?? [])"])
+            logger.info("messages", metadata: ["turn": "\(turn.text ?? "")", "tools": "\(turn.toolCalls?.map(\.name) ?? [])", "offered": "\(Self.toolNames(body))"])
             try await Self.delay(turn)
             let model = body["model"]?.stringValue ?? "scripted"
             if body["stream"] == .bool(true) { return Self.sse(AnthropicFormat.events(turn, model: model)) }
@@ -41,7 +41,7 @@ public enum ModelServer {
         router.post("/v1/responses") { request, _ in
             let body = try await Self.body(request)
             let turn = player.answer(lastUserText: ResponsesFormat.lastUserText(body), offersTools: Self.offersTools(body))
-            logger.info("responses", metadata: ["turn": "\(turn.text ?? "")", "tools": "\(turn.toolCalls?.map(\.name) ?? [])"])
+            logger.info("responses", metadata: ["turn": "\(turn.text ?? "")", "tools": "\(turn.toolCalls?.map(\.name) ?? [])", "offered": "\(Self.toolNames(body))"])
             try await Self.delay(turn)
             let model = body["model"]?.stringValue ?? "scripted"
             if body["stream"] == .bool(true) { return Self.sse(ResponsesFormat.events(turn, model: model)) }
@@ -50,8 +50,16 @@ public enum ModelServer {
         return router
     }
 
+    /// The names of the tools a request offers (for the log: what a script may call).
+    static func toolNames(_ body: JSONValue) -> [String] {
+        guard case .array(let tools)? = body["tools"] else { return [] }
+        return tools.compactMap { $0["name"]?.stringValue ?? $0["function"]?["name"]?.stringValue ?? $0["type"]?.stringValue }
+    }
+
     static func offersTools(_ body: JSONValue) -> Bool {
-        if case .array(let tools)? = body["tools"] { return !tools.isEmpty }
+        if case .array(let tools)? = body["tools"], !tools.isEmpty { return true }
+        // Newer Responses clients (Codex) may send their tools as an input item instead.
+        if case .array(let items)? = body["input"] { return items.contains { $0["type"] == "additional_tools" } }
         return false
     }
 

@@ -27,9 +27,13 @@ public struct AgentDefinition: Sendable, Equatable {
     /// The deterministic mock agent (see `MockAgent`), mounted into every Linux sandbox.
     public static let mock = AgentDefinition(id: "mock", name: "AgentBox mock agent", command: [], tool: "mock-agent")
 
-    /// Claude Code, driven through its stream-json protocol by `agentbox-claude-acp` (see `ClaudeCodeAdapter`).
+    /// Claude Code, driven through its stream-json protocol by `agentbox-acp-adapter claude` (see `ClaudeCodeAdapter`).
     public static let claude = AgentDefinition(
-        id: "claude", name: "Claude Code", command: ["--claude", "{agents}/claude/claude"], tool: "claude-acp", requires: "claude/claude")
+        id: "claude", name: "Claude Code", command: ["claude", "--claude", "{agents}/claude/claude"], tool: "acp-adapter", requires: "claude/claude")
+
+    /// Codex, driven through `codex app-server` by `agentbox-acp-adapter codex` (see `CodexAdapter`).
+    public static let codex = AgentDefinition(
+        id: "codex", name: "Codex", command: ["codex", "--codex", "{agents}/codex/codex"], tool: "acp-adapter", requires: "codex/codex")
 
     /// The arguments that start the agent under `backend`; throws when it cannot run there. `{agents}` in the
     /// command is the installed agents' directory as the sandbox sees it.

@@ -56,7 +56,7 @@ public struct BubblewrapBackend: SandboxBackend {
         let beside = URL(fileURLWithPath: initPath).deletingLastPathComponent()
         let tools = [
             ("mock-agent", beside.appendingPathComponent("agentbox-mock-agent").path),
-            ("claude-acp", beside.appendingPathComponent("agentbox-claude-acp").path),
+            ("acp-adapter", beside.appendingPathComponent("agentbox-acp-adapter").path),
         ].filter { FileManager.default.isExecutableFile(atPath: $0.1) }
         let agents = stateDirectory.deletingLastPathComponent().appendingPathComponent("agents", isDirectory: true)
         try? FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
