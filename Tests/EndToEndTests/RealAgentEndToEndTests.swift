@@ -11,6 +11,11 @@ let installedAgents: String? = {
     return FileManager.default.isExecutableFile(atPath: directory + "/claude/claude") ? directory : nil
 }()
 
+/// Whether the set-up installed `agent` (`claude`, `codex`).
+func isInstalled(_ agent: String) -> Bool {
+    installedAgents.map { FileManager.default.isExecutableFile(atPath: "\($0)/\(agent)/\(agent)") } ?? false
+}
+
 /// `agentbox dev model-server` on a free port.
 final class ModelServerProcess: Sendable {
     let process: Process
@@ -46,101 +51,121 @@ final class ModelServerProcess: Sendable {
     deinit { kill(process.processIdentifier, SIGKILL) }
 }
 
-@Suite(
-    "Real Claude Code in a workspace, offline", .enabled(if: canSandbox && installedAgents != nil, "needs root, bubblewrap and scripts/setup-agents.sh"),
-    .timeLimit(.minutes(5)))
-struct ClaudeCodeEndToEndTests {
-    static let script = #"""
-        {"turns": [
-          {"match": "create", "text": "I will create the file.", "toolCalls": [{"name": "Write", "input": {"file_path": "/workspace/hello.txt", "content": "hello from claude\n"}}]},
-          {"toolCalls": [{"name": "Bash", "input": {"command": "wc -c /workspace/hello.txt", "description": "Count the bytes"}}]},
-          {"text": "Created and checked."},
-          {"match": "slow", "text": "Thinking slowly.", "delayMs": 60000},
-          {"match": "again", "text": "Resumed fine."}
-        ], "sideText": "ok"}
-        """#
-
-    /// Follows the session's events after `after` until a `turn_end`, answering permission requests with `reply`.
-    func followTurn(_ client: AgentBoxClient, _ id: String, after: Int64, reply: PermissionReply?, onPrompt: (@Sendable () async throws -> Void)? = nil)
-        async throws -> [SessionEvent]
-    {
-        var events: [SessionEvent] = []
-        for try await event in try await client.sessionEvents("claude", id, after: after) {
-            events.append(event)
-            if event.type == "prompt", let onPrompt { try await onPrompt() }
-            if event.type == "permission_request", let reply, let permissionId = event.payload["permissionId"]?.stringValue {
-                try await client.replyPermission("claude", id, permissionId: permissionId, reply)
+/// One real agent through the whole session path, offline against the scripted model server: a turn that writes a
+/// file and runs a command with the agent's own tools (each permission answered through the API), a cancel while
+/// the model is still answering, then a server restart and a resume that reattaches to the agent's own session.
+func exerciseRealAgent(
+    _ agent: String, script: String, model: String?, env: @escaping (Int) -> [String: String], expectedKinds: [String], file: String, content: String
+) async throws {
+    try await withTemporaryDirectory { data in
+        // The installed agent goes where `agentbox agents install` puts it.
+        let agents = data.appendingPathComponent("agents/\(agent)")
+        try FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
+        for name in [agent, "version"] {
+            let source = installedAgents! + "/\(agent)/" + name
+            if link(source, agents.appendingPathComponent(name).path) != 0 {
+                try FileManager.default.copyItem(atPath: source, toPath: agents.appendingPathComponent(name).path)
             }
-            if event.type == "turn_end" { break }
         }
-        return events
+        let modelServer = try await ModelServerProcess(script: script, directory: data.deletingLastPathComponent())
+        var server = try await ServerProcess.start(dataDirectory: data)
+        var client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+        #expect(try await client.agents().items.first { $0.id == agent }?.installed == true)
+        #expect(try await client.installAgent(agent).source == "installed")
+
+        let endpoint = "host.agentbox.internal:\(modelServer.port)"
+        _ = try await client.putWorkspace(agent, config: WorkspaceConfig(network: NetworkPolicy(egress: .allowList([endpoint]))))
+        let variables = env(modelServer.port)
+        let session = try await client.createSession(agent, SessionCreateRequest(agent: agent, env: variables, model: model))
+        #expect(session.agentRunning && session.agentSessionId != nil)
+
+        func followTurn(after: Int64, reply: PermissionReply?, onPrompt: (@Sendable () async throws -> Void)? = nil) async throws -> [SessionEvent] {
+            var events: [SessionEvent] = []
+            for try await event in try await client.sessionEvents(agent, session.id, after: after) {
+                events.append(event)
+                if event.type == "prompt", let onPrompt { try await onPrompt() }
+                if event.type == "permission_request", let reply, let permissionId = event.payload["permissionId"]?.stringValue {
+                    try await client.replyPermission(agent, session.id, permissionId: permissionId, reply)
+                }
+                if event.type == "turn_end" { break }
+            }
+            return events
+        }
+
+        // A turn with the agent's own tools, permissions answered through the API.
+        try await client.startPrompt(agent, session.id, PromptRequest(text: "create a file"))
+        let first = try await followTurn(after: session.lastEventSeq, reply: .once)
+        #expect(first.last?.payload["stopReason"]?.stringValue == "end_turn", "\(first.map(\.type))")
+        let kinds = first.filter { $0.type == "tool_call" }.compactMap { $0.payload["update"]?["kind"]?.stringValue }
+        #expect(kinds == expectedKinds, "\(kinds)")
+        #expect(first.contains { $0.type == "permission_request" } && first.contains { $0.type == "permission_reply" && $0.sender == .client })
+        let results = first.filter { $0.type == "tool_call_update" }.compactMap { $0.payload["update"]?["status"]?.stringValue }
+        #expect(results.filter { $0 == "completed" }.count == expectedKinds.count, "\(results)")
+        #expect(String(decoding: try await client.readFileData(agent, path: file), as: UTF8.self) == content)
+        let text = first.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined()
+        #expect(text.contains("I will create the file.") && text.contains("Created and checked."), "\(text)")
+
+        // Cancel mid-turn, while the model is still answering.
+        var current = try await client.session(agent, session.id)
+        try await client.startPrompt(agent, session.id, PromptRequest(text: "slow please"))
+        let cancelling = client
+        let cancelled = try await followTurn(after: current.lastEventSeq, reply: nil) {
+            try await Task.sleep(for: .seconds(2))
+            try await cancelling.cancelTurn(agent, session.id)
+        }
+        #expect(cancelled.last?.payload["stopReason"]?.stringValue == "cancelled", "\(cancelled.map(\.type))")
+
+        // A server restart (same host uids, so the workspace's files stay readable), then resume.
+        await server.stop()
+        server = try await ServerProcess.start(dataDirectory: data, uidBase: server.uidBase)
+        client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+        let resumed = try await client.resumeSession(agent, session.id, env: variables)
+        #expect(resumed.agentRunning && resumed.agentSessionId == session.agentSessionId)
+        current = try await client.session(agent, session.id)
+        #expect(try await client.prompt(agent, session.id, PromptRequest(text: "again")).stopReason == "end_turn")
+        let after = try await client.sessionEventPage(agent, session.id, after: current.lastEventSeq, limit: 100).items
+        #expect(after.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined() == "Resumed fine.")
+        let all = try await client.sessionEventPage(agent, session.id, after: 0, limit: 1000).items
+        #expect(all.filter { $0.type == "agent_started" }.last?.payload["method"]?.stringValue == "load")
+        await server.stop()
     }
+}
 
+@Suite("Real Claude Code in a workspace, offline", .enabled(if: canSandbox && isInstalled("claude"), "needs root, bubblewrap and scripts/setup-agents.sh"), .timeLimit(.minutes(5)))
+struct ClaudeCodeEndToEndTests {
     @Test func aRealClaudeCodeSessionWritesRunsCancelsAndResumes() async throws {
-        try await withTemporaryDirectory { data in
-            // The installed agent goes where `agentbox agents install claude` puts it.
-            let agents = data.appendingPathComponent("agents/claude")
-            try FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
-            for name in ["claude", "version"] {
-                let source = installedAgents! + "/claude/" + name
-                if link(source, agents.appendingPathComponent(name).path) != 0 { try FileManager.default.copyItem(atPath: source, toPath: agents.appendingPathComponent(name).path) }
-            }
-            let model = try await ModelServerProcess(script: Self.script, directory: data.deletingLastPathComponent())
-            var server = try await ServerProcess.start(dataDirectory: data)
-            var client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
-            let agentsList = try await client.agents().items
-            #expect(agentsList.first { $0.id == "claude" }?.installed == true)
-            #expect(try await client.installAgent("claude").source == "installed")
+        try await exerciseRealAgent(
+            "claude",
+            script: #"""
+                {"turns": [
+                  {"match": "create", "text": "I will create the file.", "toolCalls": [{"name": "Write", "input": {"file_path": "/workspace/hello.txt", "content": "hello from claude\n"}}]},
+                  {"toolCalls": [{"name": "Bash", "input": {"command": "wc -c /workspace/hello.txt", "description": "Count the bytes"}}]},
+                  {"text": "Created and checked."},
+                  {"match": "slow", "text": "Thinking slowly.", "delayMs": 60000},
+                  {"match": "again", "text": "Resumed fine."}
+                ], "sideText": "ok"}
+                """#,
+            model: nil, env: { ["ANTHROPIC_BASE_URL": "http://host.agentbox.internal:\($0)", "ANTHROPIC_API_KEY": "sk-offline"] },
+            expectedKinds: ["edit", "execute"], file: "/workspace/hello.txt", content: "hello from claude\n")
+    }
+}
 
-            let endpoint = "host.agentbox.internal:\(model.port)"
-            _ = try await client.putWorkspace("claude", config: WorkspaceConfig(network: NetworkPolicy(egress: .allowList([endpoint]))))
-            let env = ["ANTHROPIC_BASE_URL": "http://\(endpoint)", "ANTHROPIC_API_KEY": "sk-offline"]
-            let session = try await client.createSession("claude", SessionCreateRequest(agent: "claude", env: env))
-            #expect(session.agentRunning && session.agentSessionId != nil)
-
-            // A turn with its own tools: Write asks permission (answered through the API), Bash runs.
-            try await client.startPrompt("claude", session.id, PromptRequest(text: "create a file"))
-            let first = try await followTurn(client, session.id, after: session.lastEventSeq, reply: .once)
-            #expect(first.last?.payload["stopReason"]?.stringValue == "end_turn", "\(first.map(\.type))")
-            let calls = first.filter { $0.type == "tool_call" }.map { $0.payload["update"]?["kind"]?.stringValue }
-            #expect(calls == ["edit", "execute"], "\(calls)")
-            #expect(first.contains { $0.type == "permission_request" } && first.contains { $0.type == "permission_reply" && $0.sender == .client })
-            let results = first.filter { $0.type == "tool_call_update" }.map { $0.payload["update"]?["status"]?.stringValue }
-            #expect(results == ["completed", "completed"], "\(results)")
-            #expect(String(decoding: try await client.readFileData("claude", path: "/workspace/hello.txt"), as: UTF8.self) == "hello from claude\n")
-            let text = first.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined()
-            #expect(text.contains("I will create the file.") && text.contains("Created and checked."), "\(text)")
-
-            // Cancel mid-turn, while the model is still answering.
-            var current = try await client.session("claude", session.id)
-            try await client.startPrompt("claude", session.id, PromptRequest(text: "slow please"))
-            let cancelling = client
-            let cancelled = try await followTurn(client, session.id, after: current.lastEventSeq, reply: nil) {
-                try await Task.sleep(for: .seconds(2))
-                try await cancelling.cancelTurn("claude", session.id)
-            }
-            #expect(cancelled.last?.payload["stopReason"]?.stringValue == "cancelled", "\(cancelled.map(\.type))")
-
-            // A server restart, then resume: Claude reattaches to its own session (`--resume`) and goes on.
-            await server.stop()
-            server = try await ServerProcess.start(dataDirectory: data, uidBase: server.uidBase)
-            client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
-            let resumed: Session
-            do {
-                resumed = try await client.resumeSession("claude", session.id, env: env)
-            } catch {
-                let transcript = try await client.sessionEventPage("claude", session.id, after: 0, limit: 1000).items
-                Issue.record("resume failed: \(error); transcript: \(transcript.map { "\($0.type) \($0.payload.jsonText.prefix(300))" }.joined(separator: "\n"))")
-                throw error
-            }
-            #expect(resumed.agentRunning && resumed.agentSessionId == session.agentSessionId)
-            current = try await client.session("claude", session.id)
-            #expect(try await client.prompt("claude", session.id, PromptRequest(text: "again")).stopReason == "end_turn")
-            let after = try await client.sessionEventPage("claude", session.id, after: current.lastEventSeq, limit: 100).items
-            #expect(after.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined() == "Resumed fine.")
-            let all = try await client.sessionEventPage("claude", session.id, after: 0, limit: 1000).items
-            #expect(all.filter { $0.type == "agent_started" }.last?.payload["method"]?.stringValue == "load")
-            await server.stop()
-        }
+@Suite("Real Codex in a workspace, offline", .enabled(if: canSandbox && isInstalled("codex"), "needs root, bubblewrap and scripts/setup-agents.sh"), .timeLimit(.minutes(5)))
+struct CodexEndToEndTests {
+    @Test func aRealCodexSessionWritesRunsCancelsAndResumes() async throws {
+        // Codex's shell tool is exec_command; a short yield_time_ms keeps each command from waiting for more output.
+        try await exerciseRealAgent(
+            "codex",
+            script: #"""
+                {"turns": [
+                  {"match": "create", "text": "I will create the file.", "toolCalls": [{"name": "exec_command", "input": {"cmd": "printf 'hello from codex\\n' > /workspace/codex.txt", "yield_time_ms": 1000, "tty": false}}]},
+                  {"toolCalls": [{"name": "exec_command", "input": {"cmd": "wc -c /workspace/codex.txt", "yield_time_ms": 1000, "tty": false}}]},
+                  {"text": "Created and checked."},
+                  {"match": "slow", "text": "Thinking slowly.", "delayMs": 60000},
+                  {"match": "again", "text": "Resumed fine."}
+                ], "sideText": "ok"}
+                """#,
+            model: "scripted", env: { ["OPENAI_BASE_URL": "http://host.agentbox.internal:\($0)/v1", "OPENAI_API_KEY": "sk-offline"] },
+            expectedKinds: ["execute", "execute"], file: "/workspace/codex.txt", content: "hello from codex\n")
     }
 }

@@ -1,6 +1,8 @@
 import AgentBoxAPI
 import Foundation
 import Logging
+import Subprocess
+import SystemPackage
 
 /// Installs agents' binaries into the data directory's `agents/` (mounted read-only into every workspace).
 ///
@@ -11,9 +13,13 @@ public struct AgentInstaller: Sendable {
     public let configuration: AgentBoxConfiguration
     let logger: Logger
 
-    public init(configuration: AgentBoxConfiguration, logger: Logger) {
+    /// Where the PATH step looks (the server's `PATH` unless given).
+    let searchPath: String
+
+    public init(configuration: AgentBoxConfiguration, logger: Logger, searchPath: String? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.searchPath = searchPath ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     }
 
     /// The agents this server knows, and whether each can run now.
@@ -54,19 +60,20 @@ public struct AgentInstaller: Sendable {
         }
         if FileManager.default.isExecutableFile(atPath: target.path) {
             say("already installed at \(target.path)")
-            return AgentInstallResult(id: id, installed: true, source: "installed", version: Self.version(of: target.path), log: log)
+            return AgentInstallResult(id: id, installed: true, source: "installed", version: await Self.version(of: target.path), log: log)
         }
         let binary = target.lastPathComponent
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         // 1. The server's PATH.
-        if let onPath = Self.findOnPath(binary) {
+        if let onPath = Self.findOnPath(binary, in: searchPath) {
             say("PATH: found \(onPath)")
             try place(URL(fileURLWithPath: onPath).resolvingSymlinksInPath(), at: target)
-            return finish(id, target, source: "path", log: &log, say)
+            let version = await finish(id, target, source: "path", say)
+            return AgentInstallResult(id: id, installed: true, source: "path", version: version, log: log)
         }
         say("PATH: no \(binary)")
         // 2. npm.
-        if id == "claude", Self.findOnPath("npm") != nil {
+        if id == "claude", Self.findOnPath("npm", in: searchPath) != nil {
             say("npm: trying @anthropic-ai/claude-code")
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-npm-\(UUID())")
             defer { try? FileManager.default.removeItem(at: directory) }
@@ -82,34 +89,42 @@ public struct AgentInstaller: Sendable {
             say("npm: not installed on this host")
         }
         // 3. A Python wheel that bundles the CLI.
-        if id == "claude" {
-            say("PyPI: downloading the claude-agent-sdk wheel (it bundles the claude CLI, ~180 MB)")
+        if let wheelSource = Self.wheels[id] {
+            say("PyPI: downloading the \(wheelSource.package) wheel (it bundles the \(binary) CLI, ~150–180 MB)")
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-wheel-\(UUID())")
             defer { try? FileManager.default.removeItem(at: directory) }
             let (status, output) = try await Self.run(
-                ["python3", "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-d", directory.path, "claude-agent-sdk"], timeout: 900)
+                ["python3", "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-d", directory.path, wheelSource.package], timeout: 900)
             guard status == 0, let wheel = try? FileManager.default.contentsOfDirectory(atPath: directory.path).first(where: { $0.hasSuffix(".whl") }) else {
                 say("PyPI: failed (\(output.split(separator: "\n").last.map(String.init) ?? "exit \(status)"))")
                 throw AgentBoxError(.unavailable, "agent '\(id)' could not be installed: \(log.joined(separator: "; "))")
             }
-            say("PyPI: got \(wheel); extracting claude_agent_sdk/_bundled/claude")
+            say("PyPI: got \(wheel); extracting \(wheelSource.member)")
             let partial = target.path + ".partial"
             let extract = """
                 import shutil, sys, zipfile
-                with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open("claude_agent_sdk/_bundled/claude") as source, open(sys.argv[2], "wb") as out:
+                with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[3]) as source, open(sys.argv[2], "wb") as out:
                     shutil.copyfileobj(source, out, 1 << 20)
                 """
-            let (extracted, message) = try await Self.run(["python3", "-c", extract, directory.appendingPathComponent(wheel).path, partial], timeout: 300)
+            let (extracted, message) = try await Self.run(
+                ["python3", "-c", extract, directory.appendingPathComponent(wheel).path, partial, wheelSource.member], timeout: 300)
             guard extracted == 0 else {
                 try? FileManager.default.removeItem(atPath: partial)
-                throw AgentBoxError(.unavailable, "agent '\(id)': the wheel holds no bundled CLI: \(message)")
+                throw AgentBoxError(.unavailable, "agent '\(id)': the wheel holds no \(wheelSource.member): \(message)")
             }
             chmod(partial, 0o755)
             guard rename(partial, target.path) == 0 else { throw AgentBoxError(.internalError, "cannot place \(target.path)") }
-            return finish(id, target, source: "pypi:claude-agent-sdk", log: &log, say)
+            let version = await finish(id, target, source: "pypi:\(wheelSource.package)", say)
+            return AgentInstallResult(id: id, installed: true, source: "pypi:\(wheelSource.package)", version: version, log: log)
         }
         throw AgentBoxError(.unavailable, "agent '\(id)' could not be installed: \(log.joined(separator: "; "))")
     }
+
+    /// The PyPI wheels that bundle an agent's self-contained CLI, and where it is inside.
+    static let wheels: [String: (package: String, member: String)] = [
+        "claude": ("claude-agent-sdk", "claude_agent_sdk/_bundled/claude"),
+        "codex": ("openai-codex-cli-bin", "codex_cli_bin/bin/codex"),
+    ]
 
     private func place(_ source: URL, at target: URL) throws {
         let partial = target.path + ".partial"
@@ -119,54 +134,41 @@ public struct AgentInstaller: Sendable {
         guard rename(partial, target.path) == 0 else { throw AgentBoxError(.internalError, "cannot place \(target.path)") }
     }
 
-    private func finish(_ id: String, _ target: URL, source: String, log: inout [String], _ say: (String) -> Void) -> AgentInstallResult {
-        let version = Self.version(of: target.path)
+    /// Records the installed version; returns it.
+    private func finish(_ id: String, _ target: URL, source: String, _ say: (String) -> Void) async -> String? {
+        let version = await Self.version(of: target.path)
         if let version {
             try? version.write(to: target.deletingLastPathComponent().appendingPathComponent("version"), atomically: true, encoding: .utf8)
         }
         say("installed \(id) \(version ?? "") from \(source) at \(target.path)")
-        return AgentInstallResult(id: id, installed: true, source: source, version: version, log: log)
+        return version
     }
 
-    static func version(of path: String) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--version"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: " ").first.map(String.init)
+    /// The version an agent's `--version` prints (`2.1.332 (Claude Code)`, `codex-cli 0.163.0`): its first word
+    /// that starts with a digit.
+    static func version(of path: String) async -> String? {
+        guard let result = try? await Subprocess.run(.path(FilePath(path)), arguments: ["--version"], output: .string(limit: 64 << 10), error: .discarded)
+        else { return nil }
+        return (result.standardOutput ?? "").split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(String.init)
     }
 
-    static func findOnPath(_ name: String) -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+    static func findOnPath(_ name: String, in searchPath: String) -> String? {
+        for directory in searchPath.split(separator: ":") {
             let path = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
         return nil
     }
 
-    /// Runs a command on the host, off the concurrency pool; its combined output, at most `timeout` seconds.
+    /// Runs a command on the host for at most `timeout` seconds; its exit status and the end of its output.
     static func run(_ arguments: [String], timeout: Int) async throws -> (Int32, String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = ["timeout", String(timeout)] + arguments
-                let output = Pipe()
-                process.standardOutput = output
-                process.standardError = output
-                do { try process.run() } catch {
-                    continuation.resume(throwing: error)
-                    return
-                }
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: (process.terminationStatus, String(decoding: data.suffix(4096), as: UTF8.self)))
+        let result = try await Subprocess.run(
+            .name("timeout"), arguments: Arguments([String(timeout)] + arguments), output: .string(limit: 4 << 20), error: .string(limit: 4 << 20))
+        let status: Int32 =
+            switch result.terminationStatus {
+            case .exited(let code): code
+            case .signaled(let signal): 128 + signal
             }
-        }
+        return (status, String(((result.standardOutput ?? "") + (result.standardError ?? "")).suffix(4096)))
     }
 }
