@@ -11,6 +11,6 @@ struct AgentBoxCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, WorkspacesCommand.self, EventsCommand.self, ExecCommand.self, SpawnCommand.self,
             PsCommand.self, LogsCommand.self, KillCommand.self, FsCommand.self, CpCommand.self, SnapshotsCommand.self, ShellCommand.self,
-            FetchCommand.self, PreviewCommand.self, SessionCommand.self, PromptCommand.self, AgentsCommand.self, MockAgentCommand.self, DevCommand.self,
+            FetchCommand.self, PreviewCommand.self, SessionCommand.self, PromptCommand.self, AgentsCommand.self, CredentialsCommand.self, MockAgentCommand.self, DevCommand.self,
         ])
 }

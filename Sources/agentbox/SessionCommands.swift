@@ -1,3 +1,4 @@
+import AgentBox
 import AgentBoxAPI
 import AgentBoxClient
 import ArgumentParser
@@ -371,6 +372,35 @@ struct AgentsCommand: AsyncParsableCommand {
                 let result = try await client.makeClient().installAgent(id)
                 for line in result.log { printFlushed("  \(line)") }
                 printFlushed("\(result.id): installed from \(result.source)\(result.version.map { ", version \($0)" } ?? "")")
+            }
+        }
+    }
+}
+
+/// `agentbox credentials extract-env [--export]`.
+struct CredentialsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "credentials", abstract: "Find the model credentials you already have.", subcommands: [ExtractEnv.self])
+
+    struct ExtractEnv: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "extract-env",
+            abstract: "Print the agents' keys found in the environment, ~/.claude.json, ~/.claude/.credentials.json and ~/.codex/auth.json.",
+            discussion: """
+                One NAME=VALUE line each (with --export, `export NAME='VALUE'`, for eval); where each came from goes to stderr. \
+                Pass them to a session with --env; AgentBox never stores them.
+                """)
+        @Flag(help: "Print `export NAME='VALUE'` lines for a shell's eval.") var export = false
+
+        func run() async throws {
+            let found = CredentialDiscovery.find()
+            if found.isEmpty {
+                printError("no credentials found (looked in the environment, ~/.claude.json, ~/.claude/.credentials.json, ~/.codex/auth.json)")
+                throw ExitCode(1)
+            }
+            for credential in found {
+                printError("# \(credential.name) from \(credential.source)")
+                print(export ? "export \(credential.name)=\(CredentialDiscovery.shellQuoted(credential.value))" : "\(credential.name)=\(credential.value)")
             }
         }
     }

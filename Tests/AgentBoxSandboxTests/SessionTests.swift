@@ -290,6 +290,16 @@ struct SessionTests {
             await expectCode(.notFound) { _ = try await manager.createSession(key: key("missing"), SessionCreateRequest(agent: "mock")) }
             await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", cwd: "/workspace/missing")) }
             await expectCode(.badGateway) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "broken")) }
+            // A real agent whose model endpoint the egress policy blocks is refused at once, saying what to allow.
+            do {
+                _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "claude"))
+                Issue.record("a blocked model endpoint was accepted")
+            } catch let error as AgentBoxError {
+                #expect(error.code == .forbidden && error.message.contains("api.anthropic.com:443"), "\(error)")
+            }
+            await expectCode(.forbidden) {
+                _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "codex", env: ["OPENAI_BASE_URL": "http://127.0.0.1:9/v1"]))
+            }
             #expect(try await manager.sessions(key: key("ws")).items.isEmpty, "a session whose agent did not start is not kept")
             let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
             await expectCode(.invalidArgument) { _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(content: [])) }

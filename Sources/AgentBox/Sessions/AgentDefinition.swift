@@ -3,7 +3,7 @@ import AgentBoxSandbox
 import Foundation
 
 /// An agent AgentBox can run in a workspace: how to launch a process that speaks ACP on its stdio.
-public struct AgentDefinition: Sendable, Equatable {
+public struct AgentDefinition: Sendable {
     /// The id sessions name (`mock`, `claude`, ...).
     public var id: String
     public var name: String
@@ -16,7 +16,14 @@ public struct AgentDefinition: Sendable, Equatable {
     /// with a clear error when it is missing.
     public var requires: String?
 
-    public init(id: String, name: String, command: [String], tool: String? = nil, requires: String? = nil) {
+    /// The model API the agent calls: the variable that moves it, and where it goes without one.
+    public var modelEndpoint: (variable: String, standard: String)?
+
+    public init(
+        id: String, name: String, command: [String], tool: String? = nil, requires: String? = nil,
+        modelEndpoint: (variable: String, standard: String)? = nil
+    ) {
+        self.modelEndpoint = modelEndpoint
         self.id = id
         self.name = name
         self.command = command
@@ -29,11 +36,13 @@ public struct AgentDefinition: Sendable, Equatable {
 
     /// Claude Code, driven through its stream-json protocol by `agentbox-acp-adapter claude` (see `ClaudeCodeAdapter`).
     public static let claude = AgentDefinition(
-        id: "claude", name: "Claude Code", command: ["claude", "--claude", "{agents}/claude/claude"], tool: "acp-adapter", requires: "claude/claude")
+        id: "claude", name: "Claude Code", command: ["claude", "--claude", "{agents}/claude/claude"], tool: "acp-adapter", requires: "claude/claude",
+        modelEndpoint: ("ANTHROPIC_BASE_URL", "https://api.anthropic.com"))
 
     /// Codex, driven through `codex app-server` by `agentbox-acp-adapter codex` (see `CodexAdapter`).
     public static let codex = AgentDefinition(
-        id: "codex", name: "Codex", command: ["codex", "--codex", "{agents}/codex/codex"], tool: "acp-adapter", requires: "codex/codex")
+        id: "codex", name: "Codex", command: ["codex", "--codex", "{agents}/codex/codex"], tool: "acp-adapter", requires: "codex/codex",
+        modelEndpoint: ("OPENAI_BASE_URL", "https://api.openai.com/v1"))
 
     /// The arguments that start the agent under `backend`; throws when it cannot run there. `{agents}` in the
     /// command is the installed agents' directory as the sandbox sees it.
@@ -44,5 +53,28 @@ public struct AgentDefinition: Sendable, Equatable {
             throw AgentBoxError(.unavailable, "agent '\(id)' needs agentbox-\(tool), which was not built beside the server (swift build --product agentbox-\(tool))")
         }
         return [path] + command
+    }
+}
+
+extension AgentDefinition {
+    /// Refuses, with a message that says what to change, a session whose model endpoint the workspace's egress policy
+    /// blocks: the agent would otherwise retry for minutes against the proxy's 403s.
+    func checkModelEndpoint(env: [String: String], workspaceEnv: [String: String], network: NetworkPolicy) throws {
+        guard let endpoint = modelEndpoint else { return }
+        let text = env[endpoint.variable] ?? workspaceEnv[endpoint.variable] ?? endpoint.standard
+        guard let url = URL(string: text), let host = url.host?.lowercased(), let scheme = url.scheme else {
+            throw AgentBoxError(.invalidArgument, "\(endpoint.variable) '\(text)' is not a URL")
+        }
+        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        let rules = try EgressRules(network.egress)
+        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == EgressProxy.hostAlias
+        let allowed = loopback ? rules.namesExactly(host: host, port: port) : rules.allows(host: host, port: port)
+        guard allowed else {
+            let hint = host == "localhost" || host.hasPrefix("127.")
+                ? " (inside a workspace, 127.0.0.1 is the workspace itself: reach the host as \(EgressProxy.hostAlias):\(port))" : ""
+            throw AgentBoxError(
+                .forbidden,
+                "agent '\(id)' calls its model at \(host):\(port), which this workspace's egress policy blocks; allow it with network.egress (for example [\"\(host):\(port)\"])\(hint)")
+        }
     }
 }

@@ -15,6 +15,10 @@ extension WorkspaceManager {
                 .invalidArgument, "unknown agent '\(request.agent)' (known: \(configuration.agents.map(\.id).joined(separator: ", ")))")
         }
         let settings = try Self.sessionSettings(request)
+        for (name, value) in request.env ?? [:] { try WorkspaceRuntime.validateEnvironment(name: name, value: value) }
+        let runtime = try await runtime(for: key)
+        try definition.checkModelEndpoint(
+            env: request.env ?? [:], workspaceEnv: runtime.config.env ?? [:], network: runtime.config.network ?? NetworkPolicy())
         if let required = definition.requires,
             !FileManager.default.isExecutableFile(atPath: configuration.agentsDirectory.appendingPathComponent(required).path)
         {
@@ -23,8 +27,6 @@ extension WorkspaceManager {
             }
             _ = try await AgentInstaller(configuration: configuration, logger: logger).install(definition.id)
         }
-        for (name, value) in request.env ?? [:] { try WorkspaceRuntime.validateEnvironment(name: name, value: value) }
-        let runtime = try await runtime(for: key)
         let record = SessionRecord(
             id: RandomID.make(prefix: "ses_", length: 16), workspaceKey: key, agent: definition.id, state: "idle", createdAt: Date(),
             settings: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self))
