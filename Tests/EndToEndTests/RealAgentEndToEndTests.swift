@@ -128,6 +128,12 @@ func exerciseRealAgent(
         let all = try await client.sessionEventPage(agent, session.id, after: 0, limit: 1000).items
         #expect(all.filter { $0.type == "agent_started" }.last?.payload["method"]?.stringValue == "load")
         await server.stop()
+        // The key went to the agent only: not into the database (or its WAL), not into the server's log.
+        for name in ["agentbox.sqlite", "agentbox.sqlite-wal"] {
+            let bytes = (try? Data(contentsOf: data.appendingPathComponent(name))) ?? Data()
+            #expect(bytes.range(of: Data("sk-offline".utf8)) == nil, "\(name) holds the key")
+        }
+        #expect(!server.log.contains("sk-offline"))
     }
 }
 

@@ -46,6 +46,27 @@ struct SessionEndToEndTests {
         }
     }
 
+    /// Any ACP agent given by command (`serve --agent ID='PROGRAM ARG…'`) takes the same path: here the mock, by its
+    /// path inside the workspace.
+    @Test func aGenericACPAgentByCommand() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--agent", "generic=/.agentbox/bin/mock-agent --no-load"])
+            let environment = ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!]
+            func cli(_ arguments: String...) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await AgentBoxBinary.run(arguments, environment: environment)
+            }
+            let agents = try await cli("agents", "list")
+            #expect(agents.stdout.contains("generic") && agents.stdout.contains("claude") && agents.stdout.contains("codex"), "\(agents.stdout)")
+            #expect(try await cli("workspaces", "create", "generic").status == 0)
+            let id = try await cli("session", "create", "generic", "--agent", "generic").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let turn = try await cli("prompt", "generic", id, "hello permission", "--approve", "once")
+            #expect(turn.status == 0 && turn.stdout.contains("permission: approved"), "\(turn.stdout) \(turn.stderr)")
+            let bad = try await AgentBoxBinary.run(["serve", "--agent", "no command"])
+            #expect(bad.status != 0 && bad.stderr.contains("--agent"))
+            await server.stop()
+        }
+    }
+
     /// kill -9 of the server in the middle of a turn: every event a client saw is on disk, the restarted server
     /// ends the interrupted turn, the session resumes, and the history is intact.
     @Test func killMinus9MidTurnThenRestartAndResume() async throws {
