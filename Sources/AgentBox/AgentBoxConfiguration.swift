@@ -37,7 +37,7 @@ public struct AgentBoxConfiguration: Sendable {
     public var previewMaxLifetime: Duration = .seconds(86400)
 
     /// The agents sessions may run, by id.
-    public var agents: [AgentDefinition] = [.mock, .claude, .codex]
+    public var agents: [AgentDefinition] = [.mock, .claude, .codex, .opencode, .gemini]
     /// Refuse sessions of agents that are not installed, instead of installing them on first use.
     public var requirePreinstall = false
     /// How permission requests of agents are answered when a session sets no rule of its own.

@@ -72,6 +72,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long the agent of a cancelled turn has to end it before it is stopped: 10s.")
     var cancelGrace = "10s"
 
+    @Flag(help: "Refuse sessions of agents that are not installed (agentbox agents install), instead of installing on first use.")
+    var requirePreinstall = false
+
     @Option(name: .customLong("agent"), help: "An ACP agent run by command: ID=PROGRAM ARG... (repeatable), e.g. goose='goose acp'.")
     var agents: [String] = []
 
@@ -141,6 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
         policy.timeoutMs = Int(Duration.parse(permissionTimeout)!.milliseconds)
         configuration.permissionPolicy = policy
         configuration.cancelGrace = Duration.parse(cancelGrace)!
+        configuration.requirePreinstall = requirePreinstall
         for agent in try commandAgents() {
             configuration.agents.removeAll { $0.id == agent.id }
             configuration.agents.append(agent)

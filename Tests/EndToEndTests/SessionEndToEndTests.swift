@@ -50,7 +50,7 @@ struct SessionEndToEndTests {
     /// path inside the workspace.
     @Test func aGenericACPAgentByCommand() async throws {
         try await withTemporaryDirectory { data in
-            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--agent", "generic=/.agentbox/bin/mock-agent --no-load"])
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--agent", "generic=/.agentbox/bin/mock-agent --no-load", "--require-preinstall"])
             let environment = ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!]
             func cli(_ arguments: String...) async throws -> (status: Int32, stdout: String, stderr: String) {
                 try await AgentBoxBinary.run(arguments, environment: environment)
@@ -61,6 +61,8 @@ struct SessionEndToEndTests {
             let id = try await cli("session", "create", "generic", "--agent", "generic").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let turn = try await cli("prompt", "generic", id, "hello permission", "--approve", "once")
             #expect(turn.status == 0 && turn.stdout.contains("permission: approved"), "\(turn.stdout) \(turn.stderr)")
+            let missing = try await cli("session", "create", "generic", "--agent", "opencode")
+            #expect(missing.status == 1 && missing.stderr.contains("not installed"), "\(missing.stderr)")
             let bad = try await AgentBoxBinary.run(["serve", "--agent", "no command"])
             #expect(bad.status != 0 && bad.stderr.contains("--agent"))
             await server.stop()
