@@ -38,6 +38,8 @@ public struct AgentBoxConfiguration: Sendable {
 
     /// The agents sessions may run, by id.
     public var agents: [AgentDefinition] = [.mock, .claude, .codex, .opencode, .gemini]
+    /// Download URLs of agents' binaries, by agent id: the last install source, after PATH, npm and PyPI.
+    public var agentDownloads: [String: URL] = [:]
     /// Refuse sessions of agents that are not installed, instead of installing them on first use.
     public var requirePreinstall = false
     /// How permission requests of agents are answered when a session sets no rule of its own.

@@ -21,6 +21,30 @@ extension AgentBoxClient {
         return try decode(AgentInstallResult.self, response.body)
     }
 
+    /// Installs an agent's binary on the server, reporting each step as it happens.
+    public func installAgent(_ id: String, progress: @Sendable (String) -> Void) async throws -> AgentInstallResult {
+        var request = makeRequest(
+            .POST, "/v1/agents/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id) + "/install", query: [("stream", "true")])
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let response = try await http.execute(request, timeout: .minutes(30))
+        guard response.status == .ok else { throw try await AgentBoxClientError(response: response) }
+        let events = ServerSentEventStream<ServerSentEvent>(body: response.body) { event, _ in event }
+        for try await event in events {
+            let data = Data(event.data.utf8)
+            switch event.event {
+            case "progress": progress((try? JSONValue.parse(data))?["line"]?.stringValue ?? "")
+            case "result": return try AgentBoxJSON.makeDecoder().decode(AgentInstallResult.self, from: data)
+            case "error":
+                let body = try JSONValue.parse(data)
+                var status = 500
+                if case .number(let number)? = body["status"] { status = Int(number) }
+                throw AgentBoxClientError(status: status, problem: Problem(title: "install failed", status: status, detail: body["detail"]?.stringValue ?? ""))
+            default: continue
+            }
+        }
+        throw AgentBoxClientError(status: 502, problem: Problem(title: "install failed", status: 502, detail: "the server ended the stream without a result"))
+    }
+
     /// Creates a session and starts its agent in the workspace.
     public func createSession(_ key: String, _ request: SessionCreateRequest) async throws -> Session {
         try await send(.POST, Self.workspacePath(key) + "/sessions", body: try AgentBoxJSON.makeEncoder().encode(request))

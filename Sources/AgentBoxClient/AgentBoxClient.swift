@@ -421,6 +421,11 @@ public struct AgentBoxClientError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { problem.detail.isEmpty ? problem.title : "\(problem.title): \(problem.detail)" }
+
+    public init(status: Int, problem: Problem) {
+        self.status = status
+        self.problem = problem
+    }
 }
 
 /// Server-Sent Events as they arrive, each decoded, as an `AsyncSequence`. Ends when the server ends the stream.

@@ -72,6 +72,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long the agent of a cancelled turn has to end it before it is stopped: 10s.")
     var cancelGrace = "10s"
 
+    @Option(name: .customLong("agent-url"), help: "Where to download an agent's binary when PATH, npm and PyPI do not have it: ID=URL (repeatable).")
+    var agentURLs: [String] = []
+
     @Flag(help: "Refuse sessions of agents that are not installed (agentbox agents install), instead of installing on first use.")
     var requirePreinstall = false
 
@@ -145,6 +148,14 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.permissionPolicy = policy
         configuration.cancelGrace = Duration.parse(cancelGrace)!
         configuration.requirePreinstall = requirePreinstall
+        for text in agentURLs {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let url = URL(string: parts[1]), ["http", "https"].contains(url.scheme ?? "") else {
+                printError("error: --agent-url must be ID=http(s)://…, not '\(text)'")
+                throw ExitCode(2)
+            }
+            configuration.agentDownloads[parts[0]] = url
+        }
         for agent in try commandAgents() {
             configuration.agents.removeAll { $0.id == agent.id }
             configuration.agents.append(agent)

