@@ -42,4 +42,10 @@ PY
   echo "$codex_bin" > "$agents/codex/wheel"
   rm -rf "$cache"
 fi
+# Amp's ACP adapter from PyPI (acp-amp), in a virtual environment on /usr/bin/python3, which workspaces see.
+if [ -x /usr/bin/python3 ] && [ ! -x "$agents/amp/venv/bin/acp-amp" ]; then
+  mkdir -p "$agents/amp"
+  /usr/bin/python3 -m venv "$agents/amp/venv"
+  "$agents/amp/venv/bin/pip" install -q acp-amp >/dev/null
+fi
 echo "$(pwd)/$agents"

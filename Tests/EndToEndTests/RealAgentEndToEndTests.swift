@@ -175,3 +175,31 @@ struct CodexEndToEndTests {
             expectedKinds: ["execute", "execute"], file: "/workspace/codex.txt", content: "hello from codex\n")
     }
 }
+
+@Suite("Amp's ACP adapter in a workspace", .enabled(if: canSandbox && installedAgents.map { FileManager.default.isExecutableFile(atPath: $0 + "/amp/venv/bin/acp-amp") } == true, "needs root, bubblewrap and scripts/setup-agents.sh"), .timeLimit(.minutes(2)))
+struct AmpEndToEndTests {
+    /// acp-amp (PyPI) starts inside the workspace from its read-only virtual environment and opens a session. A turn
+    /// needs Amp's own service, which is not reachable here.
+    @Test func theAdapterStartsAndOpensASession() async throws {
+        try await withTemporaryDirectory { data in
+            let agents = data.appendingPathComponent("agents/amp")
+            try FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
+            let copy = Process()
+            copy.executableURL = URL(fileURLWithPath: "/bin/cp")
+            copy.arguments = ["-a", installedAgents! + "/amp/venv", agents.path + "/venv"]
+            try copy.run()
+            #expect(await waitForExit(copy) == 0)
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            #expect(try await client.agents().items.first { $0.id == "amp" }?.installed == true)
+            _ = try await client.putWorkspace("amp")
+            let session = try await client.createSession("amp", SessionCreateRequest(agent: "amp"))
+            #expect(session.agentRunning && session.agentSessionId?.isEmpty == false)
+            let events = try await client.sessionEventPage("amp", session.id).items
+            #expect(events.first { $0.type == "agent_started" }?.payload["agentInfo"]?["name"]?.stringValue == "acp-amp", "\(events)")
+            #expect(events.contains { $0.type == "available_commands_update" }, "the adapter's own updates are recorded")
+            #expect(try await client.closeSession("amp", session.id).status == .closed)
+            await server.stop()
+        }
+    }
+}

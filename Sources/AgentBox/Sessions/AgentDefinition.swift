@@ -44,15 +44,22 @@ public struct AgentDefinition: Sendable {
         id: "codex", name: "Codex", command: ["codex", "--codex", "{agents}/codex/codex"], tool: "acp-adapter", requires: "codex/codex",
         modelEndpoint: ("OPENAI_BASE_URL", "https://api.openai.com/v1"))
 
+    /// Amp, through `acp-amp` (an ACP adapter on PyPI, which drives Amp's SDK), installed into a virtual environment
+    /// on the system's /usr/bin/python3 (which workspaces see). Run through the environment's interpreter, since
+    /// the script's first line names the host path.
+    public static let amp = AgentDefinition(
+        id: "amp", name: "Amp (acp-amp)", command: ["{agents}/amp/venv/bin/python", "{agents}/amp/venv/bin/acp-amp"],
+        requires: "amp/venv/bin/acp-amp")
+
     /// opencode, which speaks ACP itself (`opencode acp`). Installed from the server's PATH only here (its channels,
     /// npm and GitHub releases, are not reachable from this build's network); untested for that reason.
     public static let opencode = AgentDefinition(
         id: "opencode", name: "opencode", command: ["{agents}/opencode/opencode", "acp"], requires: "opencode/opencode")
 
-    /// Gemini CLI, which speaks ACP itself (`gemini --experimental-acp`). Installed from the server's PATH only here;
+    /// Gemini CLI, which speaks ACP itself (`gemini --acp`; versions before it used `--experimental-acp`). Installed from the server's PATH only here;
     /// untested for the same reason.
     public static let gemini = AgentDefinition(
-        id: "gemini", name: "Gemini CLI", command: ["{agents}/gemini/gemini", "--experimental-acp"], requires: "gemini/gemini",
+        id: "gemini", name: "Gemini CLI", command: ["{agents}/gemini/gemini", "--acp"], requires: "gemini/gemini",
         modelEndpoint: ("GOOGLE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"))
 
     /// The arguments that start the agent under `backend`; throws when it cannot run there. `{agents}` in the

@@ -65,6 +65,26 @@ public struct AgentInstaller: Sendable {
             say("already installed at \(target.path)")
             return AgentInstallResult(id: id, installed: true, source: "installed", version: await Self.version(of: target.path), log: log)
         }
+        if let package = Self.virtualEnvironments[id] {
+            // A Python agent: a virtual environment on /usr/bin/python3 (what workspaces see) with the package.
+            let environment = configuration.agentsDirectory.appendingPathComponent("\(id)/venv")
+            say("PyPI: creating a virtual environment for \(package) (on /usr/bin/python3)")
+            try? FileManager.default.removeItem(at: environment)
+            try FileManager.default.createDirectory(at: environment.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let (created, creation) = try await Self.run(["/usr/bin/python3", "-m", "venv", environment.path], timeout: 120)
+            guard created == 0 else {
+                say("PyPI: no virtual environment (\(creation.split(separator: "\n").last.map(String.init) ?? "exit \(created)"))")
+                throw AgentBoxError(.unavailable, "agent '\(id)' could not be installed: \(log.joined(separator: "; "))")
+            }
+            let (installed, output) = try await Self.run([environment.appendingPathComponent("bin/pip").path, "install", "-q", package], timeout: 900)
+            guard installed == 0, FileManager.default.isExecutableFile(atPath: target.path) else {
+                say("PyPI: pip install \(package) failed (\(output.split(separator: "\n").last.map(String.init) ?? "exit \(installed)"))")
+                try? FileManager.default.removeItem(at: environment)
+                throw AgentBoxError(.unavailable, "agent '\(id)' could not be installed: \(log.joined(separator: "; "))")
+            }
+            say("installed \(id) from pypi:\(package) at \(environment.path)")
+            return AgentInstallResult(id: id, installed: true, source: "pypi:\(package)", version: nil, log: log)
+        }
         let binary = target.lastPathComponent
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         // 1. The server's PATH.
@@ -162,6 +182,9 @@ public struct AgentInstaller: Sendable {
         }
         try handle.synchronize()
     }
+
+    /// Agents that are Python packages on PyPI, installed into a virtual environment of their own.
+    static let virtualEnvironments: [String: String] = ["amp": "acp-amp"]
 
     /// The PyPI wheels that bundle an agent's self-contained CLI, and where it is inside.
     static let wheels: [String: (package: String, member: String)] = [
