@@ -37,7 +37,7 @@ public struct AgentBoxConfiguration: Sendable {
     public var previewMaxLifetime: Duration = .seconds(86400)
 
     /// The agents sessions may run, by id.
-    public var agents: [AgentDefinition] = [.mock, .claude, .codex, .amp, .opencode, .gemini]
+    public var agents: [AgentDefinition] = [.mock, .claude, .codex, .amp, .opencode, .gemini, .pi]
     /// Download URLs of agents' binaries, by agent id: the last install source, after PATH, npm and PyPI.
     public var agentDownloads: [String: URL] = [:]
     /// Refuse sessions of agents that are not installed, instead of installing them on first use.

@@ -11,7 +11,7 @@ struct AgentRouteTests {
     @Test func listInstallAndStreamedProgress() async throws {
         try await withServer { client, _ in
             let list = try decode(AgentList.self, try await client.execute(uri: "/v1/agents", method: .get))
-            #expect(Set(list.items.map(\.id)).isSuperset(of: ["mock", "claude", "codex"]))
+            #expect(Set(list.items.map(\.id)) == ["mock", "claude", "codex", "amp", "opencode", "gemini", "pi"])
             #expect(list.items.allSatisfy { $0.protocol == "acp" })
             let plain = try decode(AgentInstallResult.self, try await client.execute(uri: "/v1/agents/mock/install", method: .post))
             #expect(plain.source == "built-in")

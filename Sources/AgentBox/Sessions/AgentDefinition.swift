@@ -51,6 +51,10 @@ public struct AgentDefinition: Sendable {
         id: "amp", name: "Amp (acp-amp)", command: ["{agents}/amp/venv/bin/python", "{agents}/amp/venv/bin/acp-amp"],
         requires: "amp/venv/bin/acp-amp")
 
+    /// Pi, through its ACP adapter `pi-acp` (which runs `pi --mode rpc`; both need `pi` and node in the workspace).
+    /// Installed from the server's PATH only here (npm is unreachable from this build's network); untested.
+    public static let pi = AgentDefinition(id: "pi", name: "Pi (pi-acp)", command: ["{agents}/pi/pi-acp"], requires: "pi/pi-acp")
+
     /// opencode, which speaks ACP itself (`opencode acp`). Installed from the server's PATH only here (its channels,
     /// npm and GitHub releases, are not reachable from this build's network); untested for that reason.
     public static let opencode = AgentDefinition(
