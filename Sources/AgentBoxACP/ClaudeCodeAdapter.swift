@@ -113,6 +113,7 @@ public actor ClaudeCodeAdapter {
         var streamedText = false
         var toolNames: [String: String] = [:]
         for await message in process.messages {
+            process.consumed()
             switch message["type"]?.stringValue {
             case "stream_event":
                 let delta = message["event"]?["delta"]
@@ -241,6 +242,12 @@ final class ClaudeProcess: Sendable {
     let messages: AsyncStream<JSONValue>
     private let pending = Mutex<(next: Int, waiting: [String: CheckedContinuation<JSONValue, any Error>])>((1, [:]))
     private let stderr = Mutex<[UInt8]>([])
+    /// Bounds the messages read ahead of the turn that consumes them: the reader waits (and Claude with it, on a
+    /// full pipe) when 1,024 are outstanding.
+    private let room = DispatchSemaphore(value: 1024)
+
+    /// Marks one message of ``messages`` as handled.
+    func consumed() { room.signal() }
 
     init(path: String, cwd: String, arguments: [String]) throws {
         let process = Process()
@@ -280,6 +287,7 @@ final class ClaudeProcess: Sendable {
                         }
                         continue
                     }
+                    self.room.wait()
                     continuation.yield(message)
                 }
             }
