@@ -286,19 +286,7 @@ final class ChildJSONRPC: Sendable {
         self.connection = connection
         let reader = stdout.fileHandleForReading
         Thread.detachNewThread {
-            var splitter = LineSplitter(maximum: 64 << 20)
-            while true {
-                let chunk = reader.availableData
-                guard !chunk.isEmpty, let lines = try? splitter.append(chunk) else { break }
-                for line in lines {
-                    let handled = DispatchSemaphore(value: 0)
-                    Task {
-                        await connection.receive(line: line)
-                        handled.signal()
-                    }
-                    handled.wait()
-                }
-            }
+            StandardIO.feed(descriptor: reader.fileDescriptor, into: connection, maximumLine: 64 << 20)
             Task { await connection.close() }
         }
     }

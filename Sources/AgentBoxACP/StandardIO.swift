@@ -13,27 +13,32 @@ public enum StandardIO {
 
     public static func serve(_ connection: JSONRPCConnection) async {
         await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-            let thread = Thread {
-                var splitter = LineSplitter()
-                var buffer = [UInt8](repeating: 0, count: 64 << 10)
-                while true {
-                    let count = read(0, &buffer, buffer.count)
-                    if count < 0, errno == EINTR { continue }
-                    guard count > 0, let lines = try? splitter.append(buffer[..<count]) else { break }
-                    for line in lines {
-                        let handled = DispatchSemaphore(value: 0)
-                        Task {
-                            await connection.receive(line: line)
-                            handled.signal()
-                        }
-                        handled.wait()
-                    }
-                }
+            Thread.detachNewThread {
+                feed(descriptor: 0, into: connection)
                 finished.resume()
             }
-            thread.start()
         }
         await connection.close()
+    }
+
+    /// Reads `descriptor` to its end (blocking: call it on a thread of its own) and hands each line to
+    /// `connection`, waiting for each to be handled before the next, which keeps their order.
+    static func feed(descriptor: Int32, into connection: JSONRPCConnection, maximumLine: Int = 16 << 20) {
+        var splitter = LineSplitter(maximum: maximumLine)
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count > 0, let lines = try? splitter.append(buffer[..<count]) else { return }
+            for line in lines {
+                let handled = DispatchSemaphore(value: 0)
+                Task {
+                    await connection.receive(line: line)
+                    handled.signal()
+                }
+                handled.wait()
+            }
+        }
     }
 
     private actor Output {

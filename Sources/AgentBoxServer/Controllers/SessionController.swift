@@ -58,7 +58,7 @@ struct SessionController {
                     Schema.notFound,
                 ] + Schema.problemReplies)
         ) { request, context in
-            let wait = try request.uri.queryParameters.get("wait").map { try Self.bool($0, "wait") } ?? true
+            let wait = request.uri.queryParameters.get("wait") == nil ? true : try ProcessController.flag(request, "wait")
             let body = try await request.decode(as: PromptRequest.self, context: context)
             let result = try await manager.prompt(key: WorkspaceController.key(context), id: Self.id(context), body, wait: wait)
             guard let result else { return Response(status: .accepted) }
@@ -166,14 +166,6 @@ struct SessionController {
     static func integer(_ text: String, _ name: String) throws -> Int64 {
         guard let value = Int64(text) else { throw ProblemError(.badRequest, "\(name) must be an integer, not '\(text)'") }
         return value
-    }
-
-    static func bool(_ text: String, _ name: String) throws -> Bool {
-        switch text.lowercased() {
-        case "true", "1", "": return true
-        case "false", "0": return false
-        default: throw ProblemError(.badRequest, "\(name) must be true or false, not '\(text)'")
-        }
     }
 }
 
