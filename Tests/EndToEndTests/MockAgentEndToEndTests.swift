@@ -33,7 +33,8 @@ struct MockAgentEndToEndTests {
         try input.fileHandleForWriting.close()
         #expect(await waitForExit(process) == 0)
         let messages = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
-        #expect((messages.first?["result"] as? [String: Any])?["protocolVersion"] as? Int == 1)
+        // Requests are answered concurrently, so answers may come in any order (JSON-RPC allows it): find id 1's.
+        #expect((messages.first { $0["id"] as? Int == 1 }?["result"] as? [String: Any])?["protocolVersion"] as? Int == 1)
         #expect(messages.contains { ($0["error"] as? [String: Any])?["code"] as? Int == -32700 }, "a bad line gets a parse error")
         let kinds = messages.compactMap { (($0["params"] as? [String: Any])?["update"] as? [String: Any])?["sessionUpdate"] as? String }
         #expect(kinds == ["agent_message_chunk", "agent_message_chunk", "tool_call", "tool_call_update", "tool_call_update"])
