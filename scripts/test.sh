@@ -11,8 +11,11 @@ AGENTBOX_AGENTS=$(bash scripts/setup-agents.sh)
 export AGENTBOX_AGENTS
 swift build --build-tests
 swift test --skip-build
-# Smoke run of the benchmark that needs no server, so that it never rots (the full runs are in BENCHMARKS.md).
+# Smoke runs of the benchmarks, so that they never rot (the full runs are in BENCHMARKS.md): the in-process store
+# bench, and the harness (bench/run.sh --smoke: one iteration of every measurement against the real server; the debug
+# build, which this script has already built). Both need root and bubblewrap for the sandboxes.
 "$(swift build --show-bin-path)/agentbox-bench" store 1000 >/dev/null
 if [ "$(id -u)" = 0 ] && command -v bwrap >/dev/null; then
   "$(swift build --show-bin-path)/agentbox-bench" session 500 >/dev/null
+  AGENTBOX_BENCH_CONFIGURATION=debug bash bench/run.sh --smoke
 fi

@@ -326,3 +326,32 @@ public struct AgentInstallResult: Codable, Sendable, Equatable {
         self.log = log
     }
 }
+
+extension SessionEvent {
+    /// Appends the event's JSON, as AgentBox's encoder writes it (keys sorted), to `out`, with `payloadJSON` (the
+    /// payload's JSON text, already valid) copied as it is. Used where events are sent in bulk (transcript pages, SSE
+    /// fan-out), where Foundation's encoder was most of the cost.
+    public static func writeJSON(
+        seq: Int64, at: Date, sender: String, type: String, payloadJSON: some Collection<UInt8>, into out: inout [UInt8]
+    ) {
+        out.append(contentsOf: #"{"at":""#.utf8)
+        out.append(contentsOf: RFC3339.format(at).utf8)
+        out.append(contentsOf: #"","payload":"#.utf8)
+        out.append(contentsOf: payloadJSON)
+        out.append(contentsOf: #","sender":"#.utf8)
+        JSONValue.writeString(sender, into: &out)
+        out.append(contentsOf: #","seq":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(contentsOf: #","type":"#.utf8)
+        JSONValue.writeString(type, into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// The event's JSON, as ``writeJSON(seq:at:sender:type:payloadJSON:into:)`` writes it.
+    public var jsonBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        Self.writeJSON(seq: seq, at: at, sender: sender.rawValue, type: type, payloadJSON: payload.jsonBytes, into: &out)
+        return out
+    }
+}

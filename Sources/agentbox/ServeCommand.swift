@@ -5,6 +5,24 @@ import ArgumentParser
 import Foundation
 import Logging
 
+/// Every connection, SSE subscriber and workspace pipe is a descriptor, and a shell's default soft limit (often
+/// 1,024) is far below what a server of many workspaces needs: the soft limit goes up to the hard one, as servers do.
+func raiseOpenFileLimit(_ logger: Logger) {
+    var limit = rlimit()
+    guard getrlimit(RLIMIT_NOFILE_CONSTANT, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    let before = limit.rlim_cur
+    limit.rlim_cur = limit.rlim_max
+    if setrlimit(RLIMIT_NOFILE_CONSTANT, &limit) != 0 {
+        logger.warning("could not raise the open file limit", metadata: ["soft": "\(before)", "hard": "\(limit.rlim_max)"])
+    }
+}
+
+#if canImport(Glibc)
+let RLIMIT_NOFILE_CONSTANT = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+#else
+let RLIMIT_NOFILE_CONSTANT = RLIMIT_NOFILE
+#endif
+
 /// `agentbox serve`: runs the AgentBox server until SIGTERM or SIGINT.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the AgentBox server.")
@@ -132,6 +150,7 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "agentbox")
+        raiseOpenFileLimit(logger)
         let dataDirectory = dataDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
             ?? AgentBoxConfiguration.defaultDataDirectory()
         var configuration = AgentBoxConfiguration(

@@ -51,4 +51,15 @@ struct JSONTextTests {
         let objects = String(repeating: "{\"a\":", count: 10_000) + "1" + String(repeating: "}", count: 10_000)
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(objects) }
     }
+
+    @Test(arguments: corpus) func aSessionEventIsWrittenAsFoundationEncodesIt(_ text: String) throws {
+        let payload = try JSONValue.parse(text)
+        let event = SessionEvent(seq: 42, at: Date(timeIntervalSince1970: 1_764_180_000.4567), sender: .agent, type: "a \"type\"\n", payload: payload)
+        let ours = event.jsonBytes
+        let foundation = try AgentBoxJSON.makeEncoder().encode(event)
+        let decoder = AgentBoxJSON.makeDecoder()
+        #expect(try decoder.decode(SessionEvent.self, from: Data(ours)) == decoder.decode(SessionEvent.self, from: foundation))
+        #expect(try JSONValue.parse(ours) == JSONValue.parse(foundation))
+        #expect(String(decoding: ours, as: UTF8.self).hasPrefix(#"{"at":"2025-11-26T18:00:00.456Z","payload":"#))
+    }
 }

@@ -256,6 +256,43 @@ struct SessionTests {
         }
     }
 
+    @Test func manyReadersEachGetEveryEventAndASlowOneCatchesUpFromTheStore() async throws {
+        try await withSessions { manager, _ in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            let after = try await manager.session(key: key("ws"), id: session.id).lastEventSeq
+            // 50 readers that keep up, each reading until the turn ends.
+            let readers = (0..<50).map { _ in
+                Task {
+                    var seqs: [Int64] = []
+                    for try await batch in try await manager.sessionEventStream(key: key("ws"), id: session.id, after: after).batches {
+                        seqs += batch.map(\.seq)
+                        if batch.contains(where: { $0.type == "turn_end" }) { break }
+                    }
+                    return seqs
+                }
+            }
+            // One that takes its first event and then reads nothing while the turn runs: more events than the
+            // session keeps in memory go by, so it must continue from the store.
+            var slow = try await manager.sessionEventStream(key: key("ws"), id: session.id, after: after).makeAsyncIterator()
+            let flood = 3 * AgentSession.recentCapacity
+            #expect(try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "flood \(flood)"))?.stopReason == "end_turn")
+            let last = try await manager.session(key: key("ws"), id: session.id).lastEventSeq
+            let expected = Array((after + 1)...last)
+            for reader in readers {
+                let seqs = try await reader.value
+                #expect(seqs == Array(expected.prefix(seqs.count)) && seqs.count >= flood, "every event, in order")
+            }
+            var slowSeqs: [Int64] = []
+            while slowSeqs.last ?? 0 < last, let event = try await slow.next() { slowSeqs.append(event.seq) }
+            #expect(slowSeqs == expected)
+            // What the readers got from memory is what the store has, byte for byte in the API's JSON.
+            let page = try await manager.encodedSessionEvents(key: key("ws"), id: session.id, after: last - 5, limit: 5).items
+            var live = try await manager.sessionEventStream(key: key("ws"), id: session.id, after: last - 5).batches.makeAsyncIterator()
+            let fromMemory = try await live.next() ?? []
+            #expect(fromMemory.map(\.json) == page.map(\.json) && fromMemory.map(\.event) == page.map(\.event))
+        }
+    }
+
     @Test func aRestartMidTurnKeepsTheHistoryAndResumes() async throws {
         try await withTemporaryDirectory { directory in
             let uidBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000

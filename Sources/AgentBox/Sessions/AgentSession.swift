@@ -68,15 +68,17 @@ public actor AgentSession {
     private var unwritten: [SessionEvent] = []
     private var writer: Task<Void, Never>?
     private var durableWaiters: [(seq: Int64, continuation: CheckedContinuation<Void, Never>)] = []
-    /// The latest durable events, for subscribers that catch up from the store.
-    private var recent: [SessionEvent] = []
-    private var subscribers: [UInt64: AsyncStream<SessionEvent>.Continuation] = [:]
-    private var nextSubscriber: UInt64 = 0
+    /// The latest durable events, encoded, which readers take from here (or from the store when they are further
+    /// behind): one copy for every reader, so memory does not grow with their number or their slowness.
+    private var recent = RecentEvents(capacity: AgentSession.recentCapacity)
+    /// Readers waiting for the next stored events.
+    private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter: UInt64 = 0
 
     /// Events recorded but not yet written beyond which recording waits for the store.
     static let maxUnwritten = 4096
-    static let recentCapacity = 512
-    static let subscriberCapacity = 1024
+    /// How many of the latest stored events are kept in memory for readers.
+    public static let recentCapacity = 4096
     /// The largest file content or output kept whole in a transcript event.
     static let recordedResultBytes = 64 << 10
     static let instructionsMark = "[Instructions]\n"
@@ -307,7 +309,7 @@ public actor AgentSession {
         if current { link = nil }
         // An idle session without its agent and without readers keeps no events in memory (readers catch up from
         // the store): a server with many old sessions holds little for each.
-        if subscribers.isEmpty { recent.removeAll() }
+        if waiters.isEmpty { recent.removeAll() }
         for (terminal, _) in terminals { try? await runtime.signal(terminal, .KILL) }
         terminals.removeAll()
         for permission in permissions.keys { await answerPermission(permission, outcome: .cancelled, reply: nil, by: "agentExit") }
@@ -731,8 +733,7 @@ public actor AgentSession {
     /// Ends the subscriptions (the server is draining its connections); they may come back.
     func finishSubscriptions() {
         draining = true
-        for subscriber in subscribers.values { subscriber.finish() }
-        subscribers.removeAll()
+        wakeReaders()
     }
 
     /// Stops the agent (a running turn ends), writes what is pending and ends the subscriptions.
@@ -741,8 +742,7 @@ public actor AgentSession {
         await stopAgent()
         _ = await turn?.value
         await writer?.value
-        for subscriber in subscribers.values { subscriber.finish() }
-        subscribers.removeAll()
+        wakeReaders()
     }
 
     // MARK: The transcript
@@ -769,10 +769,17 @@ public actor AgentSession {
         while !unwritten.isEmpty {
             let batch = unwritten
             unwritten.removeAll(keepingCapacity: true)
+            var encoded: [EncodedSessionEvent] = []
+            encoded.reserveCapacity(batch.count)
             let records = batch.map { event in
-                SessionEventRecord(
+                let payload = event.payload.jsonBytes
+                // As a reader of the store will see it: the time goes through the store as seconds since 1970.
+                var stored = event
+                stored.at = Date(timeIntervalSince1970: event.at.timeIntervalSince1970)
+                encoded.append(EncodedSessionEvent(stored, payloadJSON: payload))
+                return SessionEventRecord(
                     sessionId: id, seq: event.seq, at: event.at, kind: event.type,
-                    payload: event.payload.jsonText, sender: event.sender.rawValue)
+                    payload: String(decoding: payload, as: UTF8.self), sender: event.sender.rawValue)
             }
             var attempt = 0
             while true {
@@ -787,17 +794,8 @@ public actor AgentSession {
                 }
             }
             durableSeq = batch[batch.count - 1].seq
-            recent.append(contentsOf: batch)
-            if recent.count > Self.recentCapacity { recent.removeFirst(recent.count - Self.recentCapacity) }
-            for event in batch {
-                for (subscriber, continuation) in subscribers {
-                    if case .dropped = continuation.yield(event) {
-                        // Too slow: it catches up from the store.
-                        subscribers[subscriber] = nil
-                        continuation.finish()
-                    }
-                }
-            }
+            recent.append(contentsOf: encoded)
+            wakeReaders()
             var ready: [CheckedContinuation<Void, Never>] = []
             durableWaiters.removeAll { waiter in
                 guard waiter.seq <= durableSeq else { return false }
@@ -812,36 +810,42 @@ public actor AgentSession {
         writer = nil
     }
 
-    /// What a subscriber gets after catching up with the store to `cursor`.
-    enum Subscription {
-        /// Live events from `cursor + 1` on.
-        case live(AsyncStream<SessionEvent>)
-        /// More was stored meanwhile than is remembered: read the store again.
+    /// What a reader gets for the events after its cursor.
+    enum Pull {
+        /// The next stored events, in order, from `cursor + 1` on.
+        case events([EncodedSessionEvent])
+        /// They are no longer (or not yet) held in memory: read the store.
         case behind
-        /// The session is gone.
+        /// The session is gone, or the server is stopping.
         case ended
     }
 
-    func subscribe(after cursor: Int64) -> Subscription {
-        if gone || draining { return .ended }
-        var backlog: [SessionEvent] = []
-        if durableSeq > cursor {
-            guard let first = recent.first, first.seq <= cursor + 1 else { return .behind }
-            backlog = recent.filter { $0.seq > cursor }
+    /// Up to `limit` stored events after `cursor`; waits for the next write when there are none yet. Cancellable.
+    func events(after cursor: Int64, limit: Int) async -> Pull {
+        while true {
+            if gone { return .ended }
+            if durableSeq > cursor {
+                guard let slice = recent.events(after: cursor, limit: limit) else { return .behind }
+                return .events(Array(slice))
+            }
+            if draining || Task.isCancelled { return .ended }
+            let waiter = nextWaiter
+            nextWaiter += 1
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { waiters[waiter] = $0 }
+            } onCancel: {
+                Task { await self.wake(waiter) }
+            }
         }
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: SessionEvent.self, bufferingPolicy: .bufferingOldest(Self.subscriberCapacity + backlog.count))
-        for event in backlog { continuation.yield(event) }
-        let subscriber = nextSubscriber
-        nextSubscriber += 1
-        subscribers[subscriber] = continuation
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.unsubscribe(subscriber) }
-        }
-        return .live(stream)
     }
 
-    private func unsubscribe(_ subscriber: UInt64) { subscribers[subscriber] = nil }
+    private func wake(_ waiter: UInt64) { waiters.removeValue(forKey: waiter)?.resume() }
+
+    private func wakeReaders() {
+        let waiting = waiters
+        waiters.removeAll()
+        for continuation in waiting.values { continuation.resume() }
+    }
 
     var isGone: Bool { gone }
 
@@ -850,5 +854,29 @@ public actor AgentSession {
         guard let payload = try? JSONValue.parse(record.payload) else { return nil }
         return SessionEvent(
             seq: record.seq, at: record.at, sender: SessionEventSender(rawValue: record.sender) ?? .agent, type: record.kind, payload: payload)
+    }
+}
+
+/// The latest stored events of a session, oldest first, at most `capacity`: a ring whose seqs are consecutive.
+struct RecentEvents {
+    let capacity: Int
+    private var storage: [EncodedSessionEvent] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func append(contentsOf events: [EncodedSessionEvent]) {
+        if let last = storage.last, let first = events.first, first.seq != last.seq + 1 { storage.removeAll() }
+        storage.append(contentsOf: events)
+        // Trim in steps of a quarter, so that trimming (a copy) happens once per many writes.
+        if storage.count > capacity + capacity / 4 { storage.removeFirst(storage.count - capacity) }
+    }
+
+    mutating func removeAll() { storage.removeAll() }
+
+    /// Up to `limit` events after `cursor`, or `nil` when the one after `cursor` is not held.
+    func events(after cursor: Int64, limit: Int) -> ArraySlice<EncodedSessionEvent>? {
+        guard let first = storage.first, first.seq <= cursor + 1, let last = storage.last, last.seq > cursor else { return nil }
+        let start = Int(cursor + 1 - first.seq)
+        return storage[start..<min(storage.count, start + limit)]
     }
 }

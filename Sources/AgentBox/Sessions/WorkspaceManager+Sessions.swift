@@ -174,6 +174,14 @@ extension WorkspaceManager {
 
     /// A page of the session's transcript, from the store: never boots.
     public func sessionEvents(key: WorkspaceKey, id: String, after: Int64 = 0, limit: Int = 100) async throws -> SessionEventPage {
+        let (items, nextCursor) = try await encodedSessionEvents(key: key, id: id, after: after, limit: limit)
+        return SessionEventPage(items: items.map(\.event), nextCursor: nextCursor)
+    }
+
+    /// ``sessionEvents(key:id:after:limit:)`` with each event's JSON, for a transport that sends them as they are.
+    public func encodedSessionEvents(
+        key: WorkspaceKey, id: String, after: Int64 = 0, limit: Int = 100
+    ) async throws -> (items: [EncodedSessionEvent], nextCursor: String?) {
         guard (1...Self.maxSessionEventPage).contains(limit) else {
             throw AgentBoxError(.invalidArgument, "limit must be 1...\(Self.maxSessionEventPage), not \(limit)")
         }
@@ -182,79 +190,93 @@ extension WorkspaceManager {
         // Events queued but not yet written are not shown: a page holds only what is durable.
         let records = try await store.sessionEvents(of: id, after: after, limit: limit)
         _ = session
-        let items = records.compactMap(AgentSession.decode)
-        return SessionEventPage(items: items, nextCursor: records.count == limit ? records.last.map { String($0.seq) } : nil)
+        return (records.compactMap(EncodedSessionEvent.init), records.count == limit ? records.last.map { String($0.seq) } : nil)
     }
 
-    /// The session's events after `after` (from the store), then its live ones as they are stored, until the
-    /// session is destroyed or the server stops. Pulled: a slow reader holds back only itself.
+    /// The session's events after `after` (from the store, or from memory when they are recent), then its live ones
+    /// as they are stored, until the session is destroyed or the server stops. Pulled: a slow reader holds back only
+    /// itself, and buffers nothing of its own (readers share the session's recent events).
     public func sessionEventStream(key: WorkspaceKey, id: String, after: Int64 = 0) async throws -> SessionEventSequence {
         guard after >= 0 else { throw AgentBoxError(.invalidArgument, "after must not be negative") }
         return SessionEventSequence(session: try await loadSession(key: key, id: id), store: store, after: after)
     }
 }
 
-/// A session's transcript from a point on, continuing live (see ``WorkspaceManager/sessionEventStream(key:id:after:)``).
+/// A session's transcript from a point on, then live: one event at a time, or in batches (``batches``) of what is
+/// ready, with each event's JSON.
 public struct SessionEventSequence: AsyncSequence, Sendable {
     public typealias Element = SessionEvent
     let session: AgentSession
     let store: any Store
     let after: Int64
 
-    public func makeAsyncIterator() -> Iterator { Iterator(session: session, store: store, cursor: after) }
+    public func makeAsyncIterator() -> Iterator { Iterator(batches: batches.makeAsyncIterator()) }
+
+    /// The same events, in batches of up to 256 that are ready together (a stored page, or what one write stored).
+    public var batches: Batches { Batches(session: session, store: store, after: after) }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let session: AgentSession
-        let store: any Store
-        var cursor: Int64
-        var page: [SessionEvent] = []
-        var live: AsyncStream<SessionEvent>.AsyncIterator?
-        var ended = false
-
-        init(session: AgentSession, store: any Store, cursor: Int64) {
-            self.session = session
-            self.store = store
-            self.cursor = cursor
-        }
+        var batches: Batches.Iterator
+        var batch: [EncodedSessionEvent] = []
+        var index = 0
 
         public mutating func next() async throws -> SessionEvent? {
-            while !ended {
-                try Task.checkCancellation()
-                if !page.isEmpty {
-                    let event = page.removeLast()
-                    cursor = event.seq
-                    return event
-                }
-                if var iterator = live {
-                    let event = await iterator.next()
-                    live = iterator
-                    guard let event else {
-                        // Cut off (too slow) or the session ended: catch up from the store, or stop.
-                        live = nil
-                        if await session.isGone { ended = true }
-                        continue
-                    }
-                    if event.seq <= cursor { continue }
-                    guard event.seq == cursor + 1 else {
-                        live = nil
-                        continue
-                    }
-                    cursor = event.seq
-                    return event
-                }
-                let records = try await store.sessionEvents(of: session.id, after: cursor, limit: 256)
-                if !records.isEmpty {
-                    page = records.compactMap(AgentSession.decode).reversed()
-                    if page.isEmpty, let last = records.last { cursor = last.seq }
-                    continue
-                }
-                switch await session.subscribe(after: cursor) {
-                case .live(let stream): live = stream.makeAsyncIterator()
-                case .behind: continue
-                case .ended: ended = true
-                }
+            while index == batch.count {
+                guard let next = try await batches.next() else { return nil }
+                batch = next
+                index = 0
             }
-            return nil
+            index += 1
+            return batch[index - 1].event
+        }
+    }
+
+    public struct Batches: AsyncSequence, Sendable {
+        public typealias Element = [EncodedSessionEvent]
+        let session: AgentSession
+        let store: any Store
+        let after: Int64
+
+        public func makeAsyncIterator() -> Iterator { Iterator(session: session, store: store, cursor: after) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            static let limit = 256
+            let session: AgentSession
+            let store: any Store
+            var cursor: Int64
+            var fromStore = false
+            var ended = false
+
+            init(session: AgentSession, store: any Store, cursor: Int64) {
+                self.session = session
+                self.store = store
+                self.cursor = cursor
+            }
+
+            public mutating func next() async throws -> [EncodedSessionEvent]? {
+                while !ended {
+                    try Task.checkCancellation()
+                    if fromStore {
+                        let records = try await store.sessionEvents(of: session.id, after: cursor, limit: Self.limit)
+                        guard let last = records.last else {
+                            fromStore = false
+                            continue
+                        }
+                        cursor = last.seq
+                        let batch = records.compactMap(EncodedSessionEvent.init)
+                        if !batch.isEmpty { return batch }
+                        continue
+                    }
+                    switch await session.events(after: cursor, limit: Self.limit) {
+                    case .events(let batch):
+                        cursor = batch[batch.count - 1].seq
+                        return batch
+                    case .behind: fromStore = true
+                    case .ended: ended = true
+                    }
+                }
+                return nil
+            }
         }
     }
 }

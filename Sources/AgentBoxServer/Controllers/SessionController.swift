@@ -133,7 +133,25 @@ struct SessionController {
         ) { request, context in
             let after = try request.uri.queryParameters.get("after").map { try Self.integer($0, "after") } ?? 0
             let limit = try request.uri.queryParameters.get("limit").map { try Self.integer($0, "limit") } ?? 100
-            return try await manager.sessionEvents(key: WorkspaceController.key(context), id: Self.id(context), after: after, limit: Int(limit))
+            let (items, nextCursor) = try await manager.encodedSessionEvents(
+                key: WorkspaceController.key(context), id: Self.id(context), after: after, limit: Int(limit))
+            // Written from each event's JSON (as SessionEventPage encodes): Foundation's encoder was most of a page's time.
+            var body: [UInt8] = []
+            body.reserveCapacity(items.reduce(64) { $0 + $1.json.count + 1 })
+            body.append(contentsOf: #"{"items":["#.utf8)
+            for (index, item) in items.enumerated() {
+                if index > 0 { body.append(UInt8(ascii: ",")) }
+                body.append(contentsOf: item.json)
+            }
+            body.append(UInt8(ascii: "]"))
+            if let nextCursor {
+                body.append(contentsOf: #","nextCursor":"#.utf8)
+                body.append(contentsOf: JSONValue.string(nextCursor).jsonBytes)
+            }
+            body.append(UInt8(ascii: "}"))
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
         registry.add(
             APIOperation(
@@ -148,9 +166,12 @@ struct SessionController {
         ) { request, context in
             let after = try ServerSentEvents.resumePoint(request) ?? 0
             let events = try await manager.sessionEventStream(key: WorkspaceController.key(context), id: Self.id(context), after: after)
-            let encoder = AgentBoxJSON.makeEncoder()
-            return ServerSentEvents.pulledResponse(events) { event in
-                ServerSentEvents.frame(id: event.seq, event: event.type, data: try encoder.encode(event))
+            // In batches of what is ready, each one write, from JSON encoded once for every reader.
+            return ServerSentEvents.pulledResponse(events.batches) { batch in
+                var buffer = ByteBuffer()
+                buffer.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + $1.type.utf8.count + 40 })
+                for event in batch { ServerSentEvents.write(id: event.seq, event: event.type, json: event.json, into: &buffer) }
+                return buffer
             }
         }
     }

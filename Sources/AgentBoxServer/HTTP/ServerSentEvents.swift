@@ -100,11 +100,27 @@ enum ServerSentEvents {
     /// client's Last-Event-ID stays where it was.
     static func frame(id: Int64?, event: String, data: Data) -> ByteBuffer {
         var buffer = ByteBuffer()
-        if let id { buffer.writeString("id: \(id)\n") }
-        buffer.writeString("event: \(event)\ndata: ")
-        buffer.writeBytes(data)
-        buffer.writeString("\n\n")
+        write(id: id, event: event, json: data, into: &buffer)
         return buffer
+    }
+
+    /// Appends one frame to `buffer`. An event name with a line break (it may come from an agent) is cut there, so
+    /// that it cannot forge fields.
+    static func write(id: Int64?, event: String, json: some Collection<UInt8>, into buffer: inout ByteBuffer) {
+        if let id {
+            buffer.writeStaticString("id: ")
+            buffer.writeString(String(id))
+            buffer.writeStaticString("\n")
+        }
+        buffer.writeStaticString("event: ")
+        if let cut = event.utf8.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
+            buffer.writeBytes(event.utf8[..<cut])
+        } else {
+            buffer.writeString(event)
+        }
+        buffer.writeStaticString("\ndata: ")
+        buffer.writeBytes(json)
+        buffer.writeStaticString("\n\n")
     }
 
     /// The sequence number after which a stream resumes: the `Last-Event-ID` header, else `?after=`.

@@ -1,0 +1,605 @@
+#!/usr/bin/env python3
+"""The AgentBox benchmark harness (issue 9). Run it through `bash bench/run.sh`, which builds the release binaries
+and installs what the harness needs (wrk, matplotlib); see BENCHMARKS.md.
+
+It starts the real server (the release build) on loopback with a fresh data directory, and measures, each beside a
+floor measured in the same run:
+  cold start      create a workspace + first `echo hello` over HTTP; boot of a sleeping one + echo   (floor: bwrap `true`)
+  warm exec       `true` over HTTP                                                  (floor: posix_spawn of `true`)
+  memory          a staircase of awake idle workspaces (RSS and PSS of the server and every sandbox process), the
+                  same asleep, and N awake at once
+  sessions        a mock agent's turn of N events through the server (agent → ACP → SQLite → subscribers), and the
+                  latency of a 100-event page over HTTP at the end of it (1 M events in the full run)
+  fan-out         N concurrent SSE subscribers to one session, each of which must receive every event
+  previews        wrk through a preview URL against wrk on the workspace's own loopback
+  files           upload and download of a large file against cp; a tar upload of many small files against tar -x;
+                  snapshot and fork
+Results: a JSON file, a Markdown summary and a PNG of the cold-start latency distribution in the output directory.
+Standard library only, plus matplotlib for the plot."""
+import argparse, asyncio, datetime, http.client, json, os, platform, re, shutil, statistics, subprocess, sys
+import tempfile, time, urllib.parse
+
+# ---------------------------------------------------------------------------------------------------------- helpers
+
+
+def summary(samples):
+    """median, p95, p99, min and max of a list of milliseconds (nearest-rank percentiles)."""
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+    return {"n": len(ordered), "p50": statistics.median(ordered), "p95": pick(0.95), "p99": pick(0.99),
+            "min": ordered[0], "max": ordered[-1]}
+
+
+def timed(action):
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def log(text):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+class API:
+    """One keep-alive HTTP/1.1 connection, as an SDK holds one."""
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+        url = urllib.parse.urlparse(endpoint)
+        self.host, self.port = url.hostname, url.port
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=600)
+
+    def call(self, method, path, body=None, raw=None, headers=None, expect_json=True):
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        sent = {"content-type": "application/octet-stream" if raw is not None else "application/json"}
+        sent.update(headers or {})
+        self.connection.request(method, path, body=data, headers=sent)
+        response = self.connection.getresponse()
+        text = response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status} {text[:500]!r}")
+        if not expect_json:
+            return text
+        return json.loads(text) if text else None
+
+
+class Server:
+    """The release server, on a free loopback port, with its own data directory."""
+
+    def __init__(self, binary, work):
+        self.data = os.path.join(work, "data")
+        self.log = open(os.path.join(work, "server.log"), "w")
+        self.out = os.path.join(work, "server.out")
+        with open(self.out, "w") as out:
+            self.process = subprocess.Popen(
+                [binary, "serve", "--port", "0", "--data-dir", self.data, "--no-token", "--log-level", "warning",
+                 "--idle-grace", "30m"],
+                stdout=out, stderr=self.log)
+        match = None
+        for _ in range(600):
+            with open(self.out) as out:
+                match = re.search(r"http://[\d.]+:\d+", out.read())
+            if match or self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not match:
+            raise RuntimeError(f"the server did not start; see {self.log.name}")
+        self.endpoint = match.group(0)
+        self.pid = self.process.pid
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# ------------------------------------------------------------------------------------------------------- cold start
+
+
+def cold_start(api, count):
+    create, wake, warm = [], [], []
+    for i in range(count):
+        def first():
+            api.call("PUT", f"/v1/workspaces/cold-{i}", {})
+            assert api.call("POST", f"/v1/workspaces/cold-{i}/exec", {"command": "echo hello"})["stdout"] == "hello\n"
+        create.append(timed(first))
+        warm.append(timed(lambda: api.call("POST", f"/v1/workspaces/cold-{i}/exec", {"command": "true"})))
+        api.call("POST", f"/v1/workspaces/cold-{i}/sleep")
+    for i in range(count):
+        wake.append(timed(lambda: api.call("POST", f"/v1/workspaces/cold-{i}/exec", {"command": "echo hello"})))
+        api.call("DELETE", f"/v1/workspaces/cold-{i}")
+    bwrap_command = ["bwrap", "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
+                     "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin", "--", "/usr/bin/true"]
+    bwrap = [timed(lambda: subprocess.run(bwrap_command, check=True)) for _ in range(count)]
+    spawn = [timed(lambda: subprocess.run(["/usr/bin/true"], check=True)) for _ in range(count)]
+    return {"create_echo": create, "wake_echo": wake, "warm_exec": warm, "floor_bwrap": bwrap, "floor_spawn": spawn}
+
+
+# ----------------------------------------------------------------------------------------------------------- memory
+
+
+def descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack += children.get(current, [])
+    return found
+
+
+def resident(pids):
+    """Summed RSS and PSS in KiB."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
+def slope(points):
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def memory(api, server_pid, staircase, at_once):
+    """Wakes workspaces one at a time (each runs `true`, then idles) and sums, after each, the memory of the server and
+    of every sandbox process; the slope is one more awake workspace. Then wakes more until `at_once` are awake, checks
+    each still answers, and puts them all to sleep."""
+    time.sleep(0.5)
+    steps = [(0, *resident(descendants(server_pid)))]
+    for i in range(1, at_once + 1):
+        api.call("PUT", f"/v1/workspaces/mem-{i}", {})
+        api.call("POST", f"/v1/workspaces/mem-{i}/exec", {"command": "true"})
+        if i <= staircase:
+            time.sleep(0.02)
+            steps.append((i, *resident(descendants(server_pid))))
+    processes = len(descendants(server_pid)) - 1
+    awake = sum(1 for i in range(1, at_once + 1)
+                if api.call("GET", f"/v1/workspaces/mem-{i}")["state"] == "running")
+    answered = sum(1 for i in range(1, at_once + 1)
+                   if api.call("POST", f"/v1/workspaces/mem-{i}/exec", {"command": "echo $((6*7))"})["stdout"] == "42\n")
+    at_once_rss, at_once_pss = resident(descendants(server_pid))
+    for i in range(1, at_once + 1):
+        api.call("POST", f"/v1/workspaces/mem-{i}/sleep")
+    time.sleep(1)
+    asleep_rss, asleep_pss = resident(descendants(server_pid))
+    for i in range(1, at_once + 1):
+        api.call("DELETE", f"/v1/workspaces/mem-{i}")
+    return {
+        "staircase": staircase, "steps": steps,
+        "awake_rss_mb": slope([(i, r) for i, r, _ in steps]) / 1024 if staircase > 1 else None,
+        "awake_pss_mb": slope([(i, p) for i, _, p in steps]) / 1024 if staircase > 1 else None,
+        "at_once": at_once, "at_once_awake": awake, "at_once_answered": answered, "at_once_processes": processes,
+        "at_once_rss_mb": at_once_rss / 1024, "at_once_pss_mb": at_once_pss / 1024,
+        "baseline_rss_mb": steps[0][1] / 1024,
+        "asleep_rss_mb": asleep_rss / 1024, "asleep_pss_mb": asleep_pss / 1024,
+        "asleep_rss_per_workspace_kb": (asleep_rss - steps[0][1]) / at_once,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------- sessions
+
+
+def prompt(api, key, session, text):
+    return api.call("POST", f"/v1/workspaces/{key}/sessions/{session}/prompt", {"content": [{"type": "text", "text": text}]})
+
+
+def sessions(api, events, page_reads):
+    """One turn of the mock agent streaming `events` chunks; then 100-event pages over HTTP at the start, middle and
+    end of the transcript."""
+    api.call("PUT", "/v1/workspaces/ingest", {})
+    session = api.call("POST", "/v1/workspaces/ingest/sessions", {"agent": "mock"})["id"]
+    before = api.call("GET", f"/v1/workspaces/ingest/sessions/{session}")["lastEventSeq"]
+    start = time.perf_counter()
+    result = prompt(api, "ingest", session, f"flood {events}")
+    elapsed = time.perf_counter() - start
+    assert result["stopReason"] == "end_turn", result
+    last = api.call("GET", f"/v1/workspaces/ingest/sessions/{session}")["lastEventSeq"]
+    pages = {}
+    for name, after in [("first", 0), ("middle", last // 2), ("last", max(0, last - 100))]:
+        samples = []
+        for _ in range(page_reads):
+            samples.append(timed(lambda: api.call(
+                "GET", f"/v1/workspaces/ingest/sessions/{session}/events?after={after}&limit=100", expect_json=False)))
+        page = api.call("GET", f"/v1/workspaces/ingest/sessions/{session}/events?after={after}&limit=100")
+        assert page["items"][0]["seq"] == after + 1 and len(page["items"]) == min(100, last - after), page["items"][:1]
+        pages[name] = samples
+    api.call("POST", f"/v1/workspaces/ingest/sessions/{session}/close")
+    return {"events": last - before, "transcript": last, "seconds": elapsed, "events_per_s": (last - before) / elapsed,
+            "pages": pages}
+
+
+async def subscriber(host, port, path, ready, record):
+    """Reads one SSE stream until `turn_end`, counting `id:` lines and checking they are consecutive."""
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    ready()
+    count, previous, ordered, tail, done = 0, None, True, b"", False
+    while not done:
+        chunk = await reader.read(1 << 16)
+        if not chunk:
+            break
+        text = tail + chunk
+        lines = text.split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if line.startswith(b"id: "):
+                seq = int(line[4:].strip())
+                ordered = ordered and (previous is None or seq == previous + 1)
+                previous, count = seq, count + 1
+            elif line.startswith(b"event: turn_end"):
+                done = True
+    record(count, previous, ordered, time.perf_counter())
+    writer.close()
+
+
+async def fan_out_run(endpoint, key, session, after, subscribers, events):
+    url = urllib.parse.urlparse(endpoint)
+    path = f"/v1/workspaces/{key}/sessions/{session}/events/stream?after={after}"
+    connected = asyncio.Event()
+    waiting = [subscribers]
+    results = []
+
+    def ready():
+        waiting[0] -= 1
+        if waiting[0] == 0:
+            connected.set()
+
+    tasks = []
+    for _ in range(subscribers):
+        tasks.append(asyncio.create_task(subscriber(url.hostname, url.port, path, ready,
+                                                    lambda *r: results.append(r))))
+        if len(tasks) % 100 == 0:
+            await asyncio.sleep(0)  # let the connections made so far be accepted before more queue up
+    await asyncio.wait_for(connected.wait(), 120)
+    loop = asyncio.get_running_loop()
+    start = time.perf_counter()
+    answered = loop.run_in_executor(None, lambda: prompt(API(endpoint), key, session, f"flood {events}"))
+    await asyncio.wait_for(asyncio.gather(*tasks), 600)
+    result = await answered
+    return start, result, results
+
+
+def fan_out(api, subscribers, events):
+    """`subscribers` SSE clients of one session, connected before a turn of `events` chunks; every one must receive
+    every event of the turn, in order."""
+    api.call("PUT", "/v1/workspaces/fanout", {})
+    session = api.call("POST", "/v1/workspaces/fanout/sessions", {"agent": "mock"})["id"]
+    after = api.call("GET", f"/v1/workspaces/fanout/sessions/{session}")["lastEventSeq"]
+    start, result, results = asyncio.run(fan_out_run(api.endpoint, "fanout", session, after, subscribers, events))
+    assert result["stopReason"] == "end_turn", result
+    last = api.call("GET", f"/v1/workspaces/fanout/sessions/{session}")["lastEventSeq"]
+    expected = last - after
+    complete = sum(1 for count, final, ordered, _ in results if count == expected and final == last and ordered)
+    finished = [(at - start) * 1000 for *_, at in results]
+    api.call("POST", f"/v1/workspaces/fanout/sessions/{session}/close")
+    return {"subscribers": subscribers, "events": expected, "complete": complete,
+            "deliveries_per_s": subscribers * expected / (max(finished) / 1000),
+            "finished_ms": summary(finished)}
+
+
+# --------------------------------------------------------------------------------------------------------- previews
+
+
+def wrk(command):
+    text = command if isinstance(command, str) else subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    m = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", text)
+    p50 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    return {"rps": rps, "p50": p50, "p99": p99}
+
+
+def previews(api, seconds, connections):
+    """A node http server inside a workspace (two cores' quota, so that wrk inside does not starve it): wrk on the
+    workspace's loopback, then wrk on the host through the preview URL."""
+    api.call("PUT", "/v1/workspaces/preview", {"limits": {"cpuPercent": 200}})
+    script = ('require("http").createServer((q, s) => { s.writeHead(200, {"content-type": "text/plain"}); '
+              's.end("hello\\n"); }).listen(8080, "127.0.0.1");\n')
+    api.call("PUT", "/v1/workspaces/preview/fs/file?path=/workspace/hello.js", raw=script.encode())
+    api.call("POST", "/v1/workspaces/preview/processes", {"command": "node", "args": ["/workspace/hello.js"]})
+    for _ in range(200):
+        try:
+            if api.call("POST", "/v1/workspaces/preview/fetch", {"port": 8080, "path": "/"})["status"] == 200:
+                break
+        except RuntimeError:
+            pass
+        time.sleep(0.05)
+    url = api.call("POST", "/v1/workspaces/preview/previews", {"port": 8080})["url"]
+    command = f"wrk -t1 -c{connections} -d{seconds}s --latency"
+    inside = api.call("POST", "/v1/workspaces/preview/exec",
+                      {"command": f"{command} http://127.0.0.1:8080/", "timeoutMs": (seconds + 60) * 1000})
+    direct = wrk(inside["stdout"])
+    proxied = wrk(command.split() + [url])
+    api.call("DELETE", "/v1/workspaces/preview")
+    return {"seconds": seconds, "connections": connections, "direct": direct, "proxied": proxied,
+            "ratio": proxied["rps"] / direct["rps"], "added_p50_ms": proxied["p50"] - direct["p50"]}
+
+
+# ------------------------------------------------------------------------------------------------------------ files
+
+
+def curl_seconds(arguments):
+    out = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-w", "%{time_total}"] + arguments,
+                         check=True, capture_output=True, text=True).stdout
+    return float(out)
+
+
+def files(api, work, megabytes, small_files, iterations):
+    base = f"{api.endpoint}/v1/workspaces/files"
+    api.call("PUT", "/v1/workspaces/files", {})
+    payload = os.path.join(work, "payload")
+    with open(payload, "wb") as f:
+        for _ in range(megabytes):
+            f.write(os.urandom(1 << 20))
+    os.sync()
+    copy, up, down = [], [], []
+    for i in range(iterations):
+        target = os.path.join(work, f"copy.{i}")
+        start = time.perf_counter()
+        subprocess.run(["cp", payload, target], check=True)
+        subprocess.run(["sync", target], check=True)
+        copy.append(time.perf_counter() - start)
+        os.remove(target)
+        up.append(curl_seconds(["-X", "PUT", "--data-binary", f"@{payload}", "-H", "content-type: application/octet-stream",
+                                f"{base}/fs/file?path=/workspace/payload"]))
+        downloaded = os.path.join(work, "down")
+        down.append(float(subprocess.run(["curl", "-sf", "-o", downloaded, "-w", "%{time_total}",
+                                          f"{base}/fs/file?path=/workspace/payload"],
+                                         check=True, capture_output=True, text=True).stdout))
+        assert subprocess.run(["cmp", "-s", payload, downloaded]).returncode == 0, "downloaded bytes differ"
+        os.remove(downloaded)
+    small = os.path.join(work, "small")
+    for i in range(small_files):
+        directory = os.path.join(small, "d%02d" % (i % 100))
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "f%05d.txt" % i), "wb") as f:
+            f.write(os.urandom(512).hex().encode())
+    archive = os.path.join(work, "small.tar")
+    subprocess.run(["tar", "-C", small, "-cf", archive, "."], check=True)
+    tars, untars = [], []
+    for i in range(iterations):
+        tars.append(curl_seconds(["-X", "POST", "--data-binary", f"@{archive}", "-H", "content-type: application/x-tar",
+                                  f"{base}/fs/upload?path=/workspace/small{i}"]))
+        target = os.path.join(work, f"untar{i}")
+        os.makedirs(target)
+        os.sync()
+        start = time.perf_counter()
+        subprocess.run(["tar", "-C", target, "-xf", archive], check=True)
+        os.sync()
+        untars.append(time.perf_counter() - start)
+        shutil.rmtree(target)
+    snaps, forks = [], []
+    for i in range(iterations):
+        os.sync()
+        start = time.perf_counter()
+        snapshot = api.call("POST", "/v1/workspaces/files/snapshots")
+        middle = time.perf_counter()
+        api.call("PUT", f"/v1/workspaces/files-fork{i}", {"fromSnapshot": snapshot["id"]})
+        end = time.perf_counter()
+        snaps.append(middle - start)
+        forks.append(end - middle)
+        api.call("DELETE", f"/v1/workspaces/files-fork{i}")
+        api.call("DELETE", f"/v1/workspaces/files/snapshots/{snapshot['id']}")
+    api.call("DELETE", "/v1/workspaces/files")
+    cp_s, up_s, down_s = statistics.median(copy), statistics.median(up), statistics.median(down)
+    tar_s, untar_s = statistics.median(tars), statistics.median(untars)
+    return {"megabytes": megabytes, "iterations": iterations, "small_files": small_files,
+            "filesystem": subprocess.run(["df", "-T", work], capture_output=True, text=True).stdout.split("\n")[1].split()[1],
+            "cp_mb_s": megabytes / cp_s, "upload_mb_s": megabytes / up_s, "download_mb_s": megabytes / down_s,
+            "upload_ratio": cp_s / up_s, "download_ratio": cp_s / down_s,
+            "tar_files_s": small_files / tar_s, "untar_files_s": small_files / untar_s,
+            "snapshot_ms": statistics.median(snaps) * 1000, "fork_ms": statistics.median(forks) * 1000,
+            "snapshot_contents": f"one {megabytes} MB file and {small_files} small files"}
+
+
+# ----------------------------------------------------------------------------------------------------------- report
+
+ANCHORS = {
+    "create": "agentOS 37 ms (create + echo); E2B create → exec 440 ms",
+    "wake": "agentOS 4.8 ms (its sleep workload)",
+    "memory": "agentOS 22 MB per shell VM",
+}
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def report(results, mode, command):
+    ms = lambda v: f"{v:.2f} ms"
+    rows = []
+    c = results.get("cold_start")
+    if c:
+        create, wake, warm = summary(c["create_echo"]), summary(c["wake_echo"]), summary(c["warm_exec"])
+        bwrap, spawn = summary(c["floor_bwrap"]), summary(c["floor_spawn"])
+        q = lambda s: f"{ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['min'])}"
+        goal = create["p50"] <= 10 and create["p50"] <= 2 * bwrap["p50"] and create["p99"] <= 25
+        rows.append(f"| cold start: create + first `echo hello` over HTTP | {q(create)} | bwrap `true`: {ms(bwrap['p50'])} "
+                    f"({create['p50'] / bwrap['p50']:.1f}×) | p50 ≤ 10 ms and ≤ 2× floor, p99 ≤ 25 ms: {verdict(goal)} | {ANCHORS['create']} |")
+        rows.append(f"| boot of a sleeping workspace + `echo hello` | {q(wake)} | bwrap `true`: {ms(bwrap['p50'])} "
+                    f"({wake['p50'] / bwrap['p50']:.1f}×) | (same goal) {verdict(wake['p50'] <= 10 and wake['p50'] <= 2 * bwrap['p50'] and wake['p99'] <= 25)} | {ANCHORS['wake']} |")
+        rows.append(f"| warm exec of `true` over HTTP | {q(warm)} | posix_spawn `true`: {ms(spawn['p50'])} "
+                    f"| ≤ floor + 1.5 ms: {verdict(warm['p50'] <= spawn['p50'] + 1.5)} | |")
+        rows.append(f"| floor: bare bwrap `true` | {q(bwrap)} | | | |")
+        rows.append(f"| floor: posix_spawn `true` | {q(spawn)} | | | |")
+    m = results.get("memory")
+    if m:
+        if m["awake_rss_mb"] is not None:
+            rows.append(f"| memory per awake idle workspace (slope over {m['staircase']}) | RSS {m['awake_rss_mb']:.2f} MB, "
+                        f"PSS {m['awake_pss_mb']:.2f} MB | | | | | ≤ 3 MB: {verdict(m['awake_rss_mb'] <= 3)} | {ANCHORS['memory']} |")
+        rows.append(f"| {m['at_once']} workspaces awake at once | {m['at_once_awake']} awake, {m['at_once_answered']} answered; "
+                    f"{m['at_once_processes']} processes; RSS {m['at_once_rss_mb']:.0f} MB, PSS {m['at_once_pss_mb']:.0f} MB | | | | "
+                    f"| 1,000 awake: {verdict(m['at_once'] >= 1000 and m['at_once_answered'] == m['at_once'])} | |")
+        rows.append(f"| memory per sleeping workspace ({m['at_once']} asleep) | {m['asleep_rss_per_workspace_kb']:.1f} KB "
+                    f"(server RSS {m['baseline_rss_mb']:.0f} → {m['asleep_rss_mb']:.0f} MB) | | | | | | |")
+    s = results.get("sessions")
+    if s:
+        rows.append(f"| session ingest: mock agent in a sandbox → ACP → SQLite → subscribers, {s['events']:,} events "
+                    f"| {s['events_per_s']:,.0f} events/s | | | | | ≥ 50k/s: {verdict(s['events_per_s'] >= 50000)} | |")
+        for name, samples in s["pages"].items():
+            p = summary(samples)
+            rows.append(f"| page of 100 events over HTTP, {name} of a {s['transcript']:,}-event transcript | {ms(p['p50'])} | {ms(p['p95'])} "
+                        f"| {ms(p['p99'])} | {ms(p['min'])} | | ≤ 5 ms: {verdict(p['p50'] <= 5)} | |")
+    f = results.get("fan_out")
+    if f:
+        t = f["finished_ms"]
+        rows.append(f"| {f['subscribers']:,} SSE subscribers × {f['events']:,} events: time until each has all "
+                    f"| {ms(t['p50'])} | {ms(t['p95'])} | {ms(t['p99'])} | {ms(t['min'])} | "
+                    f"{f['deliveries_per_s']:,.0f} deliveries/s | every event to every subscriber: "
+                    f"{verdict(f['complete'] == f['subscribers'])} ({f['complete']} of {f['subscribers']}) | |")
+    p = results.get("previews")
+    if p:
+        rows.append(f"| preview proxy, wrk -c{p['connections']} {p['seconds']} s (node http server) | {p['proxied']['rps']:,.0f} req/s, "
+                    f"p50 {ms(p['proxied']['p50'])} | | p99 {ms(p['proxied']['p99'])} | | direct: {p['direct']['rps']:,.0f} req/s, "
+                    f"p50 {ms(p['direct']['p50'])} ({p['ratio']:.2f}×, +{ms(p['added_p50_ms'])} at p50) | ≥ 0.8×: {verdict(p['ratio'] >= 0.8)} | |")
+    f = results.get("files")
+    if f:
+        rows.append(f"| {f['megabytes']} MB upload (PUT fs/file, fsync'd), {f['filesystem']} | {f['upload_mb_s']:,.0f} MB/s | | | "
+                    f"| cp + sync: {f['cp_mb_s']:,.0f} MB/s ({f['upload_ratio']:.2f}×) | ≥ 0.5×: {verdict(f['upload_ratio'] >= 0.5)} | |")
+        rows.append(f"| {f['megabytes']} MB download (GET fs/file) | {f['download_mb_s']:,.0f} MB/s | | | "
+                    f"| cp + sync: {f['cp_mb_s']:,.0f} MB/s ({f['download_ratio']:.2f}×) | ≥ 0.5×: {verdict(f['download_ratio'] >= 0.5)} | |")
+        rows.append(f"| tar upload of {f['small_files']:,} small files | {f['tar_files_s']:,.0f} files/s | | | "
+                    f"| tar -x + sync: {f['untar_files_s']:,.0f} files/s | | |")
+        rows.append(f"| snapshot / fork of a workspace with {f['snapshot_contents']} | {f['snapshot_ms']:,.0f} ms / "
+                    f"{f['fork_ms']:,.0f} ms | | | | | | |")
+    machine = results["machine"]
+    lines = [
+        f"**Run:** {results['date']} · `{command}` ({mode}) · {machine}",
+        "",
+        "| measure | p50 / result | p95 | p99 | min | floor (same run) | goal | anchor (published) |",
+        "|---|---|---|---|---|---|---|---|",
+    ] + rows
+    return "\n".join(lines) + "\n"
+
+
+def plot(results, path):
+    c = results.get("cold_start")
+    if not c:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(9, 5), dpi=110)
+    for name, key in [("create + first echo (HTTP)", "create_echo"), ("boot of a sleeping workspace + echo", "wake_echo"),
+                      ("floor: bare bwrap true", "floor_bwrap"), ("warm exec of true (HTTP)", "warm_exec")]:
+        samples = sorted(c[key])
+        axis.step(samples, [(i + 1) / len(samples) for i in range(len(samples))], where="post",
+                  label=f"{name}: p50 {statistics.median(samples):.2f} ms")
+    for x, label in [(37, "agentOS create+echo 37 ms"), (4.8, "agentOS 4.8 ms")]:
+        axis.axvline(x, color="grey", linestyle=":", linewidth=1)
+        axis.text(x, 0.5, label, rotation=90, fontsize=8, color="grey", ha="right", va="center",
+                  transform=axis.get_xaxis_transform())
+    axis.set_xscale("log")
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("latency (ms, log scale)")
+    axis.set_ylabel("fraction of runs ≤ x")
+    axis.set_title(f"AgentBox cold start, {len(c['create_echo'])} runs each ({results['date']})")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    return True
+
+
+def machine_description():
+    cores = os.cpu_count()
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.split("\n")[0] if shutil.which("swift") else ""
+    version = re.search(r"Swift version ([\d.]+)", swift)
+    return (f"{cores} cores {platform.machine()}, {memory_gb:.0f} GiB, Linux {platform.release()}"
+            f"{', Swift ' + version.group(1) if version else ''}")
+
+
+# ------------------------------------------------------------------------------------------------------------- main
+
+FULL = {"cold": 200, "staircase": 100, "at_once": 1000, "events": 1_000_000, "page_reads": 200, "subscribers": 1000,
+        "fan_events": 1000, "preview_seconds": 10, "file_mb": 100, "small_files": 10_000, "iterations": 5}
+SMOKE = {"cold": 3, "staircase": 2, "at_once": 3, "events": 1000, "page_reads": 3, "subscribers": 5,
+         "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True, help="the agentbox binary (release build)")
+    parser.add_argument("--out", required=True, help="where results.json, summary.md and cold-start.png go")
+    parser.add_argument("--smoke", action="store_true", help="one iteration of each, small sizes (CI)")
+    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files",
+                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files")
+    parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
+                        help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
+    parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
+    arguments = parser.parse_args()
+    sizes = dict(SMOKE if arguments.smoke else FULL)
+    for item in arguments.set:
+        name, _, value = item.partition("=")
+        if name not in sizes or not value.isdigit():
+            parser.error(f"--set {item}: expected one of {', '.join(sizes)} = a number")
+        sizes[name] = int(value)
+    only = set(arguments.only.split(","))
+    os.makedirs(arguments.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="agentbox-bench.", dir="/var/tmp")
+    os.chmod(work, 0o755)  # the workspaces' own uids must be able to enter the data directory
+    server = Server(arguments.bin, work)
+    results = {"date": datetime.date.today().isoformat(), "machine": machine_description(), "sizes": sizes}
+    try:
+        api = API(server.endpoint)
+        log(f"server {server.endpoint} (pid {server.pid}), data in {work}")
+        if "cold" in only:
+            log(f"cold start × {sizes['cold']}")
+            results["cold_start"] = cold_start(api, sizes["cold"])
+        if "memory" in only:
+            log(f"memory: staircase of {sizes['staircase']}, {sizes['at_once']} at once")
+            results["memory"] = memory(api, server.pid, sizes["staircase"], sizes["at_once"])
+        if "sessions" in only:
+            log(f"sessions: a turn of {sizes['events']} events, pages")
+            results["sessions"] = sessions(api, sizes["events"], sizes["page_reads"])
+        if "fanout" in only:
+            log(f"fan-out: {sizes['subscribers']} SSE subscribers × {sizes['fan_events']} events")
+            results["fan_out"] = fan_out(api, sizes["subscribers"], sizes["fan_events"])
+        if "previews" in only:
+            log(f"previews: wrk {sizes['preview_seconds']} s direct and proxied")
+            results["previews"] = previews(api, sizes["preview_seconds"], 16)
+        if "files" in only:
+            log(f"files: {sizes['file_mb']} MB × {sizes['iterations']}, {sizes['small_files']} small files")
+            results["files"] = files(api, work, sizes["file_mb"], sizes["small_files"], sizes["iterations"])
+    finally:
+        server.stop()
+    if server.process.returncode not in (0, -15):
+        raise SystemExit(f"the server exited with {server.process.returncode}; see {work}/server.log")
+    shutil.rmtree(work, ignore_errors=True)
+    with open(os.path.join(arguments.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    text = report(results, "smoke" if arguments.smoke else "full", arguments.command)
+    with open(os.path.join(arguments.out, "summary.md"), "w") as f:
+        f.write(text)
+    if plot(results, os.path.join(arguments.out, "cold-start.png")):
+        log(f"plot: {os.path.join(arguments.out, 'cold-start.png')}")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The benchmark harness (issue 9), one command:
+#   bash bench/run.sh            the full run: release build, results in bench/results/ (JSON, summary.md, cold-start.png)
+#   bash bench/run.sh --smoke    one iteration of each at small sizes (what CI runs, so that the harness never rots)
+# Extra arguments go to bench/harness.py (e.g. --only cold,memory). Needs root and bubblewrap; installs wrk and
+# matplotlib when missing. Set AGENTBOX_BENCH_CONFIGURATION=debug to measure the debug build (CI's smoke run does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+configuration=${AGENTBOX_BENCH_CONFIGURATION:-release}
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+# The plot needs matplotlib: Debian's python3-matplotlib, for /usr/bin/python3 (the harness runs on that interpreter).
+python=/usr/bin/python3
+"$python" -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+command -v node >/dev/null || missing+=(nodejs)
+if [ ${#missing[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+for product in agentbox agentbox-sandbox-init agentbox-mock-agent agentbox-acp-adapter; do
+  swift build -c "$configuration" --product "$product" >/dev/null
+done
+bin="$(swift build -c "$configuration" --show-bin-path)/agentbox"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 1,000 SSE subscribers are 2,000 descriptors on loopback
+out=bench/results
+smoke=false
+for argument in "$@"; do [ "$argument" = --smoke ] && smoke=true; done
+if $smoke; then out=$(mktemp -d /tmp/agentbox-bench-smoke.XXXXXX); fi
+"$python" bench/harness.py --bin "$bin" --out "$out" --command "bash bench/run.sh $*" "$@"
