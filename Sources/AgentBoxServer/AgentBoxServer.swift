@@ -61,7 +61,6 @@ public func buildRouters(
     // bearer token check: the preview token is their credential.
     for each in [router, webSocketRouter] {
         each.add(middleware: ProblemMiddleware())
-        if let previewDomain, each === router { each.add(middleware: HostPreviewMiddleware(manager: manager, domain: previewDomain)) }
         if let token { each.add(middleware: AuthMiddleware(token: token, previewDomain: previewDomain)) }
     }
     let registry = APIRouteRegistry(router: router)
@@ -95,7 +94,10 @@ public func buildApplication(
         server: .http1WebSocketUpgrade(
             webSocketRouter: webSocketRouter,
             configuration: .init(
-                http1: .init(additionalChannelHandlers: [ExpectContinueHandler()]),
+                http1: .init(additionalChannelHandlers: [
+                    ExpectContinueHandler(),
+                    PreviewProxyHandler(manager: manager, previewDomain: configuration.previewDomain, logger: logger),
+                ]),
                 ws: .init(maxFrameSize: ShellController.maxFrameSize))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
         onServerRunning: { channel in

@@ -1,37 +1,18 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
 
 /// How a preview request becomes a request to the workspace's server, and its answer one to the client: the
-/// header rules of a reverse proxy (RFC 9110 §7.6), plus the permissive CORS of a development preview.
+/// header rules of a reverse proxy (RFC 9110 §7.6), plus the permissive CORS of a development preview. The request
+/// side: `Host` becomes `localhost:{port}` (development servers check it); the public host, scheme and prefix travel
+/// as `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (the server's `PreviewProxyHandler`).
 public enum PreviewProxy {
     /// Headers that describe one connection, not the message, and so are never forwarded; plus `host` and
     /// `content-length`, which the proxy sets itself.
-    static let connectionHeaders: Set<String> = [
+    public static let connectionHeaders: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
         "transfer-encoding", "upgrade", "host", "content-length",
     ]
-
-    /// The request to forward: `target` is what follows `/preview/{token}` (a path starting with `/`, query
-    /// included). `Host` becomes `localhost:{port}` (development servers check it); the public host, scheme and
-    /// prefix travel as `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix`. `body` is `nil` for a
-    /// request without one; its bytes stream through as they arrive.
-    public static func request<Body: AsyncSequence & Sendable>(
-        port: Int, method: String, target: String, headers: [(name: String, value: String)], body: Body?, contentLength: Int64?,
-        publicHost: String?, scheme: String, prefix: String
-    ) -> HTTPClientRequest where Body.Element == ByteBuffer {
-        var request = HTTPClientRequest(url: WorkspaceNetwork.url(port: port, target: target))
-        request.method = HTTPMethod(rawValue: method)
-        let dropped = connectionHeaders.union(named(in: headers))
-        for (name, value) in headers where !dropped.contains(name.lowercased()) { request.headers.add(name: name, value: value) }
-        request.headers.replaceOrAdd(name: "host", value: "localhost:\(port)")
-        if let publicHost { request.headers.replaceOrAdd(name: "x-forwarded-host", value: publicHost) }
-        request.headers.replaceOrAdd(name: "x-forwarded-proto", value: scheme)
-        request.headers.replaceOrAdd(name: "x-forwarded-prefix", value: prefix)
-        if let body { request.body = .stream(body, length: contentLength.map { .known($0) } ?? .unknown) }
-        return request
-    }
 
     /// The answer's headers for the client: connection headers dropped, a `Location` on the workspace's own origin
     /// moved under `prefix`, and CORS opened to every origin unless the server set its own.
@@ -61,7 +42,7 @@ public enum PreviewProxy {
     }
 
     /// The names listed in `Connection` headers, which are hop-by-hop too.
-    static func named(in headers: [(name: String, value: String)]) -> Set<String> {
+    public static func named(in headers: [(name: String, value: String)]) -> Set<String> {
         Set(
             headers.filter { $0.name.lowercased() == "connection" }
                 .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } })

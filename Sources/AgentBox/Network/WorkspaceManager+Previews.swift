@@ -68,6 +68,13 @@ extension WorkspaceManager {
 
     static let previewCacheLimit = 4096
 
+    /// The workspace and port behind `token` when it is already cached and unexpired, without waiting for anything:
+    /// a proxy's per-request check that a token it resolved before still holds (revoking removes it from the cache).
+    public func cachedPreview(token: String) -> (key: WorkspaceKey, port: Int)? {
+        guard let record = previewCache.withLock({ $0[token] }), record.expiresAt > Date() else { return nil }
+        return (record.workspaceKey, record.port)
+    }
+
     /// Forgets the cached previews of a workspace that is being destroyed.
     func forgetPreviews(of key: WorkspaceKey) {
         previewCache.withLock { cache in cache = cache.filter { $0.value.workspaceKey != key } }

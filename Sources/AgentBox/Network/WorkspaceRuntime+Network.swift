@@ -127,3 +127,43 @@ extension WorkspaceRuntime {
         }
     }
 }
+
+extension WorkspaceRuntime {
+    /// A TCP socket connected to `127.0.0.1:{port}` on the workspace's own loopback, for a proxy that drives it on an
+    /// event loop of its own (the socket stays in the workspace's network whichever thread uses it). The caller owns
+    /// the descriptor. The workspace must be awake (the caller holds an activity). While nothing accepts on the
+    /// port, retries until the configuration's `portWaitLimit`, then throws `badGateway`.
+    public nonisolated func connectedSocket(port: Int) async throws -> CInt {
+        try Self.validate(port: port)
+        let network = try await network()
+        let giveUp = ContinuousClock.now + configuration.portWaitLimit
+        var pause: Duration = .milliseconds(5)
+        while true {
+            // Made on the loop whose thread joined the namespace; connecting on loopback does not block.
+            let result = try await network.group.next().submit { () -> (fd: CInt, error: CInt) in
+                let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+                guard fd >= 0 else { return (-1, errno) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+                let status = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                if status == 0 { return (fd, 0) }
+                let error = errno
+                close(fd)
+                return (-1, error)
+            }.get()
+            if result.fd >= 0 { return result.fd }
+            guard result.error == ECONNREFUSED else {
+                throw AgentBoxError(.badGateway, "cannot connect to port \(port) in workspace '\(key)': \(String(cString: strerror(result.error)))")
+            }
+            guard ContinuousClock.now + pause < giveUp else {
+                throw AgentBoxError(.badGateway, "nothing listens on port \(port) in workspace '\(key)'")
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(200))
+        }
+    }
+}

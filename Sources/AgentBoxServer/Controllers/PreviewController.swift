@@ -18,8 +18,6 @@ struct PreviewController {
     /// development servers that use absolute paths need.
     let previewDomain: String?
 
-    static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
-
     func addRoutes(to registry: APIRouteRegistry, router: Router<AgentBoxRequestContext>, webSocketRouter: Router<AgentBoxRequestContext>) {
         let manager = manager
         let previewDomain = previewDomain
@@ -66,14 +64,7 @@ struct PreviewController {
             try await manager.revokePreview(key: WorkspaceController.key(context), token: context.pathParameter("token"))
             return HTTPResponse.Status.noContent
         }
-        for method in Self.methods {
-            router.on("/preview/:token", method: method) { request, context in
-                try await Self.proxy(manager, request, context)
-            }
-            router.on("/preview/:token/**", method: method) { request, context in
-                try await Self.proxy(manager, request, context)
-            }
-        }
+        // HTTP requests to a preview never reach these routes: PreviewProxyHandler relays them on the connection.
         // WebSocket upgrades (development servers' hot reload): the client's socket is relayed, message by message,
         // to a WebSocket the server opens to the same path inside the workspace.
         webSocketRouter.ws("/preview/:token/**") { request, context in
@@ -107,11 +98,7 @@ struct PreviewController {
 
     /// The token of a host-based preview request (`Host: {token}.{domain}[:port]`), or `nil`.
     static func hostToken(_ request: Request, domain: String) -> String? {
-        guard var host = request.head.authority?.lowercased() else { return nil }
-        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
-        guard host.hasSuffix("." + domain) else { return nil }
-        let token = String(host.dropLast(domain.count + 1))
-        return token.contains(".") ? nil : token
+        PreviewProxyHandler.hostToken(request.head.authority, domain: domain)
     }
 
     static func relayWebSocket(
@@ -185,90 +172,11 @@ struct PreviewController {
     static func scheme(_ request: Request) -> String {
         request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "https" : "http"
     }
-
-    /// `/preview/{token}/…`: the target is what follows the prefix.
-    static func proxy(_ manager: WorkspaceManager, _ request: Request, _ context: AgentBoxRequestContext) async throws -> Response {
-        let token = context.pathParameter("token")
-        let prefix = "/preview/\(token)"
-        // The raw target as the client sent it (its escapes intact), minus the prefix.
-        let full = request.uri.string
-        let pathEnd = full.firstIndex(of: "?") ?? full.endIndex
-        guard full[..<pathEnd].hasPrefix(prefix) else { throw ProblemError(.notFound, "no such preview") }
-        let target = String(full.dropFirst(prefix.count))
-        if target.isEmpty || target.hasPrefix("?") {
-            _ = try await manager.resolvePreview(token: token)
-            // Pages use relative URLs: the root of a preview is its directory.
-            return Response(status: .permanentRedirect, headers: [.location: prefix + "/" + target])
-        }
-        return try await proxy(manager, request, token: token, target: target, prefix: prefix)
-    }
-
-    /// Sends `request` to the preview `token`'s port with `target` (a path from `/`, query included); `prefix` is
-    /// where the preview sits in this server's URL space (empty for a host-based preview).
-    static func proxy(_ manager: WorkspaceManager, _ request: Request, token: String, target: String, prefix: String) async throws -> Response {
-        var target = target
-        let (runtime, port) = try await manager.resolvePreview(token: token)
-        if request.method == .options, request.headers[.origin] != nil,
-            let requested = request.headers[.accessControlRequestMethod]
-        {
-            var headers = HTTPFields()
-            for (name, value) in PreviewProxy.preflightHeaders(
-                requestedMethod: requested, requestedHeaders: request.headers[.accessControlRequestHeaders])
-            {
-                headers.append(HTTPField(name: HTTPField.Name(name)!, value: value))
-            }
-            return Response(status: .noContent, headers: headers)
-        }
-        if target.hasPrefix("//") { target = "/" + target.drop(while: { $0 == "/" }) }
-        let contentLength = request.headers[.contentLength].flatMap { Int64($0) }
-        let hasBody = (contentLength ?? 0) > 0 || request.headers[.transferEncoding] != nil
-        let outgoing = PreviewProxy.request(
-            port: port, method: request.method.rawValue, target: target,
-            headers: request.headers.map { (name: $0.name.rawName, value: $0.value) },
-            body: hasBody ? request.body : nil, contentLength: hasBody ? contentLength : nil,
-            publicHost: request.head.authority, scheme: scheme(request), prefix: prefix)
-        // The workspace stays awake until the answer has been sent in full.
-        let activity = try await runtime.beginActivity()
-        let response: HTTPClientResponse
-        do {
-            response = try await runtime.send(outgoing, port: port, timeout: .seconds(300))
-        } catch {
-            await runtime.endActivity(activity)
-            throw error
-        }
-        var headers = HTTPFields()
-        for (name, value) in PreviewProxy.responseHeaders(response.headers, port: port, prefix: prefix) {
-            if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
-        }
-        return Response(
-            status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase), headers: headers,
-            body: ResponseBody { writer in
-                do {
-                    for try await chunk in response.body { try await writer.write(chunk) }
-                    try await writer.finish(nil)
-                } catch {
-                    await runtime.endActivity(activity)
-                    throw error
-                }
-                await runtime.endActivity(activity)
-            })
-    }
 }
 
 /// Whether the WebSocket inside was reached (then a failure is the relay's, not a refused connection's).
 private final class ConnectedFlag: Sendable {
     let value = Atomic(false)
-}
-
-/// Sends requests for `{token}.{domain}` to the preview, whatever their path; others go on to the routes.
-struct HostPreviewMiddleware: RouterMiddleware {
-    let manager: WorkspaceManager
-    let domain: String
-
-    func handle(_ request: Request, context: AgentBoxRequestContext, next: (Request, AgentBoxRequestContext) async throws -> Response) async throws -> Response {
-        guard let token = PreviewController.hostToken(request, domain: domain) else { return try await next(request, context) }
-        return try await PreviewController.proxy(manager, request, token: token, target: request.uri.string, prefix: "")
-    }
 }
 
 extension Preview: ResponseEncodable {}

@@ -1,0 +1,574 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOPosix
+
+/// The preview proxy (`/preview/{token}/…`, and `{token}.{domain}` with `serve --preview-domain`), at the level of
+/// the connection: requests are relayed part by part, as they arrive, to a keep-alive connection into the
+/// workspace that lives on the client connection's own event loop, so that a proxied request costs no task, no
+/// actor hop and no thread hop once the connection is set up.
+///
+/// It sits in every HTTP/1 connection's pipeline before the routes. Requests that are not for a preview (and
+/// WebSocket upgrades, which the upgrade handler before it takes) go on to the routes unchanged. One request is
+/// answered at a time per connection, in order: a request that arrives while the other kind is being answered
+/// waits, with reading paused, until that answer has ended.
+///
+/// The first preview request of a connection resolves the token (404 for an unknown, expired or revoked one; one
+/// answer for all), boots the workspace if it sleeps, takes an activity that holds it awake, and connects to the
+/// port inside (waiting, bounded, until it accepts; then 502). Later requests check the token against the cache of
+/// resolved tokens (revoking clears it) and reuse the connection. The connection into the workspace closes after
+/// ``idleTimeout`` without a request, when the client's closes, or when the workspace's server closes it; its
+/// activity ends with it.
+final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// How long an unused connection into a workspace stays open (and holds the workspace awake).
+    static let idleTimeout = TimeAmount.seconds(10)
+
+    let manager: WorkspaceManager
+    let previewDomain: String?
+    let logger: Logger
+
+    private var context: ChannelHandlerContext?
+    /// Requests handed to the routes whose answers have not ended.
+    private var routed = 0
+    /// Where the current request's body goes.
+    private var bodyTarget: BodyTarget = .none
+    /// Parts of requests that wait for the answer in progress; reading is paused while any wait.
+    private var waiting = CircularBuffer<HTTPRequestPart>()
+    /// A `read` the pipeline asked for while paused.
+    private var readHeld = false
+    private var exchange: Exchange?
+    private var upstream: Upstream?
+    /// A connection being made into a workspace (reading is paused until it is there).
+    private var connecting = false
+
+    enum BodyTarget { case none, routes, preview, discard }
+
+    /// One proxied request and its answer.
+    struct Exchange {
+        var token: String
+        var target: String
+        var prefix: String
+        var request: HTTPRequest
+        /// Request parts that arrived before the connection into the workspace was there.
+        var pending: [HTTPRequestPart] = []
+        var requestEnded = false
+        var responseStarted = false
+        var port = 0
+        /// Body bytes went to the workspace: the request cannot be sent again.
+        var bodySent = false
+        /// Sent again once already, on a new connection.
+        var retried = false
+    }
+
+    /// A connection into a workspace, bound to one token's workspace and port.
+    final class Upstream {
+        let channel: any Channel
+        let key: WorkspaceKey
+        let port: Int
+        let release: @Sendable () -> Void
+        var released = false
+
+        init(channel: any Channel, key: WorkspaceKey, port: Int, release: @escaping @Sendable () -> Void) {
+            self.channel = channel
+            self.key = key
+            self.port = port
+            self.release = release
+        }
+
+        func close() {
+            channel.close(promise: nil)
+            end()
+        }
+
+        /// Ends the activity that holds the workspace awake (once).
+        func end() {
+            guard !released else { return }
+            released = true
+            release()
+        }
+    }
+
+    init(manager: WorkspaceManager, previewDomain: String?, logger: Logger) {
+        self.manager = manager
+        self.previewDomain = previewDomain
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        dropUpstream()
+        self.context = nil
+    }
+
+    /// Closes the connection into the workspace, detached first: closing on this loop reports it inactive at once.
+    private func dropUpstream() {
+        let old = upstream
+        upstream = nil
+        old?.close()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        dropUpstream()
+        exchange = nil
+        context.fireChannelInactive()
+    }
+
+    // MARK: Requests from the client
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if !waiting.isEmpty {
+            waiting.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    /// Routes one part; a request head that must wait is queued (with everything after it).
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let request):
+            if let (token, target, prefix) = previewTarget(request) {
+                guard routed == 0, exchange == nil else {
+                    waiting.append(part)
+                    return
+                }
+                bodyTarget = .preview
+                start(Exchange(token: token, target: target, prefix: prefix, request: request), context: context)
+            } else {
+                guard exchange == nil else {
+                    waiting.append(part)
+                    return
+                }
+                bodyTarget = .routes
+                routed += 1
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case .body, .end:
+            let ended: Bool
+            if case .end = part { ended = true } else { ended = false }
+            switch bodyTarget {
+            case .routes: context.fireChannelRead(wrapInboundOut(part))
+            case .preview: requestPart(part)
+            case .none, .discard: break
+            }
+            if ended { bodyTarget = .none }
+        }
+    }
+
+    /// Handles what waited, as far as the connection is free for it.
+    private func drain(context: ChannelHandlerContext) {
+        while let part = waiting.first {
+            if case .head(let request) = part {
+                let isPreview = previewTarget(request) != nil
+                if isPreview ? (routed > 0 || exchange != nil) : exchange != nil { break }
+            }
+            waiting.removeFirst()
+            handle(part, context: context)
+        }
+        resumeReading(context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if !waiting.isEmpty || connecting || upstreamIsFull {
+            readHeld = true
+            return
+        }
+        context.read()
+    }
+
+    private func resumeReading(context: ChannelHandlerContext) {
+        guard readHeld, waiting.isEmpty, !connecting, !upstreamIsFull else { return }
+        readHeld = false
+        context.read()
+    }
+
+    /// A request body waits while the workspace's server does not take it.
+    private var upstreamIsFull: Bool {
+        guard exchange != nil, let upstream else { return false }
+        return !upstream.channel.isWritable
+    }
+
+    // MARK: Answers from the routes
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            context.write(data, promise: promise)
+            routed -= 1
+            if routed == 0, !waiting.isEmpty { drain(context: context) }
+            return
+        }
+        context.write(data, promise: promise)
+    }
+
+    // MARK: The preview exchange
+
+    /// The token, the target inside the workspace and the prefix, when `request` is for a preview.
+    func previewTarget(_ request: HTTPRequest) -> (token: String, target: String, prefix: String)? {
+        if request.headerFields[.upgrade] != nil { return nil }
+        let path = request.path ?? "/"
+        if let domain = previewDomain, let token = Self.hostToken(request.authority, domain: domain) {
+            return (token, path, "")
+        }
+        guard path.hasPrefix("/preview/") else { return nil }
+        let rest = path.dropFirst("/preview/".count)
+        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let token = String(rest[..<end])
+        guard !token.isEmpty else { return nil }
+        return (token, String(rest[end...]), "/preview/\(token)")
+    }
+
+    /// The token of a host-based preview request (`Host: {token}.{domain}[:port]`), or `nil`.
+    static func hostToken(_ authority: String?, domain: String) -> String? {
+        guard var host = authority?.lowercased() else { return nil }
+        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
+        guard host.hasSuffix("." + domain) else { return nil }
+        let token = String(host.dropLast(domain.count + 1))
+        return token.isEmpty || token.contains(".") ? nil : token
+    }
+
+    private func start(_ new: Exchange, context: ChannelHandlerContext) {
+        var exchange = new
+        if exchange.target.hasPrefix("//") { exchange.target = "/" + exchange.target.drop(while: { $0 == "/" }) }
+        self.exchange = exchange
+        // A token resolved before, still valid, whose workspace this connection already reaches: go straight on.
+        if let cached = manager.cachedPreview(token: exchange.token), let upstream, upstream.channel.isActive,
+            upstream.key == cached.key, upstream.port == cached.port
+        {
+            proceed(port: cached.port, context: context)
+            return
+        }
+        dropUpstream()
+        connecting = true
+        let manager = manager
+        let token = exchange.token
+        let needsConnection = !Self.answeredHere(exchange)
+        let loop = context.eventLoop
+        let promise = loop.makePromise(of: Resolution.self)
+        promise.completeWithTask {
+            let (runtime, port) = try await manager.resolvePreview(token: token)
+            guard needsConnection else { return Resolution(port: port, key: runtime.key, socket: nil, release: {}) }
+            let activity = try await runtime.beginActivity()
+            do {
+                let socket = try await runtime.connectedSocket(port: port)
+                return Resolution(port: port, key: runtime.key, socket: socket) {
+                    Task { await runtime.endActivity(activity) }
+                }
+            } catch {
+                await runtime.endActivity(activity)
+                throw error
+            }
+        }
+        promise.futureResult.assumeIsolated().whenComplete { result in
+            self.resolved(result)
+        }
+    }
+
+    struct Resolution: Sendable {
+        var port: Int
+        var key: WorkspaceKey
+        var socket: CInt?
+        var release: @Sendable () -> Void
+    }
+
+    /// Preflights and the bare `/preview/{token}` are answered without the workspace.
+    static func answeredHere(_ exchange: Exchange) -> Bool {
+        exchange.target.isEmpty || exchange.target.hasPrefix("?") || isPreflight(exchange.request)
+    }
+
+    static func isPreflight(_ request: HTTPRequest) -> Bool {
+        request.method == .options && request.headerFields[.origin] != nil && request.headerFields[.accessControlRequestMethod] != nil
+    }
+
+    private func resolved(_ result: Result<Resolution, any Error>) {
+        guard let context else {
+            if case .success(let resolution) = result, let socket = resolution.socket {
+                Glibc.close(socket)
+                resolution.release()
+            }
+            return
+        }
+        switch result {
+        case .failure(let error):
+            connecting = false
+            fail(error, context: context)
+        case .success(let resolution):
+            guard let socket = resolution.socket else {
+                connecting = false
+                proceed(port: resolution.port, context: context)
+                return
+            }
+            // The socket was made inside the workspace's network; it is driven on this connection's own loop.
+            ClientBootstrap(group: context.eventLoop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
+                    }
+                }
+                .withConnectedSocket(socket).assumeIsolated().whenComplete { result in
+                    self.connecting = false
+                    switch result {
+                    case .success(let channel):
+                        let upstream = Upstream(channel: channel, key: resolution.key, port: resolution.port, release: resolution.release)
+                        guard let context = self.context else {
+                            upstream.close()
+                            return
+                        }
+                        do {
+                            try channel.pipeline.syncOperations.addHandler(UpstreamHandler(proxy: self, upstream: upstream))
+                        } catch {
+                            upstream.close()
+                            self.fail(error, context: context)
+                            return
+                        }
+                        self.upstream = upstream
+                        self.proceed(port: resolution.port, context: context)
+                    case .failure(let error):
+                        resolution.release()
+                        if let context = self.context { self.fail(error, context: context) }
+                    }
+                }
+        }
+    }
+
+    /// The token holds and the connection into the workspace is there (or not needed): answer or forward.
+    private func proceed(port: Int, context: ChannelHandlerContext) {
+        guard var exchange else { return }
+        exchange.port = port
+        if exchange.target.isEmpty || exchange.target.hasPrefix("?") {
+            // Pages use relative URLs: the root of a preview is its directory.
+            var fields = HTTPFields()
+            fields[.location] = exchange.prefix + "/" + exchange.target
+            fields[.contentLength] = "0"
+            answer(HTTPResponse(status: .permanentRedirect, headerFields: fields), context: context)
+            return
+        }
+        if Self.isPreflight(exchange.request) {
+            var fields = HTTPFields()
+            for (name, value) in PreviewProxy.preflightHeaders(
+                requestedMethod: exchange.request.headerFields[.accessControlRequestMethod],
+                requestedHeaders: exchange.request.headerFields[.accessControlRequestHeaders])
+            {
+                if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+            }
+            answer(HTTPResponse(status: .noContent, headerFields: fields), context: context)
+            return
+        }
+        guard let upstream else {
+            fail(AgentBoxError(.badGateway, "the connection into the workspace is gone"), context: context)
+            return
+        }
+        let head = Self.upstreamHead(exchange, port: port, scheme: "http")
+        let pending = exchange.pending
+        exchange.pending = []
+        self.exchange = exchange
+        upstream.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        for part in pending { forward(part, to: upstream) }
+        upstream.channel.flush()
+        resumeReading(context: context)
+    }
+
+    /// The request head for the workspace's server: hop-by-hop headers dropped, `Host` its own, and where the
+    /// client reached it in `X-Forwarded-*` (see ``PreviewProxy``).
+    static func upstreamHead(_ exchange: Exchange, port: Int, scheme: String) -> HTTPRequestHead {
+        let request = exchange.request
+        let list = request.headerFields.map { (name: $0.name.canonicalName, value: $0.value) }
+        // `Expect` too: the client had its `100 Continue` from this server (ExpectContinueHandler).
+        let dropped = PreviewProxy.connectionHeaders.union(PreviewProxy.named(in: list)).union(["expect"])
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(list.count + 5)
+        headers.add(name: "host", value: "localhost:\(port)")
+        var cookies: [String] = []
+        for field in request.headerFields {
+            let name = field.name.canonicalName
+            if dropped.contains(name) { continue }
+            if field.name == .cookie {
+                cookies.append(field.value)
+            } else {
+                headers.add(name: field.name.rawName, value: field.value)
+            }
+        }
+        if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
+        if let length = request.headerFields[.contentLength] {
+            headers.add(name: "content-length", value: length)
+        } else if request.headerFields[.transferEncoding] != nil {
+            headers.add(name: "transfer-encoding", value: "chunked")
+        }
+        if let host = request.authority { headers.replaceOrAdd(name: "x-forwarded-host", value: host) }
+        headers.replaceOrAdd(
+            name: "x-forwarded-proto", value: request.headerFields[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "https" : scheme)
+        headers.replaceOrAdd(name: "x-forwarded-prefix", value: exchange.prefix)
+        return HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method.rawValue), uri: exchange.target, headers: headers)
+    }
+
+    /// A part of the request's body (or its end).
+    private func requestPart(_ part: HTTPRequestPart) {
+        guard var exchange else { return }
+        if case .end = part { exchange.requestEnded = true }
+        if let upstream, !connecting, exchange.port != 0 {
+            self.exchange = exchange
+            forward(part, to: upstream)
+            upstream.channel.flush()
+        } else {
+            exchange.pending.append(part)
+            self.exchange = exchange
+        }
+    }
+
+    private func forward(_ part: HTTPRequestPart, to upstream: Upstream) {
+        switch part {
+        case .head: break
+        case .body(let buffer):
+            exchange?.bodySent = true
+            upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+        case .end: upstream.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+    }
+
+    /// An answer given here, without the workspace's server.
+    private func answer(_ response: HTTPResponse, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        finishExchange(context: context)
+    }
+
+    /// The exchange failed before its answer began: a problem+json answer; after: the connection closes.
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
+        guard let exchange else { return }
+        if exchange.responseStarted {
+            self.exchange = nil
+            dropUpstream()
+            context.close(promise: nil)
+            return
+        }
+        let problem = ProblemError.from(error, logger: logger)
+        var fields = problem.headers
+        fields[.contentType] = "application/problem+json"
+        let body = (try? AgentBoxJSON.makeEncoder().encode(problem.problem)) ?? Data()
+        fields[.contentLength] = String(body.count)
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if !exchange.requestEnded, bodyTarget == .preview { bodyTarget = .discard }
+        dropUpstream()
+        finishExchange(context: context)
+    }
+
+    private func finishExchange(context: ChannelHandlerContext) {
+        exchange = nil
+        drain(context: context)
+    }
+
+    // MARK: Answers from the workspace
+
+    fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from source: Upstream) {
+        guard let context, source === upstream, var exchange else { return }
+        switch part {
+        case .head(let head):
+            var fields = HTTPFields()
+            for (name, value) in PreviewProxy.responseHeaders(head.headers, port: exchange.port, prefix: exchange.prefix) {
+                if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+            }
+            if head.status.code < 200 {
+                // Informational answers (100 Continue was given already, by ExpectContinueHandler) are not relayed.
+                return
+            }
+            exchange.responseStarted = true
+            self.exchange = exchange
+            let status = HTTPResponse.Status(code: Int(head.status.code), reasonPhrase: head.status.reasonPhrase)
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+        case .body(let buffer):
+            context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        case .end:
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if !exchange.requestEnded, bodyTarget == .preview { bodyTarget = .discard }
+            finishExchange(context: context)
+        }
+    }
+
+    fileprivate func isExchanging(on source: Upstream) -> Bool { source === upstream && exchange != nil }
+
+    fileprivate func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    fileprivate func upstreamInactive(_ source: Upstream) {
+        source.end()
+        guard source === upstream else { return }
+        upstream = nil
+        guard let context, var exchange, !connecting else { return }
+        // A kept-alive connection the workspace's server had closed (its idle timeout, or the workspace slept) as the
+        // request went out: sent once more on a new connection, when nothing of it can have been taken.
+        if !exchange.responseStarted, !exchange.bodySent, !exchange.retried, exchange.requestEnded {
+            exchange.retried = true
+            exchange.pending = [.end(nil)]
+            self.exchange = nil
+            start(exchange, context: context)
+            return
+        }
+        fail(AgentBoxError(.badGateway, "the workspace's server closed the connection before it answered"), context: context)
+    }
+
+    fileprivate func upstreamWritabilityChanged() {
+        guard let context else { return }
+        resumeReading(context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // The client reads slowly: stop reading the workspace's answer until it catches up.
+        if let upstream, upstream.channel.isActive {
+            upstream.channel.setOption(.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+}
+
+/// The workspace side of a preview connection: hands answers to the client's handler (same event loop).
+private final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    let proxy: PreviewProxyHandler
+    let upstream: PreviewProxyHandler.Upstream
+
+    init(proxy: PreviewProxyHandler, upstream: PreviewProxyHandler.Upstream) {
+        self.proxy = proxy
+        self.upstream = upstream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        proxy.upstreamRead(unwrapInboundIn(data), from: upstream)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        proxy.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        proxy.upstreamInactive(upstream)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        proxy.upstreamWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Unused for a while: closed, which lets the workspace sleep. A slow answer in progress is not cut.
+        if event is IdleStateHandler.IdleStateEvent, !proxy.isExchanging(on: upstream) { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
