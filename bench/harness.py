@@ -313,7 +313,7 @@ def wrk(command):
     return {"rps": rps, "p50": p50, "p99": p99}
 
 
-def previews(api, seconds, connections):
+def previews(api, work, seconds, connections):
     """A node http server inside a workspace (two cores' quota, so that wrk inside does not starve it): wrk on the
     workspace's loopback, then wrk on the host through the preview URL."""
     api.call("PUT", "/v1/workspaces/preview", {"limits": {"cpuPercent": 200}})
@@ -334,9 +334,64 @@ def previews(api, seconds, connections):
                       {"command": f"{command} http://127.0.0.1:8080/", "timeoutMs": (seconds + 60) * 1000})
     direct = wrk(inside["stdout"])
     proxied = wrk(command.split() + [url])
+    # The latency a preview adds, unloaded: one connection, one request at a time.
+    quiet = f"wrk -t1 -c1 -d{max(1, seconds // 3)}s --latency"
+    direct_one = wrk(api.call("POST", "/v1/workspaces/preview/exec",
+                              {"command": f"{quiet} http://127.0.0.1:8080/", "timeoutMs": (seconds + 60) * 1000})["stdout"])
+    proxied_one = wrk(quiet.split() + [url])
     api.call("DELETE", "/v1/workspaces/preview")
-    return {"seconds": seconds, "connections": connections, "direct": direct, "proxied": proxied,
-            "ratio": proxied["rps"] / direct["rps"], "added_p50_ms": proxied["p50"] - direct["p50"]}
+    result = {"seconds": seconds, "connections": connections, "direct": direct, "proxied": proxied,
+              "ratio": proxied["rps"] / direct["rps"], "added_p50_ms": proxied["p50"] - direct["p50"],
+              "unloaded_direct_p50_ms": direct_one["p50"], "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"]}
+    result["nginx"] = nginx_reference(work, script, command, quiet)
+    return result
+
+
+def nginx_reference(work, script, command, quiet):
+    """The same node server on the host, hit directly and through nginx (keep-alive upstream): what a proxy written
+    in C gets on the same cores, the reference for the preview ratio. Skipped without nginx."""
+    if not shutil.which("nginx") or not shutil.which("node"):
+        return None
+    directory = os.path.join(work, "nginx")
+    os.makedirs(directory, exist_ok=True)
+    port, proxy_port = free_port(), free_port()
+    with open(os.path.join(directory, "hello.js"), "w") as f:
+        f.write(script.replace("8080", str(port)))
+    with open(os.path.join(directory, "nginx.conf"), "w") as f:
+        f.write(f"""worker_processes auto; pid {directory}/nginx.pid; error_log {directory}/error.log; daemon off;
+events {{ worker_connections 1024; }}
+http {{ access_log off; upstream app {{ server 127.0.0.1:{port}; keepalive 64; }}
+  server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://app; proxy_http_version 1.1;
+    proxy_set_header Connection ""; }} }} }}
+""")
+    node = subprocess.Popen(["node", os.path.join(directory, "hello.js")])
+    nginx = subprocess.Popen(["nginx", "-c", os.path.join(directory, "nginx.conf"), "-e", os.path.join(directory, "error.log")])
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=1).request("GET", "/")
+                break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(0.2)
+        direct = wrk(command.split() + [f"http://127.0.0.1:{port}/"])
+        proxied = wrk(command.split() + [f"http://127.0.0.1:{proxy_port}/"])
+        direct_one = wrk(quiet.split() + [f"http://127.0.0.1:{port}/"])
+        proxied_one = wrk(quiet.split() + [f"http://127.0.0.1:{proxy_port}/"])
+    finally:
+        nginx.terminate()
+        node.terminate()
+        nginx.wait()
+        node.wait()
+    return {"direct": direct, "proxied": proxied, "ratio": proxied["rps"] / direct["rps"],
+            "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"]}
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------------------ files
@@ -476,6 +531,13 @@ def report(results, mode, command):
         rows.append(f"| preview proxy, wrk -c{p['connections']} {p['seconds']} s (node http server) | {p['proxied']['rps']:,.0f} req/s, "
                     f"p50 {ms(p['proxied']['p50'])} | | p99 {ms(p['proxied']['p99'])} | | direct: {p['direct']['rps']:,.0f} req/s, "
                     f"p50 {ms(p['direct']['p50'])} ({p['ratio']:.2f}×, +{ms(p['added_p50_ms'])} at p50) | ≥ 0.8×: {verdict(p['ratio'] >= 0.8)} | |")
+        rows.append(f"| preview latency added, unloaded (wrk -c1) | +{ms(p['unloaded_added_p50_ms'])} at p50 | | | "
+                    f"| direct p50 {ms(p['unloaded_direct_p50_ms'])} | | |")
+        if p.get("nginx"):
+            n = p["nginx"]
+            rows.append(f"| reference: nginx as a keep-alive reverse proxy of the same server on the host | "
+                        f"{n['proxied']['rps']:,.0f} req/s, +{ms(n['unloaded_added_p50_ms'])} unloaded | | | | "
+                        f"direct: {n['direct']['rps']:,.0f} req/s ({n['ratio']:.2f}×) | | |")
     f = results.get("files")
     if f:
         rows.append(f"| {f['megabytes']} MB upload (PUT fs/file, fsync'd), {f['filesystem']} | {f['upload_mb_s']:,.0f} MB/s | | | "
@@ -582,7 +644,7 @@ def main():
             results["fan_out"] = fan_out(api, sizes["subscribers"], sizes["fan_events"])
         if "previews" in only:
             log(f"previews: wrk {sizes['preview_seconds']} s direct and proxied")
-            results["previews"] = previews(api, sizes["preview_seconds"], 16)
+            results["previews"] = previews(api, work, sizes["preview_seconds"], 16)
         if "files" in only:
             log(f"files: {sizes['file_mb']} MB × {sizes['iterations']}, {sizes['small_files']} small files")
             results["files"] = files(api, work, sizes["file_mb"], sizes["small_files"], sizes["iterations"])

@@ -14,6 +14,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 python=/usr/bin/python3
 "$python" -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
 command -v node >/dev/null || missing+=(nodejs)
+command -v nginx >/dev/null || missing+=(nginx-light)  # the reference proxy beside the preview figures
 if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }

@@ -313,7 +313,8 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             ClientBootstrap(group: context.eventLoop)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        // The head is built from validated fields (HTTPTypes), so NIO need not check every header again.
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
                     }
                 }
