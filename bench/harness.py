@@ -419,14 +419,18 @@ def files(api, work, megabytes, small_files, iterations):
         subprocess.run(["sync", target], check=True)
         copy.append(time.perf_counter() - start)
         os.remove(target)
+        # Like cp, each upload makes a new file (replacing one would add freeing the old one's blocks to the time),
+        # and like its copy, it is removed outside the timing.
         up.append(curl_seconds(["-X", "PUT", "--data-binary", f"@{payload}", "-H", "content-type: application/octet-stream",
-                                f"{base}/fs/file?path=/workspace/payload"]))
+                                f"{base}/fs/file?path=/workspace/payload{i}"]))
         downloaded = os.path.join(work, "down")
         down.append(float(subprocess.run(["curl", "-sf", "-o", downloaded, "-w", "%{time_total}",
-                                          f"{base}/fs/file?path=/workspace/payload"],
+                                          f"{base}/fs/file?path=/workspace/payload{i}"],
                                          check=True, capture_output=True, text=True).stdout))
         assert subprocess.run(["cmp", "-s", payload, downloaded]).returncode == 0, "downloaded bytes differ"
         os.remove(downloaded)
+        if i < iterations - 1:
+            api.call("DELETE", f"/v1/workspaces/files/fs/entry?path=/workspace/payload{i}")
     small = os.path.join(work, "small")
     for i in range(small_files):
         directory = os.path.join(small, "d%02d" % (i % 100))
@@ -439,6 +443,8 @@ def files(api, work, megabytes, small_files, iterations):
     for i in range(iterations):
         tars.append(curl_seconds(["-X", "POST", "--data-binary", f"@{archive}", "-H", "content-type: application/x-tar",
                                   f"{base}/fs/upload?path=/workspace/small{i}"]))
+        if i > 0:  # the snapshots below are of one 100 MB file and one copy of the small files
+            api.call("DELETE", f"/v1/workspaces/files/fs/entry?path=/workspace/small{i}&recursive=true")
         target = os.path.join(work, f"untar{i}")
         os.makedirs(target)
         os.sync()
