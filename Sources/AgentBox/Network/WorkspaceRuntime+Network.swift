@@ -93,21 +93,29 @@ extension WorkspaceRuntime {
     /// Not isolated to the workspace: many requests may be under way at once, each hopping only to get the network.
     public nonisolated func send(_ request: HTTPClientRequest, port: Int, timeout: TimeAmount) async throws -> HTTPClientResponse {
         let network = try await network()
+        do {
+            return try await retryingWhileRefused(port: port) { try await network.client.execute(request, timeout: timeout) }
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw AgentBoxError(.gatewayTimeout, "port \(port) in workspace '\(key)' did not answer in time", underlyingError: error)
+        } catch let error as HTTPClientError {
+            throw AgentBoxError(.badGateway, "port \(port) in workspace '\(key)': \(error)", underlyingError: error)
+        }
+    }
+
+    /// Runs `attempt` again while it fails because nothing accepts on `port` yet (a server still starting, or a
+    /// workspace just booted), backing off from 5 ms to 200 ms, until the configuration's `portWaitLimit`: then 502.
+    nonisolated func retryingWhileRefused<T>(port: Int, _ attempt: () async throws -> T) async throws -> T {
         let giveUp = ContinuousClock.now + configuration.portWaitLimit
         var pause: Duration = .milliseconds(5)
         while true {
             do {
-                return try await network.client.execute(request, timeout: timeout)
+                return try await attempt()
             } catch let error where WorkspaceNetwork.isRefused(error) {
                 guard ContinuousClock.now + pause < giveUp else {
                     throw AgentBoxError(.badGateway, "nothing listens on port \(port) in workspace '\(key)'", underlyingError: error)
                 }
                 try await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(200))
-            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-                throw AgentBoxError(.gatewayTimeout, "port \(port) in workspace '\(key)' did not answer in time", underlyingError: error)
-            } catch let error as HTTPClientError {
-                throw AgentBoxError(.badGateway, "port \(port) in workspace '\(key)': \(error)", underlyingError: error)
             }
         }
     }
@@ -136,9 +144,7 @@ extension WorkspaceRuntime {
     public nonisolated func connectedSocket(port: Int) async throws -> CInt {
         try Self.validate(port: port)
         let network = try await network()
-        let giveUp = ContinuousClock.now + configuration.portWaitLimit
-        var pause: Duration = .milliseconds(5)
-        while true {
+        return try await retryingWhileRefused(port: port) {
             // Made on the loop whose thread joined the namespace; connecting on loopback does not block.
             let result = try await network.group.next().submit { () -> (fd: CInt, error: CInt) in
                 let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
@@ -156,14 +162,8 @@ extension WorkspaceRuntime {
                 return (-1, error)
             }.get()
             if result.fd >= 0 { return result.fd }
-            guard result.error == ECONNREFUSED else {
-                throw AgentBoxError(.badGateway, "cannot connect to port \(port) in workspace '\(key)': \(String(cString: strerror(result.error)))")
-            }
-            guard ContinuousClock.now + pause < giveUp else {
-                throw AgentBoxError(.badGateway, "nothing listens on port \(port) in workspace '\(key)'")
-            }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(200))
+            if result.error == ECONNREFUSED { throw IOError(errnoCode: ECONNREFUSED, reason: "connect") }
+            throw AgentBoxError(.badGateway, "cannot connect to port \(port) in workspace '\(key)': \(String(cString: strerror(result.error)))")
         }
     }
 }
