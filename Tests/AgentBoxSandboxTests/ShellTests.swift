@@ -92,7 +92,12 @@ struct ShellTests {
             try session.write(ByteBuffer(string: "sleep 1000 & sleep 1001\n"))
             try await Task.sleep(for: .milliseconds(800))
             #expect(runtime.snapshot.state == .running, "an open shell holds the workspace awake")
-            let before = try await runtime.exec(ExecRequest(command: "ps -eo args | grep -c '^sleep 100[01]'"))
+            // Both jobs start (under load the shell may take a while to reach the second), bounded at 10 s.
+            var before = try await runtime.exec(ExecRequest(command: "ps -eo args | grep -c '^sleep 100[01]'"))
+            for _ in 0..<100 where before.stdout != "2\n" {
+                try await Task.sleep(for: .milliseconds(100))
+                before = try await runtime.exec(ExecRequest(command: "ps -eo args | grep -c '^sleep 100[01]'"))
+            }
             #expect(before.stdout == "2\n", "\(before)")
             try await runtime.closeShell(shell.id)
             let after = try await runtime.exec(ExecRequest(command: "ps -eo args | grep -c '^sleep 100[01]' || true"))
