@@ -102,13 +102,13 @@ struct PreviewRouteTests {
             #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .notFound)
             #expect(try await client.execute(uri: "/v1/workspaces/tok/previews/\(preview.token)", method: .delete).status == .notFound)
 
-            // Expiry: a one-second preview works, then answers 404.
+            // Expiry: a three-second preview works (its first request boots nothing but may wait on a loaded machine), then answers 404.
             let short = try decode(
                 Preview.self,
                 try await client.execute(
-                    uri: "/v1/workspaces/tok/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":8301,"expiresInSeconds":1}"#)))
+                    uri: "/v1/workspaces/tok/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":8301,"expiresInSeconds":3}"#)))
             #expect(try await client.execute(uri: "/preview/\(short.token)/", method: .get).status == .ok)
-            try await Task.sleep(for: .milliseconds(1100))
+            try await Task.sleep(for: .milliseconds(3100))
             #expect(try await client.execute(uri: "/preview/\(short.token)/", method: .get).status == .notFound)
             #expect(try decode(PreviewList.self, try await client.execute(uri: "/v1/workspaces/tok/previews", method: .get)).items.isEmpty)
 
