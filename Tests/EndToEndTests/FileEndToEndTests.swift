@@ -135,6 +135,18 @@ final class RawSocket {
         guard write(fd, bytes, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
     }
 
+    /// Reads until the peer closes (`closed`) or 10 s pass without a byte.
+    func receiveUntilClosed() -> (bytes: [UInt8], closed: Bool) {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count == 0 { return (received, true) }
+            if count < 0 { return (received, false) }
+            received += buffer[..<count]
+        }
+    }
+
     /// Reads until `marker` has arrived (or the peer closes, or 10 s pass) and returns what arrived.
     func receive(until marker: String) throws -> String {
         var received: [UInt8] = []
@@ -145,5 +157,50 @@ final class RawSocket {
             received += buffer[..<count]
         }
         return String(decoding: received, as: UTF8.self)
+    }
+}
+
+/// One HTTP/1.1 answer read off a raw connection (bodies by `Content-Length` or chunked).
+struct RawHTTPResponse {
+    var status: Int
+    /// Lowercased names; the last value of each.
+    var headers: [String: String]
+    var body: String
+
+    /// Every complete answer in `bytes`, in order.
+    static func parseAll(_ bytes: [UInt8]) -> [RawHTTPResponse] {
+        var answers: [RawHTTPResponse] = []
+        var rest = bytes[...]
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        while let end = rest.firstRange(of: separator) {
+            let lines = String(decoding: rest[rest.startIndex..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+            let parts = lines[0].split(separator: " ")
+            guard parts.count >= 2, let status = Int(parts[1]) else { break }
+            var headers: [String: String] = [:]
+            for line in lines.dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            rest = rest[end.upperBound...]
+            var body: [UInt8] = []
+            if headers["transfer-encoding"]?.lowercased() == "chunked" {
+                while let line = rest.firstRange(of: Array("\r\n".utf8)),
+                    let size = Int(String(decoding: rest[rest.startIndex..<line.lowerBound], as: UTF8.self), radix: 16)
+                {
+                    rest = rest[line.upperBound...]
+                    guard rest.count >= size + 2 else { return answers }
+                    body += rest.prefix(size)
+                    rest = rest.dropFirst(size + 2)
+                    if size == 0 { break }
+                }
+            } else {
+                let length = Int(headers["content-length"] ?? "0") ?? 0
+                guard rest.count >= length else { break }
+                body = Array(rest.prefix(length))
+                rest = rest.dropFirst(length)
+            }
+            answers.append(RawHTTPResponse(status: status, headers: headers, body: String(decoding: body, as: UTF8.self)))
+        }
+        return answers
     }
 }

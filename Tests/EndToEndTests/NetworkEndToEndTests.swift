@@ -89,6 +89,43 @@ struct NetworkEndToEndTests {
         }
     }
 
+    /// Preview and API requests pipelined on one connection are answered in the order they were sent, each by its
+    /// own side; a preview request with `Connection: close` is the last one answered, and the connection then closes.
+    @Test func pipelinedPreviewAndAPIRequestsAreAnsweredInOrder() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("pipe")
+            _ = try await client.writeFile("pipe", path: "/workspace/echo.py", data: Self.echoServer)
+            _ = try await client.spawn("pipe", SpawnRequest(command: "python3", args: ["/workspace/echo.py", "8402"]))
+            let preview = try await client.createPreview("pipe", port: 8402)
+            #expect(try await Self.get((preview.url ?? "") + "ready").status == 200)
+            let base = "/preview/\(preview.token)"
+            let auth = "Authorization: Bearer \(server.token ?? "")\r\n"
+
+            let socket = try RawSocket(port: server.endpoint.port!)
+            try socket.send(
+                "GET \(base)/one HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "POST \(base)/two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                    + "GET /v1/workspaces/pipe HTTP/1.1\r\nHost: x\r\n\(auth)\r\n"
+                    + "GET \(base)/three HTTP/1.1\r\nHost: x\r\nX-Test: last\r\nConnection: close\r\n\r\n")
+            let (received, closed) = socket.receiveUntilClosed()
+            #expect(closed, "the connection closes after the answer to `Connection: close`")
+            let answers = RawHTTPResponse.parseAll(received)
+            #expect(answers.map(\.status) == [200, 200, 201, 200, 200], "\(String(decoding: received, as: UTF8.self))")
+            guard answers.count == 5 else { return }
+            #expect(answers[0].body == "GET /one - ")
+            #expect(answers[1].body.contains("\"status\""), "\(answers[1].body)")
+            #expect(answers[2].body == "POST /two - abc")
+            #expect(answers[3].body.contains("\"pipe\""), "\(answers[3].body)")
+            #expect(answers[4].body == "GET /three last ")
+            #expect(answers[4].headers["connection"] == "close")
+            #expect(answers[0].headers["connection"] == nil && answers[0].headers["access-control-allow-origin"] == "*")
+            await server.stop()
+        }
+    }
+
     static func get(_ url: String, host: String? = nil) async throws -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: url)
         if let host { request.headers.replaceOrAdd(name: "host", value: host) }

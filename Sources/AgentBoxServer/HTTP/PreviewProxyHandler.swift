@@ -44,12 +44,16 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var bodyTarget: BodyTarget = .none
     /// Parts of requests that wait for the answer in progress; reading is paused while any wait.
     private var waiting = CircularBuffer<HTTPRequestPart>()
+    /// Parts went on to the routes since this was last cleared.
+    private var handedToRoutes = false
     /// A `read` the pipeline asked for while paused.
     private var readHeld = false
     private var exchange: Exchange?
     private var upstream: Upstream?
     /// A connection being made into a workspace (reading is paused until it is there).
     private var connecting = false
+    /// The client asked for the connection to close after this answer (`Connection: close`): nothing more is read.
+    private var closing = false
 
     enum BodyTarget { case none, routes, preview, discard }
 
@@ -68,6 +72,14 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var bodySent = false
         /// Sent again once already, on a new connection.
         var retried = false
+        /// The client's `Connection: close`: the answer says so, and the connection closes after it.
+        var closeAfter: Bool { Self.asksToClose(request.headerFields) }
+
+        static func asksToClose(_ fields: HTTPFields) -> Bool {
+            fields[values: .connection].contains { value in
+                value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
+            }
+        }
     }
 
     /// A connection into a workspace, bound to one token's workspace and port.
@@ -127,6 +139,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Requests from the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if closing { return }
         let part = unwrapInboundIn(data)
         if !waiting.isEmpty {
             waiting.append(part)
@@ -153,13 +166,16 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 bodyTarget = .routes
                 routed += 1
+                handedToRoutes = true
                 context.fireChannelRead(wrapInboundOut(part))
             }
         case .body, .end:
             let ended: Bool
             if case .end = part { ended = true } else { ended = false }
             switch bodyTarget {
-            case .routes: context.fireChannelRead(wrapInboundOut(part))
+            case .routes:
+                handedToRoutes = true
+                context.fireChannelRead(wrapInboundOut(part))
             case .preview: requestPart(part)
             case .none, .discard: break
             }
@@ -169,6 +185,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Handles what waited, as far as the connection is free for it.
     private func drain(context: ChannelHandlerContext) {
+        handedToRoutes = false
         while let part = waiting.first {
             if case .head(let request) = part {
                 let isPreview = previewTarget(request) != nil
@@ -177,10 +194,14 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             waiting.removeFirst()
             handle(part, context: context)
         }
+        // The routes' reader (NIOAsyncChannel) takes what it was handed when a read completes; these parts came
+        // outside the channel's own read, so that is said here.
+        if handedToRoutes { context.fireChannelReadComplete() }
         resumeReading(context: context)
     }
 
     func read(context: ChannelHandlerContext) {
+        if closing { return }
         if !waiting.isEmpty || connecting || upstreamIsFull {
             readHeld = true
             return
@@ -440,6 +461,8 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// An answer given here, without the workspace's server.
     private func answer(_ response: HTTPResponse, context: ChannelHandlerContext) {
+        var response = response
+        if exchange?.closeAfter == true { response.headerFields[.connection] = "close" }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         finishExchange(context: context)
@@ -459,6 +482,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         fields[.contentType] = "application/problem+json"
         let body = (try? AgentBoxJSON.makeEncoder().encode(problem.problem)) ?? Data()
         fields[.contentLength] = String(body.count)
+        if exchange.closeAfter { fields[.connection] = "close" }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -468,7 +492,16 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func finishExchange(context: ChannelHandlerContext) {
+        let closeAfter = exchange?.closeAfter == true
         exchange = nil
+        if closeAfter {
+            // As the routes do for `Connection: close`: what was pipelined after it is not answered.
+            closing = true
+            waiting.removeAll()
+            dropUpstream()
+            context.close(promise: nil)
+            return
+        }
         drain(context: context)
     }
 
@@ -486,6 +519,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // Informational answers (100 Continue was given already, by ExpectContinueHandler) are not relayed.
                 return
             }
+            if exchange.closeAfter { fields[.connection] = "close" }
             exchange.responseStarted = true
             self.exchange = exchange
             let status = HTTPResponse.Status(code: Int(head.status.code), reasonPhrase: head.status.reasonPhrase)
