@@ -17,7 +17,7 @@ floor measured in the same run:
 Results: a JSON file, a Markdown summary and a PNG of the cold-start latency distribution in the output directory.
 Standard library only, plus matplotlib for the plot."""
 import argparse, asyncio, datetime, http.client, json, os, platform, re, shutil, statistics, subprocess, sys
-import tempfile, time, urllib.parse
+import resource, tempfile, time, urllib.parse
 
 # ---------------------------------------------------------------------------------------------------------- helpers
 
@@ -306,14 +306,54 @@ def fan_out(api, subscribers, events):
 def wrk(command):
     text = command if isinstance(command, str) else subprocess.run(command, check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
     m = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", text)
     p50 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
-    return {"rps": rps, "p50": p50, "p99": p99}
+    return {"rps": rps, "p50": p50, "p99": p99, "requests": requests}
 
 
-def previews(api, work, seconds, connections):
+def cpu_seconds(pids):
+    """User + system CPU time of `pids` (each with all its threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def with_cpu(run, parties):
+    """Runs `run` (a wrk on the host, whose result it returns) and adds the CPU time each party spent per request,
+    in µs: `parties` maps a name to its pids; "wrk" is the wrk child itself."""
+    before = {name: cpu_seconds(pids) for name, pids in parties.items()}
+    wrk_before = children_cpu_seconds()
+    result = run()
+    spent = {name: cpu_seconds(pids) - before[name] for name, pids in parties.items()}
+    spent["wrk"] = children_cpu_seconds() - wrk_before
+    result["cpu_us"] = {name: seconds * 1e6 / result["requests"] for name, seconds in spent.items()}
+    return result
+
+
+def budget(direct_rps, proxied, proxy):
+    """What the CPU per request says: the throughput all cores at work would give, and the most the proxy may
+    spend per request for 0.8× direct (wrk and the server inside cost what they cost)."""
+    cores = os.cpu_count()
+    cpu = proxied["cpu_us"]
+    return {"cores": cores, "ceiling_rps": cores * 1e6 / sum(cpu.values()),
+            "proxy_allowance_us": cores * 1e6 / (0.8 * direct_rps) - sum(v for k, v in cpu.items() if k != proxy)}
+
+
+def previews(api, server_pid, work, seconds, connections):
     """A node http server inside a workspace (two cores' quota, so that wrk inside does not starve it): wrk on the
     workspace's loopback, then wrk on the host through the preview URL."""
     api.call("PUT", "/v1/workspaces/preview", {"limits": {"cpuPercent": 200}})
@@ -333,7 +373,8 @@ def previews(api, work, seconds, connections):
     inside = api.call("POST", "/v1/workspaces/preview/exec",
                       {"command": f"{command} http://127.0.0.1:8080/", "timeoutMs": (seconds + 60) * 1000})
     direct = wrk(inside["stdout"])
-    proxied = wrk(command.split() + [url])
+    node = [pid for pid in descendants(server_pid) if command_line(pid) == ["node", "/workspace/hello.js"]]
+    proxied = with_cpu(lambda: wrk(command.split() + [url]), {"node": node, "proxy": [server_pid]})
     # The latency a preview adds, unloaded: one connection, one request at a time.
     quiet = f"wrk -t1 -c1 -d{max(1, seconds // 3)}s --latency"
     direct_one = wrk(api.call("POST", "/v1/workspaces/preview/exec",
@@ -342,7 +383,8 @@ def previews(api, work, seconds, connections):
     api.call("DELETE", "/v1/workspaces/preview")
     result = {"seconds": seconds, "connections": connections, "direct": direct, "proxied": proxied,
               "ratio": proxied["rps"] / direct["rps"], "added_p50_ms": proxied["p50"] - direct["p50"],
-              "unloaded_direct_p50_ms": direct_one["p50"], "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"]}
+              "unloaded_direct_p50_ms": direct_one["p50"], "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"],
+              "budget": budget(direct["rps"], proxied, "proxy")}
     result["nginx"] = nginx_reference(work, script, command, quiet)
     return result
 
@@ -375,7 +417,8 @@ http {{ access_log off; upstream app {{ server 127.0.0.1:{port}; keepalive 64; }
                 time.sleep(0.05)
         time.sleep(0.2)
         direct = wrk(command.split() + [f"http://127.0.0.1:{port}/"])
-        proxied = wrk(command.split() + [f"http://127.0.0.1:{proxy_port}/"])
+        proxied = with_cpu(lambda: wrk(command.split() + [f"http://127.0.0.1:{proxy_port}/"]),
+                           {"node": [node.pid], "proxy": descendants(nginx.pid)})
         direct_one = wrk(quiet.split() + [f"http://127.0.0.1:{port}/"])
         proxied_one = wrk(quiet.split() + [f"http://127.0.0.1:{proxy_port}/"])
     finally:
@@ -384,7 +427,15 @@ http {{ access_log off; upstream app {{ server 127.0.0.1:{port}; keepalive 64; }
         nginx.wait()
         node.wait()
     return {"direct": direct, "proxied": proxied, "ratio": proxied["rps"] / direct["rps"],
-            "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"]}
+            "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"], "budget": budget(direct["rps"], proxied, "proxy")}
+
+
+def command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [part.decode(errors="replace") for part in f.read().split(b"\0") if part]
+    except OSError:
+        return []
 
 
 def free_port():
@@ -490,6 +541,14 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
+def cpu_row(label, p):
+    """A row of the CPU each party spent per proxied request, and what it means for the 0.8× goal."""
+    cpu, b = p["proxied"]["cpu_us"], p["budget"]
+    parts = ", ".join(f"{name} {cpu[name]:.0f}" for name in ("wrk", "node", "proxy"))
+    return (f"| {label} (µs; wrk, the node server, the proxy) | {parts} | | | | all {b['cores']} cores busy: "
+            f"≤ {b['ceiling_rps']:,.0f} req/s | 0.8× leaves the proxy {b['proxy_allowance_us']:.0f} µs | |")
+
+
 def report(results, mode, command):
     ms = lambda v: f"{v:.2f} ms"
     rows = []
@@ -539,11 +598,13 @@ def report(results, mode, command):
                     f"p50 {ms(p['direct']['p50'])} ({p['ratio']:.2f}×, +{ms(p['added_p50_ms'])} at p50) | ≥ 0.8×: {verdict(p['ratio'] >= 0.8)} | |")
         rows.append(f"| preview latency added, unloaded (wrk -c1) | +{ms(p['unloaded_added_p50_ms'])} at p50 | | | "
                     f"| direct p50 {ms(p['unloaded_direct_p50_ms'])} | | |")
+        rows.append(cpu_row("CPU per proxied request", p))
         if p.get("nginx"):
             n = p["nginx"]
             rows.append(f"| reference: nginx as a keep-alive reverse proxy of the same server on the host | "
                         f"{n['proxied']['rps']:,.0f} req/s, +{ms(n['unloaded_added_p50_ms'])} unloaded | | | | "
                         f"direct: {n['direct']['rps']:,.0f} req/s ({n['ratio']:.2f}×) | | |")
+            rows.append(cpu_row("CPU per request through nginx", n))
     f = results.get("files")
     if f:
         rows.append(f"| {f['megabytes']} MB upload (PUT fs/file, fsync'd), {f['filesystem']} | {f['upload_mb_s']:,.0f} MB/s | | | "
@@ -650,7 +711,7 @@ def main():
             results["fan_out"] = fan_out(api, sizes["subscribers"], sizes["fan_events"])
         if "previews" in only:
             log(f"previews: wrk {sizes['preview_seconds']} s direct and proxied")
-            results["previews"] = previews(api, work, sizes["preview_seconds"], 16)
+            results["previews"] = previews(api, server.pid, work, sizes["preview_seconds"], 16)
         if "files" in only:
             log(f"files: {sizes['file_mb']} MB × {sizes['iterations']}, {sizes['small_files']} small files")
             results["files"] = files(api, work, sizes["file_mb"], sizes["small_files"], sizes["iterations"])
