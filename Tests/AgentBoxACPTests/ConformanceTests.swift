@@ -1,4 +1,4 @@
-import AgentBoxACP
+@testable import AgentBoxACP
 import AgentBoxAPI
 import Foundation
 import Synchronization
@@ -38,22 +38,8 @@ struct ConformanceTests {
                 updates.withLock { $0.append(update) }
             })
         // The agent's stdout, line by line, in order, on a thread of its own.
-        let reader = output.fileHandleForReading
-        Thread.detachNewThread {
-            var splitter = LineSplitter()
-            while true {
-                let chunk = reader.availableData
-                guard !chunk.isEmpty, let lines = try? splitter.append(chunk) else { break }
-                for line in lines {
-                    let handled = DispatchSemaphore(value: 0)
-                    Task {
-                        await client.receive(line: line)
-                        handled.signal()
-                    }
-                    handled.wait()
-                }
-            }
-        }
+        let reader = output.fileHandleForReading.fileDescriptor
+        Thread.detachNewThread { StandardIO.feed(descriptor: reader, into: client) }
 
         let initialized = try ACP.decode(
             ACP.InitializeResult.self, from: try await client.request(ACP.Method.initialize, params: try ACP.json(ACP.InitializeParams.agentBox)))

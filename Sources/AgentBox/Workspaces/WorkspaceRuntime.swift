@@ -215,11 +215,13 @@ public actor WorkspaceRuntime {
         // A boot publishes events; when the numbers left are few (always, for a new workspace), the store write
         // that reserves more runs now, beside the sandbox's launch, instead of after it.
         if nextSeq + 16 > seqBound { reserveSequence() }
+        var launched = started
         do {
             try prepareDirectories()
             if let backend = configuration.sandbox {
                 let sandbox = try await backend.start(sandboxSpec(), logger: logger)
                 self.sandbox = sandbox
+                launched = ContinuousClock.now
                 do {
                     try await startEgressProxy(sandbox)
                 } catch {
@@ -242,8 +244,11 @@ public actor WorkspaceRuntime {
         }
         phase = .running
         bootTask = nil
-        let bootMs = (ContinuousClock.now - started).milliseconds
-        logger.debug("workspace booted", metadata: ["boot.ms": "\(bootMs)"])
+        let booted = ContinuousClock.now
+        let bootMs = (booted - started).milliseconds
+        logger.debug(
+            "workspace booted",
+            metadata: ["boot.ms": "\(bootMs)", "sandbox.ms": "\((launched - started).milliseconds)", "network.ms": "\((booted - launched).milliseconds)"])
         await publish(.vmBooted(VMBooted(bootMs: bootMs)))
         if activities.isEmpty { armIdleTimer() }
     }
