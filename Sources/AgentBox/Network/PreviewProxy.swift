@@ -9,25 +9,64 @@ import NIOHTTP1
 public enum PreviewProxy {
     /// Headers that describe one connection, not the message, and so are never forwarded; plus `host` and
     /// `content-length`, which the proxy sets itself.
-    public static let connectionHeaders: Set<String> = [
+    public static let connectionHeaders: [String] = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
         "transfer-encoding", "upgrade", "host", "content-length",
     ]
 
     /// The answer's headers for the client: connection headers dropped, a `Location` on the workspace's own origin
     /// moved under `prefix`, and CORS opened to every origin unless the server set its own.
+    ///
+    /// This runs for every proxied answer, so names are compared in place, ASCII case-insensitively, with nothing
+    /// built per header but the result.
     public static func responseHeaders(_ headers: HTTPHeaders, port: Int, prefix: String) -> [(name: String, value: String)] {
-        let list = headers.map { (name: $0.name, value: $0.value) }
-        let dropped = connectionHeaders.subtracting(["content-length"]).union(named(in: list))
+        let listed = listedInConnection(headers.lazy.filter { equalsLowercase($0.name, "connection") }.map(\.value))
         var result: [(name: String, value: String)] = []
-        for (name, value) in list where !dropped.contains(name.lowercased()) {
-            result.append((name, name.lowercased() == "location" ? relocate(value, port: port, prefix: prefix) : value))
+        result.reserveCapacity(headers.count + 2)
+        var allowsOrigin = false
+        for (name, value) in headers {
+            if listed.contains(where: { equalsLowercase(name, $0) }) { continue }
+            if equalsLowercase(name, "content-length") {
+                result.append((name, value))
+                continue
+            }
+            if connectionHeaders.contains(where: { equalsLowercase(name, $0) }) { continue }
+            if equalsLowercase(name, "access-control-allow-origin") { allowsOrigin = true }
+            result.append((name, equalsLowercase(name, "location") ? relocate(value, port: port, prefix: prefix) : value))
         }
-        if !list.contains(where: { $0.name.lowercased() == "access-control-allow-origin" }) {
+        if !allowsOrigin {
             result.append(("access-control-allow-origin", "*"))
             result.append(("access-control-expose-headers", "*"))
         }
         return result
+    }
+
+    /// Whether `name` equals `lowercase` (a lowercase ASCII name) regardless of case, without lowercasing a copy.
+    public static func equalsLowercase(_ name: String, _ lowercase: String) -> Bool {
+        var name = name
+        var lowercase = lowercase
+        return name.withUTF8 { a in
+            lowercase.withUTF8 { b in
+                guard a.count == b.count else { return false }
+                for index in 0..<a.count {
+                    let byte = a[index]
+                    if (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) != b[index] { return false }
+                }
+                return true
+            }
+        }
+    }
+
+    /// The names listed in `Connection` header values (lowercased), which are hop-by-hop too.
+    public static func listedInConnection(_ values: some Sequence<String>) -> [String] {
+        var names: [String] = []
+        for value in values {
+            for token in value.utf8.split(separator: UInt8(ascii: ",")) {
+                let trimmed = token.drop(while: { $0 == 0x20 || $0 == 0x09 }).reversed().drop(while: { $0 == 0x20 || $0 == 0x09 }).reversed()
+                if !trimmed.isEmpty { names.append(String(decoding: trimmed, as: UTF8.self).lowercased()) }
+            }
+        }
+        return names
     }
 
     /// The answer to a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`), given without
@@ -39,13 +78,6 @@ public enum PreviewProxy {
             ("access-control-allow-headers", requestedHeaders ?? "*"),
             ("access-control-max-age", "600"),
         ]
-    }
-
-    /// The names listed in `Connection` headers, which are hop-by-hop too.
-    public static func named(in headers: [(name: String, value: String)]) -> Set<String> {
-        Set(
-            headers.filter { $0.name.lowercased() == "connection" }
-                .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } })
     }
 
     /// `/x` and `http://localhost:{port}/x` (or 127.0.0.1) become `{prefix}/x`; anything else is left alone.

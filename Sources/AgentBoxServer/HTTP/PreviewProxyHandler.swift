@@ -406,16 +406,16 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// client reached it in `X-Forwarded-*` (see ``PreviewProxy``).
     static func upstreamHead(_ exchange: Exchange, port: Int, scheme: String) -> HTTPRequestHead {
         let request = exchange.request
-        let list = request.headerFields.map { (name: $0.name.canonicalName, value: $0.value) }
-        // `Expect` too: the client had its `100 Continue` from this server (ExpectContinueHandler).
-        let dropped = PreviewProxy.connectionHeaders.union(PreviewProxy.named(in: list)).union(["expect"])
+        let listed = PreviewProxy.listedInConnection(request.headerFields[values: .connection])
         var headers = HTTPHeaders()
-        headers.reserveCapacity(list.count + 5)
+        headers.reserveCapacity(request.headerFields.count + 5)
         headers.add(name: "host", value: "localhost:\(port)")
         var cookies: [String] = []
         for field in request.headerFields {
+            // Names here are lowercase already (HTTPTypes). `Expect` is dropped too: the client had its
+            // `100 Continue` from this server (ExpectContinueHandler).
             let name = field.name.canonicalName
-            if dropped.contains(name) { continue }
+            if name == "expect" || PreviewProxy.connectionHeaders.contains(name) || listed.contains(name) { continue }
             if field.name == .cookie {
                 cookies.append(field.value)
             } else {
