@@ -70,7 +70,7 @@ public actor AgentSession {
     private var durableWaiters: [(seq: Int64, continuation: CheckedContinuation<Void, Never>)] = []
     /// The latest durable events, encoded, which readers take from here (or from the store when they are further
     /// behind): one copy for every reader, so memory does not grow with their number or their slowness.
-    private var recent = RecentEvents(capacity: AgentSession.recentCapacity)
+    private var recent = RecentEvents(capacity: AgentSession.recentCapacity, byteCapacity: AgentSession.recentByteCapacity)
     /// Readers waiting for the next stored events.
     private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     private var nextWaiter: UInt64 = 0
@@ -79,6 +79,9 @@ public actor AgentSession {
     static let maxUnwritten = 4096
     /// How many of the latest stored events are kept in memory for readers.
     public static let recentCapacity = 4096
+    /// How many bytes of the latest stored events (their JSON, counted twice for the parsed copy held beside it)
+    /// are kept in memory at most: a few large events (tool output, file contents) must not hold megabytes per session.
+    public static let recentByteCapacity = 4 << 20
     /// The largest file content or output kept whole in a transcript event.
     static let recordedResultBytes = 64 << 10
     static let instructionsMark = "[Instructions]\n"
@@ -857,21 +860,44 @@ public actor AgentSession {
     }
 }
 
-/// The latest stored events of a session, oldest first, at most `capacity`: a ring whose seqs are consecutive.
+/// The latest stored events of a session, oldest first, at most `capacity` of them and `byteCapacity` bytes (see
+/// ``cost(of:)``): a ring whose seqs are consecutive.
 struct RecentEvents {
     let capacity: Int
+    let byteCapacity: Int
     private var storage: [EncodedSessionEvent] = []
+    private(set) var bytes = 0
 
-    init(capacity: Int) { self.capacity = capacity }
-
-    mutating func append(contentsOf events: [EncodedSessionEvent]) {
-        if let last = storage.last, let first = events.first, first.seq != last.seq + 1 { storage.removeAll() }
-        storage.append(contentsOf: events)
-        // Trim in steps of a quarter, so that trimming (a copy) happens once per many writes.
-        if storage.count > capacity + capacity / 4 { storage.removeFirst(storage.count - capacity) }
+    init(capacity: Int, byteCapacity: Int) {
+        self.capacity = capacity
+        self.byteCapacity = byteCapacity
     }
 
-    mutating func removeAll() { storage.removeAll() }
+    var count: Int { storage.count }
+    var firstSeq: Int64? { storage.first?.seq }
+
+    /// What an event held here costs: its JSON, and about as much again for its parsed form.
+    static func cost(of event: EncodedSessionEvent) -> Int { 2 * event.json.count + 64 }
+
+    mutating func append(contentsOf events: [EncodedSessionEvent]) {
+        if let last = storage.last, let first = events.first, first.seq != last.seq + 1 { removeAll() }
+        storage.append(contentsOf: events)
+        for event in events { bytes += Self.cost(of: event) }
+        // Trim in steps of a quarter, so that trimming (a copy) happens once per many writes.
+        guard storage.count > capacity + capacity / 4 || bytes > byteCapacity + byteCapacity / 4 else { return }
+        var drop = max(0, storage.count - capacity)
+        for event in storage[..<drop] { bytes -= Self.cost(of: event) }
+        while drop < storage.count, bytes > byteCapacity {
+            bytes -= Self.cost(of: storage[drop])
+            drop += 1
+        }
+        storage.removeFirst(drop)
+    }
+
+    mutating func removeAll() {
+        storage.removeAll()
+        bytes = 0
+    }
 
     /// Up to `limit` events after `cursor`, or `nil` when the one after `cursor` is not held.
     func events(after cursor: Int64, limit: Int) -> ArraySlice<EncodedSessionEvent>? {
