@@ -215,7 +215,7 @@ public struct AgentInstaller: Sendable {
     static func version(of path: String) async -> String? {
         guard let result = try? await Subprocess.run(.path(FilePath(path)), arguments: ["--version"], output: .string(limit: 64 << 10), error: .discarded)
         else { return nil }
-        return (result.standardOutput ?? "").split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(String.init)
+        return result.standardOutput.split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(String.init)
     }
 
     static func findOnPath(_ name: String, in searchPath: String) -> String? {
@@ -235,6 +235,6 @@ public struct AgentInstaller: Sendable {
             case .exited(let code): code
             case .signaled(let signal): 128 + signal
             }
-        return (status, String(((result.standardOutput ?? "") + (result.standardError ?? "")).suffix(4096)))
+        return (status, String((result.standardOutput + result.standardError).suffix(4096)))
     }
 }
