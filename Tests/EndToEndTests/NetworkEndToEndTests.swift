@@ -122,6 +122,14 @@ struct NetworkEndToEndTests {
             #expect(answers[4].body == "GET /three last ")
             #expect(answers[4].headers["connection"] == "close")
             #expect(answers[0].headers["connection"] == nil && answers[0].headers["access-control-allow-origin"] == "*")
+
+            // A large answer to `Connection: close` arrives whole before the connection closes.
+            let large = try RawSocket(port: server.endpoint.port!)
+            let body = String(repeating: "y", count: 3 << 20)
+            try large.send("POST \(base)/large HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+            let (bytes, ended) = large.receiveUntilClosed()
+            let whole = RawHTTPResponse.parseAll(bytes)
+            #expect(ended && whole.count == 1 && whole.first?.body == "POST /large - " + body, "\(bytes.count) bytes")
             await server.stop()
         }
     }

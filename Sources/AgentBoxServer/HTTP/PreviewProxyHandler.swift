@@ -72,13 +72,17 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var bodySent = false
         /// Sent again once already, on a new connection.
         var retried = false
+        /// The names the client's `Connection` headers list (hop-by-hop, so not sent on).
+        var connectionListed: [String] = []
         /// The client's `Connection: close`: the answer says so, and the connection closes after it.
-        var closeAfter: Bool { Self.asksToClose(request.headerFields) }
+        var closeAfter: Bool { connectionListed.contains("close") }
 
-        static func asksToClose(_ fields: HTTPFields) -> Bool {
-            fields[values: .connection].contains { value in
-                value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
-            }
+        init(token: String, target: String, prefix: String, request: HTTPRequest) {
+            self.token = token
+            self.target = target
+            self.prefix = prefix
+            self.request = request
+            connectionListed = PreviewProxy.listedInConnection(request.headerFields[values: .connection])
         }
     }
 
@@ -406,7 +410,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// client reached it in `X-Forwarded-*` (see ``PreviewProxy``).
     static func upstreamHead(_ exchange: Exchange, port: Int, scheme: String) -> HTTPRequestHead {
         let request = exchange.request
-        let listed = PreviewProxy.listedInConnection(request.headerFields[values: .connection])
+        let listed = exchange.connectionListed
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headerFields.count + 5)
         headers.add(name: "host", value: "localhost:\(port)")
@@ -464,7 +468,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var response = response
         if exchange?.closeAfter == true { response.headerFields[.connection] = "close" }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        writeEnd(context: context)
         finishExchange(context: context)
     }
 
@@ -485,21 +489,30 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if exchange.closeAfter { fields[.connection] = "close" }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        writeEnd(context: context)
         if !exchange.requestEnded, bodyTarget == .preview { bodyTarget = .discard }
         dropUpstream()
         finishExchange(context: context)
     }
 
+    /// Ends the answer. After the client's `Connection: close` nothing more is read, and the connection closes once
+    /// the answer is written (closing at once would drop what the socket had not taken yet).
+    private func writeEnd(context: ChannelHandlerContext) {
+        guard exchange?.closeAfter == true else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
+        closing = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
     private func finishExchange(context: ChannelHandlerContext) {
-        let closeAfter = exchange?.closeAfter == true
         exchange = nil
-        if closeAfter {
+        if closing {
             // As the routes do for `Connection: close`: what was pipelined after it is not answered.
-            closing = true
             waiting.removeAll()
             dropUpstream()
-            context.close(promise: nil)
             return
         }
         drain(context: context)
@@ -527,7 +540,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(buffer)), promise: nil)
         case .end:
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            writeEnd(context: context)
             if !exchange.requestEnded, bodyTarget == .preview { bodyTarget = .discard }
             finishExchange(context: context)
         }
