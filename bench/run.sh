@@ -2,6 +2,7 @@
 # The benchmark harness (issue 9), one command:
 #   bash bench/run.sh            the full run: release build, results in bench/results/ (JSON, summary.md, cold-start.png)
 #   bash bench/run.sh --smoke    one iteration of each at small sizes (what CI runs, so that the harness never rots)
+#   bash bench/run.sh --only previews   a part of it (its results go to a directory of their own, named on stderr)
 # Extra arguments go to bench/harness.py (e.g. --only cold,memory). Needs root and bubblewrap; installs wrk and
 # matplotlib when missing. Set AGENTBOX_BENCH_CONFIGURATION=debug to measure the debug build (CI's smoke run does).
 set -euo pipefail
@@ -24,8 +25,14 @@ for product in agentbox agentbox-sandbox-init agentbox-mock-agent agentbox-acp-a
 done
 bin="$(swift build -c "$configuration" --show-bin-path)/agentbox"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 1,000 SSE subscribers are 2,000 descriptors on loopback
+# bench/results holds the last full run: a smoke run, or a partial one (--only, --set), writes to a directory of its own.
 out=bench/results
-smoke=false
-for argument in "$@"; do [ "$argument" = --smoke ] && smoke=true; done
-if $smoke; then out=$(mktemp -d /tmp/agentbox-bench-smoke.XXXXXX); fi
+partial=
+for argument in "$@"; do
+  case "$argument" in
+    --smoke) partial=smoke ;;
+    --only|--only=*|--set|--set=*) [ -n "$partial" ] || partial=partial ;;
+  esac
+done
+if [ -n "$partial" ]; then out=$(mktemp -d "/tmp/agentbox-bench-$partial.XXXXXX"); echo "results in $out" >&2; fi
 "$python" bench/harness.py --bin "$bin" --out "$out" --command "bash bench/run.sh $*" "$@"
