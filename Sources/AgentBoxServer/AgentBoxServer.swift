@@ -96,7 +96,7 @@ public func buildApplication(
             configuration: .init(
                 http1: .init(additionalChannelHandlers: [
                     ExpectContinueHandler(),
-                    PreviewProxyHandler(manager: manager, previewDomain: configuration.previewDomain, logger: logger),
+                    PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: configuration.previewDomain, logger: logger)),
                 ]),
                 ws: .init(maxFrameSize: ShellController.maxFrameSize))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),

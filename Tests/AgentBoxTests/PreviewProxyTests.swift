@@ -21,7 +21,7 @@ struct PreviewProxyTests {
 
     @Test func aServersOwnCORSIsKept() {
         let result = PreviewProxy.responseHeaders(["Access-Control-Allow-Origin": "https://app.example"], port: 80, prefix: "")
-        #expect(result.map(\.name) == ["Access-Control-Allow-Origin"] && result[0].value == "https://app.example")
+        #expect(result.map(\.name) == ["Access-Control-Allow-Origin"] && result.first?.value == "https://app.example")
     }
 
     @Test func namesCompareByASCIICaseOnly() {

@@ -19,24 +19,24 @@ public enum PreviewProxy {
     ///
     /// This runs for every proxied answer, so names are compared in place, ASCII case-insensitively, with nothing
     /// built per header but the result.
-    public static func responseHeaders(_ headers: HTTPHeaders, port: Int, prefix: String) -> [(name: String, value: String)] {
-        let listed = listedInConnection(headers.lazy.filter { equalsLowercase($0.name, "connection") }.map(\.value))
-        var result: [(name: String, value: String)] = []
+    public static func responseHeaders(_ headers: HTTPHeaders, port: Int, prefix: String) -> HTTPHeaders {
+        let listed = listedInConnection(headers["connection"])
+        var result = HTTPHeaders()
         result.reserveCapacity(headers.count + 2)
         var allowsOrigin = false
         for (name, value) in headers {
             if listed.contains(where: { equalsLowercase(name, $0) }) { continue }
             if equalsLowercase(name, "content-length") {
-                result.append((name, value))
+                result.add(name: name, value: value)
                 continue
             }
             if connectionHeaders.contains(where: { equalsLowercase(name, $0) }) { continue }
             if equalsLowercase(name, "access-control-allow-origin") { allowsOrigin = true }
-            result.append((name, equalsLowercase(name, "location") ? relocate(value, port: port, prefix: prefix) : value))
+            result.add(name: name, value: equalsLowercase(name, "location") ? relocate(value, port: port, prefix: prefix) : value)
         }
         if !allowsOrigin {
-            result.append(("access-control-allow-origin", "*"))
-            result.append(("access-control-expose-headers", "*"))
+            result.add(name: "access-control-allow-origin", value: "*")
+            result.add(name: "access-control-expose-headers", value: "*")
         }
         return result
     }

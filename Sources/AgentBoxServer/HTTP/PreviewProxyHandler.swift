@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import NIOPosix
 
 /// The preview proxy (`/preview/{token}/…`, and `{token}.{domain}` with `serve --preview-domain`), at the level of
@@ -13,8 +14,10 @@ import NIOPosix
 /// workspace that lives on the client connection's own event loop, so that a proxied request costs no task, no
 /// actor hop and no thread hop once the connection is set up.
 ///
-/// It sits in every HTTP/1 connection's pipeline before the routes. Requests that are not for a preview (and
-/// WebSocket upgrades, which the upgrade handler before it takes) go on to the routes unchanged. One request is
+/// It sits in every HTTP/1 connection's pipeline before the routes, and before Hummingbird's conversion of NIO's HTTP/1
+/// parts into HTTPTypes (``PreviewProxyInstaller`` puts it there): a proxied request is relayed as NIO parsed it, with
+/// no conversion either way. Requests that are not for a preview, and WebSocket upgrades (relayed by the preview
+/// route), go on unchanged. One request is
 /// answered at a time per connection, in order: a request that arrives while the other kind is being answered
 /// waits, with reading paused, until that answer has ended.
 ///
@@ -25,10 +28,10 @@ import NIOPosix
 /// ``idleTimeout`` without a request, when the client's closes, or when the workspace's server closes it; its
 /// activity ends with it.
 final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     /// How long an unused connection into a workspace stays open (and holds the workspace awake).
     static let idleTimeout = TimeAmount.seconds(10)
@@ -43,7 +46,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Where the current request's body goes.
     private var bodyTarget: BodyTarget = .none
     /// Parts of requests that wait for the answer in progress; reading is paused while any wait.
-    private var waiting = CircularBuffer<HTTPRequestPart>()
+    private var waiting = CircularBuffer<HTTPServerRequestPart>()
     /// Parts went on to the routes since this was last cleared.
     private var handedToRoutes = false
     /// A `read` the pipeline asked for while paused.
@@ -62,9 +65,9 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var token: String
         var target: String
         var prefix: String
-        var request: HTTPRequest
+        var request: HTTPRequestHead
         /// Request parts that arrived before the connection into the workspace was there.
-        var pending: [HTTPRequestPart] = []
+        var pending: [HTTPServerRequestPart] = []
         var requestEnded = false
         var responseStarted = false
         var port = 0
@@ -74,15 +77,17 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var retried = false
         /// The names the client's `Connection` headers list (hop-by-hop, so not sent on).
         var connectionListed: [String] = []
-        /// The client's `Connection: close`: the answer says so, and the connection closes after it.
-        var closeAfter: Bool { connectionListed.contains("close") }
+        /// The client's `Connection: close` (or HTTP/1.0 without keep-alive): the answer says so, and the connection
+        /// closes after it.
+        var closeAfter: Bool
 
-        init(token: String, target: String, prefix: String, request: HTTPRequest) {
+        init(token: String, target: String, prefix: String, request: HTTPRequestHead) {
             self.token = token
             self.target = target
             self.prefix = prefix
             self.request = request
-            connectionListed = PreviewProxy.listedInConnection(request.headerFields[values: .connection])
+            connectionListed = PreviewProxy.listedInConnection(request.headers["connection"])
+            closeAfter = connectionListed.contains("close") || (request.version.minor == 0 && !connectionListed.contains("keep-alive"))
         }
     }
 
@@ -153,7 +158,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Routes one part; a request head that must wait is queued (with everything after it).
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let request):
             if let (token, target, prefix) = previewTarget(request) {
@@ -162,6 +167,10 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     return
                 }
                 bodyTarget = .preview
+                if Self.expectsContinue(request) {
+                    // In order: nothing else is being answered now. `Expect` is not sent on (see upstreamHead).
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+                }
                 start(Exchange(token: token, target: target, prefix: prefix, request: request), context: context)
             } else {
                 guard exchange == nil else {
@@ -240,10 +249,10 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: The preview exchange
 
     /// The token, the target inside the workspace and the prefix, when `request` is for a preview.
-    func previewTarget(_ request: HTTPRequest) -> (token: String, target: String, prefix: String)? {
-        if request.headerFields[.upgrade] != nil { return nil }
-        let path = request.path ?? "/"
-        if let domain = previewDomain, let token = Self.hostToken(request.authority, domain: domain) {
+    func previewTarget(_ request: HTTPRequestHead) -> (token: String, target: String, prefix: String)? {
+        if request.headers.contains(name: "upgrade") { return nil }
+        let path = request.uri
+        if let domain = previewDomain, let token = Self.hostToken(request.headers.first(name: "host"), domain: domain) {
             return (token, path, "")
         }
         guard path.hasPrefix("/preview/") else { return nil }
@@ -312,8 +321,12 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.target.isEmpty || exchange.target.hasPrefix("?") || isPreflight(exchange.request)
     }
 
-    static func isPreflight(_ request: HTTPRequest) -> Bool {
-        request.method == .options && request.headerFields[.origin] != nil && request.headerFields[.accessControlRequestMethod] != nil
+    static func isPreflight(_ request: HTTPRequestHead) -> Bool {
+        request.method == .OPTIONS && request.headers.contains(name: "origin") && request.headers.contains(name: "access-control-request-method")
+    }
+
+    static func expectsContinue(_ request: HTTPRequestHead) -> Bool {
+        request.headers["expect"].contains { PreviewProxy.equalsLowercase($0, "100-continue") }
     }
 
     private func resolved(_ result: Result<Resolution, any Error>) {
@@ -375,21 +388,17 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.port = port
         if exchange.target.isEmpty || exchange.target.hasPrefix("?") {
             // Pages use relative URLs: the root of a preview is its directory.
-            var fields = HTTPFields()
-            fields[.location] = exchange.prefix + "/" + exchange.target
-            fields[.contentLength] = "0"
-            answer(HTTPResponse(status: .permanentRedirect, headerFields: fields), context: context)
+            let headers: HTTPHeaders = ["location": exchange.prefix + "/" + exchange.target, "content-length": "0"]
+            answer(HTTPResponseHead(version: .http1_1, status: .permanentRedirect, headers: headers), context: context)
             return
         }
         if Self.isPreflight(exchange.request) {
-            var fields = HTTPFields()
-            for (name, value) in PreviewProxy.preflightHeaders(
-                requestedMethod: exchange.request.headerFields[.accessControlRequestMethod],
-                requestedHeaders: exchange.request.headerFields[.accessControlRequestHeaders])
-            {
-                if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
-            }
-            answer(HTTPResponse(status: .noContent, headerFields: fields), context: context)
+            let headers = HTTPHeaders(
+                PreviewProxy.preflightHeaders(
+                    requestedMethod: exchange.request.headers.first(name: "access-control-request-method"),
+                    requestedHeaders: exchange.request.headers.first(name: "access-control-request-headers")
+                ).map { ($0.name, $0.value) })
+            answer(HTTPResponseHead(version: .http1_1, status: .noContent, headers: headers), context: context)
             return
         }
         guard let upstream else {
@@ -412,35 +421,46 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let request = exchange.request
         let listed = exchange.connectionListed
         var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headerFields.count + 5)
+        headers.reserveCapacity(request.headers.count + 5)
         headers.add(name: "host", value: "localhost:\(port)")
         var cookies: [String] = []
-        for field in request.headerFields {
-            // Names here are lowercase already (HTTPTypes). `Expect` is dropped too: the client had its
-            // `100 Continue` from this server (ExpectContinueHandler).
-            let name = field.name.canonicalName
-            if name == "expect" || PreviewProxy.connectionHeaders.contains(name) || listed.contains(name) { continue }
-            if field.name == .cookie {
-                cookies.append(field.value)
+        var length: String?
+        var chunked = false
+        var forwardedProto: String?
+        for (name, value) in request.headers {
+            if PreviewProxy.equalsLowercase(name, "content-length") {
+                length = value
+            } else if PreviewProxy.equalsLowercase(name, "transfer-encoding") {
+                chunked = true
+            } else if PreviewProxy.equalsLowercase(name, "cookie") {
+                cookies.append(value)
+            } else if PreviewProxy.equalsLowercase(name, "x-forwarded-proto") {
+                forwardedProto = value
+            } else if PreviewProxy.equalsLowercase(name, "x-forwarded-host") || PreviewProxy.equalsLowercase(name, "x-forwarded-prefix")
+                // `Expect` too: the client had its `100 Continue` from here.
+                || PreviewProxy.equalsLowercase(name, "expect")
+                || PreviewProxy.connectionHeaders.contains(where: { PreviewProxy.equalsLowercase(name, $0) })
+                || listed.contains(where: { PreviewProxy.equalsLowercase(name, $0) })
+            {
+                continue
             } else {
-                headers.add(name: field.name.rawName, value: field.value)
+                headers.add(name: name, value: value)
             }
         }
         if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
-        if let length = request.headerFields[.contentLength] {
+        if let length {
             headers.add(name: "content-length", value: length)
-        } else if request.headerFields[.transferEncoding] != nil {
+        } else if chunked {
             headers.add(name: "transfer-encoding", value: "chunked")
         }
-        if let host = request.authority { headers.replaceOrAdd(name: "x-forwarded-host", value: host) }
-        headers.replaceOrAdd(
-            name: "x-forwarded-proto", value: request.headerFields[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "https" : scheme)
-        headers.replaceOrAdd(name: "x-forwarded-prefix", value: exchange.prefix)
-        return HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method.rawValue), uri: exchange.target, headers: headers)
+        if let host = request.headers.first(name: "host") { headers.add(name: "x-forwarded-host", value: host) }
+        headers.add(name: "x-forwarded-proto", value: forwardedProto == "https" ? "https" : scheme)
+        headers.add(name: "x-forwarded-prefix", value: exchange.prefix)
+        return HTTPRequestHead(version: .http1_1, method: request.method, uri: exchange.target, headers: headers)
     }
 
     /// A part of the request's body (or its end).
-    private func requestPart(_ part: HTTPRequestPart) {
+    private func requestPart(_ part: HTTPServerRequestPart) {
         guard var exchange else { return }
         if case .end = part { exchange.requestEnded = true }
         if let upstream, !connecting, exchange.port != 0 {
@@ -453,7 +473,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func forward(_ part: HTTPRequestPart, to upstream: Upstream) {
+    private func forward(_ part: HTTPServerRequestPart, to upstream: Upstream) {
         switch part {
         case .head: break
         case .body(let buffer):
@@ -464,9 +484,9 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// An answer given here, without the workspace's server.
-    private func answer(_ response: HTTPResponse, context: ChannelHandlerContext) {
+    private func answer(_ response: HTTPResponseHead, context: ChannelHandlerContext) {
         var response = response
-        if exchange?.closeAfter == true { response.headerFields[.connection] = "close" }
+        if exchange?.closeAfter == true { response.headers.replaceOrAdd(name: "connection", value: "close") }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         writeEnd(context: context)
         finishExchange(context: context)
@@ -482,13 +502,14 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let problem = ProblemError.from(error, logger: logger)
-        var fields = problem.headers
-        fields[.contentType] = "application/problem+json"
+        var headers = HTTPHeaders(problem.headers.map { ($0.name.rawName, $0.value) })
         let body = (try? AgentBoxJSON.makeEncoder().encode(problem.problem)) ?? Data()
-        fields[.contentLength] = String(body.count)
-        if exchange.closeAfter { fields[.connection] = "close" }
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
+        headers.replaceOrAdd(name: "content-type", value: "application/problem+json")
+        headers.replaceOrAdd(name: "content-length", value: String(body.count))
+        if exchange.closeAfter { headers.replaceOrAdd(name: "connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: problem.status.code, reasonPhrase: problem.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         writeEnd(context: context)
         if !exchange.requestEnded, bodyTarget == .preview { bodyTarget = .discard }
         dropUpstream()
@@ -524,21 +545,17 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, source === upstream, var exchange else { return }
         switch part {
         case .head(let head):
-            var fields = HTTPFields()
-            for (name, value) in PreviewProxy.responseHeaders(head.headers, port: exchange.port, prefix: exchange.prefix) {
-                if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
-            }
             if head.status.code < 200 {
-                // Informational answers (100 Continue was given already, by ExpectContinueHandler) are not relayed.
+                // Informational answers are not relayed (`100 Continue` was given here already).
                 return
             }
-            if exchange.closeAfter { fields[.connection] = "close" }
+            var headers = PreviewProxy.responseHeaders(head.headers, port: exchange.port, prefix: exchange.prefix)
+            if exchange.closeAfter { headers.add(name: "connection", value: "close") }
             exchange.responseStarted = true
             self.exchange = exchange
-            let status = HTTPResponse.Status(code: Int(head.status.code), reasonPhrase: head.status.reasonPhrase)
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         case .body(let buffer):
-            context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end:
             writeEnd(context: context)
             if !exchange.requestEnded, bodyTarget == .preview { bodyTarget = .discard }
@@ -618,5 +635,28 @@ private final class UpstreamHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// Puts a ``PreviewProxyHandler`` just before Hummingbird's conversion of NIO's HTTP/1 parts into HTTPTypes, then
+/// leaves the pipeline. Hummingbird adds its extra handlers after that conversion; the proxy works on the parts as
+/// NIO parsed them, so that a proxied request is not converted to HTTPTypes and back on either side.
+final class PreviewProxyInstaller: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+
+    let proxy: PreviewProxyHandler
+
+    init(_ proxy: PreviewProxyHandler) { self.proxy = proxy }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        do {
+            let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
+            try pipeline.addHandler(proxy, position: .before(codec.handler))
+        } catch {
+            proxy.logger.error("cannot install the preview proxy", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+        pipeline.removeHandler(context: context, promise: nil)
     }
 }
