@@ -344,6 +344,16 @@ def with_cpu(run, parties):
     return result
 
 
+def pin(pids, cpus):
+    """Sets the CPUs every thread of `pids` may run on (new threads inherit it)."""
+    for pid in pids:
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass
+
+
 def budget(direct_rps, proxied, proxy):
     """What the CPU per request says: the throughput all cores at work would give, and the most the proxy may
     spend per request for 0.8× direct (wrk and the server inside cost what they cost)."""
@@ -380,11 +390,26 @@ def previews(api, server_pid, work, seconds, connections):
     direct_one = wrk(api.call("POST", "/v1/workspaces/preview/exec",
                               {"command": f"{quiet} http://127.0.0.1:8080/", "timeoutMs": (seconds + 60) * 1000})["stdout"])
     proxied_one = wrk(quiet.split() + [url])
+    own_core = None
+    if (os.cpu_count() or 1) >= 2:
+        # The proxy on a core of its own: wrk and node share CPU 0, the server has CPU 1 (direct and proxied alike),
+        # which is what a server with cores to spare gives it; on shared cores the figure above measures contention.
+        everything = set(range(os.cpu_count()))
+        pin(node, {0})
+        pin([server_pid], {1})
+        try:
+            pinned = f"taskset -c 0 {command}"
+            own_direct = wrk(api.call("POST", "/v1/workspaces/preview/exec",
+                                      {"command": f"{pinned} http://127.0.0.1:8080/", "timeoutMs": (seconds + 60) * 1000})["stdout"])
+            own_proxied = wrk(pinned.split() + [url])
+            own_core = {"direct": own_direct, "proxied": own_proxied, "ratio": own_proxied["rps"] / own_direct["rps"]}
+        finally:
+            pin([server_pid], everything)
     api.call("DELETE", "/v1/workspaces/preview")
     result = {"seconds": seconds, "connections": connections, "direct": direct, "proxied": proxied,
               "ratio": proxied["rps"] / direct["rps"], "added_p50_ms": proxied["p50"] - direct["p50"],
               "unloaded_direct_p50_ms": direct_one["p50"], "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"],
-              "budget": budget(direct["rps"], proxied, "proxy")}
+              "budget": budget(direct["rps"], proxied, "proxy"), "own_core": own_core}
     result["nginx"] = nginx_reference(work, script, command, quiet)
     return result
 
@@ -421,13 +446,22 @@ http {{ access_log off; upstream app {{ server 127.0.0.1:{port}; keepalive 64; }
                            {"node": [node.pid], "proxy": descendants(nginx.pid)})
         direct_one = wrk(quiet.split() + [f"http://127.0.0.1:{port}/"])
         proxied_one = wrk(quiet.split() + [f"http://127.0.0.1:{proxy_port}/"])
+        own_core = None
+        if (os.cpu_count() or 1) >= 2:
+            pin([node.pid], {0})
+            pin(descendants(nginx.pid), {1})
+            pinned = f"taskset -c 0 {command}".split()
+            own_direct = wrk(pinned + [f"http://127.0.0.1:{port}/"])
+            own_proxied = wrk(pinned + [f"http://127.0.0.1:{proxy_port}/"])
+            own_core = {"direct": own_direct, "proxied": own_proxied, "ratio": own_proxied["rps"] / own_direct["rps"]}
     finally:
         nginx.terminate()
         node.terminate()
         nginx.wait()
         node.wait()
     return {"direct": direct, "proxied": proxied, "ratio": proxied["rps"] / direct["rps"],
-            "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"], "budget": budget(direct["rps"], proxied, "proxy")}
+            "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"], "budget": budget(direct["rps"], proxied, "proxy"),
+            "own_core": own_core}
 
 
 def command_line(pid):
@@ -599,12 +633,21 @@ def report(results, mode, command):
         rows.append(f"| preview latency added, unloaded (wrk -c1) | +{ms(p['unloaded_added_p50_ms'])} at p50 | | | "
                     f"| direct p50 {ms(p['unloaded_direct_p50_ms'])} | | |")
         rows.append(cpu_row("CPU per proxied request", p))
+        if p.get("own_core"):
+            o = p["own_core"]
+            rows.append(f"| preview proxy on a core of its own (wrk and node on CPU 0, the server on CPU 1) | "
+                        f"{o['proxied']['rps']:,.0f} req/s, p50 {ms(o['proxied']['p50'])} | | p99 {ms(o['proxied']['p99'])} | | "
+                        f"direct, same CPU 0: {o['direct']['rps']:,.0f} req/s ({o['ratio']:.2f}×) | ≥ 0.8×: {verdict(o['ratio'] >= 0.8)} | |")
         if p.get("nginx"):
             n = p["nginx"]
             rows.append(f"| reference: nginx as a keep-alive reverse proxy of the same server on the host | "
                         f"{n['proxied']['rps']:,.0f} req/s, +{ms(n['unloaded_added_p50_ms'])} unloaded | | | | "
                         f"direct: {n['direct']['rps']:,.0f} req/s ({n['ratio']:.2f}×) | | |")
             rows.append(cpu_row("CPU per request through nginx", n))
+            if n.get("own_core"):
+                o = n["own_core"]
+                rows.append(f"| reference: nginx on a core of its own | {o['proxied']['rps']:,.0f} req/s | | | | "
+                            f"direct, same CPU 0: {o['direct']['rps']:,.0f} req/s ({o['ratio']:.2f}×) | | |")
     f = results.get("files")
     if f:
         rows.append(f"| {f['megabytes']} MB upload (PUT fs/file, fsync'd), {f['filesystem']} | {f['upload_mb_s']:,.0f} MB/s | | | "
