@@ -130,6 +130,21 @@ struct NetworkEndToEndTests {
             let (bytes, ended) = large.receiveUntilClosed()
             let whole = RawHTTPResponse.parseAll(bytes)
             #expect(ended && whole.count == 1 && whole.first?.body == "POST /large - " + body, "\(bytes.count) bytes")
+
+            // `Expect: 100-continue` is answered before the body is sent, and the body then goes through.
+            let expecting = try RawSocket(port: server.endpoint.port!)
+            try expecting.send("POST \(base)/expect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            let interim = try expecting.receive(until: "\r\n\r\n")
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue"), "\(interim)")
+            try expecting.send("hello")
+            let final = try expecting.receive(until: "POST /expect - hello")
+            #expect(final.contains("HTTP/1.1 201") && final.hasSuffix("POST /expect - hello"), "\(final)")
+
+            // HTTP/1.0 without keep-alive: the connection closes after the answer.
+            let old = try RawSocket(port: server.endpoint.port!)
+            try old.send("GET \(base)/old HTTP/1.0\r\nHost: x\r\n\r\n")
+            let (oldBytes, oldClosed) = old.receiveUntilClosed()
+            #expect(oldClosed && RawHTTPResponse.parseAll(oldBytes).map(\.body) == ["GET /old - "])
             await server.stop()
         }
     }
