@@ -26,7 +26,9 @@ struct SnapshotEndToEndTests {
                 if event.path == "/workspace/app/data.txt", event.type == .modified { break }
             }
             #expect(seen.contains("created /workspace/app"), "\(seen)")
-            #expect(seen.contains("modified /workspace/app/main.py"), "\(seen)")
+            // The file written through the API shows up: as `modified`, or, when its new directory was only watched
+            // after the write (the watch adds a new directory and reports what it finds there), as `created`.
+            #expect(seen.contains("modified /workspace/app/main.py") || seen.contains("created /workspace/app/main.py"), "\(seen)")
 
             // The CLI takes a snapshot, lists it, forks it and deletes it.
             let taken = try await cli("snapshots", "create", "origin")
