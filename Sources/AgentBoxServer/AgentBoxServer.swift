@@ -2,6 +2,7 @@ import AgentBox
 import AgentBoxAPI
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -89,16 +90,24 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     try configuration.validate()
     let (router, webSocketRouter) = buildRouters(manager: manager, token: configuration.token, previewDomain: configuration.previewDomain)
+    let webSocketResponder = webSocketRouter.buildResponder()
+    let previewDomain = configuration.previewDomain
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: webSocketRouter,
-            configuration: .init(
-                http1: .init(additionalChannelHandlers: [
-                    ExpectContinueHandler(),
-                    PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: configuration.previewDomain, logger: logger)),
-                ]),
-                ws: .init(maxFrameSize: ShellController.maxFrameSize))),
+        server: HTTPServerBuilder { responder in
+            // Hummingbird's HTTP/1 channel with WebSocket upgrades (as `.http1WebSocketUpgrade(webSocketRouter:)`
+            // builds it), guarded against a malformed first request.
+            GuardedChildChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    webSocketResponder: webSocketResponder,
+                    configuration: .init(
+                        http1: .init(additionalChannelHandlers: [
+                            ExpectContinueHandler(),
+                            PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: previewDomain, logger: logger)),
+                        ]),
+                        ws: .init(maxFrameSize: ShellController.maxFrameSize))))
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
         onServerRunning: { channel in
             await onListening(channel.localAddress?.port ?? configuration.port)

@@ -51,6 +51,35 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// A request that is not valid HTTP/1.1 gets a 400 problem and a closed connection, as the first request of a
+    /// connection (before the server's HTTP handlers are there) and after a valid one; the server keeps serving.
+    @Test func malformedRequestsAreRefusedWithA400() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let port = server.endpoint.port!
+            for first in [
+                "NOT HTTP AT ALL\r\n\r\n",
+                "POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                "GET /v1/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            ] {
+                let socket = try RawSocket(port: port)
+                try socket.send(first)
+                let (bytes, closed) = socket.receiveUntilClosed()
+                let answers = RawHTTPResponse.parseAll(bytes)
+                #expect(closed && answers.map(\.status) == [400], "\(first.debugDescription): \(String(decoding: bytes, as: UTF8.self))")
+                #expect(answers.first?.headers["content-type"] == "application/problem+json" && answers.first?.body.contains("\"status\":400") == true)
+            }
+            // After a valid request, Hummingbird's own handling answers (400, closed).
+            let second = try RawSocket(port: port)
+            try second.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n")
+            let (bytes, closed) = second.receiveUntilClosed()
+            #expect(closed && RawHTTPResponse.parseAll(bytes).map(\.status) == [200, 400], "\(String(decoding: bytes, as: UTF8.self))")
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            #expect(try await client.health().status == "ok")
+            await server.stop()
+        }
+    }
+
     @Test func workspacesAndEventNumbersSurviveARestart() async throws {
         try await withTemporaryDirectory { data in
             let first = try await ServerProcess.start(dataDirectory: data)

@@ -448,10 +448,12 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
-        if let length {
-            headers.add(name: "content-length", value: length)
-        } else if chunked {
+        // The body goes on framed as NIO read it: chunked when the client said `Transfer-Encoding`, which outranks a
+        // `Content-Length` beside it (RFC 9112 §6.3; NIO's parser refuses the two together anyway).
+        if chunked {
             headers.add(name: "transfer-encoding", value: "chunked")
+        } else if let length {
+            headers.add(name: "content-length", value: length)
         }
         if let host = request.headers.first(name: "host") { headers.add(name: "x-forwarded-host", value: host) }
         headers.add(name: "x-forwarded-proto", value: forwardedProto == "https" ? "https" : scheme)
