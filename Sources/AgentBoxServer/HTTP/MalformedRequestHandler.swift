@@ -1,5 +1,3 @@
-import AgentBoxAPI
-import Foundation
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -49,13 +47,9 @@ final class MalformedRequestHandler: ChannelInboundHandler, RemovableChannelHand
         }
         answered = true
         logger.debug("malformed first request", metadata: ["error": "\(error)"])
-        let problem = Problem(title: "Bad Request", status: 400, detail: "the request is not valid HTTP/1.1 (\(error))")
-        let body = (try? AgentBoxJSON.makeEncoder().encode(problem)) ?? Data()
-        let headers: HTTPHeaders = [
-            "content-type": "application/problem+json", "content-length": String(body.count), "connection": "close",
-        ]
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        let (head, body) = ProblemError(.badRequest, "the request is not valid HTTP/1.1 (\(error))").http1Answer(adding: ["connection": "close"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }

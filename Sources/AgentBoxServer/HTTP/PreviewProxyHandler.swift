@@ -503,15 +503,9 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        let problem = ProblemError.from(error, logger: logger)
-        var headers = HTTPHeaders(problem.headers.map { ($0.name.rawName, $0.value) })
-        let body = (try? AgentBoxJSON.makeEncoder().encode(problem.problem)) ?? Data()
-        headers.replaceOrAdd(name: "content-type", value: "application/problem+json")
-        headers.replaceOrAdd(name: "content-length", value: String(body.count))
-        if exchange.closeAfter { headers.replaceOrAdd(name: "connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: problem.status.code, reasonPhrase: problem.status.reasonPhrase)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        let (head, body) = ProblemError.from(error, logger: logger).http1Answer(adding: exchange.closeAfter ? ["connection": "close"] : [:])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         writeEnd(context: context)
         if !exchange.requestEnded, bodyTarget == .preview { bodyTarget = .discard }
         dropUpstream()

@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
 
 /// An error the server answers with an `application/problem+json` body.
 public struct ProblemError: HTTPResponseError, Sendable {
@@ -28,6 +29,18 @@ public struct ProblemError: HTTPResponseError, Sendable {
         fields[.contentType] = "application/problem+json"
         fields[.contentLength] = String(data.count)
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The same answer for a pipeline below the routes, on NIO's HTTP/1 types: its head, with `extra` headers, and
+    /// its problem+json body.
+    func http1Answer(adding extra: HTTPHeaders = [:]) -> (head: HTTPResponseHead, body: ByteBuffer) {
+        let data = (try? AgentBoxJSON.makeEncoder().encode(problem)) ?? Data()
+        var fields = HTTPHeaders(headers.map { ($0.name.rawName, $0.value) })
+        fields.add(contentsOf: extra)
+        fields.replaceOrAdd(name: "content-type", value: "application/problem+json")
+        fields.replaceOrAdd(name: "content-length", value: String(data.count))
+        let status = HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase)
+        return (HTTPResponseHead(version: .http1_1, status: status, headers: fields), ByteBuffer(bytes: data))
     }
 
     /// The problem that answers `error`: every error of the library and the framework maps to exactly one status.
