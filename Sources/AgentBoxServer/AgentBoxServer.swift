@@ -58,13 +58,13 @@ public func buildRouters(
 ) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>) {
     let router = Router(context: AgentBoxRequestContext.self)
     let webSocketRouter = Router(context: AgentBoxRequestContext.self)
-    // Middleware wraps only the routes added after it, so it goes first. Host-based previews come before the
-    // bearer token check: the preview token is their credential.
+    let registry = APIRouteRegistry(router: router)
+    // Middleware wraps only the routes added after it, so it goes first. Each route declares its access when it is
+    // added to the registry, which the middleware consults once the server serves.
     for each in [router, webSocketRouter] {
         each.add(middleware: ProblemMiddleware())
-        if let token { each.add(middleware: AuthMiddleware(token: token, previewDomain: previewDomain)) }
+        if let token { each.add(middleware: AuthMiddleware(token: token, registry: registry)) }
     }
-    let registry = APIRouteRegistry(router: router)
     HealthController().addRoutes(to: registry)
     WorkspaceController(manager: manager).addRoutes(to: registry)
     ProcessController(manager: manager).addRoutes(to: registry)
@@ -106,7 +106,8 @@ public func buildApplication(
                             ExpectContinueHandler(),
                             PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: previewDomain, logger: logger)),
                         ]),
-                        ws: .init(maxFrameSize: ShellController.maxFrameSize))))
+                        ws: .init(maxFrameSize: ShellController.maxFrameSize))),
+                previewDomain: previewDomain)
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
         onServerRunning: { channel in

@@ -1,23 +1,22 @@
 import AgentBoxAPI
-import AsyncHTTPClient
 import CAgentBoxSandbox
 import Foundation
 import NIOCore
 import NIOPosix
 
 /// The server's foothold in one awake workspace's network: an event loop whose only thread has joined the
-/// workspace's network namespace, so that every socket made on it lives there, and an HTTP client on that loop.
-/// `127.0.0.1:PORT` through this client is the workspace's own loopback, which nothing else on the host can reach.
+/// workspace's network namespace. A socket that this thread makes (``WorkspaceRuntime/connectedSocket(port:)``)
+/// lives there: its `127.0.0.1:PORT` is the workspace's own loopback, which nothing else on the host can reach.
+/// Clients that make their own sockets (HTTP client libraries) are not used over it: where they call `socket()` is
+/// theirs to decide, and a socket made on another thread would reach the host's loopback instead.
 ///
 /// No helper process runs inside the workspace. The loop lives while the workspace is awake (its thread keeps the
 /// namespace alive, so it is shut down when the workspace sleeps) and is made on first use.
 final class WorkspaceNetwork: Sendable {
     let group: MultiThreadedEventLoopGroup
-    let client: HTTPClient
 
-    private init(group: MultiThreadedEventLoopGroup, client: HTTPClient) {
+    private init(group: MultiThreadedEventLoopGroup) {
         self.group = group
-        self.client = client
     }
 
     /// Joins the namespace `fd` (and closes it); `nil` stays in the host's network (the unsandboxed backend).
@@ -36,22 +35,13 @@ final class WorkspaceNetwork: Sendable {
                 throw error
             }
         }
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2)), decompression: .disabled)
-        // Enough connections per port for a browser's and a load test's parallel requests (the default is 8).
-        configuration.connectionPool = .init(idleTimeout: .seconds(10), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-        configuration.httpVersion = .http1Only
-        let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
-        return WorkspaceNetwork(group: group, client: client)
+        return WorkspaceNetwork(group: group)
     }
 
     func shutdown() async {
-        try? await client.shutdown()
         try? await group.shutdownGracefully()
     }
 
-    /// The URL of `target` (a path, query included) on port `port` of the workspace's loopback.
-    static func url(port: Int, target: String) -> String { "http://127.0.0.1:\(port)\(target)" }
 
     /// Whether `error` means nothing listens on the port (yet).
     static func isRefused(_ error: any Error) -> Bool {

@@ -1,6 +1,6 @@
 import AgentBoxAPI
 import AgentBoxSandbox
-import AsyncHTTPClient
+
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -57,48 +57,37 @@ extension WorkspaceRuntime {
         guard !method.isEmpty, method.utf8.allSatisfy({ Self.isTokenCharacter($0) }) else {
             throw AgentBoxError(.invalidArgument, "method '\(method)' is not an HTTP method")
         }
-        var outgoing = HTTPClientRequest(url: WorkspaceNetwork.url(port: request.port, target: request.path))
-        outgoing.method = HTTPMethod(rawValue: method)
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: request.path)
         for (name, value) in request.headers ?? [:] {
             guard !name.isEmpty, name.utf8.allSatisfy({ Self.isTokenCharacter($0) }),
                 !value.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 })
             else { throw AgentBoxError(.invalidArgument, "header '\(name)' is not a valid HTTP header") }
-            outgoing.headers.add(name: name, value: value)
+            // Framing is this server's to decide: the body below is sent with its own Content-Length.
+            if ["content-length", "transfer-encoding", "connection"].contains(name.lowercased()) { continue }
+            head.headers.add(name: name, value: value)
         }
-        if let body = request.body {
-            guard let data = Data(base64Encoded: body) else { throw AgentBoxError(.invalidArgument, "body must be base64") }
-            outgoing.body = .bytes(ByteBuffer(bytes: data))
+        if !head.headers.contains(name: "host") { head.headers.add(name: "host", value: "127.0.0.1:\(request.port)") }
+        head.headers.add(name: "connection", value: "close")
+        var body: ByteBuffer?
+        if let encoded = request.body {
+            guard let data = Data(base64Encoded: encoded) else { throw AgentBoxError(.invalidArgument, "body must be base64") }
+            body = ByteBuffer(bytes: data)
         }
-        let prepared = outgoing
+        head.headers.add(name: "content-length", value: String(body?.readableBytes ?? 0))
+        let prepared = head, payload = body
         return try await withActivity {
-            let response = try await self.send(prepared, port: request.port, timeout: .seconds(60))
-            let body: ByteBuffer
-            do {
-                body = try await response.body.collect(upTo: Self.maxFetchBodyBytes)
-            } catch is NIOTooManyBytesError {
-                throw AgentBoxError(.badGateway, "the answer is larger than \(Self.maxFetchBodyBytes >> 20) MiB; use a preview URL to stream it")
-            }
+            let network = try await self.network()
+            let socket = try await self.connectedSocket(port: request.port)
+            let answer = try await WorkspaceHTTPExchange.send(
+                prepared, body: payload, socket: socket, group: network.group, timeout: .seconds(60), maxBodyBytes: Self.maxFetchBodyBytes,
+                describing: request.port)
             var headers: [String: String] = [:]
-            for header in response.headers {
+            for header in answer.head.headers {
                 let name = header.name.lowercased()
                 headers[name] = headers[name].map { "\($0), \(header.value)" } ?? header.value
             }
-            return FetchResponse(status: Int(response.status.code), headers: headers, body: Data(body.readableBytesView).base64EncodedString())
-        }
-    }
-
-    /// Sends `request` (its URL made with ``WorkspaceNetwork/url(port:target:)``) into the workspace and returns the
-    /// response head with its body still streaming. The workspace must be awake (the caller holds an activity).
-    /// While nothing accepts on the port, retries until the configuration's `portWaitLimit`: then 502 (refused) or 504.
-    /// Not isolated to the workspace: many requests may be under way at once, each hopping only to get the network.
-    public nonisolated func send(_ request: HTTPClientRequest, port: Int, timeout: TimeAmount) async throws -> HTTPClientResponse {
-        let network = try await network()
-        do {
-            return try await retryingWhileRefused(port: port) { try await network.client.execute(request, timeout: timeout) }
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw AgentBoxError(.gatewayTimeout, "port \(port) in workspace '\(key)' did not answer in time", underlyingError: error)
-        } catch let error as HTTPClientError {
-            throw AgentBoxError(.badGateway, "port \(port) in workspace '\(key)': \(error)", underlyingError: error)
+            return FetchResponse(
+                status: Int(answer.head.status.code), headers: headers, body: Data(answer.body.readableBytesView).base64EncodedString())
         }
     }
 

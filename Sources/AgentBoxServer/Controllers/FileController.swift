@@ -136,12 +136,11 @@ struct FileController {
                 tag: "files",
                 parameters: [
                     Schema.workspaceKey, pathParameter, recursive,
-                    .init(name: "access_token", location: .query, schema: Schema.string, description: "The bearer token, for clients that cannot set headers", required: false),
                 ],
                 replies: [
                     .init(status: 200, description: "An endless stream; each event's data is a FileWatchEvent", body: .init(contentType: "text/event-stream", schema: Schema.ref("FileWatchEvent"))),
                     .init(status: 409, description: "The workspace has the most open watches it may have", body: Schema.problem),
-                ] + problems)
+                ] + problems, access: .stream)
         ) { request, context in
             let runtime = try await manager.runtime(for: WorkspaceController.key(context))
             let events = try runtime.watch(try Self.path(request, "path"), recursive: try ProcessController.flag(request, "recursive"))

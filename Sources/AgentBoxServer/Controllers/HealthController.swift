@@ -9,7 +9,7 @@ struct HealthController {
             APIOperation(
                 method: .get, path: "/v1/health", operationID: "health", summary: "Liveness and version", tag: "server",
                 replies: [.init(status: 200, description: "The server is up", body: Schema.json("Health"))],
-                authenticated: false)
+                access: .open)
         ) { _, _ in
             Health(version: agentBoxVersion)
         }

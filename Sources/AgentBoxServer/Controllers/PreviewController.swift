@@ -78,27 +78,8 @@ struct PreviewController {
                 manager, request: context.request, token: token, target: String(context.request.uri.string.dropFirst("/preview/\(token)".count)),
                 context: context.requestContext, inbound: inbound, outbound: outbound)
         }
-        // Host-based previews (`{token}.{domain}`) take WebSocket upgrades on any path.
-        if let domain = previewDomain {
-            for path in ["/", "/**"] {
-                webSocketRouter.ws(RouterPath(path)) { request, _ in
-                    guard let token = Self.hostToken(request, domain: domain) else { return .dontUpgrade }
-                    _ = try await manager.resolvePreview(token: token)
-                    let offered = request.headers[.secWebSocketProtocol]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
-                    return .upgrade(offered.map { [.secWebSocketProtocol: $0] } ?? [:])
-                } onUpgrade: { inbound, outbound, context in
-                    guard let token = Self.hostToken(context.request, domain: domain) else { return }
-                    try await Self.relayWebSocket(
-                        manager, request: context.request, token: token, target: context.request.uri.string, context: context.requestContext,
-                        inbound: inbound, outbound: outbound)
-                }
-            }
-        }
-    }
-
-    /// The token of a host-based preview request (`Host: {token}.{domain}[:port]`), or `nil`.
-    static func hostToken(_ request: Request, domain: String) -> String? {
-        PreviewProxyHandler.hostToken(request.head.authority, domain: domain)
+        // Host-based previews' upgrades come here too: PreviewProxyHandler addresses them to `/preview/{token}/...`.
+        registry.declare(.get, "/preview/:token/**", .previewToken)
     }
 
     static func relayWebSocket(

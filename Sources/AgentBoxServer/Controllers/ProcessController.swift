@@ -103,11 +103,10 @@ struct ProcessController {
                 parameters: [
                     Schema.workspaceKey, processID,
                     .init(name: "follow", location: .query, schema: Schema.boolean, description: "Stream as Server-Sent Events", required: false),
-                    .init(name: "access_token", location: .query, schema: Schema.string, description: "The bearer token, for clients that cannot set headers", required: false),
                 ],
                 replies: [
                     .init(status: 200, description: "The output", body: Schema.json("ProcessOutput")), Schema.notFound,
-                ] + Schema.problemReplies)
+                ] + Schema.problemReplies, access: .stream)
         ) { request, context in
             let runtime = try await Self.runtime(manager, context)
             let id = try Self.processID(context)

@@ -160,9 +160,9 @@ struct SessionController {
                 parameters: [
                     Schema.workspaceKey, sessionID,
                     .init(name: "after", location: .query, schema: Schema.integer, description: "Start after this seq", required: false),
-                    .init(name: "access_token", location: .query, schema: Schema.string, description: "The bearer token, for clients that cannot set headers", required: false),
                 ],
-                replies: [.init(status: 200, description: "text/event-stream of SessionEvent"), Schema.notFound] + Schema.problemReplies)
+                replies: [.init(status: 200, description: "text/event-stream of SessionEvent"), Schema.notFound] + Schema.problemReplies,
+                access: .stream)
         ) { request, context in
             let after = try ServerSentEvents.resumePoint(request) ?? 0
             let events = try await manager.sessionEventStream(key: WorkspaceController.key(context), id: Self.id(context), after: after)

@@ -85,17 +85,17 @@ struct ShellController {
             tag: "shells",
             parameters: [
                 Schema.workspaceKey, shellID,
-                .init(name: "access_token", location: .query, schema: Schema.string, description: "The bearer token, for clients that cannot set headers", required: false),
             ],
             replies: [
                 .init(status: 101, description: "Switching to the WebSocket protocol"),
                 .init(status: 426, description: "Not a WebSocket upgrade request", body: Schema.problem), notFound,
-            ] + Schema.problemReplies)
+            ] + Schema.problemReplies, access: .stream)
         // A plain GET (no upgrade) reaches the HTTP router: say what the route wants, after checking what it names.
         registry.add(webSocket) { _, context -> Response in
             _ = try await Self.session(manager, context)
             throw ProblemError(HTTPResponse.Status(code: 426, reasonPhrase: "Upgrade Required"), "this route takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         }
+        registry.declare(webSocket.method, webSocket.routerPath, webSocket.access)
         webSocketRouter.ws(RouterPath(webSocket.routerPath)) { _, context in
             _ = try await Self.session(manager, context)
             return .upgrade([:])

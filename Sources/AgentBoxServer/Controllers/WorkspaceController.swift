@@ -86,12 +86,11 @@ struct WorkspaceController {
                     Schema.workspaceKey,
                     .init(name: "after", location: .query, schema: Schema.integer, description: "Replay remembered events after this sequence number", required: false),
                     .init(name: "Last-Event-ID", location: .header, schema: Schema.integer, description: "Resume after this sequence number", required: false),
-                    .init(name: "access_token", location: .query, schema: Schema.string, description: "The bearer token, for clients that cannot set headers", required: false),
                 ],
                 replies: [
                     .init(status: 200, description: "An endless event stream", body: .init(contentType: "text/event-stream", schema: Schema.string)),
                     Schema.notFound,
-                ] + Schema.problemReplies)
+                ] + Schema.problemReplies, access: .stream)
         ) { request, context in
             let key = try Self.key(context)
             let after = try ServerSentEvents.resumePoint(request)

@@ -1,43 +1,36 @@
 import Hummingbird
 
-/// Checks the bearer token on every route but `GET /v1/health` and the preview routes.
+/// Checks the bearer token by the access the matched route declared (``APIAccess``), never by the shape of its
+/// path or its host: a route that declared nothing, and a request that matched no route, need the token, so a
+/// request without it learns nothing, not even whether a route exists.
 ///
-/// Streaming routes (SSE and WebSocket) also accept `?access_token=`, because browsers' EventSource and WebSocket
-/// cannot set headers. Tokens are compared in constant time.
+/// Streams (SSE and WebSocket routes declared `.stream`) also accept `?access_token=`, because browsers'
+/// EventSource and WebSocket cannot set headers; no other route does. Tokens are compared in constant time.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
-    /// Requests for `{token}.{previewDomain}` are previews (the WebSocket router's upgrades pass through here).
-    var previewDomain: String? = nil
+    let registry: APIRouteRegistry
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        if !Self.requiresAuth(path: path) { return try await next(request, context) }
-        if let previewDomain, PreviewController.hostToken(request, domain: previewDomain) != nil { return try await next(request, context) }
-        var presented: String?
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { presented = String(parts[1]) }
-        } else if Self.acceptsQueryToken(path: path) {
-            presented = request.uri.queryParameters.get("access_token")
+        let access = registry.access(request.method, endpointPath: context.endpointPath) ?? .bearer
+        switch access {
+        case .open, .previewToken:
+            return try await next(request, context)
+        case .bearer, .stream:
+            var presented: String?
+            if let header = request.headers[.authorization] {
+                let parts = header.split(separator: " ", maxSplits: 1)
+                if parts.count == 2, parts[0].lowercased() == "bearer" { presented = String(parts[1]) }
+            } else if access == .stream {
+                presented = request.uri.queryParameters.get("access_token")
+            }
+            guard let presented else {
+                throw ProblemError(.unauthorized, "missing bearer token", headers: [.wwwAuthenticate: "Bearer"])
+            }
+            guard constantTimeEquals(presented, token) else {
+                throw ProblemError(.unauthorized, "wrong bearer token", headers: [.wwwAuthenticate: "Bearer"])
+            }
+            return try await next(request, context)
         }
-        guard let presented else {
-            throw ProblemError(.unauthorized, "missing bearer token", headers: [.wwwAuthenticate: "Bearer"])
-        }
-        guard constantTimeEquals(presented, token) else {
-            throw ProblemError(.unauthorized, "wrong bearer token", headers: [.wwwAuthenticate: "Bearer"])
-        }
-        return try await next(request, context)
-    }
-
-    static func requiresAuth(path: String) -> Bool {
-        if path == "/v1/health" || path.hasPrefix("/preview/") { return false }
-        return true
-    }
-
-    /// SSE and WebSocket routes, where `?access_token=` stands in for the header.
-    static func acceptsQueryToken(path: String) -> Bool {
-        path.hasSuffix("/events") || path.hasSuffix("/events/stream") || path.hasSuffix("/ws")
-            || path.hasSuffix("/output") || path.hasSuffix("/fs/watch")
     }
 }
 

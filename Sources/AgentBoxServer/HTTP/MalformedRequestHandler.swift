@@ -3,14 +3,18 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// A child channel as `Inner` sets it up, plus a ``MalformedRequestHandler`` at the end of its pipeline.
+/// A child channel as `Inner` sets it up, plus a ``MalformedRequestHandler`` at the end of its pipeline and an
+/// ``UpgradeRequestFilter`` right after its HTTP/1 parser.
 struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
+    let previewDomain: String?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             try channel.pipeline.syncOperations.addHandler(MalformedRequestHandler(logger: logger))
+            let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(UpgradeRequestFilter(previewDomain: previewDomain), position: .after(decoder.handler))
             return value
         }
     }
@@ -52,5 +56,32 @@ final class MalformedRequestHandler: ChannelInboundHandler, RemovableChannelHand
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// Prepares the *first* request of a connection for NIO's upgrade handler, which only ever sees that one:
+/// - drops an `Upgrade` to anything but WebSocket (h2c, TLS, ...): finding no upgrader for it, that handler left the
+///   request unanswered and its connection held. Such a request is answered as the plain request it also is
+///   (RFC 9110 §7.8 lets a server ignore `Upgrade`);
+/// - addresses a WebSocket upgrade for a host-based preview (`Host: {token}.{domain}`) to `/preview/{token}{path}`,
+///   the one route that relays preview WebSockets: a preview host selects a preview by its token, whatever the path,
+///   and never reaches an API route (nor lifts its authentication).
+/// ``PreviewProxyHandler`` drops foreign upgrades of later requests the same way. Leaves the pipeline after the first
+/// head, before an upgrade replaces HTTP.
+final class UpgradeRequestFilter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    let previewDomain: String?
+
+    init(previewDomain: String?) { self.previewDomain = previewDomain }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        let request = PreviewProxyHandler.routesHead(PreviewProxyHandler.withoutForeignUpgrade(head), previewDomain: previewDomain)
+        context.fireChannelRead(wrapInboundOut(.head(request)))
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -160,7 +160,8 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Routes one part; a request head that must wait is queued (with everything after it).
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
-        case .head(let request):
+        case .head(let received):
+            let request = Self.withoutForeignUpgrade(received)
             if let (token, target, prefix) = previewTarget(request) {
                 guard routed == 0, exchange == nil else {
                     waiting.append(part)
@@ -180,7 +181,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 bodyTarget = .routes
                 routed += 1
                 handedToRoutes = true
-                context.fireChannelRead(wrapInboundOut(part))
+                context.fireChannelRead(wrapInboundOut(.head(request)))
             }
         case .body, .end:
             let ended: Bool
@@ -269,7 +270,36 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
         guard host.hasSuffix("." + domain) else { return nil }
         let token = String(host.dropLast(domain.count + 1))
-        return token.isEmpty || token.contains(".") ? nil : token
+        let isTokenShaped = token.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        return token.isEmpty || !isTokenShaped ? nil : token
+    }
+
+    /// The head the upgrade handler sees for a connection's first request (``UpgradeRequestFilter``): a WebSocket
+    /// upgrade for a host-based preview is addressed to the one route that relays preview WebSockets,
+    /// `/preview/{token}{target}`. (A later request's upgrade is answered by Hummingbird with a redirect to the same
+    /// URL, which the client then asks on a new connection, as its first request.)
+    static func routesHead(_ request: HTTPRequestHead, previewDomain: String?) -> HTTPRequestHead {
+        guard request.headers.contains(name: "upgrade"), let domain = previewDomain, let token = Self.hostToken(request.headers.first(name: "host"), domain: domain) else {
+            return request
+        }
+        var rewritten = request
+        rewritten.uri = "/preview/\(token)" + (request.uri.hasPrefix("/") ? request.uri : "/" + request.uri)
+        return rewritten
+    }
+
+    /// `request` without an `Upgrade` to anything but WebSocket (h2c, TLS, ...), which this server does not speak: such
+    /// a request is answered as the plain request it also is (RFC 9110 §7.8 lets a server ignore `Upgrade`), instead
+    /// of holding its connection unanswered.
+    static func withoutForeignUpgrade(_ request: HTTPRequestHead) -> HTTPRequestHead {
+        guard let upgrade = request.headers.first(name: "upgrade") else { return request }
+        let offered = PreviewProxy.listedInConnection([upgrade])
+        if offered.count == 1, offered[0] == "websocket" { return request }
+        var stripped = request
+        stripped.headers.remove(name: "upgrade")
+        let connection = PreviewProxy.listedInConnection(request.headers["connection"]).filter { $0 != "upgrade" }
+        stripped.headers.remove(name: "connection")
+        if !connection.isEmpty { stripped.headers.add(name: "connection", value: connection.joined(separator: ", ")) }
+        return stripped
     }
 
     private func start(_ new: Exchange, context: ChannelHandlerContext) {

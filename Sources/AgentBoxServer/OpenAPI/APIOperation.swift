@@ -34,7 +34,8 @@ struct APIOperation: Sendable {
     var parameters: [Parameter] = []
     var requestBody: Body?
     var replies: [Reply]
-    var authenticated = true
+    /// Who may call it: ``AuthMiddleware`` decides by this, never by the shape of a path or a host.
+    var access: APIAccess = .bearer
 
     /// The path in Hummingbird's form: `/v1/workspaces/:key`.
     var routerPath: String {
@@ -44,10 +45,26 @@ struct APIOperation: Sendable {
     }
 }
 
-/// Adds routes to a router and remembers their ``APIOperation``s for the OpenAPI document.
+/// Who may call an operation. Declared with each route; the one place that decides is ``AuthMiddleware``.
+enum APIAccess: Sendable, Equatable {
+    /// Anyone (health, the OpenAPI document).
+    case open
+    /// The bearer token, in the `Authorization` header only.
+    case bearer
+    /// A stream (SSE or WebSocket), which browsers open without headers: the bearer token, in the header or as
+    /// `?access_token=`.
+    case stream
+    /// A preview: the preview token in its path is the credential, checked by the preview itself.
+    case previewToken
+}
+
+/// Adds routes to a router and remembers their ``APIOperation``s for the OpenAPI document and their access for
+/// ``AuthMiddleware``.
 final class APIRouteRegistry: @unchecked Sendable {
-    // Written only while the router is built, before the server starts; read-only afterwards.
+    // Written only while the routers are built, before the server starts; read-only afterwards.
     private(set) var operations: [APIOperation] = []
+    /// `METHOD /path/{param}` (Hummingbird's endpoint path) → access, for HTTP routes and WebSocket upgrades alike.
+    private var access: [String: APIAccess] = [:]
     let router: Router<AgentBoxRequestContext>
 
     init(router: Router<AgentBoxRequestContext>) {
@@ -59,8 +76,22 @@ final class APIRouteRegistry: @unchecked Sendable {
         handler: @escaping @Sendable (Request, AgentBoxRequestContext) async throws -> some ResponseGenerator
     ) {
         operations.append(operation)
+        declare(operation.method, operation.routerPath, operation.access)
         router.on(RouterPath(operation.routerPath), method: operation.method, use: handler)
     }
+
+    /// Records the access of a route registered elsewhere (a WebSocket upgrade, an undocumented route).
+    func declare(_ method: HTTPRequest.Method, _ routerPath: String, _ access: APIAccess) {
+        self.access[Self.key(method, RouterPath(routerPath).description)] = access
+    }
+
+    /// The declared access of the route a request matched (`endpointPath` as Hummingbird reports it); `nil` when it
+    /// matched none, which the middleware treats as `.bearer`, so that a request without the token learns nothing.
+    func access(_ method: HTTPRequest.Method, endpointPath: String?) -> APIAccess? {
+        endpointPath.flatMap { access[Self.key(method, $0)] }
+    }
+
+    private static func key(_ method: HTTPRequest.Method, _ path: String) -> String { "\(method.rawValue) \(path)" }
 }
 
 /// Schema and parameter shorthands for describing operations.

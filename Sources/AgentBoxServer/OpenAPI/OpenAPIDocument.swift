@@ -10,9 +10,14 @@ enum OpenAPIDocument {
                 "summary": .string(operation.summary),
                 "tags": [.string(operation.tag)],
             ]
-            if !operation.parameters.isEmpty {
+            var parameters = operation.parameters
+            if operation.access == .stream {
+                parameters.append(
+                    .init(name: "access_token", location: .query, schema: Schema.string, description: "The bearer token, for clients that cannot set headers (EventSource, WebSocket)", required: false))
+            }
+            if !parameters.isEmpty {
                 entry["parameters"] = .array(
-                    operation.parameters.map { parameter in
+                    parameters.map { parameter in
                         [
                             "name": .string(parameter.name), "in": .string(parameter.location.rawValue),
                             "required": .bool(parameter.required), "description": .string(parameter.description),
@@ -30,7 +35,7 @@ enum OpenAPIDocument {
                 responses[String(reply.status)] = .object(response)
             }
             entry["responses"] = .object(responses)
-            if !operation.authenticated { entry["security"] = [] }
+            if operation.access == .open || operation.access == .previewToken { entry["security"] = [] }
             var item: [String: JSONValue] = [:]
             if case .object(let existing) = paths[operation.path] { item = existing }
             item[operation.method.rawValue.lowercased()] = .object(entry)
