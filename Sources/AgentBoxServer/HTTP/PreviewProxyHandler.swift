@@ -289,16 +289,17 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// `request` without an `Upgrade` to anything but WebSocket (h2c, TLS, ...), which this server does not speak: such
     /// a request is answered as the plain request it also is (RFC 9110 §7.8 lets a server ignore `Upgrade`), instead
-    /// of holding its connection unanswered.
+    /// of holding its connection unanswered. When it said `Connection: Upgrade`, NIO's parser reads nothing more on the
+    /// connection (what follows would be the new protocol), so the request also says `Connection: close`: it is
+    /// answered, and then the connection closes.
     static func withoutForeignUpgrade(_ request: HTTPRequestHead) -> HTTPRequestHead {
         guard let upgrade = request.headers.first(name: "upgrade") else { return request }
         let offered = PreviewProxy.listedInConnection([upgrade])
         if offered.count == 1, offered[0] == "websocket" { return request }
         var stripped = request
         stripped.headers.remove(name: "upgrade")
-        let connection = PreviewProxy.listedInConnection(request.headers["connection"]).filter { $0 != "upgrade" }
-        stripped.headers.remove(name: "connection")
-        if !connection.isEmpty { stripped.headers.add(name: "connection", value: connection.joined(separator: ", ")) }
+        let connection = PreviewProxy.listedInConnection(request.headers["connection"])
+        if connection.contains("upgrade") { stripped.headers.replaceOrAdd(name: "connection", value: "close") }
         return stripped
     }
 
