@@ -16,6 +16,10 @@ public struct AgentBoxError: Error, Sendable, CustomStringConvertible {
         public static let forbidden = Code(name: "forbidden")
         /// The disk is full, or a quota was reached.
         public static let storageFull = Code(name: "storageFull")
+        /// What the request carries (an environment, arguments) is larger than AgentBox takes.
+        public static let tooLarge = Code(name: "tooLarge")
+        /// The workspace is at one of its limits (its processes), for now: the request may work later.
+        public static let limitReached = Code(name: "limitReached")
         /// A wait ended before what it waited for happened.
         public static let timeout = Code(name: "timeout")
         /// AgentBox is shutting down.

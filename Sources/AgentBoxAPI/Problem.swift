@@ -1,6 +1,7 @@
 /// An RFC 9457 problem document (`application/problem+json`), the body of every AgentBox error response.
 public struct Problem: Codable, Sendable, Equatable, Error, CustomStringConvertible {
-    /// A URI naming the kind of problem (`about:blank` when the status says all).
+    /// A stable URI naming the kind of problem (`https://agentbox.dev/problems/not-found`, ...; `about:blank` for a
+    /// status without a kind of its own). Clients branch on it, never on `detail`.
     public var type: String
     /// A short summary of the kind of problem.
     public var title: String

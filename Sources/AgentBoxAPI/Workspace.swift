@@ -61,11 +61,16 @@ public struct WorkspaceLimits: Codable, Sendable, Equatable {
             pids: pids ?? defaults.pids, diskMb: diskMb ?? defaults.diskMb)
     }
 
+    /// The fewest processes a workspace may be limited to.
+    public static let minimumPids = 8
+
     /// Why these limits are unacceptable, or `nil` when they are fine.
     public func validationProblem() -> String? {
         if let memoryMb, !(16...1_048_576).contains(memoryMb) { return "limits.memoryMb must be 16...1048576, not \(memoryMb)" }
         if let cpuPercent, !(1...100_000).contains(cpuPercent) { return "limits.cpuPercent must be 1...100000, not \(cpuPercent)" }
-        if let pids, !(1...1_000_000).contains(pids) { return "limits.pids must be 1...1000000, not \(pids)" }
+        // The sandbox's own processes (bwrap, its init) count, and a shell pipeline needs a few more: fewer than 8
+        // could run nothing useful.
+        if let pids, !(Self.minimumPids...1_000_000).contains(pids) { return "limits.pids must be \(Self.minimumPids)...1000000, not \(pids)" }
         if let diskMb, !(1...16_777_216).contains(diskMb) { return "limits.diskMb must be 1...16777216, not \(diskMb)" }
         return nil
     }

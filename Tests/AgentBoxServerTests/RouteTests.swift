@@ -43,6 +43,7 @@ func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sour
     let problem = try decode(Problem.self, response)
     #expect(problem.status == Int(status.code), sourceLocation: sourceLocation)
     #expect(!problem.detail.isEmpty, sourceLocation: sourceLocation)
+    #expect(problem.type == ProblemType.for(status), "each kind of problem has its stable type URI", sourceLocation: sourceLocation)
     return problem.detail
 }
 

@@ -113,6 +113,10 @@ extension WorkspaceRuntime {
         for text in arguments where text.utf8.contains(0) {
             throw AgentBoxError(.invalidArgument, "command and args must not contain NUL bytes")
         }
+        let bytes = arguments.reduce(0) { $0 + $1.utf8.count + 1 } + environment.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
+        if bytes > Self.maxStartBytes {
+            throw AgentBoxError(.tooLarge, "the command, its arguments and its environment hold \(bytes) bytes; at most \(Self.maxStartBytes)")
+        }
         return SandboxProcessSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory)
     }
 
@@ -344,6 +348,10 @@ extension WorkspaceRuntime {
         if cwd.utf8.count > 4096 { throw AgentBoxError(.invalidArgument, "cwd is longer than 4096 bytes") }
         return cwd.hasPrefix("/") ? cwd : "/workspace/" + cwd
     }
+
+    /// The most bytes of arguments and environment one process may start with: what one request to the sandbox's
+    /// supervisor carries (256 KiB), less room for the rest of the request.
+    static let maxStartBytes = 192 << 10
 
     static func validateEnvironment(name: String, value: String) throws {
         if name.isEmpty || name.contains("=") || name.utf8.contains(0) {

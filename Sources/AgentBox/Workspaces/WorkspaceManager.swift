@@ -222,13 +222,19 @@ public final class WorkspaceManager: Sendable {
 
     // MARK: Helpers
 
+    /// The most bytes a workspace's `env` may hold (`NAME=value` each), so that every process it starts, with its own
+    /// arguments and the sandbox's variables, stays under what one start request may carry.
+    public static let maxEnvironmentBytes = 64 << 10
+
     static func validate(_ config: WorkspaceConfig) throws {
         if let problem = config.limits?.validationProblem() { throw AgentBoxError(.invalidArgument, problem) }
+        var bytes = 0
         for (name, value) in config.env ?? [:] {
-            if name.isEmpty || name.contains("=") || name.utf8.contains(0) {
-                throw AgentBoxError(.invalidArgument, "env name '\(name)' is not valid (empty, or holds '=' or NUL)")
-            }
-            if value.utf8.contains(0) { throw AgentBoxError(.invalidArgument, "env value of '\(name)' holds a NUL byte") }
+            try WorkspaceRuntime.validateEnvironment(name: name, value: value)
+            bytes += name.utf8.count + value.utf8.count + 2
+        }
+        if bytes > maxEnvironmentBytes {
+            throw AgentBoxError(.tooLarge, "env holds \(bytes) bytes; a workspace's env may hold at most \(maxEnvironmentBytes)")
         }
     }
 

@@ -8,19 +8,25 @@ import Logging
 import NIOHTTP1
 
 /// An error the server answers with an `application/problem+json` body.
+///
+/// Every problem has a stable `type` URI (``ProblemType``) that a client can branch on; its `detail` says what
+/// happened in words meant for the caller. Internal failures say only that, with a reference to the server's log line
+/// that holds the real error: problem details never carry internal error text or host paths.
 public struct ProblemError: HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
+    public let type: String
     public let detail: String
     public let headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ detail: String, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, _ detail: String, type: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
+        self.type = type ?? ProblemType.for(status)
         self.detail = detail
         self.headers = headers
     }
 
     public var problem: Problem {
-        Problem(title: status.reasonPhrase, status: status.code, detail: detail)
+        Problem(type: type, title: status.reasonPhrase, status: status.code, detail: detail)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -49,7 +55,9 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case let error as ProblemError:
             return error
         case let error as AgentBoxError:
-            return ProblemError(status(for: error.code), error.message)
+            let status = status(for: error.code)
+            if status == .internalServerError { return internalProblem(error, logger: logger) }
+            return ProblemError(status, error.message, type: ProblemType.for(error.code))
         case let error as InvalidWorkspaceKey:
             return ProblemError(.badRequest, error.reason)
         case let error as DecodingError:
@@ -60,9 +68,17 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case let error as any HTTPResponseError:
             return ProblemError(error.status, defaultDetail(for: error.status))
         default:
-            logger.error("request failed", metadata: ["error": "\(error)"])
-            return ProblemError(.internalServerError, "internal error: \(error)")
+            return internalProblem(error, logger: logger)
         }
+    }
+
+    /// A failure inside AgentBox: logged whole with a reference, answered with the reference only.
+    static func internalProblem(_ error: any Error, logger: Logger) -> ProblemError {
+        let reference = String((0..<12).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+        var metadata: Logger.Metadata = ["error": "\(error)", "problem.reference": "\(reference)"]
+        if let underlying = (error as? AgentBoxError)?.underlyingError { metadata["error.underlying"] = "\(underlying)" }
+        logger.error("request failed", metadata: metadata)
+        return ProblemError(.internalServerError, "internal error (reference \(reference) in the server log)")
     }
 
     static func status(for code: AgentBoxError.Code) -> HTTPResponse.Status {
@@ -75,6 +91,8 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case .timeout: .requestTimeout
         case .forbidden: .forbidden
         case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+        case .tooLarge: .contentTooLarge
+        case .limitReached: .tooManyRequests
         case .badGateway: .badGateway
         case .gatewayTimeout: .gatewayTimeout
         default: .internalServerError
@@ -97,6 +115,73 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             return try ProblemError.from(error, logger: context.logger).response(from: request, context: context)
+        }
+    }
+}
+
+/// The stable `type` URIs of AgentBox's problems (RFC 9457 §3.1.1), one per kind of problem. They name kinds, not
+/// pages: a client compares them as strings.
+public enum ProblemType {
+    public static let base = "https://agentbox.dev/problems/"
+
+    public static let invalidArgument = base + "invalid-argument"
+    public static let unauthorized = base + "unauthorized"
+    public static let forbidden = base + "forbidden"
+    public static let notFound = base + "not-found"
+    public static let methodNotAllowed = base + "method-not-allowed"
+    public static let conflict = base + "conflict"
+    public static let tooLarge = base + "too-large"
+    public static let unsupportedMediaType = base + "unsupported-media-type"
+    public static let limitReached = base + "limit-reached"
+    public static let timeout = base + "timeout"
+    public static let upgradeRequired = base + "upgrade-required"
+    public static let storageFull = base + "storage-full"
+    public static let unsupported = base + "unsupported"
+    public static let unavailable = base + "unavailable"
+    public static let badGateway = base + "bad-gateway"
+    public static let gatewayTimeout = base + "gateway-timeout"
+    public static let internalError = base + "internal"
+    /// Any other status.
+    public static let other = "about:blank"
+
+    static func `for`(_ code: AgentBoxError.Code) -> String {
+        switch code {
+        case .invalidArgument: invalidArgument
+        case .notFound: notFound
+        case .conflict: conflict
+        case .unsupported: unsupported
+        case .forbidden: forbidden
+        case .storageFull: storageFull
+        case .tooLarge: tooLarge
+        case .limitReached: limitReached
+        case .timeout: timeout
+        case .unavailable: unavailable
+        case .badGateway: badGateway
+        case .gatewayTimeout: gatewayTimeout
+        default: internalError
+        }
+    }
+
+    static func `for`(_ status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: invalidArgument
+        case 401: unauthorized
+        case 403: forbidden
+        case 404: notFound
+        case 405: methodNotAllowed
+        case 408: timeout
+        case 409: conflict
+        case 413: tooLarge
+        case 415: unsupportedMediaType
+        case 426: upgradeRequired
+        case 429: limitReached
+        case 500: internalError
+        case 501: unsupported
+        case 502: badGateway
+        case 503: unavailable
+        case 504: gatewayTimeout
+        case 507: storageFull
+        default: other
         }
     }
 }

@@ -1,0 +1,65 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import Logging
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import AgentBoxServer
+
+/// Requests that reached a 500 (or nothing) before security issue #17 get the 4xx that says what is wrong, with a
+/// typed problem; internal failures tell the client nothing of the server's insides.
+@Suite("Problems")
+struct ProblemRouteTests {
+    @Test func limitsAndSizesAreRefusedWithTheirOwnProblems() async throws {
+        try await withServer(sandbox: true) { client, _ in
+            // A workspace that could run nothing: 400, not a workspace whose every exec fails.
+            for pids in [1, 7] {
+                let tooFew = try await client.execute(
+                    uri: "/v1/workspaces/few", method: .put, headers: json, body: ByteBuffer(string: #"{"limits":{"pids":\#(pids)}}"#))
+                #expect(try expectProblem(tooFew, .badRequest).contains("limits.pids"))
+            }
+            // An env larger than a process can start with: 413 when the workspace is made, not 500 at each exec.
+            let big = String(repeating: "x", count: 70_000)
+            let env = try await client.execute(uri: "/v1/workspaces/env", method: .put, headers: json, body: ByteBuffer(string: #"{"env":{"BIG":"\#(big)"}}"#))
+            try expectProblem(env, .contentTooLarge)
+            let many = (0..<600).map { #""K\#($0)":"\#(String(repeating: "v", count: 120))""# }.joined(separator: ",")
+            let manyEnv = try await client.execute(uri: "/v1/workspaces/env", method: .put, headers: json, body: ByteBuffer(string: "{\"env\":{\(many)}}"))
+            try expectProblem(manyEnv, .contentTooLarge)
+            let missing = try await client.execute(uri: "/v1/workspaces/env", method: .get)
+            try expectProblem(missing, .notFound)
+            // Arguments and an exec's own env over what one start carries: 413.
+            _ = try await client.execute(uri: "/v1/workspaces/args", method: .put, headers: json, body: ByteBuffer(string: "{}"))
+            let longArgs = try await client.execute(
+                uri: "/v1/workspaces/args/exec", method: .post, headers: json,
+                body: ByteBuffer(string: #"{"command":"true \#(String(repeating: "a", count: 250_000))"}"#))
+            try expectProblem(longArgs, .contentTooLarge)
+            let longEnv = try await client.execute(
+                uri: "/v1/workspaces/args/processes", method: .post, headers: json,
+                body: ByteBuffer(string: #"{"command":"true","env":{"A":"\#(String(repeating: "a", count: 100_000))","B":"\#(String(repeating: "b", count: 100_000))"}}"#))
+            try expectProblem(longEnv, .contentTooLarge)
+            // The workspace still works.
+            let ok = try await client.execute(uri: "/v1/workspaces/args/exec", method: .post, headers: json, body: ByteBuffer(string: #"{"command":"echo fine"}"#))
+            #expect(try decode(ExecResult.self, ok).stdout == "fine\n")
+        }
+    }
+
+    @Test func internalErrorsCarryAReferenceNotTheirText() throws {
+        struct Leaky: Error, CustomStringConvertible {
+            var description: String { "open /var/lib/agentbox/workspaces/1234/secret: permission denied" }
+        }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        for error in [Leaky() as any Error, AgentBoxError(.internalError, "cannot open /srv/data/agentbox.sqlite", underlyingError: Leaky())] {
+            let problem = ProblemError.from(error, logger: logger).problem
+            #expect(problem.status == 500 && problem.type == ProblemType.internalError)
+            #expect(!problem.detail.contains("/"), "\(problem.detail)")
+            #expect(problem.detail.contains("reference"), "\(problem.detail)")
+        }
+        let known = ProblemError.from(AgentBoxError(.limitReached, "the workspace runs as many processes as it may"), logger: logger).problem
+        #expect(known.status == 429 && known.type == ProblemType.limitReached)
+    }
+}
