@@ -108,6 +108,10 @@ public struct SandboxError: Error, Sendable, CustomStringConvertible {
         public static let stopped = Code(name: "stopped")
         /// A system call failed.
         public static let system = Code(name: "system")
+        /// A host directory allowed as a mount is no longer what was allowed (a symlink now lies on its path).
+        public static let hostMountChanged = Code(name: "hostMountChanged")
+        /// The sandbox is at its process limit: no process can be started until one ends.
+        public static let processLimit = Code(name: "processLimit")
         public var description: String { name }
     }
 

@@ -65,6 +65,7 @@ int ab_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
 
+
 int ab_open_path(const char *path, int directory) {
     return open(path, O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
 }

@@ -73,4 +73,35 @@ struct MountTests {
             await manager.shutdown()
         }
     }
+
+    /// Hole 5 of #17: the allowed directory is swapped for a symlink to `/` while the workspace sleeps (by anyone who
+    /// can write beside it: here the test, standing in for a workspace with a writable mount of the parent). The next
+    /// boot refuses the mount instead of following the symlink, and says why with a 409.
+    @Test func aHostMountSwappedForASymlinkWhileAsleepIsRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let shared = directory.appendingPathComponent("shared")
+            let data = shared.appendingPathComponent("data")
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            try "mine".write(to: data.appendingPathComponent("readme"), atomically: true, encoding: .utf8)
+            chmod(data.appendingPathComponent("readme").path, 0o644)
+            let manager = try makeManager(directory, allowHostMounts: [shared.path])
+            let config = WorkspaceConfig(mounts: [WorkspaceMount(type: .host, path: "/data", hostPath: data.path)])
+            #expect(try await manager.run("swap", "cat /data/readme", config: config).stdout == "mine")
+            _ = try await manager.sleep(key: key("swap"))
+            try FileManager.default.moveItem(at: data, to: shared.appendingPathComponent("moved"))
+            try FileManager.default.createSymbolicLink(atPath: data.path, withDestinationPath: "/")
+            do {
+                let escaped = try await manager.run("swap", "ls /data/etc/shadow /data/root 2>&1")
+                Issue.record("booted with the symlink followed: \(escaped.stdout)")
+            } catch let error as AgentBoxError {
+                #expect(error.code == .conflict, "\(error)")
+                #expect(error.message.contains("host mount"), "\(error)")
+            }
+            // A symlink higher up the path is refused the same way.
+            try FileManager.default.removeItem(at: data)
+            try FileManager.default.moveItem(at: shared.appendingPathComponent("moved"), to: data)
+            #expect(try await manager.run("swap", "cat /data/readme").stdout == "mine", "restored, it boots again")
+            await manager.shutdown()
+        }
+    }
 }

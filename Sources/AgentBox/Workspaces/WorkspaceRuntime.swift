@@ -240,6 +240,9 @@ public actor WorkspaceRuntime {
             bootTask = nil
             logger.error("workspace failed to boot", metadata: ["error": "\(error)"])
             await publish(.vmShutdown(VMShutdown(reason: .error)))
+            if let error = error as? SandboxError, error.code == .hostMountChanged {
+                throw AgentBoxError(.conflict, "workspace '\(key)' cannot boot: a host mount changed since it was allowed; configure its mounts again", underlyingError: error)
+            }
             throw AgentBoxError(.internalError, "workspace '\(key)' failed to boot: \(error)", underlyingError: error)
         }
         phase = .running

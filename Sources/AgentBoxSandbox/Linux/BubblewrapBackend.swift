@@ -159,7 +159,9 @@ public struct BubblewrapBackend: SandboxBackend {
                     mountArguments += ["--size", String(bytes), "--perms", "0777", "--tmpfs", path]
                 case .host(let hostPath, let path, let readOnly):
                     // Opened here, as the server: the sandbox's uid need not be able to reach the host path.
-                    extra.append(try openPath(URL(fileURLWithPath: hostPath), directory: true))
+                    let fd = try Self.openHostDirectory(hostPath)
+                    opened.append(fd)
+                    extra.append(fd)
                     mountArguments += [readOnly ? "--ro-bind-fd" : "--bind-fd", String(3 + extra.count - 1), path]
                 }
             }
@@ -202,6 +204,22 @@ public struct BubblewrapBackend: SandboxBackend {
                 "launch.ms": "\((clock.now - prepared).milliseconds)",
             ])
         return LinuxSandbox(supervisor: supervisor, cgroups: cgroups)
+    }
+
+    /// Opens a host directory allowed as a mount (its real path, as checked against the allowed prefixes when the
+    /// workspace was configured) without following any symlink on the way: whoever can write near it (another
+    /// workspace with a writable mount, say) may have swapped a component for a symlink since, to have the host's `/`
+    /// mounted at the next boot. Such a path is refused, and the workspace does not boot until it is fixed.
+    static func openHostDirectory(_ hostPath: String) throws -> Int32 {
+        let fd = ab_open_directory_path_nofollow(hostPath)
+        if fd >= 0 { return fd }
+        let error = errno
+        if error == ELOOP || error == EXDEV || error == ENOTDIR || error == ENOENT {
+            throw SandboxError(
+                .hostMountChanged,
+                "the host directory \(hostPath) is not what was allowed any more (\(String(cString: strerror(error)))): a symlink or a missing directory on its path")
+        }
+        throw SandboxError.errno("open the host mount \(hostPath)", error)
     }
 
     /// Makes the OOM killer spare bwrap and the sandbox's init (each child resets itself with --oom-reset), so a

@@ -46,6 +46,10 @@ int ab_pipe_cloexec(int fds[2]);
 /// for reading, for bwrap's --bind-fd. Returns the descriptor, or -1 with errno set.
 int ab_open_path(const char *path, int directory);
 
+/// Like ab_open_path for a directory given by an absolute path, but no symlink on the way is followed (openat2 with
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): a path where one now lies fails with ELOOP.
+int ab_open_directory_path_nofollow(const char *absolute_path);
+
 /// openat2(root, path, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS [| RESOLVE_NO_SYMLINKS]}): opens `path`
 /// (relative) so that resolving it can never leave the directory `root`: `..` above it, absolute symlinks and
 /// symlinks that lead outside fail with EXDEV. Returns the descriptor, or -1 with errno set.
