@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Wire types of the HTTP API, shared by server, client and CLI. Foundation only.
@@ -37,6 +38,7 @@ let package = Package(
             dependencies: [
                 "AgentBoxAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -172,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "AgentBoxServerTests",
             dependencies: [
-                "AgentBoxServer", "AgentBox", "AgentBoxAPI", "AgentBoxModelServer",
+                "AgentBoxServer", "AgentBox", "AgentBoxAPI", "AgentBoxModelServer", "AgentBoxStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -53,7 +53,10 @@ public struct PreviewRequest: Codable, Sendable, Equatable {
 
 /// A preview URL: `/preview/{token}/...` reaches the workspace's port `port` until `expiresAt`.
 public struct Preview: Codable, Sendable, Equatable {
+    /// The credential: shown once, here. The server keeps only its SHA-256.
     public var token: String
+    /// What the list and revocation name it by afterwards (see ``PreviewList/Item/id``).
+    public var id: String
     public var port: Int
     /// `/preview/{token}/`.
     public var path: String
@@ -61,8 +64,9 @@ public struct Preview: Codable, Sendable, Equatable {
     public var url: String?
     public var expiresAt: Date
 
-    public init(token: String, port: Int, path: String, url: String?, expiresAt: Date) {
+    public init(token: String, id: String, port: Int, path: String, url: String?, expiresAt: Date) {
         self.token = token
+        self.id = id
         self.port = port
         self.path = path
         self.url = url
@@ -72,12 +76,15 @@ public struct Preview: Codable, Sendable, Equatable {
 
 /// `GET /v1/workspaces/{key}/previews`.
 public struct PreviewList: Codable, Sendable, Equatable {
+    /// A preview as the server knows it after it was made: by its id, since it keeps only a hash of the token.
     public struct Item: Codable, Sendable, Equatable {
-        public var token: String
+        /// The first 16 hex digits of the token's SHA-256: enough to tell a workspace's previews apart and to revoke
+        /// one, useless to reach it.
+        public var id: String
         public var port: Int
         public var expiresAt: Date
-        public init(token: String, port: Int, expiresAt: Date) {
-            self.token = token
+        public init(id: String, port: Int, expiresAt: Date) {
+            self.id = id
             self.port = port
             self.expiresAt = expiresAt
         }

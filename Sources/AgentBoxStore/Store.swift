@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import Crypto
 import Foundation
 
 /// A workspace as the store keeps it.
@@ -73,10 +74,10 @@ public protocol Store: Sendable {
     func previews(of key: WorkspaceKey, now: Date) async throws -> [PreviewRecord]
 
     /// The preview with `token`, expired or not; `nil` when there is none (never made, revoked, or its workspace gone).
-    func preview(token: String) async throws -> PreviewRecord?
+    func preview(tokenHash: String) async throws -> PreviewRecord?
 
     /// Revokes the workspace's preview `token`; `false` when the workspace has none such.
-    func deletePreview(token: String, of key: WorkspaceKey) async throws -> Bool
+    func deletePreview(tokenHash: String, of key: WorkspaceKey) async throws -> Bool
 
     /// Records a new agent session.
     func createSession(_ record: SessionRecord) async throws
@@ -156,14 +157,27 @@ public struct SnapshotRecord: Sendable, Equatable {
 
 /// A preview token as the store keeps it: `/preview/{token}/` reaches `port` of the workspace until `expiresAt`.
 public struct PreviewRecord: Sendable, Equatable {
-    public var token: String
+    /// The SHA-256 of the token, in hex (``PreviewRecord/hash(token:)``): a store never holds the token itself, so
+    /// a copy of it reaches no preview.
+    public var tokenHash: String
     public var workspaceKey: WorkspaceKey
     public var port: Int
     public var createdAt: Date
     public var expiresAt: Date
 
-    public init(token: String, workspaceKey: WorkspaceKey, port: Int, createdAt: Date, expiresAt: Date) {
-        self.token = token
+    /// The SHA-256 of `token`, in lower-case hex.
+    public static func hash(token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { byte in
+            let digits = Array("0123456789abcdef".utf8)
+            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
+        }.joined()
+    }
+
+    /// What the API names the preview by once it is made: the hash's first 16 hex digits.
+    public var id: String { String(tokenHash.prefix(16)) }
+
+    public init(tokenHash: String, workspaceKey: WorkspaceKey, port: Int, createdAt: Date, expiresAt: Date) {
+        self.tokenHash = tokenHash
         self.workspaceKey = workspaceKey
         self.port = port
         self.createdAt = createdAt

@@ -93,7 +93,7 @@ struct PreviewCommand: AsyncParsableCommand {
             try await runClientCall {
                 let list = try await client.makeClient().previews(key)
                 if json { return try printJSON(list) }
-                printRows([["TOKEN", "PORT", "EXPIRES"]] + list.items.map { [$0.token, String($0.port), RFC3339.format($0.expiresAt)] })
+                printRows([["ID", "PORT", "EXPIRES"]] + list.items.map { [$0.id, String($0.port), RFC3339.format($0.expiresAt)] })
             }
         }
     }
@@ -102,7 +102,7 @@ struct PreviewCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a preview: its URL answers 404 from now on.")
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
-        @Argument(help: "The preview token.") var token: String
+        @Argument(help: "The preview token, or its id from `agentbox previews list`.") var token: String
 
         func run() async throws {
             try await runClientCall { try await client.makeClient().revokePreview(key, token: token) }

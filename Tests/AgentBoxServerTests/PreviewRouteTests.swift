@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AgentBoxServer
+import AgentBoxStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -84,7 +85,7 @@ struct PreviewRouteTests {
     }
 
     @Test func unknownExpiredAndRevokedTokensAre404AndBadInputIs400() async throws {
-        try await withLiveServer { client, _ in
+        try await withLiveServer { client, manager in
             let preview = try await serve(client, "tok", port: 8301)
             #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .ok)
             for unknown in ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "short", "UPPERCASEUPPERCASEUPPERCASEUPPER", "..%2F..%2Fv1"] {
@@ -93,7 +94,19 @@ struct PreviewRouteTests {
                 #expect(response.headers[.contentType] == "application/problem+json")
             }
             let list = try decode(PreviewList.self, try await client.execute(uri: "/v1/workspaces/tok/previews", method: .get))
-            #expect(list.items.map(\.token) == [preview.token] && list.items[0].port == 8301)
+            #expect(list.items.map(\.id) == [preview.id] && list.items[0].port == 8301)
+            #expect(!String(buffer: try await client.execute(uri: "/v1/workspaces/tok/previews", method: .get).body).contains(preview.token), "listed by id only")
+            // The store holds the token's hash, never the token.
+            let database = try Data(contentsOf: URL(fileURLWithPath: manager.configuration.databasePath))
+                + ((try? Data(contentsOf: URL(fileURLWithPath: manager.configuration.databasePath + "-wal"))) ?? Data())
+            #expect(database.range(of: Data(preview.token.utf8)) == nil, "the token is not in the store")
+            #expect(database.range(of: Data(PreviewRecord.hash(token: preview.token).utf8)) != nil, "its hash is")
+            // A second preview revoked by its id.
+            let second = try decode(
+                Preview.self,
+                try await client.execute(uri: "/v1/workspaces/tok/previews", method: .post, headers: json, body: ByteBuffer(string: #"{"port":8301}"#)))
+            #expect(try await client.execute(uri: "/v1/workspaces/tok/previews/\(second.id)", method: .delete).status == .noContent)
+            #expect(try await client.execute(uri: "/preview/\(second.token)/", method: .get).status == .notFound)
 
             // Another workspace cannot revoke it; its own can, and then it is gone.
             _ = try await client.execute(uri: "/v1/workspaces/other", method: .put)

@@ -158,6 +158,34 @@ struct AttackEndToEndTests {
         }
     }
 
+    /// Hole 7: what the server writes is its own (and each workspace's own): the store with its preview hashes,
+    /// environments and transcripts is 0600, -wal and -shm included; a workspace's files are 0700 to its own uid.
+    @Test func theServersFilesAreOwnerOnly() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("modes", config: WorkspaceConfig(env: ["SECRET": "s3cret"]))
+            _ = try await client.exec("modes", command: "echo hi > /workspace/file")
+            _ = try await client.createPreview("modes", port: 8000)
+            func mode(_ path: String) -> mode_t {
+                var info = stat()
+                return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o7777
+            }
+            for file in ["agentbox.sqlite", "agentbox.sqlite-wal", "agentbox.sqlite-shm"] {
+                #expect(mode(data.appendingPathComponent(file).path) == 0o600, "\(file)")
+            }
+            #expect(mode(data.path) == 0o711)
+            #expect(mode(data.appendingPathComponent("snapshots").path) == 0o700)
+            let workspaces = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("workspaces").path)
+            #expect(workspaces.count == 1)
+            for workspace in workspaces {
+                let root = data.appendingPathComponent("workspaces/\(workspace)").path
+                for path in [root, root + "/workspace", root + "/home"] { #expect(mode(path) == 0o700, "\(path)") }
+            }
+            await server.stop()
+        }
+    }
+
     static func get(_ server: ServerProcess, _ path: String, authorized: Bool) async throws -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: server.endpoint.absoluteString + path)
         if authorized, let token = server.token { request.headers.add(name: "authorization", value: "Bearer \(token)") }

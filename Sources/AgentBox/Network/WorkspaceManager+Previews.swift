@@ -3,8 +3,10 @@ import AgentBoxStore
 import Foundation
 
 /// Preview URLs: `/preview/{token}/...` reaches a port of a workspace. Tokens are 32 characters of `[a-z0-9]`
-/// from the system's cryptographic generator, kept in the store with their port and expiry, so they survive sleep
-/// and restarts; revoking deletes them; destroying the workspace deletes its own.
+/// from the system's cryptographic generator. The store keeps each token's SHA-256 (never the token) with its port
+/// and expiry, so previews survive sleep and restarts while a copy of the store reaches none of them; the API names a
+/// preview by its id (the hash's first 16 hex digits) once it is made. Revoking deletes it; destroying the
+/// workspace deletes its own.
 extension WorkspaceManager {
     /// The most unexpired previews one workspace may hold.
     public static let maxPreviewsPerWorkspace = 256
@@ -26,27 +28,34 @@ extension WorkspaceManager {
         guard count < Self.maxPreviewsPerWorkspace else {
             throw AgentBoxError(.conflict, "workspace '\(key)' has \(count) previews, the most it may hold; revoke one first")
         }
+        let token = RandomID.make(prefix: "", length: 32)
         let record = PreviewRecord(
-            token: RandomID.make(prefix: "", length: 32), workspaceKey: key, port: port, createdAt: now,
+            tokenHash: PreviewRecord.hash(token: token), workspaceKey: key, port: port, createdAt: now,
             expiresAt: now.addingTimeInterval(Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) / 1e18))
         try await store.createPreview(record)
-        return Self.wire(record)
+        return Preview(token: token, id: record.id, port: record.port, path: "/preview/\(token)/", url: nil, expiresAt: record.expiresAt)
     }
 
     /// The workspace's unexpired previews, oldest first. Does not boot it.
     public func previews(key: WorkspaceKey) async throws -> PreviewList {
         _ = try await workspace(key: key)
-        return PreviewList(items: try await store.previews(of: key, now: Date()).map { .init(token: $0.token, port: $0.port, expiresAt: $0.expiresAt) })
+        return PreviewList(items: try await store.previews(of: key, now: Date()).map { .init(id: $0.id, port: $0.port, expiresAt: $0.expiresAt) })
     }
 
-    /// Revokes a preview: its URL answers 404 from now on.
-    public func revokePreview(key: WorkspaceKey, token: String) async throws {
+    /// Revokes a preview, named by its token or its id: its URL answers 404 from now on.
+    public func revokePreview(key: WorkspaceKey, token tokenOrID: String) async throws {
         try checkOpen()
         _ = try await workspace(key: key)
-        previewCache.withLock { _ = $0.removeValue(forKey: token) }
-        guard Self.isPreviewToken(token), try await store.deletePreview(token: token, of: key) else {
-            throw AgentBoxError(.notFound, "workspace '\(key)' has no preview '\(token)'")
+        var hash: String?
+        if Self.isPreviewToken(tokenOrID) {
+            hash = PreviewRecord.hash(token: tokenOrID)
+        } else if tokenOrID.count == 16, tokenOrID.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) {
+            hash = try await store.previews(of: key, now: Date()).first { $0.id == tokenOrID }?.tokenHash
         }
+        guard let hash, try await store.deletePreview(tokenHash: hash, of: key) else {
+            throw AgentBoxError(.notFound, "workspace '\(key)' has no preview '\(tokenOrID.prefix(64))'")
+        }
+        previewCache.withLock { cache in cache = cache.filter { $0.value.tokenHash != hash } }
     }
 
     /// The workspace and port behind `token`; `notFound` when the token is malformed, unknown, revoked or expired
@@ -55,7 +64,7 @@ extension WorkspaceManager {
         try checkOpen()
         guard Self.isPreviewToken(token) else { throw AgentBoxError(.notFound, "no such preview") }
         var record = previewCache.withLock { $0[token] }
-        if record == nil, let stored = try await store.preview(token: token) {
+        if record == nil, let stored = try await store.preview(tokenHash: PreviewRecord.hash(token: token)) {
             record = stored
             previewCache.withLock { cache in
                 if cache.count >= Self.previewCacheLimit { cache.removeAll(keepingCapacity: true) }
@@ -81,8 +90,4 @@ extension WorkspaceManager {
     }
 
     static func isPreviewToken(_ token: String) -> Bool { RandomID.isValid(token, prefix: "", length: 32) }
-
-    static func wire(_ record: PreviewRecord) -> Preview {
-        Preview(token: record.token, port: record.port, path: "/preview/\(record.token)/", url: nil, expiresAt: record.expiresAt)
-    }
 }

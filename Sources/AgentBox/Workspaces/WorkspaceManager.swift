@@ -41,6 +41,15 @@ public final class WorkspaceManager: Sendable {
             try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(
                 at: configuration.dataDirectory.appendingPathComponent("workspaces"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: configuration.snapshotsDirectory, withIntermediateDirectories: true)
+            // Others may pass through the data directory (bwrap, as a workspace's uid, reaches the sandbox's /etc
+            // and the agents below it) but not list it; snapshots are the server's alone.
+            for (directory, mode) in [
+                (configuration.dataDirectory, 0o711), (configuration.dataDirectory.appendingPathComponent("workspaces"), 0o711),
+                (configuration.snapshotsDirectory, 0o700),
+            ] where chmod(directory.path, mode_t(mode)) != 0 {
+                throw AgentBoxError(.internalError, "cannot chmod \(directory.path): \(String(cString: strerror(errno)))")
+            }
         } catch {
             throw AgentBoxError(
                 .internalError, "cannot create data directory \(configuration.dataDirectory.path): \(error)",

@@ -122,12 +122,12 @@ public struct BubblewrapBackend: SandboxBackend {
         let workspaceDirectory = spec.hostDirectory.appendingPathComponent("workspace", isDirectory: true)
         let homeDirectory = spec.hostDirectory.appendingPathComponent("home", isDirectory: true)
         let credentials = switchesUser ? spec.hostUID.map { HostSpawn.Credentials(uid: $0, gid: $0) } : nil
-        if let credentials {
-            for directory in [spec.hostDirectory, workspaceDirectory, homeDirectory] {
-                guard chown(directory.path, credentials.uid, credentials.gid) == 0 else {
-                    throw SandboxError.errno("chown \(directory.path)")
-                }
+        for directory in [spec.hostDirectory, workspaceDirectory, homeDirectory] {
+            if let credentials, chown(directory.path, credentials.uid, credentials.gid) != 0 {
+                throw SandboxError.errno("chown \(directory.path)")
             }
+            // Owner only: another workspace's uid (after an escape) cannot even look inside.
+            guard chmod(directory.path, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
         }
         let cgroups = try cgroups.map { try SandboxCgroups.create(id: spec.id, version: $0, limits: spec.limits) }
         let prepared = clock.now

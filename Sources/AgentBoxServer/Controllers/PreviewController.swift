@@ -22,7 +22,7 @@ struct PreviewController {
         let manager = manager
         let previewDomain = previewDomain
         let token = APIOperation.Parameter(
-            name: "token", location: .path, schema: ["type": "string", "pattern": "^[a-z0-9]{32}$"], description: "The preview token.",
+            name: "token", location: .path, schema: ["type": "string", "pattern": "^([a-z0-9]{32}|[0-9a-f]{16})$"], description: "The preview token, or its id.",
             required: true)
         registry.add(
             APIOperation(

@@ -6,6 +6,7 @@ import GRDB
 struct PreviewRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     static let databaseTableName = "preview"
 
+    /// The token's SHA-256 (the column kept its first name, `token`).
     var token: String
     var workspaceKey: String
     var port: Int
@@ -13,7 +14,7 @@ struct PreviewRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var expiresAt: Double
 
     init(_ record: PreviewRecord) {
-        token = record.token
+        token = record.tokenHash
         workspaceKey = record.workspaceKey.rawValue
         port = record.port
         createdAt = record.createdAt.timeIntervalSince1970
@@ -23,7 +24,7 @@ struct PreviewRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     func record() throws -> PreviewRecord {
         guard let key = WorkspaceKey(rawValue: workspaceKey) else { throw StoreError(.corrupt, "stored preview key '\(workspaceKey)' is not valid") }
         return PreviewRecord(
-            token: token, workspaceKey: key, port: port, createdAt: Date(timeIntervalSince1970: createdAt),
+            tokenHash: token, workspaceKey: key, port: port, createdAt: Date(timeIntervalSince1970: createdAt),
             expiresAt: Date(timeIntervalSince1970: expiresAt))
     }
 }

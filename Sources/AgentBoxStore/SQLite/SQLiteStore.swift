@@ -17,6 +17,11 @@ public struct SQLiteStore: Store {
             // Every committed write survives a crash of the process; WAL keeps this cheap.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
+        // Preview tokens, environments and transcripts: owner only. SQLite gives the -wal and -shm files the database
+        // file's mode, so the database is made 0600 before SQLite first opens it; older stores are narrowed too.
+        let created = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if created >= 0 { Glibc.close(created) }
+        for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
         self.writer = pool
@@ -99,6 +104,13 @@ public struct SQLiteStore: Store {
             }
             try db.execute(sql: "ALTER TABLE session_event ADD COLUMN sender TEXT NOT NULL DEFAULT 'agent'")
         }
+        migrator.registerMigration("v7-preview-token-hashes") { db in
+            // The `token` column holds the token's SHA-256 from here on; tokens stored before are replaced by theirs.
+            let tokens = try String.fetchAll(db, sql: "SELECT token FROM preview")
+            for token in tokens {
+                try db.execute(sql: "UPDATE preview SET token = ? WHERE token = ?", arguments: [PreviewRecord.hash(token: token), token])
+            }
+        }
         return migrator
     }
 
@@ -175,13 +187,13 @@ public struct SQLiteStore: Store {
         }
     }
 
-    public func preview(token: String) async throws -> PreviewRecord? {
-        try await writer.read { db in try PreviewRow.fetchOne(db, key: token)?.record() }
+    public func preview(tokenHash: String) async throws -> PreviewRecord? {
+        try await writer.read { db in try PreviewRow.fetchOne(db, key: tokenHash)?.record() }
     }
 
-    public func deletePreview(token: String, of key: WorkspaceKey) async throws -> Bool {
+    public func deletePreview(tokenHash: String, of key: WorkspaceKey) async throws -> Bool {
         try await writer.write { db in
-            try PreviewRow.filter(Column("token") == token && Column("workspaceKey") == key.rawValue).deleteAll(db) > 0
+            try PreviewRow.filter(Column("token") == tokenHash && Column("workspaceKey") == key.rawValue).deleteAll(db) > 0
         }
     }
 
