@@ -28,6 +28,10 @@ public struct AgentBoxConfiguration: Sendable {
     public var exitedProcessMemory = 256
     /// Host directories that `host` mounts may name (each a prefix of the mount's real path). None by default.
     public var allowedHostMountPrefixes: [String] = []
+    /// Private and special-purpose blocks (and host addresses) that egress may reach for workspaces whose policy
+    /// allows the target: the server admin's explicit choice (`serve --egress-allow-private`). None by default; a
+    /// workspace's policy alone never opens them. See ``EgressAddressGuard``.
+    public var egressAllowedPrivateRanges: [IPNetwork] = []
     /// How long a fetch or a preview request waits for a server inside the workspace to accept on its port (a
     /// server started a moment ago, or a workspace waking up, is given that long); then 502.
     public var portWaitLimit: Duration = .seconds(10)

@@ -98,13 +98,17 @@ public struct EgressDeniedEvent: Codable, Sendable, Equatable {
     /// The target as the process named it.
     public var host: String
     public var port: Int
-    /// Why: `policy` (no rule allows it) or `address` (it resolves to a loopback, link-local or unspecified
-    /// address, which only an allow-list entry naming it may reach).
+    /// Why: `policy` (no rule allows it) or `address` (every address it resolves to is the host's own, private,
+    /// link-local or otherwise special, which no policy opens; the server's admin may allow ranges).
     public var reason: String
+    /// In words, when there is more to say: for `address`, which address and what it is
+    /// (`10.0.0.1 is in a private network (RFC 1918)`).
+    public var detail: String?
 
-    public init(host: String, port: Int, reason: String) {
+    public init(host: String, port: Int, reason: String, detail: String? = nil) {
         self.host = host
         self.port = port
         self.reason = reason
+        self.detail = detail
     }
 }

@@ -66,6 +66,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("allow-host-mount"), help: "A host directory under which workspaces may mount host paths (repeatable).")
     var allowHostMount: [String] = []
 
+    @Option(
+        name: .customLong("egress-allow-private"),
+        help: "A private or special address block (CIDR, or one address) that workspaces' egress may reach when their policy allows the target (repeatable). None by default.")
+    var egressAllowPrivate: [String] = []
+
     @Option(help: "Output kept per stream of a spawned process, in bytes.")
     var outputBufferBytes = 1 << 20
 
@@ -125,6 +130,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard Duration.parse(previewTtl)! <= Duration.parse(previewMaxTtl)! else {
             throw ValidationError("--preview-ttl must not be longer than --preview-max-ttl")
         }
+        for text in egressAllowPrivate where IPNetwork(text) == nil {
+            throw ValidationError("--egress-allow-private must be ADDRESS/PREFIX with no host bits set (10.1.0.0/16, fd00::/8) or one address, not '\(text)'")
+        }
         guard outputBufferBytes >= 0 else { throw ValidationError("--output-buffer-bytes must not be negative") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if noToken, token != nil { throw ValidationError("--token and --no-token exclude each other") }
@@ -159,6 +167,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
         configuration.allowedHostMountPrefixes = allowHostMount
+        configuration.egressAllowedPrivateRanges = egressAllowPrivate.compactMap { IPNetwork($0) }
+        if !egressAllowPrivate.isEmpty {
+            logger.notice("egress may reach private ranges", metadata: ["ranges": "\(egressAllowPrivate.joined(separator: ", "))"])
+        }
         configuration.previewDefaultLifetime = Duration.parse(previewTtl)!
         configuration.previewMaxLifetime = Duration.parse(previewMaxTtl)!
         configuration.portWaitLimit = Duration.parse(portWait)!

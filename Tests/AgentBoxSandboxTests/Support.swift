@@ -104,22 +104,79 @@ final class HostHTTPServer: @unchecked Sendable {
 
     func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
 
-    /// An IPv4 address of this host that is not loopback, if it has one.
+    /// An IPv4 address of this host that is not loopback, if it has one (not one a test gave it for a while).
     static var externalAddress: String? {
+        interfaceAddresses.first { $0.ipv4 && !$0.address.hasPrefix("127.") && !$0.interface.hasPrefix(TestHostAddresses.prefix) }?.address
+    }
+
+    /// Every address of this host's interfaces, IPv4 and IPv6, as text.
+    static var interfaceAddresses: [(interface: String, address: String, ipv4: Bool)] {
         var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { return nil }
+        guard getifaddrs(&list) == 0 else { return [] }
         defer { freeifaddrs(list) }
+        var addresses: [(String, String, Bool)] = []
         var current = list
         while let entry = current {
             defer { current = entry.pointee.ifa_next }
-            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            let value = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
-            var copy = value
-            inet_ntop(AF_INET, &copy, &text, socklen_t(INET_ADDRSTRLEN))
-            let string = String(cString: text)
-            if !string.hasPrefix("127.") { return string }
+            guard let address = entry.pointee.ifa_addr else { continue }
+            let family = Int32(address.pointee.sa_family)
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            switch family {
+            case AF_INET:
+                var raw = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                inet_ntop(family, &raw, &text, socklen_t(text.count))
+            case AF_INET6:
+                var raw = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                inet_ntop(family, &raw, &text, socklen_t(text.count))
+            default:
+                continue
+            }
+            addresses.append((String(cString: entry.pointee.ifa_name), String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), family == AF_INET))
         }
-        return nil
+        return addresses
+    }
+}
+
+/// IPv4 addresses given to this host for one test, on a veth pair of their own (on `lo` where veth is missing), so
+/// that the host has them when a manager opens. `remove()` takes them away.
+struct TestHostAddresses {
+    static let prefix = "abeg"
+    let device: String
+    let addresses: [String]
+    private let ownDevice: Bool
+
+    init(_ addresses: [String]) throws {
+        let name = Self.prefix + String(Int.random(in: 100_000...999_999))
+        if Self.ip("link", "add", name + "a", "type", "veth", "peer", "name", name + "b") {
+            (device, ownDevice) = (name + "a", true)
+            _ = Self.ip("link", "set", name + "b", "up")
+            _ = Self.ip("link", "set", device, "up")
+        } else {
+            (device, ownDevice) = ("lo", false)
+        }
+        self.addresses = addresses
+        for address in addresses where !Self.ip("addr", "add", address + "/32", "dev", device) {
+            remove()
+            throw POSIXError(.EPERM)
+        }
+    }
+
+    func remove() {
+        if ownDevice {
+            _ = Self.ip("link", "del", device)
+        } else {
+            for address in addresses { _ = Self.ip("addr", "del", address + "/32", "dev", device) }
+        }
+    }
+
+    private static func ip(_ arguments: String...) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip")
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
     }
 }

@@ -53,4 +53,12 @@ struct CLITests {
         let help = try await AgentBoxBinary.run(["--help"])
         #expect(help.stdout.contains("serve") && help.stdout.contains("workspaces") && help.stdout.contains("events"))
     }
+
+    /// A private range for egress is the admin's explicit choice, so a block that is not what it says is refused.
+    @Test func serveRefusesAnEgressRangeWithHostBits() async throws {
+        for range in ["10.0.0.1/8", "10.0.0.0/33", "example.com"] {
+            let refused = try await AgentBoxBinary.run(["serve", "--port", "0", "--egress-allow-private", range])
+            #expect(refused.status != 0 && refused.stderr.contains("--egress-allow-private"), "\(range): \(refused.stderr)")
+        }
+    }
 }

@@ -9,13 +9,16 @@ import NIOPosix
 /// namespace and connects out from the host's, for the targets the workspace's egress policy allows.
 ///
 /// It speaks `CONNECT host:port` (HTTPS and any other TCP) and absolute-form HTTP (`GET http://host/path`, sent on
-/// as one request with `Connection: close`). A refusal is a `403` to the client and an `egressDenied` event. The
-/// listening socket is made by a short-lived thread that joins the namespace; after that it is served by NIO's
-/// shared event loops like any other, so no thread or process per workspace is needed.
+/// as one request with `Connection: close`). The policy decides on the name; then every address the name resolves to
+/// is judged by the server's ``EgressAddressGuard`` right before it is connected to, so no policy reaches the host or
+/// a private network by a name, a numeric form or DNS that changes its answer. A refusal is a `403` to the client and
+/// an `egressDenied` event. The listening socket is made by a short-lived thread that joins the namespace; after that
+/// it is served by NIO's shared event loops like any other, so no thread or process per workspace is needed.
 final class EgressProxy: Sendable {
     /// The port inside every workspace.
     static let port = 3128
-    /// The name by which a workspace reaches the host's loopback through the proxy (with an exact allow-list entry).
+    /// The name by which a workspace reaches the host's loopback through the proxy (with an allow-list entry naming
+    /// it exactly): the one way to the host. It is never looked up: it means 127.0.0.1 of the host.
     public static let hostAlias = "host.agentbox.internal"
 
     /// The environment that points programs at the proxy (curl reads the lower-case names, most others either).
@@ -33,7 +36,9 @@ final class EgressProxy: Sendable {
     private init(channel: any Channel) { self.channel = channel }
 
     /// Starts the proxy in the network namespace `fd` (closed by the caller).
-    static func start(namespace fd: Int32, rules: EgressRules, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void) async throws -> EgressProxy {
+    static func start(
+        namespace fd: Int32, rules: EgressRules, addresses: EgressAddressGuard, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
+    ) async throws -> EgressProxy {
         let socket = ab_listen_in_network_namespace(fd, Int32(port))
         guard socket >= 0 else {
             throw AgentBoxError(.internalError, "cannot listen for the egress proxy in the workspace: \(String(cString: strerror(-socket)))")
@@ -45,7 +50,7 @@ final class EgressProxy: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     try channel.pipeline.syncOperations.addHandler(decoder)
-                    try channel.pipeline.syncOperations.addHandler(EgressRequestHandler(rules: rules, decoder: decoder, onDenied: onDenied))
+                    try channel.pipeline.syncOperations.addHandler(EgressRequestHandler(rules: rules, addresses: addresses, decoder: decoder, onDenied: onDenied))
                 }
             }
         do {
@@ -68,6 +73,7 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
     typealias OutboundOut = ByteBuffer
 
     let rules: EgressRules
+    let addresses: EgressAddressGuard
     let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     let onDenied: @Sendable (EgressDeniedEvent) -> Void
     /// The request being handled, once its head allowed it; its body (absolute-form only) gathers until its end.
@@ -77,8 +83,12 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
     /// The most body an absolute-form request may carry (it is held until the request ends; HTTPS goes by CONNECT).
     static let maxForwardedBody = 8 << 20
 
-    init(rules: EgressRules, decoder: ByteToMessageHandler<HTTPRequestDecoder>, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void) {
+    init(
+        rules: EgressRules, addresses: EgressAddressGuard, decoder: ByteToMessageHandler<HTTPRequestDecoder>,
+        onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
+    ) {
         self.rules = rules
+        self.addresses = addresses
         self.decoder = decoder
         self.onDenied = onDenied
     }
@@ -90,9 +100,14 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
             guard let target = EgressTarget(head) else {
                 return refuse(context, status: "400 Bad Request", message: "the egress proxy takes CONNECT host:port or absolute http:// URLs")
             }
-            guard rules.allows(host: target.host, port: target.port) else {
-                onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "policy"))
-                return refuse(context, status: "403 Forbidden", message: "the workspace's egress policy does not allow \(target.host):\(target.port)")
+            // The host alias is the host's loopback: only an entry naming it exactly opens it, never `allow` or `*`.
+            let alias = target.host == EgressProxy.hostAlias
+            guard alias ? rules.namesExactly(host: target.host, port: target.port) : rules.allows(host: target.host, port: target.port) else {
+                let detail = alias ? "\(EgressProxy.hostAlias) needs an allow-list entry naming it exactly" : nil
+                onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "policy", detail: detail))
+                return refuse(
+                    context, status: "403 Forbidden",
+                    message: "the workspace's egress policy does not allow \(target.host):\(target.port)" + (detail.map { " (\($0))" } ?? ""))
             }
             self.target = target
         case .body(var part):
@@ -134,42 +149,51 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
         }
         let channel = context.channel
         let loop = context.eventLoop
-        let exactly = rules.namesExactly(host: target.host, port: target.port)
+        let addresses = addresses
         let onDenied = onDenied
         let firstBytes = first
-        NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
-            // `host.agentbox.internal` is the host's own loopback (a service beside the server, such as a scripted
-            // model server): like any loopback target it needs an allow-list entry naming it exactly.
-            try SocketAddress.makeAddressResolvingHost(
-                target.host.lowercased() == EgressProxy.hostAlias ? "127.0.0.1" : target.host, port: target.port)
-        }.flatMapThrowing { address -> SocketAddress in
-            if let ip = address.ipAddress, EgressRules.isSensitive(address: ip), !exactly {
-                onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "address"))
-                throw EgressRefusal.sensitiveAddress(ip)
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () throws -> [SocketAddress] in
+            // The alias means the host's loopback, with no lookup; the policy allowed it by its exact entry.
+            if target.host == EgressProxy.hostAlias { return [try SocketAddress(ipAddress: "127.0.0.1", port: target.port)] }
+            return try EgressProxy.resolve(host: target.host, port: target.port)
+        }.flatMapThrowing { resolved -> [SocketAddress] in
+            if target.host == EgressProxy.hostAlias { return resolved }
+            // Each address the connection may go to is judged, not the name: these very values are connected to.
+            var permitted: [SocketAddress] = []
+            var refusals: [String] = []
+            for address in resolved {
+                guard let ip = IPAddress(address) else { continue }
+                if let why = addresses.refusal(for: ip) { refusals.append("\(ip) is \(why)") } else { permitted.append(address) }
             }
-            return address
-        }.flatMap { address in
-            ClientBootstrap(group: loop)
-                .connectTimeout(.seconds(10))
-                .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                .channelInitializer { outbound in
-                    outbound.eventLoop.makeCompletedFuture { try outbound.pipeline.syncOperations.addHandler(targetSide) }
-                }
-                .connect(to: address)
+            guard permitted.isEmpty else { return permitted }
+            let detail = refusals.first ?? "\(target.host) resolves to no IP address"
+            onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "address", detail: detail))
+            throw EgressRefusal.address(detail)
+        }.flatMap { candidates in
+            EgressProxy.connect(to: candidates.prefix(EgressProxy.maxAddressesTried), on: loop)
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let outbound):
+                do {
+                    // Reading starts only now, with the relay in place (the bootstrap leaves auto-read off).
+                    try outbound.pipeline.syncOperations.addHandler(targetSide)
+                } catch {
+                    outbound.close(promise: nil)
+                    channel.close(promise: nil)
+                    return
+                }
                 if let firstBytes {
                     outbound.writeAndFlush(firstBytes, promise: nil)
                 } else {
                     channel.writeAndFlush(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n"), promise: nil)
                 }
                 clientSide.start()
+                outbound.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
                 channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
             case .failure(let error):
                 let (status, message): (String, String) =
-                    if case EgressRefusal.sensitiveAddress(let ip) = error {
-                        ("403 Forbidden", "\(target.host) resolves to \(ip), which only an allow-list entry naming it may reach")
+                    if case EgressRefusal.address(let detail) = error {
+                        ("403 Forbidden", "\(target.host):\(target.port) is refused: \(detail); the server's admin may allow a range with serve --egress-allow-private")
                     } else {
                         ("502 Bad Gateway", "cannot reach \(target.host):\(target.port): \(error)")
                     }
@@ -192,7 +216,58 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
 }
 
 private enum EgressRefusal: Error {
-    case sensitiveAddress(String)
+    /// Every address of the target is one the ``EgressAddressGuard`` refuses; why, for the first.
+    case address(String)
+}
+
+extension EgressProxy {
+    /// Every address `host` resolves to in the host's network, in the resolver's order: one `getaddrinfo`, which also
+    /// turns numeric forms such as `2130706433` or `0x7f.1` into the address they mean. The proxy judges and connects
+    /// to exactly these, so there is no second lookup that could answer differently.
+    static func resolve(host: String, port: Int) throws -> [SocketAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_protocol = Int32(IPPROTO_TCP)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let list else {
+            throw AgentBoxError(.badGateway, "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(list) }
+        var addresses: [SocketAddress] = []
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let current = entry {
+            entry = current.pointee.ai_next
+            guard let raw = current.pointee.ai_addr else { continue }
+            switch current.pointee.ai_family {
+            case AF_INET: addresses.append(raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: host) })
+            case AF_INET6: addresses.append(raw.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: host) })
+            default: continue
+            }
+        }
+        return addresses
+    }
+
+    /// The most permitted addresses of one name that the proxy tries, each for up to 10 s.
+    static let maxAddressesTried = 8
+
+    /// Connects to the first of `candidates` (already judged) that accepts, in order. The channel does not read until
+    /// the caller turns auto-read on.
+    static func connect(to candidates: ArraySlice<SocketAddress>, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        guard let first = candidates.first else {
+            return loop.makeFailedFuture(AgentBoxError(.badGateway, "no address to connect to"))
+        }
+        return ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(10))
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelOption(ChannelOptions.autoRead, value: false)
+            .connect(to: first)
+            .flatMapError { error in
+                let rest = candidates.dropFirst()
+                return rest.isEmpty ? loop.makeFailedFuture(error) : connect(to: rest, on: loop)
+            }
+    }
 }
 
 /// Where a proxy request goes, and what to send first.

@@ -7,9 +7,10 @@ import Foundation
 /// optional `:port` (any port without). IPv4 addresses are hosts like any other. Matching is on the target as the
 /// process named it, case-insensitively.
 ///
-/// Whatever the policy, a target that resolves to a loopback, link-local or unspecified address (the host's own
-/// services, the AgentBox API, a cloud metadata endpoint) is refused unless an entry names that very host, without
-/// a wildcard: `127.0.0.1:8080` allows a service on the host; `allow` alone does not.
+/// The policy decides on names only. Whatever it says, the proxy then refuses every resolved address that
+/// ``EgressAddressGuard`` refuses (the host's own, private, link-local, ...): a policy cannot open those, only the
+/// server's admin can. The host's loopback is reached as ``EgressProxy/hostAlias``, and only with an entry naming the
+/// alias exactly: `host.agentbox.internal:8080` allows a service on the host; `allow` or `*` alone does not.
 public struct EgressRules: Sendable, Equatable {
     struct Pattern: Sendable, Equatable {
         /// Lower case; for a wildcard, the suffix after `*.` (empty for `*`).
@@ -68,8 +69,7 @@ public struct EgressRules: Sendable, Equatable {
         }
     }
 
-    /// Whether an entry names `host` itself (no wildcard), which is what reaching a loopback or link-local
-    /// address takes.
+    /// Whether an entry names `host` itself (no wildcard), which is what reaching ``EgressProxy/hostAlias`` takes.
     public func namesExactly(host: String, port: Int) -> Bool {
         guard case .list(let patterns) = mode else { return false }
         return patterns.contains { !$0.wildcard && Self.matches($0, host: host.lowercased(), port: port) }
@@ -79,19 +79,5 @@ public struct EgressRules: Sendable, Equatable {
         if let wanted = pattern.port, wanted != port { return false }
         if !pattern.wildcard { return host == pattern.host }
         return pattern.host.isEmpty || host.hasSuffix("." + pattern.host)
-    }
-
-    /// Whether `address` (numeric, IPv4 or IPv6) is one that only an exact entry may reach: loopback,
-    /// link-local, unspecified, or IPv4 mapped into IPv6 as one of these.
-    public static func isSensitive(address: String) -> Bool {
-        var address = address.lowercased()
-        if address.hasPrefix("::ffff:") { address = String(address.dropFirst(7)) }
-        if address.contains(".") {
-            let parts = address.split(separator: ".").compactMap { Int($0) }
-            guard parts.count == 4 else { return true }
-            return parts[0] == 127 || parts[0] == 0 || (parts[0] == 169 && parts[1] == 254)
-        }
-        return address == "::1" || address == "::" || address.hasPrefix("fe8") || address.hasPrefix("fe9")
-            || address.hasPrefix("fea") || address.hasPrefix("feb")
     }
 }

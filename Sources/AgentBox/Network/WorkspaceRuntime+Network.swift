@@ -35,7 +35,7 @@ extension WorkspaceRuntime {
         guard let namespace = try sandbox.openNetworkNamespace() else { return }
         defer { close(namespace) }
         let rules = try EgressRules(config.network?.egress ?? .deny)
-        egressProxy = try await EgressProxy.start(namespace: namespace, rules: rules) { [weak self] denied in
+        egressProxy = try await EgressProxy.start(namespace: namespace, rules: rules, addresses: egressAddresses) { [weak self] denied in
             Task { await self?.publish(.egressDenied(denied)) }
         }
     }

@@ -26,6 +26,9 @@ public final class WorkspaceManager: Sendable {
     /// The sessions loaded since start, by id (loading one does not start its agent).
     let loadedSessions = Mutex<[String: AgentSession]>([:])
 
+    /// The addresses egress may not reach, with the host's interface addresses as they were when the manager opened.
+    let egressAddresses: EgressAddressGuard
+
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
 
@@ -33,6 +36,8 @@ public final class WorkspaceManager: Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        self.egressAddresses = EgressAddressGuard(
+            allowedRanges: configuration.egressAllowedPrivateRanges, hostAddresses: EgressAddressGuard.hostInterfaceAddresses())
     }
 
     /// Creates the data directory if needed and opens the SQLite store inside it.
@@ -174,7 +179,8 @@ public final class WorkspaceManager: Sendable {
         if let runtime = runtimes.withLock({ $0[record.key] }), runtime.id == record.id { return runtime }
         let bound = try await store.eventSequenceBound(key: record.key)
         let candidate = WorkspaceRuntime(
-            record: record, eventSeqBound: bound, store: store, configuration: configuration, logger: logger)
+            record: record, eventSeqBound: bound, store: store, configuration: configuration, egressAddresses: egressAddresses,
+            logger: logger)
         // Two callers may race to load one workspace: the first one stored wins, so there is one actor per workspace.
         return runtimes.withLock { runtimes in
             if let existing = runtimes[record.key], existing.id == record.id { return existing }

@@ -22,6 +22,8 @@ public actor WorkspaceRuntime {
     let record: WorkspaceRecord
     private let store: any Store
     let configuration: AgentBoxConfiguration
+    /// What the egress proxy may connect to beyond the workspace's policy (the manager's, shared by all).
+    let egressAddresses: EgressAddressGuard
     let logger: Logger
 
     /// The lifecycle phase. `stopping` shows as `running` on the API until the sandbox is gone.
@@ -79,13 +81,17 @@ public actor WorkspaceRuntime {
     /// A reservation of event numbers under way, started ahead of need by a boot (see `boot()`).
     private var pendingReservation: Task<Int64, any Error>?
 
-    init(record: WorkspaceRecord, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration, logger: Logger) {
+    init(
+        record: WorkspaceRecord, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
+        egressAddresses: EgressAddressGuard, logger: Logger
+    ) {
         self.key = record.key
         self.id = record.id
         self.directory = configuration.workspaceDirectory(id: record.id)
         self.record = record
         self.store = store
         self.configuration = configuration
+        self.egressAddresses = egressAddresses
         var logger = logger
         logger[metadataKey: "workspace.key"] = "\(record.key)"
         self.logger = logger
