@@ -12,7 +12,8 @@ let echoServer = try! String(
 struct NetworkTests {
     @Test func fetchReachesAServerInsideTheWorkspaceOnly() async throws {
         try await withTemporaryDirectory { directory in
-            let manager = try makeManager(directory, portWaitLimit: .milliseconds(600))
+            // Long enough for python3 to start listening on a loaded CI machine.
+            let manager = try makeManager(directory, portWaitLimit: .seconds(5))
             _ = try await manager.run("web", "true")
             let runtime = try await manager.runtime(for: key("web"))
             _ = try await runtime.exec(ExecRequest(command: "cat > /workspace/echo.py", stdin: echoServer))
