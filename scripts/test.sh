@@ -11,6 +11,8 @@ AGENTBOX_AGENTS=$(bash scripts/setup-agents.sh)
 export AGENTBOX_AGENTS
 swift build --build-tests
 swift test --skip-build
+# The server fuzzed through its own OpenAPI document (schemathesis, bounded to a few minutes): no server errors.
+AGENTBOX_SCHEMATHESIS_EXAMPLES=25 bash scripts/schemathesis.sh
 # Smoke runs of the benchmarks, so that they never rot (the full runs are in BENCHMARKS.md): the in-process store
 # bench, and the harness (bench/run.sh --smoke: one iteration of every measurement against the real server; the debug
 # build, which this script has already built). Both need root and bubblewrap for the sandboxes.

@@ -58,6 +58,11 @@ public struct ProblemError: HTTPResponseError, Sendable {
             let status = status(for: error.code)
             if status == .internalServerError { return internalProblem(error, logger: logger) }
             return ProblemError(status, error.message, type: ProblemType.for(error.code))
+        case let error as StoreError where error.code == .notFound:
+            // A workspace deleted while the request was under way.
+            return ProblemError(.notFound, error.message)
+        case let error as StoreError where error.code == .closed:
+            return ProblemError(.serviceUnavailable, "AgentBox is shutting down")
         case let error as InvalidWorkspaceKey:
             return ProblemError(.badRequest, error.reason)
         case let error as DecodingError:
