@@ -47,7 +47,7 @@ struct APIOperation: Sendable {
 
 /// Who may call an operation. Declared with each route; the one place that decides is ``AuthMiddleware``.
 enum APIAccess: Sendable, Equatable {
-    /// Anyone (health, the OpenAPI document).
+    /// Anyone (health).
     case open
     /// The bearer token, in the `Authorization` header only.
     case bearer
