@@ -11,9 +11,14 @@
 //                  controlling terminal) and sends the terminal's master descriptor back through that socket
 //           signal NUL id NUL signo NUL    signal the process's group
 //           kill   NUL id NUL              SIGKILL the process, its group and every descendant
-//   fd 1  reply pipe to the server, one line per event:
-//           ready | started ID PID | failed ID ERRNO STAGE | exited ID CODE SIGNAL
+//   fd 1  reply pipe to the server, one line per event, at most AB_MAX_REPLY_LINE bytes:
+//           ready | started ID PID | failed ID ERRNO STAGE | exited ID CODE SIGNAL | error TEXT
 //   fd 2  diagnostics.
+//
+// The workspace runs as the same uid as this process, so the supervisor makes itself non-dumpable: the kernel then
+// refuses the workspace ptrace, /proc/1/mem, /proc/1/fd and /proc/1/environ, through which it could stop the
+// supervisor or write forged replies into its pipe. Its children drop every descriptor but their own stdio before
+// they exec, and an exec makes them dumpable again (the workspace may debug its own programs).
 //
 // When the control socket closes (the server stops the workspace, or died), it kills every process of the
 // sandbox and exits; as PID 1 of the PID namespace its exit takes the namespace down with it.
@@ -36,8 +41,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 extern char **environ;
 
@@ -50,13 +60,17 @@ static char message[AB_MAX_MESSAGE + 1];
 
 static void reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void reply(const char *format, ...) {
-    char line[256];
+    char line[AB_MAX_REPLY_LINE + 1];
     va_list args;
     va_start(args, format);
     int length = vsnprintf(line, sizeof(line), format, args);
     va_end(args);
     if (length <= 0) return;
-    if ((size_t)length >= sizeof(line)) length = sizeof(line) - 1;
+    if (length > AB_MAX_REPLY_LINE) {
+        // Cut, but still one line: the server stops a sandbox whose replies run past the limit.
+        length = AB_MAX_REPLY_LINE;
+        line[length - 1] = '\n';
+    }
     const char *cursor = line;
     while (length > 0) {
         ssize_t written = write(1, cursor, (size_t)length);
@@ -104,6 +118,44 @@ static int split_fields(char *buffer, size_t length, char **fields, int max) {
 
 static void close_fds(int *fds, int count) {
     for (int i = 0; i < count; i++) close(fds[i]);
+}
+
+// In a child before exec: closes every descriptor above stdio except `keep`, so that nothing of the supervisor's
+// (its control socket, its reply pipe, other processes' descriptors) reaches the workspace, even for the moment
+// before exec. close_range needs Linux 5.9; before, /proc/self/fd lists them (a process may always read its own).
+static void close_other_descriptors(int keep) {
+    if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0)
+        && syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0) return;
+    DIR *directory = opendir("/proc/self/fd");
+    if (!directory) return;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        int fd = atoi(entry->d_name);
+        if (fd > 2 && fd != keep && fd != dirfd(directory)) close(fd);
+    }
+    closedir(directory);
+}
+
+// Waits until the child `pid` has exec'd (its close-on-exec status pipe reaches its end) or reported a failure.
+// The workspace can stop the child before that (same uid, SIGSTOP), so the wait also ends when the server hangs up
+// (fd 0): then the child is killed and -1 returned, and the main loop sees the hang-up and stops the sandbox.
+static ssize_t wait_for_exec(int status_fd, pid_t pid, int report[2]) {
+    for (;;) {
+        struct pollfd polls[2] = { { .fd = status_fd, .events = POLLIN }, { .fd = 0, .events = 0 } };
+        if (poll(polls, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;  // cannot poll: wait for the child alone
+        }
+        if (polls[0].revents) break;
+        if (polls[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return -1;
+        }
+    }
+    ssize_t got;
+    do { got = read(status_fd, report, 2 * sizeof(int)); } while (got < 0 && errno == EINTR);
+    return got < 0 ? 0 : got;
 }
 
 static void child_fail(int pipe_fd, int error, char stage) {
@@ -180,7 +232,11 @@ static void spawn(char **fields, int count, int *fds, int nfds, int tty) {
         } else if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) {
             child_fail(status_pipe[1], errno, 'd');
         }
+        close_other_descriptors(status_pipe[1]);
         if (oom_reset) {
+            // A non-dumpable process's /proc files belong to root, its oom_score_adj too. Holding nothing of the
+            // supervisor's any more, the child may become dumpable (as exec would make it anyway) and reset it.
+            prctl(PR_SET_DUMPABLE, 1);
             int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
             if (fd >= 0) { ssize_t ignored = write(fd, "0", 1); (void)ignored; close(fd); }
         }
@@ -198,10 +254,11 @@ static void spawn(char **fields, int count, int *fds, int nfds, int tty) {
         reply("failed %llu %d fork\n", id, saved);
     } else {
         int report[2];
-        ssize_t got;
-        do { got = read(status_pipe[0], report, sizeof(report)); } while (got < 0 && errno == EINTR);
+        ssize_t got = wait_for_exec(status_pipe[0], pid, report);
         close(status_pipe[0]);
-        if (got == (ssize_t)sizeof(report)) {
+        if (got < 0) {
+            // The server hung up while the child had not exec'd yet: it is killed, nothing to report.
+        } else if (got == (ssize_t)sizeof(report)) {
             // exec never happened; reap the child now so it is not reported as an exit.
             waitpid(pid, NULL, 0);
             const char *stage = report[1] == 'c' ? "cwd" : report[1] == 'e' ? "exec" : report[1] == 't' ? "terminal" : "setup";
@@ -321,6 +378,8 @@ static void reap(void) {
 }
 
 int main(int argc, char **argv) {
+    // First of all: the workspace (same uid) must never attach to us or open our descriptors through /proc.
+    if (prctl(PR_SET_DUMPABLE, 0) < 0) { perror("agentbox-sandbox-init: PR_SET_DUMPABLE"); return 1; }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--nproc") == 0 && i + 1 < argc) limit_nproc = atoll(argv[++i]);
         else if (strcmp(argv[i], "--as") == 0 && i + 1 < argc) limit_as = atoll(argv[++i]);

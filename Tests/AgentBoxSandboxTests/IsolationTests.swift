@@ -128,6 +128,49 @@ struct IsolationTests {
             await manager.shutdown()
         }
     }
+
+    /// The supervisor (PID 1) runs as the workspace's uid, so only its being non-dumpable keeps the workspace from
+    /// attaching to it (and stopping it, or writing forged replies), reading its memory and environment, and opening
+    /// its descriptors, the reply pipe among them. What it starts is dumpable as usual, and holds only its stdio.
+    @Test func theSupervisorCannotBeTracedOrRead() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let script = """
+                import ctypes, errno, os
+                libc = ctypes.CDLL(None, use_errno=True)
+                def attempt(name, action):
+                    try:
+                        action()
+                        print(name, "OK")
+                    except OSError as error:
+                        print(name, errno.errorcode[error.errno])
+                def attach():
+                    if libc.ptrace(16, 1, 0, 0) != 0:  # PTRACE_ATTACH
+                        raise OSError(ctypes.get_errno(), "ptrace")
+                    os.waitpid(1, 0x40000000)  # __WALL: the attach stop
+                    libc.ptrace(17, 1, 0, 0)  # PTRACE_DETACH: let the supervisor run on
+                attempt("attach", attach)
+                attempt("mem", lambda: open("/proc/1/mem", "rb").close())
+                attempt("fd", lambda: os.listdir("/proc/1/fd"))
+                attempt("environ", lambda: open("/proc/1/environ", "rb").read())
+                attempt("replies", lambda: open("/proc/1/fd/1", "wb").close())
+                print("dumpable", libc.prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE
+                for fd in os.listdir("/proc/self/fd"):
+                    if int(fd) > 2:
+                        print("descriptor", fd, os.readlink("/proc/self/fd/" + fd))
+                """
+            let result = try await manager.run("trace", "python3 - <<'EOF'\n\(script)\nEOF\necho alive")
+            #expect(result.stdout.contains("attach EPERM"), "\(result.stdout)\(result.stderr)")
+            for name in ["mem", "fd", "environ", "replies"] {
+                #expect(result.stdout.contains("\(name) EACCES"), "\(name): \(result.stdout)")
+            }
+            #expect(result.stdout.contains("dumpable 1"), "what the supervisor starts is dumpable")
+            let descriptors = result.stdout.split(separator: "\n").filter { $0.hasPrefix("descriptor") }
+            #expect(descriptors.allSatisfy { $0.hasSuffix("/fd") }, "only stdio and the listing itself: \(descriptors)")
+            #expect(try await manager.run("trace", "echo still").stdout == "still\n", "the supervisor still answers")
+            await manager.shutdown()
+        }
+    }
 }
 
 @Suite("Sandbox set-up", .enabled(if: Host.canSandbox, "needs bubblewrap and root"))

@@ -8,7 +8,8 @@ import Logging
 ///
 /// When the server runs as root, each workspace runs as its own unprivileged host uid (so that an escape from the
 /// namespaces meets ordinary Unix permissions); otherwise as the server's uid. Inside, processes are uid 1000
-/// (`agent`), with no capabilities and `no_new_privs`.
+/// (`agent`), with no capabilities and `no_new_privs`, under a seccomp filter (`ab_seccomp_program`) that bwrap loads
+/// before it starts the sandbox's init.
 public struct BubblewrapBackend: SandboxBackend {
     public let name = "linux"
     let bwrapPath: String
@@ -64,6 +65,11 @@ public struct BubblewrapBackend: SandboxBackend {
             bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
             cgroups: problem == nil ? version : nil, switchesUser: root)
         try backend.checkUserNamespaces()
+        let filter = ab_seccomp_open()
+        guard filter >= 0 else {
+            throw SandboxError(.startFailed, "no seccomp filter for this architecture (x86_64 and aarch64 have one)")
+        }
+        close(filter)
         return (backend, notes)
     }
 
@@ -143,9 +149,13 @@ public struct BubblewrapBackend: SandboxBackend {
         let procs: [Int32]
         var mountArguments: [String] = []
         do {
+            let filter = ab_seccomp_open()
+            guard filter >= 0 else { throw SandboxError.errno("seccomp filter") }
+            opened.append(filter)
             extra = [
                 try openPath(workspaceDirectory, directory: true), try openPath(homeDirectory, directory: true),
                 try openPath(etcDirectory, directory: true), try openPath(URL(fileURLWithPath: initPath), directory: false),
+                filter,
             ]
             for tool in tools {
                 extra.append(try openPath(URL(fileURLWithPath: tool.path), directory: false))
@@ -171,7 +181,8 @@ public struct BubblewrapBackend: SandboxBackend {
             throw error
         }
         opened += procs
-        // Child descriptors: 0 control, 1 replies, 2 diagnostics, then 3 workspace, 4 home, 5 etc, 6 init, 7… host mounts.
+        // Child descriptors: 0 control, 1 replies, 2 diagnostics, then 3 workspace, 4 home, 5 etc, 6 init, 7 the seccomp
+        // filter (a pipe bwrap reads to its end), 8… tools, agents and host mounts.
         var arguments = [
             bwrapPath, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--disable-userns", "--uid", String(SandboxRoot.uid), "--gid", String(SandboxRoot.uid),
@@ -179,6 +190,7 @@ public struct BubblewrapBackend: SandboxBackend {
         ]
         arguments += SandboxRoot.bwrapArguments(workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6)
         arguments += mountArguments
+        arguments += ["--seccomp", "7"]
         arguments += ["--as-pid-1", "/.agentbox/init"]
         if credentials != nil { arguments.append("--oom-reset") }
         if cgroups == nil {

@@ -8,6 +8,12 @@ import Synchronization
 /// The server's side of one `agentbox-sandbox-init`: sends it spawn and signal requests over a SOCK_SEQPACKET
 /// socket (with the process's stdio descriptors attached) and reads its replies (started, failed, exited) from a
 /// pipe. Both sandbox backends drive their processes through one of these.
+///
+/// Everything that comes out of a sandbox is hostile, the supervisor's own output included (it lives inside the
+/// workspace, with the workspace's uid): replies are split into lines of at most `AB_MAX_REPLY_LINE` bytes in linear
+/// time and parsed strictly, and a reply that is too long or does not parse stops the sandbox. Its diagnostics are
+/// cut into bounded lines and rate-limited before they reach the log. Both pipes are read with backpressure, each on
+/// its own, so that one sandbox's output never holds up another's.
 final class Supervisor: Sendable {
     private let control: Int32
     let launcherPID: pid_t
@@ -27,9 +33,21 @@ final class Supervisor: Sendable {
         var ready: CheckedContinuation<Void, any Error>?
         var isReady = false
         var isEnded = false
+        /// The control socket is shut down (the supervisor sees the hang-up); no request is sent any more.
         var controlClosed = false
-        var diagnostics = ""
+        /// Sends under way on the control socket: the descriptor is closed only when none is, never under one.
+        var sendsInFlight = 0
+        var controlReleased = false
+        /// Both pipes have ended: the launcher may be reaped from now on, and its pid must not be signalled.
+        var readersEnded = false
+        /// The last bytes of the supervisor's diagnostics (bwrap's error when a start fails).
+        var diagnostics: [UInt8] = []
     }
+
+    /// The diagnostics kept for an error message.
+    static let diagnosticsTail = 2048
+    /// How long a supervisor gets to exit after the hang-up before it is killed.
+    static let stopGrace: Duration = .seconds(10)
 
     private enum ExitSlot {
         case waiting([CheckedContinuation<SandboxExitStatus, Never>])
@@ -74,8 +92,15 @@ final class Supervisor: Sendable {
         self.ended = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.readDiagnostics(diagnostics, box: box, logger: logger) }
-                group.addTask { await Self.readReplies(replies, box: box, logger: logger) }
+                group.addTask {
+                    let compromised = await Self.readReplies(replies, box: box, logger: logger)
+                    if compromised {
+                        Self.hangUp(box: box, control: control)
+                        Self.kill(box: box, launcherPID: launcherPID)
+                    }
+                }
             }
+            box.state.withLock { $0.readersEnded = true }
             _ = await HostSpawn.wait(launcherPID)
             Self.finish(box: box)
         }
@@ -93,8 +118,8 @@ final class Supervisor: Sendable {
         }
     }
 
-    private static func startFailure(_ diagnostics: String) -> SandboxError {
-        let detail = diagnostics.trimmingCharacters(in: .whitespacesAndNewlines)
+    private static func startFailure(_ diagnostics: [UInt8]) -> SandboxError {
+        let detail = printable(diagnostics[...]).trimmingCharacters(in: .whitespacesAndNewlines)
         return SandboxError(.startFailed, "the sandbox did not start" + (detail.isEmpty ? "" : ": \(detail)"))
     }
 
@@ -161,11 +186,13 @@ final class Supervisor: Sendable {
                 continuation.resume(throwing: failure)
                 return
             }
-            let sent = message.withUnsafeBytes { bytes in
-                fds.withUnsafeBufferPointer { ab_send_with_fds(control, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count)) }
+            let sent = withControl { control in
+                message.withUnsafeBytes { bytes in
+                    fds.withUnsafeBufferPointer { ab_send_with_fds(control, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count)) }
+                }
             }
             if sent != 0 {
-                let error = SandboxError.errno("cannot reach the sandbox")
+                let error = sent == nil ? SandboxError(.stopped, "the sandbox has stopped") : SandboxError.errno("cannot reach the sandbox")
                 if let pending = box.state.withLock({ $0.starts.removeValue(forKey: id) }) { pending.resume(throwing: error) }
             }
         }
@@ -184,8 +211,59 @@ final class Supervisor: Sendable {
 
     private func send(_ fields: [String]) {
         let message = Array(fields.joined(separator: "\0").utf8) + [0]
-        guard !box.state.withLock({ $0.controlClosed }) else { return }
-        _ = message.withUnsafeBytes { ab_send_with_fds(control, $0.baseAddress, $0.count, nil, 0) }
+        _ = withControl { control in message.withUnsafeBytes { ab_send_with_fds(control, $0.baseAddress, $0.count, nil, 0) } }
+    }
+
+    /// Runs `body` with the control socket, unless it was shut down (then returns `nil`). The descriptor stays open
+    /// while `body` runs, so a concurrent stop never closes it under a send (which could then reach a reused number).
+    private func withControl<T>(_ body: (Int32) -> T) -> T? {
+        let open = box.state.withLock { state in
+            if state.controlClosed { return false }
+            state.sendsInFlight += 1
+            return true
+        }
+        guard open else { return nil }
+        defer {
+            let release = box.state.withLock { state in
+                state.sendsInFlight -= 1
+                return Self.takeRelease(&state)
+            }
+            if release { close(control) }
+        }
+        return body(control)
+    }
+
+    /// Whether the caller must close the control descriptor now: it is shut down, no send uses it, and nobody closed
+    /// it yet.
+    private static func takeRelease(_ state: inout State) -> Bool {
+        guard state.controlClosed, state.sendsInFlight == 0, !state.controlReleased else { return false }
+        state.controlReleased = true
+        return true
+    }
+
+    /// Shuts the control socket down: the supervisor sees the hang-up (it kills every process and exits), sends in
+    /// flight fail, and no new one starts. The descriptor is closed by the last one out.
+    private static func hangUp(box: StateBox, control: Int32) {
+        let release = box.state.withLock { state in
+            if !state.controlClosed {
+                state.controlClosed = true
+                shutdown(control, Int32(SHUT_RDWR))
+            }
+            return takeRelease(&state)
+        }
+        if release { close(control) }
+    }
+
+    /// Kills the sandbox without the supervisor's help, for one that does not obey (compromised, or stopped by the
+    /// workspace): the launcher's children (with bwrap, the sandbox's PID 1, whose death ends its PID namespace, every
+    /// process in it) and the launcher. Only while the launcher cannot have been reaped, so its pid is still its own.
+    private static func kill(box: StateBox, launcherPID: pid_t) {
+        box.state.withLock { state in
+            guard !state.readersEnded else { return }
+            let children = (try? String(contentsOfFile: "/proc/\(launcherPID)/task/\(launcherPID)/children", encoding: .utf8)) ?? ""
+            for child in children.split(separator: " ").compactMap({ pid_t($0) }) { Glibc.kill(child, SIGKILL) }
+            Glibc.kill(launcherPID, SIGKILL)
+        }
     }
 
     /// The exit status of process `id`, once it has exited (killed, if the sandbox ended first).
@@ -205,14 +283,18 @@ final class Supervisor: Sendable {
         }
     }
 
-    /// Closes the control socket: the supervisor kills every process and exits. Returns once it has.
+    /// Hangs up the control socket: the supervisor kills every process and exits. Returns once it has; one that is
+    /// still there after `stopGrace` is killed.
     func stop() async {
-        let shouldClose = box.state.withLock { state in
-            defer { state.controlClosed = true }
-            return !state.controlClosed
+        Self.hangUp(box: box, control: control)
+        let (box, launcherPID, logger) = (self.box, self.launcherPID, self.logger)
+        let deadline = Task {
+            guard (try? await Task.sleep(for: Self.stopGrace)) != nil else { return }
+            logger.error("the sandbox did not stop when told: killed")
+            Self.kill(box: box, launcherPID: launcherPID)
         }
-        if shouldClose { close(control) }
         await ended.value
+        deadline.cancel()
     }
 
     /// Returns when the supervisor has exited.
@@ -222,84 +304,128 @@ final class Supervisor: Sendable {
 
     // MARK: Replies
 
-    private static func readReplies(_ fd: Int32, box: StateBox, logger: Logger) async {
-        var pending = ""
-        await readLines(fd) { chunk in
-            pending += chunk
-            while let newline = pending.firstIndex(of: "\n") {
-                let line = String(pending[..<newline])
-                pending = String(pending[pending.index(after: newline)...])
-                handle(line, box: box, logger: logger)
+    /// Reads the replies until the pipe ends; returns `true` when the supervisor said something it never says
+    /// (compromised): then reading stops and the caller stops the sandbox.
+    private static func readReplies(_ fd: Int32, box: StateBox, logger: Logger) async -> Bool {
+        var splitter = LineSplitter(maximumLength: Int(AB_MAX_REPLY_LINE), overflow: .fail)
+        var errors = LogRateLimiter(limit: 10, per: .seconds(60))
+        var compromised = false
+        await readChunks(fd) { bytes in
+            do {
+                try splitter.feed(bytes) { line in
+                    guard let reply = SupervisorReply(line) else { throw UnexpectedReply(line: printable(line.prefix(80))) }
+                    handle(reply, box: box, logger: logger, errors: &errors)
+                }
+                return true
+            } catch {
+                let detail = (error as? UnexpectedReply)?.line ?? "a line longer than \(AB_MAX_REPLY_LINE) bytes"
+                logger.error("the sandbox's supervisor wrote what it never writes: stopping the sandbox", metadata: ["reply": "\(detail)"])
+                compromised = true
+                return false
             }
         }
+        return compromised
     }
 
+    private struct UnexpectedReply: Error {
+        let line: String
+    }
+
+    /// Logs what bwrap and the supervisor write on their stderr: lines of at most 1 KiB, at most 20 a minute.
     private static func readDiagnostics(_ fd: Int32, box: StateBox, logger: Logger) async {
-        await readLines(fd) { chunk in
-            logger.warning("sandbox says", metadata: ["output": "\(chunk.trimmingCharacters(in: .newlines))"])
+        var splitter = LineSplitter(maximumLength: 1024, overflow: .truncate)
+        var limiter = LogRateLimiter(limit: 20, per: .seconds(60))
+        await readChunks(fd) { bytes in
             box.state.withLock { state in
-                state.diagnostics = String((state.diagnostics + chunk).suffix(2048))
+                state.diagnostics.append(contentsOf: bytes.suffix(diagnosticsTail))
+                if state.diagnostics.count > diagnosticsTail { state.diagnostics.removeFirst(state.diagnostics.count - diagnosticsTail) }
             }
+            try? splitter.feed(bytes) { line in
+                guard !line.isEmpty else { return }
+                switch limiter.decide() {
+                case .log(let dropped):
+                    if dropped > 0 { logger.warning("sandbox diagnostics dropped", metadata: ["lines": "\(dropped)"]) }
+                    logger.warning("sandbox says", metadata: ["output": "\(printable(line[...]))"])
+                case .startDropping:
+                    logger.warning("the sandbox says too much: dropping its diagnostics for a while")
+                case .drop:
+                    break
+                }
+            }
+            return true
         }
     }
 
-    /// Reads `fd` to its end through SwiftNIO (no thread per pipe), handing over text as it arrives.
-    private static func readLines(_ fd: Int32, _ body: (String) -> Void) async {
+    /// Reads `fd` to its end (or until `body` returns `false`) through SwiftNIO: no thread per pipe, and at most a
+    /// few reads waiting for `body` before the pipe is left unread (backpressure on the sandbox alone).
+    private static func readChunks(_ fd: Int32, _ body: (UnsafeRawBufferPointer) -> Bool) async {
         do {
             let channel = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .takingOwnershipOfDescriptor(input: fd) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
                     }
                 }
             try await channel.executeThenClose { inbound, _ in
-                for try await buffer in inbound { body(String(buffer: buffer)) }
+                for try await buffer in inbound {
+                    guard buffer.withUnsafeReadableBytes(body) else { break }
+                }
             }
         } catch {
             close(fd)
         }
     }
 
-    private static func handle(_ line: String, box: StateBox, logger: Logger) {
-        let parts = line.split(separator: " ")
-        guard let verb = parts.first else { return }
-        switch verb {
-        case "ready":
+    /// Text of bytes from a sandbox, fit for a log line or an error message: control characters become U+FFFD.
+    private static func printable(_ bytes: some Collection<UInt8>) -> String {
+        String(String.UnicodeScalarView(String(decoding: bytes, as: UTF8.self).unicodeScalars.map { scalar in
+            scalar.value < 0x20 && scalar != "\t" && scalar != "\n" || scalar.value == 0x7F ? "\u{FFFD}" : scalar
+        }))
+    }
+
+    private static func handle(_ reply: SupervisorReply, box: StateBox, logger: Logger, errors: inout LogRateLimiter) {
+        switch reply {
+        case .ready:
             let ready = box.state.withLock { state in
                 state.isReady = true
                 defer { state.ready = nil }
                 return state.ready
             }
             ready?.resume()
-        case "started" where parts.count == 3:
-            guard let id = UInt64(parts[1]), let pid = Int32(parts[2]) else { return }
+        case .started(let id, let pid):
             box.state.withLock { $0.starts.removeValue(forKey: id) }?.resume(returning: pid)
-        case "failed" where parts.count == 4:
-            guard let id = UInt64(parts[1]), let code = Int32(parts[2]) else { return }
+        case .failed(let id, let code, let stage):
             let message = String(cString: strerror(code))
             let error: SandboxError =
-                switch parts[3] {
-                case "cwd": SandboxError(.badWorkingDirectory, "working directory: \(message)")
-                case "exec": SandboxError(.executableNotFound, "cannot run the program: \(message)")
-                case "terminal": SandboxError(.system, "cannot open a terminal: \(message)")
-                default: SandboxError(.system, "cannot start the process (\(parts[3])): \(message)")
+                switch stage {
+                case .cwd: SandboxError(.badWorkingDirectory, "working directory: \(message)")
+                case .exec: SandboxError(.executableNotFound, "cannot run the program: \(message)")
+                case .terminal: SandboxError(.system, "cannot open a terminal: \(message)")
+                default: SandboxError(.system, "cannot start the process (\(stage.rawValue)): \(message)")
                 }
             let continuation = box.state.withLock { state in
+                // Only a start still waiting: a reply for another id leaves the table alone.
+                guard let continuation = state.starts.removeValue(forKey: id) else { return nil as CheckedContinuation<Int32, any Error>? }
                 state.exits[id] = nil
-                return state.starts.removeValue(forKey: id)
+                return continuation
             }
             continuation?.resume(throwing: error)
-        case "exited" where parts.count == 4:
-            guard let id = UInt64(parts[1]), let code = Int32(parts[2]), let signal = Int32(parts[3]) else { return }
+        case .exited(let id, let code, let signal):
             let status = SandboxExitStatus(exitCode: signal == 0 ? code : nil, signal: signal == 0 ? nil : signal)
             let waiters: [CheckedContinuation<SandboxExitStatus, Never>] = box.state.withLock { state in
-                defer { state.exits[id] = .exited(status) }
-                if case .waiting(let waiters) = state.exits[id] { return waiters }
-                return []
+                // Only for a process of ours that has not exited yet, so that the table never grows on replies.
+                guard case .waiting(let waiters) = state.exits[id] else { return [] }
+                state.exits[id] = .exited(status)
+                return waiters
             }
             waiters.forEach { $0.resume(returning: status) }
-        default:
-            logger.warning("unexpected reply from the sandbox", metadata: ["line": "\(line)"])
+        case .error(let text):
+            switch errors.decide() {
+            case .log: logger.warning("the sandbox refused a request", metadata: ["error": "\(printable(text.utf8))"])
+            case .startDropping, .drop: break
+            }
         }
     }
 

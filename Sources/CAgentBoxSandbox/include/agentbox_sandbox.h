@@ -8,6 +8,9 @@
 #define AB_MAX_FDS 3
 /// The largest control message, in bytes.
 #define AB_MAX_MESSAGE 262144
+/// The longest line the supervisor writes on its reply pipe, newline included. The server stops a sandbox whose
+/// replies run longer: only a compromised supervisor writes one.
+#define AB_MAX_REPLY_LINE 256
 
 /// Sends `len` bytes of `buf` as one message on the SOCK_SEQPACKET socket `sock`, with `nfds` descriptors attached
 /// (SCM_RIGHTS). Returns 0, or -1 with errno set.

@@ -1,0 +1,192 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import AgentBoxSandbox
+
+/// What the server makes of the bytes that come out of a sandbox's supervisor: lines, replies, diagnostics.
+@Suite("Supervisor channel")
+struct SupervisorChannelTests {
+    /// Feeds `chunks` and returns the lines handed over.
+    private func lines(_ splitter: inout LineSplitter, _ chunks: [String]) throws -> [String] {
+        var lines: [String] = []
+        for chunk in chunks {
+            try Array(chunk.utf8).withUnsafeBytes { bytes in
+                try splitter.feed(bytes) { lines.append(String(decoding: $0, as: UTF8.self)) }
+            }
+        }
+        return lines
+    }
+
+    @Test func linesAreSplitAcrossChunks() throws {
+        var splitter = LineSplitter(maximumLength: 16, overflow: .fail)
+        #expect(try lines(&splitter, ["ab\ncd", "e\n\nf", "", "g"]) == ["ab", "cde", ""])
+        #expect(splitter.bufferedCount == 2)
+        #expect(try lines(&splitter, ["\n"]) == ["fg"])
+        #expect(splitter.bufferedCount == 0)
+    }
+
+    /// The limit counts the newline: 15 bytes and a newline fit in 16, 16 bytes do not.
+    @Test func theLimitIsExact() throws {
+        var fits = LineSplitter(maximumLength: 16, overflow: .fail)
+        #expect(try lines(&fits, [String(repeating: "a", count: 15) + "\n"]) == [String(repeating: "a", count: 15)])
+        var tooLong = LineSplitter(maximumLength: 16, overflow: .fail)
+        #expect(throws: LineSplitter.LineTooLong.self) { try lines(&tooLong, [String(repeating: "a", count: 8), String(repeating: "a", count: 8)]) }
+        var truncated = LineSplitter(maximumLength: 8, overflow: .truncate)
+        #expect(try lines(&truncated, ["0123456789", "abc\nxy\n"]) == ["0123456", "xy"])
+    }
+
+    /// 16 MiB without a newline (which took the old reader 47 s and as much memory): refused at the limit with
+    /// `.fail`; with `.truncate` read to its end, in linear time, never holding more than a line.
+    @Test func aFloodWithoutNewlineIsBoundedAndLinear() throws {
+        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10)
+        let total = 16 << 20
+        var strict = LineSplitter(maximumLength: 256, overflow: .fail)
+        #expect(throws: LineSplitter.LineTooLong.self) {
+            try chunk.withUnsafeBytes { try strict.feed($0) { _ in Issue.record("no line ends") } }
+        }
+        #expect(strict.bufferedCount < 256)
+
+        var lenient = LineSplitter(maximumLength: 1024, overflow: .truncate)
+        var delivered: [Int] = []
+        var mostBuffered = 0
+        let elapsed = try ContinuousClock().measure {
+            for _ in 0..<(total / chunk.count) {
+                try chunk.withUnsafeBytes { try lenient.feed($0) { delivered.append($0.count) } }
+                mostBuffered = max(mostBuffered, lenient.bufferedCount)
+            }
+            try Array("\n".utf8).withUnsafeBytes { try lenient.feed($0) { delivered.append($0.count) } }
+        }
+        #expect(delivered == [1023], "one line, cut at the limit")
+        #expect(mostBuffered < 1024)
+        #expect(elapsed < .seconds(2), "linear: \(elapsed) for 16 MiB")
+    }
+
+    /// Many short lines cost time in proportion to their bytes, as they come in small pieces or large.
+    @Test func manyLinesAreSplitInLinearTime() throws {
+        let line = Array("exited 123456 0 0\n".utf8)
+        let block = [UInt8]((0..<(1 << 20) / line.count).flatMap { _ in line })  // ~1 MiB of lines
+        var splitter = LineSplitter(maximumLength: 256, overflow: .fail)
+        var count = 0
+        let elapsed = try ContinuousClock().measure {
+            for _ in 0..<8 {
+                try block.withUnsafeBytes { try splitter.feed($0) { _ in count += 1 } }
+            }
+            // And byte by byte: nothing is scanned twice.
+            for byte in block.prefix(64 << 10) {
+                try [byte].withUnsafeBytes { try splitter.feed($0) { _ in count += 1 } }
+            }
+        }
+        #expect(count == 8 * block.count / line.count + (64 << 10) / line.count)
+        #expect(elapsed < .seconds(3), "\(elapsed)")
+    }
+
+    @Test(arguments: [
+        ("ready", SupervisorReply.ready),
+        ("started 7 42", .started(id: 7, pid: 42)),
+        ("failed 3 2 exec", .failed(id: 3, errno: 2, stage: .exec)),
+        ("exited 9 -1 9", .exited(id: 9, code: -1, signal: 9)),
+        ("exited 9 3 0", .exited(id: 9, code: 3, signal: 0)),
+        ("error malformed spawn request", .error("malformed spawn request")),
+    ])
+    func repliesParse(line: String, reply: SupervisorReply) {
+        #expect(Array(line.utf8).withUnsafeBytes { SupervisorReply($0) } == reply)
+    }
+
+    @Test(arguments: [
+        "", "ready now", "started 7", "started 7 -3", "started x 4", "started 1 2 3", "failed 3 2 elsewhere",
+        "failed 3 99999 exec", "exited 1 300 0", "exited 1 0 200", "exited  1 0 0", "hello", "error",
+    ])
+    func anythingElseDoesNot(line: String) {
+        #expect(Array(line.utf8).withUnsafeBytes { SupervisorReply($0) } == nil)
+    }
+
+    @Test func logsAreRateLimitedPerWindow() {
+        var limiter = LogRateLimiter(limit: 2, per: .seconds(60))
+        let start = ContinuousClock.now
+        #expect(limiter.decide(at: start) == .log(dropped: 0))
+        #expect(limiter.decide(at: start + .seconds(1)) == .log(dropped: 0))
+        #expect(limiter.decide(at: start + .seconds(2)) == .startDropping)
+        #expect(limiter.decide(at: start + .seconds(3)) == .drop)
+        #expect(limiter.decide(at: start + .seconds(4)) == .drop)
+        #expect(limiter.decide(at: start + .seconds(61)) == .log(dropped: 3))
+        #expect(limiter.decide(at: start + .seconds(62)) == .log(dropped: 0))
+    }
+}
+
+/// Counts what is logged, by message.
+private struct CountingLogHandler: LogHandler {
+    let counts: LogCounts
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        counts.counts.withLock { $0["\(event.message)", default: 0] += 1 }
+    }
+}
+
+private final class LogCounts: Sendable {
+    let counts = Mutex<[String: Int]>([:])
+    var logger: Logger { Logger(label: "test") { _ in CountingLogHandler(counts: self) } }
+    subscript(message: String) -> Int { counts.withLock { $0[message] ?? 0 } }
+}
+
+@Suite("Supervisor channel under attack", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct SupervisorFloodTests {
+    /// A supervisor gone bad floods its diagnostics with short lines and its reply pipe with 16 MiB without a newline
+    /// (the old reader spent 47 s of CPU and 16 MiB on that, quadratically, and never gave up): the server logs a
+    /// bounded number of lines, stops that sandbox at the first over-long reply, and a neighbour's execs go on as usual.
+    @Test func aFloodingSupervisorIsStoppedWhileANeighbourKeepsWorking() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.run("neighbour", "true")
+            let flood = """
+                import os, time
+                os.write(2, b"noise\\n" * 100000)
+                os.write(1, b"ready\\n")
+                chunk = b"x" * 65536
+                for _ in range(256):
+                    os.write(1, chunk)
+                time.sleep(120)
+                """
+            let logs = LogCounts()
+            let clock = ContinuousClock()
+            let began = clock.now
+            let flooder = try await Supervisor.launch(logger: logs.logger) { stdio in
+                try HostSpawn.spawn(
+                    executable: "/usr/bin/python3", arguments: ["python3", "-c", flood], environment: [:], descriptors: stdio)
+            }
+            let ended = Mutex<ContinuousClock.Instant?>(nil)
+            Task {
+                await flooder.waitUntilEnded()
+                ended.withLock { $0 = ContinuousClock.now }
+            }
+            var slowest: Duration = .zero
+            for _ in 0..<10 {
+                let start = clock.now
+                let result = try await manager.run("neighbour", "echo ok")
+                slowest = max(slowest, clock.now - start)
+                #expect(result.stdout == "ok\n")
+            }
+            // Generous for a loaded CI machine (the whole sandbox suite runs in parallel on two cores); the old
+            // reader held neighbours up for ~50 s.
+            #expect(slowest < .seconds(10), "a neighbour's exec is not held up: \(slowest)")
+            while ended.withLock({ $0 }) == nil, clock.now - began < .seconds(30) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let stopped = try #require(ended.withLock { $0 }, "the flooding sandbox was stopped")
+            #expect(stopped - began < .seconds(10), "at once, not after reading the flood: \(stopped - began)")
+            #expect(logs["the sandbox's supervisor wrote what it never writes: stopping the sandbox"] == 1)
+            #expect(logs["sandbox says"] <= 20, "diagnostics are rate-limited: \(logs["sandbox says"])")
+            #expect(logs["the sandbox says too much: dropping its diagnostics for a while"] == 1)
+            await manager.shutdown()
+        }
+    }
+}
