@@ -47,6 +47,26 @@ struct ProblemRouteTests {
         }
     }
 
+    /// A workspace at its process limit: starting one more is 429 (it was a 500 with the supervisor's errno text).
+    @Test func aStartAtTheProcessLimitIs429() async throws {
+        try await withServer(sandbox: true) { client, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/full", method: .put, headers: json, body: ByteBuffer(string: #"{"limits":{"pids":8}}"#))
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<12 {
+                let response = try await client.execute(
+                    uri: "/v1/workspaces/full/processes", method: .post, headers: json, body: ByteBuffer(string: #"{"command":"sleep","args":["60"]}"#))
+                statuses.append(response.status)
+                if response.status == .tooManyRequests {
+                    let detail = try expectProblem(response, .tooManyRequests)
+                    #expect(detail.contains("limits.pids"), "\(detail)")
+                    break
+                }
+            }
+            #expect(statuses.last == .tooManyRequests, "\(statuses)")
+            #expect(!statuses.contains(.internalServerError), "\(statuses)")
+        }
+    }
+
     @Test func internalErrorsCarryAReferenceNotTheirText() throws {
         struct Leaky: Error, CustomStringConvertible {
             var description: String { "open /var/lib/agentbox/workspaces/1234/secret: permission denied" }

@@ -126,6 +126,8 @@ extension WorkspaceRuntime {
         case .executableNotFound: AgentBoxError(.invalidArgument, "\(command): \(error.message)")
         case .badWorkingDirectory: AgentBoxError(.invalidArgument, "cwd '\(cwd)': \(error.message)")
         case .stopped: AgentBoxError(.conflict, "workspace '\(key)' stopped while the process was starting")
+        case .processLimit:
+            AgentBoxError(.limitReached, "workspace '\(key)' runs as many processes as its limit allows (limits.pids); try again when some have ended")
         default: AgentBoxError(.internalError, "cannot start the process: \(error.message)", underlyingError: error)
         }
     }

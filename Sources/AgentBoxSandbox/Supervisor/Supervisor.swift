@@ -403,6 +403,7 @@ final class Supervisor: Sendable {
                 case .cwd: SandboxError(.badWorkingDirectory, "working directory: \(message)")
                 case .exec: SandboxError(.executableNotFound, "cannot run the program: \(message)")
                 case .terminal: SandboxError(.system, "cannot open a terminal: \(message)")
+                case .fork where code == EAGAIN: SandboxError(.processLimit, "the sandbox runs as many processes as it may")
                 default: SandboxError(.system, "cannot start the process (\(stage.rawValue)): \(message)")
                 }
             let continuation = box.state.withLock { state in
