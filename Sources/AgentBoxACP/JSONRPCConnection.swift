@@ -158,13 +158,22 @@ public struct LineSplitter: Sendable {
     }
 
     /// Adds `bytes` and returns the lines they complete (without their `\n`).
+    ///
+    /// Linear in what arrives: only the new bytes are searched for newlines (the kept partial line has none), and
+    /// what was consumed is dropped once per call. A peer that sends a long line in small pieces cost a search of the
+    /// whole line per piece before, quadratic in its length.
     public mutating func append(_ bytes: some Sequence<UInt8>) throws -> [Data] {
+        let searchFrom = buffer.count
         buffer.append(contentsOf: bytes)
         var lines: [Data] = []
-        while let newline = buffer.firstIndex(of: 0x0A) {
-            lines.append(Data(buffer[buffer.startIndex..<newline]))
-            buffer.removeSubrange(buffer.startIndex...newline)
+        var lineStart = buffer.startIndex
+        var searched = buffer.index(buffer.startIndex, offsetBy: searchFrom)
+        while let newline = buffer[searched...].firstIndex(of: 0x0A) {
+            lines.append(Data(buffer[lineStart..<newline]))
+            lineStart = buffer.index(after: newline)
+            searched = lineStart
         }
+        if lineStart != buffer.startIndex { buffer.removeSubrange(buffer.startIndex..<lineStart) }
         guard buffer.count <= maximum else { throw LineTooLong(maximum: maximum) }
         return lines
     }
