@@ -30,6 +30,8 @@ public actor WorkspaceRuntime {
     }
 
     private nonisolated let stateSnapshot: Mutex<(state: WorkspaceState, lastActiveAt: Date)>
+    /// The config as it is now: `record.config`, with the limits a later `PUT` replaced.
+    private nonisolated let currentConfig: Mutex<WorkspaceConfig>
     private var phase: Phase = .sleeping {
         didSet {
             let state: WorkspaceState =
@@ -79,11 +81,15 @@ public actor WorkspaceRuntime {
     /// A reservation of event numbers under way, started ahead of need by a boot (see `boot()`).
     private var pendingReservation: Task<Int64, any Error>?
 
-    init(record: WorkspaceRecord, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration, logger: Logger) {
+    init(
+        record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
+        logger: Logger
+    ) {
         self.key = record.key
         self.id = record.id
-        self.directory = configuration.workspaceDirectory(id: record.id)
+        self.directory = directory
         self.record = record
+        self.currentConfig = Mutex(record.config)
         self.store = store
         self.configuration = configuration
         var logger = logger
@@ -107,11 +113,20 @@ public actor WorkspaceRuntime {
 
     /// The limits in force: the workspace's own, completed with the server's defaults.
     public nonisolated var limits: WorkspaceLimits {
-        (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits)
+        (config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits)
     }
 
-    /// The configuration the workspace was created with.
-    public nonisolated var config: WorkspaceConfig { record.config }
+    /// The configuration the workspace was created with, with its limits as last changed.
+    public nonisolated var config: WorkspaceConfig { currentConfig.withLock { $0 } }
+
+    /// The never-reused number that names the workspace's host uid and its disk quota group.
+    public nonisolated var sandboxNumber: Int { record.sandboxNumber }
+
+    /// Takes `config` as the workspace's own from now on (stored by the caller). A running sandbox keeps the memory,
+    /// CPU and process limits it was started with until the workspace sleeps.
+    nonisolated func replaceConfig(_ config: WorkspaceConfig) {
+        currentConfig.withLock { $0 = config }
+    }
 
     // MARK: Activity
 
