@@ -15,6 +15,10 @@ struct DiskQuotaTests {
             // The home directory shares the limit.
             let home = try await manager.run("full", "dd if=/dev/zero of=/home/agent/more bs=1M count=8 2>&1; echo rc=$?")
             #expect(home.stdout.contains("Disk quota exceeded"), "\(home)")
+            // A full workspace can still free space by deleting.
+            let freed = try await manager.run("full", "rm -f /workspace/big /home/agent/more && echo small > /workspace/small && cat /workspace/small")
+            #expect(freed.stdout == "small\n", "\(freed)")
+            _ = try await manager.run("full", "dd if=/dev/zero of=/workspace/big bs=1M count=100 2>/dev/null")
 
             let neighbour = try await manager.run("neighbour", "dd if=/dev/zero of=/workspace/f bs=1M count=100 2>/dev/null && du -m /workspace/f")
             #expect(neighbour.exitCode == 0 && neighbour.stdout.hasPrefix("100"), "\(neighbour)")

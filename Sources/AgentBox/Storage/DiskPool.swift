@@ -72,16 +72,17 @@ public final class DiskPool: Sendable {
     /// have one (not root, no btrfs, no loop devices).
     public static func open(dataDirectory: URL, sizeBytes: Int64?, logger: Logger) throws -> DiskPool {
         guard getuid() == 0 else { throw AgentBoxError(.unsupported, "not running as root (a disk pool is a mount)") }
-        let mountPoint = dataDirectory.appendingPathComponent("pool", isDirectory: true)
         let image = imagePath(dataDirectory: dataDirectory)
-        try makeDirectory(mountPoint.path, mode: 0o711)
-        var ownsMount = false
+        try makeDirectory(dataDirectory.appendingPathComponent("pool").path, mode: 0o711)
+        // As the mount table names it: without symlinks.
+        let mountPoint = dataDirectory.appendingPathComponent("pool", isDirectory: true).resolvingSymlinksInPath()
+        // A pool of AgentBox's own image is AgentBox's to unmount, also when an earlier server (killed) left it mounted.
+        let ownsMount = FileManager.default.fileExists(atPath: image.path) || !isBtrfsMountRoot(mountPoint.path)
         if !isBtrfsMountRoot(mountPoint.path) {
             if !FileManager.default.fileExists(atPath: image.path) {
                 try makeImage(image, sizeBytes: sizeBytes ?? defaultSize(dataDirectory: dataDirectory), logger: logger)
             }
             try mountImage(image, at: mountPoint.path)
-            ownsMount = true
             logger.debug("disk pool mounted", metadata: ["image": "\(image.path)"])
         }
         let fd = Glibc.open(mountPoint.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
