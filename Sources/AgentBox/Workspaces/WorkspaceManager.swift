@@ -82,7 +82,8 @@ public final class WorkspaceManager: Sendable {
         guard let backend = configuration.sandbox else { return }
         let agents = pool.systemDirectory.appendingPathComponent("agents", isDirectory: true)
         let old = configuration.agentsDirectory
-        if !FileManager.default.fileExists(atPath: agents.path), FileManager.default.fileExists(atPath: old.path) {
+        let installed = (try? FileManager.default.contentsOfDirectory(atPath: old.path)) ?? []
+        if !FileManager.default.fileExists(atPath: agents.path), !installed.isEmpty {
             try FileManager.default.createDirectory(at: pool.systemDirectory, withIntermediateDirectories: true)
             _ = try FileTreeCopy(owner: nil).copy(from: old.path, to: agents.path)
             chmod(agents.path, 0o755)
