@@ -114,6 +114,32 @@ struct DiskQuotaTests {
         }
     }
 
+    @Test func workspacesFromBeforeThePoolKeepWorkingAndTheirForksLandInIt() async throws {
+        try await withTemporaryDirectory { directory in
+            var manager = try makeManager(directory)
+            _ = try await manager.run("old", "echo old > /workspace/o")
+            let snapshot = try await manager.createSnapshot(key: key("old"))
+            await manager.shutdown()
+
+            manager = try makePoolManager(directory)
+            let pool = try #require(manager.diskPool)
+            let old = try await manager.runtime(for: key("old"))
+            #expect(!pool.holdsWorkspace(id: old.id), "a workspace made before the pool stays a directory")
+            #expect(try await manager.run("old", "cat /workspace/o; echo new > /workspace/n && echo wrote").stdout == "old\nwrote\n")
+            let later = try await manager.createSnapshot(key: key("old"))
+            #expect(!pool.holdsSnapshot(id: later.id) && later.sizeBytes == 8, "its snapshots are copies")
+
+            _ = try await manager.create(
+                key: key("young"), config: WorkspaceConfig(limits: WorkspaceLimits(diskMb: 32), fromSnapshot: snapshot.id))
+            #expect(pool.holdsWorkspace(id: try await manager.runtime(for: key("young")).id), "a fork of an old snapshot lands in the pool")
+            let young = try await manager.run("young", "cat /workspace/o; dd if=/dev/zero of=/workspace/big bs=1M count=64 2>&1; echo rc=$?")
+            #expect(young.stdout.hasPrefix("old\n") && young.stdout.contains("Disk quota exceeded"), "\(young)")
+            try await manager.destroy(key: key("old"))
+            #expect(!FileManager.default.fileExists(atPath: old.directory.path))
+            await manager.shutdown()
+        }
+    }
+
     @Test func aRestartedManagerFindsThePoolAgain() async throws {
         try await withTemporaryDirectory { directory in
             var manager = try makePoolManager(directory)
