@@ -66,14 +66,14 @@ class API:
 class Server:
     """The release server, on a free loopback port, with its own data directory."""
 
-    def __init__(self, binary, work):
+    def __init__(self, binary, work, extra=()):
         self.data = os.path.join(work, "data")
         self.log = open(os.path.join(work, "server.log"), "w")
         self.out = os.path.join(work, "server.out")
         with open(self.out, "w") as out:
             self.process = subprocess.Popen(
                 [binary, "serve", "--port", "0", "--data-dir", self.data, "--no-token", "--log-level", "warning",
-                 "--idle-grace", "30m"],
+                 "--idle-grace", "30m", *extra],
                 stdout=out, stderr=self.log)
         match = None
         for _ in range(600):
@@ -724,6 +724,8 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
     parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                        help="an extra argument of agentbox serve, e.g. --serve-arg=--disk-pool=none (repeatable)")
     arguments = parser.parse_args()
     sizes = dict(SMOKE if arguments.smoke else FULL)
     for item in arguments.set:
@@ -735,7 +737,7 @@ def main():
     os.makedirs(arguments.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="agentbox-bench.", dir="/var/tmp")
     os.chmod(work, 0o755)  # the workspaces' own uids must be able to enter the data directory
-    server = Server(arguments.bin, work)
+    server = Server(arguments.bin, work, arguments.serve_arg)
     results = {"date": datetime.date.today().isoformat(), "machine": machine_description(), "sizes": sizes}
     try:
         api = API(server.endpoint)

@@ -31,7 +31,7 @@ partial=
 for argument in "$@"; do
   case "$argument" in
     --smoke) partial=smoke ;;
-    --only|--only=*|--set|--set=*) [ -n "$partial" ] || partial=partial ;;
+    --only|--only=*|--set|--set=*|--serve-arg|--serve-arg=*) [ -n "$partial" ] || partial=partial ;;
   esac
 done
 if [ -n "$partial" ]; then out=$(mktemp -d "/tmp/agentbox-bench-$partial.XXXXXX"); echo "results in $out" >&2; fi

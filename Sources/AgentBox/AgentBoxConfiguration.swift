@@ -35,6 +35,10 @@ public struct AgentBoxConfiguration: Sendable {
     /// How long a fetch or a preview request waits for a server inside the workspace to accept on its port (a
     /// server started a moment ago, or a workspace waking up, is given that long); then 502.
     public var portWaitLimit: Duration = .seconds(10)
+    /// Where workspaces' files live: in a btrfs disk pool that enforces `limits.diskMb`, or in plain directories of
+    /// the data directory, where it is not enforced (the default of an embedded AgentBox; `agentbox serve` makes a
+    /// pool when it can).
+    public var diskPool: DiskPoolSetting = .none
     /// How long a preview URL works when its request names no expiry.
     public var previewDefaultLifetime: Duration = .seconds(3600)
     /// The longest a preview URL may work.
@@ -101,8 +105,13 @@ public struct AgentBoxConfiguration: Sendable {
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("agentbox-sandbox-init").path
     }
 
-    /// Where installed agents live (`agents/claude/claude`, ...), mounted read-only into every sandbox.
-    public var agentsDirectory: URL { dataDirectory.appendingPathComponent("agents", isDirectory: true) }
+    /// Where installed agents live (`agents/claude/claude`, ...), mounted read-only into every sandbox:
+    /// `<data-dir>/agents`, or `system/agents` in the disk pool.
+    public var agentsDirectory: URL {
+        agentsDirectoryInPool ?? dataDirectory.appendingPathComponent("agents", isDirectory: true)
+    }
+    /// Set when the disk pool holds the installed agents.
+    var agentsDirectoryInPool: URL?
 
     /// The SQLite database inside ``dataDirectory``.
     public var databasePath: String { dataDirectory.appendingPathComponent("agentbox.sqlite").path }
@@ -123,6 +132,15 @@ public struct AgentBoxConfiguration: Sendable {
     func fileOwner(sandboxNumber: Int) -> UInt32? {
         sandbox?.runsAsWorkspaceUID == true ? hostUID(sandboxNumber: sandboxNumber) : nil
     }
+}
+
+/// Whether an AgentBox keeps its workspaces' files in a ``DiskPool``.
+public enum DiskPoolSetting: Sendable, Equatable {
+    /// Plain directories: `diskMb` is not enforced.
+    case none
+    /// The pool at `<data-dir>/pool`: a btrfs mounted there, else AgentBox's own image of `sizeBytes` (default: the
+    /// smaller of 64 GiB and half the free space), made on first start. Without root or btrfs, plain directories.
+    case automatic(sizeBytes: Int64? = nil)
 }
 
 extension Duration {

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 
@@ -14,6 +15,15 @@ public protocol SandboxBackend: Sendable {
     func toolPath(_ name: String) -> String?
     /// Where the installed agents (`<data-dir>/agents`) are, in a sandbox's own view.
     var agentsPath: String { get }
+    /// This backend with the host files it mounts into every sandbox (its `/etc`, the installed agents) kept in
+    /// `directory` instead (`etc/`, `agents/`, made here), or `nil` when it mounts none. A bind mount shows its source's
+    /// path within its file system in the sandbox's `/proc/self/mountinfo`: kept in the disk pool, that path names
+    /// nothing of the host.
+    func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)?
+}
+
+extension SandboxBackend {
+    public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? { nil }
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).

@@ -46,6 +46,9 @@ public protocol Store: Sendable {
     /// Records that the workspace was active at `date` (never moves the time backwards).
     func touchWorkspace(key: WorkspaceKey, at date: Date) async throws
 
+    /// Replaces the stored config of the workspace with `key`; `false` when there is none.
+    func updateWorkspaceConfig(key: WorkspaceKey, config: WorkspaceConfig) async throws -> Bool
+
     /// Reserves `count` more numbers of the workspace's event sequence and returns the new upper bound.
     ///
     /// Event numbers are handed out in memory from reserved blocks, so they keep increasing across restarts and

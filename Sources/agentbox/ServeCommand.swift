@@ -60,6 +60,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Default process limit per workspace.")
     var pids = 512
 
+    @Option(help: "Default disk limit per workspace, in MiB (0: none); enforced in the disk pool.")
+    var diskMb = 10240
+
+    @Option(help: "Where workspaces' files live: auto (a btrfs pool at DATA-DIR/pool that enforces diskMb; needs root) or none (plain directories; diskMb not enforced).")
+    var diskPool = "auto"
+
+    @Option(help: "The size of a new disk pool image, such as 64G or 512M (default: the smaller of 64 GiB and half the free space).")
+    var diskPoolSize: String?
+
     @Option(help: "Workspaces run as host uids from this base up (one each) when the server runs as root.")
     var sandboxUIDBase: UInt32 = 200_000
 
@@ -112,8 +121,14 @@ struct ServeCommand: AsyncParsableCommand {
         guard SandboxKind(rawValue: sandbox) != nil else {
             throw ValidationError("--sandbox must be one of \(SandboxKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sandbox)'")
         }
-        if let problem = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids).validationProblem() {
+        if let problem = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids, diskMb: diskMb == 0 ? nil : diskMb)
+            .validationProblem()
+        {
             throw ValidationError(problem.replacingOccurrences(of: "limits.", with: "--"))
+        }
+        guard ["auto", "none"].contains(diskPool) else { throw ValidationError("--disk-pool must be auto or none, not '\(diskPool)'") }
+        if let diskPoolSize, Self.parseSize(diskPoolSize) == nil {
+            throw ValidationError("--disk-pool-size must be a size such as 64G or 512M, not '\(diskPoolSize)'")
         }
         for (flag, value) in [("--preview-ttl", previewTtl), ("--preview-max-ttl", previewMaxTtl), ("--port-wait", portWait)] {
             guard let duration = Duration.parse(value), duration > .zero else {
@@ -136,6 +151,21 @@ struct ServeCommand: AsyncParsableCommand {
         guard outputBufferBytes >= 0 else { throw ValidationError("--output-buffer-bytes must not be negative") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if noToken, token != nil { throw ValidationError("--token and --no-token exclude each other") }
+    }
+
+    /// Bytes from `512M`, `64G`, `1T` (binary units) or a bare number of bytes.
+    static func parseSize(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = text.uppercased()
+        if digits.hasSuffix("IB") { digits.removeLast(2) } else if digits.hasSuffix("B") { digits.removeLast() }
+        var scale: Int64 = 1
+        if let last = digits.last, let unit = units[last] {
+            scale = unit
+            digits.removeLast()
+        }
+        guard let value = Int64(digits), value > 0 else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : bytes
     }
 
     /// The `--agent ID=COMMAND` agents. The command is split at spaces (no quoting).
@@ -163,7 +193,12 @@ struct ServeCommand: AsyncParsableCommand {
             ?? AgentBoxConfiguration.defaultDataDirectory()
         var configuration = AgentBoxConfiguration(
             dataDirectory: dataDirectory, idleGrace: Duration.parse(idleGrace)!,
-            defaultLimits: WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids))
+            defaultLimits: WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids, diskMb: diskMb == 0 ? nil : diskMb))
+        if diskPool == "auto" {
+            configuration.diskPool = .automatic(sizeBytes: diskPoolSize.flatMap(Self.parseSize))
+        } else {
+            logger.warning("no disk pool (--disk-pool none): limits.diskMb is not enforced")
+        }
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
         configuration.allowedHostMountPrefixes = allowHostMount

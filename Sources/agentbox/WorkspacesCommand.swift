@@ -30,6 +30,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
         @Option(help: "Memory limit in MiB.") var memoryMb: Int?
         @Option(help: "CPU limit in percent of one core.") var cpuPercent: Int?
         @Option(help: "Process limit.") var pids: Int?
+        @Option(help: "Disk limit in MiB (enforced in the server's disk pool); on an existing workspace, changes it.") var diskMb: Int?
         @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
         @Option(help: "Create it from this snapshot's files (a fork); unset options are the snapshot's workspace's.")
         var fromSnapshot: String?
@@ -46,7 +47,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
 
         func run() async throws {
             let environment = try parseEnvironment(env)
-            let limits = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids)
+            let limits = WorkspaceLimits(memoryMb: memoryMb, cpuPercent: cpuPercent, pids: pids, diskMb: diskMb)
             let policy: EgressPolicy? =
                 switch egress.first {
                 case nil: nil

@@ -6,9 +6,12 @@ import Testing
 
 @Suite("Snapshots and forks", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
 struct SnapshotTests {
-    @Test func aForkStartsWithTheSnapshotsFilesAndOwnsThem() async throws {
+    /// With and without the disk pool: a subvolume snapshot and a copy behave alike.
+    @Test(arguments: Host.hasBtrfs ? [false, true] : [false])
+    func aForkStartsWithTheSnapshotsFilesAndOwnsThem(inPool: Bool) async throws {
         try await withTemporaryDirectory { directory in
-            let manager = try makeManager(directory)
+            let manager = try inPool ? makePoolManager(directory) : makeManager(directory)
+            #expect((manager.diskPool != nil) == inPool)
             let setup = try await manager.run(
                 "origin",
                 """

@@ -13,9 +13,24 @@ enum Host {
 func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-sandbox-\(UUID())")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
+    defer {
+        unmountEverything(below: directory)
+        try? FileManager.default.removeItem(at: directory)
+    }
     return try await body(directory)
 }
+
+/// Unmounts what a test left mounted below `directory` (the disk pool of a server that was killed), so that removing
+/// the directory does not reach into a live file system, and no mount outlives the test.
+func unmountEverything(below directory: URL) {
+    let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    for line in table.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.count > 4, fields[4].hasPrefix(directory.path + "/") else { continue }
+        umount2(String(fields[4]), Int32(MNT_DETACH))
+    }
+}
+
 
 /// A manager whose workspaces run in real sandboxes of `kind`.
 func makeManager(

@@ -76,6 +76,22 @@ struct WorkspaceRouteTests {
         }
     }
 
+    @Test func putWithOtherLimitsChangesTheFieldsItNames() async throws {
+        try await withServer { client, _ in
+            let first = ByteBuffer(string: #"{"limits":{"memoryMb":512,"diskMb":64}}"#)
+            _ = try await client.execute(uri: "/v1/workspaces/demo", method: .put, headers: json, body: first)
+            let second = ByteBuffer(string: #"{"limits":{"diskMb":128}}"#)
+            let changed = try await client.execute(uri: "/v1/workspaces/demo", method: .put, headers: json, body: second)
+            #expect(changed.status == .ok)
+            let workspace = try decode(Workspace.self, changed)
+            #expect(workspace.limits.diskMb == 128 && workspace.limits.memoryMb == 512, "\(workspace.limits)")
+            let fetched = try await client.execute(uri: "/v1/workspaces/demo", method: .get)
+            #expect(try decode(Workspace.self, fetched).limits.diskMb == 128)
+            let bad = ByteBuffer(string: #"{"limits":{"diskMb":0}}"#)
+            #expect(try await client.execute(uri: "/v1/workspaces/demo", method: .put, headers: json, body: bad).status == .badRequest)
+        }
+    }
+
     @Test func listPagesThroughEveryWorkspace() async throws {
         try await withServer { client, _ in
             for index in 0..<5 { _ = try await client.execute(uri: "/v1/workspaces/k\(index)", method: .put) }

@@ -176,10 +176,13 @@ struct AttackEndToEndTests {
             }
             #expect(mode(data.path) == 0o711)
             #expect(mode(data.appendingPathComponent("snapshots").path) == 0o700)
-            let workspaces = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("workspaces").path)
-            #expect(workspaces.count == 1)
-            for workspace in workspaces {
-                let root = data.appendingPathComponent("workspaces/\(workspace)").path
+            // A workspace's directories: in the disk pool when there is one, else under workspaces/.
+            let roots = ["pool/workspaces", "workspaces"].flatMap { parent in
+                ((try? FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent(parent).path)) ?? []).map { "\(parent)/\($0)" }
+            }
+            #expect(roots.count == 1, "\(roots)")
+            for workspace in roots {
+                let root = data.appendingPathComponent(workspace).path
                 for path in [root, root + "/workspace", root + "/home"] { #expect(mode(path) == 0o700, "\(path)") }
             }
             await server.stop()

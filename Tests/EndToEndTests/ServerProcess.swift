@@ -146,6 +146,21 @@ let canSandbox = FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") 
 func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-e2e-\(UUID())")
     try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: base) }
+    defer {
+        unmountEverything(below: base)
+        try? FileManager.default.removeItem(at: base)
+    }
     return try await body(base.appendingPathComponent("data"))
 }
+
+/// Unmounts what a test left mounted below `directory` (the disk pool of a server that was killed), so that removing
+/// the directory does not reach into a live file system, and no mount outlives the test.
+func unmountEverything(below directory: URL) {
+    let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    for line in table.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.count > 4, fields[4].hasPrefix(directory.path + "/") else { continue }
+        umount2(String(fields[4]), Int32(MNT_DETACH))
+    }
+}
+

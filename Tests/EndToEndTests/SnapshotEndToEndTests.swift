@@ -6,6 +6,31 @@ import Testing
 
 @Suite("Snapshots and watch through the real binary", .timeLimit(.minutes(3)))
 struct SnapshotEndToEndTests {
+    /// Security issue #17 (holes 8 and 9) through the real server, with its default disk pool.
+    @Test(.enabled(if: canSandbox && FileManager.default.isExecutableFile(atPath: "/usr/sbin/mkfs.btrfs"), "needs root, bubblewrap and btrfs"))
+    func aFullWorkspaceFailsItsWritesAndIsRefusedASnapshotWhileTheServerAndItsNeighbourWork() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--disk-pool-size", "1G"])
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("full", config: WorkspaceConfig(limits: WorkspaceLimits(diskMb: 64)))
+            _ = try await client.putWorkspace("neighbour")
+            let full = try await client.exec("full", command: "dd if=/dev/zero of=/workspace/big bs=1M count=100 2>&1; echo rc=$?; sync")
+            #expect(full.stdout.contains("Disk quota exceeded") && !full.stdout.contains("rc=0"), "\(full)")
+
+            #expect(try await client.exec("neighbour", command: "echo fine > /workspace/f && cat /workspace/f").stdout == "fine\n")
+            #expect(try await client.health().status == "ok")
+            do {
+                _ = try await client.createSnapshot("full")
+                Issue.record("a snapshot of a full workspace was taken")
+            } catch let error as AgentBoxClientError {
+                #expect(error.status == 409 && error.problem.detail.contains("disk quota"), "\(error)")
+            }
+            let table = try await client.exec("neighbour", command: "cat /proc/self/mountinfo")
+            #expect(!table.stdout.contains(data.path), "\(table.stdout)")
+            #expect(await server.stop() == 0)
+        }
+    }
+
     @Test func snapshotForkAndWatchWithTheClientAndTheCLI() async throws {
         try await withTemporaryDirectory { data in
             let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--sandbox", canSandbox ? "linux" : "unsandboxed"])

@@ -6,11 +6,14 @@ import NIOPosix
 
 /// Snapshots and forks.
 ///
-/// A snapshot is a copy of a workspace's persistent files (`/workspace` and `/home/agent`) in
-/// `<data-dir>/snapshots/<id>/`, with the workspace's config; a fork is a new workspace whose files start as a copy
-/// of a snapshot's. Copies share blocks where the file system can (reflinks on btrfs and XFS) and are in-kernel
-/// copies elsewhere (ext4). Taking a snapshot never boots the workspace; a snapshot of a running workspace is taken
-/// file by file while its processes may write, so sleep it first for a point-in-time copy.
+/// A snapshot is a copy of a workspace's persistent files (`/workspace` and `/home/agent`) with the workspace's
+/// config; a fork is a new workspace whose files start as a snapshot's. Taking a snapshot never boots the workspace.
+///
+/// In the disk pool a snapshot is a read-only btrfs snapshot of the workspace's subvolume (`pool/snapshots/<id>`):
+/// one transaction whatever the workspace holds, of one instant, in the workspace's quota group (what it keeps alive
+/// counts against the workspace's `diskMb`); a fork is a writable snapshot of it. Without a pool (or for a workspace
+/// made before it) a snapshot is a copy in `<data-dir>/snapshots/<id>/` by ``FileTreeCopy``, sharing blocks where
+/// the file system can (reflinks on btrfs and XFS), taken file by file while the workspace's processes may write.
 extension WorkspaceManager {
     /// The most snapshots one workspace may keep.
     public static let maxSnapshotsPerWorkspace = 64
@@ -23,8 +26,64 @@ extension WorkspaceManager {
         guard count < Self.maxSnapshotsPerWorkspace else {
             throw AgentBoxError(.conflict, "workspace '\(key)' has \(count) snapshots, the most it may keep; delete one first")
         }
-        _ = try runtime.files()  // its directories exist from here on, even before a first boot
         let id = Self.newSnapshotID()
+        let sizeBytes: Int64
+        var removeFiles: @Sendable () throws -> Void
+        if let pool = diskPool, pool.holdsWorkspace(id: runtime.id) {
+            sizeBytes = try await snapshotInPool(pool, runtime: runtime, id: id)
+            let group = runtime.sandboxNumber
+            removeFiles = { try pool.deleteSnapshot(id: id, group: group) }
+        } else {
+            sizeBytes = try await copySnapshot(runtime: runtime, id: id)
+            let final = configuration.snapshotsDirectory.appendingPathComponent(id).path
+            removeFiles = { try FileTreeCopy.remove(final) }
+        }
+        let record = SnapshotRecord(id: id, workspaceKey: key, config: runtime.config, createdAt: Date(), sizeBytes: sizeBytes)
+        do {
+            try await store.createSnapshot(record)
+        } catch {
+            try? await NIOThreadPool.singleton.runIfActive(removeFiles)
+            throw error
+        }
+        return Self.wire(record)
+    }
+
+    /// Snapshots the workspace's subvolume as `id`; returns the bytes charged to the workspace's quota group then.
+    /// Refuses (and undoes) a snapshot of a workspace at its disk limit: it would keep every byte the workspace
+    /// holds, so that deleting files could free nothing.
+    private func snapshotInPool(_ pool: DiskPool, runtime: WorkspaceRuntime, id: String) async throws -> Int64 {
+        let (workspace, group, key) = (runtime.id, runtime.sandboxNumber, runtime.key)
+        let limit = runtime.limits.diskMb.map { Int64($0) << 20 }
+        let started = ContinuousClock.now
+        let usage = try await NIOThreadPool.singleton.runIfActive { () throws -> Int64 in
+            try pool.snapshot(workspace: workspace, group: group, as: id)
+            let usage = pool.usage(group: group) ?? 0
+            if let limit, limit - usage < Self.fullMargin {
+                try? pool.deleteSnapshot(id: id, group: group)
+            }
+            return usage
+        }
+        if let limit, limit - usage < Self.fullMargin {
+            throw AgentBoxError(
+                .conflict,
+                "workspace '\(key)' is at its disk quota (\(Self.mebibytes(usage)) of \(limit >> 20) MiB, what its snapshots keep "
+                    + "included): a snapshot now would keep all of it; delete files or snapshots, or raise limits.diskMb")
+        }
+        logger.info(
+            "snapshot taken",
+            metadata: ["workspace.key": "\(key)", "snapshot.id": "\(id)", "charged.bytes": "\(usage)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+        return usage
+    }
+
+    /// A workspace with less than this left of its disk limit is full (btrfs refuses writes a little before the
+    /// limit itself: it reserves metadata ahead).
+    static let fullMargin: Int64 = 1 << 20
+
+    static func mebibytes(_ bytes: Int64) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
+
+    /// Copies the workspace's directories into `snapshots/<id>`; returns the bytes of its files.
+    private func copySnapshot(runtime: WorkspaceRuntime, id: String) async throws -> Int64 {
+        _ = try runtime.files()  // its directories exist from here on, even before a first boot
         let root = configuration.snapshotsDirectory
         let staging = root.appendingPathComponent(".partial-\(id)").path
         let final = root.appendingPathComponent(id).path
@@ -46,17 +105,10 @@ extension WorkspaceManager {
                 throw error
             }
         }
-        let record = SnapshotRecord(id: id, workspaceKey: key, config: runtime.config, createdAt: Date(), sizeBytes: outcome.bytes)
-        do {
-            try await store.createSnapshot(record)
-        } catch {
-            try? FileTreeCopy.remove(final)
-            throw error
-        }
         logger.info(
             "snapshot taken",
-            metadata: ["workspace.key": "\(key)", "snapshot.id": "\(id)", "bytes": "\(outcome.bytes)", "shared.bytes": "\(outcome.sharedBytes)"])
-        return Self.wire(record)
+            metadata: ["workspace.key": "\(runtime.key)", "snapshot.id": "\(id)", "bytes": "\(outcome.bytes)", "shared.bytes": "\(outcome.sharedBytes)"])
+        return outcome.bytes
     }
 
     /// The workspace's snapshots, oldest first. Does not boot it.
@@ -68,26 +120,34 @@ extension WorkspaceManager {
     /// Deletes one of the workspace's snapshots and its files. Workspaces forked from it are not affected.
     public func deleteSnapshot(key: WorkspaceKey, id: String) async throws {
         try checkOpen()
-        _ = try await workspace(key: key)
+        let runtime = try await runtime(for: key)
         let record = try await snapshotRecord(id: id)
         guard record.workspaceKey == key else { throw Self.snapshotNotFound(id) }
         guard try await store.deleteSnapshot(id: id) else { throw Self.snapshotNotFound(id) }
-        let directory = configuration.snapshotsDirectory.appendingPathComponent(id).path
-        try await NIOThreadPool.singleton.runIfActive { try FileTreeCopy.remove(directory) }
+        let remove = snapshotRemoval(id: id, group: runtime.sandboxNumber)
+        try await NIOThreadPool.singleton.runIfActive(remove)
     }
 
     /// Removes the files of every snapshot of `key` (its records go with the workspace's).
-    func removeSnapshotFiles(of key: WorkspaceKey) async {
+    func removeSnapshotFiles(of key: WorkspaceKey, group: Int) async {
         guard let records = try? await store.snapshots(of: key), !records.isEmpty else { return }
-        let directories = records.map { configuration.snapshotsDirectory.appendingPathComponent($0.id).path }
+        let removals = records.map { (id: $0.id, remove: snapshotRemoval(id: $0.id, group: group)) }
         let logger = logger
         try? await NIOThreadPool.singleton.runIfActive {
-            for directory in directories {
-                do { try FileTreeCopy.remove(directory) } catch {
-                    logger.error("could not remove a snapshot's files", metadata: ["path": "\(directory)", "error": "\(error)"])
+            for removal in removals {
+                do { try removal.remove() } catch {
+                    logger.error("could not remove a snapshot's files", metadata: ["snapshot.id": "\(removal.id)", "error": "\(error)"])
                 }
             }
         }
+    }
+
+    /// What deletes snapshot `id`'s files (of the workspace whose quota group is `group`): its subvolume in the pool,
+    /// or its copy.
+    private func snapshotRemoval(id: String, group: Int) -> @Sendable () throws -> Void {
+        if let pool = diskPool, pool.holdsSnapshot(id: id) { return { try pool.deleteSnapshot(id: id, group: group) } }
+        let directory = configuration.snapshotsDirectory.appendingPathComponent(id).path
+        return { try FileTreeCopy.remove(directory) }
     }
 
     // MARK: Forks
@@ -107,44 +167,62 @@ extension WorkspaceManager {
 
         let record = WorkspaceRecord(id: UUID().uuidString.lowercased(), key: key, config: merged, createdAt: Date(), lastActiveAt: Date())
         // Until the files are in place, nobody may load (and boot) the new workspace: requests for it wait here.
-        let (gate, open) = AsyncStream<Never>.makeStream()
-        let waiter = Task { for await _ in gate {} }
-        let registered = pendingCreations.withLock { pending -> Bool in
-            guard pending[key] == nil else { return false }
-            pending[key] = waiter
-            return true
-        }
-        guard registered else {
-            open.finish()
-            await waitForPendingCreation(of: key)
-            return try await createFromSnapshot(key: key, config: config, snapshotID: snapshotID)
-        }
-        defer {
-            pendingCreations.withLock { _ = $0.removeValue(forKey: key) }
-            open.finish()
-        }
-        let (stored, created) = try await store.createWorkspace(record)
-        guard created else { return (try await runtime(for: stored).snapshot, false) }
-        let source = configuration.snapshotsDirectory.appendingPathComponent(snapshotID).path
-        let destination = configuration.workspaceDirectory(id: stored.id).path
-        let owner = configuration.fileOwner(sandboxNumber: stored.sandboxNumber)
-        do {
-            let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> FileTreeCopy.Outcome in
-                try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-                let copy = FileTreeCopy(owner: owner)
-                var outcome = try copy.copy(from: source + "/workspace", to: destination + "/workspace")
-                outcome.bytes += try copy.copy(from: source + "/home", to: destination + "/home").bytes
-                try Self.flush(destination)
-                return outcome
+        return try await whileCreating(key) {
+            let (stored, created) = try await self.store.createWorkspace(record)
+            guard created else { return (try await self.runtime(for: stored).snapshot, false) }
+            do {
+                let started = ContinuousClock.now
+                let bytes = try await self.placeFork(of: snapshotID, into: stored)
+                self.logger.info(
+                    "workspace forked",
+                    metadata: [
+                        "workspace.key": "\(key)", "snapshot.id": "\(snapshotID)", "bytes": "\(bytes)",
+                        "ms": "\((ContinuousClock.now - started).milliseconds)",
+                    ])
+            } catch {
+                _ = try? await self.store.deleteWorkspace(key: key)
+                throw error
             }
-            logger.info(
-                "workspace forked", metadata: ["workspace.key": "\(key)", "snapshot.id": "\(snapshotID)", "bytes": "\(outcome.bytes)"])
-        } catch {
-            _ = try? await store.deleteWorkspace(key: key)
-            try? FileTreeCopy.remove(destination)
-            throw error
+            return (try await self.runtime(for: stored).snapshot, true)
         }
-        return (try await runtime(for: stored).snapshot, true)
+    }
+
+    /// Puts the files of snapshot `snapshotID` in place as those of the new workspace `record`, owned by its uid:
+    /// a writable snapshot in the pool; else a copy, into a subvolume of its own when there is a pool. Returns the
+    /// bytes copied (0 for a snapshot in the pool).
+    private func placeFork(of snapshotID: String, into record: WorkspaceRecord) async throws -> Int64 {
+        let owner = configuration.fileOwner(sandboxNumber: record.sandboxNumber)
+        let limit = diskLimitBytes(record.config.limits)
+        let (id, group) = (record.id, record.sandboxNumber)
+        if let pool = diskPool, pool.holdsSnapshot(id: snapshotID) {
+            try await NIOThreadPool.singleton.runIfActive {
+                try pool.fork(snapshotID: snapshotID, into: id, group: group, limitBytes: limit, owner: owner)
+            }
+            return 0
+        }
+        let source = configuration.snapshotsDirectory.appendingPathComponent(snapshotID).path
+        let pool = diskPool
+        let destination = pool?.workspaceVolume(id: id).path ?? configuration.workspaceDirectory(id: id).path
+        return try await NIOThreadPool.singleton.runIfActive { () throws -> Int64 in
+            do {
+                if let pool {
+                    try pool.createWorkspace(id: id, group: group, limitBytes: limit, owner: owner)
+                    // The copy makes these two itself.
+                    rmdir(destination + "/workspace")
+                    rmdir(destination + "/home")
+                } else {
+                    try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+                }
+                let copy = FileTreeCopy(owner: owner)
+                var bytes = try copy.copy(from: source + "/workspace", to: destination + "/workspace").bytes
+                bytes += try copy.copy(from: source + "/home", to: destination + "/home").bytes
+                try Self.flush(destination)
+                return bytes
+            } catch {
+                if let pool { try? pool.deleteWorkspace(id: id, group: group) } else { try? FileTreeCopy.remove(destination) }
+                throw error
+            }
+        }
     }
 
     /// Returns once no fork of `key` is being created.

@@ -2,6 +2,7 @@ import AgentBoxAPI
 import AgentBoxStore
 import Foundation
 import Logging
+import NIOPosix
 import Synchronization
 
 /// The entry point of the embeddable library: creates, finds, lists and destroys workspaces, and hands out the
@@ -16,6 +17,8 @@ public final class WorkspaceManager: Sendable {
     public let configuration: AgentBoxConfiguration
     public let store: any Store
     public let logger: Logger
+    /// The btrfs pool that holds new workspaces' files and enforces their `diskMb`; `nil` when there is none.
+    public let diskPool: DiskPool?
     private let runtimes = Mutex<[WorkspaceKey: WorkspaceRuntime]>([:])
     private let closed = Mutex(false)
     /// Workspaces whose records exist but whose files are still being put in place (forks); loading one waits.
@@ -32,15 +35,17 @@ public final class WorkspaceManager: Sendable {
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
 
-    public init(configuration: AgentBoxConfiguration, store: any Store, logger: Logger) {
+    public init(configuration: AgentBoxConfiguration, store: any Store, logger: Logger, diskPool: DiskPool? = nil) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         self.egressAddresses = EgressAddressGuard(
             allowedRanges: configuration.egressAllowedPrivateRanges, hostAddresses: EgressAddressGuard.hostInterfaceAddresses())
+        self.diskPool = diskPool
     }
 
-    /// Creates the data directory if needed and opens the SQLite store inside it.
+    /// Creates the data directory if needed, opens the SQLite store inside it and, as configured, the disk pool
+    /// (saying in one line at start-up when there can be none, so that `diskMb` is not enforced).
     public static func open(configuration: AgentBoxConfiguration, logger: Logger) throws -> WorkspaceManager {
         do {
             try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -66,13 +71,48 @@ public final class WorkspaceManager: Sendable {
             try? FileTreeCopy.remove(snapshots.appendingPathComponent(name).path)
         }
         let store = try SQLiteStore(path: configuration.databasePath)
-        return WorkspaceManager(configuration: configuration, store: store, logger: logger)
+        var configuration = configuration
+        var pool: DiskPool?
+        if case .automatic(let size) = configuration.diskPool {
+            do {
+                pool = try DiskPool.open(dataDirectory: configuration.dataDirectory, sizeBytes: size, logger: logger)
+                logger.info(
+                    "disk pool",
+                    metadata: ["path": "\(pool!.mountPoint.path)", "quotas": "\(pool!.quotaMode.rawValue)", "size.mib": "\(pool!.sizeBytes >> 20)"])
+                try keepSystemFiles(in: pool!, configuration: &configuration, logger: logger)
+            } catch {
+                pool?.unmount()
+                pool = nil
+                let reason = (error as? AgentBoxError)?.message ?? "\(error)"
+                logger.warning("no disk pool (\(reason)): limits.diskMb is not enforced")
+            }
+        }
+        return WorkspaceManager(configuration: configuration, store: store, logger: logger, diskPool: pool)
+    }
+
+    /// Moves the files every sandbox mounts (its `/etc`, the installed agents) into the pool, so that no mount of a
+    /// sandbox shows a path of the host's data directory. Agents installed before the pool are copied once.
+    private static func keepSystemFiles(in pool: DiskPool, configuration: inout AgentBoxConfiguration, logger: Logger) throws {
+        guard let backend = configuration.sandbox else { return }
+        let agents = pool.systemDirectory.appendingPathComponent("agents", isDirectory: true)
+        let old = configuration.agentsDirectory
+        let installed = (try? FileManager.default.contentsOfDirectory(atPath: old.path)) ?? []
+        if !FileManager.default.fileExists(atPath: agents.path), !installed.isEmpty {
+            try FileManager.default.createDirectory(at: pool.systemDirectory, withIntermediateDirectories: true)
+            _ = try FileTreeCopy(owner: nil).copy(from: old.path, to: agents.path)
+            chmod(agents.path, 0o755)
+            logger.info("installed agents copied into the disk pool", metadata: ["from": "\(old.path)"])
+        }
+        guard let moved = try backend.keepingSystemFiles(in: pool.systemDirectory) else { return }
+        configuration.sandbox = moved
+        configuration.agentsDirectoryInPool = agents
     }
 
     // MARK: Workspaces
 
     /// Returns the workspace with `key`, creating it with `config` when there is none (then `created` is true).
-    /// An existing workspace is returned unchanged. Creating does not boot.
+    /// Creating does not boot. An existing workspace is returned unchanged, except that the limits `config` names
+    /// replace its own: `diskMb` at once, the others from its next boot.
     public func create(key: WorkspaceKey, config: WorkspaceConfig = WorkspaceConfig()) async throws
         -> (workspace: Workspace, created: Bool)
     {
@@ -81,13 +121,86 @@ public final class WorkspaceManager: Sendable {
             return try await createFromSnapshot(key: key, config: config, snapshotID: snapshotID)
         }
         let config = try validated(config)
+        if let existing = try await store.workspace(key: key) {
+            return (try await updateLimits(of: existing, with: config.limits), false)
+        }
         let now = Date()
         let record = WorkspaceRecord(
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
-        let (stored, created) = try await store.createWorkspace(record)
-        if created { logger.info("workspace created", metadata: ["workspace.key": "\(key)"]) }
-        let runtime = try await runtime(for: stored)
-        return (runtime.snapshot, created)
+        guard let pool = diskPool else {
+            let (stored, created) = try await store.createWorkspace(record)
+            guard created else { return (try await updateLimits(of: stored, with: config.limits), false) }
+            logger.info("workspace created", metadata: ["workspace.key": "\(key)"])
+            return (try await runtime(for: stored).snapshot, true)
+        }
+        // The subvolume (with its quota) exists before anyone may load the workspace, so that no boot or file request
+        // makes plain directories in its place.
+        return try await whileCreating(key) {
+            let (stored, created) = try await self.store.createWorkspace(record)
+            guard created else { return (try await self.updateLimits(of: stored, with: config.limits), false) }
+            let limit = self.diskLimitBytes(config.limits)
+            let owner = self.configuration.fileOwner(sandboxNumber: stored.sandboxNumber)
+            do {
+                try await NIOThreadPool.singleton.runIfActive {
+                    try pool.createWorkspace(id: stored.id, group: stored.sandboxNumber, limitBytes: limit, owner: owner)
+                }
+            } catch {
+                _ = try? await self.store.deleteWorkspace(key: key)
+                throw error
+            }
+            self.logger.info("workspace created", metadata: ["workspace.key": "\(key)"])
+            return (try await self.runtime(for: stored).snapshot, true)
+        }
+    }
+
+    /// Runs `body`, which creates workspace `key`, while requests that load `key` wait for it. When another creation
+    /// of `key` is under way, waits for that one and runs `body` after it.
+    func whileCreating<T: Sendable>(_ key: WorkspaceKey, _ body: () async throws -> T) async throws -> T {
+        let (gate, open) = AsyncStream<Never>.makeStream()
+        let waiter = Task { for await _ in gate {} }
+        while true {
+            let registered = pendingCreations.withLock { pending -> Bool in
+                guard pending[key] == nil else { return false }
+                pending[key] = waiter
+                return true
+            }
+            if registered { break }
+            await waitForPendingCreation(of: key)
+        }
+        defer {
+            pendingCreations.withLock { _ = $0.removeValue(forKey: key) }
+            open.finish()
+        }
+        return try await body()
+    }
+
+    /// Replaces the limits of the stored workspace `record` with the fields `limits` names; applies `diskMb` to its
+    /// quota at once. Returns the workspace as it is then.
+    func updateLimits(of record: WorkspaceRecord, with limits: WorkspaceLimits?) async throws -> Workspace {
+        let runtime = try await runtime(for: record)
+        guard let limits else { return runtime.snapshot }
+        let old = runtime.config.limits ?? WorkspaceLimits()
+        let merged = WorkspaceLimits(
+            memoryMb: limits.memoryMb ?? old.memoryMb, cpuPercent: limits.cpuPercent ?? old.cpuPercent,
+            pids: limits.pids ?? old.pids, diskMb: limits.diskMb ?? old.diskMb)
+        guard merged != old else { return runtime.snapshot }
+        var config = runtime.config
+        config.limits = merged
+        if let pool = diskPool, merged.diskMb != old.diskMb, pool.holdsWorkspace(id: record.id) {
+            let bytes = diskLimitBytes(merged)
+            try await NIOThreadPool.singleton.runIfActive { try pool.setLimit(group: record.sandboxNumber, limitBytes: bytes) }
+        }
+        guard try await store.updateWorkspaceConfig(key: record.key, config: config) else {
+            throw AgentBoxError.workspaceNotFound(record.key)
+        }
+        runtime.replaceConfig(config)
+        logger.info("workspace limits changed", metadata: ["workspace.key": "\(record.key)"])
+        return runtime.snapshot
+    }
+
+    /// The disk limit in bytes of a workspace whose own limits are `limits`; `nil` when it has none.
+    func diskLimitBytes(_ limits: WorkspaceLimits?) -> Int64? {
+        (limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits).diskMb.map { Int64($0) << 20 }
     }
 
     /// `config` checked, with its mounts resolved; throws `invalidArgument` for what is wrong with it.
@@ -130,11 +243,14 @@ public final class WorkspaceManager: Sendable {
         runtimes.withLock { if $0[key] === runtime { $0[key] = nil } }
         await destroySessions(of: key)
         await runtime.destroy()
-        await removeSnapshotFiles(of: key)
+        await removeSnapshotFiles(of: key, group: runtime.sandboxNumber)
         guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
         forgetPreviews(of: key)
         do {
-            if FileManager.default.fileExists(atPath: runtime.directory.path) {
+            if let pool = diskPool, pool.holdsWorkspace(id: runtime.id) {
+                let (id, group) = (runtime.id, runtime.sandboxNumber)
+                try await NIOThreadPool.singleton.runIfActive { try pool.deleteWorkspace(id: id, group: group) }
+            } else if FileManager.default.fileExists(atPath: runtime.directory.path) {
                 try FileManager.default.removeItem(at: runtime.directory)
             }
         } catch {
@@ -179,7 +295,8 @@ public final class WorkspaceManager: Sendable {
         if let runtime = runtimes.withLock({ $0[record.key] }), runtime.id == record.id { return runtime }
         let bound = try await store.eventSequenceBound(key: record.key)
         let candidate = WorkspaceRuntime(
-            record: record, eventSeqBound: bound, store: store, configuration: configuration, egressAddresses: egressAddresses,
+            record: record, directory: directory(of: record), eventSeqBound: bound, store: store, configuration: configuration,
+            egressAddresses: egressAddresses,
             logger: logger)
         // Two callers may race to load one workspace: the first one stored wins, so there is one actor per workspace.
         return runtimes.withLock { runtimes in
@@ -187,6 +304,13 @@ public final class WorkspaceManager: Sendable {
             runtimes[record.key] = candidate
             return candidate
         }
+    }
+
+    /// The host directory of `record`'s files: its subvolume in the pool, or, for a workspace made without one (before
+    /// the pool, or with none), its plain directory, which stays one.
+    func directory(of record: WorkspaceRecord) -> URL {
+        if let diskPool, diskPool.holdsWorkspace(id: record.id) { return diskPool.workspaceVolume(id: record.id) }
+        return configuration.workspaceDirectory(id: record.id)
     }
 
     // MARK: Shutdown
@@ -228,6 +352,7 @@ public final class WorkspaceManager: Sendable {
         do { try await store.close() } catch {
             logger.error("could not close the store", metadata: ["error": "\(error)"])
         }
+        diskPool?.unmount()
         logger.info("workspace manager stopped", metadata: ["workspaces": "\(all.count)"])
     }
 

@@ -32,6 +32,8 @@ public actor WorkspaceRuntime {
     }
 
     private nonisolated let stateSnapshot: Mutex<(state: WorkspaceState, lastActiveAt: Date)>
+    /// The config as it is now: `record.config`, with the limits a later `PUT` replaced.
+    private nonisolated let currentConfig: Mutex<WorkspaceConfig>
     private var phase: Phase = .sleeping {
         didSet {
             let state: WorkspaceState =
@@ -82,13 +84,14 @@ public actor WorkspaceRuntime {
     private var pendingReservation: Task<Int64, any Error>?
 
     init(
-        record: WorkspaceRecord, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
+        record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
         egressAddresses: EgressAddressGuard, logger: Logger
     ) {
         self.key = record.key
         self.id = record.id
-        self.directory = configuration.workspaceDirectory(id: record.id)
+        self.directory = directory
         self.record = record
+        self.currentConfig = Mutex(record.config)
         self.store = store
         self.configuration = configuration
         self.egressAddresses = egressAddresses
@@ -113,11 +116,20 @@ public actor WorkspaceRuntime {
 
     /// The limits in force: the workspace's own, completed with the server's defaults.
     public nonisolated var limits: WorkspaceLimits {
-        (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits)
+        (config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits)
     }
 
-    /// The configuration the workspace was created with.
-    public nonisolated var config: WorkspaceConfig { record.config }
+    /// The configuration the workspace was created with, with its limits as last changed.
+    public nonisolated var config: WorkspaceConfig { currentConfig.withLock { $0 } }
+
+    /// The never-reused number that names the workspace's host uid and its disk quota group.
+    public nonisolated var sandboxNumber: Int { record.sandboxNumber }
+
+    /// Takes `config` as the workspace's own from now on (stored by the caller). A running sandbox keeps the memory,
+    /// CPU and process limits it was started with until the workspace sleeps.
+    nonisolated func replaceConfig(_ config: WorkspaceConfig) {
+        currentConfig.withLock { $0 = config }
+    }
 
     // MARK: Activity
 

@@ -18,8 +18,8 @@ public struct BubblewrapBackend: SandboxBackend {
     /// was built beside the init): name in the sandbox → host path.
     let tools: [(name: String, path: String)]
     /// Installed agents (`<data-dir>/agents`), mounted read-only at `/.agentbox/agents` in every sandbox.
-    let agentsDirectory: URL
-    let etcDirectory: URL
+    private(set) var agentsDirectory: URL
+    private(set) var etcDirectory: URL
     /// `nil` when this server may not create cgroups: limits fall back to rlimits.
     let cgroups: SandboxCgroups.Version?
     let switchesUser: Bool
@@ -71,6 +71,15 @@ public struct BubblewrapBackend: SandboxBackend {
         }
         close(filter)
         return (backend, notes)
+    }
+
+    public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? {
+        var backend = self
+        backend.etcDirectory = directory.appendingPathComponent("etc", isDirectory: true)
+        backend.agentsDirectory = directory.appendingPathComponent("agents", isDirectory: true)
+        try SandboxRoot.prepareEtc(in: backend.etcDirectory)
+        try FileManager.default.createDirectory(at: backend.agentsDirectory, withIntermediateDirectories: true)
+        return backend
     }
 
     /// The first directory from `/` down to `directory` that other users may not enter (no `o+x`), or `nil`.

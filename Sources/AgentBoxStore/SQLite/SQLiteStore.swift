@@ -142,6 +142,14 @@ public struct SQLiteStore: Store {
         }
     }
 
+    public func updateWorkspaceConfig(key: WorkspaceKey, config: WorkspaceConfig) async throws -> Bool {
+        let text = String(decoding: try AgentBoxJSON.makeEncoder().encode(config), as: UTF8.self)
+        return try await writer.write { db in
+            try db.execute(sql: "UPDATE workspace SET config = ? WHERE key = ?", arguments: [text, key.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
     public func deleteWorkspace(key: WorkspaceKey) async throws -> Bool {
         try await writer.write { db in
             try SnapshotRow.filter(Column("workspaceKey") == key.rawValue).deleteAll(db)

@@ -88,3 +88,40 @@ int ab_start_writeback(int fd, long long offset, long long length);
 
 /// ioctl(fd, TIOCSWINSZ) with `cols` × `rows`. Returns 0, or -1 with errno set.
 int ab_set_window_size(int fd, unsigned short cols, unsigned short rows);
+
+#include <stdint.h>
+
+/// Attaches the open file `backing_fd` to a free loop device (LOOP_CTL_GET_FREE, then LOOP_CONFIGURE with
+/// LO_FLAGS_AUTOCLEAR: the device detaches itself once nothing holds it, the mount included). Returns the device's
+/// descriptor, which must stay open until the device is mounted, with its number in `*number`; or -1 with errno set.
+int ab_loop_attach(int backing_fd, int *number);
+
+/// Creates the btrfs subvolume `name` in the directory `dir_fd` (BTRFS_IOC_SUBVOL_CREATE). Returns 0, or -1 with errno.
+int ab_btrfs_subvolume_create(int dir_fd, const char *name);
+
+/// Snapshots the subvolume `source_fd` as `name` in `dir_fd`, read-only when `readonly` (BTRFS_IOC_SNAP_CREATE_V2): one
+/// transaction, whatever the subvolume holds. Returns 0, or -1 with errno set.
+int ab_btrfs_snapshot_create(int source_fd, int dir_fd, const char *name, int readonly);
+
+/// The id of the subvolume that holds `fd` (BTRFS_IOC_INO_LOOKUP). Returns 0, or -1 with errno set.
+int ab_btrfs_subvolume_id(int fd, uint64_t *id);
+
+/// Deletes subvolume `id` of the file system of `fs_fd` (BTRFS_IOC_SNAP_DESTROY_V2 by id), after the subvolumes
+/// inside it, which a workspace may have made; each leaves quota group `group` first (0: none). Returns 0, or -1
+/// with errno set.
+int ab_btrfs_subvolume_delete(int fs_fd, uint64_t id, uint64_t group);
+
+/// Enables quotas on the file system of `fs_fd`: simple quotas (Linux 6.7) when `simple`, else full qgroups.
+int ab_btrfs_quota_enable(int fs_fd, int simple);
+
+/// Creates (or with `create` 0 removes) quota group `qgroup` (level << 48 | id). Returns 0, or -1 with errno set.
+int ab_btrfs_qgroup_create(int fs_fd, uint64_t qgroup, int create);
+
+/// Makes quota group `member` a member of `parent` (or with `assign` 0 no longer one). Returns 0, or -1 with errno.
+int ab_btrfs_qgroup_assign(int fs_fd, uint64_t member, uint64_t parent, int assign);
+
+/// Limits quota group `qgroup` to `max_bytes` (0: no limit). Returns 0, or -1 with errno set.
+int ab_btrfs_qgroup_limit(int fs_fd, uint64_t qgroup, uint64_t max_bytes);
+
+/// The file system id of the btrfs that holds `fs_fd` (names its /sys/fs/btrfs directory). Returns 0, or -1.
+int ab_btrfs_fsid(int fs_fd, unsigned char fsid[16]);
