@@ -96,7 +96,7 @@ static const struct rule rules[] = {
     { SYS_add_key, REFUSE }, { SYS_keyctl, REFUSE }, { SYS_request_key, REFUSE },
     { SYS_bpf, REFUSE }, { SYS_perf_event_open, REFUSE }, { SYS_userfaultfd, REFUSE },
     { SYS_io_uring_setup, REFUSE }, { SYS_io_uring_enter, REFUSE }, { SYS_io_uring_register, REFUSE },
-    { SYS_lookup_dcookie, REFUSE }, { SYS_open_by_handle_at, REFUSE }, { SYS_fanotify_init, REFUSE },
+    { SYS_open_by_handle_at, REFUSE }, { SYS_fanotify_init, REFUSE },
     // Kernel code and the machine itself.
     { SYS_init_module, REFUSE }, { SYS_finit_module, REFUSE }, { SYS_delete_module, REFUSE },
     { SYS_kexec_load, REFUSE }, { SYS_kexec_file_load, REFUSE }, { SYS_reboot, REFUSE },
@@ -114,7 +114,10 @@ static const struct rule rules[] = {
     { SYS_setns, REFUSE }, { SYS_unshare, UNSHARE_FLAGS }, { SYS_clone, CLONE_FLAGS }, { SYS_clone3, REFUSE_ENOSYS },
     // Arguments.
     { SYS_personality, PERSONALITY }, { SYS_socket, SOCKET_FAMILY },
-    // Obsolete calls that some architectures still have.
+    // Obsolete calls that some architectures (or headers) still have.
+#ifdef SYS_lookup_dcookie
+    { SYS_lookup_dcookie, REFUSE },
+#endif
 #ifdef SYS_uselib
     { SYS_uselib, REFUSE },
 #endif
