@@ -177,12 +177,12 @@ struct SupervisorFloodTests {
             }
             // Generous for a loaded CI machine (the whole sandbox suite runs in parallel on two cores); the old
             // reader held neighbours up for ~50 s.
-            #expect(slowest < .seconds(10), "a neighbour's exec is not held up: \(slowest)")
+            #expect(slowest < .seconds(30), "a neighbour's exec is not held up: \(slowest)")
             while ended.withLock({ $0 }) == nil, clock.now - began < .seconds(30) {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let stopped = try #require(ended.withLock { $0 }, "the flooding sandbox was stopped")
-            #expect(stopped - began < .seconds(10), "at once, not after reading the flood: \(stopped - began)")
+            #expect(stopped - began < .seconds(25), "at once, not after reading the flood: \(stopped - began)")
             #expect(logs["the sandbox's supervisor wrote what it never writes: stopping the sandbox"] == 1)
             #expect(logs["sandbox says"] <= 20, "diagnostics are rate-limited: \(logs["sandbox says"])")
             #expect(logs["the sandbox says too much: dropping its diagnostics for a while"] == 1)

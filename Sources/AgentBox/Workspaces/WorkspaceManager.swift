@@ -84,6 +84,14 @@ public final class WorkspaceManager: Sendable {
                 pool?.unmount()
                 pool = nil
                 let reason = (error as? AgentBoxError)?.message ?? "\(error)"
+                // A pool that exists holds workspaces' files: serving without it would show them empty and write
+                // new files beside them. Only a server that never had one goes on without.
+                if FileManager.default.fileExists(atPath: DiskPool.imagePath(dataDirectory: configuration.dataDirectory).path) {
+                    throw AgentBoxError(
+                        .unavailable,
+                        "the disk pool of \(configuration.dataDirectory.path) exists but cannot be opened (\(reason)); refusing to start without the workspaces' files",
+                        underlyingError: error)
+                }
                 logger.warning("no disk pool (\(reason)): limits.diskMb is not enforced")
             }
         }
