@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Cold start of two builds side by side: `python3 bench/ab_cold.py --a BIN --b BIN [-n 300]` (root, bubblewrap).
+"""Cold start and warm exec of two builds side by side: `python3 bench/ab_cold.py --a BIN --b BIN [-n 300]` (root,
+bubblewrap).
 
 Starts a server of each build (`bench/harness.py`'s `Server`, fresh data directories) and, alternating between them in a
 random order every iteration, times create + first `echo hello` and the boot of a sleeping workspace + `echo hello`
-over one keep-alive connection each. The machine's load then falls on both alike, which a run of one build after the
+over one keep-alive connection each, and a warm `echo hello` in the workspace just woken. The machine's load then falls on both alike, which a run of one build after the
 other cannot promise on a shared machine. Also reports the CPU time of each server and of everything it reaped
 (bwrap, the sandbox's init, the echo) per iteration, which load disturbs less than latency.
 """
@@ -45,6 +46,7 @@ def main():
             api.call("DELETE", "/v1/workspaces/warm")
         create = {name: [] for name in servers}
         wake = {name: [] for name in servers}
+        warm = {name: [] for name in servers}
         before = {name: cpu_seconds(server.pid) for name, server in servers.items()}
         for i in range(arguments.n):
             order = list(servers)
@@ -59,6 +61,7 @@ def main():
                 create[name].append(timed(first))
                 api.call("POST", f"/v1/workspaces/ab-{i}/sleep")
                 wake[name].append(timed(lambda: api.call("POST", f"/v1/workspaces/ab-{i}/exec", {"command": "echo hello"})))
+                warm[name].append(timed(lambda: api.call("POST", f"/v1/workspaces/ab-{i}/exec", {"command": "echo hello"})))
                 api.call("DELETE", f"/v1/workspaces/ab-{i}")
         after = {name: cpu_seconds(server.pid) for name, server in servers.items()}
     finally:
@@ -73,6 +76,7 @@ def main():
     for name, binary in (("a", arguments.a), ("b", arguments.b)):
         print(f"{name} ({binary}): create + echo p50 {statistics.median(create[name]):.2f} ms, p90 {p90(create[name]):.2f} ms; "
               f"wake + echo p50 {statistics.median(wake[name]):.2f} ms, p90 {p90(wake[name]):.2f} ms; "
+              f"warm echo p50 {statistics.median(warm[name]):.2f} ms, p90 {p90(warm[name]):.2f} ms; "
               f"CPU per iteration {(after[name] - before[name]) / arguments.n * 1000:.2f} ms")
 
 
