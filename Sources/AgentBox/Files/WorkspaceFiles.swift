@@ -127,6 +127,7 @@ public struct WorkspaceFiles: Sendable {
         case ELOOP: return AgentBoxError(.invalidArgument, "'\(path)': too many symlinks, or a symlink where none may be")
         case EACCES, EPERM, EROFS: return AgentBoxError(.forbidden, "'\(path)': \(reason)")
         case EEXIST: return AgentBoxError(.conflict, "'\(path)' already exists")
+        case EAGAIN: return AgentBoxError(.conflict, "'\(path)' kept changing while it was resolved (something renames along it); try again")
         case ENOTEMPTY: return AgentBoxError(.conflict, "'\(path)' is a directory that is not empty (use recursive)")
         case ENOTDIR: return AgentBoxError(.invalidArgument, "a component of '\(path)' is not a directory")
         case EISDIR: return AgentBoxError(.invalidArgument, "'\(path)' is a directory")
