@@ -20,8 +20,15 @@ int ab_open_beneath(int root, const char *path, int flags, unsigned mode, int no
     how.flags = (unsigned long long)(flags | O_CLOEXEC);
     how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0);
-    long fd;
-    do { fd = syscall(SYS_openat2, root, path, &how, sizeof(how)); } while (fd < 0 && errno == EINTR);
+    long fd = -1;
+    // With RESOLVE_BENEATH the kernel answers EAGAIN when a rename anywhere on the system raced a `..` of the walk (it
+    // cannot be sure the `..` stayed beneath the root). A workspace that renames in a loop while its symlinks hold
+    // `..` made the fs routes fail with 500s that way (found by the escape suite). The walk is safe to repeat; after
+    // a bounded number of tries EAGAIN is left to the caller (a 409).
+    for (int attempt = 0; attempt < 64; attempt++) {
+        do { fd = syscall(SYS_openat2, root, path, &how, sizeof(how)); } while (fd < 0 && errno == EINTR);
+        if (fd >= 0 || errno != EAGAIN) break;
+    }
     return (int)fd;
 }
 

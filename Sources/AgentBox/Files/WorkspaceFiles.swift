@@ -21,12 +21,16 @@ public struct WorkspaceFiles: Sendable {
         public var readOnly: Bool
         /// A tmpfs mount: it exists only inside the running sandbox, so the fs routes cannot reach it.
         public var inMemory: Bool
+        /// `hostDirectory` is a real path (a host mount's, resolved when it was allowed) whose components anyone who
+        /// can write beside them may swap for symlinks since: it is opened without following any.
+        public var opensWithoutSymlinks: Bool
 
-        public init(path: WorkspacePath, hostDirectory: String, readOnly: Bool = false, inMemory: Bool = false) {
+        public init(path: WorkspacePath, hostDirectory: String, readOnly: Bool = false, inMemory: Bool = false, opensWithoutSymlinks: Bool = false) {
             self.path = path
             self.hostDirectory = hostDirectory
             self.readOnly = readOnly
             self.inMemory = inMemory
+            self.opensWithoutSymlinks = opensWithoutSymlinks
         }
     }
 
@@ -72,10 +76,21 @@ public struct WorkspaceFiles: Sendable {
 
     /// Runs `body` with a descriptor of the location's root directory.
     private func withRoot<T>(_ location: Location, _ body: (Int32) throws -> T) throws -> T {
-        let fd = ab_open_path(location.root.hostDirectory, 1)
+        // A host mount's directory is opened by its real path on every request, as root, while the sandbox keeps the
+        // descriptor it booted with: a workspace with a writable mount of the parent could rename the directory and
+        // leave a symlink to the host's `/` in its place, and the fs routes followed it (the escape suite found it:
+        // the host's files read and written through `/data/...`). As at boot, no symlink on that path is followed.
+        let root = location.root
+        let fd = root.opensWithoutSymlinks ? ab_open_directory_path_nofollow(root.hostDirectory) : ab_open_path(root.hostDirectory, 1)
         guard fd >= 0 else {
-            if errno == ENOENT { throw AgentBoxError(.notFound, "'\(location.root.path)' does not exist yet") }
-            throw Self.error(errno, location.path)
+            let code = errno
+            if code == ENOENT { throw AgentBoxError(.notFound, "'\(root.path)' does not exist yet") }
+            if root.opensWithoutSymlinks, code == ELOOP || code == ENOTDIR || code == EXDEV {
+                throw AgentBoxError(
+                    .conflict,
+                    "the host directory \(root.hostDirectory) of '\(root.path)' is not what was allowed any more: a symlink on its path")
+            }
+            throw Self.error(code, location.path)
         }
         defer { close(fd) }
         return try body(fd)
@@ -112,6 +127,7 @@ public struct WorkspaceFiles: Sendable {
         case ELOOP: return AgentBoxError(.invalidArgument, "'\(path)': too many symlinks, or a symlink where none may be")
         case EACCES, EPERM, EROFS: return AgentBoxError(.forbidden, "'\(path)': \(reason)")
         case EEXIST: return AgentBoxError(.conflict, "'\(path)' already exists")
+        case EAGAIN: return AgentBoxError(.conflict, "'\(path)' kept changing while it was resolved (something renames along it); try again")
         case ENOTEMPTY: return AgentBoxError(.conflict, "'\(path)' is a directory that is not empty (use recursive)")
         case ENOTDIR: return AgentBoxError(.invalidArgument, "a component of '\(path)' is not a directory")
         case EISDIR: return AgentBoxError(.invalidArgument, "'\(path)' is a directory")

@@ -22,7 +22,9 @@ extension WorkspaceRuntime {
         for mount in record.config.mounts ?? [] {
             let path = try WorkspacePath(mount.path)
             switch mount.type {
-            case .host: roots.append(.init(path: path, hostDirectory: mount.hostPath ?? "/nonexistent", readOnly: mount.readOnly ?? true))
+            case .host:
+                roots.append(
+                    .init(path: path, hostDirectory: mount.hostPath ?? "/nonexistent", readOnly: mount.readOnly ?? true, opensWithoutSymlinks: true))
             case .tmpfs: roots.append(.init(path: path, hostDirectory: "", inMemory: true))
             }
         }

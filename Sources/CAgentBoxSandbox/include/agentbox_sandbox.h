@@ -55,7 +55,8 @@ int ab_open_directory_path_nofollow(const char *absolute_path);
 
 /// openat2(root, path, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS [| RESOLVE_NO_SYMLINKS]}): opens `path`
 /// (relative) so that resolving it can never leave the directory `root`: `..` above it, absolute symlinks and
-/// symlinks that lead outside fail with EXDEV. Returns the descriptor, or -1 with errno set.
+/// symlinks that lead outside fail with EXDEV. Retries while the kernel answers EAGAIN (a rename raced a `..`), a
+/// bounded number of times. Returns the descriptor, or -1 with errno set.
 int ab_open_beneath(int root, const char *path, int flags, unsigned mode, int no_symlinks);
 
 /// renameat2 with RENAME_NOREPLACE when `noreplace`. Returns 0, or -1 with errno set.
