@@ -186,7 +186,15 @@ public final class DiskPool: Sendable {
         // nosuid, nodev: what a workspace leaves in its files never elevates anything on the host.
         let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOATIME)
         if let device = loopDevice(serving: image) {
-            guard mount(device, mountPoint, "btrfs", flags, nil) == 0 else { throw failure("mount the disk pool \(device) at \(mountPoint)") }
+            // A server killed with its sandboxes still running leaves the pool's file system alive until their mount
+            // namespaces are gone (their supervisors exit once they see the control socket close); until then the
+            // device is busy. Start-up waits for that, bounded, rather than starting without the workspaces' files.
+            var waited = 0
+            while mount(device, mountPoint, "btrfs", flags, nil) != 0 {
+                guard errno == EBUSY, waited < 200 else { throw failure("mount the disk pool \(device) at \(mountPoint)") }
+                usleep(50_000)
+                waited += 1
+            }
             return
         }
         let backing = Glibc.open(image.path, O_RDWR | O_CLOEXEC)
