@@ -193,7 +193,8 @@ struct SessionTests {
             let started = ContinuousClock.now
             await live.cancel()
             #expect(await turn.value.stopReason == "cancelled")
-            #expect(ContinuousClock.now - started < .seconds(10))
+            // Well before the 30 s command would end by itself (10 s was too tight at a load of 13 on two cores).
+            #expect(ContinuousClock.now - started < .seconds(25))
             let events = try await transcript(manager, session.id)
             #expect(events.contains { $0.type == "agent_exited" })
             // The next prompt starts the agent again and reattaches.

@@ -192,6 +192,9 @@ public final class DiskPool: Sendable {
             var waited = 0
             while mount(device, mountPoint, "btrfs", flags, nil) != 0 {
                 guard errno == EBUSY, waited < 200 else { throw failure("mount the disk pool \(device) at \(mountPoint)") }
+                // The file system may be mounted under another name of the same place (a path through a symlink):
+                // then it is the pool, alive; bind it here.
+                if let existing = Self.mountedRoot(of: device), mount(existing, mountPoint, nil, UInt(MS_BIND), nil) == 0 { return }
                 usleep(50_000)
                 waited += 1
             }
@@ -208,6 +211,19 @@ public final class DiskPool: Sendable {
         guard mount("/dev/loop\(number)", mountPoint, "btrfs", flags, nil) == 0 else {
             throw failure("mount the disk pool /dev/loop\(number) at \(mountPoint) (is btrfs in this kernel?)")
         }
+    }
+
+    /// Where this process's mount table has the root of the btrfs on `device` mounted, if anywhere.
+    private static func mountedRoot(of device: String) -> String? {
+        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[3] == "/", let dash = fields.firstIndex(of: "-"), dash + 2 < fields.count,
+                fields[dash + 1] == "btrfs", fields[dash + 2] == device
+            else { continue }
+            return String(fields[4]).replacingOccurrences(of: "\\040", with: " ").replacingOccurrences(of: "\\134", with: "\\")
+        }
+        return nil
     }
 
     /// Turns quotas on (simple ones where the kernel has them) unless they are; returns the mode in force.
