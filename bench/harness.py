@@ -14,9 +14,11 @@ floor measured in the same run:
   previews        wrk through a preview URL against wrk on the workspace's own loopback
   files           upload and download of a large file against cp; a tar upload of many small files against tar -x;
                   snapshot and fork
+  neighbours      N workspaces running `echo` exec loops at once (bounded concurrency, keep-alive): errors (none
+                  allowed) and latency; and an idle workspace's exec every 100 ms during that load against without it
 Results: a JSON file, a Markdown summary and a PNG of the cold-start latency distribution in the output directory.
 Standard library only, plus matplotlib for the plot."""
-import argparse, asyncio, datetime, http.client, json, os, platform, re, shutil, statistics, subprocess, sys
+import argparse, asyncio, datetime, http.client, json, multiprocessing, os, platform, re, shutil, statistics, subprocess, sys
 import resource, tempfile, time, urllib.parse
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -327,6 +329,26 @@ def cpu_seconds(pids):
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def reaped_cpu_seconds(pids):
+    """The CPU time of the children `pids` have waited for (a sandbox's supervisor reaps every command it ran)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[13]) + int(fields[14])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds():
+    """CPU time the whole machine spent busy (all cores; /proc/stat without idle and iowait)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -562,6 +584,154 @@ def files(api, work, megabytes, small_files, iterations):
             "snapshot_contents": f"one {megabytes} MB file and {small_files} small files"}
 
 
+# ------------------------------------------------------------------------------------------------------- neighbours
+
+
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection on asyncio streams, for many requests in flight on one event loop (what
+    `API` does with a blocking socket)."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def call(self, method, path, body):
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        data = json.dumps(body).encode()
+        self.writer.write(f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\ncontent-type: application/json\r\n"
+                          f"content-length: {len(data)}\r\n\r\n".encode() + data)
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ")[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+        if "content-length" in headers:
+            text = await self.reader.readexactly(int(headers["content-length"]))
+        else:  # chunked (no trailers)
+            text = b""
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                text += chunk[:size]
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, text
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def exec_loops(endpoint, keys, seconds, connections):
+    """Every workspace of `keys` runs `echo` execs back to back for `seconds`, sharing `connections` keep-alive
+    connections (so at most that many requests are in flight). Returns each request's latency (ms) and the errors."""
+    url = urllib.parse.urlparse(endpoint)
+    pool = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(KeepAlive(url.hostname, url.port))
+    latencies, errors = [], []
+    deadline = time.perf_counter() + seconds
+
+    async def loop(key):
+        while time.perf_counter() < deadline:
+            connection = await pool.get()
+            start = time.perf_counter()
+            try:
+                status, text = await connection.call("POST", f"/v1/workspaces/{key}/exec", {"command": f"echo {key}"})
+                if status != 200 or json.loads(text)["stdout"] != f"{key}\n":
+                    errors.append(f"{key}: {status} {text[:200]!r}")
+                else:
+                    latencies.append((time.perf_counter() - start) * 1000)
+            except (OSError, asyncio.IncompleteReadError, ValueError, KeyError) as error:
+                errors.append(f"{key}: {error!r}")
+                connection.close()
+            finally:
+                pool.put_nowait(connection)
+
+    await asyncio.gather(*(loop(key) for key in keys))
+    while not pool.empty():
+        pool.get_nowait().close()
+    return latencies, errors
+
+
+def exec_load(endpoint, keys, seconds, connections, pipe):
+    """The body of the load's own process: reports when it starts, then its latencies and errors."""
+    pipe.send("started")
+    start = time.perf_counter()
+    latencies, errors = asyncio.run(exec_loops(endpoint, keys, seconds, connections))
+    pipe.send({"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - start})
+    pipe.close()
+
+
+def probe(api, key, seconds, until=None):
+    """The latency of one `echo` exec in workspace `key` every 100 ms, for `seconds` or until `until()` says so. A
+    probe slower than 100 ms delays the next one (no catching up, which would measure the probe's own queue)."""
+    samples, errors = [], []
+    start = time.perf_counter()
+    tick = start
+    while time.perf_counter() - start < seconds and not (until and until()):
+        began = time.perf_counter()
+        try:
+            answer = api.call("POST", f"/v1/workspaces/{key}/exec", {"command": "echo probe"})
+            if answer["stdout"] == "probe\n":
+                samples.append((time.perf_counter() - began) * 1000)
+            else:
+                errors.append(repr(answer)[:200])
+        except (OSError, RuntimeError, http.client.HTTPException) as error:
+            errors.append(repr(error))
+            api.connection.close()
+        tick = max(tick + 0.1, time.perf_counter())
+        time.sleep(max(0, tick - time.perf_counter()))
+    return samples, errors
+
+
+def neighbours(api, server_pid, workspaces, seconds, connections):
+    """Noisy neighbours: `workspaces` workspaces each run an `echo` exec loop over HTTP (at most `connections` in
+    flight, on keep-alive connections) for `seconds`; every request must succeed. Meanwhile an idle workspace of
+    another tenant runs one `echo` every 100 ms on a connection of its own: its latency, against the same probe
+    without the load, is what the neighbours cost it. The load runs in a process of its own, so that the probe's
+    timing is not that of the load's Python event loop; the CPU the server and the load spend is measured, since
+    they share the machine's cores."""
+    keys = [f"noisy-{i}" for i in range(workspaces)]
+    for key in keys + ["quiet"]:
+        api.call("PUT", f"/v1/workspaces/{key}", {})
+        api.call("POST", f"/v1/workspaces/{key}/exec", {"command": "true"})  # booted before the clock starts
+    quiet = API(api.endpoint)
+    baseline, baseline_errors = probe(quiet, "quiet", min(10, seconds))
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+    load = context.Process(target=exec_load, args=(api.endpoint, keys, seconds, connections, theirs))
+    sandboxes = descendants(server_pid)[1:]
+    cpu = lambda: {"server": cpu_seconds([server_pid]), "sandboxes": cpu_seconds(sandboxes) + reaped_cpu_seconds(sandboxes),
+                   "probe": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), "machine": machine_busy_seconds()}
+    before, load_before, load_average = cpu(), children_cpu_seconds(), os.getloadavg()[0]
+    load.start()
+    assert ours.poll(60) and ours.recv() == "started", "the load did not start"
+    loaded, loaded_errors = probe(quiet, "quiet", seconds + 60, until=ours.poll)
+    assert ours.poll(120), "the load did not finish"
+    result = ours.recv()
+    spent = {name: value - before[name] for name, value in cpu().items()}
+    load.join(30)
+    if load.is_alive():
+        load.kill()
+        load.join()
+    spent["load"] = children_cpu_seconds() - load_before
+    spent["others"] = spent["machine"] - sum(spent[name] for name in ("server", "sandboxes", "probe", "load"))
+    for key in keys + ["quiet"]:
+        api.call("DELETE", f"/v1/workspaces/{key}")
+    errors = result["errors"] + baseline_errors + loaded_errors
+    return {"workspaces": workspaces, "seconds": result["seconds"], "connections": connections,
+            "requests": len(result["latencies"]) + len(result["errors"]), "errors": len(errors),
+            "error_samples": errors[:10], "requests_per_s": len(result["latencies"]) / result["seconds"],
+            "cores": {name: value / result["seconds"] for name, value in spent.items()},
+            "load_average_before": load_average, "server_cpu_us_per_exec": spent["server"] * 1e6 / len(result["latencies"] or [0]),
+            "latency_ms": summary(result["latencies"]) if result["latencies"] else None,
+            "probe_idle_ms": summary(baseline), "probe_loaded_ms": summary(loaded) if loaded else None,
+            "probe_samples": {"idle": baseline, "loaded": loaded}}
+
+
 # ----------------------------------------------------------------------------------------------------------- report
 
 ANCHORS = {
@@ -658,6 +828,22 @@ def report(results, mode, command):
                     f"| tar -x + sync: {f['untar_files_s']:,.0f} files/s | | |")
         rows.append(f"| snapshot / fork of a workspace with {f['snapshot_contents']} | {f['snapshot_ms']:,.0f} ms / "
                     f"{f['fork_ms']:,.0f} ms | | | | | | |")
+    n = results.get("neighbours")
+    if n:
+        q = lambda x: f"{ms(x['p50'])} | {ms(x['p95'])} | {ms(x['p99'])} | {ms(x['min'])}"
+        load, idle, loaded, c = n["latency_ms"], n["probe_idle_ms"], n["probe_loaded_ms"], n["cores"]
+        if load:
+            rows.append(f"| noisy neighbours: {n['workspaces']:,} workspaces' `echo` exec loops over {n['connections']} keep-alive "
+                        f"connections for {n['seconds']:.0f} s, per exec | {q(load)} | max {ms(load['max'])}; "
+                        f"{n['requests_per_s']:,.0f} execs/s ({n['requests']:,} in all) | no errors: {verdict(n['errors'] == 0)} ({n['errors']}) | |")
+        if loaded:
+            rows.append(f"| an idle neighbour's `echo` exec every 100 ms, during that load ({loaded['n']} samples) | {q(loaded)} "
+                        f"| without the load: p50 {ms(idle['p50'])}, p99 {ms(idle['p99'])}, max {ms(idle['max'])} "
+                        f"({loaded['p50'] / idle['p50']:.1f}× at p50); loaded max {ms(loaded['max'])} | | |")
+        rows.append(f"| CPU during that load (cores of {os.cpu_count()}; load average before: {n['load_average_before']:.1f}) | "
+                    f"server {c['server']:.2f}, sandboxes {c['sandboxes']:.2f}, load generator {c['load']:.2f}, probe "
+                    f"{c['probe']:.2f}, rest of the machine {c['others']:.2f} | | | | server {n['server_cpu_us_per_exec']:,.0f} µs "
+                    f"per exec | | |")
     machine = results["machine"]
     lines = [
         f"**Run:** {results['date']} · `{command}` ({mode}) · {machine}",
@@ -709,9 +895,11 @@ def machine_description():
 # ------------------------------------------------------------------------------------------------------------- main
 
 FULL = {"cold": 200, "staircase": 100, "at_once": 1000, "events": 1_000_000, "page_reads": 200, "subscribers": 1000,
-        "fan_events": 1000, "preview_seconds": 10, "file_mb": 100, "small_files": 10_000, "iterations": 5}
+        "fan_events": 1000, "preview_seconds": 10, "file_mb": 100, "small_files": 10_000, "iterations": 5,
+        "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16}
 SMOKE = {"cold": 3, "staircase": 2, "at_once": 3, "events": 1000, "page_reads": 3, "subscribers": 5,
-         "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1}
+         "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1,
+         "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2}
 
 
 def main():
@@ -719,8 +907,8 @@ def main():
     parser.add_argument("--bin", required=True, help="the agentbox binary (release build)")
     parser.add_argument("--out", required=True, help="where results.json, summary.md and cold-start.png go")
     parser.add_argument("--smoke", action="store_true", help="one iteration of each, small sizes (CI)")
-    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files",
-                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files")
+    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours",
+                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
     parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
@@ -760,6 +948,10 @@ def main():
         if "files" in only:
             log(f"files: {sizes['file_mb']} MB × {sizes['iterations']}, {sizes['small_files']} small files")
             results["files"] = files(api, work, sizes["file_mb"], sizes["small_files"], sizes["iterations"])
+        if "neighbours" in only:
+            log(f"neighbours: {sizes['neighbours']} workspaces' exec loops for {sizes['neighbour_seconds']} s over "
+                f"{sizes['neighbour_connections']} connections, and an idle neighbour's exec every 100 ms")
+            results["neighbours"] = neighbours(api, server.pid, sizes["neighbours"], sizes["neighbour_seconds"], sizes["neighbour_connections"])
     finally:
         server.stop()
     if server.process.returncode not in (0, -15):
@@ -773,6 +965,8 @@ def main():
     if plot(results, os.path.join(arguments.out, "cold-start.png")):
         log(f"plot: {os.path.join(arguments.out, 'cold-start.png')}")
     print(text)
+    if results.get("neighbours", {}).get("errors"):
+        raise SystemExit(f"neighbours: {results['neighbours']['errors']} execs failed, e.g. {results['neighbours']['error_samples'][:3]}")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,27 @@ struct ProcessTests {
         }
     }
 
+    /// A workspace remembers its latest exited processes (here 3), forgetting the earliest exited first, and lists them
+    /// with the running ones in start order, however many execs went before.
+    @Test func theLatestExitedProcessesAreRemembered() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory) { $0.exitedProcessMemory = 3 }
+            let runtime = try await manager.runtime(for: try await manager.create(key: key("memory")).workspace.key)
+            let sleeper = try await runtime.spawn(SpawnRequest(command: "sleep", args: ["100"]))
+            var execs: [String] = []
+            for index in 1...40 { execs.append(try await runtime.exec(ExecRequest(command: "echo \(index)")).processId) }
+            var listed = await runtime.processList().items
+            #expect(listed.map(\.command) == ["sleep", "echo 38", "echo 39", "echo 40"])
+            #expect(listed.first?.status == .running)
+            await #expect(throws: AgentBoxError.self) { try await runtime.process(execs[36]) }
+            try await runtime.signal(sleeper.id, .KILL)
+            _ = try await runtime.wait(sleeper.id, timeout: .seconds(10))
+            listed = await runtime.processList().items
+            #expect(listed.map(\.command) == ["sleep", "echo 39", "echo 40"], "the sleeper exited last, so it is kept")
+            await manager.shutdown()
+        }
+    }
+
     @Test func spawnedServersShareTheWorkspaceNetworkAndPIDs() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

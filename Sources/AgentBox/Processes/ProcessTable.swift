@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AgentBoxSandbox
 import Foundation
+import NIOCore
 
 /// One process of a workspace, as its runtime tracks it. Confined to the workspace's actor.
 final class ProcessEntry {
@@ -29,27 +30,31 @@ final class ProcessEntry {
 }
 
 /// The processes of one workspace: the running ones and a bounded memory of exited ones.
+///
+/// Starting and ending a process cost O(1) (amortized), not a pass over the memory of exited ones: a workspace may
+/// run execs back to back, and a server hundreds of such workspaces.
 struct ProcessTable {
     private(set) var entries: [String: ProcessEntry] = [:]
-    /// Ids in start order, for listing and for forgetting the oldest exited first.
+    /// Ids in start order, for listing. Forgotten ids stay until the next compaction and are skipped meanwhile.
     private var order: [String] = []
+    /// Exited ids in the order they exited, for forgetting the earliest first.
+    private var exitOrder = CircularBuffer<String>()
     private var nextWaiterID: UInt64 = 0
 
     subscript(id: String) -> ProcessEntry? { entries[id] }
 
-    mutating func insert(_ entry: ProcessEntry, exitedMemory: Int) {
+    mutating func insert(_ entry: ProcessEntry) {
         entries[entry.info.id] = entry
         order.append(entry.info.id)
-        forgetOldExited(keeping: exitedMemory)
     }
 
-    mutating func forgetOldExited(keeping limit: Int) {
-        var exited = order.filter { entries[$0]?.isRunning == false }
-        while exited.count > limit {
-            let id = exited.removeFirst()
-            entries[id] = nil
-            order.removeAll { $0 == id }
-        }
+    /// Records that `id` exited (once, when its entry says so), and forgets the earliest exited beyond `limit`.
+    mutating func exited(_ id: String, keeping limit: Int) {
+        guard entries[id] != nil else { return }
+        exitOrder.append(id)
+        while exitOrder.count > max(0, limit) { entries[exitOrder.removeFirst()] = nil }
+        // Forgotten ids leave the start order once they are half of it.
+        if order.count > 2 * entries.count + 16 { order.removeAll { entries[$0] == nil } }
     }
 
     var all: [WorkspaceProcess] { order.compactMap { entries[$0]?.info } }

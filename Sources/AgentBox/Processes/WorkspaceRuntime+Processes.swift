@@ -91,7 +91,7 @@ extension WorkspaceRuntime {
             status: .running, startedAt: Date())
         let entry = ProcessEntry(info: info, handle: handle, policy: policy, limit: limit)
         entry.publishesOutput = publishesOutput
-        processes.insert(entry, exitedMemory: configuration.exitedProcessMemory)
+        processes.insert(entry)
         entry.pump = Task { [weak self] in await Self.pump(handle, id: info.id, into: self) }
         return entry
     }
@@ -216,7 +216,7 @@ extension WorkspaceRuntime {
             entry.activity = nil
             endActivity(activity)
         }
-        processes.forgetOldExited(keeping: configuration.exitedProcessMemory)
+        processes.exited(id, keeping: configuration.exitedProcessMemory)
     }
 
     private func timeOut(_ id: String) {
