@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AgentBoxClient", "AgentBoxAPI", "agentbox",
+                "AgentBoxClient", "AgentBoxAPI", "AgentBoxSandbox", "agentbox",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxSandbox
 import Foundation
 import Testing
 
@@ -159,14 +160,14 @@ struct DiskQuotaTests {
 
 enum DiskPoolProbe {
     static func isMounted(_ directory: URL) -> Bool {
-        let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let table = KernelFile.read("/proc/self/mountinfo") ?? ""
         return table.contains(" \(directory.appendingPathComponent("pool").path) ")
     }
 }
 
 extension Host {
     static let hasBtrfs: Bool =
-        ((try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8)) ?? "").contains("btrfs")
+        (KernelFile.read("/proc/filesystems") ?? "").contains("btrfs")
         && FileManager.default.isExecutableFile(atPath: "/usr/sbin/mkfs.btrfs")
 }
 

@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxSandbox
 import Foundation
 import Logging
 import Testing
@@ -23,7 +24,7 @@ func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> 
 /// Unmounts what a test left mounted below `directory` (the disk pool of a server that was killed), so that removing
 /// the directory does not reach into a live file system, and no mount outlives the test.
 func unmountEverything(below directory: URL) {
-    let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    let table = KernelFile.read("/proc/self/mountinfo") ?? ""
     for line in table.split(separator: "\n") {
         let fields = line.split(separator: " ")
         guard fields.count > 4, fields[4].hasPrefix(directory.path + "/") else { continue }
@@ -65,14 +66,14 @@ extension WorkspaceManager {
 func hostProcesses(uid: UInt32) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     return entries.compactMap { Int32($0) }.filter { pid in
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        guard let status = KernelFile.read("/proc/\(pid)/status") else { return false }
         return status.split(separator: "\n").contains { $0.hasPrefix("Uid:") && $0.split(separator: "\t").dropFirst().first == Substring(String(uid)) }
     }
 }
 
 /// Whether `pid` is a live process (a zombie is not).
 func isAlive(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    guard let stat = KernelFile.read("/proc/\(pid)/stat"),
         let end = stat.lastIndex(of: ")")
     else { return false }
     return !stat[stat.index(after: end)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")

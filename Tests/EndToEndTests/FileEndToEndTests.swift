@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxClient
+import AgentBoxSandbox
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -100,7 +101,7 @@ struct FileEndToEndTests {
 
 /// The resident memory of a process, in bytes.
 func residentMemory(_ pid: Int32) -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+    guard let status = KernelFile.read("/proc/\(pid)/status"),
         let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
         let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     else { return 0 }

@@ -1,3 +1,4 @@
+import AgentBoxSandbox
 import Foundation
 import Synchronization
 
@@ -74,10 +75,6 @@ final class ServerProcess: Sendable {
         let uidBase = uidBase ?? String(500_000 + Int.random(in: 0..<10_000) * 1000)
         var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "info", "--sandbox-uid-base", uidBase]
             + extraArguments
-        // Without the disk pool unless a test asks for it: a restarted server's pool mount can stay busy (EBUSY) for
-        // long while other tests' servers make sandboxes in parallel (open issue, see the #17 note); the pool's own
-        // tests (DiskQuotaTests, SnapshotEndToEndTests) cover it.
-        if !extraArguments.contains(where: { $0.hasPrefix("--disk-pool") }) { arguments += ["--disk-pool", "none"] }
         if let token { arguments += ["--token", token] }
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
@@ -160,7 +157,7 @@ func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> 
 /// Unmounts what a test left mounted below `directory` (the disk pool of a server that was killed), so that removing
 /// the directory does not reach into a live file system, and no mount outlives the test.
 func unmountEverything(below directory: URL) {
-    let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    let table = KernelFile.read("/proc/self/mountinfo") ?? ""
     for line in table.split(separator: "\n") {
         let fields = line.split(separator: " ")
         guard fields.count > 4, fields[4].hasPrefix(directory.path + "/") else { continue }

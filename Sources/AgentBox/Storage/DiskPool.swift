@@ -1,3 +1,4 @@
+import AgentBoxSandbox
 import CAgentBoxSandbox
 import Foundation
 import Logging
@@ -125,7 +126,7 @@ public final class DiskPool: Sendable {
 
     /// Whether `path` is where a btrfs is mounted, according to this process's mount table.
     static func isBtrfsMountRoot(_ path: String) -> Bool {
-        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        guard let table = KernelFile.read("/proc/self/mountinfo") else { return false }
         let escaped = path.replacingOccurrences(of: "\\", with: "\\134").replacingOccurrences(of: " ", with: "\\040")
         return table.split(separator: "\n").contains { line in
             let fields = line.split(separator: " ")
@@ -176,7 +177,7 @@ public final class DiskPool: Sendable {
         let target = image.resolvingSymlinksInPath().path
         guard let devices = try? FileManager.default.contentsOfDirectory(atPath: "/sys/block") else { return nil }
         for device in devices where device.hasPrefix("loop") {
-            guard let backing = try? String(contentsOfFile: "/sys/block/\(device)/loop/backing_file", encoding: .utf8) else { continue }
+            guard let backing = KernelFile.read("/sys/block/\(device)/loop/backing_file") else { continue }
             if backing.trimmingCharacters(in: .newlines) == target { return "/dev/\(device)" }
         }
         return nil
@@ -215,7 +216,7 @@ public final class DiskPool: Sendable {
 
     /// Where this process's mount table has the root of the btrfs on `device` mounted, if anywhere.
     private static func mountedRoot(of device: String) -> String? {
-        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        guard let table = KernelFile.read("/proc/self/mountinfo") else { return nil }
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count > 4, fields[3] == "/", let dash = fields.firstIndex(of: "-"), dash + 2 < fields.count,
@@ -320,7 +321,7 @@ public final class DiskPool: Sendable {
     /// held by its snapshots (with simple quotas), or what it and its snapshots reference (full qgroups).
     /// The figure is the kernel's as of its last transaction commit.
     public func usage(group: Int) -> Int64? {
-        let text = try? String(contentsOfFile: "\(quotaGroupsDirectory)/1_\(group)/referenced", encoding: .utf8)
+        let text = KernelFile.read("\(quotaGroupsDirectory)/1_\(group)/referenced")
         return text.flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 

@@ -247,7 +247,7 @@ public struct BubblewrapBackend: SandboxBackend {
     /// workspace that runs out of memory loses the process that ate it, not its supervisor.
     private static func protectFromOOMKiller(launcher: pid_t) {
         var pids = [launcher]
-        if let children = try? String(contentsOfFile: "/proc/\(launcher)/task/\(launcher)/children", encoding: .utf8) {
+        if let children = KernelFile.read("/proc/\(launcher)/task/\(launcher)/children") {
             pids += children.split(separator: " ").compactMap { Int32($0) }
         }
         for pid in pids {
@@ -273,7 +273,7 @@ final class LinuxSandbox: Sandbox {
     /// The namespace of the sandbox's init, bwrap's child (bwrap itself stays in the host's namespaces).
     func openNetworkNamespace() throws -> Int32? {
         let launcher = supervisor.launcherPID
-        guard let children = try? String(contentsOfFile: "/proc/\(launcher)/task/\(launcher)/children", encoding: .utf8),
+        guard let children = KernelFile.read("/proc/\(launcher)/task/\(launcher)/children"),
             let initPID = children.split(separator: " ").first.flatMap({ Int32($0) })
         else { throw SandboxError(.system, "the sandbox's init is gone") }
         let fd = open("/proc/\(initPID)/ns/net", O_RDONLY | O_CLOEXEC)

@@ -260,7 +260,7 @@ final class Supervisor: Sendable {
     private static func kill(box: StateBox, launcherPID: pid_t) {
         box.state.withLock { state in
             guard !state.readersEnded else { return }
-            let children = (try? String(contentsOfFile: "/proc/\(launcherPID)/task/\(launcherPID)/children", encoding: .utf8)) ?? ""
+            let children = KernelFile.read("/proc/\(launcherPID)/task/\(launcherPID)/children") ?? ""
             for child in children.split(separator: " ").compactMap({ pid_t($0) }) { Glibc.kill(child, SIGKILL) }
             Glibc.kill(launcherPID, SIGKILL)
         }
