@@ -14,6 +14,9 @@ floor measured in the same run:
   previews        wrk through a preview URL against wrk on the workspace's own loopback
   files           upload and download of a large file against cp; a tar upload of many small files against tar -x;
                   snapshot and fork
+  registered      a server of its own (no disk pool) with N registered workspaces, W of them woken and put back to
+                  sleep: the server's RSS per sleeping workspace once their retention is over, and GET of one
+                  workspace by key at that count
   neighbours      N workspaces running `echo` exec loops at once (bounded concurrency, keep-alive): errors (none
                   allowed) and latency; and an idle workspace's exec every 100 ms during that load against without it
 Results: a JSON file, a Markdown summary and a PNG of the cold-start latency distribution in the output directory.
@@ -195,6 +198,69 @@ def memory(api, server_pid, staircase, at_once):
         "baseline_rss_mb": steps[0][1] / 1024,
         "asleep_rss_mb": asleep_rss / 1024, "asleep_pss_mb": asleep_pss / 1024,
         "asleep_rss_per_workspace_kb": (asleep_rss - steps[0][1]) / at_once,
+    }
+
+
+def register_range(endpoint, start, stop, pipe):
+    """The body of one registering process: PUTs workspaces reg-{start}..reg-{stop-1} on one keep-alive connection."""
+    api = API(endpoint)
+    for i in range(start, stop):
+        api.call("PUT", f"/v1/workspaces/reg-{i}", {})
+    pipe.send(stop - start)
+    pipe.close()
+
+
+def registered(binary, work, count, woken, retention_s=2):
+    """Issue 18: a sleeping workspace costs the server nothing but a row. A server of its own (`--disk-pool none`: a
+    pool would make one btrfs subvolume per PUT, which is not what is measured) registers `count` workspaces (4
+    connections), wakes `woken` of them with an exec and puts them back to sleep; after their retention
+    (`--sleeping-retention`) the server's RSS per registered workspace, and per woken-then-slept one above that, and
+    the latency of `GET /v1/workspaces/{key}` for random keys."""
+    import random
+    own = os.path.join(work, "registered")
+    os.makedirs(own, exist_ok=True)
+    server = Server(binary, own, ["--disk-pool", "none", "--sleeping-retention", f"{retention_s}s"])
+    try:
+        api = API(server.endpoint)
+        api.call("GET", "/v1/workspaces?limit=1")
+        time.sleep(0.5)
+        base_rss, _ = resident([server.pid])
+        start = time.perf_counter()
+        parts, pipes = 4, []
+        bounds = [count * k // parts for k in range(parts + 1)]
+        processes = []
+        for k in range(parts):
+            ours, theirs = multiprocessing.Pipe()
+            process = multiprocessing.Process(target=register_range, args=(server.endpoint, bounds[k], bounds[k + 1], theirs))
+            process.start()
+            processes.append(process)
+            pipes.append(ours)
+        made = sum(pipe.recv() for pipe in pipes)
+        for process in processes:
+            process.join()
+        register_s = time.perf_counter() - start
+        time.sleep(1)
+        registered_rss, _ = resident([server.pid])
+        sample = random.Random(18).sample(range(count), woken)
+        for i in sample:
+            api.call("POST", f"/v1/workspaces/reg-{i}/exec", {"command": "true"})
+        awake_rss, _ = resident([server.pid])
+        for i in sample:
+            api.call("POST", f"/v1/workspaces/reg-{i}/sleep")
+        time.sleep(retention_s + 1.5)
+        slept_rss, _ = resident([server.pid])
+        chooser = random.Random(7)
+        gets = [timed(lambda: api.call("GET", f"/v1/workspaces/reg-{chooser.randrange(count)}")) for _ in range(2000)]
+        states = {api.call("GET", f"/v1/workspaces/reg-{i}")["state"] for i in sample}
+    finally:
+        server.stop()
+    return {
+        "registered": made, "woken": woken, "register_s": register_s, "register_per_s": made / register_s,
+        "base_rss_mb": base_rss / 1024, "registered_rss_mb": registered_rss / 1024, "awake_rss_mb": awake_rss / 1024,
+        "slept_rss_mb": slept_rss / 1024,
+        "rss_per_registered_kb": (slept_rss - base_rss) / made,
+        "rss_per_woken_then_slept_kb": (slept_rss - registered_rss) / woken,
+        "get_ms": gets, "woken_states": sorted(states),
     }
 
 
@@ -780,6 +846,17 @@ def report(results, mode, command):
                     f"| 1,000 awake: {verdict(m['at_once'] >= 1000 and m['at_once_answered'] == m['at_once'])} | |")
         rows.append(f"| memory per sleeping workspace ({m['at_once']} asleep) | {m['asleep_rss_per_workspace_kb']:.1f} KB "
                     f"(server RSS {m['baseline_rss_mb']:.0f} → {m['asleep_rss_mb']:.0f} MB) | | | | | | |")
+    g = results.get("registered")
+    if g:
+        get = summary(g["get_ms"])
+        rows.append(f"| server RSS per sleeping workspace, {g['registered']:,} registered ({g['woken']:,} of them woken and slept) "
+                    f"| {g['rss_per_registered_kb']:.2f} KB (RSS {g['base_rss_mb']:.0f} → {g['slept_rss_mb']:.0f} MB; "
+                    f"{g['rss_per_woken_then_slept_kb']:.1f} KB more per woken-then-slept one) | | | | "
+                    f"| ≤ 4 KB: {verdict(g['rss_per_registered_kb'] <= 4)} | |")
+        rows.append(f"| `GET /v1/workspaces/{{key}}` at {g['registered']:,} registered | {ms(get['p50'])} | {ms(get['p95'])} "
+                    f"| {ms(get['p99'])} | {ms(get['min'])} | | p99 ≤ 5 ms: {verdict(get['p99'] <= 5)} | |")
+        rows.append(f"| registering {g['registered']:,} workspaces (PUT, 4 connections) | {g['register_per_s']:,.0f} PUT/s "
+                    f"| | | | | | |")
     s = results.get("sessions")
     if s:
         rows.append(f"| session ingest: mock agent in a sandbox → ACP → SQLite → subscribers, {s['events']:,} events "
@@ -896,10 +973,10 @@ def machine_description():
 
 FULL = {"cold": 200, "staircase": 100, "at_once": 1000, "events": 1_000_000, "page_reads": 200, "subscribers": 1000,
         "fan_events": 1000, "preview_seconds": 10, "file_mb": 100, "small_files": 10_000, "iterations": 5,
-        "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16}
+        "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16, "registered": 100_000, "woken": 1000}
 SMOKE = {"cold": 3, "staircase": 2, "at_once": 3, "events": 1000, "page_reads": 3, "subscribers": 5,
          "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1,
-         "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2}
+         "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2, "registered": 200, "woken": 20}
 
 
 def main():
@@ -907,8 +984,8 @@ def main():
     parser.add_argument("--bin", required=True, help="the agentbox binary (release build)")
     parser.add_argument("--out", required=True, help="where results.json, summary.md and cold-start.png go")
     parser.add_argument("--smoke", action="store_true", help="one iteration of each, small sizes (CI)")
-    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours",
-                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours")
+    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered",
+                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
     parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
@@ -952,6 +1029,9 @@ def main():
             log(f"neighbours: {sizes['neighbours']} workspaces' exec loops for {sizes['neighbour_seconds']} s over "
                 f"{sizes['neighbour_connections']} connections, and an idle neighbour's exec every 100 ms")
             results["neighbours"] = neighbours(api, server.pid, sizes["neighbours"], sizes["neighbour_seconds"], sizes["neighbour_connections"])
+        if "registered" in only:
+            log(f"registered: {sizes['registered']:,} workspaces, {sizes['woken']:,} woken and slept")
+            results["registered"] = registered(arguments.bin, work, sizes["registered"], sizes["woken"])
     finally:
         server.stop()
     if server.process.returncode not in (0, -15):

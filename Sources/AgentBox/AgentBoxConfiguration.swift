@@ -12,6 +12,9 @@ public struct AgentBoxConfiguration: Sendable {
     public var defaultLimits: WorkspaceLimits
     /// Events each workspace keeps in memory for `Last-Event-ID` replay.
     public var eventReplayCapacity: Int
+    /// How long a sleeping workspace that nobody listens to stays in the server's memory, with its recent events for
+    /// `Last-Event-ID` replay; then it costs nothing until its next action (see ``WorkspaceManagerService``).
+    public var sleepingRetention: Duration = .seconds(30)
     /// Events a slow subscriber may have outstanding before it is cut off (it may resume with `Last-Event-ID`).
     public var subscriberBufferCapacity: Int
     /// Runs the workspaces' processes. `nil` runs none: actions that need a process fail with `unsupported`.

@@ -1,7 +1,9 @@
 import ServiceLifecycle
 
-/// Runs a ``WorkspaceManager`` as a service: on graceful shutdown it puts every workspace to sleep and closes the
-/// store. List it before the HTTP server in the `ServiceGroup`, so that it stops after the server.
+/// Runs a ``WorkspaceManager`` as a service: while it runs, the manager's background work (letting go of sleeping
+/// workspaces' runtimes after ``AgentBoxConfiguration/sleepingRetention``) runs as its child tasks; on graceful
+/// shutdown it stops that work, puts every workspace to sleep and closes the store. List it before the HTTP server in
+/// the `ServiceGroup`, so that it stops after the server.
 public struct WorkspaceManagerService: Service {
     public let manager: WorkspaceManager
 
@@ -10,7 +12,11 @@ public struct WorkspaceManagerService: Service {
     }
 
     public func run() async throws {
-        try? await gracefulShutdown()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await manager.runBackgroundWork() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         await manager.shutdown()
     }
 }

@@ -56,6 +56,14 @@ public struct ServerConfiguration: Sendable {
 public func buildRouters(
     manager: WorkspaceManager, token: String?, previewDomain: String? = nil
 ) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>) {
+    let api = buildAPI(manager: manager, token: token, previewDomain: previewDomain)
+    return (api.http, api.webSocket)
+}
+
+/// The routers and the registry of every route's declaration (access, scope, documentation).
+func buildAPI(
+    manager: WorkspaceManager, token: String?, previewDomain: String? = nil
+) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>, registry: APIRouteRegistry) {
     let router = Router(context: AgentBoxRequestContext.self)
     let webSocketRouter = Router(context: AgentBoxRequestContext.self)
     let registry = APIRouteRegistry(router: router)
@@ -75,7 +83,7 @@ public func buildRouters(
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
     SessionController(manager: manager).addRoutes(to: registry)
     AgentController(manager: manager).addRoutes(to: registry)
-    return (router, webSocketRouter)
+    return (router, webSocketRouter, registry)
 }
 
 /// The HTTP router of the AgentBox API over `manager` (WebSocket routes answer plain requests with 426).

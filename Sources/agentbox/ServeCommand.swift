@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long an idle workspace stays awake: 500ms, 60s, 5m.")
     var idleGrace = "60s"
 
+    @Option(help: "How long a sleeping workspace nobody listens to stays in memory (its recent events replayable with Last-Event-ID); then it costs nothing until its next action: 30s, 5m.")
+    var sleepingRetention = "30s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -114,6 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
     var agents: [String] = []
 
     func validate() throws {
+        guard Duration.parse(sleepingRetention) != nil else {
+            throw ValidationError("--sleeping-retention must be a duration such as 30s or 5m, not '\(sleepingRetention)'")
+        }
         guard Duration.parse(idleGrace) != nil else {
             throw ValidationError("--idle-grace must be a duration such as 500ms, 60s or 5m, not '\(idleGrace)'")
         }
@@ -199,6 +205,7 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             logger.warning("no disk pool (--disk-pool none): limits.diskMb is not enforced")
         }
+        configuration.sleepingRetention = Duration.parse(sleepingRetention)!
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
         configuration.allowedHostMountPrefixes = allowHostMount

@@ -321,6 +321,36 @@ struct OpenAPITests {
         }
     }
 
+    /// Issue 18: every route the routers really serve (HTTP and WebSocket) is declared, and every declared route but the
+    /// preview proxy's own is in the document with the access and scope the server enforces.
+    @Test func everyServedRouteIsDeclaredAndDocumentedAsEnforced() async throws {
+        try await withServer { client, manager in
+            let api = buildAPI(manager: manager, token: "t")
+            let served = (api.http.routes + api.webSocket.routes).map { APIRouteRegistry.key($0.method, $0.path.description) }
+            #expect(served.count > 50)
+            for route in served {
+                #expect(api.registry.declarations[route] != nil, "\(route) is served but declares no access")
+            }
+            let document = try decode(JSONValue.self, try await client.execute(uri: "/v1/openapi.json", method: .get))
+            var documented = 0
+            for operation in api.registry.operations {
+                let entry = document["paths"]?[operation.path]?[operation.method.rawValue.lowercased()]
+                #expect(entry != nil, "\(operation.operationID) is not in the document")
+                let declared = try #require(api.registry.declarations[APIRouteRegistry.key(operation.method, RouterPath(operation.routerPath).description)])
+                #expect(entry?["x-agentbox-access"] == .string(declared.access.name), "\(operation.operationID)")
+                #expect(entry?["x-agentbox-scope"] == .string(declared.scope.rawValue), "\(operation.operationID)")
+                #expect(entry?["operationId"] == .string(operation.operationID))
+                // Scope follows the declared parameters: a workspace route names its key.
+                #expect((declared.scope == .workspace) == operation.path.hasPrefix("/v1/workspaces/{key}"), "\(operation.operationID)")
+                documented += 1
+            }
+            #expect(documented == Self.served.count)
+            let undocumented = Set(api.registry.declarations.keys).subtracting(
+                api.registry.operations.map { APIRouteRegistry.key($0.method, RouterPath($0.routerPath).description) })
+            #expect(undocumented.allSatisfy { api.registry.declarations[$0]?.access == .previewToken }, "\(undocumented)")
+        }
+    }
+
     @Test func everyReferencedSchemaIsDefined() async throws {
         try await withServer { client, _ in
             let text = String(buffer: try await client.execute(uri: "/v1/openapi.json", method: .get).body)

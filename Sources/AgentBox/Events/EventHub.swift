@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import NIOCore
 
 /// The fan-out of one workspace's events: numbers them, keeps the latest in a bounded ring for replay, and hands
 /// them to every subscriber.
@@ -8,9 +9,9 @@ import AgentBoxAPI
 /// subscriber that falls that far behind is finished rather than allowed to grow the server's memory; it can
 /// reconnect with the last sequence number it saw and continue from the ring.
 struct EventHub {
-    private var ring: [WorkspaceEventEnvelope?]
-    private var ringStart = 0
-    private var ringCount = 0
+    /// Grows as events arrive, up to `replayCapacity`: a quiet workspace's ring costs little.
+    private var ring = CircularBuffer<WorkspaceEventEnvelope>(initialCapacity: 4)
+    private let replayCapacity: Int
     private var ringBytes = 0
     private let replayByteCapacity: Int
     private var subscribers: [UInt64: AsyncStream<WorkspaceEventEnvelope>.Continuation] = [:]
@@ -18,7 +19,7 @@ struct EventHub {
     private let subscriberCapacity: Int
 
     init(replayCapacity: Int, replayByteCapacity: Int = 4 << 20, subscriberCapacity: Int) {
-        ring = Array(repeating: nil, count: max(1, replayCapacity))
+        self.replayCapacity = max(1, replayCapacity)
         self.replayByteCapacity = replayByteCapacity
         self.subscriberCapacity = max(1, subscriberCapacity)
     }
@@ -29,14 +30,10 @@ struct EventHub {
     mutating func publish(_ envelope: WorkspaceEventEnvelope) {
         // Bounded by count and by bytes: output events can be large.
         let size = envelope.event.approximateSize
-        while ringCount > 0, ringCount == ring.count || ringBytes + size > replayByteCapacity {
-            ringBytes -= ring[ringStart]?.event.approximateSize ?? 0
-            ring[ringStart] = nil
-            ringStart = (ringStart + 1) % ring.count
-            ringCount -= 1
+        while !ring.isEmpty, ring.count == replayCapacity || ringBytes + size > replayByteCapacity {
+            ringBytes -= ring.removeFirst().event.approximateSize
         }
-        ring[(ringStart + ringCount) % ring.count] = envelope
-        ringCount += 1
+        ring.append(envelope)
         ringBytes += size
         for (id, continuation) in subscribers {
             if case .dropped = continuation.yield(envelope) {
@@ -77,6 +74,6 @@ struct EventHub {
 
     /// The remembered events, oldest first.
     func remembered() -> [WorkspaceEventEnvelope] {
-        (0..<ringCount).compactMap { ring[(ringStart + $0) % ring.count] }
+        Array(ring)
     }
 }

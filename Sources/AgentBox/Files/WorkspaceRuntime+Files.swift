@@ -48,8 +48,12 @@ extension WorkspaceRuntime {
             return watchers.next
         }
         do {
+            // An open watch holds the runtime in memory (it is how a destroy finds the watch to end it).
+            registry?.update(self)
             let (events, stop) = try FileWatcher.start(files: files, path: path, recursive: recursive) { [weak self] in
-                _ = self?.watchers.withLock { $0.stops.removeValue(forKey: id) }
+                guard let self else { return }
+                _ = self.watchers.withLock { $0.stops.removeValue(forKey: id) }
+                self.registry?.update(self)
             }
             watchers.withLock { watchers in
                 if watchers.stops[id] != nil { watchers.stops[id] = stop }
@@ -57,6 +61,7 @@ extension WorkspaceRuntime {
             return events
         } catch {
             _ = watchers.withLock { $0.stops.removeValue(forKey: id) }
+            registry?.update(self)
             throw error
         }
     }

@@ -19,7 +19,8 @@ public final class WorkspaceManager: Sendable {
     public let logger: Logger
     /// The btrfs pool that holds new workspaces' files and enforces their `diskMb`; `nil` when there is none.
     public let diskPool: DiskPool?
-    private let runtimes = Mutex<[WorkspaceKey: WorkspaceRuntime]>([:])
+    /// The loaded runtimes, held in memory only while in use: a sleeping workspace costs no runtime.
+    let runtimes: RuntimeRegistry
     private let closed = Mutex(false)
     /// Workspaces whose records exist but whose files are still being put in place (forks); loading one waits.
     let pendingCreations = Mutex<[WorkspaceKey: Task<Void, Never>]>([:])
@@ -42,6 +43,7 @@ public final class WorkspaceManager: Sendable {
         self.egressAddresses = EgressAddressGuard(
             allowedRanges: configuration.egressAllowedPrivateRanges, hostAddresses: EgressAddressGuard.hostInterfaceAddresses())
         self.diskPool = diskPool
+        self.runtimes = RuntimeRegistry(retention: configuration.sleepingRetention)
     }
 
     /// Creates the data directory if needed, opens the SQLite store inside it and, as configured, the disk pool
@@ -139,7 +141,7 @@ public final class WorkspaceManager: Sendable {
             let (stored, created) = try await store.createWorkspace(record)
             guard created else { return (try await updateLimits(of: stored, with: config.limits), false) }
             logger.info("workspace created", metadata: ["workspace.key": "\(key)"])
-            return (try await runtime(for: stored).snapshot, true)
+            return (Self.sleepingSnapshot(stored, configuration: configuration), true)
         }
         // The subvolume (with its quota) exists before anyone may load the workspace, so that no boot or file request
         // makes plain directories in its place.
@@ -157,7 +159,7 @@ public final class WorkspaceManager: Sendable {
                 throw error
             }
             self.logger.info("workspace created", metadata: ["workspace.key": "\(key)"])
-            return (try await self.runtime(for: stored).snapshot, true)
+            return (Self.sleepingSnapshot(stored, configuration: self.configuration), true)
         }
     }
 
@@ -224,7 +226,7 @@ public final class WorkspaceManager: Sendable {
 
     /// The workspace with `key`; throws `notFound` when there is none. Does not boot.
     public func workspace(key: WorkspaceKey) async throws -> Workspace {
-        if let runtime = runtimes.withLock({ $0[key] }) { return runtime.snapshot }
+        if let runtime = runtimes.runtime(key) { return runtime.snapshot }
         guard let record = try await store.workspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
         return Self.sleepingSnapshot(record, configuration: configuration)
     }
@@ -238,8 +240,7 @@ public final class WorkspaceManager: Sendable {
         // One more than asked tells whether another page follows.
         let records = try await store.workspaces(after: after, limit: limit + 1)
         let page = records.prefix(limit)
-        let live = runtimes.withLock { $0 }
-        let items = page.map { live[$0.key]?.snapshot ?? Self.sleepingSnapshot($0, configuration: configuration) }
+        let items = page.map { runtimes.runtime($0.key)?.snapshot ?? Self.sleepingSnapshot($0, configuration: configuration) }
         let next = records.count > limit ? page.last.map { Self.encodeCursor($0.key) } : nil
         return WorkspaceList(items: items, nextCursor: next)
     }
@@ -248,7 +249,7 @@ public final class WorkspaceManager: Sendable {
     public func destroy(key: WorkspaceKey) async throws {
         try checkOpen()
         let runtime = try await self.runtime(for: key)
-        runtimes.withLock { if $0[key] === runtime { $0[key] = nil } }
+        runtimes.remove(runtime)
         await destroySessions(of: key)
         await runtime.destroy()
         await removeSnapshotFiles(of: key, group: runtime.sandboxNumber)
@@ -293,25 +294,21 @@ public final class WorkspaceManager: Sendable {
 
     /// The live side of the workspace with `key`, loaded from the store when needed. Does not boot.
     public func runtime(for key: WorkspaceKey) async throws -> WorkspaceRuntime {
-        if let runtime = runtimes.withLock({ $0[key] }) { return runtime }
+        if let runtime = runtimes.runtime(key) { return runtime }
         await waitForPendingCreation(of: key)
         guard let record = try await store.workspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
         return try await runtime(for: record)
     }
 
     func runtime(for record: WorkspaceRecord) async throws -> WorkspaceRuntime {
-        if let runtime = runtimes.withLock({ $0[record.key] }), runtime.id == record.id { return runtime }
+        if let runtime = runtimes.runtime(record.key), runtime.id == record.id { return runtime }
         let bound = try await store.eventSequenceBound(key: record.key)
         let candidate = WorkspaceRuntime(
             record: record, directory: directory(of: record), eventSeqBound: bound, store: store, configuration: configuration,
-            egressAddresses: egressAddresses,
+            egressAddresses: egressAddresses, registry: runtimes,
             logger: logger)
         // Two callers may race to load one workspace: the first one stored wins, so there is one actor per workspace.
-        return runtimes.withLock { runtimes in
-            if let existing = runtimes[record.key], existing.id == record.id { return existing }
-            runtimes[record.key] = candidate
-            return candidate
-        }
+        return runtimes.insert(candidate)
     }
 
     /// The host directory of `record`'s files: its subvolume in the pool, or, for a workspace made without one (before
@@ -321,6 +318,19 @@ public final class WorkspaceManager: Sendable {
         return configuration.workspaceDirectory(id: record.id)
     }
 
+    // MARK: Background work
+
+    /// Runs the manager's background work until cancelled: today, letting go of the runtimes of sleeping workspaces
+    /// nobody uses (see ``RuntimeRegistry``). ``WorkspaceManagerService`` runs it; an embedder that does not use
+    /// swift-service-lifecycle runs it in a task of its own (without it, runtimes stay in memory once loaded).
+    public func runBackgroundWork() async {
+        await runtimes.reap()
+    }
+
+    /// How many workspaces' runtimes are held in memory, and how many are loaded at all (resident, or still held by
+    /// a request in flight).
+    public var loadedRuntimes: (resident: Int, loaded: Int) { runtimes.counts }
+
     // MARK: Shutdown
 
     /// Ends every open event stream, so that a server can drain its connections.
@@ -328,7 +338,7 @@ public final class WorkspaceManager: Sendable {
         for session in loadedSessions.withLock({ Array($0.values) }) {
             await session.finishSubscriptions()
         }
-        for runtime in runtimes.withLock({ Array($0.values) }) {
+        for runtime in runtimes.all {
             await runtime.finishEventStreams()
         }
     }
@@ -344,7 +354,7 @@ public final class WorkspaceManager: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for session in sessions { group.addTask { await session.shutdown() } }
         }
-        let all = runtimes.withLock { Array($0.values) }
+        let all = runtimes.all
         await withTaskGroup(of: Void.self) { group in
             for runtime in all {
                 group.addTask {

@@ -43,6 +43,7 @@ public actor WorkspaceRuntime {
                 case .running, .stopping: .running
                 }
             stateSnapshot.withLock { $0.state = state }
+            refreshResidency()
         }
     }
     private var bootTask: Task<Void, any Error>?
@@ -68,6 +69,25 @@ public actor WorkspaceRuntime {
     /// The open file watches, by number: how to stop each.
     nonisolated let watchers = Mutex<(next: UInt64, stops: [UInt64: @Sendable () -> Void])>((0, [:]))
 
+    /// The registry that holds this runtime in memory while it is in use (see ``RuntimeRegistry``).
+    let registry: RuntimeRegistry?
+    /// Whether the actor's own state holds the runtime in memory: awake, booting, stopping, an activity, a subscriber.
+    private nonisolated let heldByState = Atomic<Bool>(false)
+
+    /// Whether anything holds this runtime in memory: the actor's state, or an open file watch. A runtime not in use
+    /// is a sleeping workspace nobody listens to; the registry lets it go.
+    nonisolated var isInUse: Bool {
+        heldByState.load(ordering: .sequentiallyConsistent) || watchers.withLock { !$0.stops.isEmpty }
+    }
+
+    /// Tells the registry what now holds this runtime. Called after every change of phase, activities or subscribers.
+    private func refreshResidency() {
+        let held = phase != .sleeping || !activities.isEmpty || hub.subscriberCount > 0 || bootTask != nil || stopTask != nil
+        guard held != heldByState.load(ordering: .sequentiallyConsistent) else { return }
+        heldByState.store(held, ordering: .sequentiallyConsistent)
+        registry?.update(self)
+    }
+
     /// What must run before the sandbox stops (sessions stopping their agents gently), by owner.
     private var stopHooks: [String: @Sendable () async -> Void] = [:]
 
@@ -85,8 +105,9 @@ public actor WorkspaceRuntime {
 
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
-        egressAddresses: EgressAddressGuard, logger: Logger
+        egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, logger: Logger
     ) {
+        self.registry = registry
         self.key = record.key
         self.id = record.id
         self.directory = directory
@@ -144,6 +165,7 @@ public actor WorkspaceRuntime {
         let activity = Activity(id: nextActivityID)
         nextActivityID += 1
         activities.insert(activity.id)
+        refreshResidency()
         idleTimer?.cancel()
         idleTimer = nil
         noteActivity()
@@ -153,6 +175,7 @@ public actor WorkspaceRuntime {
     /// Releases `activity`; when nothing else holds the workspace, its idle timer starts.
     public func endActivity(_ activity: Activity) {
         guard activities.remove(activity.id) != nil else { return }
+        refreshResidency()
         noteActivity()
         if activities.isEmpty, phase == .running { armIdleTimer() }
     }
@@ -254,8 +277,8 @@ public actor WorkspaceRuntime {
                 }
             }
         } catch {
-            phase = .sleeping
             bootTask = nil
+            phase = .sleeping
             logger.error("workspace failed to boot", metadata: ["error": "\(error)"])
             await publish(.vmShutdown(VMShutdown(reason: .error)))
             if let error = error as? SandboxError, error.code == .hostMountChanged {
@@ -263,8 +286,8 @@ public actor WorkspaceRuntime {
             }
             throw AgentBoxError(.internalError, "workspace '\(key)' failed to boot: \(error)", underlyingError: error)
         }
-        phase = .running
         bootTask = nil
+        phase = .running
         let booted = ContinuousClock.now
         let bootMs = (booted - started).milliseconds
         logger.debug(
@@ -336,8 +359,8 @@ public actor WorkspaceRuntime {
         await drainProcesses()
         await drainShells()
         activities.removeAll()
-        phase = .sleeping
         stopTask = nil
+        phase = .sleeping
         let now = Date()
         stateSnapshot.withLock { $0.lastActiveAt = max($0.lastActiveAt, now) }
         persistLastActive(stateSnapshot.withLock { $0.lastActiveAt })
@@ -356,12 +379,14 @@ public actor WorkspaceRuntime {
         destroyed = true
         hub.finishAll()
         stopWatchers()
+        refreshResidency()
     }
 
     /// Ends the event streams and file watches (the server is stopping) without changing the workspace.
     func finishEventStreams() {
         hub.finishAll()
         stopWatchers()
+        refreshResidency()
     }
 
     /// The running sandbox, booting the workspace first if needed. Call inside an activity.
@@ -416,13 +441,16 @@ public actor WorkspaceRuntime {
     /// Subscribing does not boot the workspace. The stream ends when the workspace is destroyed.
     public func events(after: Int64? = nil) -> AsyncStream<WorkspaceEventEnvelope> {
         if destroyed { return AsyncStream { $0.finish() } }
-        return hub.subscribe(after: after) { [weak self] id in
+        let stream = hub.subscribe(after: after) { [weak self] id in
             Task { await self?.unsubscribe(id) }
         }
+        refreshResidency()
+        return stream
     }
 
     private func unsubscribe(_ id: UInt64) {
         hub.unsubscribe(id)
+        refreshResidency()
     }
 
     /// How many event subscribers are attached (for tests and metrics).

@@ -79,7 +79,7 @@ struct PreviewController {
                 context: context.requestContext, inbound: inbound, outbound: outbound)
         }
         // Host-based previews' upgrades come here too: PreviewProxyHandler addresses them to `/preview/{token}/...`.
-        registry.declare(.get, "/preview/:token/**", .previewToken)
+        registry.declare(.get, "/preview/:token/**", APIDeclaration(access: .previewToken, scope: .preview))
     }
 
     static func relayWebSocket(

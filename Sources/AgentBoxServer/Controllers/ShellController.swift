@@ -95,7 +95,7 @@ struct ShellController {
             _ = try await Self.session(manager, context)
             throw ProblemError(HTTPResponse.Status(code: 426, reasonPhrase: "Upgrade Required"), "this route takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         }
-        registry.declare(webSocket.method, webSocket.routerPath, webSocket.access)
+        registry.declare(webSocket)
         webSocketRouter.ws(RouterPath(webSocket.routerPath)) { _, context in
             _ = try await Self.session(manager, context)
             return .upgrade([:])

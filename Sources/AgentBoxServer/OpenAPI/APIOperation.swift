@@ -37,6 +37,13 @@ struct APIOperation: Sendable {
     /// Who may call it: ``AuthMiddleware`` decides by this, never by the shape of a path or a host.
     var access: APIAccess = .bearer
 
+    /// What it acts on: one workspace (named by its `key` path parameter), a preview (its token), or the server. A
+    /// token scoped to workspaces is checked against this.
+    var scope: APIScope {
+        if access == .previewToken { return .preview }
+        return parameters.contains { $0.location == .path && $0.name == "key" } ? .workspace : .server
+    }
+
     /// The path in Hummingbird's form: `/v1/workspaces/:key`.
     var routerPath: String {
         path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
@@ -56,6 +63,32 @@ enum APIAccess: Sendable, Equatable {
     case stream
     /// A preview: the preview token in its path is the credential, checked by the preview itself.
     case previewToken
+
+    /// Its name in the OpenAPI document (`x-agentbox-access`).
+    var name: String {
+        switch self {
+        case .open: "open"
+        case .bearer: "bearer"
+        case .stream: "stream"
+        case .previewToken: "previewToken"
+        }
+    }
+}
+
+/// What an operation acts on (see ``APIOperation/scope``).
+enum APIScope: String, Sendable, Equatable {
+    /// The server as a whole (listing workspaces, agents, health).
+    case server
+    /// The one workspace its `key` path parameter names.
+    case workspace
+    /// The preview its token names.
+    case preview
+}
+
+/// A route's declared access and scope, as the registry keeps it.
+struct APIDeclaration: Sendable, Equatable {
+    var access: APIAccess
+    var scope: APIScope
 }
 
 /// Adds routes to a router and remembers their ``APIOperation``s for the OpenAPI document and their access for
@@ -63,8 +96,8 @@ enum APIAccess: Sendable, Equatable {
 final class APIRouteRegistry: @unchecked Sendable {
     // Written only while the routers are built, before the server starts; read-only afterwards.
     private(set) var operations: [APIOperation] = []
-    /// `METHOD /path/{param}` (Hummingbird's endpoint path) → access, for HTTP routes and WebSocket upgrades alike.
-    private var access: [String: APIAccess] = [:]
+    /// `METHOD /path/{param}` (Hummingbird's endpoint path) → declaration, for HTTP routes and WebSocket upgrades alike.
+    private(set) var declarations: [String: APIDeclaration] = [:]
     let router: Router<AgentBoxRequestContext>
 
     init(router: Router<AgentBoxRequestContext>) {
@@ -76,22 +109,32 @@ final class APIRouteRegistry: @unchecked Sendable {
         handler: @escaping @Sendable (Request, AgentBoxRequestContext) async throws -> some ResponseGenerator
     ) {
         operations.append(operation)
-        declare(operation.method, operation.routerPath, operation.access)
+        declare(operation)
         router.on(RouterPath(operation.routerPath), method: operation.method, use: handler)
     }
 
-    /// Records the access of a route registered elsewhere (a WebSocket upgrade, an undocumented route).
-    func declare(_ method: HTTPRequest.Method, _ routerPath: String, _ access: APIAccess) {
-        self.access[Self.key(method, RouterPath(routerPath).description)] = access
+    /// Records the access and scope of `operation` for a route registered elsewhere (a WebSocket upgrade).
+    func declare(_ operation: APIOperation) {
+        declare(operation.method, operation.routerPath, APIDeclaration(access: operation.access, scope: operation.scope))
+    }
+
+    /// Records the access and scope of an undocumented route (the preview proxy's own paths).
+    func declare(_ method: HTTPRequest.Method, _ routerPath: String, _ declaration: APIDeclaration) {
+        declarations[Self.key(method, RouterPath(routerPath).description)] = declaration
     }
 
     /// The declared access of the route a request matched (`endpointPath` as Hummingbird reports it); `nil` when it
     /// matched none, which the middleware treats as `.bearer`, so that a request without the token learns nothing.
     func access(_ method: HTTPRequest.Method, endpointPath: String?) -> APIAccess? {
-        endpointPath.flatMap { access[Self.key(method, $0)] }
+        declaration(method, endpointPath: endpointPath)?.access
     }
 
-    private static func key(_ method: HTTPRequest.Method, _ path: String) -> String { "\(method.rawValue) \(path)" }
+    /// The declaration of the route a request matched; `nil` when it matched none.
+    func declaration(_ method: HTTPRequest.Method, endpointPath: String?) -> APIDeclaration? {
+        endpointPath.flatMap { declarations[Self.key(method, $0)] }
+    }
+
+    static func key(_ method: HTTPRequest.Method, _ path: String) -> String { "\(method.rawValue) \(path)" }
 }
 
 /// Schema and parameter shorthands for describing operations.

@@ -36,6 +36,9 @@ enum OpenAPIDocument {
             }
             entry["responses"] = .object(responses)
             if operation.access == .open || operation.access == .previewToken { entry["security"] = [] }
+            // The route's declaration, as the server enforces it.
+            entry["x-agentbox-access"] = .string(operation.access.name)
+            entry["x-agentbox-scope"] = .string(operation.scope.rawValue)
             var item: [String: JSONValue] = [:]
             if case .object(let existing) = paths[operation.path] { item = existing }
             item[operation.method.rawValue.lowercased()] = .object(entry)
