@@ -133,12 +133,15 @@ public func runServer(
     let app = try buildApplication(manager: manager, configuration: configuration, logger: logger, onListening: onListening)
     // Services stop in reverse order: first the event streams end (so the server can drain), then the server,
     // then the workspaces and the store.
-    let group = ServiceGroup(
-        configuration: .init(
-            services: [
-                WorkspaceManagerService(manager: manager), app, EventStreamCloser(manager: manager),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-    try await group.run()
+    var group = ServiceGroupConfiguration(
+        services: [
+            WorkspaceManagerService(manager: manager), app, EventStreamCloser(manager: manager),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger)
+    // A stop never hangs: what has not finished gracefully by then is cancelled, and the process exits within 10 s
+    // (sandboxes end with it: their supervisors exit when the server's end of their control socket closes).
+    group.maximumGracefulShutdownDuration = .seconds(8)
+    group.maximumCancellationDuration = .seconds(1)
+    try await ServiceGroup(configuration: group).run()
 }
