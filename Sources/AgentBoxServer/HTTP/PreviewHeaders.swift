@@ -6,10 +6,10 @@ import NIOHTTP1
 /// header rules of a reverse proxy (RFC 9110 §7.6), plus the permissive CORS of a development preview. The request
 /// side: `Host` becomes `localhost:{port}` (development servers check it); the public host, scheme and prefix travel
 /// as `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-Prefix` (the server's `PreviewProxyHandler`).
-public enum PreviewProxy {
+enum PreviewProxy {
     /// Headers that describe one connection, not the message, and so are never forwarded; plus `host` and
     /// `content-length`, which the proxy sets itself.
-    public static let connectionHeaders: [String] = [
+    static let connectionHeaders: [String] = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
         "transfer-encoding", "upgrade", "host", "content-length",
     ]
@@ -19,7 +19,7 @@ public enum PreviewProxy {
     ///
     /// This runs for every proxied answer, so names are compared in place, ASCII case-insensitively, with nothing
     /// built per header but the result.
-    public static func responseHeaders(_ headers: HTTPHeaders, port: Int, prefix: String) -> HTTPHeaders {
+    static func responseHeaders(_ headers: HTTPHeaders, port: Int, prefix: String) -> HTTPHeaders {
         let listed = listedInConnection(headers["connection"])
         var result = HTTPHeaders()
         result.reserveCapacity(headers.count + 2)
@@ -42,7 +42,7 @@ public enum PreviewProxy {
     }
 
     /// Whether `name` equals `lowercase` (a lowercase ASCII name) regardless of case, without lowercasing a copy.
-    public static func equalsLowercase(_ name: String, _ lowercase: String) -> Bool {
+    static func equalsLowercase(_ name: String, _ lowercase: String) -> Bool {
         var name = name
         var lowercase = lowercase
         return name.withUTF8 { a in
@@ -58,7 +58,7 @@ public enum PreviewProxy {
     }
 
     /// The names listed in `Connection` header values (lowercased), which are hop-by-hop too.
-    public static func listedInConnection(_ values: some Sequence<String>) -> [String] {
+    static func listedInConnection(_ values: some Sequence<String>) -> [String] {
         var names: [String] = []
         for value in values {
             for token in value.utf8.split(separator: UInt8(ascii: ",")) {
@@ -71,7 +71,7 @@ public enum PreviewProxy {
 
     /// The answer to a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`), given without
     /// asking the workspace: everything is allowed.
-    public static func preflightHeaders(requestedMethod: String?, requestedHeaders: String?) -> [(name: String, value: String)] {
+    static func preflightHeaders(requestedMethod: String?, requestedHeaders: String?) -> [(name: String, value: String)] {
         [
             ("access-control-allow-origin", "*"),
             ("access-control-allow-methods", requestedMethod ?? "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),

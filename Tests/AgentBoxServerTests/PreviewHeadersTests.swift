@@ -1,7 +1,7 @@
 import NIOHTTP1
 import Testing
 
-@testable import AgentBox
+@testable import AgentBoxServer
 
 @Suite("Preview header rules")
 struct PreviewProxyTests {
