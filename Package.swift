@@ -14,6 +14,10 @@ let package = Package(
         .library(name: "AgentBoxClient", targets: ["AgentBoxClient"]),
         .library(name: "AgentBoxServer", targets: ["AgentBoxServer"]),
         .executable(name: "agentbox", targets: ["agentbox"]),
+        // The helpers the server runs: found beside `agentbox`, or in `serve --helpers-dir`.
+        .executable(name: "agentbox-sandbox-init", targets: ["agentbox-sandbox-init"]),
+        .executable(name: "agentbox-mock-agent", targets: ["agentbox-mock-agent"]),
+        .executable(name: "agentbox-acp-adapter", targets: ["agentbox-acp-adapter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

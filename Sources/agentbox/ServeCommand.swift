@@ -48,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a sleeping workspace nobody listens to stays in memory (its recent events replayable with Last-Event-ID); then it costs nothing until its next action: 30s, 5m.")
     var sleepingRetention = "30s"
 
+    @Option(help: "The directory of the helper executables (agentbox-sandbox-init, agentbox-mock-agent, agentbox-acp-adapter). Default: $AGENTBOX_SANDBOX_INIT's directory, else beside this executable.")
+    var helpersDir: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -234,7 +237,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.agents.append(agent)
         }
         do {
-            let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory)
+            let initPath = helpersDir.map { URL(fileURLWithPath: $0).appendingPathComponent("agentbox-sandbox-init").path }
+                ?? AgentBoxConfiguration.defaultSandboxInitPath()
+            let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory, initPath: initPath)
             configuration.sandbox = backend
             for note in notes { logger.warning("\(note)") }
             logger.info("sandbox", metadata: ["backend": "\(backend.name)"])
