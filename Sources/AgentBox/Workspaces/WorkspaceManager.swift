@@ -51,8 +51,8 @@ public final class WorkspaceManager: Sendable {
     /// when there can be none, so that `diskMb` is not enforced); the manager keeps its records in `store`.
     ///
     /// The caller chooses the store: `SQLiteStore.open(in: configuration.dataDirectory)` is the embedded one a
-    /// server uses, any other ``Store`` (another engine, or one shared by tests) works the same. The manager owns
-    /// `store` from here on: ``shutdown()`` closes it.
+    /// server uses; any other ``Store`` (another engine, an in-memory one in tests) works the same. Once this returns
+    /// the manager owns `store` (``shutdown()`` closes it); when it throws, `store` is still the caller's.
     public static func open(configuration: AgentBoxConfiguration, store: any Store, logger: Logger) throws -> WorkspaceManager {
         do {
             try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
