@@ -160,6 +160,7 @@ let package = Package(
                 "AgentBoxClient",
                 "AgentBoxAPI",
                 "AgentBoxModelServer",
+                "AgentBoxStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -170,7 +171,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AgentBoxStoreTests", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
-        .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentBoxTests",
             dependencies: ["AgentBox", "AgentBoxStore", "AgentBoxAPI", .product(name: "NIOCore", package: "swift-nio")],

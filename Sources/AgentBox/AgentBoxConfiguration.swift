@@ -116,9 +116,6 @@ public struct AgentBoxConfiguration: Sendable {
     /// Set when the disk pool holds the installed agents.
     var agentsDirectoryInPool: URL?
 
-    /// The SQLite database inside ``dataDirectory``.
-    public var databasePath: String { dataDirectory.appendingPathComponent("agentbox.sqlite").path }
-
     /// The host directory that holds a workspace's persistent files.
     func workspaceDirectory(id: String) -> URL {
         dataDirectory.appendingPathComponent("workspaces", isDirectory: true).appendingPathComponent(id, isDirectory: true)

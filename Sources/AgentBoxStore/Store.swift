@@ -1,244 +1,167 @@
 import AgentBoxAPI
-import Crypto
 import Foundation
 
-/// A workspace as the store keeps it.
-public struct WorkspaceRecord: Sendable, Equatable {
-    /// The internal id: names the workspace's data directory on the host, never reused.
-    public var id: String
-    public var key: WorkspaceKey
-    public var config: WorkspaceConfig
-    public var createdAt: Date
-    public var lastActiveAt: Date
-    /// A number unique to this workspace among all workspaces ever created in this store (never reused), assigned by
-    /// the store on creation; the sandbox's host uid is derived from it.
-    public var sandboxNumber: Int
-
-    public init(id: String, key: WorkspaceKey, config: WorkspaceConfig, createdAt: Date, lastActiveAt: Date, sandboxNumber: Int = 0) {
-        self.id = id
-        self.key = key
-        self.config = config
-        self.createdAt = createdAt
-        self.lastActiveAt = lastActiveAt
-        self.sandboxNumber = sandboxNumber
-    }
-}
-
-/// Durable state of AgentBox. Every method is safe to call concurrently.
+/// Durable state of AgentBox: workspaces, their event numbering, snapshots, previews, and agent sessions with their
+/// transcripts.
 ///
-/// Implementations: ``SQLiteStore`` (embedded, the default). A Postgres store follows behind the same protocol,
-/// so nothing here may assume SQLite: no SQL, no database handles, no engine-specific types cross it.
+/// The protocol is defined by what the library needs and says nothing about how it is kept: no SQL, no database
+/// handles, no engine-specific types cross it. ``SQLiteStore`` is the embedded implementation (the default); a
+/// Postgres store follows behind the same protocol, written from these comments alone, and must pass the same
+/// conformance suite (`StoreConformance` in the store's tests).
+///
+/// Rules that hold for every requirement:
+/// - Every method is safe to call concurrently, from any task; each one is atomic (it happens entirely or not at
+///   all) and, once it returns, durable: a store opened again at the same place sees it.
+/// - Times are kept to the microsecond: a `Date` read back differs from the one written by less than a microsecond.
+/// - Asking about something that is not there (an unknown key or id) is not an error: reads answer `nil`, `[]` or 0,
+///   deletions and updates answer `false`, ``touchWorkspace(key:at:)`` does nothing. The exceptions, which throw
+///   ``StoreError/Code-swift.struct/notFound``, are the two event-sequence requirements, whose callers cannot go on
+///   without a number.
+/// - Writing a record whose identity is taken (a workspace `id`, a snapshot `id`, a preview's token hash, a session
+///   `id`, a session event's `(sessionId, seq)`) throws ``StoreError/Code-swift.struct/conflict`` and writes nothing.
+/// - Records that belong to a workspace (snapshots, previews, sessions) are created only for workspaces the library
+///   holds; a store need not check that the workspace exists.
+/// - After ``close()`` every call throws ``StoreError/Code-swift.struct/closed``.
+/// - Failures of the engine itself (disk full, connection lost) are thrown as they come; the library treats them as
+///   internal errors.
 public protocol Store: Sendable {
-    /// Inserts `record` unless a workspace with its key exists; returns the stored record and whether it was new.
-    /// Atomic: of two concurrent calls with one key, exactly one creates. The store assigns `sandboxNumber`.
+    // MARK: Workspaces
+
+    /// Inserts `record` unless a workspace with its key exists; returns the stored record and whether this call
+    /// created it.
+    ///
+    /// - When the key is new: the store assigns ``WorkspaceRecord/sandboxNumber`` (whatever `record` holds is
+    ///   ignored), stores the record with an event-sequence bound of 0 and returns it with `created == true`.
+    /// - When the key exists: nothing is written; the stored record is returned unchanged with `created == false`
+    ///   (its `id`, config and times, not `record`'s).
+    ///
+    /// Idempotent and atomic: of any number of concurrent calls with one key, exactly one reports `created`, and all
+    /// return the same stored record. A `record.id` that another workspace holds throws
+    /// ``StoreError/Code-swift.struct/conflict``.
     func createWorkspace(_ record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)
 
-    /// The workspace with `key`, or `nil`.
+    /// The workspace with `key`, or `nil` when there is none.
     func workspace(key: WorkspaceKey) async throws -> WorkspaceRecord?
 
-    /// Up to `limit` workspaces with keys after `after`, in key order.
+    /// One page of workspaces: those whose key sorts strictly after `after` (all of them when `after` is `nil`), in
+    /// ascending key order, at most `limit` of them.
+    ///
+    /// Keys sort by their bytes (UTF-8 code units compared as unsigned numbers, SQL's `COLLATE "C"`), never by a
+    /// locale: `-` < `.` < `0`–`9` < `:` < `A`–`Z` < `_` < `a`–`z`. `after` need not be a stored key (the
+    /// workspace that ended the previous page may be gone), so passing the last key of a page continues the
+    /// listing with no workspace seen twice or skipped. `limit` of 0 or less answers `[]`; the store sets no upper
+    /// bound of its own (the library caps pages).
     func workspaces(after: WorkspaceKey?, limit: Int) async throws -> [WorkspaceRecord]
 
-    /// Deletes the workspace with `key` and everything the store keeps for it (its snapshots' records included);
-    /// `false` when there was none.
+    /// Deletes the workspace with `key` and everything the store keeps for it: its snapshots' records, its
+    /// previews, its sessions and their transcripts. Answers `false` when there was no such workspace (so a second
+    /// call answers `false`).
+    ///
+    /// A workspace created again under the same key starts afresh: a new `sandboxNumber`, an event-sequence bound
+    /// of 0. Sandbox numbers are never reused.
     func deleteWorkspace(key: WorkspaceKey) async throws -> Bool
 
-    /// Records that the workspace was active at `date` (never moves the time backwards).
+    /// Records that the workspace with `key` was active at `date`: its `lastActiveAt` becomes the later of the
+    /// stored one and `date` (it never moves backwards). Does nothing for an unknown key.
     func touchWorkspace(key: WorkspaceKey, at date: Date) async throws
 
-    /// Replaces the stored config of the workspace with `key`; `false` when there is none.
+    /// Replaces the stored config of the workspace with `key` by `config`, touching nothing else of it. Answers
+    /// `true` when the workspace exists (even when `config` equals the stored one), `false` when there is none.
     func updateWorkspaceConfig(key: WorkspaceKey, config: WorkspaceConfig) async throws -> Bool
 
-    /// Reserves `count` more numbers of the workspace's event sequence and returns the new upper bound.
+    // MARK: Event numbering
+
+    /// Reserves the next `count` numbers of the workspace's event sequence: adds `count` to its stored bound and
+    /// returns the new bound, so the reserved block is `bound - count + 1 ... bound`.
     ///
     /// Event numbers are handed out in memory from reserved blocks, so they keep increasing across restarts and
-    /// crashes without a write per event: after a restart numbering resumes above the last reserved bound.
+    /// crashes without a write per event: after a restart numbering resumes above the last reserved bound. The
+    /// bound only grows, and concurrent reservations never return overlapping blocks. Throws
+    /// ``StoreError/Code-swift.struct/notFound`` for an unknown key and ``StoreError/Code-swift.struct/invalidArgument``
+    /// when `count` is less than 1 (the bound is then unchanged).
     func reserveEventSequence(key: WorkspaceKey, count: Int64) async throws -> Int64
 
-    /// The workspace's reserved upper bound of event numbers (0 for a new workspace).
+    /// The workspace's reserved upper bound of event numbers: 0 for a new workspace, else the last value
+    /// ``reserveEventSequence(key:count:)`` returned. Throws ``StoreError/Code-swift.struct/notFound`` for an unknown
+    /// key.
     func eventSequenceBound(key: WorkspaceKey) async throws -> Int64
 
-    /// Records a snapshot (its files are already in place).
+    // MARK: Snapshots
+
+    /// Records a snapshot (its files are already in place). An `id` that is taken throws
+    /// ``StoreError/Code-swift.struct/conflict``.
     func createSnapshot(_ snapshot: SnapshotRecord) async throws
 
-    /// The snapshots of the workspace with `key`, oldest first.
+    /// The snapshots of the workspace with `key`, oldest first (by `createdAt`, then by `id` for equal times); `[]`
+    /// when it has none or there is no such workspace.
     func snapshots(of key: WorkspaceKey) async throws -> [SnapshotRecord]
 
-    /// The snapshot with `id`, or `nil`.
+    /// The snapshot with `id`, whichever workspace it belongs to, or `nil`.
     func snapshot(id: String) async throws -> SnapshotRecord?
 
     /// Deletes the record of snapshot `id`; `false` when there was none.
     func deleteSnapshot(id: String) async throws -> Bool
 
-    /// Records a preview token, first removing the workspace's expired ones (as of `record.createdAt`).
+    // MARK: Previews
+
+    /// Records a preview token, first removing the previews of the same workspace that have expired as of
+    /// `record.createdAt` (those whose `expiresAt` is at or before it); other workspaces' previews are left alone.
+    /// A token hash that is taken throws ``StoreError/Code-swift.struct/conflict``.
     func createPreview(_ record: PreviewRecord) async throws
 
-    /// The workspace's previews that have not expired at `now`, oldest first.
+    /// The workspace's previews that have not expired at `now` (`expiresAt` strictly after `now`), oldest first (by
+    /// `createdAt`, then by token hash for equal times).
     func previews(of key: WorkspaceKey, now: Date) async throws -> [PreviewRecord]
 
-    /// The preview with `token`, expired or not; `nil` when there is none (never made, revoked, or its workspace gone).
+    /// The preview whose token has SHA-256 `tokenHash` (``PreviewRecord/hash(token:)``), expired or not (the
+    /// caller checks `expiresAt`); `nil` when there is none: never made, revoked, removed as expired by
+    /// ``createPreview(_:)``, or its workspace deleted.
     func preview(tokenHash: String) async throws -> PreviewRecord?
 
-    /// Revokes the workspace's preview `token`; `false` when the workspace has none such.
+    /// Revokes the preview with `tokenHash` if it belongs to the workspace with `key`; `false`, deleting nothing,
+    /// when there is none such (including when the token belongs to another workspace).
     func deletePreview(tokenHash: String, of key: WorkspaceKey) async throws -> Bool
 
-    /// Records a new agent session.
+    // MARK: Sessions
+
+    /// Records a new agent session. An `id` that is taken throws ``StoreError/Code-swift.struct/conflict``.
     func createSession(_ record: SessionRecord) async throws
 
     /// The session with `id`, or `nil`.
     func session(id: String) async throws -> SessionRecord?
 
-    /// The workspace's sessions, oldest first.
+    /// The workspace's sessions, oldest first (by `createdAt`, then by `id` for equal times).
     func sessions(of key: WorkspaceKey) async throws -> [SessionRecord]
 
-    /// Replaces the stored session `record.id` (state, agent session id, ...); `false` when there is none.
+    /// Replaces what may change of session `record.id`: `agentSessionId`, `state`, `stopReason` and `settings`.
+    /// Its `workspaceKey`, `agent` and `createdAt` stay as created, whatever `record` holds. Answers `true` when the
+    /// session exists (even when nothing changed), `false` when there is none.
     func updateSession(_ record: SessionRecord) async throws -> Bool
 
-    /// Appends events to a session's transcript in one transaction. Their `seq`s must continue the session's (the
-    /// caller numbers them); once this returns they are durable.
-    func appendSessionEvents(_ events: [SessionEventRecord]) async throws
-
-    /// Up to `limit` events of session `id` with `seq` above `after`, in order.
-    func sessionEvents(of id: String, after: Int64, limit: Int) async throws -> [SessionEventRecord]
-
-    /// Deletes session `id` and its transcript; `false` when there was none.
+    /// Deletes session `id` and its whole transcript; `false` when there was no such session.
     func deleteSession(id: String) async throws -> Bool
 
-    /// The highest `seq` of session `id` (0 when it has none).
+    // MARK: Session transcripts
+
+    /// Appends events to transcripts, all in one transaction: once this returns every one of them is durable, and
+    /// when it throws none was written. The caller numbers them (each session's `seq`s continue its last one); an
+    /// event whose `(sessionId, seq)` is stored already, or appears twice in `events`, throws
+    /// ``StoreError/Code-swift.struct/conflict``. Appending `[]` does nothing.
+    func appendSessionEvents(_ events: [SessionEventRecord]) async throws
+
+    /// One page of session `id`'s transcript: its events with `seq` strictly above `after`, in ascending `seq`
+    /// order, at most `limit` of them. `after` of 0 (or less) starts at the beginning; passing the last `seq` of a
+    /// page continues with no event seen twice or skipped. `limit` of 0 or less answers `[]`; the store sets no upper
+    /// bound of its own. An unknown session has no events.
+    func sessionEvents(of id: String, after: Int64, limit: Int) async throws -> [SessionEventRecord]
+
+    /// The highest `seq` stored for session `id`; 0 when it has no events or there is no such session.
     func lastSessionEventSeq(of id: String) async throws -> Int64
 
-    /// Releases the store's resources. Later calls fail.
+    // MARK: Lifecycle
+
+    /// Releases the store's resources. Everything written before stays durable; every later call throws
+    /// ``StoreError/Code-swift.struct/closed``, and a call racing with this one either completes or throws `closed`.
+    /// Closing again does nothing.
     func close() async throws
-}
-
-/// An error from a ``Store``.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
-        /// The record the operation needs is not there.
-        public static let notFound = Code(name: "notFound")
-        /// The stored data cannot be read back (corrupt or from a newer version).
-        public static let corrupt = Code(name: "corrupt")
-        /// The store is closed.
-        public static let closed = Code(name: "closed")
-        public var description: String { name }
-    }
-
-    public let code: Code
-    public let message: String
-    public let underlyingError: (any Error)?
-
-    public init(_ code: Code, _ message: String, underlyingError: (any Error)? = nil) {
-        self.code = code
-        self.message = message
-        self.underlyingError = underlyingError
-    }
-
-    public var description: String {
-        if let underlyingError { return "\(message): \(underlyingError)" }
-        return message
-    }
-}
-
-/// A snapshot as the store keeps it.
-public struct SnapshotRecord: Sendable, Equatable {
-    public var id: String
-    public var workspaceKey: WorkspaceKey
-    /// The config of the workspace at the time, inherited by forks.
-    public var config: WorkspaceConfig
-    public var createdAt: Date
-    public var sizeBytes: Int64
-
-    public init(id: String, workspaceKey: WorkspaceKey, config: WorkspaceConfig, createdAt: Date, sizeBytes: Int64) {
-        self.id = id
-        self.workspaceKey = workspaceKey
-        self.config = config
-        self.createdAt = createdAt
-        self.sizeBytes = sizeBytes
-    }
-}
-
-/// A preview token as the store keeps it: `/preview/{token}/` reaches `port` of the workspace until `expiresAt`.
-public struct PreviewRecord: Sendable, Equatable {
-    /// The SHA-256 of the token, in hex (``PreviewRecord/hash(token:)``): a store never holds the token itself, so
-    /// a copy of it reaches no preview.
-    public var tokenHash: String
-    public var workspaceKey: WorkspaceKey
-    public var port: Int
-    public var createdAt: Date
-    public var expiresAt: Date
-
-    /// The SHA-256 of `token`, in lower-case hex.
-    public static func hash(token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined()
-    }
-
-    /// What the API names the preview by once it is made: the hash's first 16 hex digits.
-    public var id: String { String(tokenHash.prefix(16)) }
-
-    public init(tokenHash: String, workspaceKey: WorkspaceKey, port: Int, createdAt: Date, expiresAt: Date) {
-        self.tokenHash = tokenHash
-        self.workspaceKey = workspaceKey
-        self.port = port
-        self.createdAt = createdAt
-        self.expiresAt = expiresAt
-    }
-}
-
-/// An agent session as the store keeps it.
-public struct SessionRecord: Sendable, Equatable {
-    public var id: String
-    public var workspaceKey: WorkspaceKey
-    /// The agent's id (`mock`, `claude`, ...).
-    public var agent: String
-    /// The agent's own id of the session (ACP `sessionId`), once it has one.
-    public var agentSessionId: String?
-    /// `active`, `closed`, ...: the library's vocabulary.
-    public var state: String
-    public var createdAt: Date
-    /// Why the last turn ended.
-    public var stopReason: String?
-    /// The session's settings as JSON (cwd, MCP servers, permission rules, ...): the library's format. Never
-    /// credentials.
-    public var settings: String
-
-    public init(
-        id: String, workspaceKey: WorkspaceKey, agent: String, agentSessionId: String? = nil, state: String, createdAt: Date,
-        stopReason: String? = nil, settings: String = "{}"
-    ) {
-        self.id = id
-        self.workspaceKey = workspaceKey
-        self.agent = agent
-        self.agentSessionId = agentSessionId
-        self.state = state
-        self.createdAt = createdAt
-        self.stopReason = stopReason
-        self.settings = settings
-    }
-}
-
-/// One event of a session's transcript: a message in or out of the agent, or something AgentBox did.
-public struct SessionEventRecord: Sendable, Equatable {
-    public var sessionId: String
-    /// 1, 2, 3, ... within the session.
-    public var seq: Int64
-    public var at: Date
-    /// What kind of event (`prompt`, `update`, `permission`, `turnEnd`, ...): the library's vocabulary.
-    public var kind: String
-    /// The event's JSON.
-    public var payload: String
-    /// Who sent it (`client`, `agent`, `server`).
-    public var sender: String
-
-    public init(sessionId: String, seq: Int64, at: Date, kind: String, payload: String, sender: String = "agent") {
-        self.sender = sender
-        self.sessionId = sessionId
-        self.seq = seq
-        self.at = at
-        self.kind = kind
-        self.payload = payload
-    }
 }

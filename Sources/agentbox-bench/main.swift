@@ -113,7 +113,7 @@ func sessionBenchmark(events total: Int) async throws {
     var configuration = AgentBoxConfiguration(dataDirectory: directory)
     configuration.sandbox = try SandboxKind.linux.makeBackend(dataDirectory: directory).backend
     configuration.agents.append(AgentDefinition(id: "flood", name: "flood", command: ["/usr/bin/python3", "/workspace/flood.py"]))
-    let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
+    let manager = try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
     let key = WorkspaceKey(rawValue: "bench")!
     _ = try await manager.create(key: key)
     let script = ByteBuffer(string: floodAgent)

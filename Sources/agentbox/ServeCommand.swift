@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AgentBoxServer
+import AgentBoxStore
 import ArgumentParser
 import Foundation
 import Logging
@@ -259,7 +260,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         logger.info("data directory", metadata: ["path": "\(dataDirectory.path)"])
-        let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
+        let manager = try WorkspaceManager.open(
+            configuration: configuration, store: try SQLiteStore.open(in: configuration.dataDirectory), logger: logger)
         try await runServer(manager: manager, configuration: server, logger: logger) { port in
             // One line on stdout that scripts and tests wait for.
             let shownHost = host.contains(":") ? "[\(host)]" : host

@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AgentBoxSandbox
+import AgentBoxStore
 import Foundation
 import Logging
 import Testing
@@ -49,7 +50,7 @@ func makeManager(
     // Tests run in parallel with stores of their own: give each its own range of host uids.
     configuration.sandboxUIDBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000
     configure(&configuration)
-    return try WorkspaceManager.open(configuration: configuration, logger: logger)
+    return try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
 }
 
 func key(_ raw: String) -> WorkspaceKey { WorkspaceKey(rawValue: raw)! }

@@ -97,8 +97,9 @@ struct PreviewRouteTests {
             #expect(list.items.map(\.id) == [preview.id] && list.items[0].port == 8301)
             #expect(!String(buffer: try await client.execute(uri: "/v1/workspaces/tok/previews", method: .get).body).contains(preview.token), "listed by id only")
             // The store holds the token's hash, never the token.
-            let database = try Data(contentsOf: URL(fileURLWithPath: manager.configuration.databasePath))
-                + ((try? Data(contentsOf: URL(fileURLWithPath: manager.configuration.databasePath + "-wal"))) ?? Data())
+            let databasePath = SQLiteStore.databasePath(in: manager.configuration.dataDirectory)
+            let database = try Data(contentsOf: URL(fileURLWithPath: databasePath))
+                + ((try? Data(contentsOf: URL(fileURLWithPath: databasePath + "-wal"))) ?? Data())
             #expect(database.range(of: Data(preview.token.utf8)) == nil, "the token is not in the store")
             #expect(database.range(of: Data(PreviewRecord.hash(token: preview.token).utf8)) != nil, "its hash is")
             // A second preview revoked by its id.

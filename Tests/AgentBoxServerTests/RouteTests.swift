@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AgentBoxServer
+import AgentBoxStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -9,6 +10,7 @@ import Logging
 import Testing
 
 @testable import AgentBoxServer
+import AgentBoxStore
 
 /// Runs `body` against the router of a fresh server (in process, no socket).
 func withServer(
@@ -23,7 +25,7 @@ func withServer(
         configuration.sandbox = try SandboxKind.linux.makeBackend(dataDirectory: directory).backend
         configuration.sandboxUIDBase = 400_000 + UInt32.random(in: 0..<10_000) * 1000
     }
-    let manager = try WorkspaceManager.open(configuration: configuration, logger: logger)
+    let manager = try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
     let app = try buildApplication(manager: manager, configuration: ServerConfiguration(token: token), logger: logger)
     try await app.test(.router) { client in try await body(client, manager) }
     await manager.shutdown()

@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxStore
 import Foundation
 import Logging
 
@@ -16,7 +17,7 @@ func makeManager(_ directory: URL, idleGrace: Duration = .seconds(60), subscribe
     logger.logLevel = .warning
     return try WorkspaceManager.open(
         configuration: AgentBoxConfiguration(dataDirectory: directory, idleGrace: idleGrace, subscriberBufferCapacity: subscriberBuffer),
-        logger: logger)
+        store: try SQLiteStore.open(in: directory), logger: logger)
 }
 
 func key(_ raw: String) -> WorkspaceKey { WorkspaceKey(rawValue: raw)! }

@@ -9,7 +9,8 @@ import Synchronization
 /// ``WorkspaceRuntime`` of each.
 ///
 /// ```swift
-/// let manager = try WorkspaceManager.open(configuration: .init(dataDirectory: dir), logger: logger)
+/// let manager = try WorkspaceManager.open(
+///     configuration: .init(dataDirectory: dir), store: try SQLiteStore.open(in: dir), logger: logger)
 /// let (workspace, _) = try await manager.create(key: WorkspaceKey(validating: "demo"))
 /// try await manager.runtime(for: workspace.key).wake()
 /// ```
@@ -36,6 +37,8 @@ public final class WorkspaceManager: Sendable {
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
 
+    /// A manager over `store`, with the data directory and disk pool already in place (``open(configuration:store:logger:)``
+    /// puts them there). The manager owns `store` from here on: ``shutdown()`` closes it.
     public init(configuration: AgentBoxConfiguration, store: any Store, logger: Logger, diskPool: DiskPool? = nil) {
         self.configuration = configuration
         self.store = store
@@ -46,9 +49,13 @@ public final class WorkspaceManager: Sendable {
         self.runtimes = RuntimeRegistry(retention: configuration.sleepingRetention)
     }
 
-    /// Creates the data directory if needed, opens the SQLite store inside it and, as configured, the disk pool
-    /// (saying in one line at start-up when there can be none, so that `diskMb` is not enforced).
-    public static func open(configuration: AgentBoxConfiguration, logger: Logger) throws -> WorkspaceManager {
+    /// Creates the data directory if needed and, as configured, opens the disk pool (saying in one line at start-up
+    /// when there can be none, so that `diskMb` is not enforced); the manager keeps its records in `store`.
+    ///
+    /// The caller chooses the store: `SQLiteStore.open(in: configuration.dataDirectory)` is the embedded one a
+    /// server uses; any other ``Store`` (another engine, an in-memory one in tests) works the same. Once this returns
+    /// the manager owns `store` (``shutdown()`` closes it); when it throws, `store` is still the caller's.
+    public static func open(configuration: AgentBoxConfiguration, store: any Store, logger: Logger) throws -> WorkspaceManager {
         do {
             try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(
@@ -72,7 +79,6 @@ public final class WorkspaceManager: Sendable {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: snapshots.path)) ?? [] where name.hasPrefix(".partial-") {
             try? FileTreeCopy.remove(snapshots.appendingPathComponent(name).path)
         }
-        let store = try SQLiteStore(path: configuration.databasePath)
         var configuration = configuration
         var pool: DiskPool?
         if case .automatic(let size) = configuration.diskPool {
