@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxStore
 import Foundation
 import Logging
 import Testing
@@ -12,7 +13,7 @@ struct SleepingRetentionTests {
         logger.logLevel = .warning
         var configuration = AgentBoxConfiguration(dataDirectory: directory)
         configuration.sleepingRetention = retention
-        return try WorkspaceManager.open(configuration: configuration, logger: logger)
+        return try WorkspaceManager.open(configuration: configuration, store: SQLiteStore.open(in: directory), logger: logger)
     }
 
     /// Waits (bounded) until `condition` holds; the reaper runs on its own clock.
