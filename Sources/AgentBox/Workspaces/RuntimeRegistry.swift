@@ -99,10 +99,14 @@ final class RuntimeRegistry: Sendable {
 
     /// Lets go of the runtimes unused for ``retention``; returns when the next one is due, or nil when none waits.
     func release(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        releaseCounting(now: now).due
+    }
+
+    private func releaseCounting(now: ContinuousClock.Instant) -> (due: ContinuousClock.Instant?, count: Int) {
         // Freed after the lock: a runtime's deinit must not run under it.
         var released: [WorkspaceRuntime] = []
         defer { released.removeAll() }
-        return table.withLock { table -> ContinuousClock.Instant? in
+        let due = table.withLock { table -> ContinuousClock.Instant? in
             // The queue is in `queuedAt` order. An entry used and left unused again after it was queued goes to the
             // back with its new time, so the head's deadline is always the earliest.
             while table.unusedHead < table.unused.count {
@@ -138,13 +142,17 @@ final class RuntimeRegistry: Sendable {
             table.unusedHead = 0
             return nil
         }
+        return (due, released.count)
     }
 
     /// Lets go of unused runtimes as their retention ends, until cancelled. Run by ``WorkspaceManagerService``.
-    func reap() async {
+    /// `released` is told after each round that let some go.
+    func reap(released: (Int) -> Void = { _ in }) async {
         var wakeups = signals.makeAsyncIterator()
         while !Task.isCancelled {
-            if let due = release(now: .now) {
+            let (due, count) = releaseCounting(now: .now)
+            if count > 0 { released(count) }
+            if let due {
                 do { try await Task.sleep(until: due, clock: .continuous) } catch { return }
             } else if await wakeups.next() == nil {
                 return

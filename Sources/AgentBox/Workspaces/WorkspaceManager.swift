@@ -330,7 +330,12 @@ public final class WorkspaceManager: Sendable {
     /// nobody uses (see ``RuntimeRegistry``). ``WorkspaceManagerService`` runs it; an embedder that does not use
     /// swift-service-lifecycle runs it in a task of its own (without it, runtimes stay in memory once loaded).
     public func runBackgroundWork() async {
-        await runtimes.reap()
+        let (logger, runtimes) = (logger, runtimes)
+        await runtimes.reap { count in
+            guard logger.logLevel <= .debug else { return }
+            let (resident, loaded) = runtimes.counts
+            logger.debug("let go of sleeping workspaces", metadata: ["released": "\(count)", "resident": "\(resident)", "loaded": "\(loaded)"])
+        }
     }
 
     /// How many workspaces' runtimes are held in memory, and how many are loaded at all (resident, or still held by
