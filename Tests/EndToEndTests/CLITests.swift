@@ -54,6 +54,55 @@ struct CLITests {
         #expect(help.stdout.contains("serve") && help.stdout.contains("workspaces") && help.stdout.contains("events"))
     }
 
+    /// Every command's help shows how to call it. `serve`, `mock-agent` and `dev` are the server's side of the binary
+    /// (their files are not the client's), so they are not held to this here.
+    @Test func everyClientCommandHasHelpWithAnExample() async throws {
+        let serverSide: Set<String> = ["serve", "mock-agent", "dev", "dev model-server"]
+        var pending: [[String]] = [[]]
+        var checked = 0
+        while let path = pending.popLast() {
+            let help = try await AgentBoxBinary.run(path + ["--help"])
+            #expect(help.status == 0, "\(path): \(help.stderr)")
+            if !serverSide.contains(path.joined(separator: " ")) {
+                #expect(help.stdout.contains("Example"), "agentbox \(path.joined(separator: " ")) --help shows no example:\n\(help.stdout)")
+                checked += 1
+            }
+            pending += Self.subcommands(inHelp: help.stdout).map { path + [$0] }
+        }
+        #expect(checked > 40)
+    }
+
+    /// The names under SUBCOMMANDS in a help text (each line `  name [(default)]  abstract`).
+    static func subcommands(inHelp help: String) -> [String] {
+        guard let start = help.range(of: "SUBCOMMANDS:\n") else { return [] }
+        var names: [String] = []
+        for line in help[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty { break }
+            guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first else { continue }
+            names.append(String(name))
+        }
+        return names
+    }
+
+    /// The CLI talks to a server only through AgentBoxClient: no HTTP or WebSocket client of its own. (Package.swift
+    /// no longer lists them for the target, but a transitive module can still be imported, so look at the sources.)
+    @Test func theCLIUsesOnlyTheClient() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/agentbox")
+        let files = try FileManager.default.contentsOfDirectory(atPath: sources.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.count > 5)
+        let forbidden = [
+            "import AsyncHTTPClient", "import HummingbirdWSClient", "import WSClient", "import NIOHTTP1", "URLSession", "HTTPClientRequest",
+            "HTTPClientResponse", "WebSocketClient",
+        ]
+        for file in files {
+            let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
+            for word in forbidden {
+                #expect(!text.contains(word), "Sources/agentbox/\(file) uses \(word); add a client method instead")
+            }
+        }
+    }
+
     /// A private range for egress is the admin's explicit choice, so a block that is not what it says is refused.
     @Test func serveRefusesAnEgressRangeWithHostBits() async throws {
         for range in ["10.0.0.1/8", "10.0.0.0/33", "example.com"] {
