@@ -13,7 +13,7 @@ struct FetchCommand: AsyncParsableCommand {
             Exits 0 for a 2xx or 3xx answer, 1 otherwise. The workspace boots if it sleeps.
             Examples:
               agentbox fetch demo 8000 /
-              agentbox fetch demo 8000 /api/items -m POST -H 'Content-Type: application/json' -d '{"name":"x"}' --include
+              agentbox fetch demo 8000 /api/items -m POST -d @item.json --include
             """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String

@@ -11,7 +11,7 @@ struct ExecCommand: AsyncParsableCommand {
             The words after -- are joined into one shell command line (run by /bin/sh -c).
             Examples:
               agentbox exec demo -- 'ls | wc -l'
-              agentbox exec demo --cwd /workspace/src --env CI=1 --timeout-ms 60000 -- make test
+              agentbox exec demo --cwd /workspace/src --timeout-ms 60000 -- make test
               echo 'print(1)' | agentbox exec demo --stdin -- python3 -
             """)
     @OptionGroup var client: ClientOptions

@@ -21,8 +21,8 @@ struct SessionCommand: AsyncParsableCommand {
             abstract: "Create a session and start its agent; prints the session id.",
             discussion: """
                 Examples:
-                  agentbox session create demo --agent claude --env ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY
-                  agentbox session create demo --agent mock --permissions read=allow,execute=ask --permission-timeout 5m
+                  agentbox session create demo --agent claude --env ANTHROPIC_API_KEY=sk-...
+                  agentbox session create demo --agent mock --permissions read=allow,*=ask
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
@@ -172,7 +172,7 @@ struct SessionCommand: AsyncParsableCommand {
             abstract: "Start the session's agent again and reattach it (after sleep, close or a restart).",
             discussion: """
                 Example:
-                  agentbox session resume demo SESSION_ID --env ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY
+                  agentbox session resume demo SESSION_ID --env ANTHROPIC_API_KEY=sk-...
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String

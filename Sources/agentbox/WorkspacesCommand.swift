@@ -39,8 +39,8 @@ struct WorkspacesCommand: AsyncParsableCommand {
             abstract: "Get or create a workspace (does not boot it).",
             discussion: """
                 Examples:
-                  agentbox workspaces create demo --memory-mb 512 --cpu-percent 100 --env LANG=C.UTF-8
-                  agentbox workspaces create builder --egress '*.github.com' --egress pypi.org:443
+                  agentbox workspaces create demo --memory-mb 512 --env LANG=C.UTF-8
+                  agentbox workspaces create ci --egress '*.github.com' --egress pypi.org:443
                   agentbox workspaces create demo-copy --from-snapshot SNAPSHOT_ID
                 """)
         @OptionGroup var client: ClientOptions

@@ -47,6 +47,48 @@ struct CLITests {
         }
     }
 
+    /// `fs put`, `fs get` and single-file `cp` stream local files through the client; a failed download leaves
+    /// the local file as it was.
+    @Test func filesMoveBetweenLocalFilesAndAWorkspace() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let environment = ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!]
+            func cli(_ arguments: String...) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await AgentBoxBinary.run(arguments, environment: environment)
+            }
+            let local = data.deletingLastPathComponent().appendingPathComponent("cli-files-\(UUID())")
+            try FileManager.default.createDirectory(at: local, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: local) }
+            // Larger than one 256 KiB chunk, so the upload takes several reads.
+            let bytes = Data((0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            try bytes.write(to: local.appendingPathComponent("in.bin"))
+
+            #expect(try await cli("workspaces", "create", "files").status == 0)
+            let put = try await cli("fs", "put", "files", "/workspace/in.bin", local.appendingPathComponent("in.bin").path)
+            #expect(put.status == 0 && put.stdout.contains("wrote 600000 bytes"), "\(put)")
+            let get = try await cli("fs", "get", "files", "/workspace/in.bin", local.appendingPathComponent("out.bin").path)
+            #expect(get.status == 0, "\(get)")
+            #expect(try Data(contentsOf: local.appendingPathComponent("out.bin")) == bytes)
+
+            let copied = try await cli("cp", local.appendingPathComponent("in.bin").path, "files:/workspace/copy.bin")
+            #expect(copied.stdout.contains("copied 600000 bytes"), "\(copied)")
+            #expect(try await cli("cp", "files:/workspace/copy.bin", local.appendingPathComponent("back.bin").path).status == 0)
+            #expect(try Data(contentsOf: local.appendingPathComponent("back.bin")) == bytes)
+
+            #expect(try await cli("fs", "put", "files", "/workspace/note.txt", local.appendingPathComponent("missing").path).status != 0)
+            try Data("keep me".utf8).write(to: local.appendingPathComponent("kept.txt"))
+            let missing = try await cli("fs", "get", "files", "/workspace/nothing.txt", local.appendingPathComponent("kept.txt").path)
+            #expect(missing.status == 1)
+            #expect(try String(contentsOf: local.appendingPathComponent("kept.txt"), encoding: .utf8) == "keep me")
+
+            try Data("hello\n".utf8).write(to: local.appendingPathComponent("hello.txt"))
+            _ = try await cli("fs", "put", "files", "/workspace/hello.txt", local.appendingPathComponent("hello.txt").path)
+            #expect(try await cli("fs", "get", "files", "/workspace/hello.txt", "-").stdout == "hello\n")
+            #expect(try await cli("fs", "cat", "files", "/workspace/hello.txt").stdout == "hello\n")
+            await server.stop()
+        }
+    }
+
     @Test func versionAndHelp() async throws {
         let version = try await AgentBoxBinary.run(["--version"])
         #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == agentBoxVersion)
