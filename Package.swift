@@ -146,11 +146,14 @@ let package = Package(
                 "AgentBoxAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // The command-line interface: `agentbox serve` and the client commands.
+        // The command-line interface: `agentbox serve` and the client commands. The client commands talk to a
+        // server only through AgentBoxClient (no HTTP or WebSocket client of their own).
         .executableTarget(
             name: "agentbox",
             dependencies: [
@@ -162,10 +165,8 @@ let package = Package(
                 "AgentBoxModelServer",
                 "AgentBoxStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

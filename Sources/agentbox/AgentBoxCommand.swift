@@ -7,6 +7,12 @@ struct AgentBoxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agentbox",
         abstract: "Persistent, isolated Linux workspaces for AI agents.",
+        discussion: """
+            Examples:
+              agentbox serve --port 2468 --data-dir ./agentbox-data
+              export AGENTBOX_ENDPOINT=http://127.0.0.1:2468 AGENTBOX_TOKEN=...
+              agentbox workspaces create demo && agentbox exec demo -- 'uname -a'
+            """,
         version: agentBoxVersion,
         subcommands: [
             ServeCommand.self, WorkspacesCommand.self, EventsCommand.self, ExecCommand.self, SpawnCommand.self,

@@ -5,7 +5,12 @@ import Foundation
 /// `agentbox events KEY`: tails a workspace's event stream.
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "events", abstract: "Print a workspace's events as they happen (one line each: seq, name, JSON).")
+        commandName: "events", abstract: "Print a workspace's events as they happen (one line each: seq, name, JSON).",
+        discussion: """
+            Examples:
+              agentbox events demo
+              agentbox events demo --after 0 --count 10
+            """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Option(help: "Replay the remembered events after this sequence number first.") var after: Int64?

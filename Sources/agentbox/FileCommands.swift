@@ -1,19 +1,27 @@
 import AgentBoxAPI
 import AgentBoxClient
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOPosix
 
 /// `agentbox fs …`: a workspace's files. None of these boot the workspace.
 struct FsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fs", abstract: "Read and change a workspace's files (without booting it).",
+        discussion: """
+            Examples:
+              agentbox fs ls demo /workspace
+              agentbox fs put demo /workspace/notes.txt ./notes.txt
+            """,
         subcommands: [Ls.self, Cat.self, Put.self, Get.self, Rm.self, Mv.self, Mkdir.self, Stat.self, Watch.self])
 
     struct Ls: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a directory.")
+        static let configuration = CommandConfiguration(
+            abstract: "List a directory.",
+            discussion: """
+                Examples:
+                  agentbox fs ls demo
+                  agentbox fs ls demo /workspace/src --recursive --json
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The directory (default /workspace).") var path = "/workspace"
@@ -38,22 +46,31 @@ struct FsCommand: AsyncParsableCommand {
     }
 
     struct Cat: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a file.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a file.",
+            discussion: """
+                Example:
+                  agentbox fs cat demo /workspace/README.md
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The file.") var path: String
 
         func run() async throws {
             try await runClientCall {
-                for try await chunk in try await client.makeClient().readFile(key, path: path) {
-                    FileHandle.standardOutput.write(Data(chunk.readableBytesView))
-                }
+                try await client.makeClient().readFile(key, path: path, to: .standardOutput)
             }
         }
     }
 
     struct Put: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a file from a local file, or standard input with -.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write a file from a local file, or standard input with -.",
+            discussion: """
+                Examples:
+                  agentbox fs put demo /workspace/data.csv ./data.csv
+                  echo hello | agentbox fs put demo /workspace/hello.txt -
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The path in the workspace.") var path: String
@@ -61,14 +78,20 @@ struct FsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClientCall {
-                let result = try await client.makeClient().writeFile(key, path: path, body: try localBody(source))
+                let result = try await client.makeClient().writeFile(key, path: path, from: try LocalFile.reading(source))
                 print("wrote \(result.bytesWritten) bytes to \(result.path)")
             }
         }
     }
 
     struct Get: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Copy a file to a local file, or standard output with -.")
+        static let configuration = CommandConfiguration(
+            abstract: "Copy a file to a local file, or standard output with -.",
+            discussion: """
+                Examples:
+                  agentbox fs get demo /workspace/report.pdf
+                  agentbox fs get demo /workspace/log.txt - | tail
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The path in the workspace.") var path: String
@@ -76,15 +99,21 @@ struct FsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClientCall {
-                let body = try await client.makeClient().readFile(key, path: path)
+                let api = try client.makeClient()
                 let target = destination ?? URL(fileURLWithPath: path).lastPathComponent
-                try await writeLocal(body, to: target)
+                try await LocalFile.download(to: target) { open in try await api.readFile(key, path: path, to: open) }
             }
         }
     }
 
     struct Rm: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a file, symlink or (with -r) directory.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a file, symlink or (with -r) directory.",
+            discussion: """
+                Examples:
+                  agentbox fs rm demo /workspace/tmp.txt
+                  agentbox fs rm demo /workspace/build -r
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The path.") var path: String
@@ -96,7 +125,12 @@ struct FsCommand: AsyncParsableCommand {
     }
 
     struct Mv: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Move or rename.")
+        static let configuration = CommandConfiguration(
+            abstract: "Move or rename.",
+            discussion: """
+                Example:
+                  agentbox fs mv demo /workspace/a.txt /workspace/b.txt --force
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "From.") var from: String
@@ -109,7 +143,12 @@ struct FsCommand: AsyncParsableCommand {
     }
 
     struct Mkdir: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a directory.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a directory.",
+            discussion: """
+                Example:
+                  agentbox fs mkdir demo /workspace/src/lib --parents
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The path.") var path: String
@@ -121,7 +160,12 @@ struct FsCommand: AsyncParsableCommand {
     }
 
     struct Stat: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show an entry's metadata as JSON.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show an entry's metadata as JSON.",
+            discussion: """
+                Example:
+                  agentbox fs stat demo /workspace/README.md
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The path.") var path: String
@@ -135,7 +179,11 @@ struct FsCommand: AsyncParsableCommand {
 extension FsCommand {
     struct Watch: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print changes below a directory as they happen, one line each: TYPE PATH (or TYPE FROM -> TO).")
+            abstract: "Print changes below a directory as they happen, one line each: TYPE PATH (or TYPE FROM -> TO).",
+            discussion: """
+                Example:
+                  agentbox fs watch demo /workspace --recursive
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The directory (default /workspace).") var path = "/workspace"
@@ -162,7 +210,12 @@ extension FsCommand {
 struct CpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cp", abstract: "Copy a local directory into a workspace, or a workspace directory out.",
-        discussion: "Name the workspace side KEY:PATH. agentbox cp ./src demo:/workspace/src  |  agentbox cp demo:/workspace/out ./out")
+        discussion: """
+            Name the workspace side KEY:PATH.
+            Examples:
+              agentbox cp ./src demo:/workspace/src
+              agentbox cp demo:/workspace/out ./out
+            """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "Source: a local path, or KEY:PATH.") var source: String
     @Argument(help: "Destination: a local path, or KEY:PATH.") var destination: String
@@ -178,21 +231,26 @@ struct CpCommand: AsyncParsableCommand {
                     throw ValidationError("no local file '\(source)'")
                 }
                 if !isDirectory.boolValue {
-                    let result = try await api.writeFile(key, path: path, body: try localBody(source))
+                    let result = try await api.writeFile(key, path: path, from: try LocalFile.reading(source))
                     return print("copied \(result.bytesWritten) bytes to \(key):\(result.path)")
                 }
                 // tar of the local directory, streamed to the workspace's tar upload.
                 let tar = try LocalTar.create(directory: source)
-                let result = try await api.uploadTar(key, path: path, body: .stream(tar.bytes, length: .unknown))
+                let result = try await api.uploadTar(key, path: path, from: tar.output)
                 try tar.finish()
                 print("copied \(result.count) entries to \(key):\(path)")
             case (let (key, path)?, nil):
                 if try await api.stat(key, path: path).type != .directory {
-                    return try await writeLocal(try await api.readFile(key, path: path), to: destination)
+                    return try await LocalFile.download(to: destination) { open in try await api.readFile(key, path: path, to: open) }
                 }
                 try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-                let body = try await api.archive(key, path: path)
-                try await LocalTar.extract(body, into: destination)
+                var extraction: LocalTar.Extraction?
+                try await api.archive(key, path: path) {
+                    let started = try LocalTar.extract(into: destination)
+                    extraction = started
+                    return started.input
+                }
+                try extraction?.finish()
                 print("copied \(key):\(path) to \(destination)")
             default:
                 throw ValidationError("exactly one side must be KEY:PATH")
@@ -207,47 +265,36 @@ struct CpCommand: AsyncParsableCommand {
     }
 }
 
-/// A request body streamed from a local file or standard input, in 256 KiB chunks.
-func localBody(_ source: String) throws -> HTTPClientRequest.Body {
-    let handle: FileHandle
-    if source == "-" {
-        handle = .standardInput
-    } else {
+/// The local ends of `agentbox fs put|get` and `agentbox cp`: a named file, or `-` for standard input or output.
+enum LocalFile {
+    /// The file to read, or standard input for `-`.
+    static func reading(_ source: String) throws -> FileHandle {
+        if source == "-" { return .standardInput }
         guard let file = FileHandle(forReadingAtPath: source) else { throw ValidationError("cannot read '\(source)'") }
-        handle = file
+        return file
     }
-    let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-        Thread.detachNewThread {
-            while true {
-                let data = handle.readData(ofLength: 256 << 10)
-                if data.isEmpty { break }
-                continuation.yield(ByteBuffer(bytes: data))
-            }
-            continuation.finish()
-        }
-    }
-    return .stream(chunks, length: .unknown)
-}
 
-/// Writes a streamed body to a local file, or standard output for `-`.
-func writeLocal(_ body: HTTPClientResponse.Body, to target: String) async throws {
-    let handle: FileHandle
-    if target == "-" {
-        handle = .standardOutput
-    } else {
-        guard FileManager.default.createFile(atPath: target, contents: nil), let file = FileHandle(forWritingAtPath: target) else {
-            throw ValidationError("cannot write '\(target)'")
+    /// Runs `body` with an opener of the file to write (created or emptied when called), or of standard output
+    /// for `-`; closes the file after.
+    static func download(to target: String, _ body: (() throws -> FileHandle) async throws -> Void) async throws {
+        var opened: FileHandle?
+        try await body {
+            if target == "-" { return .standardOutput }
+            guard FileManager.default.createFile(atPath: target, contents: nil), let file = FileHandle(forWritingAtPath: target) else {
+                throw ValidationError("cannot write '\(target)'")
+            }
+            opened = file
+            return file
         }
-        handle = file
+        try opened?.close()
     }
-    for try await chunk in body { handle.write(Data(chunk.readableBytesView)) }
-    if target != "-" { try handle.close() }
 }
 
 /// The local side of `agentbox cp`: the system's tar, streaming.
 enum LocalTar {
     struct Creation {
-        let bytes: AsyncThrowingStream<ByteBuffer, any Error>
+        /// The archive as tar writes it.
+        let output: FileHandle
         let process: Process
 
         func finish() throws {
@@ -263,29 +310,31 @@ enum LocalTar {
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let bytes = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-            Thread.detachNewThread {
-                while true {
-                    let data = pipe.fileHandleForReading.readData(ofLength: 256 << 10)
-                    if data.isEmpty { break }
-                    continuation.yield(ByteBuffer(bytes: data))
-                }
-                continuation.finish()
-            }
-        }
-        return Creation(bytes: bytes, process: process)
+        return Creation(output: pipe.fileHandleForReading, process: process)
     }
 
-    static func extract(_ body: HTTPClientResponse.Body, into directory: String) async throws {
+    /// A running `tar -x`.
+    struct Extraction {
+        /// Where the archive goes.
+        let input: FileHandle
+        let process: Process
+
+        /// Ends the archive and waits for tar to finish unpacking it.
+        func finish() throws {
+            try input.close()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw ValidationError("local tar failed (exit \(process.terminationStatus))") }
+        }
+    }
+
+    /// Starts `tar -x` unpacking into `directory` what its input receives.
+    static func extract(into directory: String) throws -> Extraction {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["tar", "-x", "-f", "-", "-C", directory]
         let pipe = Pipe()
         process.standardInput = pipe
         try process.run()
-        for try await chunk in body { try pipe.fileHandleForWriting.write(contentsOf: Data(chunk.readableBytesView)) }
-        try pipe.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ValidationError("local tar failed (exit \(process.terminationStatus))") }
+        return Extraction(input: pipe.fileHandleForWriting, process: process)
     }
 }

@@ -9,7 +9,12 @@ struct FetchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fetch",
         abstract: "Send an HTTP request to a server listening inside a workspace and print the answer's body.",
-        discussion: "Exits 0 for a 2xx or 3xx answer, 1 otherwise. The workspace boots if it sleeps.")
+        discussion: """
+            Exits 0 for a 2xx or 3xx answer, 1 otherwise. The workspace boots if it sleeps.
+            Examples:
+              agentbox fetch demo 8000 /
+              agentbox fetch demo 8000 /api/items -m POST -d @item.json --include
+            """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Argument(help: "The port inside the workspace.") var port: Int
@@ -54,11 +59,21 @@ struct FetchCommand: AsyncParsableCommand {
 struct PreviewCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "preview", abstract: "Make, list and revoke preview URLs of a workspace's ports.",
+        discussion: """
+            Examples:
+              agentbox preview demo 8000 --expires 30m
+              agentbox preview list demo
+            """,
         subcommands: [Create.self, List.self, Revoke.self], defaultSubcommand: Create.self)
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "create", abstract: "Print a URL that reaches PORT inside the workspace (no token needed to open it).")
+            commandName: "create", abstract: "Print a URL that reaches PORT inside the workspace (no token needed to open it).",
+            discussion: """
+                Examples:
+                  agentbox preview create demo 8000
+                  agentbox preview demo 3000 --expires 2h --json
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The port inside the workspace.") var port: Int
@@ -84,7 +99,12 @@ struct PreviewCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a workspace's unexpired previews.")
+        static let configuration = CommandConfiguration(
+            abstract: "List a workspace's unexpired previews.",
+            discussion: """
+                Example:
+                  agentbox preview list demo
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Flag(help: "Print JSON.") var json = false
@@ -99,7 +119,12 @@ struct PreviewCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a preview: its URL answers 404 from now on.")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a preview: its URL answers 404 from now on.",
+            discussion: """
+                Example:
+                  agentbox preview revoke demo PREVIEW_TOKEN
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The preview token, or its id from `agentbox previews list`.") var token: String

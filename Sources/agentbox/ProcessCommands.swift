@@ -7,7 +7,13 @@ import Foundation
 struct ExecCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec", abstract: "Run a command in a workspace and exit with its exit code.",
-        discussion: "The words after -- are joined into one shell command line (run by /bin/sh -c): agentbox exec demo -- 'ls | wc -l'")
+        discussion: """
+            The words after -- are joined into one shell command line (run by /bin/sh -c).
+            Examples:
+              agentbox exec demo -- 'ls | wc -l'
+              agentbox exec demo --cwd /workspace/src --timeout-ms 60000 -- make test
+              echo 'print(1)' | agentbox exec demo --stdin -- python3 -
+            """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Option(help: "Working directory in the workspace (default /workspace).") var cwd: String?
@@ -40,7 +46,12 @@ struct ExecCommand: AsyncParsableCommand {
 
 /// `agentbox ps KEY`: lists a workspace's processes.
 struct PsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List a workspace's processes.")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List a workspace's processes.",
+    discussion: """
+        Examples:
+          agentbox ps demo
+          agentbox ps demo --json
+        """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Flag(help: "Print JSON.") var json = false
@@ -64,7 +75,12 @@ struct PsCommand: AsyncParsableCommand {
 
 /// `agentbox kill KEY ID`: signals a process.
 struct KillCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to a workspace process (default TERM).")
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to a workspace process (default TERM).",
+    discussion: """
+        Examples:
+          agentbox kill demo PROCESS_ID
+          agentbox kill demo PROCESS_ID --signal KILL
+        """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Argument(help: "The process id (see agentbox ps).") var id: String
@@ -77,7 +93,12 @@ struct KillCommand: AsyncParsableCommand {
 
 /// `agentbox spawn KEY -- program args...`: starts a program and leaves it running.
 struct SpawnCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "spawn", abstract: "Start a program in a workspace and leave it running; prints its process id.")
+    static let configuration = CommandConfiguration(commandName: "spawn", abstract: "Start a program in a workspace and leave it running; prints its process id.",
+    discussion: """
+        Examples:
+          agentbox spawn demo -- python3 -m http.server 8000
+          agentbox spawn demo --follow -- make test
+        """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Option(help: "Working directory in the workspace (default /workspace).") var cwd: String?
@@ -110,7 +131,12 @@ struct SpawnCommand: AsyncParsableCommand {
 
 /// `agentbox logs KEY ID`: prints a process's output.
 struct LogsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a workspace process's output.")
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a workspace process's output.",
+    discussion: """
+        Examples:
+          agentbox logs demo PROCESS_ID
+          agentbox logs demo PROCESS_ID --follow
+        """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Argument(help: "The process id.") var id: String

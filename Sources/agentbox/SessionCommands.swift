@@ -9,10 +9,21 @@ import UnixSignals
 struct SessionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session", abstract: "Create, list, inspect, resume, close and destroy agent sessions.",
+        discussion: """
+            Examples:
+              agentbox session create demo --agent claude
+              agentbox session list demo
+            """,
         subcommands: [Create.self, List.self, Get.self, Events.self, Cancel.self, Resume.self, Close.self, Delete.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a session and start its agent; prints the session id.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a session and start its agent; prints the session id.",
+            discussion: """
+                Examples:
+                  agentbox session create demo --agent claude --env ANTHROPIC_API_KEY=sk-...
+                  agentbox session create demo --agent mock --permissions read=allow,*=ask
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Option(help: "The agent (mock, claude, codex, ...).") var agent: String
@@ -58,7 +69,12 @@ struct SessionCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a workspace's sessions (never boots it).")
+        static let configuration = CommandConfiguration(
+            abstract: "List a workspace's sessions (never boots it).",
+            discussion: """
+                Example:
+                  agentbox session list demo
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Flag(help: "Print JSON.") var json = false
@@ -77,7 +93,11 @@ struct SessionCommand: AsyncParsableCommand {
     }
 
     struct Get: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "get", abstract: "Show one session as JSON.")
+        static let configuration = CommandConfiguration(commandName: "get", abstract: "Show one session as JSON.",
+        discussion: """
+            Example:
+              agentbox session get demo SESSION_ID
+            """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The session id.") var id: String
@@ -88,7 +108,13 @@ struct SessionCommand: AsyncParsableCommand {
     }
 
     struct Events: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a session's transcript; --follow keeps printing new events.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a session's transcript; --follow keeps printing new events.",
+            discussion: """
+                Examples:
+                  agentbox session events demo SESSION_ID --limit 50
+                  agentbox session events demo SESSION_ID --follow --json
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The session id.") var id: String
@@ -126,7 +152,12 @@ struct SessionCommand: AsyncParsableCommand {
     }
 
     struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel the running turn.")
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel the running turn.",
+            discussion: """
+                Example:
+                  agentbox session cancel demo SESSION_ID
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The session id.") var id: String
@@ -137,7 +168,12 @@ struct SessionCommand: AsyncParsableCommand {
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start the session's agent again and reattach it (after sleep, close or a restart).")
+        static let configuration = CommandConfiguration(
+            abstract: "Start the session's agent again and reattach it (after sleep, close or a restart).",
+            discussion: """
+                Example:
+                  agentbox session resume demo SESSION_ID --env ANTHROPIC_API_KEY=sk-...
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The session id.") var id: String
@@ -155,7 +191,12 @@ struct SessionCommand: AsyncParsableCommand {
     }
 
     struct Close: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop the agent; keep the transcript.")
+        static let configuration = CommandConfiguration(
+            abstract: "Stop the agent; keep the transcript.",
+            discussion: """
+                Example:
+                  agentbox session close demo SESSION_ID
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The session id.") var id: String
@@ -169,7 +210,11 @@ struct SessionCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Destroy a session and its transcript.")
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Destroy a session and its transcript.",
+        discussion: """
+            Example:
+              agentbox session rm demo SESSION_ID
+            """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The session id.") var id: String
@@ -192,6 +237,9 @@ struct PromptCommand: AsyncParsableCommand {
             Tool calls are shown compactly. On a terminal, each permission request is asked: y (allow once), \
             a (allow always), n (reject). Without a terminal, --approve answers them, else the server's policy and \
             timeout do. Ctrl-C cancels the turn. Exit code: 0 when the turn ends (end_turn, cancelled, ...), 1 on error.
+            Examples:
+              agentbox prompt demo SESSION_ID 'Add a test for the parser'
+              git diff | agentbox prompt demo SESSION_ID - --approve once --json
             """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
@@ -345,10 +393,21 @@ struct TranscriptPrinter {
 /// `agentbox agents list|install`.
 struct AgentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agents", abstract: "List the agents the server runs; install one.", subcommands: [List.self, Install.self])
+        commandName: "agents", abstract: "List the agents the server runs; install one.",
+        discussion: """
+            Examples:
+              agentbox agents list
+              agentbox agents install claude
+            """,
+        subcommands: [List.self, Install.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the agents and whether each is installed.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the agents and whether each is installed.",
+            discussion: """
+                Example:
+                  agentbox agents list --json
+                """)
         @OptionGroup var client: ClientOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -362,7 +421,12 @@ struct AgentsCommand: AsyncParsableCommand {
     }
 
     struct Install: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Install an agent on the server: its PATH, npm, then a PyPI wheel. Prints each step.")
+        static let configuration = CommandConfiguration(
+            abstract: "Install an agent on the server: its PATH, npm, then a PyPI wheel. Prints each step.",
+            discussion: """
+                Example:
+                  agentbox agents install claude
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The agent id (claude, ...).") var id: String
 
@@ -379,7 +443,12 @@ struct AgentsCommand: AsyncParsableCommand {
 /// `agentbox credentials extract-env [--export]`.
 struct CredentialsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "credentials", abstract: "Find the model credentials you already have.", subcommands: [ExtractEnv.self])
+        commandName: "credentials", abstract: "Find the model credentials you already have.",
+        discussion: """
+            Example:
+              eval "$(agentbox credentials extract-env --export)"
+            """,
+        subcommands: [ExtractEnv.self])
 
     struct ExtractEnv: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -388,6 +457,8 @@ struct CredentialsCommand: AsyncParsableCommand {
             discussion: """
                 One NAME=VALUE line each (with --export, `export NAME='VALUE'`, for eval); where each came from goes to stderr. \
                 Pass them to a session with --env; AgentBox never stores them.
+                Example:
+                  eval "$(agentbox credentials extract-env --export)"
                 """)
         @Flag(help: "Print `export NAME='VALUE'` lines for a shell's eval.") var export = false
 

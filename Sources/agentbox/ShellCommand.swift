@@ -2,7 +2,6 @@ import AgentBoxAPI
 import AgentBoxClient
 import ArgumentParser
 import Foundation
-import HummingbirdWSClient
 import NIOCore
 import Synchronization
 import UnixSignals
@@ -15,6 +14,10 @@ struct ShellCommand: AsyncParsableCommand {
             The local terminal is put in raw mode and restored on exit; its size follows the window (SIGWINCH). \
             Exits with the shell's exit code. The shell is closed when this command ends unless --keep is given; \
             --attach ID joins a shell that is already open (several clients may share one).
+            Examples:
+              agentbox shell demo
+              agentbox shell demo -- htop
+              agentbox shell demo --attach SHELL_ID --keep
             """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
@@ -40,32 +43,28 @@ struct ShellCommand: AsyncParsableCommand {
             defer { terminal.restore() }
             let input = LocalTerminal.standardInput()
             let resizes = await LocalTerminal.windowChanges()
-            try await api.attachShell(key, id) { inbound, outbound in
+            try await api.withShellConnection(key, id) { shell in
                 if let attach = attach, let size = terminal.size, attach == id {
-                    try await outbound.write(.text(try Self.resizeFrame(size)))
+                    try await shell.resize(cols: size.cols, rows: size.rows)
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for try await message in inbound.messages(maxSize: 1 << 20) {
+                        for try await message in shell.messages {
                             switch message {
-                            case .binary(let bytes): LocalTerminal.write(bytes)
-                            case .text(let text):
-                                if let control = try? AgentBoxJSON.makeDecoder().decode(ShellControlMessage.self, from: Data(text.utf8)),
-                                    control.type == .exit
-                                {
-                                    exitCode.value.store(control.exitCode ?? -1, ordering: .relaxed)
-                                }
+                            case .terminal(let bytes): LocalTerminal.write(bytes)
+                            case .control(let control):
+                                if control.type == .exit { exitCode.value.store(control.exitCode ?? -1, ordering: .relaxed) }
                             }
                         }
                     }
                     group.addTask {
-                        for await chunk in input { try await outbound.write(.binary(chunk)) }
+                        for await chunk in input { try await shell.write(chunk) }
                         // Standard input ended (a pipe, not a terminal): wait for the shell to finish.
                         try await Task.sleep(for: .seconds(86400 * 365))
                     }
                     group.addTask {
                         for await _ in resizes {
-                            if let size = terminal.size { try await outbound.write(.text(try Self.resizeFrame(size))) }
+                            if let size = terminal.size { try await shell.resize(cols: size.cols, rows: size.rows) }
                         }
                     }
                     try await group.next()
@@ -77,10 +76,6 @@ struct ShellCommand: AsyncParsableCommand {
             if code < 0, !keep { try? await api.closeShell(key, id) }
             if code != 0 { throw ExitCode(code < 0 ? 1 : code) }
         }
-    }
-
-    static func resizeFrame(_ size: (cols: Int, rows: Int)) throws -> String {
-        String(decoding: try AgentBoxJSON.makeEncoder().encode(ShellControlMessage(type: .resize, cols: size.cols, rows: size.rows)), as: UTF8.self)
     }
 }
 

@@ -8,10 +8,20 @@ import Foundation
 struct SnapshotsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshots", abstract: "Take, list and delete snapshots of a workspace's files.",
+        discussion: """
+            Examples:
+              agentbox snapshots create demo
+              agentbox workspaces create demo-copy --from-snapshot SNAPSHOT_ID
+            """,
         subcommands: [Create.self, List.self, Delete.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take a snapshot of /workspace and /home/agent; prints its id.")
+        static let configuration = CommandConfiguration(
+            abstract: "Take a snapshot of /workspace and /home/agent; prints its id.",
+            discussion: """
+                Example:
+                  agentbox snapshots create demo
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Flag(help: "Print JSON.") var json = false
@@ -26,7 +36,12 @@ struct SnapshotsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a workspace's snapshots, oldest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "List a workspace's snapshots, oldest first.",
+            discussion: """
+                Example:
+                  agentbox snapshots list demo --json
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Flag(help: "Print JSON.") var json = false
@@ -41,7 +56,12 @@ struct SnapshotsCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a snapshot.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a snapshot.",
+            discussion: """
+                Example:
+                  agentbox snapshots delete demo SNAPSHOT_ID
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The snapshot id.") var id: String

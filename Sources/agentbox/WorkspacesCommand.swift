@@ -7,10 +7,21 @@ import Foundation
 struct WorkspacesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workspaces", abstract: "Create, list, inspect, sleep, wake and delete workspaces.",
+        discussion: """
+            Examples:
+              agentbox workspaces create demo --memory-mb 512
+              agentbox workspaces list
+            """,
         subcommands: [List.self, Create.self, Info.self, Delete.self, Sleep.self, Wake.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List workspaces.")
+        static let configuration = CommandConfiguration(
+            abstract: "List workspaces.",
+            discussion: """
+                Examples:
+                  agentbox workspaces list
+                  agentbox workspaces list --json
+                """)
         @OptionGroup var client: ClientOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -24,7 +35,14 @@ struct WorkspacesCommand: AsyncParsableCommand {
     }
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Get or create a workspace (does not boot it).")
+        static let configuration = CommandConfiguration(
+            abstract: "Get or create a workspace (does not boot it).",
+            discussion: """
+                Examples:
+                  agentbox workspaces create demo --memory-mb 512 --env LANG=C.UTF-8
+                  agentbox workspaces create ci --egress '*.github.com' --egress pypi.org:443
+                  agentbox workspaces create demo-copy --from-snapshot SNAPSHOT_ID
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Option(help: "Memory limit in MiB.") var memoryMb: Int?
@@ -67,7 +85,12 @@ struct WorkspacesCommand: AsyncParsableCommand {
     }
 
     struct Info: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a workspace as JSON.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a workspace as JSON.",
+            discussion: """
+                Example:
+                  agentbox workspaces info demo
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
 
@@ -77,7 +100,12 @@ struct WorkspacesCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Destroy a workspace, its processes and its files.")
+        static let configuration = CommandConfiguration(
+            abstract: "Destroy a workspace, its processes and its files.",
+            discussion: """
+                Example:
+                  agentbox workspaces delete demo
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
 
@@ -90,7 +118,12 @@ struct WorkspacesCommand: AsyncParsableCommand {
     }
 
     struct Sleep: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put a workspace to sleep now.")
+        static let configuration = CommandConfiguration(
+            abstract: "Put a workspace to sleep now.",
+            discussion: """
+                Example:
+                  agentbox workspaces sleep demo
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
 
@@ -103,7 +136,12 @@ struct WorkspacesCommand: AsyncParsableCommand {
     }
 
     struct Wake: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Boot a workspace now if it sleeps.")
+        static let configuration = CommandConfiguration(
+            abstract: "Boot a workspace now if it sleeps.",
+            discussion: """
+                Example:
+                  agentbox workspaces wake demo
+                """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
 

@@ -2,8 +2,11 @@ import Foundation
 
 /// One Server-Sent Event as received.
 public struct ServerSentEvent: Sendable, Equatable {
+    /// The `id:` field (a sequence number on AgentBox's streams), if the frame had one.
     public var id: String?
+    /// The `event:` field, `message` when the frame had none.
     public var event: String
+    /// The `data:` lines, joined by newlines.
     public var data: String
 }
 
