@@ -3,6 +3,8 @@ import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // A file uses only what it imports itself (no member visible through another file's import).
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(

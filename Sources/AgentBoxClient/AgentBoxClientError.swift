@@ -2,6 +2,7 @@ import AgentBoxAPI
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// An error answer of the server: its status and problem document.
 ///

@@ -7,6 +7,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
 /// How the HTTP server listens and authenticates.
 public struct ServerConfiguration: Sendable {

@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import AgentBoxClient
 import ArgumentParser
 import Foundation
 

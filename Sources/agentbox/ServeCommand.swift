@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxSandbox
 import AgentBoxServer
 import AgentBoxStore
 import ArgumentParser

@@ -1,3 +1,5 @@
+import AgentBox
+import AgentBoxAPI
 import Foundation
 import Logging
 import Synchronization

@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import HummingbirdWSClient
 import HummingbirdWSTesting
+import NIOWebSocket
 import Testing
 
 /// The tests' HTTP and WebSocket echo server (Tests/Support/echo_server.py).

@@ -7,10 +7,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOFoundationEssentialsCompat
 import Testing
 
 @testable import AgentBoxServer
-import AgentBoxStore
 
 /// Runs `body` against the router of a fresh server (in process, no socket).
 func withServer(

@@ -3,6 +3,7 @@ import AgentBoxClient
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 
 /// The real binary, tried as an unauthenticated client and as a hostile workspace would (security issue #17).

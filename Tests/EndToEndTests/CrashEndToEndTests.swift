@@ -1,3 +1,4 @@
+import NIOHTTP1
 import AgentBoxAPI
 import AsyncHTTPClient
 import Foundation

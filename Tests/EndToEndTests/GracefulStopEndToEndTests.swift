@@ -2,6 +2,7 @@ import AgentBoxAPI
 import AgentBoxClient
 import Foundation
 import Testing
+import WSCore
 
 /// Issue 18: SIGTERM stops the server gracefully, whatever is open: it stops accepting, lets the running turn's events
 /// reach the store, closes the streams and WebSockets, puts the workspaces to sleep, and exits within 10 s.

@@ -3,6 +3,7 @@ import AgentBoxClient
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 
 @Suite("Fetch and previews through the real binary", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(3)))

@@ -1,7 +1,9 @@
 import AgentBoxAPI
 import AgentBoxSandbox
+import AgentBoxStore
 import Foundation
 import NIOCore
+import Synchronization
 
 extension WorkspaceRuntime {
     /// The workspace's files, reached from the host: reading, listing and writing them never boots the workspace.

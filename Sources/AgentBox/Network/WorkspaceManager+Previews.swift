@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AgentBoxStore
 import Foundation
+import Synchronization
 
 /// Preview URLs: `/preview/{token}/...` reaches a port of a workspace. Tokens are 32 characters of `[a-z0-9]`
 /// from the system's cryptographic generator. The store keeps each token's SHA-256 (never the token) with its port

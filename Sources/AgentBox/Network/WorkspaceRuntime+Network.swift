@@ -1,9 +1,9 @@
 import AgentBoxAPI
 import AgentBoxSandbox
-
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 extension WorkspaceRuntime {
     /// The largest response body a fetch returns (it is buffered and base64-encoded); larger ones fail with 502.

@@ -1,8 +1,10 @@
 import AgentBoxAPI
-import Foundation
+import AgentBoxSandbox
 import AsyncHTTPClient
+import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import Subprocess
 import SystemPackage
 

@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AgentBoxStore
 import Foundation
+import Synchronization
 
 extension WorkspaceManager {
     /// Largest page of ``sessionEvents(key:id:after:limit:)``.

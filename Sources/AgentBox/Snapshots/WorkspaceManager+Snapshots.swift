@@ -1,8 +1,11 @@
 import AgentBoxAPI
+import AgentBoxSandbox
 import AgentBoxStore
 import CAgentBoxSandbox
 import Foundation
+import Logging
 import NIOPosix
+import Synchronization
 
 /// Snapshots and forks.
 ///

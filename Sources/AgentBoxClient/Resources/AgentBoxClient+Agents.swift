@@ -1,5 +1,7 @@
 import AgentBoxAPI
 import Foundation
+import NIOCore
+import NIOHTTP1
 
 /// Agents: the ones the server runs (`/v1/agents`), and their installation.
 extension AgentBoxClient {

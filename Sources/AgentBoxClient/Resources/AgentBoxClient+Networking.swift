@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import NIOHTTP1
 
 /// Networking: requests to servers inside a workspace, and preview URLs of their ports. (Egress is part of a
 /// workspace's configuration: ``WorkspaceConfig/network``, set with ``putWorkspace(_:config:)``.)

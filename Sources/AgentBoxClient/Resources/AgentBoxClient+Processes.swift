@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import NIOHTTP1
 
 /// Processes: `exec` (to completion) and `processes` (started and left running).
 extension AgentBoxClient {

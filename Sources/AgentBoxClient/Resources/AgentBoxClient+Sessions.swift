@@ -2,6 +2,7 @@ import AgentBoxAPI
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// A session's transcript events as they arrive.
 public typealias SessionEventStream = ServerSentEventStream<SessionEvent>

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdWSClient
 import Logging
+import NIOHTTP1
 
 /// Shells: terminals of a workspace (`/v1/workspaces/{key}/shells`), driven over HTTP or attached by WebSocket.
 extension AgentBoxClient {

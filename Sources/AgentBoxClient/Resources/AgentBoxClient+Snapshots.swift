@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import NIOHTTP1
 
 /// Snapshots of a workspace's persistent files, and forks made from them.
 extension AgentBoxClient {

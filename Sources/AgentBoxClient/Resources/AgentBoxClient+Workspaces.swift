@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import NIOHTTP1
 
 /// Workspaces: `/v1/workspaces` and `/v1/workspaces/{key}`.
 extension AgentBoxClient {

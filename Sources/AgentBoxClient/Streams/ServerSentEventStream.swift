@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 
 /// Server-Sent Events as they arrive, each decoded, as an `AsyncSequence`. Ends when the server ends the stream.
 ///

@@ -4,10 +4,11 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdWSClient
 import HummingbirdWebSocket
+import HummingbirdWSClient
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import Synchronization
 
 /// Preview URLs: create, list and revoke them under `/v1`, and the proxy itself at `/preview/{token}/...`, which

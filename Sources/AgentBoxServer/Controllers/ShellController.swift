@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
+import NIOWebSocket
 
 /// The shell routes: open, list, get, input, resize, close, and the WebSocket that carries a terminal's bytes.
 ///

@@ -2,6 +2,7 @@ import AgentBoxAPI
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import NIOFoundationEssentialsCompat
 
 /// The request context of every AgentBox route: JSON in and out with AgentBox's date format, and a decoder that
 /// answers a wrong content type with 415 and a malformed body with 400.

@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import HTTPTypes
 
 /// Builds the OpenAPI 3.1 document served at `/v1/openapi.json` from the operations the router serves.
 enum OpenAPIDocument {
