@@ -85,11 +85,12 @@ actor TranscriptWriter {
         return seq
     }
 
-    /// Returns `true` once the events up to `seq` are stored, `false` as soon as the store refuses them.
+    /// Returns `true` once the events up to `seq` are stored, `false` as soon as the store refuses them (at once
+    /// when it refused them and no write is under way).
     @discardableResult
     func waitUntilDurable(_ seq: Int64) async -> Bool {
         guard seq > durableSeq else { return true }
-        guard failure.reason == nil else { return false }
+        guard failure.reason == nil || writing != nil else { return false }
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in durableWaiters.append((seq, continuation)) }
     }
 
