@@ -66,7 +66,8 @@ struct PermissionBrokerTests {
 
     @Test func anAskedQuestionIsStoredThenPublishedAndTheClientAnswers() async throws {
         let fixture = try Fixture()
-        async let answer = fixture.broker.request(try Self.params(), policy: PermissionPolicy(default: .ask), alwaysAllowed: [])
+        // A task of its own, not a child: a test that fails or runs out of time does not wait for the agent's answer.
+        let answer = Task { try await fixture.broker.request(try Self.params(), policy: PermissionPolicy(default: .ask), alwaysAllowed: []) }
         let question = try #require(await fixture.firstQuestion())
         #expect(question.stored, "stored before anyone is told")
         #expect(question.notice.sessionId == "ses_test" && question.notice.options.count == 3)
@@ -74,7 +75,7 @@ struct PermissionBrokerTests {
         let (outcome, kind) = try await fixture.broker.outcome(of: question.notice.permissionId, for: .always)
         #expect(kind == "execute" && outcome == .selected("always"))
         await fixture.broker.answer(question.notice.permissionId, outcome: outcome, reply: .always, by: .client)
-        #expect(Self.selected(try await answer) == "always")
+        #expect(Self.selected(try await answer.value) == "always")
         let reply = try #require(try await fixture.replies().last)
         #expect(reply.sender == .client && reply.payload["by"]?.stringValue == "client" && reply.payload["reply"]?.stringValue == "always")
         let late = await #expect(throws: AgentBoxError.self) { try await fixture.broker.outcome(of: question.notice.permissionId, for: .once) }
@@ -83,19 +84,20 @@ struct PermissionBrokerTests {
 
     @Test func anUnansweredQuestionIsRejectedAtTheTimeout() async throws {
         let fixture = try Fixture()
-        let answer = try await fixture.broker.request(try Self.params(), policy: PermissionPolicy(default: .ask, timeoutMs: 50), alwaysAllowed: [])
-        #expect(Self.selected(answer) == "no")
+        let answer = Task { try await fixture.broker.request(try Self.params(), policy: PermissionPolicy(default: .ask, timeoutMs: 50), alwaysAllowed: []) }
+        #expect(Self.selected(try await answer.value) == "no")
         #expect(try await fixture.replies().map { $0.payload["by"]?.stringValue } == ["timeout"])
         #expect(await fixture.broker.notices.isEmpty)
     }
 
     @Test func cancellingAnswersWhatWaitsAndRefusesNewQuestionsUntilTheNextTurn() async throws {
         let fixture = try Fixture()
-        async let answer = fixture.broker.request(try Self.params(), policy: PermissionPolicy(default: .ask), alwaysAllowed: [])
+        // A task of its own, not a child: a test that fails or runs out of time does not wait for the agent's answer.
+        let answer = Task { try await fixture.broker.request(try Self.params(), policy: PermissionPolicy(default: .ask), alwaysAllowed: []) }
         _ = try #require(await fixture.firstQuestion())
         await fixture.broker.refuseRequests()
         await fixture.broker.cancelAll(by: .cancel)
-        #expect(try await answer["outcome"]?["outcome"]?.stringValue == "cancelled")
+        #expect(try await answer.value["outcome"]?["outcome"]?.stringValue == "cancelled")
         let refused = try await fixture.broker.request(try Self.params(), policy: PermissionPolicy(rules: ["execute": .allow]), alwaysAllowed: [])
         #expect(refused["outcome"]?["outcome"]?.stringValue == "cancelled", "even a policy's allow waits for the next turn")
         await fixture.broker.acceptRequests()
@@ -107,14 +109,15 @@ struct PermissionBrokerTests {
     @Test func aReplyTheAgentOffersNoOptionForIsAConflictExceptReject() async throws {
         let fixture = try Fixture()
         let rejectOnly = [ACP.PermissionOption(optionId: "no", name: "Reject", kind: "reject_always")]
-        async let answer = fixture.broker.request(try Self.params(options: rejectOnly), policy: PermissionPolicy(default: .ask), alwaysAllowed: [])
+        // A task of its own, not a child: a test that fails or runs out of time does not wait for the agent's answer.
+        let answer = Task { try await fixture.broker.request(try Self.params(options: rejectOnly), policy: PermissionPolicy(default: .ask), alwaysAllowed: []) }
         let question = try #require(await fixture.firstQuestion())
         let refused = await #expect(throws: AgentBoxError.self) { try await fixture.broker.outcome(of: question.notice.permissionId, for: .once) }
         #expect(refused?.code == .conflict)
         let (outcome, _) = try await fixture.broker.outcome(of: question.notice.permissionId, for: .reject)
         #expect(outcome == .selected("no"), "reject_always serves a reject")
         await fixture.broker.answer(question.notice.permissionId, outcome: outcome, reply: .reject, by: .client)
-        #expect(Self.selected(try await answer) == "no")
+        #expect(Self.selected(try await answer.value) == "no")
         let allowOnly = [ACP.PermissionOption(optionId: "yes", name: "Allow", kind: "allow_always")]
         #expect(PermissionBroker.outcome(for: .once, options: allowOnly) == .selected("yes"))
         #expect(PermissionBroker.outcome(for: .reject, options: allowOnly) == nil, "a reject the agent has no option for is sent as cancelled")

@@ -70,7 +70,7 @@ struct SessionStoreFailureTests {
             store.failing = false
             let again = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "hello"))
             #expect(again?.stopReason == "end_turn")
-            await watcher.value
+            await withTaskCancellationHandler { await watcher.value } onCancel: { watcher.cancel() }
             asked.finish()
             let stored = try await store.base.sessionEvents(of: session.id, after: 0, limit: 1000)
             #expect(stored.map(\.seq) == Array(1...Int64(stored.count)), "no gaps: the refused events were kept and written in order")

@@ -26,7 +26,6 @@ public actor AgentSession {
     let runtime: WorkspaceRuntime
     let store: any Store
     let configuration: AgentBoxConfiguration
-    let definition: AgentDefinition
     let logger: Logger
 
     var record: SessionRecord
@@ -66,7 +65,6 @@ public actor AgentSession {
         self.record = record
         self.settings = settings
         self.env = env
-        self.definition = definition
         self.runtime = runtime
         self.store = store
         self.configuration = configuration
