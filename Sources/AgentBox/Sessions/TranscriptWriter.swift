@@ -97,15 +97,16 @@ actor TranscriptWriter {
     /// Throws `unavailable` while events wait for a store that refuses them, after offering them once more.
     func checkWritable() async throws {
         guard failure.reason != nil else { return }
-        startWriting()
         await flush()
         guard failure.reason == nil else {
             throw AgentBoxError(.unavailable, "session '\(sessionId)' cannot store its events; it takes no prompts until the store accepts them")
         }
     }
 
-    /// Returns once the write loop has nothing left to do (everything queued is stored, or the store refused it).
+    /// Offers what is queued to the store (again, when it refused it) and returns once the write loop has nothing
+    /// left to do: everything queued is stored, or the store refused it.
     func flush() async {
+        startWriting()
         while let writing { await writing.value }
     }
 
