@@ -77,7 +77,7 @@ extension WorkspaceManager {
                 items.append(await live.snapshot)
             } else if record.state == "running" {
                 // Stored mid-turn by a server that stopped: loading it ends that turn.
-                items.append(await try loadSession(key: key, id: record.id).snapshot)
+                items.append(try await loadSession(key: key, id: record.id).snapshot)
             } else {
                 items.append(try Self.storedSnapshot(record, lastEventSeq: try await store.lastSessionEventSeq(of: record.id), configuration: configuration))
             }
@@ -87,7 +87,7 @@ extension WorkspaceManager {
 
     /// One session. Never boots.
     public func session(key: WorkspaceKey, id: String) async throws -> Session {
-        await try loadSession(key: key, id: id).snapshot
+        try await loadSession(key: key, id: id).snapshot
     }
 
     static func storedSnapshot(_ record: SessionRecord, lastEventSeq: Int64, configuration: AgentBoxConfiguration) throws -> Session {
@@ -137,7 +137,7 @@ extension WorkspaceManager {
 
     /// Cancels the session's running turn (nothing when none runs).
     public func cancel(key: WorkspaceKey, id: String) async throws {
-        await try loadSession(key: key, id: id).cancel()
+        try await loadSession(key: key, id: id).cancel()
     }
 
     /// Answers a pending permission request.

@@ -1,0 +1,57 @@
+import Synchronization
+
+/// A condition its owner raises, with a reason, and lowers; tasks wait for it to be raised.
+///
+/// A turn's watchdogs are child tasks that wait on alarms: one for a cancel request (then the grace period
+/// runs), one for the transcript's store failing. Waiting is cancellable and needs no task of its own, so a
+/// watchdog ends with the turn that spawned it.
+final class Alarm: Sendable {
+    private struct State {
+        var reason: String?
+        var waiters: [UInt64: CheckedContinuation<String?, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Why it is raised; `nil` when it is not.
+    var reason: String? { state.withLock { $0.reason } }
+
+    /// Raises it: every waiter returns `reason`, and so do later waits until it is lowered.
+    func raise(_ reason: String) {
+        let waiting = state.withLock { state -> [CheckedContinuation<String?, Never>] in
+            state.reason = reason
+            let waiting = Array(state.waiters.values)
+            state.waiters.removeAll()
+            return waiting
+        }
+        for continuation in waiting { continuation.resume(returning: reason) }
+    }
+
+    /// Lowers it: later waits wait for the next raise.
+    func lower() {
+        state.withLock { $0.reason = nil }
+    }
+
+    /// Returns the reason once it is raised (at once when it is), or `nil` when the waiting task is cancelled.
+    func wait() async -> String? {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+                let now: String?? = state.withLock { state in
+                    if let reason = state.reason { return .some(reason) }
+                    // Checked under the lock that the cancellation handler takes, so no waiter is left behind.
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiters[id] = continuation
+                    return .none
+                }
+                if case .some(let value) = now { continuation.resume(returning: value) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+        }
+    }
+}
