@@ -13,7 +13,8 @@ struct PreviewExchange {
         /// at most what one read had already brought: the parts of the request that came before it could be sent.
         case resolving(pending: [HTTPServerRequestPart])
         /// The head went to the workspace's server on the connection to `port`, and the body follows as it comes;
-        /// no answer yet. `bodySent`: body bytes went out, so the request cannot be sent again on a new connection.
+        /// no answer yet. If that connection closes now, a request that has ended and sent no body bytes
+        /// (`bodySent`) goes back to `resolving`, once, to be sent again on a new connection; any other fails (502).
         case sent(port: Int, bodySent: Bool)
         /// The answer's head went to the client: from here a failure can only close the client's connection.
         case answering

@@ -11,19 +11,15 @@ import NIOHTTP1
 /// answer is in progress:
 ///
 /// ```
-///                 route head                          last route answer ends
-///   ┌────────┐ ─────────────────────▶ ┌─────────────┐ ─────────────────────▶ (free)
-///   │  free  │                        │ routes(n)   │  route head: n + 1; preview head: waits
-///   └────────┘ ─────────────────────▶ ┌─────────────┐
-///       ▲       preview head          │ preview     │  resolving ─▶ sent ─▶ answering
-///       │                             │ (exchange)  │  (see PreviewExchange.Phase); any head waits
-///       └──────────────────────────── └─────────────┘
-///             answer ends                   │ answer ends after `Connection: close`,
-///                                           ▼ or breaks off after its head
-///                                     ┌─────────────┐            channel inactive
-///                                     │  closing    │ ─────────────────────────▶ closed (the state)
-///                                     └─────────────┘   (from any turn)
+/// free ──route head──▶ routes(1) ──route head──▶ routes(n + 1) ──the last of their answers ends──▶ free
+/// free ──preview head──▶ preview(exchange) ──its answer ends──▶ free
+///                        (the exchange: resolving ──▶ sent ──▶ answering, see PreviewExchange.Phase)
+/// preview ──its answer ends after `Connection: close`, or breaks off after its head──▶ closing
+/// any turn ──the client's connection is gone──▶ closed (the state: nothing more happens)
 /// ```
+///
+/// A preview head waits unless the turn is free; a route head waits during a preview's turn; nothing is read while
+/// closing.
 ///
 /// A head that cannot be answered now waits in ``Open/waiting`` with everything read after it, and reading pauses
 /// (a `read` from the pipeline is held) until the answer in progress ends; the waiting parts are then handed on
