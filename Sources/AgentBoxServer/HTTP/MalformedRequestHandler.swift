@@ -81,7 +81,7 @@ final class UpgradeRequestFilter: ChannelInboundHandler, RemovableChannelHandler
             context.fireChannelRead(data)
             return
         }
-        let request = PreviewProxyHandler.routesHead(PreviewProxyHandler.withoutForeignUpgrade(head), previewDomain: previewDomain)
+        let request = PreviewRequestHead.routesHead(PreviewRequestHead.withoutForeignUpgrade(head), previewDomain: previewDomain)
         context.fireChannelRead(wrapInboundOut(.head(request)))
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }

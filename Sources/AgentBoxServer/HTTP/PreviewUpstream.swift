@@ -1,0 +1,147 @@
+import AgentBox
+import AgentBoxAPI
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A connection into a workspace for the preview proxy: an HTTP/1 client channel to one port inside the workspace,
+/// driven on the client connection's own event loop, bound to the workspace and port its token led to, and holding
+/// the activity that keeps the workspace awake until the connection closes.
+///
+/// ``PreviewProxyHandler`` keeps at most one per client connection, the one its state machine links to, and reuses it
+/// for every request whose token still leads to the same workspace and port.
+final class PreviewUpstream {
+    /// How long an unused connection stays open (and holds the workspace awake).
+    static let idleTimeout = TimeAmount.seconds(10)
+
+    let id: PreviewProxyStateMachine.UpstreamID
+    let channel: any Channel
+    let key: WorkspaceKey
+    let port: Int
+    private let release: @Sendable () -> Void
+    private var released = false
+
+    /// Sets up a connection on `channel` (connected by ``connect(socket:on:)``) whose answers go to `proxy`.
+    init(id: PreviewProxyStateMachine.UpstreamID, channel: any Channel, destination: Destination, proxy: PreviewProxyHandler) throws {
+        self.id = id
+        self.channel = channel
+        key = destination.key
+        port = destination.port
+        release = destination.release
+        do {
+            try channel.pipeline.syncOperations.addHandler(PreviewUpstreamHandler(proxy: proxy, upstream: self))
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// What the state machine knows of this connection.
+    var link: PreviewProxyStateMachine.UpstreamLink { .init(id: id, isWritable: channel.isWritable) }
+
+    /// Writes a part of the client's request body (or its end); the caller flushes.
+    func write(_ part: HTTPServerRequestPart) {
+        switch part {
+        case .head: break  // The head is built for the workspace's server (PreviewExchange.upstreamHead).
+        case .body(let buffer): channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+        case .end: channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+        end()
+    }
+
+    /// Ends the activity that holds the workspace awake (once).
+    func end() {
+        guard !released else { return }
+        released = true
+        release()
+    }
+
+    // MARK: Finding where a token leads
+
+    /// Where a token leads: the workspace and port, and when asked for, a socket connected to that port inside the
+    /// workspace, with the end of the activity taken for it.
+    struct Destination: Sendable {
+        var port: Int
+        var key: WorkspaceKey
+        var socket: CInt?
+        var release: @Sendable () -> Void
+    }
+
+    /// Resolves `token` (404 for an unknown, expired or revoked one), and when `connects`, boots the workspace if it
+    /// sleeps, takes an activity that holds it awake, and connects to the port inside (waiting, bounded, until it
+    /// accepts; then 502). The socket is made by the workspace's network loop, a thread that joined its network
+    /// namespace; ``connect(socket:on:)`` then drives it on the client connection's loop.
+    static func find(token: String, connects: Bool, manager: WorkspaceManager, on loop: any EventLoop) -> EventLoopFuture<Destination> {
+        let promise = loop.makePromise(of: Destination.self)
+        promise.completeWithTask {
+            let (runtime, port) = try await manager.resolvePreview(token: token)
+            guard connects else { return Destination(port: port, key: runtime.key, socket: nil, release: {}) }
+            let activity = try await runtime.beginActivity()
+            do {
+                let socket = try await runtime.connectedSocket(port: port)
+                return Destination(port: port, key: runtime.key, socket: socket) {
+                    Task { await runtime.endActivity(activity) }
+                }
+            } catch {
+                await runtime.endActivity(activity)
+                throw error
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// An HTTP/1 client channel on `socket`, driven by `loop`, closed by its ``idleTimeout`` when unused.
+    static func connect(socket: CInt, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // The head is built from validated fields (HTTPTypes), so NIO need not check every header again.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                }
+            }
+            .withConnectedSocket(socket)
+    }
+}
+
+/// The workspace side of a preview connection: hands what happens on it to the client's ``PreviewProxyHandler``, on
+/// the same event loop.
+final class PreviewUpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    let proxy: PreviewProxyHandler
+    let upstream: PreviewUpstream
+
+    init(proxy: PreviewProxyHandler, upstream: PreviewUpstream) {
+        self.proxy = proxy
+        self.upstream = upstream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        proxy.upstreamRead(unwrapInboundIn(data), from: upstream)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        proxy.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        proxy.upstreamInactive(upstream)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        proxy.upstreamWritabilityChanged(upstream)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent, proxy.upstreamIsIdle(upstream) { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
