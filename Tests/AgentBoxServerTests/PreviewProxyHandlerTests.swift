@@ -1,4 +1,5 @@
 import AgentBox
+import AgentBoxStore
 import Foundation
 import Logging
 import NIOCore
@@ -23,7 +24,8 @@ struct PreviewProxyHandlerTests {
     func withManager(_ body: (WorkspaceManager) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-proxy-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let manager = try WorkspaceManager.open(configuration: AgentBoxConfiguration(dataDirectory: directory), logger: Self.logger)
+        let manager = try WorkspaceManager.open(
+            configuration: AgentBoxConfiguration(dataDirectory: directory), store: SQLiteStore.open(in: directory), logger: Self.logger)
         do {
             try await body(manager)
         } catch {

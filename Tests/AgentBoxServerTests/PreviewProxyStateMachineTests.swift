@@ -1,4 +1,5 @@
 import AgentBox
+import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,7 @@
 import AgentBoxACP
 import AgentBoxAPI
+import AgentBoxStore
+import Logging
 
 /// A session's turns: a prompt starts one, the agent's answer (or its failure, a cancel, the store's failure) ends it.
 ///
