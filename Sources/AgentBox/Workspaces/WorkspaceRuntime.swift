@@ -472,6 +472,10 @@ public actor WorkspaceRuntime {
         refreshResidency()
     }
 
+    /// How many owned background tasks run: the sandbox's (its end's watcher, archives' releases) and the output
+    /// followers (for tests).
+    var backgroundTaskCounts: (sandbox: Int, followers: Int) { (sandboxTasks.count, followers.count) }
+
     /// How many event subscribers are attached (for tests and metrics).
     public var subscriberCount: Int { hub.subscriberCount }
 }
