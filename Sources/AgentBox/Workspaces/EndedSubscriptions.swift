@@ -3,7 +3,7 @@ import Synchronization
 /// Event subscriptions whose consumers stopped listening, on their way from the stream's termination (any thread)
 /// to the runtime's actor, which removes them from its ``EventHub``.
 ///
-/// One task per runtime drains them (``WorkspaceRuntime`` starts it with the first subscription and ends it on
+/// One task per runtime drains them (``WorkspaceEventLog`` starts it with the first subscription and ends it on
 /// destroy), woken by a signal that holds at most one wake-up: a burst of disconnects costs one hop to the actor.
 final class EndedSubscriptions: Sendable {
     private let ids = Mutex<[UInt64]>([])

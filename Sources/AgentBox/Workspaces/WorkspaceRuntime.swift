@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// The actor is small: it owns parts with one job each and keeps them consistent. ``WorkspaceLifecycle`` (the phase
 /// and the activities), ``ProcessTable`` (processes and their output pumps), ``WorkspaceShells``,
-/// ``WorkspaceNetworkState`` (the network foothold and the egress proxy) and ``FileWatches``. Every task it starts
+/// ``WorkspaceNetworkState`` (the network foothold and the egress proxy), ``FileWatches`` and ``WorkspaceEventLog``. Every task it starts
 /// in the background has an owner that ends it: the parts own their pumps, ``OwnedTasks`` the rest, and a stop or
 /// a destroy waits for them.
 ///
@@ -26,7 +26,6 @@ public actor WorkspaceRuntime {
     public nonisolated let directory: URL
 
     let record: WorkspaceRecord
-    private let store: any Store
     let configuration: AgentBoxConfiguration
     /// What the egress proxy may connect to beyond the workspace's policy (the manager's, shared by all).
     let egressAddresses: EgressAddressGuard
@@ -70,7 +69,7 @@ public actor WorkspaceRuntime {
 
     /// Tells the registry what now holds this runtime. Called after every change of phase, activities or subscribers.
     private func refreshResidency() {
-        let held = lifecycle.holdsRuntime || hub.subscriberCount > 0 || bootTask != nil || stopTask != nil
+        let held = lifecycle.holdsRuntime || eventLog.subscriberCount > 0 || bootTask != nil || stopTask != nil
         guard held != heldByState.load(ordering: .sequentiallyConsistent) else { return }
         heldByState.store(held, ordering: .sequentiallyConsistent)
         registry?.update(self)
@@ -84,15 +83,8 @@ public actor WorkspaceRuntime {
         stopHooks[owner] = hook
     }
 
-    private var hub: EventHub
-    private var nextSeq: Int64
-    private var seqBound: Int64
-    private static let seqBlock: Int64 = 1024
-    /// A reservation of event numbers under way, started ahead of need by a boot (see `boot()`).
-    private var pendingReservation: Task<Int64, any Error>?
-    /// Subscriptions whose consumers left, and the task that removes them from the hub (started with the first).
-    private let endedSubscriptions = EndedSubscriptions()
-    private var subscriptionDrainer: Task<Void, Never>?
+    /// The workspace's events: their numbers and their subscribers.
+    private let eventLog: WorkspaceEventLog
 
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
@@ -104,7 +96,6 @@ public actor WorkspaceRuntime {
         self.directory = directory
         self.record = record
         self.currentConfig = Mutex(record.config)
-        self.store = store
         self.configuration = configuration
         self.egressAddresses = egressAddresses
         var logger = logger
@@ -112,11 +103,9 @@ public actor WorkspaceRuntime {
         self.logger = logger
         self.lastActiveWriter = LastActiveWriter(store: store, key: record.key, logger: logger)
         self.stateSnapshot = Mutex((.sleeping, record.lastActiveAt))
-        self.hub = EventHub(
-            replayCapacity: configuration.eventReplayCapacity, subscriberCapacity: configuration.subscriberBufferCapacity)
-        // Numbers up to the stored bound may have been handed out before a crash: continue above it.
-        self.nextSeq = eventSeqBound + 1
-        self.seqBound = eventSeqBound
+        self.eventLog = WorkspaceEventLog(
+            seqBound: eventSeqBound, replayCapacity: configuration.eventReplayCapacity,
+            subscriberCapacity: configuration.subscriberBufferCapacity, store: store, key: record.key, logger: logger)
     }
 
     /// The workspace as the API shows it. Readable without waiting for the actor.
@@ -247,9 +236,8 @@ public actor WorkspaceRuntime {
 
     private func boot() async throws {
         let started = ContinuousClock.now
-        // A boot publishes events; when the numbers left are few (always, for a new workspace), the store write
-        // that reserves more runs now, beside the sandbox's launch, instead of after it.
-        if nextSeq + 16 > seqBound { reserveSequence() }
+        // A boot publishes events: numbers are reserved now if few are left, beside the sandbox's launch.
+        eventLog.reserveAheadIfLow()
         var launched = started
         do {
             try prepareDirectories()
@@ -384,21 +372,20 @@ public actor WorkspaceRuntime {
             await publish(.vmShutdown(VMShutdown(reason: .destroy)))
         }
         lifecycle.destroy()
-        hub.finishAll()
+        eventLog.finishSubscriptions()
         stopWatchers()
         refreshResidency()
         // What still runs in the background ends with the workspace.
         for task in followers.cancelAll() { await task.value }
-        endedSubscriptions.finish()
-        await subscriptionDrainer?.value
-        subscriptionDrainer = nil
-        _ = try? await pendingReservation?.value
+        let (drainer, reservation) = eventLog.finish()
+        await drainer?.value
+        _ = try? await reservation?.value
         await lastActiveWriter.finish().value
     }
 
     /// Ends the event streams and file watches (the server is stopping) without changing the workspace.
     func finishEventStreams() {
-        hub.finishAll()
+        eventLog.finishSubscriptions()
         stopWatchers()
         refreshResidency()
     }
@@ -418,57 +405,20 @@ public actor WorkspaceRuntime {
 
     /// Numbers `event` and delivers it to the workspace's subscribers.
     public func publish(_ event: WorkspaceEvent) async {
-        if nextSeq > seqBound { await extendSequence() }
-        let envelope = WorkspaceEventEnvelope(seq: nextSeq, event: event)
-        nextSeq += 1
-        hub.publish(envelope)
-    }
-
-    /// Reserves event numbers until `nextSeq` is covered. A reservation started ahead (by a boot) is used first; when
-    /// more numbers were handed out since it started than it reserved, another block is reserved.
-    private func extendSequence() async {
-        while nextSeq > seqBound {
-            let task = reserveSequence()
-            do {
-                seqBound = max(seqBound, try await task.value)
-            } catch {
-                // The workspace's record is gone (destroyed concurrently) or the store failed: numbering continues
-                // in memory so that live subscribers still see the event.
-                logger.warning("could not reserve event numbers", metadata: ["error": "\(error)"])
-                seqBound = max(seqBound, nextSeq + Self.seqBlock - 1)
-            }
-            if pendingReservation == task { pendingReservation = nil }
-        }
-    }
-
-    /// Starts reserving event numbers (one store write) unless a reservation is under way; does not wait.
-    @discardableResult
-    private func reserveSequence() -> Task<Int64, any Error> {
-        if let pendingReservation { return pendingReservation }
-        let (store, key) = (store, key)
-        let task = Task { try await store.reserveEventSequence(key: key, count: Self.seqBlock) }
-        pendingReservation = task
-        return task
+        await eventLog.publish(event)
     }
 
     /// The workspace's events from now on, preceded by the remembered ones numbered above `after`.
     /// Subscribing does not boot the workspace. The stream ends when the workspace is destroyed.
     public func events(after: Int64? = nil) -> AsyncStream<WorkspaceEventEnvelope> {
         if lifecycle.destroyed { return AsyncStream { $0.finish() } }
-        let ended = endedSubscriptions
-        let stream = hub.subscribe(after: after) { id in ended.add(id) }
-        if subscriptionDrainer == nil {
-            let wakeups = ended.wakeups
-            subscriptionDrainer = Task { [weak self] in
-                for await _ in wakeups { await self?.removeEndedSubscriptions() }
-            }
-        }
+        let stream = eventLog.subscribe(after: after) { [weak self] in await self?.removeEndedSubscriptions() }
         refreshResidency()
         return stream
     }
 
     private func removeEndedSubscriptions() {
-        for id in endedSubscriptions.take() { hub.unsubscribe(id) }
+        eventLog.removeEndedSubscriptions()
         refreshResidency()
     }
 
@@ -477,5 +427,5 @@ public actor WorkspaceRuntime {
     var backgroundTaskCounts: (sandbox: Int, followers: Int) { (sandboxTasks.count, followers.count) }
 
     /// How many event subscribers are attached (for tests and metrics).
-    public var subscriberCount: Int { hub.subscriberCount }
+    public var subscriberCount: Int { eventLog.subscriberCount }
 }
