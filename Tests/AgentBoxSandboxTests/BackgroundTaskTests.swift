@@ -43,4 +43,20 @@ struct BackgroundTaskTests {
             await manager.shutdown()
         }
     }
+
+    @Test func aCancelledWaitWithATimeoutReturnsAtOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let runtime = try await manager.runtime(for: try await manager.create(key: key("waiting")).workspace.key)
+            let process = try await runtime.spawn(SpawnRequest(command: "sleep", args: ["60"]))
+            let waiter = Task { try await runtime.wait(process.id, timeout: .seconds(50)) }
+            try await Task.sleep(for: .milliseconds(100))
+            let clock = ContinuousClock()
+            let cancelled = clock.now
+            waiter.cancel()
+            await #expect(throws: AgentBoxError.self) { try await waiter.value }
+            #expect(clock.now - cancelled < .seconds(20), "the waiter did not stay until its deadline")
+            await manager.shutdown()
+        }
+    }
 }

@@ -270,8 +270,10 @@ extension WorkspaceRuntime {
         let waiterID = processes.makeWaiterID()
         let result = await withTaskGroup(of: Void.self) { group in
             if let timeout {
+                // Resumes the waiter at the deadline, or sooner when the caller is cancelled (a waiter nobody reads
+                // must not stay until the process exits); after a resume by the exit it finds nothing to do.
                 group.addTask { [weak self] in
-                    do { try await Task.sleep(for: timeout) } catch { return }
+                    try? await Task.sleep(for: timeout)
                     await self?.resumeWaiter(waiterID, of: id)
                 }
             }
