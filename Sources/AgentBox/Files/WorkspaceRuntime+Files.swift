@@ -41,28 +41,21 @@ extension WorkspaceRuntime {
     /// the fs API and the workspace's own processes change.
     public nonisolated func watch(_ path: WorkspacePath, recursive: Bool) throws -> AsyncStream<FileWatchEvent> {
         let files = try files()
-        let id = try watchers.withLock { watchers -> UInt64 in
-            guard watchers.stops.count < Self.maxWatchers else {
-                throw AgentBoxError(.conflict, "workspace '\(key)' has \(Self.maxWatchers) open watches, the most it may have")
-            }
-            watchers.next += 1
-            watchers.stops[watchers.next] = {}  // reserved until the watch runs
-            return watchers.next
+        guard let id = watches.reserve() else {
+            throw AgentBoxError(.conflict, "workspace '\(key)' has \(Self.maxWatchers) open watches, the most it may have")
         }
         do {
             // An open watch holds the runtime in memory (it is how a destroy finds the watch to end it).
             registry?.update(self)
             let (events, stop) = try FileWatcher.start(files: files, path: path, recursive: recursive) { [weak self] in
                 guard let self else { return }
-                _ = self.watchers.withLock { $0.stops.removeValue(forKey: id) }
+                self.watches.remove(id)
                 self.registry?.update(self)
             }
-            watchers.withLock { watchers in
-                if watchers.stops[id] != nil { watchers.stops[id] = stop }
-            }
+            watches.started(id, stop: stop)
             return events
         } catch {
-            _ = watchers.withLock { $0.stops.removeValue(forKey: id) }
+            watches.remove(id)
             registry?.update(self)
             throw error
         }
@@ -70,7 +63,7 @@ extension WorkspaceRuntime {
 
     /// Ends every open file watch.
     nonisolated func stopWatchers() {
-        for stop in watchers.withLock({ Array($0.stops.values) }) { stop() }
+        watches.stopAll()
     }
 
     /// The host uid the workspace's processes run as (when the server runs as root).
@@ -134,9 +127,11 @@ extension WorkspaceRuntime {
             endActivity(activity)
             throw AgentBoxError(.internalError, "cannot start tar: \(error)")
         }
-        Task { [weak self] in
+        // Owned with the sandbox: a stop ends the tar with it, and waits for this release.
+        sandboxTasks.start { [weak self] task in
             _ = await process.exitStatus()
             await self?.endActivity(activity)
+            await self?.sandboxTaskEnded(task)
         }
         return process
     }

@@ -11,15 +11,15 @@ extension WorkspaceRuntime {
 
     /// The workspace's network foothold; the workspace must be running (the caller holds an activity).
     func network() async throws -> WorkspaceNetwork {
-        if let networkTask { return try await networkTask.value }
+        if let foothold = networkState.foothold { return try await foothold.value }
         guard let sandbox else { throw AgentBoxError(.conflict, "workspace '\(key)' is not running") }
         let namespace = try sandbox.openNetworkNamespace()
         let task = Task { try await WorkspaceNetwork.make(namespace: namespace) }
-        networkTask = task
+        networkState.foothold = task
         do {
             return try await task.value
         } catch {
-            networkTask = nil
+            if networkState.foothold == task { networkState.foothold = nil }
             throw error
         }
     }
@@ -35,16 +35,29 @@ extension WorkspaceRuntime {
         guard let namespace = try sandbox.openNetworkNamespace() else { return }
         defer { close(namespace) }
         let rules = try EgressRules(config.network?.egress ?? .deny)
-        egressProxy = try await EgressProxy.start(namespace: namespace, rules: rules, addresses: egressAddresses) { [weak self] denied in
-            Task { await self?.publish(.egressDenied(denied)) }
+        // Refusals are published by one task owned by the network state, through a bounded queue.
+        let onDenied = networkState.openDeniedChannel { [weak self] denied in await self?.publish(.egressDenied(denied)) }
+        do {
+            networkState.proxyStarted(try await EgressProxy.start(namespace: namespace, rules: rules, addresses: egressAddresses, onDenied: onDenied))
+        } catch {
+            await networkState.closeDeniedChannel()?.value
+            throw error
         }
     }
 
+    /// Shuts the awake workspace's network down: the foothold, then the egress proxy, then the publisher of its
+    /// refusals once it has published what is queued.
     func shutDownNetwork() async {
-        guard let task = networkTask else { return }
-        networkTask = nil
-        if let network = try? await task.value { await network.shutdown() }
+        if let task = networkState.foothold {
+            networkState.foothold = nil
+            if let network = try? await task.value { await network.shutdown() }
+        }
+        await networkState.takeProxy()?.stop()
+        await networkState.closeDeniedChannel()?.value
     }
+
+    /// Whether the egress proxy runs (its variables go into every process's environment).
+    var hasEgressProxy: Bool { networkState.egressProxy != nil }
 
     /// Sends one HTTP request to `127.0.0.1:{port}` inside the workspace and returns the whole answer. Boots the
     /// workspace; waits (bounded by ``portWaitLimit``) for the port to accept.

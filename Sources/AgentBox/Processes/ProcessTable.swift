@@ -31,6 +31,9 @@ final class ProcessEntry {
 
 /// The processes of one workspace: the running ones and a bounded memory of exited ones.
 ///
+/// It owns their output pumps: each running process's entry holds the task that reads its output and records its
+/// exit, and a stop of the workspace waits for every one (``pumps``) before it reports the shutdown.
+///
 /// Starting and ending a process cost O(1) (amortized), not a pass over the memory of exited ones: a workspace may
 /// run execs back to back, and a server hundreds of such workspaces.
 struct ProcessTable {

@@ -29,20 +29,22 @@ extension WorkspaceRuntime {
         let id = entry.info.id
         let pump = entry.pump
         let handle = entry.handle
-        // The deadline counts from the request, not from the start's reply (slow when the workspace is busy).
-        let timer = request.timeoutMs.map { timeout in
-            Task { [weak self] in
-                do { try await Task.sleep(until: started + .milliseconds(timeout), clock: .continuous) } catch { return }
-                await self?.timeOut(id)
-            }
-        }
         // A caller that goes away takes its command with it: no command outlives the request that ran it.
         await withTaskCancellationHandler {
-            await pump?.value
+            await withTaskGroup(of: Void.self) { group in
+                // The deadline counts from the request, not from the start's reply (slow when the workspace is busy).
+                if let timeout = request.timeoutMs {
+                    group.addTask { [weak self] in
+                        do { try await Task.sleep(until: started + .milliseconds(timeout), clock: .continuous) } catch { return }
+                        await self?.timeOut(id)
+                    }
+                }
+                await pump?.value
+                group.cancelAll()
+            }
         } onCancel: {
             handle.killTree()
         }
-        timer?.cancel()
         let stdout = OutputText.encode(entry.stdout.contents)
         let stderr = OutputText.encode(entry.stderr.contents)
         return ExecResult(
@@ -104,7 +106,7 @@ extension WorkspaceRuntime {
         extraEnvironment: [String: String] = [:]
     ) throws -> SandboxProcessSpec {
         let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
-        var environment = sandbox.baseEnvironment.merging(egressProxy != nil ? EgressProxy.environment : [:]) { $1 }
+        var environment = sandbox.baseEnvironment.merging(hasEgressProxy ? EgressProxy.environment : [:]) { $1 }
             .merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
         for (name, value) in env ?? [:] {
             try Self.validateEnvironment(name: name, value: value)
@@ -266,16 +268,21 @@ extension WorkspaceRuntime {
         let entry = try entry(id)
         guard entry.isRunning else { return entry.info }
         let waiterID = processes.makeWaiterID()
-        let timer = timeout.map { timeout in
-            Task { [weak self] in
-                do { try await Task.sleep(for: timeout) } catch { return }
-                await self?.resumeWaiter(waiterID, of: id)
+        let result = await withTaskGroup(of: Void.self) { group in
+            if let timeout {
+                // Resumes the waiter at the deadline, or sooner when the caller is cancelled (a waiter nobody reads
+                // must not stay until the process exits); after a resume by the exit it finds nothing to do.
+                group.addTask { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    await self?.resumeWaiter(waiterID, of: id)
+                }
             }
+            let result = await withCheckedContinuation { continuation in
+                entry.exitWaiters[waiterID] = continuation
+            }
+            group.cancelAll()
+            return result
         }
-        let result = await withCheckedContinuation { continuation in
-            entry.exitWaiters[waiterID] = continuation
-        }
-        timer?.cancel()
         guard let result else { throw AgentBoxError(.timeout, "process \(id) is still running") }
         return result
     }
@@ -311,23 +318,37 @@ extension WorkspaceRuntime {
         }
         // Subscribed in the same actor turn as the snapshot: no chunk falls between the two.
         let live = events()
-        let forwarder = Task {
-            for await envelope in live {
-                switch envelope.event {
-                case .processOutput(let output) where output.processId == id:
-                    if case .dropped = continuation.yield((envelope.seq, envelope.event)) { break }
-                case .processExit(let exit) where exit.processId == id:
-                    continuation.yield((envelope.seq, envelope.event))
-                    continuation.finish()
-                    return
-                default:
-                    continue
-                }
-            }
-            continuation.finish()
+        // Owned by the runtime: it ends with the process's exit (a stop waits for that), or when the follower goes.
+        let forwarder = followers.start { [weak self] task in
+            await Self.forward(live, of: id, to: continuation)
+            await self?.followerEnded(task)
         }
         continuation.onTermination = { _ in forwarder.cancel() }
         return stream
+    }
+
+    /// Forwards the output and the exit of process `id` from the workspace's events to a follower, then ends it.
+    private static func forward(
+        _ live: AsyncStream<WorkspaceEventEnvelope>, of id: String,
+        to continuation: AsyncStream<(seq: Int64?, event: WorkspaceEvent)>.Continuation
+    ) async {
+        for await envelope in live {
+            switch envelope.event {
+            case .processOutput(let output) where output.processId == id:
+                continuation.yield((envelope.seq, envelope.event))
+            case .processExit(let exit) where exit.processId == id:
+                continuation.yield((envelope.seq, envelope.event))
+                continuation.finish()
+                return
+            default:
+                continue
+            }
+        }
+        continuation.finish()
+    }
+
+    private func followerEnded(_ task: UInt64) {
+        followers.finished(task)
     }
 
     private func entry(_ id: String) throws -> ProcessEntry {

@@ -5,9 +5,7 @@ import NIOCore
 
 extension WorkspaceRuntime {
     /// The most shells one workspace may have open at once.
-    public static let maxShells = 64
-    /// Exited shells remembered per workspace (the oldest are forgotten first).
-    static let exitedShellMemory = 32
+    public static let maxShells = WorkspaceShells.maxOpen
 
     /// Opens a shell: `command` (default: the login shell) on a new terminal of the workspace. Boots the workspace;
     /// an open shell holds it awake until it exits or is closed.
@@ -15,7 +13,7 @@ extension WorkspaceRuntime {
         let size = ShellResize(cols: request.cols ?? 80, rows: request.rows ?? 24)
         if let problem = size.validationProblem { throw AgentBoxError(.invalidArgument, problem) }
         if let command = request.command, command.isEmpty { throw AgentBoxError(.invalidArgument, "command must not be empty") }
-        guard shells.values.filter({ $0.info.status == .running }).count < Self.maxShells else {
+        guard shells.openCount < Self.maxShells else {
             throw AgentBoxError(.conflict, "workspace '\(key)' has \(Self.maxShells) open shells, the most it may have")
         }
         let activity = try await beginActivity()
@@ -35,15 +33,15 @@ extension WorkspaceRuntime {
                 id: RandomID.make(prefix: "shell_", length: 16), command: command, args: args, cols: size.cols, rows: size.rows,
                 status: .running, pid: terminal.pid, createdAt: Date())
             let session = ShellSession(info: info, terminal: terminal)
-            shells[info.id] = session
             let id = info.id
-            shellPumps[id] = Task {
+            let pump = Task {
                 let code = await session.run { [weak self] bytes in
                     let (text, encoding) = OutputText.encode(bytes)
                     await self?.publish(.shellData(ShellDataEvent(shellId: id, data: text, encoding: encoding)))
                 }
                 await self.shellExited(id, code: code, activity: activity)
             }
+            shells.insert(session, pump: pump)
             return info
         } catch {
             endActivity(activity)
@@ -52,16 +50,14 @@ extension WorkspaceRuntime {
     }
 
     private func shellExited(_ id: String, code: Int32, activity: Activity) async {
-        shellPumps[id] = nil
         await publish(.shellExit(ShellExitEvent(shellId: id, exitCode: code)))
         endActivity(activity)
-        let exited = shells.values.filter { $0.info.status == .exited }.sorted { $0.info.createdAt < $1.info.createdAt }
-        for old in exited.dropLast(Self.exitedShellMemory) { shells[old.id] = nil }
+        shells.exited(id)
     }
 
     /// The open shells and the most recently exited ones, oldest first. Never boots.
     public func shellList() -> ShellList {
-        ShellList(items: shells.values.map(\.info).sorted { $0.createdAt < $1.createdAt })
+        ShellList(items: shells.all.map(\.info))
     }
 
     /// The shell with `id`. Never boots.
@@ -74,12 +70,12 @@ extension WorkspaceRuntime {
     public func closeShell(_ id: String) async throws {
         let session = try shell(id)
         session.terminal.killTree()
-        await shellPumps[id]?.value
-        shells[id] = nil
+        await shells.pump(id)?.value
+        shells.remove(id)
     }
 
     /// Waits until every shell's pump has finished (the sandbox is gone, so each ends).
     func drainShells() async {
-        for pump in Array(shellPumps.values) { await pump.value }
+        for pump in shells.runningPumps { await pump.value }
     }
 }

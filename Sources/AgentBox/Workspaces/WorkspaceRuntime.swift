@@ -9,6 +9,12 @@ import Synchronization
 /// processes, what holds it awake, its idle timer and its event stream. One actor per workspace, so all of a
 /// workspace's state changes are serialised without a lock shared with other workspaces.
 ///
+/// The actor is small: it owns parts with one job each and keeps them consistent. ``WorkspaceLifecycle`` (the phase
+/// and the activities), ``ProcessTable`` (processes and their output pumps), ``WorkspaceShells``,
+/// ``WorkspaceNetworkState`` (the network foothold and the egress proxy), ``FileWatches`` and ``WorkspaceEventLog``. Every task it starts
+/// in the background has an owner that ends it: the parts own their pumps, ``OwnedTasks`` the rest, and a stop or
+/// a destroy waits for them.
+///
 /// A workspace boots lazily: the first activity (``beginActivity()``) boots it, and it goes back to sleep
 /// ``AgentBoxConfiguration/idleGrace`` after the last activity ends. Running processes are activities.
 public actor WorkspaceRuntime {
@@ -20,54 +26,35 @@ public actor WorkspaceRuntime {
     public nonisolated let directory: URL
 
     let record: WorkspaceRecord
-    private let store: any Store
     let configuration: AgentBoxConfiguration
     /// What the egress proxy may connect to beyond the workspace's policy (the manager's, shared by all).
     let egressAddresses: EgressAddressGuard
     let logger: Logger
 
-    /// The lifecycle phase. `stopping` shows as `running` on the API until the sandbox is gone.
-    enum Phase {
-        case sleeping, booting, running, stopping
-    }
-
     private nonisolated let stateSnapshot: Mutex<(state: WorkspaceState, lastActiveAt: Date)>
     /// The config as it is now: `record.config`, with the limits a later `PUT` replaced.
     private nonisolated let currentConfig: Mutex<WorkspaceConfig>
-    private var phase: Phase = .sleeping {
-        didSet {
-            let state: WorkspaceState =
-                switch phase {
-                case .sleeping: .sleeping
-                case .booting: .booting
-                case .running, .stopping: .running
-                }
-            stateSnapshot.withLock { $0.state = state }
-            refreshResidency()
-        }
-    }
+    /// The phase and the activities. Changed only through ``transition(_:)``, ``beginActivity()`` and
+    /// ``endActivity(_:)``, which keep the snapshot and the residency up to date.
+    private var lifecycle = WorkspaceLifecycle()
     private var bootTask: Task<Void, any Error>?
     private var stopTask: Task<Void, Never>?
-    /// Counts boots, so that a watcher of an old sandbox cannot stop a newer one.
-    private var generation = 0
     var sandbox: (any Sandbox)?
-    private var activities: Set<UInt64> = []
-    private var nextActivityID: UInt64 = 0
     private var idleTimer: Task<Void, Never>?
     private var lastPersistedActivity: ContinuousClock.Instant?
-    private var destroyed = false
+    /// Stores the time of the last activity, one write at a time.
+    private let lastActiveWriter: LastActiveWriter
+    /// The tasks that watch the running sandbox's end and release an archive's activity: ended by a stop.
+    let sandboxTasks = OwnedTasks()
+    /// The tasks that forward a process's output to a follower: each ends with its process (so by the end of a
+    /// stop) or when its follower goes; a destroy cancels what is left.
+    let followers = OwnedTasks()
 
     var processes = ProcessTable()
-    /// The open shells and the most recently exited ones, by id.
-    var shells: [String: ShellSession] = [:]
-    /// The tasks that run the open shells' terminals.
-    var shellPumps: [String: Task<Void, Never>] = [:]
-    /// The server's foothold in the awake workspace's network, made on first use (see `WorkspaceNetwork`).
-    var networkTask: Task<WorkspaceNetwork, any Error>?
-    /// The egress proxy inside the awake workspace (Linux sandboxes only: unsandboxed ones share the host's network).
-    var egressProxy: EgressProxy?
-    /// The open file watches, by number: how to stop each.
-    nonisolated let watchers = Mutex<(next: UInt64, stops: [UInt64: @Sendable () -> Void])>((0, [:]))
+    let shells = WorkspaceShells()
+    let networkState = WorkspaceNetworkState()
+    /// The open file watches.
+    nonisolated let watches = FileWatches(capacity: WorkspaceRuntime.maxWatchers)
 
     /// The registry that holds this runtime in memory while it is in use (see ``RuntimeRegistry``).
     let registry: RuntimeRegistry?
@@ -77,12 +64,12 @@ public actor WorkspaceRuntime {
     /// Whether anything holds this runtime in memory: the actor's state, or an open file watch. A runtime not in use
     /// is a sleeping workspace nobody listens to; the registry lets it go.
     nonisolated var isInUse: Bool {
-        heldByState.load(ordering: .sequentiallyConsistent) || watchers.withLock { !$0.stops.isEmpty }
+        heldByState.load(ordering: .sequentiallyConsistent) || !watches.isEmpty
     }
 
     /// Tells the registry what now holds this runtime. Called after every change of phase, activities or subscribers.
     private func refreshResidency() {
-        let held = phase != .sleeping || !activities.isEmpty || hub.subscriberCount > 0 || bootTask != nil || stopTask != nil
+        let held = lifecycle.holdsRuntime || eventLog.subscriberCount > 0 || bootTask != nil || stopTask != nil
         guard held != heldByState.load(ordering: .sequentiallyConsistent) else { return }
         heldByState.store(held, ordering: .sequentiallyConsistent)
         registry?.update(self)
@@ -96,12 +83,8 @@ public actor WorkspaceRuntime {
         stopHooks[owner] = hook
     }
 
-    private var hub: EventHub
-    private var nextSeq: Int64
-    private var seqBound: Int64
-    private static let seqBlock: Int64 = 1024
-    /// A reservation of event numbers under way, started ahead of need by a boot (see `boot()`).
-    private var pendingReservation: Task<Int64, any Error>?
+    /// The workspace's events: their numbers and their subscribers.
+    private let eventLog: WorkspaceEventLog
 
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
@@ -113,18 +96,16 @@ public actor WorkspaceRuntime {
         self.directory = directory
         self.record = record
         self.currentConfig = Mutex(record.config)
-        self.store = store
         self.configuration = configuration
         self.egressAddresses = egressAddresses
         var logger = logger
         logger[metadataKey: "workspace.key"] = "\(record.key)"
         self.logger = logger
+        self.lastActiveWriter = LastActiveWriter(store: store, key: record.key, logger: logger)
         self.stateSnapshot = Mutex((.sleeping, record.lastActiveAt))
-        self.hub = EventHub(
-            replayCapacity: configuration.eventReplayCapacity, subscriberCapacity: configuration.subscriberBufferCapacity)
-        // Numbers up to the stored bound may have been handed out before a crash: continue above it.
-        self.nextSeq = eventSeqBound + 1
-        self.seqBound = eventSeqBound
+        self.eventLog = WorkspaceEventLog(
+            seqBound: eventSeqBound, replayCapacity: configuration.eventReplayCapacity,
+            subscriberCapacity: configuration.subscriberBufferCapacity, store: store, key: record.key, logger: logger)
     }
 
     /// The workspace as the API shows it. Readable without waiting for the actor.
@@ -162,9 +143,7 @@ public actor WorkspaceRuntime {
     /// Boots the workspace if it sleeps and holds it awake until `endActivity` is called with the result.
     public func beginActivity() async throws -> Activity {
         try await ensureRunning()
-        let activity = Activity(id: nextActivityID)
-        nextActivityID += 1
-        activities.insert(activity.id)
+        let activity = Activity(id: lifecycle.beginActivity())
         refreshResidency()
         idleTimer?.cancel()
         idleTimer = nil
@@ -174,10 +153,10 @@ public actor WorkspaceRuntime {
 
     /// Releases `activity`; when nothing else holds the workspace, its idle timer starts.
     public func endActivity(_ activity: Activity) {
-        guard activities.remove(activity.id) != nil else { return }
+        guard lifecycle.endActivity(activity.id) else { return }
         refreshResidency()
         noteActivity()
-        if activities.isEmpty, phase == .running { armIdleTimer() }
+        if lifecycle.isIdle { armIdleTimer() }
     }
 
     /// Runs `body` as an activity: the workspace is awake while it runs.
@@ -205,12 +184,7 @@ public actor WorkspaceRuntime {
     }
 
     private func persistLastActive(_ date: Date) {
-        let store = store, key = key, logger = logger
-        Task {
-            do { try await store.touchWorkspace(key: key, at: date) } catch {
-                logger.warning("could not record workspace activity", metadata: ["error": "\(error)"])
-            }
-        }
+        lastActiveWriter.record(date)
     }
 
     private func armIdleTimer() {
@@ -222,17 +196,27 @@ public actor WorkspaceRuntime {
         }
     }
 
-    private func idleTimerFired() async {
-        guard !Task.isCancelled, activities.isEmpty, phase == .running else { return }
-        await stop(reason: .sleep)
+    /// Starts the stop without waiting for it: the stop waits for this timer's task.
+    private func idleTimerFired() {
+        guard !Task.isCancelled, lifecycle.isIdle else { return }
+        beginStop(reason: .sleep)
     }
 
     // MARK: Lifecycle
 
+    /// Applies `transition` to the lifecycle and shows its outcome: the snapshot's state, the residency.
+    private func transition(_ transition: WorkspaceLifecycle.Transition) {
+        let applied = lifecycle.apply(transition)
+        assert(applied, "workspace lifecycle: \(transition) is not allowed in \(lifecycle.phase)")
+        let state = lifecycle.phase.state
+        stateSnapshot.withLock { $0.state = state }
+        refreshResidency()
+    }
+
     private func ensureRunning() async throws {
         while true {
-            if destroyed { throw AgentBoxError.workspaceNotFound(key) }
-            switch phase {
+            if lifecycle.destroyed { throw AgentBoxError.workspaceNotFound(key) }
+            switch lifecycle.phase {
             case .running:
                 return
             case .booting:
@@ -242,7 +226,7 @@ public actor WorkspaceRuntime {
             case .sleeping:
                 // Booting from here on, before the task first runs: a caller that arrives meanwhile must wait for this
                 // boot, not start a second one (two boots would build two sandboxes over one set of cgroups).
-                phase = .booting
+                transition(.boot)
                 let task = Task { try await self.boot() }
                 bootTask = task
                 try await task.value
@@ -251,11 +235,9 @@ public actor WorkspaceRuntime {
     }
 
     private func boot() async throws {
-        generation += 1
         let started = ContinuousClock.now
-        // A boot publishes events; when the numbers left are few (always, for a new workspace), the store write
-        // that reserves more runs now, beside the sandbox's launch, instead of after it.
-        if nextSeq + 16 > seqBound { reserveSequence() }
+        // A boot publishes events: numbers are reserved now if few are left, beside the sandbox's launch.
+        eventLog.reserveAheadIfLow()
         var launched = started
         do {
             try prepareDirectories()
@@ -270,15 +252,15 @@ public actor WorkspaceRuntime {
                     await sandbox.stop()
                     throw error
                 }
-                let generation = generation
-                Task { [weak self] in
+                let generation = lifecycle.generation
+                sandboxTasks.start { [weak self] id in
                     await sandbox.waitUntilEnded()
-                    await self?.sandboxEnded(generation: generation)
+                    await self?.sandboxEnded(generation: generation, task: id)
                 }
             }
         } catch {
             bootTask = nil
-            phase = .sleeping
+            transition(.bootFailed)
             logger.error("workspace failed to boot", metadata: ["error": "\(error)"])
             await publish(.vmShutdown(VMShutdown(reason: .error)))
             if let error = error as? SandboxError, error.code == .hostMountChanged {
@@ -287,14 +269,14 @@ public actor WorkspaceRuntime {
             throw AgentBoxError(.internalError, "workspace '\(key)' failed to boot: \(error)", underlyingError: error)
         }
         bootTask = nil
-        phase = .running
+        transition(.booted)
         let booted = ContinuousClock.now
         let bootMs = (booted - started).milliseconds
         logger.debug(
             "workspace booted",
             metadata: ["boot.ms": "\(bootMs)", "sandbox.ms": "\((launched - started).milliseconds)", "network.ms": "\((booted - launched).milliseconds)"])
         await publish(.vmBooted(VMBooted(bootMs: bootMs)))
-        if activities.isEmpty { armIdleTimer() }
+        if lifecycle.isIdle { armIdleTimer() }
     }
 
     private func sandboxSpec() -> SandboxSpec {
@@ -315,42 +297,52 @@ public actor WorkspaceRuntime {
         }
     }
 
-    /// The sandbox ended without being asked to (its init died): the workspace stops with reason `error`.
-    private func sandboxEnded(generation ended: Int) async {
-        guard ended == generation, phase == .running else { return }
+    /// The sandbox ended; unless it was asked to (its init died), the workspace stops with reason `error`. Starts
+    /// the stop without waiting for it: the stop waits for this watcher's task.
+    private func sandboxEnded(generation ended: Int, task: UInt64) {
+        sandboxTasks.finished(task)
+        guard ended == lifecycle.generation, lifecycle.phase == .running else { return }
         logger.warning("workspace sandbox ended unexpectedly")
-        await stop(reason: .error)
+        beginStop(reason: .error)
+    }
+
+    /// A task of ``sandboxTasks`` has ended.
+    func sandboxTaskEnded(_ task: UInt64) {
+        sandboxTasks.finished(task)
     }
 
     /// Puts the workspace to sleep now, whatever holds it awake: every process is killed.
     public func sleep() async {
-        if phase == .booting { _ = try? await bootTask?.value }
+        if lifecycle.phase == .booting { _ = try? await bootTask?.value }
         await stop(reason: .sleep)
     }
 
     private func stop(reason: ShutdownReason) async {
-        if phase == .stopping {
-            await stopTask?.value
-            return
-        }
-        guard phase == .running else { return }
-        phase = .stopping
+        await beginStop(reason: reason)?.value
+    }
+
+    /// Starts stopping a running workspace and returns the stop under way (nil when the workspace does not run).
+    @discardableResult
+    private func beginStop(reason: ShutdownReason) -> Task<Void, Never>? {
+        if lifecycle.phase == .stopping { return stopTask }
+        guard lifecycle.allows(.stop) else { return nil }
+        transition(.stop)
         let task = Task { await self.performStop(reason: reason) }
         stopTask = task
-        await task.value
+        return task
     }
 
     private func performStop(reason: ShutdownReason) async {
-        idleTimer?.cancel()
+        let timer = idleTimer
         idleTimer = nil
+        timer?.cancel()
+        await timer?.value
         let hooks = Array(stopHooks.values)
         stopHooks.removeAll()
         await withTaskGroup(of: Void.self) { group in
             for hook in hooks { group.addTask { await hook() } }
         }
         await shutDownNetwork()
-        await egressProxy?.stop()
-        egressProxy = nil
         if let sandbox {
             await sandbox.stop()
             self.sandbox = nil
@@ -358,9 +350,12 @@ public actor WorkspaceRuntime {
         // The processes' pumps publish their last output and their exit before the workspace reports shutdown.
         await drainProcesses()
         await drainShells()
-        activities.removeAll()
+        // The sandbox is gone: its end's watcher and the archives' releases are done or end now.
+        for task in sandboxTasks.cancelAll() { await task.value }
+        // Their processes have exited, so each follower has its process's exit to forward, and ends.
+        for task in followers.running { await task.value }
         stopTask = nil
-        phase = .sleeping
+        transition(.stopped)
         let now = Date()
         stateSnapshot.withLock { $0.lastActiveAt = max($0.lastActiveAt, now) }
         persistLastActive(stateSnapshot.withLock { $0.lastActiveAt })
@@ -370,21 +365,27 @@ public actor WorkspaceRuntime {
 
     /// Stops the workspace for good and ends its event streams. The caller removes its records and files.
     func destroy() async {
-        if phase == .booting { _ = try? await bootTask?.value }
-        if phase == .running || phase == .stopping {
+        if lifecycle.phase == .booting { _ = try? await bootTask?.value }
+        if lifecycle.phase == .running || lifecycle.phase == .stopping {
             await stop(reason: .destroy)
         } else {
             await publish(.vmShutdown(VMShutdown(reason: .destroy)))
         }
-        destroyed = true
-        hub.finishAll()
+        lifecycle.destroy()
+        eventLog.finishSubscriptions()
         stopWatchers()
         refreshResidency()
+        // What still runs in the background ends with the workspace.
+        for task in followers.cancelAll() { await task.value }
+        let (drainer, reservation) = eventLog.finish()
+        await drainer?.value
+        _ = try? await reservation?.value
+        await lastActiveWriter.finish().value
     }
 
     /// Ends the event streams and file watches (the server is stopping) without changing the workspace.
     func finishEventStreams() {
-        hub.finishAll()
+        eventLog.finishSubscriptions()
         stopWatchers()
         refreshResidency()
     }
@@ -404,55 +405,27 @@ public actor WorkspaceRuntime {
 
     /// Numbers `event` and delivers it to the workspace's subscribers.
     public func publish(_ event: WorkspaceEvent) async {
-        if nextSeq > seqBound { await extendSequence() }
-        let envelope = WorkspaceEventEnvelope(seq: nextSeq, event: event)
-        nextSeq += 1
-        hub.publish(envelope)
-    }
-
-    /// Reserves event numbers until `nextSeq` is covered. A reservation started ahead (by a boot) is used first; when
-    /// more numbers were handed out since it started than it reserved, another block is reserved.
-    private func extendSequence() async {
-        while nextSeq > seqBound {
-            let task = reserveSequence()
-            do {
-                seqBound = max(seqBound, try await task.value)
-            } catch {
-                // The workspace's record is gone (destroyed concurrently) or the store failed: numbering continues
-                // in memory so that live subscribers still see the event.
-                logger.warning("could not reserve event numbers", metadata: ["error": "\(error)"])
-                seqBound = max(seqBound, nextSeq + Self.seqBlock - 1)
-            }
-            if pendingReservation == task { pendingReservation = nil }
-        }
-    }
-
-    /// Starts reserving event numbers (one store write) unless a reservation is under way; does not wait.
-    @discardableResult
-    private func reserveSequence() -> Task<Int64, any Error> {
-        if let pendingReservation { return pendingReservation }
-        let (store, key) = (store, key)
-        let task = Task { try await store.reserveEventSequence(key: key, count: Self.seqBlock) }
-        pendingReservation = task
-        return task
+        await eventLog.publish(event)
     }
 
     /// The workspace's events from now on, preceded by the remembered ones numbered above `after`.
     /// Subscribing does not boot the workspace. The stream ends when the workspace is destroyed.
     public func events(after: Int64? = nil) -> AsyncStream<WorkspaceEventEnvelope> {
-        if destroyed { return AsyncStream { $0.finish() } }
-        let stream = hub.subscribe(after: after) { [weak self] id in
-            Task { await self?.unsubscribe(id) }
-        }
+        if lifecycle.destroyed { return AsyncStream { $0.finish() } }
+        let stream = eventLog.subscribe(after: after) { [weak self] in await self?.removeEndedSubscriptions() }
         refreshResidency()
         return stream
     }
 
-    private func unsubscribe(_ id: UInt64) {
-        hub.unsubscribe(id)
+    private func removeEndedSubscriptions() {
+        eventLog.removeEndedSubscriptions()
         refreshResidency()
     }
 
+    /// How many owned background tasks run: the sandbox's (its end's watcher, archives' releases) and the output
+    /// followers (for tests).
+    var backgroundTaskCounts: (sandbox: Int, followers: Int) { (sandboxTasks.count, followers.count) }
+
     /// How many event subscribers are attached (for tests and metrics).
-    public var subscriberCount: Int { hub.subscriberCount }
+    public var subscriberCount: Int { eventLog.subscriberCount }
 }
