@@ -1,3 +1,5 @@
+import AgentBoxAPI
+
 /// The shells of one workspace: the open ones and the most recently exited ones, and the pump task of each open one.
 ///
 /// Owned by a ``WorkspaceRuntime`` and touched only on its actor. Every pump is owned here: a stop of the workspace
