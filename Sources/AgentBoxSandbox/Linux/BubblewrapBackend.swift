@@ -186,7 +186,7 @@ public struct BubblewrapBackend: SandboxBackend {
             }
             procs = try cgroups?.openProcsFiles() ?? []
         } catch {
-            cgroups?.remove()
+            await cgroups?.remove()
             throw error
         }
         opened += procs
@@ -214,7 +214,7 @@ public struct BubblewrapBackend: SandboxBackend {
                     descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials)
             }
         } catch {
-            cgroups?.remove()
+            await cgroups?.remove()
             throw error
         }
         if credentials != nil { Self.protectFromOOMKiller(launcher: supervisor.launcherPID) }
@@ -291,7 +291,7 @@ final class LinuxSandbox: Sandbox {
 
     func stop() async {
         await supervisor.stop()
-        cgroups?.remove()
+        await cgroups?.remove()
     }
 
     func waitUntilEnded() async {

@@ -55,12 +55,12 @@ struct SandboxCgroups {
             case .v1: v1Controllers.map { root.appendingPathComponent("\($0)/agentbox/\(id)") }
             }
         let cgroups = SandboxCgroups(version: version, directories: directories)
-        cgroups.remove()  // a leftover of a crash
+        cgroups.removeEmpty()  // a leftover of a crash
         for directory in directories { try files.createDirectory(at: directory, withIntermediateDirectories: true) }
         do {
             try cgroups.apply(limits)
         } catch {
-            cgroups.remove()
+            cgroups.removeEmpty()
             throw error
         }
         return cgroups
@@ -133,14 +133,23 @@ struct SandboxCgroups {
         return 0
     }
 
+    /// Removes the cgroups that are empty, once, without waiting.
+    func removeEmpty() {
+        for directory in directories { rmdir(directory.path) }
+    }
+
     /// Removes the cgroups (their processes must be gone).
-    func remove() {
+    ///
+    /// The kernel frees a cgroup a moment after its last process is reaped; a few quick tries (at most 100 ms per
+    /// directory) cover that. The tries sleep as a task, never blocking a thread: a blocking sleep here held one of
+    /// the two threads of Swift's cooperative pool per stopping sandbox, and many sandboxes stopping at once stalled
+    /// every request of the process.
+    func remove() async {
         for directory in directories {
-            // The kernel frees a cgroup a moment after its last process is reaped; a few quick tries cover that.
             for attempt in 0..<50 {
                 if rmdir(directory.path) == 0 || errno == ENOENT { break }
                 if attempt == 49 { break }
-                usleep(2000)
+                try? await Task.sleep(for: .milliseconds(2))
             }
         }
     }
