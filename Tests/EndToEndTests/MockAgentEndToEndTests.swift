@@ -21,7 +21,7 @@ struct MockAgentEndToEndTests {
         ]
         input.fileHandleForWriting.write(Data((requests.joined(separator: "\n") + "\n").utf8))
         // Read until the prompt's answer, then hang up.
-        let lines = try await Task.detached { () -> [String] in
+        let lines = await onOwnThread { () -> [String] in
             var text = ""
             while !text.contains(#""id":3"#) {
                 let chunk = output.fileHandleForReading.availableData
@@ -29,7 +29,7 @@ struct MockAgentEndToEndTests {
                 text += String(decoding: chunk, as: UTF8.self)
             }
             return text.split(separator: "\n").map(String.init)
-        }.value
+        }
         try input.fileHandleForWriting.close()
         #expect(await waitForExit(process) == 0)
         let messages = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }

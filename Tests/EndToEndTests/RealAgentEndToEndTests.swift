@@ -31,7 +31,7 @@ final class ModelServerProcess: Sendable {
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let line = await Task.detached { () -> String in
+        let line = await onOwnThread { () -> String in
             var text = ""
             while !text.contains("\n") {
                 let chunk = out.fileHandleForReading.availableData
@@ -39,7 +39,7 @@ final class ModelServerProcess: Sendable {
                 text += String(decoding: chunk, as: UTF8.self)
             }
             return text
-        }.value
+        }
         guard let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
             process.terminate()
             throw ServerStartFailed(message: "the model server did not start: \(line)")

@@ -22,12 +22,23 @@ enum AgentBoxBinary {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // Read both pipes to the end off the cooperative pool, so a chatty child never blocks on a full pipe.
-        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        // Read both pipes to the end, each on a thread of its own, so a chatty child never blocks on a full pipe.
+        async let stdout = onOwnThread { out.fileHandleForReading.readDataToEndOfFile() }
+        async let stderr = onOwnThread { err.fileHandleForReading.readDataToEndOfFile() }
         let (o, e) = await (stdout, stderr)
         let status = await waitForExit(process)
         return (status, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
+
+/// Runs the blocking `work` on a thread of its own and returns its result.
+///
+/// Not on the cooperative pool (a `Task.detached` is on it): that pool has one thread per core, two here, and a read
+/// that blocks until a child process exits held one of them for the child's lifetime. With the CLI tests' reads of
+/// stdout and stderr both blocked, every other test of the process stalled, for as long as 40 s in full runs.
+func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: work()) }
     }
 }
 
@@ -87,7 +98,7 @@ final class ServerProcess: Sendable {
         process.standardError = try FileHandle(forWritingTo: stderrLog)
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let line = await Task.detached { () -> String? in
+        let line = await onOwnThread { () -> String? in
             // The server prints one line once it listens; read until it arrives or stdout closes.
             var buffer = Data()
             while true {
@@ -98,7 +109,7 @@ final class ServerProcess: Sendable {
                     return String(text[..<newline])
                 }
             }
-        }.value
+        }
         guard let line, let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
             process.terminate()
             let log = (try? String(contentsOf: stderrLog, encoding: .utf8)) ?? ""

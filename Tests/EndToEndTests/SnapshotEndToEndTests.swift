@@ -82,7 +82,7 @@ struct SnapshotEndToEndTests {
             defer { watcher.terminate() }
             // The watch is in place once the server has answered; until a line shows up, make another change.
             let printed = LineFlag()
-            let firstLine = Task.detached { () -> String in
+            let firstLine = Task { await onOwnThread { () -> String in
                 var buffer = Data()
                 while !buffer.contains(UInt8(ascii: "\n")) {
                     let chunk = out.fileHandleForReading.availableData
@@ -91,7 +91,7 @@ struct SnapshotEndToEndTests {
                 }
                 printed.value.store(true, ordering: .relaxed)
                 return String(decoding: buffer, as: UTF8.self)
-            }
+            } }
             for attempt in 0..<50 where !printed.value.load(ordering: .relaxed) {
                 _ = try await client.exec("copy", command: "mkdir -p /workspace/new\(attempt)")
                 try await Task.sleep(for: .milliseconds(100))
