@@ -27,7 +27,13 @@ let RLIMIT_NOFILE_CONSTANT = RLIMIT_NOFILE
 
 /// `agentbox serve`: runs the AgentBox server until SIGTERM or SIGINT.
 struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the AgentBox server.")
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the AgentBox server.",
+        discussion: """
+            Examples:
+              agentbox serve              # 127.0.0.1:2468, no token on loopback
+              agentbox serve --host 0.0.0.0 --token s3cret --idle-grace 5m
+            """)
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
