@@ -92,7 +92,7 @@ extension WorkspaceRuntime {
             let network = try await self.network()
             let socket = try await self.connectedSocket(port: request.port)
             let answer = try await WorkspaceHTTPExchange.send(
-                prepared, body: payload, socket: socket, group: network.group, timeout: .seconds(60), maxBodyBytes: Self.maxFetchBodyBytes,
+                prepared, body: payload, socket: socket.take(), group: network.group, timeout: .seconds(60), maxBodyBytes: Self.maxFetchBodyBytes,
                 describing: request.port)
             var headers: [String: String] = [:]
             for header in answer.head.headers {
@@ -141,9 +141,9 @@ extension WorkspaceRuntime {
 extension WorkspaceRuntime {
     /// A TCP socket connected to `127.0.0.1:{port}` on the workspace's own loopback, for a proxy that drives it on an
     /// event loop of its own (the socket stays in the workspace's network whichever thread uses it). The caller owns
-    /// the descriptor. The workspace must be awake (the caller holds an activity). While nothing accepts on the
+    /// the connection. The workspace must be awake (the caller holds an activity). While nothing accepts on the
     /// port, retries until the configuration's `portWaitLimit`, then throws `badGateway`.
-    public nonisolated func connectedSocket(port: Int) async throws -> CInt {
+    public nonisolated func connectedSocket(port: Int) async throws -> WorkspaceSocket {
         try Self.validate(port: port)
         let network = try await network()
         return try await retryingWhileRefused(port: port) {
@@ -163,7 +163,7 @@ extension WorkspaceRuntime {
                 close(fd)
                 return (-1, error)
             }.get()
-            if result.fd >= 0 { return result.fd }
+            if result.fd >= 0 { return WorkspaceSocket(descriptor: result.fd) }
             if result.error == ECONNREFUSED { throw IOError(errnoCode: ECONNREFUSED, reason: "connect") }
             throw AgentBoxError(.badGateway, "cannot connect to port \(port) in workspace '\(key)': \(String(cString: strerror(result.error)))")
         }

@@ -206,10 +206,8 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func found(_ result: Result<PreviewUpstream.Destination, any Error>) {
         guard let context else {
-            if case .success(let destination) = result, let socket = destination.socket {
-                Glibc.close(socket)
-                destination.release()
-            }
+            // A connection made for a client that has left is closed with its socket.
+            if case .success(let destination) = result, destination.socket != nil { destination.release() }
             return
         }
         let destination: PreviewUpstream.Destination

@@ -67,7 +67,7 @@ final class PreviewUpstream {
     struct Destination: Sendable {
         var port: Int
         var key: WorkspaceKey
-        var socket: CInt?
+        var socket: WorkspaceSocket?
         var release: @Sendable () -> Void
     }
 
@@ -95,16 +95,14 @@ final class PreviewUpstream {
     }
 
     /// An HTTP/1 client channel on `socket`, driven by `loop`, closed by its ``idleTimeout`` when unused.
-    static func connect(socket: CInt, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
-        ClientBootstrap(group: loop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // The head is built from validated fields (HTTPTypes), so NIO need not check every header again.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
-                }
+    static func connect(socket: WorkspaceSocket, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        socket.channel(on: loop) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                // The head is built from validated fields (HTTPTypes), so NIO need not check every header again.
+                try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
             }
-            .withConnectedSocket(socket)
+        }
     }
 }
 
