@@ -303,7 +303,12 @@ struct SessionTests {
             let session = try await first.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
             _ = try await first.prompt(key: key("ws"), id: session.id, PromptRequest(text: "before"))
             _ = try await first.prompt(key: key("ws"), id: session.id, PromptRequest(text: "long"), wait: false)
-            try await Task.sleep(for: .milliseconds(350))
+            // Stop once the long turn has begun answering (a fixed sleep raced with a slow machine's agent start).
+            for _ in 0..<400 {
+                let seen = try await first.sessionEvents(key: key("ws"), id: session.id, after: 0, limit: 1000).items
+                if text(seen).hasPrefix("beforelong") { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
             await first.shutdown()
             let second = try makeManager(directory) { $0.sandboxUIDBase = uidBase }
             let before = try await second.sessionEvents(key: key("ws"), id: session.id, after: 0, limit: 1000).items
