@@ -20,7 +20,7 @@ public struct AgentBoxConfiguration: Sendable {
     /// Runs the workspaces' processes. `nil` runs none: actions that need a process fail with `unsupported`.
     public var sandbox: (any SandboxBackend)?
     /// Host uids of sandboxes are this plus the workspace's sandbox number (when the server runs as root).
-    public var sandboxUIDBase: UInt32 = 200_000
+    public var sandboxUIDBase: UInt32 = 100_000_000
     /// Output kept per stream of a spawned process (the most recent part).
     public var processOutputBufferBytes = 1 << 20
     /// Output kept per stream of an exec when the request names no `maxOutputBytes`.
@@ -124,8 +124,21 @@ public struct AgentBoxConfiguration: Sendable {
     /// The directory that holds every snapshot, one subdirectory each, named by the snapshot's id.
     var snapshotsDirectory: URL { dataDirectory.appendingPathComponent("snapshots", isDirectory: true) }
 
-    /// The host uid of the sandbox with `sandboxNumber`.
-    func hostUID(sandboxNumber: Int) -> UInt32 { sandboxUIDBase + UInt32(clamping: sandboxNumber) }
+    /// The host ids of the sandbox with `sandboxNumber`: a range of ``WorkspaceIDs/slot`` from the base up.
+    func workspaceIDs(sandboxNumber: Int) -> WorkspaceIDs {
+        WorkspaceIDs(start: sandboxUIDBase &+ UInt32(clamping: sandboxNumber) &* WorkspaceIDs.slot)
+    }
+
+    /// The host uid of the agent user (uid 1000 inside) of the sandbox with `sandboxNumber`: the owner of the files
+    /// the server writes for it.
+    func hostUID(sandboxNumber: Int) -> UInt32 { workspaceIDs(sandboxNumber: sandboxNumber).start + WorkspaceIDs.agent }
+
+    /// The walk that hands a tree made for another workspace (a fork's snapshot, an image) to this one's ids, when
+    /// its processes run as its own ids.
+    func ownershipWalk(sandboxNumber: Int) -> OwnershipWalk? {
+        sandbox?.runsAsWorkspaceUID == true
+            ? OwnershipWalk(ids: workspaceIDs(sandboxNumber: sandboxNumber), base: sandboxUIDBase) : nil
+    }
 
     /// The owner of the files the server creates for the workspace with `sandboxNumber`: its host uid when its
     /// processes run as that uid, else `nil` (the server's own uid).

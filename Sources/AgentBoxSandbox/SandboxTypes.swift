@@ -8,6 +8,11 @@ public struct SandboxSpec: Sendable {
     public var hostDirectory: URL
     /// The unprivileged host uid (and gid) the sandbox's processes run as, when the server may switch to it (root).
     public var hostUID: UInt32?
+    /// The workspace's range of host ids: when set (and the server is root), its processes run as root of a user
+    /// namespace of its own over these ids, with a writable system layer under `<hostDirectory>/system`.
+    public var ids: WorkspaceIDs?
+    /// Image system layers under the workspace's own, top first (each holds `usr`, `etc` and `var`).
+    public var imageLayers: [URL]
     public var limits: SandboxLimits
     /// The sandbox's host name.
     public var hostname: String
@@ -16,8 +21,10 @@ public struct SandboxSpec: Sendable {
 
     public init(
         id: String, hostDirectory: URL, hostUID: UInt32?, limits: SandboxLimits, hostname: String = "workspace",
-        mounts: [SandboxMount] = []
+        mounts: [SandboxMount] = [], ids: WorkspaceIDs? = nil, imageLayers: [URL] = []
     ) {
+        self.ids = ids
+        self.imageLayers = imageLayers
         self.id = id
         self.hostDirectory = hostDirectory
         self.hostUID = hostUID

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,10 +18,19 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
 #define AB_SPAWN_MAX_FDS 64
 
 pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
-               const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid) {
+               const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid,
+               const int *mount_fds, const char *const *mount_targets, int nmounts) {
     if (nfds < 0 || nfds > AB_SPAWN_MAX_FDS) { errno = EINVAL; return -1; }
     // Written by the child, read by the parent: vfork shares memory until the child execs or exits.
     volatile int child_errno = 0;
@@ -37,6 +48,14 @@ pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const i
         if (setsid() < 0) goto fail;
         for (int i = 0; i < ncgroups; i++) {
             if (write(cgroup_fds[i], "0", 1) != 1) goto fail;
+        }
+        if (nmounts > 0) {
+            if (unshare(CLONE_NEWNS) != 0) goto fail;
+            if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) goto fail;
+            for (int i = 0; i < nmounts; i++) {
+                if (syscall(SYS_move_mount, mount_fds[i], "", AT_FDCWD, mount_targets[i], MOVE_MOUNT_F_EMPTY_PATH) != 0)
+                    goto fail;
+            }
         }
         // Move every source above the target range first, so that mapping one never clobbers another.
         for (int i = 0; i < nfds; i++) {

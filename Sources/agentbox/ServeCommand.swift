@@ -83,8 +83,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The size of a new disk pool image, such as 64G or 512M (default: the smaller of 64 GiB and half the free space).")
     var diskPoolSize: String?
 
-    @Option(help: "Workspaces run as host uids from this base up (one each) when the server runs as root.")
-    var sandboxUIDBase: UInt32 = 200_000
+    @Option(
+        help: "When the server runs as root, each workspace runs as root of its own user namespace over a range of 2,048 host ids, from this base up.")
+    var sandboxUIDBase: UInt32 = 100_000_000
 
     @Option(name: .customLong("allow-host-mount"), help: "A host directory under which workspaces may mount host paths (repeatable).")
     var allowHostMount: [String] = []

@@ -7,7 +7,7 @@ enum MountValidation {
     /// Where nothing may be mounted: the system the sandbox borrows, the supervisor, and the persistent roots
     /// themselves (a directory inside them is fine).
     static let reservedPrefixes = ["/usr", "/etc", "/proc", "/dev", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/.agentbox"]
-    static let reservedExactly = ["/", "/workspace", "/home/agent", "/home", "/tmp", "/run", "/var", "/var/tmp"]
+    static let reservedExactly = ["/", "/workspace", "/home/agent", "/home", "/root", "/opt", "/srv", "/tmp", "/run", "/var", "/var/tmp"]
     static let maxMounts = 16
     static let maxTmpfsMb = 65536
 

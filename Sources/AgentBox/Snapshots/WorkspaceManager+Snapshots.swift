@@ -195,11 +195,12 @@ extension WorkspaceManager {
     /// bytes copied (0 for a snapshot in the pool).
     private func placeFork(of snapshotID: String, into record: WorkspaceRecord) async throws -> Int64 {
         let owner = configuration.fileOwner(sandboxNumber: record.sandboxNumber)
+        let ownership = configuration.ownershipWalk(sandboxNumber: record.sandboxNumber)
         let limit = diskLimitBytes(record.config.limits)
         let (id, group) = (record.id, record.sandboxNumber)
         if let pool = diskPool, pool.holdsSnapshot(id: snapshotID) {
             try await NIOThreadPool.singleton.runIfActive {
-                try pool.fork(snapshotID: snapshotID, into: id, group: group, limitBytes: limit, owner: owner)
+                try pool.fork(snapshotID: snapshotID, into: id, group: group, limitBytes: limit, ownership: ownership)
             }
             return 0
         }

@@ -282,8 +282,8 @@ public final class DiskPool: Sendable {
     }
 
     /// Makes workspace `id` from snapshot `snapshotID`: a writable snapshot of it (no data is copied), in the new
-    /// quota group of `group`. Its files are handed to `owner`, the new workspace's uid (a walk over its inodes).
-    public func fork(snapshotID: String, into id: String, group: Int, limitBytes: Int64?, owner: UInt32?) throws {
+    /// quota group of `group`. Its files are handed to the new workspace's ids by `ownership` (a walk over its inodes).
+    func fork(snapshotID: String, into id: String, group: Int, limitBytes: Int64?, ownership: OwnershipWalk?) throws {
         let qgroup = Self.groupID(group)
         try makeGroup(qgroup, limitBytes: limitBytes)
         let source = Glibc.open(snapshotVolume(id: snapshotID).path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -294,7 +294,7 @@ public final class DiskPool: Sendable {
         guard ab_btrfs_snapshot_create(source, parent, id, 0) == 0 else { throw Self.failure("fork snapshot \(snapshotID)") }
         do {
             try join(workspaceVolume(id: id).path, group: qgroup)
-            if let owner { try OwnershipWalk(owner: owner).apply(to: workspaceVolume(id: id).path) }
+            try ownership?.apply(to: workspaceVolume(id: id).path)
         } catch {
             try? deleteWorkspace(id: id, group: group)
             throw error

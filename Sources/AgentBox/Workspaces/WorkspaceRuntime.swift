@@ -286,7 +286,8 @@ public actor WorkspaceRuntime {
             hostUID: hostUID,
             limits: SandboxLimits(
                 memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids),
-            mounts: MountValidation.sandboxMounts(record.config.mounts ?? []))
+            mounts: MountValidation.sandboxMounts(record.config.mounts ?? []),
+            ids: configuration.workspaceIDs(sandboxNumber: record.sandboxNumber))
     }
 
     private func prepareDirectories() throws {
@@ -294,6 +295,15 @@ public actor WorkspaceRuntime {
         for sub in ["workspace", "home"] {
             try files.createDirectory(
                 at: directory.appendingPathComponent(sub, isDirectory: true), withIntermediateDirectories: true)
+        }
+        // A workspace from before id ranges (one host uid each) is handed to its range once.
+        let ids = configuration.workspaceIDs(sandboxNumber: record.sandboxNumber)
+        var info = stat()
+        if let walk = configuration.ownershipWalk(sandboxNumber: record.sandboxNumber),
+            stat(directory.appendingPathComponent("workspace").path, &info) == 0, ids.inside(info.st_uid) == nil
+        {
+            logger.info("handing the workspace's files to its id range", metadata: ["owner": "\(info.st_uid)"])
+            try walk.apply(to: directory.path)
         }
     }
 

@@ -20,6 +20,8 @@ public struct BubblewrapBackend: SandboxBackend {
     /// Installed agents (`<data-dir>/agents`), mounted read-only at `/.agentbox/agents` in every sandbox.
     private(set) var agentsDirectory: URL
     private(set) var etcDirectory: URL
+    /// The lower layer of every workspace's /var (dpkg's and apt's state, copied from the host).
+    private(set) var varDirectory: URL
     /// `nil` when this server may not create cgroups: limits fall back to rlimits.
     let cgroups: SandboxCgroups.Version?
     let switchesUser: Bool
@@ -42,6 +44,8 @@ public struct BubblewrapBackend: SandboxBackend {
         }
         let etc = stateDirectory.appendingPathComponent("etc", isDirectory: true)
         try SandboxRoot.prepareEtc(in: etc)
+        let variable = stateDirectory.appendingPathComponent("var", isDirectory: true)
+        try SandboxRoot.prepareVar(in: variable)
         var notes: [String] = []
         let (version, problem) = SandboxCgroups.probe()
         if let problem { notes.append("\(problem): memory, CPU and process limits fall back to rlimits") }
@@ -63,6 +67,7 @@ public struct BubblewrapBackend: SandboxBackend {
         try? FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
         let backend = BubblewrapBackend(
             bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
+            varDirectory: variable,
             cgroups: problem == nil ? version : nil, switchesUser: root)
         try backend.checkUserNamespaces()
         let filter = ab_seccomp_open()
@@ -77,7 +82,9 @@ public struct BubblewrapBackend: SandboxBackend {
         var backend = self
         backend.etcDirectory = directory.appendingPathComponent("etc", isDirectory: true)
         backend.agentsDirectory = directory.appendingPathComponent("agents", isDirectory: true)
+        backend.varDirectory = directory.appendingPathComponent("var", isDirectory: true)
         try SandboxRoot.prepareEtc(in: backend.etcDirectory)
+        try SandboxRoot.prepareVar(in: backend.varDirectory)
         try FileManager.default.createDirectory(at: backend.agentsDirectory, withIntermediateDirectories: true)
         return backend
     }
@@ -136,14 +143,31 @@ public struct BubblewrapBackend: SandboxBackend {
         let began = clock.now
         let workspaceDirectory = spec.hostDirectory.appendingPathComponent("workspace", isDirectory: true)
         let homeDirectory = spec.hostDirectory.appendingPathComponent("home", isDirectory: true)
-        let credentials = switchesUser ? spec.hostUID.map { HostSpawn.Credentials(uid: $0, gid: $0) } : nil
+        // bwrap runs as the workspace's root uid (the owner of its user namespace), or as its one uid without one.
+        let launcherUID = spec.ids?.start ?? spec.hostUID
+        let credentials = switchesUser ? launcherUID.map { HostSpawn.Credentials(uid: $0, gid: $0) } : nil
         for directory in [spec.hostDirectory, workspaceDirectory, homeDirectory] {
-            if let credentials, chown(directory.path, credentials.uid, credentials.gid) != 0 {
+            let owner = switchesUser ? spec.hostUID : nil
+            if let owner, chown(directory.path, owner, owner) != 0 {
                 throw SandboxError.errno("chown \(directory.path)")
             }
             // Owner only: another workspace's uid (after an escape) cannot even look inside.
             guard chmod(directory.path, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
         }
+        // Root inside, an unprivileged range outside: a user namespace with the workspace's ids, and its system layer.
+        var namespace: UserNamespace?
+        var system: SystemLayer.Mounted?
+        if switchesUser, let ids = spec.ids {
+            let layer = SystemLayer(directories: [
+                .init(name: "usr", base: URL(fileURLWithPath: "/usr")), .init(name: "etc", base: etcDirectory),
+                .init(name: "var", base: varDirectory),
+            ])
+            try SystemLayer.prepare(workspace: spec.hostDirectory, names: layer.directories.map(\.name), ids: ids)
+            let made = try UserNamespace(ids)
+            namespace = made
+            system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made)
+        }
+        defer { system?.close() }
         let cgroups = try cgroups.map { try SandboxCgroups.create(id: spec.id, version: $0, limits: spec.limits) }
         let prepared = clock.now
         var opened: [Int32] = []
@@ -184,6 +208,7 @@ public struct BubblewrapBackend: SandboxBackend {
                     mountArguments += [readOnly ? "--ro-bind-fd" : "--bind-fd", String(3 + extra.count - 1), path]
                 }
             }
+            if let namespace { extra.append(namespace.fd) }
             procs = try cgroups?.openProcsFiles() ?? []
         } catch {
             await cgroups?.remove()
@@ -192,12 +217,20 @@ public struct BubblewrapBackend: SandboxBackend {
         opened += procs
         // Child descriptors: 0 control, 1 replies, 2 diagnostics, then 3 workspace, 4 home, 5 etc, 6 init, 7 the seccomp
         // filter (a pipe bwrap reads to its end), 8… tools, agents and host mounts.
-        var arguments = [
-            bwrapPath, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--disable-userns", "--uid", String(SandboxRoot.uid), "--gid", String(SandboxRoot.uid),
+        // The seccomp filter refuses new user namespaces either way; bwrap's --disable-userns exists only for those it
+        // makes itself.
+        var arguments = [bwrapPath]
+        if namespace != nil {
+            arguments += ["--userns", String(3 + extra.count - 1), "--uid", "0", "--gid", "0"]
+        } else {
+            arguments += ["--unshare-user", "--disable-userns", "--uid", String(SandboxRoot.uid), "--gid", String(SandboxRoot.uid)]
+        }
+        arguments += [
+            "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", spec.hostname, "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
         ]
-        arguments += SandboxRoot.bwrapArguments(workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6)
+        if namespace != nil { arguments += SandboxRoot.rootCapabilities.flatMap { ["--cap-add", $0] } }
+        arguments += SandboxRoot.bwrapArguments(workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6, system: system?.arguments)
         arguments += mountArguments
         arguments += ["--seccomp", "7"]
         arguments += ["--as-pid-1", "/.agentbox/init"]
@@ -211,7 +244,7 @@ public struct BubblewrapBackend: SandboxBackend {
             supervisor = try await Supervisor.launch(logger: logger) { stdio in
                 try HostSpawn.spawn(
                     executable: bwrapPath, arguments: arguments, environment: ["PATH": "/usr/bin:/bin"],
-                    descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials)
+                    descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials, mounts: system?.mounts ?? [])
             }
         } catch {
             await cgroups?.remove()
@@ -224,7 +257,7 @@ public struct BubblewrapBackend: SandboxBackend {
                 "prepare.ms": "\((prepared - began).milliseconds)",
                 "launch.ms": "\((clock.now - prepared).milliseconds)",
             ])
-        return LinuxSandbox(supervisor: supervisor, cgroups: cgroups)
+        return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: namespace != nil)
     }
 
     /// Opens a host directory allowed as a mount (its real path, as checked against the allowed prefixes when the
@@ -260,12 +293,14 @@ public struct BubblewrapBackend: SandboxBackend {
 final class LinuxSandbox: Sandbox {
     let supervisor: Supervisor
     let cgroups: SandboxCgroups?
-    let baseEnvironment = SandboxRoot.baseEnvironment(home: SandboxRoot.home)
+    let baseEnvironment: [String: String]
     let defaultWorkingDirectory = SandboxRoot.workspace
 
-    init(supervisor: Supervisor, cgroups: SandboxCgroups?) {
+    init(supervisor: Supervisor, cgroups: SandboxCgroups?, runsAsRoot: Bool) {
         self.supervisor = supervisor
         self.cgroups = cgroups
+        baseEnvironment =
+            runsAsRoot ? SandboxRoot.baseEnvironment(home: "/root", user: "root") : SandboxRoot.baseEnvironment(home: SandboxRoot.home)
     }
 
     var hostPIDs: [Int32] { [supervisor.launcherPID] }

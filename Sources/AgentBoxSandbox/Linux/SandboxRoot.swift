@@ -15,6 +15,24 @@ enum SandboxRoot {
         "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates", "ca-certificates.conf",
         "localtime", "timezone", "mime.types", "bash.bashrc", "profile", "profile.d", "inputrc", "gai.conf",
         "protocols", "services", "magic", "python3", "python3.11", "perl", "vim", "gitconfig",
+        // What package managers read: apt's sources and keys, dpkg's configuration, the tools that add users.
+        "apt", "dpkg", "debian_version", "adduser.conf", "deluser.conf", "login.defs", "skel", "shells", "default",
+        "environment", "pam.conf", "pam.d", "security", "debconf.conf", "ucf.conf", "mailcap", "sensors3.conf",
+        "xattr.conf", "npmrc", "nanorc", "logrotate.d", "cron.daily", "systemd", "init.d", "rc0.d", "rc1.d", "rc2.d",
+        "rc3.d", "rc4.d", "rc5.d", "rc6.d", "rcS.d", "X11", "fonts", "emacs", "bindresvport.blacklist",
+    ]
+
+    /// Host entries under /var that package managers need, copied into the sandbox /var: dpkg's and apt's state (what
+    /// is installed, the package lists), so that `apt-get install` in a workspace knows the system it runs on.
+    static let passthroughVar = ["lib/dpkg", "lib/apt", "lib/ucf", "lib/pam", "cache/apt", "cache/debconf"]
+    /// Empty directories every /var has.
+    static let emptyVar = ["cache", "lib", "log", "mail", "opt", "spool", "local", "backups", "tmp", "lib/misc"]
+
+    /// What root in a workspace may do, in its own user namespace only (Docker's default set, less what needs the
+    /// host: raw sockets, device nodes, chroot, audit).
+    static let rootCapabilities = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+        "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP",
     ]
 
     /// The top-level host entries that are symlinks into /usr or directories to mount read-only.
@@ -31,13 +49,20 @@ enum SandboxRoot {
         try files.createDirectory(at: directory, withIntermediateDirectories: true)
         let shell = files.fileExists(atPath: "/bin/bash") ? "/bin/bash" : "/bin/sh"
         let generated: [String: String] = [
-            "passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n\(user):x:\(uid):\(uid):AgentBox agent:\(home):\(shell)\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-            "group": "root:x:0:\n\(user):x:\(uid):\nnogroup:x:65534:\n",
+            "passwd": systemAccounts(host: KernelFile.read("/etc/passwd") ?? "", fields: 7, ours: [
+                "root:x:0:0:root:/root:\(shell)", "\(user):x:\(uid):\(uid):AgentBox agent:\(home):\(shell)",
+                "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
+            ]),
+            "group": systemAccounts(host: KernelFile.read("/etc/group") ?? "", fields: 4, ours: [
+                "root:x:0:", "\(user):x:\(uid):", "nogroup:x:65534:",
+            ]),
+            // pip refuses to install outside a virtual environment on Debian (PEP 668): in a workspace, whose system
+            // is its own, `pip install` installs system-wide as on a machine of one's own.
+            "pip.conf": "[global]\nbreak-system-packages = true\nroot-user-action = ignore\n",
             "hosts": "127.0.0.1\tlocalhost workspace\n::1\tlocalhost ip6-localhost ip6-loopback\n",
             "hostname": "workspace\n",
             "nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n",
             "resolv.conf": "",
-            "os-release": "NAME=\"AgentBox workspace\"\nID=agentbox\n",
         ]
         for (name, content) in generated {
             let url = directory.appendingPathComponent(name)
@@ -46,12 +71,51 @@ enum SandboxRoot {
             }
             chmod(url.path, 0o644)
         }
-        for name in passthroughEtc {
+        for name in passthroughEtc + ["os-release"] {
             let copy = directory.appendingPathComponent(name)
             if (try? files.attributesOfItem(atPath: copy.path)) != nil { try files.removeItem(at: copy) }
             try copyPublic(from: "/etc/\(name)", to: copy.path)
         }
         chmod(directory.path, 0o755)
+    }
+
+    /// The host's system accounts (ids 1–999, named like system users) with `ours` (root, agent, nobody) in their
+    /// places: what packages' scripts expect to find (`_apt`, `man`, `www-data`...). No password field is copied.
+    static func systemAccounts(host: String, fields: Int, ours: [String]) -> String {
+        var lines = ours
+        let taken = Set(ours.map { String($0.split(separator: ":", omittingEmptySubsequences: false)[0]) })
+        for line in host.split(separator: "\n") {
+            var parts = line.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == fields, let id = Int(parts[2]), id > 0, id < 1000, !taken.contains(parts[0]) else { continue }
+            parts[1] = "x"
+            if fields == 4 { parts[3] = "" }
+            lines.append(parts.joined(separator: ":"))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes the sandbox /var (the lower layer of every workspace's /var) into `directory`: the empty directories
+    /// and a copy of `passthroughVar`, refreshed when the host's dpkg status changed since the last copy.
+    static func prepareVar(in directory: URL) throws {
+        let files = FileManager.default
+        let stamp = directory.appendingPathComponent(".agentbox-source")
+        var status = stat()
+        let source = stat("/var/lib/dpkg/status", &status) == 0 ? "\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_size)" : "none"
+        if (try? String(contentsOf: stamp, encoding: .utf8)) == source { return }
+        if files.fileExists(atPath: directory.path) { try files.removeItem(at: directory) }
+        try files.createDirectory(at: directory, withIntermediateDirectories: true)
+        chmod(directory.path, 0o755)
+        for name in emptyVar {
+            let path = directory.appendingPathComponent(name).path
+            try files.createDirectory(atPath: path, withIntermediateDirectories: true)
+            chmod(path, name == "tmp" ? 0o1777 : 0o755)
+        }
+        for name in passthroughVar {
+            let destination = directory.appendingPathComponent(name)
+            try files.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try copyPublic(from: "/var/\(name)", to: destination.path)
+        }
+        try source.write(to: stamp, atomically: true, encoding: .utf8)
     }
 
     /// Copies `source` to `destination` if every user may read it: directories recursively, symlinks as symlinks,
@@ -83,8 +147,10 @@ enum SandboxRoot {
     }
 
     /// The bwrap arguments that build the root file system (workspace directories and /etc come as descriptors).
-    static func bwrapArguments(workspaceFD: Int32, homeFD: Int32, etcFD: Int32, initFD: Int32) -> [String] {
-        var arguments = ["--ro-bind", "/usr", "/usr"]
+    /// `system` binds the workspace's system layer (`/usr`, `/etc`, `/var`) in place of the read-only host `/usr`
+    /// and AgentBox's `/etc`; then root's home is the workspace's home too.
+    static func bwrapArguments(workspaceFD: Int32, homeFD: Int32, etcFD: Int32, initFD: Int32, system: [String]? = nil) -> [String] {
+        var arguments = system ?? ["--ro-bind", "/usr", "/usr"]
         let files = FileManager.default
         for name in topLevel {
             let path = "/\(name)"
@@ -97,19 +163,20 @@ enum SandboxRoot {
                 }
             }
         }
-        arguments += ["--ro-bind-fd", String(etcFD), "/etc"]
+        if system == nil { arguments += ["--ro-bind-fd", String(etcFD), "/etc", "--dir", "/var"] }
         arguments += [
             "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--dir", "/var", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
+            "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
             "--bind-fd", String(workspaceFD), workspace,
             "--bind-fd", String(homeFD), home,
             "--ro-bind-fd", String(initFD), "/.agentbox/init",
             "--chdir", workspace,
         ]
+        if system != nil { arguments += ["--symlink", "home/agent", "/root"] }
         return arguments
     }
 
-    static func baseEnvironment(home: String) -> [String: String] {
+    static func baseEnvironment(home: String, user: String = user) -> [String: String] {
         [
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": home, "USER": user, "LOGNAME": user, "LANG": "C.UTF-8",

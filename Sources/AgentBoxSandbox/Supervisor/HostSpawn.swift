@@ -8,11 +8,15 @@ enum HostSpawn {
         var gid: UInt32
     }
 
-    /// Starts `executable` with `arguments` (argv[0] included) and returns its pid.
+    /// Starts `executable` with `arguments` (argv[0] included) and returns its pid. `mounts` (detached mounts) are
+    /// attached at their targets in a mount namespace of the child's own.
     static func spawn(
         executable: String, arguments: [String], environment: [String: String], descriptors: [Int32],
-        cgroupProcs: [Int32] = [], credentials: Credentials? = nil
+        cgroupProcs: [Int32] = [], credentials: Credentials? = nil, mounts: [(fd: Int32, target: String)] = []
     ) throws -> pid_t {
+        let targets = mounts.map { strdup($0.target) }
+        defer { targets.forEach { free($0) } }
+        let mountFDs = mounts.map(\.fd)
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -23,10 +27,15 @@ enum HostSpawn {
             envp.withUnsafeBufferPointer { envpBuffer in
                 descriptors.withUnsafeBufferPointer { fds in
                     cgroupProcs.withUnsafeBufferPointer { cgroups in
-                        ab_spawn(
-                            executable, argvBuffer.baseAddress, envpBuffer.baseAddress, fds.baseAddress, Int32(fds.count),
-                            cgroups.baseAddress, Int32(cgroups.count), credentials == nil ? 0 : 1,
-                            credentials?.uid ?? 0, credentials?.gid ?? 0)
+                        mountFDs.withUnsafeBufferPointer { mountFDs in
+                            targets.map { UnsafePointer($0) }.withUnsafeBufferPointer { targets in
+                                ab_spawn(
+                                    executable, argvBuffer.baseAddress, envpBuffer.baseAddress, fds.baseAddress,
+                                    Int32(fds.count), cgroups.baseAddress, Int32(cgroups.count), credentials == nil ? 0 : 1,
+                                    credentials?.uid ?? 0, credentials?.gid ?? 0, mountFDs.baseAddress, targets.baseAddress,
+                                    Int32(mountFDs.count))
+                            }
+                        }
                     }
                 }
             }

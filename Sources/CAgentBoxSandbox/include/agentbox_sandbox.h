@@ -2,6 +2,7 @@
 #define AGENTBOX_SANDBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /// The most file descriptors one control message carries (a process's stdin, stdout and stderr).
@@ -37,9 +38,23 @@ int ab_set_nonblocking(int fd, int nonblocking);
 /// files), so that it and everything it starts are in those cgroups from the first instruction; and when
 /// `set_ids` is non-zero it drops supplementary groups and switches to `gid` and `uid` for good.
 ///
+/// Creates a user namespace owned by host uid `owner`, with `map` ("inside outside count" lines) as both its uid and
+/// gid map, and returns a descriptor of it (the process that made it is gone).
+int ab_userns_open(uint32_t owner, const char *map);
+/// A detached copy of the mount at `dir_fd`, idmapped through `userns_fd`, nosuid and nodev (read-only if asked).
+int ab_idmapped_tree(int dir_fd, int userns_fd, int read_only);
+/// A detached overlay of `lower_fds` (top first) with `upper_fd`/`work_fd` (or read-only with `upper_fd` -1).
+/// On failure, `message` holds the file system's own explanation when it gave one.
+int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, char *message, size_t message_size);
+
+/// With `nmounts` > 0, the child first enters a mount namespace of its own (private to it: nothing propagates back)
+/// and attaches each detached mount of `mount_fds` at `mount_targets` there, so that they are seen by it and what it
+/// starts, never by the host, and vanish with the last process that uses them.
+///
 /// Exists because no Swift package can map more than fds 0-2 into a child or switch its credentials before exec.
 pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
-               const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid);
+               const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid,
+               const int *mount_fds, const char *const *mount_targets, int nmounts);
 #endif
 
 /// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not export.

@@ -1,0 +1,159 @@
+import CAgentBoxSandbox
+import Foundation
+
+/// The ids of one workspace: a range of host uids (and gids) of its own, mapped into its user namespace, so that its
+/// processes may be root (uid 0 inside) while being an unprivileged host uid outside.
+///
+/// Inside ids 0–1999 map to `start`…`start + 1999` and 65534–65535 (`nobody`, `nogroup`) to `start + 2046`…
+/// `start + 2047`; every other id is unmapped (shown as `nobody`, and refused by chown).
+public struct WorkspaceIDs: Sendable, Equatable {
+    /// Host ids each workspace owns.
+    public static let slot: UInt32 = 2048
+    /// Inside ids below this are mapped one to one.
+    public static let mapped: UInt32 = 2000
+    /// The uid the agent user (`agent`) has inside.
+    public static let agent: UInt32 = 1000
+
+    /// The host uid of the workspace's root.
+    public let start: UInt32
+
+    public init(start: UInt32) { self.start = start }
+
+    /// The host id of inside id `id`, or `nil` when it is not mapped.
+    public func host(_ id: UInt32) -> UInt32? {
+        if id < Self.mapped { return start + id }
+        if id >= 65534, id <= 65535 { return start + Self.slot - 2 + (id - 65534) }
+        return nil
+    }
+
+    /// The inside id of host id `id`, or `nil` when it is not this workspace's.
+    public func inside(_ id: UInt32) -> UInt32? {
+        guard id >= start, id < start + Self.slot else { return nil }
+        let offset = id - start
+        if offset < Self.mapped { return offset }
+        if offset >= Self.slot - 2 { return 65534 + offset - (Self.slot - 2) }
+        return nil
+    }
+
+    /// The text of `/proc/PID/uid_map` (and gid_map).
+    var map: String { "0 \(start) \(Self.mapped)\n65534 \(start + Self.slot - 2) 2\n" }
+}
+
+/// A user namespace with a workspace's id map, held open by a descriptor.
+final class UserNamespace {
+    let fd: Int32
+
+    /// Makes the namespace, owned by the workspace's root uid (so bwrap, running as that uid, may join it).
+    init(_ ids: WorkspaceIDs) throws {
+        let fd = ab_userns_open(ids.start, ids.map)
+        guard fd >= 0 else { throw SandboxError.errno("create the workspace's user namespace") }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
+/// A workspace's system layer: `/usr`, `/etc` and `/var` are overlays whose lower layers are the host's `/usr` (and
+/// AgentBox's `/etc` and `/var`, then any image's layers) and whose upper layer is the workspace's own, under
+/// `<workspace>/system/`. Installs (`apt-get`, `pip`, `npm -g`) land there: they persist with the workspace's files,
+/// count against its disk limit, and never reach the host or another workspace.
+///
+/// The lower layers are owned by the host's root; each is mounted "idmapped" through the workspace's user namespace,
+/// so that inside they are owned by the workspace's root, who may then change them (copy-up into the upper layer).
+/// The overlays are made by the server as detached mounts and attached only in the mount namespace of the sandbox's
+/// launcher (`ab_spawn`): the host never sees them, and they go away with the sandbox.
+struct SystemLayer {
+    /// The directories that are overlays, and the base lower layer of each (top of the image chain comes first).
+    struct Directory {
+        var name: String
+        var base: URL
+    }
+
+    /// What the launcher needs: the detached overlays with where to attach them, and bwrap's arguments.
+    struct Mounted {
+        var mounts: [(fd: Int32, target: String)]
+        var arguments: [String]
+        func close() { mounts.forEach { Glibc.close($0.fd) } }
+    }
+
+    let directories: [Directory]
+    /// Plain directories of the workspace's own, kept with it: where software and other users' homes go.
+    static let plainDirectories = ["opt", "srv", "home"]
+
+    /// The workspace's own part: `<workspace>/system/<name>/{upper,work,root}`.
+    static func directory(of workspace: URL) -> URL { workspace.appendingPathComponent("system", isDirectory: true) }
+
+    /// Creates the workspace's upper and work directories (owned by its root) when missing.
+    static func prepare(workspace: URL, names: [String], ids: WorkspaceIDs) throws {
+        let system = directory(of: workspace)
+        for path in [system] + names.flatMap({ name in ["upper", "work", "root"].map { system.appendingPathComponent(name).appendingPathComponent($0) } }) {
+            var info = stat()
+            if lstat(path.path, &info) == 0 { continue }
+            try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true)
+            guard chown(path.path, ids.start, ids.start) == 0 else { throw SandboxError.errno("chown \(path.path)") }
+            chmod(path.path, path.lastPathComponent == "work" ? 0o700 : 0o755)
+        }
+        // The parent of each name was made by createDirectory above as the server: give it to the workspace's root too.
+        for name in names {
+            chown(system.appendingPathComponent(name).path, ids.start, ids.start)
+        }
+        for name in plainDirectories {
+            let path = system.appendingPathComponent(name).path
+            if mkdir(path, 0o755) == 0 {
+                guard chown(path, ids.start, ids.start) == 0 else { throw SandboxError.errno("chown \(path)") }
+            }
+        }
+    }
+
+    /// Builds the overlays for one boot. `imageLayers` are image system layers (each with one directory per name),
+    /// top first; they were frozen with canonical ids (inside ids), so they are idmapped like the base.
+    func mount(workspace: URL, imageLayers: [URL], namespace: UserNamespace) throws -> Mounted {
+        var result = Mounted(mounts: [], arguments: [])
+        var opened: [Int32] = []
+        defer { opened.forEach { Glibc.close($0) } }
+        func openDirectory(_ url: URL) throws -> Int32 {
+            let fd = ab_open_path(url.path, 1)
+            guard fd >= 0 else { throw SandboxError.errno("open \(url.path)") }
+            opened.append(fd)
+            return fd
+        }
+        do {
+            let system = Self.directory(of: workspace)
+            for directory in directories {
+                var lowers: [Int32] = []
+                for layer in imageLayers + [directory.base] {
+                    let source = layer == directory.base ? layer : layer.appendingPathComponent(directory.name)
+                    let tree = ab_idmapped_tree(try openDirectory(source), namespace.fd, 1)
+                    guard tree >= 0 else { throw SandboxError.errno("idmap \(source.path)") }
+                    opened.append(tree)
+                    lowers.append(tree)
+                }
+                let own = system.appendingPathComponent(directory.name)
+                let upper = try openDirectory(own.appendingPathComponent("upper"))
+                let work = try openDirectory(own.appendingPathComponent("work"))
+                var message = [CChar](repeating: 0, count: 512)
+                let overlay = lowers.withUnsafeBufferPointer {
+                    ab_overlay_mount($0.baseAddress, Int32($0.count), upper, work, &message, message.count)
+                }
+                guard overlay >= 0 else {
+                    let error = errno
+                    let detail = String(cString: message)
+                    throw SandboxError(
+                        .startFailed,
+                        "cannot mount the system layer's /\(directory.name): \(String(cString: strerror(error)))\(detail.isEmpty ? "" : " (\(detail))")")
+                }
+                let target = own.appendingPathComponent("root").path
+                result.mounts.append((overlay, target))
+                result.arguments += ["--bind", target, "/\(directory.name)"]
+            }
+        } catch {
+            result.close()
+            throw error
+        }
+        let system = Self.directory(of: workspace)
+        for name in Self.plainDirectories {
+            result.arguments += ["--bind", system.appendingPathComponent(name).path, "/\(name)"]
+        }
+        return result
+    }
+}

@@ -1,0 +1,130 @@
+// The pieces of a workspace's system layer that only the kernel's newer interfaces give: a user namespace with a
+// range of ids mapped (the workspace's root is an unprivileged host uid), mounts "idmapped" through it (so that the
+// host's root-owned /usr appears owned by the workspace's root), and an overlay built from descriptors. All of it is
+// done by the server, which is root in the host's namespaces; nothing here runs in a sandbox.
+#define _GNU_SOURCE
+#include "agentbox_sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t length = (ssize_t)strlen(text);
+    ssize_t written = write(fd, text, (size_t)length);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == length ? 0 : -1;
+}
+
+int ab_userns_open(uint32_t owner, const char *map) {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        close(ready[0]);
+        close(ready[1]);
+        errno = saved;
+        return -1;
+    }
+    if (pid == 0) {
+        // Raw system calls only: the parent has other threads, which this child does not.
+        // The namespace's owner is the workspace's root uid: bwrap, running as it, may then join the namespace.
+        char status = 'x';
+        if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setresgid, owner, owner, owner) != 0 ||
+            syscall(SYS_setresuid, owner, owner, owner) != 0 || unshare(CLONE_NEWUSER) != 0)
+            status = 'e';
+        if (write(ready[1], &status, 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    close(ready[1]);
+    char status = 0;
+    ssize_t got;
+    do { got = read(ready[0], &status, 1); } while (got < 0 && errno == EINTR);
+    close(ready[0]);
+    int result = -1, saved = EPERM;
+    if (got == 1 && status == 'x') {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+        if (write_file(path, map) == 0) {
+            snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+            if (write_file(path, map) == 0) {
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+                result = open(path, O_RDONLY | O_CLOEXEC);
+            }
+        }
+        saved = errno;
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    if (result < 0) errno = saved;
+    return result;
+}
+
+int ab_idmapped_tree(int dir_fd, int userns_fd, int read_only) {
+    int tree = (int)syscall(SYS_open_tree, dir_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (tree < 0) return -1;
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (read_only ? MOUNT_ATTR_RDONLY : 0);
+    attr.userns_fd = (uint64_t)userns_fd;
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
+        int saved = errno;
+        close(tree);
+        errno = saved;
+        return -1;
+    }
+    return tree;
+}
+
+int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, char *message, size_t message_size) {
+    if (message_size > 0) message[0] = 0;
+    int context = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+    if (context < 0) return -1;
+    int failed = 0;
+    for (int i = 0; i < nlower && !failed; i++)
+        failed = syscall(SYS_fsconfig, context, FSCONFIG_SET_FD, "lowerdir+", NULL, lower_fds[i]) != 0;
+    if (!failed && upper_fd >= 0) {
+        failed = syscall(SYS_fsconfig, context, FSCONFIG_SET_FD, "upperdir", NULL, upper_fd) != 0 ||
+                 syscall(SYS_fsconfig, context, FSCONFIG_SET_FD, "workdir", NULL, work_fd) != 0;
+    }
+    if (!failed) failed = syscall(SYS_fsconfig, context, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0;
+    int mount_fd = -1;
+    if (!failed) mount_fd = (int)syscall(SYS_fsmount, context, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    int saved = errno;
+    if (mount_fd < 0 && message_size > 0) {
+        // The file system's own words, when it left any ("overlayfs: ..."), say more than the errno.
+        ssize_t length = read(context, message, message_size - 1);
+        message[length > 0 ? length : 0] = 0;
+    }
+    close(context);
+    errno = saved;
+    return mount_fd;
+}
