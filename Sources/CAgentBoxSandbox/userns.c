@@ -6,6 +6,7 @@
 #include "agentbox_sandbox.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <sched.h>
@@ -104,8 +105,43 @@ int ab_idmapped_tree(int dir_fd, int userns_fd, int read_only) {
     return tree;
 }
 
-int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, char *message, size_t message_size) {
+struct overlay_call {
+    const int *lower_fds;
+    int nlower, upper_fd, work_fd, root_fd;
+    char *message;
+    size_t message_size;
+    int result, error;
+};
+
+static int overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, char *message, size_t message_size);
+
+// The overlay records its layers' paths as the mounting thread sees them, and shows them in every /proc/PID/mountinfo:
+// made on a thread whose root is the workspace's system directory, they read "/usr/upper", never the data directory.
+static void *overlay_thread(void *argument) {
+    struct overlay_call *call = argument;
+    if (unshare(CLONE_FS) != 0 || fchdir(call->root_fd) != 0 || chroot(".") != 0) {
+        call->result = -1;
+        call->error = errno;
+        return NULL;
+    }
+    call->result = overlay_mount(call->lower_fds, call->nlower, call->upper_fd, call->work_fd, call->message, call->message_size);
+    call->error = errno;
+    return NULL;
+}
+
+int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, int root_fd, char *message,
+                     size_t message_size) {
     if (message_size > 0) message[0] = 0;
+    struct overlay_call call = { lower_fds, nlower, upper_fd, work_fd, root_fd, message, message_size, -1, 0 };
+    pthread_t thread;
+    int failed = pthread_create(&thread, NULL, overlay_thread, &call);
+    if (failed != 0) { errno = failed; return -1; }
+    pthread_join(thread, NULL);
+    errno = call.error;
+    return call.result;
+}
+
+static int overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, char *message, size_t message_size) {
     int context = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
     if (context < 0) return -1;
     int failed = 0;

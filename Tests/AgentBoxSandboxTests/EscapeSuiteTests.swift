@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxSandbox
 import Foundation
 import NIOCore
 import Synchronization
@@ -141,14 +142,14 @@ final class EscapeScene: Sendable {
         if check.stdout.components(separatedBy: neighbourSecret).count != 4 {
             Issue.record("the neighbour cannot read its own secrets: \(check.stdout) \(check.stderr)")
         }
-        let neighbourPIDs = hostProcesses(uid: neighbour.hostUID)
+        let neighbourPIDs = hostProcesses(ofWorkspaceWithAgentUID: neighbour.hostUID)
         if neighbourPIDs.isEmpty { Issue.record("the neighbour has no processes on the host") }
         let attacker = try await manager.runtime(for: key("attacker"))
 
         return EscapeScene(
             dataDirectory: directory, manager: manager, hostDirectory: hostDirectory, hostSecret: hostSecret,
             neighbourSecret: neighbourSecret, environmentSecret: environmentSecret, neighbourDirectory: neighbour.directory.path,
-            neighbourHostPIDs: neighbourPIDs, attackerHostUID: attacker.hostUID, sharedDirectory: shared,
+            neighbourHostPIDs: neighbourPIDs, attackerHostUID: attacker.hostUID - WorkspaceIDs.agent, sharedDirectory: shared,
             hostServer: hostServer, hostSettings: readSettings(), hostAddressTargets: hostAddressTargets)
     }
 
@@ -350,8 +351,9 @@ let hostFileAttacks: [SandboxAttack] = [
         lines: ["secrets ['ENOENT']", "shadow listed False"]),
     SandboxAttack(
         area: .hostFiles, name: "list /root and read root's SSH keys and shell history",
-        action: .python { _ in pythonErrnos("root", ["/root/.ssh/id_rsa", "/root/.ssh/authorized_keys", "/root/.bash_history"]) + "\nattempt('list /root', lambda: os.listdir('/root'))" },
-        lines: ["root ['ENOENT']", "list /root ENOENT"]),
+        // /root is the workspace's own root's home (its /home/agent), never the host's.
+        action: .python { _ in pythonErrnos("root", ["/root/.ssh/id_rsa", "/root/.ssh/authorized_keys", "/root/.bash_history"]) + "\nprint('root is', os.readlink('/root'))" },
+        lines: ["root ['ENOENT']", "root is home/agent"]),
     SandboxAttack(
         area: .hostFiles, name: "other users' home directories",
         action: .python { _ in
@@ -381,7 +383,7 @@ let hostFileAttacks: [SandboxAttack] = [
             return pythonErrnos("store", [store, store + "-wal", store + "-shm"])
                 + """
 
-                names = [f for d, dirs, files in os.walk("/") for f in files if "sqlite" in f and not d.startswith(("/proc", "/usr"))]
+                names = [f for d, dirs, files in os.walk("/") for f in files if f.startswith("agentbox.sqlite") and not d.startswith(("/proc", "/usr"))]
                 print("store files", names)
                 def target(fd):
                     try:
@@ -649,7 +651,8 @@ let procAttacks: [SandboxAttack] = [
             \(pythonErrnos("links", ["/proc/1/exe", "/proc/1/cwd", "/proc/1/root"], "os.readlink"))
             """
         },
-        lines: ["list fd EACCES", "open fd ['EACCES']", "links ['EACCES']"]),
+        // The workspace's root may list the numbers of its own init's descriptors, never open or follow them.
+        lines: ["open fd ['EACCES']", "links ['EACCES']"]),
     SandboxAttack(
         area: .procAndSys, name: "/proc/self/mountinfo names no host path",
         action: .shell { _ in "cat /proc/self/mountinfo" },
@@ -778,7 +781,7 @@ let namespaceAttacks: [SandboxAttack] = [
             """
         },
         lines: ["tmpfs EPERM", "fsopen tmpfs EPERM"],
-        contains: ["must be superuser to use mount"]),
+        contains: ["mount: /tmp: permission denied"]),
     SandboxAttack(
         area: .mountsAndNamespaces, name: "bind-mount / or clone a mount tree (open_tree)",
         action: .python { _ in
@@ -971,6 +974,9 @@ let privilegeAttacks: [SandboxAttack] = [
         area: .privileges, name: "setuid-root programs (su, passwd, newgrp, chsh, chfn, gpasswd, mount)",
         action: .python { _ in
             """
+            os.setgroups([])
+            os.setgid(1000)
+            os.setuid(1000)  # the workspace's root gains nothing from set-uid programs; its other users neither
             print([line for line in open("/proc/self/status").read().splitlines() if line.startswith("NoNewPrivs")][0])
             for name in ["su", "passwd", "newgrp", "chsh", "chfn", "gpasswd", "mount"]:
                 path = "/usr/bin/" + name
@@ -1000,28 +1006,29 @@ let privilegeAttacks: [SandboxAttack] = [
     SandboxAttack(
         area: .privileges, name: "chmod u+s a copy of a program",
         action: .shell { _ in
-            "cp /usr/bin/id /workspace/suid-id && chmod 4755 /workspace/suid-id && stat -c %a /workspace/suid-id && /workspace/suid-id -u; echo nosuid=$(grep -c ' /workspace rw,nosuid' /proc/self/mountinfo)"
+            "cp /usr/bin/id /workspace/suid-id && chmod 4755 /workspace/suid-id && stat -c %a /workspace/suid-id && setpriv --reuid 1000 --regid 1000 --clear-groups /workspace/suid-id -u; echo nosuid=$(grep -c ' /workspace rw,nosuid' /proc/self/mountinfo)"
         },
-        // The bit is set, but /workspace is mounted nosuid, and the file is the workspace's own anyway.
+        // The bit is set (by the workspace's root, who owns the copy), but /workspace is mounted nosuid: the agent
+        // user running it stays 1000.
         lines: ["4755", "1000", "nosuid=1"],
         verify: { scene, _ in
-            // On the host the file belongs to the workspace's own unprivileged uid: a setuid bit there gains nothing.
+            // On the host the file belongs to the workspace's root, an unprivileged uid: a setuid bit there gains nothing.
             let runtime = try await scene.manager.runtime(for: key("attacker"))
             var info = stat()
             #expect(stat(runtime.directory.appendingPathComponent("workspace/suid-id").path, &info) == 0)
             #expect(info.st_uid == scene.attackerHostUID && info.st_uid != 0, "owner \(info.st_uid)")
         }),
     SandboxAttack(
-        area: .privileges, name: "chown a file to root (and to another uid)",
-        action: .shell { _ in "touch /workspace/to-root && chown 0:0 /workspace/to-root 2>&1; chown 1001 /workspace/to-root 2>&1; stat -c %u /workspace/to-root" },
-        // Neither uid exists in the workspace's user namespace (only 1000 is mapped).
+        area: .privileges, name: "chown a file to another uid, and to one outside the workspace's range",
+        action: .shell { _ in "touch /workspace/to-root && chown 1001:1001 /workspace/to-root && chown 5000 /workspace/to-root 2>&1; chown 4294967294 /workspace/to-root 2>&1; stat -c %u /workspace/to-root" },
+        // Ids the workspace's user namespace maps (0-1999, 65534-65535) are its own; any other is refused.
         contains: ["chown: changing ownership of '/workspace/to-root': Invalid argument"],
         verify: { scene, result in
-            #expect(result.stdout.hasSuffix("1000\n"), "\(result.stdout)")
+            #expect(result.stdout.hasSuffix("1001\n"), "\(result.stdout)")
             let runtime = try await scene.manager.runtime(for: key("attacker"))
             var info = stat()
             #expect(stat(runtime.directory.appendingPathComponent("workspace/to-root").path, &info) == 0)
-            #expect(info.st_uid == scene.attackerHostUID, "owner on the host \(info.st_uid)")
+            #expect(info.st_uid == scene.attackerHostUID + 1001, "owner on the host \(info.st_uid): inside the workspace's range")
         }),
     SandboxAttack(
         area: .privileges, name: "file capabilities (setcap, security.capability), capset and ambient capabilities",
@@ -1039,12 +1046,29 @@ let privilegeAttacks: [SandboxAttack] = [
             print([line for line in open("/proc/self/status").read().splitlines() if line.startswith("CapBnd")][0])
             """
         },
-        lines: ["security.capability EPERM", "capset EPERM", "ambient raise EPERM", "CapBnd:\t0000000000000000"]),
+        // The workspace's root may set file capabilities, but the kernel records them for its own user namespace
+        // only (revision 3, with its root's host uid), and none beyond its bounding set can be gained.
+        lines: ["capset EPERM", "ambient raise EPERM", "CapBnd:\t00000000800005fb"],
+        verify: { scene, _ in
+            let runtime = try await scene.manager.runtime(for: key("attacker"))
+            // Read on the host (Swift's Glibc module has no getxattr): revision 3 names the root it is valid under.
+            let reader = Process()
+            reader.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            reader.arguments = ["-c", "import os, struct, sys\ntry:\n  b = os.getxattr(sys.argv[1], 'security.capability')\n  print(b[3], struct.unpack('<I', b[20:24])[0] if len(b) >= 24 else -1)\nexcept OSError:\n  print('none')", runtime.directory.appendingPathComponent("workspace/capbin").path]
+            let pipe = Pipe()
+            reader.standardOutput = pipe
+            try reader.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            reader.waitUntilExit()
+            if text != "none\n" {
+                #expect(text == "3 \(scene.attackerHostUID)\n", "a namespaced capability, valid only where the workspace's root is root: \(text)")
+            }
+        }),
     SandboxAttack(
-        area: .privileges, name: "setuid(0), setgid(0), setgroups([0])",
-        action: .python { _ in "attempt('setuid', lambda: os.setuid(0))\nattempt('setgid', lambda: os.setgid(0))\nattempt('setgroups', lambda: os.setgroups([0]))" },
-        // Root is not even mapped into the workspace's user namespace: there is no uid 0 to become.
-        lines: ["setuid EINVAL", "setgid EINVAL", "setgroups EPERM"]),
+        area: .privileges, name: "setuid, setgid and setgroups to an id outside the workspace's range",
+        action: .python { _ in "attempt('setuid', lambda: os.setuid(5000))\nattempt('setgid', lambda: os.setgid(5000))\nattempt('setgroups', lambda: os.setgroups([5000]))" },
+        // The workspace's root is uid 0 of its own namespace; an id its namespace does not map cannot be taken.
+        lines: ["setuid EINVAL", "setgid EINVAL", "setgroups EINVAL"]),
 ]
 
 // MARK: Egress

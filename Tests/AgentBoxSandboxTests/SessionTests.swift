@@ -297,7 +297,7 @@ struct SessionTests {
 
     @Test func aRestartMidTurnKeepsTheHistoryAndResumes() async throws {
         try await withTemporaryDirectory { directory in
-            let uidBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000
+            let uidBase = 100_000_000 + UInt32.random(in: 0..<15_000) * 262_144
             let first = try makeManager(directory) { $0.sandboxUIDBase = uidBase }
             _ = try await first.create(key: key("ws"))
             let session = try await first.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))

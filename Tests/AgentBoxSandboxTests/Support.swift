@@ -48,7 +48,7 @@ func makeManager(
     configuration.allowedHostMountPrefixes = allowHostMounts
     configuration.portWaitLimit = portWaitLimit
     // Tests run in parallel with stores of their own: give each its own range of host uids.
-    configuration.sandboxUIDBase = 300_000 + UInt32.random(in: 0..<10_000) * 1000
+    configuration.sandboxUIDBase = 100_000_000 + UInt32.random(in: 0..<15_000) * 262_144
     configure(&configuration)
     return try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
 }
@@ -64,6 +64,19 @@ extension WorkspaceManager {
 }
 
 /// Host pids of processes owned by `uid`.
+/// The host pids of a workspace's processes: those whose uid is in its id range (given by its agent's host uid).
+func hostProcesses(ofWorkspaceWithAgentUID agent: UInt32) -> [Int32] {
+    let start = agent - WorkspaceIDs.agent
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return entries.compactMap { Int32($0) }.filter { pid in
+        guard let status = KernelFile.read("/proc/\(pid)/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
+            let uid = line.split(separator: "\t").dropFirst().first.flatMap({ UInt32($0) })
+        else { return false }
+        return uid >= start && uid < start + WorkspaceIDs.slot
+    }
+}
+
 func hostProcesses(uid: UInt32) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     return entries.compactMap { Int32($0) }.filter { pid in

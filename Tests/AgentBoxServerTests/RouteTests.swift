@@ -23,7 +23,7 @@ func withServer(
     var configuration = AgentBoxConfiguration(dataDirectory: directory)
     if sandbox {
         configuration.sandbox = try SandboxKind.linux.makeBackend(dataDirectory: directory).backend
-        configuration.sandboxUIDBase = 400_000 + UInt32.random(in: 0..<10_000) * 1000
+        configuration.sandboxUIDBase = 100_000_000 + UInt32.random(in: 0..<15_000) * 262_144
     }
     let manager = try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
     let app = try buildApplication(manager: manager, configuration: ServerConfiguration(token: token), logger: logger)

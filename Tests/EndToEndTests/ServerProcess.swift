@@ -83,7 +83,7 @@ final class ServerProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
         // Servers of parallel tests each get their own range of sandbox host uids.
-        let uidBase = uidBase ?? String(500_000 + Int.random(in: 0..<10_000) * 1000)
+        let uidBase = uidBase ?? String(100_000_000 + Int.random(in: 0..<15_000) * 262_144)
         var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "info", "--sandbox-uid-base", uidBase]
             + extraArguments
         if let token { arguments += ["--token", token] }

@@ -7,7 +7,7 @@ import Foundation
 /// that swaps a directory for a symlink to `/etc` during the copy makes that entry fail, never leads the copy
 /// outside the tree. Regular files are reflinked where the file system shares blocks (btrfs, XFS), else copied in
 /// the kernel (`copy_file_range`). Symlinks are recreated as symlinks; modes, owners and modification times are
-/// kept (or owners are set to `owner`); sockets, devices and FIFOs are skipped.
+/// kept (or owners handed to a workspace's ids); sockets, devices and FIFOs are skipped.
 ///
 /// No package offers a walk that is safe against such swaps, so this one is written by hand.
 struct FileTreeCopy {
@@ -21,8 +21,11 @@ struct FileTreeCopy {
         var directories = 0
     }
 
-    /// Files and directories get this owner (a workspace's host uid) instead of the source's.
-    let owner: UInt32?
+    /// Hands every entry to a workspace's ids (``OwnershipWalk/target(_:)``); `nil` keeps the source's owners.
+    let ownership: OwnershipWalk?
+
+    private func uid(_ info: stat) -> UInt32 { ownership?.target(info.st_uid) ?? info.st_uid }
+    private func gid(_ info: stat) -> UInt32 { ownership?.target(info.st_gid) ?? info.st_gid }
     /// The deepest directory nesting copied (deeper entries fail the copy rather than exhaust the stack).
     static let maxDepth = 256
 
@@ -92,20 +95,22 @@ struct FileTreeCopy {
                 guard count >= 0 else { continue }
                 buffer[count] = 0
                 guard symlinkat(buffer, destination, name) == 0 else { throw Self.failure("link \(name)") }
-                let uid = owner ?? info.st_uid, gid = owner ?? info.st_gid
-                fchownat(destination, name, uid, gid, AT_SYMLINK_NOFOLLOW)
+                fchownat(destination, name, uid(info), gid(info), AT_SYMLINK_NOFOLLOW)
                 var times = [info.st_atim, info.st_mtim]
                 utimensat(destination, name, &times, AT_SYMLINK_NOFOLLOW)
+            case S_IFCHR where info.st_rdev == 0:
+                // An overlay's whiteout (a file of the system layer's lower layers that the workspace deleted).
+                guard mknodat(destination, name, S_IFCHR, 0) == 0 else { throw Self.failure("whiteout \(name)") }
             default:
                 continue  // sockets, devices and FIFOs belong to a running workspace, not to its files
             }
         }
     }
 
-    /// Sets mode, owner and times of the open `fd` from `info` (the owner from ``owner`` when set).
+    /// Sets mode, owner and times of the open `fd` from `info` (the owner through ``ownership`` when set).
     private func applyMetadata(_ fd: Int32, _ info: stat) throws {
         // The owner first: chown clears set-id bits, and fchmod restores the mode exactly.
-        _ = fchown(fd, owner ?? info.st_uid, owner ?? info.st_gid)
+        _ = fchown(fd, uid(info), gid(info))
         guard fchmod(fd, info.st_mode & 0o7777) == 0 else { throw Self.failure("chmod") }
         var times = [info.st_atim, info.st_mtim]
         _ = futimens(fd, &times)

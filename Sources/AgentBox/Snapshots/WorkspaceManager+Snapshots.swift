@@ -95,7 +95,7 @@ extension WorkspaceManager {
             do {
                 try FileManager.default.createDirectory(atPath: root.path, withIntermediateDirectories: true)
                 guard mkdir(staging, 0o700) == 0 else { throw FileTreeCopy.failure("create \(staging)") }
-                let copy = FileTreeCopy(owner: nil)
+                let copy = FileTreeCopy(ownership: nil)
                 var outcome = try copy.copy(from: source.appendingPathComponent("workspace").path, to: staging + "/workspace")
                 let home = try copy.copy(from: source.appendingPathComponent("home").path, to: staging + "/home")
                 outcome.bytes += home.bytes
@@ -194,7 +194,6 @@ extension WorkspaceManager {
     /// a writable snapshot in the pool; else a copy, into a subvolume of its own when there is a pool. Returns the
     /// bytes copied (0 for a snapshot in the pool).
     private func placeFork(of snapshotID: String, into record: WorkspaceRecord) async throws -> Int64 {
-        let owner = configuration.fileOwner(sandboxNumber: record.sandboxNumber)
         let ownership = configuration.ownershipWalk(sandboxNumber: record.sandboxNumber)
         let limit = diskLimitBytes(record.config.limits)
         let (id, group) = (record.id, record.sandboxNumber)
@@ -206,6 +205,7 @@ extension WorkspaceManager {
         }
         let source = configuration.snapshotsDirectory.appendingPathComponent(snapshotID).path
         let pool = diskPool
+        let owner = configuration.fileOwner(sandboxNumber: record.sandboxNumber)
         let destination = pool?.workspaceVolume(id: id).path ?? configuration.workspaceDirectory(id: id).path
         return try await NIOThreadPool.singleton.runIfActive { () throws -> Int64 in
             do {
@@ -217,7 +217,7 @@ extension WorkspaceManager {
                 } else {
                     try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
                 }
-                let copy = FileTreeCopy(owner: owner)
+                let copy = FileTreeCopy(ownership: ownership)
                 var bytes = try copy.copy(from: source + "/workspace", to: destination + "/workspace").bytes
                 bytes += try copy.copy(from: source + "/home", to: destination + "/home").bytes
                 try Self.flush(destination)

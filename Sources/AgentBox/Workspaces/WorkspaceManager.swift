@@ -116,7 +116,7 @@ public final class WorkspaceManager: Sendable {
         let installed = (try? FileManager.default.contentsOfDirectory(atPath: old.path)) ?? []
         if !FileManager.default.fileExists(atPath: agents.path), !installed.isEmpty {
             try FileManager.default.createDirectory(at: pool.systemDirectory, withIntermediateDirectories: true)
-            _ = try FileTreeCopy(owner: nil).copy(from: old.path, to: agents.path)
+            _ = try FileTreeCopy(ownership: nil).copy(from: old.path, to: agents.path)
             chmod(agents.path, 0o755)
             logger.info("installed agents copied into the disk pool", metadata: ["from": "\(old.path)"])
         }

@@ -21,7 +21,7 @@ public struct BubblewrapBackend: SandboxBackend {
     private(set) var agentsDirectory: URL
     private(set) var etcDirectory: URL
     /// The lower layer of every workspace's /var (dpkg's and apt's state, copied from the host).
-    private(set) var varDirectory: URL
+    let varDirectory: URL
     /// `nil` when this server may not create cgroups: limits fall back to rlimits.
     let cgroups: SandboxCgroups.Version?
     let switchesUser: Bool
@@ -44,8 +44,7 @@ public struct BubblewrapBackend: SandboxBackend {
         }
         let etc = stateDirectory.appendingPathComponent("etc", isDirectory: true)
         try SandboxRoot.prepareEtc(in: etc)
-        let variable = stateDirectory.appendingPathComponent("var", isDirectory: true)
-        try SandboxRoot.prepareVar(in: variable)
+        let variable = try SandboxRoot.prepareVar(cache: URL(fileURLWithPath: SandboxRoot.varCache))
         var notes: [String] = []
         let (version, problem) = SandboxCgroups.probe()
         if let problem { notes.append("\(problem): memory, CPU and process limits fall back to rlimits") }
@@ -82,9 +81,7 @@ public struct BubblewrapBackend: SandboxBackend {
         var backend = self
         backend.etcDirectory = directory.appendingPathComponent("etc", isDirectory: true)
         backend.agentsDirectory = directory.appendingPathComponent("agents", isDirectory: true)
-        backend.varDirectory = directory.appendingPathComponent("var", isDirectory: true)
         try SandboxRoot.prepareEtc(in: backend.etcDirectory)
-        try SandboxRoot.prepareVar(in: backend.varDirectory)
         try FileManager.default.createDirectory(at: backend.agentsDirectory, withIntermediateDirectories: true)
         return backend
     }

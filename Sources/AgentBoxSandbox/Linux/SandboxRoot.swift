@@ -25,6 +25,10 @@ enum SandboxRoot {
     /// Host entries under /var that package managers need, copied into the sandbox /var: dpkg's and apt's state (what
     /// is installed, the package lists), so that `apt-get install` in a workspace knows the system it runs on.
     static let passthroughVar = ["lib/dpkg", "lib/apt", "lib/ucf", "lib/pam", "cache/apt", "cache/debconf"]
+    /// Where the sandbox /var is kept, for every server of the host (`AGENTBOX_VAR_CACHE` moves it).
+    static var varCache: String {
+        ProcessInfo.processInfo.environment["AGENTBOX_VAR_CACHE"] ?? (getuid() == 0 ? "/var/cache/agentbox/var" : NSTemporaryDirectory() + "agentbox-var-\(getuid())")
+    }
     /// Empty directories every /var has.
     static let emptyVar = ["cache", "lib", "log", "mail", "opt", "spool", "local", "backups", "tmp", "lib/misc"]
 
@@ -94,28 +98,40 @@ enum SandboxRoot {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Writes the sandbox /var (the lower layer of every workspace's /var) into `directory`: the empty directories
-    /// and a copy of `passthroughVar`, refreshed when the host's dpkg status changed since the last copy.
-    static func prepareVar(in directory: URL) throws {
+    /// The sandbox /var (the lower layer of every workspace's /var): the empty directories and a copy of
+    /// `passthroughVar`, made once per version of the host's dpkg status under `cache` and shared by every server of
+    /// the host (a copy of some 50 MB: per data directory it would cost each test and each new server a second).
+    /// Returns the directory; older versions are removed.
+    static func prepareVar(cache: URL) throws -> URL {
         let files = FileManager.default
-        let stamp = directory.appendingPathComponent(".agentbox-source")
         var status = stat()
-        let source = stat("/var/lib/dpkg/status", &status) == 0 ? "\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_size)" : "none"
-        if (try? String(contentsOf: stamp, encoding: .utf8)) == source { return }
-        if files.fileExists(atPath: directory.path) { try files.removeItem(at: directory) }
-        try files.createDirectory(at: directory, withIntermediateDirectories: true)
-        chmod(directory.path, 0o755)
+        let source = stat("/var/lib/dpkg/status", &status) == 0 ? "\(status.st_mtim.tv_sec)-\(status.st_mtim.tv_nsec)-\(status.st_size)" : "none"
+        let directory = cache.appendingPathComponent(source, isDirectory: true)
+        if files.fileExists(atPath: directory.path) { return directory }
+        try files.createDirectory(at: cache, withIntermediateDirectories: true)
+        chmod(cache.path, 0o755)
+        let building = cache.appendingPathComponent(".\(source).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? files.removeItem(at: building) }
+        try files.createDirectory(at: building, withIntermediateDirectories: true)
+        chmod(building.path, 0o755)
         for name in emptyVar {
-            let path = directory.appendingPathComponent(name).path
+            let path = building.appendingPathComponent(name).path
             try files.createDirectory(atPath: path, withIntermediateDirectories: true)
             chmod(path, name == "tmp" ? 0o1777 : 0o755)
         }
         for name in passthroughVar {
-            let destination = directory.appendingPathComponent(name)
+            let destination = building.appendingPathComponent(name)
             try files.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
             try copyPublic(from: "/var/\(name)", to: destination.path)
         }
-        try source.write(to: stamp, atomically: true, encoding: .utf8)
+        // Another server may have won the race: its copy is as good.
+        if rename(building.path, directory.path) != 0, !files.fileExists(atPath: directory.path) {
+            throw SandboxError.errno("rename \(building.path)")
+        }
+        for old in (try? files.contentsOfDirectory(atPath: cache.path)) ?? [] where old != source && !old.hasPrefix(".") {
+            try? files.removeItem(at: cache.appendingPathComponent(old))
+        }
+        return directory
     }
 
     /// Copies `source` to `destination` if every user may read it: directories recursively, symlinks as symlinks,

@@ -119,6 +119,7 @@ struct SystemLayer {
         }
         do {
             let system = Self.directory(of: workspace)
+            let root = try openDirectory(system)
             for directory in directories {
                 var lowers: [Int32] = []
                 for layer in imageLayers + [directory.base] {
@@ -133,7 +134,7 @@ struct SystemLayer {
                 let work = try openDirectory(own.appendingPathComponent("work"))
                 var message = [CChar](repeating: 0, count: 512)
                 let overlay = lowers.withUnsafeBufferPointer {
-                    ab_overlay_mount($0.baseAddress, Int32($0.count), upper, work, &message, message.count)
+                    ab_overlay_mount($0.baseAddress, Int32($0.count), upper, work, root, &message, message.count)
                 }
                 guard overlay >= 0 else {
                     let error = errno

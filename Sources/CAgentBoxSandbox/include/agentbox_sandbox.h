@@ -43,9 +43,11 @@ int ab_set_nonblocking(int fd, int nonblocking);
 int ab_userns_open(uint32_t owner, const char *map);
 /// A detached copy of the mount at `dir_fd`, idmapped through `userns_fd`, nosuid and nodev (read-only if asked).
 int ab_idmapped_tree(int dir_fd, int userns_fd, int read_only);
-/// A detached overlay of `lower_fds` (top first) with `upper_fd`/`work_fd` (or read-only with `upper_fd` -1).
+/// A detached overlay of `lower_fds` (top first) with `upper_fd`/`work_fd` (or read-only with `upper_fd` -1), made
+/// on a thread whose root is `root_fd` (the paths the overlay shows in mountinfo are relative to it).
 /// On failure, `message` holds the file system's own explanation when it gave one.
-int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, char *message, size_t message_size);
+int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, int root_fd, char *message,
+                     size_t message_size);
 
 /// With `nmounts` > 0, the child first enters a mount namespace of its own (private to it: nothing propagates back)
 /// and attaches each detached mount of `mount_fds` at `mount_targets` there, so that they are seen by it and what it
