@@ -63,7 +63,6 @@ extension WorkspaceManager {
     }
 }
 
-/// Host pids of processes owned by `uid`.
 /// The host pids of a workspace's processes: those whose uid is in its id range (given by its agent's host uid).
 func hostProcesses(ofWorkspaceWithAgentUID agent: UInt32) -> [Int32] {
     let start = agent - WorkspaceIDs.agent
@@ -77,6 +76,7 @@ func hostProcesses(ofWorkspaceWithAgentUID agent: UInt32) -> [Int32] {
     }
 }
 
+/// Host pids of processes owned by `uid`.
 func hostProcesses(uid: UInt32) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     return entries.compactMap { Int32($0) }.filter { pid in

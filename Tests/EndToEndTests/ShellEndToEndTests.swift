@@ -47,7 +47,7 @@ struct ShellEndToEndTests {
             try await tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
             defer { Task { try? await tmux("kill-session", "-t", session) } }
 
-            _ = try await screen(session, shows: "agent@workspace")
+            _ = try await screen(session, shows: "root@workspace")
             try await tmux("send-keys", "-t", session, "stty size; tty", "Enter")
             var pane = try await screen(session, shows: "/dev/pts/")
             #expect(pane.contains("40 120"), "the shell has the window's size:\n\(pane)")
