@@ -21,6 +21,8 @@ public struct Workspace: Codable, Sendable, Equatable {
     public var network: NetworkPolicy
     /// Environment variables given to every process of the workspace.
     public var env: [String: String]
+    /// The image it started from.
+    public var image: String?
 
     public init(
         key: WorkspaceKey, state: WorkspaceState, createdAt: Date, lastActiveAt: Date, limits: WorkspaceLimits,
@@ -166,16 +168,20 @@ public struct WorkspaceConfig: Codable, Sendable, Equatable {
     /// Create the workspace from this snapshot's files (a fork). Fields left out are taken from the snapshot's
     /// workspace.
     public var fromSnapshot: String?
+    /// Start the workspace from this image (its system layer and files, copy-on-write). Kept by the workspace: the
+    /// image cannot be deleted while a workspace uses it.
+    public var image: String?
 
     public init(
         limits: WorkspaceLimits? = nil, env: [String: String]? = nil, network: NetworkPolicy? = nil,
-        mounts: [WorkspaceMount]? = nil, fromSnapshot: String? = nil
+        mounts: [WorkspaceMount]? = nil, fromSnapshot: String? = nil, image: String? = nil
     ) {
         self.limits = limits
         self.env = env
         self.network = network
         self.mounts = mounts
         self.fromSnapshot = fromSnapshot
+        self.image = image
     }
 }
 

@@ -102,6 +102,25 @@ public protocol Store: Sendable {
     /// Deletes the record of snapshot `id`; `false` when there was none.
     func deleteSnapshot(id: String) async throws -> Bool
 
+    // MARK: Images
+
+    /// Records an image (its files are already in place). A `name` or `id` that is taken throws
+    /// ``StoreError/Code-swift.struct/conflict``.
+    func createImage(_ image: ImageRecord) async throws
+
+    /// Every image, by name.
+    func images() async throws -> [ImageRecord]
+
+    /// The image called `name`, or `nil`.
+    func image(name: String) async throws -> ImageRecord?
+
+    /// Deletes the record of image `name`; `false` when there was none.
+    func deleteImage(name: String) async throws -> Bool
+
+    /// What uses image `name` (whose id is `id`): the workspaces made from it, and the other images that stack its
+    /// layer (made from such workspaces). Each list sorted.
+    func imageUsers(name: String, id: String) async throws -> (workspaces: [WorkspaceKey], images: [String])
+
     // MARK: Previews
 
     /// Records a preview token, first removing the previews of the same workspace that have expired as of

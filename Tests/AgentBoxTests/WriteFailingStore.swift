@@ -47,6 +47,13 @@ final class WriteFailingStore: Store {
     func snapshots(of key: WorkspaceKey) async throws -> [SnapshotRecord] { try await base.snapshots(of: key) }
     func snapshot(id: String) async throws -> SnapshotRecord? { try await base.snapshot(id: id) }
     func deleteSnapshot(id: String) async throws -> Bool { try await base.deleteSnapshot(id: id) }
+    func createImage(_ image: ImageRecord) async throws { try await base.createImage(image) }
+    func images() async throws -> [ImageRecord] { try await base.images() }
+    func image(name: String) async throws -> ImageRecord? { try await base.image(name: name) }
+    func deleteImage(name: String) async throws -> Bool { try await base.deleteImage(name: name) }
+    func imageUsers(name: String, id: String) async throws -> (workspaces: [WorkspaceKey], images: [String]) {
+        try await base.imageUsers(name: name, id: id)
+    }
     func createPreview(_ record: PreviewRecord) async throws { try await base.createPreview(record) }
     func previews(of key: WorkspaceKey, now: Date) async throws -> [PreviewRecord] { try await base.previews(of: key, now: now) }
     func preview(tokenHash: String) async throws -> PreviewRecord? { try await base.preview(tokenHash: tokenHash) }

@@ -409,10 +409,12 @@ public final class WorkspaceManager: Sendable {
     }
 
     static func sleepingSnapshot(_ record: WorkspaceRecord, configuration: AgentBoxConfiguration) -> Workspace {
-        Workspace(
+        var workspace = Workspace(
             key: record.key, state: .sleeping, createdAt: record.createdAt, lastActiveAt: record.lastActiveAt,
             limits: (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits),
             network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
+        workspace.image = record.config.image
+        return workspace
     }
 
     static func encodeCursor(_ key: WorkspaceKey) -> String {

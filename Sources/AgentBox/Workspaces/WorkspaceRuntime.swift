@@ -111,9 +111,11 @@ public actor WorkspaceRuntime {
     /// The workspace as the API shows it. Readable without waiting for the actor.
     public nonisolated var snapshot: Workspace {
         let (state, lastActiveAt) = stateSnapshot.withLock { $0 }
-        return Workspace(
+        var workspace = Workspace(
             key: record.key, state: state, createdAt: record.createdAt, lastActiveAt: lastActiveAt,
             limits: limits, network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
+        workspace.image = record.config.image
+        return workspace
     }
 
     /// The limits in force: the workspace's own, completed with the server's defaults.

@@ -77,6 +77,15 @@ extension SQLiteStore {
                 try db.execute(sql: "UPDATE preview SET token = ? WHERE token = ?", arguments: [PreviewRecord.hash(token: token), token])
             }
         }
+        migrator.registerMigration("v8-images") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE image (
+                        name TEXT PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE, createdAt REAL NOT NULL, sizeBytes INTEGER NOT NULL,
+                        fromWorkspace TEXT NOT NULL, description TEXT, layers TEXT NOT NULL
+                    )
+                    """)
+        }
         return migrator
     }
 }
