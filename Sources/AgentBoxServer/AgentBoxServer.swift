@@ -79,6 +79,7 @@ func buildAPI(
     ProcessController(manager: manager).addRoutes(to: registry)
     FileController(manager: manager).addRoutes(to: registry)
     SnapshotController(manager: manager).addRoutes(to: registry)
+    ImageController(manager: manager).addRoutes(to: registry)
     NetworkController(manager: manager).addRoutes(to: registry)
     PreviewController(manager: manager, previewDomain: previewDomain).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)

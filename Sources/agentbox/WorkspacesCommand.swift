@@ -42,6 +42,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
                   agentbox workspaces create demo --memory-mb 512 --env LANG=C.UTF-8
                   agentbox workspaces create ci --egress '*.github.com' --egress pypi.org:443
                   agentbox workspaces create demo-copy --from-snapshot SNAPSHOT_ID
+                  agentbox workspaces create job-1 --image tools
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
@@ -52,6 +53,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
         @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
         @Option(help: "Create it from this snapshot's files (a fork); unset options are the snapshot's workspace's.")
         var fromSnapshot: String?
+        @Option(help: "Start it from this image: its installed software and files, copy-on-write.") var image: String?
         @Option(
             help: "Outbound connections through the workspace's proxy: deny (the default), allow, or a host pattern such as *.github.com or api.anthropic.com:443 (repeatable).")
         var egress: [String] = []
@@ -75,7 +77,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
                 }
             let config = WorkspaceConfig(
                 limits: limits == WorkspaceLimits() ? nil : limits, env: environment.isEmpty ? nil : environment,
-                network: policy.map { NetworkPolicy(egress: $0) }, fromSnapshot: fromSnapshot)
+                network: policy.map { NetworkPolicy(egress: $0) }, fromSnapshot: fromSnapshot, image: image)
             try await runClientCall {
                 let (workspace, created) = try await client.makeClient().putWorkspace(key, config: config)
                 if json { return try printJSON(workspace) }

@@ -93,7 +93,7 @@ public final class DiskPool: Sendable {
             guard ab_btrfs_fsid(fd, &fsid) == 0 else { throw failure("read the pool's file system id") }
             let quotaGroups = "/sys/fs/btrfs/\(uuidString(fsid))/qgroups"
             let mode = try enableQuotas(fd, quotaGroups: quotaGroups)
-            for name in ["workspaces", "snapshots"] {
+            for name in ["workspaces", "snapshots", "images"] {
                 try makeDirectory(mountPoint.appendingPathComponent(name).path, mode: 0o711)
             }
             try makeDirectory(mountPoint.appendingPathComponent("system").path, mode: 0o755)
@@ -355,6 +355,29 @@ public final class DiskPool: Sendable {
     /// as the kernel's cleaner gets to it.
     public func deleteSnapshot(id: String, group: Int) throws {
         try deleteVolume(snapshotVolume(id: id).path, group: Self.groupID(group), what: "snapshot \(id)")
+    }
+
+    // MARK: Images
+
+    /// The subvolume of image `id`: a snapshot of a workspace's subvolume, its ids made canonical.
+    public func imageVolume(id: String) -> URL {
+        mountPoint.appendingPathComponent("images", isDirectory: true).appendingPathComponent(id, isDirectory: true)
+    }
+
+    /// Makes image `imageID` from workspace `id`: a writable snapshot of its subvolume (written once, by the
+    /// canonical walk, then only ever mounted read-only). Costs one transaction whatever the workspace holds.
+    func snapshot(workspace id: String, asImage imageID: String) throws {
+        let source = Glibc.open(workspaceVolume(id: id).path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard source >= 0 else { throw Self.failure("open workspace \(id)") }
+        defer { close(source) }
+        let parent = try openDirectory("images")
+        defer { close(parent) }
+        guard ab_btrfs_snapshot_create(source, parent, imageID, 0) == 0 else { throw Self.failure("snapshot workspace \(id)") }
+    }
+
+    /// Deletes image `id`'s subvolume (and any nested in it).
+    func deleteImage(id: String) throws {
+        try deleteVolume(imageVolume(id: id).path, group: 0, what: "image \(id)")
     }
 
     // MARK: Helpers

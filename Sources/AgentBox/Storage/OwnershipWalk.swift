@@ -1,27 +1,61 @@
 import AgentBoxSandbox
 import Foundation
 
-/// Hands every entry of a tree to a workspace's ids (a fork's files to the fork's range), without following a symlink:
-/// an id of another workspace's range becomes the same inside id of this one's; the host's root (the owner of an
-/// overlay's whiteouts) stays; any other id (a workspace from before id ranges, which had one uid) becomes the agent.
+/// Hands every entry of a tree to other ids, without following a symlink: a fork's files to the fork's range, a
+/// workspace's files to the canonical ids an image keeps (the ids as seen inside), an image's files to a new
+/// workspace's range.
+///
+/// From workspace ranges: an id of any workspace's range becomes the same inside id of the destination; the host's
+/// root (the owner of an overlay's whiteouts) stays; any other id (a workspace from before id ranges, which had one
+/// uid) becomes the agent (1000 inside).
 ///
 /// Like ``FileTreeCopy``, each step is relative to a directory already open (`openat` with `O_NOFOLLOW`,
 /// `fchownat` with `AT_SYMLINK_NOFOLLOW`), so the tree's names cannot lead the walk outside it. Only inodes change:
 /// the data blocks a fork shares with its snapshot stay shared. `chown` clears set-id bits of files, which mean
 /// nothing in a workspace (its files are mounted `nosuid`, its processes run with `no_new_privs`).
 struct OwnershipWalk {
-    let ids: WorkspaceIDs
-    /// The first host id of any workspace's range (the server's `sandboxUIDBase`).
-    let base: UInt32
+    enum Source: Sendable {
+        /// Host ids of workspace ranges that start at `base` (the server's `sandboxUIDBase`).
+        case workspaceRanges(base: UInt32)
+        /// Inside ids, as an image keeps them.
+        case canonical
+    }
 
-    /// The id that host id `id` becomes.
+    enum Destination: Sendable {
+        case workspace(WorkspaceIDs)
+        case canonical
+    }
+
+    let source: Source
+    let destination: Destination
+
+    init(ids: WorkspaceIDs, base: UInt32) {
+        source = .workspaceRanges(base: base)
+        destination = .workspace(ids)
+    }
+
+    init(from source: Source, to destination: Destination) {
+        self.source = source
+        self.destination = destination
+    }
+
+    /// The id that `id` becomes.
     func target(_ id: UInt32) -> UInt32 {
-        if id == 0 { return 0 }
-        if id >= base {
-            let offset = (id - base) % WorkspaceIDs.slot
-            if let inside = WorkspaceIDs(start: id - offset).inside(id), let mapped = ids.host(inside) { return mapped }
+        var inside: UInt32 = WorkspaceIDs.agent
+        switch source {
+        case .canonical:
+            inside = id
+        case .workspaceRanges(let base):
+            if id == 0 { return 0 }
+            if id >= base {
+                let offset = (id - base) % WorkspaceIDs.slot
+                if let mapped = WorkspaceIDs(start: id - offset).inside(id) { inside = mapped }
+            }
         }
-        return ids.start + WorkspaceIDs.agent
+        switch destination {
+        case .canonical: return inside
+        case .workspace(let ids): return ids.host(inside) ?? ids.host(65534)!
+        }
     }
 
     /// Changes the owner of `path` and of everything below it.

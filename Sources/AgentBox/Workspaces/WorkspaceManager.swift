@@ -141,12 +141,26 @@ public final class WorkspaceManager: Sendable {
         if let existing = try await store.workspace(key: key) {
             return (try await updateLimits(of: existing, with: config.limits), false)
         }
+        if let image = config.image { _ = try await imageRecord(image) }
         let now = Date()
         let record = WorkspaceRecord(
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
         guard let pool = diskPool else {
             let (stored, created) = try await store.createWorkspace(record)
             guard created else { return (try await updateLimits(of: stored, with: config.limits), false) }
+            if let image = config.image {
+                do {
+                    let directory = configuration.workspaceDirectory(id: stored.id)
+                    for name in ["workspace", "home"] {
+                        try FileManager.default.createDirectory(at: directory.appendingPathComponent(name), withIntermediateDirectories: true)
+                    }
+                    try await placeImageFiles(image, into: stored, directory: directory)
+                } catch {
+                    _ = try? await store.deleteWorkspace(key: key)
+                    try? FileTreeCopy.remove(configuration.workspaceDirectory(id: stored.id).path)
+                    throw error
+                }
+            }
             logger.info("workspace created", metadata: ["workspace.key": "\(key)"])
             return (Self.sleepingSnapshot(stored, configuration: configuration), true)
         }
@@ -164,6 +178,15 @@ public final class WorkspaceManager: Sendable {
             } catch {
                 _ = try? await self.store.deleteWorkspace(key: key)
                 throw error
+            }
+            if let image = config.image {
+                do {
+                    try await self.placeImageFiles(image, into: stored, directory: pool.workspaceVolume(id: stored.id))
+                } catch {
+                    _ = try? await self.store.deleteWorkspace(key: key)
+                    try? await NIOThreadPool.singleton.runIfActive { try pool.deleteWorkspace(id: stored.id, group: stored.sandboxNumber) }
+                    throw error
+                }
             }
             self.logger.info("workspace created", metadata: ["workspace.key": "\(key)"])
             return (Self.sleepingSnapshot(stored, configuration: self.configuration), true)
@@ -312,7 +335,7 @@ public final class WorkspaceManager: Sendable {
         let bound = try await store.eventSequenceBound(key: record.key)
         let candidate = WorkspaceRuntime(
             record: record, directory: directory(of: record), eventSeqBound: bound, store: store, configuration: configuration,
-            egressAddresses: egressAddresses, registry: runtimes,
+            egressAddresses: egressAddresses, registry: runtimes, imageLayers: try await imageLayers(record.config.image),
             logger: logger)
         // Two callers may race to load one workspace: the first one stored wins, so there is one actor per workspace.
         return runtimes.insert(candidate)

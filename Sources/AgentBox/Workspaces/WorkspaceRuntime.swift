@@ -85,11 +85,14 @@ public actor WorkspaceRuntime {
 
     /// The workspace's events: their numbers and their subscribers.
     private let eventLog: WorkspaceEventLog
+    /// The system layers of the image it was made from (and that image's own image...), top first.
+    let imageLayers: [URL]
 
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
-        egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, logger: Logger
+        egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, imageLayers: [URL] = [], logger: Logger
     ) {
+        self.imageLayers = imageLayers
         self.registry = registry
         self.key = record.key
         self.id = record.id
@@ -289,7 +292,7 @@ public actor WorkspaceRuntime {
             limits: SandboxLimits(
                 memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids),
             mounts: MountValidation.sandboxMounts(record.config.mounts ?? []),
-            ids: configuration.workspaceIDs(sandboxNumber: record.sandboxNumber))
+            ids: configuration.workspaceIDs(sandboxNumber: record.sandboxNumber), imageLayers: imageLayers)
     }
 
     private func prepareDirectories() throws {

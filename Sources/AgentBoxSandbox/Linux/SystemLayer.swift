@@ -62,7 +62,7 @@ final class UserNamespace {
 /// so that inside they are owned by the workspace's root, who may then change them (copy-up into the upper layer).
 /// The overlays are made by the server as detached mounts and attached only in the mount namespace of the sandbox's
 /// launcher (`ab_spawn`): the host never sees them, and they go away with the sandbox.
-struct SystemLayer {
+public struct SystemLayer: Sendable {
     /// The directories that are overlays, and the base lower layer of each (top of the image chain comes first).
     struct Directory {
         var name: String
@@ -78,7 +78,7 @@ struct SystemLayer {
 
     let directories: [Directory]
     /// Plain directories of the workspace's own, kept with it: where software and other users' homes go.
-    static let plainDirectories = ["opt", "srv", "home"]
+    public static let plainDirectories = ["opt", "srv", "home"]
 
     /// The workspace's own part: `<workspace>/system/<name>/{upper,work,root}`.
     static func directory(of workspace: URL) -> URL { workspace.appendingPathComponent("system", isDirectory: true) }
@@ -105,8 +105,9 @@ struct SystemLayer {
         }
     }
 
-    /// Builds the overlays for one boot. `imageLayers` are image system layers (each with one directory per name),
-    /// top first; they were frozen with canonical ids (inside ids), so they are idmapped like the base.
+    /// Builds the overlays for one boot. `imageLayers` are image system layers (each a frozen `system/` directory,
+    /// whose `<name>/upper` is the layer), top first; they were frozen with canonical ids (inside ids), so they are
+    /// idmapped like the base.
     func mount(workspace: URL, imageLayers: [URL], namespace: UserNamespace) throws -> Mounted {
         var result = Mounted(mounts: [], arguments: [])
         var opened: [Int32] = []
@@ -123,7 +124,9 @@ struct SystemLayer {
             for directory in directories {
                 var lowers: [Int32] = []
                 for layer in imageLayers + [directory.base] {
-                    let source = layer == directory.base ? layer : layer.appendingPathComponent(directory.name)
+                    let source = layer == directory.base ? layer : layer.appendingPathComponent(directory.name).appendingPathComponent("upper")
+                    // A layer the image never wrote to (no file under /var, say) adds nothing.
+                    if layer != directory.base, !FileManager.default.fileExists(atPath: source.path) { continue }
                     let tree = ab_idmapped_tree(try openDirectory(source), namespace.fd, 1)
                     guard tree >= 0 else { throw SandboxError.errno("idmap \(source.path)") }
                     opened.append(tree)

@@ -111,6 +111,7 @@ enum OpenAPIDocument {
                 "network": ["$ref": "#/components/schemas/NetworkPolicy"],
                 "mounts": ["type": "array", "items": ["$ref": "#/components/schemas/WorkspaceMount"]],
                 "fromSnapshot": ["type": "string", "description": "Create the workspace from this snapshot's files (a fork)"],
+                "image": ["type": "string", "description": "Start the workspace from this image (copy-on-write)"],
             ],
         ],
         "Workspace": [
@@ -123,6 +124,7 @@ enum OpenAPIDocument {
                 "limits": ["$ref": "#/components/schemas/WorkspaceLimits"],
                 "network": ["$ref": "#/components/schemas/NetworkPolicy"],
                 "env": ["type": "object", "additionalProperties": ["type": "string"]],
+                "image": ["type": "string", "description": "The image it started from"],
             ],
         ],
         "ExecRequest": [
@@ -216,6 +218,22 @@ enum OpenAPIDocument {
             "properties": [
                 "type": ["type": "string", "enum": ["created", "modified", "deleted", "moved", "overflow"]],
                 "path": ["type": "string"], "from": ["type": "string"], "isDirectory": ["type": "boolean"],
+            ],
+        ],
+        "Image": [
+            "type": "object", "required": ["name", "createdAt", "sizeBytes", "fromWorkspace"],
+            "properties": [
+                "name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"], "createdAt": ["type": "string", "format": "date-time"],
+                "sizeBytes": ["type": "integer"], "fromWorkspace": ["$ref": "#/components/schemas/WorkspaceKey"],
+                "description": ["type": "string"],
+            ],
+        ],
+        "ImageList": ["type": "object", "required": ["items"], "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Image"]]]],
+        "CreateImageRequest": [
+            "type": "object", "required": ["name", "fromWorkspace"],
+            "properties": [
+                "name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"],
+                "fromWorkspace": ["$ref": "#/components/schemas/WorkspaceKey"], "description": ["type": "string", "maxLength": 1024],
             ],
         ],
         "Snapshot": [
