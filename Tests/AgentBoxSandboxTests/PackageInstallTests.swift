@@ -51,12 +51,24 @@ struct PackageInstallTests {
             #expect(neighbour.stdout.contains("No module named 'agentbox_greeting'"), "\(neighbour.stdout)")
             #expect(!FileManager.default.fileExists(atPath: "/usr/bin/agentbox-hello"), "the host's /usr is unchanged")
             #expect(!((try? String(contentsOfFile: "/var/lib/dpkg/status", encoding: .utf8)) ?? "").contains("agentbox-hello"))
+
+            // An image of it: a workspace made from the image has the packages (and dpkg knows them); the image is
+            // kept while that workspace uses it.
+            let image = try await manager.createImage(CreateImageRequest(name: "tools", fromWorkspace: key("installer")))
+            #expect(image.sizeBytes > 0)
+            _ = try await manager.create(key: key("from-image"), config: WorkspaceConfig(image: "tools"))
+            let fromImage = try await manager.run("from-image", check + "; dpkg -s agentbox-hello | grep Status; id -u")
+            #expect(fromImage.stdout == "hello from a package\ngreetings from an index\nStatus: install ok installed\n0\n", "\(fromImage)")
+            await #expect(throws: AgentBoxError.self) { try await manager.deleteImage(name: "tools") }
+            #expect(!FileManager.default.fileExists(atPath: "/usr/bin/agentbox-hello"), "the host's /usr is still unchanged")
             await manager.shutdown()
 
             // A server restart (a new manager on the same data directory) finds it all again.
             let restarted = try makeManager(data, configure: configure)
             let again = try await restarted.run("installer", check)
             #expect(again.stdout == "hello from a package\ngreetings from an index\n", "\(again)")
+            let imageAgain = try await restarted.run("from-image", check)
+            #expect(imageAgain.stdout == "hello from a package\ngreetings from an index\n", "\(imageAgain)")
             await restarted.shutdown()
         }
     }

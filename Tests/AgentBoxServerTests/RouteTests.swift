@@ -271,6 +271,7 @@ struct OpenAPITests {
     /// Every route of ../shared/API.md that this server serves so far, plus its own additions.
     static let served: [(String, String)] = [
         ("get", "/v1/health"), ("get", "/v1/openapi.json"), ("post", "/v1/workspaces/{key}/fetch"),
+        ("post", "/v1/images"), ("get", "/v1/images"), ("get", "/v1/images/{name}"), ("delete", "/v1/images/{name}"),
         ("post", "/v1/workspaces/{key}/previews"), ("get", "/v1/workspaces/{key}/previews"), ("delete", "/v1/workspaces/{key}/previews/{token}"),
         ("put", "/v1/workspaces/{key}"), ("get", "/v1/workspaces"), ("get", "/v1/workspaces/{key}"),
         ("delete", "/v1/workspaces/{key}"), ("post", "/v1/workspaces/{key}/sleep"), ("post", "/v1/workspaces/{key}/wake"),
