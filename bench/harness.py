@@ -14,6 +14,8 @@ floor measured in the same run:
   previews        wrk through a preview URL against wrk on the workspace's own loopback
   files           upload and download of a large file against cp; a tar upload of many small files against tar -x;
                   snapshot and fork
+  images          a workspace with N MB of files under /usr/local frozen as an image; create + first exec of workspaces
+                  made from it against plain ones, alternately, in one run
   registered      a server of its own (no disk pool) with N registered workspaces, W of them woken and put back to
                   sleep: the server's RSS per sleeping workspace once their retention is over, and GET of one
                   workspace by key at that count
@@ -120,6 +122,38 @@ def cold_start(api, count):
     bwrap = [timed(lambda: subprocess.run(bwrap_command, check=True)) for _ in range(count)]
     spawn = [timed(lambda: subprocess.run(["/usr/bin/true"], check=True)) for _ in range(count)]
     return {"create_echo": create, "wake_echo": wake, "warm_exec": warm, "floor_bwrap": bwrap, "floor_spawn": spawn}
+
+
+# ----------------------------------------------------------------------------------------------------------- images
+
+
+def images(api, count, image_mb):
+    """A workspace that put image_mb MB (1 MB files) under /usr/local, frozen as an image; then, alternately, create +
+    first `echo hello` of a plain workspace and of one made from the image."""
+    api.call("PUT", "/v1/workspaces/image-builder", {})
+    made = api.call("POST", "/v1/workspaces/image-builder/exec", {
+        "command": f"mkdir -p /usr/local/share/bench && for i in $(seq 1 {image_mb}); do head -c 1048576 /dev/urandom "
+                   f"> /usr/local/share/bench/f$i; done && du -sm /usr/local/share/bench", "timeoutMs": 600_000})
+    assert made["exitCode"] == 0, made
+    freeze = timed(lambda: api.call("POST", "/v1/images", {"name": "bench", "fromWorkspace": "image-builder"}))
+    size = api.call("GET", "/v1/images/bench")["sizeBytes"]
+    plain, from_image = [], []
+
+    def first(key, config):
+        api.call("PUT", f"/v1/workspaces/{key}", config)
+        result = api.call("POST", f"/v1/workspaces/{key}/exec", {"command": "echo hello; test -s /usr/local/share/bench/f1 && echo image"})
+        assert result["stdout"] in ("hello\n", "hello\nimage\n"), result
+
+    for i in range(count):
+        plain.append(timed(lambda: first(f"plain-{i}", {})))
+        from_image.append(timed(lambda: first(f"from-image-{i}", {"image": "bench"})))
+    assert "image" in api.call("POST", f"/v1/workspaces/from-image-0/exec", {"command": "test -s /usr/local/share/bench/f1 && echo image"})["stdout"]
+    for i in range(count):
+        api.call("DELETE", f"/v1/workspaces/plain-{i}")
+        api.call("DELETE", f"/v1/workspaces/from-image-{i}")
+    api.call("DELETE", "/v1/images/bench")
+    api.call("DELETE", "/v1/workspaces/image-builder")
+    return {"plain_create_echo": plain, "image_create_echo": from_image, "freeze_ms": freeze, "image_bytes": size}
 
 
 # ----------------------------------------------------------------------------------------------------------- memory
@@ -836,6 +870,15 @@ def report(results, mode, command):
                     f"| ≤ floor + 1.5 ms: {verdict(warm['p50'] <= spawn['p50'] + 1.5)} | |")
         rows.append(f"| floor: bare bwrap `true` | {q(bwrap)} | | | |")
         rows.append(f"| floor: posix_spawn `true` | {q(spawn)} | | | |")
+    i = results.get("images")
+    if i:
+        plain, image = summary(i["plain_create_echo"]), summary(i["image_create_echo"])
+        q = lambda s: f"{ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['min'])}"
+        ratio = image["p50"] / plain["p50"]
+        rows.append(f"| create + first exec of a workspace from a {i['image_bytes'] / 1e6:.0f} MB image | {q(image)} "
+                    f"| plain workspace: {ms(plain['p50'])} ({ratio:.2f}×) | ≤ 1.5× plain: {verdict(ratio <= 1.5)} | |")
+        rows.append(f"| create + first exec of a plain workspace (same run) | {q(plain)} | | | |")
+        rows.append(f"| freezing that image (`POST /v1/images`) | {ms(i['freeze_ms'])} | | | | | |")
     m = results.get("memory")
     if m:
         if m["awake_rss_mb"] is not None:
@@ -973,10 +1016,12 @@ def machine_description():
 
 FULL = {"cold": 200, "staircase": 100, "at_once": 1000, "events": 1_000_000, "page_reads": 200, "subscribers": 1000,
         "fan_events": 1000, "preview_seconds": 10, "file_mb": 100, "small_files": 10_000, "iterations": 5,
-        "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16, "registered": 100_000, "woken": 1000}
+        "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16, "registered": 100_000, "woken": 1000,
+        "images": 100, "image_mb": 300}
 SMOKE = {"cold": 3, "staircase": 2, "at_once": 3, "events": 1000, "page_reads": 3, "subscribers": 5,
          "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1,
-         "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2, "registered": 200, "woken": 20}
+         "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2, "registered": 200, "woken": 20,
+         "images": 2, "image_mb": 4}
 
 
 def main():
@@ -984,8 +1029,8 @@ def main():
     parser.add_argument("--bin", required=True, help="the agentbox binary (release build)")
     parser.add_argument("--out", required=True, help="where results.json, summary.md and cold-start.png go")
     parser.add_argument("--smoke", action="store_true", help="one iteration of each, small sizes (CI)")
-    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered",
-                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered")
+    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered,images",
+                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered, images")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
     parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
@@ -1029,6 +1074,9 @@ def main():
             log(f"neighbours: {sizes['neighbours']} workspaces' exec loops for {sizes['neighbour_seconds']} s over "
                 f"{sizes['neighbour_connections']} connections, and an idle neighbour's exec every 100 ms")
             results["neighbours"] = neighbours(api, server.pid, sizes["neighbours"], sizes["neighbour_seconds"], sizes["neighbour_connections"])
+        if "images" in only:
+            log(f"images: a {sizes['image_mb']} MB image; {sizes['images']} workspaces from it and {sizes['images']} plain")
+            results["images"] = images(api, sizes["images"], sizes["image_mb"])
         if "registered" in only:
             log(f"registered: {sizes['registered']:,} workspaces, {sizes['woken']:,} woken and slept")
             results["registered"] = registered(arguments.bin, work, sizes["registered"], sizes["woken"])
