@@ -154,15 +154,19 @@ public struct BubblewrapBackend: SandboxBackend {
         // Root inside, an unprivileged range outside: a user namespace with the workspace's ids, and its system layer.
         var namespace: UserNamespace?
         var system: SystemLayer.Mounted?
+        var systemTimes: (directories: Double, namespace: Double, overlays: Double)?
         if switchesUser, let ids = spec.ids {
             let layer = SystemLayer(directories: [
                 .init(name: "usr", base: URL(fileURLWithPath: "/usr")), .init(name: "etc", base: etcDirectory),
                 .init(name: "var", base: varDirectory),
             ])
             try SystemLayer.prepare(workspace: spec.hostDirectory, names: layer.directories.map(\.name), ids: ids)
+            let directoriesReady = clock.now
             let made = try UserNamespace(ids)
             namespace = made
+            let namespaceReady = clock.now
             system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made)
+            systemTimes = ((directoriesReady - began).milliseconds, (namespaceReady - directoriesReady).milliseconds, (clock.now - namespaceReady).milliseconds)
         }
         defer { system?.close() }
         let cgroups = try cgroups.map { try SandboxCgroups.create(id: spec.id, version: $0, limits: spec.limits) }
@@ -252,6 +256,7 @@ public struct BubblewrapBackend: SandboxBackend {
             "sandbox started",
             metadata: [
                 "prepare.ms": "\((prepared - began).milliseconds)",
+                "system.ms": "\(systemTimes.map { "directories \($0.directories), namespace \($0.namespace), overlays \($0.overlays)" } ?? "none")",
                 "launch.ms": "\((clock.now - prepared).milliseconds)",
             ])
         return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: namespace != nil)

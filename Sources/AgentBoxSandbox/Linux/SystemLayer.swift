@@ -86,6 +86,14 @@ public struct SystemLayer: Sendable {
     /// Creates the workspace's upper and work directories (owned by its root) when missing.
     static func prepare(workspace: URL, names: [String], ids: WorkspaceIDs) throws {
         let system = directory(of: workspace)
+        // Made at the first boot (a workspace made from an image has its plain directories already): two lstats tell
+        // the later boots.
+        var info = stat()
+        if let last = names.last, lstat(system.appendingPathComponent(last).appendingPathComponent("root").path, &info) == 0,
+            lstat(system.appendingPathComponent(plainDirectories.last!).path, &info) == 0
+        {
+            return
+        }
         for path in [system] + names.flatMap({ name in ["upper", "work", "root"].map { system.appendingPathComponent(name).appendingPathComponent($0) } }) {
             var info = stat()
             if lstat(path.path, &info) == 0 { continue }
