@@ -42,8 +42,7 @@ public struct BubblewrapBackend: SandboxBackend {
         guard FileManager.default.isExecutableFile(atPath: initPath) else {
             throw SandboxError(.startFailed, "the sandbox init \(initPath) is missing (build the agentbox-sandbox-init product)")
         }
-        let etc = stateDirectory.appendingPathComponent("etc", isDirectory: true)
-        try SandboxRoot.prepareEtc(in: etc)
+        let etc = try SandboxRoot.prepareEtc(cache: URL(fileURLWithPath: SandboxRoot.etcCache))
         let variable = try SandboxRoot.prepareVar(cache: URL(fileURLWithPath: SandboxRoot.varCache))
         var notes: [String] = []
         let (version, problem) = SandboxCgroups.probe()
@@ -79,9 +78,9 @@ public struct BubblewrapBackend: SandboxBackend {
 
     public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? {
         var backend = self
-        backend.etcDirectory = directory.appendingPathComponent("etc", isDirectory: true)
+        // /etc stays the host-wide copy: with the system layer it is an idmapped lower layer, whose path no mount
+        // table shows.
         backend.agentsDirectory = directory.appendingPathComponent("agents", isDirectory: true)
-        try SandboxRoot.prepareEtc(in: backend.etcDirectory)
         try FileManager.default.createDirectory(at: backend.agentsDirectory, withIntermediateDirectories: true)
         return backend
     }

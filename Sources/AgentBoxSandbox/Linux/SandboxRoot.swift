@@ -25,6 +25,42 @@ enum SandboxRoot {
     /// Host entries under /var that package managers need, copied into the sandbox /var: dpkg's and apt's state (what
     /// is installed, the package lists), so that `apt-get install` in a workspace knows the system it runs on.
     static let passthroughVar = ["lib/dpkg", "lib/apt", "lib/ucf", "lib/pam", "cache/apt", "cache/debconf"]
+    /// The sandbox /etc, made once per state of the host's files it copies and shared by every server of the host
+    /// (`AGENTBOX_ETC_CACHE` moves it): a copy per data directory cost each new server, and each test, a few hundred
+    /// file copies on the thread that opened it. The stamp names the version of what AgentBox generates and the
+    /// inode, size and change time of each host entry it reads; a change to one makes a new copy.
+    static func prepareEtc(cache: URL) throws -> URL {
+        var text = "v2"
+        for name in ["passwd", "group"] + passthroughEtc + ["os-release"] {
+            var info = stat()
+            if lstat("/etc/\(name)", &info) == 0 {
+                text += "|\(name):\(info.st_ino):\(info.st_size):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+            }
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across processes, unlike Hasher
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let stamp = String(hash, radix: 16)
+        let files = FileManager.default
+        let directory = cache.appendingPathComponent(stamp, isDirectory: true)
+        if files.fileExists(atPath: directory.path) { return directory }
+        try files.createDirectory(at: cache, withIntermediateDirectories: true)
+        chmod(cache.path, 0o755)
+        let building = cache.appendingPathComponent(".\(stamp).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? files.removeItem(at: building) }
+        try prepareEtc(in: building)
+        if rename(building.path, directory.path) != 0, !files.fileExists(atPath: directory.path) {
+            throw SandboxError.errno("rename \(building.path)")
+        }
+        for old in (try? files.contentsOfDirectory(atPath: cache.path)) ?? [] where old != stamp && !old.hasPrefix(".") {
+            try? files.removeItem(at: cache.appendingPathComponent(old))
+        }
+        return directory
+    }
+
+    static var etcCache: String {
+        ProcessInfo.processInfo.environment["AGENTBOX_ETC_CACHE"] ?? (getuid() == 0 ? "/var/cache/agentbox/etc" : NSTemporaryDirectory() + "agentbox-etc-\(getuid())")
+    }
+
     /// Where the sandbox /var is kept, for every server of the host (`AGENTBOX_VAR_CACHE` moves it).
     static var varCache: String {
         ProcessInfo.processInfo.environment["AGENTBOX_VAR_CACHE"] ?? (getuid() == 0 ? "/var/cache/agentbox/var" : NSTemporaryDirectory() + "agentbox-var-\(getuid())")
