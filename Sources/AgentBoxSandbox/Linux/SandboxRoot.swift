@@ -39,7 +39,24 @@ enum SandboxRoot {
         }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across processes, unlike Hasher
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        let stamp = String(hash, radix: 16)
+        return try cached(in: cache, stamp: String(hash, radix: 16)) { try prepareEtc(in: $0) }
+    }
+
+    static var etcCache: String { hostCache("etc", variable: "AGENTBOX_ETC_CACHE") }
+
+    /// Where the sandbox /var is kept, for every server of the host (`AGENTBOX_VAR_CACHE` moves it).
+    static var varCache: String { hostCache("var", variable: "AGENTBOX_VAR_CACHE") }
+
+    /// A directory shared by every server of the host: `$variable`, else under /var/cache/agentbox (root) or the
+    /// temporary directory.
+    static func hostCache(_ name: String, variable: String) -> String {
+        ProcessInfo.processInfo.environment[variable]
+            ?? (getuid() == 0 ? "/var/cache/agentbox/\(name)" : NSTemporaryDirectory() + "agentbox-\(name)-\(getuid())")
+    }
+
+    /// `cache/stamp`, built by `build` into a directory of its own and renamed into place when missing (a server
+    /// that loses the race keeps the winner's, which is as good); other stamps' directories are removed.
+    static func cached(in cache: URL, stamp: String, build: (URL) throws -> Void) throws -> URL {
         let files = FileManager.default
         let directory = cache.appendingPathComponent(stamp, isDirectory: true)
         if files.fileExists(atPath: directory.path) { return directory }
@@ -47,7 +64,7 @@ enum SandboxRoot {
         chmod(cache.path, 0o755)
         let building = cache.appendingPathComponent(".\(stamp).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
         defer { try? files.removeItem(at: building) }
-        try prepareEtc(in: building)
+        try build(building)
         if rename(building.path, directory.path) != 0, !files.fileExists(atPath: directory.path) {
             throw SandboxError.errno("rename \(building.path)")
         }
@@ -55,15 +72,6 @@ enum SandboxRoot {
             try? files.removeItem(at: cache.appendingPathComponent(old))
         }
         return directory
-    }
-
-    static var etcCache: String {
-        ProcessInfo.processInfo.environment["AGENTBOX_ETC_CACHE"] ?? (getuid() == 0 ? "/var/cache/agentbox/etc" : NSTemporaryDirectory() + "agentbox-etc-\(getuid())")
-    }
-
-    /// Where the sandbox /var is kept, for every server of the host (`AGENTBOX_VAR_CACHE` moves it).
-    static var varCache: String {
-        ProcessInfo.processInfo.environment["AGENTBOX_VAR_CACHE"] ?? (getuid() == 0 ? "/var/cache/agentbox/var" : NSTemporaryDirectory() + "agentbox-var-\(getuid())")
     }
     /// Empty directories every /var has.
     static let emptyVar = ["cache", "lib", "log", "mail", "opt", "spool", "local", "backups", "tmp", "lib/misc"]
@@ -139,35 +147,23 @@ enum SandboxRoot {
     /// the host (a copy of some 50 MB: per data directory it would cost each test and each new server a second).
     /// Returns the directory; older versions are removed.
     static func prepareVar(cache: URL) throws -> URL {
-        let files = FileManager.default
         var status = stat()
         let source = stat("/var/lib/dpkg/status", &status) == 0 ? "\(status.st_mtim.tv_sec)-\(status.st_mtim.tv_nsec)-\(status.st_size)" : "none"
-        let directory = cache.appendingPathComponent(source, isDirectory: true)
-        if files.fileExists(atPath: directory.path) { return directory }
-        try files.createDirectory(at: cache, withIntermediateDirectories: true)
-        chmod(cache.path, 0o755)
-        let building = cache.appendingPathComponent(".\(source).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
-        defer { try? files.removeItem(at: building) }
-        try files.createDirectory(at: building, withIntermediateDirectories: true)
-        chmod(building.path, 0o755)
-        for name in emptyVar {
-            let path = building.appendingPathComponent(name).path
-            try files.createDirectory(atPath: path, withIntermediateDirectories: true)
-            chmod(path, name == "tmp" ? 0o1777 : 0o755)
+        return try cached(in: cache, stamp: source) { building in
+            let files = FileManager.default
+            try files.createDirectory(at: building, withIntermediateDirectories: true)
+            chmod(building.path, 0o755)
+            for name in emptyVar {
+                let path = building.appendingPathComponent(name).path
+                try files.createDirectory(atPath: path, withIntermediateDirectories: true)
+                chmod(path, name == "tmp" ? 0o1777 : 0o755)
+            }
+            for name in passthroughVar {
+                let destination = building.appendingPathComponent(name)
+                try files.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try copyPublic(from: "/var/\(name)", to: destination.path)
+            }
         }
-        for name in passthroughVar {
-            let destination = building.appendingPathComponent(name)
-            try files.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try copyPublic(from: "/var/\(name)", to: destination.path)
-        }
-        // Another server may have won the race: its copy is as good.
-        if rename(building.path, directory.path) != 0, !files.fileExists(atPath: directory.path) {
-            throw SandboxError.errno("rename \(building.path)")
-        }
-        for old in (try? files.contentsOfDirectory(atPath: cache.path)) ?? [] where old != source && !old.hasPrefix(".") {
-            try? files.removeItem(at: cache.appendingPathComponent(old))
-        }
-        return directory
     }
 
     /// Copies `source` to `destination` if every user may read it: directories recursively, symlinks as symlinks,
