@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "agentbox-sandbox-init", targets: ["agentbox-sandbox-init"]),
         .executable(name: "agentbox-mock-agent", targets: ["agentbox-mock-agent"]),
         .executable(name: "agentbox-acp-adapter", targets: ["agentbox-acp-adapter"]),
+        .executable(name: "agentbox-tool", targets: ["agentbox-tool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -34,6 +35,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
         // Wire types of the HTTP API, shared by server, client and CLI. Foundation only.
@@ -45,6 +50,7 @@ let package = Package(
                 "AgentBoxAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -52,9 +58,13 @@ let package = Package(
         .target(name: "CAgentBoxSandbox"),
         // The first process of every Linux sandbox: spawns, signals and reaps the workspace's processes.
         // Linked with --as-needed: it uses only libc, and must not need the Swift runtime, which sandboxes do not see.
+        // The no-op Swift runtime entry points that keep the runtime out of the C helpers below.
+        .target(name: "CNoSwiftRuntime"),
         .executableTarget(
-            name: "agentbox-sandbox-init", dependencies: ["CAgentBoxSandbox"],
+            name: "agentbox-sandbox-init", dependencies: ["CAgentBoxSandbox", "CNoSwiftRuntime"],
             linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // The command behind `agentbox-{toolkit}` inside workspaces: a relay to the workspace's tools socket. C, static.
+        .executableTarget(name: "agentbox-tool", dependencies: ["CNoSwiftRuntime"], linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Sandboxes: the Sandbox protocol, the bubblewrap + cgroups backend, the unsandboxed backend.
         .target(
             name: "AgentBoxSandbox",
@@ -110,6 +120,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -119,6 +133,8 @@ let package = Package(
             dependencies: [
                 "AgentBox",
                 "AgentBoxAPI",
+                "AgentBoxMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -128,7 +144,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The Inspector's static files, copied beside the binary (agentbox_AgentBoxServer.resources/Inspector).
+            resources: [.copy("Inspector")],
             swiftSettings: swiftSettings
         ),
         // `agentbox dev model-server`: Anthropic's and OpenAI's APIs answering from a script, for offline agents.
@@ -137,6 +157,21 @@ let package = Package(
             dependencies: [
                 "AgentBoxAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // AgentBox as an MCP server: the tools (exec, files, processes) over any `WorkspaceOperations` (the library's
+        // WorkspaceManager on the server, the client in `agentbox mcp`), and the bounded sessions of `POST /v1/mcp`.
+        // A module of its own so that the library, which embedders link, does not carry the MCP SDK.
+        .target(
+            name: "AgentBoxMCP",
+            dependencies: [
+                "AgentBox",
+                "AgentBoxAPI",
+                "AgentBoxStore",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -166,6 +201,8 @@ let package = Package(
                 "AgentBoxAPI",
                 "AgentBoxModelServer",
                 "AgentBoxStore",
+                "AgentBoxMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -189,6 +226,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "AgentBoxMCPTests",
+            dependencies: ["AgentBoxMCP", "AgentBoxAPI", .product(name: "MCP", package: "swift-sdk")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "AgentBoxACPTests", dependencies: ["AgentBoxACP", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",

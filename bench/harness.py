@@ -19,6 +19,16 @@ floor measured in the same run:
   registered      a server of its own (no disk pool) with N registered workspaces, W of them woken and put back to
                   sleep: the server's RSS per sleeping workspace once their retention is over, and GET of one
                   workspace by key at that count
+  cron            the server's CPU while N cron jobs wait for a slot (none due) against none, and how late runs of a
+                  job every second start after their slot
+  metrics         a server of its own with N registered workspaces (none booted): GET /metrics scrapes, p50/p99
+                  (issue 20: ≤ 50 ms), and that the scrape counts every one of them as sleeping
+  toolkits        N tool calls from an agentbox-{toolkit} command inside a workspace to an http handler on the host's
+                  loopback (p50, p99, beside spawning `true` there), then N at once, then N as MCP tool calls through
+                  the toolkit MCP server an agent session gets (/.agentbox/bin/tool mcp)
+  gateway         the LLM gateway on a server of its own, a scripted model server upstream: N non-streaming calls
+                  through it against straight to the upstream (issue 22: ≤ 1 ms added at p50), then M streamed calls
+                  at once, each checked whole
   neighbours      N workspaces running `echo` exec loops at once (bounded concurrency, keep-alive): errors (none
                   allowed) and latency; and an idle workspace's exec every 100 ms during that load against without it
 Results: a JSON file, a Markdown summary and a PNG of the cold-start latency distribution in the output directory.
@@ -244,6 +254,23 @@ def register_range(endpoint, start, stop, pipe):
     pipe.close()
 
 
+def register_many(endpoint, count, parts=4):
+    """PUTs workspaces reg-0..reg-{count-1} from `parts` processes at once (a keep-alive connection each); the number
+    made."""
+    bounds = [count * k // parts for k in range(parts + 1)]
+    pipes, processes = [], []
+    for k in range(parts):
+        ours, theirs = multiprocessing.Pipe()
+        process = multiprocessing.Process(target=register_range, args=(endpoint, bounds[k], bounds[k + 1], theirs))
+        process.start()
+        processes.append(process)
+        pipes.append(ours)
+    made = sum(pipe.recv() for pipe in pipes)
+    for process in processes:
+        process.join()
+    return made
+
+
 def registered(binary, work, count, woken, retention_s=2):
     """Issue 18: a sleeping workspace costs the server nothing but a row. A server of its own (`--disk-pool none`: a
     pool would make one btrfs subvolume per PUT, which is not what is measured) registers `count` workspaces (4
@@ -260,18 +287,7 @@ def registered(binary, work, count, woken, retention_s=2):
         time.sleep(0.5)
         base_rss, _ = resident([server.pid])
         start = time.perf_counter()
-        parts, pipes = 4, []
-        bounds = [count * k // parts for k in range(parts + 1)]
-        processes = []
-        for k in range(parts):
-            ours, theirs = multiprocessing.Pipe()
-            process = multiprocessing.Process(target=register_range, args=(server.endpoint, bounds[k], bounds[k + 1], theirs))
-            process.start()
-            processes.append(process)
-            pipes.append(ours)
-        made = sum(pipe.recv() for pipe in pipes)
-        for process in processes:
-            process.join()
+        made = register_many(server.endpoint, count)
         register_s = time.perf_counter() - start
         time.sleep(1)
         registered_rss, _ = resident([server.pid])
@@ -296,6 +312,243 @@ def registered(binary, work, count, woken, retention_s=2):
         "rss_per_woken_then_slept_kb": (slept_rss - registered_rss) / woken,
         "get_ms": gets, "woken_states": sorted(states),
     }
+
+
+# ------------------------------------------------------------------------------------------------------------- cron
+
+
+def cron(api, server_pid, jobs, idle_seconds, fires):
+    """Issue 20: one timer serves every job. The server's CPU over `idle_seconds` with no job scheduled, then with
+    `jobs` scheduled for a slot far away (100 per workspace, none due), against the same wait before; then how late
+    runs start after their slot: a job every second in a workspace of its own, `fires` runs."""
+    def idle_cpu():
+        # The process's own total (threads that ended included), in clock ticks: hence a window of many seconds.
+        before = cpu_seconds([server_pid])
+        time.sleep(idle_seconds)
+        return cpu_seconds([server_pid]) - before
+
+    baseline = idle_cpu()
+    per_workspace = 100
+    start = time.perf_counter()
+    for n in range(jobs):
+        key = f"cron-{n // per_workspace}"
+        if n % per_workspace == 0:
+            api.call("PUT", f"/v1/workspaces/{key}", {})
+        api.call("POST", f"/v1/workspaces/{key}/cron", {"schedule": "0 0 1 1 *", "action": {"type": "exec", "command": "true"}})
+    create_s = time.perf_counter() - start
+    time.sleep(1)
+    scheduled = idle_cpu()
+    api.call("PUT", "/v1/workspaces/cron-ticker", {})
+    api.call("POST", "/v1/workspaces/cron-ticker/exec", {"command": "true"})  # booted: the lateness is the scheduler's
+    api.call("POST", "/v1/workspaces/cron-ticker/cron",
+             {"id": "tick", "schedule": "* * * * * *", "action": {"type": "exec", "command": "true"}})
+    time.sleep(fires + 1.5)
+    api.call("PATCH", "/v1/workspaces/cron-ticker/cron/tick", {"enabled": False})
+    runs = api.call("GET", "/v1/workspaces/cron-ticker/cron/tick/runs?limit=100")["items"]
+    parse = lambda text: datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    late = [(parse(run["startedAt"]) - parse(run["scheduledAt"])) * 1000 for run in runs if run.get("startedAt")]
+    took = [(parse(run["endedAt"]) - parse(run["startedAt"])) * 1000 for run in runs if run.get("endedAt")]
+    for n in range(0, jobs, per_workspace):
+        api.call("DELETE", f"/v1/workspaces/cron-{n // per_workspace}")
+    api.call("DELETE", "/v1/workspaces/cron-ticker")
+    return {"jobs": jobs, "idle_seconds": idle_seconds, "create_per_s": jobs / create_s, "baseline_cpu_s": baseline,
+            "scheduled_cpu_s": scheduled, "late_ms": late, "run_ms": took,
+            "statuses": sorted({run["status"] for run in runs})}
+
+
+# ---------------------------------------------------------------------------------------------------------- metrics
+
+
+def metrics_scrapes(binary, work, count, scrapes):
+    """Issue 20: a Prometheus scrape must stay cheap however many workspaces are registered. A server of its own
+    (`--disk-pool none`, as for `registered`: a pool would make a subvolume per PUT) registers `count` workspaces
+    without booting them (PUT, 4 connections), then times `scrapes` scrapes of `GET /metrics` on one keep-alive
+    connection after 3 unmeasured ones, and reads the sleeping count of the last."""
+    own = os.path.join(work, "metrics")
+    os.makedirs(own, exist_ok=True)
+    server = Server(binary, own, ["--disk-pool", "none"])
+    try:
+        api = API(server.endpoint)
+        made = register_many(server.endpoint, count)
+        for _ in range(3):
+            api.call("GET", "/metrics", expect_json=False)
+        text = b""
+
+        def scrape():
+            nonlocal text
+            text = api.call("GET", "/metrics", expect_json=False)
+
+        times = [timed(scrape) for _ in range(scrapes)]
+        sleeping = re.search(rb'^agentbox_workspaces\{state="sleeping"\} (\S+)$', text, re.M)
+    finally:
+        server.stop()
+    return {"registered": made, "scrape_ms": times, "scrape_bytes": len(text),
+            "sleeping": float(sleeping.group(1)) if sleeping else None}
+
+
+# --------------------------------------------------------------------------------------------------------- toolkits
+
+
+TOOL_CALLER = r"""
+import json, subprocess, statistics, sys, time
+calls = int(sys.argv[1])
+def run(command):
+    return subprocess.run(command, capture_output=True)
+samples = []
+for i in range(calls):
+    start = time.perf_counter()
+    result = run(["agentbox-bench", "echo", "--text", str(i)])
+    samples.append((time.perf_counter() - start) * 1000)
+    assert result.returncode == 0 and json.loads(result.stdout)["echo"]["text"] == str(i), result
+floor = []
+for i in range(calls):
+    start = time.perf_counter()
+    run(["true"])
+    floor.append((time.perf_counter() - start) * 1000)
+start = time.perf_counter()
+group = [subprocess.Popen(["agentbox-bench", "echo", "--text", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(calls)]
+codes = [process.wait() for process in group]
+concurrent_wall_ms = (time.perf_counter() - start) * 1000
+# The same tool as an MCP tool: the stdio server an agent session is given, started and initialized, then called.
+start = time.perf_counter()
+mcp = subprocess.Popen(["/.agentbox/bin/tool", "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def rpc(message):
+    mcp.stdin.write((json.dumps(message) + "\n").encode())
+    mcp.stdin.flush()
+    if "id" in message:
+        return json.loads(mcp.stdout.readline())
+rpc({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+rpc({"jsonrpc": "2.0", "method": "notifications/initialized"})
+assert rpc({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})["result"]["tools"][0]["name"] == "bench_echo"
+mcp_start_ms = (time.perf_counter() - start) * 1000
+mcp_samples = []
+for i in range(calls):
+    start = time.perf_counter()
+    answer = rpc({"jsonrpc": "2.0", "id": i + 2, "method": "tools/call", "params": {"name": "bench_echo", "arguments": {"text": str(i)}}})
+    mcp_samples.append((time.perf_counter() - start) * 1000)
+    assert answer["result"]["structuredContent"]["echo"]["text"] == str(i), answer
+mcp.stdin.close()
+mcp.wait()
+print(json.dumps({"sequential_ms": samples, "spawn_true_ms": floor, "concurrent_wall_ms": concurrent_wall_ms,
+                  "concurrent_ok": codes.count(0), "mcp_start_ms": mcp_start_ms, "mcp_call_ms": mcp_samples}))
+"""
+
+
+def toolkit_calls(api, calls):
+    """Issue 21: a tool call from a command inside a workspace (egress denied) to an `http` handler on the host's
+    loopback and back: `calls` sequential calls (p50, p99) beside spawning `true` in the same workspace, then `calls` at
+    once."""
+    import http.server, threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real webhook server would
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall between them
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            out = json.dumps({"echo": body["input"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *arguments):
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        api.call("PUT", "/v1/toolkits/bench", {"description": "bench", "tools": [{
+            "name": "echo", "description": "echo", "handler": {"type": "http", "url": f"http://127.0.0.1:{hook.server_address[1]}/"},
+            "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]})
+        api.call("PUT", "/v1/workspaces/toolkit-bench", {"toolkits": ["bench"]})
+        api.call("PUT", "/v1/workspaces/toolkit-bench/fs/file?path=/workspace/caller.py", raw=TOOL_CALLER.encode(), expect_json=False)
+        result = api.call("POST", "/v1/workspaces/toolkit-bench/exec", {"command": f"python3 /workspace/caller.py {calls}", "timeoutMs": 600_000})
+        assert result["exitCode"] == 0, result
+        figures = json.loads(result["stdout"])
+    finally:
+        hook.shutdown()
+        api.call("DELETE", "/v1/workspaces/toolkit-bench")
+        api.call("DELETE", "/v1/toolkits/bench")
+    figures["calls"] = calls
+    return figures
+
+
+# --------------------------------------------------------------------------------------------------------- gateway
+
+
+def llm_gateway(binary, work, calls, streams):
+    """Issue 22: what the LLM gateway adds to a model call. A scripted model server (`agentbox dev model-server`) is
+    the upstream of a server of its own (`--llm-upstream anthropic=...`); from the host, `calls` non-streaming
+    Messages calls on one keep-alive connection straight to the model server, then the same through the gateway with
+    a workspace's gateway key (p50 difference: the gateway's cost); then `streams` streamed calls at once through the
+    gateway, each checked whole (every event to message_stop, the same bytes as a direct stream)."""
+    import threading
+    own = os.path.join(work, "gateway")
+    os.makedirs(own, exist_ok=True)
+    script = os.path.join(own, "script.json")
+    with open(script, "w") as out:
+        json.dump({"turns": [], "finalText": "The gateway passes this answer through unchanged, chunk by chunk.", "sideText": "ok"}, out)
+    model_out = open(os.path.join(own, "model.out"), "w")
+    model = subprocess.Popen([binary, "dev", "model-server", "--script", script, "--port", "0"], stdout=model_out, stderr=subprocess.DEVNULL)
+    server = None
+    try:
+        upstream = None
+        for _ in range(200):
+            with open(model_out.name) as out:
+                found = re.search(r"http://[\d.]+:\d+", out.read())
+            if found:
+                upstream = found.group(0)
+                break
+            time.sleep(0.05)
+        assert upstream, "the model server did not start"
+        keys = os.path.join(own, "keys")
+        with open(keys, "w") as out:
+            out.write("anthropic=sk-bench-not-a-real-key\n")
+        server = Server(binary, own, ["--disk-pool", "none", "--llm-upstream", f"anthropic={upstream}", "--llm-key-file", keys])
+        api = API(server.endpoint)
+        api.call("PUT", "/v1/workspaces/gateway-bench", {})
+        key = api.call("POST", "/v1/workspaces/gateway-bench/exec", {"command": "printf %s \"$ANTHROPIC_API_KEY\""})["stdout"]
+        assert key.startswith("abx-llm-"), key
+        body = {"model": "bench-model", "max_tokens": 64, "messages": [{"role": "user", "content": "hello"}],
+                "tools": [{"name": "t", "input_schema": {"type": "object"}}]}
+        direct, gateway = API(upstream), API(server.endpoint)
+        headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+        for _ in range(20):  # warm both paths
+            direct.call("POST", "/v1/messages", body)
+            gateway.call("POST", "/llm/anthropic/v1/messages", body, headers=headers)
+        direct_ms = [timed(lambda: direct.call("POST", "/v1/messages", body)) for _ in range(calls)]
+        gateway_ms = [timed(lambda: gateway.call("POST", "/llm/anthropic/v1/messages", body, headers=headers)) for _ in range(calls)]
+
+        streamed = dict(body, stream=True)
+        reference = API(upstream).call("POST", "/v1/messages", streamed, expect_json=False)
+        results = [None] * streams
+
+        def one(index):
+            try:
+                results[index] = API(server.endpoint).call("POST", "/llm/anthropic/v1/messages", streamed, headers=headers, expect_json=False)
+            except Exception as error:  # counted as lost
+                results[index] = repr(error).encode()
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=one, args=(index,)) for index in range(streams)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall_ms = (time.perf_counter() - start) * 1000
+        # Ids differ per answer; everything else must be the same bytes, whole.
+        normalize = lambda text: re.sub(rb'"msg_[^"]*"', b'"msg"', text)
+        whole = sum(1 for result in results if result and normalize(result) == normalize(reference) and b"message_stop" in result)
+        usage = api.call("GET", "/v1/workspaces/gateway-bench/usage")
+    finally:
+        if server:
+            server.stop()
+        model.kill()
+        model.wait()
+    return {"calls": calls, "direct_ms": direct_ms, "gateway_ms": gateway_ms, "streams": streams, "streams_whole": whole,
+            "streams_wall_ms": wall_ms, "stream_bytes": len(reference), "counted_requests": usage["llm"]["requests"]}
 
 
 # --------------------------------------------------------------------------------------------------------- sessions
@@ -900,6 +1153,47 @@ def report(results, mode, command):
                     f"| {ms(get['p99'])} | {ms(get['min'])} | | p99 ≤ 5 ms: {verdict(get['p99'] <= 5)} | |")
         rows.append(f"| registering {g['registered']:,} workspaces (PUT, 4 connections) | {g['register_per_s']:,.0f} PUT/s "
                     f"| | | | | | |")
+    j = results.get("cron")
+    if j:
+        per_s = lambda cpu: cpu / j["idle_seconds"] * 1000
+        rows.append(f"| server CPU while {j['jobs']:,} cron jobs wait for a slot, none due ({j['idle_seconds']} s) "
+                    f"| {per_s(j['scheduled_cpu_s']):.2f} ms/s | | | | no job: {per_s(j['baseline_cpu_s']):.2f} ms/s "
+                    f"| no more than with none (+≤ 1 ms/s): {verdict(per_s(j['scheduled_cpu_s']) <= per_s(j['baseline_cpu_s']) + 1)} | |")
+        if j["late_ms"]:
+            late = summary(j["late_ms"])
+            rows.append(f"| cron run start after its slot (a job every second, {len(j['late_ms'])} runs) | {ms(late['p50'])} "
+                        f"| {ms(late['p95'])} | {ms(late['p99'])} | {ms(late['min'])} | scheduling {j['jobs']:,} jobs: "
+                        f"{j['create_per_s']:,.0f} jobs/s | | |")
+    x = results.get("metrics")
+    if x:
+        t = summary(x["scrape_ms"])
+        counted = x["sleeping"] == x["registered"]
+        rows.append(f"| `GET /metrics` with {x['registered']:,} registered workspaces ({x['scrape_bytes'] / 1024:.0f} KiB of text; "
+                    f"{x['sleeping']:,.0f} counted sleeping) | {ms(t['p50'])} | {ms(t['p95'])} | {ms(t['p99'])} | {ms(t['min'])} | "
+                    f"| p99 ≤ 50 ms and every workspace counted: {verdict(t['p99'] <= 50 and counted)} | |")
+    t = results.get("toolkits")
+    if t:
+        call, true = summary(t["sequential_ms"]), summary(t["spawn_true_ms"])
+        rows.append(f"| tool call from a command in a workspace to an http handler on loopback and back ({t['calls']} calls) "
+                    f"| {ms(call['p50'])} | {ms(call['p95'])} | {ms(call['p99'])} | {ms(call['min'])} | spawning `true` there: "
+                    f"{ms(true['p50'])} | p50 ≤ 5 ms: {verdict(call['p50'] <= 5)} | |")
+        rows.append(f"| {t['calls']} tool calls at once | {t['concurrent_wall_ms']:.0f} ms wall, {t['concurrent_ok']} ok | | | | | "
+                    f"all ok: {verdict(t['concurrent_ok'] == t['calls'])} | |")
+        if "mcp_call_ms" in t:
+            mcp = summary(t["mcp_call_ms"])
+            rows.append(f"| the same tool as an MCP tool: `tools/call` to `/.agentbox/bin/tool mcp` and back ({t['calls']} calls; "
+                        f"start + initialize + tools/list {t['mcp_start_ms']:.1f} ms) | {ms(mcp['p50'])} | {ms(mcp['p95'])} | {ms(mcp['p99'])} "
+                        f"| {ms(mcp['min'])} | the command: {ms(call['p50'])} | p50 ≤ 5 ms: {verdict(mcp['p50'] <= 5)} | |")
+    g = results.get("gateway")
+    if g:
+        direct, through = summary(g["direct_ms"]), summary(g["gateway_ms"])
+        added = through["p50"] - direct["p50"]
+        rows.append(f"| LLM gateway: a non-streaming Messages call through it ({g['calls']} calls, keep-alive, from the host) "
+                    f"| {ms(through['p50'])} | {ms(through['p95'])} | {ms(through['p99'])} | {ms(through['min'])} | "
+                    f"straight to the upstream: {ms(direct['p50'])} (added {ms(added)}) | added ≤ 1 ms p50: {verdict(added <= 1)} | |")
+        rows.append(f"| LLM gateway: {g['streams']} streamed calls at once ({g['stream_bytes']:,} bytes each) | "
+                    f"{g['streams_whole']} whole in {g['streams_wall_ms']:.0f} ms | | | | | none lost: "
+                    f"{verdict(g['streams_whole'] == g['streams'])} | |")
     s = results.get("sessions")
     if s:
         rows.append(f"| session ingest: mock agent in a sandbox → ACP → SQLite → subscribers, {s['events']:,} events "
@@ -1017,11 +1311,13 @@ def machine_description():
 FULL = {"cold": 200, "staircase": 100, "at_once": 1000, "events": 1_000_000, "page_reads": 200, "subscribers": 1000,
         "fan_events": 1000, "preview_seconds": 10, "file_mb": 100, "small_files": 10_000, "iterations": 5,
         "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16, "registered": 100_000, "woken": 1000,
-        "images": 100, "image_mb": 300}
+        "images": 100, "image_mb": 300, "cron_jobs": 10_000, "cron_idle_seconds": 30, "cron_fires": 10,
+        "metrics_registered": 10_000, "scrapes": 50, "tool_calls": 100, "llm_calls": 500, "llm_streams": 200}
 SMOKE = {"cold": 3, "staircase": 2, "at_once": 3, "events": 1000, "page_reads": 3, "subscribers": 5,
          "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1,
          "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2, "registered": 200, "woken": 20,
-         "images": 2, "image_mb": 4}
+         "images": 2, "image_mb": 4, "cron_jobs": 200, "cron_idle_seconds": 2, "cron_fires": 2,
+         "metrics_registered": 200, "scrapes": 5, "tool_calls": 5, "llm_calls": 10, "llm_streams": 5}
 
 
 def main():
@@ -1029,8 +1325,8 @@ def main():
     parser.add_argument("--bin", required=True, help="the agentbox binary (release build)")
     parser.add_argument("--out", required=True, help="where results.json, summary.md and cold-start.png go")
     parser.add_argument("--smoke", action="store_true", help="one iteration of each, small sizes (CI)")
-    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered,images",
-                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered, images")
+    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered,images,cron,metrics,toolkits,gateway",
+                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered, images, cron, metrics, toolkits, gateway")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
     parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
@@ -1077,9 +1373,21 @@ def main():
         if "images" in only:
             log(f"images: a {sizes['image_mb']} MB image; {sizes['images']} workspaces from it and {sizes['images']} plain")
             results["images"] = images(api, sizes["images"], sizes["image_mb"])
+        if "cron" in only:
+            log(f"cron: {sizes['cron_jobs']:,} jobs scheduled, none due, {sizes['cron_idle_seconds']} s idle; {sizes['cron_fires']} runs of a job every second")
+            results["cron"] = cron(api, server.pid, sizes["cron_jobs"], sizes["cron_idle_seconds"], sizes["cron_fires"])
+        if "toolkits" in only:
+            log(f"toolkits: {sizes['tool_calls']} tool calls from a workspace command to an http handler, then as many at once")
+            results["toolkits"] = toolkit_calls(api, sizes["tool_calls"])
         if "registered" in only:
             log(f"registered: {sizes['registered']:,} workspaces, {sizes['woken']:,} woken and slept")
             results["registered"] = registered(arguments.bin, work, sizes["registered"], sizes["woken"])
+        if "metrics" in only:
+            log(f"metrics: {sizes['scrapes']} scrapes of GET /metrics with {sizes['metrics_registered']:,} workspaces registered")
+            results["metrics"] = metrics_scrapes(arguments.bin, work, sizes["metrics_registered"], sizes["scrapes"])
+        if "gateway" in only:
+            log(f"gateway: {sizes['llm_calls']} model calls through the LLM gateway and straight to the upstream, then {sizes['llm_streams']} streams at once")
+            results["gateway"] = llm_gateway(arguments.bin, work, sizes["llm_calls"], sizes["llm_streams"])
     finally:
         server.stop()
     if server.process.returncode not in (0, -15):

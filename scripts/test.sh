@@ -9,8 +9,17 @@ export AGENTBOX_ACP_PEER
 # The real agents (Claude Code from its PyPI wheel) for the end-to-end agent tests.
 AGENTBOX_AGENTS=$(bash scripts/setup-agents.sh)
 export AGENTBOX_AGENTS
+# The official Python MCP client (PyPI), for the MCP end-to-end tests; without PyPI they are skipped, with a message.
+AGENTBOX_MCP_CLIENT=$(bash scripts/setup-mcp-client.sh) || AGENTBOX_MCP_CLIENT=""
+export AGENTBOX_MCP_CLIENT
+# Debian's Chromium and Playwright (PyPI), for the Inspector's browser test; required here.
+AGENTBOX_BROWSER=$(bash scripts/setup-browser.sh)
+export AGENTBOX_BROWSER
 swift build --build-tests
-swift test --skip-build
+# Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python
+# clients). Together, on two cores, the live-server route tests' 20 s client timeout was reached under the load.
+swift test --skip-build --skip EndToEndTests
+swift test --skip-build --filter EndToEndTests
 # The server fuzzed through its own OpenAPI document (schemathesis, bounded to a few minutes): no server errors.
 AGENTBOX_SCHEMATHESIS_EXAMPLES=25 bash scripts/schemathesis.sh
 # Smoke runs of the benchmarks, so that they never rot (the full runs are in BENCHMARKS.md): the in-process store

@@ -51,16 +51,42 @@ public struct AgentBoxConfiguration: Sendable {
     public var agents: [AgentDefinition] = [.mock, .claude, .codex, .amp, .opencode, .gemini, .pi]
     /// Download URLs of agents' binaries, by agent id: the last install source, after PATH, npm and PyPI.
     public var agentDownloads: [String: URL] = [:]
+    /// The Python package index whose JSON API agent installs download wheels from (then pip, with the machine's own
+    /// configuration, when it does not answer).
+    public var packageIndex = URL(string: "https://pypi.org")!
     /// Refuse sessions of agents that are not installed, instead of installing them on first use.
     public var requirePreinstall = false
     /// How permission requests of agents are answered when a session sets no rule of its own.
     public var permissionPolicy = AgentBoxConfiguration.standardPermissionPolicy
+    /// How long an agent's question (`session/elicitation`) waits for its answer before it is answered `cancel`.
+    public var questionTimeout: Duration = .seconds(600)
     /// How long the agent of a cancelled turn has to end it before its process is stopped.
     public var cancelGrace: Duration = .seconds(10)
     /// How long starting an agent (its process, `initialize` and `session/new` or `session/load`) may take.
     public var agentStartTimeout: Duration = .seconds(60)
     /// The most of an earlier transcript handed as context to an agent that cannot load its old session.
     public var resumeContextBytes = 32 << 10
+    /// Cron: how long an `exec` job's command may run when its action sets no `timeoutMs`.
+    public var cronDefaultTimeout: Duration = .seconds(3600)
+    /// Cron: the runs kept per job (older ones are deleted as new ones come).
+    public var cronRunRetention = 100
+    /// Cron: the most jobs one workspace may have.
+    public var cronMaxJobsPerWorkspace = 100
+    /// Cron: the most runs executing at once across all workspaces; further due runs wait for a place (each still
+    /// runs once, late).
+    public var cronMaxConcurrentRuns = 32
+    /// Where the server-wide metrics go: by default a Prometheus registry of this configuration's own (what
+    /// `GET /metrics` serves); an embedder may hand its own swift-metrics factory (``AgentBoxMetrics/init(factory:)``).
+    public var metrics = AgentBoxMetrics()
+    /// Speaks MCP to the workspaces' toolkit MCP servers (`/.agentbox/bin/tool mcp`, given to every agent session of
+    /// a workspace with toolkits). The server sets AgentBoxMCP's; without one, sessions get no toolkit MCP server (the
+    /// `agentbox-{toolkit}` commands work all the same).
+    public var toolkitMCP: (any ToolkitMCPServing)?
+    /// The LLM gateway (`/llm/...`): model calls of the workspaces, forwarded with the host's keys, within their
+    /// budgets. `nil`: none, and workspaces get no gateway variables.
+    public var llmGateway: LLMGateway?
+    /// Where to ask about bearer tokens this server does not know (`serve --auth-hook`); `nil`: they are refused.
+    public var authHook: URL?
 
     /// Reads and searches go ahead; edits, commands and the rest are asked; an unanswered question is rejected
     /// after five minutes.

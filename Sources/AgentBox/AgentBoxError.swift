@@ -14,6 +14,8 @@ public struct AgentBoxError: Error, Sendable, CustomStringConvertible {
         public static let unsupported = Code(name: "unsupported")
         /// The request reaches for something the workspace may not touch (a path escaping it, a read-only mount).
         public static let forbidden = Code(name: "forbidden")
+        /// The caller's credential is unknown, used up or expired (HTTP 401).
+        public static let unauthenticated = Code(name: "unauthenticated")
         /// The disk is full, or a quota was reached.
         public static let storageFull = Code(name: "storageFull")
         /// What the request carries (an environment, arguments) is larger than AgentBox takes.

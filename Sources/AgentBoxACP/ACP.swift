@@ -15,6 +15,7 @@ public enum ACP {
         public static let cancel = "session/cancel"
         public static let update = "session/update"
         public static let requestPermission = "session/request_permission"
+        public static let elicitation = "session/elicitation"
         public static let readTextFile = "fs/read_text_file"
         public static let writeTextFile = "fs/write_text_file"
         public static let createTerminal = "terminal/create"
@@ -32,6 +33,8 @@ public enum ACP {
         public struct ClientCapabilities: Codable, Sendable, Equatable {
             public var fs: FileSystem
             public var terminal: Bool
+            /// Form elicitation (`session/elicitation`): the client can ask its user a question (`{form: {}}`).
+            public var elicitation: JSONValue?
         }
         public var protocolVersion: Int
         public var clientCapabilities: ClientCapabilities
@@ -39,13 +42,18 @@ public enum ACP {
         /// What AgentBox offers every agent: its files and terminals, served against the workspace.
         public static let agentBox = InitializeParams(
             protocolVersion: ACP.protocolVersion,
-            clientCapabilities: .init(fs: .init(readTextFile: true, writeTextFile: true), terminal: true))
+            clientCapabilities: .init(fs: .init(readTextFile: true, writeTextFile: true), terminal: true, elicitation: ["form": .object([:])]))
     }
 
     public struct InitializeResult: Codable, Sendable, Equatable {
         public struct AgentCapabilities: Codable, Sendable, Equatable {
             public var loadSession: Bool?
-            public init(loadSession: Bool? = nil) { self.loadSession = loadSession }
+            /// What prompts may carry besides text: `image`, `audio`, `embeddedContext`.
+            public var promptCapabilities: JSONValue?
+            public init(loadSession: Bool? = nil, promptCapabilities: JSONValue? = nil) {
+                self.loadSession = loadSession
+                self.promptCapabilities = promptCapabilities
+            }
         }
         public var protocolVersion: Int
         public var agentCapabilities: AgentCapabilities?

@@ -8,10 +8,12 @@ import Synchronization
 /// - `session/new` starts `claude -p --input-format stream-json --output-format stream-json --verbose
 ///   --include-partial-messages --permission-prompt-tool stdio --session-id ID`; `session/load` starts it with
 ///   `--resume ID` (Claude keeps its sessions under `$HOME/.claude`, which is the workspace's persistent home).
+///   The session's `mcpServers` become `--mcp-config` (``mcpConfig(_:)``); their tools are `mcp__SERVER__TOOL`.
 /// - A prompt is a `user` message; the answer's stream maps onto ACP: text and thinking deltas become
 ///   `agent_message_chunk` / `agent_thought_chunk`, each `tool_use` a `tool_call` (kind from the tool's name:
 ///   Read → read, Write/Edit → edit, Bash → execute, Grep/Glob → search, WebFetch/WebSearch → fetch), each
 ///   `tool_result` a `tool_call_update` (completed or failed), `TodoWrite` a `plan`, and the `result` the stop reason.
+///   MCP tools (`mcp__SERVER__TOOL`) are kind `other`, titled `SERVER/TOOL`.
 /// - Claude's permission questions (`control_request` `can_use_tool`) become `session/request_permission`; the
 ///   answer goes back as allow (with the input unchanged) or deny.
 /// - `session/cancel` sends Claude an `interrupt`; the turn ends with `cancelled`.
@@ -52,7 +54,7 @@ public actor ClaudeCodeAdapter {
         case ACP.Method.initialize:
             return [
                 "protocolVersion": .number(Double(ACP.protocolVersion)),
-                "agentCapabilities": ["loadSession": true, "promptCapabilities": ["image": false, "embeddedContext": false]],
+                "agentCapabilities": ["loadSession": true, "promptCapabilities": ["image": true, "embeddedContext": true]],
                 "agentInfo": ["name": "agentbox-acp-adapter claude", "title": "Claude Code (stream-json, through AgentBox)"],
             ]
         case ACP.Method.newSession, ACP.Method.loadSession:
@@ -67,13 +69,34 @@ public actor ClaudeCodeAdapter {
             } else {
                 id = UUID().uuidString.lowercased()
             }
+            var arguments = loading ? ["--resume", id] : ["--session-id", id]
+            if case .array(let servers)? = params?["mcpServers"], !servers.isEmpty {
+                arguments += ["--mcp-config", Self.mcpConfig(try MCPServerSpec.parse(servers)).jsonText]
+            }
             if let previous = sessions.removeValue(forKey: id) { await Task.detached { previous.terminate() }.value }
-            let process = try ClaudeProcess(
-                path: claudePath, cwd: cwd,
-                arguments: loading ? ["--resume", id] : ["--session-id", id])
+            let process = try ClaudeProcess(path: claudePath, cwd: cwd, arguments: arguments)
             sessions[id] = process
-            _ = try await process.control(["subtype": "initialize", "hooks": nil])
-            return loading ? .object([:]) : ["sessionId": .string(id)]
+            let initialized = try await process.control(["subtype": "initialize", "hooks": nil])
+            // The models Claude Code lists in its initialize answer (`{value, displayName, description}`), and its
+            // permission modes, which `session/set_mode` sets.
+            var models: [JSONValue] = []
+            if case .array(let listed)? = initialized["models"] {
+                for model in listed.prefix(100) {
+                    guard let value = model["value"]?.stringValue else { continue }
+                    var option: [String: JSONValue] = ["modelId": .string(value), "name": model["displayName"] ?? .string(value)]
+                    if let description = model["description"]?.stringValue { option["description"] = .string(description) }
+                    models.append(.object(option))
+                }
+            }
+            var answer: [String: JSONValue] = [
+                "modes": [
+                    "currentModeId": "default",
+                    "availableModes": .array(Self.permissionModes.map { ["id": .string($0.0), "name": .string($0.1)] }),
+                ]
+            ]
+            if !models.isEmpty { answer["models"] = ["currentModelId": models[0]["modelId"] ?? "default", "availableModels": .array(models)] }
+            if !loading { answer["sessionId"] = .string(id) }
+            return .object(answer)
         case ACP.Method.prompt:
             guard let id = params?["sessionId"]?.stringValue, let process = sessions[id] else {
                 throw JSONRPCError.invalidParams("unknown session")
@@ -81,7 +104,7 @@ public actor ClaudeCodeAdapter {
             cancelled.remove(id)
             var blocks: [JSONValue] = []
             if case .array(let prompt)? = params?["prompt"] {
-                for block in prompt where block["type"] == "text" { blocks.append(["type": "text", "text": block["text"] ?? ""]) }
+                for block in prompt { if let converted = Self.messageBlock(block) { blocks.append(converted) } }
             }
             return try await turn(id, process, blocks)
         case "session/set_model":
@@ -100,6 +123,35 @@ public actor ClaudeCodeAdapter {
             throw JSONRPCError.methodNotFound(method)
         }
     }
+
+    /// An ACP prompt block as a block of Claude's user message: text as text, an image as a base64 image, an
+    /// embedded file as text that names it, a link to a file as a line naming it (Claude reads it with its tools).
+    static func messageBlock(_ block: JSONValue) -> JSONValue? {
+        switch block["type"]?.stringValue {
+        case "text":
+            return ["type": "text", "text": block["text"] ?? ""]
+        case "image":
+            guard let data = block["data"]?.stringValue, let mimeType = block["mimeType"]?.stringValue else { return nil }
+            return ["type": "image", "source": ["type": "base64", "media_type": .string(mimeType), "data": .string(data)]]
+        case "resource":
+            let resource = block["resource"]
+            let uri = resource?["uri"]?.stringValue ?? "a file"
+            if let text = resource?["text"]?.stringValue {
+                return ["type": "text", "text": .string("The file \(uri), attached:\n\(text)")]
+            }
+            return ["type": "text", "text": .string("The file \(uri) is attached (binary; read it with your tools).")]
+        case "resource_link":
+            return ["type": "text", "text": .string("See the file \(block["uri"]?.stringValue ?? "?").")]
+        default:
+            return nil
+        }
+    }
+
+    /// Claude Code's permission modes (`--permission-mode`, the `set_permission_mode` control request).
+    static let permissionModes = [
+        ("default", "Default (asks before edits and commands)"), ("acceptEdits", "Accept edits"), ("plan", "Plan (no changes)"),
+        ("bypassPermissions", "Bypass permissions"),
+    ]
 
     private func cancel(_ id: String) async {
         guard let process = sessions[id] else { return }
@@ -164,10 +216,26 @@ public actor ClaudeCodeAdapter {
             case "control_request":
                 await answerControl(id, process, message, toolNames: toolNames)
             case "result":
-                if cancelled.contains(id) { return ["stopReason": "cancelled"] }
+                // Claude's own count of the turn's tokens, in ACP's names.
+                var answer: [String: JSONValue] = [:]
+                if let usage = message["usage"], case .object = usage {
+                    var counted: [String: JSONValue] = [:]
+                    for (from, to) in [
+                        ("input_tokens", "inputTokens"), ("output_tokens", "outputTokens"), ("cache_read_input_tokens", "cachedReadTokens"),
+                        ("cache_creation_input_tokens", "cachedWriteTokens"),
+                    ] {
+                        if case .number(let value)? = usage[from] { counted[to] = .number(value) }
+                    }
+                    if !counted.isEmpty { answer["usage"] = .object(counted) }
+                }
+                func ended(_ reason: String) -> JSONValue {
+                    answer["stopReason"] = .string(reason)
+                    return .object(answer)
+                }
+                if cancelled.contains(id) { return ended("cancelled") }
                 let subtype = message["subtype"]?.stringValue ?? "success"
-                if subtype == "success", message["is_error"] != .bool(true) { return ["stopReason": "end_turn"] }
-                if subtype == "error_max_turns" { return ["stopReason": "max_turn_requests"] }
+                if subtype == "success", message["is_error"] != .bool(true) { return ended("end_turn") }
+                if subtype == "error_max_turns" { return ended("max_turn_requests") }
                 throw JSONRPCError(code: -32603, message: "Claude Code: \(message["result"]?.stringValue ?? subtype)")
             default:
                 continue
@@ -187,6 +255,11 @@ public actor ClaudeCodeAdapter {
         let name = request["tool_name"]?.stringValue ?? "tool"
         let input = request["input"] ?? .object([:])
         let callID = request["tool_use_id"]?.stringValue ?? UUID().uuidString
+        if name == "AskUserQuestion" {
+            let decision = await askUser(id, input)
+            try? process.send(["type": "control_response", "response": ["subtype": "success", "request_id": requestID, "response": decision]])
+            return
+        }
         var decision: JSONValue = ["behavior": "deny", "message": "The user rejected this tool call."]
         do {
             let answer = try await connection.request(
@@ -209,8 +282,76 @@ public actor ClaudeCodeAdapter {
         try? process.send(["type": "control_response", "response": ["subtype": "success", "request_id": requestID, "response": decision]])
     }
 
+    /// Claude's clarifying questions (its `AskUserQuestion` tool, which comes as a `can_use_tool` request) as one ACP
+    /// form elicitation: a field per question (`q1`, `q2`, ...; titled with the question, its option labels as the
+    /// choices, an array of them when it is multi-select). The answers go back as the tool's input `answers`, keyed by
+    /// question text (several labels joined with ", "), which is how Claude Code reads them; a decline denies it.
+    private func askUser(_ id: String, _ input: JSONValue) async -> JSONValue {
+        guard case .array(let questions)? = input["questions"], !questions.isEmpty else {
+            return ["behavior": "deny", "message": "The question had no questions."]
+        }
+        var properties: [String: JSONValue] = [:]
+        var required: [JSONValue] = []
+        for (index, question) in questions.prefix(20).enumerated() {
+            var labels: [JSONValue] = []
+            if case .array(let options)? = question["options"] { labels = options.compactMap { $0["label"]?.stringValue.map(JSONValue.string) } }
+            let title = question["question"] ?? .string("Question \(index + 1)")
+            let field: JSONValue =
+                question["multiSelect"] == .bool(true)
+                ? ["type": "array", "title": title, "items": ["type": "string", "enum": .array(labels)], "minItems": 1]
+                : (labels.isEmpty ? ["type": "string", "title": title] : ["type": "string", "title": title, "enum": .array(labels)])
+            properties["q\(index + 1)"] = field
+            required.append(.string("q\(index + 1)"))
+        }
+        let message = questions.count == 1 ? (questions[0]["question"]?.stringValue ?? "Claude asks") : "Claude asks \(questions.count) questions"
+        do {
+            let answer = try await connection.request(
+                ACP.Method.elicitation,
+                params: [
+                    "sessionId": .string(id), "mode": "form", "message": .string(message),
+                    "requestedSchema": ["type": "object", "properties": .object(properties), "required": .array(required)],
+                ])
+            guard answer["action"] == "accept", let content = answer["content"] else {
+                return ["behavior": "deny", "message": "The user declined to answer."]
+            }
+            var answers: [String: JSONValue] = [:]
+            for (index, question) in questions.prefix(20).enumerated() {
+                guard let text = question["question"]?.stringValue, let value = content["q\(index + 1)"] else { continue }
+                if case .array(let picked) = value {
+                    answers[text] = .string(picked.compactMap(\.stringValue).joined(separator: ", "))
+                } else if let picked = value.stringValue {
+                    answers[text] = .string(picked)
+                }
+            }
+            var updated: [String: JSONValue] = [:]
+            if case .object(let fields) = input { updated = fields }
+            updated["answers"] = .object(answers)
+            return ["behavior": "allow", "updatedInput": .object(updated)]
+        } catch {
+            return ["behavior": "deny", "message": .string("The question could not be asked: \(error)")]
+        }
+    }
+
     private func update(_ id: String, _ update: [String: JSONValue]) async throws {
         try await connection.notify(ACP.Method.update, params: ["sessionId": .string(id), "update": .object(update)])
+    }
+
+    /// The session's MCP servers as Claude Code's `--mcp-config` JSON: `{"mcpServers": {NAME: {"type": "stdio",
+    /// "command", "args", "env": {..}} | {"type": "http" | "sse", "url", "headers": {..}}}}`. Claude shows the model
+    /// their tools as `mcp__NAME__TOOL`.
+    public static func mcpConfig(_ servers: [MCPServerSpec]) -> JSONValue {
+        var entries: [String: JSONValue] = [:]
+        for server in servers {
+            switch server.transport {
+            case .stdio(let command, let args, let env):
+                entries[server.name] = ["type": "stdio", "command": .string(command), "args": .array(args.map { .string($0) }), "env": env.object]
+            case .http(let url, let headers):
+                entries[server.name] = ["type": "http", "url": .string(url), "headers": headers.object]
+            case .sse(let url, let headers):
+                entries[server.name] = ["type": "sse", "url": .string(url), "headers": headers.object]
+            }
+        }
+        return ["mcpServers": .object(entries)]
     }
 
     static func kind(of tool: String) -> String {
@@ -226,6 +367,11 @@ public actor ClaudeCodeAdapter {
     }
 
     static func title(_ tool: String, _ input: JSONValue?) -> String {
+        if tool.hasPrefix("mcp__") {
+            let rest = tool.dropFirst(5)
+            guard let split = rest.range(of: "__") else { return String(rest) }
+            return "\(rest[..<split.lowerBound])/\(rest[split.upperBound...])"
+        }
         if let command = input?["command"]?.stringValue { return "\(tool): \(command)" }
         if let path = input?["file_path"]?.stringValue ?? input?["path"]?.stringValue { return "\(tool) \(path)" }
         if let pattern = input?["pattern"]?.stringValue { return "\(tool) \(pattern)" }

@@ -11,9 +11,12 @@ import Synchronization
 ///   with `turn/completed`, `session/cancel` is `turn/interrupt`.
 /// - Items map onto ACP: agent message and reasoning deltas → `agent_message_chunk` / `agent_thought_chunk`;
 ///   `commandExecution` → `tool_call` (execute) then `tool_call_update` with its output; `fileChange` →
-///   `tool_call` (edit); `turn/plan/updated` → `plan`.
-/// - Approval requests (`item/commandExecution/requestApproval`, `item/fileChange/requestApproval`, and the older
-///   `execCommandApproval` / `applyPatchApproval`) become `session/request_permission`.
+///   `tool_call` (edit); `mcpToolCall` → `tool_call` (other, titled `SERVER/TOOL`) then `tool_call_update` with the
+///   result's text; `turn/plan/updated` → `plan`.
+/// - The session's `mcpServers` become the thread's `mcp_servers` config (``mcpServersConfig(_:)``).
+/// - Approval requests (`item/commandExecution/requestApproval`, `item/fileChange/requestApproval`, the older
+///   `execCommandApproval` / `applyPatchApproval`, and the MCP elicitation with which Codex asks before an MCP tool
+///   call) become `session/request_permission`.
 /// - With `OPENAI_BASE_URL` in the environment, Codex is pointed at it as a Responses-API provider (the variable
 ///   alone does not move Codex), with `OPENAI_API_KEY` as its key.
 public actor CodexAdapter {
@@ -27,6 +30,10 @@ public actor CodexAdapter {
     private var models: [String: String] = [:]
     /// Tool calls reported started and not yet completed, by thread, with the output seen so far (bounded).
     private var openCalls: [String: [String: String]] = [:]
+    /// The startup state Codex reported for each MCP server of each thread (`starting`, `ready`, `failed`, ...).
+    private var mcpStartup: [String: [String: String]] = [:]
+    /// The MCP tool call running in each thread (its item id, server and tool), which an approval question is about.
+    private var runningMCPCalls: [String: (item: String, server: String, tool: String)] = [:]
 
     public init(connection: JSONRPCConnection, codexPath: String) {
         self.connection = connection
@@ -84,18 +91,24 @@ public actor CodexAdapter {
                 "agentInfo": ["name": "agentbox-acp-adapter codex", "title": "Codex (app-server, through AgentBox)"],
             ]
         case ACP.Method.newSession:
+            let config = try Self.threadConfig(params)
             let server = try await appServer()
             var start: [String: JSONValue] = ["approvalPolicy": "untrusted", "sandbox": "danger-full-access"]
             if let cwd = params?["cwd"]?.stringValue { start["cwd"] = .string(cwd) }
+            if let config { start["config"] = config }
             let started = try await server.connection.request("thread/start", params: .object(start))
             guard let id = started["thread"]?["id"]?.stringValue else { throw JSONRPCError.internalError("thread/start gave no thread id") }
+            await awaitMCPStartup(id, config)
             return ["sessionId": .string(id)]
         case ACP.Method.loadSession:
             guard let id = params?["sessionId"]?.stringValue else { throw JSONRPCError.invalidParams("sessionId") }
+            let config = try Self.threadConfig(params)
             let server = try await appServer()
             var resume: [String: JSONValue] = ["threadId": .string(id), "approvalPolicy": "untrusted", "sandbox": "danger-full-access", "excludeTurns": true]
             if let cwd = params?["cwd"]?.stringValue { resume["cwd"] = .string(cwd) }
+            if let config { resume["config"] = config }
             _ = try await server.connection.request("thread/resume", params: .object(resume))
+            await awaitMCPStartup(id, config)
             return .object([:])
         case "session/set_model":
             guard let id = params?["sessionId"]?.stringValue, let model = params?["modelId"]?.stringValue else {
@@ -137,6 +150,46 @@ public actor CodexAdapter {
         }
     }
 
+    /// The `config` overrides of `thread/start` / `thread/resume` for the ACP params' `mcpServers`, if any.
+    private static func threadConfig(_ params: JSONValue?) throws -> JSONValue? {
+        guard case .array(let servers)? = params?["mcpServers"], !servers.isEmpty else { return nil }
+        return ["mcp_servers": try mcpServersConfig(MCPServerSpec.parse(servers))]
+    }
+
+    /// Waits (at most 30 s) until Codex has started or given up on each of the thread's MCP servers: it starts them
+    /// after `thread/start` answered, and a turn begun before then does not offer their tools to the model. A server
+    /// that fails is left out by Codex, as Claude Code does. A thread that reports no server at all within 10 s (one
+    /// the app server already had loaded) is not waited for longer; on a loaded machine the first status can take seconds.
+    private func awaitMCPStartup(_ thread: String, _ config: JSONValue?) async {
+        guard case .object(let servers)? = config?["mcp_servers"], !servers.isEmpty else { return }
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(30) {
+            let states = mcpStartup[thread] ?? [:]
+            if states.isEmpty, ContinuousClock.now - start > .seconds(10) { return }
+            if servers.keys.allSatisfy({ states[$0].map { $0 != "starting" } ?? false }) { return }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// The session's MCP servers as Codex's `mcp_servers` table: stdio `{command, args, env}`, streamable HTTP
+    /// `{url, http_headers}`. Codex has no SSE transport: an `sse` server is refused (invalid params, naming it)
+    /// rather than left out, so that a session never starts without a server its creator asked for. Codex offers the
+    /// model a server's tools in the Responses tool namespace `mcp__NAME`, each under its own name.
+    public static func mcpServersConfig(_ servers: [MCPServerSpec]) throws(JSONRPCError) -> JSONValue {
+        var table: [String: JSONValue] = [:]
+        for server in servers {
+            switch server.transport {
+            case .stdio(let command, let args, let env):
+                table[server.name] = ["command": .string(command), "args": .array(args.map { .string($0) }), "env": env.object]
+            case .http(let url, let headers):
+                table[server.name] = ["url": .string(url), "http_headers": headers.object]
+            case .sse:
+                throw JSONRPCError.invalidParams("MCP server '\(server.name)' is an sse server, and Codex speaks only stdio and streamable HTTP")
+            }
+        }
+        return .object(table)
+    }
+
     private func cancel(_ id: String) async {
         cancelled.insert(id)
         guard let server, let turnId = turns[id]?.turnId else { return }
@@ -150,6 +203,12 @@ public actor CodexAdapter {
     private func serverNotification(_ method: String, _ params: JSONValue?) async {
         if ProcessInfo.processInfo.environment["AGENTBOX_ADAPTER_DEBUG"] != nil {
             FileHandle.standardError.write(Data("codex: \(method) \(params?.jsonText.prefix(400) ?? "")\n".utf8))
+        }
+        if method == "mcpServer/startupStatus/updated", let thread = params?["threadId"]?.stringValue, let name = params?["name"]?.stringValue,
+            let status = params?["status"]?.stringValue
+        {
+            mcpStartup[thread, default: [:]][name] = status
+            return
         }
         guard let params, let id = params["threadId"]?.stringValue else {
             if method == "error" { return }
@@ -203,6 +262,24 @@ public actor CodexAdapter {
                         id, ["sessionUpdate": "tool_call_update", "toolCallId": .string(itemID),
                              "status": item["status"]?.stringValue == "completed" ? "completed" : "failed"])
                 }
+            case "mcpToolCall":
+                if started {
+                    runningMCPCalls[id] = (itemID, item["server"]?.stringValue ?? "mcp", item["tool"]?.stringValue ?? "tool")
+                    await update(
+                        id, ["sessionUpdate": "tool_call", "toolCallId": .string(itemID), "kind": "other", "status": "in_progress",
+                             "title": .string("\(item["server"]?.stringValue ?? "mcp")/\(item["tool"]?.stringValue ?? "tool")"),
+                             "rawInput": item["arguments"] ?? .object([:])])
+                } else {
+                    if runningMCPCalls[id]?.item == itemID { runningMCPCalls[id] = nil }
+                    let ok = item["status"] == "completed"
+                    let text: String =
+                        if case .array(let parts)? = item["result"]?["content"] {
+                            parts.compactMap { $0["text"]?.stringValue }.joined(separator: "\n")
+                        } else { item["error"]?["message"]?.stringValue ?? "" }
+                    await update(
+                        id, ["sessionUpdate": "tool_call_update", "toolCallId": .string(itemID), "status": ok ? "completed" : "failed",
+                             "content": [["type": "content", "content": ["type": "text", "text": .string(text)]]]])
+                }
             default:
                 break
             }
@@ -229,6 +306,7 @@ public actor CodexAdapter {
     /// Codex asks for approval: the question goes to the client as `session/request_permission`.
     private func serverRequest(_ method: String, _ params: JSONValue?) async throws -> JSONValue {
         let id = params?["threadId"]?.stringValue ?? params?["conversationId"]?.stringValue ?? ""
+        if method == "mcpServer/elicitation/request" { return await elicitation(id, params) }
         let legacy = method == "execCommandApproval" || method == "applyPatchApproval"
         let isCommand = method == "item/commandExecution/requestApproval" || method == "execCommandApproval"
         guard isCommand || method == "item/fileChange/requestApproval" || method == "applyPatchApproval" else {
@@ -243,8 +321,33 @@ public actor CodexAdapter {
             "title": .string(isCommand ? command : "Edit files"), "kind": .string(isCommand ? "execute" : "edit"),
             "rawInput": params ?? .object([:]),
         ]
-        var approved = false
-        var always = false
+        let answer = await askPermission(id, toolCall)
+        if legacy { return ["decision": answer == .allowAlways ? "approved_for_session" : answer == .allow ? "approved" : "denied"] }
+        return ["decision": answer == .allowAlways ? "acceptForSession" : answer == .allow ? "accept" : "decline"]
+    }
+
+    /// An MCP server's elicitation, which is how Codex asks before it calls an MCP tool
+    /// (`_meta.codex_approval_kind` `mcp_tool_call`): a permission question whose allow accepts and whose reject
+    /// declines. No form is filled in: an elicitation that asks for data gets an empty answer.
+    private func elicitation(_ id: String, _ params: JSONValue?) async -> JSONValue {
+        let server = params?["serverName"]?.stringValue ?? "mcp"
+        // The question names no tool call: it is about the one running on that server, if any.
+        let call = runningMCPCalls[id].flatMap { $0.server == server ? $0 : nil }
+        let toolCall: JSONValue = [
+            "toolCallId": .string(call?.item ?? UUID().uuidString),
+            "title": .string(call.map { "\($0.server)/\($0.tool)" } ?? "\(server): \(params?["message"]?.stringValue ?? "an MCP request")"),
+            "kind": "other", "rawInput": params?["_meta"]?["tool_params"] ?? params ?? .object([:]),
+        ]
+        switch await askPermission(id, toolCall) {
+        case .allow, .allowAlways: return ["action": "accept", "content": .object([:])]
+        case .reject: return ["action": "decline"]
+        case .cancelled: return ["action": "cancel"]
+        }
+    }
+
+    private enum PermissionAnswer { case allow, allowAlways, reject, cancelled }
+
+    private func askPermission(_ id: String, _ toolCall: JSONValue) async -> PermissionAnswer {
         do {
             let answer = try await connection.request(
                 ACP.Method.requestPermission,
@@ -256,42 +359,14 @@ public actor CodexAdapter {
                         ["optionId": "reject", "name": "Reject", "kind": "reject_once"],
                     ],
                 ])
-            let option = answer["outcome"]?["optionId"]?.stringValue
-            approved = answer["outcome"]?["outcome"] == "selected" && option?.hasPrefix("allow") == true
-            always = option == "allow-always"
-        } catch {}
-        if legacy { return ["decision": approved ? (always ? "approved_for_session" : "approved") : "denied"] }
-        return ["decision": approved ? (always ? "acceptForSession" : "accept") : "decline"]
-    }
-}
-
-/// A child process that speaks line-based JSON-RPC on its stdio (Codex's app server).
-final class ChildJSONRPC: Sendable {
-    private let process: Process
-    let connection: JSONRPCConnection
-
-    init(path: String, arguments: [String], environment extra: [String: String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        let writer = stdin.fileHandleForWriting
-        let connection = JSONRPCConnection { line in try writer.write(contentsOf: line) }
-        self.connection = connection
-        let reader = stdout.fileHandleForReading
-        Thread.detachNewThread {
-            StandardIO.feed(descriptor: reader.fileDescriptor, into: connection, maximumLine: 64 << 20)
-            Task { await connection.close() }
+            guard answer["outcome"]?["outcome"] == "selected" else { return .cancelled }
+            switch answer["outcome"]?["optionId"]?.stringValue {
+            case "allow": return .allow
+            case "allow-always": return .allowAlways
+            default: return .reject
+            }
+        } catch {
+            return .cancelled
         }
-    }
-
-    func terminate() {
-        if process.isRunning { process.terminate() }
     }
 }

@@ -61,7 +61,8 @@ public actor JSONRPCConnection {
         return try await withCheckedThrowingContinuation { continuation in
             pending[id] = continuation
             Task {
-                do { try await self.send(line) } catch { self.fail(id, error) }
+                // A write that fails means the peer is gone (a broken pipe): the request ends as the connection did.
+                do { try await self.send(line) } catch { self.fail(id, JSONRPCError.connectionClosed) }
             }
         }
     }
@@ -71,7 +72,8 @@ public actor JSONRPCConnection {
         guard !closed else { throw JSONRPCError.connectionClosed }
         var message: [String: JSONValue] = ["jsonrpc": .string("2.0"), "method": .string(method)]
         if let params { message["params"] = params }
-        try await send(try Self.encode(.object(message)))
+        let line = try Self.encode(.object(message))
+        do { try await send(line) } catch { throw JSONRPCError.connectionClosed }
     }
 
     /// Handles one line from the peer. A line that is not a JSON-RPC message is answered with a parse error when it

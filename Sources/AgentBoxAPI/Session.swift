@@ -81,19 +81,24 @@ public struct SessionCreateRequest: Codable, Sendable, Equatable {
     /// Variables for the agent process only (API keys, base URLs). Never stored: after a server restart, pass
     /// them again to `resume`.
     public var env: [String: String]?
-    /// ACP MCP server descriptions, handed to the agent as they are.
+    /// MCP servers for the agent, in ACP's form: stdio `{name, command, args, env:[{name, value}]}`, or
+    /// `{type:"http"|"sse", name, url, headers:[{name, value}]}`; each agent gets them in its own configuration's
+    /// form. The workspace's toolkits come as one more, `agentbox-toolkits` (a reserved name).
     public var mcpServers: [JSONValue]?
     public var model: String?
     public var mode: String?
     /// Text given to the agent before the first prompt, as context.
     public var instructions: String?
+    /// `false`: the instructions do not describe the workspace's toolkits (by default they do, briefly).
+    public var toolkitsInInstructions: Bool?
     /// This session's permission rules, over the server's.
     public var permissions: PermissionPolicy?
 
     public init(
         agent: String, cwd: String? = nil, env: [String: String]? = nil, mcpServers: [JSONValue]? = nil, model: String? = nil,
-        mode: String? = nil, instructions: String? = nil, permissions: PermissionPolicy? = nil
+        mode: String? = nil, instructions: String? = nil, toolkitsInInstructions: Bool? = nil, permissions: PermissionPolicy? = nil
     ) {
+        self.toolkitsInInstructions = toolkitsInInstructions
         self.agent = agent
         self.cwd = cwd
         self.env = env
@@ -135,7 +140,19 @@ public struct Session: Codable, Sendable, Equatable {
     public var permissions: PermissionPolicy?
     /// The seq of the transcript's latest event (0 when it has none): follow the events after it to see what
     /// comes next.
+    /// The session's tokens: its model calls through the LLM gateway when it made any (what the provider counted),
+    /// else what the agent reported (``agentUsage``); absent when neither is known.
+    public var usage: LLMUsageFigures?
+    /// The tokens the agent itself reported for its turns (ACP's `usage` of a prompt's answer), summed.
+    public var agentUsage: LLMUsageFigures?
     public var lastEventSeq: Int64
+    /// The model and mode asked for (on create, or later with `/model` and `/mode`), else the agent's current ones
+    /// as it reported them; absent when neither is known.
+    public var model: String?
+    public var mode: String?
+    /// The models and modes the running agent offers (absent when it has not said).
+    public var availableModels: [AgentOption]?
+    public var availableModes: [AgentOption]?
 
     public init(
         id: String, workspace: WorkspaceKey, agent: String, status: SessionStatus, createdAt: Date, agentSessionId: String? = nil,
@@ -155,6 +172,33 @@ public struct Session: Codable, Sendable, Equatable {
     }
 }
 
+/// The body of `POST /v1/workspaces/{key}/sessions/{id}/questions/{questionId}`: the reply to an agent's `question`
+/// event. `accept` (the default) with `answer`: an object of the question's fields (its `requestedSchema`), or a bare
+/// value when the question has one field; `decline` or `cancel` without one.
+public struct QuestionReplyRequest: Codable, Sendable, Equatable {
+    public enum Action: String, Codable, Sendable, CaseIterable {
+        case accept, decline, cancel
+    }
+    public var answer: JSONValue?
+    public var action: Action?
+    public init(answer: JSONValue? = nil, action: Action? = nil) {
+        self.answer = answer
+        self.action = action
+    }
+}
+
+/// The body of `POST /v1/workspaces/{key}/sessions/{id}/model`.
+public struct SessionModelRequest: Codable, Sendable, Equatable {
+    public var model: String
+    public init(model: String) { self.model = model }
+}
+
+/// The body of `POST /v1/workspaces/{key}/sessions/{id}/mode`.
+public struct SessionModeRequest: Codable, Sendable, Equatable {
+    public var mode: String
+    public init(mode: String) { self.mode = mode }
+}
+
 /// `GET /v1/workspaces/{key}/sessions`.
 public struct SessionList: Codable, Sendable, Equatable {
     public var items: [Session]
@@ -163,13 +207,26 @@ public struct SessionList: Codable, Sendable, Equatable {
 
 /// A piece of a prompt: ACP's content block (`{type:"text", text}`; other types are passed through).
 public struct PromptContent: Codable, Sendable, Equatable {
+    /// `text`, `image` (`mimeType` and base64 `data`), or `file` (`path`, a file of the workspace).
     public var type: String
     public var text: String?
-    public init(type: String = "text", text: String?) {
+    public var mimeType: String?
+    public var data: String?
+    public var path: String?
+    public init(type: String = "text", text: String? = nil, mimeType: String? = nil, data: String? = nil, path: String? = nil) {
         self.type = type
         self.text = text
+        self.mimeType = mimeType
+        self.data = data
+        self.path = path
     }
     public static func text(_ text: String) -> PromptContent { PromptContent(text: text) }
+    /// An image: its bytes, sent base64.
+    public static func image(_ bytes: Data, mimeType: String) -> PromptContent {
+        PromptContent(type: "image", mimeType: mimeType, data: bytes.base64EncodedString())
+    }
+    /// A file of the workspace, by path (`/workspace/...`, or relative to `/workspace`).
+    public static func file(_ path: String) -> PromptContent { PromptContent(type: "file", path: path) }
 }
 
 /// The body of `POST .../sessions/{id}/prompt`.
@@ -293,6 +350,12 @@ public struct AgentInfo: Codable, Sendable, Equatable {
     public var version: String?
     public var `protocol`: String
     public var capabilities: Capabilities
+    /// Whether this server has a source to install it from (absent: it needs no installing, or it is installed).
+    public var installable: Bool?
+    /// Why it cannot be installed here, when it cannot.
+    public var notInstallableReason: String?
+    /// What keeps it from working everywhere, when something does (Amp's turns need Amp's own service).
+    public var limitation: String?
     public init(id: String, name: String, installed: Bool, version: String?, protocol: String, capabilities: Capabilities) {
         self.id = id
         self.name = name
@@ -300,6 +363,109 @@ public struct AgentInfo: Codable, Sendable, Equatable {
         self.version = version
         self.protocol = `protocol`
         self.capabilities = capabilities
+    }
+}
+
+/// The body of `POST /v1/agents/{id}/install` (optional).
+public struct AgentInstallRequest: Codable, Sendable, Equatable {
+    /// The package version to install (`claude-agent-sdk==0.1.40` for Claude Code): an installed agent of another
+    /// package version is replaced. Absent: the newest, and an installed agent is left as it is.
+    public var version: String?
+    /// Install again even when it is installed (at the same version).
+    public var reinstall: Bool?
+    public init(version: String? = nil, reinstall: Bool? = nil) {
+        self.version = version
+        self.reinstall = reinstall
+    }
+}
+
+/// A step of an install, as `POST /v1/agents/{id}/install` streams it (`progress` events): its phase (`check`,
+/// `path`, `npm`, `pypi`, `download`, `extract`, `url`), a line saying what happens, and while a download runs, the
+/// bytes received of the total.
+public struct AgentInstallProgress: Codable, Sendable, Equatable {
+    public var phase: String
+    public var line: String
+    public var bytes: Int64?
+    public var totalBytes: Int64?
+    public init(phase: String, line: String, bytes: Int64? = nil, totalBytes: Int64? = nil) {
+        self.phase = phase
+        self.line = line
+        self.bytes = bytes
+        self.totalBytes = totalBytes
+    }
+}
+
+/// A model or mode an agent offers.
+public struct AgentOption: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String?
+    public init(id: String, name: String, description: String? = nil) {
+        self.id = id
+        self.name = name
+        self.description = description
+    }
+}
+
+/// `GET /v1/agents/{id}`: an agent, whether it is installed (and being installed), and whether it has credentials.
+public struct AgentDetails: Codable, Sendable, Equatable {
+    /// Whether the agent can reach a model: `needed` false for agents that call none (the mock); else `available`
+    /// when the server's environment has one of `variables`, or the LLM gateway serves its provider (`gateway`).
+    /// Names only, never values.
+    public struct Credentials: Codable, Sendable, Equatable {
+        public var needed: Bool
+        public var available: Bool
+        /// Where they come from: `gateway:anthropic`, `environment:ANTHROPIC_API_KEY`, ...
+        public var sources: [String]
+        public init(needed: Bool, available: Bool, sources: [String]) {
+            self.needed = needed
+            self.available = available
+            self.sources = sources
+        }
+    }
+    public var id: String
+    public var name: String
+    public var installed: Bool
+    /// The agent's own version (its `--version`), when installed.
+    public var version: String?
+    /// The version of the package it was installed from, when it was.
+    public var packageVersion: String?
+    public var `protocol`: String
+    public var capabilities: AgentInfo.Capabilities
+    /// Whether an install is under way (joining it with `POST .../install` follows the same one).
+    public var installing: Bool
+    /// Where an install looks, in order (`path`, `npm`, `pypi:claude-agent-sdk`, `url`); empty for built-in agents.
+    public var installSources: [String]
+    /// Whether an install could find it here, and why not when it could not (see ``AgentInfo``).
+    public var installable: Bool?
+    public var notInstallableReason: String?
+    public var limitation: String?
+    /// Whether the server has credentials for the agent's model (see ``credentials``).
+    public var credentialsAvailable: Bool
+    public var credentials: Credentials
+    /// The models and modes the agent offered in its latest session on this server (empty until one has started).
+    public var models: [AgentOption]
+    public var modes: [AgentOption]
+    public init(
+        agent: AgentInfo, packageVersion: String?, installing: Bool, installSources: [String], credentials: Credentials, models: [AgentOption] = [],
+        modes: [AgentOption] = []
+    ) {
+        self.credentialsAvailable = credentials.available
+        self.models = models
+        self.modes = modes
+        self.id = agent.id
+        self.name = agent.name
+        self.installed = agent.installed
+        self.installable = agent.installable
+        self.notInstallableReason = agent.notInstallableReason
+        self.limitation = agent.limitation
+        self.version = agent.version
+        self.protocol = agent.protocol
+        self.capabilities = agent.capabilities
+        self.packageVersion = packageVersion
+        self.installing = installing
+        self.installSources = installSources
+        self.credentials = credentials
     }
 }
 
@@ -316,9 +482,17 @@ public struct AgentInstallResult: Codable, Sendable, Equatable {
     /// Where the binary came from: `path`, `pypi:claude-agent-sdk`, `installed` (it was there), `built-in`.
     public var source: String
     public var version: String?
+    /// The version of the package it came from (`pypi:claude-agent-sdk` 0.1.40), when it came from one.
+    public var packageVersion: String?
+    /// The installed binary (on the server); absent for agents that need none.
+    public var path: String?
     /// Each step tried, in order.
     public var log: [String]
-    public init(id: String, installed: Bool, source: String, version: String?, log: [String]) {
+    public init(
+        id: String, installed: Bool, source: String, version: String?, packageVersion: String? = nil, path: String? = nil, log: [String]
+    ) {
+        self.path = path
+        self.packageVersion = packageVersion
         self.id = id
         self.installed = installed
         self.source = source
@@ -354,4 +528,27 @@ extension SessionEvent {
         Self.writeJSON(seq: seq, at: at, sender: sender.rawValue, type: type, payloadJSON: payload.jsonBytes, into: &out)
         return out
     }
+}
+
+/// An open ACP server (`GET /v1/acp`): sandbox-agent's ACP over HTTP, driving an agent in a workspace.
+public struct ACPServerInfo: Codable, Sendable, Equatable {
+    public var serverId: String
+    public var agent: String
+    public var createdAtMs: Int64
+    /// The workspace it runs in, and the session whose transcript holds its envelopes.
+    public var workspace: WorkspaceKey
+    public var sessionId: String
+    public init(serverId: String, agent: String, createdAtMs: Int64, workspace: WorkspaceKey, sessionId: String) {
+        self.serverId = serverId
+        self.agent = agent
+        self.createdAtMs = createdAtMs
+        self.workspace = workspace
+        self.sessionId = sessionId
+    }
+}
+
+/// `GET /v1/acp`.
+public struct ACPServerList: Codable, Sendable, Equatable {
+    public var servers: [ACPServerInfo]
+    public init(servers: [ACPServerInfo]) { self.servers = servers }
 }

@@ -23,6 +23,10 @@ public struct Workspace: Codable, Sendable, Equatable {
     public var env: [String: String]
     /// The image it started from.
     public var image: String?
+    /// The host toolkits attached to it.
+    public var toolkits: [String]?
+    /// Its model budget through the LLM gateway, when it has one.
+    public var llm: LLMBudget?
 
     public init(
         key: WorkspaceKey, state: WorkspaceState, createdAt: Date, lastActiveAt: Date, limits: WorkspaceLimits,
@@ -171,11 +175,20 @@ public struct WorkspaceConfig: Codable, Sendable, Equatable {
     /// Start the workspace from this image (its system layer and files, copy-on-write). Kept by the workspace: the
     /// image cannot be deleted while a workspace uses it.
     public var image: String?
+    /// The host toolkits the workspace may call (each an `agentbox-{name}` command inside it, and MCP tools of its
+    /// agents).
+    public var toolkits: [String]?
+    /// The workspace's budget at the LLM gateway: token and request limits, the models it may call. On an existing
+    /// workspace it replaces the budget at once (`{}` removes it).
+    public var llm: LLMBudget?
 
     public init(
         limits: WorkspaceLimits? = nil, env: [String: String]? = nil, network: NetworkPolicy? = nil,
-        mounts: [WorkspaceMount]? = nil, fromSnapshot: String? = nil, image: String? = nil
+        mounts: [WorkspaceMount]? = nil, fromSnapshot: String? = nil, image: String? = nil, toolkits: [String]? = nil,
+        llm: LLMBudget? = nil
     ) {
+        self.llm = llm
+        self.toolkits = toolkits
         self.limits = limits
         self.env = env
         self.network = network

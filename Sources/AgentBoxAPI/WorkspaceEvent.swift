@@ -32,6 +32,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
     case shellData(ShellDataEvent)
     case shellExit(ShellExitEvent)
     case egressDenied(EgressDeniedEvent)
+    case cronEvent(CronEventNotice)
     case sessionEvent(SessionEventNotice)
     case permissionRequest(PermissionRequestNotice)
     case other(name: String, data: JSONValue)
@@ -46,6 +47,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .shellData: "shellData"
         case .shellExit: "shellExit"
         case .egressDenied: "egressDenied"
+        case .cronEvent: "cronEvent"
         case .sessionEvent: "sessionEvent"
         case .permissionRequest: "permissionRequest"
         case .other(let name, _): name
@@ -72,6 +74,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case .shellData(let payload): try encoder.encode(payload)
         case .shellExit(let payload): try encoder.encode(payload)
         case .egressDenied(let payload): try encoder.encode(payload)
+        case .cronEvent(let payload): try encoder.encode(payload)
         case .sessionEvent(let payload): try encoder.encode(payload)
         case .permissionRequest(let payload): try encoder.encode(payload)
         case .other(_, let data): try encoder.encode(data)
@@ -90,6 +93,7 @@ public enum WorkspaceEvent: Sendable, Equatable {
         case "shellData": .shellData(try decoder.decode(ShellDataEvent.self, from: data))
         case "shellExit": .shellExit(try decoder.decode(ShellExitEvent.self, from: data))
         case "egressDenied": .egressDenied(try decoder.decode(EgressDeniedEvent.self, from: data))
+        case "cronEvent": .cronEvent(try decoder.decode(CronEventNotice.self, from: data))
         case "sessionEvent": .sessionEvent(try decoder.decode(SessionEventNotice.self, from: data))
         case "permissionRequest": .permissionRequest(try decoder.decode(PermissionRequestNotice.self, from: data))
         default: .other(name: name, data: try decoder.decode(JSONValue.self, from: data))

@@ -123,11 +123,15 @@ extension AgentBoxClient {
 
     /// Opens a `text/event-stream` answer and returns its body once the server has answered 200.
     func openEventStream(
-        _ path: String, query: [(String, String)] = [], method: HTTPMethod = .GET, lastEventID: Int64? = nil,
+        _ path: String, query: [(String, String)] = [], method: HTTPMethod = .GET, lastEventID: Int64? = nil, json value: (some Encodable)? = nil as Int?,
         timeout override: TimeAmount? = nil
     ) async throws -> HTTPClientResponse.Body {
         var request = makeRequest(method, path, query: query)
         request.headers.add(name: "Accept", value: "text/event-stream")
+        if let value {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try AgentBoxJSON.makeEncoder().encode(value)))
+        }
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: String(lastEventID)) }
         return try await execute(request, timeout: override ?? timeout).body
     }

@@ -21,9 +21,13 @@ public struct ModelScript: Codable, Sendable, Equatable {
     public struct ToolCall: Codable, Sendable, Equatable {
         public var name: String
         public var input: JSONValue
-        public init(name: String, input: JSONValue) {
+        /// The Responses API's tool namespace, for a tool offered inside one: Codex offers each MCP server's tools
+        /// as namespace `mcp__SERVER`, each under its own name.
+        public var namespace: String?
+        public init(name: String, input: JSONValue, namespace: String? = nil) {
             self.name = name
             self.input = input
+            self.namespace = namespace
         }
     }
 

@@ -24,7 +24,12 @@ public enum ModelServer {
         router.post("/v1/messages") { request, _ in
             let body = try await Self.body(request)
             let turn = player.answer(lastUserText: AnthropicFormat.lastUserText(body), offersTools: Self.offersTools(body))
-            logger.info("messages", metadata: ["turn": "\(turn.text ?? "")", "tools": "\(turn.toolCalls?.map(\.name) ?? [])", "offered": "\(Self.toolNames(body))"])
+            logger.info(
+                "messages",
+                metadata: [
+                    "turn": "\(turn.text ?? "")", "tools": "\(turn.toolCalls?.map(\.name) ?? [])", "offered": "\(Self.toolNames(body))",
+                    "content": "\(Self.lastUserContentKinds(body))",
+                ])
             try await Self.delay(turn)
             let model = body["model"]?.stringValue ?? "scripted"
             if body["stream"] == .bool(true) { return Self.sse(AnthropicFormat.events(turn, model: model)) }
@@ -35,7 +40,9 @@ public enum ModelServer {
             let turn = player.answer(lastUserText: ChatFormat.lastUserText(body), offersTools: Self.offersTools(body))
             try await Self.delay(turn)
             let model = body["model"]?.stringValue ?? "scripted"
-            if body["stream"] == .bool(true) { return Self.sse(ChatFormat.chunks(turn, model: model), done: true) }
+            if body["stream"] == .bool(true) {
+                return Self.sse(ChatFormat.chunks(turn, model: model, usage: body["stream_options"]?["include_usage"] == .bool(true)), done: true)
+            }
             return Self.json(ChatFormat.completion(turn, model: model))
         }
         router.post("/v1/responses") { request, _ in
@@ -51,6 +58,15 @@ public enum ModelServer {
     }
 
     /// The names of the tools a request offers (for the log: what a script may call).
+    /// The kinds of the blocks of the last user message (`text`, `image`, ...), for the log: what an agent sent on.
+    static func lastUserContentKinds(_ body: JSONValue) -> [String] {
+        guard case .array(let messages)? = body["messages"],
+            let last = messages.last(where: { $0["role"] == "user" }),
+            case .array(let blocks)? = last["content"]
+        else { return [] }
+        return blocks.compactMap { $0["type"]?.stringValue }
+    }
+
     static func toolNames(_ body: JSONValue) -> [String] {
         guard case .array(let tools)? = body["tools"] else { return [] }
         return tools.compactMap { $0["name"]?.stringValue ?? $0["function"]?["name"]?.stringValue ?? $0["type"]?.stringValue }
@@ -218,7 +234,8 @@ enum ChatFormat {
         ]
     }
 
-    static func chunks(_ turn: ModelScript.Turn, model: String) -> [(name: String?, data: JSONValue)] {
+    /// With `usage` (the request's `stream_options.include_usage`), a last chunk with no choices carries the usage.
+    static func chunks(_ turn: ModelScript.Turn, model: String, usage: Bool = false) -> [(name: String?, data: JSONValue)] {
         let id = JSONValue.string("chatcmpl-\(UUID().uuidString.prefix(12).lowercased())")
         func chunk(_ delta: JSONValue, finish: String? = nil) -> (name: String?, data: JSONValue) {
             (nil, ["id": id, "object": "chat.completion.chunk", "created": 0, "model": .string(model),
@@ -228,6 +245,11 @@ enum ChatFormat {
         for piece in ModelServer.pieces(turn.text ?? "") { chunks.append(chunk(["content": .string(piece)])) }
         for call in toolCalls(turn) { chunks.append(chunk(["tool_calls": [call]])) }
         chunks.append(chunk(.object([:]), finish: finish(turn)))
+        if usage {
+            chunks.append(
+                (nil, ["id": id, "object": "chat.completion.chunk", "created": 0, "model": .string(model), "choices": [],
+                       "usage": ["prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20]]))
+        }
         return chunks
     }
 }
@@ -252,10 +274,13 @@ enum ResponsesFormat {
                  "content": [["type": "output_text", "text": .string(text), "annotations": []]]])
         }
         for call in turn.toolCalls ?? [] {
-            items.append(
-                ["type": "function_call", "id": .string("fc_\(UUID().uuidString.prefix(8).lowercased())"),
-                 "call_id": .string("call_\(UUID().uuidString.prefix(8).lowercased())"), "name": .string(call.name),
-                 "arguments": .string(call.input.jsonText), "status": "completed"])
+            var item: [String: JSONValue] = [
+                "type": "function_call", "id": .string("fc_\(UUID().uuidString.prefix(8).lowercased())"),
+                "call_id": .string("call_\(UUID().uuidString.prefix(8).lowercased())"), "name": .string(call.name),
+                "arguments": .string(call.input.jsonText), "status": "completed",
+            ]
+            if let namespace = call.namespace { item["namespace"] = .string(namespace) }
+            items.append(.object(item))
         }
         return items
     }

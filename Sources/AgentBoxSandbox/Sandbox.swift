@@ -48,4 +48,14 @@ public protocol Sandbox: AnyObject, Sendable {
     /// the host's network (unsandboxed). A thread that joins it creates its sockets there: that is how the server
     /// reaches the workspace's loopback and serves it an egress proxy without a helper process inside.
     func openNetworkNamespace() throws -> Int32?
+    /// What the sandbox uses now (CPU time, memory, tasks). Reads kernel files: call it off the cooperative pool
+    /// when many are read at once. The default walks the process tree under the first of ``hostPIDs``.
+    func resourceUsage() -> SandboxResourceUsage
+}
+
+extension Sandbox {
+    public func resourceUsage() -> SandboxResourceUsage {
+        hostPIDs.first.map { SandboxResourceUsage.processTree(root: $0) }
+            ?? SandboxResourceUsage(cpuNanoseconds: 0, memoryBytes: 0, memoryPeakBytes: 0, tasks: 0, source: .processTree)
+    }
 }

@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxMCP
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -21,10 +22,17 @@ public struct ServerConfiguration: Sendable {
     /// With a domain `D`, `{token}.D` serves the preview `token` at the root of its own host (point a wildcard DNS
     /// record at this server). `nil` for path-based previews only.
     public var previewDomain: String?
+    /// Origins whose pages may call the API from a browser (`Access-Control-Allow-Origin`); none by default.
+    public var corsOrigins: [String]
+    /// The Inspector's files (`/ui/`), served live from this folder; `nil`: the ones installed beside the binary.
+    public var uiDirectory: String?
 
     public init(
-        host: String = "127.0.0.1", port: Int = 2468, token: String? = nil, allowUnauthenticatedRemote: Bool = false, previewDomain: String? = nil
+        host: String = "127.0.0.1", port: Int = 2468, token: String? = nil, allowUnauthenticatedRemote: Bool = false, previewDomain: String? = nil,
+        corsOrigins: [String] = [], uiDirectory: String? = nil
     ) {
+        self.uiDirectory = uiDirectory
+        self.corsOrigins = corsOrigins
         self.previewDomain = previewDomain?.lowercased()
         self.host = host
         self.port = port
@@ -41,6 +49,12 @@ public struct ServerConfiguration: Sendable {
             }
         }
         if let token, token.isEmpty { throw AgentBoxError(.invalidArgument, "--token must not be empty") }
+        for origin in corsOrigins where !OriginCORSMiddleware<AgentBoxRequestContext>.isOrigin(origin) {
+            throw AgentBoxError(.invalidArgument, "--cors-origin must be an origin such as https://app.example.com (no path), not '\(origin)'")
+        }
+        if let uiDirectory, !FileManager.default.fileExists(atPath: URL(fileURLWithPath: uiDirectory).appendingPathComponent("index.html").path) {
+            throw AgentBoxError(.invalidArgument, "--ui-dir must be a folder with the Inspector's index.html, not '\(uiDirectory)'")
+        }
         if token == nil, !allowUnauthenticatedRemote, !Self.isLoopback(host) {
             throw AgentBoxError(
                 .invalidArgument,
@@ -55,36 +69,49 @@ public struct ServerConfiguration: Sendable {
 
 /// The routers of the AgentBox HTTP API over `manager`: one for HTTP requests, one for WebSocket upgrades.
 public func buildRouters(
-    manager: WorkspaceManager, token: String?, previewDomain: String? = nil
+    manager: WorkspaceManager, token: String?, previewDomain: String? = nil, corsOrigins: [String] = [], uiDirectory: String? = nil
 ) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>) {
-    let api = buildAPI(manager: manager, token: token, previewDomain: previewDomain)
+    let api = buildAPI(manager: manager, token: token, previewDomain: previewDomain, corsOrigins: corsOrigins, uiDirectory: uiDirectory)
     return (api.http, api.webSocket)
 }
 
 /// The routers and the registry of every route's declaration (access, scope, documentation).
 func buildAPI(
-    manager: WorkspaceManager, token: String?, previewDomain: String? = nil
+    manager: WorkspaceManager, token: String?, previewDomain: String? = nil, corsOrigins: [String] = [], uiDirectory: String? = nil
 ) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>, registry: APIRouteRegistry) {
     let router = Router(context: AgentBoxRequestContext.self)
     let webSocketRouter = Router(context: AgentBoxRequestContext.self)
     let registry = APIRouteRegistry(router: router)
     // Middleware wraps only the routes added after it, so it goes first. Each route declares its access when it is
-    // added to the registry, which the middleware consults once the server serves.
+    // added to the registry, which the middleware consults once the server serves. Metrics come first of all: they
+    // see each answer as the client gets it.
+    router.add(middleware: HTTPMetricsMiddleware(metrics: manager.metrics))
+    // Browsers' preflights carry no token: they are answered (for listed origins only) before authentication.
+    if !corsOrigins.isEmpty { router.add(middleware: OriginCORSMiddleware(origins: Set(corsOrigins))) }
     for each in [router, webSocketRouter] {
         each.add(middleware: ProblemMiddleware())
-        if let token { each.add(middleware: AuthMiddleware(token: token, registry: registry)) }
+        if let token { each.add(middleware: AuthMiddleware(token: token, registry: registry, manager: manager)) }
     }
     HealthController().addRoutes(to: registry)
+    AccessController(manager: manager).addRoutes(to: registry)
+    MetricsController(manager: manager).addRoutes(to: registry)
     WorkspaceController(manager: manager).addRoutes(to: registry)
     ProcessController(manager: manager).addRoutes(to: registry)
     FileController(manager: manager).addRoutes(to: registry)
     SnapshotController(manager: manager).addRoutes(to: registry)
     ImageController(manager: manager).addRoutes(to: registry)
+    CronController(manager: manager).addRoutes(to: registry)
+    ToolkitController(manager: manager).addRoutes(to: registry)
+    LLMGatewayController(manager: manager).addRoutes(to: registry)
     NetworkController(manager: manager).addRoutes(to: registry)
     PreviewController(manager: manager, previewDomain: previewDomain).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
     SessionController(manager: manager).addRoutes(to: registry)
     AgentController(manager: manager).addRoutes(to: registry)
+    ACPController(manager: manager).addRoutes(to: registry)
+    MCPController(sessions: MCPHTTPSessions(logger: manager.logger) { scope in AgentBoxTools(operations: manager, scope: scope) })
+        .addRoutes(to: registry)
+    InspectorController(root: InspectorController.locate(explicit: uiDirectory)).addRoutes(to: registry)
     return (router, webSocketRouter, registry)
 }
 
@@ -99,7 +126,9 @@ public func buildApplication(
     onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     try configuration.validate()
-    let (router, webSocketRouter) = buildRouters(manager: manager, token: configuration.token, previewDomain: configuration.previewDomain)
+    let (router, webSocketRouter) = buildRouters(
+        manager: manager, token: configuration.token, previewDomain: configuration.previewDomain, corsOrigins: configuration.corsOrigins,
+        uiDirectory: configuration.uiDirectory)
     let webSocketResponder = webSocketRouter.buildResponder()
     let previewDomain = configuration.previewDomain
     return Application(

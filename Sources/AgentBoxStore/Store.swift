@@ -1,8 +1,9 @@
 import AgentBoxAPI
+import CoreMetrics
 import Foundation
 
-/// Durable state of AgentBox: workspaces, their event numbering, snapshots, previews, and agent sessions with their
-/// transcripts.
+/// Durable state of AgentBox: workspaces, their event numbering, snapshots, images, previews, agent sessions with their
+/// transcripts, and cron jobs with their runs.
 ///
 /// The protocol is defined by what the library needs and says nothing about how it is kept: no SQL, no database
 /// handles, no engine-specific types cross it. ``SQLiteStore`` is the embedded implementation (the default); a
@@ -19,7 +20,7 @@ import Foundation
 ///   without a number.
 /// - Writing a record whose identity is taken (a workspace `id`, a snapshot `id`, a preview's token hash, a session
 ///   `id`, a session event's `(sessionId, seq)`) throws ``StoreError/Code-swift.struct/conflict`` and writes nothing.
-/// - Records that belong to a workspace (snapshots, previews, sessions) are created only for workspaces the library
+/// - Records that belong to a workspace (snapshots, previews, sessions, cron jobs) are created only for workspaces the library
 ///   holds; a store need not check that the workspace exists.
 /// - After ``close()`` every call throws ``StoreError/Code-swift.struct/closed``.
 /// - Failures of the engine itself (disk full, connection lost) are thrown as they come; the library treats them as
@@ -54,7 +55,7 @@ public protocol Store: Sendable {
     func workspaces(after: WorkspaceKey?, limit: Int) async throws -> [WorkspaceRecord]
 
     /// Deletes the workspace with `key` and everything the store keeps for it: its snapshots' records, its
-    /// previews, its sessions and their transcripts. Answers `false` when there was no such workspace (so a second
+    /// previews, its sessions and their transcripts, its cron jobs and their runs, its tool calls. Answers `false` when there was no such workspace (so a second
     /// call answers `false`).
     ///
     /// A workspace created again under the same key starts afresh: a new `sandboxNumber`, an event-sequence bound
@@ -68,6 +69,17 @@ public protocol Store: Sendable {
     /// Replaces the stored config of the workspace with `key` by `config`, touching nothing else of it. Answers
     /// `true` when the workspace exists (even when `config` equals the stored one), `false` when there is none.
     func updateWorkspaceConfig(key: WorkspaceKey, config: WorkspaceConfig) async throws -> Bool
+
+    // MARK: Counts and metrics
+
+    /// How many workspaces are stored, and how many sessions in each `state` (``SessionRecord/state``): one cheap
+    /// read, whatever the number of records, for a metrics scrape.
+    func recordCounts() async throws -> RecordCounts
+
+    /// From now on, reports how long each operation takes as swift-metrics `Timer`s made by `factory`: the
+    /// `agentbox_store_operation_duration_seconds` histogram, labelled by operation (the requirement's name, such
+    /// as `workspace`) and kind (`read` or `write`). The default measures nothing.
+    func reportMetrics(to factory: any MetricsFactory)
 
     // MARK: Event numbering
 
@@ -177,10 +189,131 @@ public protocol Store: Sendable {
     /// The highest `seq` stored for session `id`; 0 when it has no events or there is no such session.
     func lastSessionEventSeq(of id: String) async throws -> Int64
 
+    // MARK: Cron
+
+    /// Records a new cron job. A `(workspaceKey, id)` that is taken throws ``StoreError/Code-swift.struct/conflict``.
+    func createCronJob(_ job: CronJobRecord) async throws
+
+    /// The workspace's cron jobs, oldest first (by `createdAt`, then by `id` for equal times).
+    func cronJobs(of key: WorkspaceKey) async throws -> [CronJobRecord]
+
+    /// How many jobs the workspace has.
+    func cronJobCount(of key: WorkspaceKey) async throws -> Int
+
+    /// The workspace's job `id`, or `nil`.
+    func cronJob(key: WorkspaceKey, id: String) async throws -> CronJobRecord?
+
+    /// Every job of every workspace that waits for a slot (`nextRunAt` set), earliest slot first: what a scheduler
+    /// loads when it starts.
+    func scheduledCronJobs() async throws -> [CronJobRecord]
+
+    /// Replaces what a user may change of job `(job.workspaceKey, job.id)`: `schedule`, `timezone`, `overlap` and
+    /// `enabled`, and with `reschedule` its `nextRunAt` too (without, the stored one stays, so that a change racing
+    /// with a claim cannot bring back a slot that was claimed). The rest stays as stored, whatever `job` holds.
+    /// Answers `true` when the job exists, `false` when there is none.
+    func updateCronJob(_ job: CronJobRecord, reschedule: Bool) async throws -> Bool
+
+    /// Records the session a `session` job prompts. `false` when there is no such job.
+    func setCronJobSession(key: WorkspaceKey, id: String, sessionId: String) async throws -> Bool
+
+    /// Deletes the workspace's job `id` and all its runs; `false` when there was no such job.
+    func deleteCronJob(key: WorkspaceKey, id: String) async throws -> Bool
+
+    /// Claims a slot of job `(key, id)` for `run`, all at once or not at all, so that no slot runs twice, whoever
+    /// (a restarted server, a second node) tries again:
+    /// - With a `slot`, the claim holds only when the job's stored `nextRunAt` equals `slot` (to the microsecond);
+    ///   it then becomes `next`. Without one (a run asked for by hand) `nextRunAt` is left as it is.
+    /// - The run is stored (its `runId` must be new: a taken one throws ``StoreError/Code-swift.struct/conflict``);
+    ///   the job's `lastRunAt` becomes the run's `scheduledAt`, and its `runCount` grows by one unless the run's
+    ///   status is `skipped`.
+    /// - The job keeps at most `retention` runs: older ones (by the order they were claimed) are deleted.
+    ///
+    /// Answers `false`, writing nothing, when there is no such job or its `nextRunAt` is not `slot`.
+    func claimCronSlot(key: WorkspaceKey, id: String, slot: Date?, next: Date?, run: CronRunRecord, retention: Int) async throws -> Bool
+
+    /// Replaces run `record.run.runId` (its status, times and results; its job and workspace stay). `false` when
+    /// there is no such run (it may have been pruned or its job deleted).
+    func updateCronRun(_ record: CronRunRecord) async throws -> Bool
+
+    /// The newest `limit` runs of the workspace's job `jobId`, newest (last claimed) first. `limit` of 0 or less
+    /// answers `[]`.
+    func cronRuns(key: WorkspaceKey, jobId: String, limit: Int) async throws -> [CronRunRecord]
+
+    /// The run `runId` of the workspace's job `jobId`, or `nil`.
+    func cronRun(key: WorkspaceKey, jobId: String, runId: String) async throws -> CronRunRecord?
+
+    /// Ends every run still `queued` or `running` (whose server stopped under it) as `error` with `error` and
+    /// `endedAt`, and returns them as they are now stored.
+    func interruptCronRuns(endedAt: Date, error: String) async throws -> [CronRunRecord]
+
+    // MARK: Toolkits
+
+    /// Stores toolkit `toolkit.name`, replacing the one of that name if any (which keeps its `createdAt`; `updatedAt`
+    /// is `toolkit`'s). Answers whether it was new.
+    func putToolkit(_ toolkit: Toolkit) async throws -> Bool
+
+    /// Every toolkit, by name.
+    func toolkits() async throws -> [Toolkit]
+
+    /// The toolkit called `name`, or `nil`.
+    func toolkit(name: String) async throws -> Toolkit?
+
+    /// Deletes toolkit `name`; `false` when there was none. Workspaces that name it keep the name (their calls to it fail).
+    func deleteToolkit(name: String) async throws -> Bool
+
+    // MARK: Tool calls
+
+    /// Records a call of workspace `key` to a tool, and keeps only the workspace's newest `retention` calls. Returns its
+    /// number in the workspace's history (increasing; the cursor of ``toolCalls(of:after:limit:)``).
+    @discardableResult
+    func appendToolCall(_ call: ToolCall, of key: WorkspaceKey, retention: Int) async throws -> Int64
+
+    /// The workspace's calls numbered above `after`, oldest first, at most `limit`, each with its number.
+    func toolCalls(of key: WorkspaceKey, after: Int64, limit: Int) async throws -> [(seq: Int64, call: ToolCall)]
+
+    // MARK: Model usage
+
+    /// Adds `figures` to workspace `key`'s usage of `model` in `session` (`nil`: outside any session).
+    func addLLMUsage(_ figures: LLMUsageFigures, of key: WorkspaceKey, session: String?, model: String) async throws
+
+    /// Workspace `key`'s usage, one record per session and model. Deleting the workspace deletes it.
+    func llmUsage(of key: WorkspaceKey) async throws -> [LLMUsageRecord]
+
+    // MARK: API tokens
+
+    func createAccessToken(_ token: AccessTokenRecord) async throws
+
+    /// Every token, oldest first.
+    func accessTokens() async throws -> [AccessTokenRecord]
+
+    /// The token whose secret hashes to `hash`, or `nil`.
+    func accessToken(hash: String) async throws -> AccessTokenRecord?
+
+    /// Deletes (revokes) token `id` and the tokens made from it (``AccessTokenRecord/parentId``); answers them, `id`'s
+    /// first, or none when there was no such token.
+    func deleteAccessToken(id: String) async throws -> [AccessTokenRecord]
+
     // MARK: Lifecycle
 
     /// Releases the store's resources. Everything written before stays durable; every later call throws
     /// ``StoreError/Code-swift.struct/closed``, and a call racing with this one either completes or throws `closed`.
     /// Closing again does nothing.
     func close() async throws
+}
+
+extension Store {
+    public func reportMetrics(to factory: any MetricsFactory) {}
+}
+
+/// What ``Store/recordCounts()`` answers.
+public struct RecordCounts: Sendable, Equatable {
+    /// Stored workspaces.
+    public var workspaces: Int
+    /// Stored sessions by their `state` (`idle`, `running`, `closed`); a state with none is absent.
+    public var sessionsByState: [String: Int]
+
+    public init(workspaces: Int, sessionsByState: [String: Int]) {
+        self.workspaces = workspaces
+        self.sessionsByState = sessionsByState
+    }
 }

@@ -63,7 +63,10 @@ static int userns_child(void *argument) {
         status = 'e';
     if (syscall(SYS_write, child->ready, &status, 1) != 1) return 1;
     char byte;
-    syscall(SYS_read, child->hold, &byte, 1);  // until the parent has the namespace (it closes its end)
+    // Until the parent has the namespace: it writes a byte. Not the pipe's end: a child that another thread of the
+    // server cloned meanwhile holds a copy of every descriptor open then, the write end among them, so the end of
+    // the pipe could wait for that child, and that child for this one's parent (two boots at once hung both).
+    syscall(SYS_read, child->hold, &byte, 1);
     return 0;
 }
 
@@ -109,6 +112,8 @@ int ab_userns_open(uint32_t owner, const char *map) {
         }
         saved = errno;
     }
+    char done = 'x';
+    while (write(hold[1], &done, 1) < 0 && errno == EINTR) {}
     close(hold[1]);
     close(hold[0]);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}

@@ -13,10 +13,11 @@ struct MockAgentCommand: AsyncParsableCommand {
             """)
 
     @Flag(help: "Do not offer session/load (clients must fall back to a new session).") var noLoad = false
+    @Flag(help: "Take text and resource links only (no images, no embedded files).") var textOnly = false
 
     func run() async throws {
         let connection = StandardIO.connection()
-        let agent = MockAgent(connection: connection, canLoad: !noLoad)  // its handlers hold it weakly: it lives as long as this scope
+        let agent = MockAgent(connection: connection, canLoad: !noLoad, attachments: !textOnly)  // its handlers hold it weakly: it lives as long as this scope
         await agent.start()
         await StandardIO.serve(connection)
         withExtendedLifetime(agent) {}

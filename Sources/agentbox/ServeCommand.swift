@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxMCP
 import AgentBoxSandbox
 import AgentBoxServer
 import AgentBoxStore
@@ -119,6 +120,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long the agent of a cancelled turn has to end it before it is stopped: 10s.")
     var cancelGrace = "10s"
 
+    @Option(name: .customLong("question-timeout"), help: "How long an agent's question waits for its answer before it is answered cancel.")
+    var questionTimeout = "10m"
+
     @Option(name: .customLong("agent-url"), help: "Where to download an agent's binary when PATH, npm and PyPI do not have it: ID=URL (repeatable).")
     var agentURLs: [String] = []
 
@@ -127,6 +131,26 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("agent"), help: "An ACP agent run by command: ID=PROGRAM ARG... (repeatable), e.g. goose='goose acp'.")
     var agents: [String] = []
+
+    @Option(
+        name: .customLong("llm-upstream"),
+        help: "Serve a provider at the LLM gateway (/llm/PROVIDER/...): anthropic=URL or openai=URL (repeatable; URL 'default' is the provider's own API). Its key: ANTHROPIC_API_KEY / OPENAI_API_KEY in this server's environment, or --llm-key-file.")
+    var llmUpstreams: [String] = []
+
+    @Option(help: "Ask this URL about bearer tokens the server does not know: POST {token, method, path, workspace?}; 200 {allow:true, role, workspaces, ttlSeconds?} admits (kept for ttlSeconds); anything else, or the hook down, refuses. See docs/API.md, Access.")
+    var authHook: String?
+
+    @Option(name: .customLong("cors-origin"), help: "Let pages of this origin call the API from a browser, e.g. https://app.example.com (repeatable; none by default).")
+    var corsOrigins: [String] = []
+
+    @Option(name: .customLong("package-index"), help: "The Python package index agent installs download wheels from (its JSON API; default https://pypi.org).")
+    var packageIndex: String?
+
+    @Option(name: .customLong("ui-dir"), help: "Serve the Inspector (/ui/) from this folder, live (for working on it); default: the files installed beside the binary.")
+    var uiDirectory: String?
+
+    @Option(help: "A file of the gateway's real keys, one per line: anthropic=KEY, openai=KEY (or ANTHROPIC_API_KEY=KEY, OPENAI_API_KEY=KEY).")
+    var llmKeyFile: String?
 
     func validate() throws {
         guard Duration.parse(sleepingRetention) != nil else {
@@ -153,7 +177,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("\(flag) must be a positive duration such as 90s, 30m or 1h, not '\(value)'")
             }
         }
-        for (flag, value) in [("--permission-timeout", permissionTimeout), ("--cancel-grace", cancelGrace)] {
+        for (flag, value) in [("--permission-timeout", permissionTimeout), ("--cancel-grace", cancelGrace), ("--question-timeout", questionTimeout)] {
             guard let duration = Duration.parse(value), duration > .zero else {
                 throw ValidationError("\(flag) must be a positive duration such as 30s or 5m, not '\(value)'")
             }
@@ -232,7 +256,22 @@ struct ServeCommand: AsyncParsableCommand {
         policy.timeoutMs = Int(Duration.parse(permissionTimeout)!.milliseconds)
         configuration.permissionPolicy = policy
         configuration.cancelGrace = Duration.parse(cancelGrace)!
+        configuration.questionTimeout = Duration.parse(questionTimeout)!
         configuration.requirePreinstall = requirePreinstall
+        configuration.toolkitMCP = ToolkitMCPServer(logger: logger)
+        if let authHook {
+            guard let url = URL(string: authHook), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                printError("error: --auth-hook must be an http(s) URL, not '\(authHook)'")
+                throw ExitCode(2)
+            }
+            configuration.authHook = url
+        }
+        do {
+            configuration.llmGateway = try llmGateway(dataDirectory: dataDirectory)
+        } catch let error as ValidationError {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
         for text in agentURLs {
             let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let url = URL(string: parts[1]), ["http", "https"].contains(url.scheme ?? "") else {
@@ -240,6 +279,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
             configuration.agentDownloads[parts[0]] = url
+        }
+        if let packageIndex {
+            guard let url = URL(string: packageIndex), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                printError("error: --package-index must be an http(s) URL, not '\(packageIndex)'")
+                throw ExitCode(2)
+            }
+            configuration.packageIndex = url
         }
         for agent in try commandAgents() {
             configuration.agents.removeAll { $0.id == agent.id }
@@ -260,7 +306,7 @@ struct ServeCommand: AsyncParsableCommand {
         let environmentToken = ProcessInfo.processInfo.environment["AGENTBOX_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let server = ServerConfiguration(
             host: host, port: port, token: noToken ? nil : (token ?? environmentToken), allowUnauthenticatedRemote: noToken,
-            previewDomain: previewDomain)
+            previewDomain: previewDomain, corsOrigins: corsOrigins, uiDirectory: uiDirectory)
         do {
             try server.validate()
         } catch {
@@ -270,10 +316,48 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("data directory", metadata: ["path": "\(dataDirectory.path)"])
         let manager = try WorkspaceManager.open(
             configuration: configuration, store: try SQLiteStore.open(in: configuration.dataDirectory), logger: logger)
-        try await runServer(manager: manager, configuration: server, logger: logger) { port in
+        try await runServer(manager: manager, configuration: server, logger: logger) { [gateway = configuration.llmGateway] port in
+            gateway?.serverStarted(port: port)
             // One line on stdout that scripts and tests wait for.
             let shownHost = host.contains(":") ? "[\(host)]" : host
             printFlushed("agentbox listening on http://\(shownHost):\(port)")
         }
+    }
+
+    /// The LLM gateway of `--llm-upstream` and the keys (`--llm-key-file`, else the environment); `nil` without one.
+    func llmGateway(dataDirectory: URL) throws -> LLMGateway? {
+        guard !llmUpstreams.isEmpty else { return nil }
+        var keys: [LLMProvider: String] = [:]
+        if let llmKeyFile {
+            guard let text = try? String(contentsOfFile: llmKeyFile, encoding: .utf8) else {
+                throw ValidationError("--llm-key-file: cannot read \(llmKeyFile)")
+            }
+            for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") && !line.allSatisfy(\.isWhitespace) {
+                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[1].isEmpty,
+                    let provider = LLMProvider.allCases.first(where: { $0.rawValue == parts[0] || $0.keyVariable == parts[0] })
+                else {
+                    throw ValidationError("--llm-key-file: each line is anthropic=KEY or openai=KEY, not '\(line.prefix(20))…'")
+                }
+                keys[provider] = parts[1]
+            }
+        }
+        var upstreams: [LLMProvider: LLMUpstream] = [:]
+        for text in llmUpstreams {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let provider = LLMProvider(rawValue: parts[0]) else {
+                throw ValidationError("--llm-upstream must be anthropic=URL or openai=URL, not '\(text)'")
+            }
+            let url = parts[1] == "default" ? provider.standardUpstream : URL(string: parts[1])
+            guard let url, ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("--llm-upstream \(provider.rawValue)= needs an http(s) URL or 'default', not '\(parts[1])'")
+            }
+            let key = keys[provider] ?? ProcessInfo.processInfo.environment[provider.keyVariable].flatMap { $0.isEmpty ? nil : $0 }
+            guard let key else {
+                throw ValidationError("--llm-upstream \(provider.rawValue): no key; set \(provider.keyVariable) in the server's environment or use --llm-key-file")
+            }
+            upstreams[provider] = LLMUpstream(url: url, key: key)
+        }
+        return try LLMGateway(upstreams: upstreams, dataDirectory: dataDirectory)
     }
 }

@@ -14,7 +14,100 @@ struct SessionCommand: AsyncParsableCommand {
               agentbox session create demo --agent claude
               agentbox session list demo
             """,
-        subcommands: [Create.self, List.self, Get.self, Events.self, Cancel.self, Resume.self, Close.self, Delete.self])
+        subcommands: [Create.self, List.self, Get.self, Events.self, Cancel.self, Resume.self, Model.self, Mode.self, Answer.self, Close.self, Delete.self])
+
+    struct Answer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Answer an agent's question (its question event): with a value, a JSON object of its fields, or --decline.",
+            discussion: """
+                Examples:
+                  agentbox session answer demo SESSION_ID q_0123456789ab Ada
+                  agentbox session answer demo SESSION_ID q_0123456789ab '{"name":"Ada"}'
+                  agentbox session answer demo SESSION_ID q_0123456789ab --decline
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+        @Argument(help: "The question id (q_…).") var questionId: String
+        @Argument(help: "The answer: text, or a JSON object of the question's fields.") var answer: String?
+        @Flag(help: "Decline to answer.") var decline = false
+
+        func validate() throws {
+            if decline == (answer != nil) { throw ValidationError("give an answer, or --decline") }
+        }
+
+        func run() async throws {
+            try await runClientCall {
+                var reply = QuestionReplyRequest(action: .decline)
+                if let answer {
+                    let parsed = answer.hasPrefix("{") ? try? JSONValue.parse(Data(answer.utf8)) : nil
+                    reply = QuestionReplyRequest(answer: parsed ?? .string(answer))
+                }
+                try await client.makeClient().answerQuestion(key, id, questionId, reply)
+                print("answered \(questionId)")
+            }
+        }
+    }
+
+    struct Model: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set the session's model from the next turn on; without a model, list the ones the agent offers.",
+            discussion: """
+                Examples:
+                  agentbox session model demo SESSION_ID
+                  agentbox session model demo SESSION_ID sonnet
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+        @Argument(help: "The model id.") var model: String?
+
+        func run() async throws {
+            try await SessionCommand.showOrSet(client, key, id, model, mode: false)
+        }
+    }
+
+    struct Mode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set the session's mode from the next turn on; without a mode, list the ones the agent offers.",
+            discussion: """
+                Examples:
+                  agentbox session mode demo SESSION_ID
+                  agentbox session mode demo SESSION_ID plan
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The session id.") var id: String
+        @Argument(help: "The mode id.") var mode: String?
+
+        func run() async throws {
+            try await SessionCommand.showOrSet(client, key, id, mode, mode: true)
+        }
+    }
+
+    /// Sets the session's model (or, with `mode`, its mode) to `value` when given, then prints the choices.
+    static func showOrSet(_ options: ClientOptions, _ key: String, _ id: String, _ value: String?, mode: Bool) async throws {
+        try await runClientCall {
+            let client = try options.makeClient()
+            let session: Session
+            if let value {
+                session = mode ? try await client.setSessionMode(key, id, value) : try await client.setSessionModel(key, id, value)
+            } else {
+                session = try await client.session(key, id)
+            }
+            printOptions(current: mode ? session.mode : session.model, offered: mode ? session.availableModes : session.availableModels)
+        }
+    }
+
+    /// The current choice, then what the agent offers (`*` marks the current one).
+    static func printOptions(current: String?, offered: [AgentOption]?) {
+        guard let offered, !offered.isEmpty else {
+            print(current ?? "- (the agent has not said; it offers what its own configuration allows)")
+            return
+        }
+        printRows([[" ", "ID", "NAME"]] + offered.map { [$0.id == current ? "*" : " ", $0.id, $0.name] })
+        if let current, !offered.contains(where: { $0.id == current }) { print("current: \(current)") }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -32,7 +125,9 @@ struct SessionCommand: AsyncParsableCommand {
         @Option(help: "The model, when the agent offers a choice.") var model: String?
         @Option(help: "The agent's mode, when it has modes.") var mode: String?
         @Option(help: "Instructions given to the agent with the first prompt.") var instructions: String?
-        @Option(help: "MCP servers as a JSON array of ACP server objects.") var mcpServers: String?
+        @Option(help: #"MCP servers as a JSON array of ACP server objects, e.g. '[{"name":"db","command":"/usr/bin/python3","args":["/workspace/db.py"],"env":[]}]'."#)
+        var mcpServers: String?
+        @Flag(help: "Leave the description of the workspace's toolkits out of the instructions.") var noToolkitsInInstructions = false
         @Option(help: "Permission rules KIND=allow|ask|reject, comma-separated; * for the rest (e.g. read=allow,execute=ask).")
         var permissions: String?
         @Option(help: "How long a permission question waits for a reply before it is rejected (e.g. 30s, 5m).") var permissionTimeout: String?
@@ -40,7 +135,8 @@ struct SessionCommand: AsyncParsableCommand {
 
         func run() async throws {
             var request = SessionCreateRequest(
-                agent: agent, cwd: cwd, env: try parseEnvironment(env).nilIfEmpty, model: model, mode: mode, instructions: instructions)
+                agent: agent, cwd: cwd, env: try parseEnvironment(env).nilIfEmpty, model: model, mode: mode, instructions: instructions,
+                toolkitsInInstructions: noToolkitsInInstructions ? false : nil)
             if let mcpServers {
                 guard case .array(let servers)? = try? JSONDecoder().decode(JSONValue.self, from: Data(mcpServers.utf8)) else {
                     throw ValidationError("--mcp-servers must be a JSON array")
@@ -283,6 +379,14 @@ struct PromptCommand: AsyncParsableCommand {
                         }
                     }
                 }
+                if event.type == "question", interactive, let questionId = event.payload["questionId"]?.stringValue {
+                    let reply = Self.ask(question: event)
+                    do {
+                        try await client.answerQuestion(key, id, questionId, reply)
+                    } catch let error as AgentBoxClientError where error.status == 404 {
+                        // Answered already (a timeout, a cancel or another client).
+                    }
+                }
                 if promptSeen, event.type == "turn_end" {
                     printer.finish()
                     let stop = event.payload["stopReason"]?.stringValue ?? "?"
@@ -293,6 +397,22 @@ struct PromptCommand: AsyncParsableCommand {
             printError("the event stream ended before the turn did")
             throw ExitCode(1)
         }
+    }
+
+    /// Asks a question on the terminal: each field of its form in turn (an empty line declines).
+    static func ask(question event: SessionEvent) -> QuestionReplyRequest {
+        var fields: [(name: String, title: String)] = []
+        if case .object(let properties)? = event.payload["requestedSchema"]?["properties"] {
+            fields = properties.keys.sorted().map { ($0, properties[$0]?["title"]?.stringValue ?? $0) }
+        }
+        if fields.isEmpty { fields = [("answer", "answer")] }
+        var answer: [String: JSONValue] = [:]
+        for field in fields {
+            FileHandle.standardError.write(Data("\(field.title) (empty to decline): ".utf8))
+            guard let line = readLine(), !line.isEmpty else { return QuestionReplyRequest(action: .decline) }
+            answer[field.name] = .string(line)
+        }
+        return QuestionReplyRequest(answer: .object(answer))
     }
 
     static func ask(_ event: SessionEvent) -> PermissionReply? {
@@ -350,6 +470,14 @@ struct TranscriptPrinter {
             line("? permission asked for \(call?["title"]?.stringValue ?? "a tool call") [\(call?["kind"]?.stringValue ?? "other")]")
         case "permission_reply":
             line("  permission: \(event.payload["outcome"]?.stringValue ?? "") \(event.payload["optionId"]?.stringValue ?? "") (by \(event.payload["by"]?.stringValue ?? ""))")
+        case "question":
+            line("? the agent asks: \(event.payload["message"]?.stringValue ?? "") (question \(event.payload["questionId"]?.stringValue ?? ""))")
+        case "question_reply":
+            line("  answer: \(event.payload["action"]?.stringValue ?? "") (by \(event.payload["by"]?.stringValue ?? ""))")
+        case "question_timeout":
+            line("  the question timed out unanswered")
+        case "model_changed", "mode_changed":
+            line("[\(event.type == "model_changed" ? "model" : "mode"): \(event.payload["model"]?.stringValue ?? event.payload["mode"]?.stringValue ?? "")]")
         case "error":
             line("error: \(event.payload["message"]?.stringValue ?? Self.summary(event))")
         case "turn_end":
@@ -390,16 +518,17 @@ struct TranscriptPrinter {
     }
 }
 
-/// `agentbox agents list|install`.
+/// `agentbox agents list|info|install`.
 struct AgentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agents", abstract: "List the agents the server runs; install one.",
+        commandName: "agents", abstract: "List the agents the server runs; show or install one.",
         discussion: """
             Examples:
               agentbox agents list
-              agentbox agents install claude
+              agentbox agents info claude
+              agentbox agents install claude --package-version 0.1.40
             """,
-        subcommands: [List.self, Install.self])
+        subcommands: [List.self, Info.self, Install.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -415,28 +544,115 @@ struct AgentsCommand: AsyncParsableCommand {
             try await runClientCall {
                 let list = try await client.makeClient().agents()
                 if json { return try printJSON(list) }
-                printRows([["ID", "NAME", "INSTALLED", "VERSION"]] + list.items.map { [$0.id, $0.name, $0.installed ? "yes" : "no", $0.version ?? "-"] })
+                printRows(
+                    [["ID", "NAME", "INSTALLED", "VERSION"]]
+                        + list.items.map { [$0.id, $0.name, $0.installed ? "yes" : $0.installable == false ? "no (not installable here)" : "no", $0.version ?? "-"] })
+                for agent in list.items {
+                    if let reason = agent.notInstallableReason { print("\(agent.id): \(reason)") }
+                    if let limitation = agent.limitation { print("\(agent.id): \(limitation)") }
+                }
+            }
+        }
+    }
+
+    struct Info: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show an agent: installed, versions, install sources, and whether the server has credentials for it.",
+            discussion: """
+                Example:
+                  agentbox agents info codex
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The agent id (claude, codex, mock, ...).") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                let agent = try await client.makeClient().agent(id)
+                if json { return try printJSON(agent) }
+                let credentials =
+                    !agent.credentials.needed ? "not needed"
+                    : agent.credentials.available ? "available (\(agent.credentials.sources.joined(separator: ", ")))" : "none found"
+                printRows([
+                    ["id", agent.id], ["name", agent.name],
+                    ["installed", agent.installed ? "yes" : (agent.installing ? "no (installing now)" : "no")],
+                    ["version", agent.version ?? "-"], ["package version", agent.packageVersion ?? "-"],
+                    ["install sources", agent.installSources.isEmpty ? "built in" : agent.installSources.joined(separator: ", ")],
+                    ["installable here", agent.installable.map { $0 ? "yes" : "no: " + (agent.notInstallableReason ?? "") } ?? "-"],
+                    ["limitation", agent.limitation ?? "-"],
+                    ["credentials", credentials],
+                    ["models", agent.models.isEmpty ? "- (known once a session has started)" : agent.models.map(\.id).joined(separator: ", ")],
+                    ["modes", agent.modes.isEmpty ? "- (known once a session has started)" : agent.modes.map(\.id).joined(separator: ", ")],
+                    ["capabilities", "loadSession \(agent.capabilities.loadSession), fileSystem \(agent.capabilities.fileSystem), terminal \(agent.capabilities.terminal)"],
+                ])
             }
         }
     }
 
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Install an agent on the server: its PATH, npm, then a PyPI wheel. Prints each step.",
+            abstract: "Install an agent on the server (its PATH, npm, then PyPI), with a progress bar while it downloads.",
             discussion: """
-                Example:
+                A second install of the same agent, from anywhere, follows the one under way instead of starting another.
+                Examples:
                   agentbox agents install claude
+                  agentbox agents install codex --package-version 0.163.0
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The agent id (claude, ...).") var id: String
+        @Option(name: .customLong("package-version"), help: "The package version to install, e.g. 0.1.40 (replaces an installed agent of another version).")
+        var version: String?
+        @Flag(help: "Install again even when it is installed.") var reinstall = false
 
         func run() async throws {
             try await runClientCall {
-                printFlushed("installing \(id) (this may download ~180 MB)…")
-                let result = try await client.makeClient().installAgent(id) { line in printFlushed("  \(line)") }
-                printFlushed("\(result.id): installed from \(result.source)\(result.version.map { ", version \($0)" } ?? "")")
+                printFlushed("installing \(id)\(version.map { " \($0)" } ?? "") (this may download ~180 MB)…")
+                let bar = ProgressBar(interactive: isatty(STDOUT_FILENO) == 1)
+                let result = try await client.makeClient().installAgent(id, version: version, reinstall: reinstall) { step in bar.show(step) }
+                bar.end()
+                printFlushed(
+                    "\(result.id): installed from \(result.source)\(result.version.map { ", version \($0)" } ?? "")"
+                        + (result.packageVersion.map { " (package \($0))" } ?? ""))
             }
         }
+    }
+}
+
+/// An install's steps on a terminal: a line per step, and a bar redrawn in place while a download runs. Not on a
+/// terminal, download steps are printed at every tenth of the total only.
+final class ProgressBar: @unchecked Sendable {
+    // Called from one task at a time (the install's stream).
+    let interactive: Bool
+    private var drawing = false
+    private var lastTenth: Int64 = -1
+
+    init(interactive: Bool) { self.interactive = interactive }
+
+    func show(_ step: AgentInstallProgress) {
+        guard let received = step.bytes else {
+            end()
+            printFlushed("  \(step.line)")
+            return
+        }
+        let total = step.totalBytes ?? 0
+        let mib = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_048_576) }
+        if interactive {
+            let width = 30
+            let filled = total > 0 ? Int(min(received, total) * Int64(width) / total) : 0
+            let percent = total > 0 ? " \(min(received, total) * 100 / total)%" : ""
+            let text = "\r  [" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]\(percent) \(mib(received))"
+                + (total > 0 ? "/\(mib(total)) MiB" : " MiB")
+            FileHandle.standardOutput.write(Data(text.utf8))
+            drawing = true
+        } else if total > 0, received * 10 / total != lastTenth {
+            lastTenth = received * 10 / total
+            printFlushed("  downloaded \(mib(received))/\(mib(total)) MiB (\(received * 100 / total)%)")
+        }
+    }
+
+    func end() {
+        if drawing { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        drawing = false
     }
 }
 

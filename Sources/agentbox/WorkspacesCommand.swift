@@ -43,6 +43,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
                   agentbox workspaces create ci --egress '*.github.com' --egress pypi.org:443
                   agentbox workspaces create demo-copy --from-snapshot SNAPSHOT_ID
                   agentbox workspaces create job-1 --image tools
+                  agentbox workspaces create agent-1 --llm-max-requests 200 --llm-max-output-tokens 100000 --llm-model claude-sonnet-4-5
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
@@ -54,6 +55,12 @@ struct WorkspacesCommand: AsyncParsableCommand {
         @Option(help: "Create it from this snapshot's files (a fork); unset options are the snapshot's workspace's.")
         var fromSnapshot: String?
         @Option(help: "Start it from this image: its installed software and files, copy-on-write.") var image: String?
+        @Option(name: .customLong("toolkit"), help: "Attach this host toolkit: agentbox-NAME inside (repeatable).") var toolkits: [String] = []
+        @Option(help: "LLM gateway budget: the most input tokens (uncached) its model calls may use.") var llmMaxInputTokens: Int64?
+        @Option(help: "LLM gateway budget: the most output tokens.") var llmMaxOutputTokens: Int64?
+        @Option(help: "LLM gateway budget: the most model requests.") var llmMaxRequests: Int64?
+        @Option(name: .customLong("llm-model"), help: "A model the workspace may call through the gateway (repeatable; default any).")
+        var llmModels: [String] = []
         @Option(
             help: "Outbound connections through the workspace's proxy: deny (the default), allow, or a host pattern such as *.github.com or api.anthropic.com:443 (repeatable).")
         var egress: [String] = []
@@ -75,9 +82,14 @@ struct WorkspacesCommand: AsyncParsableCommand {
                 case "allow": .allow
                 default: .allowList(egress)
                 }
-            let config = WorkspaceConfig(
+            var config = WorkspaceConfig(
                 limits: limits == WorkspaceLimits() ? nil : limits, env: environment.isEmpty ? nil : environment,
-                network: policy.map { NetworkPolicy(egress: $0) }, fromSnapshot: fromSnapshot, image: image)
+                network: policy.map { NetworkPolicy(egress: $0) }, fromSnapshot: fromSnapshot, image: image,
+                toolkits: toolkits.isEmpty ? nil : toolkits)
+            let budget = LLMBudget(
+                maxInputTokens: llmMaxInputTokens, maxOutputTokens: llmMaxOutputTokens, maxRequests: llmMaxRequests,
+                models: llmModels.isEmpty ? nil : llmModels)
+            if !budget.isEmpty { config.llm = budget }
             try await runClientCall {
                 let (workspace, created) = try await client.makeClient().putWorkspace(key, config: config)
                 if json { return try printJSON(workspace) }
@@ -165,9 +177,14 @@ func printTable(_ items: [Workspace]) {
 
 /// Prints rows as aligned columns.
 func printRows(_ rows: [[String]]) {
+    for line in alignedRows(rows) { print(line) }
+}
+
+/// Rows as aligned columns, one line each.
+func alignedRows(_ rows: [[String]]) -> [String] {
     let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
-    for row in rows {
-        print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-            .trimmingCharacters(in: .whitespaces))
+    return rows.map { row in
+        zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingCharacters(in: .whitespaces)
     }
 }

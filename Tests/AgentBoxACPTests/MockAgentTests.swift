@@ -59,13 +59,13 @@ final class Harness: Sendable {
         toClient.run { await client.receive(line: $0) }
     }
 
-    func session() async throws -> String {
+    func session(mcpServers: [JSONValue] = []) async throws -> String {
         let initialized = try ACP.decode(
             ACP.InitializeResult.self, from: try await client.request(ACP.Method.initialize, params: try ACP.json(ACP.InitializeParams.agentBox)))
         #expect(initialized.protocolVersion == 1 && initialized.agentCapabilities?.loadSession == true)
         return try ACP.decode(
             ACP.NewSessionResult.self,
-            from: try await client.request(ACP.Method.newSession, params: try ACP.json(ACP.NewSessionParams(cwd: "/workspace")))
+            from: try await client.request(ACP.Method.newSession, params: try ACP.json(ACP.NewSessionParams(cwd: "/workspace", mcpServers: mcpServers)))
         ).sessionId
     }
 

@@ -138,9 +138,11 @@ final class EscapeScene: Sendable {
             ExecRequest(command: #"for f in /workspace/secret.txt /home/agent/secret.txt /tmp/secret.txt /dev/shm/secret.txt; do printf %s "$NEIGHBOUR_TOKEN" > $f; done"#))
         _ = try await neighbour.spawn(SpawnRequest(command: "python3", args: ["-c", neighbourServer, "agentbox-neighbour-marker"]))
         _ = try await neighbour.spawn(SpawnRequest(command: "sleep", args: ["600"]))
-        let check = try await neighbour.exec(ExecRequest(command: "python3 - <<'EOF'\n\(neighbourSelfCheck)\nEOF", timeoutMs: 30_000))
+        // Unbuffered (-u), so that a check cut short by its time limit still shows how far it got; the limit is
+        // generous because two loaded cores have taken over 30 s to start the server and answer.
+        let check = try await neighbour.exec(ExecRequest(command: "python3 -u - <<'EOF'\n\(neighbourSelfCheck)\nEOF", timeoutMs: 120_000))
         if check.stdout.components(separatedBy: neighbourSecret).count != 4 {
-            Issue.record("the neighbour cannot read its own secrets: \(check.stdout) \(check.stderr)")
+            Issue.record("the neighbour cannot read its own secrets (timed out: \(check.timedOut)): \(check.stdout) \(check.stderr)")
         }
         let neighbourPIDs = hostProcesses(ofWorkspaceWithAgentUID: neighbour.hostUID)
         if neighbourPIDs.isEmpty { Issue.record("the neighbour has no processes on the host") }
@@ -187,7 +189,7 @@ final class EscapeScene: Sendable {
     static let neighbourSelfCheck = """
         import ctypes, socket, time
         def fetch(family, address):
-            for _ in range(100):
+            for _ in range(600):
                 try:
                     connection = socket.socket(family, socket.SOCK_STREAM)
                     connection.connect(address)
@@ -199,7 +201,11 @@ final class EscapeScene: Sendable {
         print(fetch(socket.AF_UNIX, "\\0agentbox-neighbour"))
         libc = ctypes.CDLL(None, use_errno=True)
         libc.shmat.restype = ctypes.c_void_p
-        segment = libc.shmget(0x4142, 0, 0)
+        for _ in range(600):
+            segment = libc.shmget(0x4142, 0, 0)
+            if segment >= 0:
+                break
+            time.sleep(0.1)
         print(ctypes.string_at(libc.shmat(segment, None, 0), 64).split(b"\\0")[0].decode() if segment >= 0 else "no segment")
         """
 }
@@ -284,6 +290,13 @@ let pythonPrelude: String = {
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long
         NR = {\(numbers.sorted().joined(separator: ", "))}
+        def files_outside(skipped=("/proc", "/sys", "/usr")):
+            # Walks the whole tree but never descends into the skipped ones (the system's own files, and /proc's
+            # thousands of entries), so a loaded machine walks it well within the time limit.
+            for d, dirs, files in os.walk("/"):
+                dirs[:] = [x for x in dirs if os.path.join(d, x) not in skipped]
+                for f in files:
+                    yield d, f
         def attempt(label, action):
             try:
                 action()
@@ -370,8 +383,7 @@ let hostFileAttacks: [SandboxAttack] = [
                 + "\n" + pythonErrnos("data directories", [data, data + "/workspaces", scene.hostDirectory, data + "/snapshots"], "os.listdir")
                 + """
 
-                found = [os.path.join(d, f) for d, dirs, files in os.walk("/") for f in files if f.startswith("host-secret")
-                         if not d.startswith(("/proc", "/usr", "/sys"))]
+                found = [os.path.join(d, f) for d, f in files_outside() if f.startswith("host-secret")]
                 print("found", found)
                 """
         },
@@ -383,7 +395,7 @@ let hostFileAttacks: [SandboxAttack] = [
             return pythonErrnos("store", [store, store + "-wal", store + "-shm"])
                 + """
 
-                names = [f for d, dirs, files in os.walk("/") for f in files if f.startswith("agentbox.sqlite") and not d.startswith(("/proc", "/usr"))]
+                names = [f for d, f in files_outside() if f.startswith("agentbox.sqlite")]
                 print("store files", names)
                 def target(fd):
                     try:
@@ -1262,6 +1274,7 @@ struct EscapeSuiteTests {
             result.stdout = try await body(scene)
         }
         let output = result.stdout + result.stderr
+        #expect(!result.timedOut, "the attack ran out of time (exit \(result.exitCode)): \(output)")
         let lines = Set(result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
         for line in attack.lines {
             #expect(lines.contains(line), "expected the line '\(line)' in:\n\(result.stdout)\(result.stderr)")

@@ -104,8 +104,8 @@ struct EgressTests {
         let through = "-x http://127.0.0.1:3128 --noproxy ''"
         let result = try await manager.run(
             workspace,
-            "curl -s -m 5 -o /dev/null -w '%{http_code}' \(through) http://\(target)/; echo; "
-                + "curl -s -m 5 -o /dev/null -w '%{http_connect}' -p \(through) http://\(target)/; echo")
+            "curl -s -m 20 -o /dev/null -w '%{http_code}' \(through) http://\(target)/; echo; "
+                + "curl -s -m 20 -o /dev/null -w '%{http_connect}' -p \(through) http://\(target)/; echo")
         let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         return (lines.first ?? "", lines.count > 1 ? lines[1] : "")
     }
@@ -153,7 +153,7 @@ struct EgressTests {
                 let allowed = try await Self.probe(manager, "all", target)
                 #expect(allowed.plain == "200" && allowed.tunnel == "200", "\(allowed)")
                 #expect(try await Self.probe(manager, "list", target).plain == "403")
-                let viaEnvironment = try await manager.run("all", "curl -s -m 5 http://\(target)/; python3 -c \"import urllib.request; print(urllib.request.urlopen('http://\(target)/').read().decode())\"")
+                let viaEnvironment = try await manager.run("all", "curl -s -m 20 http://\(target)/; python3 -c \"import urllib.request; print(urllib.request.urlopen('http://\(target)/').read().decode())\"")
                 #expect(viaEnvironment.stdout == "host-okhost-ok\n", "\(viaEnvironment)")
                 // A process that ignores the proxy has no route out at all.
                 let bypass = try await manager.run(
@@ -241,7 +241,7 @@ struct EgressTests {
             }
             // Tools that follow the proxy variables meet the same refusal.
             let viaCurl = try await manager.run(
-                "all", "for url in http://10.213.\(third).1:\(port)/ http://169.254.169.254:\(port)/ http://[fc00::1]:\(port)/; do curl -s -o /dev/null -w '%{http_code} ' -m 5 $url; done")
+                "all", "for url in http://10.213.\(third).1:\(port)/ http://169.254.169.254:\(port)/ http://[fc00::1]:\(port)/; do curl -s -o /dev/null -w '%{http_code} ' -m 20 $url; done")
             #expect(viaCurl.stdout == "403 403 403 ", "\(viaCurl)")
 
             var denied: EgressDeniedEvent?
@@ -273,7 +273,7 @@ struct EgressTests {
             #expect(all["10.0.0.1:\(port)"] == "403 403" && all["localhost:\(port)"] == "403 403" && all["169.254.169.254:\(port)"] == "403 403", "\(all)")
             let list = try await Self.rawProbe(manager, "list", [allowed, "10.214.\(third).2:\(port)"])
             #expect(list[allowed] == "200 200" && list["10.214.\(third).2:\(port)"] == "403 403", "the policy still decides: \(list)")
-            let viaCurl = try await manager.run("list", "curl -s -m 5 http://\(allowed)/")
+            let viaCurl = try await manager.run("list", "curl -s -m 20 http://\(allowed)/")
             #expect(viaCurl.stdout == "host-ok", "\(viaCurl)")
             await manager.shutdown()
         }

@@ -333,7 +333,13 @@ struct SessionTests {
                 _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", permissions: PermissionPolicy(rules: ["launch": .allow])))
             }
             await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", env: ["A=B": "c"])) }
-            await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", mcpServers: ["x"])) }
+            // MCP servers: objects with a unique name, never AgentBox's own.
+            for servers: [JSONValue] in [
+                ["x"], [["command": "/bin/true"]], [["name": "", "command": "/bin/true"]], [["name": .string(String(repeating: "n", count: 129))]],
+                [["name": "a", "command": "/bin/true"], ["name": "a", "command": "/bin/false"]], [["name": "agentbox-toolkits", "command": "/bin/true"]],
+            ] {
+                await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", mcpServers: servers)) }
+            }
             await expectCode(.notFound) { _ = try await manager.createSession(key: key("missing"), SessionCreateRequest(agent: "mock")) }
             await expectCode(.invalidArgument) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock", cwd: "/workspace/missing")) }
             await expectCode(.badGateway) { _ = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "broken")) }

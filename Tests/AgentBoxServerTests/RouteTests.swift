@@ -14,7 +14,8 @@ import Testing
 
 /// Runs `body` against the router of a fresh server (in process, no socket).
 func withServer(
-    token: String? = nil, sandbox: Bool = false, _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
+    token: String? = nil, sandbox: Bool = false, configure: (inout AgentBoxConfiguration, URL) throws -> Void = { _, _ in },
+    _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-routes-\(UUID())")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -25,6 +26,7 @@ func withServer(
         configuration.sandbox = try SandboxKind.linux.makeBackend(dataDirectory: directory).backend
         configuration.sandboxUIDBase = 100_000_000 + UInt32.random(in: 0..<15_000) * 262_144
     }
+    try configure(&configuration, directory)
     let manager = try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
     let app = try buildApplication(manager: manager, configuration: ServerConfiguration(token: token), logger: logger)
     try await app.test(.router) { client in try await body(client, manager) }
@@ -272,6 +274,11 @@ struct OpenAPITests {
     static let served: [(String, String)] = [
         ("get", "/v1/health"), ("get", "/v1/openapi.json"), ("post", "/v1/workspaces/{key}/fetch"),
         ("post", "/v1/images"), ("get", "/v1/images"), ("get", "/v1/images/{name}"), ("delete", "/v1/images/{name}"),
+        ("post", "/v1/workspaces/{key}/cron"), ("get", "/v1/workspaces/{key}/cron"), ("get", "/v1/workspaces/{key}/cron/{id}"),
+        ("patch", "/v1/workspaces/{key}/cron/{id}"), ("delete", "/v1/workspaces/{key}/cron/{id}"), ("post", "/v1/workspaces/{key}/cron/{id}/run"),
+        ("get", "/v1/workspaces/{key}/cron/{id}/runs"),
+        ("put", "/v1/toolkits/{name}"), ("get", "/v1/toolkits"), ("get", "/v1/toolkits/{name}"), ("delete", "/v1/toolkits/{name}"),
+        ("get", "/v1/toolkits/{name}/calls"), ("post", "/v1/toolkits/{name}/calls/{callId}"), ("get", "/v1/workspaces/{key}/tool-calls"),
         ("post", "/v1/workspaces/{key}/previews"), ("get", "/v1/workspaces/{key}/previews"), ("delete", "/v1/workspaces/{key}/previews/{token}"),
         ("put", "/v1/workspaces/{key}"), ("get", "/v1/workspaces"), ("get", "/v1/workspaces/{key}"),
         ("delete", "/v1/workspaces/{key}"), ("post", "/v1/workspaces/{key}/sleep"), ("post", "/v1/workspaces/{key}/wake"),
@@ -294,7 +301,14 @@ struct OpenAPITests {
         ("post", "/v1/workspaces/{key}/sessions/{id}/permissions/{permissionId}"), ("post", "/v1/workspaces/{key}/sessions/{id}/resume"),
         ("post", "/v1/workspaces/{key}/sessions/{id}/close"), ("delete", "/v1/workspaces/{key}/sessions/{id}"),
         ("get", "/v1/workspaces/{key}/sessions/{id}/events"), ("get", "/v1/workspaces/{key}/sessions/{id}/events/stream"),
-        ("get", "/v1/agents"), ("post", "/v1/agents/{id}/install"),
+        ("get", "/v1/agents"), ("get", "/v1/agents/{id}"), ("post", "/v1/agents/{id}/install"),
+        ("get", "/metrics"), ("get", "/v1/workspaces/{key}/metrics"), ("get", "/v1/workspaces/{key}/usage"),
+        ("post", "/v1/mcp"), ("get", "/v1/mcp"), ("delete", "/v1/mcp"),
+        ("post", "/llm/anthropic/v1/messages"), ("post", "/llm/anthropic/v1/messages/count_tokens"), ("post", "/llm/openai/v1/responses"),
+        ("post", "/llm/openai/v1/chat/completions"),
+        ("post", "/v1/tokens"), ("get", "/v1/tokens"), ("delete", "/v1/tokens/{id}"), ("post", "/v1/login-links"), ("post", "/v1/login"),
+        ("get", "/v1/acp"), ("post", "/v1/acp/{serverId}"), ("get", "/v1/acp/{serverId}"), ("delete", "/v1/acp/{serverId}"),
+        ("post", "/v1/workspaces/{key}/sessions/{id}/model"), ("post", "/v1/workspaces/{key}/sessions/{id}/questions/{questionId}"), ("post", "/v1/workspaces/{key}/sessions/{id}/mode"),
     ]
 
     @Test func theDocumentListsEveryServedRoute() async throws {
@@ -317,7 +331,10 @@ struct OpenAPITests {
             for (method, path) in Self.served {
                 let uri = path.replacingOccurrences(of: "{key}", with: "absent").replacingOccurrences(of: "{id}", with: "proc_x")
                 let response = try await client.execute(uri: uri, method: HTTPRequest.Method(method.uppercased())!)
-                if response.status == .notFound {
+                if path.hasPrefix("/llm/") {
+                    // No gateway in this server: the route answers in the provider's own error format.
+                    #expect(response.status == .notFound && String(buffer: response.body).contains("LLM gateway does not serve"), "\(path)")
+                } else if response.status == .notFound {
                     #expect(try decode(Problem.self, response).detail != "no such route", "\(method) \(path) is not served")
                 }
             }
@@ -350,7 +367,10 @@ struct OpenAPITests {
             #expect(documented == Self.served.count)
             let undocumented = Set(api.registry.declarations.keys).subtracting(
                 api.registry.operations.map { APIRouteRegistry.key($0.method, RouterPath($0.routerPath).description) })
-            #expect(undocumented.allSatisfy { api.registry.declarations[$0]?.access == .previewToken }, "\(undocumented)")
+            // The only undocumented routes: the preview proxy's, and the Inspector's static files (open; not API).
+            #expect(
+                undocumented.allSatisfy { api.registry.declarations[$0]?.access == .previewToken || ($0.contains("/ui") && api.registry.declarations[$0]?.access == .open) },
+                "\(undocumented)")
         }
     }
 

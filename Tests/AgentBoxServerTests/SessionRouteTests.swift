@@ -57,7 +57,7 @@ struct SessionRouteTests {
                 ("/v1/workspaces/absent/sessions", .post, #"{"agent":"mock"}"#, 404, "absent"),
                 ("/v1/workspaces/b/sessions/nope", .get, nil, 400, "not a session id"),
                 ("/v1/workspaces/b/sessions/ses_0000000000000000", .get, nil, 404, "no session"),
-                (base + "/prompt", .post, #"{"content":[]}"#, 400, "at least one"),
+                (base + "/prompt", .post, #"{"content":[]}"#, 400, "1...64 blocks"),
                 (base + "/prompt", .post, #"{"content":"hi"}"#, 400, "content"),
                 (base + "/prompt?wait=perhaps", .post, #"{"content":[{"type":"text","text":"x"}]}"#, 400, "wait"),
                 (base + "/permissions/perm_none", .post, #"{"reply":"once"}"#, 404, "no pending permission"),

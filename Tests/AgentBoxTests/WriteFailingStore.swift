@@ -41,6 +41,7 @@ final class WriteFailingStore: Store {
     func deleteWorkspace(key: WorkspaceKey) async throws -> Bool { try await base.deleteWorkspace(key: key) }
     func touchWorkspace(key: WorkspaceKey, at date: Date) async throws { try await base.touchWorkspace(key: key, at: date) }
     func updateWorkspaceConfig(key: WorkspaceKey, config: WorkspaceConfig) async throws -> Bool { try await base.updateWorkspaceConfig(key: key, config: config) }
+    func recordCounts() async throws -> RecordCounts { try await base.recordCounts() }
     func reserveEventSequence(key: WorkspaceKey, count: Int64) async throws -> Int64 { try await base.reserveEventSequence(key: key, count: count) }
     func eventSequenceBound(key: WorkspaceKey) async throws -> Int64 { try await base.eventSequenceBound(key: key) }
     func createSnapshot(_ snapshot: SnapshotRecord) async throws { try await base.createSnapshot(snapshot) }
@@ -65,5 +66,45 @@ final class WriteFailingStore: Store {
     func sessionEvents(of id: String, after: Int64, limit: Int) async throws -> [SessionEventRecord] { try await base.sessionEvents(of: id, after: after, limit: limit) }
     func deleteSession(id: String) async throws -> Bool { try await base.deleteSession(id: id) }
     func lastSessionEventSeq(of id: String) async throws -> Int64 { try await base.lastSessionEventSeq(of: id) }
+    func putToolkit(_ toolkit: Toolkit) async throws -> Bool { try await base.putToolkit(toolkit) }
+    func toolkits() async throws -> [Toolkit] { try await base.toolkits() }
+    func toolkit(name: String) async throws -> Toolkit? { try await base.toolkit(name: name) }
+    func deleteToolkit(name: String) async throws -> Bool { try await base.deleteToolkit(name: name) }
+    func createAccessToken(_ token: AccessTokenRecord) async throws { try await base.createAccessToken(token) }
+    func accessTokens() async throws -> [AccessTokenRecord] { try await base.accessTokens() }
+    func accessToken(hash: String) async throws -> AccessTokenRecord? { try await base.accessToken(hash: hash) }
+    func deleteAccessToken(id: String) async throws -> [AccessTokenRecord] { try await base.deleteAccessToken(id: id) }
+
+    func addLLMUsage(_ figures: LLMUsageFigures, of key: WorkspaceKey, session: String?, model: String) async throws {
+        try await base.addLLMUsage(figures, of: key, session: session, model: model)
+    }
+
+    func llmUsage(of key: WorkspaceKey) async throws -> [LLMUsageRecord] {
+        try await base.llmUsage(of: key)
+    }
+
+    func appendToolCall(_ call: ToolCall, of key: WorkspaceKey, retention: Int) async throws -> Int64 {
+        try await base.appendToolCall(call, of: key, retention: retention)
+    }
+    func toolCalls(of key: WorkspaceKey, after: Int64, limit: Int) async throws -> [(seq: Int64, call: ToolCall)] {
+        try await base.toolCalls(of: key, after: after, limit: limit)
+    }
+    func createCronJob(_ job: CronJobRecord) async throws { try await base.createCronJob(job) }
+    func cronJobs(of key: WorkspaceKey) async throws -> [CronJobRecord] { try await base.cronJobs(of: key) }
+    func cronJobCount(of key: WorkspaceKey) async throws -> Int { try await base.cronJobCount(of: key) }
+    func cronJob(key: WorkspaceKey, id: String) async throws -> CronJobRecord? { try await base.cronJob(key: key, id: id) }
+    func scheduledCronJobs() async throws -> [CronJobRecord] { try await base.scheduledCronJobs() }
+    func updateCronJob(_ job: CronJobRecord, reschedule: Bool) async throws -> Bool { try await base.updateCronJob(job, reschedule: reschedule) }
+    func setCronJobSession(key: WorkspaceKey, id: String, sessionId: String) async throws -> Bool {
+        try await base.setCronJobSession(key: key, id: id, sessionId: sessionId)
+    }
+    func deleteCronJob(key: WorkspaceKey, id: String) async throws -> Bool { try await base.deleteCronJob(key: key, id: id) }
+    func claimCronSlot(key: WorkspaceKey, id: String, slot: Date?, next: Date?, run: CronRunRecord, retention: Int) async throws -> Bool {
+        try await base.claimCronSlot(key: key, id: id, slot: slot, next: next, run: run, retention: retention)
+    }
+    func updateCronRun(_ record: CronRunRecord) async throws -> Bool { try await base.updateCronRun(record) }
+    func cronRuns(key: WorkspaceKey, jobId: String, limit: Int) async throws -> [CronRunRecord] { try await base.cronRuns(key: key, jobId: jobId, limit: limit) }
+    func cronRun(key: WorkspaceKey, jobId: String, runId: String) async throws -> CronRunRecord? { try await base.cronRun(key: key, jobId: jobId, runId: runId) }
+    func interruptCronRuns(endedAt: Date, error: String) async throws -> [CronRunRecord] { try await base.interruptCronRuns(endedAt: endedAt, error: error) }
     func close() async throws { try await base.close() }
 }

@@ -20,16 +20,21 @@ func isInstalled(_ agent: String) -> Bool {
 final class ModelServerProcess: Sendable {
     let process: Process
     let port: Int
+    /// Its log (`--log-level info`: a line per request, with the tools offered and the last user message's blocks).
+    let logFile: URL
+    var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     init(script: String, directory: URL) async throws {
         let file = directory.appendingPathComponent("script-\(UUID()).json")
         try script.write(to: file, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
-        process.arguments = ["dev", "model-server", "--script", file.path, "--port", "0"]
+        process.arguments = ["dev", "model-server", "--script", file.path, "--port", "0", "--log-level", "info"]
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        logFile = directory.appendingPathComponent("model-server-\(UUID()).log")
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: logFile)
         try process.run()
         let line = await onOwnThread { () -> String in
             var text = ""
@@ -51,6 +56,18 @@ final class ModelServerProcess: Sendable {
     deinit { kill(process.processIdentifier, SIGKILL) }
 }
 
+/// Puts the installed `agent` where `agentbox agents install` would, below a server's data directory.
+func provideInstalledAgent(_ agent: String, dataDirectory data: URL) throws {
+    let agents = data.appendingPathComponent("agents/\(agent)")
+    try FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
+    for name in [agent, "version"] {
+        let source = installedAgents! + "/\(agent)/" + name
+        if link(source, agents.appendingPathComponent(name).path) != 0 {
+            try FileManager.default.copyItem(atPath: source, toPath: agents.appendingPathComponent(name).path)
+        }
+    }
+}
+
 /// One real agent through the whole session path, offline against the scripted model server: a turn that writes a
 /// file and runs a command with the agent's own tools (each permission answered through the API), a cancel while
 /// the model is still answering, then a server restart and a resume that reattaches to the agent's own session.
@@ -58,15 +75,7 @@ func exerciseRealAgent(
     _ agent: String, script: String, model: String?, env: @escaping (Int) -> [String: String], expectedKinds: [String], file: String, content: String
 ) async throws {
     try await withTemporaryDirectory { data in
-        // The installed agent goes where `agentbox agents install` puts it.
-        let agents = data.appendingPathComponent("agents/\(agent)")
-        try FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
-        for name in [agent, "version"] {
-            let source = installedAgents! + "/\(agent)/" + name
-            if link(source, agents.appendingPathComponent(name).path) != 0 {
-                try FileManager.default.copyItem(atPath: source, toPath: agents.appendingPathComponent(name).path)
-            }
-        }
+        try provideInstalledAgent(agent, dataDirectory: data)
         let modelServer = try await ModelServerProcess(script: script, directory: data.deletingLastPathComponent())
         var server = try await ServerProcess.start(dataDirectory: data)
         var client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
@@ -127,6 +136,11 @@ func exerciseRealAgent(
         #expect(after.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined() == "Resumed fine.")
         let all = try await client.sessionEventPage(agent, session.id, after: 0, limit: 1000).items
         #expect(all.filter { $0.type == "agent_started" }.last?.payload["method"]?.stringValue == "load")
+        if agent == "claude" {
+            // Claude Code reports its turns' tokens (the scripted model server's counts), which the session sums.
+            let usage = try await client.session(agent, session.id).agentUsage
+            #expect((usage?.requests ?? 0) >= 2 && (usage?.outputTokens ?? 0) > 0, "\(String(describing: usage))")
+        }
         await server.stop()
         // The key went to the agent only: not into the database (or its WAL), not into the server's log.
         for name in ["agentbox.sqlite", "agentbox.sqlite-wal"] {
@@ -139,6 +153,102 @@ func exerciseRealAgent(
 
 @Suite("Real Claude Code in a workspace, offline", .enabled(if: canSandbox && isInstalled("claude"), "needs root, bubblewrap and scripts/setup-agents.sh"), .timeLimit(.minutes(5)))
 struct ClaudeCodeEndToEndTests {
+    /// An image and a workspace file in a prompt reach Claude's model request (the model server logs the blocks of
+    /// the last user message), and Claude Code's permission modes are offered and set.
+    @Test func attachmentsAndModesReachClaudeCode() async throws {
+        try await withTemporaryDirectory { data in
+            try provideInstalledAgent("claude", dataDirectory: data)
+            let modelServer = try await ModelServerProcess(script: #"{"turns": [{"text": "A red square."}], "sideText": "ok"}"#, directory: data.deletingLastPathComponent())
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace(
+                "see", config: WorkspaceConfig(network: NetworkPolicy(egress: .allowList(["host.agentbox.internal:\(modelServer.port)"]))))
+            _ = try await client.exec("see", command: "echo the-notes > /workspace/notes.txt")
+            let session = try await client.createSession(
+                "see",
+                SessionCreateRequest(
+                    agent: "claude", env: ["ANTHROPIC_BASE_URL": "http://host.agentbox.internal:\(modelServer.port)", "ANTHROPIC_API_KEY": "sk-offline"]))
+            #expect(session.availableModes?.map(\.id) == ["default", "acceptEdits", "plan", "bypassPermissions"])
+            #expect(try await client.setSessionMode("see", session.id, "plan").mode == "plan")
+            let result = try await client.prompt(
+                "see", session.id, PromptRequest(content: [.text("what is this"), .image(Self.redSquarePNG, mimeType: "image/png"), .file("notes.txt")]))
+            #expect(result.stopReason == "end_turn")
+            let request = modelServer.log.split(separator: "\n").last { $0.contains("A red square.") }.map(String.init) ?? modelServer.log
+            // Claude Code puts reminders of its own around the user's blocks; the image and the file's text are there.
+            let blocks = request.components(separatedBy: "content=[").dropFirst().first?.components(separatedBy: "]").first ?? ""
+            #expect(blocks.contains(#""image""#) && blocks.components(separatedBy: #""text""#).count >= 3, "\(request)")
+            await server.stop()
+        }
+    }
+
+    /// Claude's clarifying question (its AskUserQuestion tool) becomes a question event; the answer reaches Claude as
+    /// the tool's result.
+    @Test func claudesQuestionIsAQuestionEvent() async throws {
+        try await withTemporaryDirectory { data in
+            try provideInstalledAgent("claude", dataDirectory: data)
+            let script = #"""
+                {"turns": [
+                  {"match": "ask", "toolCalls": [{"name": "AskUserQuestion", "input": {"questions": [{"question": "Which color?", "header": "Color", "multiSelect": false,
+                    "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}}]},
+                  {"text": "Noted."}
+                ], "sideText": "ok"}
+                """#
+            let modelServer = try await ModelServerProcess(script: script, directory: data.deletingLastPathComponent())
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace(
+                "ask", config: WorkspaceConfig(network: NetworkPolicy(egress: .allowList(["host.agentbox.internal:\(modelServer.port)"]))))
+            let session = try await client.createSession(
+                "ask",
+                SessionCreateRequest(
+                    agent: "claude", env: ["ANTHROPIC_BASE_URL": "http://host.agentbox.internal:\(modelServer.port)", "ANTHROPIC_API_KEY": "sk-offline"]))
+            try await client.startPrompt("ask", session.id, PromptRequest(text: "ask me something"))
+            var events: [SessionEvent] = []
+            for try await event in try await client.sessionEvents("ask", session.id, after: session.lastEventSeq) {
+                events.append(event)
+                if event.type == "question", let questionId = event.payload["questionId"]?.stringValue {
+                    #expect(event.payload["message"] == "Which color?")
+                    #expect(event.payload["requestedSchema"]?["properties"]?["q1"]?["enum"] == ["Red", "Blue"])
+                    try await client.answerQuestion("ask", session.id, questionId, QuestionReplyRequest(answer: "Blue"))
+                }
+                if event.type == "turn_end" { break }
+            }
+            #expect(events.last?.payload["stopReason"] == "end_turn", "\(events.map(\.type))")
+            #expect(events.contains { $0.type == "question_reply" && $0.payload["action"] == "accept" })
+            let results = events.filter { $0.type == "tool_call_update" }.map { "\($0.payload)" }.joined()
+            #expect(results.contains("Blue"), "the answer reached Claude: \(results)")
+            await server.stop()
+        }
+    }
+
+    /// An 8×8 red PNG (Claude Code drops images it cannot decode).
+    static let redSquarePNG: Data = {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in body {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            crc = ~crc
+            func be(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
+            return be(UInt32(data.count)) + body + be(crc)
+        }
+        var raw: [UInt8] = []
+        for _ in 0..<8 { raw += [0] + Array(repeating: [0xFF, 0x00, 0x00], count: 8).flatMap { $0 } }
+        // zlib, stored (uncompressed) blocks: header, one final block, Adler-32.
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in raw {
+            a = (a + UInt32(byte)) % 65521
+            b = (b + a) % 65521
+        }
+        let length = UInt16(raw.count)
+        let zlib: [UInt8] = [0x78, 0x01, 0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)] + raw
+            + [UInt8(b >> 8), UInt8(b & 0xFF), UInt8(a >> 8), UInt8(a & 0xFF)]
+        let header: [UInt8] = [0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0]
+        return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", zlib) + chunk("IEND", []))
+    }()
+
     @Test func aRealClaudeCodeSessionWritesRunsCancelsAndResumes() async throws {
         try await exerciseRealAgent(
             "claude",

@@ -1,3 +1,5 @@
+import AgentBoxAPI
+import AgentBoxClient
 import AgentBoxSandbox
 import Foundation
 import Synchronization
@@ -13,22 +15,28 @@ enum AgentBoxBinary {
 
     /// Runs `agentbox` with `arguments` to completion; returns its exit code and outputs.
     static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read both pipes to the end, each on a thread of its own, so a chatty child never blocks on a full pipe.
-        async let stdout = onOwnThread { out.fileHandleForReading.readDataToEndOfFile() }
-        async let stderr = onOwnThread { err.fileHandleForReading.readDataToEndOfFile() }
-        let (o, e) = await (stdout, stderr)
-        let status = await waitForExit(process)
-        return (status, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try await runProgram(path, arguments, environment: environment)
     }
+}
+
+/// Runs the program at `path` with `arguments` to completion (stdin empty, `environment` over the test's own);
+/// returns its exit code and outputs.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes to the end, each on a thread of its own, so a chatty child never blocks on a full pipe.
+    async let stdout = onOwnThread { out.fileHandleForReading.readDataToEndOfFile() }
+    async let stderr = onOwnThread { err.fileHandleForReading.readDataToEndOfFile() }
+    let (o, e) = await (stdout, stderr)
+    let status = await waitForExit(process)
+    return (status, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
 /// Runs the blocking `work` on a thread of its own and returns its result.
@@ -176,3 +184,48 @@ func unmountEverything(below directory: URL) {
     }
 }
 
+
+/// Starts the test helper `Tests/Support/<script>` with /usr/bin/python3 (it prints its port on its first line) and
+/// runs `body` with that port and the process; the helper is killed when `body` returns (or earlier, by `body`).
+func withPythonHelper<T>(_ script: String, _ body: (_ port: Int, _ process: Process) async throws -> T) async throws -> T {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Support/\(script)")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    process.arguments = [path.path]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    defer {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+    let line = await onOwnThread { () -> String in
+        var data = Data()
+        while !data.contains(0x0A) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            data += chunk
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+    guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        throw ServerStartFailed(message: "\(script) did not print its port: \(line)")
+    }
+    return try await body(port, process)
+}
+
+/// Prompts session `id` of workspace `key` with `text` and follows its events to the turn's end, answering each
+/// permission question `once`; the turn's events.
+func promptAndFollow(_ client: AgentBoxClient, _ key: String, _ id: String, _ text: String) async throws -> [SessionEvent] {
+    let before = try await client.session(key, id).lastEventSeq
+    try await client.startPrompt(key, id, PromptRequest(text: text))
+    var events: [SessionEvent] = []
+    for try await event in try await client.sessionEvents(key, id, after: before) {
+        events.append(event)
+        if event.type == "permission_request", let permissionId = event.payload["permissionId"]?.stringValue {
+            try await client.replyPermission(key, id, permissionId: permissionId, .once)
+        }
+        if event.type == "turn_end" { break }
+    }
+    return events
+}

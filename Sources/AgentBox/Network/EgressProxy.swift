@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import CAgentBoxSandbox
+import CoreMetrics
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -35,9 +36,11 @@ final class EgressProxy: Sendable {
 
     private init(channel: any Channel) { self.channel = channel }
 
-    /// Starts the proxy in the network namespace `fd` (closed by the caller).
+    /// Starts the proxy in the network namespace `fd` (closed by the caller). Its decisions are counted in `metrics`
+    /// and the bytes it relays through `door`.
     static func start(
-        namespace fd: Int32, rules: EgressRules, addresses: EgressAddressGuard, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
+        namespace fd: Int32, rules: EgressRules, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil, door: TrafficDoor,
+        onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) async throws -> EgressProxy {
         let socket = ab_listen_in_network_namespace(fd, Int32(port))
         guard socket >= 0 else {
@@ -48,9 +51,12 @@ final class EgressProxy: Sendable {
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // The workspace is this connection's peer: its reads are bytes out of the workspace, its writes bytes in.
+                    try channel.pipeline.syncOperations.addHandler(TrafficCountingHandler(door: door))
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     try channel.pipeline.syncOperations.addHandler(decoder)
-                    try channel.pipeline.syncOperations.addHandler(EgressRequestHandler(rules: rules, addresses: addresses, decoder: decoder, onDenied: onDenied))
+                    try channel.pipeline.syncOperations.addHandler(
+                        EgressRequestHandler(rules: rules, addresses: addresses, metrics: metrics, gateway: gateway, decoder: decoder, onDenied: onDenied))
                 }
             }
         do {
@@ -74,6 +80,8 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
 
     let rules: EgressRules
     let addresses: EgressAddressGuard
+    let metrics: AgentBoxMetrics
+    let gateway: LLMGateway?
     let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     let onDenied: @Sendable (EgressDeniedEvent) -> Void
     /// The request being handled, once its head allowed it; its body (absolute-form only) gathers until its end.
@@ -84,11 +92,13 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
     static let maxForwardedBody = 8 << 20
 
     init(
-        rules: EgressRules, addresses: EgressAddressGuard, decoder: ByteToMessageHandler<HTTPRequestDecoder>,
-        onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
+        rules: EgressRules, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway?,
+        decoder: ByteToMessageHandler<HTTPRequestDecoder>, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) {
+        self.gateway = gateway
         self.rules = rules
         self.addresses = addresses
+        self.metrics = metrics
         self.decoder = decoder
         self.onDenied = onDenied
     }
@@ -102,8 +112,13 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
             }
             // The host alias is the host's loopback: only an entry naming it exactly opens it, never `allow` or `*`.
             let alias = target.host == EgressProxy.hostAlias
-            guard alias ? rules.namesExactly(host: target.host, port: target.port) : rules.allows(host: target.host, port: target.port) else {
+            // The LLM gateway on the server's own port is open to every workspace, for its /llm/ paths only (plain
+            // HTTP, so that the path is seen; the gateway checks the workspace's key).
+            let gatewayCall = alias && gateway?.port == target.port && target.path.map(EgressTarget.isGatewayPath) == true
+            let allowed = gatewayCall || (alias ? rules.namesExactly(host: target.host, port: target.port) : rules.allows(host: target.host, port: target.port))
+            guard allowed else {
                 let detail = alias ? "\(EgressProxy.hostAlias) needs an allow-list entry naming it exactly" : nil
+                metrics.egressDeniedByPolicy.increment()
                 onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "policy", detail: detail))
                 return refuse(
                     context, status: "403 Forbidden",
@@ -151,13 +166,17 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
         let loop = context.eventLoop
         let addresses = addresses
         let onDenied = onDenied
+        let metrics = metrics
         let firstBytes = first
         NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () throws -> [SocketAddress] in
             // The alias means the host's loopback, with no lookup; the policy allowed it by its exact entry.
             if target.host == EgressProxy.hostAlias { return [try SocketAddress(ipAddress: "127.0.0.1", port: target.port)] }
             return try EgressProxy.resolve(host: target.host, port: target.port)
         }.flatMapThrowing { resolved -> [SocketAddress] in
-            if target.host == EgressProxy.hostAlias { return resolved }
+            if target.host == EgressProxy.hostAlias {
+                metrics.egressAllowed.increment()
+                return resolved
+            }
             // Each address the connection may go to is judged, not the name: these very values are connected to.
             var permitted: [SocketAddress] = []
             var refusals: [String] = []
@@ -165,8 +184,12 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
                 guard let ip = IPAddress(address) else { continue }
                 if let why = addresses.refusal(for: ip) { refusals.append("\(ip) is \(why)") } else { permitted.append(address) }
             }
-            guard permitted.isEmpty else { return permitted }
+            guard permitted.isEmpty else {
+                metrics.egressAllowed.increment()
+                return permitted
+            }
             let detail = refusals.first ?? "\(target.host) resolves to no IP address"
+            metrics.egressDeniedByAddress.increment()
             onDenied(EgressDeniedEvent(host: target.host, port: target.port, reason: "address", detail: detail))
             throw EgressRefusal.address(detail)
         }.flatMap { candidates in
@@ -283,6 +306,19 @@ struct EgressTarget: Sendable {
     var host: String
     var port: Int
     var kind: Kind
+    /// The path of an absolute-form request (with its query).
+    var path: String?
+
+    /// Whether `path` is one of the LLM gateway's: `/llm/`, then plain segments (no dot segments, no escapes), so
+    /// that the server cannot read it as any other route.
+    static func isGatewayPath(_ path: String) -> Bool {
+        let bare = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
+        guard bare.hasPrefix("/llm/"), bare.utf8.count <= 256 else { return false }
+        return bare.dropFirst().split(separator: "/", omittingEmptySubsequences: false).allSatisfy { segment in
+            !segment.isEmpty && segment != "." && segment != ".."
+                && segment.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }
+        }
+    }
 
     init?(_ head: HTTPRequestHead) {
         if head.method == .CONNECT {
@@ -309,7 +345,7 @@ struct EgressTarget: Sendable {
         }
         if !hasHost { lines += "Host: \(authority)\r\n" }
         lines += "Connection: close\r\n"  // the body's length and the blank line follow, once the body is in
-        (self.host, self.port, self.kind) = (host, port, .forward(lines))
+        (self.host, self.port, self.kind, self.path) = (host, port, .forward(lines), target)
     }
 
     /// `host:port`, `[v6]:port`, or a bare host when there is a default port.
@@ -422,4 +458,8 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
             pendingRead = true
         }
     }
+}
+
+extension UInt8 {
+    fileprivate var isASCIIAlphanumeric: Bool { (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) }
 }

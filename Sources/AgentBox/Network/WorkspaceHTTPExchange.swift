@@ -16,17 +16,19 @@ enum WorkspaceHTTPExchange {
         var body: ByteBuffer
     }
 
-    /// Sends `head` (and `body`) on `socket`, which it takes ownership of, and collects the answer, at most
-    /// `maxBodyBytes` of body (more: `badGateway`). Anything that is not an HTTP/1 answer is `badGateway`; no answer
-    /// within `timeout` is `gatewayTimeout`.
+    /// Sends `head` (and `body`) on `connection`, which it takes ownership of (its bytes counted through its door),
+    /// and collects the answer, at most `maxBodyBytes` of body (more: `badGateway`). Anything that is not an HTTP/1
+    /// answer is `badGateway`; no answer within `timeout` is `gatewayTimeout`.
     static func send(
-        _ head: HTTPRequestHead, body: ByteBuffer?, socket: CInt, group: any EventLoopGroup, timeout: Duration, maxBodyBytes: Int,
-        describing port: Int
+        _ head: HTTPRequestHead, body: ByteBuffer?, socket connection: WorkspaceSocket, group: any EventLoopGroup, timeout: Duration,
+        maxBodyBytes: Int, describing port: Int
     ) async throws -> Answer {
+        let socket = connection.take()
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
-            channel = try await ClientBootstrap(group: group).withConnectedSocket(socket) { channel in
+            channel = try await ClientBootstrap(group: group).withConnectedSocket(socket) { [door = connection.door] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TrafficCountingHandler(door: door))
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }

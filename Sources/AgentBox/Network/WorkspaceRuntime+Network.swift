@@ -38,7 +38,10 @@ extension WorkspaceRuntime {
         // Refusals are published by one task owned by the network state, through a bounded queue.
         let onDenied = networkState.openDeniedChannel { [weak self] denied in await self?.publish(.egressDenied(denied)) }
         do {
-            networkState.proxyStarted(try await EgressProxy.start(namespace: namespace, rules: rules, addresses: egressAddresses, onDenied: onDenied))
+            networkState.proxyStarted(
+                try await EgressProxy.start(
+                    namespace: namespace, rules: rules, addresses: egressAddresses, metrics: metrics, gateway: configuration.llmGateway,
+                    door: traffic.door(in: metrics.egressBytesIn, out: metrics.egressBytesOut), onDenied: onDenied))
         } catch {
             await networkState.closeDeniedChannel()?.value
             throw error
@@ -90,9 +93,9 @@ extension WorkspaceRuntime {
         let prepared = head, payload = body
         return try await withActivity {
             let network = try await self.network()
-            let socket = try await self.connectedSocket(port: request.port)
+            let socket = try await self.connectedSocket(port: request.port, door: self.traffic.door(in: nil, out: nil))
             let answer = try await WorkspaceHTTPExchange.send(
-                prepared, body: payload, socket: socket.take(), group: network.group, timeout: .seconds(60), maxBodyBytes: Self.maxFetchBodyBytes,
+                prepared, body: payload, socket: socket, group: network.group, timeout: .seconds(60), maxBodyBytes: Self.maxFetchBodyBytes,
                 describing: request.port)
             var headers: [String: String] = [:]
             for header in answer.head.headers {
@@ -143,7 +146,18 @@ extension WorkspaceRuntime {
     /// event loop of its own (the socket stays in the workspace's network whichever thread uses it). The caller owns
     /// the connection. The workspace must be awake (the caller holds an activity). While nothing accepts on the
     /// port, retries until the configuration's `portWaitLimit`, then throws `badGateway`.
+    ///
+    /// The bytes it carries are counted as the workspace's preview traffic (``previewDoor``).
     public nonisolated func connectedSocket(port: Int) async throws -> WorkspaceSocket {
+        try await connectedSocket(port: port, door: previewDoor)
+    }
+
+    /// Where previews cross into the workspace: its ``traffic`` and the server's preview byte counters. A relay that
+    /// does not go through ``connectedSocket(port:)`` (a WebSocket's messages) counts here itself.
+    public nonisolated var previewDoor: TrafficDoor { traffic.door(in: metrics.previewBytesIn, out: metrics.previewBytesOut) }
+
+    /// ``connectedSocket(port:)``, its bytes counted through `door`.
+    nonisolated func connectedSocket(port: Int, door: TrafficDoor) async throws -> WorkspaceSocket {
         try Self.validate(port: port)
         let network = try await network()
         return try await retryingWhileRefused(port: port) {
@@ -163,7 +177,7 @@ extension WorkspaceRuntime {
                 close(fd)
                 return (-1, error)
             }.get()
-            if result.fd >= 0 { return WorkspaceSocket(descriptor: result.fd) }
+            if result.fd >= 0 { return WorkspaceSocket(descriptor: result.fd, door: door) }
             if result.error == ECONNREFUSED { throw IOError(errnoCode: ECONNREFUSED, reason: "connect") }
             throw AgentBoxError(.badGateway, "cannot connect to port \(port) in workspace '\(key)': \(String(cString: strerror(result.error)))")
         }

@@ -11,9 +11,12 @@ import Synchronization
 /// No descriptor number crosses the library's public API.
 public final class WorkspaceSocket: Sendable {
     private let descriptor: Mutex<CInt>
+    /// What counts the bytes of the connection: they cross the workspace's network boundary.
+    let door: TrafficDoor
 
-    init(descriptor: CInt) {
+    init(descriptor: CInt, door: TrafficDoor) {
         self.descriptor = Mutex(descriptor)
+        self.door = door
     }
 
     deinit {
@@ -29,12 +32,21 @@ public final class WorkspaceSocket: Sendable {
         }
     }
 
-    /// A client channel over this connection, driven by `loop`, set up by `initializer`. Consumes the connection.
+    /// A client channel over this connection, driven by `loop`, set up by `initializer` behind a handler that counts
+    /// its bytes as the workspace's traffic. Consumes the connection.
     public func channel(
         on loop: any EventLoop, initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) -> EventLoopFuture<any Channel> {
         let fd = take()
         guard fd >= 0 else { return loop.makeFailedFuture(ChannelError.alreadyClosed) }
-        return ClientBootstrap(group: loop).channelInitializer(initializer).withConnectedSocket(fd)
+        let door = door
+        return ClientBootstrap(group: loop).channelInitializer { channel in
+            do {
+                try channel.pipeline.syncOperations.addHandler(TrafficCountingHandler(door: door))
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+            return initializer(channel)
+        }.withConnectedSocket(fd)
     }
 }

@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxSandbox
+import CoreMetrics
 import Foundation
 import NIOCore
 
@@ -45,13 +46,16 @@ extension WorkspaceRuntime {
         } onCancel: {
             handle.killTree()
         }
+        let elapsed = ContinuousClock.now - started
+        metrics.execs.increment()
+        metrics.execDuration.record(elapsed: elapsed)
         let stdout = OutputText.encode(entry.stdout.contents)
         let stderr = OutputText.encode(entry.stderr.contents)
         return ExecResult(
             exitCode: entry.info.exitCode ?? -1, signal: entry.info.signal, stdout: stdout.text, stderr: stderr.text,
             stdoutEncoding: stdout.encoding, stderrEncoding: stderr.encoding, timedOut: entry.timedOut,
             truncated: entry.stdout.truncated || entry.stderr.truncated,
-            durationMs: (ContinuousClock.now - started).milliseconds, processId: id)
+            durationMs: elapsed.milliseconds, processId: id)
     }
 
     /// Starts a program without a shell and leaves it running; it holds the workspace awake until it exits.
@@ -94,6 +98,8 @@ extension WorkspaceRuntime {
         let entry = ProcessEntry(info: info, handle: handle, policy: policy, limit: limit)
         entry.publishesOutput = publishesOutput
         processes.insert(entry)
+        metrics.processesStarted.increment()
+        metrics.processes.increment()
         entry.pump = Task { [weak self] in await Self.pump(handle, id: info.id, into: self) }
         return entry
     }
@@ -107,7 +113,12 @@ extension WorkspaceRuntime {
     ) throws -> SandboxProcessSpec {
         let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
         var environment = sandbox.baseEnvironment.merging(hasEgressProxy ? EgressProxy.environment : [:]) { $1 }
-            .merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
+        addToolkitEnvironment(&environment)
+        // The LLM gateway's variables (an agent session's own key when the session is named), under the workspace's.
+        environment.merge(
+            WorkspaceManager.llmEnvironment(configuration.llmGateway, workspace: key, id: id, session: env?["AGENTBOX_SESSION_ID"] ?? extraEnvironment["AGENTBOX_SESSION_ID"])
+        ) { $1 }
+        environment = environment.merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
         for (name, value) in env ?? [:] {
             try Self.validateEnvironment(name: name, value: value)
             environment[name] = value
@@ -133,6 +144,9 @@ extension WorkspaceRuntime {
         default: AgentBoxError(.internalError, "cannot start the process: \(error.message)", underlyingError: error)
         }
     }
+
+    /// How long a process's output is still read after it exited, when its pipes stay open (a background child).
+    static let outputGrace: Duration = .seconds(1)
 
     /// Reads a process's output to its end, then records its exit. Runs off the actor; hops onto it per chunk.
     private static func pump(_ handle: SandboxProcess, id: String, into runtime: WorkspaceRuntime?) async {
@@ -163,9 +177,12 @@ extension WorkspaceRuntime {
                 case .drained: drained += 1
                 case .exited(let exit):
                     status = exit
-                    // A background child may keep the pipes open: give the output a moment, then stop reading.
+                    // A background child may keep the pipes open: give the output a moment, then stop reading. What
+                    // the process wrote is already in the pipes, and reading it normally takes microseconds; the
+                    // grace is for a loaded machine, where 100 ms once cut an `echo`'s output (1 exec in 1,000 on
+                    // CI's two busy cores). Only a command that leaves a child holding its pipes waits it out.
                     group.addTask {
-                        do { try await Task.sleep(for: .milliseconds(100)) } catch {}
+                        do { try await Task.sleep(for: Self.outputGrace) } catch {}
                         return .graceOver
                     }
                 case .graceOver: group.cancelAll()
@@ -211,6 +228,7 @@ extension WorkspaceRuntime {
         entry.info.signal = status.signal.map(ProcessSignal.name(of:))
         entry.info.exitedAt = Date()
         entry.pump = nil
+        metrics.processes.decrement()
         await publish(.processExit(ProcessExitEvent(processId: id, exitCode: status.shellExitCode, signal: entry.info.signal)))
         for waiter in entry.exitWaiters.values { waiter.resume(returning: entry.info) }
         entry.exitWaiters.removeAll()

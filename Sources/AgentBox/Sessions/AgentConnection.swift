@@ -18,6 +18,43 @@ actor AgentConnection {
         var sessionCreated: @Sendable (_ agentSessionId: String, _ withTranscript: Bool) async -> Void
         /// The agent's process ended: its link, how it ended, the tail of its stderr, a protocol problem.
         var exited: @Sendable (_ link: AgentLink, _ status: SandboxExitStatus, _ stderr: String, _ problem: String?) async -> Void
+        /// The models and modes the agent offers, and its current ones (from `session/new`, `load` or `resume`).
+        var offered: @Sendable (_ options: AgentOptions) async -> Void = { _ in }
+    }
+
+    /// What an agent says it offers: ACP's `models` (`availableModels`, `currentModelId`) and `modes`
+    /// (`availableModes`, `currentModeId`) of a session.
+    struct AgentOptions: Sendable, Equatable {
+        var models: [AgentOption] = []
+        var modes: [AgentOption] = []
+        var currentModel: String?
+        var currentMode: String?
+
+        init(models: [AgentOption] = [], modes: [AgentOption] = [], currentModel: String? = nil, currentMode: String? = nil) {
+            self.models = models
+            self.modes = modes
+            self.currentModel = currentModel
+            self.currentMode = currentMode
+        }
+
+        /// Reads them from a `session/new` (or `load`, `resume`) result; `nil` when it has neither.
+        init?(_ result: JSONValue) {
+            func options(_ list: JSONValue?, id key: String) -> [AgentOption] {
+                guard case .array(let items)? = list else { return [] }
+                return items.prefix(200).compactMap { item in
+                    guard let id = item[key]?.stringValue, !id.isEmpty else { return nil }
+                    return AgentOption(
+                        id: String(id.prefix(200)), name: String((item["name"]?.stringValue ?? id).prefix(200)),
+                        description: item["description"]?.stringValue.map { String($0.prefix(1000)) })
+                }
+            }
+            let models = result["models"], modes = result["modes"]
+            guard models != nil && models != .null || modes != nil && modes != .null else { return nil }
+            self.models = options(models?["availableModels"], id: "modelId")
+            self.modes = options(modes?["availableModes"], id: "id")
+            currentModel = models?["currentModelId"]?.stringValue
+            currentMode = modes?["currentModeId"]?.stringValue
+        }
     }
 
     /// What the agent is started with.
@@ -44,6 +81,14 @@ actor AgentConnection {
     /// A `session/load` is under way: the agent replays the conversation, which the transcript already holds.
     private var loading = false
     private var replayed = 0
+    /// The model and mode the running agent was last set to (by AgentBox); `nil`: as it started.
+    private var appliedModel: String?
+    private var appliedMode: String?
+    /// What the running agent takes in prompts (ACP `agentCapabilities.promptCapabilities`: `image`,
+    /// `embeddedContext`, `audio`).
+    private(set) var promptCapabilities: JSONValue = .object([:])
+    /// The agent's session id the last handshake ended with.
+    private var handshakeSessionId: String?
 
     init(sessionId: String, definition: AgentDefinition, runtime: WorkspaceRuntime, configuration: AgentBoxConfiguration, transcript: TranscriptWriter) {
         self.sessionId = sessionId
@@ -107,9 +152,33 @@ actor AgentConnection {
             throw AgentBoxError(.badGateway, "the agent '\(definition.id)' did not start: \(message)")
         }
         current = link
+        appliedModel = nil
+        appliedMode = nil
+        // The session's model and mode, as asked for (a refusal is in the transcript; the agent runs on as it is).
+        try? await apply(model: launch.model, mode: launch.mode, agentSessionId: handshakeSessionId ?? launch.agentSessionId ?? "")
         // When the workspace goes to sleep, the agent is stopped first and gently (it may save its state).
         await runtime.setStopHook(sessionId) { [weak self] in await self?.stop() }
         return link
+    }
+
+    /// Sets the running agent's model and mode (ACP `session/set_model`, `session/set_mode`) where they differ from
+    /// what it was last set to; `nil` leaves one as it is. An agent that refuses is recorded as an `error` event and
+    /// the call throws `invalidArgument` with its message.
+    func apply(model: String?, mode: String?, agentSessionId: String) async throws {
+        guard let link = current else { return }
+        var refusals: [String] = []
+        for (name, value, field) in [("session/set_mode", mode, "modeId"), ("session/set_model", model, "modelId")] {
+            guard let value, value != (field == "modeId" ? appliedMode : appliedModel) else { continue }
+            do {
+                _ = try await link.connection.request(name, params: .object(["sessionId": .string(agentSessionId), field: .string(value)]))
+                if field == "modeId" { appliedMode = value } else { appliedModel = value }
+            } catch {
+                let message = (error as? JSONRPCError)?.message ?? "\(error)"
+                await transcript.append(.server, "error", ["message": .string("\(name) \(value) failed: \(message)")])
+                refusals.append("the agent refused \(name) \(value): \(message)")
+            }
+        }
+        if !refusals.isEmpty { throw AgentBoxError(.invalidArgument, refusals.joined(separator: "; ")) }
     }
 
     private func ended(_ link: AgentLink) {
@@ -121,6 +190,7 @@ actor AgentConnection {
         let connection = link.connection
         let initialized = try await connection.request(ACP.Method.initialize, params: try ACP.json(ACP.InitializeParams.agentBox))
         let capabilities = initialized["agentCapabilities"] ?? .object([:])
+        promptCapabilities = capabilities["promptCapabilities"] ?? .object([:])
         let setup: JSONValue = ["cwd": .string(launch.cwd), "mcpServers": .array(launch.mcpServers)]
         var method = "new"
         var agentSessionId = launch.agentSessionId
@@ -132,14 +202,16 @@ actor AgentConnection {
             }
             if let resume = capabilities["sessionCapabilities"]?["resume"], resume != .null {
                 method = "resume"
-                _ = try await connection.request("session/resume", params: params)
+                let resumed = try await connection.request("session/resume", params: params)
+                if let options = AgentOptions(resumed) { await handlers.offered(options) }
             } else if capabilities["loadSession"] == .bool(true) {
                 method = "load"
                 loading = true
                 replayed = 0
                 defer { loading = false }
                 do {
-                    _ = try await connection.request(ACP.Method.loadSession, params: params)
+                    let loaded = try await connection.request(ACP.Method.loadSession, params: params)
+                    if let options = AgentOptions(loaded) { await handlers.offered(options) }
                 } catch let error as JSONRPCError where error != .connectionClosed {
                     // The agent lost its session (killed before it saved it, say): start afresh with the transcript.
                     await transcript.append(
@@ -151,18 +223,13 @@ actor AgentConnection {
             }
         }
         if method == "new" || method == "new-with-transcript" {
-            let created = try ACP.decode(ACP.NewSessionResult.self, from: try await connection.request(ACP.Method.newSession, params: setup))
+            let answer = try await connection.request(ACP.Method.newSession, params: setup)
+            let created = try ACP.decode(ACP.NewSessionResult.self, from: answer)
             agentSessionId = created.sessionId
             await handlers.sessionCreated(created.sessionId, method == "new-with-transcript")
-            for (name, value, field) in [("session/set_mode", launch.mode, "modeId"), ("session/set_model", launch.model, "modelId")] {
-                guard let value else { continue }
-                do {
-                    _ = try await connection.request(name, params: .object(["sessionId": .string(created.sessionId), field: .string(value)]))
-                } catch {
-                    await transcript.append(.server, "error", ["message": .string("\(name) \(value) failed: \(error)")])
-                }
-            }
+            if let options = AgentOptions(answer) { await handlers.offered(options) }
         }
+        handshakeSessionId = agentSessionId
         var started: [String: JSONValue] = [
             "method": .string(method), "agentSessionId": .string(agentSessionId ?? ""), "agentCapabilities": capabilities,
             "protocolVersion": initialized["protocolVersion"] ?? .null,

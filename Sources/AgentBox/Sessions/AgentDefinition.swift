@@ -19,6 +19,11 @@ public struct AgentDefinition: Sendable {
     /// The model API the agent calls: the variable that moves it, and where it goes without one.
     public var modelEndpoint: (variable: String, standard: String)?
 
+    /// Where the agent's binary is published, when AgentBox cannot fetch it itself (said when it cannot be installed).
+    public var publishedAt: String?
+    /// What keeps it from working everywhere, said in `GET /v1/agents`.
+    public var limitation: String?
+
     public init(
         id: String, name: String, command: [String], tool: String? = nil, requires: String? = nil,
         modelEndpoint: (variable: String, standard: String)? = nil
@@ -47,24 +52,39 @@ public struct AgentDefinition: Sendable {
     /// Amp, through `acp-amp` (an ACP adapter on PyPI, which drives Amp's SDK), installed into a virtual environment
     /// on the system's /usr/bin/python3 (which workspaces see). Run through the environment's interpreter, since
     /// the script's first line names the host path.
-    public static let amp = AgentDefinition(
-        id: "amp", name: "Amp (acp-amp)", command: ["{agents}/amp/venv/bin/python", "{agents}/amp/venv/bin/acp-amp"],
-        requires: "amp/venv/bin/acp-amp")
+    public static let amp = {
+        var amp = AgentDefinition(
+            id: "amp", name: "Amp (acp-amp)", command: ["{agents}/amp/venv/bin/python", "{agents}/amp/venv/bin/acp-amp"],
+            requires: "amp/venv/bin/acp-amp")
+        amp.limitation = "its turns go to Amp's own service (an Amp account and ampcode.com), not to a model API a base URL can move: sessions start and open here, turns need that service"
+        return amp
+    }()
 
     /// Pi, through its ACP adapter `pi-acp` (which runs `pi --mode rpc`; both need `pi` and node in the workspace).
     /// Installed from the server's PATH only here (npm is unreachable from this build's network); untested.
-    public static let pi = AgentDefinition(id: "pi", name: "Pi (pi-acp)", command: ["{agents}/pi/pi-acp"], requires: "pi/pi-acp")
+    public static let pi = {
+        var pi = AgentDefinition(id: "pi", name: "Pi (pi-acp)", command: ["{agents}/pi/pi-acp"], requires: "pi/pi-acp")
+        pi.publishedAt = "npm (pi-acp and @mariozechner/pi-coding-agent; it needs node in the workspace)"
+        return pi
+    }()
 
     /// opencode, which speaks ACP itself (`opencode acp`). Installed from the server's PATH only here (its channels,
     /// npm and GitHub releases, are not reachable from this build's network); untested for that reason.
-    public static let opencode = AgentDefinition(
-        id: "opencode", name: "opencode", command: ["{agents}/opencode/opencode", "acp"], requires: "opencode/opencode")
+    public static let opencode = {
+        var opencode = AgentDefinition(id: "opencode", name: "opencode", command: ["{agents}/opencode/opencode", "acp"], requires: "opencode/opencode")
+        opencode.publishedAt = "npm (opencode-ai) and GitHub releases (sst/opencode)"
+        return opencode
+    }()
 
     /// Gemini CLI, which speaks ACP itself (`gemini --acp`; versions before it used `--experimental-acp`). Installed from the server's PATH only here;
     /// untested for the same reason.
-    public static let gemini = AgentDefinition(
-        id: "gemini", name: "Gemini CLI", command: ["{agents}/gemini/gemini", "--acp"], requires: "gemini/gemini",
-        modelEndpoint: ("GOOGLE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"))
+    public static let gemini = {
+        var gemini = AgentDefinition(
+            id: "gemini", name: "Gemini CLI", command: ["{agents}/gemini/gemini", "--acp"], requires: "gemini/gemini",
+            modelEndpoint: ("GOOGLE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"))
+        gemini.publishedAt = "npm (@google/gemini-cli; it needs node in the workspace)"
+        return gemini
+    }()
 
     /// The arguments that start the agent under `backend`; throws when it cannot run there. `{agents}` in the
     /// command is the installed agents' directory as the sandbox sees it.
@@ -81,13 +101,18 @@ public struct AgentDefinition: Sendable {
 extension AgentDefinition {
     /// Refuses, with a message that says what to change, a session whose model endpoint the workspace's egress policy
     /// blocks: the agent would otherwise retry for minutes against the proxy's 403s.
-    func checkModelEndpoint(env: [String: String], workspaceEnv: [String: String], network: NetworkPolicy) throws {
+    /// The LLM gateway (`gateway`: its variables for this workspace; `gatewayPort`: where it listens) is always
+    /// reachable: the proxy lets its `/llm/` paths through under any policy.
+    func checkModelEndpoint(
+        env: [String: String], workspaceEnv: [String: String], network: NetworkPolicy, gateway: [String: String] = [:], gatewayPort: Int? = nil
+    ) throws {
         guard let endpoint = modelEndpoint else { return }
-        let text = env[endpoint.variable] ?? workspaceEnv[endpoint.variable] ?? endpoint.standard
+        let text = env[endpoint.variable] ?? workspaceEnv[endpoint.variable] ?? gateway[endpoint.variable] ?? endpoint.standard
         guard let url = URL(string: text), let host = url.host?.lowercased(), let scheme = url.scheme else {
             throw AgentBoxError(.invalidArgument, "\(endpoint.variable) '\(text)' is not a URL")
         }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
+        if host == EgressProxy.hostAlias, port == gatewayPort, scheme == "http", url.path.hasPrefix("/llm/") { return }
         let rules = try EgressRules(network.egress)
         let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == EgressProxy.hostAlias
         let allowed = loopback ? rules.namesExactly(host: host, port: port) : rules.allows(host: host, port: port)

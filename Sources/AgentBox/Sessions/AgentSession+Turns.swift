@@ -1,6 +1,8 @@
 import AgentBoxACP
 import AgentBoxAPI
 import AgentBoxStore
+import Crypto
+import Foundation
 import Logging
 
 /// A session's turns: a prompt starts one, the agent's answer (or its failure, a cancel, the store's failure) ends it.
@@ -14,13 +16,11 @@ extension AgentSession {
     /// session is closed, `unavailable` while the store refuses the session's events.
     public func prompt(_ request: PromptRequest) async throws -> Task<PromptResult, Never> {
         try checkOpen()
+        if let server = settings.acpServer { throw AgentBoxError(.conflict, "session '\(id)' is ACP server '\(server)': its client drives it over /v1/acp") }
         guard record.state != "closed" else { throw AgentBoxError(.conflict, "session '\(id)' is closed; resume it first") }
         guard !turnState.isBusy else { throw AgentBoxError(.conflict, "a turn is already running in session '\(id)'; cancel it or wait") }
-        guard !request.content.isEmpty else { throw AgentBoxError(.invalidArgument, "content must hold at least one block") }
-        for block in request.content where block.type == "text" && block.text == nil {
-            throw AgentBoxError(.invalidArgument, "a text block needs its text")
-        }
-        let blocks = try ACP.json(request.content)
+        guard (1...64).contains(request.content.count) else { throw AgentBoxError(.invalidArgument, "content must hold 1...64 blocks") }
+        try Self.check(request.content)
         turnState.apply(.accept)
         let activity: WorkspaceRuntime.Activity
         let link: AgentLink
@@ -37,17 +37,30 @@ extension AgentSession {
             turnState.apply(.abandon)
             throw error
         }
+        // A model or mode set during the last turn takes effect now (a refusal is in the transcript).
+        try? await connection.apply(model: settings.model, mode: settings.mode, agentSessionId: record.agentSessionId ?? "")
         cancelRequested.lower()
         turnFailure = nil
         await permissions.acceptRequests()
-        var prompt: [JSONValue] = []
-        if case .array(let items) = blocks { prompt = items }
+        await questions.acceptQuestions()
+        // Attachments, in the forms the agent said it takes (ACP's promptCapabilities).
+        let prompt: [JSONValue], recorded: [JSONValue]
+        do {
+            (prompt, recorded) = try await blocks(request.content, capabilities: await connection.promptCapabilities)
+        } catch {
+            await runtime.endActivity(activity)
+            turnState.apply(.abandon)
+            throw error
+        }
+        var sent = prompt, stored = recorded
         if let context = pendingContext {
-            prompt.insert(["type": "text", "text": .string(context)], at: 0)
+            sent.insert(["type": "text", "text": .string(context)], at: 0)
+            stored.insert(["type": "text", "text": .string(context)], at: 0)
             pendingContext = nil
         }
-        let params: JSONValue = ["sessionId": .string(record.agentSessionId ?? ""), "prompt": .array(prompt)]
-        await append(.client, "prompt", params)
+        let params: JSONValue = ["sessionId": .string(record.agentSessionId ?? ""), "prompt": .array(sent)]
+        // The transcript keeps an image's size and digest, not its bytes.
+        await append(.client, "prompt", ["sessionId": .string(record.agentSessionId ?? ""), "prompt": .array(stored)])
         record.state = "running"
         record.stopReason = nil
         await persist()
@@ -55,6 +68,104 @@ extension AgentSession {
         let task = Task { await self.runTurn(link, params: params, activity: activity) }
         turn = task
         return task
+    }
+
+    /// Adds the tokens an agent reported for a turn (ACP's `usage`: `inputTokens`, `outputTokens`,
+    /// `cachedReadTokens`, `cachedWriteTokens`) to the session's; stored with the turn's end.
+    func addAgentUsage(_ usage: JSONValue?) {
+        guard let usage, case .object = usage else { return }
+        func count(_ name: String) -> Int64 {
+            guard case .number(let value)? = usage[name], value.isFinite, value >= 0, value < 1e15 else { return 0 }
+            return Int64(value)
+        }
+        var total = settings.agentUsage ?? LLMUsageFigures()
+        total.requests += 1
+        total.inputTokens += count("inputTokens")
+        total.outputTokens += count("outputTokens")
+        total.cacheReadTokens += count("cachedReadTokens")
+        total.cacheWriteTokens += count("cachedWriteTokens")
+        settings.agentUsage = total
+    }
+
+    /// The largest prompt body (images travel base64 in it).
+    public static let maxPromptBytes = 16 << 20
+    /// The largest image of a prompt, decoded.
+    static let maxImageBytes = 10 << 20
+    /// The largest workspace file a prompt attaches.
+    static let maxFileBytes = 1 << 20
+    static let imageTypes: Set<String> = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+
+    /// Refuses malformed blocks before anything starts.
+    static func check(_ content: [PromptContent]) throws {
+        for (index, block) in content.enumerated() {
+            switch block.type {
+            case "text":
+                guard block.text != nil else { throw AgentBoxError(.invalidArgument, "content[\(index)]: a text block needs its text") }
+            case "image":
+                guard let mimeType = block.mimeType, imageTypes.contains(mimeType) else {
+                    throw AgentBoxError(.invalidArgument, "content[\(index)]: an image's mimeType is one of \(imageTypes.sorted().joined(separator: ", "))")
+                }
+                guard let data = block.data, let bytes = Data(base64Encoded: data), !bytes.isEmpty else {
+                    throw AgentBoxError(.invalidArgument, "content[\(index)]: an image's data is its bytes in base64")
+                }
+                guard bytes.count <= maxImageBytes else {
+                    throw AgentBoxError(.tooLarge, "content[\(index)]: an image has at most \(maxImageBytes >> 20) MiB")
+                }
+            case "file":
+                guard let path = block.path else { throw AgentBoxError(.invalidArgument, "content[\(index)]: a file block needs its path") }
+                _ = try WorkspacePath(path)
+            default:
+                throw AgentBoxError(.invalidArgument, "content[\(index)]: type is text, image or file, not '\(block.type.prefix(40))'")
+            }
+        }
+    }
+
+    /// The prompt's blocks as the agent gets them, and as the transcript keeps them. An image goes as ACP's `image`
+    /// block when the agent takes images (else `invalidArgument`); a workspace file as an embedded `resource` (its
+    /// text, or its bytes as a base64 blob) when the agent takes embedded context, else as a `resource_link`, which
+    /// every ACP agent takes.
+    private func blocks(_ content: [PromptContent], capabilities: JSONValue) async throws -> (sent: [JSONValue], stored: [JSONValue]) {
+        var sent: [JSONValue] = [], stored: [JSONValue] = []
+        for block in content {
+            switch block.type {
+            case "image":
+                guard capabilities["image"] == .bool(true) else {
+                    throw AgentBoxError(.invalidArgument, "the agent '\(record.agent)' does not take images (its promptCapabilities say so)")
+                }
+                let bytes = Data(base64Encoded: block.data ?? "") ?? Data()
+                sent.append(["type": "image", "mimeType": .string(block.mimeType ?? ""), "data": .string(block.data ?? "")])
+                stored.append([
+                    "type": "image", "mimeType": .string(block.mimeType ?? ""), "bytes": .number(Double(bytes.count)),
+                    "sha256": .string(SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()),
+                ])
+            case "file":
+                let path = try WorkspacePath(block.path ?? "")
+                let uri = "file://" + path.description
+                let name = path.components.last ?? path.description
+                guard capabilities["embeddedContext"] == .bool(true) else {
+                    let link: JSONValue = ["type": "resource_link", "uri": .string(uri), "name": .string(name)]
+                    sent.append(link)
+                    stored.append(link)
+                    continue
+                }
+                let bytes = try await workspaceAccess.attachment(path, limit: Self.maxFileBytes)
+                var resource: [String: JSONValue] = ["uri": .string(uri)]
+                if let text = String(validating: bytes, as: UTF8.self) {
+                    resource["text"] = .string(text)
+                    resource["mimeType"] = "text/plain"
+                } else {
+                    resource["blob"] = .string(Data(bytes).base64EncodedString())
+                    resource["mimeType"] = "application/octet-stream"
+                }
+                sent.append(["type": "resource", "resource": .object(resource)])
+                stored.append(["type": "resource", "resource": ["uri": .string(uri), "bytes": .number(Double(bytes.count))]])
+            default:
+                let text: JSONValue = ["type": "text", "text": .string(block.text ?? "")]
+                sent.append(text)
+                stored.append(text)
+            }
+        }
+        return (sent, stored)
     }
 
     private func runTurn(_ link: AgentLink, params: JSONValue, activity: WorkspaceRuntime.Activity) async -> PromptResult {
@@ -98,6 +209,7 @@ extension AgentSession {
             case .success(let answer):
                 result = PromptResult(stopReason: answer["stopReason"]?.stringValue ?? "end_turn")
                 await append(.agent, "turn_end", answer)
+                addAgentUsage(answer["usage"])
             case .failure(let error):
                 if cancelled {
                     result = PromptResult(stopReason: "cancelled")
@@ -111,6 +223,7 @@ extension AgentSession {
             }
         }
         await permissions.cancelAll(by: .turnEnd)
+        await questions.cancelAll(by: .turnEnd)
         if !(await transcript.waitUntilDurable(await transcript.lastSeq)), result.error == nil {
             result = PromptResult(stopReason: "error", error: "the session's events could not be stored")
         }
@@ -123,17 +236,23 @@ extension AgentSession {
         return result
     }
 
-    /// Cancels the running turn: the agent is told (`session/cancel`), pending permission requests are answered
-    /// `cancelled`, and the turn ends with `cancelled`. An agent that has not ended it after
-    /// ``AgentBoxConfiguration/cancelGrace`` is stopped. Nothing happens when no turn runs.
+    /// Cancels the running turn: the agent is told (`session/cancel`), pending permission requests and questions are
+    /// answered `cancelled`, the commands it runs in its terminals are stopped (TERM, KILL 2 s later), and the turn
+    /// ends with `cancelled`. An agent that has not ended it after ``AgentBoxConfiguration/cancelGrace`` is stopped.
+    /// Nothing happens when no turn runs.
     public func cancel() async {
         guard turnState == .running, let link = await connection.current, turnState.apply(.cancel) else { return }
         await permissions.refuseRequests()
+        await questions.refuseQuestions()
         let agentSessionId = record.agentSessionId ?? ""
         await append(.client, "cancel", ["sessionId": .string(agentSessionId)])
         try? await link.connection.notify(ACP.Method.cancel, params: ["sessionId": .string(agentSessionId)])
         await permissions.cancelAll(by: .cancel)
+        await questions.cancelAll(by: .cancel)
         cancelRequested.raise("cancelled by the client")
+        // Not awaited: the cancel answers at once; the commands end within the grace.
+        let access = workspaceAccess
+        Task { await access.stopTerminalCommands() }
     }
 
     /// Waits for the running turn, if any.

@@ -2,6 +2,7 @@ import AgentBoxACP
 import AgentBoxAPI
 import AgentBoxSandbox
 import AgentBoxStore
+import CoreMetrics
 import Foundation
 import Logging
 
@@ -36,7 +37,8 @@ public actor AgentSession {
     let transcript: TranscriptWriter
     let connection: AgentConnection
     let permissions: PermissionBroker
-    private let workspaceAccess: AgentWorkspaceAccess
+    let questions: QuestionBroker
+    let workspaceAccess: AgentWorkspaceAccess
 
     var turnState = TurnState.idle
     /// The running turn, from the moment its prompt is sent until its end is recorded; awaited by ``close()`` and
@@ -49,6 +51,10 @@ public actor AgentSession {
     /// Text to put before the next prompt (instructions, or an earlier transcript after a fresh start).
     var pendingContext: String?
     private var gone = false
+    /// What the agent offers (models, modes) and its current ones, from its latest handshake.
+    var offered = AgentConnection.AgentOptions()
+    /// Told about what the agent offers (the manager keeps it per agent for `GET /v1/agents/{id}`).
+    private let optionsOffered: @Sendable (AgentConnection.AgentOptions) -> Void
 
     /// How many of the latest stored events are kept in memory for readers.
     public static let recentCapacity = 4096
@@ -58,8 +64,10 @@ public actor AgentSession {
 
     init(
         record: SessionRecord, settings: SessionSettings, env: [String: String], lastSeq: Int64, definition: AgentDefinition,
-        runtime: WorkspaceRuntime, store: any Store, configuration: AgentBoxConfiguration, logger: Logger
+        runtime: WorkspaceRuntime, store: any Store, configuration: AgentBoxConfiguration, logger: Logger,
+        optionsOffered: @escaping @Sendable (AgentConnection.AgentOptions) -> Void = { _ in }
     ) {
+        self.optionsOffered = optionsOffered
         id = record.id
         workspaceKey = record.workspaceKey
         self.record = record
@@ -72,10 +80,13 @@ public actor AgentSession {
         logger[metadataKey: "session.id"] = "\(record.id)"
         self.logger = logger
         let sessionId = record.id
+        let stored = configuration.metrics.sessionEventsStored
         let transcript = TranscriptWriter(
             sessionId: sessionId, lastSeq: lastSeq, store: store, recentCapacity: Self.recentCapacity, recentByteCapacity: Self.recentByteCapacity,
             logger: logger
         ) { [runtime] events in
+            // Only stored events are handed out: each one here is one the store holds.
+            stored.increment(by: events.count)
             for event in events { await runtime.publish(.sessionEvent(SessionEventNotice(sessionId: sessionId, seq: event.seq, event: event))) }
         }
         self.transcript = transcript
@@ -83,6 +94,7 @@ public actor AgentSession {
         permissions = PermissionBroker(sessionId: sessionId, transcript: transcript) { [runtime] notice in
             await runtime.publish(.permissionRequest(notice))
         }
+        questions = QuestionBroker(sessionId: sessionId, transcript: transcript, timeout: configuration.questionTimeout)
         workspaceAccess = AgentWorkspaceAccess(runtime: runtime, transcript: transcript, cwd: settings.cwd)
     }
 
@@ -93,11 +105,54 @@ public actor AgentSession {
         get async {
             let status: SessionStatus = turnState.isBusy ? .running : record.state == "closed" ? .closed : .idle
             let agentRunning = await connection.current != nil
-            return Session(
+            var session = Session(
                 id: id, workspace: workspaceKey, agent: record.agent, status: status, createdAt: record.createdAt,
                 agentSessionId: record.agentSessionId, stopReason: record.stopReason, cwd: settings.cwd, agentRunning: agentRunning,
                 permissions: policy, lastEventSeq: await transcript.durableSeq)
+            session.model = settings.model ?? offered.currentModel
+            session.mode = settings.mode ?? offered.currentMode
+            session.availableModels = offered.models.isEmpty ? nil : offered.models
+            session.availableModes = offered.modes.isEmpty ? nil : offered.modes
+            session.agentUsage = settings.agentUsage
+            session.usage = settings.agentUsage
+            return session
         }
+    }
+
+    // MARK: Model and mode
+
+    /// Sets the session's model (`mode` false) or mode (`mode` true) from the next turn on: stored with the session,
+    /// recorded as a `model_changed` / `mode_changed` event, and set on the agent at once when it runs between turns
+    /// (else before the next prompt). A value the agent did not offer (when it offers a list) is `invalidArgument`,
+    /// as is one the running agent refuses (the session keeps its previous value then).
+    public func set(_ value: String, mode: Bool) async throws -> Session {
+        try checkOpen()
+        let name = mode ? "mode" : "model"
+        guard !value.isEmpty, value.utf8.count <= 256 else { throw AgentBoxError(.invalidArgument, "\(name) must be 1...256 bytes") }
+        let offeredList = mode ? offered.modes : offered.models
+        if !offeredList.isEmpty, !offeredList.contains(where: { $0.id == value }) {
+            throw AgentBoxError(
+                .invalidArgument, "the agent offers no \(name) '\(value.prefix(80))' (it offers: \(offeredList.map(\.id).joined(separator: ", ")))")
+        }
+        let previous = mode ? settings.mode : settings.model
+        if mode { settings.mode = value } else { settings.model = value }
+        if !turnState.isBusy, await connection.current != nil {
+            do {
+                try await connection.apply(model: mode ? nil : value, mode: mode ? value : nil, agentSessionId: record.agentSessionId ?? "")
+            } catch {
+                if mode { settings.mode = previous } else { settings.model = previous }
+                throw error
+            }
+        }
+        await persist()
+        await append(.server, mode ? "mode_changed" : "model_changed", [name: .string(value)])
+        return await snapshot
+    }
+
+    /// The agent reported what it offers: kept for the snapshot, and handed on.
+    func agentOffered(_ options: AgentConnection.AgentOptions) {
+        offered = options
+        optionsOffered(options)
     }
 
     /// The permission rules in force.
@@ -139,9 +194,12 @@ public actor AgentSession {
     /// Starts the agent when it does not run (booting the workspace if it sleeps) and returns its link.
     func ensureAgent() async throws -> AgentLink {
         try checkOpen()
+        var launchEnv = env
+        // The session's own commands (and the toolkit MCP server) name it in their tool calls.
+        launchEnv["AGENTBOX_SESSION_ID"] = id
         let launch = AgentConnection.Launch(
-            cwd: settings.cwd, env: env, mcpServers: settings.mcpServers, mode: settings.mode, model: settings.model,
-            agentSessionId: record.agentSessionId)
+            cwd: settings.cwd, env: launchEnv, mcpServers: toolkitMCPServer.map { [$0] + settings.mcpServers } ?? settings.mcpServers,
+            mode: settings.mode, model: settings.model, agentSessionId: record.agentSessionId)
         let handlers = AgentConnection.Handlers(
             request: { [weak self] method, params in
                 guard let self else { throw JSONRPCError.connectionClosed }
@@ -152,8 +210,36 @@ public actor AgentSession {
             },
             exited: { [weak self] link, status, stderr, problem in
                 await self?.agentExited(link, status: status, stderr: stderr, problem: problem)
-            })
+            },
+            offered: { [weak self] options in await self?.agentOffered(options) })
         return try await connection.ensure(launch, handlers: handlers)
+    }
+
+    /// The stdio MCP server (in ACP's form) that gives the agent the workspace's toolkits, when it has any and the
+    /// server speaks MCP to them: `/.agentbox/bin/tool mcp`, which relays to the workspace's tools socket.
+    private var toolkitMCPServer: JSONValue? {
+        guard configuration.toolkitMCP != nil, runtime.config.toolkits?.isEmpty == false, let tool = configuration.sandbox?.toolPath("tool") else {
+            return nil
+        }
+        return [
+            "name": .string(WorkspaceManager.toolkitMCPServerName), "command": .string(tool), "args": ["mcp"],
+            "env": [["name": "AGENTBOX_SESSION_ID", "value": .string(id)]],
+        ]
+    }
+
+    /// The session's instructions, with the description of the workspace's toolkits before them (unless the session
+    /// was created with `toolkitsInInstructions: false`).
+    private func instructions() async -> String? {
+        var briefing: String?
+        if settings.toolkitsInInstructions != false, let names = runtime.config.toolkits, !names.isEmpty {
+            var toolkits: [Toolkit] = []
+            for name in names {
+                if let toolkit = try? await store.toolkit(name: name) { toolkits.append(toolkit) }
+            }
+            briefing = WorkspaceManager.toolkitBriefing(toolkits, mcp: toolkitMCPServer != nil)
+        }
+        let parts = [briefing, settings.instructions].compactMap { $0 }
+        return parts.isEmpty ? nil : parts.joined(separator: "\n\n")
     }
 
     /// The agent opened a new agent session: it is remembered, and the next prompt brings the instructions (and,
@@ -161,7 +247,7 @@ public actor AgentSession {
     private func agentSessionCreated(_ agentSessionId: String, withTranscript: Bool) async {
         record.agentSessionId = agentSessionId
         await persist()
-        var context = settings.instructions.map { ResumeContext.instructionsMark + $0 }
+        var context = await instructions().map { ResumeContext.instructionsMark + $0 }
         if withTranscript,
             let earlier = await ResumeContext.transcript(
                 of: id, through: await transcript.durableSeq, store: store, limit: configuration.resumeContextBytes)
@@ -175,6 +261,7 @@ public actor AgentSession {
         await transcript.forgetRecentUnlessRead()
         await workspaceAccess.killTerminals()
         await permissions.cancelAll(by: .agentExit)
+        await questions.cancelAll(by: .agentExit)
         guard !gone else { return }
         var payload: [String: JSONValue] = [
             "exitCode": status.exitCode.map { .number(Double($0)) } ?? .null,
@@ -190,6 +277,7 @@ public actor AgentSession {
         if method == ACP.Method.requestPermission {
             return try await permissions.request(params, policy: policy, alwaysAllowed: settings.alwaysAllowed ?? [])
         }
+        if method == ACP.Method.elicitation { return try await questions.ask(params) }
         return try await workspaceAccess.handle(method, params, agentSessionId: record.agentSessionId)
     }
 
@@ -210,6 +298,12 @@ public actor AgentSession {
         await permissions.answer(permissionId, outcome: outcome, reply: reply, by: .client)
     }
 
+    /// Answers the agent's waiting question `questionId`.
+    public func answerQuestion(_ questionId: String, _ reply: QuestionReplyRequest) async throws {
+        try checkOpen()
+        try await questions.answer(questionId, reply)
+    }
+
     /// The permission requests waiting for a reply.
     public var pendingPermissions: [PermissionRequestNotice] {
         get async { await permissions.notices }
@@ -221,6 +315,7 @@ public actor AgentSession {
     /// when given, replaces the agent's variables from its next start on.
     public func resume(env: [String: String]?) async throws -> Session {
         try checkOpen()
+        if let server = settings.acpServer { throw AgentBoxError(.conflict, "session '\(id)' is ACP server '\(server)': its client drives it over /v1/acp") }
         if let env { self.env = env }
         if record.state == "closed" {
             record.state = "idle"

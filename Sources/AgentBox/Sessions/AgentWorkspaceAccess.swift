@@ -51,6 +51,18 @@ actor AgentWorkspaceAccess {
         terminals.removeAll()
     }
 
+    /// Stops the commands of the agent's terminals that still run (the turn is cancelled): TERM, then KILL after
+    /// `grace`. The terminals stay known, so the agent can still read their output, see them exit and release them.
+    func stopTerminalCommands(grace: Duration = .seconds(2)) async {
+        let running = Array(terminals.keys)
+        guard !running.isEmpty else { return }
+        for terminal in running { try? await runtime.signal(terminal, .TERM) }
+        try? await Task.sleep(for: grace)
+        for terminal in running where terminals[terminal] != nil {
+            if let process = try? await runtime.process(terminal), process.status == .running { try? await runtime.signal(terminal, .KILL) }
+        }
+    }
+
     private static func rpcError(_ error: any Error) -> JSONRPCError {
         switch error {
         case let rpc as JSONRPCError: rpc
@@ -142,6 +154,14 @@ actor AgentWorkspaceAccess {
     }
 
     /// A text file of the workspace, from 1-based `line`, at most `limit` lines.
+    /// The bytes of workspace file `path` for a prompt's attachment: `invalidArgument` when it is larger than `limit`.
+    func attachment(_ path: WorkspacePath, limit: Int) async throws -> [UInt8] {
+        let (bytes, size) = try await runtime.files().readHead(path, maxBytes: limit + 1)
+        guard size <= limit else { throw AgentBoxError(.invalidArgument, "'\(path)' is \(size) bytes; a prompt attaches files of at most \(limit)") }
+        guard bytes.count <= limit else { throw AgentBoxError(.invalidArgument, "'\(path)' grew past \(limit) bytes while it was read") }
+        return bytes
+    }
+
     private func readText(_ path: WorkspacePath, line: Int?, limit: Int?) throws -> String {
         let files = try runtime.files()
         let (fd, size) = try files.openForReading(path)

@@ -7,7 +7,14 @@ struct SessionSettings: Codable, Sendable, Equatable {
     var model: String?
     var mode: String?
     var instructions: String?
+    /// `false`: the workspace's toolkits are not described in the instructions.
+    var toolkitsInInstructions: Bool?
     var permissions: PermissionPolicy?
     /// Tool kinds the client answered "always" for.
     var alwaysAllowed: [String]?
+    /// The tokens the agent reported for its turns (ACP's `usage` of a prompt's answer), summed; `requests` counts
+    /// the turns that reported.
+    var agentUsage: LLMUsageFigures?
+    /// The ACP server (`/v1/acp/{id}`) whose transcript this session is: its client drives the agent, not prompts.
+    var acpServer: String?
 }

@@ -1,3 +1,4 @@
+import AgentBoxACP
 import AgentBoxAPI
 import AgentBoxStore
 import Foundation
@@ -19,14 +20,15 @@ extension WorkspaceManager {
         for (name, value) in request.env ?? [:] { try WorkspaceRuntime.validateEnvironment(name: name, value: value) }
         let runtime = try await runtime(for: key)
         try definition.checkModelEndpoint(
-            env: request.env ?? [:], workspaceEnv: runtime.config.env ?? [:], network: runtime.config.network ?? NetworkPolicy())
+            env: request.env ?? [:], workspaceEnv: runtime.config.env ?? [:], network: runtime.config.network ?? NetworkPolicy(),
+            gateway: llmEnvironment(workspace: key, id: runtime.id, session: nil), gatewayPort: configuration.llmGateway?.port)
         if let required = definition.requires,
             !FileManager.default.isExecutableFile(atPath: configuration.agentsDirectory.appendingPathComponent(required).path)
         {
             guard !configuration.requirePreinstall else {
                 throw AgentBoxError(.conflict, "agent '\(definition.id)' is not installed (POST /v1/agents/\(definition.id)/install, or agentbox agents install \(definition.id))")
             }
-            _ = try await AgentInstaller(configuration: configuration, logger: logger).install(definition.id)
+            _ = try await installAgent(definition.id).result()
         }
         let record = SessionRecord(
             id: RandomID.make(prefix: "ses_", length: 16), workspaceKey: key, agent: definition.id, state: "idle", createdAt: Date(),
@@ -34,7 +36,7 @@ extension WorkspaceManager {
         try await store.createSession(record)
         let session = AgentSession(
             record: record, settings: settings, env: request.env ?? [:], lastSeq: 0, definition: definition, runtime: runtime, store: store,
-            configuration: configuration, logger: logger)
+            configuration: configuration, logger: logger, optionsOffered: optionsRecorder(definition.id))
         loadedSessions.withLock { $0[record.id] = session }
         do {
             return try await session.resume(env: nil)
@@ -53,8 +55,18 @@ extension WorkspaceManager {
         }
         if !cwd.hasPrefix("/") { cwd = "/workspace/" + cwd }
         cwd = try WorkspacePath(cwd).description
-        for server in request.mcpServers ?? [] {
-            guard case .object = server else { throw AgentBoxError(.invalidArgument, "each of mcpServers must be an object") }
+        // Checked as each agent's adapter will (ACP's shapes), so that a bad entry is a 400 here, not an agent that fails to start.
+        do {
+            for spec in try MCPServerSpec.parse(request.mcpServers ?? []) {
+                guard spec.name.utf8.count <= 128 else {
+                    throw AgentBoxError(.invalidArgument, "mcpServers: a server's name is 1...128 bytes, not '\(spec.name.prefix(40))…'")
+                }
+                guard spec.name != toolkitMCPServerName else {
+                    throw AgentBoxError(.invalidArgument, "mcpServers: the name '\(spec.name)' is AgentBox's own (the workspace's toolkits)")
+                }
+            }
+        } catch let error as JSONRPCError {
+            throw AgentBoxError(.invalidArgument, error.message)
         }
         if let problem = request.permissions?.validationProblem() { throw AgentBoxError(.invalidArgument, problem) }
         for (name, value) in [("model", request.model), ("mode", request.mode)] {
@@ -65,7 +77,7 @@ extension WorkspaceManager {
         }
         return SessionSettings(
             cwd: cwd, mcpServers: request.mcpServers ?? [], model: request.model, mode: request.mode, instructions: request.instructions,
-            permissions: request.permissions)
+            toolkitsInInstructions: request.toolkitsInInstructions, permissions: request.permissions)
     }
 
     /// The workspace's sessions, from the store: never boots.
@@ -82,21 +94,54 @@ extension WorkspaceManager {
                 items.append(try Self.storedSnapshot(record, lastEventSeq: try await store.lastSessionEventSeq(of: record.id), configuration: configuration))
             }
         }
+        let usage = try await llmTotals(key).bySession
+        for index in items.indices { items[index].usage = usage[items[index].id] ?? items[index].agentUsage }
         return SessionList(items: items)
     }
 
     /// One session. Never boots.
     public func session(key: WorkspaceKey, id: String) async throws -> Session {
-        try await loadSession(key: key, id: id).snapshot
+        try await withUsage(loadSession(key: key, id: id).snapshot)
+    }
+
+    /// `session` with its model usage through the LLM gateway, when it has any.
+    func withUsage(_ session: Session) async throws -> Session {
+        var session = session
+        session.usage = try await llmTotals(session.workspace).bySession[session.id] ?? session.agentUsage
+        return session
     }
 
     static func storedSnapshot(_ record: SessionRecord, lastEventSeq: Int64, configuration: AgentBoxConfiguration) throws -> Session {
         let settings = try decodeSettings(record)
-        return Session(
+        var session = Session(
             id: record.id, workspace: record.workspaceKey, agent: record.agent, status: record.state == "closed" ? .closed : .idle,
             createdAt: record.createdAt, agentSessionId: record.agentSessionId, stopReason: record.stopReason, cwd: settings.cwd,
             agentRunning: false, permissions: (settings.permissions ?? PermissionPolicy()).laid(over: configuration.permissionPolicy),
             lastEventSeq: lastEventSeq)
+        session.model = settings.model
+        session.mode = settings.mode
+        session.agentUsage = settings.agentUsage
+        return session
+    }
+
+    /// Keeps what agent `agent` offered in its latest session, for ``agentDetails(_:)``.
+    func optionsRecorder(_ agent: String) -> @Sendable (AgentConnection.AgentOptions) -> Void {
+        { [weak self] options in self?.agentOptions.withLock { $0[agent] = (options.models, options.modes) } }
+    }
+
+    /// Answers question `questionId` of session `id`.
+    public func answerQuestion(key: WorkspaceKey, id: String, questionId: String, _ reply: QuestionReplyRequest) async throws {
+        try checkOpen()
+        try await loadSession(key: key, id: id).answerQuestion(questionId, reply)
+    }
+
+    /// Sets session `id`'s model (or, with `mode`, its mode); see ``AgentSession/set(_:mode:)``.
+    public func setSessionOption(key: WorkspaceKey, id: String, _ value: String, mode: Bool) async throws -> Session {
+        try checkOpen()
+        let session = try await loadSession(key: key, id: id)
+        var snapshot = try await session.set(value, mode: mode)
+        snapshot.usage = try await llmTotals(key).bySession[id] ?? snapshot.agentUsage
+        return snapshot
     }
 
     static func decodeSettings(_ record: SessionRecord) throws -> SessionSettings {
@@ -118,7 +163,8 @@ extension WorkspaceManager {
         let definition = configuration.agents.first { $0.id == record.agent } ?? AgentDefinition(id: record.agent, name: record.agent, command: [record.agent])
         let session = AgentSession(
             record: record, settings: try Self.decodeSettings(record), env: [:], lastSeq: try await store.lastSessionEventSeq(of: id),
-            definition: definition, runtime: try await runtime(for: key), store: store, configuration: configuration, logger: logger)
+            definition: definition, runtime: try await runtime(for: key), store: store, configuration: configuration, logger: logger,
+            optionsOffered: optionsRecorder(definition.id))
         let (winner, loaded) = loadedSessions.withLock { sessions -> (AgentSession, Bool) in
             if let existing = sessions[id] { return (existing, false) }
             sessions[id] = session

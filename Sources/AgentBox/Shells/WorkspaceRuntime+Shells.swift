@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxSandbox
+import CoreMetrics
 import Foundation
 import NIOCore
 
@@ -42,6 +43,7 @@ extension WorkspaceRuntime {
                 await self.shellExited(id, code: code, activity: activity)
             }
             shells.insert(session, pump: pump)
+            metrics.shells.increment()
             return info
         } catch {
             endActivity(activity)
@@ -50,6 +52,7 @@ extension WorkspaceRuntime {
     }
 
     private func shellExited(_ id: String, code: Int32, activity: Activity) async {
+        metrics.shells.decrement()
         await publish(.shellExit(ShellExitEvent(shellId: id, exitCode: code)))
         endActivity(activity)
         shells.exited(id)

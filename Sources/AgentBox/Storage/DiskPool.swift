@@ -39,6 +39,8 @@ public final class DiskPool: Sendable {
     private var rootFD: Int32 { root.withLock { $0 } }
     /// `/sys/fs/btrfs/<fsid>/qgroups`, where the kernel shows each quota group's figures.
     private let quotaGroupsDirectory: String
+    /// When ``usage(group:atMostStale:)`` last committed the pool.
+    private let lastUsageCommit = Mutex<ContinuousClock.Instant?>(nil)
 
     /// The pool's image when AgentBox makes its own.
     public static func imagePath(dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent("pool.img") }
@@ -328,6 +330,19 @@ public final class DiskPool: Sendable {
     /// Commits what was written to the pool, so that ``usage(group:)`` counts it.
     public func commit() {
         _ = ab_syncfs(rootFD)
+    }
+
+    /// ``usage(group:)`` at most `staleness` old: commits the pool first when the last commit made here is older,
+    /// so that a reader sees what was written a moment ago without a commit per reading. Blocks for the commit.
+    public func usage(group: Int, atMostStale staleness: Duration) -> Int64? {
+        let now = ContinuousClock.now
+        let due = lastUsageCommit.withLock { last -> Bool in
+            if let last, now - last < staleness { return false }
+            last = now
+            return true
+        }
+        if due { commit() }
+        return usage(group: group)
     }
 
     // MARK: Snapshots

@@ -34,6 +34,29 @@ public final class WorkspaceManager: Sendable {
 
     /// The addresses egress may not reach, with the host's interface addresses as they were when the manager opened.
     let egressAddresses: EgressAddressGuard
+    /// When each cron job's next slot comes, and which are running (see ``runCronScheduler()``).
+    let cron = CronTimeline()
+    /// The places for cron runs executing at once.
+    let cronSlots: AsyncLimiter
+    /// The calls of host toolkits' `client` tools in flight, and the clients that serve them.
+    let toolCallRouter = ToolCallRouter()
+    /// Model usage through the LLM gateway, by workspace, once read from the store (see ``llmTotals(_:)``).
+    let llmUsageCache = Mutex<[WorkspaceKey: LLMUsage]>([:])
+    /// API tokens once looked up, by the SHA-256 of their secret (revocation removes one).
+    let accessCache = Mutex<[String: AccessTokenRecord]>([:])
+    /// The streams waiting on each API token's revocation.
+    let revocationWaiters = Mutex<[String: [UUID: AsyncStream<Never>.Continuation]]>([:])
+    /// The auth hook's answers kept for their ttl, by the SHA-256 of the token.
+    let hookAnswers = Mutex<[String: (principal: AccessPrincipal?, until: ContinuousClock.Instant)]>([:])
+    /// Inspector login links not yet used, by their code's SHA-256 (see ``createLoginLink(for:)``).
+    let loginLinks = Mutex<[String: PendingLogin]>([:])
+    /// Agent installs under way, by agent id (see ``installAgent(_:version:)``).
+    let agentInstalls = Mutex<[String: AgentInstallJob]>([:])
+    /// The open ACP servers (`/v1/acp/{id}`), by id, and their starts under way.
+    let acpServerTable = Mutex<[String: ACPServer]>([:])
+    let acpStarts = SingleFlight<ACPServer>()
+    /// The models and modes each agent offered in its latest session (ACP `session/new`), by agent id.
+    let agentOptions = Mutex<[String: (models: [AgentOption], modes: [AgentOption])]>([:])
 
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
@@ -48,6 +71,8 @@ public final class WorkspaceManager: Sendable {
             allowedRanges: configuration.egressAllowedPrivateRanges, hostAddresses: EgressAddressGuard.hostInterfaceAddresses())
         self.diskPool = diskPool
         self.runtimes = RuntimeRegistry(retention: configuration.sleepingRetention)
+        self.cronSlots = AsyncLimiter(limit: configuration.cronMaxConcurrentRuns)
+        store.reportMetrics(to: configuration.metrics.factory)
     }
 
     /// Creates the data directory if needed and, as configured, opens the disk pool (saying in one line at start-up
@@ -139,7 +164,7 @@ public final class WorkspaceManager: Sendable {
         }
         let config = try validated(config)
         if let existing = try await store.workspace(key: key) {
-            return (try await updateLimits(of: existing, with: config.limits), false)
+            return (try await updateLimits(of: existing, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
         }
         if let image = config.image { _ = try await imageRecord(image) }
         let now = Date()
@@ -147,7 +172,7 @@ public final class WorkspaceManager: Sendable {
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
         guard let pool = diskPool else {
             let (stored, created) = try await store.createWorkspace(record)
-            guard created else { return (try await updateLimits(of: stored, with: config.limits), false) }
+            guard created else { return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false) }
             if let image = config.image {
                 do {
                     let directory = configuration.workspaceDirectory(id: stored.id)
@@ -168,7 +193,7 @@ public final class WorkspaceManager: Sendable {
         // makes plain directories in its place.
         return try await whileCreating(key) {
             let (stored, created) = try await self.store.createWorkspace(record)
-            guard created else { return (try await self.updateLimits(of: stored, with: config.limits), false) }
+            guard created else { return (try await self.updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false) }
             let limit = self.diskLimitBytes(config.limits)
             let owner = self.configuration.fileOwner(sandboxNumber: stored.sandboxNumber)
             do {
@@ -216,16 +241,21 @@ public final class WorkspaceManager: Sendable {
 
     /// Replaces the limits of the stored workspace `record` with the fields `limits` names; applies `diskMb` to its
     /// quota at once. Returns the workspace as it is then.
-    func updateLimits(of record: WorkspaceRecord, with limits: WorkspaceLimits?) async throws -> Workspace {
+    func updateLimits(of record: WorkspaceRecord, with limits: WorkspaceLimits?, toolkits: [String]? = nil, llm: LLMBudget? = nil) async throws -> Workspace {
         let runtime = try await runtime(for: record)
-        guard let limits else { return runtime.snapshot }
-        let old = runtime.config.limits ?? WorkspaceLimits()
-        let merged = WorkspaceLimits(
-            memoryMb: limits.memoryMb ?? old.memoryMb, cpuPercent: limits.cpuPercent ?? old.cpuPercent,
-            pids: limits.pids ?? old.pids, diskMb: limits.diskMb ?? old.diskMb)
-        guard merged != old else { return runtime.snapshot }
         var config = runtime.config
-        config.limits = merged
+        let old = config.limits ?? WorkspaceLimits()
+        if let limits {
+            config.limits = WorkspaceLimits(
+                memoryMb: limits.memoryMb ?? old.memoryMb, cpuPercent: limits.cpuPercent ?? old.cpuPercent,
+                pids: limits.pids ?? old.pids, diskMb: limits.diskMb ?? old.diskMb)
+        }
+        // Toolkits given for an existing workspace replace its own (the commands change at its next boot).
+        if let toolkits { config.toolkits = toolkits.isEmpty ? nil : toolkits }
+        // A budget given for an existing workspace replaces its own at once (`{}` removes it).
+        if let llm { config.llm = llm.isEmpty ? nil : llm }
+        guard config != runtime.config else { return runtime.snapshot }
+        let merged = config.limits ?? WorkspaceLimits()
         if let pool = diskPool, merged.diskMb != old.diskMb, pool.holdsWorkspace(id: record.id) {
             let bytes = diskLimitBytes(merged)
             try await NIOThreadPool.singleton.runIfActive { try pool.setLimit(group: record.sandboxNumber, limitBytes: bytes) }
@@ -234,7 +264,7 @@ public final class WorkspaceManager: Sendable {
             throw AgentBoxError.workspaceNotFound(record.key)
         }
         runtime.replaceConfig(config)
-        logger.info("workspace limits changed", metadata: ["workspace.key": "\(record.key)"])
+        logger.info("workspace configuration changed", metadata: ["workspace.key": "\(record.key)"])
         return runtime.snapshot
     }
 
@@ -284,7 +314,9 @@ public final class WorkspaceManager: Sendable {
         await runtime.destroy()
         await removeSnapshotFiles(of: key, group: runtime.sandboxNumber)
         guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
+        forgetLLMUsage(key)
         forgetPreviews(of: key)
+        cron.forget(workspace: key)
         do {
             if let pool = diskPool, pool.holdsWorkspace(id: runtime.id) {
                 let (id, group) = (runtime.id, runtime.sandboxNumber)
@@ -330,13 +362,33 @@ public final class WorkspaceManager: Sendable {
         return try await runtime(for: record)
     }
 
+    /// Throws `notFound` unless workspace `key` exists; loads nothing.
+    func requireWorkspace(_ key: WorkspaceKey) async throws {
+        if runtimes.runtime(key) != nil { return }
+        await waitForPendingCreation(of: key)
+        guard try await store.workspace(key: key) != nil else { throw AgentBoxError.workspaceNotFound(key) }
+    }
+
     func runtime(for record: WorkspaceRecord) async throws -> WorkspaceRuntime {
         if let runtime = runtimes.runtime(record.key), runtime.id == record.id { return runtime }
         let bound = try await store.eventSequenceBound(key: record.key)
+        let key = record.key
+        var mcp: ToolSocketHandlers.MCPHandler?
+        if configuration.toolkitMCP != nil {
+            mcp = { [weak self] sessionId, messages, send in
+                await self?.serveToolkitMCP(key: key, sessionId: sessionId, messages: messages, send: send)
+            }
+        }
         let candidate = WorkspaceRuntime(
             record: record, directory: directory(of: record), eventSeqBound: bound, store: store, configuration: configuration,
             egressAddresses: egressAddresses, registry: runtimes, imageLayers: try await imageLayers(record.config.image),
-            logger: logger)
+            logger: logger,
+            toolHandlers: ToolSocketHandlers(
+                command: { [weak self] request in
+                    guard let self else { return .failure("AgentBox is shutting down") }
+                    return await self.runToolCommand(key: key, toolkit: request.toolkit, arguments: request.arguments, sessionId: request.sessionId)
+                },
+                mcp: mcp))
         // Two callers may race to load one workspace: the first one stored wins, so there is one actor per workspace.
         return runtimes.insert(candidate)
     }
@@ -350,15 +402,21 @@ public final class WorkspaceManager: Sendable {
 
     // MARK: Background work
 
-    /// Runs the manager's background work until cancelled: today, letting go of the runtimes of sleeping workspaces
-    /// nobody uses (see ``RuntimeRegistry``). ``WorkspaceManagerService`` runs it; an embedder that does not use
+    /// Runs the manager's background work until cancelled: the cron scheduler (see ``runCronScheduler()``), and letting
+    /// go of the runtimes of sleeping workspaces nobody uses (see ``RuntimeRegistry``). ``WorkspaceManagerService`` runs it; an embedder that does not use
     /// swift-service-lifecycle runs it in a task of its own (without it, runtimes stay in memory once loaded).
     public func runBackgroundWork() async {
         let (logger, runtimes) = (logger, runtimes)
-        await runtimes.reap { count in
-            guard logger.logLevel <= .debug else { return }
-            let (resident, loaded) = runtimes.counts
-            logger.debug("let go of sleeping workspaces", metadata: ["released": "\(count)", "resident": "\(resident)", "loaded": "\(loaded)"])
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.runCronScheduler() }
+            group.addTask {
+                await runtimes.reap { count in
+                    guard logger.logLevel <= .debug else { return }
+                    let (resident, loaded) = runtimes.counts
+                    logger.debug(
+                        "let go of sleeping workspaces", metadata: ["released": "\(count)", "resident": "\(resident)", "loaded": "\(loaded)"])
+                }
+            }
         }
     }
 
@@ -406,6 +464,7 @@ public final class WorkspaceManager: Sendable {
             logger.error("could not close the store", metadata: ["error": "\(error)"])
         }
         diskPool?.unmount()
+        await configuration.llmGateway?.shutdown()
         logger.info("workspace manager stopped", metadata: ["workspaces": "\(all.count)"])
     }
 
@@ -429,6 +488,23 @@ public final class WorkspaceManager: Sendable {
         if bytes > maxEnvironmentBytes {
             throw AgentBoxError(.tooLarge, "env holds \(bytes) bytes; a workspace's env may hold at most \(maxEnvironmentBytes)")
         }
+        if let llm = config.llm {
+            for (name, value) in [("maxInputTokens", llm.maxInputTokens), ("maxOutputTokens", llm.maxOutputTokens), ("maxRequests", llm.maxRequests)] {
+                if let value, value < 0 { throw AgentBoxError(.invalidArgument, "llm.\(name) must be 0 or more, not \(value)") }
+            }
+            if let models = llm.models {
+                guard models.count <= 100 else { throw AgentBoxError(.invalidArgument, "llm.models: at most 100, not \(models.count)") }
+                for model in models where model.isEmpty || model.utf8.count > 256 {
+                    throw AgentBoxError(.invalidArgument, "llm.models: each is a model id of 1...256 bytes")
+                }
+            }
+        }
+        if let toolkits = config.toolkits {
+            guard toolkits.count <= 16 else { throw AgentBoxError(.invalidArgument, "toolkits: at most 16, not \(toolkits.count)") }
+            for name in toolkits where !Toolkit.isValidName(name) {
+                throw AgentBoxError(.invalidArgument, "toolkits: '\(name.prefix(80))' is not a toolkit name ([a-z][a-z0-9-]{0,31})")
+            }
+        }
     }
 
     static func sleepingSnapshot(_ record: WorkspaceRecord, configuration: AgentBoxConfiguration) -> Workspace {
@@ -437,6 +513,8 @@ public final class WorkspaceManager: Sendable {
             limits: (record.config.limits ?? WorkspaceLimits()).completed(with: configuration.defaultLimits),
             network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
         workspace.image = record.config.image
+        workspace.toolkits = record.config.toolkits
+        workspace.llm = record.config.llm
         return workspace
     }
 

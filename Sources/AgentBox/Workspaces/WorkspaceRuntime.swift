@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AgentBoxSandbox
 import AgentBoxStore
+import CoreMetrics
 import Foundation
 import Logging
 import Synchronization
@@ -55,6 +56,10 @@ public actor WorkspaceRuntime {
     let networkState = WorkspaceNetworkState()
     /// The open file watches.
     nonisolated let watches = FileWatches(capacity: WorkspaceRuntime.maxWatchers)
+    /// The bytes that crossed the workspace's network boundary since it booted (see ``WorkspaceTraffic``).
+    public nonisolated let traffic = WorkspaceTraffic()
+    /// The server-wide metrics (the configuration's).
+    nonisolated var metrics: AgentBoxMetrics { configuration.metrics }
 
     /// The registry that holds this runtime in memory while it is in use (see ``RuntimeRegistry``).
     let registry: RuntimeRegistry?
@@ -75,6 +80,12 @@ public actor WorkspaceRuntime {
         registry?.update(self)
     }
 
+    /// Serves the `agentbox-{toolkit}` commands and MCP connections that arrive on the workspace's tools socket (set by
+    /// the manager).
+    let toolHandlers: ToolSocketHandlers?
+    /// The workspace's tools socket while it is awake with toolkits attached, and the task that serves it.
+    var toolSocket: (socket: ToolSocket, task: Task<Void, Never>)?
+
     /// What must run before the sandbox stops (sessions stopping their agents gently), by owner.
     private var stopHooks: [String: @Sendable () async -> Void] = [:]
 
@@ -90,8 +101,10 @@ public actor WorkspaceRuntime {
 
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
-        egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, imageLayers: [URL] = [], logger: Logger
+        egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, imageLayers: [URL] = [], logger: Logger,
+        toolHandlers: ToolSocketHandlers? = nil
     ) {
+        self.toolHandlers = toolHandlers
         self.imageLayers = imageLayers
         self.registry = registry
         self.key = record.key
@@ -118,8 +131,13 @@ public actor WorkspaceRuntime {
             key: record.key, state: state, createdAt: record.createdAt, lastActiveAt: lastActiveAt,
             limits: limits, network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
         workspace.image = record.config.image
+        workspace.toolkits = config.toolkits
+        workspace.llm = config.llm
         return workspace
     }
+
+    /// The workspace's state, without building its snapshot (for counting many).
+    nonisolated var state: WorkspaceState { stateSnapshot.withLock { $0.state } }
 
     /// The limits in force: the workspace's own, completed with the server's defaults.
     public nonisolated var limits: WorkspaceLimits {
@@ -244,8 +262,10 @@ public actor WorkspaceRuntime {
         // A boot publishes events: numbers are reserved now if few are left, beside the sandbox's launch.
         eventLog.reserveAheadIfLow()
         var launched = started
+        traffic.reset()
         do {
             try prepareDirectories()
+            try await openToolSocket()
             if let backend = configuration.sandbox {
                 let sandbox = try await backend.start(sandboxSpec(), logger: logger)
                 self.sandbox = sandbox
@@ -265,6 +285,7 @@ public actor WorkspaceRuntime {
             }
         } catch {
             bootTask = nil
+            metrics.bootFailures.increment()
             transition(.bootFailed)
             logger.error("workspace failed to boot", metadata: ["error": "\(error)"])
             await publish(.vmShutdown(VMShutdown(reason: .error)))
@@ -277,6 +298,8 @@ public actor WorkspaceRuntime {
         transition(.booted)
         let booted = ContinuousClock.now
         let bootMs = (booted - started).milliseconds
+        metrics.boots.increment()
+        metrics.bootDuration.record(elapsed: booted - started)
         logger.debug(
             "workspace booted",
             metadata: ["boot.ms": "\(bootMs)", "sandbox.ms": "\((launched - started).milliseconds)", "network.ms": "\((booted - launched).milliseconds)"])
@@ -291,7 +314,7 @@ public actor WorkspaceRuntime {
             hostUID: hostUID,
             limits: SandboxLimits(
                 memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids),
-            mounts: MountValidation.sandboxMounts(record.config.mounts ?? []),
+            mounts: MountValidation.sandboxMounts(record.config.mounts ?? []) + toolMounts,
             ids: configuration.workspaceIDs(sandboxNumber: record.sandboxNumber), imageLayers: imageLayers)
     }
 
@@ -362,6 +385,7 @@ public actor WorkspaceRuntime {
             await sandbox.stop()
             self.sandbox = nil
         }
+        await closeToolSocket()
         // The processes' pumps publish their last output and their exit before the workspace reports shutdown.
         await drainProcesses()
         await drainShells()
@@ -420,6 +444,7 @@ public actor WorkspaceRuntime {
 
     /// Numbers `event` and delivers it to the workspace's subscribers.
     public func publish(_ event: WorkspaceEvent) async {
+        metrics.workspaceEvents.increment()
         await eventLog.publish(event)
     }
 

@@ -26,12 +26,30 @@ extension AgentBoxClient {
     /// let result = try await client.installAgent("claude") { line in print(line) }
     /// ```
     public func installAgent(_ id: String, progress: @Sendable (String) -> Void) async throws -> AgentInstallResult {
-        let body = try await openEventStream(Self.agentPath(id) + "/install", query: [("stream", "true")], method: .POST, timeout: .minutes(30))
+        try await installAgent(id, version: nil) { step in progress(step.line) }
+    }
+
+    /// Installs an agent (from package version `version`, when given), or follows the install of it already under
+    /// way, reporting each step and a download's bytes as they come.
+    ///
+    /// ```swift
+    /// let result = try await client.installAgent("claude", version: "0.1.40") { step in
+    ///     if let received = step.received, let total = step.total { print("\(received * 100 / total)%") } else { print(step.line) }
+    /// }
+    /// ```
+    public func installAgent(
+        _ id: String, version: String?, reinstall: Bool = false, progress: @Sendable (AgentInstallProgress) -> Void
+    ) async throws -> AgentInstallResult {
+        let body = try await openEventStream(
+            Self.agentPath(id) + "/install", query: [("stream", "true")], method: .POST,
+            json: version != nil || reinstall ? AgentInstallRequest(version: version, reinstall: reinstall ? true : nil) : nil,
+            timeout: .minutes(30))
         for try await event in ServerSentEventStream<ServerSentEvent>(body: body, decode: { event, _ in event }) {
             let data = Data(event.data.utf8)
             switch event.event {
-            case "progress": progress((try? JSONValue.parse(data))?["line"]?.stringValue ?? "")
-            case "result": return try AgentBoxJSON.makeDecoder().decode(AgentInstallResult.self, from: data)
+            case "progress":
+                progress((try? AgentBoxJSON.makeDecoder().decode(AgentInstallProgress.self, from: data)) ?? AgentInstallProgress(phase: "", line: event.data))
+            case "done": return try AgentBoxJSON.makeDecoder().decode(AgentInstallResult.self, from: data)
             case "error":
                 let body = try JSONValue.parse(data)
                 var status = 500
@@ -41,6 +59,12 @@ extension AgentBoxClient {
             }
         }
         throw AgentBoxClientError(status: 502, problem: Problem(title: "install failed", status: 502, detail: "the server ended the stream without a result"))
+    }
+
+    /// One agent in detail: installed and from which package version, being installed, install sources, and whether
+    /// the server has credentials for its model (names only).
+    public func agent(_ id: String) async throws -> AgentDetails {
+        try await send(.GET, Self.agentPath(id))
     }
 
     static func agentPath(_ id: String) -> String {

@@ -49,6 +49,24 @@ extension AgentBoxClient {
         Data(try await readFile(key, path: path).collect(upTo: limit).readableBytesView)
     }
 
+    /// The first `maxBytes` bytes of a file, and its whole size, without reading the rest (for answers that must stay
+    /// bounded, such as the MCP `read_file` tool of `agentbox mcp`).
+    ///
+    /// ```swift
+    /// let head = try await client.readFileHead("demo", path: "/workspace/log.txt", maxBytes: 4096)
+    /// ```
+    public func readFileHead(_ key: String, path: String, maxBytes: Int) async throws -> (bytes: Data, size: Int64) {
+        let response = try await execute(makeRequest(.GET, Self.workspacePath(key) + "/fs/file", query: [("path", path)]), timeout: timeout)
+        var bytes = Data()
+        for try await chunk in response.body {
+            bytes.append(contentsOf: chunk.readableBytesView.prefix(maxBytes - bytes.count))
+            // Leaving the loop drops the rest of the body (the connection is closed rather than drained).
+            if bytes.count >= maxBytes { break }
+        }
+        let size = response.headers.first(name: "content-length").flatMap { Int64($0) } ?? Int64(bytes.count)
+        return (bytes, size)
+    }
+
     /// Writes a file from bytes (its parents are created).
     ///
     /// ```swift

@@ -67,6 +67,32 @@ extension AgentBoxClient {
         try await send(.POST, Self.sessionPath(key, id) + "/close")
     }
 
+    /// Answers an agent's question (a `question` event's `questionId`).
+    ///
+    /// ```swift
+    /// try await client.answerQuestion("demo", id, questionId, QuestionReplyRequest(answer: "Ada"))
+    /// try await client.answerQuestion("demo", id, other, QuestionReplyRequest(action: .decline))
+    /// ```
+    public func answerQuestion(_ key: String, _ id: String, _ questionId: String, _ reply: QuestionReplyRequest) async throws {
+        _ = try await perform(.POST, Self.sessionPath(key, id) + "/questions/" + Self.segment(questionId), json: reply)
+    }
+
+    /// Sets the session's model from the next turn on (at once when its agent runs between turns). A model the agent
+    /// does not offer is a 400 that lists the ones it does.
+    ///
+    /// ```swift
+    /// let session = try await client.setSessionModel("demo", id, "sonnet")
+    /// print(session.model ?? "", session.availableModels?.map(\.id) ?? [])
+    /// ```
+    public func setSessionModel(_ key: String, _ id: String, _ model: String) async throws -> Session {
+        try await send(.POST, Self.sessionPath(key, id) + "/model", json: SessionModelRequest(model: model))
+    }
+
+    /// Sets the session's mode (Claude Code's permission modes, the mock's `plan`, ...), as ``setSessionModel(_:_:_:)``.
+    public func setSessionMode(_ key: String, _ id: String, _ mode: String) async throws -> Session {
+        try await send(.POST, Self.sessionPath(key, id) + "/mode", json: SessionModeRequest(mode: mode))
+    }
+
     /// Destroys the session and its transcript.
     public func deleteSession(_ key: String, _ id: String) async throws {
         _ = try await perform(.DELETE, Self.sessionPath(key, id))

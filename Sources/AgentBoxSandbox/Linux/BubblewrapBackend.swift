@@ -60,6 +60,7 @@ public struct BubblewrapBackend: SandboxBackend {
         let tools = [
             ("mock-agent", beside.appendingPathComponent("agentbox-mock-agent").path),
             ("acp-adapter", beside.appendingPathComponent("agentbox-acp-adapter").path),
+            ("tool", beside.appendingPathComponent("agentbox-tool").path),
         ].filter { FileManager.default.isExecutableFile(atPath: $0.1) }
         let agents = stateDirectory.deletingLastPathComponent().appendingPathComponent("agents", isDirectory: true)
         try? FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
@@ -328,6 +329,11 @@ final class LinuxSandbox: Sandbox {
     func stop() async {
         await supervisor.stop()
         await cgroups?.remove()
+    }
+
+    /// The cgroups' figures; without cgroups, those of the process tree.
+    func resourceUsage() -> SandboxResourceUsage {
+        cgroups?.usage() ?? SandboxResourceUsage.processTree(root: supervisor.launcherPID)
     }
 
     func waitUntilEnded() async {

@@ -3,8 +3,10 @@ import Logging
 
 /// The cgroups of one sandbox: memory, CPU and pids limits, on cgroup v2 or v1 (whichever the host mounts).
 ///
-/// Layout: v2 `/sys/fs/cgroup/agentbox/<id>`; v1 `/sys/fs/cgroup/{memory,cpu,pids}/agentbox/<id>`. The sandbox's
-/// first process joins them before it execs (see `ab_spawn`), so nothing of the workspace runs outside them.
+/// Layout: v2 `/sys/fs/cgroup/agentbox/<id>`; v1 `/sys/fs/cgroup/{memory,cpu,pids}/agentbox/<id>`, and
+/// `cpuacct/agentbox/<id>` for CPU accounting where the host mounts cpuacct apart from cpu. The sandbox's first
+/// process joins them before it execs (see `ab_spawn`), so nothing of the workspace runs outside them, and their
+/// figures (``usage()``) are the workspace's.
 struct SandboxCgroups {
     enum Version: String, Sendable { case v1, v2 }
 
@@ -14,6 +16,14 @@ struct SandboxCgroups {
 
     static let root = URL(fileURLWithPath: "/sys/fs/cgroup")
     static let v1Controllers = ["memory", "cpu", "pids"]
+
+    /// Whether the host mounts v1's cpuacct as a hierarchy of its own (co-mounted as `cpu,cpuacct`, the cpu cgroup
+    /// holds its files already). Accounting only: a sandbox starts without it when its directory cannot be made.
+    static let v1SeparateAccounting: Bool = {
+        let cpu = root.appendingPathComponent("cpu").resolvingSymlinksInPath().path
+        let accounting = root.appendingPathComponent("cpuacct").resolvingSymlinksInPath().path
+        return cpu != accounting && FileManager.default.fileExists(atPath: accounting + "/cpuacct.usage")
+    }()
 
     /// Which cgroup version the host offers, and whether this process may create cgroups there; `nil` when not.
     static func probe() -> (Version, String?) {
@@ -36,6 +46,9 @@ struct SandboxCgroups {
                 return (.v1, "cgroup v1 controller \(controller) is not writable (\(error.localizedDescription))")
             }
         }
+        if v1SeparateAccounting {
+            try? files.createDirectory(at: root.appendingPathComponent("cpuacct/agentbox"), withIntermediateDirectories: true)
+        }
         return (.v1, nil)
     }
 
@@ -49,14 +62,22 @@ struct SandboxCgroups {
     /// Creates the cgroups of sandbox `id` with `limits`.
     static func create(id: String, version: Version, limits: SandboxLimits) throws -> SandboxCgroups {
         let files = FileManager.default
-        let directories: [URL] =
+        var directories: [URL] =
             switch version {
             case .v2: [root.appendingPathComponent("agentbox/\(id)")]
             case .v1: v1Controllers.map { root.appendingPathComponent("\($0)/agentbox/\(id)") }
             }
-        let cgroups = SandboxCgroups(version: version, directories: directories)
+        var cgroups = SandboxCgroups(version: version, directories: directories)
         cgroups.removeEmpty()  // a leftover of a crash
         for directory in directories { try files.createDirectory(at: directory, withIntermediateDirectories: true) }
+        if version == .v1, v1SeparateAccounting {
+            let accounting = root.appendingPathComponent("cpuacct/agentbox/\(id)")
+            rmdir(accounting.path)
+            if (try? files.createDirectory(at: accounting, withIntermediateDirectories: false)) != nil {
+                directories.append(accounting)
+                cgroups = SandboxCgroups(version: version, directories: directories)
+            }
+        }
         do {
             try cgroups.apply(limits)
         } catch {
@@ -131,6 +152,37 @@ struct SandboxCgroups {
             if parts.count == 2, parts[0] == "oom_kill", let count = Int(parts[1]) { return count }
         }
         return 0
+    }
+
+    /// What the sandbox's processes use now, as its cgroups account it: CPU time (v2 `cpu.stat` usage_usec, v1
+    /// `cpuacct.usage`), memory (v2 `memory.current` and `memory.peak`, v1 `memory.usage_in_bytes` and
+    /// `memory.max_usage_in_bytes`) and tasks (`pids.current`). A figure the kernel does not offer is 0.
+    func usage() -> SandboxResourceUsage {
+        func number(_ directory: URL, _ file: String) -> Int64? {
+            KernelFile.read(directory.appendingPathComponent(file).path)
+                .flatMap { Int64($0.split(whereSeparator: \.isWhitespace).first ?? "") }
+        }
+        switch version {
+        case .v2:
+            let directory = directories[0]
+            let stat = KernelFile.read(directory.appendingPathComponent("cpu.stat").path) ?? ""
+            let microseconds = stat.split(separator: "\n").first { $0.hasPrefix("usage_usec ") }
+                .flatMap { Int64($0.dropFirst("usage_usec ".count)) } ?? 0
+            let memory = number(directory, "memory.current") ?? 0
+            return SandboxResourceUsage(
+                cpuNanoseconds: microseconds * 1000, memoryBytes: memory,
+                // memory.peak is Linux 5.19 and later.
+                memoryPeakBytes: max(memory, number(directory, "memory.peak") ?? 0),
+                tasks: Int(number(directory, "pids.current") ?? 0), source: .cgroup)
+        case .v1:
+            let (memory, cpu, pids) = (directories[0], directories[1], directories[2])
+            let accounting = directories.count > 3 ? directories[3] : cpu
+            let current = number(memory, "memory.usage_in_bytes") ?? 0
+            return SandboxResourceUsage(
+                cpuNanoseconds: number(accounting, "cpuacct.usage") ?? 0, memoryBytes: current,
+                memoryPeakBytes: max(current, number(memory, "memory.max_usage_in_bytes") ?? 0),
+                tasks: Int(number(pids, "pids.current") ?? 0), source: .cgroup)
+        }
     }
 
     /// Removes the cgroups that are empty, once, without waiting.

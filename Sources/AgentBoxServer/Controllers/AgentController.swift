@@ -12,44 +12,73 @@ struct AgentController {
         registry.add(
             APIOperation(
                 method: .get, path: "/v1/agents", operationID: "listAgents", summary: "The agents sessions may run, and whether each is installed",
-                tag: "agents", replies: [.init(status: 200, description: "The agents", body: Schema.json("AgentList"))] + Schema.problemReplies)
+                tag: "agents", replies: [.init(status: 200, description: "The agents", body: Schema.json("AgentList"))] + Schema.problemReplies,
+                scopedTokens: true)
         ) { _, _ in
             AgentList(items: AgentInstaller(configuration: manager.configuration, logger: manager.logger).list())
         }
         registry.add(
             APIOperation(
+                method: .get, path: "/v1/agents/{id}", operationID: "getAgent",
+                summary: "An agent: installed (version, package version), being installed, install sources, credentials available (names only)",
+                tag: "agents", parameters: [.init(name: "id", location: .path, schema: Schema.string, description: "The agent id", required: true)],
+                replies: [.init(status: 200, description: "The agent", body: Schema.json("AgentDetails")), Schema.notFound] + Schema.problemReplies,
+                scopedTokens: true)
+        ) { _, context in
+            try manager.agentDetails(context.pathParameter("id"))
+        }
+        registry.add(
+            APIOperation(
                 method: .post, path: "/v1/agents/{id}/install", operationID: "installAgent",
-                summary: "Install an agent's binary into the data directory (PATH, npm, then a PyPI wheel); each step is in the log", tag: "agents",
+                summary: "Install an agent's binary into the data directory (PATH, npm, then PyPI), or follow the install of it under way",
+                tag: "agents",
                 parameters: [
                     .init(name: "id", location: .path, schema: Schema.string, description: "The agent id", required: true),
                     .init(
                         name: "stream", location: .query, schema: Schema.boolean,
-                        description: "Answer with SSE at once: a `progress {line}` event per step, then `result` (AgentInstallResult) or `error` (Problem)",
+                        description: "Answer with SSE at once (as with `Accept: text/event-stream`): `progress {phase, line, bytes?, totalBytes?}` events, then `done` (AgentInstallResult) or `error` (Problem)",
                         required: false),
                 ],
+                requestBody: Schema.json("AgentInstallRequest"),
                 replies: [
                     .init(status: 200, description: "Installed", body: Schema.json("AgentInstallResult")), Schema.notFound,
-                    .init(status: 503, description: "No source could install it"),
+                    .init(status: 409, description: "Another version of it is being installed", body: Schema.problem),
+                    .init(status: 503, description: "No source could install it", body: Schema.problem),
                 ] + Schema.problemReplies)
         ) { request, context in
-            let installer = AgentInstaller(configuration: manager.configuration, logger: manager.logger)
             let id = context.pathParameter("id")
-            guard try ProcessController.flag(request, "stream") else { return try await installer.install(id).response(from: request, context: context) }
-            // The install goes on if the client leaves; the stream only reports it.
-            let (events, continuation) = AsyncStream<(name: String, data: JSONValue)>.makeStream(bufferingPolicy: .bufferingNewest(1024))
-            Task {
+            let stream = try ProcessController.flag(request, "stream") || request.headers[.accept]?.contains("text/event-stream") == true
+            // The body is optional: no body (or an empty one) installs the newest.
+            let body = try await request.body.collect(upTo: 64 << 10)
+            var asked = AgentInstallRequest()
+            if body.readableBytes > 0 {
+                guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+                    throw ProblemError(.unsupportedMediaType, "the body, when there is one, is JSON: {\"version\": \"…\", \"reinstall\": true}")
+                }
+                asked = try AgentBoxJSON.makeDecoder().decode(AgentInstallRequest.self, from: Data(body.readableBytesView))
+            }
+            let job = try manager.installAgent(id, version: asked.version, reinstall: asked.reinstall ?? false)
+            guard stream else { return try await job.result().response(from: request, context: context) }
+            // The install goes on if the client leaves; the stream only follows it.
+            let (events, continuation) = AsyncStream<(name: String, data: [UInt8])>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+            let follower = Task {
+                let encoder = AgentBoxJSON.makeEncoder()
+                for await step in job.steps() {
+                    continuation.yield(("progress", Array((try? encoder.encode(step)) ?? Data())))
+                }
                 do {
-                    let result = try await installer.install(id) { line in continuation.yield(("progress", ["line": .string(line)])) }
-                    continuation.yield(("result", try JSONValue.parse(AgentBoxJSON.makeEncoder().encode(result))))
+                    continuation.yield(("done", Array(try encoder.encode(try await job.result()))))
                 } catch let error as AgentBoxError {
-                    continuation.yield(("error", ["status": .number(Double(ProblemError.status(for: error.code).code)), "detail": .string(error.message)]))
+                    let problem: JSONValue = ["status": .number(Double(ProblemError.status(for: error.code).code)), "detail": .string(error.message)]
+                    continuation.yield(("error", problem.jsonBytes))
                 } catch {
-                    continuation.yield(("error", ["status": 500, "detail": .string("\(error)")]))
+                    continuation.yield(("error", (["status": 500, "detail": .string("\(error)")] as JSONValue).jsonBytes))
                 }
                 continuation.finish()
             }
-            return ServerSentEvents.response(events) { event in
-                ServerSentEvents.frame(id: nil, event: event.name, data: Data(event.data.jsonBytes))
+            continuation.onTermination = { _ in follower.cancel() }
+            return ServerSentEvents.response(events, until: context.revocation) { event in
+                ServerSentEvents.frame(id: nil, event: event.name, data: Data(event.data))
             }
         }
     }
@@ -57,3 +86,4 @@ struct AgentController {
 
 extension AgentList: ResponseEncodable {}
 extension AgentInstallResult: ResponseEncodable {}
+extension AgentDetails: ResponseEncodable {}

@@ -147,7 +147,7 @@ struct FileController {
             let events = try runtime.watch(try Self.path(request, "path"), recursive: try ProcessController.flag(request, "recursive"))
             let encoder = AgentBoxJSON.makeEncoder()
             let counter = SSECounter()
-            return ServerSentEvents.response(events) { event in
+            return ServerSentEvents.response(events, until: context.revocation) { event in
                 ServerSentEvents.frame(id: counter.next(), event: event.type.rawValue, data: try encoder.encode(event))
             }
         }

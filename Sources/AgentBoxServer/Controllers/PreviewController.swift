@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -88,6 +89,8 @@ struct PreviewController {
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
     ) async throws {
         let (runtime, port) = try await manager.resolvePreview(token: token)
+        manager.metrics.previewRequests.increment()
+        let door = runtime.previewDoor
         let activity = try await runtime.beginActivity()
         defer { Task { await runtime.endActivity(activity) } }
         let group = try await runtime.networkEventLoopGroup()
@@ -102,7 +105,7 @@ struct PreviewController {
                     logger: context.logger
                 ) { innerInbound, innerOutbound, _ in
                     connected.value.store(true, ordering: .relaxed)
-                    try await relay(from: inbound, to: innerOutbound, and: innerInbound, to: outbound)
+                    try await relay(from: inbound, to: innerOutbound, and: innerInbound, to: outbound, counting: door)
                 }
                 try? await outbound.close(.normalClosure, reason: nil)
                 return
@@ -115,20 +118,24 @@ struct PreviewController {
         }
     }
 
-    /// Copies messages both ways until either side closes; then the other side is closed too.
+    /// Copies messages both ways until either side closes; then the other side is closed too. The messages' bytes
+    /// are counted as the workspace's preview traffic through `door` (the WebSocket inside is the client's own, not
+    /// a ``WorkspaceSocket``, so its bytes are counted here: payloads, without framing).
     static func relay(
         from clientInbound: WebSocketInboundStream, to serverOutbound: WebSocketOutboundWriter,
-        and serverInbound: WebSocketInboundStream, to clientOutbound: WebSocketOutboundWriter
+        and serverInbound: WebSocketInboundStream, to clientOutbound: WebSocketOutboundWriter, counting door: TrafficDoor
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await message in clientInbound.messages(maxSize: ShellController.maxFrameSize) {
+                    door.countIn(Self.size(message))
                     try await serverOutbound.write(Self.frame(message))
                 }
                 try? await serverOutbound.close(.normalClosure, reason: nil)
             }
             group.addTask {
                 for try await message in serverInbound.messages(maxSize: ShellController.maxFrameSize) {
+                    door.countOut(Self.size(message))
                     try await clientOutbound.write(Self.frame(message))
                 }
                 try? await clientOutbound.close(.normalClosure, reason: nil)
@@ -138,7 +145,14 @@ struct PreviewController {
         }
     }
 
-    static func frame(_ message: WebSocketMessage) -> WebSocketOutboundWriter.OutboundFrame {
+    static func size(_ message: WebSocketMessage) -> Int {
+        switch message {
+        case .text(let text): text.utf8.count
+        case .binary(let bytes): bytes.readableBytes
+        }
+    }
+
+        static func frame(_ message: WebSocketMessage) -> WebSocketOutboundWriter.OutboundFrame {
         switch message {
         case .text(let text): .text(text)
         case .binary(let bytes): .binary(bytes)

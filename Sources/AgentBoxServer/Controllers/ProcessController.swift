@@ -113,7 +113,7 @@ struct ProcessController {
             guard try Self.flag(request, "follow") else { return try await runtime.output(id).response(from: request, context: context) }
             let stream = try await runtime.followOutput(id)
             let encoder = AgentBoxJSON.makeEncoder()
-            return ServerSentEvents.response(stream) { item in
+            return ServerSentEvents.response(stream, until: context.revocation) { item in
                 ServerSentEvents.frame(id: item.seq, event: item.event.name, data: try item.event.encodedData(using: encoder))
             }
         }

@@ -59,7 +59,8 @@ struct SessionController {
                 ] + Schema.problemReplies)
         ) { request, context in
             let wait = request.uri.queryParameters.get("wait") == nil ? true : try ProcessController.flag(request, "wait")
-            let body = try await request.decode(as: PromptRequest.self, context: context)
+            // Images travel in the prompt (base64): a larger body than other routes take.
+            let body = try await AgentBoxRequestDecoder().decode(PromptRequest.self, from: request, limit: AgentSession.maxPromptBytes)
             let result = try await manager.prompt(key: WorkspaceController.key(context), id: Self.id(context), body, wait: wait)
             guard let result else { return Response(status: .accepted) }
             return try await result.response(from: request, context: context)
@@ -102,6 +103,43 @@ struct SessionController {
         ) { request, context in
             let body = try await request.decode(as: SessionResumeRequest.self, context: context)
             return try await manager.resumeSession(key: WorkspaceController.key(context), id: Self.id(context), env: body.env)
+        }
+        registry.add(
+            APIOperation(
+                method: .post, path: base + "/{id}/questions/{questionId}", operationID: "answerQuestion",
+                summary: "Answer an agent's question (a `question` event): accept with an answer, decline or cancel", tag: "sessions",
+                parameters: [
+                    Schema.workspaceKey, sessionID,
+                    .init(name: "questionId", location: .path, schema: Schema.string, description: "From the question event", required: true),
+                ],
+                requestBody: Schema.json("QuestionReplyRequest"),
+                replies: [
+                    .init(status: 204, description: "Answered"), .init(status: 404, description: "No such question waits", body: Schema.problem),
+                ] + Schema.problemReplies)
+        ) { request, context in
+            let body = try await request.decode(as: QuestionReplyRequest.self, context: context)
+            try await manager.answerQuestion(
+                key: WorkspaceController.key(context), id: Self.id(context), questionId: context.pathParameter("questionId"), body)
+            return HTTPResponse.Status.noContent
+        }
+        for (option, field) in [("model", "SessionModelRequest"), ("mode", "SessionModeRequest")] {
+            registry.add(
+                APIOperation(
+                    method: .post, path: base + "/{id}/\(option)", operationID: option == "model" ? "setSessionModel" : "setSessionMode",
+                    summary: "Set the session's \(option) from the next turn on (at once when the agent runs between turns)", tag: "sessions",
+                    parameters: [Schema.workspaceKey, sessionID], requestBody: Schema.json(field),
+                    replies: [
+                        .init(status: 200, description: "The session", body: Schema.json("Session")), Schema.notFound,
+                    ] + Schema.problemReplies)
+            ) { request, context in
+                let value: String
+                if option == "model" {
+                    value = try await request.decode(as: SessionModelRequest.self, context: context).model
+                } else {
+                    value = try await request.decode(as: SessionModeRequest.self, context: context).mode
+                }
+                return try await manager.setSessionOption(key: WorkspaceController.key(context), id: Self.id(context), value, mode: option == "mode")
+            }
         }
         registry.add(
             APIOperation(
@@ -167,7 +205,7 @@ struct SessionController {
             let after = try ServerSentEvents.resumePoint(request) ?? 0
             let events = try await manager.sessionEventStream(key: WorkspaceController.key(context), id: Self.id(context), after: after)
             // In batches of what is ready, each one write, from JSON encoded once for every reader.
-            return ServerSentEvents.pulledResponse(events.batches) { batch in
+            return ServerSentEvents.pulledResponse(events.batches, until: context.revocation) { batch in
                 var buffer = ByteBuffer()
                 buffer.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + $1.type.utf8.count + 40 })
                 for event in batch { ServerSentEvents.write(id: event.seq, event: event.type, json: event.json, into: &buffer) }

@@ -102,15 +102,24 @@ struct ShellController {
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             let session = try await Self.session(manager, context.requestContext)
-            try await Self.relay(session, inbound: inbound, outbound: outbound)
+            try await Self.relay(session, inbound: inbound, outbound: outbound, until: context.requestContext.revocation)
         }
     }
 
     /// Carries one client's side of a shell until the shell exits (then `exit` and a close) or the client leaves
     /// (the shell stays). Bad text frames are answered with an `error` text frame and otherwise ignored.
-    static func relay(_ session: ShellSession, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    /// `until`: the connection closes when it ends (the request's token was revoked).
+    static func relay(
+        _ session: ShellSession, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, until revocation: AsyncStream<Never>? = nil
+    ) async throws {
         let output = session.attach()
         try await withThrowingTaskGroup(of: Void.self) { group in
+            if let revocation {
+                group.addTask {
+                    for await _ in revocation {}
+                    try await outbound.close(.policyViolation, reason: "token revoked")
+                }
+            }
             group.addTask {
                 for await item in output {
                     switch item {

@@ -21,6 +21,14 @@ struct WorkspaceController {
         ) { request, context in
             let key = try Self.key(context)
             let config = try await request.decode(as: WorkspaceConfig.self, context: context)
+            // What reaches past the workspace is the admin's to give: its model budget, host toolkits, host mounts.
+            if context.principal.role != .admin {
+                if config.llm != nil { throw ProblemError(.forbidden, "llm: only an admin token sets a workspace's model budget") }
+                if config.toolkits != nil { throw ProblemError(.forbidden, "toolkits: only an admin token attaches host toolkits") }
+                if config.mounts?.contains(where: { $0.type == .host }) == true {
+                    throw ProblemError(.forbidden, "mounts: only an admin token mounts host directories")
+                }
+            }
             let (workspace, created) = try await manager.create(key: key, config: config)
             return EditedResponse(status: created ? .created : .ok, response: workspace)
         }
@@ -32,15 +40,20 @@ struct WorkspaceController {
                     .init(name: "cursor", location: .query, schema: Schema.string, description: "nextCursor of the previous page", required: false),
                     .init(name: "limit", location: .query, schema: Schema.integer, description: "Page size, 1–1000 (default 100)", required: false),
                 ],
-                replies: [.init(status: 200, description: "A page of workspaces", body: Schema.json("WorkspaceList"))] + Schema.problemReplies)
-        ) { request, _ in
+                replies: [.init(status: 200, description: "A page of workspaces", body: Schema.json("WorkspaceList"))] + Schema.problemReplies,
+                scopedTokens: true)
+        ) { request, context in
             let query = request.uri.queryParameters
             var limit = 100
             if let text = query.get("limit") {
                 guard let value = Int(text) else { throw ProblemError(.badRequest, "limit must be an integer, not '\(text)'") }
                 limit = value
             }
-            return try await manager.list(cursor: query.get("cursor"), limit: limit)
+            var page = try await manager.list(cursor: query.get("cursor"), limit: limit)
+            // A scoped token sees its own workspaces only (a page may then hold fewer than `limit`).
+            let principal = context.principal
+            if principal.role != .admin { page.items = page.items.filter { principal.covers($0.key) } }
+            return page
         }
         registry.add(
             APIOperation(
@@ -96,7 +109,7 @@ struct WorkspaceController {
             let after = try ServerSentEvents.resumePoint(request)
             let events = try await manager.events(key: key, after: after)
             let encoder = AgentBoxJSON.makeEncoder()
-            return ServerSentEvents.response(events) { envelope in
+            return ServerSentEvents.response(events, until: context.revocation) { envelope in
                 ServerSentEvents.frame(
                     id: envelope.seq, event: envelope.event.name, data: try envelope.event.encodedData(using: encoder))
             }

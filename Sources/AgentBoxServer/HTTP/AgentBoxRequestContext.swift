@@ -1,3 +1,4 @@
+import AgentBox
 import AgentBoxAPI
 import Foundation
 import Hummingbird
@@ -10,6 +11,11 @@ public struct AgentBoxRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Where a WebSocket route leaves its handler for the upgrade.
     public let webSocket: WebSocketHandlerReference<AgentBoxRequestContext>
+    /// Who made the request, once ``AuthMiddleware`` has checked its token (the server's own token, or none on a
+    /// server without one: admin of everything).
+    public var principal = AccessPrincipal.server
+    /// Ends when the request's API token is revoked: streams opened with it end then (see ``ServerSentEvents``).
+    public var revocation: AsyncStream<Never>?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -32,6 +38,11 @@ public struct AgentBoxRequestContext: RequestContext, WebSocketRequestContext {
 /// Decodes JSON request bodies, refusing what is not JSON with a problem that says why.
 public struct AgentBoxRequestDecoder: RequestDecoder {
     public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        try await decode(type, from: request, limit: context.maxUploadSize)
+    }
+
+    /// As ``decode(_:from:context:)``, with a body of at most `limit` bytes.
+    public func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
         if let contentType = request.headers[.contentType] {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             guard mediaType == "application/json" || (mediaType?.hasSuffix("+json") ?? false) else {
@@ -40,9 +51,9 @@ public struct AgentBoxRequestDecoder: RequestDecoder {
         }
         let buffer: ByteBuffer
         do {
-            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            buffer = try await request.body.collect(upTo: limit)
         } catch {
-            throw ProblemError(.contentTooLarge, "a JSON body has at most \(context.maxUploadSize) bytes")
+            throw ProblemError(.contentTooLarge, "this JSON body has at most \(limit) bytes")
         }
         // An empty body means "no fields": every request type whose fields are all optional accepts it.
         let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
@@ -54,35 +65,5 @@ public struct AgentBoxRequestDecoder: RequestDecoder {
     }
 
     /// A one-line account of a decoding error, naming the field it is about.
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-                .joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-            return text.isEmpty ? "the body" : "'\(text)'"
-        }
-        switch error {
-        case .typeMismatch(let type, let context):
-            return "\(path(context.codingPath)) should be \(jsonName(type))"
-        case .valueNotFound(let type, let context):
-            return "\(path(context.codingPath)) should be \(jsonName(type)), not null"
-        case .keyNotFound(let key, let context):
-            return "missing field \(path(context.codingPath + [key]))"
-        case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return "not valid JSON" }
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
-    }
-
-    private static func jsonName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Bool.Type: "a boolean"
-        case is Int.Type, is Int64.Type, is Int32.Type, is UInt.Type, is UInt64.Type: "an integer"
-        case is Double.Type, is Float.Type: "a number"
-        case is [Any].Type: "an array"
-        default: "an object"
-        }
-    }
+    static func describe(_ error: DecodingError) -> String { error.summary }
 }

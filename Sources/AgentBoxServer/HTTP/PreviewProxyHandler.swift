@@ -1,4 +1,5 @@
 import AgentBox
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -122,6 +123,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwardToRoutes(let part):
             context.fireChannelRead(wrapInboundOut(part))
         case .resolve(let resolution):
+            manager.metrics.previewRequests.increment()
             resolve(resolution, context: context)
         case .sendRequest(let head, let pending):
             guard let upstream else { return }

@@ -95,6 +95,7 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case .unavailable: .serviceUnavailable
         case .timeout: .requestTimeout
         case .forbidden: .forbidden
+        case .unauthenticated: .unauthorized
         case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         case .tooLarge: .contentTooLarge
         case .limitReached: .tooManyRequests
@@ -156,6 +157,7 @@ public enum ProblemType {
         case .conflict: conflict
         case .unsupported: unsupported
         case .forbidden: forbidden
+        case .unauthenticated: unauthorized
         case .storageFull: storageFull
         case .tooLarge: tooLarge
         case .limitReached: limitReached

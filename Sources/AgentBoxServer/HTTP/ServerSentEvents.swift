@@ -17,8 +17,9 @@ enum SSEItem<Event: Sendable>: Sendable {
 }
 
 enum ServerSentEvents {
+    /// `until`: the stream ends when it does (the request's token was revoked; see ``AgentBoxRequestContext/revocation``).
     static func response<Events: AsyncSequence & Sendable>(
-        _ events: Events, heartbeat: Duration = .seconds(15), bufferCapacity: Int = 512,
+        _ events: Events, heartbeat: Duration = .seconds(15), bufferCapacity: Int = 512, until revocation: AsyncStream<Never>? = nil,
         frame: @escaping @Sendable (Events.Element) throws -> ByteBuffer
     ) -> Response where Events.Element: Sendable, Events.Failure == Never {
         var headers = HTTPFields()
@@ -43,6 +44,12 @@ enum ServerSentEvents {
                             continuation.yield(.heartbeat)
                         }
                     }
+                    if let revocation {
+                        group.addTask {
+                            for await _ in revocation {}
+                            continuation.finish()
+                        }
+                    }
                     for await item in items {
                         switch item {
                         case .event(let event): try await writer.write(try frame(event))
@@ -59,7 +66,8 @@ enum ServerSentEvents {
     /// the store, then live): the next event is asked for only when the last one was written, so a slow client
     /// slows its own reading and nobody's memory grows. An error of the sequence ends the stream.
     static func pulledResponse<Events: AsyncSequence & Sendable>(
-        _ events: Events, heartbeat: Duration = .seconds(15), frame: @escaping @Sendable (Events.Element) throws -> ByteBuffer
+        _ events: Events, heartbeat: Duration = .seconds(15), until revocation: AsyncStream<Never>? = nil,
+        frame: @escaping @Sendable (Events.Element) throws -> ByteBuffer
     ) -> Response where Events.Element: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -82,6 +90,12 @@ enum ServerSentEvents {
                         while true {
                             try await Task.sleep(for: heartbeat)
                             await items.send(.heartbeat)
+                        }
+                    }
+                    if let revocation {
+                        group.addTask {
+                            for await _ in revocation {}
+                            items.finish()
                         }
                     }
                     for await item in items {

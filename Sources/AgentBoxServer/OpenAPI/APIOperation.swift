@@ -36,6 +36,12 @@ struct APIOperation: Sendable {
     var replies: [Reply]
     /// Who may call it: ``AuthMiddleware`` decides by this, never by the shape of a path or a host.
     var access: APIAccess = .bearer
+    /// A route that acts on the server as a whole (no workspace key) is for admin tokens only, unless it says that
+    /// scoped tokens may use it too (listing workspaces, filtered to theirs; agents; MCP, scoped to theirs).
+    var scopedTokens = false
+    /// Any valid token may call it, whatever its role and workspaces: it acts only as the caller (making a login
+    /// link for oneself). Implies ``scopedTokens``.
+    var everyRole = false
 
     /// What it acts on: one workspace (named by its `key` path parameter), a preview (its token), or the server. A
     /// token scoped to workspaces is checked against this.
@@ -63,6 +69,9 @@ enum APIAccess: Sendable, Equatable {
     case stream
     /// A preview: the preview token in its path is the credential, checked by the preview itself.
     case previewToken
+    /// The LLM gateway: a workspace's gateway key (`x-api-key` or a bearer token) is the credential, checked by the
+    /// gateway, which answers a bad one in the provider's own format.
+    case gatewayKey
 
     /// Its name in the OpenAPI document (`x-agentbox-access`).
     var name: String {
@@ -71,6 +80,7 @@ enum APIAccess: Sendable, Equatable {
         case .bearer: "bearer"
         case .stream: "stream"
         case .previewToken: "previewToken"
+        case .gatewayKey: "gatewayKey"
         }
     }
 }
@@ -89,6 +99,8 @@ enum APIScope: String, Sendable, Equatable {
 struct APIDeclaration: Sendable, Equatable {
     var access: APIAccess
     var scope: APIScope
+    var scopedTokens = false
+    var everyRole = false
 }
 
 /// Adds routes to a router and remembers their ``APIOperation``s for the OpenAPI document and their access for
@@ -115,7 +127,11 @@ final class APIRouteRegistry: @unchecked Sendable {
 
     /// Records the access and scope of `operation` for a route registered elsewhere (a WebSocket upgrade).
     func declare(_ operation: APIOperation) {
-        declare(operation.method, operation.routerPath, APIDeclaration(access: operation.access, scope: operation.scope))
+        declare(
+            operation.method, operation.routerPath,
+            APIDeclaration(
+                access: operation.access, scope: operation.scope, scopedTokens: operation.scopedTokens || operation.everyRole,
+                everyRole: operation.everyRole))
     }
 
     /// Records the access and scope of an undocumented route (the preview proxy's own paths).

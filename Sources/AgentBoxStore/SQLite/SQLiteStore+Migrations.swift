@@ -86,6 +86,70 @@ extension SQLiteStore {
                     )
                     """)
         }
+        migrator.registerMigration("v9-cron") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE cron_job (
+                        workspaceKey TEXT NOT NULL, id TEXT NOT NULL, schedule TEXT NOT NULL, timezone TEXT NOT NULL, action TEXT NOT NULL,
+                        overlap TEXT NOT NULL, enabled INTEGER NOT NULL, createdAt REAL NOT NULL, nextRunAt REAL, lastRunAt REAL,
+                        runCount INTEGER NOT NULL, sessionId TEXT,
+                        PRIMARY KEY (workspaceKey, id)
+                    ) WITHOUT ROWID
+                    """)
+            // The scheduler's start reads the jobs that wait for a slot, earliest first.
+            try db.execute(sql: "CREATE INDEX cron_job_next ON cron_job (nextRunAt) WHERE nextRunAt IS NOT NULL")
+            // `ordinal` (the rowid) orders runs as they were claimed: newest first is a backwards scan of the index.
+            try db.execute(
+                sql: """
+                    CREATE TABLE cron_run (
+                        ordinal INTEGER PRIMARY KEY AUTOINCREMENT, runId TEXT NOT NULL UNIQUE, workspaceKey TEXT NOT NULL, jobId TEXT NOT NULL,
+                        status TEXT NOT NULL, body TEXT NOT NULL
+                    )
+                    """)
+            try db.execute(sql: "CREATE INDEX cron_run_job ON cron_run (workspaceKey, jobId, ordinal)")
+            try db.execute(sql: "CREATE INDEX cron_run_unfinished ON cron_run (status) WHERE status IN ('queued', 'running')")
+        }
+        migrator.registerMigration("v10-toolkits") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE toolkit (
+                        name TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL, createdAt REAL NOT NULL, updatedAt REAL NOT NULL
+                    )
+                    """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE tool_call (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, workspaceKey TEXT NOT NULL, body TEXT NOT NULL
+                    )
+                    """)
+            try db.execute(sql: "CREATE INDEX tool_call_workspace ON tool_call (workspaceKey, seq)")
+        }
+        migrator.registerMigration("v11-llm-usage") { db in
+            // One row per workspace, session ('' for none) and model, added to as the gateway's calls end.
+            try db.execute(
+                sql: """
+                    CREATE TABLE llm_usage (
+                        workspaceKey TEXT NOT NULL, sessionId TEXT NOT NULL, model TEXT NOT NULL,
+                        requests INTEGER NOT NULL, inputTokens INTEGER NOT NULL, outputTokens INTEGER NOT NULL,
+                        cacheReadTokens INTEGER NOT NULL, cacheWriteTokens INTEGER NOT NULL,
+                        PRIMARY KEY (workspaceKey, sessionId, model)
+                    ) WITHOUT ROWID
+                    """)
+        }
+        migrator.registerMigration("v12-api-tokens") { db in
+            // Only the secret's SHA-256 is kept; a revoked token's row is deleted.
+            try db.execute(
+                sql: """
+                    CREATE TABLE api_token (
+                        id TEXT PRIMARY KEY NOT NULL, hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, workspaces TEXT NOT NULL,
+                        label TEXT, createdAt REAL NOT NULL, expiresAt REAL
+                    )
+                    """)
+        }
+        migrator.registerMigration("v13-api-token-parents") { db in
+            try db.execute(sql: "ALTER TABLE api_token ADD COLUMN parentId TEXT")
+            try db.execute(sql: "CREATE INDEX api_token_parent ON api_token (parentId) WHERE parentId IS NOT NULL")
+        }
         return migrator
     }
 }

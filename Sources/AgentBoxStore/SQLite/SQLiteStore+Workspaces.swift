@@ -48,6 +48,10 @@ extension SQLiteStore {
             try db.execute(
                 sql: "DELETE FROM session_event WHERE sessionId IN (SELECT id FROM session WHERE workspaceKey = ?)", arguments: [key.rawValue])
             try db.execute(sql: "DELETE FROM session WHERE workspaceKey = ?", arguments: [key.rawValue])
+            try db.execute(sql: "DELETE FROM cron_run WHERE workspaceKey = ?", arguments: [key.rawValue])
+            try db.execute(sql: "DELETE FROM cron_job WHERE workspaceKey = ?", arguments: [key.rawValue])
+            try db.execute(sql: "DELETE FROM tool_call WHERE workspaceKey = ?", arguments: [key.rawValue])
+            try db.execute(sql: "DELETE FROM llm_usage WHERE workspaceKey = ?", arguments: [key.rawValue])
             return try WorkspaceRow.deleteOne(db, key: key.rawValue)
         }
     }

@@ -72,16 +72,32 @@ public struct SQLiteStore: Store {
 
     // MARK: Access
 
-    /// Runs `body` on a reader, with errors in the store's terms.
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` on a reader, with errors in the store's terms. `operation` names the caller for its timer.
+    func read<T: Sendable>(operation: String = #function, _ body: @Sendable (Database) throws -> T) async throws -> T {
         try checkOpen()
+        let started = ContinuousClock.now
+        defer { measure(operation, kind: "read", since: started) }
         do { return try await writer.read(body) } catch { throw storeError(error) }
     }
 
-    /// Runs `body` in a write transaction, with errors in the store's terms.
-    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` in a write transaction, with errors in the store's terms. `operation` names the caller for its
+    /// timer.
+    func write<T: Sendable>(operation: String = #function, _ body: @Sendable (Database) throws -> T) async throws -> T {
         try checkOpen()
+        let started = ContinuousClock.now
+        defer { measure(operation, kind: "write", since: started) }
         do { return try await writer.write(body) } catch { throw storeError(error) }
+    }
+
+    /// Times every operation from now on with `timers` (``reportMetrics(to:)``); shared by every copy of this value.
+    func measure(with timers: StoreTimers) {
+        lifetime.timers.withLock { $0 = timers }
+    }
+
+    private func measure(_ operation: String, kind: String, since started: ContinuousClock.Instant) {
+        guard let timers = lifetime.timers.withLock({ $0 }) else { return }
+        let elapsed = (ContinuousClock.now - started).components
+        timers.record(operation, kind: kind, nanoseconds: elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
     }
 
     /// Throws ``StoreError/Code-swift.struct/closed`` once the store is closed.
@@ -105,5 +121,6 @@ public struct SQLiteStore: Store {
     /// Whether the store is closed, shared by the copies of one store.
     private final class Lifetime: Sendable {
         let closed = Atomic<Bool>(false)
+        let timers = Mutex<StoreTimers?>(nil)
     }
 }

@@ -1,0 +1,182 @@
+import AgentBox
+import AgentBoxAPI
+import Foundation
+import Logging
+import MCP
+import Synchronization
+
+/// A transport in front of another that keeps the strings of tool calls exactly as they were, both ways.
+///
+/// The SDK passes every request and every result through `MCP.Value`, which reads a string that looks like a `data:`
+/// URL as bytes and writes those bytes back as a different string: `"data: [1,2]\n"` (the start of many a YAML file)
+/// becomes `"data: [1;base64,Ml0K"`, and nothing can turn it back. So:
+/// - **In:** a `tools/call` whose arguments hold a string starting with `data:` gets its arguments as their JSON text,
+///   in the single argument ``rawArgumentsKey``, which ``AgentBoxMCPServer`` hands to the tools as it came.
+/// - **Out:** a result holding such a string is kept in ``ExactResults`` by the handler, which returns a placeholder
+///   naming it; when the placeholder's reply goes out, this sends the kept result in its place.
+/// Everything else passes through untouched.
+actor LiteralStringsTransport: Transport {
+    /// The one argument that carries the client's arguments as JSON text.
+    static let rawArgumentsKey = "_agentboxRawArguments"
+
+    nonisolated let logger: Logger
+    private let inner: any Transport
+    private let exactResults: ExactResults
+    private let messages: AsyncThrowingStream<Data, any Error>
+    private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
+    private var forwarding: Task<Void, Never>?
+
+    init(_ inner: any Transport, exactResults: ExactResults, logger: Logger) {
+        self.inner = inner
+        self.exactResults = exactResults
+        self.logger = logger
+        (messages, continuation) = AsyncThrowingStream<Data, any Error>.makeStream()
+    }
+
+    func connect() async throws {
+        try await inner.connect()
+        let source = await inner.receive()
+        let continuation = continuation
+        // One message at a time, as they come: this adds no buffer of its own beyond the inner transport's.
+        forwarding = Task {
+            do {
+                for try await message in source { continuation.yield(Self.preservingArguments(message)) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+    }
+
+    func disconnect() async {
+        forwarding?.cancel()
+        continuation.finish()
+        await inner.disconnect()
+    }
+
+    func send(_ data: Data) async throws {
+        try await inner.send(exactResults.restore(in: data) ?? data)
+    }
+
+    nonisolated func receive() -> AsyncThrowingStream<Data, any Error> {
+        messages
+    }
+
+    /// `message`, with the arguments of a `tools/call` request in it carried as text when the SDK would change them.
+    static func preservingArguments(_ message: Data) -> Data {
+        // AgentBox's own reader: strict, bounded in depth, about a microsecond for a small message.
+        guard let parsed = try? JSONValue.parse(message) else { return message }
+        switch parsed {
+        case .object:
+            guard let rewritten = rewrite(parsed) else { return message }
+            return Data(rewritten.jsonBytes)
+        case .array(let batch):
+            // A batch (protocol 2025-03-26) is rewritten element by element.
+            var changed = false
+            let items = batch.map { item -> JSONValue in
+                guard let rewritten = rewrite(item) else { return item }
+                changed = true
+                return rewritten
+            }
+            return changed ? Data(JSONValue.array(items).jsonBytes) : message
+        default:
+            return message
+        }
+    }
+
+    /// The request with its arguments as text, or `nil` when it is no `tools/call` that needs it. Also: an
+    /// `initialize` whose client capabilities have `experimental` entries that are objects (as the specification has
+    /// them, and as Codex sends `{"codex/auth-change": {}}`) loses them, since the SDK reads that field as strings only
+    /// and would refuse the whole handshake; this server uses no experimental capability of its clients.
+    private static func rewrite(_ request: JSONValue) -> JSONValue? {
+        if case .object(var fields) = request, fields["method"] == "initialize", case .object(var params)? = fields["params"],
+            case .object(var capabilities)? = params["capabilities"], case .object(let experimental)? = capabilities["experimental"],
+            experimental.values.contains(where: { $0.stringValue == nil })
+        {
+            capabilities["experimental"] = nil
+            params["capabilities"] = .object(capabilities)
+            fields["params"] = .object(params)
+            return .object(fields)
+        }
+        guard case .object(var fields) = request, fields["method"] == "tools/call", case .object(var params)? = fields["params"],
+            let arguments = params["arguments"], holdsDataURLLikeString(arguments)
+        else { return nil }
+        // The request goes back out as JSON text with its id as a double: an integer id too large for one to hold
+        // exactly would come back different, and its answer would find no waiter. Such a request is left as it is.
+        if case .number(let id)? = fields["id"], abs(id) >= 1e15 { return nil }
+        params["arguments"] = .object([rawArgumentsKey: .string(arguments.jsonText)])
+        fields["params"] = .object(params)
+        return .object(fields)
+    }
+
+    private static func holdsDataURLLikeString(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): text.hasPrefix("data:")
+        case .array(let items): items.contains(where: holdsDataURLLikeString)
+        case .object(let fields): fields.values.contains(where: holdsDataURLLikeString)
+        default: false
+        }
+    }
+}
+
+/// Tool results that the SDK would change on their way out, kept from the handler that made them until the transport
+/// sends them (see ``LiteralStringsTransport``). Bounded: a result whose reply is never sent (its session ended) is
+/// dropped once ``capacity`` newer ones are kept.
+final class ExactResults: Sendable {
+    /// The `_meta` key of the placeholder result that names a kept one.
+    static let metaKey = "agentbox/exactResult"
+    static let capacity = 64
+
+    private let kept = Mutex<[(token: String, result: Data)]>([])
+
+    /// `result` itself when the SDK carries it unchanged; else a placeholder naming it, kept as JSON text.
+    func passable(_ result: CallTool.Result) throws -> CallTool.Result {
+        let texts = result.content.compactMap { content -> String? in
+            if case .text(let text, _, _) = content { return text }
+            return nil
+        }
+        guard texts.contains(where: { $0.hasPrefix("data:") }) || result.structuredContent.map(Self.holdsDataURLLikeString) == true else {
+            return result
+        }
+        let token = RandomID.make(prefix: "", length: 20)
+        let encoded = try JSONEncoder().encode(result)  // MCP.Value writes strings as they are; only reading changes them
+        kept.withLock { kept in
+            if kept.count >= Self.capacity { kept.removeFirst() }
+            kept.append((token, encoded))
+        }
+        return CallTool.Result(content: [], _meta: Metadata(additionalFields: [Self.metaKey: .string(token)]))
+    }
+
+    /// The reply `message` with the kept result in place of its placeholder, or `nil` when it holds none.
+    func restore(in message: Data) -> Data? {
+        guard message.range(of: Data(Self.metaKey.utf8)) != nil,
+            let reply = try? JSONDecoder().decode(PlaceholderReply.self, from: message),
+            let token = reply.result._meta?[Self.metaKey]?.stringValue,
+            let result = kept.withLock({ kept -> Data? in
+                guard let index = kept.firstIndex(where: { $0.token == token }) else { return nil }
+                return kept.remove(at: index).result
+            }),
+            let id = try? JSONEncoder().encode(reply.id)
+        else { return nil }
+        return Data(#"{"jsonrpc":"2.0","id":"#.utf8) + id + Data(#","result":"#.utf8) + result + Data("}".utf8)
+    }
+
+    private struct PlaceholderReply: Decodable {
+        struct Result: Decodable {
+            var _meta: [String: Value]?
+        }
+
+        var id: ID
+        var result: Result
+    }
+
+    private static func holdsDataURLLikeString(_ value: Value) -> Bool {
+        switch value {
+        case .string(let text): text.hasPrefix("data:")
+        case .data: true
+        case .array(let items): items.contains(where: holdsDataURLLikeString)
+        case .object(let fields): fields.values.contains(where: holdsDataURLLikeString)
+        default: false
+        }
+    }
+}

@@ -1,0 +1,397 @@
+// Sessions tab: agent sessions, their live transcript (SSE), permission replies, prompts.
+
+import { h, clear, loading, errorText, errorBox, messageArea, api, ws, sse, confirmDialog, toast, timeEl, badge, revealOnPhone } from "./lib.js";
+import { onLeave, go, stillHere } from "./app.js";
+
+const REPLY_FOR_KIND = { allow_once: "once", allow_always: "always", reject_once: "reject", reject_always: "reject" };
+const LABEL_FOR_REPLY = { once: "Allow once", always: "Always", reject: "Reject" };
+
+export function renderSessions(ctx) {
+  const { key, base, gen, rest, content } = ctx;
+  const selected = rest[0] || null;
+  const messages = messageArea();
+  const listHost = h("div", { class: "session-list" }, loading("Loading sessions…"));
+  const agentSelect = h("select", { "aria-label": "Agent", class: "grow" }, h("option", { value: "" }, "Loading agents…"));
+  const createBtn = h("button", { type: "submit", class: "primary" }, "New session");
+
+  (async () => {
+    try {
+      const res = await api("GET", "/v1/agents");
+      if (!stillHere(gen)) return;
+      const items = res.items || [];
+      clear(agentSelect, items.map((a) => h("option", { value: a.id, selected: a.id === "mock" }, `${a.name || a.id} (${a.id})${a.installed === false ? " · not installed" : ""}`)));
+    } catch (err) { if (stillHere(gen)) { clear(agentSelect, h("option", { value: "mock" }, "mock")); messages.error(err); } }
+  })();
+
+  const loadList = async () => {
+    try {
+      const res = await api("GET", `${ws(key)}/sessions`);
+      if (!stillHere(gen)) return;
+      const items = (res.items || []).slice().sort((a, b) => String(b.createdAt).localeCompare(String(a.createdAt)));
+      if (items.length === 0) { clear(listHost, h("div", { class: "empty-state" }, "No sessions yet.")); return; }
+      clear(listHost, items.map((s) => h("a", { href: `${base}/sessions/${encodeURIComponent(s.id)}`, class: s.id === selected ? "active" : "" },
+        h("div", { class: "row center" }, h("strong", null, s.agent), h("span", { class: "spacer" }), badge(s.status)),
+        h("div", { class: "muted small mono break" }, s.id),
+        h("div", { class: "muted small" }, "created ", timeEl(s.createdAt)))));
+    } catch (err) { if (stillHere(gen)) clear(listHost, errorBox(err)); }
+  };
+
+  const form = h("form", { class: "inline", onsubmit: async (ev) => {
+    ev.preventDefault();
+    if (!agentSelect.value) return;
+    createBtn.disabled = true; messages.reset();
+    try {
+      const s = await api("POST", `${ws(key)}/sessions`, { json: { agent: agentSelect.value } });
+      toast(`Session ${s.id} started`);
+      go(`${base}/sessions/${encodeURIComponent(s.id)}`);
+    } catch (err) { messages.error(err); }
+    finally { createBtn.disabled = false; }
+  } }, agentSelect, createBtn);
+
+  const detail = selected ? sessionPanel(ctx, selected, loadList) :
+    h("section", { class: "panel" }, h("div", { class: "empty-state" }, "Choose a session, or start a new one with an agent (the ", h("code", null, "mock"), " agent needs no credentials)."));
+
+  clear(content, messages,
+    h("div", { class: "session-layout" },
+      h("div", null,
+        h("section", { class: "panel" }, h("h2", null, "Start a session"), form),
+        h("section", { class: "panel flush" }, h("div", { class: "panel-head" }, h("h2", null, "Sessions"), h("span", { class: "spacer" }), h("button", { type: "button", class: "small", onclick: loadList }, "Refresh")), listHost)),
+      detail));
+  loadList();
+}
+
+function sessionPanel(ctx, id, reloadList) {
+  const { key, base, gen } = ctx;
+  const sbase = `${ws(key)}/sessions/${encodeURIComponent(id)}`;
+  const messages = messageArea();
+  const title = h("h2", { class: "break" }, "Session");
+  const statusHost = h("span");
+  const streamState = h("span", { class: "muted small", role: "status" }, "connecting…");
+  const transcript = h("div", { class: "transcript", "aria-label": "Transcript", "aria-live": "polite" }, loading("Loading the transcript…"));
+  const prompt = h("textarea", { "aria-label": "Prompt", placeholder: "Ask the agent… (Enter sends, Shift+Enter for a new line)", rows: 2 });
+  const sendBtn = h("button", { type: "submit", class: "primary" }, "Send");
+  const cancelBtn = h("button", { type: "button", onclick: async () => {
+    try { await api("POST", `${sbase}/cancel`); toast("Cancel requested"); } catch (err) { messages.error(err); }
+  } }, "Cancel turn");
+
+  const resumeBtn = h("button", { type: "button", hidden: true, onclick: async () => {
+    try { await api("POST", `${sbase}/resume`); toast("Session resumed"); refreshSession(); reloadList(); } catch (err) { messages.error(err); }
+  } }, "Resume");
+  const closeBtn = h("button", { type: "button", onclick: async () => {
+    try { await api("POST", `${sbase}/close`); toast("Session closed"); refreshSession(); reloadList(); } catch (err) { messages.error(err); }
+  } }, "Close");
+
+  // The model and mode pickers: what the running agent offers; a change takes effect from the next turn.
+  const optionPicker = (field, label) => {
+    const select = h("select", { "aria-label": label, class: "small", hidden: true });
+    select.addEventListener("change", async () => {
+      try {
+        await api("POST", `${sbase}/${field}`, { json: { [field]: select.value } });
+        toast(`${label}: ${select.value}`);
+      } catch (err) { messages.error(err); refreshSession(); }
+    });
+    const show = (offered, current) => {
+      select.hidden = !offered || offered.length === 0;
+      if (select.hidden) return;
+      clear(select, ...offered.map((o) => h("option", { value: o.id, title: o.description || "" }, `${label}: ${o.name || o.id}`)));
+      if (current) select.value = current;
+    };
+    return { select, show };
+  };
+  const modelPicker = optionPicker("model", "Model");
+  const modePicker = optionPicker("mode", "Mode");
+
+  const refreshSession = async () => {
+    try {
+      const s = await api("GET", sbase);
+      if (!stillHere(gen)) return;
+      clear(title, `${s.agent} `, h("span", { class: "muted small mono" }, s.id));
+      const usage = s.usage ? h("span", { class: "muted small", title: "tokens in / out" }, ` ${s.usage.inputTokens} in · ${s.usage.outputTokens} out`) : null;
+      clear(statusHost, badge(s.status), !s.availableModels && s.model ? h("span", { class: "muted small" }, ` model ${s.model}`) : null, usage);
+      modelPicker.show(s.availableModels, s.model);
+      modePicker.show(s.availableModes, s.mode);
+      const closed = s.status === "closed";
+      prompt.disabled = closed; sendBtn.disabled = closed;
+      prompt.placeholder = closed ? "This session is closed: resume it to prompt again." : "Ask the agent… (Enter sends, Shift+Enter for a new line)";
+      resumeBtn.hidden = !closed; closeBtn.hidden = closed;
+      cancelBtn.disabled = s.status !== "running";
+    } catch (err) {
+      if (!stillHere(gen)) return;
+      messages.error(err);
+    }
+  };
+
+  const renderer = transcriptRenderer(transcript, async (permissionId, reply) => {
+    await api("POST", `${sbase}/permissions/${encodeURIComponent(permissionId)}`, { json: { reply } });
+  }, async (questionId, reply) => {
+    await api("POST", `${sbase}/questions/${encodeURIComponent(questionId)}`, { json: reply });
+  });
+
+  (async () => {
+    await refreshSession();
+    // The stored transcript first, then the live stream from the last seq on.
+    let after = 0;
+    try {
+      const all = [];
+      for (let page = 0; page < 50; page++) {
+        const res = await api("GET", `${sbase}/events`, { query: { after, limit: 500 } });
+        const items = res.items || [];
+        all.push(...items);
+        if (items.length) after = items[items.length - 1].seq;
+        if (!res.nextCursor || items.length === 0) break;
+      }
+      if (!stillHere(gen)) return;
+      clear(transcript);
+      if (all.length === 0) renderer.empty();
+      for (const e of all) renderer.add(e);
+      renderer.scroll(true);
+      revealOnPhone(panel);
+    } catch (err) {
+      if (!stillHere(gen)) return;
+      clear(transcript, errorBox(err));
+      return;
+    }
+    const stream = sse(`${sbase}/events/stream`, {
+      lastEventId: after,
+      onOpen: () => { streamState.textContent = "live"; },
+      onEvent: ({ data }) => {
+        if (!data || typeof data !== "object" || data.seq === undefined) return;
+        if (data.seq <= renderer.lastSeq) return;
+        renderer.add(data);
+        renderer.scroll(false);
+        if (data.type === "turn_end" || data.type === "prompt") { refreshSession(); reloadList(); }
+      },
+      onError: (err) => { streamState.textContent = `stream interrupted: ${errorText(err)}`; },
+    });
+    onLeave(() => stream.close());
+  })();
+
+  const send = async () => {
+    const text = prompt.value.trim();
+    if (!text) return;
+    sendBtn.disabled = true; messages.reset();
+    try {
+      await api("POST", `${sbase}/prompt`, { query: { wait: "false" }, json: { content: [{ type: "text", text }] } });
+      prompt.value = "";
+      cancelBtn.disabled = false;
+    } catch (err) { messages.error(err); }
+    finally { sendBtn.disabled = false; prompt.focus(); }
+  };
+  prompt.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); } });
+
+  const panel = h("section", { class: "panel flush", "aria-label": "Session" },
+    h("div", { class: "panel-head" }, title, statusHost, streamState, h("span", { class: "spacer" }),
+      modelPicker.select, modePicker.select, cancelBtn, resumeBtn, closeBtn,
+      h("button", { type: "button", class: "danger", onclick: async () => {
+        if (!await confirmDialog("Delete this session?", "The agent stops and its transcript is destroyed.")) return;
+        try { await api("DELETE", sbase); toast("Session deleted"); go(`${base}/sessions`); } catch (err) { messages.error(err); }
+      } }, "Delete")),
+    h("div", { style: "padding: 0 1rem" }, messages),
+    transcript,
+    h("form", { class: "prompt-box", onsubmit: (ev) => { ev.preventDefault(); send(); } }, prompt, sendBtn));
+  return panel;
+}
+
+function textOf(content) {
+  if (!content) return "";
+  if (Array.isArray(content)) return content.map(textOf).join("");
+  if (typeof content === "string") return content;
+  if (content.type === "text") return content.text || "";
+  if (content.type === "image") return "[image]";
+  if (content.type === "resource_link" || content.type === "file") return `[${content.uri || content.path || content.name || "file"}]`;
+  if (content.content) return textOf(content.content);
+  return content.text || "";
+}
+
+/** Turns transcript events into DOM: chunks join into messages, tool calls update in place. */
+function transcriptRenderer(root, replyPermission, answerQuestion) {
+  let current = null; // {kind, el}
+  const tools = new Map();
+  const permissions = new Map();
+  const state = { lastSeq: 0 };
+
+  const push = (el) => { const note = root.querySelector(".empty-note"); if (note) note.remove(); root.appendChild(el); return el; };
+  const note = (text) => { current = null; push(h("div", { class: "event-note" }, text)); };
+
+  const toolCard = (update) => {
+    const statusEl = h("span");
+    const titleEl = h("span");
+    const card = h("div", { class: "card tool", dataset: { toolCallId: update.toolCallId || "" } },
+      h("div", { class: "card-title" }, h("span", { class: "icon", "aria-hidden": "true" }, "⚙"), titleEl, update.kind ? h("span", { class: "badge" }, update.kind) : null, statusEl));
+    const entry = { card, statusEl, titleEl };
+    setTool(entry, update);
+    return entry;
+  };
+  const setTool = (entry, update) => {
+    if (update.title) entry.titleEl.textContent = update.title;
+    else if (!entry.titleEl.textContent) entry.titleEl.textContent = "Tool call";
+    if (update.status) clear(entry.statusEl, badge(update.status.replace("_", " "), update.status));
+    const text = textOf(update.content);
+    if (text) {
+      let body = entry.card.querySelector(".card-body");
+      if (!body) body = entry.card.appendChild(h("pre", { class: "card-body mono small", style: "white-space: pre-wrap; margin: .4rem 0 0" }));
+      body.textContent = text.slice(0, 4000);
+    }
+  };
+
+  const permissionCard = (p) => {
+    const options = (p.options && p.options.length) ? p.options : [{ kind: "allow_once" }, { kind: "allow_always" }, { kind: "reject_once" }];
+    const outcome = h("span", { class: "muted small", role: "status" });
+    const buttons = [];
+    const seen = new Set();
+    for (const o of options) {
+      const reply = REPLY_FOR_KIND[o.kind];
+      if (!reply || seen.has(reply)) continue;
+      seen.add(reply);
+      const btn = h("button", { type: "button", class: reply === "reject" ? "small danger" : reply === "once" ? "small primary" : "small", dataset: { reply } }, LABEL_FOR_REPLY[reply]);
+      btn.addEventListener("click", async () => {
+        buttons.forEach((b) => { b.disabled = true; });
+        outcome.textContent = "Sending…";
+        try { await replyPermission(p.permissionId, reply); outcome.textContent = `Answered: ${LABEL_FOR_REPLY[reply]}`; btn.classList.add("chosen"); }
+        catch (err) { outcome.textContent = errorText(err); buttons.forEach((b) => { b.disabled = false; }); }
+      });
+      buttons.push(btn);
+    }
+    const tc = p.toolCall || {};
+    const card = h("div", { class: "card permission", dataset: { permissionId: p.permissionId || "" } },
+      h("div", { class: "card-title" }, h("span", { class: "icon", "aria-hidden": "true" }, "⚠"), "Permission requested: ", h("span", null, tc.title || tc.kind || "a tool call")),
+      h("div", { class: "card-body row center" }, buttons, outcome));
+    permissions.set(p.permissionId, { card, buttons, outcome });
+    return card;
+  };
+
+  // A question (ACP form elicitation): one input per field of its form, or one for a bare answer.
+  const questions = new Map();
+  const questionCard = (p) => {
+    const qid = p.questionId || p.id;
+    const props = (p.requestedSchema && p.requestedSchema.properties) || {};
+    const names = Object.keys(props);
+    const inputs = (names.length ? names : [null]).map((name) =>
+      h("input", { class: "grow", "aria-label": name ? (props[name].title || name) : "Answer", placeholder: name ? (props[name].title || name) : "Answer", "data-field": name || "" }));
+    const outcome = h("span", { class: "muted small" });
+    const btn = h("button", { type: "submit", class: "small primary" }, "Answer");
+    const decline = h("button", { type: "button", class: "small" }, "Decline");
+    const done = (text) => { inputs.forEach((i) => { i.disabled = true; }); btn.disabled = true; decline.disabled = true; outcome.textContent = text; };
+    const send = async (reply) => {
+      btn.disabled = true; decline.disabled = true;
+      try { await answerQuestion(qid, reply); done(reply.action === "decline" ? "Declined" : "Answered"); }
+      catch (err) { outcome.textContent = errorText(err); btn.disabled = false; decline.disabled = false; }
+    };
+    decline.addEventListener("click", () => send({ action: "decline" }));
+    questions.set(qid, { done });
+    return h("div", { class: "card permission question" },
+      h("div", { class: "card-title" }, "? ", p.message || "The agent asks a question"),
+      h("form", { class: "card-body row center", onsubmit: (ev) => {
+        ev.preventDefault();
+        const answer = names.length ? Object.fromEntries(inputs.map((i) => [i.dataset.field, i.value])) : inputs[0].value;
+        send({ answer });
+      } }, ...inputs, btn, decline, outcome));
+  };
+
+  return {
+    get lastSeq() { return state.lastSeq; },
+    empty() { root.appendChild(h("div", { class: "event-note empty-note" }, "No events yet. Send a prompt below.")); },
+    scroll(force) {
+      if (force || root.scrollHeight - root.scrollTop - root.clientHeight < 160) root.scrollTop = root.scrollHeight;
+    },
+    add(e) {
+      if (typeof e.seq === "number") state.lastSeq = Math.max(state.lastSeq, e.seq);
+      const payload = e.payload || {};
+      const update = payload.update || payload;
+      switch (e.type) {
+        case "prompt": {
+          current = null;
+          const text = textOf(payload.prompt || payload.content);
+          push(h("div", { class: "msg user" }, text || "(empty prompt)"));
+          break;
+        }
+        case "user_message_chunk": {
+          if (!current || current.kind !== "user") current = { kind: "user", el: push(h("div", { class: "msg user" })) };
+          current.el.appendChild(document.createTextNode(textOf(update.content)));
+          break;
+        }
+        case "agent_message_chunk":
+        case "agent_thought_chunk": {
+          const kind = e.type === "agent_message_chunk" ? "agent" : "thought";
+          let text = textOf(update.content);
+          if (!current || current.kind !== kind) {
+            current = { kind, el: push(h("div", { class: `msg ${kind}` })) };
+            text = text.replace(/^\s+/, "");
+          }
+          current.el.appendChild(document.createTextNode(text));
+          break;
+        }
+        case "tool_call": {
+          current = null;
+          const entry = toolCard(update);
+          if (update.toolCallId) tools.set(update.toolCallId, entry);
+          push(entry.card);
+          break;
+        }
+        case "tool_call_update": {
+          const entry = tools.get(update.toolCallId);
+          if (entry) setTool(entry, update);
+          else { current = null; const ne = toolCard(update); tools.set(update.toolCallId, ne); push(ne.card); }
+          break;
+        }
+        case "plan": {
+          current = null;
+          const entries = update.entries || [];
+          push(h("div", { class: "card plan" },
+            h("div", { class: "card-title" }, h("span", { class: "icon", "aria-hidden": "true" }, "☰"), "Plan"),
+            h("ol", { class: "plan-list" }, entries.map((en) => h("li", { class: en.status || "" }, en.content || "", " ", en.status ? badge(en.status.replace("_", " "), en.status) : null)))));
+          break;
+        }
+        case "permission_request": {
+          current = null;
+          push(permissionCard(payload));
+          break;
+        }
+        case "permission_reply": {
+          const p = permissions.get(payload.permissionId);
+          if (p) {
+            const r = payload.reply || payload.optionId || payload.outcome;
+            p.buttons.forEach((b) => { b.disabled = true; b.classList.toggle("chosen", b.dataset.reply === r); });
+            p.outcome.textContent = `Answered: ${LABEL_FOR_REPLY[r] || r}${payload.by && payload.by !== "client" ? ` (by ${payload.by})` : ""}`;
+          }
+          break;
+        }
+        case "question": {
+          current = null;
+          push(questionCard(payload));
+          break;
+        }
+        case "question_reply": {
+          const q = questions.get(payload.questionId);
+          if (q) q.done(`${payload.action === "accept" ? "Answered" : payload.action === "decline" ? "Declined" : "Cancelled"}${payload.by && payload.by !== "client" ? ` (by ${payload.by})` : ""}`);
+          break;
+        }
+        case "question_timeout": {
+          note("The question timed out unanswered");
+          break;
+        }
+        case "model_changed":
+        case "mode_changed": {
+          note(`${e.type === "model_changed" ? "Model" : "Mode"} set to ${payload.model || payload.mode} (from the next turn)`);
+          break;
+        }
+        case "turn_end": {
+          note(`Turn ended · ${payload.stopReason || "done"}`);
+          break;
+        }
+        case "error": {
+          current = null;
+          push(h("div", { class: "card error", role: "alert" }, h("strong", null, "Error: "), payload.message || payload.detail || payload.error || JSON.stringify(payload)));
+          break;
+        }
+        case "agent_started": note(payload.method === "load" ? "Agent restarted (session reloaded)" : "Agent started"); break;
+        case "close": note("Session closed"); break;
+        case "resume": note("Session resumed"); break;
+        case "cancel": note("Cancel requested"); break;
+        case "agent_exited": note(`Agent exited${payload.exitCode !== undefined ? ` (code ${payload.exitCode})` : ""}`); break;
+        case "available_commands_update": case "current_mode_update": case "usage_update": break;
+        default: note(e.type || "event");
+      }
+    },
+  };
+}

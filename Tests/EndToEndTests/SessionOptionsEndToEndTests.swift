@@ -1,0 +1,55 @@
+import AgentBoxAPI
+import AgentBoxClient
+import Foundation
+import Testing
+
+/// A session's model and mode, live, with the mock agent in a real sandbox: offered on start, set between turns (at
+/// once) and during a turn (from the next one), refused when not offered, kept across sleep, shown by the agent itself
+/// (`whoami`), recorded as events, and listed in the agent's details.
+@Suite("Session model and mode", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(3)))
+struct SessionOptionsEndToEndTests {
+    @Test func setBetweenAndDuringTurnsAndKeptAcrossSleep() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("opts")
+            let created = try await client.createSession("opts", SessionCreateRequest(agent: "mock", mode: "plan"))
+            let id = created.id
+            #expect(created.mode == "plan" && created.model == "mock-fast", "\(created)")
+            #expect(created.availableModels?.map(\.id) == ["mock-fast", "mock-smart"] && created.availableModes?.map(\.id) == ["default", "plan"])
+            func whoami() async throws -> String {
+                let events = try await promptAndFollow(client, "opts", id, "whoami")
+                return events.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined()
+            }
+            #expect(try await whoami().contains("model: mock-fast, mode: plan"))
+
+            // Between turns: at once, and as events.
+            let smart = try await client.setSessionModel("opts", id, "mock-smart")
+            #expect(smart.model == "mock-smart")
+            #expect(try await whoami().contains("model: mock-smart, mode: plan"))
+            let bad = await #expect(throws: AgentBoxClientError.self) { _ = try await client.setSessionModel("opts", id, "gpt-nothing") }
+            #expect(bad?.status == 400 && bad?.problem.detail.contains("mock-fast, mock-smart") == true)
+            await #expect(throws: AgentBoxClientError.self) { _ = try await client.setSessionMode("opts", id, "") }
+
+            // During a turn: stored now, given to the agent before the next prompt.
+            try await client.startPrompt("opts", id, PromptRequest(text: "long"))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await client.setSessionMode("opts", id, "default").mode == "default")
+            try await client.cancelTurn("opts", id)
+            for _ in 0..<100 where try await client.session("opts", id).status == .running { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(try await whoami().contains("model: mock-smart, mode: default"))
+
+            // Across sleep: the agent starts again with the session's model and mode.
+            _ = try await client.sleepWorkspace("opts")
+            #expect(try await whoami().contains("model: mock-smart, mode: default"))
+            let events = try await client.sessionEventPage("opts", id, after: 0, limit: 1000).items.map(\.type)
+            #expect(events.contains("model_changed") && events.contains("mode_changed") && events.contains("current_mode_update"))
+            // The mock reports its turns' "tokens"; without the gateway, they are the session's usage.
+            let counted = try await client.session("opts", id)
+            #expect((counted.agentUsage?.requests ?? 0) >= 4 && (counted.agentUsage?.outputTokens ?? 0) > 0 && counted.usage == counted.agentUsage)
+            let details = try await client.agent("mock")
+            #expect(details.models.map(\.id) == ["mock-fast", "mock-smart"] && details.modes.map(\.id) == ["default", "plan"])
+            await server.stop()
+        }
+    }
+}
