@@ -13,14 +13,30 @@ struct NetworkEndToEndTests {
         contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Support/echo_server.py"))
 
+    /// Writes the echo server into `key`, starts it on `port` and waits until it answers (through the server's own
+    /// fetch, which already retries while nothing listens for `--port-wait`): under CI's load a Python start has
+    /// been seen to take longer than that.
+    static func startEchoServer(_ client: AgentBoxClient, _ key: String, port: Int, write: Bool = true) async throws {
+        if write { _ = try await client.writeFile(key, path: "/workspace/echo.py", data: echoServer) }
+        _ = try await client.spawn(key, SpawnRequest(command: "python3", args: ["/workspace/echo.py", String(port)]))
+        let giveUp = ContinuousClock.now + .seconds(90)
+        while true {
+            do {
+                _ = try await client.fetch(key, FetchRequest(port: port, path: "/ready"))
+                return
+            } catch let error as AgentBoxClientError where error.status == 502 && ContinuousClock.now < giveUp {
+                continue
+            }
+        }
+    }
+
     @Test func aPreviewMadeWithTheCLIWorksAfterARestart() async throws {
         try await withTemporaryDirectory { data in
             var server = try await ServerProcess.start(dataDirectory: data)
             var environment = ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!]
             var client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
             _ = try await client.putWorkspace("site")
-            _ = try await client.writeFile("site", path: "/workspace/echo.py", data: Self.echoServer)
-            _ = try await client.spawn("site", SpawnRequest(command: "python3", args: ["/workspace/echo.py", "8400"]))
+            try await Self.startEchoServer(client, "site", port: 8400)
 
             let fetched = try await AgentBoxBinary.run(["fetch", "site", "8400", "/hello", "-H", "X-Test: cli"], environment: environment)
             #expect(fetched.status == 0 && fetched.stdout == "GET /hello cli ", "\(fetched.stderr)")
@@ -40,7 +56,7 @@ struct NetworkEndToEndTests {
             client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
             let token = url.split(separator: "/").last.map(String.init) ?? ""
             let moved = url.replacingOccurrences(of: url.components(separatedBy: "/preview/")[0], with: server.endpoint.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")))
-            _ = try await client.spawn("site", SpawnRequest(command: "python3", args: ["/workspace/echo.py", "8400"]))
+            try await Self.startEchoServer(client, "site", port: 8400, write: false)
             #expect(try await Self.get(moved + "again") == (200, "GET /again - "))
 
             let revoked = try await AgentBoxBinary.run(["preview", "revoke", "site", token], environment: environment)
@@ -67,8 +83,7 @@ struct NetworkEndToEndTests {
             let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--preview-domain", "preview.test"])
             let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
             _ = try await client.putWorkspace("host")
-            _ = try await client.writeFile("host", path: "/workspace/echo.py", data: Self.echoServer)
-            _ = try await client.spawn("host", SpawnRequest(command: "python3", args: ["/workspace/echo.py", "8401"]))
+            try await Self.startEchoServer(client, "host", port: 8401)
             let preview = try await client.createPreview("host", port: 8401)
             let port = server.endpoint.port!
             #expect(preview.url == "http://\(preview.token).preview.test:\(port)/")
@@ -97,8 +112,7 @@ struct NetworkEndToEndTests {
             let server = try await ServerProcess.start(dataDirectory: data)
             let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
             _ = try await client.putWorkspace("pipe")
-            _ = try await client.writeFile("pipe", path: "/workspace/echo.py", data: Self.echoServer)
-            _ = try await client.spawn("pipe", SpawnRequest(command: "python3", args: ["/workspace/echo.py", "8402"]))
+            try await Self.startEchoServer(client, "pipe", port: 8402)
             let preview = try await client.createPreview("pipe", port: 8402)
             #expect(try await Self.get((preview.url ?? "") + "ready").status == 200)
             let base = "/preview/\(preview.token)"
