@@ -13,6 +13,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code(name: "corrupt")
         /// The store is closed.
         public static let closed = Code(name: "closed")
+        /// A write for a workspace whose lease this node does not hold (any more): another node owns it
+        /// (``ClusterStore``).
+        public static let fenced = Code(name: "fenced")
         public var description: String { name }
     }
 
