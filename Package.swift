@@ -132,6 +132,7 @@ let package = Package(
             name: "AgentBoxServer",
             dependencies: [
                 "AgentBox",
+                "AgentBoxStore",
                 "AgentBoxAPI",
                 "AgentBoxMCP",
                 .product(name: "MCP", package: "swift-sdk"),

@@ -85,6 +85,11 @@ public struct AgentBoxConfiguration: Sendable {
     /// The LLM gateway (`/llm/...`): model calls of the workspaces, forwarded with the host's keys, within their
     /// budgets. `nil`: none, and workspaces get no gateway variables.
     public var llmGateway: LLMGateway?
+    /// This node's part in a cluster (with a ``ClusterStore``); `nil` for a single server.
+    public var cluster: ClusterOptions?
+    /// Where a cluster checkpoints workspaces' files (an S3-compatible blob store); `nil`: no checkpoints, so a
+    /// workspace taken over from a dead node starts with the files this node has of it (none, usually).
+    public var checkpoints: (any WorkspaceCheckpointStore)?
     /// Where to ask about bearer tokens this server does not know (`serve --auth-hook`); `nil`: they are refused.
     public var authHook: URL?
 

@@ -92,7 +92,10 @@ func buildAPI(
         each.add(middleware: ProblemMiddleware())
         if let token { each.add(middleware: AuthMiddleware(token: token, registry: registry, manager: manager)) }
     }
+    // In a cluster, requests for workspaces that another node serves go there (after authentication here).
+    if let cluster = manager.cluster { router.add(middleware: ClusterForwardingMiddleware(cluster: cluster, registry: registry)) }
     HealthController().addRoutes(to: registry)
+    ClusterController(manager: manager).addRoutes(to: registry)
     AccessController(manager: manager).addRoutes(to: registry)
     MetricsController(manager: manager).addRoutes(to: registry)
     WorkspaceController(manager: manager).addRoutes(to: registry)

@@ -152,7 +152,38 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A file of the gateway's real keys, one per line: anthropic=KEY, openai=KEY (or ANTHROPIC_API_KEY=KEY, OPENAI_API_KEY=KEY).")
     var llmKeyFile: String?
 
+    @Option(help: "Where records live: sqlite (in the data directory; the default) or postgres://USER[:PASSWORD]@HOST:PORT/DB, shared by the nodes of a cluster.")
+    var store = "sqlite"
+
+    @Option(help: "With --store postgres://…: this node's id in the cluster (unique, stable across restarts; [A-Za-z0-9._-]). Makes the server a cluster node.")
+    var nodeId: String?
+
+    @Option(help: "The URL at which the other nodes reach this one (default: http://HOST:PORT as listened on).")
+    var advertise: String?
+
+    @Option(help: "How long a workspace's lease lasts without renewal, in ms: a dead node's workspaces move after this.")
+    var leaseMs = 10_000
+
+    @Option(help: "An S3-compatible blob store for checkpoints of workspaces' files: s3://BUCKET?endpoint=http://HOST:PORT&region=R (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).")
+    var blobs: String?
+
+    @Option(help: "How often an awake workspace's files are checkpointed to --blobs, in ms (0: only on sleep, on snapshot and at shutdown).")
+    var checkpointIntervalMs = 60_000
+
     func validate() throws {
+        guard store == "sqlite" || store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") else {
+            throw ValidationError("--store must be sqlite or postgres://USER@HOST:PORT/DB, not '\(store)'")
+        }
+        if let nodeId {
+            guard ClusterOptions.isValidNodeId(nodeId) else { throw ValidationError("--node-id must be 1-64 of A-Z a-z 0-9 . _ -, not '\(nodeId)'") }
+            guard store != "sqlite" else { throw ValidationError("--node-id needs a shared store: --store postgres://…") }
+        }
+        if let advertise, URL(string: advertise)?.scheme?.hasPrefix("http") != true {
+            throw ValidationError("--advertise must be an http(s) URL such as http://10.0.0.2:8080, not '\(advertise)'")
+        }
+        guard (1000...3_600_000).contains(leaseMs) else { throw ValidationError("--lease-ms must be 1000...3600000") }
+        guard checkpointIntervalMs >= 0 else { throw ValidationError("--checkpoint-interval-ms must not be negative") }
+        if blobs != nil, nodeId == nil { throw ValidationError("--blobs is for cluster nodes: give --node-id and --store postgres://… too") }
         guard Duration.parse(sleepingRetention) != nil else {
             throw ValidationError("--sleeping-retention must be a duration such as 30s or 5m, not '\(sleepingRetention)'")
         }

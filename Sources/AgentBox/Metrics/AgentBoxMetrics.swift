@@ -44,6 +44,8 @@ public final class AgentBoxMetrics: Sendable {
 
     /// `agentbox_execs_total`: execs that ran to their end (exit, signal or timeout).
     public let execs: Counter
+    /// Checkpoints of workspaces' files written to a cluster's blob store.
+    public let checkpoints: Counter
     /// `agentbox_exec_duration_seconds`.
     public let execDuration: CoreMetrics.Timer
     /// `agentbox_processes_started_total`: processes started in sandboxes (execs, spawns, helpers, agents).
@@ -133,6 +135,7 @@ public final class AgentBoxMetrics: Sendable {
         runtimesResident = gauge("agentbox_workspace_runtimes", [("residency", "resident")])
         runtimesLoaded = gauge("agentbox_workspace_runtimes", [("residency", "loaded")])
         execs = counter("agentbox_execs_total")
+        checkpoints = counter("agentbox_checkpoints_total")
         execDuration = timer("agentbox_exec_duration_seconds")
         processesStarted = counter("agentbox_processes_started_total")
         processes = meter("agentbox_processes")

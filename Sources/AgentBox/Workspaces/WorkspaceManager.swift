@@ -57,6 +57,10 @@ public final class WorkspaceManager: Sendable {
     let acpStarts = SingleFlight<ACPServer>()
     /// The models and modes each agent offered in its latest session (ACP `session/new`), by agent id.
     let agentOptions = Mutex<[String: (models: [AgentOption], modes: [AgentOption])]>([:])
+    /// This node's side of the cluster, when the configuration names one and the store is shared (a ``ClusterStore``).
+    public let cluster: ClusterCoordinator?
+    /// The checkpoints under way, one per workspace at a time.
+    let checkpointRuns = CoalescingRuns()
 
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
@@ -72,7 +76,13 @@ public final class WorkspaceManager: Sendable {
         self.diskPool = diskPool
         self.runtimes = RuntimeRegistry(retention: configuration.sleepingRetention)
         self.cronSlots = AsyncLimiter(limit: configuration.cronMaxConcurrentRuns)
+        if let options = configuration.cluster, let shared = store as? any ClusterStore {
+            cluster = ClusterCoordinator(store: shared, options: options, logger: logger)
+        } else {
+            cluster = nil
+        }
         store.reportMetrics(to: configuration.metrics.factory)
+        cluster?.setOnLost { [weak self] key in await self?.leaseLost(key) }
     }
 
     /// Creates the data directory if needed and, as configured, opens the disk pool (saying in one line at start-up
@@ -163,6 +173,7 @@ public final class WorkspaceManager: Sendable {
             return try await createFromSnapshot(key: key, config: config, snapshotID: snapshotID)
         }
         let config = try validated(config)
+        try await claimLocally(key)
         if let existing = try await store.workspace(key: key) {
             return (try await updateLimits(of: existing, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
         }
@@ -317,6 +328,13 @@ public final class WorkspaceManager: Sendable {
         forgetLLMUsage(key)
         forgetPreviews(of: key)
         cron.forget(workspace: key)
+        if let cluster {
+            await cluster.release(key)
+            try? FileManager.default.removeItem(at: clusterStamp(of: runtime.record))
+            do { try await configuration.checkpoints?.deleteCheckpoints(workspaceId: runtime.id) } catch {
+                logger.warning("could not delete a destroyed workspace's checkpoints", metadata: ["workspace.key": "\(key)", "error": "\(error)"])
+            }
+        }
         do {
             if let pool = diskPool, pool.holdsWorkspace(id: runtime.id) {
                 let (id, group) = (runtime.id, runtime.sandboxNumber)
@@ -371,6 +389,8 @@ public final class WorkspaceManager: Sendable {
 
     func runtime(for record: WorkspaceRecord) async throws -> WorkspaceRuntime {
         if let runtime = runtimes.runtime(record.key), runtime.id == record.id { return runtime }
+        try await claimLocally(record.key)
+        try await prepareTakenOverFiles(record)
         let bound = try await store.eventSequenceBound(key: record.key)
         let key = record.key
         var mcp: ToolSocketHandlers.MCPHandler?
@@ -379,10 +399,18 @@ public final class WorkspaceManager: Sendable {
                 await self?.serveToolkitMCP(key: key, sessionId: sessionId, messages: messages, send: send)
             }
         }
+        var sleepHook: (@Sendable (WorkspaceKey) -> Void)?
+        if cluster != nil, configuration.checkpoints != nil {
+            // A workspace gone to sleep has its files checkpointed, while nothing changes them.
+            sleepHook = { [weak self] key in
+                Task { await self?.checkpoint(key: key) }
+            }
+        }
         let candidate = WorkspaceRuntime(
             record: record, directory: directory(of: record), eventSeqBound: bound, store: store, configuration: configuration,
             egressAddresses: egressAddresses, registry: runtimes, imageLayers: try await imageLayers(record.config.image),
             logger: logger,
+            onSlept: sleepHook,
             toolHandlers: ToolSocketHandlers(
                 command: { [weak self] request in
                     guard let self else { return .failure("AgentBox is shutting down") }
@@ -409,6 +437,12 @@ public final class WorkspaceManager: Sendable {
         let (logger, runtimes) = (logger, runtimes)
         await withDiscardingTaskGroup { group in
             group.addTask { await self.runCronScheduler() }
+            if let cluster = self.cluster {
+                group.addTask { await cluster.run() }
+                if let interval = self.configuration.cluster?.checkpointInterval, self.configuration.checkpoints != nil {
+                    group.addTask { await self.runCheckpoints(every: interval) }
+                }
+            }
             group.addTask {
                 await runtimes.reap { count in
                     guard logger.logLevel <= .debug else { return }
@@ -453,12 +487,17 @@ public final class WorkspaceManager: Sendable {
                 group.addTask {
                     await runtime.sleep()
                     await runtime.finishEventStreams()
+                    await self.checkpoint(key: runtime.key)
                 }
             }
         }
         // Let the last activity timestamps reach the store before it closes.
         for record in all.map(\.snapshot) {
             try? await store.touchWorkspace(key: record.key, at: record.lastActiveAt)
+        }
+        // The files are checkpointed: other nodes may take the workspaces over at once.
+        if let cluster {
+            for key in cluster.heldKeys { await cluster.release(key) }
         }
         do { try await store.close() } catch {
             logger.error("could not close the store", metadata: ["error": "\(error)"])

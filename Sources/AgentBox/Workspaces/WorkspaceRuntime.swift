@@ -86,6 +86,9 @@ public actor WorkspaceRuntime {
     /// The workspace's tools socket while it is awake with toolkits attached, and the task that serves it.
     var toolSocket: (socket: ToolSocket, task: Task<Void, Never>)?
 
+    /// Told after each stop that leaves the workspace asleep (to checkpoint its files, in a cluster).
+    let onSlept: (@Sendable (WorkspaceKey) -> Void)?
+
     /// What must run before the sandbox stops (sessions stopping their agents gently), by owner.
     private var stopHooks: [String: @Sendable () async -> Void] = [:]
 
@@ -102,8 +105,9 @@ public actor WorkspaceRuntime {
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
         egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, imageLayers: [URL] = [], logger: Logger,
-        toolHandlers: ToolSocketHandlers? = nil
+        onSlept: (@Sendable (WorkspaceKey) -> Void)? = nil, toolHandlers: ToolSocketHandlers? = nil
     ) {
+        self.onSlept = onSlept
         self.toolHandlers = toolHandlers
         self.imageLayers = imageLayers
         self.registry = registry
@@ -400,6 +404,7 @@ public actor WorkspaceRuntime {
         persistLastActive(stateSnapshot.withLock { $0.lastActiveAt })
         logger.debug("workspace stopped", metadata: ["reason": "\(reason.rawValue)"])
         await publish(.vmShutdown(VMShutdown(reason: reason)))
+        if reason != .destroy { onSlept?(key) }
     }
 
     /// Stops the workspace for good and ends its event streams. The caller removes its records and files.

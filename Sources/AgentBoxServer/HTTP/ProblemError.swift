@@ -61,6 +61,9 @@ public struct ProblemError: HTTPResponseError, Sendable {
         case let error as StoreError where error.code == .notFound:
             // A workspace deleted while the request was under way.
             return ProblemError(.notFound, error.message)
+        case let error as StoreError where error.code == .fenced:
+            // Another node took the workspace over while this one answered: the client's retry is forwarded there.
+            return ProblemError(.serviceUnavailable, "this node no longer serves the workspace (\(error.message)); try again", headers: [.retryAfter: "1"])
         case let error as StoreError where error.code == .closed:
             return ProblemError(.serviceUnavailable, "AgentBox is shutting down")
         case let error as InvalidWorkspaceKey:

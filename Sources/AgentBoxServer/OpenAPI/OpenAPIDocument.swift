@@ -75,6 +75,23 @@ enum OpenAPIDocument {
                 "detail": ["type": "string"],
             ],
         ],
+        "ClusterStatus": [
+            "type": "object", "required": ["node", "nodes"],
+            "properties": [
+                "node": ["type": "string"],
+                "nodes": [
+                    "type": "array",
+                    "items": [
+                        "type": "object", "required": ["id", "advertise", "state", "lastSeenAt", "startedAt", "workspaces"],
+                        "properties": [
+                            "id": ["type": "string"], "advertise": ["type": "string"], "state": ["type": "string", "enum": ["up", "down"]],
+                            "lastSeenAt": ["type": "string", "format": "date-time"], "startedAt": ["type": "string", "format": "date-time"],
+                            "workspaces": ["type": "array", "items": ["type": "string"]],
+                        ],
+                    ],
+                ],
+            ],
+        ],
         "Health": [
             "type": "object", "required": ["status", "version"],
             "properties": ["status": ["type": "string", "enum": ["ok"]], "version": ["type": "string"]],

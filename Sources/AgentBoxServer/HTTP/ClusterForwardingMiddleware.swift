@@ -1,0 +1,86 @@
+import AgentBox
+import AgentBoxAPI
+import AgentBoxStore
+import AsyncHTTPClient
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+
+/// In a cluster, sends each request for a workspace that another node serves to that node, and streams its answer
+/// back: JSON, file transfers and event streams (SSE) alike, each in both directions as it comes, with the body's
+/// backpressure. A request for a workspace no live node serves takes it here (``WorkspaceManager/claimLocally(_:)``
+/// via ``ClusterCoordinator/claim(_:)``), after waiting for a dead owner's lease to run out.
+///
+/// A forwarded request carries ``forwardedHeader`` (this node's id): the node that receives it serves it or refuses
+/// with 503 (the lease moved while it travelled; the client tries again), never forwards it on, so no request loops.
+/// The receiving node checks the caller's token again (every node knows the same tokens: they are in the shared
+/// store, and `--token` is the same on every node).
+struct ClusterForwardingMiddleware: RouterMiddleware {
+    typealias Context = AgentBoxRequestContext
+    let cluster: ClusterCoordinator
+    let registry: APIRouteRegistry
+
+    static let forwardedHeader = HTTPField.Name("X-AgentBox-Forwarded-By")!
+    /// Headers that belong to one connection, not to the request (RFC 9110 7.6.1), and the Host the client sent.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+    ]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard registry.declaration(request.method, endpointPath: context.endpointPath)?.scope == .workspace,
+            let key = try? WorkspaceController.key(context)
+        else { return try await next(request, context) }
+        switch try await cluster.claim(key) {
+        case .local:
+            return try await next(request, context)
+        case .remote(let node):
+            if let from = request.headers[Self.forwardedHeader] {
+                throw ProblemError(
+                    .serviceUnavailable, "workspace '\(key)' moved to node '\(node.id)' while node '\(from)' forwarded the request; try again",
+                    headers: [.retryAfter: "1"])
+            }
+            return try await forward(request, to: node)
+        }
+    }
+
+    private func forward(_ request: Request, to node: NodeRecord) async throws -> Response {
+        var outbound = HTTPClientRequest(url: node.address.trimmingSuffix("/") + request.uri.description)
+        outbound.method = HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headers where !Self.hopByHop.contains(field.name.canonicalName) {
+            outbound.headers.add(name: field.name.rawName, value: field.value)
+        }
+        outbound.headers.replaceOrAdd(name: Self.forwardedHeader.rawName, value: cluster.options.nodeId)
+        if let length = request.headers[.contentLength].flatMap(Int64.init) {
+            outbound.body = .stream(request.body, length: .known(length))
+        } else if request.method == .get || request.method == .head || request.method == .delete {
+            outbound.body = nil
+        } else {
+            outbound.body = .stream(request.body, length: .unknown)
+        }
+        let answer: HTTPClientResponse
+        do {
+            // No deadline: event streams last as long as their client; the owner's own timeouts apply.
+            answer = try await HTTPClient.shared.execute(outbound, deadline: .distantFuture)
+        } catch {
+            cluster.reportUnreachable(node)
+            throw ProblemError(
+                .serviceUnavailable, "node '\(node.id)', which serves this workspace, does not answer (\(error)); try again shortly",
+                headers: [.retryAfter: "1"])
+        }
+        var headers = HTTPFields()
+        for (name, value) in answer.headers where !Self.hopByHop.contains(name.lowercased()) {
+            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+        }
+        if let length = answer.headers.first(name: "content-length") { headers[.contentLength] = length }
+        return Response(
+            status: HTTPResponse.Status(code: Int(answer.status.code), reasonPhrase: answer.status.reasonPhrase), headers: headers,
+            body: ResponseBody(asyncSequence: answer.body))
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}
