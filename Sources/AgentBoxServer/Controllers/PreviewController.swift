@@ -120,22 +120,23 @@ struct PreviewController {
 
     /// Copies messages both ways until either side closes; then the other side is closed too. The messages' bytes
     /// are counted as the workspace's preview traffic through `door` (the WebSocket inside is the client's own, not
-    /// a ``WorkspaceSocket``, so its bytes are counted here: payloads, without framing).
+    /// a ``WorkspaceSocket``, so its bytes are counted here: payloads, without framing); `nil` counts nothing (a
+    /// relay to another node of a cluster, which counts them itself).
     static func relay(
         from clientInbound: WebSocketInboundStream, to serverOutbound: WebSocketOutboundWriter,
-        and serverInbound: WebSocketInboundStream, to clientOutbound: WebSocketOutboundWriter, counting door: TrafficDoor
+        and serverInbound: WebSocketInboundStream, to clientOutbound: WebSocketOutboundWriter, counting door: TrafficDoor?
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await message in clientInbound.messages(maxSize: ShellController.maxFrameSize) {
-                    door.countIn(Self.size(message))
+                    door?.countIn(Self.size(message))
                     try await serverOutbound.write(Self.frame(message))
                 }
                 try? await serverOutbound.close(.normalClosure, reason: nil)
             }
             group.addTask {
                 for try await message in serverInbound.messages(maxSize: ShellController.maxFrameSize) {
-                    door.countOut(Self.size(message))
+                    door?.countOut(Self.size(message))
                     try await clientOutbound.write(Self.frame(message))
                 }
                 try? await clientOutbound.close(.normalClosure, reason: nil)

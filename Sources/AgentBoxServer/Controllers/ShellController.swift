@@ -97,10 +97,21 @@ struct ShellController {
             throw ProblemError(HTTPResponse.Status(code: 426, reasonPhrase: "Upgrade Required"), "this route takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         }
         registry.declare(webSocket)
-        webSocketRouter.ws(RouterPath(webSocket.routerPath)) { _, context in
+        webSocketRouter.ws(RouterPath(webSocket.routerPath)) { request, context in
+            // In a cluster, a shell of a workspace another node serves is relayed there.
+            if try await ClusterWebSocketForwarder.remoteOwner(manager, WorkspaceController.key(context), request: request) != nil {
+                return .upgrade([:])
+            }
             _ = try await Self.session(manager, context)
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
+            if let cluster = manager.cluster,
+                let node = try await ClusterWebSocketForwarder.remoteOwner(manager, WorkspaceController.key(context.requestContext), request: context.request)
+            {
+                try await ClusterWebSocketForwarder.relay(
+                    to: node, cluster: cluster, request: context.request, context: context.requestContext, inbound: inbound, outbound: outbound)
+                return
+            }
             let session = try await Self.session(manager, context.requestContext)
             try await Self.relay(session, inbound: inbound, outbound: outbound, until: context.requestContext.revocation)
         }
