@@ -156,14 +156,17 @@ public actor CodexAdapter {
         return ["mcp_servers": try mcpServersConfig(MCPServerSpec.parse(servers))]
     }
 
-    /// Waits (at most 30 s) until Codex has started or given up on each of the thread's MCP servers: it starts them
+    /// How long Codex gives each MCP server to start.
+    public static let startupTimeoutSeconds = 45
+
+    /// Waits (at most 50 s) until Codex has started or given up on each of the thread's MCP servers: it starts them
     /// after `thread/start` answered, and a turn begun before then does not offer their tools to the model. A server
     /// that fails is left out by Codex, as Claude Code does. A thread that reports no server at all within 10 s (one
     /// the app server already had loaded) is not waited for longer; on a loaded machine the first status can take seconds.
     private func awaitMCPStartup(_ thread: String, _ config: JSONValue?) async {
         guard case .object(let servers)? = config?["mcp_servers"], !servers.isEmpty else { return }
         let start = ContinuousClock.now
-        while ContinuousClock.now - start < .seconds(30) {
+        while ContinuousClock.now - start < .seconds(50) {
             let states = mcpStartup[thread] ?? [:]
             if states.isEmpty, ContinuousClock.now - start > .seconds(10) { return }
             if servers.keys.allSatisfy({ states[$0].map { $0 != "starting" } ?? false }) { return }
@@ -175,14 +178,20 @@ public actor CodexAdapter {
     /// `{url, http_headers}`. Codex has no SSE transport: an `sse` server is refused (invalid params, naming it)
     /// rather than left out, so that a session never starts without a server its creator asked for. Codex offers the
     /// model a server's tools in the Responses tool namespace `mcp__NAME`, each under its own name.
+    ///
+    /// Each server gets ``startupTimeoutSeconds`` to start (Codex's own default, 10 s, was seen to run out on a loaded
+    /// machine: the server was then left out and its tools never offered).
     public static func mcpServersConfig(_ servers: [MCPServerSpec]) throws(JSONRPCError) -> JSONValue {
         var table: [String: JSONValue] = [:]
         for server in servers {
             switch server.transport {
             case .stdio(let command, let args, let env):
-                table[server.name] = ["command": .string(command), "args": .array(args.map { .string($0) }), "env": env.object]
+                table[server.name] = [
+                    "command": .string(command), "args": .array(args.map { .string($0) }), "env": env.object,
+                    "startup_timeout_sec": .number(Double(startupTimeoutSeconds)),
+                ]
             case .http(let url, let headers):
-                table[server.name] = ["url": .string(url), "http_headers": headers.object]
+                table[server.name] = ["url": .string(url), "http_headers": headers.object, "startup_timeout_sec": .number(Double(startupTimeoutSeconds))]
             case .sse:
                 throw JSONRPCError.invalidParams("MCP server '\(server.name)' is an sse server, and Codex speaks only stdio and streamable HTTP")
             }

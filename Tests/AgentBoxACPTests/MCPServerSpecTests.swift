@@ -37,9 +37,9 @@ struct MCPServerSpecTests {
     @Test func codexConfig() throws {
         let config = try CodexAdapter.mcpServersConfig(try MCPServerSpec.parse(acp.filter { $0["type"] != "sse" }))
         #expect(config == [
-            "fixture": ["command": "/usr/bin/python3", "args": ["/workspace/server.py", "-v"], "env": ["GREETING": "hi"]],
-            "remote": ["url": "http://host.agentbox.internal:8080/v1/mcp", "http_headers": ["Authorization": "Bearer t"]],
-            "bare": ["command": "tool", "args": [], "env": [:]],
+            "fixture": ["command": "/usr/bin/python3", "args": ["/workspace/server.py", "-v"], "env": ["GREETING": "hi"], "startup_timeout_sec": 45],
+            "remote": ["url": "http://host.agentbox.internal:8080/v1/mcp", "http_headers": ["Authorization": "Bearer t"], "startup_timeout_sec": 45],
+            "bare": ["command": "tool", "args": [], "env": [:], "startup_timeout_sec": 45],
         ])
     }
 

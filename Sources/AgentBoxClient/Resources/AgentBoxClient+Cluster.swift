@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import NIOHTTP1
 
 /// The cluster the server belongs to.
 extension AgentBoxClient {
