@@ -345,14 +345,58 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         logger.info("data directory", metadata: ["path": "\(dataDirectory.path)"])
-        let manager = try WorkspaceManager.open(
-            configuration: configuration, store: try SQLiteStore.open(in: configuration.dataDirectory), logger: logger)
-        try await runServer(manager: manager, configuration: server, logger: logger) { [gateway = configuration.llmGateway] port in
+        if let nodeId {
+            configuration.cluster = ClusterOptions(
+                nodeId: nodeId, advertise: advertise ?? "", lease: .milliseconds(leaseMs),
+                checkpointInterval: checkpointIntervalMs == 0 ? nil : .milliseconds(checkpointIntervalMs))
+            if let blobs {
+                do {
+                    configuration.checkpoints = try await BlobCheckpointStore.open(s3: Self.s3Configuration(blobs), logger: logger)
+                } catch {
+                    printError("error: --blobs: \(error)")
+                    throw ExitCode(2)
+                }
+            } else {
+                logger.warning("a cluster node without --blobs: a workspace taken over from a dead node starts with no files")
+            }
+        }
+        let store: any Store
+        if self.store == "sqlite" {
+            store = try SQLiteStore.open(in: configuration.dataDirectory)
+        } else {
+            do {
+                store = try await PostgresStore.open(url: self.store, nodeId: nodeId, logger: logger)
+            } catch {
+                printError("error: cannot open the Postgres store: \(error)")
+                throw ExitCode(2)
+            }
+            logger.info("store", metadata: ["kind": "postgres", "node": "\(nodeId ?? "-")"])
+        }
+        let manager = try WorkspaceManager.open(configuration: configuration, store: store, logger: logger)
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        try await runServer(manager: manager, configuration: server, logger: logger) { [gateway = configuration.llmGateway, advertise] port in
             gateway?.serverStarted(port: port)
+            if let cluster = manager.cluster, advertise == nil { await cluster.setAdvertise("http://\(shownHost):\(port)") }
             // One line on stdout that scripts and tests wait for.
-            let shownHost = host.contains(":") ? "[\(host)]" : host
             printFlushed("agentbox listening on http://\(shownHost):\(port)")
         }
+    }
+
+    /// `s3://BUCKET?endpoint=http://HOST:PORT&region=R`, with the credentials of `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    static func s3Configuration(_ text: String) throws -> S3Configuration {
+        guard let components = URLComponents(string: text), components.scheme == "s3", let bucket = components.host, !bucket.isEmpty else {
+            throw ValidationError("--blobs must be s3://BUCKET?endpoint=http://HOST:PORT&region=R, not '\(text)'")
+        }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { $1 }
+        guard let endpointText = query["endpoint"], let endpoint = URL(string: endpointText), ["http", "https"].contains(endpoint.scheme ?? "") else {
+            throw ValidationError("--blobs needs ?endpoint=http://HOST:PORT (the S3-compatible server), in '\(text)'")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard let access = environment["AWS_ACCESS_KEY_ID"], let secret = environment["AWS_SECRET_ACCESS_KEY"], !access.isEmpty, !secret.isEmpty else {
+            throw ValidationError("--blobs needs the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        }
+        return S3Configuration(endpoint: endpoint, bucket: bucket, region: query["region"] ?? "us-east-1", accessKey: access, secretKey: secret)
     }
 
     /// The LLM gateway of `--llm-upstream` and the keys (`--llm-key-file`, else the environment); `nil` without one.

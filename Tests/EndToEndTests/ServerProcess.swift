@@ -87,7 +87,9 @@ final class ServerProcess: Sendable {
     /// Starts the server and returns once it listens.
     /// `uidBase` picks the sandboxes' host uids; a restart that must find the workspaces' files readable again passes
     /// the first server's ``uidBase``.
-    static func start(dataDirectory: URL, token: String? = "e2e-token", extraArguments: [String] = [], uidBase: String? = nil) async throws -> ServerProcess {
+    static func start(
+        dataDirectory: URL, token: String? = "e2e-token", extraArguments: [String] = [], uidBase: String? = nil, environment extra: [String: String] = [:]
+    ) async throws -> ServerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
         // Servers of parallel tests each get their own range of sandbox host uids.
@@ -98,6 +100,7 @@ final class ServerProcess: Sendable {
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["AGENTBOX_TOKEN"] = nil
+        environment.merge(extra) { $1 }
         process.environment = environment
         let out = Pipe()
         let stderrLog = dataDirectory.deletingLastPathComponent().appendingPathComponent("serve-\(UUID()).log")

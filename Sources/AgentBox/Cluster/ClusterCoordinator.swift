@@ -64,12 +64,16 @@ public final class ClusterCoordinator: Sendable {
         var held: [WorkspaceKey: (epoch: Int64, confirmed: ContinuousClock.Instant)] = [:]
         /// The epoch each workspace had when this node last took it over (see ``takenOver(_:)``).
         var takeovers: [WorkspaceKey: Int64] = [:]
+        /// Workspaces other nodes serve, as last found, until when that is trusted without asking the store.
+        var remote: [WorkspaceKey: (node: NodeRecord, until: ContinuousClock.Instant)] = [:]
         /// Nodes that did not answer a forwarded request, until when they are not tried again.
         var unreachable: [String: ContinuousClock.Instant] = [:]
         var onLost: (@Sendable (WorkspaceKey) async -> Void)?
+        /// Where other nodes reach this one: the configured one, or set once the server listens.
+        var advertise: String
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     /// Acquisitions under way, by key, so that a page's many requests make one.
     private let acquisitions = SingleFlight<WorkspacePlacement>()
 
@@ -77,6 +81,17 @@ public final class ClusterCoordinator: Sendable {
         self.store = store
         self.options = options
         self.logger = logger
+        state = Mutex(State(advertise: options.advertise))
+    }
+
+    /// Where other nodes reach this one. Empty until known.
+    public var advertise: String { state.withLock { $0.advertise } }
+
+    /// Sets where other nodes reach this one (a server that chose its port when it started listening), and
+    /// registers the node at once.
+    public func setAdvertise(_ address: String) async {
+        state.withLock { $0.advertise = address }
+        await beat()
     }
 
     /// Called with each workspace whose lease another node took from this one.
@@ -92,11 +107,15 @@ public final class ClusterCoordinator: Sendable {
     /// Waits, at most a lease and a few seconds, for the lease of a node that stopped answering to expire.
     public func claim(_ key: WorkspaceKey) async throws -> WorkspacePlacement {
         let now = ContinuousClock.now
-        let fresh = state.withLock { state -> Bool in
-            guard let held = state.held[key] else { return false }
-            return now - held.confirmed < trustWindow
+        let known = state.withLock { state -> WorkspacePlacement? in
+            if let held = state.held[key], now - held.confirmed < trustWindow { return .local }
+            if let remote = state.remote[key] {
+                if now < remote.until, state.unreachable[remote.node.id] == nil { return .remote(remote.node) }
+                state.remote[key] = nil
+            }
+            return nil
         }
-        if fresh { return .local }
+        if let known { return known }
         return try await acquisitions.run(key.rawValue) { try await self.acquire(key) }
     }
 
@@ -122,12 +141,19 @@ public final class ClusterCoordinator: Sendable {
             let asked = ContinuousClock.now
             switch try await store.acquireLease(key: key, ttl: options.lease) {
             case .acquired(let lease):
-                state.withLock { $0.held[key] = (lease.epoch, asked) }
+                state.withLock { state in
+                    state.held[key] = (lease.epoch, asked)
+                    state.remote[key] = nil
+                }
                 return .local
             case .held(let lease):
                 let nodes = try await store.nodes()
                 let storeNow = try await store.now()
                 if let holder = lease.nodeId, let node = nodes.first(where: { $0.id == holder }), isAlive(node, now: storeNow) {
+                    // Trusted for a third of a lease at most (and never past the lease's end): a page's requests
+                    // then cost no round trip to the store each.
+                    let remaining = Duration.milliseconds(Int64(max(lease.expiresAt.timeIntervalSince(storeNow), 0) * 1000))
+                    state.withLock { $0.remote[key] = (node, asked + min(trustWindow, remaining)) }
                     return .remote(node)
                 }
                 // The holder stopped heart-beating (or left): its lease runs out at `expiresAt`, store time.
@@ -163,7 +189,10 @@ public final class ClusterCoordinator: Sendable {
     /// wait for their leases to expire and move here).
     public func reportUnreachable(_ node: NodeRecord) {
         logger.warning("node does not answer", metadata: ["node": "\(node.id)", "address": "\(node.address)"])
-        state.withLock { $0.unreachable[node.id] = .now + options.lease }
+        state.withLock { state in
+            state.unreachable[node.id] = .now + options.lease
+            state.remote = state.remote.filter { $0.value.node.id != node.id }
+        }
     }
 
     /// Gives up `key`'s lease (its workspace was destroyed, or this node stops serving it).
@@ -199,8 +228,11 @@ public final class ClusterCoordinator: Sendable {
     /// One heartbeat and one renewal of every held lease.
     func beat() async {
         let asked = ContinuousClock.now
+        let address = advertise
+        // Not registered before other nodes can reach it (the server has not listened yet).
+        guard !address.isEmpty else { return }
         do {
-            try await store.heartbeat(address: options.advertise, startedAt: startedAt)
+            try await store.heartbeat(address: address, startedAt: startedAt)
             let lost = try await store.renewLeases(ttl: options.lease)
             let handler = state.withLock { state in
                 for key in state.held.keys { state.held[key]?.confirmed = asked }

@@ -1,0 +1,76 @@
+import AgentBoxBlobs
+import Foundation
+import Logging
+import Synchronization
+
+/// Checkpoints of workspaces' files in a ``BlobStore`` (an S3-compatible one in a cluster), by ``FileCheckpointer``:
+/// per workspace id, a prefix `workspaces/<id>` with its manifests and `latest`; contents are content-addressed
+/// (`blobs/<sha256>`) and shared by all. Beside `latest`, `latest-epoch` records the lease epoch of the node that
+/// wrote it (`<epoch> <manifest id>`), which decides whether a node taking a workspace over may keep files it has.
+///
+/// The last manifest written per workspace is kept in memory, so that the next checkpoint reads only files whose
+/// size, mtime or inode changed, and uploads only contents the store lacks.
+public final class BlobCheckpointStore: WorkspaceCheckpointStore {
+    let blobs: any BlobStore
+    let checkpointer: FileCheckpointer
+    let logger: Logger
+    /// Checkpoints kept per workspace (older ones' manifests are deleted; contents stay, see docs/BLOBS.md).
+    let keep: Int
+    private let previous = Mutex<[String: CheckpointManifest]>([:])
+
+    public init(blobs: any BlobStore, keep: Int = 5, logger: Logger) {
+        self.blobs = blobs
+        self.keep = keep
+        self.logger = logger
+        checkpointer = FileCheckpointer(concurrency: 8, logger: logger)
+    }
+
+    /// A store on the S3-compatible server `configuration` names; makes the bucket when it is missing.
+    public static func open(s3 configuration: S3Configuration, logger: Logger) async throws -> BlobCheckpointStore {
+        let client = S3Client(configuration: configuration, logger: logger)
+        try await client.createBucket()
+        return BlobCheckpointStore(blobs: S3BlobStore(client: client), logger: logger)
+    }
+
+    static func prefix(_ workspaceId: String) -> String { "workspaces/\(workspaceId)" }
+
+    public func checkpoint(workspaceId: String, epoch: Int64, root: URL, owners: OwnerMapping) async throws -> CheckpointFigures {
+        let prefix = Self.prefix(workspaceId)
+        var last = previous.withLock { $0[workspaceId] }
+        if last == nil { last = try await checkpointer.latestManifest(prefix: prefix, in: blobs) }
+        let figures = Mutex(FileCheckpointer.Progress())
+        let manifest = try await checkpointer.checkpoint(
+            root: root, into: blobs, prefix: prefix, previous: last,
+            mapOwner: { uid, gid in (owners.inside(uid), owners.inside(gid)) },
+            progress: { progress in figures.withLock { $0 = progress } })
+        try await blobs.put("\(prefix)/latest-epoch", data: Data("\(epoch) \(manifest.id)".utf8))
+        previous.withLock { $0[workspaceId] = manifest }
+        _ = try? await checkpointer.prune(prefix: prefix, in: blobs, keep: keep)
+        let done = figures.withLock { $0 }
+        let files = manifest.entries.filter { $0.kind == .file }
+        return CheckpointFigures(
+            files: files.count, bytes: files.reduce(0) { $0 + $1.size }, uploadedObjects: done.objectsUploaded, uploadedBytes: done.bytesUploaded)
+    }
+
+    public func latestEpoch(workspaceId: String) async throws -> Int64? {
+        let data: Data
+        do {
+            data = try await blobs.get("\(Self.prefix(workspaceId))/latest-epoch", maxBytes: 256)
+        } catch let error as BlobError where error.code == .notFound {
+            return nil
+        }
+        return String(decoding: data, as: UTF8.self).split(separator: " ").first.flatMap { Int64($0) }
+    }
+
+    public func restore(workspaceId: String, into root: URL, owners: OwnerMapping) async throws -> Bool {
+        let manifest = try await checkpointer.restoreLatest(
+            prefix: Self.prefix(workspaceId), from: blobs, into: root, mapOwner: { uid, gid in (owners.host(uid), owners.host(gid)) })
+        if let manifest { previous.withLock { $0[workspaceId] = manifest } }
+        return manifest != nil
+    }
+
+    public func deleteCheckpoints(workspaceId: String) async throws {
+        previous.withLock { $0[workspaceId] = nil }
+        try await blobs.deleteAll(prefix: Self.prefix(workspaceId) + "/")
+    }
+}
