@@ -150,6 +150,12 @@ extension WorkspaceManager {
     private func fire(_ ref: CronJobRef, slot: Date) async {
         do {
             guard let record = try await store.cronJob(key: ref.key, id: ref.id), record.enabled, let stored = record.nextRunAt else { return }
+            // In a cluster, the node that serves the workspace (or takes it now) runs its jobs; the others follow the
+            // store, a little after the slot, in case that node dies before it runs it.
+            if let cluster, case .remote = try await cluster.claim(ref.key) {
+                cron.schedule(ref, at: Date().addingTimeInterval(cluster.options.lease.seconds))
+                return
+            }
             guard abs(stored.timeIntervalSince(slot)) < 1e-6 else {
                 // Rescheduled meanwhile: wait for the stored slot instead.
                 cron.schedule(ref, at: stored)

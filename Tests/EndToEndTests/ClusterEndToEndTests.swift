@@ -1,0 +1,178 @@
+import AgentBoxAPI
+import AgentBoxClient
+import Foundation
+import Testing
+
+/// The Postgres server of the test set-up (scripts/setup-postgres.sh) and SeaweedFS's `weed` (scripts/setup-s3.sh).
+let clusterPostgresURL = ProcessInfo.processInfo.environment["AGENTBOX_POSTGRES_URL"]
+let clusterWeed = ProcessInfo.processInfo.environment["AGENTBOX_WEED"]
+
+/// Three real `agentbox serve` nodes sharing a real Postgres and a real S3-compatible server, all on loopback.
+@Suite(
+    "A cluster of three nodes", .enabled(if: canSandbox && clusterPostgresURL != nil && clusterWeed != nil, "needs root, bubblewrap, AGENTBOX_POSTGRES_URL and AGENTBOX_WEED"),
+    .timeLimit(.minutes(5)))
+struct ClusterEndToEndTests {
+    static let lease = 3000
+
+    /// Any node answers for any workspace; kill -9 of the owner moves the workspace, with the files of its last
+    /// checkpoint and its whole transcript, to the node that gets the next request; a paused owner that lost its
+    /// lease serves nothing stale once it runs again.
+    @Test func theOwnerDiesAndTheWorkspaceMovesWithItsFilesAndTranscript() async throws {
+        let admin = try #require(clusterPostgresURL)
+        let database = "ab_cluster_\(UInt32.random(in: 0...UInt32.max))"
+        let created = try await runProgram("/usr/bin/psql", [admin, "-q", "-c", "CREATE DATABASE \(database)"])
+        #expect(created.status == 0, "\(created.stderr)")
+        defer { Task { _ = try? await runProgram("/usr/bin/psql", [admin, "-q", "-c", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"]) } }
+        let url = admin.split(separator: "/").dropLast().joined(separator: "/") + "/" + database
+        let weed = try await WeedProcess.start()
+        defer { weed.stop() }
+
+        try await withTemporaryDirectory { root in
+            let uidBase = String(100_000_000 + Int.random(in: 0..<15_000) * 262_144)
+            func start(_ index: Int) async throws -> ServerProcess {
+                let data = root.appendingPathComponent("node\(index)/data")
+                try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+                return try await ServerProcess.start(
+                    dataDirectory: data,
+                    extraArguments: [
+                        "--store", url, "--node-id", "n\(index)", "--lease-ms", String(Self.lease),
+                        "--blobs", "s3://cluster?endpoint=\(weed.endpoint)", "--checkpoint-interval-ms", "1000",
+                    ],
+                    uidBase: uidBase, environment: ["AWS_ACCESS_KEY_ID": WeedProcess.accessKey, "AWS_SECRET_ACCESS_KEY": WeedProcess.secretKey])
+            }
+            let nodes = [try await start(1), try await start(2), try await start(3)]
+            let clients = nodes.map { AgentBoxClient(endpoint: $0.endpoint, token: $0.token) }
+
+            // n1 takes the new workspace; n2 and n3 forward to it (files, sessions, events).
+            _ = try await clients[0].putWorkspace("w")
+            _ = try await clients[0].writeFile("w", path: "/workspace/a.txt", data: Data("one".utf8))
+            #expect(String(decoding: try await clients[1].readFileData("w", path: "/workspace/a.txt"), as: UTF8.self) == "one")
+            let written = try await clients[2].exec("w", command: "echo two > /workspace/b.txt && hostname")
+            #expect(written.exitCode == 0, "\(written)")
+            let session = try await clients[1].createSession("w", SessionCreateRequest(agent: "mock"))
+            let first = try await clients[2].prompt("w", session.id, PromptRequest(text: "hello"))
+            #expect(first.stopReason == "end_turn", "\(first)")
+            let transcript = try await clients[0].sessionEventPage("w", session.id, limit: 1000).items
+            #expect(!transcript.isEmpty)
+
+            var status = try await clients[2].cluster()
+            #expect(status.node == "n3")
+            #expect(status.nodes.map(\.id) == ["n1", "n2", "n3"] && status.nodes.allSatisfy { $0.state == "up" }, "\(status)")
+            #expect(status.nodes.first { $0.id == "n1" }?.workspaces == ["w"], "\(status)")
+
+            // Sleep checkpoints the files (and the interval does while awake); then the owner dies.
+            _ = try await clients[1].sleepWorkspace("w")
+            try await waitForCheckpoint(clients[0])
+            await nodes[0].stop(signal: SIGKILL)
+            let killed = ContinuousClock.now
+            let moved = try await retryingUnavailable { try await clients[1].exec("w", command: "cat /workspace/a.txt /workspace/b.txt") }
+            let failover = ContinuousClock.now - killed
+            #expect(moved.stdout == "one\ntwo\n", "\(moved)")
+            #expect(failover < .milliseconds(Self.lease) + .seconds(10), "failover took \(failover)")
+            print("cluster failover (kill -9 → first exec on another node): \(failover)")
+
+            // The transcript is whole, and the session goes on on its new node.
+            let after = try await clients[2].sessionEventPage("w", session.id, limit: 1000).items
+            #expect(after.map(\.seq).prefix(transcript.count) == transcript.map(\.seq)[...])
+            let second = try await retryingUnavailable { try await clients[2].prompt("w", session.id, PromptRequest(text: "again")) }
+            #expect(second.stopReason == "end_turn", "\(second)")
+            status = try await clients[2].cluster()
+            #expect(status.nodes.first { $0.id == "n2" }?.workspaces == ["w"], "\(status)")
+
+            // A paused owner: n2 holds the workspace; while it is stopped, n3 waits out its lease and takes over.
+            _ = try await clients[1].writeFile("w", path: "/workspace/c.txt", data: Data("three".utf8))
+            try await waitForCheckpoint(clients[1], atLeast: 1)
+            kill(nodes[1].process.processIdentifier, SIGSTOP)
+            let taken = try await retryingUnavailable { try await clients[2].exec("w", command: "cat /workspace/c.txt; echo four > /workspace/d.txt") }
+            #expect(taken.stdout == "three\n", "\(taken)")
+            kill(nodes[1].process.processIdentifier, SIGCONT)
+            // The stale owner does not serve the workspace from its own (old) files: it forwards to n3.
+            let seen = try await retryingUnavailable { try await clients[1].readFileData("w", path: "/workspace/d.txt") }
+            #expect(String(decoding: seen, as: UTF8.self) == "four\n")
+            status = try await clients[1].cluster()
+            #expect(status.nodes.first { $0.id == "n3" }?.workspaces == ["w"], "\(status)")
+            #expect(status.nodes.first { $0.id == "n1" }?.state == "down", "\(status)")
+
+            for node in nodes.dropFirst() { await node.stop() }
+        }
+    }
+
+    /// Waits until `client`'s node has written `atLeast` more checkpoints than none (its metrics say so).
+    func waitForCheckpoint(_ client: AgentBoxClient, atLeast count: Int = 1) async throws {
+        let giveUp = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < giveUp {
+            let text = try await client.serverMetrics()
+            let line = text.split(separator: "\n").first { $0.hasPrefix("agentbox_checkpoints_total") }
+            if let value = line?.split(separator: " ").last.flatMap({ Double($0) }), value >= Double(count) { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("no checkpoint within 30 s")
+    }
+
+    /// Runs `body` again while the cluster answers 503 (a node that does not answer yet, a lease still running out).
+    func retryingUnavailable<T>(_ body: () async throws -> T) async throws -> T {
+        let giveUp = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                return try await body()
+            } catch let error as AgentBoxClientError where error.status == 503 && ContinuousClock.now < giveUp {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+}
+
+/// SeaweedFS (`weed server -s3`) on loopback with one identity, so that SigV4 is checked.
+final class WeedProcess: Sendable {
+    static let accessKey = "agentbox-e2e"
+    static let secretKey = "agentbox-e2e-secret"
+    let process: Process
+    let endpoint: String
+    let directory: URL
+
+    private init(process: Process, endpoint: String, directory: URL) {
+        self.process = process
+        self.endpoint = endpoint
+        self.directory = directory
+    }
+
+    static func start() async throws -> WeedProcess {
+        let binary = try #require(clusterWeed)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weed-\(UUID())")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
+        let identities = #"{"identities":[{"name":"e2e","credentials":[{"accessKey":"\#(accessKey)","secretKey":"\#(secretKey)"}],"actions":["Admin","Read","Write","List","Tagging"]}]}"#
+        try Data(identities.utf8).write(to: directory.appendingPathComponent("s3.json"))
+        let ports = (0..<8).map { _ in Int.random(in: 20_000..<60_000) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = [
+            "server", "-dir=\(directory.path)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.port=\(ports[0])", "-master.port.grpc=\(ports[1])", "-master.volumeSizeLimitMB=64",
+            "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])", "-volume.max=0", "-volume.preStopSeconds=0",
+            "-filer", "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
+            "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-s3.config=\(directory.path)/s3.json",
+        ]
+        FileManager.default.createFile(atPath: directory.appendingPathComponent("weed.log").path, contents: nil)
+        let log = try FileHandle(forWritingTo: directory.appendingPathComponent("weed.log"))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let weed = WeedProcess(process: process, endpoint: "http://127.0.0.1:\(ports[6])", directory: directory)
+        // Ready once the S3 port answers with S3's own XML (the volume server registers a moment later; the nodes'
+        // first checkpoint retries through that).
+        let giveUp = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < giveUp, process.isRunning {
+            let probe = try? await runProgram("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", weed.endpoint + "/"])
+            if let code = probe?.stdout, code == "403" || code == "200" { return weed }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        weed.stop()
+        throw ServerStartFailed(message: "weed did not start: \((try? String(contentsOf: directory.appendingPathComponent("weed.log"), encoding: .utf8))?.suffix(2000) ?? "")")
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
