@@ -55,6 +55,13 @@ struct ClusterEndToEndTests {
             let transcript = try await clients[0].sessionEventPage("w", session.id, limit: 1000).items
             #expect(!transcript.isEmpty)
 
+            // A preview of n1's workspace, made through n2 and opened through n3: relayed to n1's proxy.
+            _ = try await clients[0].spawn(
+                "w", SpawnRequest(command: "python3", args: ["-m", "http.server", "8500", "--bind", "127.0.0.1", "--directory", "/workspace"]))
+            let preview = try await clients[1].createPreview("w", port: 8500)
+            let viaN3 = nodes[2].endpoint.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/preview/\(preview.token)/a.txt"
+            #expect(try await NetworkEndToEndTests.get(viaN3) == (200, "one"))
+
             var status = try await clients[2].cluster()
             #expect(status.node == "n3")
             #expect(status.nodes.map(\.id) == ["n1", "n2", "n3"] && status.nodes.allSatisfy { $0.state == "up" }, "\(status)")

@@ -62,6 +62,13 @@ extension WorkspaceManager {
     /// The workspace and port behind `token`; `notFound` when the token is malformed, unknown, revoked or expired
     /// (one answer for all, so that a guess learns nothing).
     public func resolvePreview(token: String) async throws -> (runtime: WorkspaceRuntime, port: Int) {
+        let (key, port) = try await previewTarget(token: token)
+        return (try await runtime(for: key), port)
+    }
+
+    /// The workspace and port behind `token` (404 for an unknown, expired or revoked one), without loading the
+    /// workspace: in a cluster, the caller decides where it is served first.
+    public func previewTarget(token: String) async throws -> (key: WorkspaceKey, port: Int) {
         try checkOpen()
         guard Self.isPreviewToken(token) else { throw AgentBoxError(.notFound, "no such preview") }
         var record = previewCache.withLock { $0[token] }
@@ -73,7 +80,7 @@ extension WorkspaceManager {
             }
         }
         guard let record, record.expiresAt > Date() else { throw AgentBoxError(.notFound, "no such preview") }
-        return (try await runtime(for: record.workspaceKey), record.port)
+        return (record.workspaceKey, record.port)
     }
 
     static let previewCacheLimit = 4096

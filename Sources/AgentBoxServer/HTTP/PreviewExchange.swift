@@ -71,6 +71,7 @@ struct PreviewExchange {
     /// The request head for the workspace's server: hop-by-hop headers dropped, `Host` its own, and where the
     /// client reached it in `X-Forwarded-*` (see ``PreviewProxy``).
     func upstreamHead(port: Int, scheme: String = "http") -> HTTPRequestHead {
+        if port == PreviewUpstream.remotePort { return nodeHead }
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 5)
         headers.add(name: "host", value: "localhost:\(port)")
@@ -112,10 +113,35 @@ struct PreviewExchange {
         return HTTPRequestHead(version: .http1_1, method: request.method, uri: target, headers: headers)
     }
 
+    /// What belongs to one connection between a client and a node (`Host` and `Content-Length` go on, unlike
+    /// ``PreviewProxy/connectionHeaders``: the next node reads the preview from them).
+    static let nodeHopByHop = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]
+
+    /// The request head for the node of the cluster that serves the workspace: the client's, as it came (its target
+    /// and `Host` name the preview there too), without what belongs to this connection, and marked as forwarded.
+    var nodeHead: HTTPRequestHead {
+        var headers = HTTPHeaders()
+        for (name, value) in request.headers {
+            if PreviewProxy.equalsLowercase(name, "expect") || Self.nodeHopByHop.contains(where: { PreviewProxy.equalsLowercase(name, $0) })
+                || connectionListed.contains(where: { PreviewProxy.equalsLowercase(name, $0) })
+            {
+                continue
+            }
+            headers.add(name: name, value: value)
+        }
+        if request.headers.contains(name: "transfer-encoding") { headers.add(name: "transfer-encoding", value: "chunked") }
+        headers.add(name: "x-agentbox-forwarded-by", value: "preview")
+        return HTTPRequestHead(version: .http1_1, method: request.method, uri: request.uri, headers: headers)
+    }
+
     /// The answer's head for the client, from the one the workspace's server on `port` gave (see
     /// ``PreviewProxy/responseHeaders(_:port:prefix:)``).
     func responseHead(_ head: HTTPResponseHead, port: Int) -> HTTPResponseHead {
-        var headers = PreviewProxy.responseHeaders(head.headers, port: port, prefix: prefix)
+        // Another node's answer was made for the client already; only its connection's own headers are dropped.
+        var headers =
+            port == PreviewUpstream.remotePort
+            ? HTTPHeaders(head.headers.filter { name, _ in !Self.nodeHopByHop.contains { PreviewProxy.equalsLowercase(name, $0) } })
+            : PreviewProxy.responseHeaders(head.headers, port: port, prefix: prefix)
         if closesConnection { headers.add(name: "connection", value: "close") }
         return HTTPResponseHead(version: .http1_1, status: head.status, headers: headers)
     }

@@ -220,13 +220,18 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .success(let found):
             destination = found
         }
-        guard let socket = destination.socket else {
+        let connecting: EventLoopFuture<any Channel>
+        if let node = destination.remote {
+            connecting = PreviewUpstream.connect(to: node, on: context.eventLoop)
+        } else if let socket = destination.socket {
+            connecting = PreviewUpstream.connect(socket: socket, on: context.eventLoop)
+        } else {
             perform(machine.resolved(port: destination.port, upstream: nil), context: context)
             return
         }
         upstreamsOpened += 1
         let id = PreviewProxyStateMachine.UpstreamID(rawValue: upstreamsOpened)
-        PreviewUpstream.connect(socket: socket, on: context.eventLoop).assumeIsolated().whenComplete { result in
+        connecting.assumeIsolated().whenComplete { result in
             let channel: any Channel
             switch result {
             case .failure(let error):

@@ -1,5 +1,7 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxStore
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -65,11 +67,18 @@ final class PreviewUpstream {
     /// Where a token leads: the workspace and port, and when asked for, a socket connected to that port inside the
     /// workspace, with the end of the activity taken for it.
     struct Destination: Sendable {
+        /// The port inside the workspace; ``remotePort`` when the request goes to another node of the cluster.
         var port: Int
         var key: WorkspaceKey
         var socket: WorkspaceSocket?
         var release: @Sendable () -> Void
+        /// In a cluster: the node that serves the workspace, to which the request goes as it came (``port`` is then
+        /// ``remotePort``, and ``socket`` nil).
+        var remote: NodeRecord? = nil
     }
+
+    /// The port of a ``Destination`` on another node (no port inside a workspace is 0).
+    static let remotePort = 0
 
     /// Resolves `token` (404 for an unknown, expired or revoked one), and when `connects`, boots the workspace if it
     /// sleeps, takes an activity that holds it awake, and connects to the port inside (waiting, bounded, until it
@@ -78,6 +87,12 @@ final class PreviewUpstream {
     static func find(token: String, connects: Bool, manager: WorkspaceManager, on loop: any EventLoop) -> EventLoopFuture<Destination> {
         let promise = loop.makePromise(of: Destination.self)
         promise.completeWithTask {
+            if let cluster = manager.cluster {
+                let (key, _) = try await manager.previewTarget(token: token)
+                if case .remote(let node) = try await cluster.claim(key) {
+                    return Destination(port: remotePort, key: key, socket: nil, release: {}, remote: node)
+                }
+            }
             let (runtime, port) = try await manager.resolvePreview(token: token)
             guard connects else { return Destination(port: port, key: runtime.key, socket: nil, release: {}) }
             let activity = try await runtime.beginActivity()
@@ -96,12 +111,22 @@ final class PreviewUpstream {
 
     /// An HTTP/1 client channel on `socket`, driven by `loop`, closed by its ``idleTimeout`` when unused.
     static func connect(socket: WorkspaceSocket, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
-        socket.channel(on: loop) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                // The head is built from validated fields (HTTPTypes), so NIO need not check every header again.
-                try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
-            }
+        socket.channel(on: loop, initializer: initialize)
+    }
+
+    /// An HTTP/1 client channel to another node of the cluster (`node.address`), driven by `loop`.
+    static func connect(to node: NodeRecord, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        guard let url = URL(string: node.address), let host = url.host else {
+            return loop.makeFailedFuture(AgentBoxError(.badGateway, "node '\(node.id)' has no usable address: \(node.address)"))
+        }
+        return ClientBootstrap(group: loop).channelInitializer(initialize).connect(host: host, port: url.port ?? 80)
+    }
+
+    private static func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            // The head is built from validated fields (HTTPTypes), so NIO need not check every header again.
+            try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
         }
     }
 }
