@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxStore
 import AsyncHTTPClient
 import CoreMetrics
 import Foundation
@@ -70,18 +71,35 @@ struct PreviewController {
         // WebSocket upgrades (development servers' hot reload): the client's socket is relayed, message by message,
         // to a WebSocket the server opens to the same path inside the workspace.
         webSocketRouter.ws("/preview/:token/**") { request, context in
+            let offeredFirst = request.headers[.secWebSocketProtocol]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+            // In a cluster, the upgrade of a workspace another node serves is relayed there.
+            if try await Self.remoteOwner(manager, token: context.pathParameter("token"), request: request) != nil {
+                return .upgrade(offeredFirst.map { [.secWebSocketProtocol: $0] } ?? [:])
+            }
             _ = try await manager.resolvePreview(token: context.pathParameter("token"))
             // The first subprotocol the client offers is the one answered; the server inside is offered them all.
             let offered = request.headers[.secWebSocketProtocol]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
             return .upgrade(offered.map { [.secWebSocketProtocol: $0] } ?? [:])
         } onUpgrade: { inbound, outbound, context in
             let token = context.requestContext.pathParameter("token")
+            if let cluster = manager.cluster, let node = try await Self.remoteOwner(manager, token: token, request: context.request) {
+                try await ClusterWebSocketForwarder.relay(
+                    to: node, cluster: cluster, request: context.request, context: context.requestContext, inbound: inbound, outbound: outbound)
+                return
+            }
             try await Self.relayWebSocket(
                 manager, request: context.request, token: token, target: String(context.request.uri.string.dropFirst("/preview/\(token)".count)),
                 context: context.requestContext, inbound: inbound, outbound: outbound)
         }
         // Host-based previews' upgrades come here too: PreviewProxyHandler addresses them to `/preview/{token}/...`.
         registry.declare(.get, "/preview/:token/**", APIDeclaration(access: .previewToken, scope: .preview))
+    }
+
+    /// The node that serves the workspace of preview `token`, when it is another one.
+    static func remoteOwner(_ manager: WorkspaceManager, token: String, request: Request) async throws -> NodeRecord? {
+        guard manager.cluster != nil else { return nil }
+        let (key, _) = try await manager.previewTarget(token: token)
+        return try await ClusterWebSocketForwarder.remoteOwner(manager, key, request: request)
     }
 
     static func relayWebSocket(
