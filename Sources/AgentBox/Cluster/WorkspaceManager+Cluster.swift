@@ -83,6 +83,10 @@ extension WorkspaceManager {
                 let started = ContinuousClock.now
                 try await replaceFiles(of: record, directory: directory, haveFiles: haveFiles)
                 let target = diskPool?.holdsWorkspace(id: record.id) == true ? diskPool!.workspaceVolume(id: record.id) : configuration.workspaceDirectory(id: record.id)
+                if latest != nil {
+                    // A restore fills an empty directory: the new subvolume's two empty folders come from the checkpoint.
+                    for name in ["workspace", "home"] { rmdir(target.appendingPathComponent(name).path) }
+                }
                 let restored = try await checkpoints.restore(workspaceId: record.id, into: target, owners: ownerMapping(record))
                 logger.info(
                     restored ? "restored a workspace's files from its last checkpoint" : "took over a workspace that has no checkpoint: its files start empty",
