@@ -76,7 +76,7 @@ public struct FileCheckpointer: Sendable {
             guard let digest = entry.sha256, !known.contains(digest), pending[digest] == nil else { continue }
             pending[digest] = (entry.path, entry.size)
         }
-        let state = Mutex(
+        let state = Locked(
             Progress(
                 entries: found.entries.count, filesRead: found.filesRead, blobsToCheck: pending.count,
                 bytesToCheck: pending.values.reduce(0) { $0 + $1.size }))
@@ -251,6 +251,13 @@ public struct FileCheckpointer: Sendable {
             }
         }
     }
+}
+
+/// A value behind a lock, shareable by the tasks of a group (a `Mutex` cannot be captured: it is not copyable).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
 }
 
 extension Duration {

@@ -1,5 +1,9 @@
 import Crypto
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// A small S3 client: the operations AgentBox needs, each request signed with ``SigV4Signer``, path-style URLs.
 ///
@@ -66,7 +67,7 @@ public struct S3Client: Sendable {
 
     /// Puts an object from bytes in memory.
     public func putObject(_ key: String, data: Data, contentType: String? = nil) async throws {
-        var headers: [(name: String, value: String)] = []
+        var headers: [(String, String)] = []
         if let contentType { headers.append(("content-type", contentType)) }
         _ = try await send("PUT", key: key, headers: headers, body: .bytes(ByteBuffer(bytes: data)))
     }
@@ -144,7 +145,7 @@ public struct S3Client: Sendable {
 
     /// One page (at most `maxKeys`, S3's cap being 1,000) of the objects whose keys start with `prefix`, in key order.
     public func listObjectsV2(prefix: String, continuationToken: String? = nil, maxKeys: Int = 1000) async throws -> ListPage {
-        var query: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maxKeys))]
+        var query: [(String, String)] = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maxKeys))]
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         let response = try await send("GET", key: nil, query: query)
         let root = try S3XMLElement.parse(response.data)
@@ -218,7 +219,7 @@ public struct S3Client: Sendable {
     /// Signs and sends one request. A non-2xx answer throws; otherwise the body is collected (error and XML
     /// answers are small) unless `collectBody` is false, for a GET that streams.
     func send(
-        _ method: String, key: String?, query: [(name: String, value: String)] = [], headers extra: [(name: String, value: String)] = [],
+        _ method: String, key: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
         body: RequestBody = .none, collectBody: Bool = true
     ) async throws -> Answer {
         if let key { try Self.validate(key) }
@@ -238,7 +239,7 @@ public struct S3Client: Sendable {
             length = size
             requestBody = stream
         }
-        var signed: [(name: String, value: String)] = [
+        var signed: [(String, String)] = [
             ("host", configuration.hostHeader), ("x-amz-date", SigV4Signer.amzDate(now)), ("x-amz-content-sha256", payloadHash),
         ]
         signed += extra
@@ -261,7 +262,8 @@ public struct S3Client: Sendable {
         let response = try await http.execute(request, timeout: timeout, logger: logger)
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
-            let data = method == "HEAD" ? Data() : Data((try? await response.body.collect(upTo: 1 << 20))?.readableBytesView ?? [])
+            var data = Data()
+            if method != "HEAD", let buffer = try? await response.body.collect(upTo: 1 << 20) { data = Data(buffer.readableBytesView) }
             throw Self.error(status: status, body: data, method: method, key: key ?? "")
         }
         var data = Data()

@@ -99,6 +99,6 @@ public struct S3Configuration: Sendable, Equatable, CustomStringConvertible {
 
     private static func redacted(_ text: String) -> String {
         guard let at = text.lastIndex(of: "@"), let colon = text[..<at].lastIndex(of: ":") else { return text }
-        return text[...colon] + "***" + text[at...]
+        return String(text[...colon]) + "***" + String(text[at...])
     }
 }

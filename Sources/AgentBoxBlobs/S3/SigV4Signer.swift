@@ -1,6 +1,10 @@
 import Crypto
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// AWS Signature Version 4: signs a request with a secret key, as S3 and S3-compatible servers verify it.
 ///
 /// Each step is a function of its own, because a server answers every mistake with the same
@@ -70,8 +74,8 @@ public struct SigV4Signer: Sendable {
 
     /// The canonical query string of unencoded name–value pairs: each encoded, sorted by name then value (bytewise,
     /// on the encoded forms), joined with `&`. It is also the query string the request is sent with.
-    public static func canonicalQuery(_ items: [(name: String, value: String)]) -> String {
-        items.map { (uriEncode($0.name, keepSlash: false), uriEncode($0.value, keepSlash: false)) }
+    public static func canonicalQuery(_ items: [(String, String)]) -> String {
+        items.map { (uriEncode($0.0, keepSlash: false), uriEncode($0.1, keepSlash: false)) }
             .sorted { $0.0 == $1.0 ? Array($0.1.utf8).lexicographicallyPrecedes(Array($1.1.utf8)) : Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
             .map { "\($0.0)=\($0.1)" }
             .joined(separator: "&")
@@ -79,7 +83,7 @@ public struct SigV4Signer: Sendable {
 
     /// The canonical headers block (`name:value\n` each, names lowercase and sorted, values trimmed with inner runs of
     /// spaces made one, repeated names joined with `,` in their order) and the signed-headers list (`host;x-amz-date`).
-    public static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (block: String, signed: String) {
+    public static func canonicalHeaders(_ headers: [(String, String)]) -> (block: String, signed: String) {
         var values: [String: [String]] = [:]
         for (name, value) in headers {
             let trimmed = value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
@@ -93,7 +97,7 @@ public struct SigV4Signer: Sendable {
 
     /// Step 1: the canonical request.
     public func canonicalRequest(
-        method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
+        method: String, path: String, query: [(String, String)], headers: [(String, String)],
         payloadHash: String
     ) -> String {
         let canonical = Self.canonicalHeaders(headers)
@@ -130,7 +134,7 @@ public struct SigV4Signer: Sendable {
 
     /// The `Authorization` header of a request whose headers (`host` and `x-amz-date` among them) are all signed.
     public func authorization(
-        method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
+        method: String, path: String, query: [(String, String)], headers: [(String, String)],
         payloadHash: String, date: Date
     ) -> String {
         let canonical = canonicalRequest(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash)
