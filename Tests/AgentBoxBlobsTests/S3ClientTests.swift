@@ -162,6 +162,6 @@ func fileSHA256(_ path: String) throws -> String {
 /// The process's peak resident set (getrusage's ru_maxrss, in KiB on Linux), in bytes.
 func peakResidentBytes() -> Int {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return usage.ru_maxrss * 1024
 }

@@ -24,7 +24,7 @@ struct FileChunks: AsyncSequence, Sendable {
             if finished { return nil }
             if file == nil { file = try LocalFile.openForReading(path) }
             var want = LocalFile.chunkSize
-            if let expected { want = Int(min(Int64(want), expected.size - sent)) }
+            if let expected { want = Int(Swift.min(Int64(want), expected.size - sent)) }
             let chunk = want > 0 ? try await file!.readChunk(want) : ByteBuffer()
             if chunk.readableBytes == 0 {
                 finished = true

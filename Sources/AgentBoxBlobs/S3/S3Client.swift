@@ -231,7 +231,7 @@ public struct S3Client: Sendable {
         case .none:
             payloadHash = SigV4Signer.emptyPayloadHash
         case .bytes(let buffer):
-            payloadHash = buffer.withUnsafeReadableBytes { Hex.encode(SHA256.hash(bufferPointer: $0)) }
+            payloadHash = buffer.withUnsafeReadableBytes { Hex.encode(SHA256.hash(data: $0)) }
             length = Int64(buffer.readableBytes)
             requestBody = .bytes(buffer)
         case .stream(let stream, let hash, let size):
