@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "AgentBoxAPI", targets: ["AgentBoxAPI"]),
         .library(name: "AgentBoxClient", targets: ["AgentBoxClient"]),
         .library(name: "AgentBoxServer", targets: ["AgentBoxServer"]),
+        .library(name: "AgentBoxBlobs", targets: ["AgentBoxBlobs"]),
         .executable(name: "agentbox", targets: ["agentbox"]),
         // The helpers the server runs: found beside `agentbox`, or in `serve --helpers-dir`.
         .executable(name: "agentbox-sandbox-init", targets: ["agentbox-sandbox-init"]),
@@ -103,11 +104,25 @@ let package = Package(
         .executableTarget(
             name: "agentbox-bench",
             dependencies: [
-                "AgentBox", "AgentBoxStore", "AgentBoxAPI", .product(name: "Logging", package: "swift-log"),
+                "AgentBox", "AgentBoxStore", "AgentBoxAPI", "AgentBoxBlobs", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ], swiftSettings: swiftSettings),
         // The Agent Client Protocol: JSON-RPC 2.0 over lines, the ACP messages, and the deterministic mock agent.
         .target(name: "AgentBoxACP", dependencies: ["AgentBoxAPI"], swiftSettings: swiftSettings),
+        // Blobs in S3-compatible object stores (a SigV4 client of its own) or a local directory, and incremental file
+        // checkpoints of a tree into them (docs/BLOBS.md). Depends on no other AgentBox module.
+        .target(
+            name: "AgentBoxBlobs",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The embeddable library: workspaces, their lifecycle and events. No HTTP.
         .target(
             name: "AgentBox",
@@ -115,6 +130,7 @@ let package = Package(
                 "AgentBoxAPI",
                 "AgentBoxACP",
                 "AgentBoxStore",
+                "AgentBoxBlobs",
                 "AgentBoxSandbox",
                 "CAgentBoxSandbox",
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -207,6 +223,7 @@ let package = Package(
                 "AgentBoxAPI",
                 "AgentBoxModelServer",
                 "AgentBoxStore",
+                "AgentBoxBlobs",
                 "AgentBoxMCP",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -241,6 +258,9 @@ let package = Package(
         .testTarget(
             name: "AgentBoxMCPTests",
             dependencies: ["AgentBoxMCP", "AgentBoxAPI", .product(name: "MCP", package: "swift-sdk")],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AgentBoxBlobsTests", dependencies: ["AgentBoxBlobs", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .testTarget(name: "AgentBoxACPTests", dependencies: ["AgentBoxACP", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(

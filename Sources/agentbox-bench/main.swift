@@ -18,6 +18,10 @@ import NIOCore
 //                                   (default 200,000) over ACP; each is parsed, numbered, group-committed to SQLite
 //                                   and published. Events per second, without and with a live stream reader.
 //                                   Needs root and bubblewrap, and the mock agent built beside this binary.
+//   agentbox-bench checkpoint WEED_OR_DIR [FILES] [MB]
+//                                   incremental file checkpoints into SeaweedFS (the weed binary), an s3:// URL or a
+//                                   directory: the first, a second after one file changed, a restore
+//                                   (CheckpointBenchmark.swift).
 
 func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
@@ -204,7 +208,21 @@ case "session":
         exit(2)
     }
     try await sessionBenchmark(events: events)
+case "checkpoint":
+    let rest = Array(arguments.dropFirst())
+    guard let target = rest.first else {
+        FileHandle.standardError.write(Data("usage: agentbox-bench checkpoint WEED_OR_DIR [FILES] [MB]\n".utf8))
+        exit(2)
+    }
+    let files = rest.count > 1 ? Int(rest[1]) ?? 10_000 : 10_000
+    let megabytes = rest.count > 2 ? Int(rest[2]) ?? 100 : 100
+    guard files >= 100, megabytes >= 1 else {
+        FileHandle.standardError.write(Data("agentbox-bench checkpoint: FILES ≥ 100, MB ≥ 1\n".utf8))
+        exit(2)
+    }
+    try await checkpointBenchmark(target: target, files: files, megabytes: megabytes)
 default:
-    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS] | store-postgres URL [EVENTS] | session [EVENTS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS] | store-postgres URL [EVENTS] | session [EVENTS] | checkpoint WEED_OR_DIR [FILES] [MB]
+".utf8))
     exit(2)
 }

@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxBlobs
 import AgentBoxMCP
 import AgentBoxSandbox
 import AgentBoxServer

@@ -1,0 +1,145 @@
+import AgentBoxBlobs
+import Foundation
+
+/// A real S3-compatible server for the tests: SeaweedFS's `weed server` (master, volume, filer and S3 gateway in one
+/// process) on loopback ports of its own, with a temporary data directory and one S3 identity, so that every request
+/// is checked against a SigV4 signature. `AGENTBOX_WEED` names the binary (`bash scripts/setup-s3.sh` installs it);
+/// without it the S3 tests are skipped.
+///
+/// One server per test process, started on first use. It is stopped at exit; a watchdog shell also stops it if the
+/// test process dies without exiting.
+actor WeedServer {
+    static let binary: String? = ProcessInfo.processInfo.environment["AGENTBOX_WEED"].flatMap { $0.isEmpty ? nil : $0 }
+    static let skipMessage = "set AGENTBOX_WEED to SeaweedFS's weed (AGENTBOX_WEED=$(bash scripts/setup-s3.sh)) to run the S3 tests"
+    static let accessKey = "AGENTBOXTEST"
+    static let secretKey = "s3cr3t/with+plus="
+
+    let endpoint: URL
+    let directory: TemporaryDirectory
+    private let process: Process
+    private var buckets = 0
+
+    private static let shared = SharedServer()
+
+    /// The server of this test process.
+    static func running() async throws -> WeedServer {
+        try await shared.get()
+    }
+
+    /// A configuration for a new, empty bucket of the running server.
+    func newBucket(secretKey: String = WeedServer.secretKey) async throws -> S3Configuration {
+        buckets += 1
+        let configuration = S3Configuration(
+            endpoint: endpoint, bucket: "test-\(buckets)-\(UInt32.random(in: 0..<UInt32.max))", region: "us-east-1",
+            accessKey: Self.accessKey, secretKey: secretKey)
+        if secretKey == Self.secretKey { try await S3Client(configuration: configuration).createBucket() }
+        return configuration
+    }
+
+    private init(endpoint: URL, directory: TemporaryDirectory, process: Process) {
+        self.endpoint = endpoint
+        self.directory = directory
+        self.process = process
+    }
+
+    private actor SharedServer {
+        var server: WeedServer?
+        func get() async throws -> WeedServer {
+            if let server { return server }
+            let started = try await WeedServer.start()
+            server = started
+            return started
+        }
+    }
+
+    nonisolated(unsafe) private static var runningPID: Int32 = 0
+
+    private static func start() async throws -> WeedServer {
+        guard let binary else { throw BlobError(.invalidArgument, skipMessage) }
+        let directory = try TemporaryDirectory("weed")
+        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
+        let identities = """
+            {"identities":[{"name":"agentbox","credentials":[{"accessKey":"\(accessKey)","secretKey":"\(secretKey)"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+            """
+        try Data(identities.utf8).write(to: URL(fileURLWithPath: directory.path + "/s3.json"))
+        let ports = try freePorts(8)
+        let arguments = [
+            "server", "-dir=\(directory.path)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.port=\(ports[0])", "-master.port.grpc=\(ports[1])", "-master.volumeSizeLimitMB=64",
+            "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])", "-volume.max=0", "-volume.preStopSeconds=0",
+            "-filer", "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
+            "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-s3.config=\(directory.path)/s3.json",
+        ]
+        // The watchdog: weed runs as long as this test process does.
+        let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let script = """
+            \(quoted) >'\(directory.path)/weed.log' 2>&1 &
+            child=$!
+            trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
+            while kill -0 \(getpid()) 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done
+            kill $child 2>/dev/null; wait $child
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        try process.run()
+        runningPID = process.processIdentifier
+        atexit {
+            if WeedServer.runningPID > 0 { kill(WeedServer.runningPID, SIGTERM) }
+        }
+        let endpoint = URL(string: "http://127.0.0.1:\(ports[6])")!
+        let server = WeedServer(endpoint: endpoint, directory: directory, process: process)
+        try await server.waitUntilReady()
+        return server
+    }
+
+    /// Until a bucket can be made and an object written, read and deleted (the volume server registers with the
+    /// master a moment after the S3 port opens).
+    private func waitUntilReady() async throws {
+        let configuration = S3Configuration(
+            endpoint: endpoint, bucket: "readiness", region: "us-east-1", accessKey: Self.accessKey, secretKey: Self.secretKey)
+        let client = S3Client(configuration: configuration)
+        let deadline = ContinuousClock.now + .seconds(60)
+        var last: (any Error)?
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { break }
+            do {
+                try await client.createBucket()
+                try await client.putObject("probe", data: Data("ok".utf8))
+                _ = try await client.getObject("probe", maxBytes: 16)
+                try await client.deleteObject("probe")
+                return
+            } catch {
+                last = error
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        let log = (try? String(contentsOfFile: directory.path + "/weed.log", encoding: .utf8)) ?? ""
+        throw BlobError(.io, "weed did not become ready: \(String(describing: last)); its log ends: \(log.suffix(2000))")
+    }
+
+    /// Ports that were free a moment ago (bound to port 0 on loopback, then closed).
+    private static func freePorts(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        var ports: [Int] = []
+        while ports.count < count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+                }
+            }
+            guard bound else { throw BlobError(.io, "no free port") }
+            sockets.append(fd)
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        }
+        return ports
+    }
+}
