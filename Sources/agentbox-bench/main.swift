@@ -222,7 +222,6 @@ case "checkpoint":
     }
     try await checkpointBenchmark(target: target, files: files, megabytes: megabytes)
 default:
-    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS] | store-postgres URL [EVENTS] | session [EVENTS] | checkpoint WEED_OR_DIR [FILES] [MB]
-".utf8))
+    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS] | store-postgres URL [EVENTS] | session [EVENTS] | checkpoint WEED_OR_DIR [FILES] [MB]\n".utf8))
     exit(2)
 }

@@ -38,7 +38,7 @@ public final class BlobCheckpointStore: WorkspaceCheckpointStore {
         let prefix = Self.prefix(workspaceId)
         var last = previous.withLock { $0[workspaceId] }
         if last == nil { last = try await checkpointer.latestManifest(prefix: prefix, in: blobs) }
-        let figures = Mutex(FileCheckpointer.Progress())
+        let figures = Mutex<FileCheckpointer.Progress?>(nil)
         let manifest = try await checkpointer.checkpoint(
             root: root, into: blobs, prefix: prefix, previous: last,
             mapOwner: { uid, gid in (owners.inside(uid), owners.inside(gid)) },
@@ -47,9 +47,10 @@ public final class BlobCheckpointStore: WorkspaceCheckpointStore {
         previous.withLock { $0[workspaceId] = manifest }
         _ = try? await checkpointer.prune(prefix: prefix, in: blobs, keep: keep)
         let done = figures.withLock { $0 }
-        let files = manifest.entries.filter { $0.kind == .file }
+        let files = manifest.entries.filter { $0.kind == CheckpointManifest.Entry.Kind.file }
         return CheckpointFigures(
-            files: files.count, bytes: files.reduce(0) { $0 + $1.size }, uploadedObjects: done.objectsUploaded, uploadedBytes: done.bytesUploaded)
+            files: files.count, bytes: files.reduce(0) { $0 + $1.size }, uploadedObjects: done?.objectsUploaded ?? 0,
+            uploadedBytes: done?.bytesUploaded ?? 0)
     }
 
     public func latestEpoch(workspaceId: String) async throws -> Int64? {

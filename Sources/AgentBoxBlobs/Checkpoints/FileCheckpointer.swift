@@ -39,6 +39,20 @@ public struct FileCheckpointer: Sendable {
         /// Objects actually uploaded (content, then the manifest and the pointer), and their bytes.
         public var objectsUploaded = 0
         public var bytesUploaded: Int64 = 0
+
+        public init(
+            entries: Int = 0, filesRead: Int = 0, blobsToCheck: Int = 0, bytesToCheck: Int64 = 0, blobsDone: Int = 0, bytesDone: Int64 = 0,
+            objectsUploaded: Int = 0, bytesUploaded: Int64 = 0
+        ) {
+            self.entries = entries
+            self.filesRead = filesRead
+            self.blobsToCheck = blobsToCheck
+            self.bytesToCheck = bytesToCheck
+            self.blobsDone = blobsDone
+            self.bytesDone = bytesDone
+            self.objectsUploaded = objectsUploaded
+            self.bytesUploaded = bytesUploaded
+        }
     }
 
     /// The key of a content address.
