@@ -39,16 +39,21 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Wire types of the HTTP API, shared by server, client and CLI. Foundation only.
         .target(name: "AgentBoxAPI", swiftSettings: swiftSettings),
-        // Persistence: the Store protocol and its SQLite (GRDB) implementation.
+        // Persistence: the Store protocol and its implementations: SQLite (GRDB), embedded; Postgres (postgres-nio),
+        // single node or shared by a cluster's nodes.
         .target(
             name: "AgentBoxStore",
             dependencies: [
                 "AgentBoxAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -210,7 +215,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AgentBoxStoreTests", dependencies: ["AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AgentBoxStoreTests",
+            dependencies: [
+                "AgentBoxStore", "AgentBoxAPI", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentBoxTests",

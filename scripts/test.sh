@@ -15,6 +15,10 @@ export AGENTBOX_MCP_CLIENT
 # Debian's Chromium and Playwright (PyPI), for the Inspector's browser test; required here.
 AGENTBOX_BROWSER=$(bash scripts/setup-browser.sh)
 export AGENTBOX_BROWSER
+# A PostgreSQL server of the checkout's own (Debian's postgresql-15, on loopback): the store conformance suite runs
+# against PostgresStore too, and the cluster suite (leases, fencing) with it; required here.
+AGENTBOX_POSTGRES_URL=$(bash scripts/setup-postgres.sh)
+export AGENTBOX_POSTGRES_URL
 swift build --build-tests
 # Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python
 # clients). Together, on two cores, the live-server route tests' 20 s client timeout was reached under the load.
@@ -23,9 +27,10 @@ swift test --skip-build --filter EndToEndTests
 # The server fuzzed through its own OpenAPI document (schemathesis, bounded to a few minutes): no server errors.
 AGENTBOX_SCHEMATHESIS_EXAMPLES=25 bash scripts/schemathesis.sh
 # Smoke runs of the benchmarks, so that they never rot (the full runs are in BENCHMARKS.md): the in-process store
-# bench, and the harness (bench/run.sh --smoke: one iteration of every measurement against the real server; the debug
-# build, which this script has already built). Both need root and bubblewrap for the sandboxes.
+# benches (SQLite, Postgres), and the harness (bench/run.sh --smoke: one iteration of every measurement against the real
+# server; the debug build, which this script has already built). Both need root and bubblewrap for the sandboxes.
 "$(swift build --show-bin-path)/agentbox-bench" store 1000 >/dev/null
+"$(swift build --show-bin-path)/agentbox-bench" store-postgres "$AGENTBOX_POSTGRES_URL" 1000 >/dev/null
 if [ "$(id -u)" = 0 ] && command -v bwrap >/dev/null; then
   "$(swift build --show-bin-path)/agentbox-bench" session 500 >/dev/null
   AGENTBOX_BENCH_CONFIGURATION=debug bash bench/run.sh --smoke

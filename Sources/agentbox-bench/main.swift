@@ -10,6 +10,10 @@ import NIOCore
 //   agentbox-bench store [EVENTS]   session event ingest into SQLite (one event per transaction, and batches of
 //                                   100), then the latency of a 100-event page at the start, middle and end of a
 //                                   session of EVENTS events (default 1,000,000). Prints a Markdown table.
+//   agentbox-bench store-postgres URL [EVENTS]
+//                                   the same against a PostgresStore (single node) in the database of URL
+//                                   (`postgres://user@host:port/db`; scripts/setup-postgres.sh starts a server), in
+//                                   a workspace of its own that it deletes afterwards.
 //   agentbox-bench session [EVENTS] a whole session turn in a real sandbox: the mock agent streams EVENTS chunks
 //                                   (default 200,000) over ACP; each is parsed, numbered, group-committed to SQLite
 //                                   and published. Events per second, without and with a live stream reader.
@@ -29,47 +33,67 @@ func storeBenchmark(events total: Int) async throws {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try SQLiteStore(path: directory.appendingPathComponent("bench.sqlite").path)
-    let key = WorkspaceKey(rawValue: "bench")!
-    _ = try await store.createWorkspace(WorkspaceRecord(id: "bench", key: key, config: WorkspaceConfig(), createdAt: Date(), lastActiveAt: Date()))
+    try await transcriptBenchmark(store, title: "session events in SQLite (WAL, synchronous=NORMAL)", events: total)
+    try await store.close()
+}
+
+func postgresStoreBenchmark(url: String, events total: Int) async throws {
+    var logger = Logger(label: "agentbox-bench")
+    logger.logLevel = .warning
+    let store = try await PostgresStore.open(url: url, logger: logger)
+    try await transcriptBenchmark(store, title: "session events in Postgres (single node, one connection at a time)", events: total)
+    try await store.close()
+}
+
+/// Session event ingest (one event per call, and batches of 100), then the latency of a 100-event page at the start,
+/// middle and end and at random places of a session of `total` events, in a workspace of its own that is deleted
+/// afterwards. Prints a Markdown table.
+func transcriptBenchmark(_ store: any Store, title: String, events total: Int) async throws {
+    let key = WorkspaceKey(rawValue: "bench-\(UUID().uuidString.prefix(8).lowercased())")!
+    _ = try await store.createWorkspace(WorkspaceRecord(id: key.rawValue, key: key, config: WorkspaceConfig(), createdAt: Date(), lastActiveAt: Date()))
     let payload = #"{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"a chunk of an agent's answer, about eighty bytes"}}"#
     func event(_ session: String, _ seq: Int) -> SessionEventRecord {
         SessionEventRecord(sessionId: session, seq: Int64(seq), at: Date(), kind: "update", payload: payload)
     }
     let clock = ContinuousClock()
+    let (single, big) = ("\(key)-single", "\(key)-big")
 
     // Ingest, one event per transaction: what persisting each event before publishing it costs when events come
     // one at a time.
-    try await store.createSession(SessionRecord(id: "single", workspaceKey: key, agent: "mock", state: "active", createdAt: Date()))
+    try await store.createSession(SessionRecord(id: single, workspaceKey: key, agent: "mock", state: "active", createdAt: Date()))
     let singles = min(total, 20_000)
     var start = clock.now
-    for seq in 1...singles { try await store.appendSessionEvents([event("single", seq)]) }
+    for seq in 1...singles { try await store.appendSessionEvents([event(single, seq)]) }
     let singleRate = Double(singles) / (milliseconds(clock.now - start) / 1000)
 
     // Ingest in batches of 100 (a busy turn's events gathered while the previous write runs), filling the session
     // that is then paged.
-    try await store.createSession(SessionRecord(id: "big", workspaceKey: key, agent: "mock", state: "active", createdAt: Date()))
+    try await store.createSession(SessionRecord(id: big, workspaceKey: key, agent: "mock", state: "active", createdAt: Date()))
     start = clock.now
     var seq = 0
     while seq < total {
-        let batch = (1...min(100, total - seq)).map { event("big", seq + $0) }
+        let batch = (1...min(100, total - seq)).map { event(big, seq + $0) }
         try await store.appendSessionEvents(batch)
         seq += batch.count
     }
     let batchRate = Double(total) / (milliseconds(clock.now - start) / 1000)
 
     var pages: [(String, [Double])] = []
-    for (name, after) in [("first page", 0), ("middle page", total / 2), ("last page", total - 100)] {
+    var generator = SystemRandomNumberGenerator()
+    for (name, after) in [("first page", 0), ("middle page", total / 2), ("last page", total - 100), ("page at a random place", -1)] {
         var samples: [Double] = []
         for _ in 0..<200 {
+            let from = after >= 0 ? after : Int.random(in: 0...(total - 100), using: &generator)
             let begin = clock.now
-            let page = try await store.sessionEvents(of: "big", after: Int64(after), limit: 100)
+            let page = try await store.sessionEvents(of: big, after: Int64(from), limit: 100)
             samples.append(milliseconds(clock.now - begin))
-            precondition(page.count == 100 && page.first?.seq == Int64(after + 1))
+            precondition(page.count == 100 && page.first?.seq == Int64(from + 1))
         }
         pages.append((name, samples))
     }
+    _ = try await store.deleteWorkspace(key: key)
 
-    print("| session events in SQLite (WAL, synchronous=NORMAL) | result |")
+    print("| \(title) | result |")
     print("|---|---|")
     print("| ingest, one event per transaction (\(singles) events) | \(Int(singleRate)) events/s |")
     print("| ingest, batches of 100 (\(total) events) | \(Int(batchRate)) events/s |")
@@ -162,6 +186,17 @@ case "store":
         exit(2)
     }
     try await storeBenchmark(events: events)
+case "store-postgres":
+    guard let url = arguments.dropFirst().first else {
+        FileHandle.standardError.write(Data("usage: agentbox-bench store-postgres URL [EVENTS]\n".utf8))
+        exit(2)
+    }
+    let events = arguments.dropFirst(2).first.flatMap { Int($0) } ?? 1_000_000
+    guard events >= 200 else {
+        FileHandle.standardError.write(Data("agentbox-bench store-postgres: EVENTS must be at least 200\n".utf8))
+        exit(2)
+    }
+    try await postgresStoreBenchmark(url: url, events: events)
 case "session":
     let events = arguments.dropFirst().first.flatMap { Int($0) } ?? 200_000
     guard events >= 1 else {
@@ -170,6 +205,6 @@ case "session":
     }
     try await sessionBenchmark(events: events)
 default:
-    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS] | session [EVENTS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: agentbox-bench store [EVENTS] | store-postgres URL [EVENTS] | session [EVENTS]\n".utf8))
     exit(2)
 }

@@ -95,9 +95,7 @@ public struct SQLiteStore: Store {
     }
 
     private func measure(_ operation: String, kind: String, since started: ContinuousClock.Instant) {
-        guard let timers = lifetime.timers.withLock({ $0 }) else { return }
-        let elapsed = (ContinuousClock.now - started).components
-        timers.record(operation, kind: kind, nanoseconds: elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        lifetime.timers.withLock({ $0 })?.record(operation, kind: kind, since: started)
     }
 
     /// Throws ``StoreError/Code-swift.struct/closed`` once the store is closed.

@@ -1,5 +1,6 @@
 import AgentBoxStore
 import Foundation
+import Logging
 import Testing
 
 /// One ``Store`` implementation as the conformance suite sees it: a way to make a new, empty place for a store and
@@ -12,12 +13,13 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
     /// Whether a store opened again at a location finds what an earlier one wrote there before closing.
     let isDurable: Bool
     /// Makes a new, empty location.
-    let makeLocation: @Sendable () throws -> StoreLocation
+    let makeLocation: @Sendable () async throws -> StoreLocation
 
     var testDescription: String { name }
 
-    /// Every implementation the suite runs against.
-    static let all: [StoreFactory] = [.sqlite, .sqliteInMemory]
+    /// Every implementation the suite runs against: Postgres too when `AGENTBOX_POSTGRES_URL` names a server
+    /// (`scripts/setup-postgres.sh` starts one; `scripts/test.sh` sets it).
+    static let all: [StoreFactory] = [.sqlite, .sqliteInMemory] + (PostgresTestServer.shared != nil ? [.postgres] : [])
 
     /// The implementations that keep their data across closing and opening again.
     static let durable: [StoreFactory] = all.filter(\.isDurable)
@@ -34,6 +36,16 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
     static let sqliteInMemory = StoreFactory(name: "SQLite in memory", isDurable: false) {
         StoreLocation(open: { try SQLiteStore.inMemory() }, remove: {})
     }
+
+    /// ``PostgresStore`` (single node) in a database of its own on the server of `AGENTBOX_POSTGRES_URL`, dropped
+    /// afterwards.
+    static let postgres = StoreFactory(name: "Postgres", isDurable: true) {
+        guard let server = PostgresTestServer.shared else { throw PostgresTestServer.notConfigured }
+        let database = try await server.createDatabase()
+        return StoreLocation(
+            open: { try await PostgresStore.open(location: database, maximumConnections: 4, logger: PostgresTestServer.logger) },
+            remove: { await server.dropDatabase(database) })
+    }
 }
 
 /// A place where a store lives: a directory, a database.
@@ -41,7 +53,7 @@ struct StoreLocation: Sendable {
     /// Opens the store at this location (creating it the first time).
     let open: @Sendable () async throws -> any Store
     /// Removes whatever the location holds.
-    let remove: @Sendable () -> Void
+    let remove: @Sendable () async -> Void
 }
 
 extension StoreFactory {
@@ -62,8 +74,14 @@ extension StoreFactory {
 
     /// Runs `body` with a new location, removed afterwards.
     func withLocation<T>(_ body: (StoreLocation) async throws -> T) async throws -> T {
-        let location = try makeLocation()
-        defer { location.remove() }
-        return try await body(location)
+        let location = try await makeLocation()
+        do {
+            let result = try await body(location)
+            await location.remove()
+            return result
+        } catch {
+            await location.remove()
+            throw error
+        }
     }
 }

@@ -1,0 +1,161 @@
+import AgentBoxAPI
+import Foundation
+import PostgresNIO
+import Synchronization
+
+/// Nodes and leases (``ClusterStore``). Every time is the database server's (`clock_timestamp()`, the time of the
+/// statement's work rather than of its transaction's start), never a node's.
+extension PostgresStore {
+    public func now() async throws -> Date {
+        try await read { connection in
+            guard let row = try await connection.rows("SELECT clock_timestamp()").first else {
+                throw StoreError(.corrupt, "the server did not tell its time")
+            }
+            return try row.decode(PostgresTime.self).date
+        }
+    }
+
+    @discardableResult
+    public func heartbeat(address: String, startedAt: Date) async throws -> NodeRecord {
+        let node = try clusterNode()
+        return try await write(fence: .none) { connection in
+            guard
+                let row = try await connection.rows(
+                    """
+                    INSERT INTO node (id, address, started_at, heartbeat_at) VALUES (\(node), \(address), \(PostgresTime(startedAt)), clock_timestamp())
+                    ON CONFLICT (id) DO UPDATE SET address = excluded.address, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+                    RETURNING id, address, started_at, heartbeat_at
+                    """
+                ).first
+            else { throw StoreError(.corrupt, "the node's record was not returned") }
+            return try Self.decodeNode(row)
+        }
+    }
+
+    public func nodes() async throws -> [NodeRecord] {
+        try await read { connection in
+            try await connection.rows("SELECT id, address, started_at, heartbeat_at FROM node ORDER BY id").map(Self.decodeNode)
+        }
+    }
+
+    public func removeNode(id: String) async throws -> Bool {
+        try await write(fence: .none) { connection in
+            try await !connection.rows("DELETE FROM node WHERE id = \(id) RETURNING 1").isEmpty
+        }
+    }
+
+    public func acquireLease(key: WorkspaceKey, ttl: Duration) async throws -> LeaseAcquisition {
+        let node = try clusterNode()
+        let acquisition = try await write(fence: .none) { connection -> LeaseAcquisition in
+            // One statement takes a free, released or expired lease (epoch + 1) or renews this node's own (same
+            // epoch), and changes nothing of another node's live one. Concurrent acquirers of a free key: the insert
+            // of one wins, the others' conflict clause then sees its live lease. A lease released between the
+            // statement and the read of the holder is tried again.
+            for _ in 0..<8 {
+                let taken = try await connection.rows(
+                    """
+                    INSERT INTO lease AS held (key, node_id, epoch, expires_at)
+                    VALUES (\(key.rawValue), \(node), 1, clock_timestamp() + \(ttl.microseconds) * interval '1 microsecond')
+                    ON CONFLICT (key) DO UPDATE SET
+                        node_id = excluded.node_id,
+                        epoch = CASE WHEN held.node_id = excluded.node_id THEN held.epoch ELSE held.epoch + 1 END,
+                        expires_at = excluded.expires_at
+                    WHERE held.node_id IS NULL OR held.node_id = excluded.node_id OR held.expires_at <= clock_timestamp()
+                    RETURNING \(unescaped: Self.leaseColumns)
+                    """)
+                if let row = taken.first { return .acquired(try Self.decodeLease(row)) }
+                let holder = try await connection.rows(
+                    "SELECT \(unescaped: Self.leaseColumns) FROM lease WHERE key = \(key.rawValue) AND node_id IS NOT NULL AND expires_at > clock_timestamp()")
+                if let row = holder.first { return .held(try Self.decodeLease(row)) }
+            }
+            throw StoreError(.conflict, "the lease of workspace '\(key)' kept changing hands while this node tried to take it")
+        }
+        if case .acquired(let lease) = acquisition {
+            engine.leases.withLock { $0[key.rawValue] = lease.epoch }
+        }
+        return acquisition
+    }
+
+    public func renewLeases(ttl: Duration) async throws -> [WorkspaceKey] {
+        let node = try clusterNode()
+        let held = engine.leases.withLock { $0 }
+        guard !held.isEmpty else {
+            try checkOpen()
+            return []
+        }
+        let keys = Array(held.keys)
+        let epochs = keys.map { held[$0]! }
+        let lost = try await write(fence: .none) { connection in
+            try await connection.rows(
+                """
+                WITH held (key, epoch) AS (SELECT * FROM unnest(\(keys)::text[], \(epochs)::bigint[])),
+                    renewed AS (
+                        UPDATE lease SET expires_at = clock_timestamp() + \(ttl.microseconds) * interval '1 microsecond'
+                        FROM held WHERE lease.key = held.key AND lease.node_id = \(node) AND lease.epoch = held.epoch
+                        RETURNING lease.key
+                    )
+                SELECT key FROM held WHERE key NOT IN (SELECT key FROM renewed) ORDER BY key
+                """
+            ).map { try $0.decode(String.self) }
+        }
+        // Forgotten only as they were when read: a lease acquired again meanwhile has another epoch and stays.
+        engine.leases.withLock { leases in
+            for key in lost where leases[key] == held[key] { leases[key] = nil }
+        }
+        return lost.compactMap(WorkspaceKey.init(rawValue:))
+    }
+
+    @discardableResult
+    public func releaseLease(key: WorkspaceKey) async throws -> Bool {
+        let node = try clusterNode()
+        guard let epoch = engine.epoch(of: key.rawValue) else {
+            try checkOpen()
+            return false
+        }
+        let released = try await write(fence: .none) { connection in
+            try await !connection.rows(
+                "UPDATE lease SET node_id = NULL WHERE key = \(key.rawValue) AND node_id = \(node) AND epoch = \(epoch) RETURNING 1"
+            ).isEmpty
+        }
+        engine.leases.withLock { leases in
+            if leases[key.rawValue] == epoch { leases[key.rawValue] = nil }
+        }
+        return released
+    }
+
+    public func lease(key: WorkspaceKey) async throws -> LeaseRecord? {
+        try await read { connection in
+            try await connection.rows("SELECT \(unescaped: Self.leaseColumns) FROM lease WHERE key = \(key.rawValue)").first.map(Self.decodeLease)
+        }
+    }
+
+    public func liveLeases() async throws -> [LeaseRecord] {
+        try await read { connection in
+            try await connection.rows(
+                "SELECT \(unescaped: Self.leaseColumns) FROM lease WHERE node_id IS NOT NULL AND expires_at > clock_timestamp() ORDER BY key"
+            ).map(Self.decodeLease)
+        }
+    }
+
+    /// This store's node, for the requirements that act as one; a store opened without a node id refuses them.
+    private func clusterNode() throws -> String {
+        try checkOpen()
+        guard let node = engine.node else {
+            throw StoreError(.invalidArgument, "this Postgres store was opened without a node id: it takes part in no cluster")
+        }
+        return node
+    }
+
+    static let leaseColumns = "key, node_id, epoch, expires_at"
+
+    static func decodeLease(_ row: PostgresRow) throws -> LeaseRecord {
+        let (key, node, epoch, expiresAt) = try row.decode((String, String?, Int64, PostgresTime).self)
+        guard let workspaceKey = WorkspaceKey(rawValue: key) else { throw StoreError(.corrupt, "stored lease key '\(key)' is not valid") }
+        return LeaseRecord(key: workspaceKey, nodeId: node, epoch: epoch, expiresAt: expiresAt.date)
+    }
+
+    static func decodeNode(_ row: PostgresRow) throws -> NodeRecord {
+        let (id, address, startedAt, heartbeatAt) = try row.decode((String, String, PostgresTime, PostgresTime).self)
+        return NodeRecord(id: id, address: address, startedAt: startedAt.date, heartbeatAt: heartbeatAt.date)
+    }
+}
