@@ -36,7 +36,7 @@ struct ClusterConformance {
 
     @Test func anExpiredLeaseNoOneTookIsStillItsNodes() async throws {
         try await withCluster { a, b in
-            try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.short)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.short)))
             _ = try await createWorkspace(a, "w")
             try await Task.sleep(for: .milliseconds(400))
             #expect(try await a.liveLeases().isEmpty, "expired")
@@ -51,7 +51,7 @@ struct ClusterConformance {
 
     @Test func releasingAndAcquiringAgainBumpsTheEpochEvenAcrossDeletion() async throws {
         try await withCluster { a, b in
-            try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.long))?.epoch == 1)
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.long))?.epoch == 1)
             #expect(try await a.releaseLease(key: key("w")))
             #expect(try await !a.releaseLease(key: key("w")), "a second release finds nothing held")
             #expect(try await !b.releaseLease(key: key("w")), "nor does a node that never held it")
@@ -71,7 +71,7 @@ struct ClusterConformance {
 
     @Test func aStaleOwnersWritesAreFencedAndWriteNothing() async throws {
         try await withCluster { a, b in
-            try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.long)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.long)))
             let workspace = try await createWorkspace(a, "w", at: time(0))
             _ = try await a.reserveEventSequence(key: key("w"), count: 10)
             try await a.createSession(sessionRecord("s", of: "w"))
@@ -80,7 +80,7 @@ struct ClusterConformance {
             try await a.createCronJob(cronJob("j", of: "w", next: time(60)))
             try await a.createPreview(previewRecord("p", of: "w"))
 
-            try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.short)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.short)))
             let takeover = try await acquireOnceExpired(b, key("w"))
             #expect(takeover.epoch == 2)
 
@@ -124,7 +124,7 @@ struct ClusterConformance {
         try await withCluster { a, b in
             await expectStoreError(.fenced) { try await b.createWorkspace(workspaceRecord("w")) }
             #expect(try await a.workspace(key: key("w")) == nil)
-            try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.long)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.long)))
             try await createWorkspace(a, "w")
             try await a.createSession(sessionRecord("s", of: "w"))
             await expectStoreError(.fenced) { try await b.appendSessionEvents(sessionEvents("s", 1...2)) }
@@ -138,8 +138,8 @@ struct ClusterConformance {
 
     @Test func renewalReportsTheLeasesTakenOverAndForgetsThem() async throws {
         try await withCluster { a, b in
-            try #require(acquired(try await a.acquireLease(key: key("lost"), ttl: Self.short)))
-            try #require(acquired(try await a.acquireLease(key: key("kept"), ttl: Self.long)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("lost"), ttl: Self.short)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("kept"), ttl: Self.long)))
             _ = try await acquireOnceExpired(b, key("lost"))
             #expect(try await a.renewLeases(ttl: .seconds(120)) == [key("lost")])
             let kept = try #require(try await a.lease(key: key("kept")))
@@ -172,8 +172,8 @@ struct ClusterConformance {
 
     @Test func interruptingRunsLeavesThoseOfLiveLeasedWorkspacesAlone() async throws {
         try await withCluster { a, b in
-            try #require(acquired(try await a.acquireLease(key: key("live"), ttl: Self.long)))
-            try #require(acquired(try await b.acquireLease(key: key("dead"), ttl: Self.short)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("live"), ttl: Self.long)))
+            _ = try #require(acquired(try await b.acquireLease(key: key("dead"), ttl: Self.short)))
             for (store, raw) in [(a, "live"), (b, "dead")] {
                 try await store.createCronJob(cronJob("j", of: raw, next: nil))
                 #expect(

@@ -38,27 +38,33 @@ public struct PostgresStore: ClusterStore {
     public static func open(location: Location, nodeId: String? = nil, maximumConnections: Int = 20, logger: Logger) async throws -> PostgresStore {
         if let nodeId, nodeId.isEmpty { throw StoreError(.invalidArgument, "a node id cannot be empty") }
         guard maximumConnections >= 1 else { throw StoreError(.invalidArgument, "a store needs at least one connection") }
-        // Migrations run on a connection of their own, which fails at once when the server cannot be reached (a pool
-        // keeps trying); then the pool starts.
-        let connection = try await PostgresConnection.connect(
-            configuration: PostgresConnection.Configuration(
-                host: location.host, port: location.port, username: location.username, password: location.password, database: location.database,
-                tls: .disable),
-            id: 0, logger: logger)
-        do {
-            try await migrate(Connection(connection: connection, logger: logger))
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try? await connection.close()
-
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.username, password: location.password, database: location.database,
             tls: .disable)
         configuration.options.maximumConnections = maximumConnections
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return PostgresStore(nodeId: nodeId ?? "", engine: Engine(client: client, node: nodeId, logger: logger))
+        // The pool starts running first (the engine's task), and is used once the schema is current.
+        let engine = Engine(client: PostgresClient(configuration: configuration, backgroundLogger: logger), node: nodeId, logger: logger)
+        do {
+            // Migrations run on a connection of their own, which fails at once when the server cannot be reached (a
+            // pool keeps trying).
+            let connection = try await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(
+                    host: location.host, port: location.port, username: location.username, password: location.password,
+                    database: location.database, tls: .disable),
+                id: 0, logger: logger)
+            do {
+                try await migrate(Connection(connection: connection, logger: logger))
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try? await connection.close()
+        } catch {
+            engine.runner.cancel()
+            await engine.runner.value
+            throw error
+        }
+        return PostgresStore(nodeId: nodeId ?? "", engine: engine)
     }
 
     public func close() async throws {

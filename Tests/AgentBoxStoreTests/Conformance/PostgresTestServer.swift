@@ -25,6 +25,13 @@ final class PostgresTestServer: Sendable {
         return logger
     }()
 
+    /// The admin client's: its first request may come before its `run()` has started, which it warns of.
+    private static let quiet: Logger = {
+        var logger = Logger(label: "agentbox.store.tests.admin")
+        logger.logLevel = .error
+        return logger
+    }()
+
     private let admin: PostgresStore.Location
     private let client: PostgresClient
     /// Test databases in use at once: each holds a pool of connections, and the server has `max_connections`.
@@ -35,7 +42,7 @@ final class PostgresTestServer: Sendable {
         client = PostgresClient(
             configuration: PostgresClient.Configuration(
                 host: admin.host, port: admin.port, username: admin.username, password: admin.password, database: admin.database, tls: .disable),
-            backgroundLogger: Self.logger)
+            backgroundLogger: Self.quiet)
         Task.detached { [client] in await client.run() }
     }
 
