@@ -6,13 +6,16 @@ extension PostgresStore {
     /// `postgresql://` is the same. The only query parameter understood is `sslmode=disable` (the store speaks plain
     /// TCP); other `sslmode`s are refused rather than silently ignored.
     public struct Location: Sendable, Equatable {
+        /// A host name or an IP address (IPv6 without brackets).
         public var host: String
         public var port: Int
         public var username: String
+        /// `nil`: none (trust or peer authentication).
         public var password: String?
         /// `nil`: the server's default, a database named like the user.
         public var database: String?
 
+        /// The database `database` (the user's own when `nil`) of the server at `host:port`, as `username`.
         public init(host: String, port: Int = 5432, username: String, password: String? = nil, database: String? = nil) {
             self.host = host
             self.port = port

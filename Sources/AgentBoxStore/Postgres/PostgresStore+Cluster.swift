@@ -85,13 +85,19 @@ extension PostgresStore {
         }
         let keys = Array(held.keys)
         let epochs = keys.map { held[$0]! }
+        // The rows are locked in key order, as fenced writes lock theirs, so that the two never wait for each other in
+        // a cycle.
         let lost = try await write(fence: .none) { connection in
             try await connection.rows(
                 """
                 WITH held (key, epoch) AS (SELECT * FROM unnest(\(keys)::text[], \(epochs)::bigint[])),
+                    still AS (
+                        SELECT lease.key FROM lease JOIN held ON lease.key = held.key AND lease.epoch = held.epoch
+                        WHERE lease.node_id = \(node) ORDER BY lease.key FOR UPDATE OF lease
+                    ),
                     renewed AS (
                         UPDATE lease SET expires_at = clock_timestamp() + \(ttl.microseconds) * interval '1 microsecond'
-                        FROM held WHERE lease.key = held.key AND lease.node_id = \(node) AND lease.epoch = held.epoch
+                        FROM still WHERE lease.key = still.key
                         RETURNING lease.key
                     )
                 SELECT key FROM held WHERE key NOT IN (SELECT key FROM renewed) ORDER BY key
