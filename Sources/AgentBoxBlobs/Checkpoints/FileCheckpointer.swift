@@ -39,6 +39,15 @@ public struct FileCheckpointer: Sendable {
         /// Objects actually uploaded (content, then the manifest and the pointer), and their bytes.
         public var objectsUploaded = 0
         public var bytesUploaded: Int64 = 0
+
+        public init() {}
+
+        init(entries: Int, filesRead: Int, blobsToCheck: Int, bytesToCheck: Int64) {
+            self.entries = entries
+            self.filesRead = filesRead
+            self.blobsToCheck = blobsToCheck
+            self.bytesToCheck = bytesToCheck
+        }
     }
 
     /// The key of a content address.
