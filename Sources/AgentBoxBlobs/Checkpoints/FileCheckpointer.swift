@@ -111,7 +111,9 @@ public struct FileCheckpointer: Sendable {
             progress?(now)
         }
 
-        let manifest = CheckpointManifest(id: Self.newID(), createdAt: Date(), parent: previous?.id, entries: found.entries)
+        // Whole milliseconds, which survive the JSON round trip exactly (a manifest read back equals this one).
+        let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        let manifest = CheckpointManifest(id: Self.newID(now), createdAt: now, parent: previous?.id, entries: found.entries)
         let data = try manifest.encoded()
         try await store.put(Self.manifestKey(prefix, manifest.id), data: data)
         try await store.put("\(prefix)/latest", data: Data(manifest.id.utf8))
