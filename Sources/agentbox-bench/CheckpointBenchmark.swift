@@ -96,6 +96,7 @@ private func weedVersion(_ binary: String) -> String {
     process.arguments = ["version"]
     let pipe = Pipe()
     process.standardOutput = pipe
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
     guard (try? process.run()) != nil else { return "" }
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()

@@ -71,14 +71,14 @@ actor WeedServer {
             "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-s3.config=\(directory.path)/s3.json",
         ]
-        // The watchdog: weed runs as long as this test process does.
+        // The watchdog: weed runs as long as this test process does, and its directory goes with it.
         let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let script = """
             \(quoted) >'\(directory.path)/weed.log' 2>&1 &
             child=$!
-            trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
+            trap 'kill $child 2>/dev/null; wait $child; rm -rf '\''\(directory.path)'\''; exit 0' TERM INT
             while kill -0 \(getpid()) 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done
-            kill $child 2>/dev/null; wait $child
+            kill $child 2>/dev/null; wait $child; rm -rf '\(directory.path)'
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
