@@ -11,11 +11,15 @@ import Foundation
 func checkpointBenchmark(target: String, files: Int, megabytes: Int) async throws {
     let work = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("agentbox-bench-checkpoint-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    var weed: Process?
+    var weed: (process: Process, ports: [Int])?
     defer {
-        if let weed, weed.isRunning {
-            weed.terminate()
-            weed.waitUntilExit()
+        if let weed, weed.process.isRunning {
+            weed.process.terminate()
+            weed.process.waitUntilExit()
+        }
+        // weed's gRPC unix sockets, which no option moves out of /tmp and it leaves behind.
+        for port in weed?.ports ?? [] {
+            for name in ["s3-grpc", "filer-grpc", "volume-grpc", "master-grpc"] { unlink("/tmp/seaweedfs-\(name)-\(port).sock") }
         }
         try? FileManager.default.removeItem(at: work)
     }
@@ -28,8 +32,8 @@ func checkpointBenchmark(target: String, files: Int, megabytes: Int) async throw
         store = S3BlobStore(configuration: configuration)
         storeName = "S3 at \(configuration.hostHeader)"
     } else if FileManager.default.isExecutableFile(atPath: target), !isDirectory(target) {
-        let (process, configuration) = try await startWeed(binary: target, directory: work.appendingPathComponent("weed"))
-        weed = process
+        let (process, ports, configuration) = try await startWeed(binary: target, directory: work.appendingPathComponent("weed"))
+        weed = (process, ports)
         store = S3BlobStore(configuration: configuration)
         storeName = "SeaweedFS \(weedVersion(target)) on loopback (S3, SigV4)"
     } else {
@@ -96,6 +100,7 @@ private func weedVersion(_ binary: String) -> String {
     process.arguments = ["version"]
     let pipe = Pipe()
     process.standardOutput = pipe
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
     guard (try? process.run()) != nil else { return "" }
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
@@ -112,7 +117,7 @@ private final class LastProgress: @unchecked Sendable {
 
 /// Starts `weed server` (master, volume, filer, S3) on free loopback ports with one S3 identity, and waits until an
 /// object can be written.
-private func startWeed(binary: String, directory: URL) async throws -> (Process, S3Configuration) {
+private func startWeed(binary: String, directory: URL) async throws -> (Process, [Int], S3Configuration) {
     try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
     let (access, secret) = ("BENCH", "bench-secret")
     try Data(
@@ -141,7 +146,8 @@ private func startWeed(binary: String, directory: URL) async throws -> (Process,
         "-master.port.grpc=\(ports[1])", "-master.volumeSizeLimitMB=256", "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])",
         "-volume.max=0", "-volume.preStopSeconds=0", "-filer", "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])", "-s3",
         "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        "-s3.config=\(directory.path)/s3.json",
+        "-s3.config=\(directory.path)/s3.json", "-s3.localSocket=\(directory.path)/s3.sock",
+        "-filer.localSocket=\(directory.path)/filer.sock",
     ]
     process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
     process.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -154,7 +160,7 @@ private func startWeed(binary: String, directory: URL) async throws -> (Process,
             try await client.createBucket()
             try await client.putObject("probe", data: Data("ok".utf8))
             try await client.deleteObject("probe")
-            return (process, configuration)
+            return (process, ports, configuration)
         } catch {
             try await Task.sleep(for: .milliseconds(250))
         }

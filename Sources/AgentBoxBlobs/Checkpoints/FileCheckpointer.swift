@@ -40,18 +40,13 @@ public struct FileCheckpointer: Sendable {
         public var objectsUploaded = 0
         public var bytesUploaded: Int64 = 0
 
-        public init(
-            entries: Int = 0, filesRead: Int = 0, blobsToCheck: Int = 0, bytesToCheck: Int64 = 0, blobsDone: Int = 0, bytesDone: Int64 = 0,
-            objectsUploaded: Int = 0, bytesUploaded: Int64 = 0
-        ) {
+        public init() {}
+
+        init(entries: Int, filesRead: Int, blobsToCheck: Int, bytesToCheck: Int64) {
             self.entries = entries
             self.filesRead = filesRead
             self.blobsToCheck = blobsToCheck
             self.bytesToCheck = bytesToCheck
-            self.blobsDone = blobsDone
-            self.bytesDone = bytesDone
-            self.objectsUploaded = objectsUploaded
-            self.bytesUploaded = bytesUploaded
         }
     }
 
@@ -116,7 +111,9 @@ public struct FileCheckpointer: Sendable {
             progress?(now)
         }
 
-        let manifest = CheckpointManifest(id: Self.newID(), createdAt: Date(), parent: previous?.id, entries: found.entries)
+        // Whole milliseconds, which survive the JSON round trip exactly (a manifest read back equals this one).
+        let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        let manifest = CheckpointManifest(id: Self.newID(now), createdAt: now, parent: previous?.id, entries: found.entries)
         let data = try manifest.encoded()
         try await store.put(Self.manifestKey(prefix, manifest.id), data: data)
         try await store.put("\(prefix)/latest", data: Data(manifest.id.utf8))

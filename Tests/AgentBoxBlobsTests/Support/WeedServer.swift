@@ -69,16 +69,19 @@ actor WeedServer {
             "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])", "-volume.max=0", "-volume.preStopSeconds=0",
             "-filer", "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
             "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-s3.config=\(directory.path)/s3.json",
+            "-s3.config=\(directory.path)/s3.json", "-s3.localSocket=\(directory.path)/s3.sock",
+            "-filer.localSocket=\(directory.path)/filer.sock",
         ]
-        // The watchdog: weed runs as long as this test process does.
+        // The watchdog: weed runs as long as this test process does, and its directory goes with it.
+        // weed also listens on /tmp/seaweedfs-*-grpc-<port>.sock, which no option moves and it leaves behind.
+        let sockets = ports.map { "/tmp/seaweedfs-*-\($0).sock" }.joined(separator: " ")
         let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let script = """
             \(quoted) >'\(directory.path)/weed.log' 2>&1 &
             child=$!
-            trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
+            trap 'kill $child 2>/dev/null; wait $child; rm -rf '\''\(directory.path)'\'' \(sockets); exit 0' TERM INT
             while kill -0 \(getpid()) 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done
-            kill $child 2>/dev/null; wait $child
+            kill $child 2>/dev/null; wait $child; rm -rf '\(directory.path)' \(sockets)
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
