@@ -22,6 +22,11 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
     let registry: APIRouteRegistry
 
     static let forwardedHeader = HTTPField.Name("X-AgentBox-Forwarded-By")!
+    /// The connection to another node: a dead node is found in 2 s (a refused connection is otherwise retried for
+    /// AsyncHTTPClient's default 10 s); no read timeout, since event streams are quiet for long.
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(2)), decompression: .disabled))
     /// Headers that belong to one connection, not to the request (RFC 9110 7.6.1), and the Host the client sent.
     static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
@@ -61,7 +66,7 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
         let answer: HTTPClientResponse
         do {
             // No deadline: event streams last as long as their client; the owner's own timeouts apply.
-            answer = try await HTTPClient.shared.execute(outbound, deadline: .distantFuture)
+            answer = try await Self.client.execute(outbound, deadline: .distantFuture)
         } catch {
             cluster.reportUnreachable(node)
             throw ProblemError(
