@@ -272,7 +272,7 @@ struct AuthTests {
 struct OpenAPITests {
     /// Every route of ../shared/API.md that this server serves so far, plus its own additions.
     static let served: [(String, String)] = [
-        ("get", "/v1/health"), ("get", "/v1/openapi.json"), ("post", "/v1/workspaces/{key}/fetch"),
+        ("get", "/v1/health"), ("get", "/v1/cluster"), ("get", "/v1/openapi.json"), ("post", "/v1/workspaces/{key}/fetch"),
         ("post", "/v1/images"), ("get", "/v1/images"), ("get", "/v1/images/{name}"), ("delete", "/v1/images/{name}"),
         ("post", "/v1/workspaces/{key}/cron"), ("get", "/v1/workspaces/{key}/cron"), ("get", "/v1/workspaces/{key}/cron/{id}"),
         ("patch", "/v1/workspaces/{key}/cron/{id}"), ("delete", "/v1/workspaces/{key}/cron/{id}"), ("post", "/v1/workspaces/{key}/cron/{id}/run"),
