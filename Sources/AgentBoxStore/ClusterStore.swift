@@ -55,6 +55,12 @@ public protocol ClusterStore: Store {
     @discardableResult
     func releaseLease(key: WorkspaceKey) async throws -> Bool
 
+    /// Makes checkpoint `id` the one a node taking workspace `key` over restores, recording this node's epoch with
+    /// it. Fenced like every workspace write, in one statement: throws ``StoreError/Code-swift.struct/fenced`` (and
+    /// records nothing) unless this node still holds the lease with the epoch it acquired. The pointer stays when
+    /// the lease is released or changes hands.
+    func recordCheckpoint(key: WorkspaceKey, id: String) async throws
+
     /// The lease of `key` as stored (live, expired or released), or `nil` when it was never leased.
     func lease(key: WorkspaceKey) async throws -> LeaseRecord?
 
@@ -89,12 +95,18 @@ public struct LeaseRecord: Sendable, Equatable, Codable {
     public var epoch: Int64
     /// In the store's time.
     public var expiresAt: Date
+    /// The checkpoint of the workspace's files to restore on a takeover (``ClusterStore/recordCheckpoint(key:id:)``).
+    public var checkpointId: String?
+    /// The epoch under which ``checkpointId`` was recorded.
+    public var checkpointEpoch: Int64?
 
-    public init(key: WorkspaceKey, nodeId: String?, epoch: Int64, expiresAt: Date) {
+    public init(key: WorkspaceKey, nodeId: String?, epoch: Int64, expiresAt: Date, checkpointId: String? = nil, checkpointEpoch: Int64? = nil) {
         self.key = key
         self.nodeId = nodeId
         self.epoch = epoch
         self.expiresAt = expiresAt
+        self.checkpointId = checkpointId
+        self.checkpointEpoch = checkpointEpoch
     }
 }
 

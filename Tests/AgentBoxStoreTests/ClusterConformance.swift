@@ -120,6 +120,28 @@ struct ClusterConformance {
         }
     }
 
+    @Test func onlyTheHolderRecordsACheckpointAndTheRecordOutlivesTheLease() async throws {
+        try await withCluster { a, b in
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.short)))
+            try await a.recordCheckpoint(key: key("w"), id: "c1")
+            var lease = try #require(try await b.lease(key: key("w")))
+            #expect(lease.checkpointId == "c1" && lease.checkpointEpoch == 1)
+            await expectStoreError(.fenced, "a node that holds no lease") { try await b.recordCheckpoint(key: key("w"), id: "b0") }
+
+            // B takes over; A's late checkpoint (it was paused, say) is refused and the pointer stays A's last.
+            let takeover = try await acquireOnceExpired(b, key("w"))
+            #expect(takeover.checkpointId == "c1" && takeover.checkpointEpoch == 1, "the new holder finds what to restore")
+            await expectStoreError(.fenced, "a stale owner") { try await a.recordCheckpoint(key: key("w"), id: "c2") }
+            #expect(try await b.lease(key: key("w"))?.checkpointId == "c1")
+
+            try await b.recordCheckpoint(key: key("w"), id: "c3")
+            #expect(try await b.releaseLease(key: key("w")))
+            lease = try #require(try await a.lease(key: key("w")))
+            #expect(lease.nodeId == nil && lease.checkpointId == "c3" && lease.checkpointEpoch == 2, "kept when released")
+            await expectStoreError(.fenced, "released") { try await b.recordCheckpoint(key: key("w"), id: "c4") }
+        }
+    }
+
     @Test func aNodeThatNeverAcquiredALeaseCannotWrite() async throws {
         try await withCluster { a, b in
             await expectStoreError(.fenced) { try await b.createWorkspace(workspaceRecord("w")) }

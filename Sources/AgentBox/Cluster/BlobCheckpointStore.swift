@@ -5,8 +5,8 @@ import Synchronization
 
 /// Checkpoints of workspaces' files in a ``BlobStore`` (an S3-compatible one in a cluster), by ``FileCheckpointer``:
 /// per workspace id, a prefix `workspaces/<id>` with its manifests and `latest`; contents are content-addressed
-/// (`blobs/<sha256>`) and shared by all. Beside `latest`, `latest-epoch` records the lease epoch of the node that
-/// wrote it (`<epoch> <manifest id>`), which decides whether a node taking a workspace over may keep files it has.
+/// (`blobs/<sha256>`) and shared by all. Which checkpoint a takeover restores is not `latest` but the one the lease
+/// holder recorded in the cluster's store (`commit`, fenced), so a stale owner's late checkpoint is never restored.
 ///
 /// The last manifest written per workspace is kept in memory, so that the next checkpoint reads only files whose
 /// size, mtime or inode changed, and uploads only contents the store lacks.
@@ -34,7 +34,9 @@ public final class BlobCheckpointStore: WorkspaceCheckpointStore {
 
     static func prefix(_ workspaceId: String) -> String { "workspaces/\(workspaceId)" }
 
-    public func checkpoint(workspaceId: String, epoch: Int64, root: URL, owners: OwnerMapping) async throws -> CheckpointFigures {
+    public func checkpoint(
+        workspaceId: String, root: URL, owners: OwnerMapping, commit: @escaping @Sendable (String) async throws -> Void
+    ) async throws -> CheckpointFigures {
         let prefix = Self.prefix(workspaceId)
         var last = previous.withLock { $0[workspaceId] }
         if last == nil { last = try await checkpointer.latestManifest(prefix: prefix, in: blobs) }
@@ -42,10 +44,10 @@ public final class BlobCheckpointStore: WorkspaceCheckpointStore {
         let manifest = try await checkpointer.checkpoint(
             root: root, into: blobs, prefix: prefix, previous: last,
             mapOwner: { uid, gid in (owners.inside(uid), owners.inside(gid)) },
-            progress: { progress in figures.withLock { $0 = progress } })
-        try await blobs.put("\(prefix)/latest-epoch", data: Data("\(epoch) \(manifest.id)".utf8))
+            progress: { progress in figures.withLock { $0 = progress } },
+            commit: { manifest in try await commit(manifest.id) })
         previous.withLock { $0[workspaceId] = manifest }
-        _ = try? await checkpointer.prune(prefix: prefix, in: blobs, keep: keep)
+        _ = try? await checkpointer.prune(prefix: prefix, in: blobs, keep: keep, sparing: manifest.id)
         let done = figures.withLock { $0 }
         let files = manifest.entries.filter { $0.kind == CheckpointManifest.Entry.Kind.file }
         return CheckpointFigures(
@@ -53,21 +55,11 @@ public final class BlobCheckpointStore: WorkspaceCheckpointStore {
             uploadedBytes: done?.bytesUploaded ?? 0)
     }
 
-    public func latestEpoch(workspaceId: String) async throws -> Int64? {
-        let data: Data
-        do {
-            data = try await blobs.get("\(Self.prefix(workspaceId))/latest-epoch", maxBytes: 256)
-        } catch let error as BlobError where error.code == .notFound {
-            return nil
-        }
-        return String(decoding: data, as: UTF8.self).split(separator: " ").first.flatMap { Int64($0) }
-    }
-
-    public func restore(workspaceId: String, into root: URL, owners: OwnerMapping) async throws -> Bool {
-        let manifest = try await checkpointer.restoreLatest(
-            prefix: Self.prefix(workspaceId), from: blobs, into: root, mapOwner: { uid, gid in (owners.host(uid), owners.host(gid)) })
-        if let manifest { previous.withLock { $0[workspaceId] = manifest } }
-        return manifest != nil
+    public func restore(workspaceId: String, checkpointId: String, into root: URL, owners: OwnerMapping) async throws {
+        let prefix = Self.prefix(workspaceId)
+        let manifest = try await checkpointer.manifest(prefix: prefix, id: checkpointId, in: blobs)
+        try await checkpointer.restore(manifest, from: blobs, into: root, mapOwner: { uid, gid in (owners.host(uid), owners.host(gid)) })
+        previous.withLock { $0[workspaceId] = manifest }
     }
 
     public func deleteCheckpoints(workspaceId: String) async throws {

@@ -69,6 +69,9 @@ public final class ClusterCoordinator: Sendable {
         /// Nodes that did not answer a forwarded request, until when they are not tried again.
         var unreachable: [String: ContinuousClock.Instant] = [:]
         var onLost: (@Sendable (WorkspaceKey) async -> Void)?
+        /// Requests forwarded to a node, waiting to learn that it fell silent (``waitUntilSilent(_:)``), by node id.
+        var silenceWaiters: [String: [UInt64: CheckedContinuation<Void, Never>]] = [:]
+        var nextWaiter: UInt64 = 0
         /// Where other nodes reach this one: the configured one, or set once the server listens.
         var advertise: String
     }
@@ -193,6 +196,55 @@ public final class ClusterCoordinator: Sendable {
             state.unreachable[node.id] = .now + options.lease
             state.remote = state.remote.filter { $0.value.node.id != node.id }
         }
+        announceSilence(of: node.id)
+    }
+
+    /// Returns once `node` is found silent: it has not heart-beaten for a lease (checked at each of this node's
+    /// beats, three per lease, only while someone waits), or a request to it failed (``reportUnreachable(_:)``);
+    /// or when the calling task is cancelled. A request forwarded to a node that stopped without closing its
+    /// connections (paused, partitioned) would otherwise wait for ever: forwarding races its answer against this.
+    public func waitUntilSilent(_ node: NodeRecord) async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if Task.isCancelled { return true }
+                    if let until = state.unreachable[node.id], until > .now { return true }
+                    state.silenceWaiters[node.id, default: [:]][id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.silenceWaiters[node.id]?.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    /// Resumes everyone waiting for `nodeId` to fall silent.
+    private func announceSilence(of nodeId: String) {
+        let waiters = state.withLock { $0.silenceWaiters.removeValue(forKey: nodeId) } ?? [:]
+        for continuation in waiters.values { continuation.resume() }
+    }
+
+    /// At a beat: the nodes someone waits on that have not heart-beaten for a lease are silent.
+    private func checkSilence() async {
+        let watched = state.withLock { state in Set(state.silenceWaiters.filter { !$0.value.isEmpty }.keys) }
+        guard !watched.isEmpty else { return }
+        do {
+            let nodes = try await store.nodes()
+            let now = try await store.now()
+            for node in nodes where watched.contains(node.id) && now.timeIntervalSince(node.heartbeatAt) >= options.lease.seconds {
+                logger.warning("node is silent", metadata: ["node": "\(node.id)", "lastSeenAt": "\(node.heartbeatAt)"])
+                announceSilence(of: node.id)
+            }
+            // A node that left the table (removed) is silent too.
+            for id in watched where !nodes.contains(where: { $0.id == id }) { announceSilence(of: id) }
+        } catch {
+            logger.error("could not check other nodes' heartbeats", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Gives up `key`'s lease (its workspace was destroyed, or this node stops serving it).
@@ -249,6 +301,7 @@ public final class ClusterCoordinator: Sendable {
         } catch {
             logger.error("cluster heartbeat failed", metadata: ["error": "\(error)"])
         }
+        await checkSilence()
     }
 
     /// The cluster as `GET /v1/cluster` shows it.

@@ -9,17 +9,16 @@ import NIOPosix
 
 /// Where a cluster keeps checkpoints of workspaces' files (an S3-compatible blob store): what the manager needs of it.
 public protocol WorkspaceCheckpointStore: Sendable {
-    /// Uploads what changed under `root` since workspace `workspaceId`'s last checkpoint and makes the result its
-    /// latest checkpoint, recording `epoch` (the lease epoch of the node that wrote it). `owners` maps host ids to
-    /// the ids seen inside the workspace.
-    func checkpoint(workspaceId: String, epoch: Int64, root: URL, owners: OwnerMapping) async throws -> CheckpointFigures
+    /// Uploads what changed under `root` since workspace `workspaceId`'s last checkpoint, then calls `commit` with
+    /// the new checkpoint's id (which records it where takeovers look: the cluster's store, fenced by the lease); a
+    /// checkpoint whose commit throws is not the workspace's. `owners` maps host ids to the ids seen inside.
+    func checkpoint(
+        workspaceId: String, root: URL, owners: OwnerMapping, commit: @escaping @Sendable (String) async throws -> Void
+    ) async throws -> CheckpointFigures
 
-    /// The epoch recorded by the workspace's latest checkpoint, or `nil` when it has none.
-    func latestEpoch(workspaceId: String) async throws -> Int64?
-
-    /// Recreates the workspace's latest checkpoint into `root` (an empty directory); `false` when it has none.
-    /// `owners` maps ids seen inside to host ids.
-    func restore(workspaceId: String, into root: URL, owners: OwnerMapping) async throws -> Bool
+    /// Recreates checkpoint `checkpointId` of the workspace into `root` (an empty directory). `owners` maps ids seen
+    /// inside to host ids.
+    func restore(workspaceId: String, checkpointId: String, into root: URL, owners: OwnerMapping) async throws
 
     /// Deletes every checkpoint of the workspace (it was destroyed).
     func deleteCheckpoints(workspaceId: String) async throws
@@ -77,19 +76,21 @@ extension WorkspaceManager {
         let directory = directory(of: record)
         let haveFiles = FileManager.default.fileExists(atPath: directory.path)
         if let checkpoints = configuration.checkpoints {
-            let latest = try await checkpoints.latestEpoch(workspaceId: record.id)
+            let lease = try await cluster.store.lease(key: record.key)
+            let checkpointId = lease?.checkpointId
+            let latest = checkpointId == nil ? nil : lease?.checkpointEpoch
             let keep = haveFiles && (latest == nil || (localEpoch.map { latest! <= $0 } ?? false))
             if !keep {
                 let started = ContinuousClock.now
                 try await replaceFiles(of: record, directory: directory, haveFiles: haveFiles)
                 let target = diskPool?.holdsWorkspace(id: record.id) == true ? diskPool!.workspaceVolume(id: record.id) : configuration.workspaceDirectory(id: record.id)
-                if latest != nil {
+                if let checkpointId {
                     // A restore fills an empty directory: the new subvolume's two empty folders come from the checkpoint.
                     for name in ["workspace", "home"] { rmdir(target.appendingPathComponent(name).path) }
+                    try await checkpoints.restore(workspaceId: record.id, checkpointId: checkpointId, into: target, owners: ownerMapping(record))
                 }
-                let restored = try await checkpoints.restore(workspaceId: record.id, into: target, owners: ownerMapping(record))
                 logger.info(
-                    restored ? "restored a workspace's files from its last checkpoint" : "took over a workspace that has no checkpoint: its files start empty",
+                    checkpointId != nil ? "restored a workspace's files from its last checkpoint" : "took over a workspace that has no checkpoint: its files start empty",
                     metadata: ["workspace.key": "\(record.key)", "epoch": "\(epoch)", "ms": "\((ContinuousClock.now - started).components.seconds * 1000)"])
             }
         } else if !haveFiles {
@@ -136,9 +137,11 @@ extension WorkspaceManager {
     /// while one runs makes one more afterwards). A consistent point in time: the files are read from a read-only
     /// snapshot of the workspace's subvolume, taken first. Does nothing without a blob store or a lease.
     public func checkpoint(key: WorkspaceKey) async {
-        guard let checkpoints = configuration.checkpoints, let cluster, let epoch = cluster.heldEpoch(key) else { return }
+        guard let checkpoints = configuration.checkpoints, let cluster, cluster.heldEpoch(key) != nil else { return }
         guard let runtime = runtimes.runtime(key) else { return }
         let record = runtime.record
+        // The checkpoint becomes the one a takeover restores only while this node still holds the lease.
+        let commit: @Sendable (String) async throws -> Void = { id in try await cluster.store.recordCheckpoint(key: key, id: id) }
         await checkpointRuns.run(key) {
             let started = ContinuousClock.now
             do {
@@ -150,10 +153,10 @@ extension WorkspaceManager {
                         try? pool.deleteSnapshot(id: snapshotID, group: record.sandboxNumber)
                     }
                     figures = try await checkpoints.checkpoint(
-                        workspaceId: record.id, epoch: epoch, root: pool.snapshotVolume(id: snapshotID), owners: self.ownerMapping(record))
+                        workspaceId: record.id, root: pool.snapshotVolume(id: snapshotID), owners: self.ownerMapping(record), commit: commit)
                 } else {
                     figures = try await checkpoints.checkpoint(
-                        workspaceId: record.id, epoch: epoch, root: runtime.directory, owners: self.ownerMapping(record))
+                        workspaceId: record.id, root: runtime.directory, owners: self.ownerMapping(record), commit: commit)
                 }
                 self.logger.debug(
                     "checkpoint",
@@ -162,6 +165,9 @@ extension WorkspaceManager {
                         "uploaded.bytes": "\(figures.uploadedBytes)", "ms": "\((ContinuousClock.now - started) / .milliseconds(1))",
                     ])
                 self.metrics.checkpoints.increment()
+            } catch let error as StoreError where error.code == .fenced {
+                // Paused past its lease, say: what this node has is older than what the new owner serves.
+                self.logger.warning("checkpoint not recorded: another node took the workspace over", metadata: ["workspace.key": "\(key)"])
             } catch {
                 self.logger.error("checkpoint failed", metadata: ["workspace.key": "\(key)", "error": "\(error)"])
             }

@@ -403,7 +403,9 @@ public final class WorkspaceManager: Sendable {
         if cluster != nil, configuration.checkpoints != nil {
             // A workspace gone to sleep has its files checkpointed, while nothing changes them.
             sleepHook = { [weak self] key in
-                Task { await self?.checkpoint(key: key) }
+                // At shutdown the manager checkpoints each workspace itself, before the store closes.
+                guard let self, !self.closed.withLock({ $0 }) else { return }
+                Task { await self.checkpoint(key: key) }
             }
         }
         let candidate = WorkspaceRuntime(

@@ -64,12 +64,16 @@ public struct FileCheckpointer: Sendable {
     ///     skips contents the store has, with one HEAD each).
     ///   - mapOwner: turns the owner of an entry on this host into the owner recorded (the ids inside the workspace).
     ///   - progress: called from the upload tasks, concurrently; keep it short.
+    ///   - commit: called once the manifest is stored, before `<prefix>/latest` moves to it: where the checkpoint
+    ///     must also be recorded elsewhere (a cluster's store, fenced by the lease). If it throws, `latest` stays
+    ///     and the error is the checkpoint's.
     /// - Important: the tree should not change meanwhile (checkpoint a snapshot, or a stopped workspace): a file
     ///   that changes between its hash and its upload fails the checkpoint with `.integrity`.
     public func checkpoint(
         root: URL, into store: any BlobStore, prefix: String, previous: CheckpointManifest?,
         mapOwner: @escaping @Sendable (uid_t, gid_t) -> (uid_t, gid_t) = { ($0, $1) },
-        progress: (@Sendable (Progress) -> Void)? = nil
+        progress: (@Sendable (Progress) -> Void)? = nil,
+        commit: (@Sendable (CheckpointManifest) async throws -> Void)? = nil
     ) async throws -> CheckpointManifest {
         let prefix = try Self.normalized(prefix)
         let started = ContinuousClock.now
@@ -116,6 +120,7 @@ public struct FileCheckpointer: Sendable {
         let manifest = CheckpointManifest(id: Self.newID(now), createdAt: now, parent: previous?.id, entries: found.entries)
         let data = try manifest.encoded()
         try await store.put(Self.manifestKey(prefix, manifest.id), data: data)
+        try await commit?(manifest)
         try await store.put("\(prefix)/latest", data: Data(manifest.id.utf8))
         let final = state.withLock { state -> Progress in
             state.objectsUploaded += 2
@@ -165,19 +170,19 @@ public struct FileCheckpointer: Sendable {
         }.sorted()
     }
 
-    /// Deletes all but the newest `keep` manifests of the prefix (never the one `latest` names); returns the ids
-    /// deleted.
+    /// Deletes all but the newest `keep` manifests of the prefix (never the one `latest` names, nor `spared`);
+    /// returns the ids deleted.
     ///
     /// Blobs stay: they are shared by every prefix of the store, and a checkpoint being made elsewhere may be
     /// about to name a blob that no manifest names yet, so deleting them safely needs a mark-and-sweep with a grace
     /// period that this does not do (docs/BLOBS.md).
     @discardableResult
-    public func prune(prefix: String, in store: any BlobStore, keep: Int) async throws -> [String] {
+    public func prune(prefix: String, in store: any BlobStore, keep: Int, sparing spared: String? = nil) async throws -> [String] {
         let prefix = try Self.normalized(prefix)
         let ids = try await checkpointIDs(prefix: prefix, in: store)
         let latest = try? await store.get("\(prefix)/latest", maxBytes: 4096)
         let current = latest.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-        let doomed = ids.dropLast(max(0, keep)).filter { $0 != current }
+        let doomed = ids.dropLast(max(0, keep)).filter { $0 != current && $0 != spared }
         for id in doomed { try await store.delete(Self.manifestKey(prefix, id)) }
         return Array(doomed)
     }

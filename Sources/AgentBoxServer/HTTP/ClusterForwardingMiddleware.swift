@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AgentBoxStore
+import AsyncAlgorithms
 import AsyncHTTPClient
 import HTTPTypes
 import Hummingbird
@@ -63,10 +64,23 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
         } else {
             outbound.body = .stream(request.body, length: .unknown)
         }
+        let cluster = cluster
+        let sent = outbound
         let answer: HTTPClientResponse
         do {
-            // No deadline: event streams last as long as their client; the owner's own timeouts apply.
-            answer = try await Self.client.execute(outbound, deadline: .distantFuture)
+            // No deadline: event streams last as long as their client, and a command or a prompt as long as it runs;
+            // the owner's own timeouts apply. A node that stops without closing its connections (paused, cut off)
+            // is found by its heartbeat instead: the answer is raced against its silence.
+            answer = try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
+                group.addTask { try await Self.client.execute(sent, deadline: .distantFuture) }
+                group.addTask {
+                    await cluster.waitUntilSilent(node)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let answer = first else { throw OwnerFellSilent() }
+                return answer
+            }
         } catch {
             cluster.reportUnreachable(node)
             throw ProblemError(
@@ -77,11 +91,38 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
         for (name, value) in answer.headers where !Self.hopByHop.contains(name.lowercased()) {
             if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
         }
-        if let length = answer.headers.first(name: "content-length") { headers[.contentLength] = length }
+        let length = answer.headers.first(name: "content-length").flatMap(Int.init)
+        if let length { headers[.contentLength] = String(length) }
         return Response(
             status: HTTPResponse.Status(code: Int(answer.status.code), reasonPhrase: answer.status.reasonPhrase), headers: headers,
-            body: ResponseBody(asyncSequence: answer.body))
+            body: ResponseBody(contentLength: length) { writer in
+                // The body is relayed through a channel that holds one chunk at a time (the owner's pace is the
+                // client's), so that the owner falling silent in the middle of a stream ends it too.
+                let chunks = AsyncThrowingChannel<ByteBuffer, any Error>()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            for try await chunk in answer.body { await chunks.send(chunk) }
+                            chunks.finish()
+                        } catch {
+                            chunks.fail(error)
+                        }
+                    }
+                    group.addTask {
+                        await cluster.waitUntilSilent(node)
+                        chunks.fail(OwnerFellSilent())
+                    }
+                    defer { group.cancelAll() }
+                    for try await chunk in chunks { try await writer.write(chunk) }
+                }
+                try await writer.finish(nil)
+            })
     }
+}
+
+/// The node a request was forwarded to stopped heart-beating before it answered.
+struct OwnerFellSilent: Error, CustomStringConvertible {
+    var description: String { "it stopped heart-beating" }
 }
 
 extension String {

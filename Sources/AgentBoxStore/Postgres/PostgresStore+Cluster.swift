@@ -152,12 +152,29 @@ extension PostgresStore {
         return node
     }
 
-    static let leaseColumns = "key, node_id, epoch, expires_at"
+    public func recordCheckpoint(key: WorkspaceKey, id: String) async throws {
+        let node = try clusterNode()
+        guard let epoch = engine.epoch(of: key.rawValue) else { throw Self.fencedError(key.rawValue) }
+        // One statement, so the check of the holder and the write are one: after a takeover the epoch differs and
+        // nothing matches.
+        let recorded = try await write(fence: .none) { connection in
+            try await !connection.rows(
+                """
+                UPDATE lease SET checkpoint_id = \(id), checkpoint_epoch = epoch
+                WHERE key = \(key.rawValue) AND node_id = \(node) AND epoch = \(epoch) RETURNING 1
+                """
+            ).isEmpty
+        }
+        if !recorded { throw Self.fencedError(key.rawValue) }
+    }
+
+    static let leaseColumns = "key, node_id, epoch, expires_at, checkpoint_id, checkpoint_epoch"
 
     static func decodeLease(_ row: PostgresRow) throws -> LeaseRecord {
-        let (key, node, epoch, expiresAt) = try row.decode((String, String?, Int64, PostgresTime).self)
+        let (key, node, epoch, expiresAt, checkpointId, checkpointEpoch) = try row.decode((String, String?, Int64, PostgresTime, String?, Int64?).self)
         guard let workspaceKey = WorkspaceKey(rawValue: key) else { throw StoreError(.corrupt, "stored lease key '\(key)' is not valid") }
-        return LeaseRecord(key: workspaceKey, nodeId: node, epoch: epoch, expiresAt: expiresAt.date)
+        return LeaseRecord(
+            key: workspaceKey, nodeId: node, epoch: epoch, expiresAt: expiresAt.date, checkpointId: checkpointId, checkpointEpoch: checkpointEpoch)
     }
 
     static func decodeNode(_ row: PostgresRow) throws -> NodeRecord {

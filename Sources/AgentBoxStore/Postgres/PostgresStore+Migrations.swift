@@ -125,6 +125,13 @@ extension PostgresStore {
                 )
                 """,
             ]),
+        Migration(
+            version: 3, name: "checkpoint pointer",
+            statements: [
+                // The workspace's checkpoint to restore on a takeover, and the epoch it was written under: set by
+                // the lease holder only (a fenced write), so a stale owner's late checkpoint never becomes the one.
+                "ALTER TABLE lease ADD COLUMN checkpoint_id text, ADD COLUMN checkpoint_epoch bigint",
+            ]),
     ]
 
     /// The advisory lock that serializes migrations between nodes starting at once ("agentbox" in ASCII).
