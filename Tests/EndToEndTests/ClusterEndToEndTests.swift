@@ -72,9 +72,13 @@ struct ClusterEndToEndTests {
             #expect(status.nodes.map(\.id) == ["n1", "n2", "n3"] && status.nodes.allSatisfy { $0.state == "up" }, "\(status)")
             #expect(status.nodes.first { $0.id == "n1" }?.workspaces == ["w"], "\(status)")
 
+            // A snapshot taken by n1 (asked through n2) goes to the blob store too.
+            let snapshot = try await clients[1].createSnapshot("w")
+
             // Sleep checkpoints the files (and the interval does while awake); then the owner dies.
+            let before = try await checkpoints(clients[0])
             _ = try await clients[1].sleepWorkspace("w")
-            try await waitForCheckpoint(clients[0])
+            try await waitForCheckpoint(clients[0], after: before, more: 1)
             await nodes[0].stop(signal: SIGKILL)
             let killed = ContinuousClock.now
             let moved = try await retryingUnavailable { try await clients[1].exec("w", command: "cat /workspace/a.txt /workspace/b.txt") }
@@ -82,6 +86,11 @@ struct ClusterEndToEndTests {
             #expect(moved.stdout == "onetwo\n", "\(moved)")
             #expect(failover < .milliseconds(Self.lease) + .seconds(10), "failover took \(failover)")
             print("cluster failover (kill -9 → first exec on another node): \(failover)")
+
+            // n3 forks the dead node's snapshot, from the blob store.
+            _ = try await clients[2].forkWorkspace("f", fromSnapshot: snapshot.id)
+            let forked = try await clients[2].exec("f", command: "cat /workspace/a.txt /workspace/b.txt; stat -c %U /workspace/a.txt")
+            #expect(forked.stdout == "onetwo\nagent\n", "\(forked)")
 
             // The transcript is whole, and the session goes on on its new node.
             let after = try await clients[2].sessionEventPage("w", session.id, limit: 1000).items
@@ -92,8 +101,9 @@ struct ClusterEndToEndTests {
             #expect(status.nodes.first { $0.id == "n2" }?.workspaces == ["w"], "\(status)")
 
             // A paused owner: n2 holds the workspace; while it is stopped, n3 waits out its lease and takes over.
+            let n2Before = try await checkpoints(clients[1])
             _ = try await clients[1].writeFile("w", path: "/workspace/c.txt", data: Data("three".utf8))
-            try await waitForCheckpoint(clients[1], atLeast: 1)
+            try await waitForCheckpoint(clients[1], after: n2Before)
             kill(nodes[1].process.processIdentifier, SIGSTOP)
             let taken = try await retryingUnavailable { try await clients[2].exec("w", command: "cat /workspace/c.txt; echo four > /workspace/d.txt") }
             #expect(taken.stdout == "three", "\(taken)")
@@ -102,7 +112,7 @@ struct ClusterEndToEndTests {
             let seen = try await retryingUnavailable { try await clients[1].readFileData("w", path: "/workspace/d.txt") }
             #expect(String(decoding: seen, as: UTF8.self) == "four\n")
             status = try await clients[1].cluster()
-            #expect(status.nodes.first { $0.id == "n3" }?.workspaces == ["w"], "\(status)")
+            #expect(status.nodes.first { $0.id == "n3" }?.workspaces == ["f", "w"], "\(status)")
             #expect(status.nodes.first { $0.id == "n1" }?.state == "down", "\(status)")
 
             for node in nodes.dropFirst() { await node.stop() }
@@ -110,12 +120,19 @@ struct ClusterEndToEndTests {
     }
 
     /// Waits until `client`'s node has written `atLeast` more checkpoints than none (its metrics say so).
-    func waitForCheckpoint(_ client: AgentBoxClient, atLeast count: Int = 1) async throws {
+    /// How many checkpoints `client`'s node has written (its metrics say so).
+    func checkpoints(_ client: AgentBoxClient) async throws -> Int {
+        let text = try await client.serverMetrics()
+        let line = text.split(separator: "\n").first { $0.hasPrefix("agentbox_checkpoints_total") }
+        return line?.split(separator: " ").last.flatMap { Double($0) }.map { Int($0) } ?? 0
+    }
+
+    /// Waits until `client`'s node has written `more` checkpoints than `before`. Of an awake workspace, wait for two:
+    /// the second began after the call (one under way when it came may have begun earlier).
+    func waitForCheckpoint(_ client: AgentBoxClient, after before: Int, more: Int = 2) async throws {
         let giveUp = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < giveUp {
-            let text = try await client.serverMetrics()
-            let line = text.split(separator: "\n").first { $0.hasPrefix("agentbox_checkpoints_total") }
-            if let value = line?.split(separator: " ").last.flatMap({ Double($0) }), value >= Double(count) { return }
+            if try await checkpoints(client) >= before + more { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("no checkpoint within 30 s")

@@ -62,6 +62,32 @@ public final class BlobCheckpointStore: WorkspaceCheckpointStore {
         previous.withLock { $0[workspaceId] = manifest }
     }
 
+    static func snapshotPrefix(_ id: String) -> String { "snapshots/\(id)" }
+
+    public func storeSnapshot(id: String, workspaceId: String, root: URL, owners: OwnerMapping) async throws -> CheckpointFigures {
+        let figures = Mutex<FileCheckpointer.Progress?>(nil)
+        // A btrfs snapshot keeps its workspace's inode numbers, sizes and mtimes: against the workspace's last
+        // checkpoint, only files changed since are read.
+        let manifest = try await checkpointer.checkpoint(
+            root: root, into: blobs, prefix: Self.snapshotPrefix(id), previous: previous.withLock { $0[workspaceId] },
+            mapOwner: { uid, gid in (owners.inside(uid), owners.inside(gid)) },
+            progress: { progress in figures.withLock { $0 = progress } })
+        let done = figures.withLock { $0 }
+        let files = manifest.entries.filter { $0.kind == CheckpointManifest.Entry.Kind.file }
+        return CheckpointFigures(
+            files: files.count, bytes: files.reduce(0) { $0 + $1.size }, uploadedObjects: done?.objectsUploaded ?? 0,
+            uploadedBytes: done?.bytesUploaded ?? 0)
+    }
+
+    public func restoreSnapshot(id: String, into root: URL, owners: OwnerMapping) async throws -> Bool {
+        try await checkpointer.restoreLatest(
+            prefix: Self.snapshotPrefix(id), from: blobs, into: root, mapOwner: { uid, gid in (owners.host(uid), owners.host(gid)) }) != nil
+    }
+
+    public func deleteSnapshot(id: String) async throws {
+        try await blobs.deleteAll(prefix: Self.snapshotPrefix(id) + "/")
+    }
+
     public func deleteCheckpoints(workspaceId: String) async throws {
         previous.withLock { $0[workspaceId] = nil }
         try await blobs.deleteAll(prefix: Self.prefix(workspaceId) + "/")

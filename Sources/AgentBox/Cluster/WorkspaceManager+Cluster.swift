@@ -22,6 +22,16 @@ public protocol WorkspaceCheckpointStore: Sendable {
 
     /// Deletes every checkpoint of the workspace (it was destroyed).
     func deleteCheckpoints(workspaceId: String) async throws
+
+    /// Stores snapshot `id` (the tree under `root`, taken from workspace `workspaceId`, whose last checkpoint saves
+    /// reading unchanged files again), so that any node can fork from it.
+    func storeSnapshot(id: String, workspaceId: String, root: URL, owners: OwnerMapping) async throws -> CheckpointFigures
+
+    /// Recreates snapshot `id` into `root` (an empty directory); `false` when the blob store does not have it.
+    func restoreSnapshot(id: String, into root: URL, owners: OwnerMapping) async throws -> Bool
+
+    /// Deletes snapshot `id` from the blob store.
+    func deleteSnapshot(id: String) async throws
 }
 
 /// How file owners translate between the host and a workspace.

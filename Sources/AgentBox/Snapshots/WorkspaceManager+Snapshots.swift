@@ -43,12 +43,33 @@ extension WorkspaceManager {
         }
         let record = SnapshotRecord(id: id, workspaceKey: key, config: runtime.config, createdAt: Date(), sizeBytes: sizeBytes)
         do {
+            try await storeSnapshotInBlobs(id: id, runtime: runtime)
             try await store.createSnapshot(record)
         } catch {
             try? await NIOThreadPool.singleton.runIfActive(removeFiles)
+            if let checkpoints = configuration.checkpoints, cluster != nil { try? await checkpoints.deleteSnapshot(id: id) }
             throw error
         }
         return Self.wire(record)
+    }
+
+    /// In a cluster, stores snapshot `id` in the blob store too, so that a fork from it can be made on any node (and
+    /// checkpoints the workspace, which then costs little: the snapshot uploaded its contents).
+    private func storeSnapshotInBlobs(id: String, runtime: WorkspaceRuntime) async throws {
+        guard let checkpoints = configuration.checkpoints, cluster != nil else { return }
+        let started = ContinuousClock.now
+        let root: URL
+        if let pool = diskPool, pool.holdsSnapshot(id: id) { root = pool.snapshotVolume(id: id) } else {
+            root = configuration.snapshotsDirectory.appendingPathComponent(id)
+        }
+        let figures = try await checkpoints.storeSnapshot(id: id, workspaceId: runtime.id, root: root, owners: ownerMapping(runtime.record))
+        logger.info(
+            "snapshot stored in the blob store",
+            metadata: [
+                "snapshot.id": "\(id)", "files": "\(figures.files)", "uploaded": "\(figures.uploadedObjects)",
+                "ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+        await checkpoint(key: runtime.key)
     }
 
     /// Snapshots the workspace's subvolume as `id`; returns the bytes charged to the workspace's quota group then.
@@ -127,6 +148,7 @@ extension WorkspaceManager {
         let record = try await snapshotRecord(id: id)
         guard record.workspaceKey == key else { throw Self.snapshotNotFound(id) }
         guard try await store.deleteSnapshot(id: id) else { throw Self.snapshotNotFound(id) }
+        await deleteSnapshotBlobs([id])
         let remove = snapshotRemoval(id: id, group: runtime.sandboxNumber)
         try await NIOThreadPool.singleton.runIfActive(remove)
     }
@@ -134,6 +156,7 @@ extension WorkspaceManager {
     /// Removes the files of every snapshot of `key` (its records go with the workspace's).
     func removeSnapshotFiles(of key: WorkspaceKey, group: Int) async {
         guard let records = try? await store.snapshots(of: key), !records.isEmpty else { return }
+        await deleteSnapshotBlobs(records.map(\.id))
         let removals = records.map { (id: $0.id, remove: snapshotRemoval(id: $0.id, group: group)) }
         let logger = logger
         try? await NIOThreadPool.singleton.runIfActive {
@@ -141,6 +164,16 @@ extension WorkspaceManager {
                 do { try removal.remove() } catch {
                     logger.error("could not remove a snapshot's files", metadata: ["snapshot.id": "\(removal.id)", "error": "\(error)"])
                 }
+            }
+        }
+    }
+
+    /// Deletes snapshots from the blob store (in a cluster); failures are logged: what stays costs space only.
+    private func deleteSnapshotBlobs(_ ids: [String]) async {
+        guard let checkpoints = configuration.checkpoints, cluster != nil else { return }
+        for id in ids {
+            do { try await checkpoints.deleteSnapshot(id: id) } catch {
+                logger.warning("could not delete a snapshot from the blob store", metadata: ["snapshot.id": "\(id)", "error": "\(error)"])
             }
         }
     }
@@ -207,6 +240,10 @@ extension WorkspaceManager {
         let pool = diskPool
         let owner = configuration.fileOwner(sandboxNumber: record.sandboxNumber)
         let destination = pool?.workspaceVolume(id: id).path ?? configuration.workspaceDirectory(id: id).path
+        if let checkpoints = configuration.checkpoints, cluster != nil, !FileManager.default.fileExists(atPath: source) {
+            // Taken on another node of the cluster: from the blob store.
+            return try await restoreSnapshotFromBlobs(checkpoints, snapshotID: snapshotID, into: record, destination: destination)
+        }
         return try await NIOThreadPool.singleton.runIfActive { () throws -> Int64 in
             do {
                 if let pool {
@@ -227,6 +264,36 @@ extension WorkspaceManager {
                 throw error
             }
         }
+    }
+
+    /// Makes the new workspace `record`'s files those of snapshot `snapshotID` from the blob store; returns their bytes.
+    private func restoreSnapshotFromBlobs(
+        _ checkpoints: any WorkspaceCheckpointStore, snapshotID: String, into record: WorkspaceRecord, destination: String
+    ) async throws -> Int64 {
+        let (id, group) = (record.id, record.sandboxNumber)
+        let limit = diskLimitBytes(record.config.limits)
+        let owner = configuration.fileOwner(sandboxNumber: record.sandboxNumber)
+        let pool = diskPool
+        try await NIOThreadPool.singleton.runIfActive {
+            if let pool {
+                try pool.createWorkspace(id: id, group: group, limitBytes: limit, owner: owner)
+                // The restore makes these two itself.
+                rmdir(destination + "/workspace")
+                rmdir(destination + "/home")
+            }
+        }
+        do {
+            guard try await checkpoints.restoreSnapshot(id: snapshotID, into: URL(fileURLWithPath: destination), owners: ownerMapping(record)) else {
+                throw AgentBoxError(.notFound, "snapshot '\(snapshotID)' is neither on this node nor in the blob store")
+            }
+            try Self.flush(destination)
+        } catch {
+            try? await NIOThreadPool.singleton.runIfActive {
+                if let pool { try? pool.deleteWorkspace(id: id, group: group) } else { try? FileTreeCopy.remove(destination) }
+            }
+            throw error
+        }
+        return try await store.snapshot(id: snapshotID)?.sizeBytes ?? 0
     }
 
     /// Returns once no fork of `key` is being created.
