@@ -72,8 +72,12 @@ struct ClusterEndToEndTests {
             #expect(status.nodes.map(\.id) == ["n1", "n2", "n3"] && status.nodes.allSatisfy { $0.state == "up" }, "\(status)")
             #expect(status.nodes.first { $0.id == "n1" }?.workspaces == ["w"], "\(status)")
 
-            // A snapshot taken by n1 (asked through n2) goes to the blob store too.
+            // A snapshot taken by n1 (asked through n2) goes to the blob store too, and so does an image made on n1
+            // (with a file in its system layer).
             let snapshot = try await clients[1].createSnapshot("w")
+            let marked = try await clients[0].exec("w", command: "echo from-the-image > /usr/local/share/ab-marker")
+            #expect(marked.exitCode == 0, "\(marked)")
+            _ = try await clients[0].createImage("tools", fromWorkspace: "w")
 
             // Sleep checkpoints the files (and the interval does while awake); then the owner dies.
             let before = try await checkpoints(clients[0])
@@ -91,6 +95,10 @@ struct ClusterEndToEndTests {
             _ = try await clients[2].forkWorkspace("f", fromSnapshot: snapshot.id)
             let forked = try await clients[2].exec("f", command: "cat /workspace/a.txt /workspace/b.txt; stat -c %U /workspace/a.txt")
             #expect(forked.stdout == "onetwo\nagent\n", "\(forked)")
+            // And a workspace made there from the dead node's image has its system layer.
+            _ = try await clients[2].putWorkspace("g", config: WorkspaceConfig(image: "tools"))
+            let fromImage = try await clients[2].exec("g", command: "cat /usr/local/share/ab-marker")
+            #expect(fromImage.stdout == "from-the-image\n", "\(fromImage)")
 
             // The transcript is whole, and the session goes on on its new node.
             let after = try await clients[2].sessionEventPage("w", session.id, limit: 1000).items
@@ -112,7 +120,7 @@ struct ClusterEndToEndTests {
             let seen = try await retryingUnavailable { try await clients[1].readFileData("w", path: "/workspace/d.txt") }
             #expect(String(decoding: seen, as: UTF8.self) == "four\n")
             status = try await clients[1].cluster()
-            #expect(status.nodes.first { $0.id == "n3" }?.workspaces == ["f", "w"], "\(status)")
+            #expect(status.nodes.first { $0.id == "n3" }?.workspaces == ["f", "g", "w"], "\(status)")
             #expect(status.nodes.first { $0.id == "n1" }?.state == "down", "\(status)")
 
             for node in nodes.dropFirst() { await node.stop() }

@@ -88,6 +88,27 @@ public final class BlobCheckpointStore: WorkspaceCheckpointStore {
         try await blobs.deleteAll(prefix: Self.snapshotPrefix(id) + "/")
     }
 
+    static func imagePrefix(_ id: String) -> String { "images/\(id)" }
+
+    public func storeImage(id: String, root: URL) async throws -> CheckpointFigures {
+        let figures = Mutex<FileCheckpointer.Progress?>(nil)
+        let manifest = try await checkpointer.checkpoint(
+            root: root, into: blobs, prefix: Self.imagePrefix(id), previous: nil, progress: { progress in figures.withLock { $0 = progress } })
+        let done = figures.withLock { $0 }
+        let files = manifest.entries.filter { $0.kind == CheckpointManifest.Entry.Kind.file }
+        return CheckpointFigures(
+            files: files.count, bytes: files.reduce(0) { $0 + $1.size }, uploadedObjects: done?.objectsUploaded ?? 0,
+            uploadedBytes: done?.bytesUploaded ?? 0)
+    }
+
+    public func restoreImage(id: String, into root: URL) async throws -> Bool {
+        try await checkpointer.restoreLatest(prefix: Self.imagePrefix(id), from: blobs, into: root) != nil
+    }
+
+    public func deleteImage(id: String) async throws {
+        try await blobs.deleteAll(prefix: Self.imagePrefix(id) + "/")
+    }
+
     public func deleteCheckpoints(workspaceId: String) async throws {
         previous.withLock { $0[workspaceId] = nil }
         try await blobs.deleteAll(prefix: Self.prefix(workspaceId) + "/")

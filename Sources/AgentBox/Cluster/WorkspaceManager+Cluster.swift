@@ -32,6 +32,15 @@ public protocol WorkspaceCheckpointStore: Sendable {
 
     /// Deletes snapshot `id` from the blob store.
     func deleteSnapshot(id: String) async throws
+
+    /// Stores image `id` (the tree under `root`, its ids canonical already), so that any node can use it.
+    func storeImage(id: String, root: URL) async throws -> CheckpointFigures
+
+    /// Recreates image `id` into `root` (an empty directory), ids as stored; `false` when the blob store lacks it.
+    func restoreImage(id: String, into root: URL) async throws -> Bool
+
+    /// Deletes image `id` from the blob store.
+    func deleteImage(id: String) async throws
 }
 
 /// How file owners translate between the host and a workspace.

@@ -65,9 +65,15 @@ extension WorkspaceManager {
             name: request.name, id: id, createdAt: Date(), sizeBytes: sizeBytes, fromWorkspace: request.fromWorkspace,
             description: request.description, layers: [id] + layers)
         do {
+            if let checkpoints = configuration.checkpoints, cluster != nil {
+                // In a cluster, any node may boot a workspace made from it: the blob store keeps a copy.
+                let figures = try await checkpoints.storeImage(id: id, root: directory)
+                logger.info("image stored in the blob store", metadata: ["image": "\(request.name)", "files": "\(figures.files)", "uploaded": "\(figures.uploadedObjects)"])
+            }
             try await store.createImage(record)
         } catch {
             try? await NIOThreadPool.singleton.runIfActive { try Self.removeImageFiles(pool: pool, id: id, directory: directory) }
+            if let checkpoints = configuration.checkpoints, cluster != nil { try? await checkpoints.deleteImage(id: id) }
             if let error = error as? StoreError, error.code == .conflict {
                 throw AgentBoxError(.conflict, "there is an image called '\(request.name)' already")
             }
@@ -108,7 +114,14 @@ extension WorkspaceManager {
         }
         guard try await store.deleteImage(name: name) else { throw AgentBoxError(.notFound, "there is no image called '\(name)'") }
         let (pool, directory, id) = (diskPool, imageDirectory(id: record.id), record.id)
-        try await NIOThreadPool.singleton.runIfActive { try Self.removeImageFiles(pool: pool, id: id, directory: directory) }
+        if FileManager.default.fileExists(atPath: directory.path) {
+            try await NIOThreadPool.singleton.runIfActive { try Self.removeImageFiles(pool: pool, id: id, directory: directory) }
+        }
+        if let checkpoints = configuration.checkpoints, cluster != nil {
+            do { try await checkpoints.deleteImage(id: id) } catch {
+                logger.warning("could not delete an image from the blob store", metadata: ["image": "\(name)", "error": "\(error)"])
+            }
+        }
         logger.info("image deleted", metadata: ["image": "\(name)"])
     }
 
@@ -128,13 +141,53 @@ extension WorkspaceManager {
     /// The system layers a workspace made from image `name` stacks under its own, top first.
     func imageLayers(_ name: String?) async throws -> [URL] {
         guard let name else { return [] }
-        return try await imageRecord(name).layers.map { imageDirectory(id: $0).appendingPathComponent("system", isDirectory: true) }
+        let layers = try await imageRecord(name).layers
+        for id in layers { try await ensureImageHere(id: id) }
+        return layers.map { imageDirectory(id: $0).appendingPathComponent("system", isDirectory: true) }
+    }
+
+    /// In a cluster, fetches image `id` from the blob store when another node made it (once: concurrent callers
+    /// wait for the same fetch). Restored under a temporary name and renamed, so a half-fetched image is never used.
+    func ensureImageHere(id: String) async throws {
+        let directory = imageDirectory(id: id)
+        guard let checkpoints = configuration.checkpoints, cluster != nil, !FileManager.default.fileExists(atPath: directory.path) else { return }
+        try await imageFetches.run(id) {
+            guard !FileManager.default.fileExists(atPath: directory.path) else { return }
+            let started = ContinuousClock.now
+            let staging = ".partial-\(id)-\(RandomID.make(prefix: "", length: 8))"
+            let pool = self.diskPool
+            let stagingURL = directory.deletingLastPathComponent().appendingPathComponent(staging, isDirectory: true)
+            try await NIOThreadPool.singleton.runIfActive {
+                if let pool { try pool.createImageVolume(named: staging) } else {
+                    try FileManager.default.createDirectory(at: stagingURL, withIntermediateDirectories: true)
+                }
+            }
+            do {
+                guard try await checkpoints.restoreImage(id: id, into: stagingURL) else {
+                    throw AgentBoxError(.notFound, "image layer '\(id)' is neither on this node nor in the blob store")
+                }
+                try await NIOThreadPool.singleton.runIfActive {
+                    chmod(stagingURL.path, 0o711)
+                    if let pool { try pool.renameImageVolume(staging, to: id) } else if rename(stagingURL.path, directory.path) != 0 {
+                        throw AgentBoxError(.internalError, "could not put image layer '\(id)' in place (errno \(errno))")
+                    }
+                }
+            } catch {
+                try? await NIOThreadPool.singleton.runIfActive {
+                    if let pool { try pool.deleteImage(id: staging) } else { try FileTreeCopy.remove(stagingURL.path) }
+                }
+                throw error
+            }
+            self.logger.info("image fetched from the blob store", metadata: ["image.id": "\(id)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+        }
     }
 
     /// Copies image `name`'s files (not its system layer, which is stacked at boot) into the new workspace `record`,
     /// handed to its ids.
     func placeImageFiles(_ name: String, into record: WorkspaceRecord, directory: URL) async throws {
-        let image = imageDirectory(id: try await imageRecord(name).id)
+        let id = try await imageRecord(name).id
+        try await ensureImageHere(id: id)
+        let image = imageDirectory(id: id)
         let ownership = configuration.sandbox?.runsAsWorkspaceUID == true
             ? OwnershipWalk(from: .canonical, to: .workspace(configuration.workspaceIDs(sandboxNumber: record.sandboxNumber))) : nil
         let root = configuration.sandbox?.runsAsWorkspaceUID == true ? configuration.workspaceIDs(sandboxNumber: record.sandboxNumber).start : nil

@@ -390,6 +390,20 @@ public final class DiskPool: Sendable {
         guard ab_btrfs_snapshot_create(source, parent, imageID, 0) == 0 else { throw Self.failure("snapshot workspace \(id)") }
     }
 
+    /// Makes the empty subvolume `images/<name>` (an image fetched from a cluster's blob store is restored into it).
+    func createImageVolume(named name: String) throws {
+        let parent = try openDirectory("images")
+        defer { close(parent) }
+        guard ab_btrfs_subvolume_create(parent, name) == 0 else { throw Self.failure("create the subvolume of image \(name)") }
+    }
+
+    /// Renames `images/<from>` to `images/<to>` (a restored image put in place in one step).
+    func renameImageVolume(_ from: String, to: String) throws {
+        let parent = try openDirectory("images")
+        defer { close(parent) }
+        guard renameat(parent, from, parent, to) == 0 else { throw Self.failure("rename image \(from)") }
+    }
+
     /// Deletes image `id`'s subvolume (and any nested in it).
     func deleteImage(id: String) throws {
         try deleteVolume(imageVolume(id: id).path, group: 0, what: "image \(id)")

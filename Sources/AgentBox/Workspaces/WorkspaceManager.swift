@@ -61,6 +61,8 @@ public final class WorkspaceManager: Sendable {
     public let cluster: ClusterCoordinator?
     /// The checkpoints under way, one per workspace at a time.
     let checkpointRuns = CoalescingRuns()
+    /// Images being fetched from a cluster's blob store, by id.
+    let imageFetches = SingleFlight<Void>()
 
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
