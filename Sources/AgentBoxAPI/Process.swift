@@ -73,12 +73,15 @@ public struct SpawnRequest: Codable, Sendable, Equatable {
     public var args: [String]?
     public var cwd: String?
     public var env: [String: String]?
+    /// The user the program runs as: `agent` (uid 1000, unprivileged) or `root` (the workspace's root, the default).
+    public var user: String?
 
-    public init(command: String, args: [String]? = nil, cwd: String? = nil, env: [String: String]? = nil) {
+    public init(command: String, args: [String]? = nil, cwd: String? = nil, env: [String: String]? = nil, user: String? = nil) {
         self.command = command
         self.args = args
         self.cwd = cwd
         self.env = env
+        self.user = user
     }
 }
 
