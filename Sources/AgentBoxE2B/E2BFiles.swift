@@ -119,7 +119,7 @@ enum Multipart {
 
     /// The `filename` of a part's `Content-Disposition`.
     static func filename(_ headers: String) -> String? {
-        for line in headers.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) where line.lowercased().hasPrefix("content-disposition:") {
+        for line in headers.split(whereSeparator: \.isNewline) where line.lowercased().hasPrefix("content-disposition:") {
             guard let range = line.range(of: "filename=\"") else { return nil }
             let rest = line[range.upperBound...]
             guard let end = rest.firstIndex(of: "\"") else { return nil }

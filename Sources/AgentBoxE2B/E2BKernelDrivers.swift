@@ -20,14 +20,27 @@ def _emit(event):
     _out.flush()
 
 class _Stream(io.TextIOBase):
+    """Hands what the cell prints over a line at a time (as Jupyter does), the rest when the cell ends."""
     def __init__(self, name):
         self._name = name
+        self._pending = ""
     def writable(self):
         return True
     def write(self, text):
-        if text:
-            _emit({"type": self._name, "text": text, "timestamp": int(time.time() * 1e6)})
+        self._pending += text
+        if "\n" in self._pending:
+            complete, _, self._pending = self._pending.rpartition("\n")
+            for line in (complete + "\n").splitlines(keepends=True):
+                self._send(line)
+        elif len(self._pending) > 65536:
+            self.flush()
         return len(text)
+    def flush(self):
+        if self._pending:
+            self._send(self._pending)
+            self._pending = ""
+    def _send(self, text):
+        _emit({"type": self._name, "text": text, "timestamp": int(time.time() * 1e6)})
 
 sys.stdout = _Stream("stdout")
 sys.stderr = _Stream("stderr")
@@ -87,11 +100,15 @@ def _run(code, env):
         if value is not None:
             _emit(_formats(value))
     except BaseException as error:
+        sys.stdout.flush()
+        sys.stderr.flush()
         lines = traceback.format_exception(type(error), error, error.__traceback__)
         # The driver's own frame is noise: keep the cell's.
         lines = [line for line in lines if 'File "<string>"' not in line]
         _emit({"type": "error", "name": type(error).__name__, "value": str(error), "traceback": "".join(lines)})
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
         for name, old in saved.items():
             if old is None:
                 os.environ.pop(name, None)

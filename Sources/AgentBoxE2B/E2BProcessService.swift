@@ -174,7 +174,8 @@ struct E2BProcessService {
         // Commands see `/home/user` itself (the link), so `pwd` says what E2B's would.
         let asked = start.process.cwd.flatMap { $0.isEmpty ? nil : $0 } ?? E2BPaths.home
         let cwd = asked.hasPrefix("/") ? asked : E2BPaths.home + "/" + asked
-        var env = E2BPaths.userEnvironment
+        // PWD names the directory as the caller did: a shell prints `/home/user`, not the link's target.
+        var env = E2BPaths.userEnvironment.merging(["PWD": cwd]) { $1 }
         for (name, value) in start.process.envs ?? [:] { env[name] = value }
         let args = start.process.args ?? []
         let entry: E2BProcessEntry

@@ -85,7 +85,8 @@ public final class E2BService: Sendable {
                 throw E2BError(.notFound, "no route \(request.method) \(path)")
             }
         } catch {
-            if isRPC { return ConnectError(error).response }
+            // A missing or paused sandbox is E2B's edge speaking (502, `{code, message}`), whatever the path.
+            if isRPC, (error as? E2BError)?.status != .badGateway { return ConnectError(error).response }
             return E2BError(error).response
         }
     }

@@ -185,8 +185,19 @@ def core():
 
     @check("pty")
     def _():
+        import threading
+
         received = []
-        handle = sandbox.pty.create(PtySize(rows=24, cols=80), on_data=lambda data: received.append(data))
+        handle = sandbox.pty.create(PtySize(rows=24, cols=80))
+
+        def read():
+            try:
+                handle.wait(on_pty=received.append)
+            except Exception:  # noqa: BLE001 — the kill below ends the PTY with a non-zero code
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         sandbox.pty.send_stdin(handle.pid, b"echo pty-$((6*7))\n")
         sandbox.pty.resize(handle.pid, PtySize(rows=30, cols=100))
         sandbox.pty.send_stdin(handle.pid, b"stty size\n")
@@ -197,7 +208,9 @@ def core():
                 break
             time.sleep(0.1)
         text = b"".join(received).decode(errors="replace")
-        sandbox.pty.kill(handle.pid)
+        expect(sandbox.pty.kill(handle.pid) is True, "pty kill did not return True")
+        reader.join(10)
+        expect(not reader.is_alive(), "the PTY's stream did not end after the kill")
         expect("pty-42" in text and "30 100" in text, f"pty output: {text[-300:]!r}")
 
     @check("files.write_read")
@@ -427,7 +440,7 @@ def attack():
 
     @check("attack.other_sandbox_token")
     def _():
-        marker = "/tmp/attack-marker"
+        marker = "/home/user/attack-marker"
         body = json.dumps({"process": {"cmd": "/bin/touch", "args": [marker]}}).encode()
         frame = b"\x00" + len(body).to_bytes(4, "big") + body
         status, _, _ = envd("/process.Process/Start", frame, b.sandbox_id, a._envd_access_token, "application/connect+json")
