@@ -24,12 +24,16 @@ arguments = parser.parse_args()
 
 token = "0123456789abcdef0123456789abcdef"
 data = tempfile.mkdtemp(prefix="agentbox-bench-e2b-")
+os.chmod(data, 0o755)  # the sandboxes' own uids must pass through to their directories
 server = subprocess.Popen(
     [arguments.bin, "serve", "--port", "0", "--data-dir", os.path.join(data, "data"), "--token", token, "--log-level", "error"],
     stdout=subprocess.PIPE,
     text=True,
 )
-port = int(server.stdout.readline().strip().split(":")[-1])
+line = server.stdout.readline().strip()
+if not line:
+    raise SystemExit("agentbox serve did not start (run it by hand with the same arguments to see why)")
+port = int(line.split(":")[-1])
 url = f"http://127.0.0.1:{port}"
 os.environ.update({"E2B_API_URL": url, "E2B_SANDBOX_URL": url, "E2B_API_KEY": "e2b_" + token, "E2B_DEBUG": "false"})
 from e2b import Sandbox  # noqa: E402 — after the environment is set
