@@ -12,8 +12,14 @@ public struct ExecRequest: Codable, Sendable, Equatable {
     public var timeoutMs: Int?
     /// Output kept per stream; the rest is dropped and `truncated` set.
     public var maxOutputBytes: Int?
+    /// The user the command runs as: `agent` (uid 1000, unprivileged) or `root` (the workspace's root, the default).
+    public var user: String?
 
-    public init(command: String, cwd: String? = nil, env: [String: String]? = nil, stdin: String? = nil, timeoutMs: Int? = nil, maxOutputBytes: Int? = nil) {
+    public init(
+        command: String, cwd: String? = nil, env: [String: String]? = nil, stdin: String? = nil, timeoutMs: Int? = nil, maxOutputBytes: Int? = nil,
+        user: String? = nil
+    ) {
+        self.user = user
         self.command = command
         self.cwd = cwd
         self.env = env

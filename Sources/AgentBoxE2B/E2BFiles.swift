@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOFoundationEssentialsCompat
 import NIOPosix
 
 /// envd's plain-HTTP `/files`: downloads stream from the workspace's files, uploads stream into them.
@@ -14,6 +15,11 @@ extension E2BService {
     func downloadFile(_ request: Request, record: E2BSandboxRecord) async throws -> Response {
         guard let raw = request.uri.queryParameters.get("path"), !raw.isEmpty else { throw E2BError(.badRequest, "path is required") }
         let path = try E2BPaths.inside(raw)
+        guard E2BPaths.isPersistent(path) else {
+            let data = try await E2BCommandFiles(runtime: try await runtime(record)).read(path)
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
         let files = try await runtime(record).files()
         let stat = try files.stat(path)
         guard stat.type != .directory else { throw E2BError(.badRequest, "\(raw) is a directory") }
@@ -42,7 +48,8 @@ extension E2BService {
             throw E2BError(.unsupportedMediaType, "Content-Encoding \(encoding) is not supported: upload without gzip")
         }
         let contentType = request.headers[.contentType] ?? "application/octet-stream"
-        let files = try await runtime(record).files()
+        let runtime = try await runtime(record)
+        let files = try runtime.files()
         var written: [[String: String]] = []
         if contentType.lowercased().hasPrefix("multipart/form-data") {
             guard let boundary = Multipart.boundary(contentType) else { throw E2BError(.badRequest, "multipart/form-data without a boundary") }
@@ -59,14 +66,28 @@ extension E2BService {
                     throw E2BError(.badRequest, "a file part names no path (filename) and the request no ?path=")
                 }
                 let path = try E2BPaths.inside(destination)
-                let content = ByteBuffer(bytes: part.content)
-                _ = try await files.write(path, chunks: AsyncThrowingStream<ByteBuffer, any Error> { $0.yield(content); $0.finish() })
+                if E2BPaths.isPersistent(path) {
+                    let content = ByteBuffer(bytes: part.content)
+                    _ = try await files.write(path, chunks: AsyncThrowingStream<ByteBuffer, any Error> { $0.yield(content); $0.finish() })
+                } else {
+                    try await E2BCommandFiles(runtime: runtime).write(path, Data(part.content))
+                }
                 written.append(Self.writeInfo(path))
             }
         } else {
             guard let query else { throw E2BError(.badRequest, "path is required") }
             let path = try E2BPaths.inside(query)
-            _ = try await files.write(path, chunks: request.body)
+            if E2BPaths.isPersistent(path) {
+                _ = try await files.write(path, chunks: request.body)
+            } else {
+                let body: ByteBuffer
+                do {
+                    body = try await request.body.collect(upTo: E2BCommandFiles.maxBytes)
+                } catch {
+                    throw E2BError(.contentTooLarge, "files outside /home/user and /workspace are written \(E2BCommandFiles.maxBytes >> 20) MiB at most at once")
+                }
+                try await E2BCommandFiles(runtime: runtime).write(path, Data(buffer: body))
+            }
             written.append(Self.writeInfo(path))
         }
         return E2BJSON.response(written)

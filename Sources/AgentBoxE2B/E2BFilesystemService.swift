@@ -107,6 +107,15 @@ struct E2BFilesystemService {
         try await context.service.runtime(context.record).files()
     }
 
+    private func commandFiles() async throws -> E2BCommandFiles {
+        E2BCommandFiles(runtime: try await context.service.runtime(context.record))
+    }
+
+    /// The entry at `path`, from the persistent files or from inside the sandbox.
+    private func stat(_ path: WorkspacePath) async throws -> FileStat {
+        E2BPaths.isPersistent(path) ? try await files().stat(path) : try await commandFiles().stat(path)
+    }
+
     private static func ok(_ object: [String: Any]) -> Response {
         Response(
             status: .ok, headers: [.contentType: "application/json"],
@@ -140,15 +149,21 @@ struct E2BFilesystemService {
 
     private func stat() async throws -> Response {
         let request = try await message(PathRequest.self)
-        return Self.ok(["entry": Self.entry(try await files().stat(try path(request.path)))])
+        return Self.ok(["entry": Self.entry(try await stat(try path(request.path)))])
     }
 
     private func listDir() async throws -> Response {
         let request = try await message(PathRequest.self)
         let depth = Int(clamping: request.depth?.value ?? 1)
         guard (0...64).contains(depth) else { throw ConnectError(.invalidArgument, "depth must be 1...64") }
-        let files = try await files()
         let directory = try path(request.path)
+        guard E2BPaths.isPersistent(directory) else {
+            let entries = try await commandFiles().list(directory, depth: max(1, depth)).map {
+                Self.entry(path: $0.path, type: $0.type, size: $0.size, mode: $0.mode, modifiedAt: $0.modifiedAt, target: $0.target)
+            }
+            return Self.ok(["entries": entries])
+        }
+        let files = try await files()
         guard try files.stat(directory).type == .directory else { throw ConnectError(.invalidArgument, "\(request.path ?? "") is not a directory") }
         let list = try files.list(directory, maxDepth: max(1, depth))
         let entries = list.items.map {
@@ -159,8 +174,12 @@ struct E2BFilesystemService {
 
     private func makeDir() async throws -> Response {
         let request = try await message(PathRequest.self)
-        let files = try await files()
         let directory = try path(request.path)
+        guard E2BPaths.isPersistent(directory) else {
+            try await commandFiles().makeDirectory(directory)
+            return Self.ok(["entry": Self.entry(try await commandFiles().stat(directory))])
+        }
+        let files = try await files()
         if try files.exists(directory) { throw ConnectError(.alreadyExists, "\(request.path ?? "") already exists") }
         try files.makeDirectory(directory, recursive: true)
         return Self.ok(["entry": Self.entry(try files.stat(directory))])
@@ -168,15 +187,24 @@ struct E2BFilesystemService {
 
     private func move() async throws -> Response {
         let request = try await message(MoveRequest.self)
-        let files = try await files()
+        let source = try path(request.source)
         let destination = try path(request.destination)
-        try files.move(from: try path(request.source), to: destination, overwrite: true)
-        return Self.ok(["entry": Self.entry(try files.stat(destination))])
+        if E2BPaths.isPersistent(source), E2BPaths.isPersistent(destination) {
+            try await files().move(from: source, to: destination, overwrite: true)
+        } else {
+            try await commandFiles().move(source, to: destination)
+        }
+        return Self.ok(["entry": Self.entry(try await stat(destination))])
     }
 
     private func remove() async throws -> Response {
         let request = try await message(PathRequest.self)
-        try await files().delete(try path(request.path), recursive: true)
+        let target = try path(request.path)
+        if E2BPaths.isPersistent(target) {
+            try await files().delete(target, recursive: true)
+        } else {
+            try await commandFiles().remove(target)
+        }
         return Self.ok([:])
     }
 
@@ -194,9 +222,18 @@ struct E2BFilesystemService {
         }
     }
 
+    /// Watches reach the persistent files only (they are inotify watches of the host's).
+    private func watchable(_ raw: String?) throws -> WorkspacePath {
+        let directory = try path(raw)
+        guard E2BPaths.isPersistent(directory) else {
+            throw ConnectError(.invalidArgument, "watch_dir watches directories under /home/user and /workspace, not \(raw ?? "")")
+        }
+        return directory
+    }
+
     private func createWatcher() async throws -> Response {
         let request = try await message(PathRequest.self)
-        let directory = try path(request.path)
+        let directory = try watchable(request.path)
         let runtime = try await context.service.runtime(context.record)
         guard try runtime.files().stat(directory).type == .directory else {
             throw ConnectError(.invalidArgument, "\(request.path ?? "") is not a directory")
@@ -232,7 +269,7 @@ struct E2BFilesystemService {
     private func watchDir() async throws -> Response {
         guard context.isStreaming else { throw ConnectError(.invalidArgument, "WatchDir is a server stream: send application/connect+json") }
         let request = try await message(PathRequest.self)
-        let directory = try path(request.path)
+        let directory = try watchable(request.path)
         let runtime = try await context.service.runtime(context.record)
         guard try runtime.files().stat(directory).type == .directory else {
             throw ConnectError(.invalidArgument, "\(request.path ?? "") is not a directory")

@@ -262,6 +262,35 @@ def core():
         sandbox.files.remove("/home/user/newdir")
         expect(not sandbox.files.exists("/home/user/newdir"), "remove")
 
+    @check("files.outside_home")
+    def _():
+        sandbox.files.write("/tmp/job/script.py", "print(6 * 7)")
+        expect(sandbox.commands.run("python3 /tmp/job/script.py").stdout == "42\n", "run a script written to /tmp")
+        sandbox.commands.run("echo made-by-command > /tmp/job/out.txt")
+        expect(sandbox.files.read("/tmp/job/out.txt") == "made-by-command\n", "read what a command wrote in /tmp")
+        payload = bytes(range(256)) * 64
+        sandbox.files.write("/tmp/job/blob.bin", payload)
+        expect(bytes(sandbox.files.read("/tmp/job/blob.bin", format="bytes")) == payload, "bytes round trip in /tmp")
+        names = {entry.name for entry in sandbox.files.list("/tmp/job")}
+        expect(names == {"script.py", "out.txt", "blob.bin"}, f"list /tmp/job: {names}")
+        info = sandbox.files.get_info("/tmp/job/blob.bin")
+        expect(info.size == len(payload) and info.type.value == "file", f"info: {info!r}")
+        expect(sandbox.files.exists("/tmp/job/out.txt") and not sandbox.files.exists("/tmp/job/nope"), "exists in /tmp")
+        expect(sandbox.files.make_dir("/tmp/job/sub") is True and sandbox.files.make_dir("/tmp/job/sub") is False, "make_dir in /tmp")
+        moved = sandbox.files.rename("/tmp/job/out.txt", "/home/user/from-tmp.txt")
+        expect(moved.path == "/home/user/from-tmp.txt" and sandbox.files.read("from-tmp.txt") == "made-by-command\n", "rename /tmp → home")
+        sandbox.files.remove("/tmp/job")
+        expect(not sandbox.files.exists("/tmp/job"), "remove in /tmp")
+        owner = sandbox.commands.run("mkdir -p /tmp/o && echo x > /tmp/o/f && stat -c %u /tmp/o/f").stdout.strip()
+        sandbox.files.write("/tmp/o/g", "y")
+        expect(sandbox.commands.run("stat -c %u /tmp/o/g").stdout.strip() == owner, "a file written to /tmp belongs to the user")
+        try:
+            sandbox.files.read("/etc/shadow-does-not-exist")
+        except NotFoundException:
+            pass
+        else:
+            raise AssertionError("reading a missing file outside home raised nothing")
+
     @check("files.watch")
     def _():
         sandbox.files.make_dir("/home/user/watched")

@@ -25,7 +25,7 @@ extension WorkspaceRuntime {
         let started = ContinuousClock.now
         let entry = try await start(
             arguments: ["/bin/sh", "-c", request.command], display: (request.command, []), cwd: request.cwd,
-            env: request.env, stdin: request.stdin.map { .data(Array($0.utf8)) } ?? .empty,
+            env: request.env, user: request.user, stdin: request.stdin.map { .data(Array($0.utf8)) } ?? .empty,
             output: OutputBuffer.Policy.keepFirst, limit: maxOutput)
         let id = entry.info.id
         let pump = entry.pump

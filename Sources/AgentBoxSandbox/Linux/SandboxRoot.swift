@@ -214,7 +214,8 @@ enum SandboxRoot {
         if system == nil { arguments += ["--ro-bind-fd", String(etcFD), "/etc", "--dir", "/var"] }
         arguments += [
             "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
+            // World-writable and sticky, as on any Linux: the unprivileged user's programs need them too.
+            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
             "--bind-fd", String(workspaceFD), workspace,
             "--bind-fd", String(homeFD), home,
             "--ro-bind-fd", String(initFD), "/.agentbox/init",
