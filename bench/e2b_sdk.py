@@ -4,7 +4,7 @@ AgentBox's own API (PUT /v1/workspaces/{key} + POST .../exec from Python's stand
 would) and its CLI (`agentbox workspaces create` + `agentbox exec`, processes started per call).
 
 Run it with the Python of an E2B environment (scripts/setup-e2b.sh):
-    .build/e2b/e2b-2.63.0/bin/python bench/e2b.py --bin .build/release/agentbox --iterations 50
+    .build/e2b/e2b-2.63.0/bin/python bench/e2b_sdk.py --bin .build/release/agentbox --iterations 50
 It starts `agentbox serve` on a free loopback port with a fresh data directory, and prints p50/p95/min per path.
 """
 import argparse
