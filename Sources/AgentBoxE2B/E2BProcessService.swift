@@ -172,10 +172,11 @@ struct E2BProcessService {
         let record = context.record
         let runtime = try await context.service.runtime(record)
         // Commands see `/home/user` itself (the link), so `pwd` says what E2B's would.
-        let asked = start.process.cwd.flatMap { $0.isEmpty ? nil : $0 } ?? E2BPaths.home
-        let cwd = asked.hasPrefix("/") ? asked : E2BPaths.home + "/" + asked
+        let account = try E2BPaths.account(context.request)
+        let asked = start.process.cwd.flatMap { $0.isEmpty ? nil : $0 } ?? account.home
+        let cwd = asked.hasPrefix("/") ? asked : account.home + "/" + asked
         // PWD names the directory as the caller did: a shell prints `/home/user`, not the link's target.
-        var env = E2BPaths.userEnvironment.merging(["PWD": cwd]) { $1 }
+        var env = account.environment.merging(["PWD": cwd]) { $1 }
         for (name, value) in start.process.envs ?? [:] { env[name] = value }
         let args = start.process.args ?? []
         let entry: E2BProcessEntry
@@ -184,12 +185,12 @@ struct E2BProcessService {
             let shell = try await runtime.openShell(
                 ShellCreateRequest(
                     command: start.process.cmd, args: args, cwd: cwd, env: env, cols: pty.size?.cols.map { Int($0.value) },
-                    rows: pty.size?.rows.map { Int($0.value) }, user: WorkspaceRuntime.agentUser))
+                    rows: pty.size?.rows.map { Int($0.value) }, user: account.user))
             entry = E2BProcessEntry(
                 kind: .shell(shell.id), pid: shell.pid, tag: start.tag, cmd: start.process.cmd, args: args, envs: start.process.envs ?? [:], cwd: cwd)
         } else {
             let process = try await runtime.spawn(
-                SpawnRequest(command: start.process.cmd, args: args, cwd: cwd, env: env, user: WorkspaceRuntime.agentUser))
+                SpawnRequest(command: start.process.cmd, args: args, cwd: cwd, env: env, user: account.user))
             if start.stdin == false { try? await runtime.writeStdin(process.id, data: [], close: true) }
             entry = E2BProcessEntry(
                 kind: .process(process.id), pid: process.pid, tag: start.tag, cmd: start.process.cmd, args: args,

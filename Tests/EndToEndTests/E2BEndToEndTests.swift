@@ -69,7 +69,7 @@ struct E2BEndToEndTests {
     }
 
     static let coreChecks = [
-        "create", "visible_through_v1", "commands.run", "commands.user_and_home", "commands.envs", "commands.cwd", "commands.streaming",
+        "create", "visible_through_v1", "commands.run", "commands.user_and_home", "commands.as_root", "commands.envs", "commands.cwd", "commands.streaming",
         "commands.exit_code", "commands.timeout", "commands.background_list_kill", "commands.stdin", "commands.connect",
         "commands.process_group_kill", "pty", "files.write_read", "files.bytes_and_file_objects", "files.visible_through_v1",
         "files.list_exists_info", "files.make_dir_rename_remove", "files.outside_home", "files.watch", "set_timeout_and_info", "metrics", "list",

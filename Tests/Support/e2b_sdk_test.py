@@ -93,6 +93,11 @@ def core():
         expect(lines[0] != "0", f"commands run as root: {lines}")
         expect(lines[1] == "/home/user" and lines[2] == "/home/user", f"cwd/HOME: {lines}")
 
+    @check("commands.as_root")
+    def _():
+        result = sandbox.commands.run("id -u; echo $HOME", user="root")
+        expect(result.stdout.split() == ["0", "/root"], f"user=root: {result.stdout!r}")
+
     @check("commands.envs")
     def _():
         result = sandbox.commands.run("echo $E2B_TEST_VAR $CALL_VAR", envs={"CALL_VAR": "from-call"})
