@@ -19,7 +19,7 @@ enum ConnectStream {
     static let contentType = "application/connect+json"
 
     static func response(
-        request: Request, keepalive: Data, deadline: Duration? = nil,
+        request: Request, keepalive: Data, deadline: Duration? = nil, activity: (sandboxes: E2BSandboxes, id: String)? = nil,
         onDeadline: @escaping @Sendable () async -> Void = {},
         produce: @escaping @Sendable (_ send: @Sendable (Data) async -> Void) async -> ConnectError?
     ) -> Response {
@@ -27,6 +27,7 @@ enum ConnectStream {
         return Response(
             status: .ok, headers: [.contentType: contentType],
             body: ResponseBody { writer in
+                if let activity { await activity.sandboxes.streamOpened(activity.id) }
                 let channel = AsyncChannel<ConnectStreamItem>()
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
@@ -63,6 +64,7 @@ enum ConnectStream {
                     }
                     group.cancelAll()
                 }
+                if let activity { await activity.sandboxes.streamClosed(activity.id) }
             })
     }
 

@@ -240,7 +240,8 @@ extension E2BService {
         let env = record.envVars.merging(execute.env_vars ?? [:]) { $1 }
         return Response(
             status: .ok, headers: [.contentType: "application/x-ndjson"],
-            body: ResponseBody { writer in
+            body: ResponseBody { [sandboxes] writer in
+                await sandboxes.streamOpened(record.sandboxID)
                 // The kernel hands each line over only when the writer takes it: a slow client holds the execution's
                 // output back rather than growing a buffer. A client that went away interrupts the code.
                 let channel = AsyncChannel<Data>()
@@ -263,6 +264,7 @@ extension E2BService {
                     }
                 }
                 await run.value
+                await sandboxes.streamClosed(record.sandboxID)
                 if !gone.isSet { try await writer.finish(nil) }
             })
     }

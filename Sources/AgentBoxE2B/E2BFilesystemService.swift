@@ -275,7 +275,10 @@ struct E2BFilesystemService {
             throw ConnectError(.invalidArgument, "\(request.path ?? "") is not a directory")
         }
         let events = try runtime.watch(directory, recursive: request.recursive ?? false)
-        return ConnectStream.response(request: context.request, keepalive: ConnectStream.json(["keepalive": [String: Any]()])) { send in
+        return ConnectStream.response(
+            request: context.request, keepalive: ConnectStream.json(["keepalive": [String: Any]()]),
+            activity: (context.service.sandboxes, context.record.sandboxID)
+        ) { send in
             await send(ConnectStream.json(["start": [String: Any]()]))
             for await event in events {
                 for item in Self.event(event, watched: directory) { await send(ConnectStream.json(["filesystem": item])) }

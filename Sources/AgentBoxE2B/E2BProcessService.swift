@@ -213,7 +213,7 @@ struct E2BProcessService {
         let kind = entry.kind
         return ConnectStream.response(
             request: context.request, keepalive: Self.keepalive, deadline: ConnectStream.deadline(context.request),
-            onDeadline: { await Self.kill(kind, runtime: runtime) }
+            activity: (context.service.sandboxes, context.record.sandboxID), onDeadline: { await Self.kill(kind, runtime: runtime) }
         ) { send in
             await send(Self.event(["start": ["pid": pid]]))
             switch kind {

@@ -30,6 +30,8 @@ struct E2BSandboxRecord: Codable, Sendable {
 actor E2BSandboxes {
     private var records: [String: E2BSandboxRecord] = [:]
     private var timers: [String: Task<Void, Never>] = [:]
+    /// Streams open per sandbox (a command being followed, an execution, a watch): a sandbox with one is in use.
+    private var openStreams: [String: Int] = [:]
     private let file: URL
     private let manager: WorkspaceManager
     private let logger: Logger
@@ -113,8 +115,23 @@ actor E2BSandboxes {
         }
     }
 
+    /// A stream of the sandbox opened or closed: while one is open the sandbox is in use and does not pause.
+    func streamOpened(_ id: String) { openStreams[id, default: 0] += 1 }
+
+    func streamClosed(_ id: String) {
+        openStreams[id, default: 1] -= 1
+        if openStreams[id] == 0 { openStreams[id] = nil }
+        touch(id)
+    }
+
     private func timeoutPassed(_ id: String) async {
-        guard let record = records[id], !record.paused else { return }
+        guard var record = records[id], !record.paused else { return }
+        if openStreams[id] != nil {
+            // In use: look again a timeout from now.
+            record.endAt = Date().addingTimeInterval(TimeInterval(record.timeoutSeconds))
+            records[id] = record
+            save()
+        }
         if record.endAt.timeIntervalSinceNow > 0.5 {
             arm(record)
             return

@@ -361,6 +361,14 @@ def core():
         again = Sandbox.connect(second.sandbox_id)
         expect(again.commands.run("echo alive").stdout == "alive\n", "resumed after timeout")
 
+    @check("timeout_spares_a_sandbox_in_use")
+    def _():
+        sandbox.set_timeout(2)
+        result = sandbox.commands.run("sleep 4; echo finished", timeout=30)
+        expect(result.stdout == "finished\n", f"a command outlasting the timeout: {result.stdout!r}")
+        expect(Sandbox.get_info(sandbox.sandbox_id).state.value == "running", "paused while a command ran")
+        sandbox.set_timeout(600)
+
     @check("kill")
     def _():
         second = state["second"]
