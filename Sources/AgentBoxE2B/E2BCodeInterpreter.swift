@@ -26,6 +26,8 @@ actor E2BKernel {
     /// The longest event line kept (a bigger one, a huge repr or image, is cut off and dropped).
     static let maxLineBytes = 32 << 20
     static let done = Data(#"{"type": "done"}"#.utf8)
+    /// The most event lines queued for a client that reads slower than the cell prints.
+    static let maxQueuedLines = 8192
 
     private init(id: String, language: String, cwd: String, runtime: WorkspaceRuntime, processID: String) {
         self.id = id
@@ -100,7 +102,8 @@ actor E2BKernel {
             busy = false
             if !waiting.isEmpty { waiting.removeFirst().resume() }
         }
-        let (events, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
+        // Bounded: a cell that prints faster than its client reads loses its latest lines rather than growing the server.
+        let (events, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .bufferingOldest(Self.maxQueuedLines))
         current = continuation
         let request = (try? JSONSerialization.data(withJSONObject: ["code": code, "env": env])) ?? Data()
         do {

@@ -11,15 +11,21 @@ import NIOFoundationEssentialsCompat
 actor E2BWatchers {
     struct Watch {
         var sandbox: String
-        var task: Task<Void, Never>
+        var task: Task<Void, Never>?
         var events: [[String: String]] = []
     }
 
     private var watches: [String: Watch] = [:]
     static let queueCapacity = 4096
 
-    func add(id: String, sandbox: String, task: Task<Void, Never>) {
-        watches[id] = Watch(sandbox: sandbox, task: task)
+    /// Registers a watch before its reader starts, so that no early event finds it missing.
+    func reserve(id: String, sandbox: String) {
+        watches[id] = Watch(sandbox: sandbox)
+    }
+
+    func attach(_ task: Task<Void, Never>, to id: String) {
+        guard watches[id] != nil else { return task.cancel() }
+        watches[id]?.task = task
     }
 
     func append(_ event: [String: String], to id: String) {
@@ -39,14 +45,14 @@ actor E2BWatchers {
 
     func remove(id: String, sandbox: String) -> Bool {
         guard let watch = watches[id], watch.sandbox == sandbox else { return false }
-        watch.task.cancel()
+        watch.task?.cancel()
         watches[id] = nil
         return true
     }
 
     func forget(sandbox: String) {
         for (id, watch) in watches where watch.sandbox == sandbox {
-            watch.task.cancel()
+            watch.task?.cancel()
             watches[id] = nil
         }
     }
@@ -241,12 +247,13 @@ struct E2BFilesystemService {
         let events = try runtime.watch(directory, recursive: request.recursive ?? false)
         let id = "w_" + E2BSandboxes.randomString(16)
         let watchers = context.service.watchers
+        await watchers.reserve(id: id, sandbox: context.record.sandboxID)
         let task = Task {
             for await event in events {
                 for item in Self.event(event, watched: directory) { await watchers.append(item, to: id) }
             }
         }
-        await watchers.add(id: id, sandbox: context.record.sandboxID, task: task)
+        await watchers.attach(task, to: id)
         return Self.ok(["watcherId": id])
     }
 
