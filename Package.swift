@@ -156,6 +156,7 @@ let package = Package(
                 "AgentBoxStore",
                 "AgentBoxAPI",
                 "AgentBoxMCP",
+                "AgentBoxE2B",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -171,6 +172,21 @@ let package = Package(
             ],
             // The Inspector's static files, copied beside the binary (agentbox_AgentBoxServer.resources/Inspector).
             resources: [.copy("Inspector")],
+            swiftSettings: swiftSettings
+        ),
+        // E2B's API (control plane, envd's Connect services, the code interpreter) over the library, at the server's root
+        // path, so that E2B's own SDKs drive AgentBox workspaces (docs/E2B.md).
+        .target(
+            name: "AgentBoxE2B",
+            dependencies: [
+                "AgentBox",
+                "AgentBoxAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // `agentbox dev model-server`: Anthropic's and OpenAI's APIs answering from a script, for offline agents.
@@ -248,7 +264,7 @@ let package = Package(
         .testTarget(
             name: "AgentBoxServerTests",
             dependencies: [
-                "AgentBoxServer", "AgentBox", "AgentBoxAPI", "AgentBoxModelServer", "AgentBoxStore",
+                "AgentBoxServer", "AgentBox", "AgentBoxAPI", "AgentBoxModelServer", "AgentBoxStore", "AgentBoxE2B",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

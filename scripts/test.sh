@@ -12,6 +12,10 @@ export AGENTBOX_AGENTS
 # The official Python MCP client (PyPI), for the MCP end-to-end tests; without PyPI they are skipped, with a message.
 AGENTBOX_MCP_CLIENT=$(bash scripts/setup-mcp-client.sh) || AGENTBOX_MCP_CLIENT=""
 export AGENTBOX_MCP_CLIENT
+# E2B's own Python SDKs (PyPI: e2b 2.63.0 and 2.45.1, e2b-code-interpreter 2.11), each in a virtual environment of its own,
+# for the E2B-compatibility end-to-end tests; required here.
+AGENTBOX_E2B_SDKS=$(bash scripts/setup-e2b.sh)
+export AGENTBOX_E2B_SDKS
 # Debian's Chromium and Playwright (PyPI), for the Inspector's browser test; required here.
 AGENTBOX_BROWSER=$(bash scripts/setup-browser.sh)
 export AGENTBOX_BROWSER

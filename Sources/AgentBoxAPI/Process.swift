@@ -12,8 +12,14 @@ public struct ExecRequest: Codable, Sendable, Equatable {
     public var timeoutMs: Int?
     /// Output kept per stream; the rest is dropped and `truncated` set.
     public var maxOutputBytes: Int?
+    /// The user the command runs as: `agent` (uid 1000, unprivileged) or `root` (the workspace's root, the default).
+    public var user: String?
 
-    public init(command: String, cwd: String? = nil, env: [String: String]? = nil, stdin: String? = nil, timeoutMs: Int? = nil, maxOutputBytes: Int? = nil) {
+    public init(
+        command: String, cwd: String? = nil, env: [String: String]? = nil, stdin: String? = nil, timeoutMs: Int? = nil, maxOutputBytes: Int? = nil,
+        user: String? = nil
+    ) {
+        self.user = user
         self.command = command
         self.cwd = cwd
         self.env = env
@@ -73,12 +79,15 @@ public struct SpawnRequest: Codable, Sendable, Equatable {
     public var args: [String]?
     public var cwd: String?
     public var env: [String: String]?
+    /// The user the program runs as: `agent` (uid 1000, unprivileged) or `root` (the workspace's root, the default).
+    public var user: String?
 
-    public init(command: String, args: [String]? = nil, cwd: String? = nil, env: [String: String]? = nil) {
+    public init(command: String, args: [String]? = nil, cwd: String? = nil, env: [String: String]? = nil, user: String? = nil) {
         self.command = command
         self.args = args
         self.cwd = cwd
         self.env = env
+        self.user = user
     }
 }
 

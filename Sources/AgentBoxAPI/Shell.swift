@@ -11,14 +11,20 @@ public struct ShellCreateRequest: Codable, Sendable, Equatable {
     /// Terminal size; default 80 × 24.
     public var cols: Int?
     public var rows: Int?
+    /// The user the shell runs as: `agent` (uid 1000, unprivileged) or `root` (the workspace's root, the default).
+    public var user: String?
 
-    public init(command: String? = nil, args: [String]? = nil, cwd: String? = nil, env: [String: String]? = nil, cols: Int? = nil, rows: Int? = nil) {
+    public init(
+        command: String? = nil, args: [String]? = nil, cwd: String? = nil, env: [String: String]? = nil, cols: Int? = nil, rows: Int? = nil,
+        user: String? = nil
+    ) {
         self.command = command
         self.args = args
         self.cwd = cwd
         self.env = env
         self.cols = cols
         self.rows = rows
+        self.user = user
     }
 }
 

@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxE2B
 import AgentBoxMCP
 import Foundation
 import Hummingbird
@@ -134,8 +135,10 @@ public func buildApplication(
         uiDirectory: configuration.uiDirectory)
     let webSocketResponder = webSocketRouter.buildResponder()
     let previewDomain = configuration.previewDomain
+    // E2B's API answers at the root path, before the routes and their Bearer authentication (it has its own).
+    let e2b = E2BService(manager: manager, serverToken: configuration.token)
     return Application(
-        router: router,
+        responder: E2BDispatchingResponder(e2b: e2b, routes: router.buildResponder()),
         server: HTTPServerBuilder { responder in
             // Hummingbird's HTTP/1 channel with WebSocket upgrades (as `.http1WebSocketUpgrade(webSocketRouter:)`
             // builds it), guarded against a malformed first request.
@@ -178,4 +181,15 @@ public func runServer(
     group.maximumGracefulShutdownDuration = .seconds(8)
     group.maximumCancellationDuration = .seconds(1)
     try await ServiceGroup(configuration: group).run()
+}
+
+/// Hands E2B's requests (``E2BService/handles(_:)``) to the E2B service and every other request to AgentBox's routes.
+struct E2BDispatchingResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Context == AgentBoxRequestContext {
+    let e2b: E2BService
+    let routes: Routes
+
+    func respond(to request: Request, context: AgentBoxRequestContext) async throws -> Response {
+        if let response = await e2b.respond(to: request) { return response }
+        return try await routes.respond(to: request, context: context)
+    }
 }

@@ -25,7 +25,7 @@ extension WorkspaceRuntime {
         let started = ContinuousClock.now
         let entry = try await start(
             arguments: ["/bin/sh", "-c", request.command], display: (request.command, []), cwd: request.cwd,
-            env: request.env, stdin: request.stdin.map { .data(Array($0.utf8)) } ?? .empty,
+            env: request.env, user: request.user, stdin: request.stdin.map { .data(Array($0.utf8)) } ?? .empty,
             output: OutputBuffer.Policy.keepFirst, limit: maxOutput)
         let id = entry.info.id
         let pump = entry.pump
@@ -65,7 +65,7 @@ extension WorkspaceRuntime {
         do {
             let entry = try await start(
                 arguments: [request.command] + (request.args ?? []), display: (request.command, request.args ?? []),
-                cwd: request.cwd, env: request.env, stdin: .pipe, output: OutputBuffer.Policy.keepLast,
+                cwd: request.cwd, env: request.env, user: request.user, stdin: .pipe, output: OutputBuffer.Policy.keepLast,
                 limit: configuration.processOutputBufferBytes)
             // The process holds its own activity; the request's ends here.
             entry.activity = try await beginActivity()
@@ -78,12 +78,12 @@ extension WorkspaceRuntime {
     }
 
     func start(
-        arguments: [String], display: (command: String, args: [String]), cwd: String?, env: [String: String]?,
+        arguments: [String], display: (command: String, args: [String]), cwd: String?, env: [String: String]?, user: String? = nil,
         stdin: SandboxProcessSpec.Stdin, output policy: @escaping (Int) -> OutputBuffer.Policy, limit: Int,
         publishesOutput: Bool = true
     ) async throws -> ProcessEntry {
         let sandbox = try runningSandbox()
-        var spec = try processSpec(arguments: arguments, display: display.command, cwd: cwd, env: env, sandbox: sandbox)
+        var spec = try processSpec(arguments: arguments, display: display.command, cwd: cwd, env: env, user: user, sandbox: sandbox)
         spec.stdin = stdin
         let workingDirectory = spec.workingDirectory
         let handle: SandboxProcess
@@ -108,11 +108,13 @@ extension WorkspaceRuntime {
     /// variables included), then `extraEnvironment`,
     /// then `env` (checked) on top.
     func processSpec(
-        arguments: [String], display: String, cwd: String?, env: [String: String]?, sandbox: any Sandbox,
+        arguments: [String], display: String, cwd: String?, env: [String: String]?, user: String? = nil, sandbox: any Sandbox,
         extraEnvironment: [String: String] = [:]
     ) throws -> SandboxProcessSpec {
         let workingDirectory = try resolveWorkingDirectory(cwd, default: sandbox.defaultWorkingDirectory)
+        let arguments = try Self.arguments(arguments, asUser: user, sandbox: sandbox)
         var environment = sandbox.baseEnvironment.merging(hasEgressProxy ? EgressProxy.environment : [:]) { $1 }
+        if user == Self.agentUser { environment.merge(["HOME": "/home/agent", "USER": Self.agentUser, "LOGNAME": Self.agentUser]) { $1 } }
         addToolkitEnvironment(&environment)
         // The LLM gateway's variables (an agent session's own key when the session is named), under the workspace's.
         environment.merge(
@@ -131,6 +133,25 @@ extension WorkspaceRuntime {
             throw AgentBoxError(.tooLarge, "the command, its arguments and its environment hold \(bytes) bytes; at most \(Self.maxStartBytes)")
         }
         return SandboxProcessSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory)
+    }
+
+    /// The unprivileged user of every workspace (uid and gid 1000, home `/home/agent`).
+    public static let agentUser = "agent"
+
+    /// `arguments` as run by `user`: `nil` or `root` as they are (the sandbox's own user); `agent` through `setpriv`,
+    /// which drops to uid and gid 1000 with no supplementary groups before it executes them, when the sandbox's
+    /// processes run as its root (a sandbox without root already runs them as 1000).
+    static func arguments(_ arguments: [String], asUser user: String?, sandbox: any Sandbox) throws -> [String] {
+        switch user {
+        case nil, "root"?:
+            return arguments
+        case agentUser?:
+            guard sandbox.baseEnvironment["USER"] == "root" else { return arguments }
+            let uid = WorkspaceIDs.agent
+            return ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--"] + arguments
+        case let other?:
+            throw AgentBoxError(.invalidArgument, "user must be 'root' or '\(agentUser)', not '\(other)'")
+        }
     }
 
     /// A sandbox's refusal to start a process, as the API error it means.

@@ -22,7 +22,7 @@ extension WorkspaceRuntime {
             let sandbox = try runningSandbox()
             let (command, args) = request.command.map { ($0, request.args ?? []) } ?? ("/bin/bash", request.args ?? ["-l"])
             let spec = try processSpec(
-                arguments: [command] + args, display: command, cwd: request.cwd, env: request.env, sandbox: sandbox,
+                arguments: [command] + args, display: command, cwd: request.cwd, env: request.env, user: request.user, sandbox: sandbox,
                 extraEnvironment: ["TERM": "xterm-256color"])
             let terminal: SandboxTerminal
             do {

@@ -18,7 +18,7 @@ enum SandboxRoot {
         // What package managers read: apt's sources and keys, dpkg's configuration, the tools that add users.
         "apt", "dpkg", "debian_version", "adduser.conf", "deluser.conf", "login.defs", "skel", "shells", "default",
         "environment", "pam.conf", "pam.d", "security", "debconf.conf", "ucf.conf", "mailcap", "sensors3.conf",
-        "xattr.conf", "npmrc", "nanorc", "logrotate.d", "cron.daily", "systemd", "init.d", "rc0.d", "rc1.d", "rc2.d",
+        "xattr.conf", "npmrc", "nanorc", "matplotlibrc", "logrotate.d", "cron.daily", "systemd", "init.d", "rc0.d", "rc1.d", "rc2.d",
         "rc3.d", "rc4.d", "rc5.d", "rc6.d", "rcS.d", "X11", "fonts", "emacs", "bindresvport.blacklist",
     ]
 
@@ -214,7 +214,8 @@ enum SandboxRoot {
         if system == nil { arguments += ["--ro-bind-fd", String(etcFD), "/etc", "--dir", "/var"] }
         arguments += [
             "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
+            // World-writable and sticky, as on any Linux: the unprivileged user's programs need them too.
+            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
             "--bind-fd", String(workspaceFD), workspace,
             "--bind-fd", String(homeFD), home,
             "--ro-bind-fd", String(initFD), "/.agentbox/init",

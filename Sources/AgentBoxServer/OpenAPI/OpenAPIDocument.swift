@@ -239,6 +239,7 @@ enum OpenAPIDocument {
                 "command": ["type": "string", "description": "Run by /bin/sh -c"], "cwd": ["type": "string"],
                 "env": ["type": "object", "additionalProperties": ["type": "string"]], "stdin": ["type": "string"],
                 "timeoutMs": ["type": "integer", "minimum": 1], "maxOutputBytes": ["type": "integer", "minimum": 0],
+                "user": ["type": "string", "enum": ["root", "agent"], "description": "agent: the unprivileged uid 1000; root (default): the workspace's root"],
             ],
         ],
         "ExecResult": [
@@ -256,6 +257,7 @@ enum OpenAPIDocument {
             "properties": [
                 "command": ["type": "string"], "args": ["type": "array", "items": ["type": "string"]],
                 "cwd": ["type": "string"], "env": ["type": "object", "additionalProperties": ["type": "string"]],
+                "user": ["type": "string", "enum": ["root", "agent"], "description": "agent: the unprivileged uid 1000; root (default): the workspace's root"],
             ],
         ],
         "Process": [
@@ -402,6 +404,7 @@ enum OpenAPIDocument {
                 "command": ["type": "string"], "args": ["type": "array", "items": ["type": "string"]], "cwd": ["type": "string"],
                 "env": ["type": "object", "additionalProperties": ["type": "string"]],
                 "cols": ["type": "integer", "minimum": 1, "maximum": 4096], "rows": ["type": "integer", "minimum": 1, "maximum": 4096],
+                "user": ["type": "string", "enum": ["root", "agent"], "description": "agent: the unprivileged uid 1000; root (default): the workspace's root"],
             ],
         ],
         "Shell": [
