@@ -118,6 +118,8 @@ extension WorkspaceRuntime {
         environment.merge(
             WorkspaceManager.llmEnvironment(configuration.llmGateway, workspace: key, id: id, session: env?["AGENTBOX_SESSION_ID"] ?? extraEnvironment["AGENTBOX_SESSION_ID"])
         ) { $1 }
+        // Programs started while the desktop's display runs find it (the workspace's own env may say otherwise).
+        if desktop.display != nil { environment["DISPLAY"] = DesktopCommands.display }
         environment = environment.merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
         for (name, value) in env ?? [:] {
             try Self.validateEnvironment(name: name, value: value)
