@@ -208,9 +208,13 @@ struct DesktopEndToEndTests {
             #expect(await status { _ = try await other.screenshot(key) } == 403)
             let anonymous = AgentBoxClient(endpoint: server.endpoint, token: "wrong")
             #expect(await status { _ = try await anonymous.screenshot(key) } == 401)
-            // The stream refuses a missing token before any upgrade.
+            // The stream refuses a missing token before any upgrade (as the shells' WebSocket does: Hummingbird answers
+            // a refused upgrade with 400), and upgrades with one.
             let refused = try await probe("rfb", "ws://127.0.0.1:\(server.port)/v1/workspaces/\(key)/desktop/stream")
-            #expect(int(refused["status"]) == 401)
+            #expect(int(refused["status"]) == 400)
+            let readerToken = try await admin.createToken(TokenCreateRequest(workspaces: [key], role: .reader)).token!
+            let view = try await probe("rfb", "ws://127.0.0.1:\(server.port)/v1/workspaces/\(key)/desktop/stream?access_token=\(readerToken)")
+            #expect(view["first"] == .string("RFB 003.008\n"), "a reader's view-only stream: \(view)")
 
             // The CLI: help with an example, and a screenshot to a file.
             let help = try await AgentBoxBinary.run(["desktop", "click", "--help"])

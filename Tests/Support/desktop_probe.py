@@ -82,7 +82,7 @@ def main():
                     break
         print(json.dumps({"width": width, "height": height, "colors": len(colors)}))
     elif command == "rfb":
-        url = urllib.parse.urlparse(sys.argv[1])
+        url = urllib.parse.urlparse(sys.argv[2])
         connection = socket.create_connection((url.hostname, url.port), timeout=20)
         key = base64.b64encode(os.urandom(16)).decode()
         path = url.path + ("?" + url.query if url.query else "")

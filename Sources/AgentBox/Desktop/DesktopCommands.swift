@@ -86,13 +86,57 @@ enum DesktopCommands {
                 throw AgentBoxError(.tooLarge, "text holds \(text.utf8.count) bytes; at most \(maxTextBytes) per request")
             }
             guard !text.utf8.contains(0) else { throw AgentBoxError(.invalidArgument, "text must not contain NUL") }
-            return ["xdotool", "type", "--delay", "8", "--", text]
+            return type(text)
         case (nil, let keys?):
             return ["xdotool", "key", "--delay", "8", "--"] + (try chords(keys))
         default:
             throw AgentBoxError(.invalidArgument, "give exactly one of text (to type) and keys (chords such as ctrl+s)")
         }
     }
+
+    /// Text to type in pieces that each need at most `slots` characters outside the keyboard map (anything not
+    /// ASCII), with those characters. Typing them needs keycodes bound to their keysyms; xdotool binds one per
+    /// character and unbinds it at once, and a program that reads the map after the unbinding loses the character.
+    /// So the runtime binds each piece's characters to keycodes of its own first (``keymap(_:keycodes:)``), and
+    /// leaves them bound while xdotool types.
+    static func typingPieces(_ text: String, slots: Int) -> [(text: String, unmapped: [Unicode.Scalar])] {
+        var pieces: [(text: String, unmapped: [Unicode.Scalar])] = []
+        var current = "", unmapped: [Unicode.Scalar] = []
+        for character in text {
+            let needed = character.unicodeScalars.filter { !$0.isASCII && !unmapped.contains($0) }
+            let distinct = Array(Set(needed))
+            if !distinct.isEmpty, unmapped.count + distinct.count > slots, !current.isEmpty {
+                pieces.append((current, unmapped))
+                current = ""
+                unmapped = []
+            }
+            current.append(character)
+            for scalar in character.unicodeScalars where !scalar.isASCII && !unmapped.contains(scalar) { unmapped.append(scalar) }
+        }
+        if !current.isEmpty { pieces.append((current, unmapped)) }
+        return pieces
+    }
+
+    /// xmodmap's arguments binding each character to one of `keycodes` (as its keysym, `U` and its code point).
+    static func keymap(_ scalars: [Unicode.Scalar], keycodes: [Int]) -> [String] {
+        ["xmodmap"] + zip(scalars, keycodes).flatMap { scalar, keycode -> [String] in
+            let name = "U" + String(format: "%04X", scalar.value)
+            return ["-e", "keycode \(keycode) = \(name) \(name)"]
+        }
+    }
+
+    /// The keycodes `xmodmap -pke` shows bound to nothing (`keycode  93 =`), at most 24.
+    static func freeKeycodes(_ output: String) -> [Int] {
+        Array(
+            output.split(separator: "\n").compactMap { line -> Int? in
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count == 3, fields[0] == "keycode", fields[2] == "=", let code = Int(fields[1]), code > 8 else { return nil }
+                return code
+            }.prefix(24))
+    }
+
+    /// xdotool's arguments to type `text` (already checked).
+    static func type(_ text: String) -> [String] { ["xdotool", "type", "--delay", "12", "--", text] }
 
     /// Key chords separated by spaces: each is key names (X keysyms such as `ctrl`, `Return`, `a`, `F5`,
     /// `KP_Enter`) joined by `+`.
@@ -127,10 +171,21 @@ enum DesktopCommands {
 
     static func format(windowID: UInt32) -> String { "0x" + String(format: "%08x", windowID) }
 
-    /// One shell line that prints the focused window's id (decimal, possibly empty), then wmctrl's window list.
-    static let windowList = ["/bin/sh", "-c", "echo \"active=$(xdotool getwindowfocus 2>/dev/null)\"; exec wmctrl -l -G"]
+    /// One shell script that prints the focused window's id (decimal, possibly empty), then each window the window
+    /// manager lists (wmctrl) with its client area's absolute geometry (xwininfo; wmctrl's own `-G` figures are
+    /// off by the decorations): `0x0060000c X Y WIDTH HEIGHT title words`.
+    static let windowList = [
+        "/bin/sh", "-c",
+        """
+        echo "active=$(xdotool getwindowfocus 2>/dev/null)"
+        wmctrl -l | while read -r id desktop host title; do
+          geometry=$(xwininfo -id "$id" 2>/dev/null | awk '/Absolute upper-left X/{x=$NF} /Absolute upper-left Y/{y=$NF} /^ *Width:/{w=$NF} /^ *Height:/{h=$NF} END{print x, y, w, h}')
+          echo "$id $geometry $title"
+        done
+        """,
+    ]
 
-    /// Parses ``windowList``'s output: `active=ID`, then `0x0120000a  0 10 52 484 316 host title words`.
+    /// Parses ``windowList``'s output. Lines that do not parse (a window that went meanwhile) are left out.
     static func parseWindows(_ output: String) -> [DesktopWindow] {
         var lines = output.split(separator: "\n", omittingEmptySubsequences: true)
         var focused: UInt32?
@@ -139,11 +194,11 @@ enum DesktopCommands {
             lines.removeFirst()
         }
         return lines.compactMap { line in
-            let fields = line.split(separator: " ", maxSplits: 7, omittingEmptySubsequences: true)
-            guard fields.count >= 7, let id = try? windowID(String(fields[0])),
-                let x = Int(fields[2]), let y = Int(fields[3]), let width = Int(fields[4]), let height = Int(fields[5])
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count >= 5, let id = try? windowID(String(fields[0])),
+                let x = Int(fields[1]), let y = Int(fields[2]), let width = Int(fields[3]), let height = Int(fields[4])
             else { return nil }
-            let title = fields.count > 7 ? String(fields[7]) : ""
+            let title = fields.count > 5 ? String(fields[5]) : ""
             return DesktopWindow(id: format(windowID: id), title: title, x: x, y: y, width: width, height: height, focused: id == focused)
         }
     }

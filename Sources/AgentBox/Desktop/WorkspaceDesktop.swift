@@ -24,6 +24,8 @@ final class WorkspaceDesktop {
     var starting: Task<Display, any Error>?
     /// The VNC servers started (by port), each with its process.
     var vnc: [Int: SandboxProcess] = [:]
+    /// The keycodes (free in the display's map when first needed) that typing binds characters outside the map to.
+    var typingKeycodes: [Int] = []
 
     init() {}
 
@@ -33,6 +35,7 @@ final class WorkspaceDesktop {
         display?.connection.close()
         display = nil
         vnc.removeAll()
+        typingKeycodes = []
         return processes
     }
 }

@@ -69,6 +69,17 @@ extension WorkspaceRuntime {
         }
     }
 
+    /// Starts the display again when the desktop is on but its display is not running (the workspace slept). A
+    /// failure is logged, not thrown: the process that asked starts anyway, without a display.
+    func restoreDesktopIfOn() async {
+        guard desktop.display == nil, desktop.starting == nil, FileManager.default.fileExists(atPath: desktopMarker.path) else { return }
+        do {
+            _ = try await ensureDisplay()
+        } catch {
+            logger.warning("the desktop did not come back", metadata: ["error": "\(error)"])
+        }
+    }
+
     private func launchDisplay(width: Int, height: Int) async throws -> WorkspaceDesktop.Display {
         let started = ContinuousClock.now
         let sandbox = try runningSandbox()
@@ -328,7 +339,22 @@ extension WorkspaceRuntime {
         let activity = try await beginActivity()
         defer { endActivity(activity) }
         _ = try await ensureDisplay()
-        _ = try await runDesktopToolChecked(arguments)
+        guard let text = request.text, text.unicodeScalars.contains(where: { !$0.isASCII }) else {
+            _ = try await runDesktopToolChecked(arguments)
+            return
+        }
+        // Characters outside the keyboard map are bound to keycodes of the desktop's own before they are typed.
+        if desktop.typingKeycodes.isEmpty {
+            let map = try await runDesktopToolChecked(["xmodmap", "-pke"])
+            desktop.typingKeycodes = DesktopCommands.freeKeycodes(String(decoding: map, as: UTF8.self))
+            guard !desktop.typingKeycodes.isEmpty else { throw AgentBoxError(.badGateway, "the display's keyboard map has no free keycode to type with") }
+        }
+        for piece in DesktopCommands.typingPieces(text, slots: desktop.typingKeycodes.count) {
+            if !piece.unmapped.isEmpty {
+                _ = try await runDesktopToolChecked(DesktopCommands.keymap(piece.unmapped, keycodes: desktop.typingKeycodes))
+            }
+            _ = try await runDesktopToolChecked(DesktopCommands.type(piece.text))
+        }
     }
 
     /// The top-level windows that the window manager manages.

@@ -82,6 +82,8 @@ extension WorkspaceRuntime {
         stdin: SandboxProcessSpec.Stdin, output policy: @escaping (Int) -> OutputBuffer.Policy, limit: Int,
         publishesOutput: Bool = true
     ) async throws -> ProcessEntry {
+        // A desktop that is on comes back with the workspace's first process after a sleep, so that it finds DISPLAY.
+        await restoreDesktopIfOn()
         let sandbox = try runningSandbox()
         var spec = try processSpec(arguments: arguments, display: display.command, cwd: cwd, env: env, sandbox: sandbox)
         spec.stdin = stdin
