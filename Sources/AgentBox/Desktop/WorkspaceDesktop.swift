@@ -26,6 +26,9 @@ final class WorkspaceDesktop {
     var vnc: [Int: SandboxProcess] = [:]
     /// The keycodes (free in the display's map when first needed) that typing binds characters outside the map to.
     var typingKeycodes: [Int] = []
+    /// Input requests one at a time, in order: a keyboard request's keycodes must stay bound while it types, and two
+    /// requests' keys or clicks must not interleave.
+    let input = AsyncLimiter(limit: 1)
 
     init() {}
 

@@ -330,7 +330,10 @@ extension WorkspaceRuntime {
         let activity = try await beginActivity()
         defer { endActivity(activity) }
         let display = try await ensureDisplay()
-        _ = try await runDesktopToolChecked(try DesktopCommands.mouse(request, width: display.width, height: display.height))
+        let arguments = try DesktopCommands.mouse(request, width: display.width, height: display.height)
+        await desktop.input.acquire()
+        defer { desktop.input.release() }
+        _ = try await runDesktopToolChecked(arguments)
     }
 
     /// Types text or presses key chords, into the window that has the focus.
@@ -339,6 +342,8 @@ extension WorkspaceRuntime {
         let activity = try await beginActivity()
         defer { endActivity(activity) }
         _ = try await ensureDisplay()
+        await desktop.input.acquire()
+        defer { desktop.input.release() }
         guard let text = request.text, text.unicodeScalars.contains(where: { !$0.isASCII }) else {
             _ = try await runDesktopToolChecked(arguments)
             return
