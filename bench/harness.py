@@ -139,7 +139,7 @@ def cold_start(api, count):
 
 def desktop(api, starts, shots):
     """Display start (Xvfb + Openbox in an awake workspace, until the server's X connection is up) and 1280x800
-    screenshots (PNG) of a desktop with an xterm on it, over HTTP with keep-alive."""
+    screenshots (PNG) of a desktop with an xterm full of text on it, over HTTP with keep-alive."""
     key = "desktop-bench"
     api.call("PUT", f"/v1/workspaces/{key}", {})
     api.call("POST", f"/v1/workspaces/{key}/exec", {"command": "true"})  # awake: the start alone is measured
@@ -148,7 +148,7 @@ def desktop(api, starts, shots):
         start_ms.append(timed(lambda: api.call("POST", f"/v1/workspaces/{key}/desktop", {"width": 1280, "height": 800})))
         api.call("DELETE", f"/v1/workspaces/{key}/desktop")
     api.call("POST", f"/v1/workspaces/{key}/desktop", {})
-    api.call("POST", f"/v1/workspaces/{key}/processes", {"command": "xterm", "args": ["-geometry", "100x30+50+50"]})
+    api.call("POST", f"/v1/workspaces/{key}/processes", {"command": "xterm", "args": ["-geometry", "120x45+50+50", "-e", "sh", "-c", "ls -l /usr/bin | head -60; sleep 3600"]})
     time.sleep(1)
     png_bytes = []
 

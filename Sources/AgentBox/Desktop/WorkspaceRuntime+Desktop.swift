@@ -40,7 +40,21 @@ extension WorkspaceRuntime {
         try? FileManager.default.removeItem(at: desktopMarker)
         setStopHook("desktop", nil)
         if let task = desktop.starting { _ = try? await task.value }
-        for process in desktop.reset() { process.killTree() }
+        await Self.end(desktop.reset())
+    }
+
+    /// Kills the desktop's programs and waits (at most 2 s) until they have exited: a display started next must not
+    /// find the last one's sockets and lock still there.
+    private static func end(_ processes: [SandboxProcess]) async {
+        for process in processes { process.killTree() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for process in processes { _ = await process.exitStatus() }
+            }
+            group.addTask { try? await Task.sleep(for: .seconds(2)) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// The display, started if the desktop is on but its display is not running (the workspace slept, or the X
@@ -59,7 +73,7 @@ extension WorkspaceRuntime {
             guard let size = wanted ?? readDesktopMarker() else {
                 throw AgentBoxError(.conflict, "workspace '\(key)' has no desktop: start one first (POST /v1/workspaces/\(key)/desktop)")
             }
-            for process in desktop.reset() { process.killTree() }
+            await Self.end(desktop.reset())
             let task = Task { try await self.launchDisplay(width: size.width, height: size.height) }
             desktop.starting = task
             defer { desktop.starting = nil }
@@ -147,7 +161,10 @@ extension WorkspaceRuntime {
                 do {
                     return try await NIOThreadPool.singleton.runIfActive { try X11Connection.open(fd: fd) }
                 } catch {
-                    throw AgentBoxError(.badGateway, "cannot use the workspace's display: \(error)", underlyingError: error)
+                    // A display that is going away (the last one's, or this one failing) is tried again until the deadline.
+                    if server.ended || ContinuousClock.now + pause > giveUp {
+                        throw AgentBoxError(.badGateway, "cannot use the workspace's display: \(error)", underlyingError: error)
+                    }
                 }
             }
             if server.ended || ContinuousClock.now + pause > giveUp {
