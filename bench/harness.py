@@ -149,7 +149,11 @@ def desktop(api, starts, shots):
         api.call("DELETE", f"/v1/workspaces/{key}/desktop")
     api.call("POST", f"/v1/workspaces/{key}/desktop", {})
     api.call("POST", f"/v1/workspaces/{key}/processes", {"command": "xterm", "args": ["-geometry", "120x45+50+50", "-e", "sh", "-c", "ls -l /usr/bin | head -60; sleep 3600"]})
-    time.sleep(1)
+    for _ in range(200):  # until its window is on the screen (a first xterm loads its fonts)
+        if api.call("GET", f"/v1/workspaces/{key}/desktop/windows")["items"]:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
     png_bytes = []
 
     def shot():
