@@ -170,7 +170,7 @@ extension WorkspaceRuntime {
             if server.ended || ContinuousClock.now + pause > giveUp {
                 let said = server.text
                 throw AgentBoxError(
-                    .internalError, "the X server did not start" + (said.isEmpty ? "" : ": \(said.suffix(400))"))
+                    .badGateway, "the X server did not start" + (said.isEmpty ? "" : ": \(said.suffix(400))"))
             }
             try await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(40))
