@@ -11,8 +11,8 @@ enum DesktopCommands {
     static let sides = 64...4096
     /// The default size.
     static let defaultSize = (width: 1280, height: 800)
-    /// The most bytes of text one keyboard request types.
-    static let maxTextBytes = 16 << 10
+    /// The most bytes of text one keyboard request types (at xdotool's 2 ms a key, 4,096 ASCII characters take ~8 s).
+    static let maxTextBytes = 4 << 10
     /// The most bytes of key chords one request presses.
     static let maxKeysBytes = 1024
     /// The most bytes the clipboard takes or gives.
@@ -136,7 +136,7 @@ enum DesktopCommands {
     }
 
     /// xdotool's arguments to type `text` (already checked).
-    static func type(_ text: String) -> [String] { ["xdotool", "type", "--delay", "12", "--", text] }
+    static func type(_ text: String) -> [String] { ["xdotool", "type", "--delay", "2", "--", text] }
 
     /// Key chords separated by spaces: each is key names (X keysyms such as `ctrl`, `Return`, `a`, `F5`,
     /// `KP_Enter`) joined by `+`.

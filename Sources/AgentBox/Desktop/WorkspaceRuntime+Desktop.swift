@@ -302,8 +302,8 @@ extension WorkspaceRuntime {
     }
 
     /// Runs a tool that must succeed; a failure is `badGateway` with what it said.
-    private func runDesktopToolChecked(_ arguments: [String], stdin: [UInt8]? = nil) async throws -> [UInt8] {
-        let result = try await runDesktopTool(arguments, stdin: stdin)
+    private func runDesktopToolChecked(_ arguments: [String], stdin: [UInt8]? = nil, timeout: Duration = .seconds(15)) async throws -> [UInt8] {
+        let result = try await runDesktopTool(arguments, stdin: stdin, timeout: timeout)
         guard result.exitCode == 0 else {
             throw AgentBoxError(
                 .badGateway, "\(arguments[0]) failed (exit \(result.exitCode.map(String.init) ?? "by a signal"))\(result.stderr.isEmpty ? "" : ": \(result.stderr.suffix(300))")")
@@ -362,7 +362,7 @@ extension WorkspaceRuntime {
         await desktop.input.acquire()
         defer { desktop.input.release() }
         guard let text = request.text, text.unicodeScalars.contains(where: { !$0.isASCII }) else {
-            _ = try await runDesktopToolChecked(arguments)
+            _ = try await runDesktopToolChecked(arguments, timeout: .seconds(30))
             return
         }
         // Characters outside the keyboard map are bound to keycodes of the desktop's own before they are typed.
@@ -375,7 +375,7 @@ extension WorkspaceRuntime {
             if !piece.unmapped.isEmpty {
                 _ = try await runDesktopToolChecked(DesktopCommands.keymap(piece.unmapped, keycodes: desktop.typingKeycodes))
             }
-            _ = try await runDesktopToolChecked(DesktopCommands.type(piece.text))
+            _ = try await runDesktopToolChecked(DesktopCommands.type(piece.text), timeout: .seconds(30))
         }
     }
 
