@@ -74,12 +74,18 @@ extension WorkspaceRuntime {
                 throw AgentBoxError(.conflict, "workspace '\(key)' has no desktop: start one first (POST /v1/workspaces/\(key)/desktop)")
             }
             await Self.end(desktop.reset())
-            let task = Task { try await self.launchDisplay(width: size.width, height: size.height) }
+            // Another request may have started a display while this one waited for the last to end.
+            if desktop.starting != nil || desktop.display != nil { continue }
+            // The task itself records its outcome before it completes: a waiter that finds it completed must find
+            // the display set and the start over, or it would loop on the actor without ever letting the owner resume.
+            let task = Task { () throws -> WorkspaceDesktop.Display in
+                defer { self.desktop.starting = nil }
+                let display = try await self.launchDisplay(width: size.width, height: size.height)
+                self.desktop.display = display
+                return display
+            }
             desktop.starting = task
-            defer { desktop.starting = nil }
-            let display = try await task.value
-            desktop.display = display
-            return display
+            return try await task.value
         }
     }
 
