@@ -62,6 +62,9 @@ let package = Package(
         ),
         // Descriptor passing for the sandbox's control socket (CMSG macros are not visible to Swift).
         .target(name: "CAgentBoxSandbox"),
+        // The desktop's screenshot path: reading an X11 GetImage reply and encoding PNG with zlib (optimised even in
+        // debug builds: a 1280x800 screenshot is 4 MB of pixels).
+        .target(name: "CAgentBoxDesktop", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("z")]),
         // The first process of every Linux sandbox: spawns, signals and reaps the workspace's processes.
         // Linked with --as-needed: it uses only libc, and must not need the Swift runtime, which sandboxes do not see.
         // The no-op Swift runtime entry points that keep the runtime out of the C helpers below.
@@ -133,6 +136,7 @@ let package = Package(
                 "AgentBoxBlobs",
                 "AgentBoxSandbox",
                 "CAgentBoxSandbox",
+                "CAgentBoxDesktop",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -134,6 +134,39 @@ def cold_start(api, count):
     return {"create_echo": create, "wake_echo": wake, "warm_exec": warm, "floor_bwrap": bwrap, "floor_spawn": spawn}
 
 
+# ---------------------------------------------------------------------------------------------------------- desktop
+
+
+def desktop(api, starts, shots):
+    """Display start (Xvfb + Openbox in an awake workspace, until the server's X connection is up) and 1280x800
+    screenshots (PNG) of a desktop with an xterm full of text on it, over HTTP with keep-alive."""
+    key = "desktop-bench"
+    api.call("PUT", f"/v1/workspaces/{key}", {})
+    api.call("POST", f"/v1/workspaces/{key}/exec", {"command": "true"})  # awake: the start alone is measured
+    start_ms = []
+    for _ in range(starts):
+        start_ms.append(timed(lambda: api.call("POST", f"/v1/workspaces/{key}/desktop", {"width": 1280, "height": 800})))
+        api.call("DELETE", f"/v1/workspaces/{key}/desktop")
+    api.call("POST", f"/v1/workspaces/{key}/desktop", {})
+    api.call("POST", f"/v1/workspaces/{key}/processes", {"command": "xterm", "args": ["-geometry", "120x45+50+50", "-e", "sh", "-c", "ls -l /usr/bin | head -60; sleep 3600"]})
+    for _ in range(200):  # until its window is on the screen (a first xterm loads its fonts)
+        if api.call("GET", f"/v1/workspaces/{key}/desktop/windows")["items"]:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    png_bytes = []
+
+    def shot():
+        png_bytes.append(len(api.call("GET", f"/v1/workspaces/{key}/desktop/screenshot", expect_json=False)))
+
+    shot()  # the first one
+    shot_ms = [timed(shot) for _ in range(shots)]
+    half_ms = [timed(lambda: api.call("GET", f"/v1/workspaces/{key}/desktop/screenshot?scale=0.5", expect_json=False))
+               for _ in range(max(1, shots // 4))]
+    api.call("DELETE", f"/v1/workspaces/{key}")
+    return {"start_ms": start_ms, "screenshot_ms": shot_ms, "half_ms": half_ms, "png_bytes": statistics.median(png_bytes)}
+
+
 # ----------------------------------------------------------------------------------------------------------- images
 
 
@@ -1184,6 +1217,14 @@ def report(results, mode, command):
             rows.append(f"| the same tool as an MCP tool: `tools/call` to `/.agentbox/bin/tool mcp` and back ({t['calls']} calls; "
                         f"start + initialize + tools/list {t['mcp_start_ms']:.1f} ms) | {ms(mcp['p50'])} | {ms(mcp['p95'])} | {ms(mcp['p99'])} "
                         f"| {ms(mcp['min'])} | the command: {ms(call['p50'])} | p50 ≤ 5 ms: {verdict(mcp['p50'] <= 5)} | |")
+    d = results.get("desktop")
+    if d:
+        start, shot, half = summary(d["start_ms"]), summary(d["screenshot_ms"]), summary(d["half_ms"])
+        q = lambda s: f"{ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['min'])}"
+        rows.append(f"| desktop: display start (Xvfb + Openbox in an awake workspace, `POST /desktop`, {start['n']}×) | {q(start)} "
+                    f"| | ≤ 500 ms: {verdict(start['p50'] <= 500)} | |")
+        rows.append(f"| desktop: 1280×800 screenshot, PNG over HTTP ({shot['n']}×, {d['png_bytes'] / 1e3:.0f} KB) | {q(shot)} "
+                    f"| scale 0.5: {ms(half['p50'])} | p50 ≤ 50 ms: {verdict(shot['p50'] <= 50)} | |")
     g = results.get("gateway")
     if g:
         direct, through = summary(g["direct_ms"]), summary(g["gateway_ms"])
@@ -1312,12 +1353,14 @@ FULL = {"cold": 200, "staircase": 100, "at_once": 1000, "events": 1_000_000, "pa
         "fan_events": 1000, "preview_seconds": 10, "file_mb": 100, "small_files": 10_000, "iterations": 5,
         "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16, "registered": 100_000, "woken": 1000,
         "images": 100, "image_mb": 300, "cron_jobs": 10_000, "cron_idle_seconds": 30, "cron_fires": 10,
-        "metrics_registered": 10_000, "scrapes": 50, "tool_calls": 100, "llm_calls": 500, "llm_streams": 200}
+        "metrics_registered": 10_000, "scrapes": 50, "tool_calls": 100, "llm_calls": 500, "llm_streams": 200,
+        "desktop_starts": 20, "screenshots": 200}
 SMOKE = {"cold": 3, "staircase": 2, "at_once": 3, "events": 1000, "page_reads": 3, "subscribers": 5,
          "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1,
          "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2, "registered": 200, "woken": 20,
          "images": 2, "image_mb": 4, "cron_jobs": 200, "cron_idle_seconds": 2, "cron_fires": 2,
-         "metrics_registered": 200, "scrapes": 5, "tool_calls": 5, "llm_calls": 10, "llm_streams": 5}
+         "metrics_registered": 200, "scrapes": 5, "tool_calls": 5, "llm_calls": 10, "llm_streams": 5,
+         "desktop_starts": 1, "screenshots": 2}
 
 
 def main():
@@ -1325,8 +1368,8 @@ def main():
     parser.add_argument("--bin", required=True, help="the agentbox binary (release build)")
     parser.add_argument("--out", required=True, help="where results.json, summary.md and cold-start.png go")
     parser.add_argument("--smoke", action="store_true", help="one iteration of each, small sizes (CI)")
-    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered,images,cron,metrics,toolkits,gateway",
-                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered, images, cron, metrics, toolkits, gateway")
+    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered,images,cron,metrics,toolkits,gateway,desktop",
+                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered, images, cron, metrics, toolkits, gateway, desktop")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
     parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
@@ -1385,6 +1428,9 @@ def main():
         if "metrics" in only:
             log(f"metrics: {sizes['scrapes']} scrapes of GET /metrics with {sizes['metrics_registered']:,} workspaces registered")
             results["metrics"] = metrics_scrapes(arguments.bin, work, sizes["metrics_registered"], sizes["scrapes"])
+        if "desktop" in only:
+            log(f"desktop: {sizes['desktop_starts']} display starts, {sizes['screenshots']} screenshots at 1280x800")
+            results["desktop"] = desktop(api, sizes["desktop_starts"], sizes["screenshots"])
         if "gateway" in only:
             log(f"gateway: {sizes['llm_calls']} model calls through the LLM gateway and straight to the upstream, then {sizes['llm_streams']} streams at once")
             results["gateway"] = llm_gateway(arguments.bin, work, sizes["llm_calls"], sizes["llm_streams"])

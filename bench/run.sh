@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 configuration=${AGENTBOX_BENCH_CONFIGURATION:-release}
 bash scripts/setup-system.sh  # the packages, and the host tuning the server is measured with
+bash scripts/setup-desktop.sh  # Xvfb, Openbox, xterm... for the desktop's figures
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 # The plot needs matplotlib: Debian's python3-matplotlib, for /usr/bin/python3 (the harness runs on that interpreter).

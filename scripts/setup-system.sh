@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages AgentBox needs on Debian/Ubuntu (idempotent; does nothing when all are present).
 set -euo pipefail
-packages=(bubblewrap libsqlite3-dev procps iproute2 tmux curl python3 python3-venv python3-pip btrfs-progs dpkg-dev)
+packages=(bubblewrap libsqlite3-dev zlib1g-dev procps iproute2 tmux curl python3 python3-venv python3-pip btrfs-progs dpkg-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

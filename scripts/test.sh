@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-system.sh
+# The desktop's programs (Xvfb, Openbox, xdotool, wmctrl, xclip, x11vnc, xterm; Debian): the desktop end-to-end tests
+# need them (they run in the workspaces' sandboxes, which see the host's /usr).
+bash scripts/setup-desktop.sh
 # The ACP conformance peer (the Python SDK's example agent, from PyPI); the suite that uses it is required here.
 AGENTBOX_ACP_PEER=$(bash scripts/setup-acp-peer.sh)
 export AGENTBOX_ACP_PEER

@@ -110,6 +110,7 @@ func buildAPI(
     NetworkController(manager: manager).addRoutes(to: registry)
     PreviewController(manager: manager, previewDomain: previewDomain).addRoutes(to: registry, router: router, webSocketRouter: webSocketRouter)
     ShellController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
+    DesktopController(manager: manager).addRoutes(to: registry, webSocketRouter: webSocketRouter)
     SessionController(manager: manager).addRoutes(to: registry)
     AgentController(manager: manager).addRoutes(to: registry)
     ACPController(manager: manager).addRoutes(to: registry)

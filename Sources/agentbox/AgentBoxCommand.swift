@@ -18,6 +18,6 @@ struct AgentBoxCommand: AsyncParsableCommand {
             ServeCommand.self, WorkspacesCommand.self, EventsCommand.self, ExecCommand.self, SpawnCommand.self,
             PsCommand.self, LogsCommand.self, KillCommand.self, FsCommand.self, CpCommand.self, SnapshotsCommand.self, ImagesCommand.self, CronCommand.self, ToolkitsCommand.self, TokensCommand.self, ShellCommand.self,
             FetchCommand.self, PreviewCommand.self, SessionCommand.self, PromptCommand.self, AgentsCommand.self, CredentialsCommand.self, MCPCommand.self, MockAgentCommand.self, DevCommand.self,
-            MetricsCommand.self, TopCommand.self, UsageCommand.self, UICommand.self, ClusterCommand.self,
+            MetricsCommand.self, TopCommand.self, UsageCommand.self, UICommand.self, ClusterCommand.self, DesktopCommand.self,
         ])
 }

@@ -219,6 +219,49 @@ def main():
             run.shot(page, "terminal")
         run.step(f"Terminal: type an echo and see {marker}", page, terminal)
 
+        # ---- desktop ----
+        def desktop():
+            goto_tab("desktop")
+            expect(page.get_by_role("button", name="Start desktop")).to_be_enabled()
+            page.get_by_role("button", name="Start desktop").click()
+            expect(page.get_by_role("status").filter(has_text=re.compile("^Live$"))).to_be_visible()
+            auth = {"Authorization": f"Bearer {args.token}"}
+            res = page.request.post(f"{base}/v1/workspaces/{key}/processes", headers=auth,
+                                    data={"command": "xterm", "args": ["-geometry", "60x10+100+100", "-T", "viewer-xterm"]})
+            assert res.ok, f"POST processes: {res.status} {res.text()}"
+            window = None
+            for _ in range(100):
+                items = page.request.get(f"{base}/v1/workspaces/{key}/desktop/windows", headers=auth).json()["items"]
+                window = next((w for w in items if w["title"] == "viewer-xterm"), None)
+                if window:
+                    break
+                time.sleep(0.1)
+            assert window, "the xterm's window did not appear"
+            # The viewer's input reaches the display: a click on the xterm in the canvas (scaled), then keys.
+            canvas = page.locator(".desktop-screen canvas")
+            expect(canvas).to_be_visible()
+            box = canvas.bounding_box()
+            scale = box["width"] / 1280
+            time.sleep(0.5)
+            page.mouse.click(box["x"] + (window["x"] + window["width"] / 2) * scale, box["y"] + (window["y"] + window["height"] / 2) * scale)
+            page.keyboard.type(f"echo viewer-{a} > /tmp/viewer")
+            page.keyboard.press("Enter")
+            typed = ""
+            for _ in range(100):
+                res = page.request.post(f"{base}/v1/workspaces/{key}/exec", headers=auth, data={"command": "cat /tmp/viewer 2>/dev/null"})
+                typed = res.json()["stdout"]
+                if typed:
+                    break
+                time.sleep(0.1)
+            assert typed == f"viewer-{a}\n", f"the viewer's keys reached the xterm: {typed!r}"
+            time.sleep(0.5)
+            run.shot(page, "desktop")
+            page.get_by_role("button", name="Screenshot").click()
+            expect(page.get_by_role("img", name="A screenshot of the desktop")).to_be_visible()
+            page.get_by_role("button", name="Stop desktop").click()
+            expect(page.get_by_text("This workspace has no desktop.")).to_be_visible()
+        run.step("Desktop: start it, see it live (noVNC), type into an xterm through the viewer, screenshot, stop", page, desktop)
+
         # ---- sessions ----
         def sessions():
             goto_tab("sessions")

@@ -82,6 +82,8 @@ extension WorkspaceRuntime {
         stdin: SandboxProcessSpec.Stdin, output policy: @escaping (Int) -> OutputBuffer.Policy, limit: Int,
         publishesOutput: Bool = true
     ) async throws -> ProcessEntry {
+        // A desktop that is on comes back with the workspace's first process after a sleep, so that it finds DISPLAY.
+        await restoreDesktopIfOn()
         let sandbox = try runningSandbox()
         var spec = try processSpec(arguments: arguments, display: display.command, cwd: cwd, env: env, user: user, sandbox: sandbox)
         spec.stdin = stdin
@@ -120,6 +122,8 @@ extension WorkspaceRuntime {
         environment.merge(
             WorkspaceManager.llmEnvironment(configuration.llmGateway, workspace: key, id: id, session: env?["AGENTBOX_SESSION_ID"] ?? extraEnvironment["AGENTBOX_SESSION_ID"])
         ) { $1 }
+        // Programs started while the desktop's display runs find it (the workspace's own env may say otherwise).
+        if desktop.display != nil { environment["DISPLAY"] = DesktopCommands.display }
         environment = environment.merging(config.env ?? [:]) { $1 }.merging(extraEnvironment) { $1 }
         for (name, value) in env ?? [:] {
             try Self.validateEnvironment(name: name, value: value)

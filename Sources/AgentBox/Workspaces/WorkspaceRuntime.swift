@@ -54,6 +54,8 @@ public actor WorkspaceRuntime {
     var processes = ProcessTable()
     let shells = WorkspaceShells()
     let networkState = WorkspaceNetworkState()
+    /// The X display, when the desktop is on (see ``startDesktop(_:)``).
+    let desktop = WorkspaceDesktop()
     /// The open file watches.
     nonisolated let watches = FileWatches(capacity: WorkspaceRuntime.maxWatchers)
     /// The bytes that crossed the workspace's network boundary since it booted (see ``WorkspaceTraffic``).

@@ -8,6 +8,7 @@ import {
   baseName, splitArgs, decodeData, revealOnPhone,
 } from "./lib.js";
 import { renderSessions } from "./sessions.js";
+import { renderDesktop } from "./desktop.js";
 
 const app = document.getElementById("app");
 
@@ -302,7 +303,7 @@ async function deleteWorkspace(key, messages, after) {
 // ---------- one workspace ----------
 
 const TABS = [
-  ["files", "Files"], ["processes", "Processes"], ["terminal", "Terminal"], ["sessions", "Sessions"],
+  ["files", "Files"], ["processes", "Processes"], ["terminal", "Terminal"], ["desktop", "Desktop"], ["sessions", "Sessions"],
   ["previews", "Previews"], ["cron", "Cron"], ["events", "Events"], ["usage", "Usage & metrics"],
 ];
 
@@ -360,7 +361,7 @@ async function renderWorkspace(main, key, tab, rest, query) {
     onEvent: (fn) => listeners.add(fn),
     onStream: (fn) => { openListeners.add(fn); fn(streamOpen); },
   };
-  const views = { files: renderFiles, processes: renderProcesses, terminal: renderTerminal, sessions: renderSessions, previews: renderPreviews, cron: renderCron, events: renderEvents, usage: renderUsage };
+  const views = { files: renderFiles, processes: renderProcesses, terminal: renderTerminal, desktop: renderDesktop, sessions: renderSessions, previews: renderPreviews, cron: renderCron, events: renderEvents, usage: renderUsage };
   (views[tab] || renderFiles)(ctx);
 }
 

@@ -58,7 +58,7 @@ enum OpenAPIDocument {
             "paths": .object(paths),
             "components": [
                 "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer"]],
-                "schemas": schemas,
+                "schemas": schemas.adding(DesktopController.schemas),
             ],
         ]
     }
