@@ -28,6 +28,8 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
     static let client = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(2)), decompression: .disabled))
+    /// Request bodies up to this size are read whole before they are forwarded; larger ones are streamed.
+    static let collectedBodyBytes: Int64 = 64 << 10
     /// Headers that belong to one connection, not to the request (RFC 9110 7.6.1), and the Host the client sent.
     static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
@@ -57,7 +59,10 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
             outbound.headers.add(name: field.name.rawName, value: field.value)
         }
         outbound.headers.replaceOrAdd(name: Self.forwardedHeader.rawName, value: cluster.options.nodeId)
-        if let length = request.headers[.contentLength].flatMap(Int64.init) {
+        if let length = request.headers[.contentLength].flatMap(Int64.init), length <= Self.collectedBodyBytes {
+            // A small body (a command, a prompt, JSON) is sent in one write: streaming it costs more than it holds.
+            outbound.body = .bytes(try await request.body.collect(upTo: Int(length)))
+        } else if let length = request.headers[.contentLength].flatMap(Int64.init) {
             outbound.body = .stream(request.body, length: .known(length))
         } else if request.method == .get || request.method == .head || request.method == .delete {
             outbound.body = nil
