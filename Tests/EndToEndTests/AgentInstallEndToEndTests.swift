@@ -50,7 +50,11 @@ struct AgentInstallEndToEndTests {
 
                 // A conflicting version while one is under way is 409; the newest then replaces 1.0.0.
                 async let newest = client.installAgent("codex", version: "2.0.0") { _ in }
-                try await Task.sleep(for: .milliseconds(300))
+                // Under way: a loaded machine may take more than a moment to start it.
+                let started = ContinuousClock.now
+                while try await !client.agent("codex").installing, ContinuousClock.now - started < .seconds(20) {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 let conflict = await #expect(throws: AgentBoxClientError.self) { _ = try await client.installAgent("codex", version: "1.0.0") { _ in } }
                 #expect(conflict?.status == 409)
                 #expect(try await newest.version == "2.0.0")
