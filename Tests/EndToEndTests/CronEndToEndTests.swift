@@ -64,7 +64,8 @@ struct CronEndToEndTests {
             let second = try await ServerProcess.start(dataDirectory: data, uidBase: first.uidBase)
             let again = AgentBoxClient(endpoint: second.endpoint, token: second.token)
             var runs: [CronRun] = []
-            for _ in 0..<100 {
+            // Up to a minute: on a loaded machine the restarted server's first runs can take a while.
+            for _ in 0..<600 {
                 runs = try await again.cronRuns("killed", "tick", limit: 100).items
                 if runs.contains(where: { $0.scheduledAt >= restartedAt && $0.status == .ok }) { break }
                 try await Task.sleep(for: .milliseconds(100))
