@@ -82,6 +82,35 @@ struct PermissionBrokerTests {
         #expect(late?.code == .notFound, "answered once")
     }
 
+    /// A client that answers the moment it reads the question (before the asking task has begun to wait) is heard:
+    /// the request is open for replies before its event is stored. It used to be refused as unknown, and the agent
+    /// waited for the timeout (seen on a loaded CI machine: `prompt --approve once` answered, the server rejected at 5 min).
+    @Test func aReplyAsSoonAsTheQuestionIsReadIsHeard() async throws {
+        let store = try SQLiteStore.inMemory()
+        let transcript = makeTranscriptWriter(store: store, published: PublishedEvents(checking: store))
+        let answered = Mutex<Bool>(false)
+        let holder = Mutex<PermissionBroker?>(nil)
+        let broker = PermissionBroker(sessionId: "ses_test", transcript: transcript) { notice in
+            // Answered from inside the announcement: the broker has not attached its continuation yet.
+            guard let broker = holder.withLock({ $0 }) else { return }
+            if let (outcome, _) = try? await broker.outcome(of: notice.permissionId, for: .once) {
+                await broker.answer(notice.permissionId, outcome: outcome, reply: .once, by: .client)
+                answered.withLock { $0 = true }
+            }
+        }
+        holder.withLock { $0 = broker }
+        let started = ContinuousClock.now
+        let answer = try await broker.request(try Self.params(), policy: PermissionPolicy(default: .ask, timeoutMs: 20_000), alwaysAllowed: [])
+        #expect(answered.withLock { $0 }, "the reply found the request open")
+        #expect(Self.selected(answer) == "yes")
+        #expect(ContinuousClock.now - started < .seconds(10), "answered by the client, not by the timeout")
+        await transcript.flush()
+        let events = try await store.sessionEvents(of: "ses_test", after: 0, limit: 100).compactMap(AgentSession.decode)
+        #expect(events.map(\.type) == ["permission_request", "permission_reply"], "the reply is recorded after the request")
+        #expect(events.last?.payload["by"]?.stringValue == "client")
+        #expect(await broker.notices.isEmpty)
+    }
+
     @Test func anUnansweredQuestionIsRejectedAtTheTimeout() async throws {
         let fixture = try Fixture()
         let answer = Task { try await fixture.broker.request(try Self.params(), policy: PermissionPolicy(default: .ask, timeoutMs: 50), alwaysAllowed: []) }

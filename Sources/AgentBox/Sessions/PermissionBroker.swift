@@ -12,7 +12,7 @@ actor PermissionBroker {
     private let transcript: TranscriptWriter
     /// Tells the client a question waits for its reply (the workspace's `permissionRequest` event).
     private let announce: @Sendable (PermissionRequestNotice) async -> Void
-    private var pending: [String: Pending] = [:]
+    private var pending = PendingReplies<Pending, ACP.RequestPermissionResult>()
     /// The turn was cancelled: new requests are answered `cancelled` until the next turn.
     private var refusing = false
 
@@ -23,8 +23,7 @@ actor PermissionBroker {
         case storeFailure
     }
 
-    private struct Pending {
-        let continuation: CheckedContinuation<ACP.RequestPermissionResult, Never>
+    private struct Pending: Sendable {
         let options: [ACP.PermissionOption]
         let toolCall: JSONValue
         let kind: String?
@@ -38,8 +37,10 @@ actor PermissionBroker {
 
     /// The requests waiting for a reply.
     var notices: [PermissionRequestNotice] {
-        pending.map { id, pending in
-            PermissionRequestNotice(sessionId: sessionId, permissionId: id, toolCall: pending.toolCall, options: pending.options.compactMap { try? ACP.json($0) })
+        pending.openIDs.compactMap { id in
+            pending.open(id).map { pending in
+                PermissionRequestNotice(sessionId: sessionId, permissionId: id, toolCall: pending.toolCall, options: pending.options.compactMap { try? ACP.json($0) })
+            }
         }
     }
 
@@ -50,31 +51,39 @@ actor PermissionBroker {
         let permissionId = RandomID.make(prefix: "perm_", length: 12)
         let kind = request.toolCall["kind"]?.stringValue
         let options = try ACP.json(request.options)
-        let seq = await transcript.append(
-            .agent, "permission_request",
-            ["permissionId": .string(permissionId), "sessionId": .string(request.sessionId), "toolCall": request.toolCall, "options": options])
+        let event: JSONValue = [
+            "permissionId": .string(permissionId), "sessionId": .string(request.sessionId), "toolCall": request.toolCall, "options": options,
+        ]
         var decision = policy.decision(for: kind)
         let remembered = kind.map { alwaysAllowed.contains($0) } ?? false
         if remembered { decision = .allow }
         if refusing {
+            await transcript.append(.agent, "permission_request", event)
             await transcript.append(.server, "permission_reply", ["permissionId": .string(permissionId), "outcome": "cancelled", "by": "cancel"])
             return try ACP.json(ACP.RequestPermissionResult.cancelled)
         }
         switch decision {
         case .allow, .reject:
+            await transcript.append(.agent, "permission_request", event)
             let reply: PermissionReply = decision == .allow ? (remembered ? .always : .once) : .reject
             let outcome = Self.outcome(for: reply, options: request.options) ?? .cancelled
             await record(permissionId, outcome: outcome, reply: reply, by: remembered ? .always : .policy)
             return try ACP.json(outcome)
         case .ask:
+            // Open for a reply before anyone can read the question: whoever reads it may answer at once.
+            pending.register(permissionId, Pending(options: request.options, toolCall: request.toolCall, kind: kind))
+            let seq = await transcript.append(.agent, "permission_request", event)
             // Stored before anyone is told; a question that cannot be stored is not asked.
-            guard let seq, await transcript.waitUntilDurable(seq) else {
-                await record(permissionId, outcome: .cancelled, reply: nil, by: .storeFailure)
-                return try ACP.json(ACP.RequestPermissionResult.cancelled)
+            if let seq, await transcript.waitUntilDurable(seq) {
+                if pending.open(permissionId) != nil {
+                    await announce(
+                        PermissionRequestNotice(
+                            sessionId: sessionId, permissionId: permissionId, toolCall: request.toolCall,
+                            options: request.options.compactMap { try? ACP.json($0) }))
+                }
+            } else {
+                await answer(permissionId, outcome: .cancelled, reply: nil, by: .storeFailure)
             }
-            await announce(
-                PermissionRequestNotice(
-                    sessionId: sessionId, permissionId: permissionId, toolCall: request.toolCall, options: request.options.compactMap { try? ACP.json($0) }))
             let timeout = Duration.milliseconds(policy.timeoutMs ?? 300_000)
             let outcome = await withTaskGroup(of: Void.self) { group in
                 // The timeout lives as long as the question: answering cancels it.
@@ -83,7 +92,7 @@ actor PermissionBroker {
                     await self.timedOut(permissionId)
                 }
                 let outcome = await withCheckedContinuation { continuation in
-                    pending[permissionId] = Pending(continuation: continuation, options: request.options, toolCall: request.toolCall, kind: kind)
+                    pending.attach(permissionId, continuation)
                 }
                 group.cancelAll()
                 return outcome
@@ -95,7 +104,7 @@ actor PermissionBroker {
     /// The answer the client's `reply` gives to `permissionId`, and the request's tool kind. Throws `notFound` when
     /// no such request waits, `conflict` when the agent offered no option to allow it.
     func outcome(of permissionId: String, for reply: PermissionReply) throws -> (outcome: ACP.RequestPermissionResult, kind: String?) {
-        guard let pending = pending[permissionId] else {
+        guard let pending = pending.open(permissionId) else {
             throw AgentBoxError(.notFound, "no pending permission request '\(permissionId)' in session '\(sessionId)'")
         }
         if let selected = Self.outcome(for: reply, options: pending.options) { return (selected, pending.kind) }
@@ -105,14 +114,14 @@ actor PermissionBroker {
 
     /// Answers `permissionId` with `outcome` (nothing when it is no longer pending).
     func answer(_ permissionId: String, outcome: ACP.RequestPermissionResult, reply: PermissionReply?, by: Answerer) async {
-        guard let pending = pending.removeValue(forKey: permissionId) else { return }
+        guard pending.close(permissionId) else { return }
         await record(permissionId, outcome: outcome, reply: reply, by: by)
-        pending.continuation.resume(returning: outcome)
+        pending.finish(permissionId, with: outcome)
     }
 
     /// Answers every pending request `cancelled`.
     func cancelAll(by: Answerer) async {
-        for permissionId in pending.keys { await answer(permissionId, outcome: .cancelled, reply: nil, by: by) }
+        for permissionId in pending.openIDs { await answer(permissionId, outcome: .cancelled, reply: nil, by: by) }
     }
 
     /// From now until ``acceptRequests()``, requests are answered `cancelled` without asking (the turn is cancelled).
@@ -122,7 +131,7 @@ actor PermissionBroker {
     func acceptRequests() { refusing = false }
 
     private func timedOut(_ permissionId: String) async {
-        guard let pending = pending[permissionId] else { return }
+        guard let pending = pending.open(permissionId) else { return }
         await answer(permissionId, outcome: Self.outcome(for: .reject, options: pending.options) ?? .cancelled, reply: .reject, by: .timeout)
     }
 

@@ -9,7 +9,7 @@ actor QuestionBroker {
     nonisolated let sessionId: String
     private let transcript: TranscriptWriter
     private let timeout: Duration
-    private var pending: [String: Pending] = [:]
+    private var pending = PendingReplies<Pending, JSONValue>()
     /// The turn was cancelled: new questions are answered `cancel` until the next turn.
     private var refusing = false
 
@@ -18,8 +18,7 @@ actor QuestionBroker {
         case client, timeout, cancel, turnEnd, agentExit, storeFailure
     }
 
-    private struct Pending {
-        let continuation: CheckedContinuation<JSONValue, Never>
+    private struct Pending: Sendable {
         let validator: JSONSchemaValidator?
         /// The one property of the schema, when it has exactly one (a bare answer fills it).
         let soleProperty: String?
@@ -35,7 +34,7 @@ actor QuestionBroker {
     }
 
     /// The questions waiting for an answer.
-    var waiting: [String] { Array(pending.keys) }
+    var waiting: [String] { pending.openIDs }
 
     /// Answers the agent's `session/elicitation`: records the question, waits for the client (or the timeout), and
     /// returns ACP's `{action, content?}`.
@@ -59,14 +58,17 @@ actor QuestionBroker {
         for field in ["requestedSchema", "mode", "url"] {
             if let value = params?[field], value != .null { payload[field] = value }
         }
-        let seq = await transcript.append(.agent, "question", .object(payload))
         if refusing || pending.count >= Self.maxPending {
+            await transcript.append(.agent, "question", .object(payload))
             return await record(questionId, action: "cancel", content: nil, by: .cancel)
         }
+        // Open for an answer before anyone can read the question: whoever reads it may answer at once.
+        pending.register(questionId, Pending(validator: validator, soleProperty: soleProperty))
+        let seq = await transcript.append(.agent, "question", .object(payload))
         // Stored before anyone can answer; a question that cannot be stored is not asked.
-        guard let seq, await transcript.waitUntilDurable(seq) else {
-            return await record(questionId, action: "cancel", content: nil, by: .storeFailure)
-        }
+        var stored = false
+        if let seq { stored = await transcript.waitUntilDurable(seq) }
+        if !stored { await finish(questionId, action: "cancel", content: nil, by: .storeFailure) }
         let timeout = timeout
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -74,7 +76,7 @@ actor QuestionBroker {
                 await self.finish(questionId, action: "cancel", content: nil, by: .timeout)
             }
             let answer = await withCheckedContinuation { continuation in
-                pending[questionId] = Pending(continuation: continuation, validator: validator, soleProperty: soleProperty)
+                pending.attach(questionId, continuation)
             }
             group.cancelAll()
             return answer
@@ -85,7 +87,7 @@ actor QuestionBroker {
     /// value for a schema of one property), `decline` or `cancel`. Throws `notFound` when no such question waits,
     /// `invalidArgument` when the answer does not fit the question's schema.
     func answer(_ questionId: String, _ reply: QuestionReplyRequest) async throws {
-        guard let question = pending[questionId] else {
+        guard let question = pending.open(questionId) else {
             throw AgentBoxError(.notFound, "no pending question '\(questionId.prefix(40))' in session '\(sessionId)'")
         }
         let action = reply.action ?? .accept
@@ -114,7 +116,7 @@ actor QuestionBroker {
 
     /// Answers every waiting question `cancel`.
     func cancelAll(by: Answerer) async {
-        for questionId in pending.keys { await finish(questionId, action: "cancel", content: nil, by: by) }
+        for questionId in pending.openIDs { await finish(questionId, action: "cancel", content: nil, by: by) }
     }
 
     /// From now until ``acceptQuestions()``, questions are answered `cancel` at once (the turn is cancelled).
@@ -123,8 +125,8 @@ actor QuestionBroker {
     func acceptQuestions() { refusing = false }
 
     private func finish(_ questionId: String, action: String, content: JSONValue?, by: Answerer) async {
-        guard let question = pending.removeValue(forKey: questionId) else { return }
-        question.continuation.resume(returning: await record(questionId, action: action, content: content, by: by))
+        guard pending.close(questionId) else { return }
+        pending.finish(questionId, with: await record(questionId, action: action, content: content, by: by))
     }
 
     /// Records the reply (`question_timeout` first when it timed out) and returns it in ACP's form.
