@@ -230,7 +230,9 @@ def main():
                                     data={"command": "xterm", "args": ["-geometry", "60x10+100+100", "-T", "viewer-xterm"]})
             assert res.ok, f"POST processes: {res.status} {res.text()}"
             window = None
-            for _ in range(100):
+            # Deadlines, not counts: on a loaded CI machine an xterm takes many seconds to map its window.
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
                 items = page.request.get(f"{base}/v1/workspaces/{key}/desktop/windows", headers=auth).json()["items"]
                 window = next((w for w in items if w["title"] == "viewer-xterm"), None)
                 if window:
@@ -247,7 +249,8 @@ def main():
             page.keyboard.type(f"echo viewer-{a} > /tmp/viewer")
             page.keyboard.press("Enter")
             typed = ""
-            for _ in range(100):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
                 res = page.request.post(f"{base}/v1/workspaces/{key}/exec", headers=auth, data={"command": "cat /tmp/viewer 2>/dev/null"})
                 typed = res.json()["stdout"]
                 if typed:

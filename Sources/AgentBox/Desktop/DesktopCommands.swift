@@ -30,7 +30,7 @@ enum DesktopCommands {
     /// The X server: no TCP, no reset when the last client goes, access for local clients only (the display's
     /// sockets exist only in the workspace's own `/tmp` and network namespace).
     static func xvfb(width: Int, height: Int) -> [String] {
-        ["Xvfb", display, "-screen", "0", "\(width)x\(height)x24", "-nolisten", "tcp", "-noreset", "-ac", "-dpi", "96"]
+        ["Xvfb", display, "-displayfd", "1", "-screen", "0", "\(width)x\(height)x24", "-nolisten", "tcp", "-noreset", "-ac", "-dpi", "96"]
     }
 
     /// The window manager: Openbox, light and EWMH-compliant (what wmctrl needs to list, focus and close windows).

@@ -43,23 +43,67 @@ final class WorkspaceDesktop {
     }
 }
 
-/// The last bytes a desktop program wrote (to say why it failed), and whether it has ended.
+/// The last bytes a desktop program wrote (to say why it failed), whether it has ended, and whether it has said it is
+/// ready: a line on its standard output (Xvfb's `-displayfd 1` writes the display's number there once it accepts
+/// clients).
 final class DesktopProgramTail: Sendable {
-    private let state = Mutex<(bytes: [UInt8], ended: Bool)>(([], false))
-    static let capacity = 2048
-
-    func append(_ chunk: some Collection<UInt8>) {
-        state.withLock {
-            $0.bytes += chunk
-            if $0.bytes.count > Self.capacity { $0.bytes.removeFirst($0.bytes.count - Self.capacity) }
-        }
+    private struct State {
+        var bytes: [UInt8] = []
+        var ended = false
+        var ready = false
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
     }
 
-    func markEnded() { state.withLock { $0.ended = true } }
+    private let state = Mutex(State())
+    static let capacity = 2048
+
+    /// Keeps the last bytes of the program's output; a newline on its standard output makes it ready.
+    func append(_ chunk: some Collection<UInt8>, standardOutput: Bool = false) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.bytes += chunk
+            if state.bytes.count > Self.capacity { state.bytes.removeFirst(state.bytes.count - Self.capacity) }
+            guard standardOutput, !state.ready, chunk.contains(10) else { return [] }
+            state.ready = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: true) }
+    }
+
+    func markEnded() {
+        let (waiters, ready) = state.withLock { state in
+            state.ended = true
+            defer { state.waiters = [:] }
+            return (Array(state.waiters.values), state.ready)
+        }
+        for waiter in waiters { waiter.resume(returning: ready) }
+    }
 
     var ended: Bool { state.withLock { $0.ended } }
 
     var text: String {
         String(decoding: state.withLock { $0.bytes }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Waits until the program says it is ready (`true`) or ends first, or the task is cancelled (`false`).
+    func ready() async -> Bool {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now: Bool? = state.withLock { state in
+                    if state.ready || state.ended || Task.isCancelled { return state.ready }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(returning: false)
+        }
     }
 }

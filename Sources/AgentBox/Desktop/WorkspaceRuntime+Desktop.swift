@@ -137,49 +137,55 @@ extension WorkspaceRuntime {
         return WorkspaceDesktop.Display(width: width, height: height, connection: connection, processes: [xvfb, windowManager])
     }
 
-    /// Connects the server's X client to the display's abstract socket (`@/tmp/.X11-unix/X0`) inside the workspace's
-    /// network namespace, retrying while the X server starts (5 s at most, or until it ends).
+    /// How long the X server may take to start (it compiles its keymap first; a loaded machine makes that slow).
+    static let displayStartLimit: Duration = .seconds(60)
+
+    /// Waits until the X server says it accepts clients (`-displayfd 1`: a line on its standard output), then
+    /// connects the server's X client to the display's abstract socket (`@/tmp/.X11-unix/X0`) inside the workspace's
+    /// network namespace.
     private nonisolated func connectDisplay(network: WorkspaceNetwork, server: DesktopProgramTail) async throws -> X11Connection {
-        let giveUp = ContinuousClock.now + .seconds(5)
-        var pause: Duration = .milliseconds(2)
-        while true {
-            let result = try await network.group.next().submit { () -> (fd: CInt, error: CInt) in
-                let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-                guard fd >= 0 else { return (-1, errno) }
-                var address = sockaddr_un()
-                address.sun_family = sa_family_t(AF_UNIX)
-                let name = Array("/tmp/.X11-unix/X0".utf8)
-                withUnsafeMutableBytes(of: &address.sun_path) { path in
-                    path[0] = 0  // abstract
-                    for (index, byte) in name.enumerated() { path[index + 1] = byte }
-                }
-                let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
-                let status = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-                }
-                if status == 0 { return (fd, 0) }
-                let error = errno
-                close(fd)
-                return (-1, error)
-            }.get()
-            if result.fd >= 0 {
-                let fd = result.fd
-                do {
-                    return try await NIOThreadPool.singleton.runIfActive { try X11Connection.open(fd: fd) }
-                } catch {
-                    // A display that is going away (the last one's, or this one failing) is tried again until the deadline.
-                    if server.ended || ContinuousClock.now + pause > giveUp {
-                        throw AgentBoxError(.badGateway, "cannot use the workspace's display: \(error)", underlyingError: error)
-                    }
-                }
+        let ready = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await server.ready() }
+            group.addTask {
+                try? await Task.sleep(for: Self.displayStartLimit)
+                return false
             }
-            if server.ended || ContinuousClock.now + pause > giveUp {
-                let said = server.text
-                throw AgentBoxError(
-                    .badGateway, "the X server did not start" + (said.isEmpty ? "" : ": \(said.suffix(400))"))
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        guard ready else {
+            let said = server.text
+            let why = server.ended ? "the X server ended" : "the X server did not start within \(Self.displayStartLimit)"
+            throw AgentBoxError(.badGateway, why + (said.isEmpty ? "" : ": \(said.suffix(400))"))
+        }
+        let result = try await network.group.next().submit { () -> (fd: CInt, error: CInt) in
+            let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return (-1, errno) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let name = Array("/tmp/.X11-unix/X0".utf8)
+            withUnsafeMutableBytes(of: &address.sun_path) { path in
+                path[0] = 0  // abstract
+                for (index, byte) in name.enumerated() { path[index + 1] = byte }
             }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(40))
+            let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
+            let status = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+            }
+            if status == 0 { return (fd, 0) }
+            let error = errno
+            close(fd)
+            return (-1, error)
+        }.get()
+        guard result.fd >= 0 else {
+            throw AgentBoxError(.badGateway, "cannot connect to the workspace's display: \(String(cString: strerror(result.error)))")
+        }
+        let fd = result.fd
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { try X11Connection.open(fd: fd, timeout: .seconds(30)) }
+        } catch {
+            throw AgentBoxError(.badGateway, "cannot use the workspace's display: \(error)", underlyingError: error)
         }
     }
 
@@ -196,10 +202,10 @@ extension WorkspaceRuntime {
         let tail = DesktopProgramTail()
         sandboxTasks.start { [weak self] task in
             await withTaskGroup(of: Void.self) { group in
-                for channel in [process.stdout, process.stderr] {
+                for (channel, standardOutput) in [(process.stdout, true), (process.stderr, false)] {
                     group.addTask {
                         try? await channel.executeThenClose { inbound, _ in
-                            for try await chunk in inbound { tail.append(chunk.readableBytesView) }
+                            for try await chunk in inbound { tail.append(chunk.readableBytesView, standardOutput: standardOutput) }
                         }
                     }
                 }
