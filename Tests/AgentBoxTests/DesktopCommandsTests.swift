@@ -32,7 +32,8 @@ struct DesktopCommandsTests {
         #expect(try DesktopCommands.keyboard(.init(keys: "ctrl+s")) == ["xdotool", "key", "--delay", "8", "--", "ctrl+s"])
         #expect(try DesktopCommands.keyboard(.init(keys: " ctrl+a  BackSpace KP_Enter ")) == ["xdotool", "key", "--delay", "8", "--", "ctrl+a", "BackSpace", "KP_Enter"])
         #expect(try DesktopCommands.keyboard(.init(text: "-- --help")) == ["xdotool", "type", "--delay", "2", "--", "-- --help"])
-        for bad in [DesktopKeyboardRequest(), .init(text: "a", keys: "b"), .init(text: ""), .init(keys: ""), .init(keys: "ctrl+"), .init(keys: "a;b"), .init(keys: "--sync")] {
+        #expect(try DesktopCommands.keyboard(.init(text: "a\tb\r\nñ½")).last == "a\tb\r\nñ½", "tab, newlines and Latin-1 letters are typed")
+        for bad in [DesktopKeyboardRequest(), .init(text: "a", keys: "b"), .init(text: ""), .init(keys: ""), .init(keys: "ctrl+"), .init(keys: "a;b"), .init(keys: "--sync"), .init(text: "a\u{88}b"), .init(text: "\u{1b}[A"), .init(text: "x\u{7f}")] {
             #expect(throws: AgentBoxError.self, "\(bad)") { try DesktopCommands.keyboard(bad) }
         }
         #expect { try DesktopCommands.keyboard(.init(text: String(repeating: "x", count: 5_000))) } throws: {

@@ -85,7 +85,11 @@ enum DesktopCommands {
             guard text.utf8.count <= maxTextBytes else {
                 throw AgentBoxError(.tooLarge, "text holds \(text.utf8.count) bytes; at most \(maxTextBytes) per request")
             }
-            guard !text.utf8.contains(0) else { throw AgentBoxError(.invalidArgument, "text must not contain NUL") }
+            // Control characters have no key to type them (X has no keysym for C1 controls): only tab and newlines.
+            if let control = text.unicodeScalars.first(where: { ($0.value < 0x20 && !"\t\n\r".unicodeScalars.contains($0)) || (0x7F...0x9F).contains($0.value) }) {
+                throw AgentBoxError(
+                    .invalidArgument, "text must not contain control characters (U+\(String(format: "%04X", control.value))); tab and newlines are typed")
+            }
             return type(text)
         case (nil, let keys?):
             return ["xdotool", "key", "--delay", "8", "--"] + (try chords(keys))

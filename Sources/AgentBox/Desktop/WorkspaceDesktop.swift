@@ -22,6 +22,8 @@ final class WorkspaceDesktop {
     var display: Display?
     /// The start under way, which concurrent requests wait for instead of starting a second X server.
     var starting: Task<Display, any Error>?
+    /// Programs of a display being ended (killed, not yet exited); a new display waits for them.
+    var ending: [SandboxProcess] = []
     /// The VNC servers started (by port), each with its process.
     var vnc: [Int: SandboxProcess] = [:]
     /// The keycodes (free in the display's map when first needed) that typing binds characters outside the map to.

@@ -40,18 +40,26 @@ extension WorkspaceRuntime {
         try? FileManager.default.removeItem(at: desktopMarker)
         setStopHook("desktop", nil)
         if let task = desktop.starting { _ = try? await task.value }
-        await Self.end(desktop.reset())
+        await end(desktop.reset())
     }
 
-    /// Kills the desktop's programs and waits (at most 2 s) until they have exited: a display started next must not
-    /// find the last one's sockets and lock still there.
-    private static func end(_ processes: [SandboxProcess]) async {
+    /// Kills the desktop's programs and waits (at most 2 s) until they have exited. Until they have, they are in
+    /// ``WorkspaceDesktop/ending``: a display started meanwhile (by another request) waits for them, or it would find
+    /// the last one's socket still taken.
+    private func end(_ processes: [SandboxProcess]) async {
+        guard !processes.isEmpty else { return }
+        desktop.ending.append(contentsOf: processes)
         for process in processes { process.killTree() }
+        await Self.waitForExit(processes, atMost: .seconds(2))
+        desktop.ending.removeAll { ending in processes.contains { $0 === ending } }
+    }
+
+    private static func waitForExit(_ processes: [SandboxProcess], atMost limit: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for process in processes { _ = await process.exitStatus() }
             }
-            group.addTask { try? await Task.sleep(for: .seconds(2)) }
+            group.addTask { try? await Task.sleep(for: limit) }
             await group.next()
             group.cancelAll()
         }
@@ -73,7 +81,9 @@ extension WorkspaceRuntime {
             guard let size = wanted ?? readDesktopMarker() else {
                 throw AgentBoxError(.conflict, "workspace '\(key)' has no desktop: start one first (POST /v1/workspaces/\(key)/desktop)")
             }
-            await Self.end(desktop.reset())
+            await end(desktop.reset())
+            // Programs of the last display that another request is ending still hold its socket.
+            if !desktop.ending.isEmpty { await Self.waitForExit(desktop.ending, atMost: .seconds(10)) }
             // Another request may have started a display while this one waited for the last to end.
             if desktop.starting != nil || desktop.display != nil { continue }
             // The task itself records its outcome before it completes: a waiter that finds it completed must find
@@ -156,6 +166,10 @@ extension WorkspaceRuntime {
         }
         guard ready else {
             let said = server.text
+            if said.contains("server already running") {
+                // Something in the workspace runs an X server of its own on the display's socket.
+                throw AgentBoxError(.conflict, "the display :0 is taken in the workspace (another X server runs there)")
+            }
             let why = server.ended ? "the X server ended" : "the X server did not start within \(Self.displayStartLimit)"
             throw AgentBoxError(.badGateway, why + (said.isEmpty ? "" : ": \(said.suffix(400))"))
         }
@@ -315,8 +329,15 @@ extension WorkspaceRuntime {
 
     /// Runs a tool that must succeed; a failure is `badGateway` with what it said.
     private func runDesktopToolChecked(_ arguments: [String], stdin: [UInt8]? = nil, timeout: Duration = .seconds(15)) async throws -> [UInt8] {
+        let display = desktop.display?.connection
         let result = try await runDesktopTool(arguments, stdin: stdin, timeout: timeout)
         guard result.exitCode == 0 else {
+            // The display went away under the tool: stopped by another request (or its X server ended). That is the
+            // desktop's state, not a fault of the display: the next request starts it again.
+            let lost = result.stderr.contains("Can't open display") || result.stderr.contains("X connection to")
+            if lost || display == nil || desktop.display?.connection !== display {
+                throw AgentBoxError(.conflict, "the desktop stopped while \(arguments[0]) ran: start it again (POST /v1/workspaces/\(key)/desktop)")
+            }
             throw AgentBoxError(
                 .badGateway, "\(arguments[0]) failed (exit \(result.exitCode.map(String.init) ?? "by a signal"))\(result.stderr.isEmpty ? "" : ": \(result.stderr.suffix(300))")")
         }
