@@ -72,12 +72,20 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
         let cluster = cluster
         let sent = outbound
         let answer: HTTPClientResponse
+        let collected: ByteBuffer?
         do {
             // No deadline: event streams last as long as their client, and a command or a prompt as long as it runs;
             // the owner's own timeouts apply. A node that stops without closing its connections (paused, cut off)
-            // is found by its heartbeat instead: the answer is raced against its silence.
-            answer = try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
-                group.addTask { try await Self.client.execute(sent, deadline: .distantFuture) }
+            // is found by its heartbeat instead: the answer is raced against its silence. A small answer of known
+            // length (JSON, mostly) is read whole inside the same race, and sent on in one write.
+            (answer, collected) = try await withThrowingTaskGroup(of: (HTTPClientResponse, ByteBuffer?)?.self) { group in
+                group.addTask {
+                    let answer = try await Self.client.execute(sent, deadline: .distantFuture)
+                    guard let length = answer.headers.first(name: "content-length").flatMap(Int64.init), length <= Self.collectedBodyBytes else {
+                        return (answer, nil)
+                    }
+                    return (answer, try await answer.body.collect(upTo: Int(length)))
+                }
                 group.addTask {
                     await cluster.waitUntilSilent(node)
                     return nil
@@ -98,8 +106,12 @@ struct ClusterForwardingMiddleware: RouterMiddleware {
         }
         let length = answer.headers.first(name: "content-length").flatMap(Int.init)
         if let length { headers[.contentLength] = String(length) }
+        let status = HTTPResponse.Status(code: Int(answer.status.code), reasonPhrase: answer.status.reasonPhrase)
+        if let collected {
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: collected))
+        }
         return Response(
-            status: HTTPResponse.Status(code: Int(answer.status.code), reasonPhrase: answer.status.reasonPhrase), headers: headers,
+            status: status, headers: headers,
             body: ResponseBody(contentLength: length) { writer in
                 // The body is relayed through a channel that holds one chunk at a time (the owner's pace is the
                 // client's), so that the owner falling silent in the middle of a stream ends it too.
