@@ -17,8 +17,8 @@ floor measured in the same run:
   images          a workspace with N MB of files under /usr/local frozen as an image; create + first exec of workspaces
                   made from it against plain ones, alternately, in one run
   registered      a server of its own (no disk pool) with N registered workspaces, W of them woken and put back to
-                  sleep: the server's RSS per sleeping workspace once their retention is over, and GET of one
-                  workspace by key at that count
+                  sleep: the server's RSS per sleeping workspace once their retention is over, GET of one
+                  workspace by key at that count, and every page of the list
   cron            the server's CPU while N cron jobs wait for a slot (none due) against none, and how late runs of a
                   job every second start after their slot
   metrics         a server of its own with N registered workspaces (none booted): GET /metrics scrapes, p50/p99
@@ -29,6 +29,10 @@ floor measured in the same run:
   gateway         the LLM gateway on a server of its own, a scripted model server upstream: N non-streaming calls
                   through it against straight to the upstream (issue 22: ≤ 1 ms added at p50), then M streamed calls
                   at once, each checked whole
+  throughput      N workspaces each running `true` execs back to back, all at once (N requests in flight): execs/s
+                  and latency, against N threads of bare posix_spawn `true` and of bare bwrap `true` (bench/spawn_floor.c)
+  awake           N workspaces awake at once, each with one idle shell (10,000 in the full run): the memory of the
+                  server and of every sandbox process, that all are running, and exec latency in a sample meanwhile
   neighbours      N workspaces running `echo` exec loops at once (bounded concurrency, keep-alive): errors (none
                   allowed) and latency; and an idle workspace's exec every 100 ms during that load against without it
 Results: a JSON file, a Markdown summary and a PNG of the cold-start latency distribution in the output directory.
@@ -334,6 +338,17 @@ def registered(binary, work, count, woken, retention_s=2):
         slept_rss, _ = resident([server.pid])
         chooser = random.Random(7)
         gets = [timed(lambda: api.call("GET", f"/v1/workspaces/reg-{chooser.randrange(count)}")) for _ in range(2000)]
+        # The whole list, page by page (100 a page, the default), as a client walks it: every page's latency.
+        lists, listed, cursor = [], 0, None
+        while True:
+            path = "/v1/workspaces?limit=100" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+            start = time.perf_counter()
+            page = api.call("GET", path)
+            lists.append((time.perf_counter() - start) * 1000)
+            listed += len(page["items"])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
         states = {api.call("GET", f"/v1/workspaces/reg-{i}")["state"] for i in sample}
     finally:
         server.stop()
@@ -343,7 +358,7 @@ def registered(binary, work, count, woken, retention_s=2):
         "slept_rss_mb": slept_rss / 1024,
         "rss_per_registered_kb": (slept_rss - base_rss) / made,
         "rss_per_woken_then_slept_kb": (slept_rss - registered_rss) / woken,
-        "get_ms": gets, "woken_states": sorted(states),
+        "get_ms": gets, "list_page_ms": lists, "listed": listed, "woken_states": sorted(states),
     }
 
 
@@ -1118,6 +1133,145 @@ def neighbours(api, server_pid, workspaces, seconds, connections):
             "probe_samples": {"idle": baseline, "loaded": loaded}}
 
 
+# ------------------------------------------------------------------------------------------------ scale (issue 28)
+
+
+def awake_range(endpoint, start, stop, pipe):
+    """The body of one process of `awake_many`: creates workspaces awake-{start}..awake-{stop-1}, each with one shell
+    (the workspace's login shell on a PTY, no client attached), on one keep-alive connection; sends the errors."""
+    api, errors = API(endpoint), []
+    for i in range(start, stop):
+        try:
+            api.call("PUT", f"/v1/workspaces/awake-{i}", {})
+            api.call("POST", f"/v1/workspaces/awake-{i}/shells", {})
+        except (OSError, RuntimeError, http.client.HTTPException) as error:
+            errors.append(f"awake-{i}: {error}"[:300])
+            api = API(endpoint)
+    pipe.send(errors)
+    pipe.close()
+
+
+def delete_range(endpoint, keys, pipe):
+    api = API(endpoint)
+    for key in keys:
+        try:
+            api.call("DELETE", f"/v1/workspaces/{key}")
+        except (OSError, RuntimeError, http.client.HTTPException):
+            api = API(endpoint)
+    pipe.send(len(keys))
+    pipe.close()
+
+
+def in_processes(target, argument_lists):
+    """Runs `target(*arguments, pipe)` in a process per argument list; returns what each sent."""
+    context = multiprocessing.get_context("fork")
+    pipes, processes = [], []
+    for arguments in argument_lists:
+        ours, theirs = context.Pipe()
+        process = context.Process(target=target, args=(*arguments, theirs))
+        process.start()
+        pipes.append(ours)
+        processes.append(process)
+    results = [pipe.recv() for pipe in pipes]
+    for process in processes:
+        process.join()
+    return results
+
+
+def awake_many(api, server_pid, count, parallel, sample):
+    """Issue 28: `count` workspaces awake at once, each idle with one shell. Creates them from `parallel` processes,
+    then reads the memory of the server and of every sandbox process (RSS and PSS), checks from the list that every
+    one of them is running, and times an exec (and a shell listing) in `sample` random ones while all are awake."""
+    import random
+    time.sleep(0.5)
+    base_server_rss, _ = resident([server_pid])
+    base_rss, base_pss = resident(descendants(server_pid))
+    start = time.perf_counter()
+    bounds = [count * k // parallel for k in range(parallel + 1)]
+    errors = sum(in_processes(awake_range, [(api.endpoint, bounds[k], bounds[k + 1]) for k in range(parallel)]), [])
+    made_s = time.perf_counter() - start
+    time.sleep(2)
+    pids = descendants(server_pid)
+    server_rss, _ = resident([server_pid])
+    total_rss, total_pss = resident(pids)
+    running, cursor = 0, None
+    while True:
+        page = api.call("GET", "/v1/workspaces?limit=1000" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else ""))
+        running += sum(1 for item in page["items"] if item["key"].startswith("awake-") and item["state"] == "running")
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    chooser = random.Random(28)
+    execs, shells_running = [], 0
+    for i in chooser.sample(range(count), min(sample, count)):
+        start_exec = time.perf_counter()
+        answer = api.call("POST", f"/v1/workspaces/awake-{i}/exec", {"command": "echo $((6*7))"})
+        execs.append((time.perf_counter() - start_exec) * 1000)
+        assert answer["stdout"] == "42\n", answer
+        shells = api.call("GET", f"/v1/workspaces/awake-{i}/shells")["items"]
+        shells_running += 1 if any(shell["status"] == "running" for shell in shells) else 0
+    with open("/proc/meminfo") as f:
+        meminfo = {line.split(":")[0]: int(line.split()[1]) for line in f}
+    keys = [f"awake-{i}" for i in range(count)]
+    start = time.perf_counter()
+    in_processes(delete_range, [(api.endpoint, keys[k::parallel]) for k in range(parallel)])
+    deleted_s = time.perf_counter() - start
+    return {
+        "count": count, "errors": len(errors), "error_samples": errors[:10], "made_s": made_s,
+        "made_per_s": count / made_s, "running": running, "processes": len(pids) - 1,
+        "server_rss_mb": server_rss / 1024, "server_rss_per_workspace_kb": (server_rss - base_server_rss) / count,
+        "total_rss_mb": total_rss / 1024, "total_pss_mb": total_pss / 1024,
+        "pss_per_workspace_kb": (total_pss - base_pss) / count, "rss_per_workspace_kb": (total_rss - base_rss) / count,
+        "machine_available_mb": meminfo.get("MemAvailable", 0) / 1024, "sample": len(execs),
+        "sample_shells_running": shells_running, "exec_ms": summary(execs), "deleted_s": deleted_s,
+    }
+
+
+def spawn_floor_binary(work):
+    """bench/spawn_floor.c, built with the machine's cc into `work`."""
+    binary = os.path.join(work, "spawn_floor")
+    if not os.path.exists(binary):
+        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawn_floor.c")
+        subprocess.run(["cc", "-O2", "-pthread", "-o", binary, source], check=True)
+    return binary
+
+
+def exec_throughput(api, work, workspaces, seconds):
+    """Issue 28: `workspaces` workspaces each run `true` execs back to back, all at once (a keep-alive connection
+    each, so `workspaces` requests in flight), for `seconds`: total execs/s and the latency distribution. The floor,
+    measured in the same run: as many threads each spawning `true` (posix_spawn + waitpid) back to back, and as many
+    spawning a bare bwrap around `true`."""
+    keys = [f"tput-{i}" for i in range(workspaces)]
+    for key in keys:
+        api.call("PUT", f"/v1/workspaces/{key}", {})
+        api.call("POST", f"/v1/workspaces/{key}/exec", {"command": "true"})  # booted before the clock starts
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+    load = context.Process(target=exec_load, args=(api.endpoint, keys, seconds, workspaces, theirs))
+    load.start()
+    assert ours.poll(60) and ours.recv() == "started", "the load did not start"
+    assert ours.poll(seconds + 300), "the load did not finish"
+    result = ours.recv()
+    load.join()
+    for key in keys:
+        api.call("DELETE", f"/v1/workspaces/{key}")
+    floor = spawn_floor_binary(work)
+    def spawns(*program):
+        out = subprocess.run([floor, str(workspaces), str(seconds), *program], check=True, capture_output=True, text=True).stdout
+        data = json.loads(out)
+        return {"per_s": len(data["latencies"]) / data["seconds"], "failures": data["failures"], "ms": summary(data["latencies"])}
+    bwrap = shutil.which("bwrap")
+    return {
+        "workspaces": workspaces, "seconds": result["seconds"], "errors": len(result["errors"]),
+        "error_samples": result["errors"][:10], "execs": len(result["latencies"]),
+        "per_s": len(result["latencies"]) / result["seconds"],
+        "ms": summary(result["latencies"]) if result["latencies"] else None,
+        "spawn": spawns("/usr/bin/true"),
+        "bwrap": spawns(bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
+                        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin", "--", "/usr/bin/true"),
+    }
+
+
 # ----------------------------------------------------------------------------------------------------------- report
 
 ANCHORS = {
@@ -1186,6 +1340,32 @@ def report(results, mode, command):
                     f"| {ms(get['p99'])} | {ms(get['min'])} | | p99 ≤ 5 ms: {verdict(get['p99'] <= 5)} | |")
         rows.append(f"| registering {g['registered']:,} workspaces (PUT, 4 connections) | {g['register_per_s']:,.0f} PUT/s "
                     f"| | | | | | |")
+        if g.get("list_page_ms"):
+            pages = summary(g["list_page_ms"])
+            rows.append(f"| `GET /v1/workspaces` page of 100, the whole list of {g['listed']:,} ({pages['n']:,} pages) "
+                        f"| {ms(pages['p50'])} | {ms(pages['p95'])} | {ms(pages['p99'])} | {ms(pages['min'])} | "
+                        f"| p99 ≤ 5 ms: {verdict(pages['p99'] <= 5)} | |")
+    a = results.get("awake")
+    if a:
+        ok = a["errors"] == 0 and a["running"] == a["count"] and a["sample_shells_running"] == a["sample"]
+        rows.append(f"| {a['count']:,} workspaces awake at once, each with one idle shell | {a['running']:,} running "
+                    f"({a['errors']} errors), {a['processes']:,} processes; made in {a['made_s']:.0f} s ({a['made_per_s']:.0f}/s) "
+                    f"| | | | | {a['count']:,} awake: {verdict(ok and a['count'] >= 10_000)} | |")
+        rows.append(f"| memory of those {a['count']:,}: the server, every sandbox process | server RSS {a['server_rss_mb']:,.0f} MB "
+                    f"({a['server_rss_per_workspace_kb']:.0f} KB per workspace); all: RSS {a['total_rss_mb']:,.0f} MB, "
+                    f"PSS {a['total_pss_mb']:,.0f} MB ({a['pss_per_workspace_kb']:.0f} KB PSS per workspace); "
+                    f"{a['machine_available_mb']:,.0f} MB still available | | | | | | |")
+        e = a["exec_ms"]
+        rows.append(f"| exec in one of them while all {a['count']:,} are awake ({a['sample']} random ones; each shell running: "
+                    f"{a['sample_shells_running']}) | {ms(e['p50'])} | {ms(e['p95'])} | {ms(e['p99'])} | {ms(e['min'])} | | | |")
+    t = results.get("throughput")
+    if t:
+        e, sp, bw = t["ms"], t["spawn"], t["bwrap"]
+        rows.append(f"| exec throughput: {t['workspaces']} workspaces × `true` back to back, all at once ({t['execs']:,} execs, "
+                    f"{t['errors']} errors) | {t['per_s']:,.0f} execs/s; p50 {ms(e['p50'])} | {ms(e['p95'])} | {ms(e['p99'])} | {ms(e['min'])} "
+                    f"| {t['workspaces']} threads × posix_spawn `true`: {sp['per_s']:,.0f}/s, p99 {ms(sp['ms']['p99'])} "
+                    f"({t['per_s'] / sp['per_s']:.2f}×); × bare bwrap: {bw['per_s']:,.0f}/s, p99 {ms(bw['ms']['p99'])} "
+                    f"({t['per_s'] / bw['per_s']:.2f}×) | no errors: {verdict(t['errors'] == 0)} | |")
     j = results.get("cron")
     if j:
         per_s = lambda cpu: cpu / j["idle_seconds"] * 1000
@@ -1354,13 +1534,15 @@ FULL = {"cold": 200, "staircase": 100, "at_once": 1000, "events": 1_000_000, "pa
         "neighbours": 200, "neighbour_seconds": 60, "neighbour_connections": 16, "registered": 100_000, "woken": 1000,
         "images": 100, "image_mb": 300, "cron_jobs": 10_000, "cron_idle_seconds": 30, "cron_fires": 10,
         "metrics_registered": 10_000, "scrapes": 50, "tool_calls": 100, "llm_calls": 500, "llm_streams": 200,
-        "desktop_starts": 20, "screenshots": 200}
+        "desktop_starts": 20, "screenshots": 200, "awake": 10_000, "awake_sample": 200, "throughput_workspaces": 200,
+        "throughput_seconds": 30}
 SMOKE = {"cold": 3, "staircase": 2, "at_once": 3, "events": 1000, "page_reads": 3, "subscribers": 5,
          "fan_events": 20, "preview_seconds": 1, "file_mb": 4, "small_files": 100, "iterations": 1,
          "neighbours": 3, "neighbour_seconds": 1, "neighbour_connections": 2, "registered": 200, "woken": 20,
          "images": 2, "image_mb": 4, "cron_jobs": 200, "cron_idle_seconds": 2, "cron_fires": 2,
          "metrics_registered": 200, "scrapes": 5, "tool_calls": 5, "llm_calls": 10, "llm_streams": 5,
-         "desktop_starts": 1, "screenshots": 2}
+         "desktop_starts": 1, "screenshots": 2, "awake": 4, "awake_sample": 2, "throughput_workspaces": 3,
+         "throughput_seconds": 1}
 
 
 def main():
@@ -1368,8 +1550,8 @@ def main():
     parser.add_argument("--bin", required=True, help="the agentbox binary (release build)")
     parser.add_argument("--out", required=True, help="where results.json, summary.md and cold-start.png go")
     parser.add_argument("--smoke", action="store_true", help="one iteration of each, small sizes (CI)")
-    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered,images,cron,metrics,toolkits,gateway,desktop",
-                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered, images, cron, metrics, toolkits, gateway, desktop")
+    parser.add_argument("--only", default="cold,memory,sessions,fanout,previews,files,neighbours,registered,images,cron,metrics,toolkits,gateway,desktop,throughput,awake",
+                        help="comma-separated subset of: cold, memory, sessions, fanout, previews, files, neighbours, registered, images, cron, metrics, toolkits, gateway, desktop, throughput, awake")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size, e.g. --set subscribers=200 (names: " + ", ".join(FULL) + ")")
     parser.add_argument("--command", default="bash bench/run.sh", help="the command to name in the report")
@@ -1434,6 +1616,13 @@ def main():
         if "gateway" in only:
             log(f"gateway: {sizes['llm_calls']} model calls through the LLM gateway and straight to the upstream, then {sizes['llm_streams']} streams at once")
             results["gateway"] = llm_gateway(arguments.bin, work, sizes["llm_calls"], sizes["llm_streams"])
+        if "throughput" in only:
+            log(f"throughput: {sizes['throughput_workspaces']} workspaces' exec loops at once for {sizes['throughput_seconds']} s, "
+                f"then as many threads of bare spawns")
+            results["throughput"] = exec_throughput(api, work, sizes["throughput_workspaces"], sizes["throughput_seconds"])
+        if "awake" in only:
+            log(f"awake: {sizes['awake']:,} workspaces awake at once, each with a shell")
+            results["awake"] = awake_many(api, server.pid, sizes["awake"], 4, sizes["awake_sample"])
     finally:
         server.stop()
     if server.process.returncode not in (0, -15):
@@ -1447,6 +1636,9 @@ def main():
     if plot(results, os.path.join(arguments.out, "cold-start.png")):
         log(f"plot: {os.path.join(arguments.out, 'cold-start.png')}")
     print(text)
+    for part in ("throughput", "awake"):
+        if results.get(part, {}).get("errors"):
+            raise SystemExit(f"{part}: {results[part]['errors']} errors, e.g. {results[part]['error_samples'][:3]}")
     if results.get("neighbours", {}).get("errors"):
         raise SystemExit(f"neighbours: {results['neighbours']['errors']} execs failed, e.g. {results['neighbours']['error_samples'][:3]}")
 

@@ -25,7 +25,10 @@ for product in agentbox agentbox-sandbox-init agentbox-mock-agent agentbox-acp-a
   swift build -c "$configuration" --product "$product" >/dev/null
 done
 bin="$(swift build -c "$configuration" --show-bin-path)/agentbox"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 1,000 SSE subscribers are 2,000 descriptors on loopback
+# 1,000 SSE subscribers are 2,000 descriptors on loopback, 10,000 awake workspaces several each: as root, raise the
+# hard limit too (to the kernel's fs.nr_open).
+[ "$(id -u)" = 0 ] && ulimit -Hn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # bench/results holds the last full run: a smoke run, or a partial one (--only, --set), writes to a directory of its own.
 out=bench/results
 partial=

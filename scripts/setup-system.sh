@@ -31,4 +31,17 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${AGENTBOX_NO_HOST_TUNING:-}" ]; then
       break
     fi
   done
+  # Room for many awake workspaces (issue 28: 10,000, each with a shell): each is two or three processes and a PTY
+  # from its own devpts, which all count against the host's kernel.pty.max (4,096 by default) and kernel.pid_max
+  # (32,768 on small machines). Only raised, never lowered.
+  raise() {
+    local current
+    current=$(cat "/proc/sys/$1" 2>/dev/null) || return 0
+    if [ "$current" -lt "$2" ]; then
+      echo "$2" > "/proc/sys/$1" 2>/dev/null && echo "agentbox: $1 raised from $current to $2 (many awake workspaces)" >&2 || true
+    fi
+  }
+  raise kernel/pty/max 65536
+  raise kernel/pid_max 4194304
+  raise fs/inotify/max_user_instances 65536
 fi
