@@ -173,13 +173,34 @@ final class WeedProcess: Sendable {
         self.directory = directory
     }
 
+    /// Starts weed on free loopback ports, with its local sockets in its own directory (their default paths in /tmp
+    /// are shared by every weed on the machine, so a second one there exits at once), trying again on fresh ports if
+    /// it exits before it answers (a port taken between the check and weed's bind).
     static func start() async throws -> WeedProcess {
+        var said = ""
+        for _ in 0..<3 {
+            do {
+                return try await startOnce()
+            } catch let error as ServerStartFailed {
+                said = error.message
+            }
+        }
+        throw ServerStartFailed(message: said)
+    }
+
+    private static func startOnce() async throws -> WeedProcess {
         let binary = try #require(clusterWeed)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weed-\(UUID())")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
         let identities = #"{"identities":[{"name":"e2e","credentials":[{"accessKey":"\#(accessKey)","secretKey":"\#(secretKey)"}],"actions":["Admin","Read","Write","List","Tagging"]}]}"#
         try Data(identities.utf8).write(to: directory.appendingPathComponent("s3.json"))
-        let ports = (0..<8).map { _ in Int.random(in: 20_000..<60_000) }
+        let ports = try freeLoopbackPorts(8)
+        // weed also listens on /tmp/seaweedfs-*-grpc-<port>.sock, which no option moves and a killed weed leaves
+        // behind: one left on a port chosen now would make this one exit at once.
+        let stale = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for name in stale where name.hasPrefix("seaweedfs-") && ports.contains(where: { name.hasSuffix("-\($0).sock") }) {
+            try? FileManager.default.removeItem(atPath: "/tmp/" + name)
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
@@ -188,7 +209,8 @@ final class WeedProcess: Sendable {
             "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])", "-volume.max=0", "-volume.preStopSeconds=0",
             "-filer", "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
             "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-s3.config=\(directory.path)/s3.json",
+            "-s3.config=\(directory.path)/s3.json", "-s3.localSocket=\(directory.path)/s3.sock",
+            "-filer.localSocket=\(directory.path)/filer.sock",
         ]
         FileManager.default.createFile(atPath: directory.appendingPathComponent("weed.log").path, contents: nil)
         let log = try FileHandle(forWritingTo: directory.appendingPathComponent("weed.log"))
@@ -204,8 +226,34 @@ final class WeedProcess: Sendable {
             if let code = probe?.stdout, code == "403" || code == "200" { return weed }
             try await Task.sleep(for: .milliseconds(200))
         }
+        let exited = process.isRunning ? "" : " (it exited with \(process.terminationStatus))"
+        let said = (try? String(contentsOf: directory.appendingPathComponent("weed.log"), encoding: .utf8))?.suffix(2000) ?? ""
         weed.stop()
-        throw ServerStartFailed(message: "weed did not start: \((try? String(contentsOf: directory.appendingPathComponent("weed.log"), encoding: .utf8))?.suffix(2000) ?? "")")
+        throw ServerStartFailed(message: "weed did not start\(exited): \(said)")
+    }
+
+    /// Ports that were free a moment ago (bound to port 0 on loopback, then closed).
+    private static func freeLoopbackPorts(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        var ports: [Int] = []
+        while ports.count < count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw ServerStartFailed(message: "no socket for a free port") }
+            sockets.append(fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+                }
+            }
+            guard bound else { throw ServerStartFailed(message: "no free port") }
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        }
+        return ports
     }
 
     func stop() {
