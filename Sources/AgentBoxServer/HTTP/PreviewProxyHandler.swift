@@ -190,8 +190,11 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             pipeline.removeHandler(context: encoder, promise: nil)
             pipeline.removeHandler(context: decoder, promise: nil)
             try source.removeDecoder()
-            clientSide.flushIfNeeded()
-            upstreamSide.flushIfNeeded()
+            // A parser hands on what it held from a task of its own, outside any read (so no read-complete flushes it).
+            context.eventLoop.assumeIsolated().execute {
+                clientSide.flushIfNeeded()
+                upstreamSide.flushIfNeeded()
+            }
         } catch {
             logger.debug("cannot relay a preview WebSocket", metadata: ["error": "\(error)"])
             source.close()
