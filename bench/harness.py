@@ -980,11 +980,17 @@ http {{ access_log off; upstream app {{ server 127.0.0.1:{port}; keepalive 64; }
     node = subprocess.Popen(["node", os.path.join(directory, "hello.js")])
     nginx = subprocess.Popen(["nginx", "-c", os.path.join(directory, "nginx.conf"), "-e", os.path.join(directory, "error.log")])
     try:
-        for _ in range(100):
+        # Both node and nginx must answer (a loaded machine starts node slowly: wrk on a refused port fails).
+        for _ in range(400):
             try:
-                http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=1).request("GET", "/")
+                for p in (port, proxy_port):
+                    connection = http.client.HTTPConnection("127.0.0.1", p, timeout=1)
+                    connection.request("GET", "/")
+                    if connection.getresponse().status != 200:
+                        raise OSError("not yet")
+                    connection.close()
                 break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.05)
         time.sleep(0.2)
         direct = wrk(command.split() + [f"http://127.0.0.1:{port}/"])
