@@ -828,13 +828,151 @@ def previews(api, server_pid, work, seconds, connections):
             own_core = {"direct": own_direct, "proxied": own_proxied, "ratio": own_proxied["rps"] / own_direct["rps"]}
         finally:
             pin([server_pid], everything)
+    websocket = preview_websockets(api, server_pid, seconds)
     api.call("DELETE", "/v1/workspaces/preview")
     result = {"seconds": seconds, "connections": connections, "direct": direct, "proxied": proxied,
               "ratio": proxied["rps"] / direct["rps"], "added_p50_ms": proxied["p50"] - direct["p50"],
               "unloaded_direct_p50_ms": direct_one["p50"], "unloaded_added_p50_ms": proxied_one["p50"] - direct_one["p50"],
               "budget": budget(direct["rps"], proxied, "proxy"), "own_core": own_core}
+    result["websocket"] = websocket
     result["nginx"] = nginx_reference(work, script, command, quiet)
     return result
+
+
+# A WebSocket echo server and a load client for the WebSocket previews, in Node with no packages (the frames by hand).
+WS_ECHO_SERVER = r"""
+const http = require("http"), crypto = require("crypto");
+function frame(op, payload) {
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x80 | op, n]) : n < 65536 ? Buffer.from([0x80 | op, 126, n >> 8, n & 255])
+    : (() => { const h = Buffer.alloc(10); h[0] = 0x80 | op; h[1] = 127; h.writeBigUInt64BE(BigInt(n), 2); return h; })();
+  return Buffer.concat([head, payload]);
+}
+const server = http.createServer((q, s) => { s.writeHead(426); s.end(); });
+server.on("upgrade", (req, sock, first) => {
+  const accept = crypto.createHash("sha1").update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+  sock.setNoDelay(true);
+  sock.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n");
+  let buf = first;
+  const read = (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    const out = [];
+    while (buf.length >= 2) {
+      const op = buf[0] & 15, masked = buf[1] & 128;
+      let len = buf[1] & 127, off = 2;
+      if (len === 126) { if (buf.length < 4) break; len = buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (buf.length < 10) break; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+      const maskAt = off;
+      if (masked) off += 4;
+      if (buf.length < off + len) break;
+      const payload = Buffer.from(buf.subarray(off, off + len));
+      if (masked) for (let i = 0; i < len; i++) payload[i] ^= buf[maskAt + (i & 3)];
+      buf = buf.subarray(off + len);
+      if (op === 8) { sock.end(frame(8, payload)); return; }
+      if (op === 9) out.push(frame(10, payload));
+      else if (op === 1 || op === 2) out.push(frame(op, payload));
+    }
+    if (out.length) sock.write(out.length === 1 ? out[0] : Buffer.concat(out));
+  };
+  if (first.length) { buf = Buffer.alloc(0); read(first); }
+  sock.on("data", read);
+  sock.on("error", () => {});
+});
+server.listen(Number(process.argv[2] || 8081), "127.0.0.1");
+"""
+
+# Usage: node ws-client.js ws://host:port/path connections window seconds size. Each connection keeps `window` text
+# messages of `size` bytes in flight and sends one more per echo; prints {"messages", "seconds", "rate"} as JSON.
+WS_LOAD_CLIENT = r"""
+const net = require("net");
+const [url, connections, windowSize, seconds, size] = [process.argv[2], ...process.argv.slice(3).map(Number)];
+const u = new URL(url);
+const payload = Buffer.alloc(size, "x");
+const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+const masked = Buffer.from(payload.map((b, i) => b ^ mask[i & 3]));
+const message = Buffer.concat([Buffer.from(size < 126 ? [0x81, 0x80 | size] : [0x81, 0x80 | 126, size >> 8, size & 255]), mask, masked]);
+let count = 0, counting = false, open = 0;
+function connect() {
+  const sock = net.connect(Number(u.port), u.hostname, () => {
+    sock.setNoDelay(true);
+    sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  });
+  let buf = Buffer.alloc(0), upgraded = false;
+  sock.on("data", (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    if (!upgraded) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      if (!buf.subarray(0, 13).toString().includes(" 101")) { console.error(buf.toString()); process.exit(1); }
+      upgraded = true;
+      buf = buf.subarray(end + 4);
+      open++;
+      sock.write(Buffer.concat(Array(windowSize).fill(message)));
+    }
+    let echoes = 0;
+    while (buf.length >= 2) {
+      let len = buf[1] & 127, off = 2;
+      if (len === 126) { if (buf.length < 4) break; len = buf.readUInt16BE(2); off = 4; }
+      if (buf.length < off + len) break;
+      buf = buf.subarray(off + len);
+      echoes++;
+    }
+    if (counting) count += echoes;
+    if (echoes) sock.write(echoes === 1 ? message : Buffer.concat(Array(echoes).fill(message)));
+  });
+  sock.on("error", (e) => { console.error(String(e)); process.exit(1); });
+}
+for (let i = 0; i < connections; i++) connect();
+const started = setInterval(() => {
+  if (open < connections) return;
+  clearInterval(started);
+  setTimeout(() => {
+    counting = true;
+    const t0 = process.hrtime.bigint();
+    setTimeout(() => {
+      const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+      console.log(JSON.stringify({ messages: count, seconds: elapsed, rate: count / elapsed }));
+      process.exit(0);
+    }, seconds * 1000);
+  }, 500);
+}, 10);
+"""
+
+
+def preview_websockets(api, server_pid, seconds, connections=4, window=16, size=32):
+    """WebSocket previews: an echo server inside the workspace (on 8081), and a client keeping `window` messages in
+    flight on each of `connections` WebSockets: inside the workspace on its loopback (direct), then on the host through
+    the preview URL. The server's CPU per proxied message (µs) beside the rate."""
+    api.call("PUT", "/v1/workspaces/preview/fs/file?path=/workspace/ws-echo.js", raw=WS_ECHO_SERVER.encode())
+    api.call("PUT", "/v1/workspaces/preview/fs/file?path=/workspace/ws-client.js", raw=WS_LOAD_CLIENT.encode())
+    api.call("POST", "/v1/workspaces/preview/processes", {"command": "node", "args": ["/workspace/ws-echo.js", "8081"]})
+    for _ in range(200):
+        try:
+            if api.call("POST", "/v1/workspaces/preview/fetch", {"port": 8081, "path": "/"})["status"] == 426:
+                break
+        except RuntimeError:
+            pass
+        time.sleep(0.05)
+    preview = api.call("POST", "/v1/workspaces/preview/previews", {"port": 8081})["url"]
+    arguments = [str(connections), str(window), str(seconds), str(size)]
+    inside = api.call("POST", "/v1/workspaces/preview/exec",
+                      {"command": " ".join(["node", "/workspace/ws-client.js", "ws://127.0.0.1:8081/echo"] + arguments),
+                       "timeoutMs": (seconds + 60) * 1000})
+    direct = json.loads(inside["stdout"].strip().splitlines()[-1])
+    client = os.path.join(tempfile.mkdtemp(), "ws-client.js")
+    with open(client, "w") as f:
+        f.write(WS_LOAD_CLIENT)
+    echo = [pid for pid in descendants(server_pid) if command_line(pid)[:2] == ["node", "/workspace/ws-echo.js"]]
+    before = {"proxy": cpu_seconds([server_pid]), "echo": cpu_seconds(echo)}
+    out = subprocess.run(["node", client, preview.replace("http://", "ws://", 1) + "echo"] + arguments,
+                         check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+    proxied = json.loads(out.strip().splitlines()[-1])
+    spent = {name: cpu_seconds([server_pid] if name == "proxy" else echo) - value for name, value in before.items()}
+    # The proxy relays each message twice (there and back); its CPU is counted per echoed message.
+    proxied["cpu_us"] = {name: value * 1e6 / max(1, proxied["messages"]) for name, value in spent.items()}
+    return {"connections": connections, "window": window, "size": size, "seconds": seconds,
+            "direct": direct, "proxied": proxied, "ratio": proxied["rate"] / direct["rate"]}
 
 
 def nginx_reference(work, script, command, quiet):
@@ -857,11 +995,17 @@ http {{ access_log off; upstream app {{ server 127.0.0.1:{port}; keepalive 64; }
     node = subprocess.Popen(["node", os.path.join(directory, "hello.js")])
     nginx = subprocess.Popen(["nginx", "-c", os.path.join(directory, "nginx.conf"), "-e", os.path.join(directory, "error.log")])
     try:
-        for _ in range(100):
+        # Both node and nginx must answer (a loaded machine starts node slowly: wrk on a refused port fails).
+        for _ in range(400):
             try:
-                http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=1).request("GET", "/")
+                for p in (port, proxy_port):
+                    connection = http.client.HTTPConnection("127.0.0.1", p, timeout=1)
+                    connection.request("GET", "/")
+                    if connection.getresponse().status != 200:
+                        raise OSError("not yet")
+                    connection.close()
                 break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.05)
         time.sleep(0.2)
         direct = wrk(command.split() + [f"http://127.0.0.1:{port}/"])
@@ -1293,6 +1437,23 @@ def cpu_row(label, p):
             f"≤ {b['ceiling_rps']:,.0f} req/s | 0.8× leaves the proxy {b['proxy_allowance_us']:.0f} µs | |")
 
 
+def nginx_comparison_rows(p):
+    """The preview proxy beside nginx in the same run (issue 28): CPU per request and throughput, both on shared cores."""
+    n = p["nginx"]
+    cpu = p["proxied"]["cpu_us"]["proxy"] / n["proxied"]["cpu_us"]["proxy"]
+    rate = p["proxied"]["rps"] / n["proxied"]["rps"]
+    return [f"| preview proxy's CPU per request against nginx's | {p['proxied']['cpu_us']['proxy']:.1f} µs against "
+            f"{n['proxied']['cpu_us']['proxy']:.1f} µs ({cpu:.2f}×) | | | | | ≤ 1.2×: {verdict(cpu <= 1.2)} | |",
+            f"| preview proxy's throughput against nginx's, shared cores | {p['proxied']['rps']:,.0f} against "
+            f"{n['proxied']['rps']:,.0f} req/s ({rate:.2f}×) | | | | | ≥ 0.9×: {verdict(rate >= 0.9)} | |"]
+
+
+def websocket_row(w):
+    return (f"| WebSocket preview, {w['connections']} sockets × {w['window']} messages in flight, {w['size']} B echoes | "
+            f"{w['proxied']['rate']:,.0f} msgs/s, proxy {w['proxied']['cpu_us']['proxy']:.1f} µs/echo | | | | "
+            f"direct: {w['direct']['rate']:,.0f} msgs/s ({w['ratio']:.2f}×) | ≥ 0.9×: {verdict(w['ratio'] >= 0.9)} | |")
+
+
 def report(results, mode, command):
     ms = lambda v: f"{v:.2f} ms"
     rows = []
@@ -1453,6 +1614,9 @@ def report(results, mode, command):
                 o = n["own_core"]
                 rows.append(f"| reference: nginx on a core of its own | {o['proxied']['rps']:,.0f} req/s | | | | "
                             f"direct, same CPU 0: {o['direct']['rps']:,.0f} req/s ({o['ratio']:.2f}×) | | |")
+            rows.extend(nginx_comparison_rows(p))
+        if p.get("websocket"):
+            rows.append(websocket_row(p["websocket"]))
     f = results.get("files")
     if f:
         rows.append(f"| {f['megabytes']} MB upload (PUT fs/file, fsync'd), {f['filesystem']} | {f['upload_mb_s']:,.0f} MB/s | | | "

@@ -153,7 +153,7 @@ public func buildApplication(
                             PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: previewDomain, logger: logger)),
                         ]),
                         ws: .init(maxFrameSize: ShellController.maxFrameSize))),
-                previewDomain: previewDomain)
+                previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil)
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
         onServerRunning: { channel in

@@ -368,6 +368,78 @@ struct PreviewProxyStateMachineTests {
         #expect(proxySummary(machine.upstreamResponsePart(.end(nil), from: Self.id(1))) == "end, then close, close upstream 1", "NIO reads nothing more after `Connection: Upgrade`")
     }
 
+    @Test func withWebSocketRelayingAnUpgradeIsAnExchangeAndA101HandsTheConnectionToTheRelay() {
+        var machine = Machine(previewDomain: nil, relaysWebSockets: true)
+        let webSocket = proxyRequest(
+            Self.base + "/hmr?x=1",
+            [("host", "x"), ("upgrade", "websocket"), ("connection", "keep-alive, Upgrade"), ("sec-websocket-key", "k"), ("sec-websocket-protocol", "vite-hmr"),
+             ("x-agentbox-preview-websocket", "spoofed"), ("cookie", "a=1")])
+        #expect(proxySummary(machine.requestPartReceived(webSocket)) == "resolve \(Self.token) connect")
+        guard case .sendRequest(let sent, _) = machine.resolved(port: 8000, upstream: Self.link(1)) else {
+            Issue.record("sent")
+            return
+        }
+        #expect(sent.uri == "/hmr?x=1")
+        #expect(sent.headers["upgrade"] == ["websocket"] && sent.headers["connection"] == ["upgrade"], "said again for this hop, once")
+        #expect(sent.headers["sec-websocket-key"] == ["k"] && sent.headers["sec-websocket-protocol"] == ["vite-hmr"] && sent.headers["cookie"] == ["a=1"])
+        #expect(!sent.headers.contains(name: "x-agentbox-preview-websocket") && !sent.headers.contains(name: "keep-alive"))
+        #expect(sent.headers["host"] == ["localhost:8000"])
+        _ = machine.requestPartReceived(.end(nil))
+        // A hostile server's 100 first, then the 101.
+        #expect(proxySummary(machine.upstreamResponsePart(.head(.init(version: .http1_1, status: .continue)), from: Self.id(1))) == "none")
+        let switching = HTTPResponseHead(
+            version: .http1_1, status: .switchingProtocols,
+            headers: ["upgrade": "websocket", "connection": "Upgrade", "sec-websocket-accept": "a", "sec-websocket-protocol": "vite-hmr", "keep-alive": "x"])
+        let action = machine.upstreamResponsePart(.head(switching), from: Self.id(1))
+        #expect(proxySummary(action) == "relay websocket 101 on upstream 1")
+        if case .relayWebSocket(let head, _) = action {
+            #expect(head.headers["upgrade"] == ["websocket"] && head.headers["connection"] == ["upgrade"], "\(head.headers)")
+            #expect(head.headers["sec-websocket-accept"] == ["a"] && head.headers["sec-websocket-protocol"] == ["vite-hmr"])
+            #expect(!head.headers.contains(name: "keep-alive"))
+        }
+        // The connection is the relay's: what the parsers still hand on is ignored, nothing is read or answered.
+        #expect(proxySummary(machine.upstreamResponsePart(.end(nil), from: Self.id(1))) == "none")
+        #expect(proxySummary(machine.requestPartReceived(proxyRequest("/v1/health"))) == "none")
+        #expect(proxySummary(machine.upstreamInactive(Self.id(1))) == "none", "the machine no longer owns that connection")
+        #expect(proxySummary(machine.channelInactive()) == "none", "so it does not close it either")
+    }
+
+    @Test func aRefusedWebSocketUpgradeIsAnsweredThenTheConnectionCloses() {
+        var machine = Machine(previewDomain: nil, relaysWebSockets: true)
+        // The marker stands for `Upgrade: websocket` (UpgradeRequestFilter's, on a connection's first request).
+        let marked = proxyRequest(Self.base + "/ws", [("host", "x"), ("x-agentbox-preview-websocket", "websocket"), ("connection", "Upgrade")])
+        #expect(Self.startPreview(&machine, marked) == ["resolve \(Self.token) connect", "send GET /ws"])
+        _ = machine.requestPartReceived(.end(nil))
+        #expect(proxySummary(machine.upstreamResponsePart(.head(.init(version: .http1_1, status: .notFound)), from: Self.id(1))) == "response 404")
+        #expect(proxySummary(machine.upstreamResponsePart(.end(nil), from: Self.id(1))) == "end, then close, close upstream 1")
+        // A 101 to a plain request is not a WebSocket: it is ignored like any informational answer.
+        var plain = Machine(previewDomain: nil, relaysWebSockets: true)
+        _ = Self.startPreview(&plain, proxyRequest(Self.base + "/x"))
+        #expect(proxySummary(plain.upstreamResponsePart(.head(.init(version: .http1_1, status: .switchingProtocols)), from: Self.id(1))) == "none")
+        // An upgrade to anything else, and a WebSocket upgrade that is not a GET, stay plain requests.
+        var foreign = Machine(previewDomain: nil, relaysWebSockets: true)
+        let h2c = proxyRequest(Self.base + "/h2", [("host", "x"), ("upgrade", "h2c"), ("connection", "Upgrade")])
+        #expect(proxySummary(foreign.requestPartReceived(h2c)) == "resolve \(Self.token) connect")
+        guard case .sendRequest(let sent, _) = foreign.resolved(port: 8000, upstream: Self.link(1)) else {
+            Issue.record("sent")
+            return
+        }
+        #expect(!sent.headers.contains(name: "upgrade") && !sent.headers.contains(name: "connection"))
+        let post = HTTPRequestHead(version: .http1_1, method: .POST, uri: Self.base + "/ws", headers: ["host": "x", "upgrade": "websocket", "connection": "Upgrade"])
+        #expect(!PreviewRequestHead.isWebSocketUpgrade(post))
+        #expect(PreviewRequestHead.target(of: post, previewDomain: nil, webSockets: true) == nil, "goes to the routes, as before")
+        let noConnection = HTTPRequestHead(version: .http1_1, method: .GET, uri: Self.base + "/ws", headers: ["host": "x", "upgrade": "websocket"])
+        #expect(!PreviewRequestHead.isWebSocketUpgrade(noConnection))
+        // The API's own WebSocket routes are never a preview, relayed or not.
+        let shell = HTTPRequestHead(
+            version: .http1_1, method: .GET, uri: "/v1/workspaces/w/shells/s/ws", headers: ["host": "x", "upgrade": "websocket", "connection": "Upgrade"])
+        #expect(PreviewRequestHead.target(of: shell, previewDomain: nil, webSockets: true) == nil)
+        let hostShell = HTTPRequestHead(
+            version: .http1_1, method: .GET, uri: "/v1/workspaces/w/shells/s/ws",
+            headers: ["host": "\(Self.token).p.example", "upgrade": "websocket", "connection": "Upgrade"])
+        #expect(PreviewRequestHead.target(of: hostShell, previewDomain: "p.example", webSockets: true)?.target == "/v1/workspaces/w/shells/s/ws", "a preview host's path is the preview's")
+    }
+
     @Test func aForeignUpgradeWaitingBehindARouteRequestKeepsItsPlace() {
         var machine = Machine(previewDomain: nil)
         _ = machine.requestPartReceived(proxyRequest("/v1/health"))
@@ -406,6 +478,7 @@ func proxySummary(_ action: PreviewProxyStateMachine.Action) -> String {
     case .drain: return "drain"
     case .closeUpstream(let id): return "close upstream \(id.rawValue)"
     case .closeConnection(let id): return "close connection" + (id.map { " and upstream \($0.rawValue)" } ?? "")
+    case .relayWebSocket(let head, let id): return "relay websocket \(head.status.code) on upstream \(id.rawValue)"
     }
 }
 

@@ -85,6 +85,31 @@ struct PreviewRouteTests {
         }
     }
 
+    /// WebSockets are relayed as bytes after the `101` (PreviewByteRelay): at the preview's root too (the route's
+    /// `/preview/:token/**` did not match it), what the server inside sent with its `101`, bursts in order, and a
+    /// message larger than a socket buffer, intact.
+    @Test func webSocketsAreRelayedAsBytesAtTheRootTooInOrderAndWhole() async throws {
+        try await withLiveServer { client, _ in
+            let preview = try await serve(client, "wsrelay", port: 8310)
+            let transcript = Transcript()
+            try await client.ws("/preview/\(preview.token)/", configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 21)) { inbound, outbound, _ in
+                var messages = inbound.messages(maxSize: 1 << 21).makeAsyncIterator()
+                if case .text(let greeting) = try await messages.next() { transcript.append(greeting + "|") }
+                for index in 0..<200 { try await outbound.write(.text("m\(index)")) }
+                var inOrder = 0
+                for index in 0..<200 {
+                    if case .text(let text) = try await messages.next(), text == "echo:m\(index)" { inOrder += 1 }
+                }
+                transcript.append("\(inOrder)|")
+                let large = ByteBuffer(repeating: 7, count: 1 << 20)
+                try await outbound.write(.binary(large))
+                if case .binary(let bytes) = try await messages.next() { transcript.append("\(bytes.readableBytes) \(bytes == large)|") }
+                try await outbound.close(.normalClosure, reason: nil)
+            }
+            #expect(transcript.text == "path / proto None|200|1048576 true|", "\(transcript.text)")
+        }
+    }
+
     @Test func unknownExpiredAndRevokedTokensAre404AndBadInputIs400() async throws {
         try await withLiveServer { client, manager in
             let preview = try await serve(client, "tok", port: 8301)

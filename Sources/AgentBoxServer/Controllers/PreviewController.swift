@@ -67,9 +67,11 @@ struct PreviewController {
             try await manager.revokePreview(key: WorkspaceController.key(context), token: context.pathParameter("token"))
             return HTTPResponse.Status.noContent
         }
-        // HTTP requests to a preview never reach these routes: PreviewProxyHandler relays them on the connection.
-        // WebSocket upgrades (development servers' hot reload): the client's socket is relayed, message by message,
-        // to a WebSocket the server opens to the same path inside the workspace.
+        // HTTP requests to a preview never reach these routes: PreviewProxyHandler relays them on the connection, and
+        // outside a cluster WebSocket upgrades too (as bytes after the workspace's 101, PreviewByteRelay). In a
+        // cluster, WebSocket upgrades (development servers' hot reload) come here: the client's socket is relayed,
+        // message by message, to a WebSocket the server opens to the same path inside the workspace, or to the node
+        // that serves it.
         webSocketRouter.ws("/preview/:token/**") { request, context in
             let offeredFirst = request.headers[.secWebSocketProtocol]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
             // In a cluster, the upgrade of a workspace another node serves is relayed there.

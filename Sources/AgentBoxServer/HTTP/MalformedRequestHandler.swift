@@ -10,12 +10,15 @@ struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
     let previewDomain: String?
+    /// The preview proxy relays previews' WebSockets itself (a server that is not in a cluster).
+    var relaysWebSockets = false
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             try channel.pipeline.syncOperations.addHandler(MalformedRequestHandler(logger: logger))
             let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try channel.pipeline.syncOperations.addHandler(UpgradeRequestFilter(previewDomain: previewDomain), position: .after(decoder.handler))
+            try channel.pipeline.syncOperations.addHandler(
+                UpgradeRequestFilter(previewDomain: previewDomain, relaysWebSockets: relaysWebSockets), position: .after(decoder.handler))
             return value
         }
     }
@@ -67,21 +70,36 @@ final class MalformedRequestHandler: ChannelInboundHandler, RemovableChannelHand
 /// - addresses a WebSocket upgrade for a host-based preview (`Host: {token}.{domain}`) to `/preview/{token}{path}`,
 ///   the one route that relays preview WebSockets: a preview host selects a preview by its token, whatever the path,
 ///   and never reaches an API route (nor lifts its authentication).
+/// - with `relaysWebSockets` (no cluster), hides a WebSocket upgrade for a preview from NIO's upgrade handler:
+///   `Upgrade` is replaced by ``PreviewRequestHead/webSocketMarker``, so that the request goes on as a plain one to
+///   ``PreviewProxyHandler``, which relays it to the workspace's server and, after its `101`, the connection's bytes.
 /// ``PreviewProxyHandler`` drops foreign upgrades of later requests the same way. Leaves the pipeline after the first
 /// head, before an upgrade replaces HTTP.
 final class UpgradeRequestFilter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     let previewDomain: String?
+    let relaysWebSockets: Bool
 
-    init(previewDomain: String?) { self.previewDomain = previewDomain }
+    init(previewDomain: String?, relaysWebSockets: Bool = false) {
+        self.previewDomain = previewDomain
+        self.relaysWebSockets = relaysWebSockets
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data) else {
             context.fireChannelRead(data)
             return
         }
-        let request = PreviewRequestHead.routesHead(PreviewRequestHead.withoutForeignUpgrade(head), previewDomain: previewDomain)
+        var request = PreviewRequestHead.withoutForeignUpgrade(head)
+        if relaysWebSockets, request.headers.contains(name: "upgrade"), PreviewRequestHead.isWebSocketUpgrade(request),
+            PreviewRequestHead.target(of: request, previewDomain: previewDomain, webSockets: true) != nil
+        {
+            request.headers.remove(name: "upgrade")
+            request.headers.replaceOrAdd(name: PreviewRequestHead.webSocketMarker, value: "websocket")
+        } else {
+            request = PreviewRequestHead.routesHead(request, previewDomain: previewDomain)
+        }
         context.fireChannelRead(wrapInboundOut(.head(request)))
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }

@@ -5,7 +5,10 @@ import NIOHTTP1
 /// (the token, the target inside the workspace, the head as it came) and the exchange's ``Phase``. It also builds the
 /// heads that go out for it: the request for the workspace's server, the answer for the client, and the answers
 /// given without the workspace's server.
-struct PreviewExchange {
+///
+/// A class: the state machine's turn holds it while its phase changes several times per request, and a reference
+/// is one retain where a struct of strings and a head were a retain each, on every change.
+final class PreviewExchange {
     /// Where an exchange is between the client's request head and the end of its answer.
     enum Phase {
         /// The token is being resolved and, when the workspace's server is needed, a connection made into the
@@ -30,19 +33,25 @@ struct PreviewExchange {
     /// The names the client's `Connection` headers list (hop-by-hop, so not sent on).
     let connectionListed: [String]
     /// The client's `Connection: close` (or HTTP/1.0 without keep-alive): the answer says so, and the connection
-    /// closes after it.
+    /// closes after it. Also a WebSocket upgrade that the workspace's server does not take: NIO's parser reads nothing
+    /// more after an upgrade request.
     let closesConnection: Bool
+    /// A WebSocket upgrade (``PreviewRequestHead/isWebSocketUpgrade(_:)``): sent on with `Upgrade: websocket`, and
+    /// after a `101` answer the connection's bytes are relayed (``PreviewByteRelay``).
+    let isWebSocket: Bool
     /// Sent once already on a connection the workspace's server had closed: the next such close is a failure.
     var retried = false
     var phase: Phase = .resolving(pending: [])
 
-    init(_ address: PreviewTarget, request: HTTPRequestHead) {
+    init(_ address: PreviewTarget, request: HTTPRequestHead, isWebSocket: Bool = false) {
         token = address.token
         target = address.target.hasPrefix("//") ? "/" + address.target.drop(while: { $0 == "/" }) : address.target
         prefix = address.prefix
         self.request = request
+        self.isWebSocket = isWebSocket
         connectionListed = PreviewProxy.listedInConnection(request.headers["connection"])
-        closesConnection = connectionListed.contains("close") || (request.version.minor == 0 && !connectionListed.contains("keep-alive"))
+        closesConnection =
+            isWebSocket || connectionListed.contains("close") || (request.version.minor == 0 && !connectionListed.contains("keep-alive"))
     }
 
     /// The bare `/preview/{token}` (a redirect) and CORS preflights are answered without the workspace's server.
@@ -91,6 +100,7 @@ struct PreviewExchange {
             } else if PreviewProxy.equalsLowercase(name, "x-forwarded-host") || PreviewProxy.equalsLowercase(name, "x-forwarded-prefix")
                 // `Expect` too: the client had its `100 Continue` from here.
                 || PreviewProxy.equalsLowercase(name, "expect")
+                || PreviewProxy.equalsLowercase(name, PreviewRequestHead.webSocketMarker)
                 || PreviewProxy.connectionHeaders.contains(where: { PreviewProxy.equalsLowercase(name, $0) })
                 || connectionListed.contains(where: { PreviewProxy.equalsLowercase(name, $0) })
             {
@@ -110,6 +120,11 @@ struct PreviewExchange {
         if let host = request.headers.first(name: "host") { headers.add(name: "x-forwarded-host", value: host) }
         headers.add(name: "x-forwarded-proto", value: forwardedProto == "https" ? "https" : scheme)
         headers.add(name: "x-forwarded-prefix", value: prefix)
+        if isWebSocket {
+            // Hop-by-hop, so dropped above; an upgrade says them again on each hop (`Sec-WebSocket-*` went on as they came).
+            headers.add(name: "connection", value: "upgrade")
+            headers.add(name: "upgrade", value: "websocket")
+        }
         return HTTPRequestHead(version: .http1_1, method: request.method, uri: target, headers: headers)
     }
 
@@ -137,6 +152,13 @@ struct PreviewExchange {
     /// The answer's head for the client, from the one the workspace's server on `port` gave (see
     /// ``PreviewProxy/responseHeaders(_:port:prefix:)``).
     func responseHead(_ head: HTTPResponseHead, port: Int) -> HTTPResponseHead {
+        if head.status == .switchingProtocols {
+            // The upgrade was taken: the connection stays open for the WebSocket's bytes.
+            var headers = PreviewProxy.responseHeaders(head.headers, port: port, prefix: prefix)
+            headers.add(name: "connection", value: "upgrade")
+            headers.add(name: "upgrade", value: "websocket")
+            return HTTPResponseHead(version: .http1_1, status: head.status, headers: headers)
+        }
         // Another node's answer was made for the client already; only its connection's own headers are dropped.
         var headers =
             port == PreviewUpstream.remotePort

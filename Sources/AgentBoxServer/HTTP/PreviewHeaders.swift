@@ -43,6 +43,8 @@ enum PreviewProxy {
 
     /// Whether `name` equals `lowercase` (a lowercase ASCII name) regardless of case, without lowercasing a copy.
     static func equalsLowercase(_ name: String, _ lowercase: String) -> Bool {
+        // Most comparisons fail on the length (O(1) for native strings), before any copy or closure.
+        guard name.utf8.count == lowercase.utf8.count else { return false }
         var name = name
         var lowercase = lowercase
         return name.withUTF8 { a in

@@ -40,12 +40,14 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The connection into a workspace that the state machine links to (or is being offered again).
     private var upstream: PreviewUpstream?
     private var upstreamsOpened: UInt64 = 0
+    /// A WebSocket's bytes are being relayed (``PreviewByteRelay``): this handler only lets reads through.
+    private var relaying = false
 
     init(manager: WorkspaceManager, previewDomain: String?, logger: Logger) {
         self.manager = manager
         self.previewDomain = previewDomain
         self.logger = logger
-        machine = PreviewProxyStateMachine(previewDomain: previewDomain)
+        machine = PreviewProxyStateMachine(previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -68,7 +70,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if machine.readRequested() { context.read() }
+        if relaying || machine.readRequested() { context.read() }
     }
 
     /// Answers from the routes go on unchanged; the end of one may let a waiting request go on.
@@ -155,6 +157,47 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             closeUpstream(id)
         case .closeConnection(let id):
             if let id { closeUpstream(id) }
+            context.close(promise: nil)
+        case .relayWebSocket(let head, let id):
+            guard let source = upstream, source.id == id else {
+                context.close(promise: nil)
+                return
+            }
+            upstream = nil
+            relaying = true
+            context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+            // Out of the read that brought the `101` (the workspace's HTTP decoder is still in its decode loop).
+            context.eventLoop.assumeIsolated().execute { self.startRelay(source) }
+        }
+    }
+
+    /// Takes HTTP out of both connections' pipelines (what their parsers held after the upgrade goes on as bytes)
+    /// and relays their bytes to each other.
+    private func startRelay(_ source: PreviewUpstream) {
+        guard let context, context.channel.isActive, source.channel.isActive else {
+            source.close()
+            self.context?.close(promise: nil)
+            return
+        }
+        do {
+            let pipeline = context.pipeline.syncOperations
+            let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            let encoder = try pipeline.context(handlerType: HTTPResponseEncoder.self)
+            let clientSide = PreviewByteRelay(upstream: nil)
+            try pipeline.addHandler(clientSide, position: .after(decoder.handler))
+            let upstreamSide = try source.becomeRelay()
+            PreviewByteRelay.link(clientSide, upstreamSide)
+            pipeline.removeHandler(context: encoder, promise: nil)
+            pipeline.removeHandler(context: decoder, promise: nil)
+            try source.removeDecoder()
+            // A parser hands on what it held from a task of its own, outside any read (so no read-complete flushes it).
+            context.eventLoop.assumeIsolated().execute {
+                clientSide.flushIfNeeded()
+                upstreamSide.flushIfNeeded()
+            }
+        } catch {
+            logger.debug("cannot relay a preview WebSocket", metadata: ["error": "\(error)"])
+            source.close()
             context.close(promise: nil)
         }
     }

@@ -79,6 +79,9 @@ struct PreviewProxyStateMachine {
     struct Open {
         /// `serve --preview-domain`: `{token}.{domain}` are preview hosts.
         let previewDomain: String?
+        /// WebSocket upgrades for previews are exchanges too (a server that is not in a cluster); otherwise the preview
+        /// route relays them.
+        var relaysWebSockets = false
         var turn = Turn.free
         var body = RequestBody.none
         /// Set while no token is being resolved (a resolution either hands the connection back or replaces it).
@@ -118,6 +121,10 @@ struct PreviewProxyStateMachine {
         case closeUpstream(UpstreamID)
         /// An answer broke off after its head: close the client's connection (and that connection into a workspace).
         case closeConnection(upstream: UpstreamID?)
+        /// The workspace's server took a WebSocket upgrade on connection `upstream`: write this `101` head to the client,
+        /// then relay the bytes of both connections to each other (``PreviewByteRelay``). Nothing more is read or
+        /// answered here; that connection into the workspace is no longer this machine's.
+        case relayWebSocket(HTTPResponseHead, upstream: UpstreamID)
     }
 
     /// Where to look for a preview request's token.
@@ -152,8 +159,8 @@ struct PreviewProxyStateMachine {
 
     private var state: State
 
-    init(previewDomain: String?) {
-        state = .open(Open(previewDomain: previewDomain))
+    init(previewDomain: String?, relaysWebSockets: Bool = false) {
+        state = .open(Open(previewDomain: previewDomain, relaysWebSockets: relaysWebSockets))
     }
 
     /// Runs `transition` on the open state in place; `closed` when the connection is gone.
@@ -261,12 +268,13 @@ extension PreviewProxyStateMachine.Open {
         switch part {
         case .head(let received):
             let request = PreviewRequestHead.withoutForeignUpgrade(received)
-            if let address = PreviewRequestHead.target(of: request, previewDomain: previewDomain) {
+            if let address = PreviewRequestHead.target(of: request, previewDomain: previewDomain, webSockets: relaysWebSockets) {
                 guard case .free = turn else {
                     waiting.append(part)
                     return .none
                 }
-                let exchange = PreviewExchange(address, request: request)
+                let exchange = PreviewExchange(
+                    address, request: request, isWebSocket: relaysWebSockets && PreviewRequestHead.isWebSocketUpgrade(request))
                 turn = .preview(exchange)
                 body = .exchange
                 let reusable = upstream?.id
@@ -296,7 +304,7 @@ extension PreviewProxyStateMachine.Open {
 
     /// A part of the exchange's request body, or its end.
     private mutating func exchangeReceived(_ part: HTTPServerRequestPart) -> Action {
-        guard case .preview(var exchange) = turn else { return .none }
+        guard case .preview(let exchange) = turn else { return .none }
         switch exchange.phase {
         case .resolving(var pending):
             pending.append(part)
@@ -316,7 +324,8 @@ extension PreviewProxyStateMachine.Open {
 
     /// Whether a waiting request head must go on waiting.
     private func mustWait(_ head: HTTPRequestHead) -> Bool {
-        let isPreview = PreviewRequestHead.target(of: PreviewRequestHead.withoutForeignUpgrade(head), previewDomain: previewDomain) != nil
+        let isPreview =
+            PreviewRequestHead.target(of: PreviewRequestHead.withoutForeignUpgrade(head), previewDomain: previewDomain, webSockets: relaysWebSockets) != nil
         switch turn {
         case .free: return false
         case .routes: return isPreview
@@ -368,7 +377,7 @@ extension PreviewProxyStateMachine.Open {
     }
 
     mutating func resolved(port: Int, upstream link: PreviewProxyStateMachine.UpstreamLink?) -> Action {
-        guard case .preview(var exchange) = turn, case .resolving(let pending) = exchange.phase else {
+        guard case .preview(let exchange) = turn, case .resolving(let pending) = exchange.phase else {
             // Only an exchange resolves; this cannot be, but a connection nobody will use must not stay open.
             return link.map { .closeUpstream($0.id) } ?? .none
         }
@@ -391,9 +400,17 @@ extension PreviewProxyStateMachine.Open {
     }
 
     mutating func upstreamResponsePart(_ part: HTTPClientResponsePart, from id: PreviewProxyStateMachine.UpstreamID) -> Action {
-        guard upstream?.id == id, case .preview(var exchange) = turn else { return .none }
+        guard upstream?.id == id, case .preview(let exchange) = turn else { return .none }
         switch part {
         case .head(let head):
+            if head.status == .switchingProtocols, exchange.isWebSocket, case .sent(let port, _) = exchange.phase, let id = upstream?.id {
+                // The WebSocket is the connection's from now on: nothing more is read as HTTP, nor answered.
+                turn = .closing
+                body = .discard
+                waiting.removeAll()
+                upstream = nil
+                return .relayWebSocket(exchange.responseHead(head, port: port), upstream: id)
+            }
             // Informational answers are not relayed (`100 Continue` was given here already).
             guard head.status.code >= 200, case .sent(let port, _) = exchange.phase else { return .none }
             exchange.phase = .answering
@@ -409,7 +426,7 @@ extension PreviewProxyStateMachine.Open {
     mutating func upstreamInactive(_ id: PreviewProxyStateMachine.UpstreamID) -> Action {
         guard upstream?.id == id else { return .none }
         upstream = nil
-        guard case .preview(var exchange) = turn else { return .none }
+        guard case .preview(let exchange) = turn else { return .none }
         switch exchange.phase {
         case .resolving:
             return .none

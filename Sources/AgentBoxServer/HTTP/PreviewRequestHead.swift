@@ -14,8 +14,11 @@ struct PreviewTarget: Equatable {
 enum PreviewRequestHead {
     /// The preview `request` is for, or `nil` when it is for the routes: not under `/preview/{token}` nor on a preview
     /// host, or a WebSocket upgrade (the preview route relays those).
-    static func target(of request: HTTPRequestHead, previewDomain: String?) -> PreviewTarget? {
-        if request.headers.contains(name: "upgrade") { return nil }
+    ///
+    /// With `webSockets` (a server that is not in a cluster), a WebSocket upgrade for a preview is a preview request
+    /// too: the proxy relays it, and after the workspace's server answers `101`, the connection's bytes.
+    static func target(of request: HTTPRequestHead, previewDomain: String?, webSockets: Bool = false) -> PreviewTarget? {
+        if request.headers.contains(name: "upgrade"), !(webSockets && isWebSocketUpgrade(request)) { return nil }
         let path = request.uri
         if let domain = previewDomain, let token = hostToken(request.headers.first(name: "host"), domain: domain) {
             return PreviewTarget(token: token, target: path, prefix: "")
@@ -65,6 +68,20 @@ enum PreviewRequestHead {
         let connection = PreviewProxy.listedInConnection(request.headers["connection"])
         if connection.contains("upgrade") { stripped.headers.replaceOrAdd(name: "connection", value: "close") }
         return stripped
+    }
+
+    /// Says that the connection's first request was a WebSocket upgrade (``UpgradeRequestFilter`` puts it in place of
+    /// `Upgrade: websocket`, so that NIO's upgrade handler leaves the request to the preview proxy). A client that
+    /// sends it itself asks for what `Upgrade: websocket` asks for, nothing more.
+    static let webSocketMarker = "x-agentbox-preview-websocket"
+
+    /// A WebSocket upgrade: `GET` with `Upgrade: websocket` and `Connection: upgrade`, or the ``webSocketMarker``.
+    static func isWebSocketUpgrade(_ request: HTTPRequestHead) -> Bool {
+        guard request.method == .GET else { return false }
+        if request.headers.contains(name: webSocketMarker) { return true }
+        guard let upgrade = request.headers.first(name: "upgrade") else { return false }
+        let offered = PreviewProxy.listedInConnection([upgrade])
+        return offered.count == 1 && offered[0] == "websocket" && PreviewProxy.listedInConnection(request.headers["connection"]).contains("upgrade")
     }
 
     /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.

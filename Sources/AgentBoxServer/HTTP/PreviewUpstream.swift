@@ -55,6 +55,26 @@ final class PreviewUpstream {
         end()
     }
 
+    /// For a WebSocket the workspace's server took: replaces this connection's HTTP handlers, but for its response
+    /// parser (``removeDecoder()``, once the relay is linked), with the relay's side, which then owns this connection.
+    func becomeRelay() throws -> PreviewByteRelay {
+        let pipeline = channel.pipeline.syncOperations
+        pipeline.removeHandler(context: try pipeline.context(handlerType: PreviewUpstreamHandler.self), promise: nil)
+        pipeline.removeHandler(context: try pipeline.context(handlerType: IdleStateHandler.self), promise: nil)
+        pipeline.removeHandler(context: try pipeline.context(handlerType: HTTPRequestEncoder.self), promise: nil)
+        let relay = PreviewByteRelay(upstream: self)
+        try pipeline.addHandler(relay)
+        // The proxy may have paused it for a slow client; the relay holds reads itself from now on.
+        try channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        return relay
+    }
+
+    /// Removes the response parser: what it held after the `101` goes on, as bytes, to the relay.
+    func removeDecoder() throws {
+        let pipeline = channel.pipeline.syncOperations
+        pipeline.removeHandler(context: try pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+    }
+
     /// Ends the activity that holds the workspace awake (once).
     func end() {
         guard !released else { return }
@@ -125,7 +145,8 @@ final class PreviewUpstream {
     private static func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             // The head is built from validated fields (HTTPTypes), so NIO need not check every header again.
-            try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+            // What follows a `101` in the same read is kept for the WebSocket relay (PreviewByteRelay).
+            try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
             try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
         }
     }
@@ -133,7 +154,7 @@ final class PreviewUpstream {
 
 /// The workspace side of a preview connection: hands what happens on it to the client's ``PreviewProxyHandler``, on
 /// the same event loop.
-final class PreviewUpstreamHandler: ChannelInboundHandler {
+final class PreviewUpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     let proxy: PreviewProxyHandler
