@@ -38,11 +38,11 @@ func unmountEverything(below directory: URL) {
 func makeManager(
     _ directory: URL, kind: SandboxKind = .linux, idleGrace: Duration = .seconds(60),
     limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = [],
-    portWaitLimit: Duration = .seconds(10), configure: (inout AgentBoxConfiguration) -> Void = { _ in }
+    portWaitLimit: Duration = .seconds(10), sandboxPool: Int = 0, configure: (inout AgentBoxConfiguration) -> Void = { _ in }
 ) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .error
-    let (backend, _) = try kind.makeBackend(dataDirectory: directory)
+    let (backend, _) = try kind.makeBackend(dataDirectory: directory, sandboxPool: sandboxPool, logger: logger)
     var configuration = AgentBoxConfiguration(dataDirectory: directory, idleGrace: idleGrace, defaultLimits: limits, sandbox: backend)
     configuration.processOutputBufferBytes = 64 << 10
     configuration.allowedHostMountPrefixes = allowHostMounts
