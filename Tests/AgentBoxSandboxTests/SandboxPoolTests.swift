@@ -61,10 +61,12 @@ struct SandboxPoolTests {
                 // a's files belong to a's own host uids; b's processes and a's do not meet.
                 let aUID = try #require(UInt32(aLines[1]))
                 #expect(aUID == 0)
+                let aDirectory = try await manager.runtime(for: key("a")).directory
+                let bDirectory = try await manager.runtime(for: key("b")).directory
                 let owner = try FileManager.default.attributesOfItem(
-                    atPath: manager.runtime(for: key("a")).directory.appendingPathComponent("workspace/a-only.txt").path)[.ownerAccountID] as? NSNumber
+                    atPath: aDirectory.appendingPathComponent("workspace/a-only.txt").path)[.ownerAccountID] as? NSNumber
                 let bOwner = try FileManager.default.attributesOfItem(
-                    atPath: manager.runtime(for: key("b")).directory.appendingPathComponent("workspace").path)[.ownerAccountID] as? NSNumber
+                    atPath: bDirectory.appendingPathComponent("workspace").path)[.ownerAccountID] as? NSNumber
                 #expect(owner != nil && bOwner != nil && owner != bOwner, "a's files are a's host uid, not b's: \(String(describing: owner)) \(String(describing: bOwner))")
                 let processes = try await manager.run("b", "ps ax -o args=")
                 #expect(!processes.stdout.contains("sleep 30"), "a's processes are not visible from b")
