@@ -68,6 +68,15 @@ public final class SandboxPool: Sendable {
         return taken
     }
 
+    /// Fills the pool at once, on the caller's thread (a few milliseconds per entry), for a caller that cannot wait for
+    /// ``run()`` to do it: a test's manager, whose first boot must find the pool full.
+    public func fillNow() throws {
+        while readyCount < size {
+            let made = try Namespaces()
+            state.withLock { $0.ready.append(made) }
+        }
+    }
+
     /// Makes an entry on a thread of its own: the cooperative pool's few threads stay free for requests.
     private static func make() async throws -> Namespaces {
         try await withCheckedThrowingContinuation { continuation in
