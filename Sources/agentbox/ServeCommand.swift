@@ -68,8 +68,8 @@ struct ServeCommand: AsyncParsableCommand {
     var sandbox = "linux"
 
     @Option(
-        help: "How many boots' network and IPC namespaces the server makes ahead, in the background, so that a workspace's create or wake does not wait for them (linux sandbox as root; 0, the default for now: none, every boot makes its own; 4 is a good size).")
-    var sandboxPool = 0
+        help: "How many boots' network and IPC namespaces the server makes ahead, in the background, so that a workspace's create or wake does not wait for them (linux sandbox as root; 0: none, every boot makes its own).")
+    var sandboxPool = 4
 
     @Option(help: "Default memory limit per workspace, in MiB.")
     var memoryMb = 2048
