@@ -32,13 +32,17 @@ def main():
     parser.add_argument("--a", required=True, help="the first agentbox binary (release build)")
     parser.add_argument("--b", required=True, help="the second agentbox binary")
     parser.add_argument("-n", type=int, default=300, help="iterations (each boots twice per build)")
+    parser.add_argument("--a-arg", action="append", default=[], metavar="ARG",
+                        help="an extra argument of the first server's serve (repeatable), e.g. --a-arg=--sandbox-pool=4; "
+                             "with the same binary for --a and --b, two settings side by side")
+    parser.add_argument("--b-arg", action="append", default=[], metavar="ARG", help="the same for the second server")
     arguments = parser.parse_args()
     servers, works = {}, []
     try:
-        for name, binary in (("a", arguments.a), ("b", arguments.b)):
+        for name, binary, extra in (("a", arguments.a, arguments.a_arg), ("b", arguments.b, arguments.b_arg)):
             works.append(tempfile.mkdtemp(prefix=f"agentbox-ab-{name}-"))
             os.chmod(works[-1], 0o755)  # workspaces run as their own uids and must pass through
-            servers[name] = Server(binary, works[-1])
+            servers[name] = Server(binary, works[-1], extra)
         apis = {name: API(server.endpoint) for name, server in servers.items()}
         for api in apis.values():  # warm-up
             api.call("PUT", "/v1/workspaces/warm", {})
@@ -73,9 +77,15 @@ def main():
     def p90(samples):
         return sorted(samples)[int(0.9 * len(samples))]
 
-    for name, binary in (("a", arguments.a), ("b", arguments.b)):
-        print(f"{name} ({binary}): create + echo p50 {statistics.median(create[name]):.2f} ms, p90 {p90(create[name]):.2f} ms; "
-              f"wake + echo p50 {statistics.median(wake[name]):.2f} ms, p90 {p90(wake[name]):.2f} ms; "
+    def p99(samples):
+        return sorted(samples)[min(len(samples) - 1, int(0.99 * len(samples)))]
+
+    for name, binary, extra in (("a", arguments.a, arguments.a_arg), ("b", arguments.b, arguments.b_arg)):
+        ratio = lambda samples: statistics.median(samples) / statistics.median(warm[name])
+        print(f"{name} ({binary} {' '.join(extra)}): create + echo p50 {statistics.median(create[name]):.2f} ms, p90 {p90(create[name]):.2f} ms, "
+              f"p99 {p99(create[name]):.2f} ms ({ratio(create[name]):.2f}× warm); "
+              f"wake + echo p50 {statistics.median(wake[name]):.2f} ms, p90 {p90(wake[name]):.2f} ms, p99 {p99(wake[name]):.2f} ms "
+              f"({ratio(wake[name]):.2f}× warm); "
               f"warm echo p50 {statistics.median(warm[name]):.2f} ms, p90 {p90(warm[name]):.2f} ms; "
               f"CPU per iteration {(after[name] - before[name]) / arguments.n * 1000:.2f} ms")
 

@@ -10,14 +10,17 @@ public enum SandboxKind: String, Sendable, CaseIterable {
     case unsandboxed
 
     /// Prepares the backend of this kind. Returns it with the lines the server must say at start-up: what it
-    /// cannot enforce on this host, and loud warnings.
-    public func makeBackend(dataDirectory: URL, initPath: String = AgentBoxConfiguration.defaultSandboxInitPath()) throws
-        -> (backend: any SandboxBackend, notes: [String])
-    {
+    /// cannot enforce on this host, and loud warnings. `sandboxPool` is how many boots' namespaces the Linux backend
+    /// makes ahead (``SandboxPool``; 0: none); the manager's background work keeps them made.
+    public func makeBackend(
+        dataDirectory: URL, initPath: String = AgentBoxConfiguration.defaultSandboxInitPath(), sandboxPool: Int = 0,
+        logger: Logger = Logger(label: "agentbox.sandbox")
+    ) throws -> (backend: any SandboxBackend, notes: [String]) {
         switch self {
         case .linux:
             let (backend, notes) = try BubblewrapBackend.make(
-                stateDirectory: dataDirectory.appendingPathComponent("sandbox", isDirectory: true), initPath: initPath)
+                stateDirectory: dataDirectory.appendingPathComponent("sandbox", isDirectory: true), initPath: initPath,
+                poolSize: sandboxPool, logger: logger)
             return (backend, notes)
         case .unsandboxed:
             return (

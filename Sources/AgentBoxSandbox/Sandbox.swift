@@ -20,10 +20,14 @@ public protocol SandboxBackend: Sendable {
     /// path within its file system in the sandbox's `/proc/self/mountinfo`: kept in the disk pool, that path names
     /// nothing of the host.
     func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)?
+    /// Keeps the backend's pool of what boots can take ready-made full (see ``SandboxPool``) until cancelled; returns
+    /// at once when it has none. The workspace manager runs it among its background work.
+    func runPool() async
 }
 
 extension SandboxBackend {
     public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? { nil }
+    public func runPool() async {}
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).

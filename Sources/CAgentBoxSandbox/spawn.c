@@ -30,7 +30,7 @@
 
 pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
                const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid,
-               const int *mount_fds, const char *const *mount_targets, int nmounts) {
+               const int *mount_fds, const char *const *mount_targets, int nmounts, const int *ns_fds, int nns) {
     if (nfds < 0 || nfds > AB_SPAWN_MAX_FDS) { errno = EINVAL; return -1; }
     // Written by the child, read by the parent: vfork shares memory until the child execs or exits.
     volatile int child_errno = 0;
@@ -56,6 +56,10 @@ pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const i
                 if (syscall(SYS_move_mount, mount_fds[i], "", AT_FDCWD, mount_targets[i], MOVE_MOUNT_F_EMPTY_PATH) != 0)
                     goto fail;
             }
+        }
+        // Pre-made namespaces (a pooled network and IPC namespace): joined while still root, before the ids drop.
+        for (int i = 0; i < nns; i++) {
+            if (setns(ns_fds[i], 0) != 0) goto fail;
         }
         // Move every source above the target range first, so that mapping one never clobbers another.
         for (int i = 0; i < nfds; i++) {

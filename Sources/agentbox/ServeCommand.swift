@@ -67,6 +67,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How workspaces are isolated: linux (bubblewrap namespaces + cgroups) or unsandboxed (none; development only).")
     var sandbox = "linux"
 
+    @Option(
+        help: "How many boots' network and IPC namespaces the server makes ahead, in the background, so that a workspace's create or wake does not wait for them (linux sandbox as root; 0: none, every boot makes its own).")
+    var sandboxPool = 4
+
     @Option(help: "Default memory limit per workspace, in MiB.")
     var memoryMb = 2048
 
@@ -187,6 +191,9 @@ struct ServeCommand: AsyncParsableCommand {
         if blobs != nil, nodeId == nil { throw ValidationError("--blobs is for cluster nodes: give --node-id and --store postgres://… too") }
         guard Duration.parse(sleepingRetention) != nil else {
             throw ValidationError("--sleeping-retention must be a duration such as 30s or 5m, not '\(sleepingRetention)'")
+        }
+        guard sandboxPool >= 0, sandboxPool <= 1024 else {
+            throw ValidationError("--sandbox-pool must be between 0 and 1024, not \(sandboxPool)")
         }
         guard Duration.parse(idleGrace) != nil else {
             throw ValidationError("--idle-grace must be a duration such as 500ms, 60s or 5m, not '\(idleGrace)'")
@@ -326,7 +333,8 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let initPath = helpersDir.map { URL(fileURLWithPath: $0).appendingPathComponent("agentbox-sandbox-init").path }
                 ?? AgentBoxConfiguration.defaultSandboxInitPath()
-            let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(dataDirectory: dataDirectory, initPath: initPath)
+            let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(
+                dataDirectory: dataDirectory, initPath: initPath, sandboxPool: sandboxPool, logger: logger)
             configuration.sandbox = backend
             for note in notes { logger.warning("\(note)") }
             logger.info("sandbox", metadata: ["backend": "\(backend.name)"])

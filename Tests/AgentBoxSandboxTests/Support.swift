@@ -38,11 +38,19 @@ func unmountEverything(below directory: URL) {
 func makeManager(
     _ directory: URL, kind: SandboxKind = .linux, idleGrace: Duration = .seconds(60),
     limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = [],
-    portWaitLimit: Duration = .seconds(10), configure: (inout AgentBoxConfiguration) -> Void = { _ in }
+    portWaitLimit: Duration = .seconds(10), sandboxPool: Int? = nil, configure: (inout AgentBoxConfiguration) -> Void = { _ in }
 ) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .error
-    let (backend, _) = try kind.makeBackend(dataDirectory: directory)
+    // AGENTBOX_TEST_SANDBOX_POOL=N runs every sandbox test on pooled namespaces (the escape suite among them).
+    let fromEnvironment = sandboxPool == nil ? ProcessInfo.processInfo.environment["AGENTBOX_TEST_SANDBOX_POOL"].flatMap { Int($0) } : nil
+    let (backend, _) = try kind.makeBackend(dataDirectory: directory, sandboxPool: sandboxPool ?? fromEnvironment ?? 0, logger: logger)
+    if fromEnvironment != nil, let pool = (backend as? BubblewrapBackend)?.pool {
+        // The test's manager runs no background work: the pool is filled now, and refilled by a task of its own, which
+        // lives as long as the test process (a few descriptors per manager).
+        try pool.fillNow()
+        Task { await pool.run() }
+    }
     var configuration = AgentBoxConfiguration(dataDirectory: directory, idleGrace: idleGrace, defaultLimits: limits, sandbox: backend)
     configuration.processOutputBufferBytes = 64 << 10
     configuration.allowedHostMountPrefixes = allowHostMounts

@@ -434,13 +434,17 @@ public final class WorkspaceManager: Sendable {
 
     // MARK: Background work
 
-    /// Runs the manager's background work until cancelled: the cron scheduler (see ``runCronScheduler()``), and letting
+    /// Runs the manager's background work until cancelled: the cron scheduler (see ``runCronScheduler()``), the sandbox
+    /// backend's pool of namespaces made ahead of boots (``SandboxBackend/runPool()``), and letting
     /// go of the runtimes of sleeping workspaces nobody uses (see ``RuntimeRegistry``). ``WorkspaceManagerService`` runs it; an embedder that does not use
     /// swift-service-lifecycle runs it in a task of its own (without it, runtimes stay in memory once loaded).
     public func runBackgroundWork() async {
         let (logger, runtimes) = (logger, runtimes)
         await withDiscardingTaskGroup { group in
             group.addTask { await self.runCronScheduler() }
+            if let backend = self.configuration.sandbox {
+                group.addTask { await backend.runPool() }
+            }
             if let cluster = self.cluster {
                 group.addTask { await cluster.run() }
                 if let interval = self.configuration.cluster?.checkpointInterval, self.configuration.checkpoints != nil {

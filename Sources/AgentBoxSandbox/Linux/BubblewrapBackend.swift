@@ -26,6 +26,8 @@ public struct BubblewrapBackend: SandboxBackend {
     let cgroups: SandboxCgroups.Version?
     let switchesUser: Bool
     public var runsAsWorkspaceUID: Bool { switchesUser }
+    /// Network and IPC namespaces made ahead of boots (root only; `nil` without a pool): see ``SandboxPool``.
+    public let pool: SandboxPool?
 
     public func toolPath(_ name: String) -> String? {
         tools.contains { $0.name == name } ? "/.agentbox/bin/\(name)" : nil
@@ -35,7 +37,10 @@ public struct BubblewrapBackend: SandboxBackend {
 
     /// Prepares the backend: finds bwrap and the init binary, writes the sandbox /etc, and checks which
     /// privileges the host grants. `notes` lists, one line each, what cannot be enforced here.
-    public static func make(stateDirectory: URL, initPath: String) throws -> (backend: BubblewrapBackend, notes: [String]) {
+    /// `poolSize` namespaces are kept ready for boots when the server is root (see ``SandboxPool``; 0: none).
+    public static func make(
+        stateDirectory: URL, initPath: String, poolSize: Int = 0, logger: Logger = Logger(label: "agentbox.sandbox")
+    ) throws -> (backend: BubblewrapBackend, notes: [String]) {
         guard let bwrap = findExecutable("bwrap") else {
             throw SandboxError(.startFailed, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
         }
@@ -67,7 +72,8 @@ public struct BubblewrapBackend: SandboxBackend {
         let backend = BubblewrapBackend(
             bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
             varDirectory: variable,
-            cgroups: problem == nil ? version : nil, switchesUser: root)
+            cgroups: problem == nil ? version : nil, switchesUser: root,
+            pool: root && poolSize > 0 ? SandboxPool(size: poolSize, logger: logger) : nil)
         try backend.checkUserNamespaces()
         let filter = ab_seccomp_open()
         guard filter >= 0 else {
@@ -75,6 +81,10 @@ public struct BubblewrapBackend: SandboxBackend {
         }
         close(filter)
         return (backend, notes)
+    }
+
+    public func runPool() async {
+        await pool?.run()
     }
 
     public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? {
@@ -226,8 +236,12 @@ public struct BubblewrapBackend: SandboxBackend {
         } else {
             arguments += ["--unshare-user", "--disable-userns", "--uid", String(SandboxRoot.uid), "--gid", String(SandboxRoot.uid)]
         }
+        // A pooled network and IPC namespace is joined by the launcher (as root, before it drops to the workspace's
+        // ids): bwrap keeps it. Taken here, used by this boot only, closed when the boot ends either way.
+        let pooled = credentials != nil ? pool?.take() : nil
+        arguments += pooled == nil ? ["--unshare-ipc", "--unshare-net"] : []
         arguments += [
-            "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", spec.hostname, "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
         ]
         if namespace != nil { arguments += SandboxRoot.rootCapabilities.flatMap { ["--cap-add", $0] } }
@@ -245,7 +259,8 @@ public struct BubblewrapBackend: SandboxBackend {
             supervisor = try await Supervisor.launch(logger: logger) { stdio in
                 try HostSpawn.spawn(
                     executable: bwrapPath, arguments: arguments, environment: ["PATH": "/usr/bin:/bin"],
-                    descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials, mounts: system?.mounts ?? [])
+                    descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials, mounts: system?.mounts ?? [],
+                    namespaces: pooled?.descriptors ?? [])
             }
         } catch {
             await cgroups?.remove()
@@ -258,6 +273,7 @@ public struct BubblewrapBackend: SandboxBackend {
                 "prepare.ms": "\((prepared - began).milliseconds)",
                 "system.ms": "\(systemTimes.map { "directories \($0.directories), namespace \($0.namespace), overlays \($0.overlays)" } ?? "none")",
                 "launch.ms": "\((clock.now - prepared).milliseconds)",
+                "pooled": "\(pooled != nil)",
             ])
         return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: namespace != nil)
     }

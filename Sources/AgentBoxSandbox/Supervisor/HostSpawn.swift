@@ -9,10 +9,12 @@ enum HostSpawn {
     }
 
     /// Starts `executable` with `arguments` (argv[0] included) and returns its pid. `mounts` (detached mounts) are
-    /// attached at their targets in a mount namespace of the child's own.
+    /// attached at their targets in a mount namespace of the child's own. The child joins `namespaces` (descriptors of
+    /// namespaces, such as a pooled network namespace) before it takes `credentials`.
     static func spawn(
         executable: String, arguments: [String], environment: [String: String], descriptors: [Int32],
-        cgroupProcs: [Int32] = [], credentials: Credentials? = nil, mounts: [(fd: Int32, target: String)] = []
+        cgroupProcs: [Int32] = [], credentials: Credentials? = nil, mounts: [(fd: Int32, target: String)] = [],
+        namespaces: [Int32] = []
     ) throws -> pid_t {
         let targets = mounts.map { strdup($0.target) }
         defer { targets.forEach { free($0) } }
@@ -29,11 +31,13 @@ enum HostSpawn {
                     cgroupProcs.withUnsafeBufferPointer { cgroups in
                         mountFDs.withUnsafeBufferPointer { mountFDs in
                             targets.map { UnsafePointer($0) }.withUnsafeBufferPointer { targets in
-                                ab_spawn(
-                                    executable, argvBuffer.baseAddress, envpBuffer.baseAddress, fds.baseAddress,
-                                    Int32(fds.count), cgroups.baseAddress, Int32(cgroups.count), credentials == nil ? 0 : 1,
-                                    credentials?.uid ?? 0, credentials?.gid ?? 0, mountFDs.baseAddress, targets.baseAddress,
-                                    Int32(mountFDs.count))
+                                namespaces.withUnsafeBufferPointer { namespaces in
+                                    ab_spawn(
+                                        executable, argvBuffer.baseAddress, envpBuffer.baseAddress, fds.baseAddress,
+                                        Int32(fds.count), cgroups.baseAddress, Int32(cgroups.count), credentials == nil ? 0 : 1,
+                                        credentials?.uid ?? 0, credentials?.gid ?? 0, mountFDs.baseAddress, targets.baseAddress,
+                                        Int32(mountFDs.count), namespaces.baseAddress, Int32(namespaces.count))
+                                }
                             }
                         }
                     }

@@ -53,10 +53,18 @@ int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd
 /// and attaches each detached mount of `mount_fds` at `mount_targets` there, so that they are seen by it and what it
 /// starts, never by the host, and vanish with the last process that uses them.
 ///
+/// The child joins each namespace of `ns_fds` (`nns` of them) while it is still the server's root, before it drops
+/// to `uid`: how a sandbox gets the network and IPC namespaces a pool made ahead of its boot.
+///
 /// Exists because no Swift package can map more than fds 0-2 into a child or switch its credentials before exec.
 pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
                const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid,
-               const int *mount_fds, const char *const *mount_targets, int nmounts);
+               const int *mount_fds, const char *const *mount_targets, int nmounts, const int *ns_fds, int nns);
+
+/// Makes a new network namespace (its loopback up, ports below 1024 open to every uid of it) and a new IPC namespace,
+/// both owned by the host's user namespace, on a thread of their own, and returns descriptors of them
+/// (close-on-exec) in `net_fd` and `ipc_fd`. Needs root. Returns 0, or -1 with errno set.
+int ab_namespaces_open(int *net_fd, int *ipc_fd);
 #endif
 
 /// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not export.

@@ -1,0 +1,112 @@
+import CAgentBoxSandbox
+import Foundation
+import Logging
+import Synchronization
+
+/// A pool of namespaces made ahead of sandboxes' boots: each entry is a network namespace (loopback up) and an IPC
+/// namespace that no workspace has used, held by descriptors in the server. A boot takes one (``take()``), its launcher
+/// joins both while it is still root, and bwrap then leaves them as they are (no `--unshare-net`, `--unshare-ipc`);
+/// ``run()`` makes a new one in the background for each one taken.
+///
+/// An entry is handed out once and closed by the boot that took it: the namespaces live on only in that sandbox's
+/// processes and end with them, so no workspace ever gets one that another workspace used. The pool holds only
+/// descriptors while it is full, and its task waits without polling.
+public final class SandboxPool: Sendable {
+    /// A network and an IPC namespace, fresh; closed when the value goes.
+    public final class Namespaces: Sendable {
+        /// The network namespace's descriptor (close-on-exec; owned by this value).
+        public let network: Int32
+        /// The IPC namespace's descriptor (close-on-exec; owned by this value).
+        public let ipc: Int32
+
+        /// Makes both (root only).
+        init() throws {
+            var network: Int32 = -1
+            var ipc: Int32 = -1
+            guard ab_namespaces_open(&network, &ipc) == 0 else { throw SandboxError.errno("make a pooled network namespace") }
+            self.network = network
+            self.ipc = ipc
+        }
+
+        /// Descriptors for `ab_spawn`, to join before the launcher drops root.
+        var descriptors: [Int32] { [network, ipc] }
+
+        deinit {
+            close(network)
+            close(ipc)
+        }
+    }
+
+    private struct State {
+        var ready: [Namespaces] = []
+        /// Whether ``run()`` has started (it runs once: a second call returns at once).
+        var running = false
+    }
+
+    /// How many entries the pool keeps ready.
+    public let size: Int
+    private let state = Mutex(State())
+    /// Wakes ``run()`` after a take: one pending wake-up at most (a refill makes all that are missing).
+    private let wakeUps: AsyncStream<Void>
+    private let wakeUp: AsyncStream<Void>.Continuation
+    private let logger: Logger
+
+    /// A pool of `size` entries (0: none; every boot makes its own namespaces, as without a pool).
+    public init(size: Int, logger: Logger) {
+        self.size = max(0, size)
+        self.logger = logger
+        (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// How many entries are ready now.
+    public var readyCount: Int { state.withLock { $0.ready.count } }
+
+    /// Takes a ready entry, or `nil` when none is (the boot then makes its own namespaces); asks for a refill.
+    public func take() -> Namespaces? {
+        let taken = state.withLock { $0.ready.popLast() }
+        if taken != nil { wakeUp.yield() }
+        return taken
+    }
+
+    /// Fills the pool at once, on the caller's thread (a few milliseconds per entry), for a caller that cannot wait for
+    /// ``run()`` to do it: a test's manager, whose first boot must find the pool full.
+    public func fillNow() throws {
+        while readyCount < size {
+            let made = try Namespaces()
+            state.withLock { $0.ready.append(made) }
+        }
+    }
+
+    /// Makes an entry on a thread of its own: the cooperative pool's few threads stay free for requests.
+    private static func make() async throws -> Namespaces {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try Namespaces() }) }
+        }
+    }
+
+    /// Fills the pool, then makes a new entry for each one taken, until cancelled; then closes what is left. Making an
+    /// entry takes a thread of its own for a moment (see `ab_namespaces_open`). A pool that cannot make entries here
+    /// (not root) says so once and stays empty.
+    public func run() async {
+        guard size > 0 else { return }
+        let alreadyRunning = state.withLock { state in
+            defer { state.running = true }
+            return state.running
+        }
+        guard !alreadyRunning else { return }
+        defer { state.withLock { $0.ready = [] } }
+        wakeUp.yield()
+        for await _ in wakeUps {
+            while !Task.isCancelled, readyCount < size {
+                do {
+                    let made = try await Self.make()
+                    state.withLock { $0.ready.append(made) }
+                } catch {
+                    logger.warning("the sandbox pool cannot make namespaces: boots make their own", metadata: ["error": "\(error)"])
+                    return
+                }
+            }
+            if Task.isCancelled { return }
+        }
+    }
+}

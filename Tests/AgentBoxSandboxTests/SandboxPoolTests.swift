@@ -1,0 +1,140 @@
+import AgentBox
+import AgentBoxAPI
+import AgentBoxSandbox
+import Foundation
+import Testing
+
+/// The sandbox pool (issue 28): boots take network and IPC namespaces made ahead, and every isolation property holds.
+@Suite("Sandbox pool", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct SandboxPoolTests {
+    /// A manager whose backend keeps `size` namespaces ready, with its background work (which refills the pool)
+    /// running while `body` runs.
+    func withPooledManager<T>(_ directory: URL, size: Int, _ body: (WorkspaceManager, SandboxPool?) async throws -> T) async throws -> T {
+        let manager = try makeManager(directory, sandboxPool: size)
+        let pool = (manager.configuration.sandbox as? BubblewrapBackend)?.pool
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await manager.runBackgroundWork() }
+            defer { group.cancelAll() }
+            let result = try await body(manager, pool)
+            await manager.shutdown()
+            return result
+        }
+    }
+
+    /// Waits (by deadline) until the pool holds `count` ready entries.
+    func waitUntilReady(_ pool: SandboxPool, _ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while pool.readyCount < count {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the pool holds \(pool.readyCount) of \(count) after 20 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// What a sandbox's network tells: its namespace's inode, and the first port any uid may bind (0 in a pooled
+    /// namespace, 1024 in one bwrap made).
+    static let networkProbe = "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; cat /proc/sys/net/ipv4/ip_unprivileged_port_start"
+
+    @Test func pooledSandboxesAreEachTheirWorkspacesOwn() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withPooledManager(directory, size: 2) { manager, pool in
+                let pool = try #require(pool)
+                try await waitUntilReady(pool, 2)
+                let a = try await manager.run("a", "echo a-secret > /workspace/a-only.txt; id -u; stat -c %u /workspace/a-only.txt; " + Self.networkProbe + "; sleep 30 &")
+                let b = try await manager.run("b", "N=a-only; ls /workspace; cat /workspace/$N.txt; find / -name \"$N*\" 2>/dev/null; " + Self.networkProbe)
+                #expect(a.exitCode == 0, "\(a.stderr)")
+                let aLines = a.stdout.split(separator: "\n").map(String.init)
+                let bLines = b.stdout.split(separator: "\n").map(String.init)
+                #expect(aLines.first == "0", "root of its own user namespace: \(aLines)")
+                #expect(aLines.last == "0" && bLines.last == "0", "both booted from the pool: \(aLines) \(bLines)")
+                #expect(!b.stdout.contains("a-only") && !b.stdout.contains("a-secret"), "b sees nothing of a: \(b.stdout)")
+                // Each its own network and IPC namespace, neither the host's.
+                let hostNet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+                let hostIPC = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/ipc")
+                let aNamespaces = Array(aLines.dropFirst(2).prefix(2))
+                let bNamespaces = Array(bLines.suffix(3).prefix(2))
+                #expect(aNamespaces.count == 2 && bNamespaces.count == 2)
+                #expect(Set(aNamespaces).isDisjoint(with: bNamespaces), "\(aNamespaces) \(bNamespaces)")
+                #expect(!aNamespaces.contains(hostNet) && !aNamespaces.contains(hostIPC))
+                // a's files belong to a's own host uids; b's processes and a's do not meet.
+                let aUID = try #require(UInt32(aLines[1]))
+                #expect(aUID == 0)
+                let aDirectory = try await manager.runtime(for: key("a")).directory
+                let bDirectory = try await manager.runtime(for: key("b")).directory
+                let owner = try FileManager.default.attributesOfItem(
+                    atPath: aDirectory.appendingPathComponent("workspace/a-only.txt").path)[.ownerAccountID] as? NSNumber
+                let bOwner = try FileManager.default.attributesOfItem(
+                    atPath: bDirectory.appendingPathComponent("workspace").path)[.ownerAccountID] as? NSNumber
+                #expect(owner != nil && bOwner != nil && owner != bOwner, "a's files are a's host uid, not b's: \(String(describing: owner)) \(String(describing: bOwner))")
+                let processes = try await manager.run("b", "ps ax -o args=")
+                #expect(!processes.stdout.contains("sleep 30"), "a's processes are not visible from b")
+                // Root of the workspace binds a port below 1024 in its namespace, as it could in one of bwrap's.
+                let low = try await manager.run("a", "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 80)); print(\"bound\")'")
+                #expect(low.stdout.contains("bound"), "\(low.stderr)")
+            }
+        }
+    }
+
+    @Test func thePoolRefillsAndHandsEachEntryOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withPooledManager(directory, size: 3) { manager, pool in
+                let pool = try #require(pool)
+                try await waitUntilReady(pool, 3)
+                for name in ["r1", "r2", "r3", "r4"] { _ = try await manager.run(name, "true") }
+                try await waitUntilReady(pool, 3)
+                #expect(pool.readyCount == 3, "refilled after four boots")
+                // Entries taken by hand are distinct namespaces, and gone from the pool.
+                let first = try #require(pool.take())
+                let second = try #require(pool.take())
+                #expect(pool.readyCount <= 2)
+                let inode = { (fd: Int32) -> UInt64 in
+                    var info = stat()
+                    fstat(fd, &info)
+                    return UInt64(info.st_ino)
+                }
+                #expect(inode(first.network) != inode(second.network))
+                #expect(inode(first.ipc) != inode(second.ipc))
+                try await waitUntilReady(pool, 3)
+            }
+        }
+    }
+
+    @Test func wakingFromSleepTakesFromThePool() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withPooledManager(directory, size: 1) { manager, pool in
+                let pool = try #require(pool)
+                try await waitUntilReady(pool, 1)
+                let first = try await manager.run("sleeper", "echo kept > /workspace/kept.txt; " + Self.networkProbe)
+                #expect(first.stdout.hasSuffix("\n0\n"), "\(first.stdout)")
+                try await waitUntilReady(pool, 1)
+                _ = try await manager.sleep(key: key("sleeper"))
+                #expect(pool.readyCount == 1)
+                let woken = try await manager.run("sleeper", "cat /workspace/kept.txt; " + Self.networkProbe)
+                #expect(woken.stdout.hasPrefix("kept\n") && woken.stdout.hasSuffix("\n0\n"), "woke from the pool with its files: \(woken.stdout)")
+                try await waitUntilReady(pool, 1)
+            }
+        }
+    }
+
+    /// With no entry ready (a pool of 0, or one emptied by a burst of boots) a boot makes its own namespaces.
+    @Test(arguments: [0, 1]) func aBootWithoutAPooledEntryMakesItsOwn(size: Int) async throws {
+        try await withTemporaryDirectory { directory in
+            try await withPooledManager(directory, size: size) { manager, pool in
+                #expect((pool == nil) == (size == 0))
+                if let pool {
+                    try await waitUntilReady(pool, 1)
+                    _ = pool.take()
+                    _ = pool.take()
+                }
+                let result = try await manager.run("own", Self.networkProbe + "; python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 80)); print(\"bound\")'")
+                #expect(result.exitCode == 0, "\(result.stderr)")
+                if size == 0 {
+                    #expect(result.stdout.contains("\n1024\n"), "bwrap's own namespace: \(result.stdout)")
+                }
+                #expect(result.stdout.contains("bound"))
+            }
+        }
+    }
+}
