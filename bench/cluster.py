@@ -69,7 +69,7 @@ def start_weed(weed, work):
     process = subprocess.Popen(
         [weed, "server", f"-dir={data}/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={ports[0]}",
          f"-master.port.grpc={ports[1]}", "-master.volumeSizeLimitMB=64", f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
-         "-volume.max=0", "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}", "-s3", f"-s3.port={ports[6]}",
+         "-volume.max=0", "-volume.preStopSeconds=0", "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}", "-s3", f"-s3.port={ports[6]}",
          f"-s3.port.grpc={ports[7]}", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={data}/s3.json"],
         stdout=open(os.path.join(data, "weed.log"), "w"), stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{ports[6]}"
@@ -163,7 +163,12 @@ def main():
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
-        weed.terminate()
+        weed.terminate()  # its graceful stop can hang: SIGKILL after 5 s
+        try:
+            weed.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            weed.kill()
+            weed.wait()
         subprocess.run(["psql", arguments.postgres, "-q", "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"])
         shutil.rmtree(work, ignore_errors=True)
     print(f"Command: `{arguments.command}` ({arguments.requests} requests each, alternately; lease {arguments.lease_ms} ms)\n")

@@ -256,8 +256,12 @@ final class WeedProcess: Sendable {
         return ports
     }
 
+    /// SIGTERM, then SIGKILL if weed is still there 5 s later (its graceful stop can hang: runs left weeds behind).
     func stop() {
         if process.isRunning { process.terminate() }
+        let giveUp = Date().addingTimeInterval(5)
+        while process.isRunning, Date() < giveUp { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: directory)
     }
 }
