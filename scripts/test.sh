@@ -34,9 +34,9 @@ swift build --build-tests
 # clients). Together, on two cores, the live-server route tests' 20 s client timeout was reached under the load.
 swift test --skip-build --skip EndToEndTests
 # The end-to-end tests in two passes as well: the heaviest suites (three cluster nodes with Postgres and SeaweedFS,
-# X displays, the E2B SDKs, Chromium, Claude Code and Codex) apart from the rest, so that on two cores no test waits
+# X displays, the E2B SDKs, Chromium, and every suite that runs Claude Code, Codex or Amp) apart from the rest, so that on two cores no test waits
 # minutes for CPU behind all the others (CI saw a permission reply, an X server and an xterm each take tens of seconds).
-heavy='EndToEndTests\.(ClusterEndToEndTests|DesktopEndToEndTests|E2BEndToEndTests|InspectorBrowserEndToEndTests|ClaudeCodeEndToEndTests|CodexEndToEndTests)'
+heavy='EndToEndTests\.(ClusterEndToEndTests|DesktopEndToEndTests|E2BEndToEndTests|InspectorBrowserEndToEndTests|ClaudeCodeEndToEndTests|CodexEndToEndTests|AmpEndToEndTests|MCPServersEndToEndTests|LLMGatewayAgentTests|ToolkitMCPEndToEndTests)'
 swift test --skip-build --filter EndToEndTests --skip "$heavy"
 swift test --skip-build --filter "$heavy"
 # The server fuzzed through its own OpenAPI document (schemathesis, bounded to a few minutes): no server errors.
