@@ -787,6 +787,17 @@ def budget(direct_rps, proxied, proxy):
             "proxy_allowance_us": cores * 1e6 / (0.8 * direct_rps) - sum(v for k, v in cpu.items() if k != proxy)}
 
 
+def wait_for_answer(api, key, port, status):
+    """Until a server started in workspace `key` answers `GET /` on `port` with `status` (10 s at most)."""
+    for _ in range(200):
+        try:
+            if api.call("POST", f"/v1/workspaces/{key}/fetch", {"port": port, "path": "/"})["status"] == status:
+                return
+        except RuntimeError:
+            pass
+        time.sleep(0.05)
+
+
 def previews(api, server_pid, work, seconds, connections):
     """A node http server inside a workspace (two cores' quota, so that wrk inside does not starve it): wrk on the
     workspace's loopback, then wrk on the host through the preview URL."""
@@ -795,13 +806,7 @@ def previews(api, server_pid, work, seconds, connections):
               's.end("hello\\n"); }).listen(8080, "127.0.0.1");\n')
     api.call("PUT", "/v1/workspaces/preview/fs/file?path=/workspace/hello.js", raw=script.encode())
     api.call("POST", "/v1/workspaces/preview/processes", {"command": "node", "args": ["/workspace/hello.js"]})
-    for _ in range(200):
-        try:
-            if api.call("POST", "/v1/workspaces/preview/fetch", {"port": 8080, "path": "/"})["status"] == 200:
-                break
-        except RuntimeError:
-            pass
-        time.sleep(0.05)
+    wait_for_answer(api, "preview", 8080, 200)
     url = api.call("POST", "/v1/workspaces/preview/previews", {"port": 8080})["url"]
     command = f"wrk -t1 -c{connections} -d{seconds}s --latency"
     inside = api.call("POST", "/v1/workspaces/preview/exec",
@@ -948,13 +953,7 @@ def preview_websockets(api, server_pid, seconds, connections=4, window=16, size=
     api.call("PUT", "/v1/workspaces/preview/fs/file?path=/workspace/ws-echo.js", raw=WS_ECHO_SERVER.encode())
     api.call("PUT", "/v1/workspaces/preview/fs/file?path=/workspace/ws-client.js", raw=WS_LOAD_CLIENT.encode())
     api.call("POST", "/v1/workspaces/preview/processes", {"command": "node", "args": ["/workspace/ws-echo.js", "8081"]})
-    for _ in range(200):
-        try:
-            if api.call("POST", "/v1/workspaces/preview/fetch", {"port": 8081, "path": "/"})["status"] == 426:
-                break
-        except RuntimeError:
-            pass
-        time.sleep(0.05)
+    wait_for_answer(api, "preview", 8081, 426)  # a WebSocket server answers a plain GET with 426
     preview = api.call("POST", "/v1/workspaces/preview/previews", {"port": 8081})["url"]
     arguments = [str(connections), str(window), str(seconds), str(size)]
     inside = api.call("POST", "/v1/workspaces/preview/exec",
