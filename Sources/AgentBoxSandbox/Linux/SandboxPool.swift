@@ -1,6 +1,7 @@
 import CAgentBoxSandbox
 import Foundation
 import Logging
+import NIOPosix
 import Synchronization
 
 /// A pool of namespaces made ahead of sandboxes' boots: each entry is a network namespace (loopback up) and an IPC
@@ -77,11 +78,10 @@ public final class SandboxPool: Sendable {
         }
     }
 
-    /// Makes an entry on a thread of its own: the cooperative pool's few threads stay free for requests.
+    /// Makes an entry off the cooperative pool, on NIO's pool for blocking work (as the project's other blocking
+    /// calls are): `ab_namespaces_open` makes and joins a thread of its own, whose namespaces it then throws away.
     private static func make() async throws -> Namespaces {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try Namespaces() }) }
-        }
+        try await NIOThreadPool.singleton.runIfActive { try Namespaces() }
     }
 
     /// Fills the pool, then makes a new entry for each one taken, until cancelled; then closes what is left. Making an
