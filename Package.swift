@@ -263,7 +263,10 @@ let package = Package(
         .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentBoxTests",
-            dependencies: ["AgentBox", "AgentBoxStore", "AgentBoxAPI", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "AgentBox", "AgentBoxStore", "AgentBoxAPI", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentBoxServerTests",

@@ -73,7 +73,14 @@ public actor MCPHTTPSessions {
         await expireIdleSessions()
         switch request.method.uppercased() {
         case "POST":
-            return await post(request, scope: scope)
+            let response = await post(request, scope: scope)
+            logger.debug(
+                "MCP request answered",
+                metadata: [
+                    "mcp.method": "\(request.body.flatMap(IncomingMessage.init)?.method ?? "-")", "http.status": "\(response.statusCode)",
+                    "mcp.session": "\(request.header(HTTPHeaderName.sessionID) ?? "-")",
+                ])
+            return response
         case "DELETE":
             return await delete(request, scope: scope)
         default:

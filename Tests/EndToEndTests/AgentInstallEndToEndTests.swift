@@ -16,9 +16,12 @@ struct AgentInstallEndToEndTests {
             try await withTemporaryDirectory { data in
                 let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--package-index", "http://127.0.0.1:\(port)"])
                 let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+                func index(_ path: String) async throws -> Data {
+                    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
+                    return Data(String(buffer: try await response.body.collect(upTo: 1 << 20)).utf8)
+                }
                 func downloads() async throws -> [String: Int] {
-                    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/count"), timeout: .seconds(10))
-                    return try JSONDecoder().decode([String: Int].self, from: Data(String(buffer: try await response.body.collect(upTo: 1 << 20)).utf8))
+                    try JSONDecoder().decode([String: Int].self, from: try await index("/count"))
                 }
                 let before = try await client.agent("codex")
                 #expect(!before.installed && !before.installing && before.installSources.contains("pypi:openai-codex-cli-bin"))
@@ -48,15 +51,17 @@ struct AgentInstallEndToEndTests {
                 #expect(try await client.installAgent("codex", version: "1.0.0", reinstall: true) { _ in }.source == "pypi:openai-codex-cli-bin")
                 #expect(try await downloads().values.reduce(0, +) == 2, "a reinstall downloads again")
 
-                // A conflicting version while one is under way is 409; the newest then replaces 1.0.0.
+                // A conflicting version while one is under way is 409; the newest then replaces 1.0.0. The index holds
+                // the download after its first chunk, so the install stays under way however loaded the machine is.
+                _ = try await index("/hold")
                 async let newest = client.installAgent("codex", version: "2.0.0") { _ in }
-                // Under way: a loaded machine may take more than a moment to start it.
                 let started = ContinuousClock.now
                 while try await !client.agent("codex").installing, ContinuousClock.now - started < .seconds(20) {
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 let conflict = await #expect(throws: AgentBoxClientError.self) { _ = try await client.installAgent("codex", version: "1.0.0") { _ in } }
                 #expect(conflict?.status == 409)
+                _ = try await index("/release")
                 #expect(try await newest.version == "2.0.0")
                 #expect(try await client.agents().items.first { $0.id == "codex" }?.version == "2.0.0")
 

@@ -2,7 +2,8 @@
 `openai-codex-cli-bin`, whose wheels hold `codex_cli_bin/bin/codex` (a shell script answering `--version` with
 `codex-cli VERSION`) and 3 MiB of padding, served slowly (~1.5 s) so that installs overlap. Versions: 1.0.0 and 2.0.0
 (the newest); 6.6.6 is listed with a wrong SHA-256; anything else is 404. Each version also lists a wheel for another
-machine first. GET /count answers how often each wheel was downloaded. Prints its port on the first line.
+machine first. GET /count answers how often each wheel was downloaded; GET /hold keeps each download after its first chunk
+until GET /release. Prints its port on the first line.
 Usage: python3 fake_pypi.py"""
 import hashlib, io, os, threading, time, zipfile
 from json_server import JSONHandler, serve
@@ -11,6 +12,8 @@ PACKAGE = "openai-codex-cli-bin"
 PADDING = os.urandom(3 << 20)
 downloads = {}
 lock = threading.Lock()
+gate = threading.Event()
+gate.set()
 
 
 def wheel(version):
@@ -36,6 +39,10 @@ class Handler(JSONHandler):
         if self.path == "/count":
             with lock:
                 return self.answer(200, dict(downloads))
+        if self.path in ("/hold", "/release"):
+            # /hold keeps downloads after their first chunk until /release: a test's install stays under way.
+            (gate.clear if self.path == "/hold" else gate.set)()
+            return self.answer(200, {"held": not gate.is_set()})
         if len(parts) in (3, 4) and parts[0] == "pypi" and parts[1] == PACKAGE and parts[-1] == "json":
             version = parts[2] if len(parts) == 4 else "2.0.0"
             if version not in WHEELS:
@@ -63,6 +70,7 @@ class Handler(JSONHandler):
             for start in range(0, len(body), 128 << 10):
                 self.wfile.write(body[start:start + (128 << 10)])
                 time.sleep(0.06)
+                gate.wait(60)
             return
         self.answer(404, {"message": "Not Found"})
 

@@ -10,7 +10,7 @@ import NIOPosix
 /// namespace and connects out from the host's, for the targets the workspace's egress policy allows.
 ///
 /// It speaks `CONNECT host:port` (HTTPS and any other TCP) and absolute-form HTTP (`GET http://host/path`, sent on
-/// as one request with `Connection: close`). The policy decides on the name; then every address the name resolves to
+/// as one request with `Connection: close`, its answer marked `Connection: close` for the client too). The policy decides on the name; then every address the name resolves to
 /// is judged by the server's ``EgressAddressGuard`` right before it is connected to, so no policy reaches the host or
 /// a private network by a name, a numeric form or DNS that changes its answer. A refusal is a `403` to the client and
 /// an `egressDenied` event. The listening socket is made by a short-lived thread that joins the namespace; after that
@@ -198,7 +198,9 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
             switch result {
             case .success(let outbound):
                 do {
-                    // Reading starts only now, with the relay in place (the bootstrap leaves auto-read off).
+                    // Reading starts only now, with the relay in place (the bootstrap leaves auto-read off). A
+                    // forwarded request's answer tells the client that the connection ends with it.
+                    if firstBytes != nil { try outbound.pipeline.syncOperations.addHandler(ResponseCloseMarker()) }
                     try outbound.pipeline.syncOperations.addHandler(targetSide)
                 } catch {
                     outbound.close(promise: nil)

@@ -17,7 +17,10 @@ final class LastActiveWriter: Sendable {
         self.times = continuation
         self.writer = Task {
             for await date in stream {
-                do { try await store.touchWorkspace(key: key, at: date) } catch {
+                do { try await store.touchWorkspace(key: key, at: date) } catch let error as StoreError where error.code == .closed {
+                    // The server is stopping; its shutdown stores the last times itself.
+                    logger.debug("workspace activity not recorded: the store is closed")
+                } catch {
                     logger.warning("could not record workspace activity", metadata: ["error": "\(error)"])
                 }
             }

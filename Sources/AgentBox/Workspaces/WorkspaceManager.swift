@@ -499,7 +499,11 @@ public final class WorkspaceManager: Sendable {
                 }
             }
         }
-        // Let the last activity timestamps reach the store before it closes.
+        // Let the last activity timestamps reach the store before it closes: each writer stores what it holds and
+        // ends (a write still pending would otherwise meet a closed store), then the times as they stand now.
+        await withTaskGroup(of: Void.self) { group in
+            for runtime in all { group.addTask { await runtime.finishActivityWriter() } }
+        }
         for record in all.map(\.snapshot) {
             try? await store.touchWorkspace(key: record.key, at: record.lastActiveAt)
         }

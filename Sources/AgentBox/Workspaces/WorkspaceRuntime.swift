@@ -429,6 +429,12 @@ public actor WorkspaceRuntime {
         await lastActiveWriter.finish().value
     }
 
+    /// Stores the last activity time still pending and ends the writer (the server is stopping and the store is about
+    /// to close). Activity recorded after this is not stored.
+    func finishActivityWriter() async {
+        await lastActiveWriter.finish().value
+    }
+
     /// Ends the event streams and file watches (the server is stopping) without changing the workspace.
     func finishEventStreams() {
         eventLog.finishSubscriptions()
