@@ -283,16 +283,18 @@ let package = Package(
             dependencies: ["AgentBoxMCP", "AgentBoxAPI", .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "AgentBoxBlobsTests", dependencies: ["AgentBoxBlobs", .product(name: "Crypto", package: "swift-crypto")],
+            name: "AgentBoxBlobsTests", dependencies: ["AgentBoxBlobs", "WeedSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .testTarget(name: "AgentBoxACPTests", dependencies: ["AgentBoxACP", "AgentBoxAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AgentBoxClient", "AgentBoxAPI", "AgentBoxSandbox", "agentbox",
+                "AgentBoxClient", "AgentBoxAPI", "AgentBoxSandbox", "agentbox", "WeedSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
+        // How the tests start SeaweedFS (the blob tests' server and the cluster test's).
+        .target(name: "WeedSupport", path: "Tests/WeedSupport", swiftSettings: swiftSettings),
     ]
 )

@@ -2,6 +2,7 @@ import AgentBoxAPI
 import AgentBoxClient
 import Foundation
 import Testing
+import WeedSupport
 
 /// The Postgres server of the test set-up (scripts/setup-postgres.sh) and SeaweedFS's `weed` (scripts/setup-s3.sh).
 let clusterPostgresURL = ProcessInfo.processInfo.environment["AGENTBOX_POSTGRES_URL"]
@@ -191,33 +192,18 @@ final class WeedProcess: Sendable {
     private static func startOnce() async throws -> WeedProcess {
         let binary = try #require(clusterWeed)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weed-\(UUID())")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
-        let identities = #"{"identities":[{"name":"e2e","credentials":[{"accessKey":"\#(accessKey)","secretKey":"\#(secretKey)"}],"actions":["Admin","Read","Write","List","Tagging"]}]}"#
-        try Data(identities.utf8).write(to: directory.appendingPathComponent("s3.json"))
-        let ports = try freeLoopbackPorts(8)
-        // weed also listens on /tmp/seaweedfs-*-grpc-<port>.sock, which no option moves and a killed weed leaves
-        // behind: one left on a port chosen now would make this one exit at once.
-        let stale = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
-        for name in stale where name.hasPrefix("seaweedfs-") && ports.contains(where: { name.hasSuffix("-\($0).sock") }) {
-            try? FileManager.default.removeItem(atPath: "/tmp/" + name)
-        }
+        try WeedLaunch.prepare(directory: directory.path, name: "e2e", accessKey: accessKey, secretKey: secretKey)
+        let ports = try WeedLaunch.freeLoopbackPorts()
+        WeedLaunch.removeStaleSockets(ports: ports)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "server", "-dir=\(directory.path)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-master.port=\(ports[0])", "-master.port.grpc=\(ports[1])", "-master.volumeSizeLimitMB=64",
-            "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])", "-volume.max=0", "-volume.preStopSeconds=0",
-            "-filer", "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
-            "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-s3.config=\(directory.path)/s3.json", "-s3.localSocket=\(directory.path)/s3.sock",
-            "-filer.localSocket=\(directory.path)/filer.sock",
-        ]
+        process.arguments = WeedLaunch.arguments(directory: directory.path, ports: ports)
         FileManager.default.createFile(atPath: directory.appendingPathComponent("weed.log").path, contents: nil)
         let log = try FileHandle(forWritingTo: directory.appendingPathComponent("weed.log"))
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        let weed = WeedProcess(process: process, endpoint: "http://127.0.0.1:\(ports[6])", directory: directory)
+        let weed = WeedProcess(process: process, endpoint: WeedLaunch.endpoint(ports: ports), directory: directory)
         // Ready once the S3 port answers with S3's own XML (the volume server registers a moment later; the nodes'
         // first checkpoint retries through that).
         let giveUp = ContinuousClock.now + .seconds(60)
@@ -230,30 +216,6 @@ final class WeedProcess: Sendable {
         let said = (try? String(contentsOf: directory.appendingPathComponent("weed.log"), encoding: .utf8))?.suffix(2000) ?? ""
         weed.stop()
         throw ServerStartFailed(message: "weed did not start\(exited): \(said)")
-    }
-
-    /// Ports that were free a moment ago (bound to port 0 on loopback, then closed).
-    private static func freeLoopbackPorts(_ count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { sockets.forEach { close($0) } }
-        var ports: [Int] = []
-        while ports.count < count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw ServerStartFailed(message: "no socket for a free port") }
-            sockets.append(fd)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
-                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-                }
-            }
-            guard bound else { throw ServerStartFailed(message: "no free port") }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
-        }
-        return ports
     }
 
     /// SIGTERM, then SIGKILL if weed is still there 5 s later (its graceful stop can hang: runs left weeds behind).

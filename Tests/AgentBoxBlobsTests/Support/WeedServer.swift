@@ -1,5 +1,6 @@
 import AgentBoxBlobs
 import Foundation
+import WeedSupport
 
 /// A real S3-compatible server for the tests: SeaweedFS's `weed server` (master, volume, filer and S3 gateway in one
 /// process) on loopback ports of its own, with a temporary data directory and one S3 identity, so that every request
@@ -57,24 +58,13 @@ actor WeedServer {
     private static func start() async throws -> WeedServer {
         guard let binary else { throw BlobError(.invalidArgument, skipMessage) }
         let directory = try TemporaryDirectory("weed")
-        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
-        let identities = """
-            {"identities":[{"name":"agentbox","credentials":[{"accessKey":"\(accessKey)","secretKey":"\(secretKey)"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
-            """
-        try Data(identities.utf8).write(to: URL(fileURLWithPath: directory.path + "/s3.json"))
-        let ports = try freePorts(8)
-        let arguments = [
-            "server", "-dir=\(directory.path)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-master.port=\(ports[0])", "-master.port.grpc=\(ports[1])", "-master.volumeSizeLimitMB=64",
-            "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])", "-volume.max=0", "-volume.preStopSeconds=0",
-            "-filer", "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
-            "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-s3.config=\(directory.path)/s3.json", "-s3.localSocket=\(directory.path)/s3.sock",
-            "-filer.localSocket=\(directory.path)/filer.sock",
-        ]
+        try WeedLaunch.prepare(directory: directory.path, name: "agentbox", accessKey: accessKey, secretKey: secretKey)
+        let ports = try WeedLaunch.freeLoopbackPorts()
+        WeedLaunch.removeStaleSockets(ports: ports)
+        let arguments = WeedLaunch.arguments(directory: directory.path, ports: ports)
         // The watchdog: weed runs as long as this test process does, and its directory goes with it.
         // weed also listens on /tmp/seaweedfs-*-grpc-<port>.sock, which no option moves and it leaves behind.
-        let sockets = ports.map { "/tmp/seaweedfs-*-\($0).sock" }.joined(separator: " ")
+        let sockets = WeedLaunch.socketPatterns(ports: ports).joined(separator: " ")
         let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let script = """
             \(quoted) >'\(directory.path)/weed.log' 2>&1 &
@@ -91,7 +81,7 @@ actor WeedServer {
         atexit {
             if WeedServer.runningPID > 0 { kill(WeedServer.runningPID, SIGTERM) }
         }
-        let endpoint = URL(string: "http://127.0.0.1:\(ports[6])")!
+        let endpoint = URL(string: WeedLaunch.endpoint(ports: ports))!
         let server = WeedServer(endpoint: endpoint, directory: directory, process: process)
         try await server.waitUntilReady()
         return server
@@ -120,29 +110,5 @@ actor WeedServer {
         }
         let log = (try? String(contentsOfFile: directory.path + "/weed.log", encoding: .utf8)) ?? ""
         throw BlobError(.io, "weed did not become ready: \(String(describing: last)); its log ends: \(log.suffix(2000))")
-    }
-
-    /// Ports that were free a moment ago (bound to port 0 on loopback, then closed).
-    private static func freePorts(_ count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { sockets.forEach { close($0) } }
-        var ports: [Int] = []
-        while ports.count < count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
-                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-                }
-            }
-            guard bound else { throw BlobError(.io, "no free port") }
-            sockets.append(fd)
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
-        }
-        return ports
     }
 }
