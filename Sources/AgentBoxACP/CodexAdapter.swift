@@ -32,6 +32,8 @@ public actor CodexAdapter {
     private var openCalls: [String: [String: String]] = [:]
     /// The startup state Codex reported for each MCP server of each thread (`starting`, `ready`, `failed`, ...).
     private var mcpStartup: [String: [String: String]] = [:]
+    /// Those waiting until a thread's MCP servers have started, by thread, each with the servers it waits for.
+    private var mcpWaits: [String: [UUID: (servers: Set<String>, resume: CheckedContinuation<Void, Never>)]] = [:]
     /// The MCP tool call running in each thread (its item id, server and tool), which an approval question is about.
     private var runningMCPCalls: [String: (item: String, server: String, tool: String)] = [:]
 
@@ -55,6 +57,10 @@ public actor CodexAdapter {
     public func stopAll() {
         server?.terminate()
         server = nil
+        // No status comes any more: whoever waits for MCP servers goes on.
+        let waits = mcpWaits.values.flatMap(\.values)
+        mcpWaits.removeAll()
+        for wait in waits { wait.resume.resume() }
     }
 
     /// The app server, started on first use.
@@ -163,15 +169,45 @@ public actor CodexAdapter {
     /// after `thread/start` answered, and a turn begun before then does not offer their tools to the model. A server
     /// that fails is left out by Codex, as Claude Code does. A thread that reports no server at all within 10 s (one
     /// the app server already had loaded) is not waited for longer; on a loaded machine the first status can take seconds.
+    /// Each status Codex reports (`mcpServer/startupStatus/updated`) wakes the waiters it settles.
     private func awaitMCPStartup(_ thread: String, _ config: JSONValue?) async {
         guard case .object(let servers)? = config?["mcp_servers"], !servers.isEmpty else { return }
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < .seconds(50) {
-            let states = mcpStartup[thread] ?? [:]
-            if states.isEmpty, ContinuousClock.now - start > .seconds(10) { return }
-            if servers.keys.allSatisfy({ states[$0].map { $0 != "starting" } ?? false }) { return }
-            try? await Task.sleep(for: .milliseconds(50))
+        let names = Set(servers.keys)
+        if mcpStarted(thread, names) { return }
+        let wait = UUID()
+        let deadlines = Task { [weak self] in
+            try await Task.sleep(for: .seconds(10))
+            await self?.endMCPWait(thread, wait, onlyIfSilent: true)
+            try await Task.sleep(for: .seconds(40))
+            await self?.endMCPWait(thread, wait, onlyIfSilent: false)
         }
+        await withCheckedContinuation { continuation in
+            mcpWaits[thread, default: [:]][wait] = (names, continuation)
+        }
+        deadlines.cancel()
+    }
+
+    /// Whether Codex has started or given up on every one of `servers` of `thread`.
+    private func mcpStarted(_ thread: String, _ servers: Set<String>) -> Bool {
+        let states = mcpStartup[thread] ?? [:]
+        return servers.allSatisfy { states[$0].map { $0 != "starting" } ?? false }
+    }
+
+    /// Ends a wait at its deadline: the first (`onlyIfSilent`) only if the thread has reported no server at all.
+    private func endMCPWait(_ thread: String, _ wait: UUID, onlyIfSilent: Bool) {
+        if onlyIfSilent, !(mcpStartup[thread] ?? [:]).isEmpty { return }
+        mcpWaits[thread]?.removeValue(forKey: wait)?.resume.resume()
+        if mcpWaits[thread]?.isEmpty == true { mcpWaits[thread] = nil }
+    }
+
+    /// A server's status came: the waits of `thread` it settles end.
+    private func mcpStatusChanged(_ thread: String) {
+        guard let waits = mcpWaits[thread] else { return }
+        for (wait, entry) in waits where mcpStarted(thread, entry.servers) {
+            mcpWaits[thread]?.removeValue(forKey: wait)
+            entry.resume.resume()
+        }
+        if mcpWaits[thread]?.isEmpty == true { mcpWaits[thread] = nil }
     }
 
     /// The session's MCP servers as Codex's `mcp_servers` table: stdio `{command, args, env}`, streamable HTTP
@@ -217,6 +253,7 @@ public actor CodexAdapter {
             let status = params?["status"]?.stringValue
         {
             mcpStartup[thread, default: [:]][name] = status
+            mcpStatusChanged(thread)
             return
         }
         guard let params, let id = params["threadId"]?.stringValue else {
