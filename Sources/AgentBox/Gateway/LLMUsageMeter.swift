@@ -8,6 +8,8 @@ import Musl
 import Darwin
 #endif
 
+import AgentBoxAPI
+
 /// The API a request went to; it decides where in the response the usage is written.
 enum LLMEndpoint: String, Sendable, Codable, CaseIterable {
     /// `POST /v1/messages` (Anthropic).
@@ -199,7 +201,7 @@ struct UsageAccumulator: ServerSentEventSink, Sendable {
         }
     }
 
-    mutating func receive(eventNamed name: [UInt8], data: [UInt8]) {
+    mutating func receive(eventNamed name: [UInt8], data: [UInt8], lastEventID: [UInt8]?) {
         guard containsUsageObject(data) else { return }
         switch endpoint {
         case .anthropicMessages:

@@ -1,3 +1,4 @@
+import AgentBoxAPI
 import Foundation
 
 /// One Server-Sent Event as received.
@@ -10,68 +11,46 @@ public struct ServerSentEvent: Sendable, Equatable {
     public var data: String
 }
 
-/// Parses a `text/event-stream` incrementally, as bytes arrive (the WHATWG event-stream format: `field: value`
-/// lines, events ended by a blank line, `:` comments ignored, LF, CR or CRLF line ends).
+/// Parses a `text/event-stream` incrementally, as bytes arrive, with the library's ``ServerSentEventScanner`` (the
+/// WHATWG event-stream format: `field: value` lines, events ended by a blank line, `:` comments ignored, LF, CR or
+/// CRLF line ends). An event's `id` is the stream's last `id:` field so far.
 ///
-/// Written by hand because the one SSE package on this machine (mattt/EventSource) does not build on Linux.
+/// Bounded: a line or an event's data longer than ``maximumEventBytes`` is an error, not memory without end (the
+/// server's events are far smaller: an agent's line is at most 32 MiB).
 struct ServerSentEventParser {
-    private var line: [UInt8] = []
-    private var lastWasCR = false
-    private var id: String?
-    private var event = ""
-    private var data: [String] = []
-    private var hasData = false
+    /// The largest line, and event data, that is read.
+    static let maximumEventBytes = 96 << 20
 
-    /// Feeds bytes and returns the events they complete.
-    mutating func consume(_ bytes: some Sequence<UInt8>) -> [ServerSentEvent] {
-        var completed: [ServerSentEvent] = []
-        for byte in bytes {
-            if lastWasCR, byte == UInt8(ascii: "\n") {
-                lastWasCR = false
-                continue
-            }
-            lastWasCR = byte == UInt8(ascii: "\r")
-            if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
-                if let event = endLine() { completed.append(event) }
-            } else {
-                line.append(byte)
-            }
-        }
-        return completed
+    private var scanner: ServerSentEventScanner
+    private var collected = Collected()
+
+    init(maximumEventBytes: Int = Self.maximumEventBytes) {
+        scanner = ServerSentEventScanner(maximumLineBytes: maximumEventBytes)
     }
 
-    private mutating func endLine() -> ServerSentEvent? {
-        defer { line.removeAll(keepingCapacity: true) }
-        if line.isEmpty {
-            // A blank line dispatches the event being built, if it has data.
-            defer {
-                event = ""
-                data.removeAll()
-                hasData = false
-            }
-            guard hasData else { return nil }
-            return ServerSentEvent(id: id, event: event.isEmpty ? "message" : event, data: data.joined(separator: "\n"))
+    /// Feeds bytes and returns the events they complete; throws once an event went past the limit.
+    mutating func consume(_ bytes: some Sequence<UInt8>) throws -> [ServerSentEvent] {
+        let chunk = Array(bytes)
+        chunk.withUnsafeBufferPointer { scanner.scan($0, into: &collected) }
+        if collected.oversized {
+            throw EventFormatError("an event of the stream is larger than \(scanner.maximumLineBytes >> 20) MiB")
         }
-        if line.first == UInt8(ascii: ":") { return nil }
-        let text = String(decoding: line, as: UTF8.self)
-        let field: Substring
-        var value: Substring
-        if let colon = text.firstIndex(of: ":") {
-            field = text[..<colon]
-            value = text[text.index(after: colon)...]
-            if value.first == " " { value = value.dropFirst() }
-        } else {
-            field = Substring(text)
-            value = ""
+        defer { collected.events.removeAll(keepingCapacity: true) }
+        return collected.events
+    }
+
+    /// What the scanner found in one chunk.
+    private struct Collected: ServerSentEventSink {
+        var events: [ServerSentEvent] = []
+        var oversized = false
+
+        mutating func receive(eventNamed name: [UInt8], data: [UInt8], lastEventID: [UInt8]?) {
+            events.append(
+                ServerSentEvent(
+                    id: lastEventID.map { String(decoding: $0, as: UTF8.self) },
+                    event: name.isEmpty ? "message" : String(decoding: name, as: UTF8.self), data: String(decoding: data, as: UTF8.self)))
         }
-        switch field {
-        case "id": if !value.contains("\0") { id = String(value) }
-        case "event": event = String(value)
-        case "data":
-            data.append(String(value))
-            hasData = true
-        default: break
-        }
-        return nil
+
+        mutating func skippedOversizedEvent() { oversized = true }
     }
 }

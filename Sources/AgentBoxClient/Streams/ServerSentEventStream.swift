@@ -28,7 +28,7 @@ public struct ServerSentEventStream<Element: Sendable>: AsyncSequence, Sendable 
                     return try decode(pending[nextPending], decoder)
                 }
                 guard let chunk = try await chunks.next() else { return nil }
-                pending = parser.consume(chunk.readableBytesView)
+                pending = try parser.consume(chunk.readableBytesView)
                 nextPending = 0
             }
         }

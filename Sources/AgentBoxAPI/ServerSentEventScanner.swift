@@ -9,38 +9,51 @@ import Darwin
 #endif
 
 /// What receives the events a ``ServerSentEventScanner`` finds.
-protocol ServerSentEventSink {
+public protocol ServerSentEventSink {
     /// Whether the data of an event with this `event:` name is worth keeping; answering false lets the
     /// scanner skip copying the data of events that cannot matter.
     func wantsData(forEventNamed name: [UInt8]) -> Bool
 
-    /// One complete event: its name (empty when it had no `event:` field) and its data lines joined by LF.
-    mutating func receive(eventNamed name: [UInt8], data: [UInt8])
+    /// One complete event: its name (empty when it had no `event:` field), its data lines joined by LF, and the
+    /// stream's last event id (the latest `id:` field so far, which later events keep; `nil` before any).
+    mutating func receive(eventNamed name: [UInt8], data: [UInt8], lastEventID: [UInt8]?)
+
+    /// An event was dropped because one of its lines, or its data, went past the scanner's limit.
+    mutating func skippedOversizedEvent()
+}
+
+extension ServerSentEventSink {
+    public func wantsData(forEventNamed name: [UInt8]) -> Bool { true }
+    public mutating func skippedOversizedEvent() {}
 }
 
 /// Splits a `text/event-stream` body into events, one chunk at a time, following the WHATWG rules that
 /// matter for reading an API's stream: lines end with LF, CRLF or a lone CR (also when the CR and LF
 /// arrive in different chunks); `data:` lines of one event are joined with LF; a blank line dispatches;
-/// lines starting with `:` are comments; one space after the colon is dropped; other fields are ignored.
+/// lines starting with `:` are comments; one space after the colon is dropped; `id:` sets the last event id
+/// (unless its value holds a NUL); other fields are ignored. The client's streams and the LLM gateway's usage
+/// meter both read with it. Written by hand: the one SSE package on this machine (mattt/EventSource) does not
+/// build on Linux.
 ///
 /// Memory is bounded by `maximumLineBytes`: a line longer than that is never accumulated past the limit;
 /// it is skipped whole and spoils the event it belongs to, as does an event whose data grows past the
-/// same limit. Each byte is looked at once: a complete line is handled in place in the caller's chunk,
+/// same limit (the sink hears of it). Each byte is looked at once: a complete line is handled in place in the caller's chunk,
 /// and only a line cut by a chunk boundary is copied into `partialLine`.
 ///
 /// Two deliberate departures from the browser algorithm: a byte-order mark is not stripped (it only
 /// renames the first field, which then reads as unknown), and ``finish(into:)`` dispatches a final event
 /// that lacks its blank line, because a stream cut right after its last `data:` line still reported usage.
-struct ServerSentEventScanner: Sendable {
+public struct ServerSentEventScanner: Sendable {
     private static let lineFeed = UInt8(ascii: "\n")
     private static let carriageReturn = UInt8(ascii: "\r")
     private static let colon = UInt8(ascii: ":")
     private static let space = UInt8(ascii: " ")
     private static let dataField = Array("data".utf8)
     private static let eventField = Array("event".utf8)
+    private static let idField = Array("id".utf8)
 
     /// The longest line, and the largest event data, that is kept; longer ones are skipped.
-    let maximumLineBytes: Int
+    public let maximumLineBytes: Int
 
     /// The start of a line whose end has not arrived yet.
     private var partialLine: [UInt8] = []
@@ -49,6 +62,7 @@ struct ServerSentEventScanner: Sendable {
     /// The previous chunk ended with CR, so an LF opening the next chunk belongs to that line break.
     private var swallowsLeadingLineFeed = false
 
+    private var lastEventID: [UInt8]?
     private var eventName: [UInt8] = []
     private var eventData: [UInt8] = []
     private var eventHasData = false
@@ -57,12 +71,12 @@ struct ServerSentEventScanner: Sendable {
     /// A line or the data of this event went past the limit; the event is dropped when it dispatches.
     private var eventIsSpoiled = false
 
-    init(maximumLineBytes: Int) {
+    public init(maximumLineBytes: Int) {
         self.maximumLineBytes = maximumLineBytes
     }
 
     /// Feeds one chunk; complete events go to `sink` as their blank line arrives.
-    mutating func scan<Sink: ServerSentEventSink>(_ chunk: UnsafeBufferPointer<UInt8>, into sink: inout Sink) {
+    public mutating func scan<Sink: ServerSentEventSink>(_ chunk: UnsafeBufferPointer<UInt8>, into sink: inout Sink) {
         guard let base = chunk.baseAddress, !chunk.isEmpty else { return }
         let count = chunk.count
         var lineStart = 0
@@ -95,7 +109,7 @@ struct ServerSentEventScanner: Sendable {
 
     /// Ends the stream: a last line without its line break, and a last event without its blank line,
     /// are handled as if they had been terminated.
-    mutating func finish<Sink: ServerSentEventSink>(into sink: inout Sink) {
+    public mutating func finish<Sink: ServerSentEventSink>(into sink: inout Sink) {
         if !partialLine.isEmpty || isDiscardingLine {
             completeLine(UnsafeBufferPointer(start: nil, count: 0), into: &sink)
         }
@@ -171,6 +185,8 @@ struct ServerSentEventScanner: Sendable {
             eventName.removeAll(keepingCapacity: true)
             eventName.append(contentsOf: value)
             eventIsUnwanted = !sink.wantsData(forEventNamed: eventName)
+        } else if name.elementsEqual(Self.idField), !value.contains(0) {
+            lastEventID = Array(value)
         }
     }
 
@@ -192,8 +208,10 @@ struct ServerSentEventScanner: Sendable {
     }
 
     private mutating func dispatch<Sink: ServerSentEventSink>(into sink: inout Sink) {
-        if eventHasData, !eventIsUnwanted, !eventIsSpoiled {
-            sink.receive(eventNamed: eventName, data: eventData)
+        if eventIsSpoiled {
+            sink.skippedOversizedEvent()
+        } else if eventHasData, !eventIsUnwanted {
+            sink.receive(eventNamed: eventName, data: eventData, lastEventID: lastEventID)
         }
         eventName.removeAll(keepingCapacity: true)
         eventData.removeAll(keepingCapacity: true)
