@@ -66,6 +66,13 @@ public protocol ClusterStore: Store {
 
     /// Every lease that is live at the store's now (held and not expired), by key.
     func liveLeases() async throws -> [LeaseRecord]
+
+    /// The live leases among those of `keys`, by key.
+    func liveLeases(keys: [WorkspaceKey]) async throws -> [LeaseRecord]
+
+    /// Records `state` as workspace `key`'s, for other nodes to show (``LeaseRecord/state``). Fenced like
+    /// ``recordCheckpoint(key:id:)``. A lease that changes hands, or is released, forgets it.
+    func recordState(key: WorkspaceKey, state: WorkspaceState) async throws
 }
 
 /// A node of a cluster.
@@ -99,14 +106,21 @@ public struct LeaseRecord: Sendable, Equatable, Codable {
     public var checkpointId: String?
     /// The epoch under which ``checkpointId`` was recorded.
     public var checkpointEpoch: Int64?
+    /// The workspace's state as the holder last recorded it (``ClusterStore/recordState(key:state:)``); `nil` when
+    /// it recorded none under this lease.
+    public var state: WorkspaceState?
 
-    public init(key: WorkspaceKey, nodeId: String?, epoch: Int64, expiresAt: Date, checkpointId: String? = nil, checkpointEpoch: Int64? = nil) {
+    public init(
+        key: WorkspaceKey, nodeId: String?, epoch: Int64, expiresAt: Date, checkpointId: String? = nil, checkpointEpoch: Int64? = nil,
+        state: WorkspaceState? = nil
+    ) {
         self.key = key
         self.nodeId = nodeId
         self.epoch = epoch
         self.expiresAt = expiresAt
         self.checkpointId = checkpointId
         self.checkpointEpoch = checkpointEpoch
+        self.state = state
     }
 }
 

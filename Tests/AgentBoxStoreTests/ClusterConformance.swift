@@ -142,6 +142,33 @@ struct ClusterConformance {
         }
     }
 
+    /// The holder's recorded state is what other nodes read for the workspace; a takeover or a release forgets it,
+    /// a renewal keeps it, and only the holder records one.
+    @Test func theHoldersStateIsReadByOthersAndForgottenWithTheLease() async throws {
+        try await withCluster { a, b in
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.short)))
+            _ = try #require(acquired(try await a.acquireLease(key: key("v"), ttl: Self.long)))
+            #expect(try await b.liveLeases(keys: [key("w")]).first?.state == nil)
+            try await a.recordState(key: key("w"), state: .running)
+            try await a.recordState(key: key("v"), state: .sleeping)
+            let seen = try await b.liveLeases(keys: [key("v"), key("w"), key("x")])
+            #expect(seen.map(\.key) == [key("v"), key("w")] && seen.map(\.state) == [.sleeping, .running] && seen.allSatisfy { $0.nodeId == a.nodeId })
+            #expect(try await b.liveLeases(keys: []).isEmpty)
+            _ = try #require(acquired(try await a.acquireLease(key: key("w"), ttl: Self.short)))
+            #expect(try await b.lease(key: key("w"))?.state == .running, "a renewal keeps it")
+            await expectStoreError(.fenced, "a node that holds no lease") { try await b.recordState(key: key("w"), state: .sleeping) }
+
+            let takeover = try await acquireOnceExpired(b, key("w"))
+            #expect(takeover.state == nil, "the new holder has recorded nothing yet")
+            await expectStoreError(.fenced, "a stale owner") { try await a.recordState(key: key("w"), state: .running) }
+            try await b.recordState(key: key("w"), state: .booting)
+            #expect(try await a.liveLeases(keys: [key("w")]).first?.state == .booting)
+            #expect(try await b.releaseLease(key: key("w")))
+            #expect(try await a.lease(key: key("w"))?.state == nil, "released")
+            #expect(try await a.liveLeases(keys: [key("w")]).isEmpty)
+        }
+    }
+
     @Test func aNodeThatNeverAcquiredALeaseCannotWrite() async throws {
         try await withCluster { a, b in
             await expectStoreError(.fenced) { try await b.createWorkspace(workspaceRecord("w")) }

@@ -68,6 +68,12 @@ struct ClusterEndToEndTests {
             let viaN3 = nodes[2].endpoint.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/preview/\(preview.token)/a.txt"
             #expect(try await NetworkEndToEndTests.get(viaN3) == (200, "one"))
 
+            // Every node lists the workspace as its owner has it: running on n1, then asleep.
+            for client in clients.dropFirst() {
+                let listed = try await eventually { try await client.workspaces().items.first { $0.key.rawValue == "w" }?.state == .running }
+                #expect(listed, "n1's running workspace, listed by another node")
+            }
+
             var status = try await clients[2].cluster()
             #expect(status.node == "n3")
             #expect(status.nodes.map(\.id) == ["n1", "n2", "n3"] && status.nodes.allSatisfy { $0.state == "up" }, "\(status)")
@@ -83,6 +89,7 @@ struct ClusterEndToEndTests {
             // Sleep checkpoints the files (and the interval does while awake); then the owner dies.
             let before = try await checkpoints(clients[0])
             _ = try await clients[1].sleepWorkspace("w")
+            #expect(try await eventually { try await clients[2].workspaces().items.first { $0.key.rawValue == "w" }?.state == .sleeping })
             try await waitForCheckpoint(clients[0], after: before, more: 1)
             await nodes[0].stop(signal: SIGKILL)
             let killed = ContinuousClock.now
@@ -145,6 +152,16 @@ struct ClusterEndToEndTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("no checkpoint within 30 s")
+    }
+
+    /// Whether `condition` holds within 10 s (the owner records its workspace's state a moment after the change).
+    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+        let giveUp = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < giveUp {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
     }
 
     /// Runs `body` again while the cluster answers 503 (a node that does not answer yet, a lease still running out).

@@ -79,12 +79,52 @@ public final class ClusterCoordinator: Sendable {
     private let state: Mutex<State>
     /// Acquisitions under way, by key, so that a page's many requests make one.
     private let acquisitions = SingleFlight<WorkspacePlacement>()
+    /// States of workspaces served here, to record for other nodes: the latest of each, until the writer takes them.
+    private let pendingStates = Mutex<[WorkspaceKey: WorkspaceState]>([:])
+    /// Wakes the writer of ``pendingStates`` (one wake-up stands for any number of states).
+    private let statesNoted: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
     public init(store: any ClusterStore, options: ClusterOptions, logger: Logger) {
         self.store = store
         self.options = options
         self.logger = logger
         state = Mutex(State(advertise: options.advertise))
+        statesNoted = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Notes that workspace `key`, served here, entered `state`: recorded in its lease for other nodes' lists, off the
+    /// caller's path and in order (only the latest state of each workspace is written).
+    public func noteState(_ key: WorkspaceKey, _ state: WorkspaceState) {
+        guard heldEpoch(key) != nil else { return }
+        pendingStates.withLock { $0[key] = state }
+        statesNoted.continuation.yield()
+    }
+
+    /// Records the noted states as they come, until cancelled.
+    private func recordStates() async {
+        for await _ in statesNoted.stream {
+            let batch = pendingStates.withLock { pending in
+                defer { pending.removeAll() }
+                return pending
+            }
+            for (key, state) in batch {
+                do { try await store.recordState(key: key, state: state) } catch let error as StoreError where error.code == .fenced {
+                    // The lease went to another node (or was released): its state is that node's to record.
+                } catch {
+                    logger.warning("could not record a workspace's state", metadata: ["workspace.key": "\(key)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// The states other nodes recorded for those of `keys` they serve (live leases only); a workspace with none
+    /// recorded is not in the answer.
+    public func recordedStates(of keys: [WorkspaceKey]) async throws -> [WorkspaceKey: WorkspaceState] {
+        var states: [WorkspaceKey: WorkspaceState] = [:]
+        for lease in try await store.liveLeases(keys: keys) where lease.nodeId != store.nodeId {
+            if let state = lease.state { states[lease.key] = state }
+        }
+        return states
     }
 
     /// Where other nodes reach this one. Empty until known.
@@ -271,9 +311,13 @@ public final class ClusterCoordinator: Sendable {
 
     /// Heart-beats and renews this node's leases three times per lease until cancelled; reports lost leases.
     public func run() async {
-        while !Task.isCancelled {
-            await beat()
-            try? await Task.sleep(for: options.lease / 3)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.recordStates() }
+            while !Task.isCancelled {
+                await beat()
+                try? await Task.sleep(for: options.lease / 3)
+            }
+            statesNoted.continuation.finish()
         }
     }
 

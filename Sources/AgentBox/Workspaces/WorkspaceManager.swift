@@ -313,7 +313,15 @@ public final class WorkspaceManager: Sendable {
         // One more than asked tells whether another page follows.
         let records = try await store.workspaces(after: after, limit: limit + 1)
         let page = records.prefix(limit)
-        let items = page.map { runtimes.runtime($0.key)?.snapshot ?? Self.sleepingSnapshot($0, configuration: configuration) }
+        var items = page.map { runtimes.runtime($0.key)?.snapshot ?? Self.sleepingSnapshot($0, configuration: configuration) }
+        if let cluster {
+            // Workspaces another node serves: the state that node recorded.
+            let others = items.filter { runtimes.runtime($0.key) == nil }.map(\.key)
+            if !others.isEmpty {
+                let states = try await cluster.recordedStates(of: others)
+                for index in items.indices { if let state = states[items[index].key] { items[index].state = state } }
+            }
+        }
         let next = records.count > limit ? page.last.map { Self.encodeCursor($0.key) } : nil
         return WorkspaceList(items: items, nextCursor: next)
     }
@@ -410,11 +418,17 @@ public final class WorkspaceManager: Sendable {
                 Task { await self.checkpoint(key: key) }
             }
         }
+        var stateHook: (@Sendable (WorkspaceKey, WorkspaceState) -> Void)?
+        if let cluster {
+            // Other nodes list the workspace with the state it has here.
+            stateHook = { key, state in cluster.noteState(key, state) }
+        }
         let candidate = WorkspaceRuntime(
             record: record, directory: directory(of: record), eventSeqBound: bound, store: store, configuration: configuration,
             egressAddresses: egressAddresses, registry: runtimes, imageLayers: try await imageLayers(record.config.image),
             logger: logger,
             onSlept: sleepHook,
+            onStateChange: stateHook,
             toolHandlers: ToolSocketHandlers(
                 command: { [weak self] request in
                     guard let self else { return .failure("AgentBox is shutting down") }

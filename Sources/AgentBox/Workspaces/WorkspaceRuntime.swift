@@ -90,6 +90,8 @@ public actor WorkspaceRuntime {
 
     /// Told after each stop that leaves the workspace asleep (to checkpoint its files, in a cluster).
     let onSlept: (@Sendable (WorkspaceKey) -> Void)?
+    /// Told each state the workspace enters (for other nodes to show, in a cluster).
+    let onStateChange: (@Sendable (WorkspaceKey, WorkspaceState) -> Void)?
 
     /// What must run before the sandbox stops (sessions stopping their agents gently), by owner.
     private var stopHooks: [String: @Sendable () async -> Void] = [:]
@@ -107,9 +109,11 @@ public actor WorkspaceRuntime {
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
         egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, imageLayers: [URL] = [], logger: Logger,
-        onSlept: (@Sendable (WorkspaceKey) -> Void)? = nil, toolHandlers: ToolSocketHandlers? = nil
+        onSlept: (@Sendable (WorkspaceKey) -> Void)? = nil, onStateChange: (@Sendable (WorkspaceKey, WorkspaceState) -> Void)? = nil,
+        toolHandlers: ToolSocketHandlers? = nil
     ) {
         self.onSlept = onSlept
+        self.onStateChange = onStateChange
         self.toolHandlers = toolHandlers
         self.imageLayers = imageLayers
         self.registry = registry
@@ -238,8 +242,12 @@ public actor WorkspaceRuntime {
         let applied = lifecycle.apply(transition)
         assert(applied, "workspace lifecycle: \(transition) is not allowed in \(lifecycle.phase)")
         let state = lifecycle.phase.state
-        stateSnapshot.withLock { $0.state = state }
+        let changed = stateSnapshot.withLock { snapshot in
+            defer { snapshot.state = state }
+            return snapshot.state != state
+        }
         refreshResidency()
+        if changed { onStateChange?(key, state) }
     }
 
     private func ensureRunning() async throws {

@@ -59,7 +59,8 @@ extension PostgresStore {
                     ON CONFLICT (key) DO UPDATE SET
                         node_id = excluded.node_id,
                         epoch = CASE WHEN held.node_id = excluded.node_id THEN held.epoch ELSE held.epoch + 1 END,
-                        expires_at = excluded.expires_at
+                        expires_at = excluded.expires_at,
+                        state = CASE WHEN held.node_id = excluded.node_id THEN held.state END
                     WHERE held.node_id IS NULL OR held.node_id = excluded.node_id OR held.expires_at <= clock_timestamp()
                     RETURNING \(unescaped: Self.leaseColumns)
                     """)
@@ -120,7 +121,7 @@ extension PostgresStore {
         }
         let released = try await write(fence: .none) { connection in
             try await !connection.rows(
-                "UPDATE lease SET node_id = NULL WHERE key = \(key.rawValue) AND node_id = \(node) AND epoch = \(epoch) RETURNING 1"
+                "UPDATE lease SET node_id = NULL, state = NULL WHERE key = \(key.rawValue) AND node_id = \(node) AND epoch = \(epoch) RETURNING 1"
             ).isEmpty
         }
         engine.leases.withLock { leases in
@@ -141,6 +142,33 @@ extension PostgresStore {
                 "SELECT \(unescaped: Self.leaseColumns) FROM lease WHERE node_id IS NOT NULL AND expires_at > clock_timestamp() ORDER BY key"
             ).map(Self.decodeLease)
         }
+    }
+
+    public func liveLeases(keys: [WorkspaceKey]) async throws -> [LeaseRecord] {
+        guard !keys.isEmpty else { return [] }
+        let names = keys.map(\.rawValue)
+        return try await read { connection in
+            try await connection.rows(
+                """
+                SELECT \(unescaped: Self.leaseColumns) FROM lease
+                WHERE key = ANY(\(names)::text[]) AND node_id IS NOT NULL AND expires_at > clock_timestamp() ORDER BY key
+                """
+            ).map(Self.decodeLease)
+        }
+    }
+
+    public func recordState(key: WorkspaceKey, state: WorkspaceState) async throws {
+        let node = try clusterNode()
+        guard let epoch = engine.epoch(of: key.rawValue) else { throw Self.fencedError(key.rawValue) }
+        let recorded = try await write(fence: .none) { connection in
+            try await !connection.rows(
+                """
+                UPDATE lease SET state = \(state.rawValue)
+                WHERE key = \(key.rawValue) AND node_id = \(node) AND epoch = \(epoch) RETURNING 1
+                """
+            ).isEmpty
+        }
+        if !recorded { throw Self.fencedError(key.rawValue) }
     }
 
     /// This store's node, for the requirements that act as one; a store opened without a node id refuses them.
@@ -168,13 +196,15 @@ extension PostgresStore {
         if !recorded { throw Self.fencedError(key.rawValue) }
     }
 
-    static let leaseColumns = "key, node_id, epoch, expires_at, checkpoint_id, checkpoint_epoch"
+    static let leaseColumns = "key, node_id, epoch, expires_at, checkpoint_id, checkpoint_epoch, state"
 
     static func decodeLease(_ row: PostgresRow) throws -> LeaseRecord {
-        let (key, node, epoch, expiresAt, checkpointId, checkpointEpoch) = try row.decode((String, String?, Int64, PostgresTime, String?, Int64?).self)
+        let (key, node, epoch, expiresAt, checkpointId, checkpointEpoch, state) = try row.decode(
+            (String, String?, Int64, PostgresTime, String?, Int64?, String?).self)
         guard let workspaceKey = WorkspaceKey(rawValue: key) else { throw StoreError(.corrupt, "stored lease key '\(key)' is not valid") }
         return LeaseRecord(
-            key: workspaceKey, nodeId: node, epoch: epoch, expiresAt: expiresAt.date, checkpointId: checkpointId, checkpointEpoch: checkpointEpoch)
+            key: workspaceKey, nodeId: node, epoch: epoch, expiresAt: expiresAt.date, checkpointId: checkpointId, checkpointEpoch: checkpointEpoch,
+            state: state.flatMap(WorkspaceState.init(rawValue:)))
     }
 
     static func decodeNode(_ row: PostgresRow) throws -> NodeRecord {

@@ -132,6 +132,13 @@ extension PostgresStore {
                 // the lease holder only (a fenced write), so a stale owner's late checkpoint never becomes the one.
                 "ALTER TABLE lease ADD COLUMN checkpoint_id text, ADD COLUMN checkpoint_epoch bigint",
             ]),
+        Migration(
+            version: 4, name: "lease state",
+            statements: [
+                // The workspace's state (sleeping, booting, running) as its holder last recorded it: what other nodes
+                // list for it. Cleared when the lease changes hands or is released.
+                "ALTER TABLE lease ADD COLUMN state text",
+            ]),
     ]
 
     /// The advisory lock that serializes migrations between nodes starting at once ("agentbox" in ASCII).
