@@ -62,7 +62,7 @@ struct E2BSandboxMetric: Encodable, Sendable {
     var diskTotal: Int64
 }
 
-/// The templates AgentBox offers under E2B's names.
+/// The templates AgentBox offers under E2B's names (and, by their names, its images).
 enum E2BTemplate {
     static let base = "base"
     static let codeInterpreter = "code-interpreter-v1"
@@ -155,8 +155,19 @@ extension E2BService {
         let body = try await collect(request)
         let new = try E2BJSON.decode(E2BNewSandbox.self, from: body)
         let template = new.templateID ?? E2BTemplate.base
-        guard E2BTemplate.known.contains(template) else {
-            throw E2BError(.notFound, "template '\(template)' not found: AgentBox offers 'base' and 'code-interpreter-v1'")
+        // Any other template is an AgentBox image of that name (`/v1/images`): the sandbox is a workspace made from
+        // it, like one of the base template otherwise.
+        var image: String?
+        if !E2BTemplate.known.contains(template) {
+            var exists = false
+            if Image.isValidName(template) {
+                do { exists = try await manager.image(name: template).name == template } catch let error as AgentBoxError where error.code == .notFound {}
+            }
+            guard exists else {
+                throw E2BError(
+                    .notFound, "template '\(template)' not found: AgentBox offers 'base', 'code-interpreter-v1' and its images (/v1/images) by name")
+            }
+            image = template
         }
         let seconds = try timeout(new.timeout)
         let metadata = new.metadata ?? [:]
@@ -173,7 +184,7 @@ extension E2BService {
             throw E2BError(.forbidden, "this token may not create sandbox \(id)")
         }
         let env = new.envVars.flatMap { $0.isEmpty ? nil : $0 }
-        _ = try await manager.create(key: key, config: WorkspaceConfig(env: env))
+        _ = try await manager.create(key: key, config: WorkspaceConfig(env: env, image: image))
         do {
             try await prepareHome(key)
         } catch {

@@ -51,7 +51,7 @@ def agentbox(method, path, body=None, token=None, headers=None):
 
 
 def core():
-    from e2b import Sandbox, CommandExitException, NotFoundException, TimeoutException
+    from e2b import Sandbox, CommandExitException, NotFoundException, SandboxException, TimeoutException
     from e2b import PtySize
     import e2b
 
@@ -369,6 +369,30 @@ def core():
         expect(result.stdout == "finished\n", f"a command outlasting the timeout: {result.stdout!r}")
         expect(Sandbox.get_info(sandbox.sandbox_id).state.value == "running", "paused while a command ran")
         sandbox.set_timeout(600)
+
+    @check("templates_are_images")
+    def _():
+        # An AgentBox image made from this sandbox (a file in its system layer) is a template by its name.
+        sandbox.commands.run("echo from-the-template > /usr/local/share/e2b-template-marker", user="root")
+        name = "e2b-tools-" + run[:8]
+        body = json.dumps({"name": name, "fromWorkspace": sandbox.sandbox_id}).encode()
+        status, _, answer = agentbox(
+            "POST", "/v1/images", body, token=os.environ["AGENTBOX_TOKEN"], headers={"Content-Type": "application/json"})
+        expect(status == 201, f"image: {status} {answer[:300]!r}")
+        made = Sandbox.create(name, timeout=60)
+        try:
+            out = made.commands.run("cat /usr/local/share/e2b-template-marker").stdout
+            expect(out.strip() == "from-the-template", f"the template's file: {out!r}")
+            expect(made.commands.run("whoami").stdout.strip() != "", "no user")
+        finally:
+            made.kill()
+        # As E2B's cloud answers an unknown template: a 404, which the SDK raises at create as a SandboxException.
+        try:
+            Sandbox.create("no-such-template", timeout=60)
+        except SandboxException as error:
+            expect("404" in str(error) and "no-such-template" in str(error), f"unknown template: {error}")
+        else:
+            raise AssertionError("a template that is neither AgentBox's nor an image was created")
 
     @check("kill")
     def _():
