@@ -202,12 +202,21 @@ extension E2BService {
         return E2BJSON.response(answer(record), status: .created)
     }
 
-    /// Gives the workspace E2B's home: `/home/user`, a link to the persistent `/home/agent` that uid 1000 owns.
-    /// Needs a workspace whose root may write `/home` (the server runs as root); elsewhere `/home/user` is missing.
+    /// Gives the workspace E2B's user: `/home/user`, a link to the persistent `/home/agent` that uid 1000 owns, and
+    /// uid 1000 named `user` (home `/home/user`) in the workspace's own `/etc/passwd` and `/etc/group`, so that
+    /// `whoami` and `~` answer as on E2B. Needs a workspace whose root may write `/home` and `/etc` (the server runs as
+    /// root); elsewhere they stay AgentBox's.
     func prepareHome(_ key: WorkspaceKey) async throws {
         let runtime = try await manager.runtime(for: key)
-        let result = try await runtime.exec(
-            ExecRequest(command: "[ -e /home/user ] || ln -s /home/agent /home/user 2>/dev/null; true", timeoutMs: 30_000))
+        let script = """
+            [ -e /home/user ] || ln -s /home/agent /home/user 2>/dev/null
+            if grep -q '^agent:x:1000:' /etc/passwd 2>/dev/null; then
+              sed -i 's|^agent:x:1000:1000:[^:]*:[^:]*:|user:x:1000:1000:E2B user:/home/user:|' /etc/passwd 2>/dev/null
+              sed -i 's|^agent:x:1000:|user:x:1000:|' /etc/group 2>/dev/null
+            fi
+            true
+            """
+        let result = try await runtime.exec(ExecRequest(command: script, timeoutMs: 30_000))
         if result.exitCode != 0 { logger.warning("e2b: cannot link /home/user", metadata: ["workspace.key": "\(key)", "stderr": "\(result.stderr)"]) }
     }
 

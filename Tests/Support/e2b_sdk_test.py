@@ -92,6 +92,8 @@ def core():
         lines = result.stdout.splitlines()
         expect(lines[0] != "0", f"commands run as root: {lines}")
         expect(lines[1] == "/home/user" and lines[2] == "/home/user", f"cwd/HOME: {lines}")
+        expect(lines[3] == "user", f"whoami: {lines}")
+        expect(sandbox.commands.run("echo ~; id -gn").stdout.split() == ["/home/user", "user"], "~ and the group")
 
     @check("commands.as_root")
     def _():
