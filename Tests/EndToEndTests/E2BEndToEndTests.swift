@@ -73,7 +73,7 @@ struct E2BEndToEndTests {
         "commands.exit_code", "commands.timeout", "commands.background_list_kill", "commands.stdin", "commands.connect",
         "commands.process_group_kill", "pty", "files.write_read", "files.bytes_and_file_objects", "files.visible_through_v1",
         "files.list_exists_info", "files.make_dir_rename_remove", "files.outside_home", "files.watch", "set_timeout_and_info", "metrics", "list",
-        "pause_resume", "timeout_pauses", "timeout_spares_a_sandbox_in_use", "templates_are_images", "kill",
+        "pause_resume", "timeout_pauses", "timeout_spares_a_sandbox_in_use", "templates_are_images", "kill", "async_sandbox",
     ]
 
     @Test("e2b 2.63.0: sandboxes, commands, PTYs, files, timeouts, pause and resume")

@@ -411,6 +411,32 @@ def core():
         status, _, _ = agentbox("GET", f"/v1/workspaces/{sandbox.sandbox_id}", token=os.environ["AGENTBOX_TOKEN"])
         expect(status == 404, f"workspace of a killed sandbox: {status}")
 
+    @check("async_sandbox")
+    def _():
+        # The async SDK calls the same routes: create, a streamed command, files both ways, a PTY-less background
+        # command killed, then the sandbox killed.
+        import asyncio
+        from e2b import AsyncSandbox
+
+        async def drive():
+            box = await AsyncSandbox.create(metadata={"run": run, "kind": "async"}, timeout=120)
+            try:
+                seen = []
+                result = await box.commands.run("echo one; echo two", on_stdout=lambda chunk: seen.append(str(chunk)))
+                expect(result.exit_code == 0 and result.stdout.split() == ["one", "two"], f"async run: {result}")
+                expect("".join(seen).split() == ["one", "two"], f"async streaming: {seen}")
+                await box.files.write("/home/user/async.txt", "written async")
+                expect(await box.files.read("/home/user/async.txt") == "written async", "async files")
+                expect(any(entry.name == "async.txt" for entry in await box.files.list("/home/user")), "async list")
+                background = await box.commands.run("sleep 600", background=True)
+                expect(await box.commands.kill(background.pid) is True, "async kill of a command")
+                expect((await box.commands.run("whoami")).stdout.strip() == "user", "async whoami")
+            finally:
+                await box.kill()
+            expect(not await AsyncSandbox.kill(box.sandbox_id), "a second async kill found the sandbox")
+
+        asyncio.run(drive())
+
 
 def interpreter():
     from e2b_code_interpreter import Sandbox
