@@ -181,8 +181,12 @@ public actor CodexAdapter {
             try await Task.sleep(for: .seconds(40))
             await self?.endMCPWait(thread, wait, onlyIfSilent: false)
         }
-        await withCheckedContinuation { continuation in
-            mcpWaits[thread, default: [:]][wait] = (names, continuation)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                mcpWaits[thread, default: [:]][wait] = (names, continuation)
+            }
+        } onCancel: {
+            Task { await self.endMCPWait(thread, wait, onlyIfSilent: false) }
         }
         deadlines.cancel()
     }

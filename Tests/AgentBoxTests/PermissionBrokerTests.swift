@@ -99,11 +99,10 @@ struct PermissionBrokerTests {
             }
         }
         holder.withLock { $0 = broker }
-        let started = ContinuousClock.now
+        // (No check of the time it took: a loaded machine has stretched this past 10 s. Who answered is checked below.)
         let answer = try await broker.request(try Self.params(), policy: PermissionPolicy(default: .ask, timeoutMs: 20_000), alwaysAllowed: [])
         #expect(answered.withLock { $0 }, "the reply found the request open")
-        #expect(Self.selected(answer) == "yes")
-        #expect(ContinuousClock.now - started < .seconds(10), "answered by the client, not by the timeout")
+        #expect(Self.selected(answer) == "yes", "answered by the client, not by the timeout")
         await transcript.flush()
         let events = try await store.sessionEvents(of: "ses_test", after: 0, limit: 100).compactMap(AgentSession.decode)
         #expect(events.map(\.type) == ["permission_request", "permission_reply"], "the reply is recorded after the request")

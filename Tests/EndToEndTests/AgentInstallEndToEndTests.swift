@@ -55,12 +55,17 @@ struct AgentInstallEndToEndTests {
                 // the download after its first chunk, so the install stays under way however loaded the machine is.
                 _ = try await index("/hold")
                 async let newest = client.installAgent("codex", version: "2.0.0") { _ in }
-                let started = ContinuousClock.now
-                while try await !client.agent("codex").installing, ContinuousClock.now - started < .seconds(20) {
-                    try await Task.sleep(for: .milliseconds(50))
+                do {
+                    let started = ContinuousClock.now
+                    while try await !client.agent("codex").installing, ContinuousClock.now - started < .seconds(20) {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    let conflict = await #expect(throws: AgentBoxClientError.self) { _ = try await client.installAgent("codex", version: "1.0.0") { _ in } }
+                    #expect(conflict?.status == 409)
+                } catch {
+                    _ = try? await index("/release")
+                    throw error
                 }
-                let conflict = await #expect(throws: AgentBoxClientError.self) { _ = try await client.installAgent("codex", version: "1.0.0") { _ in } }
-                #expect(conflict?.status == 409)
                 _ = try await index("/release")
                 #expect(try await newest.version == "2.0.0")
                 #expect(try await client.agents().items.first { $0.id == "codex" }?.version == "2.0.0")

@@ -41,5 +41,12 @@ struct ServerSentEventParserTests {
         #expect(try parser.consume(Array("data: small\n\n".utf8)) == [ServerSentEvent(id: nil, event: "message", data: "small")])
         for _ in 0..<10 { _ = try parser.consume(Array(repeating: UInt8(ascii: "x"), count: 512)) }
         #expect(throws: (any Error).self) { try parser.consume(Array("\n\n".utf8)) }
+        #expect(throws: (any Error).self) { try parser.consume(Array("data: after\n\n".utf8)) }
+
+        // An event completed in the same chunk before the oversized one is handed out first; the next call throws.
+        var same = ServerSentEventParser(maximumEventBytes: 1024)
+        let chunk = Array("data: first\n\ndata: \(String(repeating: "y", count: 2000))\n\ndata: later\n\n".utf8)
+        #expect(try same.consume(chunk) == [ServerSentEvent(id: nil, event: "message", data: "first")])
+        #expect(throws: (any Error).self) { try same.consume([]) }
     }
 }

@@ -67,10 +67,13 @@ class Handler(JSONHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            held = False
             for start in range(0, len(body), 128 << 10):
                 self.wfile.write(body[start:start + (128 << 10)])
                 time.sleep(0.06)
-                gate.wait(60)
+                if not held:  # held once per download, for a minute at most
+                    held = True
+                    gate.wait(60)
             return
         self.answer(404, {"message": "Not Found"})
 

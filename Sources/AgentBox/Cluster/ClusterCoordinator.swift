@@ -81,8 +81,10 @@ public final class ClusterCoordinator: Sendable {
     private let acquisitions = SingleFlight<WorkspacePlacement>()
     /// States of workspaces served here, to record for other nodes: the latest of each, until the writer takes them.
     private let pendingStates = Mutex<[WorkspaceKey: WorkspaceState]>([:])
-    /// Wakes the writer of ``pendingStates`` (one wake-up stands for any number of states).
+    /// Wakes the writer of ``pendingStates`` (one wake-up stands for any number of states). Read by one ``run()``.
     private let statesNoted: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+    /// Whether a ``run()`` has started the writer already (the stream has one reader).
+    private let writerStarted = Mutex(false)
 
     public init(store: any ClusterStore, options: ClusterOptions, logger: Logger) {
         self.store = store
@@ -110,6 +112,10 @@ public final class ClusterCoordinator: Sendable {
             for (key, state) in batch {
                 do { try await store.recordState(key: key, state: state) } catch let error as StoreError where error.code == .fenced {
                     // The lease went to another node (or was released): its state is that node's to record.
+                } catch let error as StoreError where error.code == .closed {
+                    return  // the node is stopping; its leases are released with their states
+                } catch is CancellationError {
+                    return
                 } catch {
                     logger.warning("could not record a workspace's state", metadata: ["workspace.key": "\(key)", "error": "\(error)"])
                 }
@@ -311,13 +317,17 @@ public final class ClusterCoordinator: Sendable {
 
     /// Heart-beats and renews this node's leases three times per lease until cancelled; reports lost leases.
     public func run() async {
+        let firstRun = writerStarted.withLock { started in
+            defer { started = true }
+            return !started
+        }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.recordStates() }
+            if firstRun { group.addTask { await self.recordStates() } }
             while !Task.isCancelled {
                 await beat()
                 try? await Task.sleep(for: options.lease / 3)
             }
-            statesNoted.continuation.finish()
+            if firstRun { statesNoted.continuation.finish() }
         }
     }
 

@@ -28,11 +28,17 @@ struct ServerSentEventParser {
         scanner = ServerSentEventScanner(maximumLineBytes: maximumEventBytes)
     }
 
-    /// Feeds bytes and returns the events they complete; throws once an event went past the limit.
+    /// Feeds bytes and returns the events they complete. Once an event went past the limit, the events before it are
+    /// still returned, and the next call throws.
     mutating func consume(_ bytes: some Sequence<UInt8>) throws -> [ServerSentEvent] {
-        let chunk = Array(bytes)
-        chunk.withUnsafeBufferPointer { scanner.scan($0, into: &collected) }
-        if collected.oversized {
+        if collected.oversized, collected.events.isEmpty {
+            throw EventFormatError("an event of the stream is larger than \(scanner.maximumLineBytes >> 20) MiB")
+        }
+        if !collected.oversized {
+            let chunk = Array(bytes)
+            chunk.withUnsafeBufferPointer { scanner.scan($0, into: &collected) }
+        }
+        if collected.oversized, collected.events.isEmpty {
             throw EventFormatError("an event of the stream is larger than \(scanner.maximumLineBytes >> 20) MiB")
         }
         defer { collected.events.removeAll(keepingCapacity: true) }
@@ -45,6 +51,7 @@ struct ServerSentEventParser {
         var oversized = false
 
         mutating func receive(eventNamed name: [UInt8], data: [UInt8], lastEventID: [UInt8]?) {
+            guard !oversized else { return }  // nothing after the oversized event is handed out
             events.append(
                 ServerSentEvent(
                     id: lastEventID.map { String(decoding: $0, as: UTF8.self) },
