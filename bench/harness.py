@@ -1429,6 +1429,15 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
+def ms(v):
+    return f"{v:.2f} ms"
+
+
+def latency_cells(s):
+    """The p50, p95, p99 and min cells of a report row, from a summary()."""
+    return f"{ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['min'])}"
+
+
 def cpu_row(label, p):
     """A row of the CPU each party spent per proxied request, and what it means for the 0.8× goal."""
     cpu, b = p["proxied"]["cpu_us"], p["budget"]
@@ -1455,33 +1464,30 @@ def websocket_row(w):
 
 
 def report(results, mode, command):
-    ms = lambda v: f"{v:.2f} ms"
     rows = []
     c = results.get("cold_start")
     if c:
         create, wake, warm = summary(c["create_echo"]), summary(c["wake_echo"]), summary(c["warm_exec"])
         bwrap, spawn = summary(c["floor_bwrap"]), summary(c["floor_spawn"])
-        q = lambda s: f"{ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['min'])}"
         # Issue 28: a cold start costs at most 1.5× a warm exec of the same run (p50 against p50).
         goal = lambda s: f"≤ 1.5× warm exec: {verdict(s['p50'] <= 1.5 * warm['p50'])}"
-        rows.append(f"| cold start: create + first `echo hello` over HTTP | {q(create)} | warm exec: {ms(warm['p50'])} "
+        rows.append(f"| cold start: create + first `echo hello` over HTTP | {latency_cells(create)} | warm exec: {ms(warm['p50'])} "
                     f"(**{create['p50'] / warm['p50']:.2f}×**); bwrap `true`: {ms(bwrap['p50'])} ({create['p50'] / bwrap['p50']:.1f}×) "
                     f"| {goal(create)}; p99 ≤ 25 ms: {verdict(create['p99'] <= 25)} | {ANCHORS['create']} |")
-        rows.append(f"| boot of a sleeping workspace + `echo hello` | {q(wake)} | warm exec: {ms(warm['p50'])} "
+        rows.append(f"| boot of a sleeping workspace + `echo hello` | {latency_cells(wake)} | warm exec: {ms(warm['p50'])} "
                     f"(**{wake['p50'] / warm['p50']:.2f}×**); bwrap `true`: {ms(bwrap['p50'])} ({wake['p50'] / bwrap['p50']:.1f}×) "
                     f"| {goal(wake)}; p99 ≤ 25 ms: {verdict(wake['p99'] <= 25)} | {ANCHORS['wake']} |")
-        rows.append(f"| warm exec of `true` over HTTP | {q(warm)} | posix_spawn `true`: {ms(spawn['p50'])} "
+        rows.append(f"| warm exec of `true` over HTTP | {latency_cells(warm)} | posix_spawn `true`: {ms(spawn['p50'])} "
                     f"| ≤ floor + 1.5 ms: {verdict(warm['p50'] <= spawn['p50'] + 1.5)} | |")
-        rows.append(f"| floor: bare bwrap `true` | {q(bwrap)} | | | |")
-        rows.append(f"| floor: posix_spawn `true` | {q(spawn)} | | | |")
+        rows.append(f"| floor: bare bwrap `true` | {latency_cells(bwrap)} | | | |")
+        rows.append(f"| floor: posix_spawn `true` | {latency_cells(spawn)} | | | |")
     i = results.get("images")
     if i:
         plain, image = summary(i["plain_create_echo"]), summary(i["image_create_echo"])
-        q = lambda s: f"{ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['min'])}"
         ratio = image["p50"] / plain["p50"]
-        rows.append(f"| create + first exec of a workspace from a {i['image_bytes'] / 1e6:.0f} MB image | {q(image)} "
+        rows.append(f"| create + first exec of a workspace from a {i['image_bytes'] / 1e6:.0f} MB image | {latency_cells(image)} "
                     f"| plain workspace: {ms(plain['p50'])} ({ratio:.2f}×) | ≤ 1.5× plain: {verdict(ratio <= 1.5)} | |")
-        rows.append(f"| create + first exec of a plain workspace (same run) | {q(plain)} | | | |")
+        rows.append(f"| create + first exec of a plain workspace (same run) | {latency_cells(plain)} | | | |")
         rows.append(f"| freezing that image (`POST /v1/images`) | {ms(i['freeze_ms'])} | | | | | |")
     m = results.get("memory")
     if m:
@@ -1500,14 +1506,14 @@ def report(results, mode, command):
                     f"| {g['rss_per_registered_kb']:.2f} KB (RSS {g['base_rss_mb']:.0f} → {g['slept_rss_mb']:.0f} MB; "
                     f"{g['rss_per_woken_then_slept_kb']:.1f} KB more per woken-then-slept one) | | | | "
                     f"| ≤ 4 KB: {verdict(g['rss_per_registered_kb'] <= 4)} | |")
-        rows.append(f"| `GET /v1/workspaces/{{key}}` at {g['registered']:,} registered | {ms(get['p50'])} | {ms(get['p95'])} "
-                    f"| {ms(get['p99'])} | {ms(get['min'])} | | p99 ≤ 5 ms: {verdict(get['p99'] <= 5)} | |")
+        rows.append(f"| `GET /v1/workspaces/{{key}}` at {g['registered']:,} registered | {latency_cells(get)} "
+                    f"| | p99 ≤ 5 ms: {verdict(get['p99'] <= 5)} | |")
         rows.append(f"| registering {g['registered']:,} workspaces (PUT, 4 connections) | {g['register_per_s']:,.0f} PUT/s "
                     f"| | | | | | |")
         if g.get("list_page_ms"):
             pages = summary(g["list_page_ms"])
             rows.append(f"| `GET /v1/workspaces` page of 100, the whole list of {g['listed']:,} ({pages['n']:,} pages) "
-                        f"| {ms(pages['p50'])} | {ms(pages['p95'])} | {ms(pages['p99'])} | {ms(pages['min'])} | "
+                        f"| {latency_cells(pages)} | "
                         f"| p99 ≤ 5 ms: {verdict(pages['p99'] <= 5)} | |")
     a = results.get("awake")
     if a:
@@ -1521,12 +1527,12 @@ def report(results, mode, command):
                     f"{a['machine_available_mb']:,.0f} MB still available | | | | | | |")
         e = a["exec_ms"]
         rows.append(f"| exec in one of them while all {a['count']:,} are awake ({a['sample']} random ones; each shell running: "
-                    f"{a['sample_shells_running']}) | {ms(e['p50'])} | {ms(e['p95'])} | {ms(e['p99'])} | {ms(e['min'])} | | | |")
+                    f"{a['sample_shells_running']}) | {latency_cells(e)} | | | |")
     t = results.get("throughput")
     if t:
         e, sp, bw = t["ms"], t["spawn"], t["bwrap"]
         rows.append(f"| exec throughput: {t['workspaces']} workspaces × `true` back to back, all at once ({t['execs']:,} execs, "
-                    f"{t['errors']} errors) | {t['per_s']:,.0f} execs/s; p50 {ms(e['p50'])} | {ms(e['p95'])} | {ms(e['p99'])} | {ms(e['min'])} "
+                    f"{t['errors']} errors) | {t['per_s']:,.0f} execs/s; p50 {latency_cells(e)} "
                     f"| {t['workspaces']} threads × posix_spawn `true`: {sp['per_s']:,.0f}/s, p99 {ms(sp['ms']['p99'])} "
                     f"({t['per_s'] / sp['per_s']:.2f}×); × bare bwrap: {bw['per_s']:,.0f}/s, p99 {ms(bw['ms']['p99'])} "
                     f"({t['per_s'] / bw['per_s']:.2f}×) | no errors: {verdict(t['errors'] == 0)} | |")
@@ -1538,43 +1544,42 @@ def report(results, mode, command):
                     f"| no more than with none (+≤ 1 ms/s): {verdict(per_s(j['scheduled_cpu_s']) <= per_s(j['baseline_cpu_s']) + 1)} | |")
         if j["late_ms"]:
             late = summary(j["late_ms"])
-            rows.append(f"| cron run start after its slot (a job every second, {len(j['late_ms'])} runs) | {ms(late['p50'])} "
-                        f"| {ms(late['p95'])} | {ms(late['p99'])} | {ms(late['min'])} | scheduling {j['jobs']:,} jobs: "
+            rows.append(f"| cron run start after its slot (a job every second, {len(j['late_ms'])} runs) | {latency_cells(late)} "
+                        f"| scheduling {j['jobs']:,} jobs: "
                         f"{j['create_per_s']:,.0f} jobs/s | | |")
     x = results.get("metrics")
     if x:
         t = summary(x["scrape_ms"])
         counted = x["sleeping"] == x["registered"]
         rows.append(f"| `GET /metrics` with {x['registered']:,} registered workspaces ({x['scrape_bytes'] / 1024:.0f} KiB of text; "
-                    f"{x['sleeping']:,.0f} counted sleeping) | {ms(t['p50'])} | {ms(t['p95'])} | {ms(t['p99'])} | {ms(t['min'])} | "
+                    f"{x['sleeping']:,.0f} counted sleeping) | {latency_cells(t)} | "
                     f"| p99 ≤ 50 ms and every workspace counted: {verdict(t['p99'] <= 50 and counted)} | |")
     t = results.get("toolkits")
     if t:
         call, true = summary(t["sequential_ms"]), summary(t["spawn_true_ms"])
         rows.append(f"| tool call from a command in a workspace to an http handler on loopback and back ({t['calls']} calls) "
-                    f"| {ms(call['p50'])} | {ms(call['p95'])} | {ms(call['p99'])} | {ms(call['min'])} | spawning `true` there: "
+                    f"| {latency_cells(call)} | spawning `true` there: "
                     f"{ms(true['p50'])} | p50 ≤ 5 ms: {verdict(call['p50'] <= 5)} | |")
         rows.append(f"| {t['calls']} tool calls at once | {t['concurrent_wall_ms']:.0f} ms wall, {t['concurrent_ok']} ok | | | | | "
                     f"all ok: {verdict(t['concurrent_ok'] == t['calls'])} | |")
         if "mcp_call_ms" in t:
             mcp = summary(t["mcp_call_ms"])
             rows.append(f"| the same tool as an MCP tool: `tools/call` to `/.agentbox/bin/tool mcp` and back ({t['calls']} calls; "
-                        f"start + initialize + tools/list {t['mcp_start_ms']:.1f} ms) | {ms(mcp['p50'])} | {ms(mcp['p95'])} | {ms(mcp['p99'])} "
-                        f"| {ms(mcp['min'])} | the command: {ms(call['p50'])} | p50 ≤ 5 ms: {verdict(mcp['p50'] <= 5)} | |")
+                        f"start + initialize + tools/list {t['mcp_start_ms']:.1f} ms) | {latency_cells(mcp)} "
+                        f"| the command: {ms(call['p50'])} | p50 ≤ 5 ms: {verdict(mcp['p50'] <= 5)} | |")
     d = results.get("desktop")
     if d:
         start, shot, half = summary(d["start_ms"]), summary(d["screenshot_ms"]), summary(d["half_ms"])
-        q = lambda s: f"{ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['min'])}"
-        rows.append(f"| desktop: display start (Xvfb + Openbox in an awake workspace, `POST /desktop`, {start['n']}×) | {q(start)} "
+        rows.append(f"| desktop: display start (Xvfb + Openbox in an awake workspace, `POST /desktop`, {start['n']}×) | {latency_cells(start)} "
                     f"| | ≤ 500 ms: {verdict(start['p50'] <= 500)} | |")
-        rows.append(f"| desktop: 1280×800 screenshot, PNG over HTTP ({shot['n']}×, {d['png_bytes'] / 1e3:.0f} KB) | {q(shot)} "
+        rows.append(f"| desktop: 1280×800 screenshot, PNG over HTTP ({shot['n']}×, {d['png_bytes'] / 1e3:.0f} KB) | {latency_cells(shot)} "
                     f"| scale 0.5: {ms(half['p50'])} | p50 ≤ 50 ms: {verdict(shot['p50'] <= 50)} | |")
     g = results.get("gateway")
     if g:
         direct, through = summary(g["direct_ms"]), summary(g["gateway_ms"])
         added = through["p50"] - direct["p50"]
         rows.append(f"| LLM gateway: a non-streaming Messages call through it ({g['calls']} calls, keep-alive, from the host) "
-                    f"| {ms(through['p50'])} | {ms(through['p95'])} | {ms(through['p99'])} | {ms(through['min'])} | "
+                    f"| {latency_cells(through)} | "
                     f"straight to the upstream: {ms(direct['p50'])} (added {ms(added)}) | added ≤ 1 ms p50: {verdict(added <= 1)} | |")
         rows.append(f"| LLM gateway: {g['streams']} streamed calls at once ({g['stream_bytes']:,} bytes each) | "
                     f"{g['streams_whole']} whole in {g['streams_wall_ms']:.0f} ms | | | | | none lost: "
@@ -1585,13 +1590,13 @@ def report(results, mode, command):
                     f"| {s['events_per_s']:,.0f} events/s | | | | | ≥ 50k/s: {verdict(s['events_per_s'] >= 50000)} | |")
         for name, samples in s["pages"].items():
             p = summary(samples)
-            rows.append(f"| page of 100 events over HTTP, {name} of a {s['transcript']:,}-event transcript | {ms(p['p50'])} | {ms(p['p95'])} "
-                        f"| {ms(p['p99'])} | {ms(p['min'])} | | ≤ 5 ms: {verdict(p['p50'] <= 5)} | |")
+            rows.append(f"| page of 100 events over HTTP, {name} of a {s['transcript']:,}-event transcript | {latency_cells(p)} "
+                        f"| | ≤ 5 ms: {verdict(p['p50'] <= 5)} | |")
     f = results.get("fan_out")
     if f:
         t = f["finished_ms"]
         rows.append(f"| {f['subscribers']:,} SSE subscribers × {f['events']:,} events: time until each has all "
-                    f"| {ms(t['p50'])} | {ms(t['p95'])} | {ms(t['p99'])} | {ms(t['min'])} | "
+                    f"| {latency_cells(t)} | "
                     f"{f['deliveries_per_s']:,.0f} deliveries/s | every event to every subscriber: "
                     f"{verdict(f['complete'] == f['subscribers'])} ({f['complete']} of {f['subscribers']}) | |")
     p = results.get("previews")
@@ -1632,14 +1637,13 @@ def report(results, mode, command):
                     f"{f['fork_ms']:,.0f} ms | | | | | | |")
     n = results.get("neighbours")
     if n:
-        q = lambda x: f"{ms(x['p50'])} | {ms(x['p95'])} | {ms(x['p99'])} | {ms(x['min'])}"
         load, idle, loaded, c = n["latency_ms"], n["probe_idle_ms"], n["probe_loaded_ms"], n["cores"]
         if load:
             rows.append(f"| noisy neighbours: {n['workspaces']:,} workspaces' `echo` exec loops over {n['connections']} keep-alive "
-                        f"connections for {n['seconds']:.0f} s, per exec | {q(load)} | max {ms(load['max'])}; "
+                        f"connections for {n['seconds']:.0f} s, per exec | {latency_cells(load)} | max {ms(load['max'])}; "
                         f"{n['requests_per_s']:,.0f} execs/s ({n['requests']:,} in all) | no errors: {verdict(n['errors'] == 0)} ({n['errors']}) | |")
         if loaded:
-            rows.append(f"| an idle neighbour's `echo` exec every 100 ms, during that load ({loaded['n']} samples) | {q(loaded)} "
+            rows.append(f"| an idle neighbour's `echo` exec every 100 ms, during that load ({loaded['n']} samples) | {latency_cells(loaded)} "
                         f"| without the load: p50 {ms(idle['p50'])}, p99 {ms(idle['p99'])}, max {ms(idle['max'])} "
                         f"({loaded['p50'] / idle['p50']:.1f}× at p50); loaded max {ms(loaded['max'])} | | |")
         rows.append(f"| CPU during that load (cores of {os.cpu_count()}; load average before: {n['load_average_before']:.1f}) | "
