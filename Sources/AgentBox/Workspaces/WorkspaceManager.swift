@@ -313,12 +313,20 @@ public final class WorkspaceManager: Sendable {
         // One more than asked tells whether another page follows.
         let records = try await store.workspaces(after: after, limit: limit + 1)
         let page = records.prefix(limit)
-        var items = page.map { runtimes.runtime($0.key)?.snapshot ?? Self.sleepingSnapshot($0, configuration: configuration) }
+        var items: [Workspace] = []
+        var notLoaded: [WorkspaceKey] = []
+        for record in page {
+            if let runtime = runtimes.runtime(record.key) {
+                items.append(runtime.snapshot)
+            } else {
+                items.append(Self.sleepingSnapshot(record, configuration: configuration))
+                notLoaded.append(record.key)
+            }
+        }
         if let cluster {
             // Workspaces another node serves: the state that node recorded.
-            let others = items.filter { runtimes.runtime($0.key) == nil }.map(\.key)
-            if !others.isEmpty {
-                let states = try await cluster.recordedStates(of: others)
+            if !notLoaded.isEmpty {
+                let states = try await cluster.recordedStates(of: notLoaded)
                 for index in items.indices { if let state = states[items[index].key] { items[index].state = state } }
             }
         }
