@@ -103,4 +103,26 @@ struct DesktopCommandsTests {
         #expect(Array(png.suffix(8).prefix(4)) == Array("IEND".utf8))
         #expect(throws: AgentBoxError.self) { try WorkspaceRuntime.encodePNG(pixels, width: 4, height: 4, outWidth: 0, outHeight: 2) }
     }
+
+    /// Openbox prints messages of its own on standard output before it manages the screen: only the `--startup`
+    /// line, whole and on its own, says the window manager is ready; a longer line that starts with it does not.
+    @Test func aReadyLineIsThatLineOnly() async {
+        let tail = DesktopProgramTail(readyLine: DesktopCommands.windowManagerReady)
+        tail.append(Array("Openbox-Message: Unable to find a valid menu file\n".utf8), standardOutput: true)
+        tail.append(Array("\(DesktopCommands.windowManagerReady)-not\n".utf8), standardOutput: true)
+        tail.append(Array("\(DesktopCommands.windowManagerReady)\n".utf8), standardOutput: false)
+        tail.append(Array("x\(DesktopCommands.windowManagerReady)\n".utf8), standardOutput: true)
+        tail.markEnded()
+        #expect(await tail.ready() == false)
+
+        let split = DesktopProgramTail(readyLine: "ready")
+        split.append(Array("noise\nre".utf8), standardOutput: true)
+        split.append(Array("ady\n".utf8), standardOutput: true)
+        #expect(await split.ready())
+
+        // Without a ready line, Xvfb's display number (any line) is enough.
+        let xvfb = DesktopProgramTail()
+        xvfb.append(Array("0\n".utf8), standardOutput: true)
+        #expect(await xvfb.ready())
+    }
 }

@@ -27,13 +27,19 @@ struct DesktopEndToEndTests {
         return path
     }
 
-    /// Waits until a window whose title contains `title` is listed; returns it.
-    func window(_ client: AgentBoxClient, _ key: String, titled title: String) async throws -> DesktopWindow? {
-        for _ in 0..<100 {
+    /// Waits until a window whose title contains `title` is listed; returns it. When the window does not come, the
+    /// record says what became of `process` (the program that should have opened it): its state and its output.
+    func window(_ client: AgentBoxClient, _ key: String, titled title: String, from process: WorkspaceProcess) async throws -> DesktopWindow? {
+        let deadline = ContinuousClock.now + .seconds(45)
+        while ContinuousClock.now < deadline {
             if let window = try await client.windows(key).items.first(where: { $0.title.contains(title) }) { return window }
+            if try await client.process(key, process.id).status != .running { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        Issue.record("no window titled '\(title)' appeared: \(try await client.windows(key).items)")
+        let state = try await client.process(key, process.id)
+        let output = try await client.output(key, process.id)
+        Issue.record(
+            "no window titled '\(title)' appeared: \(try await client.windows(key).items); \(process.command) is \(state.status) (exit \(String(describing: state.exitCode))), stdout \(output.stdout.debugDescription), stderr \(output.stderr.debugDescription)")
         return nil
     }
 
@@ -68,8 +74,8 @@ struct DesktopEndToEndTests {
             #expect(int(halfInfo["width"]) == 320 && int(halfInfo["height"]) == 200)
 
             // xterm: type into it, and the pixels change where the text went (inside its window, nowhere else).
-            _ = try await client.spawn(key, SpawnRequest(command: "xterm", args: ["-geometry", "80x24+40+40", "-T", "e2e-xterm"]))
-            guard let xterm = try await window(client, key, titled: "e2e-xterm") else { return }
+            let xtermProcess = try await client.spawn(key, SpawnRequest(command: "xterm", args: ["-geometry", "80x24+40+40", "-T", "e2e-xterm"]))
+            guard let xterm = try await window(client, key, titled: "e2e-xterm", from: xtermProcess) else { return }
             try await client.focusWindow(key, id: xterm.id)
             try await Task.sleep(for: .milliseconds(300))
             let before = try save(try await client.screenshot(key), "before.png", in: shots)
@@ -109,7 +115,7 @@ struct DesktopEndToEndTests {
                 SpawnRequest(
                     command: "xmessage",
                     args: ["-geometry", "+600+300", "-buttons", "Press me:7", "-xrm", "*Command.width: 300", "-xrm", "*Command.height: 160", "-title", "e2e-button", "Click"]))
-            guard let box = try await window(client, key, titled: "e2e-button") else { return }
+            guard let box = try await window(client, key, titled: "e2e-button", from: message) else { return }
             try await client.mouse(key, .init(action: .click, x: box.x + box.width / 2, y: box.y + box.height - 60))
             let exited = try await client.wait(key, message.id, timeoutMs: 5000)
             #expect(exited.exitCode == 7, "the button's value: \(exited)")

@@ -34,7 +34,10 @@ enum DesktopCommands {
     }
 
     /// The window manager: Openbox, light and EWMH-compliant (what wmctrl needs to list, focus and close windows).
-    static let windowManager = ["openbox", "--sm-disable"]
+    /// Openbox runs its `--startup` command once it manages the screen: the line it prints says the desktop is ready
+    /// (Openbox's own messages, such as a missing menu file, come on standard output too).
+    static let windowManager = ["openbox", "--sm-disable", "--startup", "/bin/echo \(windowManagerReady)"]
+    static let windowManagerReady = "agentbox-window-manager-ready"
 
     /// The VNC server of the live view, on the workspace's own loopback; `viewOnly` ignores the viewer's input.
     static func vnc(port: Int, viewOnly: Bool) -> [String] {
@@ -177,12 +180,15 @@ enum DesktopCommands {
 
     /// One shell script that prints the focused window's id (decimal, possibly empty), then each window the window
     /// manager lists (wmctrl) with its client area's absolute geometry (xwininfo; wmctrl's own `-G` figures are
-    /// off by the decorations): `0x0060000c X Y WIDTH HEIGHT title words`.
+    /// off by the decorations): `0x0060000c X Y WIDTH HEIGHT title words`. Without a window manager wmctrl fails,
+    /// and so does the script (an empty list would say "no windows" when the truth is "cannot tell").
     static let windowList = [
         "/bin/sh", "-c",
         """
         echo "active=$(xdotool getwindowfocus 2>/dev/null)"
-        wmctrl -l | while read -r id desktop host title; do
+        windows=$(wmctrl -l) || exit 1
+        printf '%s\n' "$windows" | while read -r id desktop host title; do
+          [ -n "$id" ] || continue
           geometry=$(xwininfo -id "$id" 2>/dev/null | awk '/Absolute upper-left X/{x=$NF} /Absolute upper-left Y/{y=$NF} /^ *Width:/{w=$NF} /^ *Height:/{h=$NF} END{print x, y, w, h}')
           echo "$id $geometry $title"
         done

@@ -47,10 +47,13 @@ final class WorkspaceDesktop {
 
 /// The last bytes a desktop program wrote (to say why it failed), whether it has ended, and whether it has said it is
 /// ready: a line on its standard output (Xvfb's `-displayfd 1` writes the display's number there once it accepts
-/// clients).
+/// clients), or, given `readyLine`, that very line (Openbox writes messages of its own to standard output first).
 final class DesktopProgramTail: Sendable {
     private struct State {
         var bytes: [UInt8] = []
+        /// The standard output's line so far (only while it could still be `readyLine`).
+        var line: [UInt8] = []
+        var lineTooLong = false
         var ended = false
         var ready = false
         var nextWaiter = 0
@@ -58,19 +61,40 @@ final class DesktopProgramTail: Sendable {
     }
 
     private let state = Mutex(State())
+    private let readyLine: [UInt8]?
     static let capacity = 2048
 
-    /// Keeps the last bytes of the program's output; a newline on its standard output makes it ready.
+    init(readyLine: String? = nil) {
+        self.readyLine = readyLine.map { Array($0.utf8) }
+    }
+
+    /// Keeps the last bytes of the program's output; a line on its standard output (`readyLine`, when given) makes
+    /// it ready.
     func append(_ chunk: some Collection<UInt8>, standardOutput: Bool = false) {
         let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.bytes += chunk
             if state.bytes.count > Self.capacity { state.bytes.removeFirst(state.bytes.count - Self.capacity) }
-            guard standardOutput, !state.ready, chunk.contains(10) else { return [] }
+            guard standardOutput, !state.ready, saysReady(chunk, &state) else { return [] }
             state.ready = true
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume(returning: true) }
+    }
+
+    /// Whether `chunk` ends a line that says the program is ready. Only a line as long as `readyLine` is kept.
+    private func saysReady(_ chunk: some Collection<UInt8>, _ state: inout State) -> Bool {
+        guard let readyLine else { return chunk.contains(10) }
+        for byte in chunk {
+            if byte == 10 {
+                if !state.lineTooLong, state.line == readyLine { return true }
+                state.line.removeAll(keepingCapacity: true)
+                state.lineTooLong = false
+            } else if !state.lineTooLong {
+                if state.line.count < readyLine.count { state.line.append(byte) } else { state.lineTooLong = true }
+            }
+        }
+        return false
     }
 
     func markEnded() {

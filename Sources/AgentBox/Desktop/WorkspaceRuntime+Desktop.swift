@@ -134,7 +134,16 @@ extension WorkspaceRuntime {
         }
         let windowManager: SandboxProcess
         do {
-            windowManager = try await startDesktopProgram(DesktopCommands.windowManager).process
+            let (process, tail) = try await startDesktopProgram(DesktopCommands.windowManager, readyLine: DesktopCommands.windowManagerReady)
+            windowManager = process
+            // Until the window manager manages the screen, wmctrl lists nothing and cannot focus or close: the
+            // desktop is not started until it says so (its `--startup` command prints a line).
+            guard await Self.ready(tail, within: Self.displayStartLimit) else {
+                process.killTree()
+                let said = tail.text
+                let why = tail.ended ? "the window manager ended" : "the window manager did not start within \(Self.displayStartLimit)"
+                throw AgentBoxError(.badGateway, why + (said.isEmpty ? "" : ": \(said.suffix(400))"))
+            }
         } catch {
             connection.close()
             xvfb.killTree()
@@ -150,21 +159,25 @@ extension WorkspaceRuntime {
     /// How long the X server may take to start (it compiles its keymap first; a loaded machine makes that slow).
     static let displayStartLimit: Duration = .seconds(60)
 
-    /// Waits until the X server says it accepts clients (`-displayfd 1`: a line on its standard output), then
-    /// connects the server's X client to the display's abstract socket (`@/tmp/.X11-unix/X0`) inside the workspace's
-    /// network namespace.
-    private nonisolated func connectDisplay(network: WorkspaceNetwork, server: DesktopProgramTail) async throws -> X11Connection {
-        let ready = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await server.ready() }
+    /// Whether the program said it is ready (a line on its standard output) within `limit`; false when it ended first.
+    private static func ready(_ tail: DesktopProgramTail, within limit: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await tail.ready() }
             group.addTask {
-                try? await Task.sleep(for: Self.displayStartLimit)
+                try? await Task.sleep(for: limit)
                 return false
             }
             let first = await group.next() ?? false
             group.cancelAll()
             return first
         }
-        guard ready else {
+    }
+
+    /// Waits until the X server says it accepts clients (`-displayfd 1`: a line on its standard output), then
+    /// connects the server's X client to the display's abstract socket (`@/tmp/.X11-unix/X0`) inside the workspace's
+    /// network namespace.
+    private nonisolated func connectDisplay(network: WorkspaceNetwork, server: DesktopProgramTail) async throws -> X11Connection {
+        guard await Self.ready(server, within: Self.displayStartLimit) else {
             let said = server.text
             if said.contains("server already running") {
                 // Something in the workspace runs an X server of its own on the display's socket.
@@ -205,7 +218,7 @@ extension WorkspaceRuntime {
 
     /// Starts one of the desktop's programs in the sandbox with `DISPLAY` set, outside the process table. Its output
     /// is read (the last bytes kept, to say why it failed) until it ends; the task that reads it is the sandbox's.
-    private func startDesktopProgram(_ arguments: [String]) async throws -> (process: SandboxProcess, tail: DesktopProgramTail) {
+    private func startDesktopProgram(_ arguments: [String], readyLine: String? = nil) async throws -> (process: SandboxProcess, tail: DesktopProgramTail) {
         let sandbox = try runningSandbox()
         let process: SandboxProcess
         do {
@@ -213,7 +226,7 @@ extension WorkspaceRuntime {
         } catch let error as SandboxError {
             throw mapDesktopStartError(error, program: arguments[0])
         }
-        let tail = DesktopProgramTail()
+        let tail = DesktopProgramTail(readyLine: readyLine)
         sandboxTasks.start { [weak self] task in
             await withTaskGroup(of: Void.self) { group in
                 for (channel, standardOutput) in [(process.stdout, true), (process.stderr, false)] {

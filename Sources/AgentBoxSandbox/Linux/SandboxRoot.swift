@@ -23,8 +23,10 @@ enum SandboxRoot {
     ]
 
     /// Host entries under /var that package managers need, copied into the sandbox /var: dpkg's and apt's state (what
-    /// is installed, the package lists), so that `apt-get install` in a workspace knows the system it runs on.
-    static let passthroughVar = ["lib/dpkg", "lib/apt", "lib/ucf", "lib/pam", "cache/apt", "cache/debconf"]
+    /// is installed, the package lists), so that `apt-get install` in a workspace knows the system it runs on; and
+    /// fontconfig's cache of the host's fonts, or each workspace's first program that draws text (Openbox, xterm,
+    /// matplotlib) rebuilds it, some 0.3–0.7 s.
+    static let passthroughVar = ["lib/dpkg", "lib/apt", "lib/ucf", "lib/pam", "cache/apt", "cache/debconf", "cache/fontconfig"]
     /// The sandbox /etc, made once per state of the host's files it copies and shared by every server of the host
     /// (`AGENTBOX_ETC_CACHE` moves it): a copy per data directory cost each new server, and each test, a few hundred
     /// file copies on the thread that opened it. The stamp names the version of what AgentBox generates and the
@@ -143,13 +145,14 @@ enum SandboxRoot {
     }
 
     /// The sandbox /var (the lower layer of every workspace's /var): the empty directories and a copy of
-    /// `passthroughVar`, made once per version of the host's dpkg status under `cache` and shared by every server of
+    /// `passthroughVar`, made once per version of the host's dpkg status (and of this list) under `cache` and shared by every server of
     /// the host (a copy of some 50 MB: per data directory it would cost each test and each new server a second).
     /// Returns the directory; older versions are removed.
     static func prepareVar(cache: URL) throws -> URL {
         var status = stat()
         let source = stat("/var/lib/dpkg/status", &status) == 0 ? "\(status.st_mtim.tv_sec)-\(status.st_mtim.tv_nsec)-\(status.st_size)" : "none"
-        return try cached(in: cache, stamp: source) { building in
+        // The version of what is copied comes first: a new entry in `passthroughVar` makes a new copy.
+        return try cached(in: cache, stamp: "v2-" + source) { building in
             let files = FileManager.default
             try files.createDirectory(at: building, withIntermediateDirectories: true)
             chmod(building.path, 0o755)
