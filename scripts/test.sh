@@ -30,15 +30,17 @@ export AGENTBOX_POSTGRES_URL
 AGENTBOX_WEED=$(bash scripts/setup-s3.sh)
 export AGENTBOX_WEED
 swift build --build-tests
+# Each test pass runs under scripts/bounded.sh: a hang fails the pass after its limit (normal runs take 1-5 minutes)
+# and prints the tests that never ended and the test process's stacks, instead of using up CI's time.
 # Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python
 # clients). Together, on two cores, the live-server route tests' 20 s client timeout was reached under the load.
-swift test --skip-build --skip EndToEndTests
+bash scripts/bounded.sh 900 swift test --skip-build --skip EndToEndTests
 # The end-to-end tests in two passes as well: the heaviest suites (three cluster nodes with Postgres and SeaweedFS,
 # X displays, the E2B SDKs, Chromium, and every suite that runs Claude Code, Codex or Amp) apart from the rest, so that on two cores no test waits
 # minutes for CPU behind all the others (CI saw a permission reply, an X server and an xterm each take tens of seconds).
 heavy='EndToEndTests\.(ClusterEndToEndTests|DesktopEndToEndTests|E2BEndToEndTests|InspectorBrowserEndToEndTests|ClaudeCodeEndToEndTests|CodexEndToEndTests|AmpEndToEndTests|MCPServersEndToEndTests|LLMGatewayAgentTests|ToolkitMCPEndToEndTests)'
-swift test --skip-build --filter EndToEndTests --skip "$heavy"
-swift test --skip-build --filter "$heavy"
+bash scripts/bounded.sh 1200 swift test --skip-build --filter EndToEndTests --skip "$heavy"
+bash scripts/bounded.sh 900 swift test --skip-build --filter "$heavy"
 # The server fuzzed through its own OpenAPI document (schemathesis, bounded to a few minutes): no server errors.
 AGENTBOX_SCHEMATHESIS_EXAMPLES=25 bash scripts/schemathesis.sh
 # Smoke runs of the benchmarks, so that they never rot (the full runs are in BENCHMARKS.md): the in-process store

@@ -17,7 +17,7 @@ final class ChildJSONRPC: Sendable {
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runWithDefaultSignalMask()
         self.process = process
         let writer = stdin.fileHandleForWriting
         let connection = JSONRPCConnection { line in try writer.write(contentsOf: line) }

@@ -411,7 +411,7 @@ final class ClaudeProcess: Sendable {
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderrPipe
-        try process.run()
+        try process.runWithDefaultSignalMask()
         self.process = process
         input = stdin.fileHandleForWriting
         let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .unbounded)

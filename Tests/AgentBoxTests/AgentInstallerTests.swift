@@ -55,7 +55,11 @@ struct AgentDownloadTests {
         server.standardOutput = output
         server.standardError = FileHandle.nullDevice
         try server.run()
-        defer { server.terminate() }
+        // SIGKILL: Foundation's Process starts children with this thread's signal mask, in which TERM is blocked.
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
         let line = await Task.detached { () -> String in
             var text = ""
             while !text.contains("\n") {

@@ -7,8 +7,8 @@ import WeedSupport
 /// is checked against a SigV4 signature. `AGENTBOX_WEED` names the binary (`bash scripts/setup-s3.sh` installs it);
 /// without it the S3 tests are skipped.
 ///
-/// One server per test process, started on first use. It is stopped at exit; a watchdog shell also stops it if the
-/// test process dies without exiting.
+/// One server per test process, started on first use. A watchdog shell stops it when the test process has ended
+/// (exited, crashed or killed).
 actor WeedServer {
     static let binary: String? = ProcessInfo.processInfo.environment["AGENTBOX_WEED"].flatMap { $0.isEmpty ? nil : $0 }
     static let skipMessage = "set AGENTBOX_WEED to SeaweedFS's weed (AGENTBOX_WEED=$(bash scripts/setup-s3.sh)) to run the S3 tests"
@@ -53,8 +53,6 @@ actor WeedServer {
         }
     }
 
-    nonisolated(unsafe) private static var runningPID: Int32 = 0
-
     private static func start() async throws -> WeedServer {
         guard let binary else { throw BlobError(.invalidArgument, skipMessage) }
         let directory = try TemporaryDirectory("weed")
@@ -62,25 +60,29 @@ actor WeedServer {
         let ports = try WeedLaunch.freeLoopbackPorts()
         WeedLaunch.removeStaleSockets(ports: ports)
         let arguments = WeedLaunch.arguments(directory: directory.path, ports: ports)
-        // The watchdog: weed runs as long as this test process does, and its directory goes with it.
-        // weed also listens on /tmp/seaweedfs-*-grpc-<port>.sock, which no option moves and it leaves behind.
+        // The watchdog: weed runs as long as this test process does, and its directory goes with it. weed also
+        // listens on /tmp/seaweedfs-*-grpc-<port>.sock, which no option moves and it leaves behind.
+        // - The test process counts as gone once it is a zombie: `swift test` reaps it only after the end of its
+        //   output, so a watchdog that waited for the reaping (and held that output open) would wait for ever.
+        // - The shell's output is not the test process's: it must not keep `swift test` from reading to the end.
+        // - No signal is sent to it: Foundation's Process starts children with the spawning thread's signal mask,
+        //   where a test thread has TERM blocked (a trap would never run).
         let sockets = WeedLaunch.socketPatterns(ports: ports).joined(separator: " ")
         let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let script = """
             \(quoted) >'\(directory.path)/weed.log' 2>&1 &
             child=$!
-            trap 'kill $child 2>/dev/null; wait $child; rm -rf '\''\(directory.path)'\'' \(sockets); exit 0' TERM INT
-            while kill -0 \(getpid()) 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done
-            kill $child 2>/dev/null; wait $child; rm -rf '\(directory.path)' \(sockets)
+            alive() { state=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -d' ' -f1) && [ -n "$state" ] && [ "$state" != Z ]; }
+            while alive \(getpid()) && kill -0 $child 2>/dev/null; do sleep 1; done
+            kill -9 $child 2>/dev/null; wait $child; rm -rf '\(directory.path)' \(sockets)
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", script]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
         try process.run()
-        runningPID = process.processIdentifier
-        atexit {
-            if WeedServer.runningPID > 0 { kill(WeedServer.runningPID, SIGTERM) }
-        }
         let endpoint = URL(string: WeedLaunch.endpoint(ports: ports))!
         let server = WeedServer(endpoint: endpoint, directory: directory, process: process)
         try await server.waitUntilReady()
