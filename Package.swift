@@ -271,7 +271,7 @@ let package = Package(
         .testTarget(
             name: "AgentBoxServerTests",
             dependencies: [
-                "AgentBoxServer", "AgentBox", "AgentBoxAPI", "AgentBoxModelServer", "AgentBoxStore", "AgentBoxE2B",
+                "AgentBoxServer", "AgentBox", "AgentBoxAPI", "AgentBoxSandbox", "AgentBoxModelServer", "AgentBoxStore", "AgentBoxE2B",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -160,21 +160,34 @@ public struct AgentBoxConfiguration: Sendable {
         WorkspaceIDs(start: sandboxUIDBase &+ UInt32(clamping: sandboxNumber) &* WorkspaceIDs.slot)
     }
 
-    /// The host uid of the agent user (uid 1000 inside) of the sandbox with `sandboxNumber`: the owner of the files
-    /// the server writes for it.
+    /// The host uid of the agent user (uid 1000 inside) of the sandbox with `sandboxNumber`: what its processes run as.
     func hostUID(sandboxNumber: Int) -> UInt32 { workspaceIDs(sandboxNumber: sandboxNumber).start + WorkspaceIDs.agent }
 
-    /// The walk that hands a tree made for another workspace (a fork's snapshot, an image) to this one's ids, when
-    /// its processes run as its own ids.
-    func ownershipWalk(sandboxNumber: Int) -> OwnershipWalk? {
-        sandbox?.runsAsWorkspaceUID == true
-            ? OwnershipWalk(ids: workspaceIDs(sandboxNumber: sandboxNumber), base: sandboxUIDBase) : nil
+    /// The storage range: the ids every workspace's files carry on disk when the sandbox can mount them idmapped
+    /// (root, and idmapped mounts work). It is the range of sandbox number 0, which no workspace gets (numbers start
+    /// at 1), so no process ever runs as these ids: an escaped process owns no workspace's files, its own included.
+    /// Snapshots, forks and images keep the ids as they are: no walk over the files. `nil`: each workspace's files
+    /// carry its own range (and a fork walks every inode to hand it to the fork's).
+    var storageIDs: WorkspaceIDs? {
+        sandbox?.runsAsWorkspaceUID == true && sandbox?.idmapsStorage == true ? workspaceIDs(sandboxNumber: 0) : nil
     }
 
-    /// The owner of the files the server creates for the workspace with `sandboxNumber`: its host uid when its
-    /// processes run as that uid, else `nil` (the server's own uid).
+    /// The ids the files of the workspace with `sandboxNumber` carry on disk: the storage range, else its own.
+    func fileIDs(sandboxNumber: Int) -> WorkspaceIDs {
+        storageIDs ?? workspaceIDs(sandboxNumber: sandboxNumber)
+    }
+
+    /// The walk that hands a tree made for another workspace (an image, a workspace from before the storage range)
+    /// to the ids this one's files carry, when its processes run as its own ids.
+    func ownershipWalk(sandboxNumber: Int) -> OwnershipWalk? {
+        sandbox?.runsAsWorkspaceUID == true
+            ? OwnershipWalk(ids: fileIDs(sandboxNumber: sandboxNumber), base: sandboxUIDBase) : nil
+    }
+
+    /// The owner of the files the server creates for the workspace with `sandboxNumber`: its agent's id on disk (in
+    /// the storage range, or its own) when its processes run as their own ids, else `nil` (the server's own uid).
     func fileOwner(sandboxNumber: Int) -> UInt32? {
-        sandbox?.runsAsWorkspaceUID == true ? hostUID(sandboxNumber: sandboxNumber) : nil
+        sandbox?.runsAsWorkspaceUID == true ? fileIDs(sandboxNumber: sandboxNumber).start + WorkspaceIDs.agent : nil
     }
 }
 

@@ -9,6 +9,9 @@ public protocol SandboxBackend: Sendable {
     /// Whether the workspace's processes run as its own host uid (``SandboxSpec/hostUID``): then files the server
     /// creates for the workspace must belong to that uid.
     var runsAsWorkspaceUID: Bool { get }
+    /// Whether workspaces' files may be kept in one storage range of ids and mounted idmapped into each sandbox
+    /// (``SandboxSpec/storageIDs``): root, and a kernel and file system with idmapped mounts.
+    var idmapsStorage: Bool { get }
     /// Starts an empty sandbox for a workspace; its processes are started with ``Sandbox/spawn(_:)``.
     func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox
     /// Where the AgentBox tool `name` (`mock-agent`) is, in a sandbox's own view; `nil` when it was not built.
@@ -26,6 +29,7 @@ public protocol SandboxBackend: Sendable {
 }
 
 extension SandboxBackend {
+    public var idmapsStorage: Bool { false }
     public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? { nil }
     public func runPool() async {}
 }

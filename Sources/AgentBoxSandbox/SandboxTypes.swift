@@ -11,6 +11,10 @@ public struct SandboxSpec: Sendable {
     /// The workspace's range of host ids: when set (and the server is root), its processes run as root of a user
     /// namespace of its own over these ids, with a writable system layer under `<hostDirectory>/system`.
     public var ids: WorkspaceIDs?
+    /// The ids the workspace's files carry on disk, when not `ids` (with `ids` set): the server's storage range, owned
+    /// by no process. `<hostDirectory>` is then mounted into the sandbox idmapped from these ids to `ids`, so that
+    /// inside they are the workspace's own (see docs/STORAGE.md, "Forks and ids").
+    public var storageIDs: WorkspaceIDs?
     /// Image system layers under the workspace's own, top first (each holds `usr`, `etc` and `var`).
     public var imageLayers: [URL]
     public var limits: SandboxLimits
@@ -21,9 +25,10 @@ public struct SandboxSpec: Sendable {
 
     public init(
         id: String, hostDirectory: URL, hostUID: UInt32?, limits: SandboxLimits, hostname: String = "workspace",
-        mounts: [SandboxMount] = [], ids: WorkspaceIDs? = nil, imageLayers: [URL] = []
+        mounts: [SandboxMount] = [], ids: WorkspaceIDs? = nil, storageIDs: WorkspaceIDs? = nil, imageLayers: [URL] = []
     ) {
         self.ids = ids
+        self.storageIDs = storageIDs
         self.imageLayers = imageLayers
         self.id = id
         self.hostDirectory = hostDirectory

@@ -1024,11 +1024,12 @@ let privilegeAttacks: [SandboxAttack] = [
         // user running it stays 1000.
         lines: ["4755", "1000", "nosuid=1"],
         verify: { scene, _ in
-            // On the host the file belongs to the workspace's root, an unprivileged uid: a setuid bit there gains nothing.
+            // On the host the file belongs to the root of the ids the workspace's files carry on disk (the storage
+            // range, which no process runs as), an unprivileged uid: a setuid bit there gains nothing.
             let runtime = try await scene.manager.runtime(for: key("attacker"))
             var info = stat()
             #expect(stat(runtime.directory.appendingPathComponent("workspace/suid-id").path, &info) == 0)
-            #expect(info.st_uid == scene.attackerHostUID && info.st_uid != 0, "owner \(info.st_uid)")
+            #expect(info.st_uid == runtime.diskIDs.start && info.st_uid != 0, "owner \(info.st_uid)")
         }),
     SandboxAttack(
         area: .privileges, name: "chown a file to another uid, and to one outside the workspace's range",
@@ -1040,7 +1041,7 @@ let privilegeAttacks: [SandboxAttack] = [
             let runtime = try await scene.manager.runtime(for: key("attacker"))
             var info = stat()
             #expect(stat(runtime.directory.appendingPathComponent("workspace/to-root").path, &info) == 0)
-            #expect(info.st_uid == scene.attackerHostUID + 1001, "owner on the host \(info.st_uid): inside the workspace's range")
+            #expect(info.st_uid == runtime.diskIDs.start + 1001, "owner on the host \(info.st_uid): inside the range of the workspace's files")
         }),
     SandboxAttack(
         area: .privileges, name: "file capabilities (setcap, security.capability), capset and ambient capabilities",
@@ -1072,8 +1073,10 @@ let privilegeAttacks: [SandboxAttack] = [
             try reader.run()
             let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             reader.waitUntilExit()
+            // Through the idmapped mount the kernel stores the root id mapped to the storage range: on the host it names
+            // a root no process runs as.
             if text != "none\n" {
-                #expect(text == "3 \(scene.attackerHostUID)\n", "a namespaced capability, valid only where the workspace's root is root: \(text)")
+                #expect(text == "3 \(runtime.diskIDs.start)\n", "a namespaced capability, valid only where the workspace's root is root: \(text)")
             }
         }),
     SandboxAttack(

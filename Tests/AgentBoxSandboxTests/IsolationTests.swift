@@ -1,4 +1,5 @@
 import AgentBox
+import AgentBoxSandbox
 import AgentBoxAPI
 import Foundation
 import Testing
@@ -111,8 +112,12 @@ struct IsolationTests {
             let runtime = try await manager.runtime(for: key("uid"))
             var info = stat()
             #expect(stat(runtime.directory.appendingPathComponent("workspace/mine").path, &info) == 0)
-            #expect(info.st_uid >= 200_000, "files written inside belong to the workspace's own host uid, not root")
-            #expect(!hostProcesses(uid: info.st_uid).isEmpty, "its processes run as that uid on the host")
+            #expect(info.st_uid >= 200_000, "files written inside belong to an unprivileged host uid, not root")
+            // On disk they carry the storage range's ids, which no process runs as (an escaped process owns no
+            // workspace's files, its own included); its processes run as the workspace's own range.
+            #expect(runtime.diskIDs.inside(info.st_uid) == 0, "root's file inside is the storage range's root: \(info.st_uid)")
+            #expect(hostProcesses(uid: info.st_uid).isEmpty, "no process runs as the storage ids")
+            #expect(!hostProcesses(uid: runtime.hostUID - WorkspaceIDs.agent).isEmpty, "its processes run as its own range's root on the host")
             await manager.shutdown()
         }
     }

@@ -1,4 +1,5 @@
 import AgentBox
+import AgentBoxSandbox
 import AgentBoxAPI
 import Foundation
 import Testing
@@ -207,16 +208,16 @@ struct SandboxLifecycleTests {
             let manager = try makeManager(directory)
             _ = try await manager.run("orphans", "touch /workspace/marker; (setsid sleep 300 &); nohup sleep 301 >/dev/null 2>&1 &")
             let runtime = try await manager.runtime(for: key("orphans"))
-            var info = stat()
-            stat(runtime.directory.appendingPathComponent("workspace/marker").path, &info)
-            #expect(!hostProcesses(uid: info.st_uid).isEmpty)
+            // Its processes run as its range's root on the host (root inside).
+            let root = runtime.hostUID - WorkspaceIDs.agent
+            #expect(!hostProcesses(uid: root).isEmpty)
             _ = try await manager.sleep(key: key("orphans"))
-            #expect(hostProcesses(uid: info.st_uid).isEmpty, "nothing of the workspace runs on the host after sleep")
+            #expect(hostProcesses(uid: root).isEmpty, "nothing of the workspace runs on the host after sleep")
             // Files persist and the next action wakes it.
             let again = try await manager.run("orphans", "ls /workspace")
             #expect(again.stdout.contains("marker"))
             await manager.shutdown()
-            #expect(hostProcesses(uid: info.st_uid).isEmpty, "nor after shutdown")
+            #expect(hostProcesses(uid: root).isEmpty, "nor after shutdown")
         }
     }
 

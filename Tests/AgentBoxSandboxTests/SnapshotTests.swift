@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxSandbox
 import Foundation
 import NIOCore
 import Testing
@@ -44,6 +45,52 @@ struct SnapshotTests {
             #expect(!createdAgain)
             #expect(again.limits.memoryMb == 512)
             await manager.shutdown()
+        }
+    }
+
+    /// The storage range: every workspace's files carry its ids on disk and are mounted idmapped into each sandbox,
+    /// so a fork in the pool is one btrfs snapshot, with no walk over its files (a chown would change their ctime);
+    /// inside, the fork's files are its own. A workspace whose files carry its own range (from before the storage
+    /// range) is handed to it once, at its next boot.
+    @Test(.enabled(if: Host.hasBtrfs, "needs btrfs"))
+    func aForkWalksNoFileAndOlderFilesAreHandedToTheStorageRange() async throws {
+        try await withPoolManager { manager, _ in
+            let setup = try await manager.run(
+                "origin", "mkdir -p /workspace/many && for i in $(seq 1 200); do echo $i > /workspace/many/f$i; done; echo mine > /home/agent/a.txt && chown 1000:1000 /home/agent/a.txt")
+            #expect(setup.exitCode == 0, "\(setup)")
+            let origin = try await manager.runtime(for: key("origin"))
+            let storage = origin.diskIDs
+            #expect(storage.start != origin.hostUID - WorkspaceIDs.agent, "the files' ids are not the ids its processes run as")
+            func owner(_ path: URL) -> (uid: UInt32, ctime: Int) {
+                var info = stat()
+                stat(path.path, &info)
+                return (info.st_uid, info.st_ctim.tv_sec * 1_000_000_000 + info.st_ctim.tv_nsec)
+            }
+            let originFile = owner(origin.directory.appendingPathComponent("workspace/many/f77"))
+            #expect(originFile.uid == storage.start, "root's file inside is the storage range's root on disk")
+            #expect(owner(origin.directory.appendingPathComponent("home/a.txt")).uid == storage.start + WorkspaceIDs.agent)
+
+            let snapshot = try await manager.createSnapshot(key: key("origin"))
+            _ = try await manager.create(key: key("fork"), config: WorkspaceConfig(fromSnapshot: snapshot.id))
+            let fork = try await manager.runtime(for: key("fork"))
+            let forkFile = owner(fork.directory.appendingPathComponent("workspace/many/f77"))
+            #expect(forkFile.uid == originFile.uid && forkFile.ctime == originFile.ctime, "the fork's inodes are the snapshot's, untouched")
+            let inFork = try await manager.run("fork", "stat -c %u /workspace/many/f77 /home/agent/a.txt; echo more >> /workspace/many/f77 && echo writable; id -u")
+            #expect(inFork.stdout == "0\n1000\nwritable\n0\n", "\(inFork)")
+            #expect(fork.hostUID != origin.hostUID, "each runs as its own range")
+
+            // Files that carry the workspace's own range (as before the storage range) go to the storage range at
+            // the next boot, and look the same inside.
+            _ = try await manager.sleep(key: key("origin"))
+            let own = origin.hostUID - WorkspaceIDs.agent
+            for path in ["workspace", "workspace/many", "workspace/many/f77"] {
+                chown(origin.directory.appendingPathComponent(path).path, own, own)
+            }
+            chown(origin.directory.appendingPathComponent("home/a.txt").path, own + WorkspaceIDs.agent, own + WorkspaceIDs.agent)
+            let woken = try await manager.run("origin", "stat -c %u /workspace/many/f77 /home/agent/a.txt; cat /workspace/many/f77")
+            #expect(woken.stdout == "0\n1000\n77\n", "\(woken)")
+            #expect(owner(origin.directory.appendingPathComponent("workspace/many/f77")).uid == storage.start)
+            #expect(owner(origin.directory.appendingPathComponent("home/a.txt")).uid == storage.start + WorkspaceIDs.agent)
         }
     }
 

@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxSandbox
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -508,9 +509,9 @@ let tarAttacks: [RouteAttack] = [
     } check: { scene, uploaded, _ in
         var info = stat()
         #expect(stat(uploaded + "/suid", &info) == 0)
-        // The workspace's range of host ids starts at its root's; its agent is 1000 further.
-        let root = try await scene.manager.runtime(for: WorkspaceKey(rawValue: "attacker")!).hostUID - 1000
-        #expect(info.st_uid >= root && info.st_uid < root + 2048 && info.st_uid != 0, "owned by an id of the workspace's own range on the host, not root: \(info.st_uid)")
+        // The range of host ids the workspace's files carry on disk (the storage range, or its own).
+        let root = try await scene.manager.runtime(for: WorkspaceKey(rawValue: "attacker")!).diskIDs.start
+        #expect(info.st_uid >= root && info.st_uid < root + 2048 && info.st_uid != 0, "owned by an id of the range of the workspace's files on the host, not root: \(info.st_uid)")
     },
 ]
 

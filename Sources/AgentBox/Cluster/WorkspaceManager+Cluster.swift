@@ -146,7 +146,7 @@ extension WorkspaceManager {
     /// Host ids ↔ ids inside for `record`'s files.
     func ownerMapping(_ record: WorkspaceRecord) -> OwnerMapping {
         guard configuration.sandbox?.runsAsWorkspaceUID == true else { return .identity }
-        let ids = configuration.workspaceIDs(sandboxNumber: record.sandboxNumber)
+        let ids = configuration.fileIDs(sandboxNumber: record.sandboxNumber)
         return OwnerMapping(inside: { ids.inside($0) ?? $0 }, host: { ids.host($0) ?? $0 })
     }
 

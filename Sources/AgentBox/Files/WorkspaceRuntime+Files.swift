@@ -71,6 +71,12 @@ extension WorkspaceRuntime {
         configuration.hostUID(sandboxNumber: record.sandboxNumber)
     }
 
+    /// The host ids the workspace's files carry on disk (when the server runs as root): the server's storage range,
+    /// which no process runs as, when sandboxes mount files idmapped; else the workspace's own range.
+    public nonisolated var diskIDs: WorkspaceIDs {
+        configuration.fileIDs(sandboxNumber: record.sandboxNumber)
+    }
+
     /// Unpacks a tar stream under `path` (created if missing). Runs GNU tar inside the workspace's sandbox, so the
     /// archive can reach nothing the workspace could not (names with `..` or a leading `/` are refused by tar).
     /// Boots the workspace.

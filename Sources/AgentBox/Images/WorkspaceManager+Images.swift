@@ -189,8 +189,8 @@ extension WorkspaceManager {
         try await ensureImageHere(id: id)
         let image = imageDirectory(id: id)
         let ownership = configuration.sandbox?.runsAsWorkspaceUID == true
-            ? OwnershipWalk(from: .canonical, to: .workspace(configuration.workspaceIDs(sandboxNumber: record.sandboxNumber))) : nil
-        let root = configuration.sandbox?.runsAsWorkspaceUID == true ? configuration.workspaceIDs(sandboxNumber: record.sandboxNumber).start : nil
+            ? OwnershipWalk(from: .canonical, to: .workspace(configuration.fileIDs(sandboxNumber: record.sandboxNumber))) : nil
+        let root = configuration.sandbox?.runsAsWorkspaceUID == true ? configuration.fileIDs(sandboxNumber: record.sandboxNumber).start : nil
         try await NIOThreadPool.singleton.runIfActive {
             let copy = FileTreeCopy(ownership: ownership)
             for name in ["workspace", "home"] {

@@ -231,8 +231,11 @@ extension WorkspaceManager {
         let limit = diskLimitBytes(record.config.limits)
         let (id, group) = (record.id, record.sandboxNumber)
         if let pool = diskPool, pool.holdsSnapshot(id: snapshotID) {
+            // With the storage range the snapshot's files already carry the ids the fork's must: nothing to walk, the
+            // fork is one btrfs snapshot (a snapshot from before the range is walked at the fork's first boot).
+            let walk = configuration.storageIDs == nil ? ownership : nil
             try await NIOThreadPool.singleton.runIfActive {
-                try pool.fork(snapshotID: snapshotID, into: id, group: group, limitBytes: limit, ownership: ownership)
+                try pool.fork(snapshotID: snapshotID, into: id, group: group, limitBytes: limit, ownership: walk)
             }
             return 0
         }

@@ -329,7 +329,8 @@ public actor WorkspaceRuntime {
             limits: SandboxLimits(
                 memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids),
             mounts: MountValidation.sandboxMounts(record.config.mounts ?? []) + toolMounts,
-            ids: configuration.workspaceIDs(sandboxNumber: record.sandboxNumber), imageLayers: imageLayers)
+            ids: configuration.workspaceIDs(sandboxNumber: record.sandboxNumber), storageIDs: configuration.storageIDs,
+            imageLayers: imageLayers)
     }
 
     private func prepareDirectories() throws {
@@ -338,13 +339,14 @@ public actor WorkspaceRuntime {
             try files.createDirectory(
                 at: directory.appendingPathComponent(sub, isDirectory: true), withIntermediateDirectories: true)
         }
-        // A workspace from before id ranges (one host uid each) is handed to its range once.
-        let ids = configuration.workspaceIDs(sandboxNumber: record.sandboxNumber)
+        // Files that do not carry the ids they should on disk are handed to them once: a workspace from before id
+        // ranges (one host uid each), from before the storage range (its own range), or forked from one of those.
+        let ids = configuration.fileIDs(sandboxNumber: record.sandboxNumber)
         var info = stat()
         if let walk = configuration.ownershipWalk(sandboxNumber: record.sandboxNumber),
             stat(directory.appendingPathComponent("workspace").path, &info) == 0, ids.inside(info.st_uid) == nil
         {
-            logger.info("handing the workspace's files to its id range", metadata: ["owner": "\(info.st_uid)"])
+            logger.info("handing the workspace's files to their id range", metadata: ["owner": "\(info.st_uid)", "range": "\(ids.start)"])
             try walk.apply(to: directory.path)
         }
     }

@@ -26,6 +26,9 @@ public struct BubblewrapBackend: SandboxBackend {
     let cgroups: SandboxCgroups.Version?
     let switchesUser: Bool
     public var runsAsWorkspaceUID: Bool { switchesUser }
+    /// Set by ``make`` when an idmapped mount of the data directory works here (root, Linux 5.12+, a file system
+    /// that supports them: ext4, xfs, btrfs, overlayfs on 5.19+).
+    public private(set) var idmapsStorage = false
     /// Network and IPC namespaces made ahead of boots (root only; `nil` without a pool): see ``SandboxPool``.
     public let pool: SandboxPool?
 
@@ -69,12 +72,18 @@ public struct BubblewrapBackend: SandboxBackend {
         ].filter { FileManager.default.isExecutableFile(atPath: $0.1) }
         let agents = stateDirectory.deletingLastPathComponent().appendingPathComponent("agents", isDirectory: true)
         try? FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
-        let backend = BubblewrapBackend(
+        var backend = BubblewrapBackend(
             bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
             varDirectory: variable,
             cgroups: problem == nil ? version : nil, switchesUser: root,
             pool: root && poolSize > 0 ? SandboxPool(size: poolSize, logger: logger) : nil)
         try backend.checkUserNamespaces()
+        if root {
+            backend.idmapsStorage = canIdmap(stateDirectory)
+            if !backend.idmapsStorage {
+                notes.append("idmapped mounts do not work on \(stateDirectory.path): each workspace's files carry its own ids (forks walk every file)")
+            }
+        }
         let filter = ab_seccomp_open()
         guard filter >= 0 else {
             throw SandboxError(.startFailed, "no seccomp filter for this architecture (x86_64 and aarch64 have one)")
@@ -94,6 +103,22 @@ public struct BubblewrapBackend: SandboxBackend {
         backend.agentsDirectory = directory.appendingPathComponent("agents", isDirectory: true)
         try FileManager.default.createDirectory(at: backend.agentsDirectory, withIntermediateDirectories: true)
         return backend
+    }
+
+    /// Whether `directory` can be mounted idmapped (through a namespace that maps the storage range of base 0 to the
+    /// next): the mount is made, detached, and closed at once.
+    static func canIdmap(_ directory: URL) -> Bool {
+        guard let mapping = try? UserNamespace(mapping: WorkspaceIDs(start: 100_000_000), to: WorkspaceIDs(start: 100_000_000 + WorkspaceIDs.slot)) else {
+            return false
+        }
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let fd = ab_open_path(directory.path, 1)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let tree = ab_idmapped_tree(fd, mapping.fd, 0)
+        guard tree >= 0 else { return false }
+        close(tree)
+        return true
     }
 
     /// The first directory from `/` down to `directory` that other users may not enter (no `o+x`), or `nil`.
@@ -153,8 +178,11 @@ public struct BubblewrapBackend: SandboxBackend {
         // bwrap runs as the workspace's root uid (the owner of its user namespace), or as its one uid without one.
         let launcherUID = spec.ids?.start ?? spec.hostUID
         let credentials = switchesUser ? launcherUID.map { HostSpawn.Credentials(uid: $0, gid: $0) } : nil
+        // The storage range, when the workspace's files are kept in it (then its directories are owned by its agent
+        // on disk, and mounted idmapped to its own range below).
+        let storage = switchesUser && spec.ids != nil && spec.storageIDs != spec.ids ? spec.storageIDs : nil
         for directory in [spec.hostDirectory, workspaceDirectory, homeDirectory] {
-            let owner = switchesUser ? spec.hostUID : nil
+            let owner = switchesUser ? (storage.map { $0.start + WorkspaceIDs.agent } ?? spec.hostUID) : nil
             if let owner, chown(directory.path, owner, owner) != 0 {
                 throw SandboxError.errno("chown \(directory.path)")
             }
@@ -165,20 +193,36 @@ public struct BubblewrapBackend: SandboxBackend {
         var namespace: UserNamespace?
         var system: SystemLayer.Mounted?
         var systemTimes: (directories: Double, namespace: Double, overlays: Double)?
+        // The workspace's directory idmapped from the storage range to its own: attached over its own path in the
+        // launcher's mount namespace (before the system layer's overlays, which are attached below it), so that every
+        // path bwrap binds from it (workspace, home, the plain system directories) goes through the mapping.
+        var storageTree: Int32?
+        defer { storageTree.map { _ = close($0) } }
         if switchesUser, let ids = spec.ids {
             let layer = SystemLayer(directories: [
                 .init(name: "usr", base: URL(fileURLWithPath: "/usr")), .init(name: "etc", base: etcDirectory),
                 .init(name: "var", base: varDirectory),
             ])
-            try SystemLayer.prepare(workspace: spec.hostDirectory, names: layer.directories.map(\.name), ids: ids)
+            try SystemLayer.prepare(workspace: spec.hostDirectory, names: layer.directories.map(\.name), root: (storage ?? ids).start)
             let directoriesReady = clock.now
             let made = try UserNamespace(ids)
             namespace = made
+            if let storage {
+                let mapping = try UserNamespace(mapping: storage, to: ids)
+                let directory = ab_open_path(spec.hostDirectory.path, 1)
+                guard directory >= 0 else { throw SandboxError.errno("open \(spec.hostDirectory.path)") }
+                let tree = ab_idmapped_tree(directory, mapping.fd, 0)
+                let error = errno
+                close(directory)
+                guard tree >= 0 else { throw SandboxError.errno("idmap the workspace's storage \(spec.hostDirectory.path)", error) }
+                storageTree = tree
+            }
             let namespaceReady = clock.now
-            system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made)
+            system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made, storage: storageTree)
             systemTimes = ((directoriesReady - began).milliseconds, (namespaceReady - directoriesReady).milliseconds, (clock.now - namespaceReady).milliseconds)
         }
         defer { system?.close() }
+        let launcherMounts = (storageTree.map { [($0, spec.hostDirectory.path)] } ?? []) + (system?.mounts ?? [])
         let cgroups = try cgroups.map { try SandboxCgroups.create(id: spec.id, version: $0, limits: spec.limits) }
         let prepared = clock.now
         var opened: [Int32] = []
@@ -245,7 +289,10 @@ public struct BubblewrapBackend: SandboxBackend {
             "--hostname", spec.hostname, "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
         ]
         if namespace != nil { arguments += SandboxRoot.rootCapabilities.flatMap { ["--cap-add", $0] } }
-        arguments += SandboxRoot.bwrapArguments(workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6, system: system?.arguments)
+        arguments += SandboxRoot.bwrapArguments(
+            workspaceFD: 3, homeFD: 4, etcFD: 5, initFD: 6, system: system?.arguments,
+            // Through the idmapped tree, which only a path reaches (the descriptors were opened on the host's view).
+            directories: storageTree == nil ? nil : (workspaceDirectory.path, homeDirectory.path))
         arguments += mountArguments
         arguments += ["--seccomp", "7"]
         arguments += ["--as-pid-1", "/.agentbox/init"]
@@ -259,7 +306,7 @@ public struct BubblewrapBackend: SandboxBackend {
             supervisor = try await Supervisor.launch(logger: logger) { stdio in
                 try HostSpawn.spawn(
                     executable: bwrapPath, arguments: arguments, environment: ["PATH": "/usr/bin:/bin"],
-                    descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials, mounts: system?.mounts ?? [],
+                    descriptors: stdio + extra, cgroupProcs: procs, credentials: credentials, mounts: launcherMounts,
                     namespaces: pooled?.descriptors ?? [])
             }
         } catch {

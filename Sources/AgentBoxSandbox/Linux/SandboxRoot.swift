@@ -199,8 +199,12 @@ enum SandboxRoot {
 
     /// The bwrap arguments that build the root file system (workspace directories and /etc come as descriptors).
     /// `system` binds the workspace's system layer (`/usr`, `/etc`, `/var`) in place of the read-only host `/usr`
-    /// and AgentBox's `/etc`; then root's home is the workspace's home too.
-    static func bwrapArguments(workspaceFD: Int32, homeFD: Int32, etcFD: Int32, initFD: Int32, system: [String]? = nil) -> [String] {
+    /// and AgentBox's `/etc`; then root's home is the workspace's home too. `directories` binds the workspace and home
+    /// directories by host path instead of by descriptor (when they are reached through an idmapped mount).
+    static func bwrapArguments(
+        workspaceFD: Int32, homeFD: Int32, etcFD: Int32, initFD: Int32, system: [String]? = nil,
+        directories: (workspace: String, home: String)? = nil
+    ) -> [String] {
         var arguments = system ?? ["--ro-bind", "/usr", "/usr"]
         let files = FileManager.default
         for name in topLevel {
@@ -219,8 +223,13 @@ enum SandboxRoot {
             "--proc", "/proc", "--dev", "/dev",
             // World-writable and sticky, as on any Linux: the unprivileged user's programs need them too.
             "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
-            "--bind-fd", String(workspaceFD), workspace,
-            "--bind-fd", String(homeFD), home,
+        ]
+        if let directories {
+            arguments += ["--bind", directories.workspace, workspace, "--bind", directories.home, home]
+        } else {
+            arguments += ["--bind-fd", String(workspaceFD), workspace, "--bind-fd", String(homeFD), home]
+        }
+        arguments += [
             "--ro-bind-fd", String(initFD), "/.agentbox/init",
             "--chdir", workspace,
         ]

@@ -50,6 +50,17 @@ final class UserNamespace {
         self.fd = fd
     }
 
+    /// A namespace that only maps ids, for an idmapped mount: through it, files that carry `storage`'s ids on disk
+    /// appear with `ids`' (and files made through the mount by `ids`' processes are stored with `storage`'s). No
+    /// process ever runs in it. The host's root maps to itself: the system layer's overlay makes its work
+    /// directories and whiteouts with the credentials of its mounter (the server), which must be representable on
+    /// disk, or the overlay falls back to read-only. Inside a sandbox the host's root is unmapped, as without this.
+    init(mapping storage: WorkspaceIDs, to ids: WorkspaceIDs) throws {
+        let fd = ab_userns_open(storage.start, "0 0 1\n\(storage.start) \(ids.start) \(WorkspaceIDs.slot)\n")
+        guard fd >= 0 else { throw SandboxError.errno("create the user namespace of the workspace's storage ids") }
+        self.fd = fd
+    }
+
     deinit { close(fd) }
 }
 
@@ -83,8 +94,8 @@ public struct SystemLayer: Sendable {
     /// The workspace's own part: `<workspace>/system/<name>/{upper,work,root}`.
     static func directory(of workspace: URL) -> URL { workspace.appendingPathComponent("system", isDirectory: true) }
 
-    /// Creates the workspace's upper and work directories (owned by its root) when missing.
-    static func prepare(workspace: URL, names: [String], ids: WorkspaceIDs) throws {
+    /// Creates the workspace's upper and work directories (owned by its root: `root` on disk) when missing.
+    static func prepare(workspace: URL, names: [String], root: UInt32) throws {
         let system = directory(of: workspace)
         // Made at the first boot (a workspace made from an image has its plain directories already): two lstats tell
         // the later boots.
@@ -98,31 +109,40 @@ public struct SystemLayer: Sendable {
             var info = stat()
             if lstat(path.path, &info) == 0 { continue }
             try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true)
-            guard chown(path.path, ids.start, ids.start) == 0 else { throw SandboxError.errno("chown \(path.path)") }
+            guard chown(path.path, root, root) == 0 else { throw SandboxError.errno("chown \(path.path)") }
             chmod(path.path, path.lastPathComponent == "work" ? 0o700 : 0o755)
         }
         // The parent of each name was made by createDirectory above as the server: give it to the workspace's root too.
         for name in names {
-            chown(system.appendingPathComponent(name).path, ids.start, ids.start)
+            chown(system.appendingPathComponent(name).path, root, root)
         }
         for name in plainDirectories {
             let path = system.appendingPathComponent(name).path
             if mkdir(path, 0o755) == 0 {
-                guard chown(path, ids.start, ids.start) == 0 else { throw SandboxError.errno("chown \(path)") }
+                guard chown(path, root, root) == 0 else { throw SandboxError.errno("chown \(path)") }
             }
         }
     }
 
     /// Builds the overlays for one boot. `imageLayers` are image system layers (each a frozen `system/` directory,
     /// whose `<name>/upper` is the layer), top first; they were frozen with canonical ids (inside ids), so they are
-    /// idmapped like the base.
-    func mount(workspace: URL, imageLayers: [URL], namespace: UserNamespace) throws -> Mounted {
+    /// idmapped like the base. `storage`, when the workspace's files are kept in the storage range, is the workspace
+    /// directory's idmapped tree: the upper and work directories are opened through it, so that the overlay stores
+    /// what the workspace writes with the storage ids and shows it with the workspace's.
+    func mount(workspace: URL, imageLayers: [URL], namespace: UserNamespace, storage: Int32? = nil) throws -> Mounted {
         var result = Mounted(mounts: [], arguments: [])
         var opened: [Int32] = []
         defer { opened.forEach { Glibc.close($0) } }
         func openDirectory(_ url: URL) throws -> Int32 {
             let fd = ab_open_path(url.path, 1)
             guard fd >= 0 else { throw SandboxError.errno("open \(url.path)") }
+            opened.append(fd)
+            return fd
+        }
+        // A directory below the idmapped tree, without following a symlink on the way.
+        func openBelow(_ tree: Int32, _ path: String) throws -> Int32 {
+            let fd = ab_open_beneath(tree, path, AB_O_PATH | O_DIRECTORY, 0, 1)
+            guard fd >= 0 else { throw SandboxError.errno("open \(path) in the workspace's storage mount") }
             opened.append(fd)
             return fd
         }
@@ -141,8 +161,14 @@ public struct SystemLayer: Sendable {
                     lowers.append(tree)
                 }
                 let own = system.appendingPathComponent(directory.name)
-                let upper = try openDirectory(own.appendingPathComponent("upper"))
-                let work = try openDirectory(own.appendingPathComponent("work"))
+                let upper: Int32, work: Int32
+                if let storage {
+                    upper = try openBelow(storage, "system/\(directory.name)/upper")
+                    work = try openBelow(storage, "system/\(directory.name)/work")
+                } else {
+                    upper = try openDirectory(own.appendingPathComponent("upper"))
+                    work = try openDirectory(own.appendingPathComponent("work"))
+                }
                 var message = [CChar](repeating: 0, count: 512)
                 let overlay = lowers.withUnsafeBufferPointer {
                     ab_overlay_mount($0.baseAddress, Int32($0.count), upper, work, root, &message, message.count)
