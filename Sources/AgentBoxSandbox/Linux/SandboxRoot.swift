@@ -57,11 +57,14 @@ enum SandboxRoot {
     }
 
     /// `cache/stamp`, built by `build` into a directory of its own and renamed into place when missing (a server
-    /// that loses the race keeps the winner's, which is as good); other stamps' directories are removed.
+    /// that loses the race keeps the winner's, which is as good); other stamps' directories are removed once unused for a day.
     static func cached(in cache: URL, stamp: String, build: (URL) throws -> Void) throws -> URL {
         let files = FileManager.default
         let directory = cache.appendingPathComponent(stamp, isDirectory: true)
-        if files.fileExists(atPath: directory.path) { return directory }
+        if files.fileExists(atPath: directory.path) {
+            utimes(directory.path, nil)  // in use: see the pruning below
+            return directory
+        }
         try files.createDirectory(at: cache, withIntermediateDirectories: true)
         chmod(cache.path, 0o755)
         let building = cache.appendingPathComponent(".\(stamp).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
@@ -70,8 +73,13 @@ enum SandboxRoot {
         if rename(building.path, directory.path) != 0, !files.fileExists(atPath: directory.path) {
             throw SandboxError.errno("rename \(building.path)")
         }
+        // Older versions go once no server has started with them for a day: another server of the host may be of
+        // another version (an upgrade under way, two builds compared side by side), and its boots need its own copy.
+        let dayAgo = Date().addingTimeInterval(-86_400)
         for old in (try? files.contentsOfDirectory(atPath: cache.path)) ?? [] where old != stamp && !old.hasPrefix(".") {
-            try? files.removeItem(at: cache.appendingPathComponent(old))
+            let path = cache.appendingPathComponent(old)
+            let modified = (try? files.attributesOfItem(atPath: path.path)[.modificationDate] as? Date) ?? .distantPast
+            if modified < dayAgo { try? files.removeItem(at: path) }
         }
         return directory
     }
@@ -147,7 +155,7 @@ enum SandboxRoot {
     /// The sandbox /var (the lower layer of every workspace's /var): the empty directories and a copy of
     /// `passthroughVar`, made once per version of the host's dpkg status (and of this list) under `cache` and shared by every server of
     /// the host (a copy of some 50 MB: per data directory it would cost each test and each new server a second).
-    /// Returns the directory; older versions are removed.
+    /// Returns the directory; older versions are removed once unused for a day.
     static func prepareVar(cache: URL) throws -> URL {
         var status = stat()
         let source = stat("/var/lib/dpkg/status", &status) == 0 ? "\(status.st_mtim.tv_sec)-\(status.st_mtim.tv_nsec)-\(status.st_size)" : "none"
