@@ -172,6 +172,35 @@ public struct AgentBoxConfiguration: Sendable {
         sandbox?.runsAsWorkspaceUID == true && sandbox?.idmapsStorage == true ? workspaceIDs(sandboxNumber: 0) : nil
     }
 
+    /// The file, in a workspace's directory (its subvolume's root: snapshots and forks in the pool carry it), that says
+    /// every one of its files carries the storage range: written only once a walk has handed them all over, so a
+    /// walk cut short (a crash, a full disk) is done again at the next boot, never left half-way.
+    static let storageMarker = ".storage-ids"
+
+    /// Whether the workspace's files in `directory` all carry the storage range (its marker names this range).
+    func filesCarryStorageIDs(in directory: URL) -> Bool {
+        guard let storageIDs else { return false }
+        let text = try? String(contentsOf: directory.appendingPathComponent(Self.storageMarker), encoding: .utf8)
+        return text == "\(storageIDs.start)\n"
+    }
+
+    /// Records that the workspace's files in `directory` all carry the storage range (or, without one, removes the
+    /// record).
+    func markStorageIDs(in directory: URL) throws {
+        let marker = directory.appendingPathComponent(Self.storageMarker)
+        guard let storageIDs else {
+            try? FileManager.default.removeItem(at: marker)
+            return
+        }
+        try Data("\(storageIDs.start)\n".utf8).write(to: marker, options: .atomic)
+    }
+
+    /// Whether `sandboxNumber` gives a range of its own: not the storage range (0), and not past the top of the ids
+    /// (the arithmetic would wrap onto the storage range or the host's low ids).
+    func isValidSandboxNumber(_ sandboxNumber: Int) -> Bool {
+        sandboxNumber >= 1 && UInt64(sandboxUIDBase) + UInt64(sandboxNumber + 1) * UInt64(WorkspaceIDs.slot) <= UInt64(UInt32.max)
+    }
+
     /// The ids the files of the workspace with `sandboxNumber` carry on disk: the storage range, else its own.
     func fileIDs(sandboxNumber: Int) -> WorkspaceIDs {
         storageIDs ?? workspaceIDs(sandboxNumber: sandboxNumber)

@@ -37,9 +37,10 @@ final class ChildJSONRPC: Sendable {
         if process.isRunning { process.terminate() }
     }
 
-    /// Ends the child at once (SIGKILL) and reaps it.
+    /// Ends the child at once (SIGKILL). Foundation reaps it when its SIGCHLD comes; no wait here: its
+    /// `waitUntilExit` spins on a run loop until then, and in a process where other code had taken SIGCHLD over (the
+    /// unit tests, which also run sandboxes) it spun at 100% of a core for ever on a child long gone.
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
     }
 }

@@ -11,11 +11,19 @@ struct ProcessSignalsTests {
         process.executableURL = URL(fileURLWithPath: "/bin/sleep")
         process.arguments = ["30"]
         try process.runWithDefaultSignalMask()
-        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-        let blocked = status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }
+        let procStatus = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        let blocked = procStatus.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }
         #expect(blocked == "SigBlk:\t0000000000000000")
         process.terminate()
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
+        // waitpid, not Foundation's waitUntilExit (which can spin for ever in this test process, see ChildJSONRPC.kill).
+        var status: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(process.processIdentifier, &status, 0) } while result < 0 && errno == EINTR
+        if result == process.processIdentifier {
+            #expect(status & 0x7f == SIGTERM, "ended by SIGTERM: status \(status)")
+        } else {
+            // Foundation reaped it first: then it knows how it ended.
+            #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
+        }
     }
 }

@@ -51,7 +51,7 @@ struct SnapshotTests {
     /// The storage range: every workspace's files carry its ids on disk and are mounted idmapped into each sandbox,
     /// so a fork in the pool is one btrfs snapshot, with no walk over its files (a chown would change their ctime);
     /// inside, the fork's files are its own. A workspace whose files carry its own range (from before the storage
-    /// range) is handed to it once, at its next boot.
+    /// range: no marker) is handed to it once, at its next boot; a fork of a snapshot of one, when it is made.
     @Test(.enabled(if: Host.hasBtrfs, "needs btrfs"))
     func aForkWalksNoFileAndOlderFilesAreHandedToTheStorageRange() async throws {
         try await withPoolManager { manager, _ in
@@ -87,6 +87,13 @@ struct SnapshotTests {
                 chown(origin.directory.appendingPathComponent(path).path, own, own)
             }
             chown(origin.directory.appendingPathComponent("home/a.txt").path, own + WorkspaceIDs.agent, own + WorkspaceIDs.agent)
+            #expect(unlink(origin.directory.appendingPathComponent(".storage-ids").path) == 0, "a workspace from before has no marker")
+            // A fork of a snapshot of it is walked at once: its files never carry the source's range.
+            let older = try await manager.createSnapshot(key: key("origin"))
+            _ = try await manager.create(key: key("fork2"), config: WorkspaceConfig(fromSnapshot: older.id))
+            let fork2 = try await manager.runtime(for: key("fork2"))
+            #expect(owner(fork2.directory.appendingPathComponent("workspace/many/f77")).uid == storage.start)
+            #expect(owner(fork2.directory.appendingPathComponent("home/a.txt")).uid == storage.start + WorkspaceIDs.agent)
             let woken = try await manager.run("origin", "stat -c %u /workspace/many/f77 /home/agent/a.txt; cat /workspace/many/f77")
             #expect(woken.stdout == "0\n1000\n77\n", "\(woken)")
             #expect(owner(origin.directory.appendingPathComponent("workspace/many/f77")).uid == storage.start)

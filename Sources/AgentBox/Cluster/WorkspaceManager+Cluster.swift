@@ -147,7 +147,9 @@ extension WorkspaceManager {
     func ownerMapping(_ record: WorkspaceRecord) -> OwnerMapping {
         guard configuration.sandbox?.runsAsWorkspaceUID == true else { return .identity }
         let ids = configuration.fileIDs(sandboxNumber: record.sandboxNumber)
-        return OwnerMapping(inside: { ids.inside($0) ?? $0 }, host: { ids.host($0) ?? $0 })
+        // Inside ids from any workspace range (files not yet handed to the storage range carry the workspace's own).
+        let canonical = OwnershipWalk(from: .workspaceRanges(base: configuration.sandboxUIDBase), to: .canonical)
+        return OwnerMapping(inside: { ids.inside($0) ?? canonical.target($0) }, host: { ids.host($0) ?? $0 })
     }
 
     // MARK: Checkpoints

@@ -231,11 +231,14 @@ extension WorkspaceManager {
         let limit = diskLimitBytes(record.config.limits)
         let (id, group) = (record.id, record.sandboxNumber)
         if let pool = diskPool, pool.holdsSnapshot(id: snapshotID) {
-            // With the storage range the snapshot's files already carry the ids the fork's must: nothing to walk, the
-            // fork is one btrfs snapshot (a snapshot from before the range is walked at the fork's first boot).
-            let walk = configuration.storageIDs == nil ? ownership : nil
+            // With the storage range a snapshot's files already carry the ids the fork's must (its marker says so):
+            // nothing to walk, the fork is one btrfs snapshot. A snapshot from before the range is walked here, so
+            // the fork's files never carry its source's range (which that workspace's processes run as).
+            let configuration = self.configuration
+            let walk = configuration.filesCarryStorageIDs(in: pool.snapshotVolume(id: snapshotID)) ? nil : ownership
             try await NIOThreadPool.singleton.runIfActive {
                 try pool.fork(snapshotID: snapshotID, into: id, group: group, limitBytes: limit, ownership: walk)
+                if walk != nil, configuration.storageIDs != nil { try configuration.markStorageIDs(in: pool.workspaceVolume(id: id)) }
             }
             return 0
         }
@@ -260,6 +263,8 @@ extension WorkspaceManager {
                 let copy = FileTreeCopy(ownership: ownership)
                 var bytes = try copy.copy(from: source + "/workspace", to: destination + "/workspace").bytes
                 bytes += try copy.copy(from: source + "/home", to: destination + "/home").bytes
+                // The copy gave every file the ids of the workspace's files (the storage range, when there is one).
+                if self.configuration.storageIDs != nil { try self.configuration.markStorageIDs(in: URL(fileURLWithPath: destination)) }
                 try Self.flush(destination)
                 return bytes
             } catch {

@@ -321,7 +321,10 @@ public actor WorkspaceRuntime {
         if lifecycle.isIdle { armIdleTimer() }
     }
 
-    private func sandboxSpec() -> SandboxSpec {
+    private func sandboxSpec() throws -> SandboxSpec {
+        guard configuration.sandbox?.runsAsWorkspaceUID != true || configuration.isValidSandboxNumber(record.sandboxNumber) else {
+            throw AgentBoxError(.internalError, "workspace '\(key)' has sandbox number \(record.sandboxNumber), which has no range of host ids of its own")
+        }
         let limits = self.limits
         return SandboxSpec(
             id: id, hostDirectory: directory,
@@ -341,12 +344,21 @@ public actor WorkspaceRuntime {
         }
         // Files that do not carry the ids they should on disk are handed to them once: a workspace from before id
         // ranges (one host uid each), from before the storage range (its own range), or forked from one of those.
+        guard let walk = configuration.ownershipWalk(sandboxNumber: record.sandboxNumber) else { return }
+        if configuration.storageIDs != nil {
+            // Done when the marker says so, and recorded only after the whole walk (which is safe to repeat).
+            guard !configuration.filesCarryStorageIDs(in: directory) else { return }
+            logger.info("handing the workspace's files to the storage range")
+            try walk.apply(to: directory.path)
+            try configuration.markStorageIDs(in: directory)
+            return
+        }
         let ids = configuration.fileIDs(sandboxNumber: record.sandboxNumber)
         var info = stat()
-        if let walk = configuration.ownershipWalk(sandboxNumber: record.sandboxNumber),
-            stat(directory.appendingPathComponent("workspace").path, &info) == 0, ids.inside(info.st_uid) == nil
-        {
-            logger.info("handing the workspace's files to their id range", metadata: ["owner": "\(info.st_uid)", "range": "\(ids.start)"])
+        if stat(directory.appendingPathComponent("workspace").path, &info) == 0, ids.inside(info.st_uid) == nil {
+            logger.info("handing the workspace's files to its id range", metadata: ["owner": "\(info.st_uid)"])
+            // No storage range here (any more): its marker goes before the walk, which makes the files untrue to it.
+            try configuration.markStorageIDs(in: directory)
             try walk.apply(to: directory.path)
         }
     }

@@ -183,11 +183,15 @@ public struct BubblewrapBackend: SandboxBackend {
         let storage = switchesUser && spec.ids != nil && spec.storageIDs != spec.ids ? spec.storageIDs : nil
         for directory in [spec.hostDirectory, workspaceDirectory, homeDirectory] {
             let owner = switchesUser ? (storage.map { $0.start + WorkspaceIDs.agent } ?? spec.hostUID) : nil
-            if let owner, chown(directory.path, owner, owner) != 0 {
+            // Through a descriptor of the directory itself: a symlink put in its place is refused, never followed.
+            let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw SandboxError.errno("open \(directory.path) (a directory, not a symlink)") }
+            defer { close(fd) }
+            if let owner, fchown(fd, owner, owner) != 0 {
                 throw SandboxError.errno("chown \(directory.path)")
             }
             // Owner only: another workspace's uid (after an escape) cannot even look inside.
-            guard chmod(directory.path, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
+            guard fchmod(fd, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
         }
         // Root inside, an unprivileged range outside: a user namespace with the workspace's ids, and its system layer.
         var namespace: UserNamespace?

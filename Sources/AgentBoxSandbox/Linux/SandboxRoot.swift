@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The file system a Linux sandbox sees, apart from the workspace's own directories: the host's `/usr` (and the
 /// `/bin`, `/lib*`, `/sbin` that point into it), read-only, and a minimal `/etc` that AgentBox writes itself, with
@@ -63,6 +64,7 @@ enum SandboxRoot {
         let directory = cache.appendingPathComponent(stamp, isDirectory: true)
         if files.fileExists(atPath: directory.path) {
             utimes(directory.path, nil)  // in use: see the pruning below
+            hold(directory)
             return directory
         }
         try files.createDirectory(at: cache, withIntermediateDirectories: true)
@@ -73,15 +75,36 @@ enum SandboxRoot {
         if rename(building.path, directory.path) != 0, !files.fileExists(atPath: directory.path) {
             throw SandboxError.errno("rename \(building.path)")
         }
-        // Older versions go once no server has started with them for a day: another server of the host may be of
-        // another version (an upgrade under way, two builds compared side by side), and its boots need its own copy.
+        hold(directory)
+        // Another server of the host may be of another version (an upgrade under way, two builds compared side by
+        // side) and its sandboxes' /etc and /var are its copy: a copy goes only when no running server holds it (each
+        // holds a shared lock on its own for its whole life) and none has started with it for a day (servers from
+        // before the lock took none).
         let dayAgo = Date().addingTimeInterval(-86_400)
         for old in (try? files.contentsOfDirectory(atPath: cache.path)) ?? [] where old != stamp && !old.hasPrefix(".") {
             let path = cache.appendingPathComponent(old)
             let modified = (try? files.attributesOfItem(atPath: path.path)[.modificationDate] as? Date) ?? .distantPast
-            if modified < dayAgo { try? files.removeItem(at: path) }
+            guard modified < dayAgo else { continue }
+            let fd = open(path.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { try? files.removeItem(at: path) }
+            close(fd)
         }
         return directory
+    }
+
+    /// The cache directories this process uses, each open with a shared lock for as long as the process lives.
+    private static let held = Mutex<[String: Int32]>([:])
+
+    /// Takes (once per process) a shared lock on `directory`: while it is held, no other server removes it.
+    static func hold(_ directory: URL) {
+        held.withLock { held in
+            guard held[directory.path] == nil else { return }
+            let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            _ = flock(fd, LOCK_SH)
+            held[directory.path] = fd
+        }
     }
     /// Empty directories every /var has.
     static let emptyVar = ["cache", "lib", "log", "mail", "opt", "spool", "local", "backups", "tmp", "lib/misc"]
