@@ -71,8 +71,32 @@ public struct PostgresStore: ClusterStore {
         guard !engine.closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         // Cancelling the pool's run closes its connections; calls in flight then fail, and answer `closed`.
         engine.runner.cancel()
-        await engine.runner.value
+        // The pool's run returns once its connections are closed. A close that raced calls in flight was seen to wait
+        // for it for ever (no connection left, no CPU: clean-clone CI runs hung in the store tests), so it waits at
+        // most `closeLimit`; the run, cancelled, ends on its own.
+        // Unstructured: a task group would wait for its child awaiting the run, which is the wait to bound.
+        let runner = engine.runner
+        let once = Mutex(false)
+        let ended: Bool = await withCheckedContinuation { continuation in
+            let finish: @Sendable (Bool) -> Void = { value in
+                if once.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: value) }
+            }
+            Task {
+                await runner.value
+                finish(true)
+            }
+            Task {
+                try? await Task.sleep(for: Self.closeLimit)
+                finish(false)
+            }
+        }
+        if !ended {
+            engine.logger.warning("the Postgres pool had not stopped \(Self.closeLimit) after the store was closed; not waiting for it")
+        }
     }
+
+    /// How long ``close()`` waits for the pool to stop.
+    static let closeLimit: Duration = .seconds(5)
 
     // MARK: Access
 
