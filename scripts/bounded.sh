@@ -29,9 +29,11 @@ command_pid=$!
 import re, sys
 started, ended = [], set()
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    if "◇ Test case passing" in line:
+        continue
     if m := re.search(r"◇ (Test|Suite) (.+?) started\.", line):
         started.append(m.group(2))
-    elif m := re.search(r"[✔✘] (Test|Suite) (.+?) (passed|failed|recorded)", line):
+    elif m := re.search(r"[✔✘━] (Test|Suite) (.+?)(?: with \d+ test cases?)? (passed|failed) after", line):
         ended.add(m.group(2))
 for name in started:
     if name not in ended:

@@ -70,6 +70,8 @@ public struct PostgresStore: ClusterStore {
     public func close() async throws {
         guard !engine.closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         // Cancelling the pool's run closes its connections; calls in flight then fail, and answer `closed`.
+        // Calls waiting for a connection are cancelled: one queued as the pool stopped was seen to wait for ever.
+        engine.cancelCallsInFlight()
         engine.runner.cancel()
         // The pool's run returns once its connections are closed. A close that raced calls in flight was seen to wait
         // for it for ever (no connection left, no CPU: clean-clone CI runs hung in the store tests), so it waits at
@@ -106,8 +108,10 @@ public struct PostgresStore: ClusterStore {
         let started = ContinuousClock.now
         defer { engine.measure(operation, kind: "read", since: started) }
         do {
-            return try await engine.client.withConnection { connection in
-                try await body(Connection(connection: connection, logger: engine.logger))
+            return try await engine.cancelledAtClose {
+                try await engine.client.withConnection { connection in
+                    try await body(Connection(connection: connection, logger: engine.logger))
+                }
             }
         } catch {
             throw engine.storeError(error)
@@ -129,18 +133,20 @@ public struct PostgresStore: ClusterStore {
         let started = ContinuousClock.now
         defer { engine.measure(operation, kind: "write", since: started) }
         do {
-            return try await engine.client.withConnection { pooled in
-                let connection = Connection(connection: pooled, logger: engine.logger)
-                guard fenced || atomic else { return try await body(connection) }
-                try await connection.run("BEGIN")
-                do {
-                    if fenced { try await checkFence(fence, on: connection) }
-                    let result = try await body(connection)
-                    try await connection.run("COMMIT")
-                    return result
-                } catch {
-                    try? await connection.run("ROLLBACK")
-                    throw error
+            return try await engine.cancelledAtClose {
+                try await engine.client.withConnection { pooled in
+                    let connection = Connection(connection: pooled, logger: engine.logger)
+                    guard fenced || atomic else { return try await body(connection) }
+                    try await connection.run("BEGIN")
+                    do {
+                        if fenced { try await checkFence(fence, on: connection) }
+                        let result = try await body(connection)
+                        try await connection.run("COMMIT")
+                        return result
+                    } catch {
+                        try? await connection.run("ROLLBACK")
+                        throw error
+                    }
                 }
             }
         } catch {
@@ -252,6 +258,37 @@ public struct PostgresStore: ClusterStore {
 
         func epoch(of key: String) -> Int64? {
             leases.withLock { $0[key] }
+        }
+
+        /// The tasks of calls in flight (each registered for the length of its call only), cancelled by a close.
+        private let inFlight = Mutex<(next: Int, tasks: [Int: TaskHandle])>((0, [:]))
+
+        /// A task as `withUnsafeCurrentTask` gives it, kept only while the call that registered it runs.
+        struct TaskHandle: @unchecked Sendable {
+            let task: UnsafeCurrentTask
+        }
+
+        /// Runs `operation` so that a close of the store cancels it (and it then fails as `closed`).
+        func cancelledAtClose<T>(_ operation: () async throws -> T) async throws -> T {
+            let id: Int? = withUnsafeCurrentTask { task in
+                guard let task else { return nil }
+                return inFlight.withLock { state in
+                    defer { state.next += 1 }
+                    state.tasks[state.next] = TaskHandle(task: task)
+                    return state.next
+                }
+            }
+            defer { if let id { _ = inFlight.withLock { $0.tasks.removeValue(forKey: id) } } }
+            // Closed between the check before the call and the registration: the close did not see this one.
+            if closed.load(ordering: .sequentiallyConsistent) { throw StoreError(.closed, "the store is closed") }
+            return try await operation()
+        }
+
+        /// Cancels every call in flight (under the lock: a call removes itself before it returns).
+        func cancelCallsInFlight() {
+            inFlight.withLock { state in
+                for handle in state.tasks.values { handle.task.cancel() }
+            }
         }
 
         func measure(_ operation: String, kind: String, since started: ContinuousClock.Instant) {
