@@ -184,15 +184,15 @@ public struct AgentBoxConfiguration: Sendable {
         return text == "\(storageIDs.start)\n"
     }
 
-    /// Records that the workspace's files in `directory` all carry the storage range (or, without one, removes the
-    /// record).
+    /// Records that the workspace's files in `directory` all carry the storage range; nothing without one.
     func markStorageIDs(in directory: URL) throws {
-        let marker = directory.appendingPathComponent(Self.storageMarker)
-        guard let storageIDs else {
-            try? FileManager.default.removeItem(at: marker)
-            return
-        }
-        try Data("\(storageIDs.start)\n".utf8).write(to: marker, options: .atomic)
+        guard let storageIDs else { return }
+        try Data("\(storageIDs.start)\n".utf8).write(to: directory.appendingPathComponent(Self.storageMarker), options: .atomic)
+    }
+
+    /// Removes that record (a walk is about to hand the files to another range).
+    func forgetStorageIDs(in directory: URL) {
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent(Self.storageMarker))
     }
 
     /// Whether `sandboxNumber` gives a range of its own: not the storage range (0), and not past the top of the ids

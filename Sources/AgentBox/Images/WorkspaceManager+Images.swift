@@ -207,7 +207,7 @@ extension WorkspaceManager {
                 _ = try copy.copy(from: source, to: system.appendingPathComponent(name).path)
             }
             // Every file copied in carries the ids of the workspace's files: no walk at its first boot.
-            if self.configuration.storageIDs != nil { try self.configuration.markStorageIDs(in: directory) }
+            try self.configuration.markStorageIDs(in: directory)
         }
     }
 

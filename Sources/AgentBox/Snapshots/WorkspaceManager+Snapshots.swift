@@ -238,7 +238,7 @@ extension WorkspaceManager {
             let walk = configuration.filesCarryStorageIDs(in: pool.snapshotVolume(id: snapshotID)) ? nil : ownership
             try await NIOThreadPool.singleton.runIfActive {
                 try pool.fork(snapshotID: snapshotID, into: id, group: group, limitBytes: limit, ownership: walk)
-                if walk != nil, configuration.storageIDs != nil { try configuration.markStorageIDs(in: pool.workspaceVolume(id: id)) }
+                if walk != nil { try configuration.markStorageIDs(in: pool.workspaceVolume(id: id)) }
             }
             return 0
         }
@@ -264,7 +264,7 @@ extension WorkspaceManager {
                 var bytes = try copy.copy(from: source + "/workspace", to: destination + "/workspace").bytes
                 bytes += try copy.copy(from: source + "/home", to: destination + "/home").bytes
                 // The copy gave every file the ids of the workspace's files (the storage range, when there is one).
-                if self.configuration.storageIDs != nil { try self.configuration.markStorageIDs(in: URL(fileURLWithPath: destination)) }
+                try self.configuration.markStorageIDs(in: URL(fileURLWithPath: destination))
                 try Self.flush(destination)
                 return bytes
             } catch {

@@ -358,7 +358,7 @@ public actor WorkspaceRuntime {
         if stat(directory.appendingPathComponent("workspace").path, &info) == 0, ids.inside(info.st_uid) == nil {
             logger.info("handing the workspace's files to its id range", metadata: ["owner": "\(info.st_uid)"])
             // No storage range here (any more): its marker goes before the walk, which makes the files untrue to it.
-            try configuration.markStorageIDs(in: directory)
+            configuration.forgetStorageIDs(in: directory)
             try walk.apply(to: directory.path)
         }
     }
