@@ -112,11 +112,7 @@ public struct BubblewrapBackend: SandboxBackend {
             return false
         }
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let fd = ab_open_path(directory.path, 1)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let tree = ab_idmapped_tree(fd, mapping.fd, 0)
-        guard tree >= 0 else { return false }
+        guard let tree = try? mapping.idmappedTree(of: directory.path) else { return false }
         close(tree)
         return true
     }
@@ -212,14 +208,7 @@ public struct BubblewrapBackend: SandboxBackend {
             let made = try UserNamespace(ids)
             namespace = made
             if let storage {
-                let mapping = try UserNamespace(mapping: storage, to: ids)
-                let directory = ab_open_path(spec.hostDirectory.path, 1)
-                guard directory >= 0 else { throw SandboxError.errno("open \(spec.hostDirectory.path)") }
-                let tree = ab_idmapped_tree(directory, mapping.fd, 0)
-                let error = errno
-                close(directory)
-                guard tree >= 0 else { throw SandboxError.errno("idmap the workspace's storage \(spec.hostDirectory.path)", error) }
-                storageTree = tree
+                storageTree = try UserNamespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
             }
             let namespaceReady = clock.now
             system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made, storage: storageTree)

@@ -61,6 +61,17 @@ final class UserNamespace {
         self.fd = fd
     }
 
+    /// A detached clone of the directory at `path`, idmapped through this namespace (read-write); the caller owns
+    /// the descriptor.
+    func idmappedTree(of path: String) throws -> Int32 {
+        let directory = ab_open_path(path, 1)
+        guard directory >= 0 else { throw SandboxError.errno("open \(path)") }
+        defer { close(directory) }
+        let tree = ab_idmapped_tree(directory, fd, 0)
+        guard tree >= 0 else { throw SandboxError.errno("idmap \(path)") }
+        return tree
+    }
+
     deinit { close(fd) }
 }
 
