@@ -156,7 +156,7 @@ public struct PostgresStore: ClusterStore {
 
     /// Throws ``StoreError/Code-swift.struct/closed`` once the store is closed.
     func checkOpen() throws {
-        if engine.closed.load(ordering: .sequentiallyConsistent) { throw StoreError(.closed, "the store is closed") }
+        try engine.checkOpen()
     }
 
     static func fencedError(_ key: String) -> StoreError {
@@ -280,8 +280,13 @@ public struct PostgresStore: ClusterStore {
             }
             defer { if let id { _ = inFlight.withLock { $0.tasks.removeValue(forKey: id) } } }
             // Closed between the check before the call and the registration: the close did not see this one.
-            if closed.load(ordering: .sequentiallyConsistent) { throw StoreError(.closed, "the store is closed") }
+            try checkOpen()
             return try await operation()
+        }
+
+        /// Throws ``StoreError/Code-swift.struct/closed`` once the store is closed.
+        func checkOpen() throws {
+            if closed.load(ordering: .sequentiallyConsistent) { throw StoreError(.closed, "the store is closed") }
         }
 
         /// Cancels every call in flight (under the lock: a call removes itself before it returns).
