@@ -55,11 +55,9 @@ struct AgentDownloadTests {
         server.standardOutput = output
         server.standardError = FileHandle.nullDevice
         try server.run()
-        // SIGKILL: Foundation's Process starts children with this thread's signal mask, in which TERM is blocked.
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-        }
+        // SIGKILL: Foundation's Process starts children with this thread's signal mask, in which TERM is blocked. No
+        // waitUntilExit after it (it can spin for ever in this test process; see ChildJSONRPC.kill): Foundation reaps.
+        defer { kill(server.processIdentifier, SIGKILL) }
         let line = await Task.detached { () -> String in
             var text = ""
             while !text.contains("\n") {
