@@ -11,16 +11,18 @@ public enum SandboxKind: String, Sendable, CaseIterable {
 
     /// Prepares the backend of this kind. Returns it with the lines the server must say at start-up: what it
     /// cannot enforce on this host, and loud warnings. `sandboxPool` is how many boots' namespaces the Linux backend
-    /// makes ahead (``SandboxPool``; 0: none); the manager's background work keeps them made.
+    /// makes ahead (``SandboxPool``; 0: none); the manager's background work keeps them made. `prestartedSandboxes`
+    /// chooses whole pre-started sandboxes where the host allows them (`nil`: unless `AGENTBOX_PRESTARTED_SANDBOXES=0`),
+    /// else network and IPC namespaces.
     public func makeBackend(
         dataDirectory: URL, initPath: String = AgentBoxConfiguration.defaultSandboxInitPath(), sandboxPool: Int = 0,
-        logger: Logger = Logger(label: "agentbox.sandbox")
+        prestartedSandboxes: Bool? = nil, logger: Logger = Logger(label: "agentbox.sandbox")
     ) throws -> (backend: any SandboxBackend, notes: [String]) {
         switch self {
         case .linux:
             let (backend, notes) = try BubblewrapBackend.make(
                 stateDirectory: dataDirectory.appendingPathComponent("sandbox", isDirectory: true), initPath: initPath,
-                poolSize: sandboxPool, logger: logger)
+                poolSize: sandboxPool, prestartedSandboxes: prestartedSandboxes, logger: logger)
             return (backend, notes)
         case .unsandboxed:
             return (

@@ -9,8 +9,13 @@
 
 int ab_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds) {
     if (nfds < 0 || nfds > AB_MAX_FDS) { errno = EINVAL; return -1; }
+    return ab_send_with_many_fds(sock, buf, len, fds, nfds);
+}
+
+int ab_send_with_many_fds(int sock, const void *buf, size_t len, const int *fds, int nfds) {
+    if (nfds < 0 || nfds > AB_BIND_MAX_FDS) { errno = EINVAL; return -1; }
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-    union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(int) * AB_MAX_FDS)]; } control;
+    union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(int) * AB_BIND_MAX_FDS)]; } control;
     memset(&control, 0, sizeof(control));
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
     if (nfds > 0) {
@@ -30,8 +35,13 @@ int ab_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int 
 }
 
 ssize_t ab_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int *nfds) {
+    return ab_recv_with_many_fds(sock, buf, cap, fds, AB_MAX_FDS, nfds);
+}
+
+ssize_t ab_recv_with_many_fds(int sock, void *buf, size_t cap, int *fds, int max_fds, int *nfds) {
+    if (max_fds < 0 || max_fds > AB_BIND_MAX_FDS) { errno = EINVAL; return -1; }
     struct iovec iov = { .iov_base = buf, .iov_len = cap };
-    union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(int) * AB_MAX_FDS)]; } control;
+    union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(int) * AB_BIND_MAX_FDS)]; } control;
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes, .msg_controllen = sizeof(control.bytes) };
     *nfds = 0;
     ssize_t received;
@@ -42,7 +52,7 @@ ssize_t ab_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int *nfds) {
         int count = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
         int *incoming = (int *)CMSG_DATA(cmsg);
         for (int i = 0; i < count; i++) {
-            if (*nfds < AB_MAX_FDS) fds[(*nfds)++] = incoming[i]; else close(incoming[i]);
+            if (*nfds < max_fds) fds[(*nfds)++] = incoming[i]; else close(incoming[i]);
         }
     }
     if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {

@@ -17,7 +17,7 @@ struct namespaces_result {
     int net_fd, ipc_fd, error;
 };
 
-static int loopback_up(void) {
+int ab_loopback_up(void) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct ifreq request;
@@ -39,7 +39,7 @@ static int loopback_up(void) {
 static void *make_namespaces(void *argument) {
     struct namespaces_result *result = argument;
     result->net_fd = result->ipc_fd = -1;
-    if (unshare(CLONE_NEWNET | CLONE_NEWIPC) != 0 || loopback_up() != 0) {
+    if (unshare(CLONE_NEWNET | CLONE_NEWIPC) != 0 || ab_loopback_up() != 0) {
         result->error = errno;
         return NULL;
     }

@@ -138,6 +138,22 @@ int ab_idmapped_tree(int dir_fd, int userns_fd, int read_only) {
     return tree;
 }
 
+int ab_detached_clone(int dir_fd, const char *path, int read_only, int recursive) {
+    int tree = (int)syscall(SYS_open_tree, dir_fd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (path[0] ? 0 : AT_EMPTY_PATH)
+                            | (recursive ? AT_RECURSIVE : 0));
+    if (tree < 0) return -1;
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (read_only ? MOUNT_ATTR_RDONLY : 0);
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof(attr)) != 0) {
+        int saved = errno;
+        close(tree);
+        errno = saved;
+        return -1;
+    }
+    return tree;
+}
+
 struct overlay_call {
     const int *lower_fds;
     int nlower, upper_fd, work_fd, root_fd;

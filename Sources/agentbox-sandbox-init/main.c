@@ -24,9 +24,11 @@
 // sandbox and exits; as PID 1 of the PID namespace its exit takes the namespace down with it.
 //
 // Options: --nproc N and --as BYTES set RLIMIT_NPROC and RLIMIT_AS on every child (for hosts without cgroups);
-// --oom-reset makes each child undo the supervisor's OOM protection (oom_score_adj 0).
+// --oom-reset makes each child undo the supervisor's OOM protection (oom_score_adj 0); --prestarted starts a sandbox
+// ahead of its workspace, bound later through descriptor 3 (prestart.c).
 #define _GNU_SOURCE
 #include "agentbox_sandbox.h"
+#include "prestart.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -380,12 +382,16 @@ static void reap(void) {
 int main(int argc, char **argv) {
     // First of all: the workspace (same uid) must never attach to us or open our descriptors through /proc.
     if (prctl(PR_SET_DUMPABLE, 0) < 0) { perror("agentbox-sandbox-init: PR_SET_DUMPABLE"); return 1; }
+    int prestarted = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--nproc") == 0 && i + 1 < argc) limit_nproc = atoll(argv[++i]);
+        if (strcmp(argv[i], "--prestarted") == 0) prestarted = 1;
+        else if (strcmp(argv[i], "--nproc") == 0 && i + 1 < argc) limit_nproc = atoll(argv[++i]);
         else if (strcmp(argv[i], "--as") == 0 && i + 1 < argc) limit_as = atoll(argv[++i]);
         else if (strcmp(argv[i], "--oom-reset") == 0) oom_reset = 1;
         else { fprintf(stderr, "agentbox-sandbox-init: unknown option %s\n", argv[i]); return 2; }
     }
+    // A pre-started sandbox: returns in its PID 1 once a workspace is bound to it (prestart.c).
+    if (prestarted && ab_prestart() != 0) return 1;
     signal(SIGPIPE, SIG_IGN);
     // Orphans of our processes are re-parented to us rather than to the host's init, so none escapes a stop.
     prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -4,13 +4,19 @@ import AgentBoxSandbox
 import Foundation
 import Testing
 
-/// The sandbox pool (issue 28): boots take network and IPC namespaces made ahead, and every isolation property holds.
+/// The sandbox pool (issue 28): boots take whole sandboxes started ahead (or, with `prestarted: false`, network and
+/// IPC namespaces made ahead), and every isolation property holds. Each test runs with both kinds.
 @Suite("Sandbox pool", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
 struct SandboxPoolTests {
     /// A manager whose backend keeps `size` namespaces ready, with its background work (which refills the pool)
     /// running while `body` runs.
-    func withPooledManager<T>(_ directory: URL, size: Int, _ body: (WorkspaceManager, SandboxPool?) async throws -> T) async throws -> T {
-        let manager = try makeManager(directory, sandboxPool: size)
+    func withPooledManager<T>(
+        _ directory: URL, size: Int, prestarted: Bool, _ body: (WorkspaceManager, SandboxPool?) async throws -> T
+    ) async throws -> T {
+        let manager = try makeManager(directory, sandboxPool: size, prestartedSandboxes: prestarted)
+        if let pool = (manager.configuration.sandbox as? BubblewrapBackend)?.pool {
+            #expect((pool.kind != .namespaces) == prestarted, "this host (root, cgroups, idmapped mounts) allows both kinds")
+        }
         let pool = (manager.configuration.sandbox as? BubblewrapBackend)?.pool
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await manager.runBackgroundWork() }
@@ -37,9 +43,9 @@ struct SandboxPoolTests {
     /// namespace, 1024 in one bwrap made).
     static let networkProbe = "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; cat /proc/sys/net/ipv4/ip_unprivileged_port_start"
 
-    @Test func pooledSandboxesAreEachTheirWorkspacesOwn() async throws {
+    @Test(arguments: [true, false]) func pooledSandboxesAreEachTheirWorkspacesOwn(prestarted: Bool) async throws {
         try await withTemporaryDirectory { directory in
-            try await withPooledManager(directory, size: 2) { manager, pool in
+            try await withPooledManager(directory, size: 2, prestarted: prestarted) { manager, pool in
                 let pool = try #require(pool)
                 try await waitUntilReady(pool, 2)
                 let a = try await manager.run("a", "echo a-secret > /workspace/a-only.txt; id -u; stat -c %u /workspace/a-only.txt; " + Self.networkProbe + "; sleep 30 &")
@@ -77,9 +83,9 @@ struct SandboxPoolTests {
         }
     }
 
-    @Test func thePoolRefillsAndHandsEachEntryOnce() async throws {
+    @Test(arguments: [true, false]) func thePoolRefillsAndHandsEachEntryOnce(prestarted: Bool) async throws {
         try await withTemporaryDirectory { directory in
-            try await withPooledManager(directory, size: 3) { manager, pool in
+            try await withPooledManager(directory, size: 3, prestarted: prestarted) { manager, pool in
                 let pool = try #require(pool)
                 try await waitUntilReady(pool, 3)
                 for name in ["r1", "r2", "r3", "r4"] { _ = try await manager.run(name, "true") }
@@ -89,21 +95,32 @@ struct SandboxPoolTests {
                 let first = try #require(pool.take())
                 let second = try #require(pool.take())
                 #expect(pool.readyCount <= 2)
-                let inode = { (fd: Int32) -> UInt64 in
-                    var info = stat()
-                    fstat(fd, &info)
-                    return UInt64(info.st_ino)
+                let inodes = { (entry: SandboxPool.Entry) -> [UInt64] in
+                    switch entry {
+                    case .namespaces(let namespaces):
+                        return [namespaces.network, namespaces.ipc].map { fd in
+                            var info = stat()
+                            fstat(fd, &info)
+                            return UInt64(info.st_ino)
+                        }
+                    case .sandbox(let sandbox):
+                        return ["net", "ipc", "user", "mnt", "pid"].map { name in
+                            var info = stat()
+                            stat("/proc/\(sandbox.initPID)/ns/\(name)", &info)
+                            return UInt64(info.st_ino)
+                        }
+                    }
                 }
-                #expect(inode(first.network) != inode(second.network))
-                #expect(inode(first.ipc) != inode(second.ipc))
+                let (firstInodes, secondInodes) = (inodes(first), inodes(second))
+                #expect(!firstInodes.contains(0) && Set(firstInodes).isDisjoint(with: secondInodes), "\(firstInodes) \(secondInodes)")
                 try await waitUntilReady(pool, 3)
             }
         }
     }
 
-    @Test func wakingFromSleepTakesFromThePool() async throws {
+    @Test(arguments: [true, false]) func wakingFromSleepTakesFromThePool(prestarted: Bool) async throws {
         try await withTemporaryDirectory { directory in
-            try await withPooledManager(directory, size: 1) { manager, pool in
+            try await withPooledManager(directory, size: 1, prestarted: prestarted) { manager, pool in
                 let pool = try #require(pool)
                 try await waitUntilReady(pool, 1)
                 let first = try await manager.run("sleeper", "echo kept > /workspace/kept.txt; " + Self.networkProbe)
@@ -119,9 +136,9 @@ struct SandboxPoolTests {
     }
 
     /// With no entry ready (a pool of 0, or one emptied by a burst of boots) a boot makes its own namespaces.
-    @Test(arguments: [0, 1]) func aBootWithoutAPooledEntryMakesItsOwn(size: Int) async throws {
+    @Test(arguments: [0, 1], [true, false]) func aBootWithoutAPooledEntryMakesItsOwn(size: Int, prestarted: Bool) async throws {
         try await withTemporaryDirectory { directory in
-            try await withPooledManager(directory, size: size) { manager, pool in
+            try await withPooledManager(directory, size: size, prestarted: prestarted) { manager, pool in
                 #expect((pool == nil) == (size == 0))
                 if let pool {
                     try await waitUntilReady(pool, 1)

@@ -38,13 +38,15 @@ func unmountEverything(below directory: URL) {
 func makeManager(
     _ directory: URL, kind: SandboxKind = .linux, idleGrace: Duration = .seconds(60),
     limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = [],
-    portWaitLimit: Duration = .seconds(10), sandboxPool: Int? = nil, configure: (inout AgentBoxConfiguration) -> Void = { _ in }
+    portWaitLimit: Duration = .seconds(10), sandboxPool: Int? = nil, prestartedSandboxes: Bool? = nil, configure: (inout AgentBoxConfiguration) -> Void = { _ in }
 ) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .error
-    // AGENTBOX_TEST_SANDBOX_POOL=N runs every sandbox test on pooled namespaces (the escape suite among them).
+    // AGENTBOX_TEST_SANDBOX_POOL=N runs every sandbox test on pre-started sandboxes (the escape suite among them), or on
+    // pooled namespaces with AGENTBOX_PRESTARTED_SANDBOXES=0.
     let fromEnvironment = sandboxPool == nil ? ProcessInfo.processInfo.environment["AGENTBOX_TEST_SANDBOX_POOL"].flatMap { Int($0) } : nil
-    let (backend, _) = try kind.makeBackend(dataDirectory: directory, sandboxPool: sandboxPool ?? fromEnvironment ?? 0, logger: logger)
+    let (backend, _) = try kind.makeBackend(
+        dataDirectory: directory, sandboxPool: sandboxPool ?? fromEnvironment ?? 0, prestartedSandboxes: prestartedSandboxes, logger: logger)
     if fromEnvironment != nil, let pool = (backend as? BubblewrapBackend)?.pool {
         // The test's manager runs no background work: the pool is filled now, and refilled by a task of its own, which
         // lives as long as the test process (a few descriptors per manager).

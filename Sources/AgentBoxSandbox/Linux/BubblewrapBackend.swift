@@ -40,9 +40,12 @@ public struct BubblewrapBackend: SandboxBackend {
 
     /// Prepares the backend: finds bwrap and the init binary, writes the sandbox /etc, and checks which
     /// privileges the host grants. `notes` lists, one line each, what cannot be enforced here.
-    /// `poolSize` namespaces are kept ready for boots when the server is root (see ``SandboxPool``; 0: none).
+    /// `poolSize` sandboxes (or namespaces) are kept ready for boots when the server is root (see ``SandboxPool``; 0:
+    /// none): whole pre-started sandboxes where the host allows them and `prestartedSandboxes` is not false (`nil`:
+    /// unless `AGENTBOX_PRESTARTED_SANDBOXES=0`).
     public static func make(
-        stateDirectory: URL, initPath: String, poolSize: Int = 0, logger: Logger = Logger(label: "agentbox.sandbox")
+        stateDirectory: URL, initPath: String, poolSize: Int = 0, prestartedSandboxes: Bool? = nil,
+        logger: Logger = Logger(label: "agentbox.sandbox")
     ) throws -> (backend: BubblewrapBackend, notes: [String]) {
         guard let bwrap = findExecutable("bwrap") else {
             throw SandboxError(.startFailed, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -72,18 +75,23 @@ public struct BubblewrapBackend: SandboxBackend {
         ].filter { FileManager.default.isExecutableFile(atPath: $0.1) }
         let agents = stateDirectory.deletingLastPathComponent().appendingPathComponent("agents", isDirectory: true)
         try? FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
+        let idmaps = root && canIdmap(stateDirectory)
+        if root && !idmaps {
+            notes.append("idmapped mounts do not work on \(stateDirectory.path): each workspace's files carry its own ids (forks walk every file)")
+        }
+        let cgroups = problem == nil ? version : nil
+        // Whole sandboxes started ahead of their workspaces need root, cgroups (limits are the cgroups', set at bind)
+        // and idmapped storage (the workspace's files reach the sandbox as one detached tree);
+        // AGENTBOX_PRESTARTED_SANDBOXES=0 keeps the pool to namespaces (bwrap starts every sandbox).
+        let prestart = root && idmaps && cgroups != nil
+            && (prestartedSandboxes ?? (ProcessInfo.processInfo.environment["AGENTBOX_PRESTARTED_SANDBOXES"] != "0"))
         var backend = BubblewrapBackend(
             bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
-            varDirectory: variable,
-            cgroups: problem == nil ? version : nil, switchesUser: root,
-            pool: root && poolSize > 0 ? SandboxPool(size: poolSize, logger: logger) : nil)
+            varDirectory: variable, cgroups: cgroups, switchesUser: root,
+            pool: root && poolSize > 0
+                ? SandboxPool(size: poolSize, kind: prestart ? .sandboxes(initPath: initPath) : .namespaces, logger: logger) : nil)
+        backend.idmapsStorage = idmaps
         try backend.checkUserNamespaces()
-        if root {
-            backend.idmapsStorage = canIdmap(stateDirectory)
-            if !backend.idmapsStorage {
-                notes.append("idmapped mounts do not work on \(stateDirectory.path): each workspace's files carry its own ids (forks walk every file)")
-            }
-        }
         let filter = ab_seccomp_open()
         guard filter >= 0 else {
             throw SandboxError(.startFailed, "no seccomp filter for this architecture (x86_64 and aarch64 have one)")
@@ -189,6 +197,12 @@ public struct BubblewrapBackend: SandboxBackend {
             // Owner only: another workspace's uid (after an escape) cannot even look inside.
             guard fchmod(fd, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
         }
+        // A sandbox started ahead of its workspace, when the pool keeps them and one is ready: bound to this workspace.
+        if let pool, case .sandboxes = pool.kind, switchesUser, let ids = spec.ids, let storage, let version = cgroups,
+            case .sandbox(let prestarted)? = pool.take()
+        {
+            return try await bind(prestarted, spec: spec, ids: ids, storage: storage, cgroupsVersion: version, began: began, logger: logger)
+        }
         // Root inside, an unprivileged range outside: a user namespace with the workspace's ids, and its system layer.
         var namespace: UserNamespace?
         var system: SystemLayer.Mounted?
@@ -199,10 +213,7 @@ public struct BubblewrapBackend: SandboxBackend {
         var storageTree: Int32?
         defer { storageTree.map { _ = close($0) } }
         if switchesUser, let ids = spec.ids {
-            let layer = SystemLayer(directories: [
-                .init(name: "usr", base: URL(fileURLWithPath: "/usr")), .init(name: "etc", base: etcDirectory),
-                .init(name: "var", base: varDirectory),
-            ])
+            let layer = systemLayer
             try SystemLayer.prepare(workspace: spec.hostDirectory, names: layer.directories.map(\.name), root: (storage ?? ids).start)
             let directoriesReady = clock.now
             let made = try UserNamespace(ids)
@@ -275,7 +286,10 @@ public struct BubblewrapBackend: SandboxBackend {
         }
         // A pooled network and IPC namespace is joined by the launcher (as root, before it drops to the workspace's
         // ids): bwrap keeps it. Taken here, used by this boot only, closed when the boot ends either way.
-        let pooled = credentials != nil ? pool?.take() : nil
+        var pooled: SandboxPool.Namespaces?
+        if credentials != nil, let pool, pool.kind == .namespaces, case .namespaces(let namespaces)? = pool.take() {
+            pooled = namespaces
+        }
         arguments += pooled == nil ? ["--unshare-ipc", "--unshare-net"] : []
         arguments += [
             "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
@@ -318,6 +332,14 @@ public struct BubblewrapBackend: SandboxBackend {
         return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: namespace != nil)
     }
 
+    /// The system layer's directories: `/usr` over the host's, `/etc` and `/var` over AgentBox's copies.
+    var systemLayer: SystemLayer {
+        SystemLayer(directories: [
+            .init(name: "usr", base: URL(fileURLWithPath: "/usr")), .init(name: "etc", base: etcDirectory),
+            .init(name: "var", base: varDirectory),
+        ])
+    }
+
     /// Opens a host directory allowed as a mount (its real path, as checked against the allowed prefixes when the
     /// workspace was configured) without following any symlink on the way: whoever can write near it (another
     /// workspace with a writable mount, say) may have swapped a component for a symlink since, to have the host's `/`
@@ -336,7 +358,7 @@ public struct BubblewrapBackend: SandboxBackend {
 
     /// Makes the OOM killer spare bwrap and the sandbox's init (each child resets itself with --oom-reset), so a
     /// workspace that runs out of memory loses the process that ate it, not its supervisor.
-    private static func protectFromOOMKiller(launcher: pid_t) {
+    static func protectFromOOMKiller(launcher: pid_t) {
         var pids = [launcher]
         if let children = KernelFile.read("/proc/\(launcher)/task/\(launcher)/children") {
             pids += children.split(separator: " ").compactMap { Int32($0) }

@@ -4,15 +4,31 @@ import Logging
 import NIOPosix
 import Synchronization
 
-/// A pool of namespaces made ahead of sandboxes' boots: each entry is a network namespace (loopback up) and an IPC
-/// namespace that no workspace has used, held by descriptors in the server. A boot takes one (``take()``), its launcher
-/// joins both while it is still root, and bwrap then leaves them as they are (no `--unshare-net`, `--unshare-ipc`);
-/// ``run()`` makes a new one in the background for each one taken.
+/// A pool of what sandboxes' boots can take ready-made, of one of two kinds (``Kind``):
+/// - **sandboxes**: whole sandboxes started ahead of their workspaces (``PrestartedSandbox``): namespaces, PID 1
+///   waiting; a boot binds one to its workspace. Used when the server is root, has cgroups and idmapped storage.
+/// - **namespaces**: a network namespace (loopback up) and an IPC namespace that no workspace has used, held by
+///   descriptors in the server: a boot's launcher joins both while it is still root, and bwrap then leaves them as
+///   they are (no `--unshare-net`, `--unshare-ipc`). Used by the bwrap path otherwise.
+/// A boot takes one (``take()``); ``run()`` makes a new one in the background for each one taken.
 ///
 /// An entry is handed out once and closed by the boot that took it: the namespaces live on only in that sandbox's
-/// processes and end with them, so no workspace ever gets one that another workspace used. The pool holds only
-/// descriptors while it is full, and its task waits without polling.
+/// processes and end with them, so no workspace ever gets one that another workspace used. The pool's task waits
+/// without polling.
 public final class SandboxPool: Sendable {
+    /// What the pool keeps.
+    public enum Kind: Sendable, Equatable {
+        case namespaces
+        /// Pre-started sandboxes, whose init is at this path.
+        case sandboxes(initPath: String)
+    }
+
+    /// One ready-made entry.
+    public enum Entry: Sendable {
+        case namespaces(Namespaces)
+        case sandbox(PrestartedSandbox)
+    }
+
     /// A network and an IPC namespace, fresh; closed when the value goes.
     public final class Namespaces: Sendable {
         /// The network namespace's descriptor (close-on-exec; owned by this value).
@@ -39,13 +55,14 @@ public final class SandboxPool: Sendable {
     }
 
     private struct State {
-        var ready: [Namespaces] = []
+        var ready: [Entry] = []
         /// Whether ``run()`` has started (it runs once: a second call returns at once).
         var running = false
     }
 
     /// How many entries the pool keeps ready.
     public let size: Int
+    public let kind: Kind
     private let state = Mutex(State())
     /// Wakes ``run()`` after a take: one pending wake-up at most (a refill makes all that are missing).
     private let wakeUps: AsyncStream<Void>
@@ -53,8 +70,9 @@ public final class SandboxPool: Sendable {
     private let logger: Logger
 
     /// A pool of `size` entries (0: none; every boot makes its own namespaces, as without a pool).
-    public init(size: Int, logger: Logger) {
+    public init(size: Int, kind: Kind = .namespaces, logger: Logger) {
         self.size = max(0, size)
+        self.kind = kind
         self.logger = logger
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -63,7 +81,7 @@ public final class SandboxPool: Sendable {
     public var readyCount: Int { state.withLock { $0.ready.count } }
 
     /// Takes a ready entry, or `nil` when none is (the boot then makes its own namespaces); asks for a refill.
-    public func take() -> Namespaces? {
+    public func take() -> Entry? {
         let taken = state.withLock { $0.ready.popLast() }
         if taken != nil { wakeUp.yield() }
         return taken
@@ -73,15 +91,23 @@ public final class SandboxPool: Sendable {
     /// ``run()`` to do it: a test's manager, whose first boot must find the pool full.
     public func fillNow() throws {
         while readyCount < size {
-            let made = try Namespaces()
+            let made = try makeEntry()
             state.withLock { $0.ready.append(made) }
         }
     }
 
+    private func makeEntry() throws -> Entry {
+        switch kind {
+        case .namespaces: .namespaces(try Namespaces())
+        case .sandboxes(let initPath): .sandbox(try PrestartedSandbox.start(initPath: initPath))
+        }
+    }
+
     /// Makes an entry off the cooperative pool, on NIO's pool for blocking work (as the project's other blocking
-    /// calls are): `ab_namespaces_open` makes and joins a thread of its own, whose namespaces it then throws away.
-    private static func make() async throws -> Namespaces {
-        try await NIOThreadPool.singleton.runIfActive { try Namespaces() }
+    /// calls are): `ab_namespaces_open` makes and joins a thread of its own, whose namespaces it then throws away; a
+    /// pre-started sandbox is waited for until its PID 1 is ready.
+    private func make() async throws -> Entry {
+        try await NIOThreadPool.singleton.runIfActive { try self.makeEntry() }
     }
 
     /// Fills the pool, then makes a new entry for each one taken, until cancelled; then closes what is left. Making an
@@ -99,10 +125,12 @@ public final class SandboxPool: Sendable {
         for await _ in wakeUps {
             while !Task.isCancelled, readyCount < size {
                 do {
-                    let made = try await Self.make()
+                    let made = try await make()
                     state.withLock { $0.ready.append(made) }
                 } catch {
-                    logger.warning("the sandbox pool cannot make namespaces: boots make their own", metadata: ["error": "\(error)"])
+                    logger.warning(
+                        kind == .namespaces ? "the sandbox pool cannot make namespaces: boots make their own"
+                            : "the sandbox pool cannot pre-start sandboxes: boots start their own", metadata: ["error": "\(error)"])
                     return
                 }
             }

@@ -116,6 +116,15 @@ enum SandboxRoot {
         "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP",
     ]
 
+    /// ``rootCapabilities`` as a mask of capability numbers (linux/capability.h), for a pre-started sandbox's init.
+    static let rootCapabilityMask: UInt64 = {
+        let numbers = [
+            "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5, "CAP_SETGID": 6,
+            "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10, "CAP_SETFCAP": 31,
+        ]
+        return rootCapabilities.reduce(0) { $0 | (1 << UInt64(numbers[$1]!)) }
+    }()
+
     /// The top-level host entries that are symlinks into /usr or directories to mount read-only.
     static let topLevel = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
 

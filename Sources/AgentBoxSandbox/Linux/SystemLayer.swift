@@ -44,6 +44,11 @@ final class UserNamespace {
     let fd: Int32
 
     /// Makes the namespace, owned by the workspace's root uid (so bwrap, running as that uid, may join it).
+    /// A namespace already made (a pre-started sandbox's, its map written): this value owns `descriptor`.
+    init(descriptor: Int32) {
+        fd = descriptor
+    }
+
     init(_ ids: WorkspaceIDs) throws {
         let fd = ab_userns_open(ids.start, ids.map)
         guard fd >= 0 else { throw SandboxError.errno("create the workspace's user namespace") }

@@ -84,6 +84,14 @@ final class Supervisor: Sendable {
         return supervisor
     }
 
+    /// Takes over a sandbox whose init was started ahead of it (a ``PrestartedSandbox``, its bind message sent): its
+    /// control socket, reply and diagnostics pipes (the server's ends) and its launcher; returns once the init is ready.
+    static func adopt(control: Int32, launcherPID: pid_t, replies: Int32, diagnostics: Int32, logger: Logger) async throws -> Supervisor {
+        let supervisor = Supervisor(control: control, launcherPID: launcherPID, replies: replies, diagnostics: diagnostics, logger: logger)
+        try await supervisor.waitUntilReady()
+        return supervisor
+    }
+
     private init(control: Int32, launcherPID: pid_t, replies: Int32, diagnostics: Int32, logger: Logger) {
         self.control = control
         self.launcherPID = launcherPID

@@ -23,6 +23,14 @@ int ab_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int 
 /// descriptors that came with it are closed.
 ssize_t ab_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int *nfds);
 
+/// The most descriptors a pre-started sandbox's bind message carries (its mounts).
+#define AB_BIND_MAX_FDS 64
+/// ab_send_with_fds for up to AB_BIND_MAX_FDS descriptors.
+int ab_send_with_many_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/// ab_recv_with_fds for up to `max_fds` (at most AB_BIND_MAX_FDS) descriptors.
+ssize_t ab_recv_with_many_fds(int sock, void *buf, size_t cap, int *fds, int max_fds, int *nfds);
+/// Brings the loopback interface of the calling thread's network namespace up. Returns 0, or -1 with errno set.
+int ab_loopback_up(void);
 /// Makes `fd` blocking or non-blocking. Returns 0, or -1 with errno set.
 int ab_set_nonblocking(int fd, int nonblocking);
 
@@ -43,6 +51,9 @@ int ab_set_nonblocking(int fd, int nonblocking);
 int ab_userns_open(uint32_t owner, const char *map);
 /// A detached copy of the mount at `dir_fd`, idmapped through `userns_fd`, nosuid and nodev (read-only if asked).
 int ab_idmapped_tree(int dir_fd, int userns_fd, int read_only);
+/// A detached bind mount of `path` relative to `dir_fd` (or of `dir_fd` itself when `path` is ""), with its
+/// submounts when `recursive`: nosuid, nodev, and read-only if asked (for a pre-started sandbox to attach).
+int ab_detached_clone(int dir_fd, const char *path, int read_only, int recursive);
 /// A detached overlay of `lower_fds` (top first) with `upper_fd`/`work_fd` (or read-only with `upper_fd` -1), made
 /// on a thread whose root is `root_fd` (the paths the overlay shows in mountinfo are relative to it).
 /// On failure, `message` holds the file system's own explanation when it gave one.

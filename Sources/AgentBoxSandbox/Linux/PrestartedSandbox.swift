@@ -1,0 +1,164 @@
+import CAgentBoxSandbox
+import Foundation
+import Synchronization
+
+/// A sandbox started before the server knows which workspace it is for (`agentbox-sandbox-init --prestarted`, see
+/// `prestart.c`): its namespaces exist (the user namespace with no id map yet), its PID 1 runs and waits on the *bind
+/// socket*. A boot that takes one writes the workspace's id map, moves PID 1 into the workspace's cgroups and sends
+/// the bind message (``bind(_:descriptors:)``): the root file system's operations and the detached mounts they attach.
+/// PID 1 then builds the root, drops to what a workspace may do and becomes the sandbox's init, and the boot takes
+/// over its control socket and pipes (``Supervisor/adopt(control:launcherPID:replies:diagnostics:logger:)``).
+///
+/// One is bound at most once. One that is never bound (the pool let go at shutdown) is killed with its launcher.
+public final class PrestartedSandbox: Sendable {
+    /// The launcher: `--prestarted` in the host's PID namespace, the server's child, which waits for PID 1.
+    let launcherPID: pid_t
+    /// The sandbox's PID 1, by its host pid.
+    public let initPID: pid_t
+    /// The server's ends: control socket, reply pipe, diagnostics pipe (as a bwrap-started init's), bind socket.
+    let control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32
+    private let taken = Atomic<Bool>(false)
+
+    private init(launcherPID: pid_t, initPID: pid_t, control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32) {
+        self.launcherPID = launcherPID
+        self.initPID = initPID
+        self.control = control
+        self.replies = replies
+        self.diagnostics = diagnostics
+        self.bindSocket = bindSocket
+    }
+
+    /// Starts one and waits (at most `timeout`) until its PID 1 waits for a bind. Blocks the calling thread: call it
+    /// off the cooperative pool. Root only.
+    static func start(initPath: String, timeout: Duration = .seconds(10)) throws -> PrestartedSandbox {
+        var control: [Int32] = [-1, -1], bind: [Int32] = [-1, -1]
+        let seqpacket = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, seqpacket, 0, &control) == 0 else { throw SandboxError.errno("socketpair") }
+        guard socketpair(AF_UNIX, seqpacket, 0, &bind) == 0 else {
+            control.forEach { close($0) }
+            throw SandboxError.errno("socketpair")
+        }
+        let replies: PipePair, diagnostics: PipePair
+        do {
+            replies = try PipePair()
+            do { diagnostics = try PipePair() } catch {
+                [replies.read, replies.write].forEach { close($0) }
+                throw error
+            }
+        } catch {
+            (control + bind).forEach { close($0) }
+            throw error
+        }
+        let ours = [control[0], replies.read, diagnostics.read, bind[0]]
+        let theirs = [control[1], replies.write, diagnostics.write, bind[1]]
+        let launcher: pid_t
+        do {
+            launcher = try HostSpawn.spawn(
+                executable: initPath, arguments: ["/.agentbox/init", "--prestarted", "--oom-reset"],
+                environment: ["PATH": "/usr/bin:/bin"], descriptors: theirs)
+        } catch {
+            (ours + theirs).forEach { close($0) }
+            throw error
+        }
+        theirs.forEach { close($0) }
+        func failed(_ what: String) -> SandboxError {
+            let said = Self.readAvailable(diagnostics.read)
+            kill(launcher, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(launcher, &status, 0) < 0, errno == EINTR {}
+            ours.forEach { close($0) }
+            return SandboxError(.startFailed, "a pre-started sandbox \(what)\(said.isEmpty ? "" : ": \(said)")")
+        }
+        // "pid N" from the launcher and "prestarted" from PID 1, in either order.
+        var initPID: pid_t = 0
+        var waiting = false
+        let deadline = ContinuousClock.now + timeout
+        while initPID == 0 || !waiting {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw failed("did not start in \(timeout)") }
+            var poll = pollfd(fd: bind[0], events: Int16(POLLIN), revents: 0)
+            let ready = Glibc.poll(&poll, 1, Int32(left.components.seconds * 1000 + 1))
+            if ready < 0, errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let count = recv(bind[0], &buffer, buffer.count, 0)
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { throw failed("ended before it was ready") }
+            let line = String(decoding: buffer[..<count], as: UTF8.self)
+            if line.hasPrefix("pid "), let pid = pid_t(line.dropFirst(4)), pid > 0, initPID == 0 {
+                initPID = pid
+            } else if line == "prestarted", !waiting {
+                waiting = true
+            } else {
+                throw failed("said \(line.debugDescription)")
+            }
+        }
+        let sandbox = PrestartedSandbox(
+            launcherPID: launcher, initPID: initPID, control: control[0], replies: replies.read, diagnostics: diagnostics.read,
+            bindSocket: bind[0])
+        // The OOM killer spares the launcher and the init; each process the init starts resets itself (--oom-reset).
+        for pid in [launcher, initPID] {
+            try? "-1000".write(toFile: "/proc/\(pid)/oom_score_adj", atomically: false, encoding: .utf8)
+        }
+        return sandbox
+    }
+
+    /// Whatever the descriptor holds now, without waiting (a failed start's last words), at most 1 KiB.
+    private static func readAvailable(_ fd: Int32) -> String {
+        _ = ab_set_nonblocking(fd, 1)
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = read(fd, &buffer, buffer.count)
+        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+    }
+
+    /// The namespace's id map, written once (the server is root in the parent namespace): uid and gid alike.
+    func writeIDMap(_ map: String) throws {
+        for name in ["uid_map", "gid_map"] {
+            let path = "/proc/\(initPID)/\(name)"
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw SandboxError.errno("open \(path)") }
+            defer { close(fd) }
+            let written = map.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+            guard written == map.utf8.count else { throw SandboxError.errno("write \(path)") }
+        }
+    }
+
+    /// A descriptor of the sandbox's user namespace (close-on-exec; the caller closes it).
+    func openUserNamespace() throws -> Int32 {
+        let fd = open("/proc/\(initPID)/ns/user", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SandboxError.errno("open the user namespace of a pre-started sandbox") }
+        return fd
+    }
+
+    /// Sends the bind message (fields, each NUL-terminated) with `descriptors` attached; from here on the boot owns
+    /// the control socket, the pipes and the launcher (this value no longer kills or closes them).
+    func bind(_ fields: [String], descriptors: [Int32]) throws {
+        guard descriptors.count <= Int(AB_BIND_MAX_FDS) else {
+            throw SandboxError(.startFailed, "a workspace with more than \(AB_BIND_MAX_FDS) mounts cannot use a pre-started sandbox")
+        }
+        var message: [UInt8] = []
+        for field in fields { message += Array(field.utf8) + [0] }
+        guard !taken.exchange(true, ordering: .acquiringAndReleasing) else {
+            throw SandboxError(.startFailed, "a pre-started sandbox was bound twice")
+        }
+        let sent = descriptors.withUnsafeBufferPointer { fds in
+            ab_send_with_many_fds(bindSocket, message, message.count, fds.baseAddress, Int32(fds.count))
+        }
+        guard sent == 0 else {
+            let error = errno
+            taken.store(false, ordering: .releasing)  // not bound: the deinit kills it and closes everything
+            throw SandboxError.errno("send the bind message", error)
+        }
+        close(bindSocket)
+    }
+
+    deinit {
+        guard !taken.load(ordering: .acquiring) else { return }
+        // Never bound: its PID 1 dies with the launcher (PR_SET_PDEATHSIG), and the launcher is reaped here (a
+        // SIGKILLed process exits at once).
+        kill(launcherPID, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(launcherPID, &status, 0) < 0, errno == EINTR {}
+        [control, replies, diagnostics, bindSocket].forEach { close($0) }
+    }
+}

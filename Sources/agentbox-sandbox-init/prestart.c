@@ -1,0 +1,335 @@
+// A pre-started sandbox (`agentbox-sandbox-init --prestarted`): started by the server before it knows which
+// workspace the sandbox is for, so that a boot does not wait for bubblewrap, new namespaces and an exec.
+//
+// The server starts this binary as its own root, with descriptors 0-2 as for any init and 3 a SOCK_SEQPACKET socket,
+// the *bind socket*. This process (the launcher, in the host's PID namespace) makes a user namespace with no id map
+// yet, and mount, PID, UTS, IPC and network namespaces owned by it, and forks the sandbox's PID 1, then waits for it
+// and exits with its status (as bwrap does). PID 1:
+//   1. makes every mount it inherited a slave (nothing it mounts propagates back), brings its loopback up, opens the
+//      ports below 1024 to every uid of its network namespace (as the server's pooled namespaces did), and says
+//      "prestarted" on the bind socket; the launcher said "pid N" (PID 1's host pid) there before;
+//   2. waits for the bind message. Before sending it, the server has written the namespace's id map (the
+//      workspace's range) and moved PID 1 into the workspace's cgroups;
+//   3. becomes the namespace's root, builds the workspace's root file system in a tmpfs from the message's
+//      operations and the detached mounts that came with it (the workspace's idmapped storage tree, its system
+//      layer's overlays, read-only binds of AgentBox's binaries), mounts /proc and /dev, pivots into it, enters a
+//      cgroup namespace of its own, sets the hostname, keeps only the given capabilities, sets no_new_privs and loads
+//      the seccomp filter: what bwrap does with our arguments, without bwrap's read of the mount table per mount;
+//   4. closes the bind socket and is the sandbox's init from then on (main.c).
+// Until the bind, nothing but this code runs in the sandbox, and its namespace maps no id: it can reach nothing of
+// the host's that its mount namespace does not already show it, and its files would be nobody's.
+//
+// The bind message: fields separated by NUL, descriptors attached (SCM_RIGHTS). Paths are absolute in the new root
+// and may not hold "..". Operations, in order:
+//   storage IDX                 attach descriptor IDX (a detached tree) where `bind` takes its sources from
+//   tree IDX PATH               attach descriptor IDX (a detached directory tree) at PATH (made if missing)
+//   tree-file IDX PATH          attach descriptor IDX (a detached file mount) at PATH (an empty file, made)
+//   bind REL PATH               bind REL (relative, inside the storage tree) at PATH
+//   tmpfs PATH MODE SIZE        a tmpfs (MODE octal, SIZE bytes, 0: the default) at PATH
+//   dir PATH MODE               a directory
+//   symlink TARGET PATH         a symbolic link
+//   proc PATH                   the PID namespace's /proc
+//   dev PATH                    a minimal /dev: null, zero, full, random, urandom, tty from the host, devpts, shm
+//   hostname NAME               the UTS namespace's host name
+//   chdir PATH                  the working directory once in the new root
+//   caps HEX                    the capabilities kept (bounding, permitted, effective, inheritable, ambient)
+#define _GNU_SOURCE
+#include "prestart.h"
+#include "agentbox_sandbox.h"
+#include "agentbox_seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/mount.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
+#define BIND_SOCKET 3
+#define STAGE "/tmp"
+#define NEW_ROOT STAGE "/root"
+#define STORAGE STAGE "/storage"
+#define MAX_BIND_MESSAGE 65536
+
+static int fail(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *format, ...) {
+    int saved = errno;
+    char text[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof(text), format, args);
+    va_end(args);
+    dprintf(2, "agentbox-sandbox-init: %s: %s\n", text, strerror(saved));
+    errno = saved;
+    return -1;
+}
+
+static int send_line(const char *text) {
+    return send(BIND_SOCKET, text, strlen(text), MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+// `path` in the new root: absolute, no ".." component, and short enough.
+static int in_root(const char *path, char *out, size_t capacity) {
+    if (path[0] != '/' || strstr(path, "/../") || (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0)) {
+        errno = EINVAL;
+        return fail("bind: bad path %s", path);
+    }
+    if ((size_t)snprintf(out, capacity, NEW_ROOT "%s", path) >= capacity) { errno = ENAMETOOLONG; return fail("bind: %s", path); }
+    return 0;
+}
+
+// mkdir -p, each new directory with `mode` (less the umask, as bwrap's are).
+static int make_directories(const char *path, mode_t mode) {
+    char buffer[4096];
+    if (strlen(path) >= sizeof(buffer)) { errno = ENAMETOOLONG; return -1; }
+    strcpy(buffer, path);
+    for (char *cursor = buffer + 1; *cursor; cursor++) {
+        if (*cursor != '/') continue;
+        *cursor = '\0';
+        if (mkdir(buffer, mode) != 0 && errno != EEXIST) return -1;
+        *cursor = '/';
+    }
+    if (mkdir(buffer, mode) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+static int make_file(const char *path) {
+    char parent[4096];
+    snprintf(parent, sizeof(parent), "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        if (make_directories(parent, 0755) != 0) return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (fd < 0 && errno != EEXIST) return -1;
+    if (fd >= 0) close(fd);
+    return 0;
+}
+
+static int attach(int fd, const char *target) {
+    return (int)syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+}
+
+// Adds flags to a mount (never clears one, so a flag the kernel locked is never in the way).
+static int set_attributes(const char *path, unsigned long long set) {
+    struct mount_attr attributes = { .attr_set = set };
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, 0, &attributes, sizeof(attributes));
+}
+
+static int mount_tmpfs(const char *path, unsigned mode, unsigned long long size) {
+    char options[64];
+    if (size > 0) snprintf(options, sizeof(options), "mode=%o,size=%llu", mode, size);
+    else snprintf(options, sizeof(options), "mode=%o", mode);
+    return mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options);
+}
+
+static int make_dev(const char *dev) {
+    char path[4096], target[4096];
+    if (make_directories(dev, 0755) != 0 || mount_tmpfs(dev, 0755, 0) != 0) return fail("mount %s", dev);
+    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dev, nodes[i]);
+        snprintf(target, sizeof(target), "/dev/%s", nodes[i]);
+        if (make_file(path) != 0) return fail("create %s", path);
+        if (mount(target, path, NULL, MS_BIND, NULL) != 0) return fail("bind %s", target);
+        if (set_attributes(path, MOUNT_ATTR_NOSUID) != 0) return fail("nosuid %s", path);
+    }
+    static const char *const links[][2] = {
+        { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+        { "/proc/self/fd/2", "stderr" }, { "/proc/kcore", "core" }, { "pts/ptmx", "ptmx" },
+    };
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dev, links[i][1]);
+        if (symlink(links[i][0], path) != 0) return fail("symlink %s", path);
+    }
+    snprintf(path, sizeof(path), "%s/shm", dev);
+    if (mkdir(path, 0755) != 0) return fail("mkdir %s", path);
+    snprintf(path, sizeof(path), "%s/pts", dev);
+    if (mkdir(path, 0755) != 0) return fail("mkdir %s", path);
+    if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") != 0)
+        return fail("mount devpts");
+    return 0;
+}
+
+static int keep_capabilities(unsigned long long keep) {
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // past the kernel's last capability
+        if (!(keep >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return fail("drop capability %d", cap);
+    }
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = data[i].permitted = data[i].inheritable = (uint32_t)(keep >> (32 * i));
+    }
+    if (syscall(SYS_capset, &header, data) != 0) return fail("capset");
+    for (int cap = 0; cap < 64; cap++) {
+        if ((keep >> cap & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) return fail("ambient capability %d", cap);
+    }
+    return 0;
+}
+
+static int load_seccomp(void) {
+    static struct sock_filter program[AB_SECCOMP_MAX_INSTRUCTIONS];
+    size_t count = ab_seccomp_program(program, AB_SECCOMP_MAX_INSTRUCTIONS);
+    if (count == 0) { errno = E2BIG; return fail("seccomp filter"); }
+    struct sock_fprog filter = { .len = (unsigned short)count, .filter = program };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail("no_new_privs");
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter, 0, 0) != 0) return fail("seccomp");
+    return 0;
+}
+
+static int descriptor(const char *field, const int *fds, int nfds) {
+    char *end;
+    long index = strtol(field, &end, 10);
+    if (*end || index < 0 || index >= nfds) { errno = EBADF; return fail("bind: no descriptor %s", field); }
+    return fds[index];
+}
+
+// Carries out the bind message. Returns 0, or -1 after saying why on stderr.
+static int bind_workspace(char *message, size_t length, const int *fds, int nfds) {
+    if (syscall(SYS_setgroups, 0, NULL) != 0) return fail("setgroups");
+    if (syscall(SYS_setresgid, 0, 0, 0) != 0) return fail("setresgid (no id map?)");
+    if (syscall(SYS_setresuid, 0, 0, 0) != 0) return fail("setresuid (no id map?)");
+    if (mount_tmpfs(STAGE, 0755, 0) != 0) return fail("mount " STAGE);
+    if (mkdir(NEW_ROOT, 0755) != 0 || mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
+    char *fields[1024];
+    int count = 0;
+    for (size_t start = 0, i = 0; i < length && count < 1024; i++) {
+        if (message[i] == '\0') { fields[count++] = message + start; start = i + 1; }
+    }
+    char path[4096], source[4096];
+    const char *directory = "/";
+    unsigned long long caps = 0;
+    int has_caps = 0;
+    for (int i = 0; i < count;) {
+        const char *op = fields[i];
+        int arguments = strcmp(op, "storage") == 0 || strcmp(op, "proc") == 0 || strcmp(op, "dev") == 0
+                || strcmp(op, "hostname") == 0 || strcmp(op, "chdir") == 0 || strcmp(op, "caps") == 0 ? 1
+            : strcmp(op, "tmpfs") == 0 ? 3 : 2;
+        if (i + arguments >= count) { errno = EINVAL; return fail("bind: %s needs %d fields", op, arguments); }
+        const char *a = fields[i + 1], *b = arguments > 1 ? fields[i + 2] : NULL, *c = arguments > 2 ? fields[i + 3] : NULL;
+        i += 1 + arguments;
+        if (strcmp(op, "storage") == 0) {
+            int fd = descriptor(a, fds, nfds);
+            if (fd < 0) return -1;
+            if (mkdir(STORAGE, 0700) != 0 || attach(fd, STORAGE) != 0) return fail("attach the storage tree");
+        } else if (strcmp(op, "tree") == 0 || strcmp(op, "tree-file") == 0) {
+            int fd = descriptor(a, fds, nfds);
+            if (fd < 0 || in_root(b, path, sizeof(path)) != 0) return -1;
+            int made = op[4] ? make_file(path) : make_directories(path, 0755);
+            if (made != 0) return fail("create %s", b);
+            if (attach(fd, path) != 0) return fail("attach %s", b);
+        } else if (strcmp(op, "bind") == 0) {
+            if (a[0] == '/' || strstr(a, "..")) { errno = EINVAL; return fail("bind: bad source %s", a); }
+            snprintf(source, sizeof(source), STORAGE "/%s", a);
+            if (in_root(b, path, sizeof(path)) != 0) return -1;
+            if (make_directories(path, 0755) != 0) return fail("create %s", b);
+            if (mount(source, path, NULL, MS_BIND | MS_REC, NULL) != 0) return fail("bind %s at %s", a, b);
+        } else if (strcmp(op, "tmpfs") == 0) {
+            if (in_root(a, path, sizeof(path)) != 0) return -1;
+            if (make_directories(path, 0755) != 0) return fail("create %s", a);
+            if (mount_tmpfs(path, (unsigned)strtoul(b, NULL, 8), strtoull(c, NULL, 10)) != 0) return fail("tmpfs at %s", a);
+        } else if (strcmp(op, "dir") == 0) {
+            if (in_root(a, path, sizeof(path)) != 0) return -1;
+            if (make_directories(path, (mode_t)strtoul(b, NULL, 8)) != 0) return fail("create %s", a);
+        } else if (strcmp(op, "symlink") == 0) {
+            if (in_root(b, path, sizeof(path)) != 0) return -1;
+            if (symlink(a, path) != 0) return fail("symlink %s", b);
+        } else if (strcmp(op, "proc") == 0) {
+            if (in_root(a, path, sizeof(path)) != 0) return -1;
+            if (make_directories(path, 0755) != 0) return fail("create %s", a);
+            if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail("mount proc");
+        } else if (strcmp(op, "dev") == 0) {
+            if (in_root(a, path, sizeof(path)) != 0 || make_dev(path) != 0) return -1;
+        } else if (strcmp(op, "hostname") == 0) {
+            if (sethostname(a, strlen(a)) != 0) return fail("sethostname");
+        } else if (strcmp(op, "chdir") == 0) {
+            directory = a;
+        } else if (strcmp(op, "caps") == 0) {
+            caps = strtoull(a, NULL, 16);
+            has_caps = 1;
+        } else {
+            errno = EINVAL;
+            return fail("bind: unknown operation %s", op);
+        }
+    }
+    // The new root replaces the old, which goes with everything of the host's in it (the storage tree too: what the
+    // sandbox needs of it is bound in the new root).
+    if (chdir(NEW_ROOT) != 0) return fail("chdir " NEW_ROOT);
+    if (syscall(SYS_pivot_root, ".", ".") != 0) return fail("pivot_root");
+    if (umount2(".", MNT_DETACH) != 0) return fail("detach the old root");
+    if (chdir(directory) != 0 && chdir("/") != 0) return fail("chdir %s", directory);
+    // The workspace's cgroups are the root of what it sees (the server moved us into them before the message).
+    if (unshare(CLONE_NEWCGROUP) != 0) return fail("cgroup namespace");
+    if (has_caps && keep_capabilities(caps) != 0) return -1;
+    return load_seccomp();
+}
+
+static int prestarted_init(void) {
+    // The launcher waits for us: if the server kills it, we go too, and with us the PID namespace.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
+    prctl(PR_SET_DUMPABLE, 0);
+    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) return fail("make the mounts slaves");
+    if (ab_loopback_up() != 0) return fail("loopback up");
+    // Ports below 1024 open to every uid of the namespace, as the server's pooled network namespaces had them.
+    int sysctl = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
+    if (sysctl < 0 || write(sysctl, "0", 1) != 1) return fail("ip_unprivileged_port_start");
+    close(sysctl);
+    if (send_line("prestarted") != 0) return fail("bind socket");
+    static char message[MAX_BIND_MESSAGE + 1];
+    int fds[AB_BIND_MAX_FDS], nfds = 0;
+    ssize_t length = ab_recv_with_many_fds(BIND_SOCKET, message, MAX_BIND_MESSAGE, fds, AB_BIND_MAX_FDS, &nfds);
+    if (length == 0) _exit(0);  // the server let the pool go: nothing was ever bound
+    if (length < 0) return fail("receive the bind message");
+    message[length] = '\0';
+    int result = bind_workspace(message, (size_t)length, fds, nfds);
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    close(BIND_SOCKET);
+    return result;
+}
+
+int ab_prestart(void) {
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
+        return fail("unshare");
+    pid_t child = fork();
+    if (child < 0) return fail("fork");
+    if (child == 0) {
+        if (prestarted_init() != 0) _exit(1);
+        return 0;  // PID 1, bound: main() goes on as the sandbox's init
+    }
+    // The launcher: says which host pid PID 1 has, lets go of every descriptor, and waits for it.
+    char line[32];
+    snprintf(line, sizeof(line), "pid %d", (int)child);
+    send_line(line);
+    for (int fd = 0; fd <= BIND_SOCKET; fd++) close(fd);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) _exit(1);
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
