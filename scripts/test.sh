@@ -35,6 +35,9 @@ swift build --build-tests
 # Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python
 # clients). Together, on two cores, the live-server route tests' 20 s client timeout was reached under the load.
 bash scripts/bounded.sh 900 swift test --skip-build --skip EndToEndTests
+# The unit pass's sandboxes are bwrap's (a pool of 0); the real server binds pre-started ones. The sandbox tests again,
+# every sandbox bound from a pool of pre-started ones: the escape suite, isolation, network, mounts and shells.
+AGENTBOX_TEST_SANDBOX_POOL=2 bash scripts/bounded.sh 600 swift test --skip-build --filter AgentBoxSandboxTests
 # The end-to-end tests in two passes as well: the heaviest suites (three cluster nodes with Postgres and SeaweedFS,
 # X displays, the E2B SDKs, Chromium, and every suite that runs Claude Code, Codex or Amp) apart from the rest, so that on two cores no test waits
 # minutes for CPU behind all the others (CI saw a permission reply, an X server and an xterm each take tens of seconds).

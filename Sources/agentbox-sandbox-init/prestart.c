@@ -101,7 +101,7 @@ static int in_root(const char *path, char *out, size_t capacity) {
     return 0;
 }
 
-// mkdir -p, each new directory with `mode` (less the umask, as bwrap's are).
+// mkdir -p: the directory with `mode`, each missing parent with 0700, as bwrap makes them (less the umask).
 static int make_directories(const char *path, mode_t mode) {
     char buffer[4096];
     if (strlen(path) >= sizeof(buffer)) { errno = ENAMETOOLONG; return -1; }
@@ -109,7 +109,7 @@ static int make_directories(const char *path, mode_t mode) {
     for (char *cursor = buffer + 1; *cursor; cursor++) {
         if (*cursor != '/') continue;
         *cursor = '\0';
-        if (mkdir(buffer, mode) != 0 && errno != EEXIST) return -1;
+        if (mkdir(buffer, 0700) != 0 && errno != EEXIST) return -1;
         *cursor = '/';
     }
     if (mkdir(buffer, mode) != 0 && errno != EEXIST) return -1;
@@ -122,7 +122,7 @@ static int make_file(const char *path) {
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent) {
         *slash = '\0';
-        if (make_directories(parent, 0755) != 0) return -1;
+        if (make_directories(parent, 0700) != 0) return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
     if (fd < 0 && errno != EEXIST) return -1;

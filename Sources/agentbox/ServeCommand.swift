@@ -68,8 +68,12 @@ struct ServeCommand: AsyncParsableCommand {
     var sandbox = "linux"
 
     @Option(
-        help: "How many boots' network and IPC namespaces the server makes ahead, in the background, so that a workspace's create or wake does not wait for them (linux sandbox as root; 0: none, every boot makes its own).")
+        help: "How many sandboxes the server starts ahead, in the background, so that a workspace's create or wake binds one instead of starting its own (linux sandbox as root; 0: none, every boot starts its own).")
     var sandboxPool = 4
+
+    @Option(
+        help: "What the sandbox pool keeps: sandboxes (whole sandboxes started ahead, bound to a workspace at its boot; needs cgroups and idmapped mounts, else namespaces) or namespaces (network and IPC namespaces only; bubblewrap starts each sandbox).")
+    var sandboxPoolKind = "sandboxes"
 
     @Option(help: "Default memory limit per workspace, in MiB.")
     var memoryMb = 2048
@@ -191,6 +195,9 @@ struct ServeCommand: AsyncParsableCommand {
         if blobs != nil, nodeId == nil { throw ValidationError("--blobs is for cluster nodes: give --node-id and --store postgres://… too") }
         guard Duration.parse(sleepingRetention) != nil else {
             throw ValidationError("--sleeping-retention must be a duration such as 30s or 5m, not '\(sleepingRetention)'")
+        }
+        guard ["sandboxes", "namespaces"].contains(sandboxPoolKind) else {
+            throw ValidationError("--sandbox-pool-kind must be sandboxes or namespaces, not \(sandboxPoolKind)")
         }
         guard sandboxPool >= 0, sandboxPool <= 1024 else {
             throw ValidationError("--sandbox-pool must be between 0 and 1024, not \(sandboxPool)")
@@ -334,7 +341,8 @@ struct ServeCommand: AsyncParsableCommand {
             let initPath = helpersDir.map { URL(fileURLWithPath: $0).appendingPathComponent("agentbox-sandbox-init").path }
                 ?? AgentBoxConfiguration.defaultSandboxInitPath()
             let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(
-                dataDirectory: dataDirectory, initPath: initPath, sandboxPool: sandboxPool, logger: logger)
+                dataDirectory: dataDirectory, initPath: initPath, sandboxPool: sandboxPool,
+                prestartedSandboxes: sandboxPoolKind == "sandboxes" ? nil : false, logger: logger)
             configuration.sandbox = backend
             for note in notes { logger.warning("\(note)") }
             logger.info("sandbox", metadata: ["backend": "\(backend.name)"])

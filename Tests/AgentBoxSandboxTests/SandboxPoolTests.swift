@@ -154,4 +154,37 @@ struct SandboxPoolTests {
             }
         }
     }
+
+    /// What a process sees of its sandbox, without what differs from one boot to the next (times, sizes, mount ids):
+    /// its ids, the root's entries, the mounts (point, options, type), its capabilities and filters, /dev, its cgroups,
+    /// working directory, umask and host name.
+    static let systemProbe = """
+        id; pwd; umask; hostname; ulimit -n
+        ls -la / /dev /.agentbox /.agentbox/bin | awk 'NF > 3 { print $1, $3, $4, $NF }'
+        awk '{ for (i = 7; $i != "-"; i++) {}; print $5, $6, $(i + 1) }' /proc/self/mountinfo | sort
+        grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status
+        grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid)' /proc/1/status
+        cat /proc/self/cgroup; cat /proc/self/uid_map /proc/self/gid_map | awk '{ print $1, $3 }'
+        touch /made-at-root && echo root-writable; ls -ld /tmp /var/tmp /run /workspace /home/agent
+        """
+
+    /// A sandbox bound from the pool is the sandbox bwrap would have started: the same file system, mounts, ids,
+    /// capabilities, seccomp filter, cgroups and host name.
+    @Test func aPrestartedSandboxIsTheSandboxBwrapStarts() async throws {
+        try await withTemporaryDirectory { directory in
+            let bwrapped = try await withPooledManager(directory.appendingPathComponent("bwrap"), size: 0, prestarted: false) { manager, _ in
+                try await manager.run("same", Self.systemProbe)
+            }
+            let bound = try await withPooledManager(directory.appendingPathComponent("pool"), size: 1, prestarted: true) { manager, pool in
+                try await waitUntilReady(try #require(pool), 1)
+                let result = try await manager.run("same", Self.systemProbe)
+                #expect(pool?.readyCount == 0 || pool?.readyCount == 1)
+                return result
+            }
+            #expect(bwrapped.exitCode == 0 && bound.exitCode == 0, "\(bwrapped.stderr) \(bound.stderr)")
+            let (a, b) = (bwrapped.stdout.split(separator: "\n"), bound.stdout.split(separator: "\n"))
+            #expect(a == b, "bwrap's, then the pre-started one's, where they differ: \(a.filter { !b.contains($0) }) \(b.filter { !a.contains($0) })")
+            #expect(bound.stdout.contains("Seccomp:\t2") && bound.stdout.contains("NoNewPrivs:\t1") && bound.stdout.contains("root-writable"))
+        }
+    }
 }

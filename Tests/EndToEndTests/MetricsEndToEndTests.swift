@@ -43,7 +43,8 @@ struct MetricsEndToEndTests {
                 if metrics.cpuUsageMs > 200 { break }
                 try await Task.sleep(for: .milliseconds(250))
             } while ContinuousClock.now < deadline
-            #expect(metrics.state == .running && metrics.cpuUsageMs > 200 && metrics.pids >= 3 && metrics.memoryBytes > 0, "\(metrics)")
+            // The sandbox's init and the loop's shell at least (a bwrap-started sandbox counts bwrap too).
+            #expect(metrics.state == .running && metrics.cpuUsageMs > 200 && metrics.pids >= 2 && metrics.memoryBytes > 0, "\(metrics)")
             let table = try await cli("metrics", "cold")
             #expect(table.stdout.contains("STATE") && table.stdout.contains("sleeping") && table.stdout.contains("MEMORY PEAK"), "\(table)")
             let missing = try await cli("metrics", "ghost")
