@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -188,6 +189,28 @@ int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd
     pthread_join(thread, NULL);
     errno = call.error;
     return call.result;
+}
+
+int ab_overlay_mount_all(int count, const int *lower_fds, const int *first, const int *nlower, const int *upper_fds,
+                         const int *work_fds, int root_fd, int *results, char *messages, size_t message_size) {
+    if (count < 0 || count > 8) { errno = EINVAL; return -1; }
+    struct overlay_call calls[8];
+    pthread_t threads[8];
+    int started[8] = {0};
+    for (int i = 0; i < count; i++) {
+        if (message_size > 0) messages[i * message_size] = 0;
+        calls[i] = (struct overlay_call){ lower_fds + first[i], nlower[i], upper_fds[i], work_fds[i], root_fd,
+                                          messages + i * message_size, message_size, -1, 0 };
+        int failed = pthread_create(&threads[i], NULL, overlay_thread, &calls[i]);
+        if (failed != 0) { calls[i].result = -1; calls[i].error = failed; } else started[i] = 1;
+    }
+    int failures = 0;
+    for (int i = 0; i < count; i++) {
+        if (started[i]) pthread_join(threads[i], NULL);
+        results[i] = calls[i].result >= 0 ? calls[i].result : -(calls[i].error ? calls[i].error : EINVAL);
+        if (calls[i].result < 0) failures++;
+    }
+    return failures == 0 ? 0 : -1;
 }
 
 static int overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, char *message, size_t message_size) {

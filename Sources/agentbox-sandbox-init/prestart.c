@@ -1,11 +1,13 @@
 // A pre-started sandbox (`agentbox-sandbox-init --prestarted`): started by the server before it knows which
 // workspace the sandbox is for, so that a boot does not wait for bubblewrap, new namespaces and an exec.
 //
-// The server starts this binary as its own root, with descriptors 0-2 as for any init and 3 a SOCK_SEQPACKET socket,
-// the *bind socket*. This process (the launcher, in the host's PID namespace) makes a user namespace with no id map
+// The server starts this binary as its own root, with descriptors 0-2 as for any init, 3 a SOCK_SEQPACKET socket, the
+// *bind socket*, and 4 the stage directory (below). This process (the launcher, in the host's PID namespace) makes a user namespace with no id map
 // yet, and mount, PID, UTS, IPC and network namespaces owned by it, and forks the sandbox's PID 1, then waits for it
 // and exits with its status (as bwrap does). PID 1:
-//   1. makes every mount it inherited a slave (nothing it mounts propagates back), brings its loopback up, opens the
+//   1. makes every mount it inherited a slave (nothing it mounts propagates back), pivots into the stage (a directory
+//      the server made, with this PID namespace's /proc and the host's device nodes mounted in it: the host's mount
+//      tree is gone before any workspace is bound), brings its loopback up, opens the
 //      ports below 1024 to every uid of its network namespace (as the server's pooled namespaces did), and says
 //      "prestarted" on the bind socket; the launcher said "pid N" (PID 1's host pid) there before;
 //   2. waits for the bind message. Before sending it, the server has written the namespace's id map (the
@@ -69,9 +71,10 @@
 #endif
 
 #define BIND_SOCKET 3
-#define STAGE "/tmp"
-#define NEW_ROOT STAGE "/root"
-#define STORAGE STAGE "/storage"
+#define STAGE_DIRECTORY 4
+// After the pre-start, PID 1's root is the stage (see prestarted_init); the workspace's root is built at NEW_ROOT in it.
+#define NEW_ROOT "/root"
+#define STORAGE "/storage"
 #define MAX_BIND_MESSAGE 65536
 
 static int fail(const char *format, ...) __attribute__((format(printf, 1, 2)));
@@ -215,8 +218,7 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
     if (syscall(SYS_setgroups, 0, NULL) != 0) return fail("setgroups");
     if (syscall(SYS_setresgid, 0, 0, 0) != 0) return fail("setresgid (no id map?)");
     if (syscall(SYS_setresuid, 0, 0, 0) != 0) return fail("setresuid (no id map?)");
-    if (mount_tmpfs(STAGE, 0755, 0) != 0) return fail("mount " STAGE);
-    if (mkdir(NEW_ROOT, 0755) != 0 || mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
+    if (mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
     char *fields[1024];
     int count = 0;
     for (size_t start = 0, i = 0; i < length && count < 1024; i++) {
@@ -237,7 +239,7 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
         if (strcmp(op, "storage") == 0) {
             int fd = descriptor(a, fds, nfds);
             if (fd < 0) return -1;
-            if (mkdir(STORAGE, 0700) != 0 || attach(fd, STORAGE) != 0) return fail("attach the storage tree");
+            if (attach(fd, STORAGE) != 0) return fail("attach the storage tree");
         } else if (strcmp(op, "tree") == 0 || strcmp(op, "tree-file") == 0) {
             int fd = descriptor(a, fds, nfds);
             if (fd < 0 || in_root(b, path, sizeof(path)) != 0) return -1;
@@ -278,8 +280,8 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
             return fail("bind: unknown operation %s", op);
         }
     }
-    // The new root replaces the old, which goes with everything of the host's in it (the storage tree too: what the
-    // sandbox needs of it is bound in the new root).
+    // The new root replaces the stage, which goes with what is left in it (the storage tree too: what the sandbox
+    // needs of it is bound in the new root).
     if (chdir(NEW_ROOT) != 0) return fail("chdir " NEW_ROOT);
     if (syscall(SYS_pivot_root, ".", ".") != 0) return fail("pivot_root");
     if (umount2(".", MNT_DETACH) != 0) return fail("detach the old root");
@@ -295,6 +297,31 @@ static int prestarted_init(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
     prctl(PR_SET_DUMPABLE, 0);
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) return fail("make the mounts slaves");
+    // The stage: a directory the server made (descriptor 4: "proc", "dev" with an empty file per device, "root",
+    // "storage"), bound read-only, with this PID namespace's /proc and the host's device nodes mounted in it, becomes
+    // our root, and the host's mount tree goes: the bind builds the workspace's root in the stage's "root" (what
+    // mounts it needs from the host, the stage holds), and its mount calls and pivot then work on a handful of mounts,
+    // not the host's whole table. Mounts only: nothing may create a file before the id map exists.
+    char stage[4096], path[4200];
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", STAGE_DIRECTORY);
+    ssize_t stage_length = readlink(link, stage, sizeof(stage) - 1);
+    if (stage_length <= 0) return fail("the stage directory");
+    stage[stage_length] = '\0';
+    close(STAGE_DIRECTORY);
+    if (mount(stage, stage, NULL, MS_BIND, NULL) != 0) return fail("bind the stage");
+    snprintf(path, sizeof(path), "%s/proc", stage);
+    if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail("mount the stage's proc");
+    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+        char node[64];
+        snprintf(node, sizeof(node), "/dev/%s", nodes[i]);
+        snprintf(path, sizeof(path), "%s/dev/%s", stage, nodes[i]);
+        if (mount(node, path, NULL, MS_BIND, NULL) != 0) return fail("bind %s in the stage", node);
+    }
+    if (chdir(stage) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
+        return fail("pivot into the stage");
+    if (set_attributes("/", MOUNT_ATTR_RDONLY) != 0) return fail("make the stage read-only");
     if (ab_loopback_up() != 0) return fail("loopback up");
     // Ports below 1024 open to every uid of the namespace, as the server's pooled network namespaces had them.
     int sysctl = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
@@ -326,7 +353,7 @@ int ab_prestart(void) {
     char line[32];
     snprintf(line, sizeof(line), "pid %d", (int)child);
     send_line(line);
-    for (int fd = 0; fd <= BIND_SOCKET; fd++) close(fd);
+    for (int fd = 0; fd <= STAGE_DIRECTORY; fd++) close(fd);
     int status = 0;
     while (waitpid(child, &status, 0) < 0) {
         if (errno != EINTR) _exit(1);

@@ -11,13 +11,15 @@ extension BubblewrapBackend {
     /// ``start(_:logger:)``.
     func bind(
         _ sandbox: PrestartedSandbox, spec: SandboxSpec, ids: WorkspaceIDs, storage: WorkspaceIDs,
-        cgroupsVersion: SandboxCgroups.Version, began: ContinuousClock.Instant, logger: Logger
+        began: ContinuousClock.Instant, logger: Logger
     ) async throws -> any Sandbox {
         let clock = ContinuousClock()
         let layer = systemLayer
         try SystemLayer.prepare(workspace: spec.hostDirectory, names: layer.directories.map(\.name), root: storage.start)
+        let t0 = clock.now
         try sandbox.writeIDMap(ids.map)
         let namespace = UserNamespace(descriptor: try sandbox.openUserNamespace())
+        let t1 = clock.now
         // Descriptors sent with the message, and those of them this function made (closed once sent).
         var descriptors: [Int32] = []
         var owned: [Int32] = []
@@ -32,8 +34,9 @@ extension BubblewrapBackend {
             guard fd >= 0 else { throw SandboxError.errno("clone the mount of \(path)") }
             return send(fd)
         }
-        let storageTree = try UserNamespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
+        let storageTree = try storageNamespaces.namespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
         var fields = ["storage", send(storageTree)]
+        let t2 = clock.now
         let system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: namespace, storage: storageTree)
         defer { system.close() }
         let prepared = clock.now
@@ -78,19 +81,12 @@ extension BubblewrapBackend {
             }
         }
         fields += ["hostname", spec.hostname, "chdir", SandboxRoot.workspace, "caps", String(SandboxRoot.rootCapabilityMask, radix: 16)]
-        let cgroups = try SandboxCgroups.create(id: spec.id, version: cgroupsVersion, limits: spec.limits)
-        do {
-            let procs = try cgroups.openProcsFiles()
-            defer { procs.forEach { close($0) } }
-            let pid = Array(String(sandbox.initPID).utf8)
-            for fd in procs where write(fd, pid, pid.count) != pid.count {
-                throw SandboxError.errno("move a pre-started sandbox into its cgroups")
-            }
-            try sandbox.bind(fields, descriptors: descriptors)
-        } catch {
-            await cgroups.remove()
-            throw error
-        }
+        let t3 = clock.now
+        // The sandbox runs in its cgroups since it started: they get the workspace's limits before it is bound.
+        guard let cgroups = sandbox.cgroups else { throw SandboxError(.startFailed, "a pre-started sandbox without cgroups") }
+        try cgroups.apply(spec.limits)
+        let t4 = clock.now
+        try sandbox.bind(fields, descriptors: descriptors)
         let sent = clock.now
         let supervisor: Supervisor
         do {
@@ -106,6 +102,7 @@ extension BubblewrapBackend {
             metadata: [
                 "prepare.ms": "\((prepared - began).milliseconds)", "bind.ms": "\((sent - prepared).milliseconds)",
                 "launch.ms": "\((clock.now - sent).milliseconds)", "prestarted": "true",
+                "phases.ms": "directories \((t0 - began).milliseconds), id map \((t1 - t0).milliseconds), storage tree \((t2 - t1).milliseconds), overlays \((prepared - t2).milliseconds), mounts \((t3 - prepared).milliseconds), limits \((t4 - t3).milliseconds), message \((sent - t4).milliseconds)",
             ])
         return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: true)
     }

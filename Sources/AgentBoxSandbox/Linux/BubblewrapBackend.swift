@@ -29,6 +29,8 @@ public struct BubblewrapBackend: SandboxBackend {
     /// Set by ``make`` when an idmapped mount of the data directory works here (root, Linux 5.12+, a file system
     /// that supports them: ext4, xfs, btrfs, overlayfs on 5.19+).
     public private(set) var idmapsStorage = false
+    /// The storage namespaces of the workspaces booted last (a wake reuses its workspace's).
+    let storageNamespaces = StorageNamespaceCache(capacity: 256)
     /// Network and IPC namespaces made ahead of boots (root only; `nil` without a pool): see ``SandboxPool``.
     public let pool: SandboxPool?
 
@@ -89,7 +91,9 @@ public struct BubblewrapBackend: SandboxBackend {
             bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
             varDirectory: variable, cgroups: cgroups, switchesUser: root,
             pool: root && poolSize > 0
-                ? SandboxPool(size: poolSize, kind: prestart ? .sandboxes(initPath: initPath) : .namespaces, logger: logger) : nil)
+                ? SandboxPool(
+                    size: poolSize, kind: prestart ? .sandboxes(initPath: initPath, stage: try SandboxRoot.prepareStage().path) : .namespaces,
+                    cgroups: cgroups, logger: logger) : nil)
         backend.idmapsStorage = idmaps
         try backend.checkUserNamespaces()
         let filter = ab_seccomp_open()
@@ -198,10 +202,10 @@ public struct BubblewrapBackend: SandboxBackend {
             guard fchmod(fd, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
         }
         // A sandbox started ahead of its workspace, when the pool keeps them and one is ready: bound to this workspace.
-        if let pool, case .sandboxes = pool.kind, switchesUser, let ids = spec.ids, let storage, let version = cgroups,
+        if let pool, case .sandboxes = pool.kind, switchesUser, let ids = spec.ids, let storage, cgroups != nil,
             case .sandbox(let prestarted)? = pool.take()
         {
-            return try await bind(prestarted, spec: spec, ids: ids, storage: storage, cgroupsVersion: version, began: began, logger: logger)
+            return try await bind(prestarted, spec: spec, ids: ids, storage: storage, began: began, logger: logger)
         }
         // Root inside, an unprivileged range outside: a user namespace with the workspace's ids, and its system layer.
         var namespace: UserNamespace?
@@ -219,7 +223,7 @@ public struct BubblewrapBackend: SandboxBackend {
             let made = try UserNamespace(ids)
             namespace = made
             if let storage {
-                storageTree = try UserNamespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
+                storageTree = try storageNamespaces.namespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
             }
             let namespaceReady = clock.now
             system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made, storage: storageTree)

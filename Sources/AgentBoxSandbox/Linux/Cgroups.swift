@@ -59,6 +59,27 @@ struct SandboxCgroups {
         }
     }
 
+    /// The prefix of the cgroups of a pre-started sandbox (``PrestartedSandbox``), made before any workspace is bound.
+    static let poolPrefix = "pool-"
+
+    /// Removes the cgroups of pre-started sandboxes that a server which is gone left behind (empty, and made more than a
+    /// minute ago: another server's are never empty, but one being made is for a moment).
+    static func removeLeftoverPoolGroups(version: Version) {
+        let parents: [URL] =
+            switch version {
+            case .v2: [root.appendingPathComponent("agentbox")]
+            case .v1: (v1Controllers + ["cpuacct"]).map { root.appendingPathComponent("\($0)/agentbox") }
+            }
+        let minuteAgo = Date().addingTimeInterval(-60)
+        for parent in parents {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(poolPrefix) {
+                let path = parent.appendingPathComponent(name).path
+                let made = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantFuture
+                if made < minuteAgo { rmdir(path) }  // fails, harmlessly, while a process is in it
+            }
+        }
+    }
+
     /// Creates the cgroups of sandbox `id` with `limits`.
     static func create(id: String, version: Version, limits: SandboxLimits) throws -> SandboxCgroups {
         let files = FileManager.default
@@ -87,7 +108,7 @@ struct SandboxCgroups {
         return cgroups
     }
 
-    private func apply(_ limits: SandboxLimits) throws {
+    func apply(_ limits: SandboxLimits) throws {
         switch version {
         case .v2:
             let directory = directories[0]

@@ -17,9 +17,16 @@ public final class PrestartedSandbox: Sendable {
     public let initPID: pid_t
     /// The server's ends: control socket, reply pipe, diagnostics pipe (as a bwrap-started init's), bind socket.
     let control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32
+    /// Its cgroups, made with it (named `pool-…`, no limits yet): the launcher joined them before it exec'd, so the
+    /// sandbox never runs outside them; a bind sets the workspace's limits (``SandboxCgroups/apply(_:)``).
+    let cgroups: SandboxCgroups?
     private let taken = Atomic<Bool>(false)
 
-    private init(launcherPID: pid_t, initPID: pid_t, control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32) {
+    private init(
+        launcherPID: pid_t, initPID: pid_t, control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32,
+        cgroups: SandboxCgroups?
+    ) {
+        self.cgroups = cgroups
         self.launcherPID = launcherPID
         self.initPID = initPID
         self.control = control
@@ -30,7 +37,24 @@ public final class PrestartedSandbox: Sendable {
 
     /// Starts one and waits (at most `timeout`) until its PID 1 waits for a bind. Blocks the calling thread: call it
     /// off the cooperative pool. Root only.
-    static func start(initPath: String, timeout: Duration = .seconds(10)) throws -> PrestartedSandbox {
+    static func start(
+        initPath: String, stage: String, cgroups version: SandboxCgroups.Version?, timeout: Duration = .seconds(10)
+    ) throws -> PrestartedSandbox {
+        let cgroups = try version.map {
+            try SandboxCgroups.create(id: SandboxCgroups.poolPrefix + UUID().uuidString.lowercased(), version: $0, limits: SandboxLimits())
+        }
+        do {
+            return try start(initPath: initPath, stage: stage, cgroups: cgroups, timeout: timeout)
+        } catch {
+            cgroups?.removeEmpty()
+            throw error
+        }
+    }
+
+    private static func start(initPath: String, stage: String, cgroups: SandboxCgroups?, timeout: Duration) throws -> PrestartedSandbox {
+        let stageDirectory = ab_open_path(stage, 1)
+        guard stageDirectory >= 0 else { throw SandboxError.errno("open the sandbox stage \(stage)") }
+        defer { close(stageDirectory) }
         var control: [Int32] = [-1, -1], bind: [Int32] = [-1, -1]
         let seqpacket = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         guard socketpair(AF_UNIX, seqpacket, 0, &control) == 0 else { throw SandboxError.errno("socketpair") }
@@ -50,17 +74,19 @@ public final class PrestartedSandbox: Sendable {
             throw error
         }
         let ours = [control[0], replies.read, diagnostics.read, bind[0]]
-        let theirs = [control[1], replies.write, diagnostics.write, bind[1]]
+        let theirs = [control[1], replies.write, diagnostics.write, bind[1], stageDirectory]
         let launcher: pid_t
         do {
+            let procs = try cgroups?.openProcsFiles() ?? []
+            defer { procs.forEach { close($0) } }
             launcher = try HostSpawn.spawn(
                 executable: initPath, arguments: ["/.agentbox/init", "--prestarted", "--oom-reset"],
-                environment: ["PATH": "/usr/bin:/bin"], descriptors: theirs)
+                environment: ["PATH": "/usr/bin:/bin"], descriptors: theirs, cgroupProcs: procs)
         } catch {
-            (ours + theirs).forEach { close($0) }
+            (ours + theirs.dropLast()).forEach { close($0) }
             throw error
         }
-        theirs.forEach { close($0) }
+        theirs.dropLast().forEach { close($0) }
         func failed(_ what: String) -> SandboxError {
             let said = Self.readAvailable(diagnostics.read)
             kill(launcher, SIGKILL)
@@ -95,7 +121,7 @@ public final class PrestartedSandbox: Sendable {
         }
         let sandbox = PrestartedSandbox(
             launcherPID: launcher, initPID: initPID, control: control[0], replies: replies.read, diagnostics: diagnostics.read,
-            bindSocket: bind[0])
+            bindSocket: bind[0], cgroups: cgroups)
         // The OOM killer spares the launcher and the init; each process the init starts resets itself (--oom-reset).
         for pid in [launcher, initPID] {
             try? "-1000".write(toFile: "/proc/\(pid)/oom_score_adj", atomically: false, encoding: .utf8)
@@ -154,11 +180,24 @@ public final class PrestartedSandbox: Sendable {
 
     deinit {
         guard !taken.load(ordering: .acquiring) else { return }
-        // Never bound: its PID 1 dies with the launcher (PR_SET_PDEATHSIG), and the launcher is reaped here (a
-        // SIGKILLed process exits at once).
-        kill(launcherPID, SIGKILL)
+        // Never bound: the end of the bind socket ends PID 1, and the launcher, which reaps it, then exits; one that
+        // does not within 100 ms is killed (PID 1 dies with it: PR_SET_PDEATHSIG). Then the cgroups go, empty.
+        [bindSocket, control, replies, diagnostics].forEach { close($0) }
         var status: Int32 = 0
-        while waitpid(launcherPID, &status, 0) < 0, errno == EINTR {}
-        [control, replies, diagnostics, bindSocket].forEach { close($0) }
+        var ended = false
+        for _ in 0..<100 {
+            if waitpid(launcherPID, &status, WNOHANG) == launcherPID { ended = true; break }
+            usleep(1000)
+        }
+        if !ended {
+            kill(launcherPID, SIGKILL)
+            while waitpid(launcherPID, &status, 0) < 0, errno == EINTR {}
+        }
+        guard let cgroups else { return }
+        for _ in 0..<50 {
+            cgroups.removeEmpty()
+            if cgroups.directories.allSatisfy({ access($0.path, F_OK) != 0 }) { break }
+            usleep(2000)
+        }
     }
 }

@@ -19,8 +19,8 @@ public final class SandboxPool: Sendable {
     /// What the pool keeps.
     public enum Kind: Sendable, Equatable {
         case namespaces
-        /// Pre-started sandboxes, whose init is at this path.
-        case sandboxes(initPath: String)
+        /// Pre-started sandboxes, whose init is at `initPath`, and whose stage (``SandboxRoot/prepareStage(in:)``) is `stage`.
+        case sandboxes(initPath: String, stage: String)
     }
 
     /// One ready-made entry.
@@ -70,9 +70,17 @@ public final class SandboxPool: Sendable {
     private let logger: Logger
 
     /// A pool of `size` entries (0: none; every boot makes its own namespaces, as without a pool).
-    public init(size: Int, kind: Kind = .namespaces, logger: Logger) {
+    /// The cgroups each pre-started sandbox is made in (`nil`: none).
+    let cgroups: SandboxCgroups.Version?
+
+    public convenience init(size: Int, logger: Logger) {
+        self.init(size: size, kind: .namespaces, cgroups: nil, logger: logger)
+    }
+
+    init(size: Int, kind: Kind, cgroups: SandboxCgroups.Version?, logger: Logger) {
         self.size = max(0, size)
         self.kind = kind
+        self.cgroups = cgroups
         self.logger = logger
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -99,7 +107,7 @@ public final class SandboxPool: Sendable {
     private func makeEntry() throws -> Entry {
         switch kind {
         case .namespaces: .namespaces(try Namespaces())
-        case .sandboxes(let initPath): .sandbox(try PrestartedSandbox.start(initPath: initPath))
+        case .sandboxes(let initPath, let stage): .sandbox(try PrestartedSandbox.start(initPath: initPath, stage: stage, cgroups: cgroups))
         }
     }
 
@@ -120,6 +128,7 @@ public final class SandboxPool: Sendable {
             return state.running
         }
         guard !alreadyRunning else { return }
+        if case .sandboxes = kind, let cgroups { SandboxCgroups.removeLeftoverPoolGroups(version: cgroups) }
         defer { state.withLock { $0.ready = [] } }
         wakeUp.yield()
         for await _ in wakeUps {

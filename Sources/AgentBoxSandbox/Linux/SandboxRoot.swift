@@ -106,6 +106,26 @@ enum SandboxRoot {
             held[directory.path] = fd
         }
     }
+    /// The stage of pre-started sandboxes (see `prestart.c`), made once per host (`AGENTBOX_STAGE` moves it): the
+    /// mount points a pre-started sandbox's PID 1 needs before its id map exists, when it may create no file: `proc`,
+    /// `dev` with an empty file per device node it binds, `root` (where the workspace's root is built) and `storage`.
+    /// Owned by root, read-only to everyone else; the sandbox binds it read-only and drops it at its bind.
+    static func prepareStage(in directory: URL = URL(fileURLWithPath: hostCache("stage", variable: "AGENTBOX_STAGE"))) throws -> URL {
+        let files = FileManager.default
+        for name in ["", "proc", "dev", "root", "storage"] {
+            let path = directory.appendingPathComponent(name).path
+            if mkdir(path, 0o755) != 0, errno != EEXIST {
+                try files.createDirectory(atPath: path, withIntermediateDirectories: true)
+            }
+        }
+        for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+            let fd = open(directory.appendingPathComponent("dev/\(node)").path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o444)
+            guard fd >= 0 else { throw SandboxError.errno("make the sandbox stage in \(directory.path)") }
+            close(fd)
+        }
+        return directory
+    }
+
     /// Empty directories every /var has.
     static let emptyVar = ["cache", "lib", "log", "mail", "opt", "spool", "local", "backups", "tmp", "lib/misc"]
 

@@ -60,6 +60,12 @@ int ab_detached_clone(int dir_fd, const char *path, int read_only, int recursive
 int ab_overlay_mount(const int *lower_fds, int nlower, int upper_fd, int work_fd, int root_fd, char *message,
                      size_t message_size);
 
+/// Makes `count` (at most 8) overlays at once, each as ab_overlay_mount does and on a thread of its own: overlay i's
+/// lower layers are `lower_fds[first[i]]`… (`nlower[i]` of them), its upper and work directories `upper_fds[i]` and
+/// `work_fds[i]`. `results[i]` is its mount's descriptor, or -errno with its file system's words in the i-th
+/// `message_size` bytes of `messages`. Returns 0 when every one was made, else -1 (the made ones are open: close them).
+int ab_overlay_mount_all(int count, const int *lower_fds, const int *first, const int *nlower, const int *upper_fds,
+                         const int *work_fds, int root_fd, int *results, char *messages, size_t message_size);
 /// With `nmounts` > 0, the child first enters a mount namespace of its own (private to it: nothing propagates back)
 /// and attaches each detached mount of `mount_fds` at `mount_targets` there, so that they are seen by it and what it
 /// starts, never by the host, and vanish with the last process that uses them.
