@@ -26,12 +26,16 @@ public protocol SandboxBackend: Sendable {
     /// Keeps the backend's pool of what boots can take ready-made full (see ``SandboxPool``) until cancelled; returns
     /// at once when it has none. The workspace manager runs it among its background work.
     func runPool() async
+    /// Lets go of what the backend keeps of workspace `id` between its boots (its system layer's overlays): its files
+    /// are being destroyed or replaced.
+    func forgetWorkspace(_ id: String)
 }
 
 extension SandboxBackend {
     public var idmapsStorage: Bool { false }
     public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? { nil }
     public func runPool() async {}
+    public func forgetWorkspace(_ id: String) {}
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).

@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,4 +45,14 @@ int ab_open_directory_path_nofollow(const char *absolute_path) {
 
 int ab_rename(int from_dir, const char *from, int to_dir, const char *to, int noreplace) {
     return (int)syscall(SYS_renameat2, from_dir, from, to_dir, to, noreplace ? RENAME_NOREPLACE : 0);
+}
+
+int ab_directory_identity(int fd, uint64_t identity[4]) {
+    struct statx info;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME, &info) != 0) return -1;
+    identity[0] = ((uint64_t)info.stx_dev_major << 32) | info.stx_dev_minor;
+    identity[1] = info.stx_ino;
+    identity[2] = (info.stx_mask & STATX_BTIME) ? (uint64_t)info.stx_btime.tv_sec : 0;
+    identity[3] = (info.stx_mask & STATX_BTIME) ? info.stx_btime.tv_nsec : 0;
+    return 0;
 }

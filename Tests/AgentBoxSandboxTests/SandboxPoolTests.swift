@@ -187,4 +187,46 @@ struct SandboxPoolTests {
             #expect(bound.stdout.contains("Seccomp:\t2") && bound.stdout.contains("NoNewPrivs:\t1") && bound.stdout.contains("root-writable"))
         }
     }
+
+    /// A wake uses the overlays of the workspace's last boot (the same file systems: `/usr`'s device is the same, what
+    /// was installed is there), unless its upper directories were replaced while it slept: then it makes new ones on
+    /// the directories it finds. A destroyed workspace's overlays are let go.
+    @Test(arguments: [true, false]) func aWakeKeepsItsSystemLayerWhileItsDirectoriesAreTheSame(prestarted: Bool) async throws {
+        try await withTemporaryDirectory { directory in
+            try await withPooledManager(directory, size: prestarted ? 1 : 0, prestarted: prestarted) { manager, pool in
+                let backend = try #require(manager.configuration.sandbox as? BubblewrapBackend)
+                if let pool { try await waitUntilReady(pool, 1) }
+                let probe = "cat /usr/local/kept 2>/dev/null || echo none; touch /var/touched /etc/touched"
+                let first = try await manager.run("layer", "echo installed > /usr/local/kept; " + probe)
+                #expect(first.exitCode == 0, "\(first.stderr)")
+                #expect(backend.systemLayerReuses == 0 && backend.keptSystemLayerCount == 1)
+                _ = try await manager.sleep(key: key("layer"))
+                if let pool { try await waitUntilReady(pool, 1) }
+                let woken = try await manager.run("layer", probe + "; ls /var/touched /etc/touched")
+                #expect(backend.systemLayerReuses == 1, "the wake used the overlays of the first boot")
+                #expect(woken.exitCode == 0 && woken.stdout.hasPrefix("installed\n"), "\(woken.stdout) \(woken.stderr)")
+
+                // Its /usr upper directory replaced while it sleeps (as a restore would): new overlays, on the new one.
+                _ = try await manager.sleep(key: key("layer"))
+                let workspace = try await manager.runtime(for: key("layer")).directory
+                let upper = workspace.appendingPathComponent("system/usr/upper")
+                let owner = try FileManager.default.attributesOfItem(atPath: upper.path)
+                try FileManager.default.moveItem(at: upper, to: workspace.appendingPathComponent("system/usr/upper-before"))
+                try FileManager.default.createDirectory(at: upper, withIntermediateDirectories: false)
+                let uid = try #require(owner[.ownerAccountID] as? NSNumber), gid = try #require(owner[.groupOwnerAccountID] as? NSNumber)
+                #expect(chown(upper.path, uid.uint32Value, gid.uint32Value) == 0)
+                chmod(upper.path, 0o755)
+                if let pool { try await waitUntilReady(pool, 1) }
+                let replaced = try await manager.run("layer", probe)
+                #expect(replaced.exitCode == 0, "\(replaced.stderr)")
+                #expect(backend.systemLayerReuses == 1, "new overlays, on the directories found")
+                #expect(replaced.stdout.hasPrefix("none\n"), "what the old upper directory held is not in the new one: \(replaced.stdout)")
+                let again = try await manager.run("layer", "ls /var/touched /etc/touched")
+                #expect(again.exitCode == 0, "/var and /etc kept what was written through them: \(again.stderr)")
+
+                try await manager.destroy(key: key("layer"))
+                #expect(backend.keptSystemLayerCount == 0, "a destroyed workspace's overlays are let go")
+            }
+        }
+    }
 }

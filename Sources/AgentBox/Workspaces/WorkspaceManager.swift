@@ -341,6 +341,7 @@ public final class WorkspaceManager: Sendable {
         runtimes.remove(runtime)
         await destroySessions(of: key)
         await runtime.destroy()
+        configuration.sandbox?.forgetWorkspace(runtime.id)
         await removeSnapshotFiles(of: key, group: runtime.sandboxNumber)
         guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
         forgetLLMUsage(key)

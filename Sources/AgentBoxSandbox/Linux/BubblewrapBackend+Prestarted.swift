@@ -37,7 +37,9 @@ extension BubblewrapBackend {
         let storageTree = try storageNamespaces.namespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
         var fields = ["storage", send(storageTree)]
         let t2 = clock.now
-        let system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: namespace, storage: storageTree)
+        let system = try layer.mount(
+            workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: namespace, storage: storageTree, cache: systemLayers,
+            key: SystemLayerCache.key(workspace: spec.id, ids: ids, imageLayers: spec.imageLayers))
         defer { system.close() }
         let prepared = clock.now
         // The same root as bwrap's arguments build (SandboxRoot.bwrapArguments), in the same order.

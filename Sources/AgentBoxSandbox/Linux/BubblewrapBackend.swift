@@ -1,6 +1,7 @@
 import CAgentBoxSandbox
 import Foundation
 import Logging
+import Synchronization
 
 /// The Linux backend: each sandbox is a bubblewrap container with its own user, mount, PID, IPC, UTS, cgroup and
 /// network namespaces (loopback only), whose first process is `agentbox-sandbox-init`, inside cgroups that limit its
@@ -31,6 +32,17 @@ public struct BubblewrapBackend: SandboxBackend {
     public private(set) var idmapsStorage = false
     /// The storage namespaces of the workspaces booted last (a wake reuses its workspace's).
     let storageNamespaces = StorageNamespaceCache(capacity: 256)
+    /// The system layers' overlays of the workspaces booted last (a wake clones its workspace's).
+    let systemLayers = SystemLayerCache(capacity: 256)
+
+    /// How many workspaces' system layers are kept between boots.
+    public var keptSystemLayerCount: Int { systemLayers.count }
+    /// How many boots used the kept system layer of their workspace's last boot.
+    public var systemLayerReuses: Int { systemLayers.reuses.load(ordering: .relaxed) }
+
+    public func forgetWorkspace(_ id: String) {
+        systemLayers.forget(workspace: id)
+    }
     /// Network and IPC namespaces made ahead of boots (root only; `nil` without a pool): see ``SandboxPool``.
     public let pool: SandboxPool?
 
@@ -226,7 +238,9 @@ public struct BubblewrapBackend: SandboxBackend {
                 storageTree = try storageNamespaces.namespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
             }
             let namespaceReady = clock.now
-            system = try layer.mount(workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made, storage: storageTree)
+            system = try layer.mount(
+                workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: made, storage: storageTree, cache: systemLayers,
+                key: SystemLayerCache.key(workspace: spec.id, ids: ids, imageLayers: spec.imageLayers))
             systemTimes = ((directoriesReady - began).milliseconds, (namespaceReady - directoriesReady).milliseconds, (clock.now - namespaceReady).milliseconds)
         }
         defer { system?.close() }

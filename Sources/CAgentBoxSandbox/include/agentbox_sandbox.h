@@ -101,6 +101,9 @@ int ab_open_directory_path_nofollow(const char *absolute_path);
 /// bounded number of times. Returns the descriptor, or -1 with errno set.
 int ab_open_beneath(int root, const char *path, int flags, unsigned mode, int no_symlinks);
 
+/// What tells a directory from one made later in its place: its device, inode and birth time (statx on the descriptor,
+/// which may be O_PATH), into `identity`. Returns 0, or -1 with errno set.
+int ab_directory_identity(int fd, uint64_t identity[4]);
 /// renameat2 with RENAME_NOREPLACE when `noreplace`. Returns 0, or -1 with errno set.
 int ab_rename(int from_dir, const char *from, int to_dir, const char *to, int noreplace);
 
