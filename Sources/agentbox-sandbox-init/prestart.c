@@ -127,7 +127,7 @@ static int make_file(const char *path) {
         *slash = '\0';
         if (make_directories(parent, 0700) != 0) return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
     if (fd < 0 && errno != EEXIST) return -1;
     if (fd >= 0) close(fd);
     return 0;
@@ -152,6 +152,7 @@ static int mount_tmpfs(const char *path, unsigned mode, unsigned long long size)
 
 static int make_dev(const char *dev) {
     char path[4096], target[4096];
+    if (strlen(dev) > sizeof(path) - 64) { errno = ENAMETOOLONG; return fail("bind: %s", dev); }
     if (make_directories(dev, 0755) != 0 || mount_tmpfs(dev, 0755, 0) != 0) return fail("mount %s", dev);
     static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
     for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
@@ -209,7 +210,7 @@ static int load_seccomp(void) {
 static int descriptor(const char *field, const int *fds, int nfds) {
     char *end;
     long index = strtol(field, &end, 10);
-    if (*end || index < 0 || index >= nfds) { errno = EBADF; return fail("bind: no descriptor %s", field); }
+    if (!*field || *end || index < 0 || index >= nfds) { errno = EBADF; return fail("bind: no descriptor %s", field); }
     return fds[index];
 }
 
@@ -218,12 +219,22 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
     if (syscall(SYS_setgroups, 0, NULL) != 0) return fail("setgroups");
     if (syscall(SYS_setresgid, 0, 0, 0) != 0) return fail("setresgid (no id map?)");
     if (syscall(SYS_setresuid, 0, 0, 0) != 0) return fail("setresuid (no id map?)");
+    // A change of credentials resets both the dumpable flag (to fs.suid_dumpable, which a host may set to 1) and the
+    // parent-death signal: the workspace's root, whose uid we now have, must never trace us or open /proc/1/fd/1 (the
+    // reply pipe), and we still go with the launcher.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("PR_SET_DUMPABLE");
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
     if (mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
-    char *fields[1024];
+    static char *fields[4096];
     int count = 0;
-    for (size_t start = 0, i = 0; i < length && count < 1024; i++) {
-        if (message[i] == '\0') { fields[count++] = message + start; start = i + 1; }
+    size_t start = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (message[i] != '\0') continue;
+        if (count == (int)(sizeof(fields) / sizeof(fields[0]))) { errno = E2BIG; return fail("bind: too many fields"); }
+        fields[count++] = message + start;
+        start = i + 1;
     }
+    if (start != length) { errno = EINVAL; return fail("bind: the message does not end with a field's end"); }
     char path[4096], source[4096];
     const char *directory = "/";
     unsigned long long caps = 0;
@@ -232,7 +243,10 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
         const char *op = fields[i];
         int arguments = strcmp(op, "storage") == 0 || strcmp(op, "proc") == 0 || strcmp(op, "dev") == 0
                 || strcmp(op, "hostname") == 0 || strcmp(op, "chdir") == 0 || strcmp(op, "caps") == 0 ? 1
-            : strcmp(op, "tmpfs") == 0 ? 3 : 2;
+            : strcmp(op, "tmpfs") == 0 ? 3
+            : strcmp(op, "tree") == 0 || strcmp(op, "tree-file") == 0 || strcmp(op, "bind") == 0 || strcmp(op, "dir") == 0
+                || strcmp(op, "symlink") == 0 ? 2 : -1;
+        if (arguments < 0) { errno = EINVAL; return fail("bind: unknown operation %s", op); }
         if (i + arguments >= count) { errno = EINVAL; return fail("bind: %s needs %d fields", op, arguments); }
         const char *a = fields[i + 1], *b = arguments > 1 ? fields[i + 2] : NULL, *c = arguments > 2 ? fields[i + 3] : NULL;
         i += 1 + arguments;
@@ -248,7 +262,7 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
             if (attach(fd, path) != 0) return fail("attach %s", b);
         } else if (strcmp(op, "bind") == 0) {
             if (a[0] == '/' || strstr(a, "..")) { errno = EINVAL; return fail("bind: bad source %s", a); }
-            snprintf(source, sizeof(source), STORAGE "/%s", a);
+            if ((size_t)snprintf(source, sizeof(source), STORAGE "/%s", a) >= sizeof(source)) { errno = ENAMETOOLONG; return fail("bind: %s", a); }
             if (in_root(b, path, sizeof(path)) != 0) return -1;
             if (make_directories(path, 0755) != 0) return fail("create %s", b);
             if (mount(source, path, NULL, MS_BIND | MS_REC, NULL) != 0) return fail("bind %s at %s", a, b);
@@ -288,7 +302,9 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
     if (chdir(directory) != 0 && chdir("/") != 0) return fail("chdir %s", directory);
     // The workspace's cgroups are the root of what it sees (the server moved us into them before the message).
     if (unshare(CLONE_NEWCGROUP) != 0) return fail("cgroup namespace");
-    if (has_caps && keep_capabilities(caps) != 0) return -1;
+    // Every capability but the given ones goes; a message without the field is refused rather than keeping them all.
+    if (!has_caps) { errno = EINVAL; return fail("bind: no capabilities given"); }
+    if (keep_capabilities(caps) != 0) return -1;
     return load_seccomp();
 }
 
@@ -306,10 +322,22 @@ static int prestarted_init(void) {
     char link[64];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", STAGE_DIRECTORY);
     ssize_t stage_length = readlink(link, stage, sizeof(stage) - 1);
-    if (stage_length <= 0) return fail("the stage directory");
+    if (stage_length <= 0 || stage_length >= (ssize_t)sizeof(stage) - 1 || stage[0] != '/') {
+        errno = ENAMETOOLONG;
+        return fail("the stage directory");
+    }
     stage[stage_length] = '\0';
+    // Bound by its path (a descriptor of the server's mount namespace cannot be bound from ours), then checked to be
+    // the directory the server opened.
+    struct stat opened, bound;
+    if (fstat(STAGE_DIRECTORY, &opened) != 0) return fail("the stage directory");
     close(STAGE_DIRECTORY);
     if (mount(stage, stage, NULL, MS_BIND, NULL) != 0) return fail("bind the stage");
+    if (stat(stage, &bound) != 0 || bound.st_dev != opened.st_dev || bound.st_ino != opened.st_ino) {
+        errno = EXDEV;
+        return fail("the stage %s is not the directory the server opened", stage);
+    }
+    if (strlen(stage) > sizeof(path) - 32) { errno = ENAMETOOLONG; return fail("the stage directory"); }
     snprintf(path, sizeof(path), "%s/proc", stage);
     if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail("mount the stage's proc");
     static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };

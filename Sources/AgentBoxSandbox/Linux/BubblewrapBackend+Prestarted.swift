@@ -13,6 +13,21 @@ extension BubblewrapBackend {
         _ sandbox: PrestartedSandbox, spec: SandboxSpec, ids: WorkspaceIDs, storage: WorkspaceIDs,
         began: ContinuousClock.Instant, logger: Logger
     ) async throws -> any Sandbox {
+        guard sandbox.isWaiting else { throw PrestartedSandbox.Unusable(reason: "it ended in the pool") }
+        do {
+            return try await bindWaiting(sandbox, spec: spec, ids: ids, storage: storage, began: began, logger: logger)
+        } catch let error as PrestartedSandbox.Unusable {
+            throw error
+        } catch where !sandbox.isBound {
+            // Nothing was sent: bwrap starts this sandbox, and says what it cannot do if it cannot either.
+            throw PrestartedSandbox.Unusable(reason: "\(error)")
+        }
+    }
+
+    private func bindWaiting(
+        _ sandbox: PrestartedSandbox, spec: SandboxSpec, ids: WorkspaceIDs, storage: WorkspaceIDs,
+        began: ContinuousClock.Instant, logger: Logger
+    ) async throws -> any Sandbox {
         let clock = ContinuousClock()
         let layer = systemLayer
         try SystemLayer.prepare(workspace: spec.hostDirectory, names: layer.directories.map(\.name), root: storage.start)

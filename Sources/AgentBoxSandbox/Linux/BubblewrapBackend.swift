@@ -217,7 +217,12 @@ public struct BubblewrapBackend: SandboxBackend {
         if let pool, case .sandboxes = pool.kind, switchesUser, let ids = spec.ids, let storage, cgroups != nil,
             case .sandbox(let prestarted)? = pool.take()
         {
-            return try await bind(prestarted, spec: spec, ids: ids, storage: storage, began: began, logger: logger)
+            do {
+                return try await bind(prestarted, spec: spec, ids: ids, storage: storage, began: began, logger: logger)
+            } catch let error as PrestartedSandbox.Unusable {
+                // It died in the pool, or could not be bound before anything was sent to it: bwrap starts this one.
+                logger.warning("a pre-started sandbox could not be bound: bwrap starts this one", metadata: ["error": "\(error.reason)"])
+            }
         }
         // Root inside, an unprivileged range outside: a user namespace with the workspace's ids, and its system layer.
         var namespace: UserNamespace?

@@ -11,12 +11,21 @@ import Synchronization
 ///
 /// One is bound at most once. One that is never bound (the pool let go at shutdown) is killed with its launcher.
 public final class PrestartedSandbox: Sendable {
+    /// Why a pre-started sandbox could not be bound, before anything was sent to it (it died in the pool, its
+    /// namespace could not be mapped, a mount could not be made): the boot starts its sandbox with bwrap instead.
+    struct Unusable: Error {
+        var reason: String
+    }
+
     /// The launcher: `--prestarted` in the host's PID namespace, the server's child, which waits for PID 1.
     let launcherPID: pid_t
     /// The sandbox's PID 1, by its host pid.
     public let initPID: pid_t
     /// The server's ends: control socket, reply pipe, diagnostics pipe (as a bwrap-started init's), bind socket.
     let control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32
+    /// `/proc/<PID 1>`, opened while PID 1 was known to wait: its files are reached through it, never by a pid that
+    /// another process may have by then.
+    let procDirectory: Int32
     /// Its cgroups, made with it (named `pool-…`, no limits yet): the launcher joined them before it exec'd, so the
     /// sandbox never runs outside them; a bind sets the workspace's limits (``SandboxCgroups/apply(_:)``).
     let cgroups: SandboxCgroups?
@@ -24,9 +33,10 @@ public final class PrestartedSandbox: Sendable {
 
     private init(
         launcherPID: pid_t, initPID: pid_t, control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32,
-        cgroups: SandboxCgroups?
+        procDirectory: Int32, cgroups: SandboxCgroups?
     ) {
         self.cgroups = cgroups
+        self.procDirectory = procDirectory
         self.launcherPID = launcherPID
         self.initPID = initPID
         self.control = control
@@ -46,7 +56,7 @@ public final class PrestartedSandbox: Sendable {
         do {
             return try start(initPath: initPath, stage: stage, cgroups: cgroups, timeout: timeout)
         } catch {
-            cgroups?.removeEmpty()
+            if let cgroups { Self.removeInBackground(cgroups) }
             throw error
         }
     }
@@ -119,9 +129,11 @@ public final class PrestartedSandbox: Sendable {
                 throw failed("said \(line.debugDescription)")
             }
         }
+        let procDirectory = open("/proc/\(initPID)", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard procDirectory >= 0 else { throw failed("has no /proc/\(initPID)") }
         let sandbox = PrestartedSandbox(
             launcherPID: launcher, initPID: initPID, control: control[0], replies: replies.read, diagnostics: diagnostics.read,
-            bindSocket: bind[0], cgroups: cgroups)
+            bindSocket: bind[0], procDirectory: procDirectory, cgroups: cgroups)
         // The OOM killer spares the launcher and the init; each process the init starts resets itself (--oom-reset).
         for pid in [launcher, initPID] {
             try? "-1000".write(toFile: "/proc/\(pid)/oom_score_adj", atomically: false, encoding: .utf8)
@@ -137,22 +149,31 @@ public final class PrestartedSandbox: Sendable {
         return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
     }
 
+    /// Whether the bind message was sent (from then on the boot owns the sandbox).
+    var isBound: Bool { taken.load(ordering: .acquiring) }
+
+    /// Whether PID 1 still waits for its bind (it never writes to the bind socket after "prestarted": a hang-up or
+    /// anything to read means it is gone).
+    var isWaiting: Bool {
+        var poll = pollfd(fd: bindSocket, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&poll, 1, 0) == 0
+    }
+
     /// The namespace's id map, written once (the server is root in the parent namespace): uid and gid alike.
     func writeIDMap(_ map: String) throws {
         for name in ["uid_map", "gid_map"] {
-            let path = "/proc/\(initPID)/\(name)"
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SandboxError.errno("open \(path)") }
+            let fd = openat(procDirectory, name, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Unusable(reason: "open its \(name): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
             let written = map.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-            guard written == map.utf8.count else { throw SandboxError.errno("write \(path)") }
+            guard written == map.utf8.count else { throw Unusable(reason: "write its \(name): \(String(cString: strerror(errno)))") }
         }
     }
 
     /// A descriptor of the sandbox's user namespace (close-on-exec; the caller closes it).
     func openUserNamespace() throws -> Int32 {
-        let fd = open("/proc/\(initPID)/ns/user", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SandboxError.errno("open the user namespace of a pre-started sandbox") }
+        let fd = openat(procDirectory, "ns/user", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Unusable(reason: "open its user namespace: \(String(cString: strerror(errno)))") }
         return fd
     }
 
@@ -176,28 +197,39 @@ public final class PrestartedSandbox: Sendable {
             throw SandboxError.errno("send the bind message", error)
         }
         close(bindSocket)
+        close(procDirectory)
+    }
+
+    /// Removes `cgroups` once their processes are gone, on a thread of its own (a few tries, 100 ms at most).
+    private static func removeInBackground(_ cgroups: SandboxCgroups) {
+        Thread.detachNewThread {
+            for _ in 0..<50 {
+                cgroups.removeEmpty()
+                if cgroups.directories.allSatisfy({ access($0.path, F_OK) != 0 }) { return }
+                usleep(2000)
+            }
+        }
     }
 
     deinit {
         guard !taken.load(ordering: .acquiring) else { return }
         // Never bound: the end of the bind socket ends PID 1, and the launcher, which reaps it, then exits; one that
-        // does not within 100 ms is killed (PID 1 dies with it: PR_SET_PDEATHSIG). Then the cgroups go, empty.
-        [bindSocket, control, replies, diagnostics].forEach { close($0) }
-        var status: Int32 = 0
-        var ended = false
-        for _ in 0..<100 {
-            if waitpid(launcherPID, &status, WNOHANG) == launcherPID { ended = true; break }
-            usleep(1000)
-        }
-        if !ended {
-            kill(launcherPID, SIGKILL)
-            while waitpid(launcherPID, &status, 0) < 0, errno == EINTR {}
-        }
-        guard let cgroups else { return }
-        for _ in 0..<50 {
-            cgroups.removeEmpty()
-            if cgroups.directories.allSatisfy({ access($0.path, F_OK) != 0 }) { break }
-            usleep(2000)
+        // does not within 100 ms is killed (PID 1 dies with it: PR_SET_PDEATHSIG). Then the cgroups go, empty. On a
+        // thread of its own: a deinit may run on the cooperative pool, which must not wait.
+        [bindSocket, control, replies, diagnostics, procDirectory].forEach { close($0) }
+        let (launcher, cgroups) = (launcherPID, cgroups)
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            var ended = false
+            for _ in 0..<100 {
+                if waitpid(launcher, &status, WNOHANG) == launcher { ended = true; break }
+                usleep(1000)
+            }
+            if !ended {
+                kill(launcher, SIGKILL)
+                while waitpid(launcher, &status, 0) < 0, errno == EINTR {}
+            }
+            if let cgroups { Self.removeInBackground(cgroups) }
         }
     }
 }

@@ -95,6 +95,11 @@ public final class SandboxPool: Sendable {
         return taken
     }
 
+    /// Puts back an entry that was taken and never used (tests: an entry made unusable while in the pool).
+    func putBack(_ entry: Entry) {
+        state.withLock { $0.ready.append(entry) }
+    }
+
     /// Fills the pool at once, on the caller's thread (a few milliseconds per entry), for a caller that cannot wait for
     /// ``run()`` to do it: a test's manager, whose first boot must find the pool full.
     public func fillNow() throws {
@@ -131,16 +136,25 @@ public final class SandboxPool: Sendable {
         if case .sandboxes = kind, let cgroups { SandboxCgroups.removeLeftoverPoolGroups(version: cgroups) }
         defer { state.withLock { $0.ready = [] } }
         wakeUp.yield()
+        // A pre-start can fail for a while (a loaded host, a full disk): retried after 1 s, then twice as long each time
+        // up to a minute, boots starting their own meanwhile. Namespaces that cannot be made (not root) never will be.
+        var backoff: Duration = .zero
         for await _ in wakeUps {
             while !Task.isCancelled, readyCount < size {
                 do {
                     let made = try await make()
                     state.withLock { $0.ready.append(made) }
+                    backoff = .zero
                 } catch {
-                    logger.warning(
-                        kind == .namespaces ? "the sandbox pool cannot make namespaces: boots make their own"
-                            : "the sandbox pool cannot pre-start sandboxes: boots start their own", metadata: ["error": "\(error)"])
-                    return
+                    guard kind != .namespaces else {
+                        logger.warning("the sandbox pool cannot make namespaces: boots make their own", metadata: ["error": "\(error)"])
+                        return
+                    }
+                    if backoff == .zero {
+                        logger.warning("the sandbox pool cannot pre-start a sandbox: boots start their own until it can", metadata: ["error": "\(error)"])
+                    }
+                    backoff = min(max(backoff * 2, .seconds(1)), .seconds(60))
+                    do { try await Task.sleep(for: backoff) } catch { return }
                 }
             }
             if Task.isCancelled { return }

@@ -118,6 +118,11 @@ enum SandboxRoot {
                 try files.createDirectory(atPath: path, withIntermediateDirectories: true)
             }
         }
+        // The sandbox binds what it finds here: only root may have put it there.
+        var info = stat()
+        guard lstat(directory.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0, info.st_mode & 0o022 == 0 else {
+            throw SandboxError(.startFailed, "the sandbox stage \(directory.path) must be a directory of root's that only root may write")
+        }
         for node in ["null", "zero", "full", "random", "urandom", "tty"] {
             let fd = open(directory.appendingPathComponent("dev/\(node)").path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o444)
             guard fd >= 0 else { throw SandboxError.errno("make the sandbox stage in \(directory.path)") }
