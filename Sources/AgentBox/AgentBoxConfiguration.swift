@@ -187,7 +187,17 @@ public struct AgentBoxConfiguration: Sendable {
     /// Records that the workspace's files in `directory` all carry the storage range; nothing without one.
     func markStorageIDs(in directory: URL) throws {
         guard let storageIDs else { return }
-        try Data("\(storageIDs.start)\n".utf8).write(to: directory.appendingPathComponent(Self.storageMarker), options: .atomic)
+        // Written in place, without the fsync and rename of an atomic write (1.8 ms of a new workspace's first boot): a
+        // marker cut short by a crash reads as no marker (the walk, which is safe to repeat, runs again), and the file
+        // systems that hold workspaces commit its creation after the walk's changes of owner.
+        let path = directory.appendingPathComponent(Self.storageMarker).path
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw AgentBoxError(.internalError, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let text = Array("\(storageIDs.start)\n".utf8)
+        guard write(fd, text, text.count) == text.count else {
+            throw AgentBoxError(.internalError, "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Removes that record (a walk is about to hand the files to another range).

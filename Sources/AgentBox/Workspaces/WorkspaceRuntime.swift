@@ -276,11 +276,14 @@ public actor WorkspaceRuntime {
         // A boot publishes events: numbers are reserved now if few are left, beside the sandbox's launch.
         eventLog.reserveAheadIfLow()
         var launched = started
+        var prepared = 0.0
         traffic.reset()
         do {
             try prepareDirectories()
+            let directoriesReady = ContinuousClock.now
             try await openToolSocket()
             if let backend = configuration.sandbox {
+                prepared = (directoriesReady - started).milliseconds
                 let sandbox = try await backend.start(sandboxSpec(), logger: logger)
                 self.sandbox = sandbox
                 launched = ContinuousClock.now
@@ -316,7 +319,10 @@ public actor WorkspaceRuntime {
         metrics.bootDuration.record(elapsed: booted - started)
         logger.debug(
             "workspace booted",
-            metadata: ["boot.ms": "\(bootMs)", "sandbox.ms": "\((launched - started).milliseconds)", "network.ms": "\((booted - launched).milliseconds)"])
+            metadata: [
+                "boot.ms": "\(bootMs)", "directories.ms": "\(prepared)",
+                "sandbox.ms": "\((launched - started).milliseconds)", "network.ms": "\((booted - launched).milliseconds)",
+            ])
         await publish(.vmBooted(VMBooted(bootMs: bootMs)))
         if lifecycle.isIdle { armIdleTimer() }
     }
