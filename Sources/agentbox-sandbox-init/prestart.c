@@ -35,6 +35,7 @@
 //   hostname NAME               the UTS namespace's host name
 //   chdir PATH                  the working directory once in the new root
 //   caps HEX                    the capabilities kept (bounding, permitted, effective, inheritable, ambient)
+//   continue                    (last) another message follows with more operations (at most 8 messages in all)
 #define _GNU_SOURCE
 #include "prestart.h"
 #include "agentbox_sandbox.h"
@@ -214,17 +215,15 @@ static int descriptor(const char *field, const int *fds, int nfds) {
     return fds[index];
 }
 
-// Carries out the bind message. Returns 0, or -1 after saying why on stderr.
-static int bind_workspace(char *message, size_t length, const int *fds, int nfds) {
-    if (syscall(SYS_setgroups, 0, NULL) != 0) return fail("setgroups");
-    if (syscall(SYS_setresgid, 0, 0, 0) != 0) return fail("setresgid (no id map?)");
-    if (syscall(SYS_setresuid, 0, 0, 0) != 0) return fail("setresuid (no id map?)");
-    // A change of credentials resets both the dumpable flag (to fs.suid_dumpable, which a host may set to 1) and the
-    // parent-death signal: the workspace's root, whose uid we now have, must never trace us or open /proc/1/fd/1 (the
-    // reply pipe), and we still go with the launcher.
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("PR_SET_DUMPABLE");
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
-    if (mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
+struct bind_state {
+    char directory[4096];
+    unsigned long long caps;
+    int has_caps;
+    int more;  // the message ended with "continue": another follows
+};
+
+// Carries out one bind message's operations. Returns 0, or -1 after saying why on stderr.
+static int run_operations(char *message, size_t length, const int *fds, int nfds, struct bind_state *state) {
     static char *fields[4096];
     int count = 0;
     size_t start = 0;
@@ -236,11 +235,14 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
     }
     if (start != length) { errno = EINVAL; return fail("bind: the message does not end with a field's end"); }
     char path[4096], source[4096];
-    const char *directory = "/";
-    unsigned long long caps = 0;
-    int has_caps = 0;
+    state->more = 0;
     for (int i = 0; i < count;) {
         const char *op = fields[i];
+        if (strcmp(op, "continue") == 0) {
+            if (i != count - 1) { errno = EINVAL; return fail("bind: continue before the message's end"); }
+            state->more = 1;
+            break;
+        }
         int arguments = strcmp(op, "storage") == 0 || strcmp(op, "proc") == 0 || strcmp(op, "dev") == 0
                 || strcmp(op, "hostname") == 0 || strcmp(op, "chdir") == 0 || strcmp(op, "caps") == 0 ? 1
             : strcmp(op, "tmpfs") == 0 ? 3
@@ -285,26 +287,55 @@ static int bind_workspace(char *message, size_t length, const int *fds, int nfds
         } else if (strcmp(op, "hostname") == 0) {
             if (sethostname(a, strlen(a)) != 0) return fail("sethostname");
         } else if (strcmp(op, "chdir") == 0) {
-            directory = a;
+            if ((size_t)snprintf(state->directory, sizeof(state->directory), "%s", a) >= sizeof(state->directory)) {
+                errno = ENAMETOOLONG;
+                return fail("bind: chdir");
+            }
         } else if (strcmp(op, "caps") == 0) {
-            caps = strtoull(a, NULL, 16);
-            has_caps = 1;
-        } else {
-            errno = EINVAL;
-            return fail("bind: unknown operation %s", op);
+            state->caps = strtoull(a, NULL, 16);
+            state->has_caps = 1;
         }
+    }
+    return 0;
+}
+
+// Carries out the bind: the first message, and the ones it announces ("continue" as its last operation: the server
+// sends what it has ready first, and the rest, its system layer's overlays, once they are made). Returns 0, or -1
+// after saying why on stderr.
+static int bind_workspace(char *message, size_t length, int *fds, int nfds) {
+    if (syscall(SYS_setgroups, 0, NULL) != 0) return fail("setgroups");
+    if (syscall(SYS_setresgid, 0, 0, 0) != 0) return fail("setresgid (no id map?)");
+    if (syscall(SYS_setresuid, 0, 0, 0) != 0) return fail("setresuid (no id map?)");
+    // A change of credentials resets both the dumpable flag (to fs.suid_dumpable, which a host may set to 1) and the
+    // parent-death signal: the workspace's root, whose uid we now have, must never trace us or open /proc/1/fd/1 (the
+    // reply pipe), and we still go with the launcher.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("PR_SET_DUMPABLE");
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
+    if (mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
+    static struct bind_state state = { "/", 0, 0, 0 };
+    for (int messages = 1;; messages++) {
+        int result = run_operations(message, length, fds, nfds, &state);
+        for (int i = 0; i < nfds; i++) close(fds[i]);
+        nfds = 0;
+        if (result != 0) return -1;
+        if (!state.more) break;
+        if (messages == 8) { errno = E2BIG; return fail("bind: too many messages"); }
+        ssize_t received = ab_recv_with_many_fds(BIND_SOCKET, message, MAX_BIND_MESSAGE, fds, AB_BIND_MAX_FDS, &nfds);
+        if (received <= 0) { errno = received == 0 ? EPIPE : errno; return fail("receive the rest of the bind"); }
+        length = (size_t)received;
+        message[length] = '\0';
     }
     // The new root replaces the stage, which goes with what is left in it (the storage tree too: what the sandbox
     // needs of it is bound in the new root).
     if (chdir(NEW_ROOT) != 0) return fail("chdir " NEW_ROOT);
     if (syscall(SYS_pivot_root, ".", ".") != 0) return fail("pivot_root");
     if (umount2(".", MNT_DETACH) != 0) return fail("detach the old root");
-    if (chdir(directory) != 0 && chdir("/") != 0) return fail("chdir %s", directory);
+    if (chdir(state.directory) != 0 && chdir("/") != 0) return fail("chdir %s", state.directory);
     // The workspace's cgroups are the root of what it sees (the server moved us into them before the message).
     if (unshare(CLONE_NEWCGROUP) != 0) return fail("cgroup namespace");
-    // Every capability but the given ones goes; a message without the field is refused rather than keeping them all.
-    if (!has_caps) { errno = EINVAL; return fail("bind: no capabilities given"); }
-    if (keep_capabilities(caps) != 0) return -1;
+    // Every capability but the given ones goes; a bind without the field is refused rather than keeping them all.
+    if (!state.has_caps) { errno = EINVAL; return fail("bind: no capabilities given"); }
+    if (keep_capabilities(state.caps) != 0) return -1;
     return load_seccomp();
 }
 
@@ -363,7 +394,6 @@ static int prestarted_init(void) {
     if (length < 0) return fail("receive the bind message");
     message[length] = '\0';
     int result = bind_workspace(message, (size_t)length, fds, nfds);
-    for (int i = 0; i < nfds; i++) close(fds[i]);
     close(BIND_SOCKET);
     return result;
 }

@@ -19,7 +19,6 @@ extension BubblewrapBackend {
         } catch let error as PrestartedSandbox.Unusable {
             throw error
         } catch where !sandbox.isBound {
-            // Nothing was sent: bwrap starts this sandbox, and says what it cannot do if it cannot either.
             throw PrestartedSandbox.Unusable(reason: "\(error)")
         }
     }
@@ -35,75 +34,99 @@ extension BubblewrapBackend {
         try sandbox.writeIDMap(ids.map)
         let namespace = UserNamespace(descriptor: try sandbox.openUserNamespace())
         let t1 = clock.now
-        // Descriptors sent with the message, and those of them this function made (closed once sent).
-        var descriptors: [Int32] = []
+        // A part of the bind message: its fields and the descriptors attached to it (indices count from 0 in each part).
+        struct Part {
+            var fields: [String] = []
+            var descriptors: [Int32] = []
+            mutating func attach(_ fd: Int32) -> String {
+                descriptors.append(fd)
+                return String(descriptors.count - 1)
+            }
+        }
+        // What this function made (closed once sent).
         var owned: [Int32] = []
         defer { owned.forEach { close($0) } }
-        func send(_ fd: Int32, owned isOwned: Bool = true) -> String {
-            descriptors.append(fd)
-            if isOwned { owned.append(fd) }
-            return String(descriptors.count - 1)
-        }
-        func clone(_ path: String, readOnly: Bool = true, recursive: Bool = false) throws -> String {
+        func clone(_ path: String, readOnly: Bool = true, recursive: Bool = false, into part: inout Part) throws -> String {
             let fd = ab_detached_clone(AT_FDCWD, path, readOnly ? 1 : 0, recursive ? 1 : 0)
             guard fd >= 0 else { throw SandboxError.errno("clone the mount of \(path)") }
-            return send(fd)
+            owned.append(fd)
+            return part.attach(fd)
         }
         let storageTree = try storageNamespaces.namespace(mapping: storage, to: ids).idmappedTree(of: spec.hostDirectory.path)
-        var fields = ["storage", send(storageTree)]
+        owned.append(storageTree)
         let t2 = clock.now
-        let system = try layer.mount(
-            workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: namespace, storage: storageTree, cache: systemLayers,
-            key: SystemLayerCache.key(workspace: spec.id, ids: ids, imageLayers: spec.imageLayers))
-        defer { system.close() }
-        let prepared = clock.now
-        // The same root as bwrap's arguments build (SandboxRoot.bwrapArguments), in the same order.
-        for (directory, mount) in zip(layer.directories, system.mounts) {
-            fields += ["tree", send(mount.fd, owned: false), "/\(directory.name)"]
-        }
+        // The first part: all of the root that does not wait for the system layer's overlays (bwrap's arguments, in
+        // their order, less the overlays), sent before they are made, so that the init builds it meanwhile.
+        var first = Part()
+        // The init attaches a clone of the tree: the tree itself stays detached, for the overlays' upper directories.
+        let storageClone = ab_detached_clone(storageTree, "", 0, 0)
+        guard storageClone >= 0 else { throw SandboxError.errno("clone the workspace's storage tree") }
+        owned.append(storageClone)
+        first.fields = ["storage", first.attach(storageClone)]
         for name in SystemLayer.plainDirectories {
-            fields += ["bind", "system/\(name)", "/\(name)"]
+            first.fields += ["bind", "system/\(name)", "/\(name)"]
         }
         for name in SandboxRoot.topLevel {
             let path = "/\(name)"
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
-                fields += ["symlink", target, path]
+                first.fields += ["symlink", target, path]
             } else {
                 var isDirectory: ObjCBool = false
                 if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                    fields += ["tree", try clone(path, recursive: true), path]
+                    first.fields += ["tree", try clone(path, recursive: true, into: &first), path]
                 }
             }
         }
-        fields += [
-            "proc", "/proc", "dev", "/dev", "tmpfs", "/tmp", "1777", "0", "tmpfs", "/var/tmp", "1777", "0",
-            "tmpfs", "/run", "755", "0", "bind", "workspace", SandboxRoot.workspace, "bind", "home", SandboxRoot.home,
-            "tree-file", try clone(initPath), "/.agentbox/init", "symlink", "home/agent", "/root",
+        first.fields += [
+            "proc", "/proc", "dev", "/dev", "tmpfs", "/tmp", "1777", "0", "tmpfs", "/run", "755", "0",
+            "bind", "workspace", SandboxRoot.workspace, "bind", "home", SandboxRoot.home,
+            "tree-file", try clone(initPath, into: &first), "/.agentbox/init", "symlink", "home/agent", "/root",
         ]
         for tool in tools {
-            fields += ["tree-file", try clone(tool.path), "/.agentbox/bin/\(tool.name)"]
+            first.fields += ["tree-file", try clone(tool.path, into: &first), "/.agentbox/bin/\(tool.name)"]
         }
-        fields += ["tree", try clone(agentsDirectory.path, recursive: true), agentsPath]
-        for mount in spec.mounts {
-            switch mount {
-            case .tmpfs(let path, let bytes):
-                fields += ["tmpfs", path, "777", String(bytes)]
-            case .host(let hostPath, let path, let readOnly):
-                // Opened as the server without following a symlink (see openHostDirectory), then cloned.
-                let directory = try Self.openHostDirectory(hostPath)
-                defer { close(directory) }
-                let fd = ab_detached_clone(directory, "", readOnly ? 1 : 0, 1)
-                guard fd >= 0 else { throw SandboxError.errno("clone the mount of \(hostPath)") }
-                fields += ["tree", send(fd), path]
-            }
-        }
-        fields += ["hostname", spec.hostname, "chdir", SandboxRoot.workspace, "caps", String(SandboxRoot.rootCapabilityMask, radix: 16)]
+        first.fields += ["tree", try clone(agentsDirectory.path, recursive: true, into: &first), agentsPath]
+        try sandbox.send(first.fields, descriptors: first.descriptors, more: true)
         let t3 = clock.now
-        // The sandbox runs in its cgroups since it started: they get the workspace's limits before it is bound.
-        guard let cgroups = sandbox.cgroups else { throw SandboxError(.startFailed, "a pre-started sandbox without cgroups") }
-        try cgroups.apply(spec.limits)
-        let t4 = clock.now
-        try sandbox.bind(fields, descriptors: descriptors)
+        // From here the sandbox is this boot's: what fails before its last part ends it (nothing of the workspace ran
+        // in it) and bwrap starts this one.
+        let cgroups: SandboxCgroups
+        let system: SystemLayer.Mounted
+        var last = Part()
+        do {
+            system = try layer.mount(
+                workspace: spec.hostDirectory, imageLayers: spec.imageLayers, namespace: namespace, storage: storageTree,
+                cache: systemLayers, key: SystemLayerCache.key(workspace: spec.id, ids: ids, imageLayers: spec.imageLayers))
+            for (directory, mount) in zip(layer.directories, system.mounts) {
+                last.fields += ["tree", last.attach(mount.fd), "/\(directory.name)"]
+            }
+            last.fields += ["tmpfs", "/var/tmp", "1777", "0"]
+            for mount in spec.mounts {
+                switch mount {
+                case .tmpfs(let path, let bytes):
+                    last.fields += ["tmpfs", path, "777", String(bytes)]
+                case .host(let hostPath, let path, let readOnly):
+                    // Opened as the server without following a symlink (see openHostDirectory), then cloned.
+                    let directory = try Self.openHostDirectory(hostPath)
+                    defer { close(directory) }
+                    let fd = ab_detached_clone(directory, "", readOnly ? 1 : 0, 1)
+                    guard fd >= 0 else { throw SandboxError.errno("clone the mount of \(hostPath)") }
+                    owned.append(fd)
+                    last.fields += ["tree", last.attach(fd), path]
+                }
+            }
+            last.fields += ["hostname", spec.hostname, "chdir", SandboxRoot.workspace, "caps", String(SandboxRoot.rootCapabilityMask, radix: 16)]
+            // The sandbox runs in its cgroups since it started: they get the workspace's limits before its last part.
+            guard let made = sandbox.cgroups else { throw SandboxError(.startFailed, "a pre-started sandbox without cgroups") }
+            cgroups = made
+            try cgroups.apply(spec.limits)
+        } catch {
+            sandbox.abandon()
+            throw PrestartedSandbox.Unusable(reason: "\(error)")
+        }
+        defer { system.close() }
+        let prepared = clock.now
+        try sandbox.send(last.fields, descriptors: last.descriptors, more: false)
         let sent = clock.now
         let supervisor: Supervisor
         do {
@@ -117,9 +140,8 @@ extension BubblewrapBackend {
         logger.debug(
             "sandbox started",
             metadata: [
-                "prepare.ms": "\((prepared - began).milliseconds)", "bind.ms": "\((sent - prepared).milliseconds)",
-                "launch.ms": "\((clock.now - sent).milliseconds)", "prestarted": "true",
-                "phases.ms": "directories \((t0 - began).milliseconds), id map \((t1 - t0).milliseconds), storage tree \((t2 - t1).milliseconds), overlays \((prepared - t2).milliseconds), mounts \((t3 - prepared).milliseconds), limits \((t4 - t3).milliseconds), message \((sent - t4).milliseconds)",
+                "prepare.ms": "\((prepared - began).milliseconds)", "launch.ms": "\((clock.now - sent).milliseconds)", "prestarted": "true",
+                "phases.ms": "directories \((t0 - began).milliseconds), id map \((t1 - t0).milliseconds), storage tree \((t2 - t1).milliseconds), first part \((t3 - t2).milliseconds), overlays and limits \((prepared - t3).milliseconds), last part \((sent - prepared).milliseconds)",
             ])
         return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: true)
     }

@@ -29,7 +29,10 @@ public final class PrestartedSandbox: Sendable {
     /// Its cgroups, made with it (named `pool-…`, no limits yet): the launcher joined them before it exec'd, so the
     /// sandbox never runs outside them; a bind sets the workspace's limits (``SandboxCgroups/apply(_:)``).
     let cgroups: SandboxCgroups?
+    /// Whether a boot owns it (the first part of its bind message was sent).
     private let taken = Atomic<Bool>(false)
+    /// Whether its bind message was sent to its end (or the bind abandoned).
+    private let finished = Atomic<Bool>(false)
 
     private init(
         launcherPID: pid_t, initPID: pid_t, control: Int32, replies: Int32, diagnostics: Int32, bindSocket: Int32,
@@ -177,27 +180,64 @@ public final class PrestartedSandbox: Sendable {
         return fd
     }
 
-    /// Sends the bind message (fields, each NUL-terminated) with `descriptors` attached; from here on the boot owns
-    /// the control socket, the pipes and the launcher (this value no longer kills or closes them).
+    /// Sends the whole bind message (fields, each NUL-terminated) with `descriptors` attached; from here on the boot
+    /// owns the control socket, the pipes and the launcher (this value no longer kills or closes them).
     func bind(_ fields: [String], descriptors: [Int32]) throws {
+        try send(fields, descriptors: descriptors, more: false)
+    }
+
+    /// Sends a part of the bind message; with `more`, the init waits for the next part (at most 8 in all). The first
+    /// part makes the boot the sandbox's owner; a part that cannot be sent after it ends the sandbox (``abandon()``).
+    func send(_ fields: [String], descriptors: [Int32], more: Bool) throws {
         guard descriptors.count <= Int(AB_BIND_MAX_FDS) else {
             throw SandboxError(.startFailed, "a workspace with more than \(AB_BIND_MAX_FDS) mounts cannot use a pre-started sandbox")
         }
         var message: [UInt8] = []
-        for field in fields { message += Array(field.utf8) + [0] }
-        guard !taken.exchange(true, ordering: .acquiringAndReleasing) else {
-            throw SandboxError(.startFailed, "a pre-started sandbox was bound twice")
-        }
+        for field in fields + (more ? ["continue"] : []) { message += Array(field.utf8) + [0] }
+        guard !finished.load(ordering: .acquiring) else { throw SandboxError(.startFailed, "a pre-started sandbox was bound twice") }
+        let first = !taken.exchange(true, ordering: .acquiringAndReleasing)
         let sent = descriptors.withUnsafeBufferPointer { fds in
             ab_send_with_many_fds(bindSocket, message, message.count, fds.baseAddress, Int32(fds.count))
         }
         guard sent == 0 else {
             let error = errno
-            taken.store(false, ordering: .releasing)  // not bound: the deinit kills it and closes everything
-            throw SandboxError.errno("send the bind message", error)
+            if first {
+                taken.store(false, ordering: .releasing)  // nothing was sent: the deinit kills it and closes everything
+            } else {
+                abandon()
+            }
+            throw Unusable(reason: "send the bind message: \(String(cString: strerror(error)))")
         }
-        close(bindSocket)
-        close(procDirectory)
+        if first { close(procDirectory) }
+        if !more {
+            finished.store(true, ordering: .releasing)
+            close(bindSocket)
+        }
+    }
+
+    /// Ends a sandbox whose bind was begun and cannot be finished: its init reads the end of the bind socket and exits
+    /// (nothing of a workspace ran in it); its launcher is reaped and its cgroups removed, off the caller's thread.
+    func abandon() {
+        guard taken.load(ordering: .acquiring), !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        [bindSocket, control, replies, diagnostics].forEach { close($0) }
+        Self.reapInBackground(launcherPID, cgroups: cgroups)
+    }
+
+    /// Waits for `launcher` (killed after 100 ms) and removes `cgroups`, on a thread of its own.
+    private static func reapInBackground(_ launcher: pid_t, cgroups: SandboxCgroups?) {
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            var ended = false
+            for _ in 0..<100 {
+                if waitpid(launcher, &status, WNOHANG) == launcher { ended = true; break }
+                usleep(1000)
+            }
+            if !ended {
+                kill(launcher, SIGKILL)
+                while waitpid(launcher, &status, 0) < 0, errno == EINTR {}
+            }
+            if let cgroups { removeInBackground(cgroups) }
+        }
     }
 
     /// Removes `cgroups` once their processes are gone, on a thread of its own (a few tries, 100 ms at most).
@@ -217,19 +257,6 @@ public final class PrestartedSandbox: Sendable {
         // does not within 100 ms is killed (PID 1 dies with it: PR_SET_PDEATHSIG). Then the cgroups go, empty. On a
         // thread of its own: a deinit may run on the cooperative pool, which must not wait.
         [bindSocket, control, replies, diagnostics, procDirectory].forEach { close($0) }
-        let (launcher, cgroups) = (launcherPID, cgroups)
-        Thread.detachNewThread {
-            var status: Int32 = 0
-            var ended = false
-            for _ in 0..<100 {
-                if waitpid(launcher, &status, WNOHANG) == launcher { ended = true; break }
-                usleep(1000)
-            }
-            if !ended {
-                kill(launcher, SIGKILL)
-                while waitpid(launcher, &status, 0) < 0, errno == EINTR {}
-            }
-            if let cgroups { Self.removeInBackground(cgroups) }
-        }
+        Self.reapInBackground(launcherPID, cgroups: cgroups)
     }
 }
