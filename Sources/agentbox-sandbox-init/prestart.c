@@ -78,6 +78,10 @@
 #define STORAGE "/storage"
 #define MAX_BIND_MESSAGE 65536
 
+// The host's device nodes a sandbox's /dev has (bwrap's --dev), bound into the stage at the pre-start and from there
+// into the workspace's /dev (SandboxRoot.prepareStage makes a file for each in the stage).
+static const char *const device_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
 static int fail(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *format, ...) {
     int saved = errno;
@@ -155,10 +159,9 @@ static int make_dev(const char *dev) {
     char path[4096], target[4096];
     if (strlen(dev) > sizeof(path) - 64) { errno = ENAMETOOLONG; return fail("bind: %s", dev); }
     if (make_directories(dev, 0755) != 0 || mount_tmpfs(dev, 0755, 0) != 0) return fail("mount %s", dev);
-    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
-    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dev, nodes[i]);
-        snprintf(target, sizeof(target), "/dev/%s", nodes[i]);
+    for (size_t i = 0; i < sizeof(device_nodes) / sizeof(device_nodes[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dev, device_nodes[i]);
+        snprintf(target, sizeof(target), "/dev/%s", device_nodes[i]);
         if (make_file(path) != 0) return fail("create %s", path);
         if (mount(target, path, NULL, MS_BIND, NULL) != 0) return fail("bind %s", target);
         if (set_attributes(path, MOUNT_ATTR_NOSUID) != 0) return fail("nosuid %s", path);
@@ -371,11 +374,10 @@ static int prestarted_init(void) {
     if (strlen(stage) > sizeof(path) - 32) { errno = ENAMETOOLONG; return fail("the stage directory"); }
     snprintf(path, sizeof(path), "%s/proc", stage);
     if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail("mount the stage's proc");
-    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
-    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+    for (size_t i = 0; i < sizeof(device_nodes) / sizeof(device_nodes[0]); i++) {
         char node[64];
-        snprintf(node, sizeof(node), "/dev/%s", nodes[i]);
-        snprintf(path, sizeof(path), "%s/dev/%s", stage, nodes[i]);
+        snprintf(node, sizeof(node), "/dev/%s", device_nodes[i]);
+        snprintf(path, sizeof(path), "%s/dev/%s", stage, device_nodes[i]);
         if (mount(node, path, NULL, MS_BIND, NULL) != 0) return fail("bind %s in the stage", node);
     }
     if (chdir(stage) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)

@@ -165,7 +165,7 @@ struct SandboxPoolTests {
         grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status
         grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid)' /proc/1/status
         cat /proc/self/cgroup; cat /proc/self/uid_map /proc/self/gid_map | awk '{ print $1, $3 }'
-        touch /made-at-root && echo root-writable; ls -ld /tmp /var/tmp /run /workspace /home/agent
+        touch /made-at-root && echo root-writable; ls -ld /tmp /var/tmp /run /workspace /home/agent | awk '{ print $1, $3, $4, $NF }'
         """
 
     /// A sandbox bound from the pool is the sandbox bwrap would have started: the same file system, mounts, ids,
