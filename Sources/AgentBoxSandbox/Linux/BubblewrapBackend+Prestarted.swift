@@ -66,15 +66,11 @@ extension BubblewrapBackend {
         for name in SystemLayer.plainDirectories {
             first.fields += ["bind", "system/\(name)", "/\(name)"]
         }
-        for name in SandboxRoot.topLevel {
-            let path = "/\(name)"
-            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
-                first.fields += ["symlink", target, path]
+        for entry in SandboxRoot.topLevelEntries {
+            if let target = entry.symlink {
+                first.fields += ["symlink", target, entry.path]
             } else {
-                var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                    first.fields += ["tree", try clone(path, recursive: true, into: &first), path]
-                }
+                first.fields += ["tree", try clone(entry.path, recursive: true, into: &first), entry.path]
             }
         }
         first.fields += [

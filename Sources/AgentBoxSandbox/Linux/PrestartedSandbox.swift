@@ -59,7 +59,7 @@ public final class PrestartedSandbox: Sendable {
         do {
             return try start(initPath: initPath, stage: stage, cgroups: cgroups, timeout: timeout)
         } catch {
-            if let cgroups { Self.removeInBackground(cgroups) }
+            if let cgroups { Task { await cgroups.remove() } }
             throw error
         }
     }
@@ -236,18 +236,7 @@ public final class PrestartedSandbox: Sendable {
                 kill(launcher, SIGKILL)
                 while waitpid(launcher, &status, 0) < 0, errno == EINTR {}
             }
-            if let cgroups { removeInBackground(cgroups) }
-        }
-    }
-
-    /// Removes `cgroups` once their processes are gone, on a thread of its own (a few tries, 100 ms at most).
-    private static func removeInBackground(_ cgroups: SandboxCgroups) {
-        Thread.detachNewThread {
-            for _ in 0..<50 {
-                cgroups.removeEmpty()
-                if cgroups.directories.allSatisfy({ access($0.path, F_OK) != 0 }) { return }
-                usleep(2000)
-            }
+            Task { await cgroups?.remove() }
         }
     }
 

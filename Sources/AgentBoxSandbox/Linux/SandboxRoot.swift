@@ -153,6 +153,15 @@ enum SandboxRoot {
     /// The top-level host entries that are symlinks into /usr or directories to mount read-only.
     static let topLevel = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
 
+    /// What each of ``topLevel`` is on this host, read once: a symlink (its target) or a directory (`nil`); missing
+    /// ones are left out.
+    static let topLevelEntries: [(path: String, symlink: String?)] = topLevel.compactMap { name in
+        let path = "/\(name)"
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) { return (path, target) }
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue ? (path, nil) : nil
+    }
+
     /// Writes the sandbox's /etc into `directory`: the generated files, plus a copy of the passthrough entries
     /// that exist on the host, refreshed on every call (the server calls it at start-up).
     ///
@@ -271,17 +280,8 @@ enum SandboxRoot {
         directories: (workspace: String, home: String)? = nil
     ) -> [String] {
         var arguments = system ?? ["--ro-bind", "/usr", "/usr"]
-        let files = FileManager.default
-        for name in topLevel {
-            let path = "/\(name)"
-            if let target = try? files.destinationOfSymbolicLink(atPath: path) {
-                arguments += ["--symlink", target, path]
-            } else {
-                var isDirectory: ObjCBool = false
-                if files.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                    arguments += ["--ro-bind", path, path]
-                }
-            }
+        for entry in topLevelEntries {
+            arguments += entry.symlink.map { ["--symlink", $0, entry.path] } ?? ["--ro-bind", entry.path, entry.path]
         }
         if system == nil { arguments += ["--ro-bind-fd", String(etcFD), "/etc", "--dir", "/var"] }
         arguments += [
