@@ -289,6 +289,8 @@ def main():
             prompt.press("Enter")
             expect(transcript.locator(".card.plan")).to_be_visible()
             expect(transcript.locator(".card.tool").last).to_contain_text("completed")
+            # As a person would, the next prompt waits for this turn's end (one sent while a turn runs is refused).
+            expect(transcript.locator(".event-note", has_text="Turn ended")).to_have_count(2)
             # The agent's question, answered in its card; then the mode picker, from the next turn on.
             prompt.fill("a question for you")
             prompt.press("Enter")
@@ -302,6 +304,7 @@ def main():
             expect(mode).to_be_visible()
             mode.select_option("plan")
             expect(transcript).to_contain_text("Mode set to plan")
+            expect(transcript.locator(".event-note", has_text="Turn ended")).to_have_count(3)
             prompt.fill("whoami")
             prompt.press("Enter")
             expect(transcript.locator(".msg.agent").last).to_contain_text("mode: plan")
@@ -340,8 +343,10 @@ def main():
             expect(out).to_contain_text("exited with code 0")
             page.get_by_label("Command").fill("sleep 600")
             page.get_by_role("button", name="Run", exact=True).click()
-            expect(page.get_by_role("button", name="Kill").first).to_be_visible()
-            page.get_by_role("button", name="Kill").first.click()
+            # Its own row's Kill: the list may still show the first process as running for a moment.
+            kill = page.locator("tr", has_text="sleep 600").get_by_role("button", name="Kill")
+            expect(kill).to_be_visible()
+            kill.click()
             expect(page.get_by_label("Process output")).to_contain_text("signal")
             page.get_by_label("How to run").select_option("exec")
             page.get_by_label("Command").fill("echo exec-$((2+3)); echo warn >&2; exit 3")

@@ -166,16 +166,21 @@ function sessionPanel(ctx, id, reloadList) {
     onLeave(() => stream.close());
   })();
 
+  // One prompt in flight at a time (Enter as well as the button). The box is emptied when the prompt goes, so that
+  // what is typed meanwhile is kept; a prompt the server refuses comes back into an empty box.
+  let sending = false;
   const send = async () => {
     const text = prompt.value.trim();
-    if (!text) return;
-    sendBtn.disabled = true; messages.reset();
+    if (!text || sending) return;
+    sending = true; sendBtn.disabled = true; messages.reset();
+    prompt.value = "";
     try {
       await api("POST", `${sbase}/prompt`, { query: { wait: "false" }, json: { content: [{ type: "text", text }] } });
-      prompt.value = "";
       cancelBtn.disabled = false;
-    } catch (err) { messages.error(err); }
-    finally { sendBtn.disabled = false; prompt.focus(); }
+    } catch (err) {
+      if (!prompt.value.trim()) prompt.value = text;
+      messages.error(err);
+    } finally { sending = false; sendBtn.disabled = prompt.disabled; prompt.focus(); }
   };
   prompt.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); } });
 
