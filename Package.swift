@@ -264,7 +264,7 @@ let package = Package(
         .testTarget(
             name: "AgentBoxTests",
             dependencies: [
-                "AgentBox", "AgentBoxStore", "AgentBoxAPI", .product(name: "NIOCore", package: "swift-nio"),
+                "AgentBox", "AgentBoxStore", "AgentBoxAPI", "AgentBoxSandbox", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),

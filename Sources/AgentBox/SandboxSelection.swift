@@ -13,16 +13,17 @@ public enum SandboxKind: String, Sendable, CaseIterable {
     /// cannot enforce on this host, and loud warnings. `sandboxPool` is how many boots' namespaces the Linux backend
     /// makes ahead (``SandboxPool``; 0: none); the manager's background work keeps them made. `prestartedSandboxes`
     /// chooses whole pre-started sandboxes where the host allows them (`nil`: unless `AGENTBOX_PRESTARTED_SANDBOXES=0`),
-    /// else network and IPC namespaces.
+    /// else network and IPC namespaces. Up to `parkedSandboxes` sandboxes of sleeping workspaces are kept, parked, for
+    /// their wakes (with pre-started sandboxes; ``ParkedSandboxes``).
     public func makeBackend(
         dataDirectory: URL, initPath: String = AgentBoxConfiguration.defaultSandboxInitPath(), sandboxPool: Int = 0,
-        prestartedSandboxes: Bool? = nil, logger: Logger = Logger(label: "agentbox.sandbox")
+        prestartedSandboxes: Bool? = nil, parkedSandboxes: Int = 0, logger: Logger = Logger(label: "agentbox.sandbox")
     ) throws -> (backend: any SandboxBackend, notes: [String]) {
         switch self {
         case .linux:
             let (backend, notes) = try BubblewrapBackend.make(
                 stateDirectory: dataDirectory.appendingPathComponent("sandbox", isDirectory: true), initPath: initPath,
-                poolSize: sandboxPool, prestartedSandboxes: prestartedSandboxes, logger: logger)
+                poolSize: sandboxPool, prestartedSandboxes: prestartedSandboxes, parkedSandboxes: parkedSandboxes, logger: logger)
             return (backend, notes)
         case .unsandboxed:
             return (

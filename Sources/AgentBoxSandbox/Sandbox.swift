@@ -26,16 +26,19 @@ public protocol SandboxBackend: Sendable {
     /// Keeps the backend's pool of what boots can take ready-made full (see ``SandboxPool``) until cancelled; returns
     /// at once when it has none. The workspace manager runs it among its background work.
     func runPool() async
-    /// Lets go of what the backend keeps of workspace `id` between its boots (its system layer's overlays): its files
-    /// are being destroyed or replaced.
-    func forgetWorkspace(_ id: String)
+    /// Lets go of what the backend keeps of workspace `id` between its boots (its system layer's overlays, its parked
+    /// sandbox, stopped before this returns): its files are being destroyed or replaced.
+    func forgetWorkspace(_ id: String) async
+    /// Parks no more sandboxes and stops the parked ones (the server is stopping).
+    func shutDown() async
 }
 
 extension SandboxBackend {
     public var idmapsStorage: Bool { false }
     public func keepingSystemFiles(in directory: URL) throws -> (any SandboxBackend)? { nil }
     public func runPool() async {}
-    public func forgetWorkspace(_ id: String) {}
+    public func forgetWorkspace(_ id: String) async {}
+    public func shutDown() async {}
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).
@@ -48,6 +51,10 @@ public protocol Sandbox: AnyObject, Sendable {
     func spawnTerminal(_ spec: SandboxProcessSpec, cols: Int, rows: Int) async throws -> SandboxTerminal
     /// Kills every process of the sandbox and releases its resources; returns once all are gone.
     func stop() async
+    /// Kills every process of the sandbox and keeps the rest of it for its workspace's next boot (a sleep); returns
+    /// `true` once parked, or `false` when it cannot be parked: then the caller stops it. Its ``waitUntilEnded()``
+    /// returns once it is parked; the next boot gets it back as another ``Sandbox``.
+    func park() async -> Bool
     /// Returns when the sandbox has ended, for whatever reason (``stop()``, or its first process died).
     func waitUntilEnded() async
     /// The environment every process starts from (`PATH`, `HOME`, `USER`, ...).
@@ -66,6 +73,8 @@ public protocol Sandbox: AnyObject, Sendable {
 }
 
 extension Sandbox {
+    public func park() async -> Bool { false }
+
     public func resourceUsage() -> SandboxResourceUsage {
         hostPIDs.first.map { SandboxResourceUsage.processTree(root: $0) }
             ?? SandboxResourceUsage(cpuNanoseconds: 0, memoryBytes: 0, memoryPeakBytes: 0, tasks: 0, source: .processTree)

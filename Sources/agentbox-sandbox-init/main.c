@@ -11,8 +11,12 @@
 //                  controlling terminal) and sends the terminal's master descriptor back through that socket
 //           signal NUL id NUL signo NUL    signal the process's group
 //           kill   NUL id NUL              SIGKILL the process, its group and every descendant
+//           park   NUL                     (a pre-started sandbox's PID 1) kill every other process of the sandbox,
+//                  report their exits, give its tmpfs mounts back what they held when it was built (park.c), then
+//                  reply `parked`, or `unparkable REASON` when it cannot be given back; it serves requests as before
 //   fd 1  reply pipe to the server, one line per event, at most AB_MAX_REPLY_LINE bytes:
-//           ready | started ID PID | failed ID ERRNO STAGE | exited ID CODE SIGNAL | error TEXT
+//           ready | started ID PID | failed ID ERRNO STAGE | exited ID CODE SIGNAL | parked | unparkable REASON |
+//           error TEXT
 //   fd 2  diagnostics.
 //
 // The workspace runs as the same uid as this process, so the supervisor makes itself non-dumpable: the kernel then
@@ -28,6 +32,7 @@
 // ahead of its workspace, bound later through descriptor 3 (prestart.c).
 #define _GNU_SOURCE
 #include "agentbox_sandbox.h"
+#include "park.h"
 #include "prestart.h"
 
 #include <dirent.h>
@@ -363,20 +368,40 @@ static void signal_request(char **fields, int count, int tree) {
     }
 }
 
+// Reports the exit of a process the server started; orphans adopted by PID 1 are reaped silently.
+static void report_exit(pid_t pid, int status) {
+    for (size_t i = 0; i < child_count; i++) {
+        if (children[i].pid != pid) continue;
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        int signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        reply("exited %llu %d %d\n", children[i].id, code, signo);
+        forget_at(i);
+        return;
+    }
+}
+
 static void reap(void) {
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (size_t i = 0; i < child_count; i++) {
-            if (children[i].pid != pid) continue;
-            int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-            int signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-            reply("exited %llu %d %d\n", children[i].id, code, signo);
-            forget_at(i);
-            break;
-        }
-        // Orphans adopted by PID 1 are reaped silently.
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) report_exit(pid, status);
+}
+
+// The `park` request: as PID 1, kill(-1) reaches every other process of the sandbox. Each round kills what is left
+// and waits for a child; a process forked meanwhile is killed by the next round. Every process of the PID namespace
+// descends from PID 1 (orphans are re-parented to it), so once kill(-1) finds no one, no process is left.
+static void park(int prestarted) {
+    if (getpid() != 1 || !prestarted) { reply("unparkable unsupported\n"); return; }
+    for (int idle = 0;;) {
+        if (kill(-1, SIGKILL) != 0 && errno == ESRCH) break;
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid > 0) { report_exit(pid, status); idle = 0; continue; }
+        if (pid < 0 && errno == EINTR) continue;
+        // Signalled but none of ours (no child left): a process that entered the namespace from outside.
+        if (++idle > 100) { reply("unparkable stuck\n"); return; }
     }
+    const char *reason = ab_park_reset();
+    if (reason) reply("unparkable %s\n", reason); else reply("parked\n");
 }
 
 int main(int argc, char **argv) {
@@ -403,6 +428,8 @@ int main(int argc, char **argv) {
     if (sfd < 0) { perror("agentbox-sandbox-init: signalfd"); return 1; }
     fcntl(0, F_SETFD, FD_CLOEXEC);
     fcntl(1, F_SETFD, FD_CLOEXEC);
+    // What a park gives back, recorded before any process runs (only a pre-started sandbox parks).
+    if (prestarted && getpid() == 1) ab_park_record();
     reply("ready\n");
 
     for (;;) {
@@ -431,6 +458,7 @@ int main(int argc, char **argv) {
                 close_fds(fds, nfds);
                 if (strcmp(fields[0], "signal") == 0) signal_request(fields, count, 0);
                 else if (strcmp(fields[0], "kill") == 0) signal_request(fields, count, 1);
+                else if (strcmp(fields[0], "park") == 0) park(prestarted);
                 else reply("error unknown request %s\n", fields[0]);
             }
         }

@@ -75,6 +75,10 @@ struct ServeCommand: AsyncParsableCommand {
         help: "What the sandbox pool keeps: sandboxes (whole sandboxes started ahead, bound to a workspace at its boot; needs cgroups and idmapped mounts, else namespaces) or namespaces (network and IPC namespaces only; bubblewrap starts each sandbox).")
     var sandboxPoolKind = "sandboxes"
 
+    @Option(
+        help: "How many sleeping workspaces keep their sandbox, parked (no process in it, its /tmp, /run and root as built), so that their next wake only starts processes in it (with --sandbox-pool-kind sandboxes; 0: none, every wake binds a new sandbox). Each costs two idle processes and the sandbox's kernel objects.")
+    var parkedSandboxes = 64
+
     @Option(help: "Default memory limit per workspace, in MiB.")
     var memoryMb = 2048
 
@@ -198,6 +202,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard ["sandboxes", "namespaces"].contains(sandboxPoolKind) else {
             throw ValidationError("--sandbox-pool-kind must be sandboxes or namespaces, not \(sandboxPoolKind)")
+        }
+        guard parkedSandboxes >= 0, parkedSandboxes <= 4096 else {
+            throw ValidationError("--parked-sandboxes must be between 0 and 4096, not \(parkedSandboxes)")
         }
         guard sandboxPool >= 0, sandboxPool <= 1024 else {
             throw ValidationError("--sandbox-pool must be between 0 and 1024, not \(sandboxPool)")
@@ -342,7 +349,7 @@ struct ServeCommand: AsyncParsableCommand {
                 ?? AgentBoxConfiguration.defaultSandboxInitPath()
             let (backend, notes) = try SandboxKind(rawValue: sandbox)!.makeBackend(
                 dataDirectory: dataDirectory, initPath: initPath, sandboxPool: sandboxPool,
-                prestartedSandboxes: sandboxPoolKind == "sandboxes" ? nil : false, logger: logger)
+                prestartedSandboxes: sandboxPoolKind == "sandboxes" ? nil : false, parkedSandboxes: parkedSandboxes, logger: logger)
             configuration.sandbox = backend
             for note in notes { logger.warning("\(note)") }
             logger.info("sandbox", metadata: ["backend": "\(backend.name)"])

@@ -38,15 +38,18 @@ func unmountEverything(below directory: URL) {
 func makeManager(
     _ directory: URL, kind: SandboxKind = .linux, idleGrace: Duration = .seconds(60),
     limits: WorkspaceLimits = AgentBoxConfiguration.standardLimits, allowHostMounts: [String] = [],
-    portWaitLimit: Duration = .seconds(10), sandboxPool: Int? = nil, prestartedSandboxes: Bool? = nil, configure: (inout AgentBoxConfiguration) -> Void = { _ in }
+    portWaitLimit: Duration = .seconds(10), sandboxPool: Int? = nil, prestartedSandboxes: Bool? = nil, parkedSandboxes: Int? = nil,
+    configure: (inout AgentBoxConfiguration) -> Void = { _ in }
 ) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .error
     // AGENTBOX_TEST_SANDBOX_POOL=N runs every sandbox test on pre-started sandboxes (the escape suite among them), or on
     // pooled namespaces with AGENTBOX_PRESTARTED_SANDBOXES=0.
     let fromEnvironment = sandboxPool == nil ? ProcessInfo.processInfo.environment["AGENTBOX_TEST_SANDBOX_POOL"].flatMap { Int($0) } : nil
+    // On the pool of the environment, sleeping workspaces park their sandboxes too (their next wake takes them back).
     let (backend, _) = try kind.makeBackend(
-        dataDirectory: directory, sandboxPool: sandboxPool ?? fromEnvironment ?? 0, prestartedSandboxes: prestartedSandboxes, logger: logger)
+        dataDirectory: directory, sandboxPool: sandboxPool ?? fromEnvironment ?? 0, prestartedSandboxes: prestartedSandboxes,
+        parkedSandboxes: parkedSandboxes ?? (fromEnvironment != nil ? 8 : 0), logger: logger)
     if fromEnvironment != nil, let pool = (backend as? BubblewrapBackend)?.pool {
         // The test's manager runs no background work: the pool is filled now, and refilled by a task of its own, which
         // lives as long as the test process (a few descriptors per manager).
@@ -83,6 +86,14 @@ func hostProcesses(ofWorkspaceWithAgentUID agent: UInt32) -> [Int32] {
             let uid = line.split(separator: "\t").dropFirst().first.flatMap({ UInt32($0) })
         else { return false }
         return uid >= start && uid < start + WorkspaceIDs.slot
+    }
+}
+
+/// Host pids of the processes in the PID namespace `namespace` (as `readlink /proc/self/ns/pid` shows it inside).
+func hostProcesses(inPIDNamespace namespace: String) -> [Int32] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return entries.compactMap { Int32($0) }.filter { pid in
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/pid")) == namespace && isAlive(pid)
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import AgentBox
+import AgentBoxSandbox
 
 @Suite("A session's transcript writer")
 struct TranscriptWriterTests {

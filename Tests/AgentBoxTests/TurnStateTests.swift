@@ -1,6 +1,7 @@
 import Testing
 
 @testable import AgentBox
+import AgentBoxSandbox
 
 @Suite("A session's turn state machine")
 struct TurnStateTests {

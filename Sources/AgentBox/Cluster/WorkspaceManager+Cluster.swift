@@ -122,7 +122,7 @@ extension WorkspaceManager {
 
     /// Removes the workspace's files here (if any) and makes its empty subvolume (or directory) again.
     private func replaceFiles(of record: WorkspaceRecord, directory: URL, haveFiles: Bool) async throws {
-        configuration.sandbox?.forgetWorkspace(record.id)
+        await configuration.sandbox?.forgetWorkspace(record.id)
         if let pool = diskPool {
             let (id, group) = (record.id, record.sandboxNumber)
             if pool.holdsWorkspace(id: id) {

@@ -33,8 +33,13 @@ final class EgressProxy: Sendable {
     }()
 
     private let channel: any Channel
+    /// The listening socket's descriptor (the channel's).
+    private let socket: Int32
 
-    private init(channel: any Channel) { self.channel = channel }
+    private init(channel: any Channel, socket: Int32) {
+        self.channel = channel
+        self.socket = socket
+    }
 
     /// Starts the proxy in the network namespace `fd` (closed by the caller). Its decisions are counted in `metrics`
     /// and the bytes it relays through `door`.
@@ -60,14 +65,23 @@ final class EgressProxy: Sendable {
                 }
             }
         do {
-            return EgressProxy(channel: try await bootstrap.withBoundSocket(socket).get())
+            return EgressProxy(channel: try await bootstrap.withBoundSocket(socket).get(), socket: socket)
         } catch {
             close(socket)
             throw error
         }
     }
 
+    /// Stops listening. The socket is shut down before it is closed: a process the server is forking at that moment
+    /// holds a copy of the descriptor until its exec, which would keep the port listening, and a parked sandbox's next
+    /// boot (the same network namespace) could not listen on it again. Shut down, the port stays bound but not
+    /// listening, which a new socket with SO_REUSEADDR may bind.
     func stop() async {
+        let (channel, socket) = (self.channel, self.socket)
+        try? await channel.eventLoop.submit {
+            // On the loop that closes the channel: while it is active, the descriptor is still the channel's.
+            if channel.isActive { _ = Glibc.shutdown(socket, Int32(SHUT_RDWR)) }
+        }.get()
         try? await channel.close()
     }
 }

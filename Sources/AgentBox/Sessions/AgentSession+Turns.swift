@@ -1,5 +1,6 @@
 import AgentBoxACP
 import AgentBoxAPI
+import AgentBoxSandbox
 import AgentBoxStore
 import Crypto
 import Foundation

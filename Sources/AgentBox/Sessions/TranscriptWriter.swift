@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import AgentBoxSandbox
 import AgentBoxStore
 import Foundation
 import Logging

@@ -341,7 +341,7 @@ public final class WorkspaceManager: Sendable {
         runtimes.remove(runtime)
         await destroySessions(of: key)
         await runtime.destroy()
-        configuration.sandbox?.forgetWorkspace(runtime.id)
+        await configuration.sandbox?.forgetWorkspace(runtime.id)
         await removeSnapshotFiles(of: key, group: runtime.sandboxNumber)
         guard try await store.deleteWorkspace(key: key) else { throw AgentBoxError.workspaceNotFound(key) }
         forgetLLMUsage(key)
@@ -507,6 +507,8 @@ public final class WorkspaceManager: Sendable {
             defer { closed = true }
             return !closed
         }) else { return }
+        // Sandboxes park no more (the workspaces' sleeps below stop theirs), and the parked ones stop.
+        await configuration.sandbox?.shutDown()
         // Agents stop first, so that their last events reach the store before it closes.
         let sessions = loadedSessions.withLock { Array($0.values) }
         await withTaskGroup(of: Void.self) { group in

@@ -416,7 +416,10 @@ public actor WorkspaceRuntime {
         }
         await shutDownNetwork()
         if let sandbox {
-            await sandbox.stop()
+            // A sleep parks the sandbox where the backend can (its next wake then only starts processes); else, and
+            // for every other reason, it is stopped.
+            let parked = reason == .sleep ? await sandbox.park() : false
+            if !parked { await sandbox.stop() }
             self.sandbox = nil
         }
         await closeToolSocket()

@@ -139,6 +139,11 @@ extension BubblewrapBackend {
                 "prepare.ms": "\((prepared - began).milliseconds)", "launch.ms": "\((clock.now - sent).milliseconds)", "prestarted": "true",
                 "phases.ms": "directories \((t0 - began).milliseconds), id map \((t1 - t0).milliseconds), storage tree \((t2 - t1).milliseconds), first part \((t3 - t2).milliseconds), overlays and limits \((prepared - t3).milliseconds), last part \((sent - prepared).milliseconds)",
             ])
-        return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: true)
+        // It parks when its workspace sleeps, if the directories it was built from can be told apart later.
+        let parking = parked.accepts
+            ? ParkedSandboxes.Fingerprint.of(spec, ids: ids, storage: storage, layers: layer.directories.map(\.name)).map {
+                LinuxSandbox.Parking(sandboxes: parked, workspace: spec.id, fingerprint: $0, limits: spec.limits, logger: logger)
+            } : nil
+        return LinuxSandbox(supervisor: supervisor, cgroups: cgroups, runsAsRoot: true, parking: parking)
     }
 }

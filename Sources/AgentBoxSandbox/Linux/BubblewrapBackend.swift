@@ -40,8 +40,21 @@ public struct BubblewrapBackend: SandboxBackend {
     /// How many boots used the kept system layer of their workspace's last boot.
     public var systemLayerReuses: Int { systemLayers.reuses.load(ordering: .relaxed) }
 
-    public func forgetWorkspace(_ id: String) {
+    /// Sandboxes of sleeping workspaces, kept for their next wake (see ``ParkedSandboxes``).
+    public let parked: ParkedSandboxes
+
+    /// How many sandboxes are parked.
+    public var parkedSandboxCount: Int { parked.count }
+    /// How many boots took their workspace's parked sandbox.
+    public var parkedSandboxReuses: Int { parked.reuses.load(ordering: .relaxed) }
+
+    public func forgetWorkspace(_ id: String) async {
         systemLayers.forget(workspace: id)
+        await parked.remove(id)?.stop()
+    }
+
+    public func shutDown() async {
+        for entry in parked.close() { await entry.stop() }
     }
     /// Network and IPC namespaces made ahead of boots (root only; `nil` without a pool): see ``SandboxPool``.
     public let pool: SandboxPool?
@@ -56,9 +69,10 @@ public struct BubblewrapBackend: SandboxBackend {
     /// privileges the host grants. `notes` lists, one line each, what cannot be enforced here.
     /// `poolSize` sandboxes (or namespaces) are kept ready for boots when the server is root (see ``SandboxPool``; 0:
     /// none): whole pre-started sandboxes where the host allows them and `prestartedSandboxes` is not false (`nil`:
-    /// unless `AGENTBOX_PRESTARTED_SANDBOXES=0`).
+    /// unless `AGENTBOX_PRESTARTED_SANDBOXES=0`). Up to `parkedSandboxes` sandboxes of sleeping workspaces are kept
+    /// for their wakes (see ``ParkedSandboxes``; with pre-started sandboxes only).
     public static func make(
-        stateDirectory: URL, initPath: String, poolSize: Int = 0, prestartedSandboxes: Bool? = nil,
+        stateDirectory: URL, initPath: String, poolSize: Int = 0, prestartedSandboxes: Bool? = nil, parkedSandboxes: Int = 0,
         logger: Logger = Logger(label: "agentbox.sandbox")
     ) throws -> (backend: BubblewrapBackend, notes: [String]) {
         guard let bwrap = findExecutable("bwrap") else {
@@ -102,6 +116,7 @@ public struct BubblewrapBackend: SandboxBackend {
         var backend = BubblewrapBackend(
             bwrapPath: bwrap, initPath: initPath, tools: tools, agentsDirectory: agents, etcDirectory: etc,
             varDirectory: variable, cgroups: cgroups, switchesUser: root,
+            parked: ParkedSandboxes(capacity: prestart && poolSize > 0 ? parkedSandboxes : 0, logger: logger),
             pool: root && poolSize > 0
                 ? SandboxPool(
                     size: poolSize, kind: prestart ? .sandboxes(initPath: initPath, stage: try SandboxRoot.prepareStage().path) : .namespaces,
@@ -212,6 +227,24 @@ public struct BubblewrapBackend: SandboxBackend {
             }
             // Owner only: another workspace's uid (after an escape) cannot even look inside.
             guard fchmod(fd, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
+        }
+        // The workspace's own sandbox, parked when it went to sleep: only processes are started in it.
+        if parked.capacity > 0, let ids = spec.ids, let storage {
+            let fingerprint = ParkedSandboxes.Fingerprint.of(spec, ids: ids, storage: storage, layers: systemLayer.directories.map(\.name))
+            let (entry, stale) = parked.take(spec.id, matching: fingerprint)
+            if let stale { await stale.stop() }
+            if let entry, let fingerprint {
+                do {
+                    if entry.limits != spec.limits { try entry.cgroups.apply(spec.limits) }
+                    logger.debug("sandbox started", metadata: ["parked": "true", "launch.ms": "\((clock.now - began).milliseconds)"])
+                    return LinuxSandbox(
+                        supervisor: entry.supervisor, cgroups: entry.cgroups, runsAsRoot: true,
+                        parking: .init(sandboxes: parked, workspace: spec.id, fingerprint: fingerprint, limits: spec.limits, logger: logger))
+                } catch {
+                    logger.warning("a parked sandbox could not take its workspace's limits: it is stopped", metadata: ["error": "\(error)"])
+                    await entry.stop()
+                }
+            }
         }
         // A sandbox started ahead of its workspace, when the pool keeps them and one is ready: bound to this workspace.
         if let pool, case .sandboxes = pool.kind, switchesUser, let ids = spec.ids, let storage, cgroups != nil,
@@ -398,12 +431,42 @@ final class LinuxSandbox: Sandbox {
     let cgroups: SandboxCgroups?
     let baseEnvironment: [String: String]
     let defaultWorkingDirectory = SandboxRoot.workspace
+    /// Where and as what it parks when its workspace sleeps (a sandbox bound from the pool); `nil`: it never parks.
+    let parking: Parking?
+    /// Raised once it is parked: this boot's hold on it ends there (the next boot gets it as another LinuxSandbox).
+    private let parked = Alarm()
 
-    init(supervisor: Supervisor, cgroups: SandboxCgroups?, runsAsRoot: Bool) {
+    struct Parking: Sendable {
+        let sandboxes: ParkedSandboxes
+        let workspace: String
+        let fingerprint: ParkedSandboxes.Fingerprint
+        let limits: SandboxLimits
+        let logger: Logger
+    }
+
+    init(supervisor: Supervisor, cgroups: SandboxCgroups?, runsAsRoot: Bool, parking: Parking? = nil) {
         self.supervisor = supervisor
         self.cgroups = cgroups
+        self.parking = parking
         baseEnvironment =
             runsAsRoot ? SandboxRoot.baseEnvironment(home: "/root", user: "root") : SandboxRoot.baseEnvironment(home: SandboxRoot.home)
+    }
+
+    func park() async -> Bool {
+        guard let parking, let cgroups, parking.sandboxes.accepts else { return false }
+        switch await supervisor.park() {
+        case .parked:
+            parked.raise("parked")
+            let entry = ParkedSandboxes.Entry(supervisor: supervisor, cgroups: cgroups, fingerprint: parking.fingerprint, limits: parking.limits)
+            ParkedSandboxes.stopInBackground(parking.sandboxes.put(parking.workspace, entry))
+            return true
+        case .refused(let reason):
+            parking.sandboxes.refusals.add(1, ordering: .relaxed)
+            parking.logger.debug("the sandbox cannot be parked: it is stopped", metadata: ["reason": "\(reason)"])
+            return false
+        case .failed:
+            return false
+        }
     }
 
     var hostPIDs: [Int32] { [supervisor.launcherPID] }
@@ -438,7 +501,14 @@ final class LinuxSandbox: Sandbox {
     }
 
     func waitUntilEnded() async {
-        await supervisor.waitUntilEnded()
+        guard parking != nil else { return await supervisor.waitUntilEnded() }
+        // Ended, or parked: whichever comes first (both waits end when cancelled).
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await self.supervisor.endAlarm.wait() }
+            group.addTask { _ = await self.parked.wait() }
+            await group.next()
+            group.cancelAll()
+        }
     }
 }
 

@@ -20,6 +20,8 @@ final class Supervisor: Sendable {
     private let logger: Logger
     private let box = StateBox()
     private let ended: Task<Void, Never>
+    /// Raised when the supervisor has exited: a wait on it, unlike on ``waitUntilEnded()``, ends when cancelled.
+    let endAlarm = Alarm()
 
     /// Shared between the supervisor and its reader tasks.
     private final class StateBox: Sendable {
@@ -31,6 +33,8 @@ final class Supervisor: Sendable {
         var starts: [UInt64: CheckedContinuation<Int32, any Error>] = [:]
         var exits: [UInt64: ExitSlot] = [:]
         var ready: CheckedContinuation<Void, any Error>?
+        /// A park under way: resumed with its outcome (or `.failed` when the sandbox ends first).
+        var park: CheckedContinuation<ParkOutcome, Never>?
         var isReady = false
         var isEnded = false
         /// The control socket is shut down (the supervisor sees the hang-up); no request is sent any more.
@@ -97,6 +101,7 @@ final class Supervisor: Sendable {
         self.launcherPID = launcherPID
         self.logger = logger
         let box = self.box
+        let endAlarm = self.endAlarm
         self.ended = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.readDiagnostics(diagnostics, box: box, logger: logger) }
@@ -111,6 +116,7 @@ final class Supervisor: Sendable {
             box.state.withLock { $0.readersEnded = true }
             _ = await HostSpawn.wait(launcherPID)
             Self.finish(box: box)
+            endAlarm.raise("ended")
         }
     }
 
@@ -216,6 +222,52 @@ final class Supervisor: Sendable {
     func killTree(_ id: UInt64) {
         send(["kill", String(id)])
     }
+
+    /// What a ``park(timeout:)`` came to.
+    enum ParkOutcome: Equatable {
+        /// No process is left; the sandbox is as it was built and takes requests again.
+        case parked
+        /// The init could not give the sandbox back as built (its reason): stop it.
+        case refused(String)
+        /// The sandbox ended, could not be asked, or did not answer in time: stop it.
+        case failed
+    }
+
+    /// Asks the init to park the sandbox (see `park.c`): every process is killed (their exits are reported before the
+    /// answer) and the tmpfs mounts are given back what they held when it was built. One park at a time.
+    func park(timeout: Duration = .seconds(10)) async -> ParkOutcome {
+        let box = self.box
+        let deadline = Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
+                defer { state.park = nil }
+                return state.park
+            }?.resume(returning: .failed)
+        }
+        defer { deadline.cancel() }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<ParkOutcome, Never>) in
+            let busy = box.state.withLock { state in
+                if state.isEnded || state.controlClosed || state.park != nil { return true }
+                state.park = continuation
+                return false
+            }
+            if busy {
+                continuation.resume(returning: .failed)
+                return
+            }
+            let message = Array("park".utf8) + [0]
+            let sent = withControl { control in message.withUnsafeBytes { ab_send_with_fds(control, $0.baseAddress, $0.count, nil, 0) } }
+            if sent != 0 {
+                box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
+                    defer { state.park = nil }
+                    return state.park
+                }?.resume(returning: .failed)
+            }
+        }
+    }
+
+    /// Whether the supervisor has exited (a parked sandbox whose init died).
+    var hasEnded: Bool { box.state.withLock { $0.isEnded || $0.controlClosed } }
 
     private func send(_ fields: [String]) {
         let message = Array(fields.joined(separator: "\0").utf8) + [0]
@@ -430,6 +482,12 @@ final class Supervisor: Sendable {
                 return waiters
             }
             waiters.forEach { $0.resume(returning: status) }
+        case .parked, .unparkable:
+            let outcome: ParkOutcome = if case .unparkable(let reason) = reply { .refused(reason) } else { .parked }
+            box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
+                defer { state.park = nil }
+                return state.park
+            }?.resume(returning: outcome)
         case .error(let text):
             switch errors.decide() {
             case .log: logger.warning("the sandbox refused a request", metadata: ["error": "\(printable(text.utf8))"])
@@ -440,10 +498,15 @@ final class Supervisor: Sendable {
 
     /// The supervisor is gone: every start still pending fails, every process still running counts as killed.
     private static func finish(box: StateBox) {
+        box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
+            defer { state.park = nil }
+            return state.park
+        }?.resume(returning: .failed)
         let (ready, diagnostics, starts, waiters) = box.state.withLock { state in
             state.isEnded = true
             let ready = state.ready
             state.ready = nil
+
             let starts = Array(state.starts.values)
             state.starts.removeAll()
             var waiters: [CheckedContinuation<SandboxExitStatus, Never>] = []

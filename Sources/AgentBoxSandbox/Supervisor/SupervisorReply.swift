@@ -5,6 +5,10 @@ enum SupervisorReply: Equatable {
     case started(id: UInt64, pid: Int32)
     case failed(id: UInt64, errno: Int32, stage: Stage)
     case exited(id: UInt64, code: Int32, signal: Int32)
+    /// The sandbox is parked: no process is left in it, its tmpfs mounts are as built (the `park` request).
+    case parked
+    /// The sandbox cannot be parked (one word of why): the server stops it instead.
+    case unparkable(String)
     /// The supervisor refused a request (only a server bug sends one it refuses).
     case error(String)
 
@@ -35,6 +39,12 @@ enum SupervisorReply: Equatable {
                 (-1...255).contains(code), (0..<128).contains(signal)
             else { return nil }
             self = .exited(id: id, code: code, signal: signal)
+        case "parked" where parts.count == 1:
+            self = .parked
+        case "unparkable" where parts.count == 2:
+            let reason = String(decoding: parts[1], as: UTF8.self)
+            guard !reason.isEmpty, reason.count <= 32, reason.allSatisfy({ $0.isLetter || $0 == "-" }) else { return nil }
+            self = .unparkable(reason)
         case "error" where parts.count > 1:
             self = .error(String(decoding: line.dropFirst(6), as: UTF8.self))
         default:

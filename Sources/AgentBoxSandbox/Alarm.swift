@@ -3,9 +3,9 @@ import Synchronization
 /// A condition its owner raises, with a reason, and lowers; tasks wait for it to be raised.
 ///
 /// A turn's watchdogs are child tasks that wait on alarms: one for a cancel request (then the grace period
-/// runs), one for the transcript's store failing. Waiting is cancellable and needs no task of its own, so a
-/// watchdog ends with the turn that spawned it.
-final class Alarm: Sendable {
+/// runs), one for the transcript's store failing; a sandbox's end and its park are alarms too. Waiting is cancellable
+/// and needs no task of its own, so a watchdog ends with the turn that spawned it.
+public final class Alarm: Sendable {
     private struct State {
         var reason: String?
         var waiters: [UInt64: CheckedContinuation<String?, Never>] = [:]
@@ -14,11 +14,13 @@ final class Alarm: Sendable {
 
     private let state = Mutex(State())
 
+    public init() {}
+
     /// Why it is raised; `nil` when it is not.
-    var reason: String? { state.withLock { $0.reason } }
+    public var reason: String? { state.withLock { $0.reason } }
 
     /// Raises it: every waiter returns `reason`, and so do later waits until it is lowered.
-    func raise(_ reason: String) {
+    public func raise(_ reason: String) {
         let waiting = state.withLock { state -> [CheckedContinuation<String?, Never>] in
             state.reason = reason
             let waiting = Array(state.waiters.values)
@@ -29,12 +31,12 @@ final class Alarm: Sendable {
     }
 
     /// Lowers it: later waits wait for the next raise.
-    func lower() {
+    public func lower() {
         state.withLock { $0.reason = nil }
     }
 
     /// Returns the reason once it is raised (at once when it is), or `nil` when the waiting task is cancelled.
-    func wait() async -> String? {
+    public func wait() async -> String? {
         let id = state.withLock { state in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter

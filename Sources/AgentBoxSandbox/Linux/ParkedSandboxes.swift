@@ -1,0 +1,165 @@
+import CAgentBoxSandbox
+import Foundation
+import Logging
+import Synchronization
+
+/// The sandboxes of sleeping workspaces, parked: no process is left in them and their tmpfs mounts are as they were
+/// built (see `park.c`), while their namespaces, mounts, cgroups and PID 1 stay. A wake takes its workspace's back
+/// (``take(_:matching:)``) and only starts processes in it: no id map, mounts, pivot, capabilities or filter on its
+/// path. Only sandboxes bound from the pool park (their cgroups are named for them alone, `pool-…`).
+///
+/// One is used only for the boot of its own workspace, and only while everything its root was built from is the
+/// same (``Fingerprint``): the ids, the image layers, the configured mounts, the host name, and the very directories
+/// (device, inode and birth time) of the workspace, its `workspace/` and `home/`, its system layer's upper and work
+/// directories, and its host mounts. Anything else, and it is stopped and the boot builds a new one. It is stopped too when its
+/// workspace is destroyed or its files replaced (``remove(_:)``), when more recently parked ones push it out (at most
+/// `capacity`), and when the server stops (``close()``).
+public final class ParkedSandboxes: Sendable {
+    /// What a parked sandbox's root was built from.
+    struct Fingerprint: Equatable, Sendable {
+        var ids: WorkspaceIDs
+        var storage: WorkspaceIDs
+        var imageLayers: [URL]
+        var mounts: [SandboxMount]
+        var hostname: String
+        /// Device, inode and birth time of each directory its mounts were made of.
+        var directories: [UInt64]
+
+        /// The fingerprint of the sandbox `spec` asks for, as its directories are now; `nil` when one cannot be read.
+        static func of(_ spec: SandboxSpec, ids: WorkspaceIDs, storage: WorkspaceIDs, layers: [String]) -> Fingerprint? {
+            var directories: [UInt64] = []
+            let base = spec.hostDirectory.path
+            let paths = [base, base + "/workspace", base + "/home"]
+                + layers.flatMap { ["\(base)/system/\($0)/upper", "\(base)/system/\($0)/work"] }
+            for path in paths {
+                let fd = open(path, AB_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { return nil }
+                defer { Glibc.close(fd) }
+                var four = [UInt64](repeating: 0, count: 4)
+                guard ab_directory_identity(fd, &four) == 0 else { return nil }
+                directories += four
+            }
+            // Host mounts as a boot opens them (no symlink on the way): one swapped or replaced since means a new boot,
+            // which checks it again (and refuses a symlink).
+            for case .host(let hostPath, _, _) in spec.mounts {
+                let fd = ab_open_directory_path_nofollow(hostPath)
+                guard fd >= 0 else { return nil }
+                defer { Glibc.close(fd) }
+                var four = [UInt64](repeating: 0, count: 4)
+                guard ab_directory_identity(fd, &four) == 0 else { return nil }
+                directories += four
+            }
+            return Fingerprint(
+                ids: ids, storage: storage, imageLayers: spec.imageLayers, mounts: spec.mounts, hostname: spec.hostname,
+                directories: directories)
+        }
+    }
+
+    /// One parked sandbox.
+    final class Entry: Sendable {
+        let supervisor: Supervisor
+        let cgroups: SandboxCgroups
+        let fingerprint: Fingerprint
+        /// The limits its cgroups have.
+        let limits: SandboxLimits
+
+        init(supervisor: Supervisor, cgroups: SandboxCgroups, fingerprint: Fingerprint, limits: SandboxLimits) {
+            self.supervisor = supervisor
+            self.cgroups = cgroups
+            self.fingerprint = fingerprint
+            self.limits = limits
+        }
+
+        /// Ends it for good: its init kills nothing (nothing runs) and exits; its cgroups go.
+        func stop() async {
+            await supervisor.stop()
+            await cgroups.remove()
+        }
+    }
+
+    /// At most this many are kept; 0 parks none.
+    public let capacity: Int
+    /// How many boots took a parked sandbox.
+    let reuses = Atomic<Int>(0)
+    /// How many sandboxes could not be parked (their init refused: see `park.c`) and were stopped instead.
+    let refusals = Atomic<Int>(0)
+    private struct State {
+        var byID: [String: Entry] = [:]
+        /// Least recently parked first.
+        var order: [String] = []
+        var closed = false
+    }
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    init(capacity: Int, logger: Logger) {
+        self.capacity = max(0, capacity)
+        self.logger = logger
+    }
+
+    /// Whether a sandbox may park now.
+    var accepts: Bool { capacity > 0 && !state.withLock { $0.closed } }
+
+    /// How many are parked.
+    public var count: Int { state.withLock { $0.byID.count } }
+
+    /// Keeps `entry` for workspace `id`; returns the entries to stop: one it replaces, those pushed out, or `entry`
+    /// itself when parking has been closed.
+    func put(_ id: String, _ entry: Entry) -> [Entry] {
+        state.withLock { state in
+            guard !state.closed, capacity > 0 else { return [entry] }
+            var dropped: [Entry] = []
+            if let old = state.byID.updateValue(entry, forKey: id) {
+                dropped.append(old)
+                state.order.removeAll { $0 == id }
+            }
+            state.order.append(id)
+            while state.order.count > capacity {
+                if let old = state.byID.removeValue(forKey: state.order.removeFirst()) { dropped.append(old) }
+            }
+            return dropped
+        }
+    }
+
+    /// Workspace `id`'s parked sandbox, taken out, when it was built from `fingerprint` and its init still runs; one
+    /// that does not match or has ended is handed back as `stale`, for the caller to stop.
+    func take(_ id: String, matching fingerprint: Fingerprint?) -> (entry: Entry?, stale: Entry?) {
+        let found = state.withLock { state -> Entry? in
+            guard let entry = state.byID.removeValue(forKey: id) else { return nil }
+            state.order.removeAll { $0 == id }
+            return entry
+        }
+        guard let found else { return (nil, nil) }
+        guard let fingerprint, found.fingerprint == fingerprint, !found.supervisor.hasEnded else { return (nil, found) }
+        reuses.add(1, ordering: .relaxed)
+        return (found, nil)
+    }
+
+    /// Takes out workspace `id`'s parked sandbox, if any (its files are going, or being replaced).
+    func remove(_ id: String) -> Entry? {
+        state.withLock { state in
+            state.order.removeAll { $0 == id }
+            return state.byID.removeValue(forKey: id)
+        }
+    }
+
+    /// Parks no more, and hands back every parked sandbox (the server is stopping).
+    func close() -> [Entry] {
+        state.withLock { state in
+            state.closed = true
+            defer {
+                state.byID.removeAll()
+                state.order.removeAll()
+            }
+            return Array(state.byID.values)
+        }
+    }
+
+    /// Stops `entries` off the caller's path.
+    static func stopInBackground(_ entries: [Entry]) {
+        guard !entries.isEmpty else { return }
+        Task {
+            for entry in entries { await entry.stop() }
+        }
+    }
+}

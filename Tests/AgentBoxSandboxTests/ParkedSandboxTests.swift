@@ -1,0 +1,182 @@
+import AgentBox
+import AgentBoxAPI
+import AgentBoxSandbox
+import Foundation
+import Testing
+
+/// Parked sandboxes (issue 28): a sleeping workspace keeps its sandbox with no process in it, and its wake only starts
+/// processes there. What the wake finds must be what a new sandbox has, but for the workspace's files; whatever cannot
+/// be given back stops the sandbox as before; a parked sandbox goes with its workspace, a changed configuration, the
+/// capacity, and the server.
+@Suite("Parked sandboxes", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct ParkedSandboxTests {
+    /// A manager with one pre-started sandbox kept ready and up to `parked` parked ones, its pool refilled by its
+    /// background work while `body` runs; shut down afterwards.
+    func withParkingManager<T>(
+        _ directory: URL, parked: Int = 4, _ body: (WorkspaceManager, BubblewrapBackend) async throws -> T
+    ) async throws -> T {
+        let manager = try makeManager(directory, sandboxPool: 2, prestartedSandboxes: true, parkedSandboxes: parked)
+        let backend = try #require(manager.configuration.sandbox as? BubblewrapBackend)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await manager.runBackgroundWork() }
+            defer { group.cancelAll() }
+            try await Self.waitForThePool(backend)
+            let result = try await body(manager, backend)
+            await manager.shutdown()
+            return result
+        }
+    }
+
+    /// Waits (by deadline) until the pool holds a pre-started sandbox: only those park, and a boot that finds the
+    /// pool empty starts its own with bwrap.
+    static func waitForThePool(_ backend: BubblewrapBackend) async throws {
+        let pool = try #require(backend.pool)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while pool.readyCount == 0 {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the pool is still empty after 20 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// The sandbox's PID namespace, as its processes see it: the same one after a wake means the parked sandbox.
+    static let namespace = "readlink /proc/self/ns/pid"
+
+    @Test func aWakeTakesBackTheSandboxWithNothingLeftOfTheLastBootButTheFiles() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withParkingManager(directory) { manager, backend in
+                let before = try await manager.run(
+                    "p",
+                    """
+                    echo kept > /workspace/kept; echo x > /tmp/t; mkdir -p /run/a/b; touch /run/a/b/c /made-in-root /dev/shm/s /var/tmp/v
+                    chmod 700 /tmp; chmod 700 /run; ln -s /workspace /tmp/link
+                    setsid sh -c 'sleep 600 & sleep 600' </dev/null >/dev/null 2>&1 &
+                    sleep 600 </dev/null >/dev/null 2>&1 &
+                    \(Self.namespace)
+                    """)
+                #expect(before.exitCode == 0, "\(before.stderr)")
+                let namespace = before.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(hostProcesses(inPIDNamespace: namespace).count >= 3, "the init and the sleeps run")
+
+                _ = try await manager.sleep(key: key("p"))
+                #expect(backend.parkedSandboxCount == 1, "the sleep parked the sandbox")
+                #expect(hostProcesses(inPIDNamespace: namespace).count == 1, "only its init is left: \(hostProcesses(inPIDNamespace: namespace))")
+
+                let after = try await manager.run(
+                    "p",
+                    """
+                    \(Self.namespace); for d in /tmp /run /dev/shm /var/tmp; do echo "$d:$(ls -A $d)"; done
+                    stat -c '%a %U' /tmp /run /var/tmp; ls /made-in-root 2>&1
+                    cat /workspace/kept; ps -e -o comm= | sort | tr '\\n' ' '
+                    """)
+                #expect(backend.parkedSandboxReuses == 1 && backend.parkedSandboxCount == 0, "the wake took it back")
+                let lines = after.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                #expect(lines.first == namespace, "the same sandbox: \(after.stdout)")
+                for empty in ["/tmp:", "/run:", "/dev/shm:", "/var/tmp:"] {
+                    #expect(lines.contains(empty), "\(empty) is empty again: \(after.stdout)")
+                }
+                #expect(after.stdout.contains("1777 root\n755 root\n1777 root\n"), "modes as built: \(after.stdout)")
+                #expect(after.stdout.contains("No such file"), "what was made in / is gone: \(after.stdout)")
+                #expect(after.stdout.contains("kept\n"), "the workspace's files stay")
+                #expect(!after.stdout.contains("sleep"), "nothing of the last boot runs: \(after.stdout)")
+
+                // And it parks again, as often as it sleeps.
+                _ = try await manager.sleep(key: key("p"))
+                let third = try await manager.run("p", Self.namespace)
+                #expect(third.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == namespace && backend.parkedSandboxReuses == 2)
+            }
+        }
+    }
+
+    /// System V IPC objects (which the sandbox's root may not remove) and a replaced entry of /dev cannot be given
+    /// back: those sandboxes are stopped, and the wake binds a new one, which has neither.
+    @Test(arguments: ["ipcmk -M 4096 >/dev/null", "rm /dev/stdout && ln -s /dev/null /dev/stdout"])
+    func whatCannotBeGivenBackStopsTheSandbox(leftover: String) async throws {
+        try await withTemporaryDirectory { directory in
+            try await withParkingManager(directory) { manager, backend in
+                let before = try await manager.run("q", "\(leftover); \(Self.namespace)")
+                #expect(before.exitCode == 0, "\(before.stderr)")
+                let namespace = before.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                _ = try await manager.sleep(key: key("q"))
+                #expect(backend.parkedSandboxCount == 0, "not parked")
+                #expect(hostProcesses(inPIDNamespace: namespace).isEmpty, "stopped, as before parking existed")
+                let after = try await manager.run("q", "\(Self.namespace); ipcs -m | grep -c 0x || true; readlink /dev/stdout")
+                #expect(!after.stdout.hasPrefix(namespace), "a new sandbox")
+                #expect(after.stdout.contains("\n0\n/proc/self/fd/1"), "with neither: \(after.stdout)")
+            }
+        }
+    }
+
+    /// A parked sandbox is for its own workspace only while the directories its root was built from are the same: one
+    /// replaced while it slept (as a restore would) stops it, and the wake builds a new one. Limits changed while asleep
+    /// are applied to it. Destroying the workspace, more parked sandboxes than the capacity, and the server's stop end
+    /// parked sandboxes.
+    @Test func aParkedSandboxGoesWhenItNoLongerFits() async throws {
+        try await withTemporaryDirectory { directory in
+            var lastNamespace = ""
+            try await withParkingManager(directory, parked: 2) { manager, backend in
+                let first = try await manager.run("r", Self.namespace)
+                let namespace = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                _ = try await manager.sleep(key: key("r"))
+                #expect(backend.parkedSandboxCount == 1)
+                // New limits while asleep: the parked sandbox is used, with them (its cgroup's, read on the host).
+                _ = try await manager.create(key: key("r"), config: WorkspaceConfig(limits: WorkspaceLimits(memoryMb: 300, pids: 77)))
+                let limited = try await manager.run("r", Self.namespace)
+                #expect(limited.stdout.hasPrefix(namespace), "\(limited.stdout)")
+                let initPID = try #require(hostProcesses(inPIDNamespace: namespace).first)
+                let cgroup = try #require(
+                    KernelFile.read("/proc/\(initPID)/cgroup")?.split(separator: "\n").first { $0.contains(":pids:") || $0.hasPrefix("0::") })
+                let path = cgroup.split(separator: ":", maxSplits: 2).last.map(String.init) ?? ""
+                let pidsMax = KernelFile.read("/sys/fs/cgroup/pids\(path)/pids.max") ?? KernelFile.read("/sys/fs/cgroup\(path)/pids.max")
+                #expect(pidsMax?.trimmingCharacters(in: .whitespacesAndNewlines) == "77", "\(cgroup): \(String(describing: pidsMax))")
+
+                // Its /usr upper directory replaced while it sleeps: a new sandbox; the parked one is stopped.
+                _ = try await manager.sleep(key: key("r"))
+                let workspace = try await manager.runtime(for: key("r")).directory
+                let upper = workspace.appendingPathComponent("system/usr/upper")
+                let owner = try FileManager.default.attributesOfItem(atPath: upper.path)
+                try FileManager.default.moveItem(at: upper, to: workspace.appendingPathComponent("system/usr/upper-before"))
+                try FileManager.default.createDirectory(at: upper, withIntermediateDirectories: false)
+                let uid = try #require(owner[.ownerAccountID] as? NSNumber), gid = try #require(owner[.groupOwnerAccountID] as? NSNumber)
+                #expect(chown(upper.path, uid.uint32Value, gid.uint32Value) == 0)
+                chmod(upper.path, 0o755)
+                try await Self.waitForThePool(backend)
+                let replaced = try await manager.run("r", Self.namespace)
+                #expect(replaced.exitCode == 0 && !replaced.stdout.hasPrefix(namespace), "\(replaced.stdout) \(replaced.stderr)")
+                #expect(hostProcesses(inPIDNamespace: namespace).isEmpty, "the stale one was stopped")
+
+                // Capacity 2: the third parked sandbox pushes out the first.
+                var namespaces: [String] = []
+                for name in ["s1", "s2", "s3"] {
+                    try await Self.waitForThePool(backend)
+                    namespaces.append(try await manager.run(name, Self.namespace).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+                    _ = try await manager.sleep(key: key(name))
+                }
+                #expect(backend.parkedSandboxCount == 2)
+                try await waitUntilGone(namespaces[0])
+                #expect(!hostProcesses(inPIDNamespace: namespaces[1]).isEmpty && !hostProcesses(inPIDNamespace: namespaces[2]).isEmpty)
+
+                // Destroyed while parked: stopped before destroy returns.
+                try await manager.destroy(key: key("s2"))
+                #expect(hostProcesses(inPIDNamespace: namespaces[1]).isEmpty && backend.parkedSandboxCount == 1)
+                lastNamespace = namespaces[2]
+            }
+            #expect(!lastNamespace.isEmpty && hostProcesses(inPIDNamespace: lastNamespace).isEmpty, "the server's stop ended the parked sandboxes")
+        }
+    }
+
+    /// Waits (by deadline) until no process of the PID namespace is left: a sandbox pushed out is stopped off the
+    /// parking sleep's path.
+    func waitUntilGone(_ namespace: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !hostProcesses(inPIDNamespace: namespace).isEmpty {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("\(namespace) still has processes after 15 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
