@@ -13,6 +13,13 @@ environments=(
   "code-interpreter-2.11=e2b-code-interpreter~=2.11.0"
 )
 mkdir -p "$root"
+# The code interpreter's cells run on the workspace's python3 (the host's /usr, through the sandbox's system layer),
+# and its checks draw a plot: Debian's python3-matplotlib.
+if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+  echo "agentbox: installing python3-matplotlib (Debian) for the code interpreter's plots" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-matplotlib >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-matplotlib >/dev/null; }
+fi
 for entry in "${environments[@]}"; do
   name=${entry%%=*}
   requirement=${entry#*=}
