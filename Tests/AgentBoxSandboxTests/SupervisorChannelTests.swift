@@ -91,6 +91,7 @@ struct SupervisorChannelTests {
         ("exited 9 -1 9", .exited(id: 9, code: -1, signal: 9)),
         ("exited 9 3 0", .exited(id: 9, code: 3, signal: 0)),
         ("error malformed spawn request", .error("malformed spawn request")),
+        ("parked", .parked), ("unparkable ipc", .unparkable("ipc")), ("unparkable too-many", .unparkable("too-many")),
     ])
     func repliesParse(line: String, reply: SupervisorReply) {
         #expect(Array(line.utf8).withUnsafeBytes { SupervisorReply($0) } == reply)
@@ -99,6 +100,7 @@ struct SupervisorChannelTests {
     @Test(arguments: [
         "", "ready now", "started 7", "started 7 -3", "started x 4", "started 1 2 3", "failed 3 2 elsewhere",
         "failed 3 99999 exec", "exited 1 300 0", "exited 1 0 200", "exited  1 0 0", "hello", "error",
+        "parked now", "unparkable", "unparkable two words", "unparkable ../x", "unparkable " + String(repeating: "a", count: 40),
     ])
     func anythingElseDoesNot(line: String) {
         #expect(Array(line.utf8).withUnsafeBytes { SupervisorReply($0) } == nil)
@@ -145,6 +147,31 @@ struct SupervisorFloodTests {
     /// A supervisor gone bad floods its diagnostics with short lines and its reply pipe with 16 MiB without a newline
     /// (the old reader spent 47 s of CPU and 16 MiB on that, quadratically, and never gave up): the server logs a
     /// bounded number of lines, stops that sandbox at the first over-long reply, and a neighbour's execs go on as usual.
+    /// A supervisor keeps a slot for each process whose object is alive, not for every process it ever started: one
+    /// lives as long as its sandbox, parked ones over many wakes.
+    @Test func exitSlotsGoWithTheirProcesses() async throws {
+        let initPath = AgentBoxConfiguration.defaultSandboxInitPath()
+        try #require(FileManager.default.isExecutableFile(atPath: initPath), "the init is built beside the tests")
+        let supervisor = try await Supervisor.launch(logger: Logger(label: "test")) { stdio in
+            try HostSpawn.spawn(executable: initPath, arguments: ["agentbox-sandbox-init"], environment: [:], descriptors: stdio)
+        }
+        let spec = SandboxProcessSpec(arguments: ["/bin/true"], environment: [:], workingDirectory: "/")
+        for _ in 0..<50 {
+            let process = try await SandboxProcess.start(spec, supervisor: supervisor)
+            #expect(await process.exitStatus().exitCode == 0)
+        }
+        // One whose object goes while it runs: its slot goes when it exits.
+        do {
+            _ = try await SandboxProcess.start(SandboxProcessSpec(arguments: ["/bin/sleep", "0.2"], environment: [:], workingDirectory: "/"), supervisor: supervisor)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while supervisor.exitSlotCount > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(supervisor.exitSlotCount == 0, "\(supervisor.exitSlotCount) slots kept")
+        let last = try await SandboxProcess.start(spec, supervisor: supervisor)
+        #expect(await last.exitStatus().exitCode == 0 && supervisor.exitSlotCount == 1)
+        await supervisor.stop()
+    }
+
     @Test func aFloodingSupervisorIsStoppedWhileANeighbourKeepsWorking() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

@@ -27,6 +27,10 @@ public final class SandboxProcess: Sendable {
         self.stdin = stdin
     }
 
+    deinit {
+        supervisor.forget(id)
+    }
+
     /// Starts `spec` through `supervisor`.
     static func start(_ spec: SandboxProcessSpec, supervisor: Supervisor) async throws -> SandboxProcess {
         let input: ByteBuffer?
@@ -63,8 +67,16 @@ public final class SandboxProcess: Sendable {
                 }
             }
         }
-        let stdout = try await reader(stdoutPipe.read)
-        let stderr = try await reader(stderrPipe.read)
+        let stdout: NIOAsyncChannel<ByteBuffer, ByteBuffer>, stderr: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            stdout = try await reader(stdoutPipe.read)
+            stderr = try await reader(stderrPipe.read)
+        } catch {
+            // No process object will ask for its exit: it is killed and its slot let go.
+            supervisor.killTree(started.id)
+            supervisor.forget(started.id)
+            throw error
+        }
         var stdinChannel: (any Channel)?
         if keepStdinOpen || input != nil {
             let channel = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(output: stdinPipe.write).get()

@@ -27,6 +27,7 @@ public final class SandboxTerminal: Sendable {
 
     deinit {
         close(control)
+        supervisor.forget(id)
     }
 
     /// Starts `spec` on a new terminal of `cols` × `rows` through `supervisor`.
@@ -36,6 +37,7 @@ public final class SandboxTerminal: Sendable {
         guard control >= 0 else {
             close(started.master)
             supervisor.killTree(started.id)
+            supervisor.forget(started.id)
             throw SandboxError.errno("dup")
         }
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
@@ -49,6 +51,7 @@ public final class SandboxTerminal: Sendable {
         } catch {
             close(control)
             supervisor.killTree(started.id)
+            supervisor.forget(started.id)
             throw SandboxError(.system, "cannot read the terminal: \(error)")
         }
         return SandboxTerminal(pid: started.pid, id: started.id, supervisor: supervisor, channel: channel, control: control)

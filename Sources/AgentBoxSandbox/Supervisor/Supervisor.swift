@@ -56,6 +56,8 @@ final class Supervisor: Sendable {
     private enum ExitSlot {
         case waiting([CheckedContinuation<SandboxExitStatus, Never>])
         case exited(SandboxExitStatus)
+        /// Its process object is gone while it runs: the slot goes when it exits.
+        case forgotten
     }
 
     /// Launches the supervisor (directly, or through bwrap) and returns once it reports ready.
@@ -164,6 +166,7 @@ final class Supervisor: Sendable {
         let length = ab_recv_with_fds(sockets[0], &buffer, buffer.count, &fds, &count)
         guard length > 0, count == 1, fds[0] >= 0 else {
             killTree(started.id)
+            forget(started.id)
             throw SandboxError(.system, "the sandbox did not hand over the terminal")
         }
         return (started.id, started.pid, fds[0])
@@ -266,6 +269,9 @@ final class Supervisor: Sendable {
         }
     }
 
+    /// How many processes' exit slots are kept (for tests): one per process whose object is alive.
+    var exitSlotCount: Int { box.state.withLock { $0.exits.count } }
+
     /// Whether the supervisor has exited (a parked sandbox whose init died).
     var hasEnded: Bool { box.state.withLock { $0.isEnded || $0.controlClosed } }
 
@@ -326,6 +332,19 @@ final class Supervisor: Sendable {
         }
     }
 
+    /// Lets go of process `id`'s slot: nothing asks for its exit any more (its process object is gone). Without this,
+    /// a supervisor that lives long (an awake workspace's, a parked sandbox's over many wakes) would keep one slot per
+    /// process it ever started.
+    func forget(_ id: UInt64) {
+        box.state.withLock { state in
+            switch state.exits[id] {
+            case .exited?, .forgotten?: state.exits[id] = nil
+            case .waiting(let waiters)? where waiters.isEmpty: state.exits[id] = .forgotten
+            case .waiting?, nil: break
+            }
+        }
+    }
+
     /// The exit status of process `id`, once it has exited (killed, if the sandbox ended first).
     func exitStatus(_ id: UInt64) async -> SandboxExitStatus {
         await withCheckedContinuation { continuation in
@@ -336,7 +355,7 @@ final class Supervisor: Sendable {
                     waiters.append(continuation)
                     state.exits[id] = .waiting(waiters)
                     return nil
-                case nil: return SandboxExitStatus(exitCode: nil, signal: SIGKILL)
+                case nil, .forgotten?: return SandboxExitStatus(exitCode: nil, signal: SIGKILL)
                 }
             }
             if let done { continuation.resume(returning: done) }
@@ -477,9 +496,16 @@ final class Supervisor: Sendable {
             let status = SandboxExitStatus(exitCode: signal == 0 ? code : nil, signal: signal == 0 ? nil : signal)
             let waiters: [CheckedContinuation<SandboxExitStatus, Never>] = box.state.withLock { state in
                 // Only for a process of ours that has not exited yet, so that the table never grows on replies.
-                guard case .waiting(let waiters) = state.exits[id] else { return [] }
-                state.exits[id] = .exited(status)
-                return waiters
+                switch state.exits[id] {
+                case .waiting(let waiters)?:
+                    state.exits[id] = .exited(status)
+                    return waiters
+                case .forgotten?:
+                    state.exits[id] = nil
+                    return []
+                case .exited?, nil:
+                    return []
+                }
             }
             waiters.forEach { $0.resume(returning: status) }
         case .parked, .unparkable:
@@ -512,9 +538,14 @@ final class Supervisor: Sendable {
             var waiters: [CheckedContinuation<SandboxExitStatus, Never>] = []
             let killed = SandboxExitStatus(exitCode: nil, signal: SIGKILL)
             for (id, slot) in state.exits {
-                if case .waiting(let list) = slot {
+                switch slot {
+                case .waiting(let list):
                     waiters += list
                     state.exits[id] = .exited(killed)
+                case .forgotten:
+                    state.exits[id] = nil
+                case .exited:
+                    break
                 }
             }
             return (ready, state.diagnostics, starts, waiters)
