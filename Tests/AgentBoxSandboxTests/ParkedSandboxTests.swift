@@ -134,14 +134,7 @@ struct ParkedSandboxTests {
 
                 // Its /usr upper directory replaced while it sleeps: a new sandbox; the parked one is stopped.
                 _ = try await manager.sleep(key: key("r"))
-                let workspace = try await manager.runtime(for: key("r")).directory
-                let upper = workspace.appendingPathComponent("system/usr/upper")
-                let owner = try FileManager.default.attributesOfItem(atPath: upper.path)
-                try FileManager.default.moveItem(at: upper, to: workspace.appendingPathComponent("system/usr/upper-before"))
-                try FileManager.default.createDirectory(at: upper, withIntermediateDirectories: false)
-                let uid = try #require(owner[.ownerAccountID] as? NSNumber), gid = try #require(owner[.groupOwnerAccountID] as? NSNumber)
-                #expect(chown(upper.path, uid.uint32Value, gid.uint32Value) == 0)
-                chmod(upper.path, 0o755)
+                try replaceSystemUpperDirectory(of: try await manager.runtime(for: key("r")).directory)
                 try await Self.waitForThePool(backend)
                 let replaced = try await manager.run("r", Self.namespace)
                 #expect(replaced.exitCode == 0 && !replaced.stdout.hasPrefix(namespace), "\(replaced.stdout) \(replaced.stderr)")

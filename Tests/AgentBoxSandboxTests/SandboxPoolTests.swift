@@ -209,14 +209,7 @@ struct SandboxPoolTests {
 
                 // Its /usr upper directory replaced while it sleeps (as a restore would): new overlays, on the new one.
                 _ = try await manager.sleep(key: key("layer"))
-                let workspace = try await manager.runtime(for: key("layer")).directory
-                let upper = workspace.appendingPathComponent("system/usr/upper")
-                let owner = try FileManager.default.attributesOfItem(atPath: upper.path)
-                try FileManager.default.moveItem(at: upper, to: workspace.appendingPathComponent("system/usr/upper-before"))
-                try FileManager.default.createDirectory(at: upper, withIntermediateDirectories: false)
-                let uid = try #require(owner[.ownerAccountID] as? NSNumber), gid = try #require(owner[.groupOwnerAccountID] as? NSNumber)
-                #expect(chown(upper.path, uid.uint32Value, gid.uint32Value) == 0)
-                chmod(upper.path, 0o755)
+                try replaceSystemUpperDirectory(of: try await manager.runtime(for: key("layer")).directory)
                 if let pool { try await waitUntilReady(pool, 1) }
                 let replaced = try await manager.run("layer", probe)
                 #expect(replaced.exitCode == 0, "\(replaced.stderr)")

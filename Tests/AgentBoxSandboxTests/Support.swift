@@ -89,6 +89,18 @@ func hostProcesses(ofWorkspaceWithAgentUID agent: UInt32) -> [Int32] {
     }
 }
 
+/// Replaces a sleeping workspace's `/usr` upper directory by an empty one of the same owner and mode (as a restore
+/// would); the old one is kept as `upper-before`.
+func replaceSystemUpperDirectory(of workspace: URL) throws {
+    let upper = workspace.appendingPathComponent("system/usr/upper")
+    let owner = try FileManager.default.attributesOfItem(atPath: upper.path)
+    try FileManager.default.moveItem(at: upper, to: workspace.appendingPathComponent("system/usr/upper-before"))
+    try FileManager.default.createDirectory(at: upper, withIntermediateDirectories: false)
+    let uid = try #require(owner[.ownerAccountID] as? NSNumber), gid = try #require(owner[.groupOwnerAccountID] as? NSNumber)
+    #expect(chown(upper.path, uid.uint32Value, gid.uint32Value) == 0)
+    chmod(upper.path, 0o755)
+}
+
 /// Host pids of the processes in the PID namespace `namespace` (as `readlink /proc/self/ns/pid` shows it inside).
 func hostProcesses(inPIDNamespace namespace: String) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
