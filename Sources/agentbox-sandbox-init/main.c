@@ -13,7 +13,9 @@
 //           kill   NUL id NUL              SIGKILL the process, its group and every descendant
 //           park   NUL                     (a pre-started sandbox's PID 1) kill every other process of the sandbox,
 //                  report their exits, give its tmpfs mounts back what they held when it was built (park.c), then
-//                  reply `parked`, or `unparkable REASON` when it cannot be given back; it serves requests as before
+//                  reply `parked`, or `unparkable REASON` when it cannot be given back. From the request on, spawns
+//                  fail (EPERM, stage setup) until `unpark`
+//           unpark NUL                     processes may start again (the workspace's next boot took the sandbox)
 //   fd 1  reply pipe to the server, one line per event, at most AB_MAX_REPLY_LINE bytes:
 //           ready | started ID PID | failed ID ERRNO STAGE | exited ID CODE SIGNAL | parked | unparkable REASON |
 //           error TEXT
@@ -188,11 +190,16 @@ static int open_terminal(unsigned short cols, unsigned short rows, char *name, s
     return master;
 }
 
+// Between a park request and the unpark, no process starts: one whose request crossed the park must not live on in
+// a sandbox its workspace has left.
+static int parked;
+
 static void spawn(char **fields, int count, int *fds, int nfds, int tty) {
     // fields: "spawn", id, cwd, argc, argv..., envc, env...   or   "spawn-tty", id, cwd, cols, rows, argc, ...
     int first = tty ? 5 : 3;  // index of argc
     if (count < first + 2 || nfds != (tty ? 1 : 3)) { reply("error malformed spawn request\n"); close_fds(fds, nfds); return; }
     unsigned long long id = strtoull(fields[1], NULL, 10);
+    if (parked) { reply("failed %llu %d setup\n", id, EPERM); close_fds(fds, nfds); return; }
     const char *cwd = fields[2];
     long argc = strtol(fields[first], NULL, 10);
     if (argc < 1 || first + 1 + argc >= count) { reply("error malformed spawn arguments\n"); close_fds(fds, nfds); return; }
@@ -390,6 +397,7 @@ static void reap(void) {
 // and waits for a child; a process forked meanwhile is killed by the next round. Every process of the PID namespace
 // descends from PID 1 (orphans are re-parented to it), so once kill(-1) finds no one, no process is left.
 static void park(int prestarted) {
+    parked = 1;
     if (getpid() != 1 || !prestarted) { reply("unparkable unsupported\n"); return; }
     for (int idle = 0;;) {
         if (kill(-1, SIGKILL) != 0 && errno == ESRCH) break;
@@ -459,6 +467,7 @@ int main(int argc, char **argv) {
                 if (strcmp(fields[0], "signal") == 0) signal_request(fields, count, 0);
                 else if (strcmp(fields[0], "kill") == 0) signal_request(fields, count, 1);
                 else if (strcmp(fields[0], "park") == 0) park(prestarted);
+                else if (strcmp(fields[0], "unpark") == 0) parked = 0;
                 else reply("error unknown request %s\n", fields[0]);
             }
         }

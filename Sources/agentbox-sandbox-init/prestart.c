@@ -38,6 +38,7 @@
 //   continue                    (last) another message follows with more operations (at most 8 messages in all)
 #define _GNU_SOURCE
 #include "prestart.h"
+#include "park.h"
 #include "agentbox_sandbox.h"
 #include "agentbox_seccomp.h"
 
@@ -275,6 +276,7 @@ static int run_operations(char *message, size_t length, const int *fds, int nfds
             if (in_root(a, path, sizeof(path)) != 0) return -1;
             if (make_directories(path, 0755) != 0) return fail("create %s", a);
             if (mount_tmpfs(path, (unsigned)strtoul(b, NULL, 8), strtoull(c, NULL, 10)) != 0) return fail("tmpfs at %s", a);
+            ab_park_note_tmpfs(a);
         } else if (strcmp(op, "dir") == 0) {
             if (in_root(a, path, sizeof(path)) != 0) return -1;
             if (make_directories(path, (mode_t)strtoul(b, NULL, 8)) != 0) return fail("create %s", a);
@@ -287,6 +289,7 @@ static int run_operations(char *message, size_t length, const int *fds, int nfds
             if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail("mount proc");
         } else if (strcmp(op, "dev") == 0) {
             if (in_root(a, path, sizeof(path)) != 0 || make_dev(path) != 0) return -1;
+            ab_park_note_tmpfs(a);
         } else if (strcmp(op, "hostname") == 0) {
             if (sethostname(a, strlen(a)) != 0) return fail("sethostname");
         } else if (strcmp(op, "chdir") == 0) {
@@ -315,6 +318,7 @@ static int bind_workspace(char *message, size_t length, int *fds, int nfds) {
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("PR_SET_DUMPABLE");
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
     if (mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
+    ab_park_note_tmpfs("/");
     static struct bind_state state = { "/", 0, 0, 0 };
     for (int messages = 1;; messages++) {
         int result = run_operations(message, length, fds, nfds, &state);
@@ -336,6 +340,14 @@ static int bind_workspace(char *message, size_t length, int *fds, int nfds) {
     if (chdir(state.directory) != 0 && chdir("/") != 0) return fail("chdir %s", state.directory);
     // The workspace's cgroups are the root of what it sees (the server moved us into them before the message).
     if (unshare(CLONE_NEWCGROUP) != 0) return fail("cgroup namespace");
+    // The IPC namespace's POSIX message queues, reachable to a park (park.c) through a detached mount of their file
+    // system, made while we may (it is in no mount table: the sandbox's view is bwrap's).
+    int queues = (int)syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC);
+    if (queues < 0 || syscall(SYS_fsconfig, queues, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) return fail("mqueue file system");
+    int queues_mount = (int)syscall(SYS_fsmount, queues, FSMOUNT_CLOEXEC, 0);
+    close(queues);
+    if (queues_mount < 0) return fail("mount the mqueue file system");
+    ab_park_note_message_queues(queues_mount);
     // Every capability but the given ones goes; a bind without the field is refused rather than keeping them all.
     if (!state.has_caps) { errno = EINVAL; return fail("bind: no capabilities given"); }
     if (keep_capabilities(state.caps) != 0) return -1;

@@ -1,6 +1,6 @@
-import AgentBox
+@testable import AgentBox
 import AgentBoxAPI
-import AgentBoxSandbox
+@testable import AgentBoxSandbox
 import Foundation
 import Testing
 
@@ -13,9 +13,10 @@ struct ParkedSandboxTests {
     /// A manager with one pre-started sandbox kept ready and up to `parked` parked ones, its pool refilled by its
     /// background work while `body` runs; shut down afterwards.
     func withParkingManager<T>(
-        _ directory: URL, parked: Int = 4, _ body: (WorkspaceManager, BubblewrapBackend) async throws -> T
+        _ directory: URL, parked: Int = 4, allowHostMounts: [String] = [], _ body: (WorkspaceManager, BubblewrapBackend) async throws -> T
     ) async throws -> T {
-        let manager = try makeManager(directory, sandboxPool: 2, prestartedSandboxes: true, parkedSandboxes: parked)
+        let manager = try makeManager(
+            directory, allowHostMounts: allowHostMounts, sandboxPool: 2, prestartedSandboxes: true, parkedSandboxes: parked)
         let backend = try #require(manager.configuration.sandbox as? BubblewrapBackend)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await manager.runBackgroundWork() }
@@ -90,9 +91,63 @@ struct ParkedSandboxTests {
         }
     }
 
+    /// POSIX message queues go at the park (through the mqueue file system the init mounted, detached); a host
+    /// directory bound from a host tmpfs is the host's, never walked: what the workspace wrote there stays.
+    @Test func messageQueuesGoAndHostTmpfsMountsStay() async throws {
+        try await withTemporaryDirectory { directory in
+            let shared = URL(fileURLWithPath: "/dev/shm/agentbox-park-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+            chmod(shared.path, 0o777)
+            defer { try? FileManager.default.removeItem(at: shared) }
+            try await withParkingManager(directory, allowHostMounts: [shared.path]) { manager, backend in
+                let config = WorkspaceConfig(mounts: [WorkspaceMount(type: .host, path: "/shared", hostPath: shared.path, readOnly: false)])
+                let queue = "import ctypes, os; c = ctypes.CDLL(None, use_errno=True); q = c.mq_open(b'/kept', %s, 0o600, None); print(q >= 0)"
+                let before = try await manager.run(
+                    "m", "python3 -c \"\(queue.replacingOccurrences(of: "%s", with: "os.O_CREAT | os.O_RDWR"))\"; echo mine > /shared/written; \(Self.namespace)",
+                    config: config)
+                #expect(before.stdout.hasPrefix("True\n"), "\(before.stdout) \(before.stderr)")
+                _ = try await manager.sleep(key: key("m"))
+                #expect(backend.parkedSandboxCount == 1, "parked")
+                let listing = (try? FileManager.default.contentsOfDirectory(atPath: shared.path)) ?? []
+                #expect((try? String(contentsOf: shared.appendingPathComponent("written"), encoding: .utf8)) == "mine\n", "the host's file stays: \(listing) \(before.stdout) \(before.stderr)")
+                let after = try await manager.run("m", "python3 -c \"\(queue.replacingOccurrences(of: "%s", with: "os.O_RDWR"))\"; \(Self.namespace)")
+                #expect(backend.parkedSandboxReuses == 1)
+                #expect(after.stdout.hasPrefix("False\n"), "the queue is gone: \(after.stdout) \(after.stderr)")
+            }
+        }
+    }
+
+    /// Nothing starts in a parked sandbox: neither through the boot's sandbox that parked (a request that held it
+    /// across the sleep), nor through its supervisor, until the next boot takes it back.
+    @Test func aParkedSandboxStartsNothingUntilItsWorkspaceWakes() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withParkingManager(directory) { manager, backend in
+                _ = try await manager.run("n", "true")
+                let runtime = try await manager.runtime(for: key("n"))
+                let held = try #require(await runtime.sandbox as? LinuxSandbox)
+                _ = try await manager.sleep(key: key("n"))
+                #expect(backend.parkedSandboxCount == 1)
+                let spec = SandboxProcessSpec(arguments: ["/bin/sleep", "600"], environment: [:], workingDirectory: "/")
+                await #expect(throws: SandboxError.self) { _ = try await held.spawn(spec) }
+                await #expect(throws: SandboxError.self) { _ = try await held.spawnTerminal(spec, cols: 80, rows: 24) }
+                await #expect(throws: SandboxError.self) { _ = try await SandboxProcess.start(spec, supervisor: held.supervisor) }
+                let woken = try await manager.run("n", "ps -e -o comm= | grep -c sleep || true")
+                #expect(woken.stdout == "0\n", "the same sandbox, and nothing was started in it: \(woken.stdout)")
+                #expect(backend.parkedSandboxReuses == 1)
+                await #expect(throws: SandboxError.self) { _ = try await held.spawn(spec) }
+            }
+        }
+    }
+
     /// System V IPC objects (which the sandbox's root may not remove) and a replaced entry of /dev cannot be given
     /// back: those sandboxes are stopped, and the wake binds a new one, which has neither.
-    @Test(arguments: ["ipcmk -M 4096 >/dev/null", "rm /dev/stdout && ln -s /dev/null /dev/stdout"])
+    @Test(arguments: [
+        "ipcmk -M 4096 >/dev/null", "rm /dev/stdout && ln -s /dev/null /dev/stdout",
+        "rm /dev/fd && ln -s /proc/self/fd/9 /dev/fd",
+        "python3 -c \"import os; os.setxattr('/tmp', 'user.kept', b'1')\"",
+        "python3 -c 'import resource; resource.prlimit(1, resource.RLIMIT_NOFILE, (64, 64))'",
+        "chmod 777 /dev/pts/ptmx",
+    ])
     func whatCannotBeGivenBackStopsTheSandbox(leftover: String) async throws {
         try await withTemporaryDirectory { directory in
             try await withParkingManager(directory) { manager, backend in
@@ -105,6 +160,7 @@ struct ParkedSandboxTests {
                 let after = try await manager.run("q", "\(Self.namespace); ipcs -m | grep -c 0x || true; readlink /dev/stdout")
                 #expect(!after.stdout.hasPrefix(namespace), "a new sandbox")
                 #expect(after.stdout.contains("\n0\n/proc/self/fd/1"), "with neither: \(after.stdout)")
+                #expect(backend.parkedSandboxCount == 0 || backend.parkedSandboxReuses == 0)
             }
         }
     }
@@ -138,7 +194,7 @@ struct ParkedSandboxTests {
                 try await Self.waitForThePool(backend)
                 let replaced = try await manager.run("r", Self.namespace)
                 #expect(replaced.exitCode == 0 && !replaced.stdout.hasPrefix(namespace), "\(replaced.stdout) \(replaced.stderr)")
-                #expect(hostProcesses(inPIDNamespace: namespace).isEmpty, "the stale one was stopped")
+                try await waitUntilGone(namespace)  // the stale one is stopped off the boot's path
 
                 // Capacity 2: the third parked sandbox pushes out the first.
                 var namespaces: [String] = []

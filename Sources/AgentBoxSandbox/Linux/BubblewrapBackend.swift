@@ -54,7 +54,7 @@ public struct BubblewrapBackend: SandboxBackend {
     }
 
     public func shutDown() async {
-        for entry in parked.close() { await entry.stop() }
+        await parked.stopAll()
     }
     /// Network and IPC namespaces made ahead of boots (root only; `nil` without a pool): see ``SandboxPool``.
     public let pool: SandboxPool?
@@ -232,10 +232,12 @@ public struct BubblewrapBackend: SandboxBackend {
         if parked.capacity > 0, let ids = spec.ids, let storage {
             let fingerprint = ParkedSandboxes.Fingerprint.of(spec, ids: ids, storage: storage, layers: systemLayer.directories.map(\.name))
             let (entry, stale) = parked.take(spec.id, matching: fingerprint)
-            if let stale { await stale.stop() }
+            // Stopped off this boot's path: it holds nothing this boot needs (its cgroups are its own, `pool-…`).
+            if let stale { parked.stopInBackground([stale]) }
             if let entry, let fingerprint {
                 do {
-                    if entry.limits != spec.limits { try entry.cgroups.apply(spec.limits) }
+                    if entry.limits != spec.limits { try entry.cgroups.apply(spec.limits, unsetting: true) }
+                    entry.supervisor.unpark()
                     logger.debug("sandbox started", metadata: ["parked": "true", "launch.ms": "\((clock.now - began).milliseconds)"])
                     return LinuxSandbox(
                         supervisor: entry.supervisor, cgroups: entry.cgroups, runsAsRoot: true,
@@ -458,8 +460,8 @@ final class LinuxSandbox: Sandbox {
         case .parked:
             parked.raise("parked")
             let entry = ParkedSandboxes.Entry(supervisor: supervisor, cgroups: cgroups, fingerprint: parking.fingerprint, limits: parking.limits)
-            ParkedSandboxes.stopInBackground(parking.sandboxes.put(parking.workspace, entry))
-            return true
+            // Parking closed meanwhile (the server is stopping): the caller stops it now.
+            return parking.sandboxes.put(parking.workspace, entry)
         case .refused(let reason):
             parking.sandboxes.refusals.add(1, ordering: .relaxed)
             parking.logger.debug("the sandbox cannot be parked: it is stopped", metadata: ["reason": "\(reason)"])
@@ -483,11 +485,18 @@ final class LinuxSandbox: Sandbox {
     }
 
     func spawn(_ spec: SandboxProcessSpec) async throws -> SandboxProcess {
-        try await SandboxProcess.start(spec, supervisor: supervisor)
+        try checkNotParked()
+        return try await SandboxProcess.start(spec, supervisor: supervisor)
     }
 
     func spawnTerminal(_ spec: SandboxProcessSpec, cols: Int, rows: Int) async throws -> SandboxTerminal {
-        try await SandboxTerminal.start(spec, cols: cols, rows: rows, supervisor: supervisor)
+        try checkNotParked()
+        return try await SandboxTerminal.start(spec, cols: cols, rows: rows, supervisor: supervisor)
+    }
+
+    /// This boot's hold ended at the park: a caller still holding it starts nothing (the next boot has its own).
+    private func checkNotParked() throws {
+        if parked.reason != nil { throw SandboxError(.stopped, "the sandbox has stopped") }
     }
 
     func stop() async {

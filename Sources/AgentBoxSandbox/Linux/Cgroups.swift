@@ -108,28 +108,41 @@ struct SandboxCgroups {
         return cgroups
     }
 
-    func apply(_ limits: SandboxLimits) throws {
+    /// Writes `limits`; with `unsetting`, a limit that is `nil` is lifted (cgroups that had other limits: a parked
+    /// sandbox's, whose workspace's limits changed while it slept), else left as it is (new cgroups have none).
+    func apply(_ limits: SandboxLimits, unsetting: Bool = false) throws {
         switch version {
         case .v2:
             let directory = directories[0]
             if let bytes = limits.memoryBytes {
                 try write("\(bytes)", to: directory, "memory.max")
                 try? write("0", to: directory, "memory.swap.max")
+            } else if unsetting {
+                try write("max", to: directory, "memory.max")
             }
-            if let pids = limits.pids { try write("\(pids)", to: directory, "pids.max") }
-            if let cpu = limits.cpuPercent { try write("\(cpu * 1000) 100000", to: directory, "cpu.max") }
+            if let pids = limits.pids { try write("\(pids)", to: directory, "pids.max") } else if unsetting { try write("max", to: directory, "pids.max") }
+            if let cpu = limits.cpuPercent {
+                try write("\(cpu * 1000) 100000", to: directory, "cpu.max")
+            } else if unsetting {
+                try write("max 100000", to: directory, "cpu.max")
+            }
         case .v1:
             let (memory, cpu, pids) = (directories[0], directories[1], directories[2])
-            if let bytes = limits.memoryBytes {
-                try write("\(bytes)", to: memory, "memory.limit_in_bytes")
-                // With swap accounting, swap counts too: the limit is the limit.
-                try? write("\(bytes)", to: memory, "memory.memsw.limit_in_bytes")
+            if limits.memoryBytes != nil || unsetting {
+                let bytes = limits.memoryBytes.map { "\($0)" } ?? "-1"
+                // With swap accounting, swap counts too: the limit is the limit. The memory limit may never exceed
+                // the memory+swap one: raised, that one goes first; lowered, it goes last (the first try then fails).
+                try? write(bytes, to: memory, "memory.memsw.limit_in_bytes")
+                try write(bytes, to: memory, "memory.limit_in_bytes")
+                try? write(bytes, to: memory, "memory.memsw.limit_in_bytes")
             }
             if let cpuPercent = limits.cpuPercent {
                 try write("100000", to: cpu, "cpu.cfs_period_us")
                 try write("\(cpuPercent * 1000)", to: cpu, "cpu.cfs_quota_us")
+            } else if unsetting {
+                try write("-1", to: cpu, "cpu.cfs_quota_us")
             }
-            if let count = limits.pids { try write("\(count)", to: pids, "pids.max") }
+            if let count = limits.pids { try write("\(count)", to: pids, "pids.max") } else if unsetting { try write("max", to: pids, "pids.max") }
         }
     }
 

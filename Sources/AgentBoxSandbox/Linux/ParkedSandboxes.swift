@@ -13,7 +13,7 @@ import Synchronization
 /// (device, inode and birth time) of the workspace, its `workspace/` and `home/`, its system layer's upper and work
 /// directories, and its host mounts. Anything else, and it is stopped and the boot builds a new one. It is stopped too when its
 /// workspace is destroyed or its files replaced (``remove(_:)``), when more recently parked ones push it out (at most
-/// `capacity`), and when the server stops (``close()``).
+/// `capacity`), and when the server stops (``stopAll()``).
 public final class ParkedSandboxes: Sendable {
     /// What a parked sandbox's root was built from.
     struct Fingerprint: Equatable, Sendable {
@@ -88,6 +88,9 @@ public final class ParkedSandboxes: Sendable {
         /// Least recently parked first.
         var order: [String] = []
         var closed = false
+        /// Stops under way off a caller's path (pushed out, stale), awaited by ``stopAll()``.
+        var stopping: [UInt64: Task<Void, Never>] = [:]
+        var nextStop: UInt64 = 0
     }
     private let state = Mutex(State())
     private let logger: Logger
@@ -103,11 +106,11 @@ public final class ParkedSandboxes: Sendable {
     /// How many are parked.
     public var count: Int { state.withLock { $0.byID.count } }
 
-    /// Keeps `entry` for workspace `id`; returns the entries to stop: one it replaces, those pushed out, or `entry`
-    /// itself when parking has been closed.
-    func put(_ id: String, _ entry: Entry) -> [Entry] {
-        state.withLock { state in
-            guard !state.closed, capacity > 0 else { return [entry] }
+    /// Keeps `entry` for workspace `id`; returns `false` when parking is closed (the caller stops it). Those it
+    /// replaces or pushes out are stopped in the background.
+    func put(_ id: String, _ entry: Entry) -> Bool {
+        let dropped = state.withLock { state -> [Entry]? in
+            guard !state.closed, capacity > 0 else { return nil }
             var dropped: [Entry] = []
             if let old = state.byID.updateValue(entry, forKey: id) {
                 dropped.append(old)
@@ -119,6 +122,9 @@ public final class ParkedSandboxes: Sendable {
             }
             return dropped
         }
+        guard let dropped else { return false }
+        stopInBackground(dropped)
+        return true
     }
 
     /// Workspace `id`'s parked sandbox, taken out, when it was built from `fingerprint` and its init still runs; one
@@ -143,23 +149,35 @@ public final class ParkedSandboxes: Sendable {
         }
     }
 
-    /// Parks no more, and hands back every parked sandbox (the server is stopping).
-    func close() -> [Entry] {
-        state.withLock { state in
+    /// Parks no more, stops every parked sandbox (at once) and waits for the stops still under way (the server is
+    /// stopping: they hold mounts of the workspaces' files).
+    func stopAll() async {
+        let (entries, stopping) = state.withLock { state in
             state.closed = true
             defer {
                 state.byID.removeAll()
                 state.order.removeAll()
             }
-            return Array(state.byID.values)
+            return (Array(state.byID.values), Array(state.stopping.values))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for entry in entries { group.addTask { await entry.stop() } }
+            for task in stopping { group.addTask { await task.value } }
         }
     }
 
-    /// Stops `entries` off the caller's path.
-    static func stopInBackground(_ entries: [Entry]) {
+    /// Stops `entries` off the caller's path; ``stopAll()`` waits for them.
+    func stopInBackground(_ entries: [Entry]) {
         guard !entries.isEmpty else { return }
-        Task {
-            for entry in entries { await entry.stop() }
+        state.withLock { state in
+            let id = state.nextStop
+            state.nextStop += 1
+            state.stopping[id] = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for entry in entries { group.addTask { await entry.stop() } }
+                }
+                _ = self.state.withLock { $0.stopping.removeValue(forKey: id) }
+            }
         }
     }
 }

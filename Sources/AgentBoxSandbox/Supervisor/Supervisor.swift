@@ -35,6 +35,8 @@ final class Supervisor: Sendable {
         var ready: CheckedContinuation<Void, any Error>?
         /// A park under way: resumed with its outcome (or `.failed` when the sandbox ends first).
         var park: CheckedContinuation<ParkOutcome, Never>?
+        /// Asked to park, or parked: no process may start until ``unpark()`` (the init refuses them too).
+        var parked = false
         var isReady = false
         var isEnded = false
         /// The control socket is shut down (the supervisor sees the hang-up); no request is sent any more.
@@ -195,7 +197,7 @@ final class Supervisor: Sendable {
         }
         let pid = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
             let failure: (any Error)? = box.state.withLock { state in
-                if state.isEnded || state.controlClosed { return SandboxError(.stopped, "the sandbox has stopped") }
+                if state.isEnded || state.controlClosed || state.parked { return SandboxError(.stopped, "the sandbox has stopped") }
                 state.starts[id] = continuation
                 return nil
             }
@@ -252,6 +254,7 @@ final class Supervisor: Sendable {
             let busy = box.state.withLock { state in
                 if state.isEnded || state.controlClosed || state.park != nil { return true }
                 state.park = continuation
+                state.parked = true
                 return false
             }
             if busy {
@@ -271,6 +274,13 @@ final class Supervisor: Sendable {
 
     /// How many processes' exit slots are kept (for tests): one per process whose object is alive.
     var exitSlotCount: Int { box.state.withLock { $0.exits.count } }
+
+    /// Lets processes start again in a parked sandbox (its next boot took it): the init is told first, so that every
+    /// start sent after this reaches it after the `unpark`.
+    func unpark() {
+        send(["unpark"])
+        box.state.withLock { $0.parked = false }
+    }
 
     /// Whether the supervisor has exited (a parked sandbox whose init died).
     var hasEnded: Bool { box.state.withLock { $0.isEnded || $0.controlClosed } }
@@ -524,12 +534,10 @@ final class Supervisor: Sendable {
 
     /// The supervisor is gone: every start still pending fails, every process still running counts as killed.
     private static func finish(box: StateBox) {
-        box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
-            defer { state.park = nil }
-            return state.park
-        }?.resume(returning: .failed)
-        let (ready, diagnostics, starts, waiters) = box.state.withLock { state in
+        let (ready, diagnostics, starts, waiters, park) = box.state.withLock { state in
             state.isEnded = true
+            let park = state.park
+            state.park = nil
             let ready = state.ready
             state.ready = nil
 
@@ -548,8 +556,9 @@ final class Supervisor: Sendable {
                     break
                 }
             }
-            return (ready, state.diagnostics, starts, waiters)
+            return (ready, state.diagnostics, starts, waiters, park)
         }
+        park?.resume(returning: .failed)
         ready?.resume(throwing: startFailure(diagnostics))
         starts.forEach { $0.resume(throwing: SandboxError(.stopped, "the sandbox has stopped")) }
         waiters.forEach { $0.resume(returning: SandboxExitStatus(exitCode: nil, signal: SIGKILL)) }
