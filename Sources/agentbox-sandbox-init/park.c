@@ -33,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -79,10 +81,11 @@ static size_t removals;
 static int too_many;
 static int stuck;
 
-void ab_park_note_tmpfs(const char *path) {
+void ab_park_note_tmpfs(const char *path, dev_t device) {
     if (mount_count == PARK_MAX_MOUNTS) { mounts_overflowed = 1; return; }
     mounts[mount_count].path = strdup(path);
     if (!mounts[mount_count].path) { mounts_overflowed = 1; return; }
+    mounts[mount_count].device = device;
     mount_count++;
 }
 
@@ -130,9 +133,12 @@ void ab_park_record(void) {
     entries = calloc(PARK_MAX_ENTRIES, sizeof(*entries));
     if (!entries || mounts_overflowed || mount_count == 0 || message_queues < 0) return;
     for (int i = 0; i < mount_count; i++) {
+        // Still the tmpfs noted when it was mounted: a later mount of the bind (a host directory over a parent of it,
+        // say) would have the path lead elsewhere, and that is not ours to give back.
         struct stat info;
-        if (lstat(mounts[i].path, &info) != 0 || !S_ISDIR(info.st_mode)) return;
-        mounts[i].device = info.st_dev;
+        struct statfs system;
+        if (lstat(mounts[i].path, &info) != 0 || !S_ISDIR(info.st_mode) || info.st_dev != mounts[i].device) return;
+        if (statfs(mounts[i].path, &system) != 0 || system.f_type != TMPFS_MAGIC) return;
         if (nftw(mounts[i].path, record_one, 16, FTW_PHYS | FTW_MOUNT) != 0) return;
     }
     if (lstat("/dev/pts", &pts) != 0 || lstat("/dev/pts/ptmx", &ptmx) != 0) return;
@@ -161,14 +167,16 @@ static int xattrs_set;
 static int reset_one(const char *path, const struct stat *info, int type, struct FTW *where) {
     (void)where;
     path = normal(path);
+    // What cannot be read cannot be given back (the init may read everything: this is not expected).
+    if (type == FTW_NS) { stuck = 1; return 0; }
     struct recorded *entry = find(path, info->st_ino);
     if (entry && (entry->mode & S_IFMT) == (info->st_mode & S_IFMT)) {
         entry->seen = 1;
-        if (!same_target(entry, path)) changed = 1;
+        if (type == FTW_DNR || !same_target(entry, path)) changed = 1;
         if (llistxattr(path, NULL, 0) > entry->xattrs) xattrs_set = 1;
         // The owner first: a change of owner clears the set-user-ID and set-group-ID bits the mode then restores.
-        if (info->st_uid != entry->uid || info->st_gid != entry->gid) lchown(path, entry->uid, entry->gid);
-        if (!S_ISLNK(info->st_mode) && (info->st_mode & 07777) != (entry->mode & 07777)) chmod(path, entry->mode & 07777);
+        if ((info->st_uid != entry->uid || info->st_gid != entry->gid) && lchown(path, entry->uid, entry->gid) != 0) changed = 1;
+        if (!S_ISLNK(info->st_mode) && (info->st_mode & 07777) != (entry->mode & 07777) && chmod(path, entry->mode & 07777) != 0) changed = 1;
         return 0;
     }
     if (++removals > PARK_MAX_REMOVALS) { too_many = 1; return 1; }

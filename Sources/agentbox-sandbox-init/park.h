@@ -1,8 +1,11 @@
 #ifndef AGENTBOX_PARK_H
 #define AGENTBOX_PARK_H
-/// Notes a tmpfs the init mounted at `path` (as the sandbox will see it): what a park gives back (see park.c).
-void ab_park_note_tmpfs(const char *path);
-/// Notes a detached mount of the IPC namespace's mqueue file system, through which a park removes message queues.
+#include <sys/types.h>
+/// Notes a tmpfs the init mounted at `path` (as the sandbox will see it), whose device is `device` (stat right after
+/// the mount, before anything can be mounted over it): what a park gives back (see park.c).
+void ab_park_note_tmpfs(const char *path, dev_t device);
+/// Notes a detached mount of the IPC namespace's mqueue file system, through which a park removes message queues
+/// (-1: none could be made, and the sandbox never parks).
 void ab_park_note_message_queues(int fd);
 /// Records every entry of the noted tmpfs mounts and what PID 1 runs with, as the sandbox was built: what a park
 /// restores. Call it before the first process.

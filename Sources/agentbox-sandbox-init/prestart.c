@@ -68,6 +68,15 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
@@ -154,6 +163,13 @@ static int mount_tmpfs(const char *path, unsigned mode, unsigned long long size)
     if (size > 0) snprintf(options, sizeof(options), "mode=%o,size=%llu", mode, size);
     else snprintf(options, sizeof(options), "mode=%o", mode);
     return mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options);
+}
+
+// Notes for a park (park.c) the tmpfs just mounted at `here`, which the sandbox will see at `path`, by its device.
+static void note_tmpfs(const char *path, const char *here) {
+    struct stat info;
+    if (stat(here, &info) == 0) ab_park_note_tmpfs(path, info.st_dev);
+    else ab_park_note_tmpfs(path, (dev_t)-1);  // never matches: the sandbox will not park
 }
 
 static int make_dev(const char *dev) {
@@ -276,7 +292,7 @@ static int run_operations(char *message, size_t length, const int *fds, int nfds
             if (in_root(a, path, sizeof(path)) != 0) return -1;
             if (make_directories(path, 0755) != 0) return fail("create %s", a);
             if (mount_tmpfs(path, (unsigned)strtoul(b, NULL, 8), strtoull(c, NULL, 10)) != 0) return fail("tmpfs at %s", a);
-            ab_park_note_tmpfs(a);
+            note_tmpfs(a, path);
         } else if (strcmp(op, "dir") == 0) {
             if (in_root(a, path, sizeof(path)) != 0) return -1;
             if (make_directories(path, (mode_t)strtoul(b, NULL, 8)) != 0) return fail("create %s", a);
@@ -289,7 +305,7 @@ static int run_operations(char *message, size_t length, const int *fds, int nfds
             if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail("mount proc");
         } else if (strcmp(op, "dev") == 0) {
             if (in_root(a, path, sizeof(path)) != 0 || make_dev(path) != 0) return -1;
-            ab_park_note_tmpfs(a);
+            note_tmpfs(a, path);
         } else if (strcmp(op, "hostname") == 0) {
             if (sethostname(a, strlen(a)) != 0) return fail("sethostname");
         } else if (strcmp(op, "chdir") == 0) {
@@ -318,7 +334,7 @@ static int bind_workspace(char *message, size_t length, int *fds, int nfds) {
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("PR_SET_DUMPABLE");
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
     if (mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);
-    ab_park_note_tmpfs("/");
+    note_tmpfs("/", NEW_ROOT);
     static struct bind_state state = { "/", 0, 0, 0 };
     for (int messages = 1;; messages++) {
         int result = run_operations(message, length, fds, nfds, &state);
@@ -342,12 +358,13 @@ static int bind_workspace(char *message, size_t length, int *fds, int nfds) {
     if (unshare(CLONE_NEWCGROUP) != 0) return fail("cgroup namespace");
     // The IPC namespace's POSIX message queues, reachable to a park (park.c) through a detached mount of their file
     // system, made while we may (it is in no mount table: the sandbox's view is bwrap's).
-    int queues = (int)syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC);
-    if (queues < 0 || syscall(SYS_fsconfig, queues, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) return fail("mqueue file system");
-    int queues_mount = (int)syscall(SYS_fsmount, queues, FSMOUNT_CLOEXEC, 0);
-    close(queues);
-    if (queues_mount < 0) return fail("mount the mqueue file system");
-    ab_park_note_message_queues(queues_mount);
+    // Without it (a kernel without POSIX message queues) the sandbox works as before and never parks.
+    int queues = (int)syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC), queues_mount = -1;
+    if (queues >= 0) {
+        if (syscall(SYS_fsconfig, queues, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0) queues_mount = (int)syscall(SYS_fsmount, queues, FSMOUNT_CLOEXEC, 0);
+        close(queues);
+    }
+    ab_park_note_message_queues(queues_mount < 0 ? -1 : queues_mount);
     // Every capability but the given ones goes; a bind without the field is refused rather than keeping them all.
     if (!state.has_caps) { errno = EINVAL; return fail("bind: no capabilities given"); }
     if (keep_capabilities(state.caps) != 0) return -1;

@@ -117,6 +117,28 @@ struct ParkedSandboxTests {
         }
     }
 
+    /// A tmpfs that a later mount hides (a host directory bound over its parent) is not the init's any more at its
+    /// path: the sandbox does not park (it is stopped), and what the workspace wrote to the host there stays.
+    @Test func aTmpfsHiddenByALaterHostMountIsNeverWalked() async throws {
+        try await withTemporaryDirectory { directory in
+            let host = directory.appendingPathComponent("hostdata", isDirectory: true)
+            try FileManager.default.createDirectory(at: host.appendingPathComponent("x"), withIntermediateDirectories: true)
+            chmod(host.path, 0o777)
+            chmod(host.appendingPathComponent("x").path, 0o777)
+            try await withParkingManager(directory, allowHostMounts: [host.path]) { manager, backend in
+                let config = WorkspaceConfig(mounts: [
+                    WorkspaceMount(type: .tmpfs, path: "/data/x", sizeMb: 4),
+                    WorkspaceMount(type: .host, path: "/data", hostPath: host.path, readOnly: false),
+                ])
+                let run = try await manager.run("hidden", "echo mine > /data/x/written", config: config)
+                #expect(run.exitCode == 0, "\(run.stderr)")
+                _ = try await manager.sleep(key: key("hidden"))
+                #expect(backend.parkedSandboxCount == 0, "not parked")
+                #expect((try? String(contentsOf: host.appendingPathComponent("x/written"), encoding: .utf8)) == "mine\n")
+            }
+        }
+    }
+
     /// Nothing starts in a parked sandbox: neither through the boot's sandbox that parked (a request that held it
     /// across the sleep), nor through its supervisor, until the next boot takes it back.
     @Test func aParkedSandboxStartsNothingUntilItsWorkspaceWakes() async throws {

@@ -231,10 +231,9 @@ public struct BubblewrapBackend: SandboxBackend {
         // The workspace's own sandbox, parked when it went to sleep: only processes are started in it.
         if parked.capacity > 0, let ids = spec.ids, let storage {
             let fingerprint = ParkedSandboxes.Fingerprint.of(spec, ids: ids, storage: storage, layers: systemLayer.directories.map(\.name))
-            let (entry, stale) = parked.take(spec.id, matching: fingerprint)
-            // Stopped off this boot's path: it holds nothing this boot needs (its cgroups are its own, `pool-…`).
-            if let stale { parked.stopInBackground([stale]) }
-            if let entry, let fingerprint {
+            // One that does not match is stopped off this boot's path: it holds nothing this boot needs (its cgroups
+            // are its own, `pool-…`).
+            if let entry = parked.take(spec.id, matching: fingerprint), let fingerprint {
                 do {
                     if entry.limits != spec.limits { try entry.cgroups.apply(spec.limits, unsetting: true) }
                     entry.supervisor.unpark()

@@ -119,6 +119,7 @@ struct SandboxCgroups {
                 try? write("0", to: directory, "memory.swap.max")
             } else if unsetting {
                 try write("max", to: directory, "memory.max")
+                try? write("max", to: directory, "memory.swap.max")
             }
             if let pids = limits.pids { try write("\(pids)", to: directory, "pids.max") } else if unsetting { try write("max", to: directory, "pids.max") }
             if let cpu = limits.cpuPercent {

@@ -109,8 +109,8 @@ public final class ParkedSandboxes: Sendable {
     /// Keeps `entry` for workspace `id`; returns `false` when parking is closed (the caller stops it). Those it
     /// replaces or pushes out are stopped in the background.
     func put(_ id: String, _ entry: Entry) -> Bool {
-        let dropped = state.withLock { state -> [Entry]? in
-            guard !state.closed, capacity > 0 else { return nil }
+        state.withLock { state in
+            guard !state.closed, capacity > 0 else { return false }
             var dropped: [Entry] = []
             if let old = state.byID.updateValue(entry, forKey: id) {
                 dropped.append(old)
@@ -120,25 +120,25 @@ public final class ParkedSandboxes: Sendable {
             while state.order.count > capacity {
                 if let old = state.byID.removeValue(forKey: state.order.removeFirst()) { dropped.append(old) }
             }
-            return dropped
+            scheduleStop(dropped, in: &state)
+            return true
         }
-        guard let dropped else { return false }
-        stopInBackground(dropped)
-        return true
     }
 
     /// Workspace `id`'s parked sandbox, taken out, when it was built from `fingerprint` and its init still runs; one
-    /// that does not match or has ended is handed back as `stale`, for the caller to stop.
-    func take(_ id: String, matching fingerprint: Fingerprint?) -> (entry: Entry?, stale: Entry?) {
+    /// that does not match or has ended is stopped, off the caller's path.
+    func take(_ id: String, matching fingerprint: Fingerprint?) -> Entry? {
         let found = state.withLock { state -> Entry? in
             guard let entry = state.byID.removeValue(forKey: id) else { return nil }
             state.order.removeAll { $0 == id }
+            guard let fingerprint, entry.fingerprint == fingerprint, !entry.supervisor.hasEnded else {
+                scheduleStop([entry], in: &state)
+                return nil
+            }
             return entry
         }
-        guard let found else { return (nil, nil) }
-        guard let fingerprint, found.fingerprint == fingerprint, !found.supervisor.hasEnded else { return (nil, found) }
-        reuses.add(1, ordering: .relaxed)
-        return (found, nil)
+        if found != nil { reuses.add(1, ordering: .relaxed) }
+        return found
     }
 
     /// Takes out workspace `id`'s parked sandbox, if any (its files are going, or being replaced).
@@ -166,18 +166,17 @@ public final class ParkedSandboxes: Sendable {
         }
     }
 
-    /// Stops `entries` off the caller's path; ``stopAll()`` waits for them.
-    func stopInBackground(_ entries: [Entry]) {
+    /// Stops `entries` off the caller's path, registered in the same critical section that took them out, so that
+    /// ``stopAll()`` either sees them parked or waits for their stop.
+    private func scheduleStop(_ entries: [Entry], in state: inout State) {
         guard !entries.isEmpty else { return }
-        state.withLock { state in
-            let id = state.nextStop
-            state.nextStop += 1
-            state.stopping[id] = Task {
-                await withTaskGroup(of: Void.self) { group in
-                    for entry in entries { group.addTask { await entry.stop() } }
-                }
-                _ = self.state.withLock { $0.stopping.removeValue(forKey: id) }
+        let id = state.nextStop
+        state.nextStop += 1
+        state.stopping[id] = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for entry in entries { group.addTask { await entry.stop() } }
             }
+            _ = self.state.withLock { $0.stopping.removeValue(forKey: id) }
         }
     }
 }
