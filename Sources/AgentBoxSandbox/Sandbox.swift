@@ -31,6 +31,8 @@ public protocol SandboxBackend: Sendable {
     func forgetWorkspace(_ id: String) async
     /// Parks no more sandboxes and stops the parked ones (the server is stopping).
     func shutDown() async
+    /// How many sandboxes of sleeping workspaces are parked now (0 for a backend that parks none).
+    var parkedSandboxCount: Int { get }
 }
 
 extension SandboxBackend {
@@ -39,6 +41,7 @@ extension SandboxBackend {
     public func runPool() async {}
     public func forgetWorkspace(_ id: String) async {}
     public func shutDown() async {}
+    public var parkedSandboxCount: Int { 0 }
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).

@@ -63,6 +63,8 @@ struct ParkedSandboxTests {
 
                 _ = try await manager.sleep(key: key("p"))
                 #expect(backend.parkedSandboxCount == 1, "the sleep parked the sandbox")
+                let scraped = String(decoding: try #require(try await manager.prometheusText()), as: UTF8.self)
+                #expect(scraped.contains("\nagentbox_parked_sandboxes 1"), "the gauge shows it")
                 #expect(hostProcesses(inPIDNamespace: namespace).count == 1, "only its init is left: \(hostProcesses(inPIDNamespace: namespace))")
 
                 let after = try await manager.run(

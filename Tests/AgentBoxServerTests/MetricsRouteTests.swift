@@ -30,6 +30,7 @@ struct MetricsRouteTests {
     /// Every family docs/API.md lists; each is present from the start (counters at 0), so dashboards never miss one.
     static let families = [
         "agentbox_http_requests_total", "agentbox_http_request_duration_seconds", "agentbox_workspaces", "agentbox_workspace_runtimes",
+        "agentbox_parked_sandboxes",
         "agentbox_workspace_boots_total", "agentbox_workspace_boot_duration_seconds", "agentbox_execs_total",
         "agentbox_exec_duration_seconds", "agentbox_processes_started_total", "agentbox_processes", "agentbox_shells",
         "agentbox_sessions", "agentbox_session_events_stored_total", "agentbox_workspace_events_total", "agentbox_sse_subscribers",

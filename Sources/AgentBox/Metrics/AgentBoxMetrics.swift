@@ -39,6 +39,8 @@ public final class AgentBoxMetrics: Sendable {
     /// `agentbox_workspace_runtimes{residency="resident"|"loaded"}`: workspaces whose runtime the server holds.
     let runtimesResident: Gauge
     let runtimesLoaded: Gauge
+    /// `agentbox_parked_sandboxes`: sandboxes of sleeping workspaces kept, parked, for their wakes.
+    let parkedSandboxes: Gauge
 
     // MARK: Processes and shells
 
@@ -134,6 +136,7 @@ public final class AgentBoxMetrics: Sendable {
         bootDuration = timer("agentbox_workspace_boot_duration_seconds")
         runtimesResident = gauge("agentbox_workspace_runtimes", [("residency", "resident")])
         runtimesLoaded = gauge("agentbox_workspace_runtimes", [("residency", "loaded")])
+        parkedSandboxes = gauge("agentbox_parked_sandboxes", [])
         execs = counter("agentbox_execs_total")
         checkpoints = counter("agentbox_checkpoints_total")
         execDuration = timer("agentbox_exec_duration_seconds")
@@ -184,13 +187,15 @@ public final class AgentBoxMetrics: Sendable {
         ],
     ]
 
-    /// Sets the gauges that are read rather than counted: workspaces by state, resident runtimes, sessions by status.
+    /// Sets the gauges that are read rather than counted: workspaces by state, resident runtimes, sessions by status,
+    /// parked sandboxes.
     func setGauges(
-        workspaces: [WorkspaceState: Int], runtimes: (resident: Int, loaded: Int), sessions: [SessionStatus: Int]
+        workspaces: [WorkspaceState: Int], runtimes: (resident: Int, loaded: Int), sessions: [SessionStatus: Int], parked: Int = 0
     ) {
         for (state, gauge) in workspacesByState { gauge.record(workspaces[state] ?? 0) }
         runtimesResident.record(runtimes.resident)
         runtimesLoaded.record(runtimes.loaded)
+        parkedSandboxes.record(parked)
         for (status, gauge) in sessionsByStatus { gauge.record(sessions[status] ?? 0) }
     }
 }

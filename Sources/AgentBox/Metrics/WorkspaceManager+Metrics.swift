@@ -27,7 +27,8 @@ extension WorkspaceManager {
             guard let status = SessionStatus(rawValue: state) else { continue }
             sessions[status, default: 0] += count
         }
-        metrics.setGauges(workspaces: states, runtimes: runtimes.counts, sessions: sessions)
+        metrics.setGauges(
+            workspaces: states, runtimes: runtimes.counts, sessions: sessions, parked: configuration.sandbox?.parkedSandboxCount ?? 0)
     }
 
     /// The metrics in Prometheus' text format, gauges refreshed first; `nil` when they go to an embedder's own
