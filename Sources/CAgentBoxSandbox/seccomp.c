@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "agentbox_syscalls.h"
 
 #if defined(__linux__) && (defined(__x86_64__) || (defined(__aarch64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__))
 #include <linux/audit.h>
@@ -28,50 +29,6 @@
 #define AB_X32_SYSCALL_BIT 0x40000000u
 #else
 #define AB_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-// Calls newer than the C library's headers; numbers from 424 on are the same on every architecture.
-#ifndef SYS_io_uring_setup
-#define SYS_io_uring_setup 425
-#endif
-#ifndef SYS_io_uring_enter
-#define SYS_io_uring_enter 426
-#endif
-#ifndef SYS_io_uring_register
-#define SYS_io_uring_register 427
-#endif
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-#ifndef SYS_move_mount
-#define SYS_move_mount 429
-#endif
-#ifndef SYS_fsopen
-#define SYS_fsopen 430
-#endif
-#ifndef SYS_fsconfig
-#define SYS_fsconfig 431
-#endif
-#ifndef SYS_fsmount
-#define SYS_fsmount 432
-#endif
-#ifndef SYS_fspick
-#define SYS_fspick 433
-#endif
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
-#ifndef SYS_quotactl_fd
-#define SYS_quotactl_fd 443
-#endif
-#ifndef SYS_set_mempolicy_home_node
-#define SYS_set_mempolicy_home_node 450
-#endif
-#ifndef SYS_open_tree_attr
-#define SYS_open_tree_attr 467
 #endif
 
 // Namespace flags. CLONE_NEWTIME (0x80) exists only for unshare and clone3: in clone's flags those bits are the

@@ -53,10 +53,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
+#include "agentbox_syscalls.h"
 
 extern char **environ;
 
