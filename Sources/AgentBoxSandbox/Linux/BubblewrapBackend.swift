@@ -229,7 +229,7 @@ public struct BubblewrapBackend: SandboxBackend {
             guard fchmod(fd, 0o700) == 0 else { throw SandboxError.errno("chmod \(directory.path)") }
         }
         // The workspace's own sandbox, parked when it went to sleep: only processes are started in it.
-        if parked.capacity > 0, let ids = spec.ids, let storage {
+        if parked.holds(spec.id), let ids = spec.ids, let storage {
             let fingerprint = ParkedSandboxes.Fingerprint.of(spec, ids: ids, storage: storage, layers: systemLayer.directories.map(\.name))
             // One that does not match is stopped off this boot's path: it holds nothing this boot needs (its cgroups
             // are its own, `pool-…`).
@@ -462,7 +462,6 @@ final class LinuxSandbox: Sandbox {
             // Parking closed meanwhile (the server is stopping): the caller stops it now.
             return parking.sandboxes.put(parking.workspace, entry)
         case .refused(let reason):
-            parking.sandboxes.refusals.add(1, ordering: .relaxed)
             parking.logger.debug("the sandbox cannot be parked: it is stopped", metadata: ["reason": "\(reason)"])
             return false
         case .failed:

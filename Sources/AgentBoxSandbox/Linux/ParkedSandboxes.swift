@@ -31,24 +31,19 @@ public final class ParkedSandboxes: Sendable {
             let base = spec.hostDirectory.path
             let paths = [base, base + "/workspace", base + "/home"]
                 + layers.flatMap { ["\(base)/system/\($0)/upper", "\(base)/system/\($0)/work"] }
-            for path in paths {
-                let fd = open(path, AB_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard fd >= 0 else { return nil }
+            // Appends the identity of the directory `fd` (closed here); false when it cannot be read.
+            func add(_ fd: Int32) -> Bool {
+                guard fd >= 0 else { return false }
                 defer { Glibc.close(fd) }
                 var four = [UInt64](repeating: 0, count: 4)
-                guard ab_directory_identity(fd, &four) == 0 else { return nil }
+                guard ab_directory_identity(fd, &four) == 0 else { return false }
                 directories += four
+                return true
             }
+            for path in paths where !add(open(path, AB_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) { return nil }
             // Host mounts as a boot opens them (no symlink on the way): one swapped or replaced since means a new boot,
             // which checks it again (and refuses a symlink).
-            for case .host(let hostPath, _, _) in spec.mounts {
-                let fd = ab_open_directory_path_nofollow(hostPath)
-                guard fd >= 0 else { return nil }
-                defer { Glibc.close(fd) }
-                var four = [UInt64](repeating: 0, count: 4)
-                guard ab_directory_identity(fd, &four) == 0 else { return nil }
-                directories += four
-            }
+            for case .host(let hostPath, _, _) in spec.mounts where !add(ab_open_directory_path_nofollow(hostPath)) { return nil }
             return Fingerprint(
                 ids: ids, storage: storage, imageLayers: spec.imageLayers, mounts: spec.mounts, hostname: spec.hostname,
                 directories: directories)
@@ -81,8 +76,6 @@ public final class ParkedSandboxes: Sendable {
     public let capacity: Int
     /// How many boots took a parked sandbox.
     let reuses = Atomic<Int>(0)
-    /// How many sandboxes could not be parked (their init refused: see `park.c`) and were stopped instead.
-    let refusals = Atomic<Int>(0)
     private struct State {
         var byID: [String: Entry] = [:]
         /// Least recently parked first.
@@ -102,6 +95,9 @@ public final class ParkedSandboxes: Sendable {
 
     /// Whether a sandbox may park now.
     var accepts: Bool { capacity > 0 && !state.withLock { $0.closed } }
+
+    /// Whether workspace `id` has a parked sandbox (a boot computes its fingerprint only then).
+    func holds(_ id: String) -> Bool { state.withLock { $0.byID[id] != nil } }
 
     /// How many are parked.
     public var count: Int { state.withLock { $0.byID.count } }

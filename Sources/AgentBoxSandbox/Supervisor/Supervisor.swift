@@ -244,10 +244,7 @@ final class Supervisor: Sendable {
         let box = self.box
         let deadline = Task {
             guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
-                defer { state.park = nil }
-                return state.park
-            }?.resume(returning: .failed)
+            Self.finishPark(box: box, .failed)
         }
         defer { deadline.cancel() }
         return await withCheckedContinuation { (continuation: CheckedContinuation<ParkOutcome, Never>) in
@@ -261,14 +258,7 @@ final class Supervisor: Sendable {
                 continuation.resume(returning: .failed)
                 return
             }
-            let message = Array("park".utf8) + [0]
-            let sent = withControl { control in message.withUnsafeBytes { ab_send_with_fds(control, $0.baseAddress, $0.count, nil, 0) } }
-            if sent != 0 {
-                box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
-                    defer { state.park = nil }
-                    return state.park
-                }?.resume(returning: .failed)
-            }
+            if !send(["park"]) { Self.finishPark(box: box, .failed) }
         }
     }
 
@@ -282,12 +272,22 @@ final class Supervisor: Sendable {
         box.state.withLock { $0.parked = false }
     }
 
+    /// Resumes the park under way, if any, with `outcome`.
+    private static func finishPark(box: StateBox, _ outcome: ParkOutcome) {
+        box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
+            defer { state.park = nil }
+            return state.park
+        }?.resume(returning: outcome)
+    }
+
     /// Whether the supervisor has exited (a parked sandbox whose init died).
     var hasEnded: Bool { box.state.withLock { $0.isEnded || $0.controlClosed } }
 
-    private func send(_ fields: [String]) {
+    /// Sends a request without descriptors; `false` when it could not be sent (the control socket is shut down).
+    @discardableResult
+    private func send(_ fields: [String]) -> Bool {
         let message = Array(fields.joined(separator: "\0").utf8) + [0]
-        _ = withControl { control in message.withUnsafeBytes { ab_send_with_fds(control, $0.baseAddress, $0.count, nil, 0) } }
+        return withControl { control in message.withUnsafeBytes { ab_send_with_fds(control, $0.baseAddress, $0.count, nil, 0) } } == 0
     }
 
     /// Runs `body` with the control socket, unless it was shut down (then returns `nil`). The descriptor stays open
@@ -520,10 +520,7 @@ final class Supervisor: Sendable {
             waiters.forEach { $0.resume(returning: status) }
         case .parked, .unparkable:
             let outcome: ParkOutcome = if case .unparkable(let reason) = reply { .refused(reason) } else { .parked }
-            box.state.withLock { state -> CheckedContinuation<ParkOutcome, Never>? in
-                defer { state.park = nil }
-                return state.park
-            }?.resume(returning: outcome)
+            finishPark(box: box, outcome)
         case .error(let text):
             switch errors.decide() {
             case .log: logger.warning("the sandbox refused a request", metadata: ["error": "\(printable(text.utf8))"])
