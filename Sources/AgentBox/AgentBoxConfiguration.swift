@@ -38,6 +38,11 @@ public struct AgentBoxConfiguration: Sendable {
     /// How long a fetch or a preview request waits for a server inside the workspace to accept on its port (a
     /// server started a moment ago, or a workspace waking up, is given that long); then 502.
     public var portWaitLimit: Duration = .seconds(10)
+    /// Blank workspaces kept ready for creates (see ``BlankWorkspaces``): each an id and sandbox number reserved in
+    /// the store, its storage made and its sandbox booted and parked, so that a create takes one in a single store
+    /// write and its first action wakes it like a sleeping workspace. 0 (the default of an embedded AgentBox): none;
+    /// `agentbox serve --blank-workspaces`. Not used in a cluster.
+    public var blankWorkspaces = 0
     /// Where workspaces' files live: in a btrfs disk pool that enforces `limits.diskMb`, or in plain directories of
     /// the data directory, where it is not enforced (the default of an embedded AgentBox; `agentbox serve` makes a
     /// pool when it can).

@@ -33,6 +33,9 @@ public protocol SandboxBackend: Sendable {
     func shutDown() async
     /// How many sandboxes of sleeping workspaces are parked now (0 for a backend that parks none).
     var parkedSandboxCount: Int { get }
+    /// Boots the sandbox of workspace `spec.id` ahead of the workspace's first boot and parks it at once, for that
+    /// boot to take (a blank workspace's); `false` when it is not parked (the backend parks none, or not now).
+    func parkAhead(_ spec: SandboxSpec, logger: Logger) async throws -> Bool
 }
 
 extension SandboxBackend {
@@ -42,6 +45,7 @@ extension SandboxBackend {
     public func forgetWorkspace(_ id: String) async {}
     public func shutDown() async {}
     public var parkedSandboxCount: Int { 0 }
+    public func parkAhead(_ spec: SandboxSpec, logger: Logger) async throws -> Bool { false }
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).

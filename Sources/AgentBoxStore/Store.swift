@@ -70,6 +70,31 @@ public protocol Store: Sendable {
     /// `true` when the workspace exists (even when `config` equals the stored one), `false` when there is none.
     func updateWorkspaceConfig(key: WorkspaceKey, config: WorkspaceConfig) async throws -> Bool
 
+    // MARK: Blank workspaces
+
+    /// Reserves a blank workspace with internal id `id`: a sandbox number of its own (taken from the same never-reused
+    /// sequence as ``createWorkspace(_:)``'s), recorded apart from the workspaces, which it is not one of. The library
+    /// makes a blank's storage (and boots its sandbox) ahead of need, so that a create can take it
+    /// (``claimBlankWorkspace(_:as:)``). Returns the sandbox number. An `id` that a blank or a workspace holds throws
+    /// ``StoreError/Code-swift.struct/conflict``.
+    func createBlankWorkspace(id: String, at date: Date) async throws -> Int
+
+    /// The blank workspaces, oldest first.
+    func blankWorkspaces() async throws -> [BlankWorkspaceRecord]
+
+    /// Makes the blank with id `blankID` the workspace `record`, in one atomic step: the blank is gone, and a workspace
+    /// with `record`'s key and config and times, the blank's id and its sandbox number, is stored with an
+    /// event-sequence bound of 0 (`record.id` and `record.sandboxNumber` are ignored).
+    ///
+    /// - When a workspace with `record.key` exists: nothing is written (the blank stays); the stored workspace is
+    ///   returned with `created == false`, as ``createWorkspace(_:)`` does.
+    /// - When there is no blank `blankID` (deleted, or claimed by another call): `nil`, and nothing is written.
+    /// - Otherwise: the workspace made, with `created == true`.
+    func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)?
+
+    /// Deletes the blank with `id`; `false` when there is none.
+    func deleteBlankWorkspace(id: String) async throws -> Bool
+
     // MARK: Counts and metrics
 
     /// How many workspaces are stored, and how many sessions in each `state` (``SessionRecord/state``): one cheap

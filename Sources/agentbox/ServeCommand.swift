@@ -79,6 +79,10 @@ struct ServeCommand: AsyncParsableCommand {
         help: "How many sleeping workspaces keep their sandbox, parked (no process in it, its /tmp, /run and root as built), so that their next wake only starts processes in it (with --sandbox-pool-kind sandboxes; 0: none, every wake binds a new sandbox). Each costs two idle processes and the sandbox's kernel objects.")
     var parkedSandboxes = 64
 
+    @Option(
+        help: "How many blank workspaces the server keeps ready for creates: storage made, ids reserved and, with parked sandboxes, a sandbox booted and parked, so that a create takes one in one database write and its first action wakes it like a sleeping workspace (creates with an image, mounts or toolkits make their own). Kept across restarts; not used in a cluster (0: none).")
+    var blankWorkspaces = 4
+
     @Option(help: "Default memory limit per workspace, in MiB.")
     var memoryMb = 2048
 
@@ -206,6 +210,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard parkedSandboxes >= 0, parkedSandboxes <= 4096 else {
             throw ValidationError("--parked-sandboxes must be between 0 and 4096, not \(parkedSandboxes)")
         }
+        guard blankWorkspaces >= 0, blankWorkspaces <= 256 else {
+            throw ValidationError("--blank-workspaces must be between 0 and 256, not \(blankWorkspaces)")
+        }
         guard sandboxPool >= 0, sandboxPool <= 1024 else {
             throw ValidationError("--sandbox-pool must be between 0 and 1024, not \(sandboxPool)")
         }
@@ -295,6 +302,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("no disk pool (--disk-pool none): limits.diskMb is not enforced")
         }
         configuration.sleepingRetention = Duration.parse(sleepingRetention)!
+        configuration.blankWorkspaces = blankWorkspaces
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
         configuration.allowedHostMountPrefixes = allowHostMount

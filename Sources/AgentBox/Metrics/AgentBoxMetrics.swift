@@ -41,6 +41,8 @@ public final class AgentBoxMetrics: Sendable {
     let runtimesLoaded: Gauge
     /// `agentbox_parked_sandboxes`: sandboxes of sleeping workspaces kept, parked, for their wakes.
     let parkedSandboxes: Gauge
+    /// `agentbox_blank_workspaces`: workspaces made ahead of creates, ready to be taken (see ``BlankWorkspaces``).
+    let blankWorkspaces: Gauge
 
     // MARK: Processes and shells
 
@@ -137,6 +139,7 @@ public final class AgentBoxMetrics: Sendable {
         runtimesResident = gauge("agentbox_workspace_runtimes", [("residency", "resident")])
         runtimesLoaded = gauge("agentbox_workspace_runtimes", [("residency", "loaded")])
         parkedSandboxes = gauge("agentbox_parked_sandboxes", [])
+        blankWorkspaces = gauge("agentbox_blank_workspaces", [])
         execs = counter("agentbox_execs_total")
         checkpoints = counter("agentbox_checkpoints_total")
         execDuration = timer("agentbox_exec_duration_seconds")
@@ -188,14 +191,16 @@ public final class AgentBoxMetrics: Sendable {
     ]
 
     /// Sets the gauges that are read rather than counted: workspaces by state, resident runtimes, sessions by status,
-    /// parked sandboxes.
+    /// parked sandboxes, blank workspaces.
     func setGauges(
-        workspaces: [WorkspaceState: Int], runtimes: (resident: Int, loaded: Int), sessions: [SessionStatus: Int], parked: Int = 0
+        workspaces: [WorkspaceState: Int], runtimes: (resident: Int, loaded: Int), sessions: [SessionStatus: Int], parked: Int = 0,
+        blanks: Int = 0
     ) {
         for (state, gauge) in workspacesByState { gauge.record(workspaces[state] ?? 0) }
         runtimesResident.record(runtimes.resident)
         runtimesLoaded.record(runtimes.loaded)
         parkedSandboxes.record(parked)
+        blankWorkspaces.record(blanks)
         for (status, gauge) in sessionsByStatus { gauge.record(sessions[status] ?? 0) }
     }
 }

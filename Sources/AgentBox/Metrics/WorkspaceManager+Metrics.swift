@@ -28,7 +28,8 @@ extension WorkspaceManager {
             sessions[status, default: 0] += count
         }
         metrics.setGauges(
-            workspaces: states, runtimes: runtimes.counts, sessions: sessions, parked: configuration.sandbox?.parkedSandboxCount ?? 0)
+            workspaces: states, runtimes: runtimes.counts, sessions: sessions, parked: configuration.sandbox?.parkedSandboxCount ?? 0,
+            blanks: blanks?.readyCount ?? 0)
     }
 
     /// The metrics in Prometheus' text format, gauges refreshed first; `nil` when they go to an embedder's own

@@ -63,6 +63,8 @@ public final class WorkspaceManager: Sendable {
     let checkpointRuns = CoalescingRuns()
     /// Images being fetched from a cluster's blob store, by id.
     let imageFetches = SingleFlight<Void>()
+    /// Workspaces made ahead of creates; `nil` when the configuration keeps none, and in a cluster.
+    let blanks: BlankWorkspaces?
 
     /// Largest page of ``list(cursor:limit:)``.
     public static let maxPageSize = 1000
@@ -83,6 +85,7 @@ public final class WorkspaceManager: Sendable {
         } else {
             cluster = nil
         }
+        blanks = configuration.blankWorkspaces > 0 && cluster == nil ? BlankWorkspaces(capacity: configuration.blankWorkspaces) : nil
         store.reportMetrics(to: configuration.metrics.factory)
         cluster?.setOnLost { [weak self] key in await self?.leaseLost(key) }
     }
@@ -183,6 +186,9 @@ public final class WorkspaceManager: Sendable {
         let now = Date()
         let record = WorkspaceRecord(
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
+        if blanks != nil, BlankWorkspaces.fits(config), let made = try await whileCreating(key, { try await self.createFromBlank(record, config: config) }) {
+            return made
+        }
         guard let pool = diskPool else {
             let (stored, created) = try await store.createWorkspace(record)
             guard created else { return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false) }
@@ -467,6 +473,9 @@ public final class WorkspaceManager: Sendable {
             group.addTask { await self.runCronScheduler() }
             if let backend = self.configuration.sandbox {
                 group.addTask { await backend.runPool() }
+            }
+            if let blanks = self.blanks {
+                group.addTask { await self.runBlankWorkspaces(blanks) }
             }
             if let cluster = self.cluster {
                 group.addTask { await cluster.run() }

@@ -328,29 +328,45 @@ public actor WorkspaceRuntime {
     }
 
     private func sandboxSpec() throws -> SandboxSpec {
-        guard configuration.sandbox?.runsAsWorkspaceUID != true || configuration.isValidSandboxNumber(record.sandboxNumber) else {
-            throw AgentBoxError(.internalError, "workspace '\(key)' has sandbox number \(record.sandboxNumber), which has no range of host ids of its own")
+        try Self.sandboxSpec(
+            id: id, directory: directory, sandboxNumber: record.sandboxNumber, limits: limits,
+            mounts: MountValidation.sandboxMounts(record.config.mounts ?? []) + toolMounts, imageLayers: imageLayers,
+            configuration: configuration, key: key)
+    }
+
+    /// The sandbox of workspace `id` (its files in `directory`) as a boot starts it: what ``BlankWorkspaces`` boots
+    /// ahead too, so that the workspace made from a blank finds it parked.
+    static func sandboxSpec(
+        id: String, directory: URL, sandboxNumber: Int, limits: WorkspaceLimits, mounts: [SandboxMount], imageLayers: [URL],
+        configuration: AgentBoxConfiguration, key: WorkspaceKey?
+    ) throws -> SandboxSpec {
+        guard configuration.sandbox?.runsAsWorkspaceUID != true || configuration.isValidSandboxNumber(sandboxNumber) else {
+            throw AgentBoxError(.internalError, "workspace '\(key?.rawValue ?? id)' has sandbox number \(sandboxNumber), which has no range of host ids of its own")
         }
-        let limits = self.limits
         return SandboxSpec(
             id: id, hostDirectory: directory,
-            hostUID: hostUID,
+            hostUID: configuration.hostUID(sandboxNumber: sandboxNumber),
             limits: SandboxLimits(
                 memoryBytes: limits.memoryMb.map { Int64($0) << 20 }, cpuPercent: limits.cpuPercent, pids: limits.pids),
-            mounts: MountValidation.sandboxMounts(record.config.mounts ?? []) + toolMounts,
-            ids: configuration.workspaceIDs(sandboxNumber: record.sandboxNumber), storageIDs: configuration.storageIDs,
+            mounts: mounts,
+            ids: configuration.workspaceIDs(sandboxNumber: sandboxNumber), storageIDs: configuration.storageIDs,
             imageLayers: imageLayers)
     }
 
     private func prepareDirectories() throws {
+        try Self.prepareDirectories(directory, sandboxNumber: record.sandboxNumber, configuration: configuration, logger: logger)
+    }
+
+    /// Makes the workspace's `workspace/` and `home/` in `directory` when missing, and hands files that do not carry
+    /// the ids they should on disk to them, once: a workspace from before id ranges (one host uid each), from before
+    /// the storage range (its own range), or forked from one of those.
+    static func prepareDirectories(_ directory: URL, sandboxNumber: Int, configuration: AgentBoxConfiguration, logger: Logger) throws {
         let files = FileManager.default
         for sub in ["workspace", "home"] {
             try files.createDirectory(
                 at: directory.appendingPathComponent(sub, isDirectory: true), withIntermediateDirectories: true)
         }
-        // Files that do not carry the ids they should on disk are handed to them once: a workspace from before id
-        // ranges (one host uid each), from before the storage range (its own range), or forked from one of those.
-        guard let walk = configuration.ownershipWalk(sandboxNumber: record.sandboxNumber) else { return }
+        guard let walk = configuration.ownershipWalk(sandboxNumber: sandboxNumber) else { return }
         if configuration.storageIDs != nil {
             // Done when the marker says so, and recorded only after the whole walk (which is safe to repeat).
             guard !configuration.filesCarryStorageIDs(in: directory) else { return }
@@ -359,7 +375,7 @@ public actor WorkspaceRuntime {
             try configuration.markStorageIDs(in: directory)
             return
         }
-        let ids = configuration.fileIDs(sandboxNumber: record.sandboxNumber)
+        let ids = configuration.fileIDs(sandboxNumber: sandboxNumber)
         var info = stat()
         if stat(directory.appendingPathComponent("workspace").path, &info) == 0, ids.inside(info.st_uid) == nil {
             logger.info("handing the workspace's files to its id range", metadata: ["owner": "\(info.st_uid)"])

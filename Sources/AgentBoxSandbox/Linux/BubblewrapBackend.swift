@@ -206,6 +206,24 @@ public struct BubblewrapBackend: SandboxBackend {
     }
 
     public func start(_ spec: SandboxSpec, logger: Logger) async throws -> any Sandbox {
+        try await start(spec, logger: logger, prestarted: nil)
+    }
+
+    /// Boots workspace `spec.id`'s sandbox on a pre-started sandbox made for it (not one of the pool's, which are kept
+    /// for boots under way) and parks it at once, for the workspace's first boot to take; `false` when it is not
+    /// parked (the backend parks none, keeps no pre-started sandboxes, or its parked sandboxes are full).
+    public func parkAhead(_ spec: SandboxSpec, logger: Logger) async throws -> Bool {
+        guard parked.accepts, let pool, switchesUser, spec.ids != nil, spec.storageIDs != nil, spec.storageIDs != spec.ids, cgroups != nil,
+            let prestarted = try await pool.makeSandbox()
+        else { return false }
+        let sandbox = try await start(spec, logger: logger, prestarted: prestarted)
+        if await sandbox.park() { return true }
+        await sandbox.stop()
+        return false
+    }
+
+    /// Starts the sandbox of `spec`: its parked one, else bound to `prestarted` or to one of the pool's, else with bwrap.
+    private func start(_ spec: SandboxSpec, logger: Logger, prestarted given: PrestartedSandbox?) async throws -> any Sandbox {
         let clock = ContinuousClock()
         let began = clock.now
         let workspaceDirectory = spec.hostDirectory.appendingPathComponent("workspace", isDirectory: true)
@@ -249,7 +267,7 @@ public struct BubblewrapBackend: SandboxBackend {
         }
         // A sandbox started ahead of its workspace, when the pool keeps them and one is ready: bound to this workspace.
         if let pool, case .sandboxes = pool.kind, switchesUser, let ids = spec.ids, let storage, cgroups != nil,
-            case .sandbox(let prestarted)? = pool.take()
+            let prestarted = given ?? pool.takeSandbox()
         {
             do {
                 return try await bind(prestarted, spec: spec, ids: ids, storage: storage, began: began, logger: logger)

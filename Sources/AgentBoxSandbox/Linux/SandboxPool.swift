@@ -95,6 +95,20 @@ public final class SandboxPool: Sendable {
         return taken
     }
 
+    /// Takes a ready pre-started sandbox, or `nil` when none is ready (or the pool keeps namespaces); asks for a refill.
+    func takeSandbox() -> PrestartedSandbox? {
+        guard case .sandboxes = kind, case .sandbox(let sandbox)? = take() else { return nil }
+        return sandbox
+    }
+
+    /// A pre-started sandbox made for the caller, outside the pool (see ``BubblewrapBackend/parkAhead(_:logger:)``);
+    /// `nil` when the pool keeps namespaces.
+    func makeSandbox() async throws -> PrestartedSandbox? {
+        guard case .sandboxes = kind else { return nil }
+        guard case .sandbox(let sandbox) = try await make() else { return nil }
+        return sandbox
+    }
+
     /// Puts back an entry that was taken and never used (tests: an entry made unusable while in the pool).
     func putBack(_ entry: Entry) {
         state.withLock { $0.ready.append(entry) }

@@ -139,6 +139,16 @@ extension PostgresStore {
                 // list for it. Cleared when the lease changes hands or is released.
                 "ALTER TABLE lease ADD COLUMN state text",
             ]),
+        Migration(
+            version: 5, name: "blank workspaces",
+            statements: [
+                // Ids and sandbox numbers reserved for workspaces not created yet (their storage is made ahead).
+                """
+                CREATE TABLE blank_workspace (
+                    id text COLLATE "C" PRIMARY KEY, sandbox_number bigint NOT NULL, created_at timestamptz NOT NULL
+                )
+                """,
+            ]),
     ]
 
     /// The advisory lock that serializes migrations between nodes starting at once ("agentbox" in ASCII).

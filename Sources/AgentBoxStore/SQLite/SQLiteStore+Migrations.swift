@@ -150,6 +150,15 @@ extension SQLiteStore {
             try db.execute(sql: "ALTER TABLE api_token ADD COLUMN parentId TEXT")
             try db.execute(sql: "CREATE INDEX api_token_parent ON api_token (parentId) WHERE parentId IS NOT NULL")
         }
+        migrator.registerMigration("v14-blank-workspaces") { db in
+            // Ids and sandbox numbers reserved for workspaces not created yet (their storage is made ahead).
+            try db.execute(
+                sql: """
+                    CREATE TABLE blank_workspace (
+                        id TEXT PRIMARY KEY NOT NULL, sandboxNumber INTEGER NOT NULL, createdAt REAL NOT NULL
+                    )
+                    """)
+        }
         return migrator
     }
 }
