@@ -75,7 +75,7 @@ public protocol Store: Sendable {
     /// Reserves a blank workspace with internal id `id`: a sandbox number of its own (taken from the same never-reused
     /// sequence as ``createWorkspace(_:)``'s), recorded apart from the workspaces, which it is not one of. The library
     /// makes a blank's storage (and boots its sandbox) ahead of need, so that a create can take it
-    /// (``claimBlankWorkspace(_:as:)``). Returns the sandbox number. An `id` that a blank or a workspace holds throws
+    /// (``claimBlankWorkspace(_:as:eventSequenceBound:)``). Returns the sandbox number. An `id` that a blank or a workspace holds throws
     /// ``StoreError/Code-swift.struct/conflict``.
     func createBlankWorkspace(id: String, at date: Date) async throws -> Int
 
@@ -84,13 +84,15 @@ public protocol Store: Sendable {
 
     /// Makes the blank with id `blankID` the workspace `record`, in one atomic step: the blank is gone, and a workspace
     /// with `record`'s key and config and times, the blank's id and its sandbox number, is stored with an
-    /// event-sequence bound of 0 (`record.id` and `record.sandboxNumber` are ignored).
+    /// event-sequence bound of `eventSequenceBound` (`record.id` and `record.sandboxNumber` are ignored): the numbers up
+    /// to it are the caller's, as if it had reserved them with ``reserveEventSequence(key:count:)``.
     ///
     /// - When a workspace with `record.key` exists: nothing is written (the blank stays); the stored workspace is
     ///   returned with `created == false`, as ``createWorkspace(_:)`` does.
     /// - When there is no blank `blankID` (deleted, or claimed by another call): `nil`, and nothing is written.
     /// - Otherwise: the workspace made, with `created == true`.
-    func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)?
+    func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord, eventSequenceBound: Int64) async throws
+        -> (record: WorkspaceRecord, created: Bool)?
 
     /// Deletes the blank with `id`; `false` when there is none.
     func deleteBlankWorkspace(id: String) async throws -> Bool

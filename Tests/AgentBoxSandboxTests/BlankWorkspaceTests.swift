@@ -130,6 +130,19 @@ struct BlankWorkspaceTests {
                 let result = try await manager.run("r", "echo hello > /workspace/x && cat /workspace/x")
                 #expect(result.stdout == "hello\n" && backend.parkedSandboxReuses == 1, "\(result)")
             }
+            // A server that keeps none deletes the ones left, storage and all.
+            try await withBlankManager(directory, blanks: 0) { manager, _ in
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await !manager.store.blankWorkspaces().isEmpty, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                let left = try await manager.store.blankWorkspaces()
+                #expect(left.isEmpty, "\(left)")
+                let pool = try #require(manager.diskPool)
+                let r = try #require(try await manager.store.workspace(key: key("r")))
+                #expect(before.filter { $0.id != r.id }.allSatisfy { !pool.holdsWorkspace(id: $0.id) }, "their storage is gone")
+                #expect(try await manager.run("r", "cat /workspace/x").stdout == "hello\n", "the workspace made of one stays")
+            }
         }
     }
 }

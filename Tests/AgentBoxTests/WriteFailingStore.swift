@@ -39,8 +39,8 @@ final class WriteFailingStore: Store {
     func workspace(key: WorkspaceKey) async throws -> WorkspaceRecord? { try await base.workspace(key: key) }
     func createBlankWorkspace(id: String, at date: Date) async throws -> Int { try await base.createBlankWorkspace(id: id, at: date) }
     func blankWorkspaces() async throws -> [BlankWorkspaceRecord] { try await base.blankWorkspaces() }
-    func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)? {
-        try await base.claimBlankWorkspace(blankID, as: record)
+    func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord, eventSequenceBound: Int64) async throws -> (record: WorkspaceRecord, created: Bool)? {
+        try await base.claimBlankWorkspace(blankID, as: record, eventSequenceBound: eventSequenceBound)
     }
     func deleteBlankWorkspace(id: String) async throws -> Bool { try await base.deleteBlankWorkspace(id: id) }
     func workspaces(after: WorkspaceKey?, limit: Int) async throws -> [WorkspaceRecord] { try await base.workspaces(after: after, limit: limit) }

@@ -178,7 +178,9 @@ struct AttackEndToEndTests {
             #expect(mode(data.path) == 0o711)
             #expect(mode(data.appendingPathComponent("snapshots").path) == 0o700)
             // A workspace's directories: in the disk pool when there is one, else under workspaces/; the blank workspaces
-            // made ahead of creates (--blank-workspaces) are there too, owner only as well.
+            // made ahead of creates (--blank-workspaces) are there too, owner only as well once made (the create took
+            // one, whose replacement is made once creates pause).
+            try await Self.waitForBlankWorkspaces(server, 4)
             let roots = ["pool/workspaces", "workspaces"].flatMap { parent in
                 ((try? FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent(parent).path)) ?? []).map { "\(parent)/\($0)" }
             }
@@ -189,6 +191,19 @@ struct AttackEndToEndTests {
             }
             await server.stop()
         }
+    }
+
+    /// Waits (by deadline) until the server has `count` blank workspaces ready.
+    static func waitForBlankWorkspaces(_ server: ServerProcess, _ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let (_, metrics) = try await get(server, "/metrics", authorized: true)
+            // Prometheus' text format writes gauges as floating point ("4.0").
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("agentbox_blank_workspaces ") }
+            if let line, Double(line.dropFirst("agentbox_blank_workspaces ".count)) == Double(count) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("the server has not \(count) blank workspaces ready after 20 s")
     }
 
     static func get(_ server: ServerProcess, _ path: String, authorized: Bool) async throws -> (status: Int, body: String) {

@@ -10,12 +10,12 @@ import Synchronization
 /// (``Store/createBlankWorkspace(id:at:)``), its storage (a subvolume of the disk pool with the default disk limit, or a
 /// plain directory), its `workspace/` and `home/` with their ids in place, and, when the backend parks sandboxes, its
 /// sandbox booted once and parked. A create whose config needs nothing a blank lacks (no image, mounts or toolkits)
-/// takes one: one store write makes it the workspace (``Store/claimBlankWorkspace(_:as:)``), and the workspace's first
+/// takes one: one store write makes it the workspace (``Store/claimBlankWorkspace(_:as:eventSequenceBound:)``), and the workspace's first
 /// action takes the parked sandbox, as the wake of a sleeping workspace does, instead of making storage, a namespace,
 /// overlays and mounts.
 ///
-/// The reserve keeps `capacity` blanks and makes a new one, in the background, each time one is taken
-/// (``WorkspaceManager/runBlankWorkspaces(_:)``). Blanks survive restarts (their parked sandboxes do not: a start boots
+/// The reserve keeps `capacity` blanks and makes new ones, in the background, once creates pause for
+/// ``refillPause`` after using one (``WorkspaceManager/runBlankWorkspaces(_:)``). Blanks survive restarts (their parked sandboxes do not: a start boots
 /// and parks them again). A blank belongs to no one: nothing runs in its sandbox but the init, and no request can
 /// name it.
 final class BlankWorkspaces: Sendable {
@@ -25,40 +25,60 @@ final class BlankWorkspaces: Sendable {
     private struct State {
         /// Blanks ready to be taken, oldest first.
         var ready: [BlankWorkspaceRecord] = []
-        /// Blanks ready or being made.
+        /// Blanks ready, being made, or taken by a create that has not claimed them yet.
         var held = 0
+        /// Blanks used by creates since the start.
+        var used = 0
+        /// No blank is made from now on (the manager is shutting down).
+        var closed = false
+        /// Steps of the reserve under way (a blank being made, taken over or deleted), and who waits for them to end.
+        var steps = 0
+        var stepWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// How long the refill waits after the last blank used before it makes blanks again.
+    static let refillPause: Duration = .milliseconds(50)
+    /// The event numbers a workspace made of a blank is given with its claim (its first boot then writes none).
+    static let firstEvents: Int64 = 1024
+
     private let state = Mutex(State())
-    /// Raised when a blank is taken (the reserve refills); only the newest raise is kept.
-    let takes: AsyncStream<Void>
-    private let taken: AsyncStream<Void>.Continuation
+    /// Raised when a blank is used (the reserve refills); only the newest raise is kept.
+    let uses: AsyncStream<Void>
+    private let usedOne: AsyncStream<Void>.Continuation
 
     init(capacity: Int) {
         self.capacity = max(0, capacity)
-        (takes, taken) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (uses, usedOne) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// How many blanks are ready.
     var readyCount: Int { state.withLock { $0.ready.count } }
 
-    /// Takes the oldest ready blank, or `nil` when none is ready.
+    /// How many blanks were used since the start.
+    var useCount: Int { state.withLock { $0.used } }
+
+    /// Takes the oldest ready blank for a create, or `nil` when none is ready. The create then either uses it
+    /// (``used()``) or puts it back (``putBack(_:)``); meanwhile it still counts as held, so the refill does not make
+    /// one in its place.
     func take() -> BlankWorkspaceRecord? {
-        let blank = state.withLock { state -> BlankWorkspaceRecord? in
-            guard !state.ready.isEmpty else { return nil }
-            state.held -= 1
-            return state.ready.removeFirst()
+        state.withLock { state in
+            state.closed || state.ready.isEmpty ? nil : state.ready.removeFirst()
         }
-        if blank != nil { taken.yield() }
-        return blank
+    }
+
+    /// A blank taken by a create is gone (it became the workspace, or was no longer in the store): the refill makes
+    /// another.
+    func used() {
+        state.withLock { state in
+            state.held -= 1
+            state.used += 1
+        }
+        usedOne.yield()
     }
 
     /// Puts back a blank taken but not used (the key it was taken for existed already).
     func putBack(_ blank: BlankWorkspaceRecord) {
-        state.withLock { state in
-            state.ready.insert(blank, at: 0)
-            state.held += 1
-        }
+        state.withLock { $0.ready.insert(blank, at: 0) }
     }
 
     /// Counts one more blank as held if the reserve has room for it; `false` when it is full.
@@ -80,6 +100,41 @@ final class BlankWorkspaces: Sendable {
         state.withLock { $0.held -= 1 }
     }
 
+    /// Runs one step of the reserve (making, taking over or deleting a blank), unless the reserve is closed: then
+    /// `nil`. ``close()`` waits for the steps under way.
+    func step<T>(_ body: () async throws -> T) async rethrows -> T? {
+        guard state.withLock({ state -> Bool in
+            guard !state.closed else { return false }
+            state.steps += 1
+            return true
+        }) else { return nil }
+        defer {
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.steps -= 1
+                guard state.steps == 0 else { return [] }
+                defer { state.stepWaiters = [] }
+                return state.stepWaiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        return try await body()
+    }
+
+    /// Makes no blank from now on, gives none to creates, and returns once the steps under way have ended (the
+    /// manager is shutting down: the store and the disk pool are still open).
+    func close() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                state.closed = true
+                guard state.steps > 0 else { return true }
+                state.stepWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+        usedOne.finish()
+    }
+
     /// Whether `config` can be given a blank: it asks for nothing a blank lacks (an image's files, mounts, toolkits,
     /// a snapshot's files). Limits, environment, network and model budgets are applied as for any workspace.
     static func fits(_ config: WorkspaceConfig) -> Bool {
@@ -88,17 +143,22 @@ final class BlankWorkspaces: Sendable {
 }
 
 extension WorkspaceManager {
-    /// Keeps the reserve of blank workspaces full until cancelled: first takes over the blanks the store holds from
-    /// an earlier run (deleting those whose storage is gone, and those past the capacity), then makes one each time
-    /// one is taken. A blank that cannot be made is deleted, and the next try waits, from 1 s doubling up to a minute.
+    /// Keeps the reserve of blank workspaces full until cancelled or closed: first takes over the blanks the store
+    /// holds from an earlier run (deleting those whose storage is gone, and those past the capacity: all of them when
+    /// the capacity is 0), then makes new ones once creates pause after using some. A blank that cannot be made is
+    /// deleted, and the next try waits, from 1 s doubling up to a minute.
     func runBlankWorkspaces(_ blanks: BlankWorkspaces) async {
         await takeOverStoredBlanks(blanks)
-        var takes = blanks.takes.makeAsyncIterator()
+        var uses = blanks.uses.makeAsyncIterator()
         var failures = 0
         while !Task.isCancelled {
             if blanks.reservePlace() {
                 do {
-                    blanks.ready(try await makeBlankWorkspace())
+                    guard let made = try await blanks.step({ try await self.makeBlankWorkspace() }) else {
+                        blanks.releasePlace()
+                        return
+                    }
+                    blanks.ready(made)
                     failures = 0
                 } catch {
                     blanks.releasePlace()
@@ -108,7 +168,16 @@ extension WorkspaceManager {
                 }
                 continue
             }
-            guard await takes.next() != nil else { return }
+            guard await uses.next() != nil else { return }
+            // The refill waits until creates pause: what follows a create (its first actions, on the blank's parked
+            // sandbox) then runs without a blank being made beside it, on the same cores.
+            var seen = blanks.useCount
+            while true {
+                do { try await Task.sleep(for: BlankWorkspaces.refillPause) } catch { return }
+                let now = blanks.useCount
+                if now == seen { break }
+                seen = now
+            }
         }
     }
 
@@ -116,35 +185,43 @@ extension WorkspaceManager {
     /// the workspace itself). Runs inside ``whileCreating(_:_:)`` for the key.
     func createFromBlank(_ record: WorkspaceRecord, config: WorkspaceConfig) async throws -> (workspace: Workspace, created: Bool)? {
         guard let blanks, BlankWorkspaces.fits(config) else { return nil }
+        let limit = diskLimitBytes(config.limits)
         while let blank = blanks.take() {
+            // The workspace's disk limit is set before it exists: a crash after the claim cannot leave it the default.
+            let differs = diskPool != nil && limit != diskLimitBytes(nil)
             let claimed: (record: WorkspaceRecord, created: Bool)?
             do {
-                claimed = try await store.claimBlankWorkspace(blank.id, as: record)
+                if differs { try await setBlankLimit(blank, limit) }
+                claimed = try await store.claimBlankWorkspace(blank.id, as: record, eventSequenceBound: BlankWorkspaces.firstEvents)
             } catch {
+                if differs { try? await setBlankLimit(blank, diskLimitBytes(nil)) }
                 blanks.putBack(blank)
                 throw error
             }
-            // Gone from the store (deleted by hand): its storage is left to the next start's check.
-            guard let (stored, created) = claimed else { continue }
+            guard let (stored, created) = claimed else {
+                // No longer in the store (deleted by hand): its storage and parked sandbox go too.
+                blanks.used()
+                await deleteBlankWorkspace(blank)
+                continue
+            }
             guard created else {
+                if differs { try? await setBlankLimit(blank, diskLimitBytes(nil)) }
                 blanks.putBack(blank)
                 return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
             }
-            let limit = diskLimitBytes(config.limits)
-            if let pool = diskPool, limit != diskLimitBytes(nil) {
-                do {
-                    try await NIOThreadPool.singleton.runIfActive { try pool.setLimit(group: stored.sandboxNumber, limitBytes: limit) }
-                } catch {
-                    _ = try? await store.deleteWorkspace(key: stored.key)
-                    await configuration.sandbox?.forgetWorkspace(stored.id)
-                    try? await NIOThreadPool.singleton.runIfActive { try pool.deleteWorkspace(id: stored.id, group: stored.sandboxNumber) }
-                    throw error
-                }
-            }
+            blanks.used()
+            // Loaded now, with the event numbers the claim reserved: its first action finds it, and its first boot
+            // reserves none (one store read and one write fewer on that action's path). Not booted.
+            _ = try? await runtime(for: stored, freshEvents: BlankWorkspaces.firstEvents)
             logger.info("workspace created", metadata: ["workspace.key": "\(stored.key)", "blank": "true"])
             return (Self.sleepingSnapshot(stored, configuration: configuration), true)
         }
         return nil
+    }
+
+    private func setBlankLimit(_ blank: BlankWorkspaceRecord, _ limit: Int64?) async throws {
+        guard let pool = diskPool else { return }
+        try await NIOThreadPool.singleton.runIfActive { try pool.setLimit(group: blank.sandboxNumber, limitBytes: limit) }
     }
 
     /// Reserves a blank in the store and makes it: storage, directories, parked sandbox. Deletes what it made when a
@@ -192,9 +269,13 @@ extension WorkspaceManager {
             configuration: configuration, key: nil)
         var sandboxLogger = logger
         sandboxLogger[metadataKey: "blank"] = "\(blank.id)"
-        // Not parked (the backend parks none, its parked sandboxes are full of more recent ones, or it is stopping):
-        // the workspace made of the blank boots as a new one would, on storage made ahead.
-        _ = try await backend.parkAhead(spec, logger: sandboxLogger)
+        // Not parked (the backend parks none, or could not now): the workspace made of the blank boots as a new one
+        // would, on storage made ahead.
+        do {
+            _ = try await backend.parkAhead(spec, logger: sandboxLogger)
+        } catch {
+            logger.warning("could not park a blank workspace's sandbox ahead", metadata: ["blank": "\(blank.id)", "error": "\(error)"])
+        }
     }
 
     /// Takes over the blanks an earlier run left in the store, up to the capacity: each one whose storage is intact
@@ -215,37 +296,50 @@ extension WorkspaceManager {
             } else {
                 intact = FileManager.default.fileExists(atPath: configuration.workspaceDirectory(id: blank.id).appendingPathComponent("home").path)
             }
-            if intact && kept.count < blanks.capacity { kept.append(blank) } else { await deleteBlankWorkspace(blank) }
+            if intact && kept.count < blanks.capacity {
+                kept.append(blank)
+            } else {
+                let done: Bool? = await blanks.step {
+                    await self.deleteBlankWorkspace(blank)
+                    return true
+                }
+                if done == nil { return }
+            }
         }
         for blank in kept where blanks.reservePlace() {
             do {
-                if let pool = diskPool {
-                    let limit = diskLimitBytes(nil)
-                    try await NIOThreadPool.singleton.runIfActive { try pool.setLimit(group: blank.sandboxNumber, limitBytes: limit) }
+                let done: Bool? = try await blanks.step {
+                    try await self.setBlankLimit(blank, self.diskLimitBytes(nil))
+                    try await self.prepareBlank(blank)
+                    return true
                 }
-                try await prepareBlank(blank)
+                guard done != nil else {
+                    blanks.releasePlace()
+                    return
+                }
                 blanks.ready(blank)
             } catch {
                 blanks.releasePlace()
                 logger.warning("could not take over a blank workspace: it is deleted", metadata: ["blank": "\(blank.id)", "error": "\(error)"])
-                await deleteBlankWorkspace(blank)
+                let _: Bool? = await blanks.step {
+                    await self.deleteBlankWorkspace(blank)
+                    return true
+                }
             }
         }
     }
 
-    /// Deletes the blank: its parked sandbox, its storage, then its record (a record left behind, its storage gone,
-    /// is deleted by the next start's check).
-    private func deleteBlankWorkspace(_ blank: BlankWorkspaceRecord) async {
+    /// Deletes the blank: its parked sandbox, its storage (in the pool and as a plain directory: the server may have
+    /// run without a pool since), then its record (a record left behind, its storage gone, is deleted by the next
+    /// start's check).
+    func deleteBlankWorkspace(_ blank: BlankWorkspaceRecord) async {
         await configuration.sandbox?.forgetWorkspace(blank.id)
         do {
-            if let pool = diskPool {
-                if pool.holdsWorkspace(id: blank.id) {
-                    try await NIOThreadPool.singleton.runIfActive { try pool.deleteWorkspace(id: blank.id, group: blank.sandboxNumber) }
-                }
-            } else {
-                let directory = configuration.workspaceDirectory(id: blank.id)
-                try await NIOThreadPool.singleton.runIfActive { try FileTreeCopy.remove(directory.path) }
+            if let pool = diskPool, pool.holdsWorkspace(id: blank.id) {
+                try await NIOThreadPool.singleton.runIfActive { try pool.deleteWorkspace(id: blank.id, group: blank.sandboxNumber) }
             }
+            let directory = configuration.workspaceDirectory(id: blank.id)
+            try await NIOThreadPool.singleton.runIfActive { try FileTreeCopy.remove(directory.path) }
             _ = try await store.deleteBlankWorkspace(id: blank.id)
         } catch {
             logger.warning("could not delete a blank workspace", metadata: ["blank": "\(blank.id)", "error": "\(error)"])

@@ -23,10 +23,14 @@ final class WorkspaceEventLog {
     private let logger: Logger
 
     /// A log whose numbers continue above `seqBound`: numbers up to the stored bound may have been handed out
-    /// before a crash.
-    init(seqBound: Int64, replayCapacity: Int, subscriberCapacity: Int, store: any Store, key: WorkspaceKey, logger: Logger) {
+    /// before a crash. With `unusedFrom`, the numbers from there up to `seqBound` were reserved for this log and never
+    /// handed out (a workspace just made with a first block of numbers): it starts there.
+    init(
+        seqBound: Int64, unusedFrom: Int64? = nil, replayCapacity: Int, subscriberCapacity: Int, store: any Store, key: WorkspaceKey,
+        logger: Logger
+    ) {
         self.hub = EventHub(replayCapacity: replayCapacity, subscriberCapacity: subscriberCapacity)
-        self.nextSeq = seqBound + 1
+        self.nextSeq = min(unusedFrom ?? seqBound + 1, seqBound + 1)
         self.seqBound = seqBound
         self.store = store
         self.key = key

@@ -63,7 +63,7 @@ public final class WorkspaceManager: Sendable {
     let checkpointRuns = CoalescingRuns()
     /// Images being fetched from a cluster's blob store, by id.
     let imageFetches = SingleFlight<Void>()
-    /// Workspaces made ahead of creates; `nil` when the configuration keeps none, and in a cluster.
+    /// Workspaces made ahead of creates (none when the configuration keeps none); `nil` in a cluster.
     let blanks: BlankWorkspaces?
 
     /// Largest page of ``list(cursor:limit:)``.
@@ -85,7 +85,8 @@ public final class WorkspaceManager: Sendable {
         } else {
             cluster = nil
         }
-        blanks = configuration.blankWorkspaces > 0 && cluster == nil ? BlankWorkspaces(capacity: configuration.blankWorkspaces) : nil
+        // With a capacity of 0 too: the reserve then deletes the blanks an earlier run left.
+        blanks = cluster == nil ? BlankWorkspaces(capacity: configuration.blankWorkspaces) : nil
         store.reportMetrics(to: configuration.metrics.factory)
         cluster?.setOnLost { [weak self] key in await self?.leaseLost(key) }
     }
@@ -186,7 +187,7 @@ public final class WorkspaceManager: Sendable {
         let now = Date()
         let record = WorkspaceRecord(
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
-        if blanks != nil, BlankWorkspaces.fits(config), let made = try await whileCreating(key, { try await self.createFromBlank(record, config: config) }) {
+        if let blanks, blanks.capacity > 0, BlankWorkspaces.fits(config), let made = try await whileCreating(key, { try await self.createFromBlank(record, config: config) }) {
             return made
         }
         guard let pool = diskPool else {
@@ -412,11 +413,18 @@ public final class WorkspaceManager: Sendable {
         guard try await store.workspace(key: key) != nil else { throw AgentBoxError.workspaceNotFound(key) }
     }
 
-    func runtime(for record: WorkspaceRecord) async throws -> WorkspaceRuntime {
+    /// The runtime of `record`, loaded when needed. `freshEvents`: the workspace was just made with that many event
+    /// numbers reserved and none handed out (a blank's claim), so the runtime numbers from 1 without a store write.
+    func runtime(for record: WorkspaceRecord, freshEvents: Int64? = nil) async throws -> WorkspaceRuntime {
         if let runtime = runtimes.runtime(record.key), runtime.id == record.id { return runtime }
         try await claimLocally(record.key)
-        try await prepareTakenOverFiles(record)
-        let bound = try await store.eventSequenceBound(key: record.key)
+        let bound: Int64
+        if let freshEvents {
+            bound = freshEvents
+        } else {
+            try await prepareTakenOverFiles(record)
+            bound = try await store.eventSequenceBound(key: record.key)
+        }
         let key = record.key
         var mcp: ToolSocketHandlers.MCPHandler?
         if configuration.toolkitMCP != nil {
@@ -439,7 +447,8 @@ public final class WorkspaceManager: Sendable {
             stateHook = { key, state in cluster.noteState(key, state) }
         }
         let candidate = WorkspaceRuntime(
-            record: record, directory: directory(of: record), eventSeqBound: bound, store: store, configuration: configuration,
+            record: record, directory: directory(of: record), eventSeqBound: bound, unusedEventsFrom: freshEvents.map { _ in 1 }, store: store,
+            configuration: configuration,
             egressAddresses: egressAddresses, registry: runtimes, imageLayers: try await imageLayers(record.config.image),
             logger: logger,
             onSlept: sleepHook,
@@ -516,6 +525,8 @@ public final class WorkspaceManager: Sendable {
             defer { closed = true }
             return !closed
         }) else { return }
+        // No blank is made from now on: one under way ends first, while the store and the pool are open.
+        await blanks?.close()
         // Sandboxes park no more (the workspaces' sleeps below stop theirs), and the parked ones stop.
         await configuration.sandbox?.shutDown()
         // Agents stop first, so that their last events reach the store before it closes.

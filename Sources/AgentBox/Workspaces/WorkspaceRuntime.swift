@@ -107,7 +107,8 @@ public actor WorkspaceRuntime {
     let imageLayers: [URL]
 
     init(
-        record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, store: any Store, configuration: AgentBoxConfiguration,
+        record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, unusedEventsFrom: Int64? = nil, store: any Store,
+        configuration: AgentBoxConfiguration,
         egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, imageLayers: [URL] = [], logger: Logger,
         onSlept: (@Sendable (WorkspaceKey) -> Void)? = nil, onStateChange: (@Sendable (WorkspaceKey, WorkspaceState) -> Void)? = nil,
         toolHandlers: ToolSocketHandlers? = nil
@@ -130,7 +131,7 @@ public actor WorkspaceRuntime {
         self.lastActiveWriter = LastActiveWriter(store: store, key: record.key, logger: logger)
         self.stateSnapshot = Mutex((.sleeping, record.lastActiveAt))
         self.eventLog = WorkspaceEventLog(
-            seqBound: eventSeqBound, replayCapacity: configuration.eventReplayCapacity,
+            seqBound: eventSeqBound, unusedFrom: unusedEventsFrom, replayCapacity: configuration.eventReplayCapacity,
             subscriberCapacity: configuration.subscriberBufferCapacity, store: store, key: record.key, logger: logger)
     }
 

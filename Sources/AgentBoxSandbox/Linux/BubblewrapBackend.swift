@@ -210,8 +210,9 @@ public struct BubblewrapBackend: SandboxBackend {
     }
 
     /// Boots workspace `spec.id`'s sandbox on a pre-started sandbox made for it (not one of the pool's, which are kept
-    /// for boots under way) and parks it at once, for the workspace's first boot to take; `false` when it is not
-    /// parked (the backend parks none, keeps no pre-started sandboxes, or its parked sandboxes are full).
+    /// for boots under way) and parks it at once, for the workspace's first boot to take (as the most recently parked:
+    /// the least recently parked one goes when they are full); `false` when it is not parked (the backend parks none,
+    /// keeps no pre-started sandboxes, or it could not be parked).
     public func parkAhead(_ spec: SandboxSpec, logger: Logger) async throws -> Bool {
         guard parked.accepts, let pool, switchesUser, spec.ids != nil, spec.storageIDs != nil, spec.storageIDs != spec.ids, cgroups != nil,
             let prestarted = try await pool.makeSandbox()
@@ -272,6 +273,8 @@ public struct BubblewrapBackend: SandboxBackend {
             do {
                 return try await bind(prestarted, spec: spec, ids: ids, storage: storage, began: began, logger: logger)
             } catch let error as PrestartedSandbox.Unusable {
+                // One made to be parked ahead: not parked, rather than started with bwrap (which never parks).
+                if given != nil { throw SandboxError(.startFailed, "the sandbox made to be parked could not be bound: \(error.reason)") }
                 // It died in the pool, or could not be bound before anything was sent to it: bwrap starts this one.
                 logger.warning("a pre-started sandbox could not be bound: bwrap starts this one", metadata: ["error": "\(error.reason)"])
             }

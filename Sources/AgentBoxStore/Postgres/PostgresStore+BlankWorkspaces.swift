@@ -29,9 +29,25 @@ extension PostgresStore {
         }
     }
 
-    public func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)? {
+    public func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord, eventSequenceBound: Int64) async throws
+        -> (record: WorkspaceRecord, created: Bool)?
+    {
+        guard eventSequenceBound >= 0 else { throw StoreError(.invalidArgument, "an event-sequence bound is at least 0, not \(eventSequenceBound)") }
         let config = try RecordJSON.encode(record.config)
-        return try await write(fence: .workspace(record.key), atomic: true) { connection in
+        do {
+            return try await claim(blankID, as: record, config: config, eventSequenceBound: eventSequenceBound)
+        } catch let error as StoreError where error.code == .conflict {
+            // A create of the key committed between this transaction's check and its insert (rolled back: the blank
+            // stays): the stored workspace is the answer, as for createWorkspace.
+            guard let existing = try await workspace(key: record.key) else { throw error }
+            return (existing, false)
+        }
+    }
+
+    private func claim(_ blankID: String, as record: WorkspaceRecord, config: String, eventSequenceBound: Int64) async throws
+        -> (record: WorkspaceRecord, created: Bool)?
+    {
+        try await write(fence: .workspace(record.key), atomic: true) { connection in
             if let row = try await connection.rows("SELECT \(unescaped: Self.workspaceColumns) FROM workspace WHERE key = \(record.key.rawValue)").first {
                 return (try Self.decodeWorkspace(row), false)
             }
@@ -40,8 +56,9 @@ extension PostgresStore {
             let rows = try await connection.rows(
                 """
                 WITH taken AS (DELETE FROM blank_workspace WHERE id = \(blankID) RETURNING id, sandbox_number)
-                INSERT INTO workspace (key, id, config, created_at, last_active_at, sandbox_number)
-                SELECT \(record.key.rawValue), id, \(config), \(PostgresTime(record.createdAt)), \(PostgresTime(record.lastActiveAt)), sandbox_number
+                INSERT INTO workspace (key, id, config, created_at, last_active_at, event_seq_bound, sandbox_number)
+                SELECT \(record.key.rawValue), id, \(config), \(PostgresTime(record.createdAt)), \(PostgresTime(record.lastActiveAt)),
+                    \(eventSequenceBound), sandbox_number
                 FROM taken
                 RETURNING \(unescaped: Self.workspaceColumns)
                 """)

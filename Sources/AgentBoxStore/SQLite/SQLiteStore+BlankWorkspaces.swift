@@ -27,9 +27,13 @@ extension SQLiteStore {
         }
     }
 
-    public func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord) async throws -> (record: WorkspaceRecord, created: Bool)? {
+    public func claimBlankWorkspace(_ blankID: String, as record: WorkspaceRecord, eventSequenceBound: Int64) async throws
+        -> (record: WorkspaceRecord, created: Bool)?
+    {
+        guard eventSequenceBound >= 0 else { throw StoreError(.invalidArgument, "an event-sequence bound is at least 0, not \(eventSequenceBound)") }
         var row = try WorkspaceRow(record)
         row.id = blankID
+        row.eventSeqBound = eventSequenceBound
         let newRow = row
         return try await write { db in
             if let existing = try WorkspaceRow.fetchOne(db, key: newRow.key) { return (try existing.record(), false) }

@@ -28,15 +28,15 @@ extension StoreConformance {
             try await factory.withStore { store throws in
                 let number = try await store.createBlankWorkspace(id: "blank-1", at: time(1))
                 let asked = WorkspaceRecord(id: "ignored", key: key("w"), config: sampleConfig, createdAt: time(5), lastActiveAt: time(6), sandboxNumber: 7)
-                let claimed = try #require(try await store.claimBlankWorkspace("blank-1", as: asked))
+                let claimed = try #require(try await store.claimBlankWorkspace("blank-1", as: asked, eventSequenceBound: 1024))
                 var expected = asked
                 expected.id = "blank-1"
                 expected.sandboxNumber = number
                 #expect(claimed.created && claimed.record == expected)
                 #expect(try await store.workspace(key: key("w")) == expected)
-                #expect(try await store.eventSequenceBound(key: key("w")) == 0)
+                #expect(try await store.eventSequenceBound(key: key("w")) == 1024, "the numbers the claim reserved")
                 #expect(try await store.blankWorkspaces().isEmpty, "the blank is gone")
-                #expect(try await store.claimBlankWorkspace("blank-1", as: workspaceRecord("v", id: "x")) == nil, "and cannot be claimed twice")
+                #expect(try await store.claimBlankWorkspace("blank-1", as: workspaceRecord("v", id: "x"), eventSequenceBound: 0) == nil, "and cannot be claimed twice")
                 #expect(try await store.workspace(key: key("v")) == nil, "a claim that finds no blank writes nothing")
             }
         }
@@ -46,7 +46,7 @@ extension StoreConformance {
             try await factory.withStore { store throws in
                 let existing = try await createWorkspace(store, "taken")
                 _ = try await store.createBlankWorkspace(id: "blank-1", at: time(1))
-                let claimed = try #require(try await store.claimBlankWorkspace("blank-1", as: workspaceRecord("taken", id: "new")))
+                let claimed = try #require(try await store.claimBlankWorkspace("blank-1", as: workspaceRecord("taken", id: "new"), eventSequenceBound: 0))
                 #expect(!claimed.created && claimed.record == existing, "the stored workspace, as create answers")
                 #expect(try await store.blankWorkspaces().map(\.id) == ["blank-1"], "the blank stays")
             }
@@ -58,7 +58,7 @@ extension StoreConformance {
                 _ = try await store.createBlankWorkspace(id: "blank-1", at: time(1))
                 let results = try await withThrowingTaskGroup(of: Bool.self) { group in
                     for index in 0..<10 {
-                        group.addTask { try await store.claimBlankWorkspace("blank-1", as: workspaceRecord("k\(index)", id: "i\(index)"))?.created == true }
+                        group.addTask { try await store.claimBlankWorkspace("blank-1", as: workspaceRecord("k\(index)", id: "i\(index)"), eventSequenceBound: 0)?.created == true }
                     }
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
