@@ -210,9 +210,10 @@ extension WorkspaceManager {
                 return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
             }
             blanks.used()
-            // Loaded now, with the event numbers the claim reserved: its first action finds it, and its first boot
-            // reserves none (one store read and one write fewer on that action's path). Not booted.
-            _ = try? await runtime(for: stored, freshEvents: BlankWorkspaces.firstEvents)
+            // Loaded now, with the event numbers the claim reserved, and kept for the sleeping retention: its first action
+            // finds it, and its first boot reserves none (store reads and a write fewer on that action's path). Not
+            // booted.
+            if let runtime = try? await runtime(for: stored, freshEvents: BlankWorkspaces.firstEvents) { runtimes.retain(runtime) }
             logger.info("workspace created", metadata: ["workspace.key": "\(stored.key)", "blank": "true"])
             return (Self.sleepingSnapshot(stored, configuration: configuration), true)
         }

@@ -67,6 +67,23 @@ final class RuntimeRegistry: Sendable {
         }
     }
 
+    /// Keeps `runtime`, which nothing uses yet, resident for ``retention`` (a workspace just made: its first action
+    /// is likely to follow, and finds it loaded).
+    func retain(_ runtime: WorkspaceRuntime) {
+        let first = table.withLock { table -> Bool in
+            guard var entry = table.entries[runtime.key], entry.runtime === runtime, entry.resident == nil else { return false }
+            defer { table.entries[runtime.key] = entry }
+            let now = ContinuousClock.now
+            entry.resident = runtime
+            entry.unusedSince = now
+            guard entry.queuedAt == nil else { return false }
+            entry.queuedAt = now
+            table.unused.append(runtime.key)
+            return table.unused.count - table.unusedHead == 1
+        }
+        if first { signal.yield() }
+    }
+
     /// Removes `runtime` (its workspace is destroyed); a later load of its key makes a new one.
     func remove(_ runtime: WorkspaceRuntime) {
         table.withLock { table in

@@ -130,6 +130,8 @@ public actor WorkspaceRuntime {
         self.logger = logger
         self.lastActiveWriter = LastActiveWriter(store: store, key: record.key, logger: logger)
         self.stateSnapshot = Mutex((.sleeping, record.lastActiveAt))
+        // Just made with its numbers (a blank's claim): the store holds its last activity as of now.
+        if unusedEventsFrom != nil { lastPersistedActivity = ContinuousClock.now }
         self.eventLog = WorkspaceEventLog(
             seqBound: eventSeqBound, unusedFrom: unusedEventsFrom, replayCapacity: configuration.eventReplayCapacity,
             subscriberCapacity: configuration.subscriberBufferCapacity, store: store, key: record.key, logger: logger)
