@@ -35,7 +35,9 @@ public protocol SandboxBackend: Sendable {
     var parkedSandboxCount: Int { get }
     /// Boots the sandbox of workspace `spec.id` ahead of the workspace's first boot and parks it at once, for that
     /// boot to take (a blank workspace's); `false` when it is not parked (the backend parks none, or not now).
-    func parkAhead(_ spec: SandboxSpec, logger: Logger) async throws -> Bool
+    /// With `listenerPort`, a socket listening on that port of its loopback is kept with it too (see
+    /// ``Sandbox/keepListener(_:)``): the egress proxy's, which the first boot then serves.
+    func parkAhead(_ spec: SandboxSpec, listenerPort: Int?, logger: Logger) async throws -> Bool
 }
 
 extension SandboxBackend {
@@ -45,7 +47,7 @@ extension SandboxBackend {
     public func forgetWorkspace(_ id: String) async {}
     public func shutDown() async {}
     public var parkedSandboxCount: Int { 0 }
-    public func parkAhead(_ spec: SandboxSpec, logger: Logger) async throws -> Bool { false }
+    public func parkAhead(_ spec: SandboxSpec, listenerPort: Int?, logger: Logger) async throws -> Bool { false }
 }
 
 /// One running sandbox: the processes of one awake workspace share it (file system view, PIDs, network).
@@ -74,6 +76,12 @@ public protocol Sandbox: AnyObject, Sendable {
     /// the host's network (unsandboxed). A thread that joins it creates its sockets there: that is how the server
     /// reaches the workspace's loopback and serves it an egress proxy without a helper process inside.
     func openNetworkNamespace() throws -> Int32?
+    /// The listening socket a previous boot kept with the sandbox (``keepListener(_:)``), taken once: the caller owns
+    /// it; `nil` when none was kept.
+    func takeKeptListener() -> Int32?
+    /// Keeps `fd`, a socket listening in the sandbox's network namespace (owned from here on), with the sandbox if it
+    /// is parked, for its next boot (``takeKeptListener()``); it is closed when the sandbox stops.
+    func keepListener(_ fd: Int32)
     /// What the sandbox uses now (CPU time, memory, tasks). Reads kernel files: call it off the cooperative pool
     /// when many are read at once. The default walks the process tree under the first of ``hostPIDs``.
     func resourceUsage() -> SandboxResourceUsage
@@ -81,6 +89,8 @@ public protocol Sandbox: AnyObject, Sendable {
 
 extension Sandbox {
     public func park() async -> Bool { false }
+    public func takeKeptListener() -> Int32? { nil }
+    public func keepListener(_ fd: Int32) { Glibc.close(fd) }
 
     public func resourceUsage() -> SandboxResourceUsage {
         hostPIDs.first.map { SandboxResourceUsage.processTree(root: $0) }

@@ -64,6 +64,9 @@ struct BlankWorkspaceTests {
                 #expect(first.exitCode == 0, "\(first.stderr)")
                 #expect(first.stdout.hasPrefix("0\n/home/agent:"), "root of its own user namespace, nothing in its directories: \(first.stdout)")
                 #expect(backend.parkedSandboxReuses == 1, "the first action took the blank's parked sandbox")
+                // The egress proxy serves it on the socket made with the blank (a refusal: the policy denies all).
+                let proxy = try await manager.run("a", ParkedSandboxTests.askTheProxy)
+                #expect(proxy.stdout.contains("HTTP/1.1 403"), "\(proxy.stdout) \(proxy.stderr)")
 
                 _ = try await manager.create(key: key("b"))
                 let b = try #require(try await manager.store.workspace(key: key("b")))

@@ -45,6 +45,15 @@ struct ParkedSandboxTests {
     /// The sandbox's PID namespace, as its processes see it: the same one after a wake means the parked sandbox.
     static let namespace = "readlink /proc/self/ns/pid"
 
+    /// The inode of the socket listening on 127.0.0.1:3128 (the egress proxy's), from the sandbox's /proc/net/tcp.
+    static let proxySocket = "awk '$2 == \"0100007F:0C38\" && $4 == \"0A\" { print $10 }' /proc/net/tcp"
+
+    /// Asks the egress proxy (127.0.0.1:3128 in the sandbox) for a page; prints its status line.
+    static let askTheProxy = """
+        python3 -c "import socket; s = socket.create_connection(('127.0.0.1', 3128), timeout=5); \
+        s.sendall(b'GET http://blocked.example/ HTTP/1.1\\r\\nHost: blocked.example\\r\\n\\r\\n'); print(s.recv(64).split(b'\\r')[0].decode())"
+        """
+
     @Test func aWakeTakesBackTheSandboxWithNothingLeftOfTheLastBootButTheFiles() async throws {
         try await withTemporaryDirectory { directory in
             try await withParkingManager(directory) { manager, backend in
@@ -85,10 +94,18 @@ struct ParkedSandboxTests {
                 #expect(after.stdout.contains("kept\n"), "the workspace's files stay")
                 #expect(!after.stdout.contains("sleep"), "nothing of the last boot runs: \(after.stdout)")
 
-                // And it parks again, as often as it sleeps.
+                // And it parks again, as often as it sleeps; the egress proxy's listening socket, kept with it across
+                // the sleep, answers the next boot's processes (a refusal: the policy denies all).
                 _ = try await manager.sleep(key: key("p"))
-                let third = try await manager.run("p", Self.namespace)
-                #expect(third.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == namespace && backend.parkedSandboxReuses == 2)
+                let third = try await manager.run("p", "\(Self.namespace); \(Self.askTheProxy)")
+                #expect(third.stdout.hasPrefix(namespace + "\n") && backend.parkedSandboxReuses == 2, "\(third.stdout)")
+                #expect(third.stdout.contains("HTTP/1.1 403"), "\(third.stdout) \(third.stderr)")
+                let listening = try await manager.run("p", Self.proxySocket).stdout
+                #expect(!listening.isEmpty)
+                _ = try await manager.sleep(key: key("p"))
+                let fourth = try await manager.run("p", Self.askTheProxy)
+                #expect(fourth.stdout.contains("HTTP/1.1 403") && backend.parkedSandboxReuses == 3, "\(fourth.stdout) \(fourth.stderr)")
+                #expect(try await manager.run("p", Self.proxySocket).stdout == listening, "the very socket of the last boot")
             }
         }
     }

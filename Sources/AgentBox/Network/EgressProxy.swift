@@ -51,6 +51,16 @@ final class EgressProxy: Sendable {
         guard socket >= 0 else {
             throw AgentBoxError(.internalError, "cannot listen for the egress proxy in the workspace: \(String(cString: strerror(-socket)))")
         }
+        return try await start(
+            listening: socket, rules: rules, addresses: addresses, metrics: metrics, gateway: gateway, door: door, onDenied: onDenied)
+    }
+
+    /// Starts the proxy on `socket`, already listening on ``port`` in the workspace's network namespace (owned from
+    /// here on: closed when it fails): the socket the workspace's last boot kept with its parked sandbox.
+    static func start(
+        listening socket: Int32, rules: EgressRules, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil,
+        door: TrafficDoor, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
+    ) async throws -> EgressProxy {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 128)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
@@ -83,6 +93,23 @@ final class EgressProxy: Sendable {
             if channel.isActive { _ = Glibc.shutdown(socket, Int32(SHUT_RDWR)) }
         }.get()
         try? await channel.close()
+    }
+
+    /// Stops accepting and returns a new descriptor of the listening socket, still listening (the caller owns it), for
+    /// the next boot of the same sandbox (parked meanwhile: nothing in its namespace connects); `nil` when it cannot
+    /// be had (then the proxy is stopped as ``stop()`` does).
+    func stopKeepingSocket() async -> Int32? {
+        let (channel, socket) = (self.channel, self.socket)
+        let copy = try? await channel.eventLoop.submit { () -> Int32 in
+            // On the loop that closes the channel: while it is active, the descriptor is still the channel's.
+            channel.isActive ? fcntl(socket, F_DUPFD_CLOEXEC, 0) : -1
+        }.get()
+        guard let copy, copy >= 0 else {
+            await stop()
+            return nil
+        }
+        try? await channel.close()
+        return copy
     }
 }
 

@@ -32,30 +32,55 @@ extension WorkspaceRuntime {
 
     /// Starts the workspace's egress proxy in its network namespace, enforcing `network.egress`.
     func startEgressProxy(_ sandbox: any Sandbox) async throws {
-        guard let namespace = try sandbox.openNetworkNamespace() else { return }
-        defer { close(namespace) }
-        let rules = try EgressRules(config.network?.egress ?? .deny)
+        // The socket its last boot kept with the sandbox (parked since), else a new one in its namespace.
+        let kept = sandbox.takeKeptListener()
+        var namespace: Int32?
+        if kept == nil {
+            guard let opened = try sandbox.openNetworkNamespace() else { return }
+            namespace = opened
+        }
+        defer { namespace.map { _ = close($0) } }
+        let rules: EgressRules
+        do { rules = try EgressRules(config.network?.egress ?? .deny) } catch {
+            kept.map { _ = close($0) }
+            throw error
+        }
         // Refusals are published by one task owned by the network state, through a bounded queue.
         let onDenied = networkState.openDeniedChannel { [weak self] denied in await self?.publish(.egressDenied(denied)) }
+        let door = traffic.door(in: metrics.egressBytesIn, out: metrics.egressBytesOut)
         do {
-            networkState.proxyStarted(
-                try await EgressProxy.start(
-                    namespace: namespace, rules: rules, addresses: egressAddresses, metrics: metrics, gateway: configuration.llmGateway,
-                    door: traffic.door(in: metrics.egressBytesIn, out: metrics.egressBytesOut), onDenied: onDenied))
+            if let kept {
+                networkState.proxyStarted(
+                    try await EgressProxy.start(
+                        listening: kept, rules: rules, addresses: egressAddresses, metrics: metrics, gateway: configuration.llmGateway,
+                        door: door, onDenied: onDenied))
+            } else if let namespace {
+                networkState.proxyStarted(
+                    try await EgressProxy.start(
+                        namespace: namespace, rules: rules, addresses: egressAddresses, metrics: metrics, gateway: configuration.llmGateway,
+                        door: door, onDenied: onDenied))
+            }
         } catch {
             await networkState.closeDeniedChannel()?.value
             throw error
         }
     }
 
-    /// Shuts the awake workspace's network down: the foothold, then the egress proxy, then the publisher of its
-    /// refusals once it has published what is queued.
-    func shutDownNetwork() async {
+    /// Shuts the awake workspace's network down: the foothold, then the egress proxy (its listening socket kept with
+    /// `sandbox` when given), then the publisher of its refusals once it has published what is queued.
+    func shutDownNetwork(keepingListenerIn sandbox: (any Sandbox)? = nil) async {
         if let task = networkState.foothold {
             networkState.foothold = nil
             if let network = try? await task.value { await network.shutdown() }
         }
-        await networkState.takeProxy()?.stop()
+        if let proxy = networkState.takeProxy() {
+            // A sleep keeps the listening socket with a sandbox that may park, for its next boot.
+            if let sandbox {
+                if let socket = await proxy.stopKeepingSocket() { sandbox.keepListener(socket) }
+            } else {
+                await proxy.stop()
+            }
+        }
         await networkState.closeDeniedChannel()?.value
     }
 

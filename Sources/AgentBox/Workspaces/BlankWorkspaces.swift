@@ -273,7 +273,7 @@ extension WorkspaceManager {
         // Not parked (the backend parks none, or could not now): the workspace made of the blank boots as a new one
         // would, on storage made ahead.
         do {
-            _ = try await backend.parkAhead(spec, logger: sandboxLogger)
+            _ = try await backend.parkAhead(spec, listenerPort: EgressProxy.port, logger: sandboxLogger)
         } catch {
             logger.warning("could not park a blank workspace's sandbox ahead", metadata: ["blank": "\(blank.id)", "error": "\(error)"])
         }

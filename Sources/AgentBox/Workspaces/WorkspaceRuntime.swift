@@ -433,7 +433,7 @@ public actor WorkspaceRuntime {
         await withTaskGroup(of: Void.self) { group in
             for hook in hooks { group.addTask { await hook() } }
         }
-        await shutDownNetwork()
+        await shutDownNetwork(keepingListenerIn: reason == .sleep ? sandbox : nil)
         if let sandbox {
             // A sleep parks the sandbox where the backend can (its next wake then only starts processes); else, and
             // for every other reason, it is stopped.

@@ -213,11 +213,16 @@ public struct BubblewrapBackend: SandboxBackend {
     /// for boots under way) and parks it at once, for the workspace's first boot to take (as the most recently parked:
     /// the least recently parked one goes when they are full); `false` when it is not parked (the backend parks none,
     /// keeps no pre-started sandboxes, or it could not be parked).
-    public func parkAhead(_ spec: SandboxSpec, logger: Logger) async throws -> Bool {
+    public func parkAhead(_ spec: SandboxSpec, listenerPort: Int?, logger: Logger) async throws -> Bool {
         guard parked.accepts, let pool, switchesUser, spec.ids != nil, spec.storageIDs != nil, spec.storageIDs != spec.ids, cgroups != nil,
             let prestarted = try await pool.makeSandbox()
         else { return false }
         let sandbox = try await start(spec, logger: logger, prestarted: prestarted)
+        if let listenerPort, let namespace = try? sandbox.openNetworkNamespace() {
+            let socket = ab_listen_in_network_namespace(namespace, Int32(listenerPort))
+            close(namespace)
+            if socket >= 0 { sandbox.keepListener(socket) }
+        }
         if await sandbox.park() { return true }
         await sandbox.stop()
         return false
@@ -259,7 +264,8 @@ public struct BubblewrapBackend: SandboxBackend {
                     logger.debug("sandbox started", metadata: ["parked": "true", "launch.ms": "\((clock.now - began).milliseconds)"])
                     return LinuxSandbox(
                         supervisor: entry.supervisor, cgroups: entry.cgroups, runsAsRoot: true,
-                        parking: .init(sandboxes: parked, workspace: spec.id, fingerprint: fingerprint, limits: spec.limits, logger: logger))
+                        parking: .init(sandboxes: parked, workspace: spec.id, fingerprint: fingerprint, limits: spec.limits, logger: logger),
+                        listener: entry.listener)
                 } catch {
                     logger.warning("a parked sandbox could not take its workspace's limits: it is stopped", metadata: ["error": "\(error)"])
                     await entry.stop()
@@ -466,10 +472,14 @@ final class LinuxSandbox: Sandbox {
         let logger: Logger
     }
 
-    init(supervisor: Supervisor, cgroups: SandboxCgroups?, runsAsRoot: Bool, parking: Parking? = nil) {
+    /// The egress proxy's listening socket, kept from the last boot (a parked sandbox's) or for the next one.
+    private let listener: KeptSocket
+
+    init(supervisor: Supervisor, cgroups: SandboxCgroups?, runsAsRoot: Bool, parking: Parking? = nil, listener: KeptSocket = KeptSocket()) {
         self.supervisor = supervisor
         self.cgroups = cgroups
         self.parking = parking
+        self.listener = listener
         baseEnvironment =
             runsAsRoot ? SandboxRoot.baseEnvironment(home: "/root", user: "root") : SandboxRoot.baseEnvironment(home: SandboxRoot.home)
     }
@@ -479,7 +489,9 @@ final class LinuxSandbox: Sandbox {
         switch await supervisor.park() {
         case .parked:
             parked.raise("parked")
-            let entry = ParkedSandboxes.Entry(supervisor: supervisor, cgroups: cgroups, fingerprint: parking.fingerprint, limits: parking.limits)
+            let entry = ParkedSandboxes.Entry(
+                supervisor: supervisor, cgroups: cgroups, fingerprint: parking.fingerprint, limits: parking.limits,
+                listener: KeptSocket(listener.take()))
             // Parking closed meanwhile (the server is stopping): the caller stops it now.
             return parking.sandboxes.put(parking.workspace, entry)
         case .refused(let reason):
@@ -491,6 +503,13 @@ final class LinuxSandbox: Sandbox {
     }
 
     var hostPIDs: [Int32] { [supervisor.launcherPID] }
+
+    func takeKeptListener() -> Int32? { listener.take() }
+
+    /// Kept only by a sandbox that may park; else closed at once.
+    func keepListener(_ fd: Int32) {
+        if parking != nil { listener.keep(fd) } else { Glibc.close(fd) }
+    }
 
     /// The namespace of the sandbox's init, bwrap's child (bwrap itself stays in the host's namespaces).
     func openNetworkNamespace() throws -> Int32? {
@@ -519,6 +538,7 @@ final class LinuxSandbox: Sandbox {
     }
 
     func stop() async {
+        listener.close()
         await supervisor.stop()
         await cgroups?.remove()
     }

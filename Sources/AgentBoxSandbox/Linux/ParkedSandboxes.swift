@@ -57,16 +57,20 @@ public final class ParkedSandboxes: Sendable {
         let fingerprint: Fingerprint
         /// The limits its cgroups have.
         let limits: SandboxLimits
+        /// The egress proxy's listening socket of its last boot, for the next one.
+        let listener: KeptSocket
 
-        init(supervisor: Supervisor, cgroups: SandboxCgroups, fingerprint: Fingerprint, limits: SandboxLimits) {
+        init(supervisor: Supervisor, cgroups: SandboxCgroups, fingerprint: Fingerprint, limits: SandboxLimits, listener: KeptSocket = KeptSocket()) {
             self.supervisor = supervisor
             self.cgroups = cgroups
             self.fingerprint = fingerprint
             self.limits = limits
+            self.listener = listener
         }
 
         /// Ends it for good: its init kills nothing (nothing runs) and exits; its cgroups go.
         func stop() async {
+            listener.close()
             await supervisor.stop()
             await cgroups.remove()
         }
