@@ -59,11 +59,18 @@ struct BlankWorkspaceTests {
                 #expect(created && made.state == .sleeping)
                 let a = try #require(try await manager.store.workspace(key: key("a")))
                 #expect(blanks.contains { $0.id == a.id && $0.sandboxNumber == a.sandboxNumber }, "a blank became the workspace")
+                #expect(manager.loadedRuntimes.resident == 1, "kept loaded for its first action")
+                #expect(try await manager.store.eventSequenceBound(key: key("a")) == BlankWorkspaces.firstEvents, "its first event numbers reserved")
 
+                let events = try await manager.events(key: key("a"))
                 let first = try await manager.run("a", "id -u; ls -A /workspace /home/agent | tr '\\n' ' '; echo secret > /workspace/f")
                 #expect(first.exitCode == 0, "\(first.stderr)")
                 #expect(first.stdout.hasPrefix("0\n/home/agent:"), "root of its own user namespace, nothing in its directories: \(first.stdout)")
                 #expect(backend.parkedSandboxReuses == 1, "the first action took the blank's parked sandbox")
+                var iterator = events.makeAsyncIterator()
+                let booted = await iterator.next()
+                #expect(booted?.seq == 1 && booted?.event.name == "vmBooted", "its events are numbered from 1: \(String(describing: booted))")
+                #expect(try await manager.store.eventSequenceBound(key: key("a")) == BlankWorkspaces.firstEvents, "its boot reserved no more")
                 // The egress proxy serves it on the socket made with the blank (a refusal: the policy denies all).
                 let proxy = try await manager.run("a", ParkedSandboxTests.askTheProxy)
                 #expect(proxy.stdout.contains("HTTP/1.1 403"), "\(proxy.stdout) \(proxy.stderr)")

@@ -182,7 +182,7 @@ extension WorkspaceManager {
     }
 
     /// Makes workspace `record` of a blank, when one is ready and `config` fits it; `nil` otherwise (the caller makes
-    /// the workspace itself). Runs inside ``whileCreating(_:_:)`` for the key.
+    /// the workspace itself). When the key exists, answers it as ``create(key:config:)`` does.
     func createFromBlank(_ record: WorkspaceRecord, config: WorkspaceConfig) async throws -> (workspace: Workspace, created: Bool)? {
         guard let blanks, BlankWorkspaces.fits(config) else { return nil }
         let limit = diskLimitBytes(config.limits)

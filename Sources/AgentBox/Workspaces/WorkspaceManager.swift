@@ -180,16 +180,20 @@ public final class WorkspaceManager: Sendable {
         }
         let config = try validated(config)
         try await claimLocally(key)
+        let now = Date()
+        let record = WorkspaceRecord(
+            id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
+        // Of a blank when one fits and the key is not loaded (so most likely new): the claim itself answers a key that
+        // exists, in the one store transaction. It needs no `whileCreating`: the workspace's storage is complete when
+        // its record appears. A creation of the key under way (a fork, an image) is waited for, as loads do.
+        if let blanks, blanks.capacity > 0, BlankWorkspaces.fits(config), runtimes.runtime(key) == nil {
+            await waitForPendingCreation(of: key)
+            if let made = try await createFromBlank(record, config: config) { return made }
+        }
         if let existing = try await store.workspace(key: key) {
             return (try await updateLimits(of: existing, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
         }
         if let image = config.image { _ = try await imageRecord(image) }
-        let now = Date()
-        let record = WorkspaceRecord(
-            id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
-        if let blanks, blanks.capacity > 0, BlankWorkspaces.fits(config), let made = try await whileCreating(key, { try await self.createFromBlank(record, config: config) }) {
-            return made
-        }
         guard let pool = diskPool else {
             let (stored, created) = try await store.createWorkspace(record)
             guard created else { return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false) }
