@@ -91,6 +91,24 @@ int ab_listen_in_network_namespace(int namespace_fd, int port) {
     return request.result;
 }
 
+int ab_drop_queued_connections(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+    int dropped = 0;
+    for (;;) {
+        int connection = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (connection < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return dropped;
+            return -1;
+        }
+        struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+        (void)setsockopt(connection, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        close(connection);
+        dropped++;
+    }
+}
+
 int ab_start_writeback(int fd, long long offset, long long length) {
     return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
 }

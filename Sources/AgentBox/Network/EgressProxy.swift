@@ -56,7 +56,8 @@ final class EgressProxy: Sendable {
     }
 
     /// Starts the proxy on `socket`, already listening on ``port`` in the workspace's network namespace (owned from
-    /// here on: closed when it fails): the socket the workspace's last boot kept with its parked sandbox.
+    /// here on: closed when it fails): the socket the workspace's last boot kept with its parked sandbox, whose queued
+    /// connections the caller dropped (``dropQueuedConnections(_:)``).
     static func start(
         listening socket: Int32, rules: EgressRules, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil,
         door: TrafficDoor, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
@@ -93,6 +94,15 @@ final class EgressProxy: Sendable {
             if channel.isActive { _ = Glibc.shutdown(socket, Int32(SHUT_RDWR)) }
         }.get()
         try? await channel.close()
+    }
+
+    /// Closes (resets) every connection queued on the listening `socket` and not accepted yet, without reading it. A
+    /// socket kept across a sleep is still listening between the proxy's stop and the park, which kills the
+    /// workspace's processes: a connection made then is queued, with what it sent, and must not be served by the next
+    /// boot. Returns how many were dropped (0 when it failed).
+    @discardableResult
+    static func dropQueuedConnections(_ socket: Int32) -> Int {
+        max(0, Int(ab_drop_queued_connections(socket)))
     }
 
     /// Stops accepting and returns a new descriptor of the listening socket, still listening (the caller owns it), for

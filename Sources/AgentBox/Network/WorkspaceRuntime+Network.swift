@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AgentBoxSandbox
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -50,6 +51,9 @@ extension WorkspaceRuntime {
         let door = traffic.door(in: metrics.egressBytesIn, out: metrics.egressBytesOut)
         do {
             if let kept {
+                // What a process of the last boot sent between the proxy's stop and the park is not served now.
+                let dropped = EgressProxy.dropQueuedConnections(kept)
+                if dropped > 0 { logger.debug("dropped connections queued on the egress proxy while asleep", metadata: ["count": "\(dropped)"]) }
                 networkState.proxyStarted(
                     try await EgressProxy.start(
                         listening: kept, rules: rules, addresses: egressAddresses, metrics: metrics, gateway: configuration.llmGateway,

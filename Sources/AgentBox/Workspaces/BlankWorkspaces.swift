@@ -38,6 +38,8 @@ final class BlankWorkspaces: Sendable {
 
     /// How long the refill waits after the last blank used before it makes blanks again.
     static let refillPause: Duration = .milliseconds(50)
+    /// The longest the refill waits for creates to pause.
+    static let longestRefillWait: Duration = .seconds(1)
     /// The event numbers a workspace made of a blank is given with its claim (its first boot then writes none).
     static let firstEvents: Int64 = 1024
 
@@ -170,9 +172,11 @@ extension WorkspaceManager {
             }
             guard await uses.next() != nil else { return }
             // The refill waits until creates pause: what follows a create (its first actions, on the blank's parked
-            // sandbox) then runs without a blank being made beside it, on the same cores.
+            // sandbox) then runs without a blank being made beside it, on the same cores. Not longer than a second,
+            // and not at all once none is left: creates that keep coming get blanks too.
             var seen = blanks.useCount
-            while true {
+            let waitingSince = ContinuousClock.now
+            while blanks.readyCount > 0, ContinuousClock.now - waitingSince < BlankWorkspaces.longestRefillWait {
                 do { try await Task.sleep(for: BlankWorkspaces.refillPause) } catch { return }
                 let now = blanks.useCount
                 if now == seen { break }
@@ -182,7 +186,8 @@ extension WorkspaceManager {
     }
 
     /// Makes workspace `record` of a blank, when one is ready and `config` fits it; `nil` otherwise (the caller makes
-    /// the workspace itself). When the key exists, answers it as ``create(key:config:)`` does.
+    /// the workspace itself). When the key exists, answers it as ``create(key:config:)`` does. Runs inside
+    /// ``whileCreating(_:_:)`` for the key.
     func createFromBlank(_ record: WorkspaceRecord, config: WorkspaceConfig) async throws -> (workspace: Workspace, created: Bool)? {
         guard let blanks, BlankWorkspaces.fits(config) else { return nil }
         let limit = diskLimitBytes(config.limits)
@@ -194,18 +199,25 @@ extension WorkspaceManager {
                 if differs { try await setBlankLimit(blank, limit) }
                 claimed = try await store.claimBlankWorkspace(blank.id, as: record, eventSequenceBound: BlankWorkspaces.firstEvents)
             } catch {
-                if differs { try? await setBlankLimit(blank, diskLimitBytes(nil)) }
-                blanks.putBack(blank)
+                // Whether the claim was written is not known (a connection lost after its commit): the blank is not
+                // given out again. The next start finds it among the blanks (its limit set back) or as the workspace.
+                blanks.used()
                 throw error
             }
             guard let (stored, created) = claimed else {
-                // No longer in the store (deleted by hand): its storage and parked sandbox go too.
+                // No longer a blank in the store (deleted by hand): not given out again; its storage is left alone.
                 blanks.used()
-                await deleteBlankWorkspace(blank)
+                logger.warning("a blank workspace was gone from the store", metadata: ["blank": "\(blank.id)"])
                 continue
             }
             guard created else {
-                if differs { try? await setBlankLimit(blank, diskLimitBytes(nil)) }
+                if differs {
+                    do { try await setBlankLimit(blank, diskLimitBytes(nil)) } catch {
+                        // Its limit is not the default any more: not given out again (the next start sets it back).
+                        blanks.used()
+                        return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
+                    }
+                }
                 blanks.putBack(blank)
                 return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
             }
@@ -228,6 +240,7 @@ extension WorkspaceManager {
     /// Reserves a blank in the store and makes it: storage, directories, parked sandbox. Deletes what it made when a
     /// step fails.
     private func makeBlankWorkspace() async throws -> BlankWorkspaceRecord {
+        let started = ContinuousClock.now
         let id = UUID().uuidString.lowercased()
         let number = try await store.createBlankWorkspace(id: id, at: Date())
         let blank = BlankWorkspaceRecord(id: id, sandboxNumber: number, createdAt: Date())
@@ -239,6 +252,7 @@ extension WorkspaceManager {
                 }
             }
             try await prepareBlank(blank)
+            logger.debug("blank workspace made", metadata: ["blank": "\(id)", "made.ms": "\((ContinuousClock.now - started).milliseconds)"])
             return blank
         } catch {
             await deleteBlankWorkspace(blank)

@@ -184,11 +184,12 @@ public final class WorkspaceManager: Sendable {
         let record = WorkspaceRecord(
             id: UUID().uuidString.lowercased(), key: key, config: config, createdAt: now, lastActiveAt: now)
         // Of a blank when one fits and the key is not loaded (so most likely new): the claim itself answers a key that
-        // exists, in the one store transaction. It needs no `whileCreating`: the workspace's storage is complete when
-        // its record appears. A creation of the key under way (a fork, an image) is waited for, as loads do.
-        if let blanks, blanks.capacity > 0, BlankWorkspaces.fits(config), runtimes.runtime(key) == nil {
-            await waitForPendingCreation(of: key)
-            if let made = try await createFromBlank(record, config: config) { return made }
+        // exists, in the one store transaction. Inside `whileCreating`, so that a destroy or a load of the key waits
+        // for the workspace's runtime, and another creation of the key (a fork, an image) is over before the claim.
+        if let blanks, blanks.capacity > 0, BlankWorkspaces.fits(config), runtimes.runtime(key) == nil,
+            let made = try await whileCreating(key, { try await self.createFromBlank(record, config: config) })
+        {
+            return made
         }
         if let existing = try await store.workspace(key: key) {
             return (try await updateLimits(of: existing, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)

@@ -129,6 +129,9 @@ int ab_join_network_namespace(int fd);
 /* A socket listening on 127.0.0.1:port inside the network namespace fd, made by a short-lived thread that joins
  * it (the calling thread stays where it is). Returns the descriptor (non-blocking), or -errno. */
 int ab_listen_in_network_namespace(int namespace_fd, int port);
+/* Resets and closes every connection queued on the listening socket `fd` and not accepted yet (accept4 with
+   SOCK_CLOEXEC | SOCK_NONBLOCK, SO_LINGER 0, close) after making it non-blocking. Returns how many, or -1 with errno. */
+int ab_drop_queued_connections(int fd);
 /* Starts writing back the dirty pages of [offset, offset+length) of fd, without waiting (sync_file_range). */
 int ab_start_writeback(int fd, long long offset, long long length);
 
