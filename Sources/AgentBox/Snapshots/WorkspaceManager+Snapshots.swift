@@ -306,7 +306,11 @@ extension WorkspaceManager {
 
     /// Returns once no fork of `key` is being created.
     func waitForPendingCreation(of key: WorkspaceKey) async {
-        while let pending = pendingCreations.withLock({ $0[key] }) { await pending.value }
+        // Waited for even by a cancelled request: what it does next must not see the workspace half made. The task
+        // (not a child, so not cancelled with the caller) exists only while a creation of this key is under way.
+        while let pending = pendingCreations.withLock({ $0[key] }) {
+            _ = await Task { await pending.wait() }.value
+        }
     }
 
     // MARK: Helpers

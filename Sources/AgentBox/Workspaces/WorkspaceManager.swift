@@ -25,7 +25,7 @@ public final class WorkspaceManager: Sendable {
     let runtimes: RuntimeRegistry
     private let closed = Mutex(false)
     /// Workspaces whose records exist but whose files are still being put in place (forks); loading one waits.
-    let pendingCreations = Mutex<[WorkspaceKey: Task<Void, Never>]>([:])
+    let pendingCreations = Mutex<[WorkspaceKey: Alarm]>([:])
     /// Preview tokens recently resolved, so that a page's many requests do not each read the store. Bounded;
     /// revoking a token or destroying its workspace removes it here too.
     let previewCache = Mutex<[String: PreviewRecord]>([:])
@@ -246,12 +246,11 @@ public final class WorkspaceManager: Sendable {
     /// Runs `body`, which creates workspace `key`, while requests that load `key` wait for it. When another creation
     /// of `key` is under way, waits for that one and runs `body` after it.
     func whileCreating<T: Sendable>(_ key: WorkspaceKey, _ body: () async throws -> T) async throws -> T {
-        let (gate, open) = AsyncStream<Never>.makeStream()
-        let waiter = Task { for await _ in gate {} }
+        let done = Alarm()
         while true {
             let registered = pendingCreations.withLock { pending -> Bool in
                 guard pending[key] == nil else { return false }
-                pending[key] = waiter
+                pending[key] = done
                 return true
             }
             if registered { break }
@@ -259,7 +258,7 @@ public final class WorkspaceManager: Sendable {
         }
         defer {
             pendingCreations.withLock { _ = $0.removeValue(forKey: key) }
-            open.finish()
+            done.raise("created")
         }
         return try await body()
     }
