@@ -180,7 +180,7 @@ struct AttackEndToEndTests {
             // A workspace's directories: in the disk pool when there is one, else under workspaces/; the blank workspaces
             // made ahead of creates (--blank-workspaces) are there too, owner only as well once made (the create took
             // one, whose replacement is made once creates pause).
-            try await Self.waitForBlankWorkspaces(server, 4)
+            try await Self.waitForBlankWorkspaces(server, ServerProcess.blankWorkspaces)
             let roots = ["pool/workspaces", "workspaces"].flatMap { parent in
                 ((try? FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent(parent).path)) ?? []).map { "\(parent)/\($0)" }
             }

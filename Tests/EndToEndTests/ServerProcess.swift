@@ -84,6 +84,9 @@ final class ServerProcess: Sendable {
 
     var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
+    /// The blank workspaces a test's server keeps, unless its arguments say otherwise.
+    static let blankWorkspaces = 1
+
     /// Starts the server and returns once it listens.
     /// `uidBase` picks the sandboxes' host uids; a restart that must find the workspaces' files readable again passes
     /// the first server's ``uidBase``.
@@ -96,6 +99,9 @@ final class ServerProcess: Sendable {
         let uidBase = uidBase ?? String(100_000_000 + Int.random(in: 0..<15_000) * 262_144)
         var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "info", "--sandbox-uid-base", uidBase]
             + extraArguments
+        // One blank workspace (not the default 4): dozens of servers start at once on CI's two cores, and each blank is
+        // a sandbox booted and parked at start. The first create of each server still takes one.
+        if !extraArguments.contains("--blank-workspaces") { arguments += ["--blank-workspaces", String(blankWorkspaces)] }
         if let token { arguments += ["--token", token] }
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment

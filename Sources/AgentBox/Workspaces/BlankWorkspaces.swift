@@ -164,6 +164,7 @@ extension WorkspaceManager {
                     failures = 0
                 } catch {
                     blanks.releasePlace()
+                    if Task.isCancelled { return }
                     failures += 1
                     logger.warning("could not make a blank workspace", metadata: ["error": "\(error)", "failures": "\(failures)"])
                     do { try await Task.sleep(for: .seconds(1 << min(failures - 1, 6))) } catch { return }
@@ -246,6 +247,7 @@ extension WorkspaceManager {
         let blank = BlankWorkspaceRecord(id: id, sandboxNumber: number, createdAt: Date())
         do {
             if let pool = diskPool {
+                try Task.checkCancellation()
                 let (limit, owner) = (diskLimitBytes(nil), configuration.fileOwner(sandboxNumber: number))
                 try await NIOThreadPool.singleton.runIfActive {
                     try pool.createWorkspace(id: id, group: number, limitBytes: limit, owner: owner)
@@ -255,7 +257,9 @@ extension WorkspaceManager {
             logger.debug("blank workspace made", metadata: ["blank": "\(id)", "made.ms": "\((ContinuousClock.now - started).milliseconds)"])
             return blank
         } catch {
-            await deleteBlankWorkspace(blank)
+            // Cancelled (the server is stopping, and must within seconds): what was made stays for the next start,
+            // which deletes a record without storage and finishes one with it.
+            if !Task.isCancelled { await deleteBlankWorkspace(blank) }
             throw error
         }
     }
@@ -278,6 +282,7 @@ extension WorkspaceManager {
             }
         }
         guard let backend = configuration.sandbox else { return }
+        try Task.checkCancellation()
         let spec = try WorkspaceRuntime.sandboxSpec(
             id: blank.id, directory: directory, sandboxNumber: blank.sandboxNumber,
             limits: WorkspaceLimits().completed(with: configuration.defaultLimits), mounts: [], imageLayers: [],
@@ -304,7 +309,7 @@ extension WorkspaceManager {
         // Those past the capacity and those whose storage is gone go first, so that once one is ready, the store holds
         // no more than the reserve.
         var kept: [BlankWorkspaceRecord] = []
-        for blank in stored {
+        for blank in stored where !Task.isCancelled {
             let intact: Bool
             if let pool = diskPool {
                 intact = pool.holdsWorkspace(id: blank.id)
@@ -321,7 +326,7 @@ extension WorkspaceManager {
                 if done == nil { return }
             }
         }
-        for blank in kept where blanks.reservePlace() {
+        for blank in kept where !Task.isCancelled && blanks.reservePlace() {
             do {
                 let done: Bool? = try await blanks.step {
                     try await self.setBlankLimit(blank, self.diskLimitBytes(nil))
@@ -335,6 +340,8 @@ extension WorkspaceManager {
                 blanks.ready(blank)
             } catch {
                 blanks.releasePlace()
+                // Cancelled: left for the next start, as it is.
+                if Task.isCancelled { return }
                 logger.warning("could not take over a blank workspace: it is deleted", metadata: ["blank": "\(blank.id)", "error": "\(error)"])
                 let _: Bool? = await blanks.step {
                     await self.deleteBlankWorkspace(blank)

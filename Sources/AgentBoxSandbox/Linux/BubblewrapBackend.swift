@@ -217,6 +217,9 @@ public struct BubblewrapBackend: SandboxBackend {
         guard parked.accepts, let pool, switchesUser, spec.ids != nil, spec.storageIDs != nil, spec.storageIDs != spec.ids, cgroups != nil,
             let prestarted = try await pool.makeSandbox()
         else { return false }
+        // Cancelled meanwhile (the server is stopping): not bound (let go, it ends itself).
+        if Task.isCancelled { throw CancellationError() }
+        // Once started it is parked or stopped, whatever happens: nothing checks for cancellation in between.
         let sandbox = try await start(spec, logger: logger, prestarted: prestarted)
         if let listenerPort, let namespace = try? sandbox.openNetworkNamespace() {
             let socket = ab_listen_in_network_namespace(namespace, Int32(listenerPort))
