@@ -73,15 +73,21 @@ final class RuntimeRegistry: Sendable {
         let first = table.withLock { table -> Bool in
             guard var entry = table.entries[runtime.key], entry.runtime === runtime, entry.resident == nil else { return false }
             defer { table.entries[runtime.key] = entry }
-            let now = ContinuousClock.now
             entry.resident = runtime
-            entry.unusedSince = now
-            guard entry.queuedAt == nil else { return false }
-            entry.queuedAt = now
-            table.unused.append(runtime.key)
-            return table.unused.count - table.unusedHead == 1
+            return Self.startRetention(of: &entry, key: runtime.key, in: &table)
         }
         if first { signal.yield() }
+    }
+
+    /// Marks the resident `entry` unused from now and queues it for ``reap()`` unless it is queued already; true when
+    /// it is the only one queued (the reaper is then woken).
+    private static func startRetention(of entry: inout Entry, key: WorkspaceKey, in table: inout Table) -> Bool {
+        let now = ContinuousClock.now
+        entry.unusedSince = now
+        guard entry.queuedAt == nil else { return false }
+        entry.queuedAt = now
+        table.unused.append(key)
+        return table.unused.count - table.unusedHead == 1
     }
 
     /// Removes `runtime` (its workspace is destroyed); a later load of its key makes a new one.
@@ -104,12 +110,7 @@ final class RuntimeRegistry: Sendable {
                 return false
             }
             guard entry.resident != nil, entry.unusedSince == nil else { return false }
-            let now = ContinuousClock.now
-            entry.unusedSince = now
-            guard entry.queuedAt == nil else { return false }
-            entry.queuedAt = now
-            table.unused.append(runtime.key)
-            return table.unused.count - table.unusedHead == 1
+            return Self.startRetention(of: &entry, key: runtime.key, in: &table)
         }
         if first { signal.yield() }
     }
