@@ -372,9 +372,15 @@ public struct AgentInstaller: Sendable {
     /// The version an agent's `--version` prints (`2.1.332 (Claude Code)`, `codex-cli 0.163.0`): its first word
     /// that starts with a digit.
     static func version(of path: String) async -> String? {
-        guard let result = try? await Subprocess.run(.path(FilePath(path)), arguments: ["--version"], output: .string(limit: 64 << 10), error: .discarded)
-        else { return nil }
-        return result.standardOutput.split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(String.init)
+        // A binary just written may not start at once: a process another thread of the server forks at that moment
+        // holds the file open for writing until its exec (ETXTBSY). A few short retries.
+        for attempt in 0..<4 {
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(50 << attempt)) }
+            guard let result = try? await Subprocess.run(.path(FilePath(path)), arguments: ["--version"], output: .string(limit: 64 << 10), error: .discarded)
+            else { continue }
+            return result.standardOutput.split(whereSeparator: \.isWhitespace).first { $0.first?.isNumber == true }.map(String.init)
+        }
+        return nil
     }
 
     static func findOnPath(_ name: String, in searchPath: String) -> String? {
