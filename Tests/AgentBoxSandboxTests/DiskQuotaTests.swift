@@ -153,6 +153,22 @@ struct DiskQuotaTests {
         }
     }
 
+    /// A host that can have a pool but fails to make or open this one (here: a size too small) refuses to start,
+    /// rather than serve every workspace without its disk limit.
+    @Test func aPoolThatFailsOnAHostThatCanHaveOneStopsTheStart() async throws {
+        try await withTemporaryDirectory { directory in
+            do {
+                let manager = try makeManager(directory) { $0.diskPool = .automatic(sizeBytes: 1 << 20) }
+                Issue.record("the manager started, pool: \(manager.diskPool != nil)")
+                await manager.shutdown()
+            } catch let error as AgentBoxError {
+                #expect(error.code == .unavailable && error.message.contains("without their disk limits"), "\(error)")
+                #expect(error.message.contains("at least 256 MiB"), "the reason is given: \(error)")
+            }
+            #expect(!DiskPoolProbe.isMounted(directory))
+        }
+    }
+
     @Test func aRestartedManagerFindsThePoolAgain() async throws {
         try await withTemporaryDirectory { directory in
             var manager = try makePoolManager(directory)

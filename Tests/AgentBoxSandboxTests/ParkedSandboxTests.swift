@@ -195,11 +195,12 @@ struct ParkedSandboxTests {
                 let before = try await manager.run("q", "\(leftover); \(Self.namespace)")
                 #expect(before.exitCode == 0, "\(before.stderr)")
                 let namespace = before.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let stopped = SandboxProcesses(namespace)
                 _ = try await manager.sleep(key: key("q"))
                 #expect(backend.parkedSandboxCount == 0, "not parked")
                 // Stopped, as before parking existed (the kernel ends the processes of a PID namespace whose init died
                 // a moment after it).
-                try await waitUntilGone(namespace)
+                try await waitUntilGone(stopped)
                 let after = try await manager.run("q", "\(Self.namespace); ipcs -m | grep -c 0x || true; readlink /dev/stdout")
                 #expect(!after.stdout.hasPrefix(namespace), "a new sandbox")
                 #expect(after.stdout.contains("\n0\n/proc/self/fd/1"), "with neither: \(after.stdout)")
@@ -214,10 +215,11 @@ struct ParkedSandboxTests {
     /// parked sandboxes.
     @Test func aParkedSandboxGoesWhenItNoLongerFits() async throws {
         try await withTemporaryDirectory { directory in
-            var lastNamespace = ""
+            var last: SandboxProcesses?
             try await withParkingManager(directory, parked: 2) { manager, backend in
                 let first = try await manager.run("r", Self.namespace)
                 let namespace = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let stale = SandboxProcesses(namespace)
                 _ = try await manager.sleep(key: key("r"))
                 #expect(backend.parkedSandboxCount == 1)
                 // New limits while asleep: the parked sandbox is used, with them (its cgroup's, read on the host).
@@ -237,39 +239,38 @@ struct ParkedSandboxTests {
                 try await Self.waitForThePool(backend)
                 let replaced = try await manager.run("r", Self.namespace)
                 #expect(replaced.exitCode == 0 && !replaced.stdout.hasPrefix(namespace), "\(replaced.stdout) \(replaced.stderr)")
-                try await waitUntilGone(namespace)  // the stale one is stopped off the boot's path
+                try await waitUntilGone(stale)  // the stale one is stopped off the boot's path
 
                 // Capacity 2: the third parked sandbox pushes out the first.
-                var namespaces: [String] = []
+                var sandboxes: [SandboxProcesses] = []
                 for name in ["s1", "s2", "s3"] {
                     try await Self.waitForThePool(backend)
-                    namespaces.append(try await manager.run(name, Self.namespace).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+                    sandboxes.append(SandboxProcesses(try await manager.run(name, Self.namespace).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
                     _ = try await manager.sleep(key: key(name))
                 }
                 #expect(backend.parkedSandboxCount == 2)
-                try await waitUntilGone(namespaces[0])
-                #expect(!hostProcesses(inPIDNamespace: namespaces[1]).isEmpty && !hostProcesses(inPIDNamespace: namespaces[2]).isEmpty)
+                try await waitUntilGone(sandboxes[0])
+                #expect(!sandboxes[1].alive.isEmpty && !sandboxes[2].alive.isEmpty)
 
                 // Destroyed while parked: stopped before destroy returns (its init gone; the kernel ends the rest of its
                 // PID namespace a moment later).
                 try await manager.destroy(key: key("s2"))
                 #expect(backend.parkedSandboxCount == 1)
-                try await waitUntilGone(namespaces[1])
-                lastNamespace = namespaces[2]
+                try await waitUntilGone(sandboxes[1])
+                last = sandboxes[2]
             }
             // The server's stop ended the parked sandboxes.
-            #expect(!lastNamespace.isEmpty)
-            try await waitUntilGone(lastNamespace)
+            try await waitUntilGone(try #require(last))
         }
     }
 
-    /// Waits (by deadline) until no process of the PID namespace is left: a sandbox pushed out is stopped off the
+    /// Waits (by deadline) until none of the processes `sandbox` had is left: a sandbox pushed out is stopped off the
     /// parking sleep's path.
-    func waitUntilGone(_ namespace: String) async throws {
+    func waitUntilGone(_ sandbox: SandboxProcesses) async throws {
         let deadline = ContinuousClock.now + .seconds(15)
-        while !hostProcesses(inPIDNamespace: namespace).isEmpty {
+        while !sandbox.alive.isEmpty {
             guard ContinuousClock.now < deadline else {
-                Issue.record("\(namespace) still has processes after 15 s")
+                Issue.record("\(sandbox.namespace) still has processes after 15 s: \(sandbox.alive)")
                 return
             }
             try await Task.sleep(for: .milliseconds(20))

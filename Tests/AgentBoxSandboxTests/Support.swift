@@ -101,6 +101,24 @@ func replaceSystemUpperDirectory(of workspace: URL) throws {
     chmod(upper.path, 0o755)
 }
 
+/// The processes a sandbox has now, named by its PID namespace (as `readlink /proc/self/ns/pid` shows it inside), to
+/// check later whether they are gone. The pids are taken now because the kernel gives a freed namespace's number to
+/// the next namespace made (another sandbox, say one the pool starts): later, the name alone may match another sandbox.
+struct SandboxProcesses: Sendable {
+    let namespace: String
+    let pids: [Int32]
+
+    init(_ namespace: String) {
+        self.namespace = namespace
+        pids = hostProcesses(inPIDNamespace: namespace)
+    }
+
+    /// Those of the processes still alive in the namespace.
+    var alive: [Int32] {
+        pids.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/ns/pid")) == namespace && isAlive($0) }
+    }
+}
+
 /// Host pids of the processes in the PID namespace `namespace` (as `readlink /proc/self/ns/pid` shows it inside).
 func hostProcesses(inPIDNamespace namespace: String) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }

@@ -15,7 +15,7 @@ struct SnapshotEndToEndTests {
             _ = try await client.putWorkspace("full", config: WorkspaceConfig(limits: WorkspaceLimits(diskMb: 64)))
             _ = try await client.putWorkspace("neighbour")
             let full = try await client.exec("full", command: "dd if=/dev/zero of=/workspace/big bs=1M count=100 2>&1; echo rc=$?; sync")
-            #expect(full.stdout.contains("Disk quota exceeded") && !full.stdout.contains("rc=0"), "\(full)")
+            #expect(full.stdout.contains("Disk quota exceeded") && !full.stdout.contains("rc=0"), "\(full)\n\(server.log)")
 
             #expect(try await client.exec("neighbour", command: "echo fine > /workspace/f && cat /workspace/f").stdout == "fine\n")
             #expect(try await client.health().status == "ok")
@@ -26,7 +26,7 @@ struct SnapshotEndToEndTests {
                 #expect(error.status == 409 && error.problem.detail.contains("disk quota"), "\(error)")
             }
             let table = try await client.exec("neighbour", command: "cat /proc/self/mountinfo")
-            #expect(!table.stdout.contains(data.path), "\(table.stdout)")
+            #expect(!table.stdout.contains(data.path), "\(table.stdout)\n\(server.log)")
             #expect(await server.stop() == 0)
         }
     }

@@ -72,9 +72,9 @@ public final class DiskPool: Sendable {
 
     /// Finds the pool of `dataDirectory` or makes it (an image of `sizeBytes`, default ``defaultSize(dataDirectory:)``),
     /// mounts it when it is not, and turns quotas on. Throws `unsupported` with the reason when this host cannot
-    /// have one (not root, no btrfs, no loop devices).
+    /// have one (``hostCannotHaveOne()``); any other error is a failure of a host that can.
     public static func open(dataDirectory: URL, sizeBytes: Int64?, logger: Logger) throws -> DiskPool {
-        guard getuid() == 0 else { throw AgentBoxError(.unsupported, "not running as root (a disk pool is a mount)") }
+        if let reason = hostCannotHaveOne() { throw AgentBoxError(.unsupported, reason) }
         let image = imagePath(dataDirectory: dataDirectory)
         try makeDirectory(dataDirectory.appendingPathComponent("pool").path, mode: 0o711)
         // As the mount table names it: without symlinks.
@@ -82,10 +82,15 @@ public final class DiskPool: Sendable {
         // A pool of AgentBox's own image is AgentBox's to unmount, also when an earlier server (killed) left it mounted.
         let ownsMount = FileManager.default.fileExists(atPath: image.path) || !isBtrfsMountRoot(mountPoint.path)
         if !isBtrfsMountRoot(mountPoint.path) {
+            var made = false
             if !FileManager.default.fileExists(atPath: image.path) {
                 try makeImage(image, sizeBytes: sizeBytes ?? defaultSize(dataDirectory: dataDirectory), logger: logger)
+                made = true
             }
-            try mountImage(image, at: mountPoint.path)
+            do { try mountImage(image, at: mountPoint.path) } catch let error as AgentBoxError where error.code == .unsupported && made {
+                unlink(image.path)  // a kernel without btrfs: no pool here, and none left to refuse the next start over
+                throw error
+            }
             logger.debug("disk pool mounted", metadata: ["image": "\(image.path)"])
         }
         let fd = Glibc.open(mountPoint.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -137,14 +142,26 @@ public final class DiskPool: Sendable {
         }
     }
 
+    /// Why this host cannot have a disk pool at all, or `nil` when it can: not root, no btrfs in the kernel, no loop
+    /// devices, or no `mkfs.btrfs` (a kernel without btrfs shows at the mount: `ENODEV`). Only these let a server go
+    /// on without one (see `WorkspaceManager.open`).
+    static func hostCannotHaveOne() -> String? {
+        guard getuid() == 0 else { return "not running as root (a disk pool is a mount)" }
+        guard FileManager.default.fileExists(atPath: "/dev/loop-control") else { return "no loop devices (/dev/loop-control)" }
+        guard mkfsPath != nil else { return "mkfs.btrfs is not installed (apt-get install btrfs-progs)" }
+        return nil
+    }
+
+    private static var mkfsPath: String? {
+        ["/usr/sbin/mkfs.btrfs", "/sbin/mkfs.btrfs", "/usr/bin/mkfs.btrfs"].first(where: FileManager.default.isExecutableFile)
+    }
+
     private static func makeImage(_ image: URL, sizeBytes: Int64, logger: Logger) throws {
         // mkfs.btrfs wants at least ~114 MiB for its default profiles.
         guard sizeBytes >= 256 << 20 else {
             throw AgentBoxError(.invalidArgument, "the disk pool must be at least 256 MiB, not \(sizeBytes >> 20) MiB")
         }
-        guard let mkfs = ["/usr/sbin/mkfs.btrfs", "/sbin/mkfs.btrfs", "/usr/bin/mkfs.btrfs"].first(where: FileManager.default.isExecutableFile) else {
-            throw AgentBoxError(.unsupported, "mkfs.btrfs is not installed (apt-get install btrfs-progs)")
-        }
+        guard let mkfs = mkfsPath else { throw AgentBoxError(.unsupported, "mkfs.btrfs is not installed (apt-get install btrfs-progs)") }
         let partial = image.path + ".partial"
         unlink(partial)
         let fd = Glibc.open(partial, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -167,7 +184,7 @@ public final class DiskPool: Sendable {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             unlink(partial)
-            throw AgentBoxError(.unsupported, "mkfs.btrfs failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw AgentBoxError(.internalError, "mkfs.btrfs failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         guard rename(partial, image.path) == 0 else { throw failure("rename \(partial)") }
         logger.info("disk pool created", metadata: ["image": "\(image.path)", "size.mib": "\(sizeBytes >> 20)"])
@@ -212,6 +229,7 @@ public final class DiskPool: Sendable {
         // The device detaches itself when this descriptor closes, unless the mount holds it by then.
         defer { close(loop) }
         guard mount("/dev/loop\(number)", mountPoint, "btrfs", flags, nil) == 0 else {
+            if errno == ENODEV { throw AgentBoxError(.unsupported, "the kernel has no btrfs") }
             throw failure("mount the disk pool /dev/loop\(number) at \(mountPoint) (is btrfs in this kernel?)")
         }
     }

@@ -142,6 +142,15 @@ public final class WorkspaceManager: Sendable {
                         "the disk pool of \(configuration.dataDirectory.path) exists but cannot be opened (\(reason)); refusing to start without the workspaces' files",
                         underlyingError: error)
                 }
+                // And only when this host cannot have one (not root, no btrfs, no loop devices, no mkfs.btrfs): a host
+                // that can but failed this time would otherwise serve every workspace without a disk limit, with
+                // nothing but a log line to say so.
+                guard (error as? AgentBoxError)?.code == .unsupported else {
+                    throw AgentBoxError(
+                        .unavailable,
+                        "cannot open the disk pool of \(configuration.dataDirectory.path) (\(reason)); refusing to serve workspaces without their disk limits (--disk-pool none serves them without)",
+                        underlyingError: error)
+                }
                 logger.warning("no disk pool (\(reason)): limits.diskMb is not enforced")
             }
         }
