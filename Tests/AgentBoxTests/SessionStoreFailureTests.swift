@@ -83,4 +83,27 @@ struct SessionStoreFailureTests {
             await manager.shutdown()
         }
     }
+
+    /// A page read right after the call that recorded events has them, also when the store is slow to write them:
+    /// the page waits for what was recorded before it (here the create's `agent_started`).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: mockAgent), "needs agentbox-mock-agent beside the tests"))
+    func aPageReadRightAfterTheCreateHasWhatTheCreateRecorded() async throws {
+        try await withTemporaryDirectory { directory in
+            for folder in ["workspaces", "snapshots"] {
+                try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
+            }
+            let store = WriteFailingStore(try SQLiteStore(path: directory.appendingPathComponent("agentbox.sqlite").path))
+            let (backend, _) = try SandboxKind.unsandboxed.makeBackend(dataDirectory: directory)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let manager = WorkspaceManager(configuration: AgentBoxConfiguration(dataDirectory: directory, sandbox: backend), store: store, logger: logger)
+            _ = try await manager.create(key: key("ws"))
+            store.delay = .milliseconds(300)
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            let page = try await manager.sessionEvents(key: key("ws"), id: session.id)
+            #expect(page.items.contains { $0.type == "agent_started" }, "\(page.items.map(\.type))")
+            store.delay = .zero
+            await manager.shutdown()
+        }
+    }
 }

@@ -9,7 +9,7 @@ import Synchronization
 /// exactly which events reached it.
 final class WriteFailingStore: Store {
     let base: SQLiteStore
-    private let state = Mutex((failing: false, refused: 0))
+    private let state = Mutex((failing: false, refused: 0, delay: Duration.zero))
 
     struct Refused: Error, CustomStringConvertible {
         var description: String { "disk I/O error (injected)" }
@@ -23,14 +23,21 @@ final class WriteFailingStore: Store {
         set { state.withLock { $0.failing = newValue } }
     }
 
+    /// How long each transcript write takes before it reaches the store (a slow disk).
+    var delay: Duration {
+        get { state.withLock { $0.delay } }
+        set { state.withLock { $0.delay = newValue } }
+    }
+
     /// How many transcript writes were refused.
     var refused: Int { state.withLock { $0.refused } }
 
     func appendSessionEvents(_ events: [SessionEventRecord]) async throws {
-        let refuse = state.withLock { state in
+        let (refuse, delay) = state.withLock { state in
             if state.failing { state.refused += 1 }
-            return state.failing
+            return (state.failing, state.delay)
         }
+        if delay > .zero { try await Task.sleep(for: delay) }
         if refuse { throw Refused() }
         try await base.appendSessionEvents(events)
     }

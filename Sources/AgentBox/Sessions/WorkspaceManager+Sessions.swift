@@ -234,9 +234,11 @@ extension WorkspaceManager {
         }
         guard after >= 0 else { throw AgentBoxError(.invalidArgument, "after must not be negative") }
         let session = try await loadSession(key: key, id: id)
-        // Events queued but not yet written are not shown: a page holds only what is durable.
+        // A page holds only what is durable, and everything recorded before the read: events queued then are waited
+        // for (the write under way, not events recorded later), so that a page read right after a call that recorded
+        // events (a create's `agent_started`) has them. A store that refuses them answers with what it holds.
+        _ = await session.transcript.waitUntilDurable(await session.transcript.lastSeq)
         let records = try await store.sessionEvents(of: id, after: after, limit: limit)
-        _ = session
         return (records.compactMap(EncodedSessionEvent.init), records.count == limit ? records.last.map { String($0.seq) } : nil)
     }
 
