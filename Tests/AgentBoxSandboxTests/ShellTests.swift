@@ -31,7 +31,7 @@ struct ShellTests {
             #expect(seen.contains("/dev/pts/"), "tty names a terminal: \(seen)")
             #expect(seen.contains("30 100"), "\(seen)")
 
-            try session.resize(ShellResize(cols: 132, rows: 43))
+            try await session.resize(ShellResize(cols: 132, rows: 43))
             #expect(session.info.cols == 132)
             try session.write(ByteBuffer(string: "stty size; echo MARK$((0+2))\n"))
             (seen, output) = await read(output, until: "MARK2\r\n")

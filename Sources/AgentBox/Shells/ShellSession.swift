@@ -56,10 +56,10 @@ public final class ShellSession: Sendable {
     }
 
     /// Sets the terminal's size; the shell's foreground job gets SIGWINCH.
-    public func resize(_ size: ShellResize) throws {
+    public func resize(_ size: ShellResize) async throws {
         if let problem = size.validationProblem { throw AgentBoxError(.invalidArgument, problem) }
         guard info.status == .running else { throw AgentBoxError(.conflict, "shell \(id) has exited") }
-        do { try terminal.resize(cols: size.cols, rows: size.rows) } catch {
+        do { try await terminal.resize(cols: size.cols, rows: size.rows) } catch {
             throw AgentBoxError(.conflict, "shell \(id): \(error)")
         }
         state.withLock {

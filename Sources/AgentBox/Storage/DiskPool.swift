@@ -152,6 +152,9 @@ public final class DiskPool: Sendable {
         return nil
     }
 
+    /// How many times mkfs.btrfs is run when its check of the mount table fails.
+    static let mkfsAttempts = 8
+
     private static var mkfsPath: String? {
         ["/usr/sbin/mkfs.btrfs", "/sbin/mkfs.btrfs", "/usr/bin/mkfs.btrfs"].first(where: FileManager.default.isExecutableFile)
     }
@@ -172,19 +175,29 @@ public final class DiskPool: Sendable {
             unlink(partial)
             throw failure("size \(partial)")
         }
-        // Once, when the pool is made; never per request.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mkfs)
-        process.arguments = ["-q", "-f", "--nodiscard", "-L", "agentbox-pool", partial]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            unlink(partial)
-            throw AgentBoxError(.internalError, "mkfs.btrfs failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        // Once, when the pool is made; never per request. mkfs.btrfs first checks that the file is not mounted, through
+        // every loop device in the mount table: one detached meanwhile (another server's pool unmounted) fails that
+        // check with ENXIO ("cannot check mount status"). Such a failure is asked again, a few times.
+        var attempt = 1
+        while true {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: mkfs)
+            process.arguments = ["-q", "-f", "--nodiscard", "-L", "agentbox-pool", partial]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            process.waitUntilExit()
+            if process.terminationStatus == 0 { break }
+            guard message.contains("mount status"), attempt < Self.mkfsAttempts else {
+                unlink(partial)
+                throw AgentBoxError(.internalError, "mkfs.btrfs failed: \(message)")
+            }
+            logger.warning("mkfs.btrfs could not check the mount table; trying again", metadata: ["attempt": "\(attempt)", "error": "\(message)"])
+            usleep(UInt32(50_000 * attempt))
+            attempt += 1
         }
         guard rename(partial, image.path) == 0 else { throw failure("rename \(partial)") }
         logger.info("disk pool created", metadata: ["image": "\(image.path)", "size.mib": "\(sizeBytes >> 20)"])

@@ -14,32 +14,27 @@ public final class SandboxTerminal: Sendable {
     /// Read it to its end with `executeThenClose`; it ends when the process and everything holding the terminal
     /// have exited.
     public let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    /// A second descriptor of the master, for resizing while the channel owns the first.
-    private let control: Int32
+    /// The master's descriptor that the channel reads (NIO writes through a duplicate of it). Used to resize, on the
+    /// channel's event loop only, and only while the channel is active: it is closed on that loop, with the channel,
+    /// and its number may then name anything. No descriptor of its own for that: each one counts against the server's
+    /// limit, once per awake workspace's shell.
+    private let master: Int32
 
-    init(pid: Int32, id: UInt64, supervisor: Supervisor, channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, control: Int32) {
+    init(pid: Int32, id: UInt64, supervisor: Supervisor, channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, master: Int32) {
         self.pid = pid
         self.id = id
         self.supervisor = supervisor
         self.channel = channel
-        self.control = control
+        self.master = master
     }
 
     deinit {
-        close(control)
         supervisor.forget(id)
     }
 
     /// Starts `spec` on a new terminal of `cols` × `rows` through `supervisor`.
     static func start(_ spec: SandboxProcessSpec, cols: Int, rows: Int, supervisor: Supervisor) async throws -> SandboxTerminal {
         let started = try await supervisor.spawnTerminal(spec, cols: cols, rows: rows)
-        let control = fcntl(started.master, F_DUPFD_CLOEXEC, 0)
-        guard control >= 0 else {
-            close(started.master)
-            supervisor.killTree(started.id)
-            supervisor.forget(started.id)
-            throw SandboxError.errno("dup")
-        }
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -49,19 +44,23 @@ public final class SandboxTerminal: Sendable {
                     }
                 }
         } catch {
-            close(control)
             supervisor.killTree(started.id)
             supervisor.forget(started.id)
             throw SandboxError(.system, "cannot read the terminal: \(error)")
         }
-        return SandboxTerminal(pid: started.pid, id: started.id, supervisor: supervisor, channel: channel, control: control)
+        // NIO reads the descriptor it was given and writes through a duplicate (`takingOwnershipOfDescriptor(inputOutput:)`).
+        return SandboxTerminal(pid: started.pid, id: started.id, supervisor: supervisor, channel: channel, master: started.master)
     }
 
-    /// Sets the terminal's size; the process's foreground group gets SIGWINCH.
-    public func resize(cols: Int, rows: Int) throws {
-        guard ab_set_window_size(control, UInt16(clamping: cols), UInt16(clamping: rows)) == 0 else {
-            throw SandboxError.errno("resize the terminal")
-        }
+    /// Sets the terminal's size; the process's foreground group gets SIGWINCH. Fails once the terminal is closed.
+    public func resize(cols: Int, rows: Int) async throws {
+        let (channel, master) = (channel.channel, master)
+        let (cols, rows) = (UInt16(clamping: cols), UInt16(clamping: rows))
+        try await channel.eventLoop.submit {
+            // The channel closes the descriptor on this loop: while it is active here, `master` is still the terminal.
+            guard channel.isActive else { throw SandboxError(.system, "the terminal is closed") }
+            guard ab_set_window_size(master, cols, rows) == 0 else { throw SandboxError.errno("resize the terminal") }
+        }.get()
     }
 
     /// Sends `signal` to the process's group.

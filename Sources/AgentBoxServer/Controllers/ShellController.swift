@@ -155,7 +155,7 @@ struct ShellController {
                             guard control.type == .resize, let cols = control.cols, let rows = control.rows else {
                                 throw AgentBoxError(.invalidArgument, "a text frame must be {\"type\":\"resize\",\"cols\":N,\"rows\":N}")
                             }
-                            try session.resize(ShellResize(cols: cols, rows: rows))
+                            try await session.resize(ShellResize(cols: cols, rows: rows))
                         } catch {
                             let reason = (error as? AgentBoxError)?.message ?? "a text frame must be {\"type\":\"resize\",\"cols\":N,\"rows\":N}"
                             let reply = #"{"type":"error","message":"# + String(decoding: try JSONEncoder().encode(reason), as: UTF8.self) + "}"
