@@ -212,14 +212,8 @@ extension WorkspaceManager {
                 continue
             }
             guard created else {
-                if differs {
-                    do { try await setBlankLimit(blank, diskLimitBytes(nil)) } catch {
-                        // Its limit is not the default any more: not given out again (the next start sets it back).
-                        blanks.used()
-                        return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
-                    }
-                }
-                blanks.putBack(blank)
+                // One whose limit could not be set back to the default is not given out again (the next start does it).
+                if differs, (try? await setBlankLimit(blank, diskLimitBytes(nil))) == nil { blanks.used() } else { blanks.putBack(blank) }
                 return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
             }
             blanks.used()
@@ -267,10 +261,7 @@ extension WorkspaceManager {
     /// Puts the blank's directories in place and parks its sandbox, booted once, for the first boot of the workspace
     /// made of it (when the backend parks sandboxes).
     private func prepareBlank(_ blank: BlankWorkspaceRecord) async throws {
-        let record = WorkspaceRecord(
-            id: blank.id, key: WorkspaceKey(rawValue: "blank")!, config: WorkspaceConfig(), createdAt: blank.createdAt,
-            lastActiveAt: blank.createdAt, sandboxNumber: blank.sandboxNumber)
-        let (directory, configuration, logger) = (directory(of: record), configuration, logger)
+        let (directory, configuration, logger) = (directory(ofWorkspace: blank.id), configuration, logger)
         try await NIOThreadPool.singleton.runIfActive {
             try WorkspaceRuntime.prepareDirectories(directory, sandboxNumber: blank.sandboxNumber, configuration: configuration, logger: logger)
             // Owner only, as a boot leaves them, whether or not a sandbox is parked for it now.

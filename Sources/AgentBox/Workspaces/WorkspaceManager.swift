@@ -479,8 +479,13 @@ public final class WorkspaceManager: Sendable {
     /// The host directory of `record`'s files: its subvolume in the pool, or, for a workspace made without one (before
     /// the pool, or with none), its plain directory, which stays one.
     func directory(of record: WorkspaceRecord) -> URL {
-        if let diskPool, diskPool.holdsWorkspace(id: record.id) { return diskPool.workspaceVolume(id: record.id) }
-        return configuration.workspaceDirectory(id: record.id)
+        directory(ofWorkspace: record.id)
+    }
+
+    /// The host directory of the files of the workspace (or blank workspace) with internal id `id`.
+    func directory(ofWorkspace id: String) -> URL {
+        if let diskPool, diskPool.holdsWorkspace(id: id) { return diskPool.workspaceVolume(id: id) }
+        return configuration.workspaceDirectory(id: id)
     }
 
     // MARK: Background work
