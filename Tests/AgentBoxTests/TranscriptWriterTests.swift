@@ -25,6 +25,29 @@ struct TranscriptWriterTests {
         #expect(events.map(\.seq) == [11, 12, 13])
     }
 
+    /// A bounded wait on a store that stalls ends at its limit, or at once when its task is cancelled, with `false`;
+    /// the event is still written once the store answers.
+    @Test func aBoundedWaitEndsWhenTheStoreStallsOrTheReaderGoes() async throws {
+        let store = WriteFailingStore(try SQLiteStore.inMemory())
+        let writer = makeTranscriptWriter(store: store, published: PublishedEvents(checking: store.base))
+        store.delay = .seconds(3)
+        await writer.append(.agent, "agent_message_chunk", "slow")
+        let clock = ContinuousClock()
+        let began = clock.now
+        #expect(await writer.waitUntilDurable(1, atMost: .milliseconds(100)) == false)
+        #expect(clock.now - began < .seconds(2), "it ended at its limit, not with the store's write")
+
+        let waiting = Task { await writer.waitUntilDurable(1, atMost: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(50))
+        let cancelled = clock.now
+        waiting.cancel()
+        #expect(await waiting.value == false)
+        #expect(clock.now - cancelled < .seconds(2), "a cancelled reader stops waiting at once")
+
+        #expect(await writer.waitUntilDurable(1), "the store's write completes")
+        #expect(try await store.base.lastSessionEventSeq(of: "ses_test") == 1)
+    }
+
     @Test func eventsTheStoreRefusesAreNeverPublishedAndAreWrittenWhenItRecovers() async throws {
         let store = WriteFailingStore(try SQLiteStore.inMemory())
         let published = PublishedEvents(checking: store.base)

@@ -34,7 +34,8 @@ actor TranscriptWriter {
     private(set) var durableSeq: Int64
     private var unwritten: [SessionEvent] = []
     private var writing: Task<Void, Never>?
-    private var durableWaiters: [(seq: Int64, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var durableWaiters: [(seq: Int64, continuation: CheckedContinuation<Bool, Never>, id: UInt64)] = []
+    private var nextWaiterID: UInt64 = 0
 
     /// The latest durable events, encoded, which readers take from here (or from the store when they are further
     /// behind): one copy for every reader, so memory does not grow with their number or their slowness.
@@ -92,7 +93,38 @@ actor TranscriptWriter {
     func waitUntilDurable(_ seq: Int64) async -> Bool {
         guard seq > durableSeq else { return true }
         guard failure.reason == nil || writing != nil else { return false }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in durableWaiters.append((seq, continuation)) }
+        let id = nextWaiterID
+        nextWaiterID += 1
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in durableWaiters.append((seq, continuation, id)) }
+    }
+
+    /// ``waitUntilDurable(_:)`` for at most `limit`, and no longer than the caller's task is not cancelled: `false`
+    /// when either ends the wait first (a reader that answers with what is stored rather than wait for a stalled store).
+    func waitUntilDurable(_ seq: Int64, atMost limit: Duration) async -> Bool {
+        guard seq > durableSeq else { return true }
+        guard failure.reason == nil || writing != nil else { return false }
+        let id = nextWaiterID
+        nextWaiterID += 1
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: limit)
+            await self?.giveUp(waiter: id)
+        }
+        defer { timer.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                // Cancelled before it was registered: the handler's give-up may already have run, and found nothing.
+                if Task.isCancelled { return continuation.resume(returning: false) }
+                durableWaiters.append((seq, continuation, id))
+            }
+        } onCancel: {
+            Task { await self.giveUp(waiter: id) }
+        }
+    }
+
+    /// Ends the wait of waiter `id` with `false`, if it still waits.
+    private func giveUp(waiter id: UInt64) {
+        guard let index = durableWaiters.firstIndex(where: { $0.id == id }) else { return }
+        durableWaiters.remove(at: index).continuation.resume(returning: false)
     }
 
     /// Throws `unavailable` while events wait for a store that refuses them, after offering them once more.

@@ -236,8 +236,9 @@ extension WorkspaceManager {
         let session = try await loadSession(key: key, id: id)
         // A page holds only what is durable, and everything recorded before the read: events queued then are waited
         // for (the write under way, not events recorded later), so that a page read right after a call that recorded
-        // events (a create's `agent_started`) has them. A store that refuses them answers with what it holds.
-        _ = await session.transcript.waitUntilDurable(await session.transcript.lastSeq)
+        // events (a create's `agent_started`) has them. A store that refuses them, or stalls past 5 s, answers with
+        // what it holds.
+        _ = await session.transcript.waitUntilDurable(await session.transcript.lastSeq, atMost: .seconds(5))
         let records = try await store.sessionEvents(of: id, after: after, limit: limit)
         return (records.compactMap(EncodedSessionEvent.init), records.count == limit ? records.last.map { String($0.seq) } : nil)
     }

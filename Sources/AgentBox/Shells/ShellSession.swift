@@ -59,12 +59,16 @@ public final class ShellSession: Sendable {
     public func resize(_ size: ShellResize) async throws {
         if let problem = size.validationProblem { throw AgentBoxError(.invalidArgument, problem) }
         guard info.status == .running else { throw AgentBoxError(.conflict, "shell \(id) has exited") }
-        do { try await terminal.resize(cols: size.cols, rows: size.rows) } catch {
+        do {
+            // Recorded as it is set, so that two resizes at once leave the size shown the terminal's.
+            try await terminal.resize(cols: size.cols, rows: size.rows) { [self] in
+                state.withLock {
+                    $0.info.cols = size.cols
+                    $0.info.rows = size.rows
+                }
+            }
+        } catch {
             throw AgentBoxError(.conflict, "shell \(id): \(error)")
-        }
-        state.withLock {
-            $0.info.cols = size.cols
-            $0.info.rows = size.rows
         }
     }
 

@@ -72,23 +72,30 @@ public final class DiskPool: Sendable {
 
     /// Finds the pool of `dataDirectory` or makes it (an image of `sizeBytes`, default ``defaultSize(dataDirectory:)``),
     /// mounts it when it is not, and turns quotas on. Throws `unsupported` with the reason when this host cannot
-    /// have one (``hostCannotHaveOne()``); any other error is a failure of a host that can.
+    /// have one: not root, or, for a pool that must be made, no loop devices or no `mkfs.btrfs`, or a kernel without
+    /// btrfs (`ENODEV` at the mount). Any other error is a failure of a host that can; a pool already mounted (an
+    /// administrator's btrfs, or one left by a killed server) needs neither loop devices nor `mkfs.btrfs`.
     public static func open(dataDirectory: URL, sizeBytes: Int64?, logger: Logger) throws -> DiskPool {
-        if let reason = hostCannotHaveOne() { throw AgentBoxError(.unsupported, reason) }
+        guard getuid() == 0 else { throw AgentBoxError(.unsupported, "not running as root (a disk pool is a mount)") }
         let image = imagePath(dataDirectory: dataDirectory)
         try makeDirectory(dataDirectory.appendingPathComponent("pool").path, mode: 0o711)
         // As the mount table names it: without symlinks.
         let mountPoint = dataDirectory.appendingPathComponent("pool", isDirectory: true).resolvingSymlinksInPath()
         // A pool of AgentBox's own image is AgentBox's to unmount, also when an earlier server (killed) left it mounted.
         let ownsMount = FileManager.default.fileExists(atPath: image.path) || !isBtrfsMountRoot(mountPoint.path)
+        // An image made by this call holds nothing: whatever fails before the pool is handed out removes it, so that no
+        // empty image is left for the next start to refuse to go on without.
+        var made = false
         if !isBtrfsMountRoot(mountPoint.path) {
-            var made = false
             if !FileManager.default.fileExists(atPath: image.path) {
-                try makeImage(image, sizeBytes: sizeBytes ?? defaultSize(dataDirectory: dataDirectory), logger: logger)
+                guard FileManager.default.fileExists(atPath: "/dev/loop-control") else {
+                    throw AgentBoxError(.unsupported, "no loop devices (/dev/loop-control)")
+                }
+                try makeImage(image, sizeBytes: sizeBytes, dataDirectory: dataDirectory, logger: logger)
                 made = true
             }
-            do { try mountImage(image, at: mountPoint.path) } catch let error as AgentBoxError where error.code == .unsupported && made {
-                unlink(image.path)  // a kernel without btrfs: no pool here, and none left to refuse the next start over
+            do { try mountImage(image, at: mountPoint.path) } catch {
+                if made { unlink(image.path) }
                 throw error
             }
             logger.debug("disk pool mounted", metadata: ["image": "\(image.path)"])
@@ -112,6 +119,7 @@ public final class DiskPool: Sendable {
         } catch {
             close(fd)
             if ownsMount { umount2(mountPoint.path, Int32(MNT_DETACH)) }
+            if made { unlink(image.path) }
             throw error
         }
     }
@@ -142,16 +150,6 @@ public final class DiskPool: Sendable {
         }
     }
 
-    /// Why this host cannot have a disk pool at all, or `nil` when it can: not root, no btrfs in the kernel, no loop
-    /// devices, or no `mkfs.btrfs` (a kernel without btrfs shows at the mount: `ENODEV`). Only these let a server go
-    /// on without one (see `WorkspaceManager.open`).
-    static func hostCannotHaveOne() -> String? {
-        guard getuid() == 0 else { return "not running as root (a disk pool is a mount)" }
-        guard FileManager.default.fileExists(atPath: "/dev/loop-control") else { return "no loop devices (/dev/loop-control)" }
-        guard mkfsPath != nil else { return "mkfs.btrfs is not installed (apt-get install btrfs-progs)" }
-        return nil
-    }
-
     /// How many times mkfs.btrfs is run when its check of the mount table fails.
     static let mkfsAttempts = 8
 
@@ -159,9 +157,16 @@ public final class DiskPool: Sendable {
         ["/usr/sbin/mkfs.btrfs", "/sbin/mkfs.btrfs", "/usr/bin/mkfs.btrfs"].first(where: FileManager.default.isExecutableFile)
     }
 
-    private static func makeImage(_ image: URL, sizeBytes: Int64, logger: Logger) throws {
+    /// Makes the image of `sizeBytes`, or by default of ``defaultSize(dataDirectory:)``.
+    private static func makeImage(_ image: URL, sizeBytes asked: Int64?, dataDirectory: URL, logger: Logger) throws {
+        let sizeBytes = asked ?? defaultSize(dataDirectory: dataDirectory)
         // mkfs.btrfs wants at least ~114 MiB for its default profiles.
         guard sizeBytes >= 256 << 20 else {
+            if asked == nil {
+                throw AgentBoxError(
+                    .unavailable,
+                    "the disk of \(dataDirectory.path) is nearly full: half its free space, \(sizeBytes >> 20) MiB, is too little for a disk pool (at least 256 MiB; --disk-pool-size sets it)")
+            }
             throw AgentBoxError(.invalidArgument, "the disk pool must be at least 256 MiB, not \(sizeBytes >> 20) MiB")
         }
         guard let mkfs = mkfsPath else { throw AgentBoxError(.unsupported, "mkfs.btrfs is not installed (apt-get install btrfs-progs)") }

@@ -136,15 +136,18 @@ public final class WorkspaceManager: Sendable {
                 let reason = (error as? AgentBoxError)?.message ?? "\(error)"
                 // A pool that exists holds workspaces' files: serving without it would show them empty and write
                 // new files beside them. Only a server that never had one goes on without.
-                if FileManager.default.fileExists(atPath: DiskPool.imagePath(dataDirectory: configuration.dataDirectory).path) {
+                let poolDirectory = configuration.dataDirectory.appendingPathComponent("pool", isDirectory: true)
+                if FileManager.default.fileExists(atPath: DiskPool.imagePath(dataDirectory: configuration.dataDirectory).path)
+                    || FileManager.default.fileExists(atPath: poolDirectory.appendingPathComponent("workspaces").path)
+                {
                     throw AgentBoxError(
                         .unavailable,
                         "the disk pool of \(configuration.dataDirectory.path) exists but cannot be opened (\(reason)); refusing to start without the workspaces' files",
                         underlyingError: error)
                 }
-                // And only when this host cannot have one (not root, no btrfs, no loop devices, no mkfs.btrfs): a host
-                // that can but failed this time would otherwise serve every workspace without a disk limit, with
-                // nothing but a log line to say so.
+                // And only when this host cannot have one (see `DiskPool.open`: not root, no btrfs, no loop devices, no
+                // mkfs.btrfs): a host that can but failed this time would otherwise serve every workspace without a
+                // disk limit, with nothing but a log line to say so.
                 guard (error as? AgentBoxError)?.code == .unsupported else {
                     throw AgentBoxError(
                         .unavailable,

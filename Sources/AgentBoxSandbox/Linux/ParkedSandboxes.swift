@@ -81,46 +81,36 @@ public final class ParkedSandboxes: Sendable {
     /// How many boots took a parked sandbox.
     let reuses = Atomic<Int>(0)
     private struct State {
-        var byID: [String: Entry] = [:]
-        /// Least recently parked first.
-        var order: [String] = []
+        var parked: RecentlyUsed<String, Entry>
         var closed = false
         /// Stops under way off a caller's path (pushed out, stale), awaited by ``stopAll()``.
         var stopping: [UInt64: Task<Void, Never>] = [:]
         var nextStop: UInt64 = 0
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let logger: Logger
 
     init(capacity: Int, logger: Logger) {
         self.capacity = max(0, capacity)
         self.logger = logger
+        state = Mutex(State(parked: RecentlyUsed(capacity: capacity)))
     }
 
     /// Whether a sandbox may park now.
     var accepts: Bool { capacity > 0 && !state.withLock { $0.closed } }
 
     /// Whether workspace `id` has a parked sandbox (a boot computes its fingerprint only then).
-    func holds(_ id: String) -> Bool { state.withLock { $0.byID[id] != nil } }
+    func holds(_ id: String) -> Bool { state.withLock { $0.parked.contains(id) } }
 
     /// How many are parked.
-    public var count: Int { state.withLock { $0.byID.count } }
+    public var count: Int { state.withLock { $0.parked.count } }
 
     /// Keeps `entry` for workspace `id`; returns `false` when parking is closed (the caller stops it). Those it
     /// replaces or pushes out are stopped in the background.
     func put(_ id: String, _ entry: Entry) -> Bool {
         state.withLock { state in
             guard !state.closed, capacity > 0 else { return false }
-            var dropped: [Entry] = []
-            if let old = state.byID.updateValue(entry, forKey: id) {
-                dropped.append(old)
-                state.order.removeAll { $0 == id }
-            }
-            state.order.append(id)
-            while state.order.count > capacity {
-                if let old = state.byID.removeValue(forKey: state.order.removeFirst()) { dropped.append(old) }
-            }
-            scheduleStop(dropped, in: &state)
+            scheduleStop(state.parked.put(entry, for: id), in: &state)
             return true
         }
     }
@@ -129,8 +119,7 @@ public final class ParkedSandboxes: Sendable {
     /// that does not match or has ended is stopped, off the caller's path.
     func take(_ id: String, matching fingerprint: Fingerprint?) -> Entry? {
         let found = state.withLock { state -> Entry? in
-            guard let entry = state.byID.removeValue(forKey: id) else { return nil }
-            state.order.removeAll { $0 == id }
+            guard let entry = state.parked.remove(id) else { return nil }
             guard let fingerprint, entry.fingerprint == fingerprint, !entry.supervisor.hasEnded else {
                 scheduleStop([entry], in: &state)
                 return nil
@@ -143,10 +132,7 @@ public final class ParkedSandboxes: Sendable {
 
     /// Takes out workspace `id`'s parked sandbox, if any (its files are going, or being replaced).
     func remove(_ id: String) -> Entry? {
-        state.withLock { state in
-            state.order.removeAll { $0 == id }
-            return state.byID.removeValue(forKey: id)
-        }
+        state.withLock { $0.parked.remove(id) }
     }
 
     /// Parks no more, stops every parked sandbox (at once) and waits for the stops still under way (the server is
@@ -154,11 +140,7 @@ public final class ParkedSandboxes: Sendable {
     func stopAll() async {
         let (entries, stopping) = state.withLock { state in
             state.closed = true
-            defer {
-                state.byID.removeAll()
-                state.order.removeAll()
-            }
-            return (Array(state.byID.values), Array(state.stopping.values))
+            return (state.parked.removeAll(), Array(state.stopping.values))
         }
         await withTaskGroup(of: Void.self) { group in
             for entry in entries { group.addTask { await entry.stop() } }

@@ -85,29 +85,19 @@ final class UserNamespace: Sendable {
 /// workspace's from here instead of making one (a process and two id maps, ~0.3 ms). Such a namespace maps ids and
 /// nothing else, holds no process and cannot change, so one is as good as a new one. At most `capacity` descriptors.
 final class StorageNamespaceCache: Sendable {
-    private let capacity: Int
-    /// Keyed by both ranges' first ids; the order is least recently used first.
-    private let entries = Mutex<(namespaces: [UInt64: UserNamespace], order: [UInt64])>(([:], []))
+    /// Keyed by both ranges' first ids.
+    private let entries: Mutex<RecentlyUsed<UInt64, UserNamespace>>
 
     init(capacity: Int) {
-        self.capacity = capacity
+        entries = Mutex(RecentlyUsed(capacity: capacity))
     }
 
     func namespace(mapping storage: WorkspaceIDs, to ids: WorkspaceIDs) throws -> UserNamespace {
         let key = UInt64(storage.start) << 32 | UInt64(ids.start)
-        if let cached = entries.withLock({ entries -> UserNamespace? in
-            guard let found = entries.namespaces[key] else { return nil }
-            entries.order.removeAll { $0 == key }
-            entries.order.append(key)
-            return found
-        }) {
-            return cached
-        }
+        if let cached = entries.withLock({ $0.use(key) }) { return cached }
         let made = try UserNamespace(mapping: storage, to: ids)
-        entries.withLock { entries in
-            if entries.namespaces.updateValue(made, forKey: key) == nil { entries.order.append(key) }
-            while entries.order.count > capacity { entries.namespaces[entries.order.removeFirst()] = nil }
-        }
+        let dropped = entries.withLock { $0.put(made, for: key) }
+        _ = dropped  // closed here, outside the lock
         return made
     }
 }
@@ -130,14 +120,12 @@ final class SystemLayerCache: Sendable {
         deinit { overlays.forEach { close($0) } }
     }
 
-    private let capacity: Int
     /// How many boots used kept overlays.
     let reuses = Atomic<Int>(0)
-    /// Least recently used first.
-    private let entries = Mutex<(byKey: [String: Entry], order: [String])>(([:], []))
+    private let entries: Mutex<RecentlyUsed<String, Entry>>
 
     init(capacity: Int) {
-        self.capacity = capacity
+        entries = Mutex(RecentlyUsed(capacity: capacity))
     }
 
     /// The key of a workspace's system layer: the workspace, the ids its lower layers are mapped to, its image layers.
@@ -149,11 +137,9 @@ final class SystemLayerCache: Sendable {
     /// caller holds the entry while it clones them.
     func entry(for key: String, identity: [UInt64]) -> Entry? {
         let (found, stale) = entries.withLock { entries -> (Entry?, Entry?) in
-            guard let entry = entries.byKey[key] else { return (nil, nil) }
-            entries.order.removeAll { $0 == key }
-            guard entry.identity == identity else { return (nil, entries.byKey.removeValue(forKey: key)) }
-            entries.order.append(key)
-            return (entry, nil)
+            guard let entry = entries.peek(key) else { return (nil, nil) }
+            guard entry.identity == identity else { return (nil, entries.remove(key)) }
+            return (entries.use(key), nil)
         }
         _ = stale  // closed here, outside the lock
         if found != nil { reuses.add(1, ordering: .relaxed) }
@@ -161,41 +147,23 @@ final class SystemLayerCache: Sendable {
     }
 
     func keep(_ key: String, overlays: [Int32], identity: [UInt64]) {
-        var dropped: [Entry] = []
-        entries.withLock { entries in
-            if let old = entries.byKey.updateValue(Entry(overlays: overlays, identity: identity), forKey: key) {
-                dropped.append(old)
-                entries.order.removeAll { $0 == key }
-            }
-            entries.order.append(key)
-            while entries.order.count > capacity, let first = entries.order.first {
-                entries.order.removeFirst()
-                if let old = entries.byKey.removeValue(forKey: first) { dropped.append(old) }
-            }
-        }
+        let dropped = entries.withLock { $0.put(Entry(overlays: overlays, identity: identity), for: key) }
         _ = dropped
     }
 
     func forget(_ key: String) {
-        let dropped = entries.withLock { entries -> Entry? in
-            entries.order.removeAll { $0 == key }
-            return entries.byKey.removeValue(forKey: key)
-        }
+        let dropped = entries.withLock { $0.remove(key) }
         _ = dropped
     }
 
     /// Drops every entry of `workspace` (its files are going, or being replaced).
     func forget(workspace: String) {
         let prefix = workspace + "\u{0}"
-        let dropped = entries.withLock { entries -> [Entry] in
-            let keys = entries.byKey.keys.filter { $0.hasPrefix(prefix) }
-            entries.order.removeAll { keys.contains($0) }
-            return keys.compactMap { entries.byKey.removeValue(forKey: $0) }
-        }
+        let dropped = entries.withLock { $0.removeAll { $0.hasPrefix(prefix) } }
         _ = dropped
     }
 
-    var count: Int { entries.withLock { $0.byKey.count } }
+    var count: Int { entries.withLock { $0.count } }
 }
 
 /// A workspace's system layer: `/usr`, `/etc` and `/var` are overlays whose lower layers are the host's `/usr` (and

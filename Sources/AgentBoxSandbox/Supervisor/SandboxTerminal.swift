@@ -53,13 +53,18 @@ public final class SandboxTerminal: Sendable {
     }
 
     /// Sets the terminal's size; the process's foreground group gets SIGWINCH. Fails once the terminal is closed.
-    public func resize(cols: Int, rows: Int) async throws {
+    /// `applied` runs right after the size is set, in the order the sizes are set (to record it).
+    ///
+    /// The channel closes `master` on its loop, in the same turn that makes it inactive (a hang-up is an `EIO` on
+    /// read, which closes all of it): while it is active there, `master` is still the terminal. That holds as long as
+    /// its input is never closed on its own: this channel must not allow remote half-closure or be closed `.input`.
+    public func resize(cols: Int, rows: Int, applied: @escaping @Sendable () -> Void = {}) async throws {
         let (channel, master) = (channel.channel, master)
         let (cols, rows) = (UInt16(clamping: cols), UInt16(clamping: rows))
         try await channel.eventLoop.submit {
-            // The channel closes the descriptor on this loop: while it is active here, `master` is still the terminal.
             guard channel.isActive else { throw SandboxError(.system, "the terminal is closed") }
             guard ab_set_window_size(master, cols, rows) == 0 else { throw SandboxError.errno("resize the terminal") }
+            applied()
         }.get()
     }
 
