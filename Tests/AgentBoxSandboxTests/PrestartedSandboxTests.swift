@@ -18,13 +18,13 @@ struct PrestartedSandboxTests {
         var said = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = read(sandbox.diagnostics, &buffer, buffer.count)
+            let count = read(sandbox.output, &buffer, buffer.count)
             if count <= 0 { break }
             said += buffer[..<count]
         }
         var status: Int32 = 0
         while waitpid(sandbox.launcherPID, &status, 0) < 0, errno == EINTR {}
-        [sandbox.control, sandbox.replies, sandbox.diagnostics].forEach { close($0) }
+        [sandbox.control, sandbox.output].forEach { close($0) }
         return (String(decoding: said, as: UTF8.self), status)
     }
 
@@ -54,7 +54,7 @@ struct PrestartedSandboxTests {
         var status: Int32 = 0
         while waitpid(sandbox.launcherPID, &status, 0) < 0, errno == EINTR {}
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = read(sandbox.diagnostics, &buffer, buffer.count)
+        let count = read(sandbox.output, &buffer, buffer.count)
         #expect(String(decoding: buffer[..<max(count, 0)], as: UTF8.self).contains("does not end with a field's end"))
         #expect(status != 0)
     }

@@ -10,6 +10,8 @@ import Synchronization
 final class WriteFailingStore: Store {
     let base: SQLiteStore
     private let state = Mutex((failing: false, refused: 0, delay: Duration.zero))
+    /// While held, transcript writes wait (``hold()``, ``release()``).
+    private let gate = Mutex<(held: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
     struct Refused: Error, CustomStringConvertible {
         var description: String { "disk I/O error (injected)" }
@@ -29,6 +31,19 @@ final class WriteFailingStore: Store {
         set { state.withLock { $0.delay = newValue } }
     }
 
+    /// Transcript writes wait from now on, until ``release()``.
+    func hold() { gate.withLock { $0.held = true } }
+
+    /// Lets the transcript writes that wait, and those to come, go on.
+    func release() {
+        let waiting = gate.withLock { gate in
+            gate.held = false
+            defer { gate.waiting.removeAll() }
+            return gate.waiting
+        }
+        waiting.forEach { $0.resume() }
+    }
+
     /// How many transcript writes were refused.
     var refused: Int { state.withLock { $0.refused } }
 
@@ -38,6 +53,13 @@ final class WriteFailingStore: Store {
             return (state.failing, state.delay)
         }
         if delay > .zero { try await Task.sleep(for: delay) }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let held = gate.withLock { gate in
+                if gate.held { gate.waiting.append(continuation) }
+                return gate.held
+            }
+            if !held { continuation.resume() }
+        }
         if refuse { throw Refused() }
         try await base.appendSessionEvents(events)
     }

@@ -127,8 +127,7 @@ extension BubblewrapBackend {
         let supervisor: Supervisor
         do {
             supervisor = try await Supervisor.adopt(
-                control: sandbox.control, launcherPID: sandbox.launcherPID, replies: sandbox.replies,
-                diagnostics: sandbox.diagnostics, logger: logger)
+                control: sandbox.control, launcherPID: sandbox.launcherPID, output: sandbox.output, logger: logger)
         } catch {
             await cgroups.remove()
             throw error

@@ -9,11 +9,15 @@ import Synchronization
 /// socket (with the process's stdio descriptors attached) and reads its replies (started, failed, exited) from a
 /// pipe. Both sandbox backends drive their processes through one of these.
 ///
+/// One pipe carries both what the supervisor replies (its stdout) and what it and bwrap say on their stderr: a line
+/// that parses as a reply is one, any other is a diagnostic. One descriptor of the server's per sandbox, not two: a
+/// server's descriptor limit bounds how many workspaces it keeps awake. The supervisor writes each reply with one
+/// `write` of at most `AB_MAX_REPLY_LINE` bytes, which a pipe never interleaves with another writer's.
+///
 /// Everything that comes out of a sandbox is hostile, the supervisor's own output included (it lives inside the
-/// workspace, with the workspace's uid): replies are split into lines of at most `AB_MAX_REPLY_LINE` bytes in linear
-/// time and parsed strictly, and a reply that is too long or does not parse stops the sandbox. Its diagnostics are
-/// cut into bounded lines and rate-limited before they reach the log. Both pipes are read with backpressure, each on
-/// its own, so that one sandbox's output never holds up another's.
+/// workspace, with the workspace's uid): lines are split in linear time, at most ``maximumLine`` bytes (a longer one
+/// stops the sandbox), and parsed strictly; diagnostics are rate-limited before they reach the log. The pipe is read
+/// with backpressure, on its own, so that one sandbox's output never holds up another's.
 final class Supervisor: Sendable {
     private let control: Int32
     let launcherPID: pid_t
@@ -52,6 +56,9 @@ final class Supervisor: Sendable {
 
     /// The diagnostics kept for an error message.
     static let diagnosticsTail = 2048
+    /// The longest line read from a supervisor: its replies are at most `AB_MAX_REPLY_LINE` bytes, bwrap's messages a
+    /// sentence with a path or two.
+    static let maximumLine = 4096
     /// How long a supervisor gets to exit after the hang-up before it is killed.
     static let stopGrace: Duration = .seconds(10)
 
@@ -70,10 +77,9 @@ final class Supervisor: Sendable {
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sockets) == 0 else {
             throw SandboxError.errno("socketpair")
         }
-        let replies: PipePair, diagnostics: PipePair
+        let output: PipePair
         do {
-            replies = try PipePair()
-            diagnostics = try PipePair()
+            output = try PipePair()
         } catch {
             close(sockets[0])
             close(sockets[1])
@@ -81,41 +87,35 @@ final class Supervisor: Sendable {
         }
         let pid: pid_t
         do {
-            pid = try launch([sockets[1], replies.write, diagnostics.write])
+            pid = try launch([sockets[1], output.write, output.write])
         } catch {
-            [sockets[0], sockets[1], replies.read, replies.write, diagnostics.read, diagnostics.write].forEach { close($0) }
+            [sockets[0], sockets[1], output.read, output.write].forEach { close($0) }
             throw error
         }
-        [sockets[1], replies.write, diagnostics.write].forEach { close($0) }
-        let supervisor = Supervisor(control: sockets[0], launcherPID: pid, replies: replies.read, diagnostics: diagnostics.read, logger: logger)
+        [sockets[1], output.write].forEach { close($0) }
+        let supervisor = Supervisor(control: sockets[0], launcherPID: pid, output: output.read, logger: logger)
         try await supervisor.waitUntilReady()
         return supervisor
     }
 
     /// Takes over a sandbox whose init was started ahead of it (a ``PrestartedSandbox``, its bind message sent): its
-    /// control socket, reply and diagnostics pipes (the server's ends) and its launcher; returns once the init is ready.
-    static func adopt(control: Int32, launcherPID: pid_t, replies: Int32, diagnostics: Int32, logger: Logger) async throws -> Supervisor {
-        let supervisor = Supervisor(control: control, launcherPID: launcherPID, replies: replies, diagnostics: diagnostics, logger: logger)
+    /// control socket, output pipe (the server's ends) and its launcher; returns once the init is ready.
+    static func adopt(control: Int32, launcherPID: pid_t, output: Int32, logger: Logger) async throws -> Supervisor {
+        let supervisor = Supervisor(control: control, launcherPID: launcherPID, output: output, logger: logger)
         try await supervisor.waitUntilReady()
         return supervisor
     }
 
-    private init(control: Int32, launcherPID: pid_t, replies: Int32, diagnostics: Int32, logger: Logger) {
+    private init(control: Int32, launcherPID: pid_t, output: Int32, logger: Logger) {
         self.control = control
         self.launcherPID = launcherPID
         self.logger = logger
         let box = self.box
         let endAlarm = self.endAlarm
         self.ended = Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await Self.readDiagnostics(diagnostics, box: box, logger: logger) }
-                group.addTask {
-                    let compromised = await Self.readReplies(replies, box: box, logger: logger)
-                    if compromised {
-                        Self.hangUp(box: box, control: control)
-                        Self.kill(box: box, launcherPID: launcherPID)
-                    }
-                }
+            if await Self.readOutput(output, box: box, logger: logger) {
+                Self.hangUp(box: box, control: control)
+                Self.kill(box: box, launcherPID: launcherPID)
             }
             box.state.withLock { $0.readersEnded = true }
             _ = await HostSpawn.wait(launcherPID)
@@ -393,55 +393,58 @@ final class Supervisor: Sendable {
 
     // MARK: Replies
 
-    /// Reads the replies until the pipe ends; returns `true` when the supervisor said something it never says
-    /// (compromised): then reading stops and the caller stops the sandbox.
-    private static func readReplies(_ fd: Int32, box: StateBox, logger: Logger) async -> Bool {
-        var splitter = LineSplitter(maximumLength: Int(AB_MAX_REPLY_LINE), overflow: .fail)
+    /// Reads the supervisor's output until the pipe ends: replies are handled, other lines are diagnostics. Returns
+    /// `true` when it wrote a line longer than ``maximumLine`` (compromised): then reading stops and the caller stops
+    /// the sandbox.
+    private static func readOutput(_ fd: Int32, box: StateBox, logger: Logger) async -> Bool {
+        var splitter = LineSplitter(maximumLength: maximumLine, overflow: .fail)
         var errors = LogRateLimiter(limit: 10, per: .seconds(60))
+        var said = LogRateLimiter(limit: 20, per: .seconds(60))
         var compromised = false
         await readChunks(fd) { bytes in
             do {
                 try splitter.feed(bytes) { line in
-                    guard let reply = SupervisorReply(line) else { throw UnexpectedReply(line: printable(line.prefix(80))) }
-                    handle(reply, box: box, logger: logger, errors: &errors)
+                    if line.count <= Int(AB_MAX_REPLY_LINE), let reply = SupervisorReply(line) {
+                        handle(reply, box: box, logger: logger, errors: &errors)
+                    } else {
+                        diagnostic(line, box: box, logger: logger, limiter: &said)
+                    }
                 }
                 return true
             } catch {
-                let detail = (error as? UnexpectedReply)?.line ?? "a line longer than \(AB_MAX_REPLY_LINE) bytes"
-                logger.error("the sandbox's supervisor wrote what it never writes: stopping the sandbox", metadata: ["reply": "\(detail)"])
+                logger.error(
+                    "the sandbox's supervisor wrote what it never writes: stopping the sandbox",
+                    metadata: ["reply": "a line longer than \(maximumLine) bytes"])
                 compromised = true
                 return false
+            }
+        }
+        // What was left without its newline (bwrap's last words, say).
+        if !compromised, splitter.bufferedCount > 0 {
+            var rest = splitter
+            [UInt8(ascii: "\n")].withUnsafeBytes { newline in
+                try? rest.feed(newline) { line in diagnostic(line, box: box, logger: logger, limiter: &said) }
             }
         }
         return compromised
     }
 
-    private struct UnexpectedReply: Error {
-        let line: String
-    }
-
-    /// Logs what bwrap and the supervisor write on their stderr: lines of at most 1 KiB, at most 20 a minute.
-    private static func readDiagnostics(_ fd: Int32, box: StateBox, logger: Logger) async {
-        var splitter = LineSplitter(maximumLength: 1024, overflow: .truncate)
-        var limiter = LogRateLimiter(limit: 20, per: .seconds(60))
-        await readChunks(fd) { bytes in
-            box.state.withLock { state in
-                state.diagnostics.append(contentsOf: bytes.suffix(diagnosticsTail))
-                if state.diagnostics.count > diagnosticsTail { state.diagnostics.removeFirst(state.diagnostics.count - diagnosticsTail) }
-            }
-            try? splitter.feed(bytes) { line in
-                guard !line.isEmpty else { return }
-                switch limiter.decide() {
-                case .log(let dropped):
-                    if dropped > 0 { logger.warning("sandbox diagnostics dropped", metadata: ["lines": "\(dropped)"]) }
-                    logger.warning("sandbox says", metadata: ["output": "\(printable(line[...]))"])
-                case .startDropping:
-                    logger.warning("the sandbox says too much: dropping its diagnostics for a while")
-                case .drop:
-                    break
-                }
-            }
-            return true
+    /// Keeps a line of the supervisor's or bwrap's diagnostics for an error message and logs it: at most 20 a minute.
+    private static func diagnostic(_ line: UnsafeRawBufferPointer, box: StateBox, logger: Logger, limiter: inout LogRateLimiter) {
+        guard !line.isEmpty else { return }
+        box.state.withLock { state in
+            state.diagnostics.append(contentsOf: line.suffix(diagnosticsTail - 1))
+            state.diagnostics.append(UInt8(ascii: "\n"))
+            if state.diagnostics.count > diagnosticsTail { state.diagnostics.removeFirst(state.diagnostics.count - diagnosticsTail) }
+        }
+        switch limiter.decide() {
+        case .log(let dropped):
+            if dropped > 0 { logger.warning("sandbox diagnostics dropped", metadata: ["lines": "\(dropped)"]) }
+            logger.warning("sandbox says", metadata: ["output": "\(printable(line.prefix(1024)))"])
+        case .startDropping:
+            logger.warning("the sandbox says too much: dropping its diagnostics for a while")
+        case .drop:
+            break
         }
     }
 
