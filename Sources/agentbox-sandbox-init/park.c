@@ -182,7 +182,8 @@ static int reset_one(const char *path, const struct stat *info, int type, struct
     if (++removals > PARK_MAX_REMOVALS) { too_many = 1; return 1; }
     // Depth first: a directory's entries are gone before it (a new directory holds no mount: nothing may mount).
     if ((type == FTW_DP || type == FTW_D || type == FTW_DNR ? rmdir(path) : unlink(path)) != 0) {
-        if (!stuck) fprintf(stderr, "agentbox-sandbox-init: park: cannot remove %s: %s\n", path, strerror(errno));
+        // Not the path: the workspace names its files, and this goes to the server's reply pipe (see main.c).
+        if (!stuck) fprintf(stderr, "agentbox-sandbox-init: park: cannot remove a file: %s\n", strerror(errno));
         stuck = 1;
     }
     return 0;
@@ -238,8 +239,10 @@ const char *ab_park_reset(void) {
     for (int i = 0; i < mount_count; i++) {
         struct stat info;
         if (lstat(mounts[i].path, &info) != 0 || info.st_dev != mounts[i].device) return "changed";
-        nftw(mounts[i].path, reset_one, 16, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
+        int walked = nftw(mounts[i].path, reset_one, 16, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
         if (too_many) return "files";
+        // A walk that stopped early (a tree too deep for a path, say) left files unseen: not given back.
+        if (walked != 0) return "busy";
     }
     if (stuck) return "busy";
     for (size_t i = 0; i < entry_count; i++) if (!entries[i].seen) return "changed";

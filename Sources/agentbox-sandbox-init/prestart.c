@@ -82,6 +82,8 @@ static int fail(const char *format, ...) {
     va_start(args, format);
     vsnprintf(text, sizeof(text), format, args);
     va_end(args);
+    // One line: fd 2 is the server's reply pipe too (see main.c), and a path in the text is not ours to trust.
+    for (char *c = text; *c; c++) if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     dprintf(2, "agentbox-sandbox-init: %s: %s\n", text, strerror(saved));
     errno = saved;
     return -1;
@@ -312,7 +314,7 @@ static int bind_workspace(char *message, size_t length, int *fds, int nfds) {
     if (syscall(SYS_setresuid, 0, 0, 0) != 0) return fail("setresuid (no id map?)");
     // A change of credentials resets both the dumpable flag (to fs.suid_dumpable, which a host may set to 1) and the
     // parent-death signal: the workspace's root, whose uid we now have, must never trace us or open /proc/1/fd/1 (the
-    // reply pipe), and we still go with the launcher.
+    // output pipe), and we still go with the launcher.
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("PR_SET_DUMPABLE");
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail("PR_SET_PDEATHSIG");
     if (mount_tmpfs(NEW_ROOT, 0755, 0) != 0) return fail("mount " NEW_ROOT);

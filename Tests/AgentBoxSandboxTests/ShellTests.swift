@@ -56,6 +56,25 @@ struct ShellTests {
         }
     }
 
+    /// Input past what the terminal queues (its process not reading yet) waits and is all delivered once it reads.
+    @Test func inputPastTheTerminalsQueueIsDeliveredWhenTheProcessReads() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.create(key: key("paste"))
+            let runtime = try await manager.runtime(for: key("paste"))
+            let shell = try await runtime.openShell(
+                ShellCreateRequest(command: "/bin/bash", args: ["--norc", "-c", "stty raw -echo; echo READY; sleep 1; head -c 300000 | wc -c"]))
+            let session = try await runtime.shell(shell.id)
+            var output = session.attach().makeAsyncIterator()
+            (_, output) = await read(output, until: "READY")
+            // 300 kB at once, while the process sleeps: far more than a terminal's input queue holds.
+            try session.write(ByteBuffer(repeating: UInt8(ascii: "x"), count: 300_000))
+            let (seen, _) = await read(output, until: "300000")
+            #expect(seen.contains("300000"), "\(seen)")
+            await manager.shutdown()
+        }
+    }
+
     @Test func twoClientsSeeTheSameOutputAndALateOneGetsTheScrollback() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

@@ -100,10 +100,11 @@ public final class ShellSession: Sendable {
     /// chunk's end waiting for the next), then records the exit. Returns the exit code.
     func run(onOutput: @Sendable ([UInt8]) async -> Void) async -> Int32 {
         let inputs = inputs
-        try? await terminal.channel.executeThenClose { inbound, outbound in
+        let terminal = terminal
+        try? await terminal.channel.executeThenClose { inbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await bytes in inputs { try await outbound.write(bytes) }
+                    for await bytes in inputs { try await terminal.write(bytes) }
                 }
                 // Reading ends when the terminal hangs up (EIO once the last holder of its other side is gone).
                 var carry: [UInt8] = []

@@ -10,14 +10,14 @@ public final class SandboxTerminal: Sendable {
     public let pid: Int32
     let id: UInt64
     private let supervisor: Supervisor
-    /// The terminal's master side: what the process writes arrives inbound, what is written goes to its input.
-    /// Read it to its end with `executeThenClose`; it ends when the process and everything holding the terminal
-    /// have exited.
+    /// The terminal's master side, read: what the process writes arrives inbound (its outbound side is not used: see
+    /// ``write(_:)``). Read it to its end with `executeThenClose`; it ends when the process and everything holding the
+    /// terminal have exited.
     public let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    /// The master's descriptor that the channel reads (NIO writes through a duplicate of it). Used to resize, on the
+    /// The master's one descriptor in the server, which the channel reads. Written and resized through too, on the
     /// channel's event loop only, and only while the channel is active: it is closed on that loop, with the channel,
-    /// and its number may then name anything. No descriptor of its own for that: each one counts against the server's
-    /// limit, once per awake workspace's shell.
+    /// and its number may then name anything. No other descriptor of it: each counts against the server's limit, once
+    /// per awake workspace's shell.
     private let master: Int32
 
     init(pid: Int32, id: UInt64, supervisor: Supervisor, channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, master: Int32) {
@@ -38,7 +38,7 @@ public final class SandboxTerminal: Sendable {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .takingOwnershipOfDescriptor(inputOutput: started.master) { channel in
+                .takingOwnershipOfDescriptor(input: started.master) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
@@ -48,8 +48,34 @@ public final class SandboxTerminal: Sendable {
             supervisor.forget(started.id)
             throw SandboxError(.system, "cannot read the terminal: \(error)")
         }
-        // NIO reads the descriptor it was given and writes through a duplicate (`takingOwnershipOfDescriptor(inputOutput:)`).
         return SandboxTerminal(pid: started.pid, id: started.id, supervisor: supervisor, channel: channel, master: started.master)
+    }
+
+    /// Writes `bytes` to the terminal: the process's input. Returns once all of it is written; fails once the terminal
+    /// is closed. While the terminal's input queue is full (its process does not read it), the rest is tried again
+    /// after 1, 2, 4 … 64 ms: NIO watches the descriptor for reading only, and it cannot be registered a second time
+    /// for writability without a second descriptor, which is what this saves. Cancellable.
+    public func write(_ bytes: ByteBuffer) async throws {
+        let (channel, master) = (channel.channel, master)
+        var remaining = bytes
+        var pause = 1
+        while remaining.readableBytes > 0 {
+            let chunk = remaining
+            let (written, code) = try await channel.eventLoop.submit { () throws -> (Int, Int32) in
+                guard channel.isActive else { throw SandboxError(.system, "the terminal is closed") }
+                let written = chunk.withUnsafeReadableBytes { Glibc.write(master, $0.baseAddress, $0.count) }
+                return (written, written < 0 ? errno : 0)
+            }.get()
+            if written > 0 {
+                remaining.moveReaderIndex(forwardBy: written)
+                pause = 1
+            } else if code == EAGAIN || code == EWOULDBLOCK {
+                try await Task.sleep(for: .milliseconds(pause))
+                pause = min(pause * 2, 64)
+            } else if code != EINTR {
+                throw SandboxError.errno("write to the terminal", code)
+            }
+        }
     }
 
     /// Sets the terminal's size; the process's foreground group gets SIGWINCH. Fails once the terminal is closed.

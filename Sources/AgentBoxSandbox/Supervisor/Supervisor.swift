@@ -404,7 +404,8 @@ final class Supervisor: Sendable {
         await readChunks(fd) { bytes in
             do {
                 try splitter.feed(bytes) { line in
-                    if line.count <= Int(AB_MAX_REPLY_LINE), let reply = SupervisorReply(line) {
+                    // The supervisor writes a reply of at most AB_MAX_REPLY_LINE bytes with its newline.
+                    if line.count < Int(AB_MAX_REPLY_LINE), let reply = SupervisorReply(line) {
                         handle(reply, box: box, logger: logger, errors: &errors)
                     } else {
                         diagnostic(line, box: box, logger: logger, limiter: &said)

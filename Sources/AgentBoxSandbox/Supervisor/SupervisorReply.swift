@@ -1,5 +1,5 @@
-/// One line of `agentbox-sandbox-init`'s reply pipe (see the protocol at the top of its main.c), parsed strictly:
-/// the supervisor writes nothing else, so a line that does not parse means it no longer runs our code.
+/// One reply line of `agentbox-sandbox-init`'s output pipe (see the protocol at the top of its main.c), parsed
+/// strictly: a line that does not parse is one of its or bwrap's diagnostics.
 enum SupervisorReply: Equatable {
     case ready
     case started(id: UInt64, pid: Int32)
