@@ -20,18 +20,24 @@ struct SessionStoreFailureTests {
         var allStored: Bool { events.withLock { $0.allSatisfy(\.stored) } }
     }
 
+    /// An unsandboxed manager in `directory` over a ``WriteFailingStore``, with workspace `ws` made.
+    static func makeManager(_ directory: URL) async throws -> (WorkspaceManager, WriteFailingStore) {
+        for folder in ["workspaces", "snapshots"] {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        let store = WriteFailingStore(try SQLiteStore(path: directory.appendingPathComponent("agentbox.sqlite").path))
+        let (backend, _) = try SandboxKind.unsandboxed.makeBackend(dataDirectory: directory)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let manager = WorkspaceManager(configuration: AgentBoxConfiguration(dataDirectory: directory, sandbox: backend), store: store, logger: logger)
+        _ = try await manager.create(key: key("ws"))
+        return (manager, store)
+    }
+
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: mockAgent), "needs agentbox-mock-agent beside the tests"))
     func theTurnEndsWithAnErrorNothingUnstoredIsPublishedAndPromptsWaitForTheStore() async throws {
         try await withTemporaryDirectory { directory in
-            for folder in ["workspaces", "snapshots"] {
-                try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
-            }
-            let store = WriteFailingStore(try SQLiteStore(path: directory.appendingPathComponent("agentbox.sqlite").path))
-            let (backend, _) = try SandboxKind.unsandboxed.makeBackend(dataDirectory: directory)
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            let manager = WorkspaceManager(configuration: AgentBoxConfiguration(dataDirectory: directory, sandbox: backend), store: store, logger: logger)
-            _ = try await manager.create(key: key("ws"))
+            let (manager, store) = try await Self.makeManager(directory)
 
             let stream = try await manager.events(key: key("ws"))
             let (questions, asked) = AsyncStream<String>.makeStream()
@@ -89,15 +95,7 @@ struct SessionStoreFailureTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: mockAgent), "needs agentbox-mock-agent beside the tests"))
     func aPageReadRightAfterTheCreateHasWhatTheCreateRecorded() async throws {
         try await withTemporaryDirectory { directory in
-            for folder in ["workspaces", "snapshots"] {
-                try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
-            }
-            let store = WriteFailingStore(try SQLiteStore(path: directory.appendingPathComponent("agentbox.sqlite").path))
-            let (backend, _) = try SandboxKind.unsandboxed.makeBackend(dataDirectory: directory)
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            let manager = WorkspaceManager(configuration: AgentBoxConfiguration(dataDirectory: directory, sandbox: backend), store: store, logger: logger)
-            _ = try await manager.create(key: key("ws"))
+            let (manager, store) = try await Self.makeManager(directory)
             store.delay = .milliseconds(300)
             let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
             let page = try await manager.sessionEvents(key: key("ws"), id: session.id)
