@@ -49,8 +49,9 @@ AGENTBOX_SCHEMATHESIS_EXAMPLES=25 bash scripts/schemathesis.sh
 # Smoke runs of the benchmarks, so that they never rot (the full runs are in BENCHMARKS.md): the in-process store
 # benches (SQLite, Postgres), the checkpoint bench (200 files into a local SeaweedFS), and the harness (bench/run.sh
 # --smoke: one iteration of every measurement against the real server; the debug build, which this script has already
-# built), and the cluster bench (bench/cluster.sh --smoke: three nodes on the local Postgres and SeaweedFS, 20 requests
-# each way and a failover). The session bench, the harness and the cluster bench need root and bubblewrap.
+# built), the cluster bench (bench/cluster.sh --smoke: three nodes on the local Postgres and SeaweedFS, 20 requests
+# each way and a failover), and the count of descriptors per awake workspace (bench/descriptors.py, 3 workspaces).
+# The session bench, the harness, the cluster bench and the count need root and bubblewrap.
 "$(swift build --show-bin-path)/agentbox-bench" store 1000 >/dev/null
 "$(swift build --show-bin-path)/agentbox-bench" store-postgres "$AGENTBOX_POSTGRES_URL" 1000 >/dev/null
 "$(swift build --show-bin-path)/agentbox-bench" checkpoint "$AGENTBOX_WEED" 200 2 >/dev/null
@@ -58,4 +59,5 @@ if [ "$(id -u)" = 0 ] && command -v bwrap >/dev/null; then
   "$(swift build --show-bin-path)/agentbox-bench" session 500 >/dev/null
   AGENTBOX_BENCH_CONFIGURATION=debug bash bench/run.sh --smoke
   bash bench/cluster.sh --smoke
+  python3 bench/descriptors.py --bin "$(swift build --show-bin-path)/agentbox" --workspaces 3 >/dev/null
 fi
