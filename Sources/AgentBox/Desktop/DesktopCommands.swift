@@ -181,12 +181,18 @@ enum DesktopCommands {
     /// One shell script that prints the focused window's id (decimal, possibly empty), then each window the window
     /// manager lists (wmctrl) with its client area's absolute geometry (xwininfo; wmctrl's own `-G` figures are
     /// off by the decorations): `0x0060000c X Y WIDTH HEIGHT title words`. Without a window manager wmctrl fails,
-    /// and so does the script (an empty list would say "no windows" when the truth is "cannot tell").
+    /// and so does the script (an empty list would say "no windows" when the truth is "cannot tell"). A window that
+    /// goes while wmctrl reads it fails wmctrl too (X's `BadWindow`): that is asked again, up to five times.
     static let windowList = [
         "/bin/sh", "-c",
         """
         echo "active=$(xdotool getwindowfocus 2>/dev/null)"
-        windows=$(wmctrl -l) || exit 1
+        attempt=1
+        until windows=$(wmctrl -l 2>/dev/null); do
+          [ "$attempt" -lt 5 ] || { wmctrl -l >/dev/null; exit 1; }
+          attempt=$((attempt + 1))
+          sleep 0.05
+        done
         printf '%s\n' "$windows" | while read -r id desktop host title; do
           [ -n "$id" ] || continue
           geometry=$(xwininfo -id "$id" 2>/dev/null | awk '/Absolute upper-left X/{x=$NF} /Absolute upper-left Y/{y=$NF} /^ *Width:/{w=$NF} /^ *Height:/{h=$NF} END{print x, y, w, h}')
