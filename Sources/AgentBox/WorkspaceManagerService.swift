@@ -1,3 +1,5 @@
+import AgentBoxSandbox
+import Logging
 import ServiceLifecycle
 
 /// Runs a ``WorkspaceManager`` as a service: while it runs, the manager's background work (letting go of sleeping
@@ -17,7 +19,19 @@ public struct WorkspaceManagerService: Service {
             try? await gracefulShutdown()
             group.cancelAll()
         }
-        await manager.shutdown()
+        // The stop puts every workspace to sleep, which with thousands awake can outlast the service group's grace. When
+        // the group cancels this task then, the stop is left where it is and the service returns, so that the process
+        // exits as after a kill: every sandbox ends with the server's end of its control socket, and the store and the
+        // disk pool are as a crash leaves them, which the next start handles. Without this the group's own deadline
+        // ends the process with a fatal error (a trap, status 4).
+        let stopped = Alarm()
+        Task { [manager] in
+            await manager.shutdown()
+            stopped.raise("stopped")
+        }
+        if await stopped.wait() == nil {
+            manager.logger.error("the stop outlasted its grace: exiting without putting every workspace to sleep")
+        }
     }
 }
 
