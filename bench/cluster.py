@@ -23,6 +23,8 @@ import tempfile
 import time
 import urllib.parse
 
+from scratch_server import unmount_under
+
 ACCESS, SECRET = "bench", "bench-secret"
 
 
@@ -171,10 +173,7 @@ def main():
             weed.wait()
         subprocess.run(["psql", arguments.postgres, "-q", "-c", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"])
         # The node killed with -9 left its disk pool mounted (and its loop device attached): unmount what is left.
-        with open("/proc/self/mountinfo") as table:
-            points = [fields[4] for fields in map(str.split, table) if fields[4].startswith(work + "/")]
-        for point in sorted(points, reverse=True):
-            subprocess.run(["umount", "-l", point], check=False)
+        unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
     print(f"Command: `{arguments.command}` ({arguments.requests} requests each, alternately; lease {arguments.lease_ms} ms)\n")
     print("| request | to the owner p50 / p99 | through another node p50 / p99 | added p50 | goal |")
