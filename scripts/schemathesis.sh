@@ -38,7 +38,10 @@ if ! kill -0 $server 2>/dev/null; then
   cat "$work/server.log" >&2
   exit 1
 fi
-if [ $status -ne 0 ]; then
+if [ $status -eq 124 ]; then
+  echo "agentbox: schemathesis did not finish in 600 s (a request that never ends?); the server's log:" >&2
+  tail -50 "$work/server.log" >&2
+elif [ $status -ne 0 ]; then
   echo "agentbox: schemathesis found server errors (see above); the server's log:" >&2
   tail -50 "$work/server.log" >&2
 fi

@@ -284,6 +284,9 @@ extension WorkspaceManager {
         // would, on storage made ahead.
         do {
             _ = try await backend.parkAhead(spec, listenerPort: EgressProxy.port, logger: sandboxLogger)
+        } catch is CancellationError {
+            // The server is stopping: the blank stays unparked, as the next start expects.
+            logger.debug("a blank workspace's sandbox was not parked: the server is stopping", metadata: ["blank": "\(blank.id)"])
         } catch {
             logger.warning("could not park a blank workspace's sandbox ahead", metadata: ["blank": "\(blank.id)", "error": "\(error)"])
         }
