@@ -66,6 +66,8 @@ struct SessionRouteTests {
                 (base + "/events?after=-4", .get, nil, 400, "after"),
                 (base + "/events?after=x", .get, nil, 400, "after"),
                 (base + "/events/stream", .get, nil, 400, "Last-Event-ID"),
+                (base + "/events/stream?after=-1", .get, nil, 400, "after"),
+                ("/v1/workspaces/b/events?after=-1", .get, nil, 400, "after"),
                 (base + "/resume", .post, #"{"env":{"A=B":"x"}}"#, 400, "env name"),
             ]
             for (uri, method, body, status, detail) in cases {

@@ -140,13 +140,13 @@ enum ServerSentEvents {
     /// The sequence number after which a stream resumes: the `Last-Event-ID` header, else `?after=`.
     static func resumePoint(_ request: Request) throws -> Int64? {
         if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
-            guard let value = Int64(header.trimmingCharacters(in: .whitespaces)) else {
+            guard let value = Int64(header.trimmingCharacters(in: .whitespaces)), value >= 0 else {
                 throw ProblemError(.badRequest, "Last-Event-ID must be an event sequence number, not '\(header)'")
             }
             return value
         }
         if let after = request.uri.queryParameters.get("after") {
-            guard let value = Int64(after) else {
+            guard let value = Int64(after), value >= 0 else {
                 throw ProblemError(.badRequest, "after must be an event sequence number, not '\(after)'")
             }
             return value
