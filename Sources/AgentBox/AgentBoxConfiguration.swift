@@ -17,6 +17,10 @@ public struct AgentBoxConfiguration: Sendable {
     public var sleepingRetention: Duration = .seconds(30)
     /// Events a slow subscriber may have outstanding before it is cut off (it may resume with `Last-Event-ID`).
     public var subscriberBufferCapacity: Int
+    /// The most workspaces awake at once (see ``AwakeBudget``): a boot past it puts the workspace idle longest to sleep,
+    /// or, when every awake one is in use, fails with `unavailable`. `nil` (the default of an embedded AgentBox): no
+    /// budget; `agentbox serve` sets one from its descriptor limit (`--max-awake`).
+    public var maxAwakeWorkspaces: Int?
     /// Runs the workspaces' processes. `nil` runs none: actions that need a process fail with `unsupported`.
     public var sandbox: (any SandboxBackend)?
     /// Host uids of sandboxes are this plus the workspace's sandbox number (when the server runs as root).
@@ -97,6 +101,14 @@ public struct AgentBoxConfiguration: Sendable {
     public var checkpoints: (any WorkspaceCheckpointStore)?
     /// Where to ask about bearer tokens this server does not know (`serve --auth-hook`); `nil`: they are refused.
     public var authHook: URL?
+
+    /// The most workspaces awake at once that `descriptorLimit` (the process's limit on open files) leaves room for:
+    /// an awake workspace with one shell holds 4 of the server's descriptors (ARCHITECTURE.md, "Descriptors"), and an
+    /// eighth of the limit, at least 1,024, is kept for the rest (connections, the store, the boot caches, agents).
+    public static func awakeCapacity(forDescriptorLimit descriptorLimit: Int) -> Int {
+        let reserve = max(1024, descriptorLimit / 8)
+        return max(1, (descriptorLimit - reserve) / 4)
+    }
 
     /// Reads and searches go ahead; edits, commands and the rest are asked; an unanswered question is rejected
     /// after five minutes.

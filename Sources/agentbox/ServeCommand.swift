@@ -11,14 +11,19 @@ import Logging
 
 /// Every connection, SSE subscriber and workspace pipe is a descriptor, and a shell's default soft limit (often
 /// 1,024) is far below what a server of many workspaces needs: the soft limit goes up to the hard one, as servers do.
-func raiseOpenFileLimit(_ logger: Logger) {
+/// Returns the soft limit in force after.
+@discardableResult
+func raiseOpenFileLimit(_ logger: Logger) -> Int {
     var limit = rlimit()
-    guard getrlimit(RLIMIT_NOFILE_CONSTANT, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    guard getrlimit(RLIMIT_NOFILE_CONSTANT, &limit) == 0 else { return 1024 }
+    guard limit.rlim_cur < limit.rlim_max else { return Int(clamping: limit.rlim_cur) }
     let before = limit.rlim_cur
     limit.rlim_cur = limit.rlim_max
     if setrlimit(RLIMIT_NOFILE_CONSTANT, &limit) != 0 {
         logger.warning("could not raise the open file limit", metadata: ["soft": "\(before)", "hard": "\(limit.rlim_max)"])
+        return Int(clamping: before)
     }
+    return Int(clamping: limit.rlim_max)
 }
 
 #if canImport(Glibc)
@@ -82,6 +87,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: "How many blank workspaces the server keeps ready for creates: storage made, ids reserved and, with parked sandboxes, a sandbox booted and parked, so that a create takes one in one database write and its first action wakes it like a sleeping workspace (creates with an image, mounts or toolkits make their own). Kept across restarts; not used in a cluster (0: none).")
     var blankWorkspaces = 4
+
+    @Option(
+        help: "The most workspaces awake at once: auto (as many as the open file limit leaves room for, about 4 descriptors each) or a number. A wake past it puts the workspace idle longest to sleep early, or, when every awake one is in use, is refused with 503.")
+    var maxAwake = "auto"
 
     @Option(help: "Default memory limit per workspace, in MiB.")
     var memoryMb = 2048
@@ -213,6 +222,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard blankWorkspaces >= 0, blankWorkspaces <= 256 else {
             throw ValidationError("--blank-workspaces must be between 0 and 256, not \(blankWorkspaces)")
         }
+        guard maxAwake == "auto" || (Int(maxAwake).map { $0 >= 1 } ?? false) else {
+            throw ValidationError("--max-awake must be auto or a number of workspaces of at least 1, not '\(maxAwake)'")
+        }
         guard sandboxPool >= 0, sandboxPool <= 1024 else {
             throw ValidationError("--sandbox-pool must be between 0 and 1024, not \(sandboxPool)")
         }
@@ -290,7 +302,7 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "agentbox")
-        raiseOpenFileLimit(logger)
+        let descriptorLimit = raiseOpenFileLimit(logger)
         let dataDirectory = dataDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
             ?? AgentBoxConfiguration.defaultDataDirectory()
         var configuration = AgentBoxConfiguration(
@@ -303,6 +315,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.sleepingRetention = Duration.parse(sleepingRetention)!
         configuration.blankWorkspaces = blankWorkspaces
+        configuration.maxAwakeWorkspaces = Int(maxAwake) ?? AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: descriptorLimit)
+        logger.info("workspaces awake at most", metadata: ["max": "\(configuration.maxAwakeWorkspaces!)", "open.files": "\(descriptorLimit)"])
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
         configuration.allowedHostMountPrefixes = allowHostMount

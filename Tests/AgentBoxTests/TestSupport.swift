@@ -12,12 +12,12 @@ func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> 
     return try await body(directory)
 }
 
-func makeManager(_ directory: URL, idleGrace: Duration = .seconds(60), subscriberBuffer: Int = 256) throws -> WorkspaceManager {
+func makeManager(_ directory: URL, idleGrace: Duration = .seconds(60), subscriberBuffer: Int = 256, maxAwake: Int? = nil) throws -> WorkspaceManager {
     var logger = Logger(label: "test")
     logger.logLevel = .warning
-    return try WorkspaceManager.open(
-        configuration: AgentBoxConfiguration(dataDirectory: directory, idleGrace: idleGrace, subscriberBufferCapacity: subscriberBuffer),
-        store: try SQLiteStore.open(in: directory), logger: logger)
+    var configuration = AgentBoxConfiguration(dataDirectory: directory, idleGrace: idleGrace, subscriberBufferCapacity: subscriberBuffer)
+    configuration.maxAwakeWorkspaces = maxAwake
+    return try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
 }
 
 func key(_ raw: String) -> WorkspaceKey { WorkspaceKey(rawValue: raw)! }

@@ -64,6 +64,32 @@ struct ProcessEndToEndTests {
         }
     }
 
+    /// At its most awake workspaces, the server puts the one idle longest to sleep for a wake, and refuses one with 503
+    /// when each is in use (here, a shell holds it), rather than failing somewhere when its descriptors run out.
+    @Test func aServerAtItsMostAwakeWorkspacesSleepsAnIdleOneOrRefusesWith503() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data, extraArguments: ["--max-awake", "1", "--idle-grace", "10m"])
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            for key in ["one", "two"] { _ = try await client.putWorkspace(key) }
+            _ = try await client.exec("one", command: "true")
+            // "one" is idle: "two"'s exec puts it to sleep first.
+            #expect(try await client.exec("two", command: "echo woke").stdout == "woke\n")
+            #expect(try await client.workspace("one").state == .sleeping)
+            // A shell holds "two": "one" cannot wake, and the answer says why.
+            let shell = try await client.openShell("two")
+            let refused = await #expect(throws: AgentBoxClientError.self) { try await client.exec("one", command: "true") }
+            #expect(refused?.status == 503)
+            #expect(refused?.problem.detail.contains("at most 1 workspaces awake") == true, "\(refused?.problem.detail ?? "")")
+            #expect(try await client.exec("two", command: "echo still").stdout == "still\n", "the awake one is untouched")
+            try await client.closeShell("two", shell.id)
+            #expect(try await client.exec("one", command: "echo back").stdout == "back\n")
+            #expect(try await client.workspace("two").state == .sleeping)
+            let invalid = try await AgentBoxBinary.run(["serve", "--max-awake", "0", "--data-dir", data.appendingPathComponent("other").path])
+            #expect(invalid.status != 0 && invalid.stderr.contains("--max-awake"), "\(invalid.stderr)")
+            await server.stop()
+        }
+    }
+
     @Test func sleepingWorkspacesWakeForExecAndLeaveNothingRunning() async throws {
         try await withTemporaryDirectory { data in
             let server = try await ServerProcess.start(dataDirectory: data)

@@ -31,9 +31,11 @@ public final class AgentBoxMetrics: Sendable {
 
     /// `agentbox_workspaces{state}`: workspaces by state (set by ``WorkspaceManager/refreshMetrics()``).
     let workspacesByState: [WorkspaceState: Gauge]
-    /// `agentbox_workspace_boots_total{outcome="ok"|"error"}`.
+    /// `agentbox_workspace_boots_total{outcome="ok"|"error"|"refused"}`; refused: the server was at its most awake
+    /// workspaces, each in use (see ``AwakeBudget``).
     public let boots: Counter
     public let bootFailures: Counter
+    public let bootsRefused: Counter
     /// `agentbox_workspace_boot_duration_seconds`: from the first activity to a running sandbox (successful boots).
     public let bootDuration: CoreMetrics.Timer
     /// `agentbox_workspace_runtimes{residency="resident"|"loaded"}`: workspaces whose runtime the server holds.
@@ -135,6 +137,7 @@ public final class AgentBoxMetrics: Sendable {
             uniqueKeysWithValues: WorkspaceState.allCases.map { ($0, gauge("agentbox_workspaces", [("state", $0.rawValue)])) })
         boots = counter("agentbox_workspace_boots_total", [("outcome", "ok")])
         bootFailures = counter("agentbox_workspace_boots_total", [("outcome", "error")])
+        bootsRefused = counter("agentbox_workspace_boots_total", [("outcome", "refused")])
         bootDuration = timer("agentbox_workspace_boot_duration_seconds")
         runtimesResident = gauge("agentbox_workspace_runtimes", [("residency", "resident")])
         runtimesLoaded = gauge("agentbox_workspace_runtimes", [("residency", "loaded")])

@@ -23,6 +23,8 @@ public final class WorkspaceManager: Sendable {
     public let diskPool: DiskPool?
     /// The loaded runtimes, held in memory only while in use: a sleeping workspace costs no runtime.
     let runtimes: RuntimeRegistry
+    /// The most workspaces awake at once, when the configuration sets it.
+    let awakeBudget: AwakeBudget?
     private let closed = Mutex(false)
     /// Workspaces whose records exist but whose files are still being put in place (forks); loading one waits.
     let pendingCreations = Mutex<[WorkspaceKey: Alarm]>([:])
@@ -79,6 +81,7 @@ public final class WorkspaceManager: Sendable {
             allowedRanges: configuration.egressAllowedPrivateRanges, hostAddresses: EgressAddressGuard.hostInterfaceAddresses())
         self.diskPool = diskPool
         self.runtimes = RuntimeRegistry(retention: configuration.sleepingRetention)
+        self.awakeBudget = configuration.maxAwakeWorkspaces.map(AwakeBudget.init(capacity:))
         self.cronSlots = AsyncLimiter(limit: configuration.cronMaxConcurrentRuns)
         if let options = configuration.cluster, let shared = store as? any ClusterStore {
             cluster = ClusterCoordinator(store: shared, options: options, logger: logger)
@@ -465,7 +468,7 @@ public final class WorkspaceManager: Sendable {
         let candidate = WorkspaceRuntime(
             record: record, directory: directory(of: record), eventSeqBound: bound, unusedEventsFrom: freshEvents.map { _ in 1 }, store: store,
             configuration: configuration,
-            egressAddresses: egressAddresses, registry: runtimes, imageLayers: try await imageLayers(record.config.image),
+            egressAddresses: egressAddresses, registry: runtimes, awakeBudget: awakeBudget, imageLayers: try await imageLayers(record.config.image),
             logger: logger,
             onSlept: sleepHook,
             onStateChange: stateHook,

@@ -3,6 +3,7 @@ import AgentBoxSandbox
 import AgentBoxStore
 import CoreMetrics
 import Foundation
+import NIOCore
 import Logging
 import Synchronization
 
@@ -65,6 +66,10 @@ public actor WorkspaceRuntime {
 
     /// The registry that holds this runtime in memory while it is in use (see ``RuntimeRegistry``).
     let registry: RuntimeRegistry?
+    /// The server's budget of awake workspaces, when it has one: a boot takes a slot, and the sleep after gives it back.
+    let awakeBudget: AwakeBudget?
+    /// Whether this workspace holds a slot of ``awakeBudget``: from the start of a boot until it sleeps again.
+    private var holdsAwakeSlot = false
     /// Whether the actor's own state holds the runtime in memory: awake, booting, stopping, an activity, a subscriber.
     private nonisolated let heldByState = Atomic<Bool>(false)
 
@@ -109,7 +114,8 @@ public actor WorkspaceRuntime {
     init(
         record: WorkspaceRecord, directory: URL, eventSeqBound: Int64, unusedEventsFrom: Int64? = nil, store: any Store,
         configuration: AgentBoxConfiguration,
-        egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, imageLayers: [URL] = [], logger: Logger,
+        egressAddresses: EgressAddressGuard, registry: RuntimeRegistry? = nil, awakeBudget: AwakeBudget? = nil, imageLayers: [URL] = [],
+        logger: Logger,
         onSlept: (@Sendable (WorkspaceKey) -> Void)? = nil, onStateChange: (@Sendable (WorkspaceKey, WorkspaceState) -> Void)? = nil,
         toolHandlers: ToolSocketHandlers? = nil
     ) {
@@ -118,6 +124,7 @@ public actor WorkspaceRuntime {
         self.toolHandlers = toolHandlers
         self.imageLayers = imageLayers
         self.registry = registry
+        self.awakeBudget = awakeBudget
         self.key = record.key
         self.id = record.id
         self.directory = directory
@@ -180,6 +187,7 @@ public actor WorkspaceRuntime {
     public func beginActivity() async throws -> Activity {
         try await ensureRunning()
         let activity = Activity(id: lifecycle.beginActivity())
+        awakeBudget?.noteBusy(key)
         refreshResidency()
         idleTimer?.cancel()
         idleTimer = nil
@@ -225,11 +233,28 @@ public actor WorkspaceRuntime {
 
     private func armIdleTimer() {
         idleTimer?.cancel()
+        awakeBudget?.noteIdle(self)
         let grace = configuration.idleGrace
         idleTimer = Task { [weak self] in
             do { try await Task.sleep(for: grace) } catch { return }
             await self?.idleTimerFired()
         }
+    }
+
+    /// Whether `error` (or what it wraps) is the process's or the system's limit on open files.
+    static func isOutOfDescriptors(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == EMFILE || error.errnoCode == ENFILE }
+        if let error = error as? AgentBoxError, let underlying = error.underlyingError { return isOutOfDescriptors(underlying) }
+        let text = "\(error)"
+        return text.contains(String(cString: strerror(EMFILE))) || text.contains(String(cString: strerror(ENFILE)))
+    }
+
+    /// Puts the workspace to sleep ahead of its idle grace, if nothing holds it: another workspace's boot needs its slot
+    /// of the awake budget.
+    func sleepIfIdle() async {
+        guard lifecycle.isIdle else { return }
+        logger.info("workspace put to sleep before its idle grace ended: the server is at its most awake workspaces")
+        await stop(reason: .sleep)
     }
 
     /// Starts the stop without waiting for it: the stop waits for this timer's task.
@@ -249,8 +274,39 @@ public actor WorkspaceRuntime {
             defer { snapshot.state = state }
             return snapshot.state != state
         }
+        if let awakeBudget {
+            if transition == .stop { awakeBudget.noteBusy(key) }
+            if lifecycle.phase == .sleeping, holdsAwakeSlot {
+                holdsAwakeSlot = false
+                awakeBudget.give(key)
+            }
+        }
         refreshResidency()
         if changed { onStateChange?(key, state) }
+    }
+
+    /// Takes a slot of the awake budget for a boot: a free one, else the one of the workspace idle longest, put to
+    /// sleep for it. Throws `unavailable` when every awake workspace is in use.
+    private func takeAwakeSlot() async throws {
+        guard let awakeBudget, !holdsAwakeSlot else { return }
+        // Each round either takes a slot or puts one idle workspace to sleep; another boot may take the slot that
+        // sleep freed first, so a few rounds.
+        for _ in 0..<8 {
+            if awakeBudget.take() {
+                holdsAwakeSlot = true
+                return
+            }
+            guard let idle = awakeBudget.takeLongestIdle() else { break }
+            await idle.sleepIfIdle()
+        }
+        if awakeBudget.take() {
+            holdsAwakeSlot = true
+            return
+        }
+        metrics.bootsRefused.increment()
+        throw AgentBoxError(
+            .unavailable,
+            "workspace '\(key)' cannot wake now: this server keeps at most \(awakeBudget.capacity) workspaces awake, and each of them is in use (a shell, a process, a session or a request holds it); try again once one sleeps, or raise the server's --max-awake")
     }
 
     private func ensureRunning() async throws {
@@ -282,6 +338,13 @@ public actor WorkspaceRuntime {
         var prepared = 0.0
         traffic.reset()
         do {
+            try await takeAwakeSlot()
+        } catch {
+            bootTask = nil
+            transition(.bootFailed)
+            throw error
+        }
+        do {
             try prepareDirectories()
             let directoriesReady = ContinuousClock.now
             try await openToolSocket()
@@ -309,6 +372,12 @@ public actor WorkspaceRuntime {
             transition(.bootFailed)
             logger.error("workspace failed to boot", metadata: ["error": "\(error)"])
             await publish(.vmShutdown(VMShutdown(reason: .error)))
+            if Self.isOutOfDescriptors(error) {
+                throw AgentBoxError(
+                    .unavailable,
+                    "workspace '\(key)' cannot wake now: the server has run out of file descriptors (\(error)); try again once workspaces sleep, or lower the server's --max-awake",
+                    underlyingError: error)
+            }
             if let error = error as? SandboxError, error.code == .hostMountChanged {
                 throw AgentBoxError(.conflict, "workspace '\(key)' cannot boot: a host mount changed since it was allowed; configure its mounts again", underlyingError: error)
             }

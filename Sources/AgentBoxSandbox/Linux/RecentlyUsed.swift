@@ -3,8 +3,9 @@
 /// threaded through the dictionary). A value type without locking: its owner keeps it behind its own lock, and drops
 /// what comes out (descriptors, sandboxes to stop) outside that lock.
 ///
-/// The caches of what boots reuse (storage namespaces, system layers' overlays, parked sandboxes) share it.
-struct RecentlyUsed<Key: Hashable, Value> {
+/// The caches of what boots reuse (storage namespaces, system layers' overlays, parked sandboxes) share it, and so does
+/// the server's budget of awake workspaces (its idle ones, longest idle first).
+package struct RecentlyUsed<Key: Hashable, Value> {
     fileprivate struct Node {
         var value: Value
         /// Toward the least recently used end.
@@ -13,23 +14,23 @@ struct RecentlyUsed<Key: Hashable, Value> {
         var newer: Key?
     }
 
-    let capacity: Int
+    package let capacity: Int
     private var nodes: [Key: Node] = [:]
     private var oldest: Key?
     private var newest: Key?
 
-    init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = max(0, capacity)
     }
 
-    var count: Int { nodes.count }
-    var isEmpty: Bool { nodes.isEmpty }
-    func contains(_ key: Key) -> Bool { nodes[key] != nil }
+    package var count: Int { nodes.count }
+    package var isEmpty: Bool { nodes.isEmpty }
+    package func contains(_ key: Key) -> Bool { nodes[key] != nil }
     /// The value of `key`, without counting as a use.
-    func peek(_ key: Key) -> Value? { nodes[key]?.value }
+    package func peek(_ key: Key) -> Value? { nodes[key]?.value }
 
     /// The value of `key`, which becomes the most recently used.
-    mutating func use(_ key: Key) -> Value? {
+    package mutating func use(_ key: Key) -> Value? {
         guard let node = unlink(key) else { return nil }
         link(key, node.value)
         return node.value
@@ -38,7 +39,7 @@ struct RecentlyUsed<Key: Hashable, Value> {
     /// Puts `value` under `key` as the most recently used; returns what it replaced and what it pushed out (the least
     /// recently used, past the capacity; with a capacity of 0, `value` itself).
     @discardableResult
-    mutating func put(_ value: Value, for key: Key) -> [Value] {
+    package mutating func put(_ value: Value, for key: Key) -> [Value] {
         var dropped: [Value] = []
         if let old = unlink(key) { dropped.append(old.value) }
         link(key, value)
@@ -48,25 +49,31 @@ struct RecentlyUsed<Key: Hashable, Value> {
 
     /// Takes the value of `key` out.
     @discardableResult
-    mutating func remove(_ key: Key) -> Value? {
+    package mutating func remove(_ key: Key) -> Value? {
         unlink(key)?.value
     }
 
     /// Takes out every value whose key matches; O(count).
-    mutating func removeAll(where matches: (Key) -> Bool) -> [Value] {
+    package mutating func removeAll(where matches: (Key) -> Bool) -> [Value] {
         nodes.keys.filter(matches).compactMap { unlink($0)?.value }
     }
 
     /// Takes out every value, least recently used first.
-    mutating func removeAll() -> [Value] {
+    package mutating func removeAll() -> [Value] {
         var values: [Value] = []
         values.reserveCapacity(nodes.count)
         while let key = oldest, let node = unlink(key) { values.append(node.value) }
         return values
     }
 
+    /// Takes out the least recently used key and its value.
+    package mutating func removeOldest() -> (key: Key, value: Value)? {
+        guard let key = oldest, let node = unlink(key) else { return nil }
+        return (key, node.value)
+    }
+
     /// The keys, least recently used first.
-    var keys: [Key] {
+    package var keys: [Key] {
         var keys: [Key] = []
         keys.reserveCapacity(nodes.count)
         var key = oldest
