@@ -23,6 +23,8 @@ public final class WorkspaceManager: Sendable {
     public let diskPool: DiskPool?
     /// The loaded runtimes, held in memory only while in use: a sleeping workspace costs no runtime.
     let runtimes: RuntimeRegistry
+    /// Set once ``finishEventStreams()`` ran: the server is draining its connections.
+    private let streamsEnding = Mutex(false)
     /// The most workspaces awake at once, when the configuration sets it.
     let awakeBudget: AwakeBudget?
     private let closed = Mutex(false)
@@ -414,7 +416,12 @@ public final class WorkspaceManager: Sendable {
     /// The workspace's event stream (see ``WorkspaceRuntime/events(after:)``). Does not boot.
     public func events(key: WorkspaceKey, after: Int64? = nil) async throws -> AsyncStream<WorkspaceEventEnvelope> {
         try checkOpen()
-        return try await runtime(for: key).events(after: after)
+        let runtime = try await runtime(for: key)
+        let stream = await runtime.events(after: after)
+        // Opened while the server ends its streams (a request that was under way): it ends now too, not at the stop's
+        // deadline.
+        if streamsEnding.withLock({ $0 }) { await runtime.finishEventStreams() }
+        return stream
     }
 
     /// The live side of the workspace with `key`, loaded from the store when needed. Does not boot.
@@ -535,6 +542,8 @@ public final class WorkspaceManager: Sendable {
 
     /// Ends every open event stream, so that a server can drain its connections.
     public func finishEventStreams() async {
+        // Set first: a stream opened from here on sees it and ends itself; one opened before is ended below.
+        streamsEnding.withLock { $0 = true }
         for session in loadedSessions.withLock({ Array($0.values) }) {
             await session.finishSubscriptions()
         }
