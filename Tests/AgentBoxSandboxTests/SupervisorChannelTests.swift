@@ -7,83 +7,9 @@ import Testing
 
 @testable import AgentBoxSandbox
 
-/// What the server makes of the bytes that come out of a sandbox's supervisor: lines, replies, diagnostics.
+/// What the server makes of the messages that come out of a sandbox's supervisor: replies, diagnostics.
 @Suite("Supervisor channel")
 struct SupervisorChannelTests {
-    /// Feeds `chunks` and returns the lines handed over.
-    private func lines(_ splitter: inout LineSplitter, _ chunks: [String]) throws -> [String] {
-        var lines: [String] = []
-        for chunk in chunks {
-            try Array(chunk.utf8).withUnsafeBytes { bytes in
-                try splitter.feed(bytes) { lines.append(String(decoding: $0, as: UTF8.self)) }
-            }
-        }
-        return lines
-    }
-
-    @Test func linesAreSplitAcrossChunks() throws {
-        var splitter = LineSplitter(maximumLength: 16, overflow: .fail)
-        #expect(try lines(&splitter, ["ab\ncd", "e\n\nf", "", "g"]) == ["ab", "cde", ""])
-        #expect(splitter.bufferedCount == 2)
-        #expect(try lines(&splitter, ["\n"]) == ["fg"])
-        #expect(splitter.bufferedCount == 0)
-    }
-
-    /// The limit counts the newline: 15 bytes and a newline fit in 16, 16 bytes do not.
-    @Test func theLimitIsExact() throws {
-        var fits = LineSplitter(maximumLength: 16, overflow: .fail)
-        #expect(try lines(&fits, [String(repeating: "a", count: 15) + "\n"]) == [String(repeating: "a", count: 15)])
-        var tooLong = LineSplitter(maximumLength: 16, overflow: .fail)
-        #expect(throws: LineSplitter.LineTooLong.self) { try lines(&tooLong, [String(repeating: "a", count: 8), String(repeating: "a", count: 8)]) }
-        var truncated = LineSplitter(maximumLength: 8, overflow: .truncate)
-        #expect(try lines(&truncated, ["0123456789", "abc\nxy\n"]) == ["0123456", "xy"])
-    }
-
-    /// 16 MiB without a newline (which took the old reader 47 s and as much memory): refused at the limit with
-    /// `.fail`; with `.truncate` read to its end, in linear time, never holding more than a line.
-    @Test func aFloodWithoutNewlineIsBoundedAndLinear() throws {
-        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10)
-        let total = 16 << 20
-        var strict = LineSplitter(maximumLength: 256, overflow: .fail)
-        #expect(throws: LineSplitter.LineTooLong.self) {
-            try chunk.withUnsafeBytes { try strict.feed($0) { _ in Issue.record("no line ends") } }
-        }
-        #expect(strict.bufferedCount < 256)
-
-        var lenient = LineSplitter(maximumLength: 1024, overflow: .truncate)
-        var delivered: [Int] = []
-        var mostBuffered = 0
-        let elapsed = try ContinuousClock().measure {
-            for _ in 0..<(total / chunk.count) {
-                try chunk.withUnsafeBytes { try lenient.feed($0) { delivered.append($0.count) } }
-                mostBuffered = max(mostBuffered, lenient.bufferedCount)
-            }
-            try Array("\n".utf8).withUnsafeBytes { try lenient.feed($0) { delivered.append($0.count) } }
-        }
-        #expect(delivered == [1023], "one line, cut at the limit")
-        #expect(mostBuffered < 1024)
-        #expect(elapsed < .seconds(2), "linear: \(elapsed) for 16 MiB")
-    }
-
-    /// Many short lines cost time in proportion to their bytes, as they come in small pieces or large.
-    @Test func manyLinesAreSplitInLinearTime() throws {
-        let line = Array("exited 123456 0 0\n".utf8)
-        let block = [UInt8]((0..<(1 << 20) / line.count).flatMap { _ in line })  // ~1 MiB of lines
-        var splitter = LineSplitter(maximumLength: 256, overflow: .fail)
-        var count = 0
-        let elapsed = try ContinuousClock().measure {
-            for _ in 0..<8 {
-                try block.withUnsafeBytes { try splitter.feed($0) { _ in count += 1 } }
-            }
-            // And byte by byte: nothing is scanned twice.
-            for byte in block.prefix(64 << 10) {
-                try [byte].withUnsafeBytes { try splitter.feed($0) { _ in count += 1 } }
-            }
-        }
-        #expect(count == 8 * block.count / line.count + (64 << 10) / line.count)
-        #expect(elapsed < .seconds(3), "\(elapsed)")
-    }
-
     @Test(arguments: [
         ("ready", SupervisorReply.ready),
         ("started 7 42", .started(id: 7, pid: 42)),

@@ -95,8 +95,8 @@ struct AwakeBudgetTests {
     }
 
     @Test func theServersBudgetFollowsItsDescriptorLimit() {
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000) == 4_375)
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576) == 229_376)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000) == 5_833)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576) == 305_834)
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_024) == 1)
     }
 }
