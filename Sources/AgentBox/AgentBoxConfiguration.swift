@@ -103,11 +103,12 @@ public struct AgentBoxConfiguration: Sendable {
     public var authHook: URL?
 
     /// The most workspaces awake at once that `descriptorLimit` (the process's limit on open files) leaves room for:
-    /// an awake workspace with one shell holds 3 of the server's descriptors (ARCHITECTURE.md, "Descriptors"), and an
-    /// eighth of the limit, at least 1,024, is kept for the rest (connections, the store, the boot caches, agents).
-    public static func awakeCapacity(forDescriptorLimit descriptorLimit: Int) -> Int {
-        let reserve = max(1024, descriptorLimit / 8)
-        return max(1, (descriptorLimit - reserve) / 3)
+    /// an awake workspace with one shell holds 4 of the server's descriptors (ARCHITECTURE.md, "Descriptors"), each of
+    /// `otherSandboxes` (parked, pre-started, a blank's) 3, and an eighth of the limit, at least 1,024, is kept for the
+    /// rest (connections, the store, the boot caches, agents).
+    public static func awakeCapacity(forDescriptorLimit descriptorLimit: Int, otherSandboxes: Int = 0) -> Int {
+        let reserve = max(1024, descriptorLimit / 8) + 3 * max(0, otherSandboxes)
+        return max(1, (descriptorLimit - reserve) / 4)
     }
 
     /// Reads and searches go ahead; edits, commands and the rest are asked; an unanswered question is rejected

@@ -89,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
     var blankWorkspaces = 4
 
     @Option(
-        help: "The most workspaces awake at once: auto (as many as the open file limit leaves room for, about 3 descriptors each) or a number. A wake past it puts the workspace idle longest to sleep early, or, when every awake one is in use, is refused with 503.")
+        help: "The most workspaces awake at once: auto (as many as the open file limit leaves room for, about 4 descriptors each) or a number. A wake past it puts the workspace idle longest to sleep early, or, when every awake one is in use, is refused with 503.")
     var maxAwake = "auto"
 
     @Option(help: "Default memory limit per workspace, in MiB.")
@@ -315,7 +315,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.sleepingRetention = Duration.parse(sleepingRetention)!
         configuration.blankWorkspaces = blankWorkspaces
-        configuration.maxAwakeWorkspaces = Int(maxAwake) ?? AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: descriptorLimit)
+        configuration.maxAwakeWorkspaces =
+            Int(maxAwake)
+            ?? AgentBoxConfiguration.awakeCapacity(
+                forDescriptorLimit: descriptorLimit, otherSandboxes: parkedSandboxes + sandboxPool + blankWorkspaces)
         logger.info("workspaces awake at most", metadata: ["max": "\(configuration.maxAwakeWorkspaces!)", "open.files": "\(descriptorLimit)"])
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase

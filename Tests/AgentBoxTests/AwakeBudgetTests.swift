@@ -52,6 +52,27 @@ struct AwakeBudgetTests {
         }
     }
 
+    /// A wake while the only slot's workspace is on its way to sleep waits for it, rather than being refused.
+    @Test func aWakeWaitsForAWorkspaceThatIsGoingToSleep() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory, maxAwake: 1)
+            for name in ["a", "b"] { _ = try await manager.create(key: key(name)) }
+            let a = try await manager.runtime(for: key("a"))
+            let b = try await manager.runtime(for: key("b"))
+            try await a.wake()
+            // a's stop takes a while (as an agent's gentle stop does).
+            await a.setStopHook("slow") { try? await Task.sleep(for: .milliseconds(300)) }
+            let sleeping = Task { await a.sleep() }
+            try await Task.sleep(for: .milliseconds(50))
+            try await b.wake()
+            #expect(b.snapshot.state == .running)
+            await sleeping.value
+            #expect(a.snapshot.state == .sleeping)
+            #expect(manager.awakeBudget?.taken == 1)
+            await manager.shutdown()
+        }
+    }
+
     @Test func manyWakesAtOnceNeverHoldMoreThanTheBudget() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory, maxAwake: 3)
@@ -95,9 +116,11 @@ struct AwakeBudgetTests {
     }
 
     @Test func theServersBudgetFollowsItsDescriptorLimit() {
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000) == 5_833)
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576) == 305_834)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000) == 4_375)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576) == 229_376)
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_024) == 1)
+        // The server's defaults: 64 parked sandboxes, a pool of 4, 4 blanks.
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, otherSandboxes: 72) == 4_321)
     }
 }
 

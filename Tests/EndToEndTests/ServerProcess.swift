@@ -97,7 +97,7 @@ final class ServerProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
         // Servers of parallel tests each get their own range of sandbox host uids.
         let uidBase = uidBase ?? String(100_000_000 + Int.random(in: 0..<15_000) * 262_144)
-        var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "debug", "--sandbox-uid-base", uidBase]
+        var arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "info", "--sandbox-uid-base", uidBase]
             + extraArguments
         // One blank workspace (not the default 4): dozens of servers start at once on CI's two cores, and each blank is
         // a sandbox booted and parked at start. The first create of each server still takes one.
@@ -154,7 +154,8 @@ final class ServerProcess: Sendable {
         exited.store(true, ordering: .relaxed)
         if signal == SIGTERM, status != 0 {
             // A stop that failed explains itself in the test's output (the log goes with the server).
-            print("agentbox serve exited \(status) after SIGTERM; its log ends:\n\(log.suffix(6000))")
+            let lines = log.split(separator: "\n").filter { $0.contains(" agentbox: ") && !$0.contains(" trace ") }
+            print("agentbox serve exited \(status) after SIGTERM; its log ends:\n\(lines.suffix(80).joined(separator: "\n"))")
         }
         return status
     }

@@ -144,6 +144,12 @@ public actor WorkspaceRuntime {
             subscriberCapacity: configuration.subscriberBufferCapacity, store: store, key: record.key, logger: logger)
     }
 
+    deinit {
+        // Gone while holding a slot (a runtime no longer the registry's, used by a request to the end): the slot is not
+        // lost with it.
+        if holdsAwakeSlot { awakeBudget?.give(ObjectIdentifier(self)) }
+    }
+
     /// The workspace as the API shows it. Readable without waiting for the actor.
     public nonisolated var snapshot: Workspace {
         let (state, lastActiveAt) = stateSnapshot.withLock { $0 }
@@ -187,7 +193,7 @@ public actor WorkspaceRuntime {
     public func beginActivity() async throws -> Activity {
         try await ensureRunning()
         let activity = Activity(id: lifecycle.beginActivity())
-        awakeBudget?.noteBusy(key)
+        awakeBudget?.noteBusy(ObjectIdentifier(self))
         refreshResidency()
         idleTimer?.cancel()
         idleTimer = nil
@@ -249,12 +255,12 @@ public actor WorkspaceRuntime {
         return text.contains(String(cString: strerror(EMFILE))) || text.contains(String(cString: strerror(ENFILE)))
     }
 
-    /// Puts the workspace to sleep ahead of its idle grace, if nothing holds it: another workspace's boot needs its slot
-    /// of the awake budget.
-    func sleepIfIdle() async {
-        guard lifecycle.isIdle else { return }
+    /// Starts putting the workspace to sleep ahead of its idle grace, if nothing holds it: another workspace's boot
+    /// needs its slot of the awake budget (given back when the stop ends). Whether it started.
+    func beginSleepIfIdle() -> Bool {
+        guard lifecycle.isIdle else { return false }
         logger.info("workspace put to sleep before its idle grace ended: the server is at its most awake workspaces")
-        await stop(reason: .sleep)
+        return beginStop(reason: .sleep) != nil
     }
 
     /// Starts the stop without waiting for it: the stop waits for this timer's task.
@@ -274,40 +280,46 @@ public actor WorkspaceRuntime {
             defer { snapshot.state = state }
             return snapshot.state != state
         }
-        if let awakeBudget {
-            if transition == .stop { awakeBudget.noteBusy(key) }
-            if lifecycle.phase == .sleeping, holdsAwakeSlot {
+        if let awakeBudget, holdsAwakeSlot {
+            if transition == .stop { awakeBudget.noteStopping(ObjectIdentifier(self)) }
+            if lifecycle.phase == .sleeping {
                 holdsAwakeSlot = false
-                awakeBudget.give(key)
+                awakeBudget.give(ObjectIdentifier(self))
             }
         }
         refreshResidency()
         if changed { onStateChange?(key, state) }
     }
 
-    /// Takes a slot of the awake budget for a boot: a free one, else the one of the workspace idle longest, put to
-    /// sleep for it. Throws `unavailable` when every awake workspace is in use.
+    /// Takes a slot of the awake budget for a boot: a free one; else the workspace idle longest is put to sleep and
+    /// the boot waits for a slot to come free, as it does while other workspaces are on their way to sleep (at most
+    /// ``awakeSlotWait`` in all). Throws `unavailable` when every awake workspace is in use.
     private func takeAwakeSlot() async throws {
         guard let awakeBudget, !holdsAwakeSlot else { return }
-        // Each round either takes a slot or puts one idle workspace to sleep; another boot may take the slot that
-        // sleep freed first, so a few rounds.
-        for _ in 0..<8 {
-            if awakeBudget.take() {
+        let deadline = ContinuousClock.now + Self.awakeSlotWait
+        while true {
+            let attempt = awakeBudget.attempt()
+            if attempt.took {
                 holdsAwakeSlot = true
                 return
             }
-            guard let idle = awakeBudget.takeLongestIdle() else { break }
-            await idle.sleepIfIdle()
-        }
-        if awakeBudget.take() {
-            holdsAwakeSlot = true
-            return
+            var releasing = attempt.releasing
+            if let idle = attempt.idle, await idle.beginSleepIfIdle() { releasing = true }
+            // The idle one was held meanwhile: try the next at once.
+            if attempt.idle != nil, !releasing { continue }
+            let left = deadline - ContinuousClock.now
+            guard releasing, left > .zero else { break }
+            await AwakeBudget.wait(for: attempt.gave, atMost: left)
+            try Task.checkCancellation()
         }
         metrics.bootsRefused.increment()
         throw AgentBoxError(
             .unavailable,
             "workspace '\(key)' cannot wake now: this server keeps at most \(awakeBudget.capacity) workspaces awake, and each of them is in use (a shell, a process, a session or a request holds it); try again once one sleeps, or raise the server's --max-awake")
     }
+
+    /// The longest a boot waits for a slot of the awake budget that is on its way back.
+    static let awakeSlotWait: Duration = .seconds(15)
 
     private func ensureRunning() async throws {
         while true {

@@ -174,12 +174,3 @@ int ab_btrfs_qgroup_limit(int fs_fd, uint64_t qgroup, uint64_t max_bytes);
 
 /// The file system id of the btrfs that holds `fs_fd` (names its /sys/fs/btrfs directory). Returns 0, or -1.
 int ab_btrfs_fsid(int fs_fd, unsigned char fsid[16]);
-
-/// An epoll set (close-on-exec) for ControlSocketReader. Returns its descriptor, or -1 with errno set.
-int ab_epoll_create(void);
-/// Watches `fd` for input and hang-up (level-triggered), reported with `token`. Returns 0, or -1 with errno set.
-int ab_epoll_add(int epfd, int fd, uint64_t token);
-/// Stops watching `fd`. Returns 0, or -1 with errno set.
-int ab_epoll_remove(int epfd, int fd);
-/// Waits for ready descriptors and stores up to `max` of their tokens; returns their count, or -1 with errno set.
-int ab_epoll_wait(int epfd, uint64_t *tokens, int max);
