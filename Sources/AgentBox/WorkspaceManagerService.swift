@@ -14,11 +14,20 @@ public struct WorkspaceManagerService: Service {
     }
 
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await manager.runBackgroundWork() }
-            try? await gracefulShutdown()
-            group.cancelAll()
+        let backgroundEnded = Alarm()
+        let background = Task { [manager] in
+            await manager.runBackgroundWork()
+            backgroundEnded.raise("ended")
         }
+        try? await gracefulShutdown()
+        background.cancel()
+        // The background work ends first (the cluster's leases stop being renewed before they are released), but the
+        // stop waits for it at most 2 s: a part of it may be inside a blocking call that a cancellation does not cut
+        // short (a pre-started sandbox waited for on the thread pool, up to 10 s), and waiting for that spent the
+        // stop's grace (a clean-clone CI's graceful-stop test ended in the group's fatal error with nothing logged).
+        // The stop itself ends the pool and the blanks under way.
+        _ = await backgroundEnded.wait(atMost: .seconds(2))
+        //
         // The stop puts every workspace to sleep, which with thousands awake can outlast the service group's grace. When
         // the group cancels this task then, the stop is left where it is and the service returns, so that the process
         // exits as after a kill: every sandbox ends with the server's end of its control socket, and the store and the
@@ -27,6 +36,7 @@ public struct WorkspaceManagerService: Service {
         let stopped = Alarm()
         Task { [manager] in
             await manager.shutdown()
+            await background.value
             stopped.raise("stopped")
         }
         if await stopped.wait() == nil {

@@ -56,4 +56,18 @@ public final class Alarm: Sendable {
             state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
         }
     }
+
+    /// Returns the reason once it is raised, or `nil` after `timeout` (or when the waiting task is cancelled).
+    public func wait(atMost timeout: Duration) async -> String? {
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
 }

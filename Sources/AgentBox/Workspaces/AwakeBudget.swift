@@ -100,14 +100,4 @@ final class AwakeBudget: Sendable {
             state.stopping.insert(runtime)
         }
     }
-
-    /// Waits until `alarm` (an attempt's `gave`) is raised, at most `timeout`.
-    static func wait(for alarm: Alarm, atMost timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = await alarm.wait() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
 }

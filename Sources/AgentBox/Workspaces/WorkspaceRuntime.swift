@@ -309,7 +309,7 @@ public actor WorkspaceRuntime {
             if attempt.idle != nil, !releasing { continue }
             let left = deadline - ContinuousClock.now
             guard releasing, left > .zero else { break }
-            await AwakeBudget.wait(for: attempt.gave, atMost: left)
+            _ = await attempt.gave.wait(atMost: left)
             try Task.checkCancellation()
         }
         metrics.bootsRefused.increment()
