@@ -10,21 +10,8 @@ shift
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-# The command's output goes to the terminal and to the log (for the list of unfinished tests), through one tee.
-exec {output}> >(tee "$log")
-tee_pid=$!
-"$@" >&"$output" 2>&1 &
-command_pid=$!
-
-(
-  # Checks once a second (no signal is needed to stop it: signals may be blocked in whatever started this script).
-  for ((waited = 0; waited < limit; waited++)); do
-    sleep 1
-    kill -0 "$command_pid" 2> /dev/null || exit 0
-  done
-  echo
-  echo "bounded.sh: '$*' is still running after ${limit} s; the tests that started and did not end:"
-  # Each "◇ Test NAME started." without a later "✔ Test NAME …" or "✘ Test NAME …".
+# Prints each "◇ Test NAME started." of the log without a later "✔ Test NAME …" or "✘ Test NAME …".
+unfinished() {
   python3 - "$log" <<'PY'
 import re, sys
 started, ended = [], set()
@@ -39,6 +26,23 @@ for name in started:
     if name not in ended:
         print("  " + name)
 PY
+}
+
+# The command's output goes to the terminal and to the log (for the list of unfinished tests), through one tee.
+exec {output}> >(tee "$log")
+tee_pid=$!
+"$@" >&"$output" 2>&1 &
+command_pid=$!
+
+(
+  # Checks once a second (no signal is needed to stop it: signals may be blocked in whatever started this script).
+  for ((waited = 0; waited < limit; waited++)); do
+    sleep 1
+    kill -0 "$command_pid" 2> /dev/null || exit 0
+  done
+  echo
+  echo "bounded.sh: '$*' is still running after ${limit} s; the tests that started and did not end:"
+  unfinished
   # The test processes among the command's descendants (swift test runs the .xctest bundle as a child).
   descendants() { for child in $(pgrep -P "$1" || true); do echo "$child"; descendants "$child"; done; }
   for pid in $(descendants "$command_pid"); do
@@ -59,4 +63,27 @@ status=$?
 exec {output}>&-
 wait "$tee_pid" 2> /dev/null || true
 wait "$watcher" 2> /dev/null || true
+# A test process that crashed (Swift's backtracer prints every thread's stack, and CI keeps only the output's end):
+# the crash's first lines, the crashed thread's stack and the tests under way, once more at the end.
+if [ "$status" -ne 0 ] && grep -qE '^\*\*\* (Program crashed|Signal [0-9]+)' "$log"; then
+  echo
+  echo "bounded.sh: '$*' crashed (status $status). The crash, the crashed thread and the tests under way:"
+  python3 - "$log" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
+start = next(i for i, line in enumerate(lines) if line.startswith("*** Program crashed") or line.startswith("*** Signal"))
+shown = 0
+for line in lines[start:start + 6]:
+    print("  " + line)
+for i in range(start, len(lines)):
+    if lines[i].startswith("Thread ") and "crashed" in lines[i]:
+        for line in lines[i:i + 60]:
+            if shown and (line.startswith("Thread ") or line.startswith("Registers:")):
+                break
+            print("  " + line)
+            shown += 1
+        break
+PY
+  unfinished
+fi
 exit "$status"
