@@ -1362,6 +1362,12 @@ def in_processes(target, argument_lists):
     return results
 
 
+def read_meminfo():
+    """/proc/meminfo's fields, in KiB."""
+    with open("/proc/meminfo") as f:
+        return {line.split(":")[0]: int(line.split()[1]) for line in f}
+
+
 def awake_many(api, server_pid, count, parallel, sample):
     """Issue 28: `count` workspaces awake at once, each idle with one shell. Creates them from `parallel` processes,
     then reads the memory of the server and of every sandbox process (RSS and PSS), checks from the list that every
@@ -1370,6 +1376,7 @@ def awake_many(api, server_pid, count, parallel, sample):
     time.sleep(0.5)
     base_server_rss, _ = resident([server_pid])
     base_rss, base_pss = resident(descendants(server_pid))
+    base_meminfo = read_meminfo()
     start = time.perf_counter()
     bounds = [count * k // parallel for k in range(parallel + 1)]
     errors = sum(in_processes(awake_range, [(api.endpoint, bounds[k], bounds[k + 1]) for k in range(parallel)]), [])
@@ -1398,8 +1405,11 @@ def awake_many(api, server_pid, count, parallel, sample):
         assert answer["stdout"] == "42\n", answer
         shells = api.call("GET", f"/v1/workspaces/awake-{i}/shells")["items"]
         shells_running += 1 if any(shell["status"] == "running" for shell in shells) else 0
-    with open("/proc/meminfo") as f:
-        meminfo = {line.split(":")[0]: int(line.split()[1]) for line in f}
+    meminfo = read_meminfo()
+    # Where the machine's memory went, per awake workspace (KiB): the kernel's part (slab, the processes' kernel
+    # stacks and page tables, per-CPU data) is not in any process's PSS.
+    kernel = {field: (meminfo.get(field, 0) - base_meminfo.get(field, 0)) / max(1, running)
+              for field in ("MemAvailable", "Slab", "SUnreclaim", "KernelStack", "PageTables", "Percpu", "Shmem")}
     keys = [f"awake-{i}" for i in range(count)]
     start = time.perf_counter()
     in_processes(delete_range, [(api.endpoint, keys[k::parallel]) for k in range(parallel)])
@@ -1411,7 +1421,8 @@ def awake_many(api, server_pid, count, parallel, sample):
         "server_rss_mb": server_rss / 1024, "server_rss_per_workspace_kb": (server_rss - base_server_rss) / count,
         "total_rss_mb": total_rss / 1024, "total_pss_mb": total_pss / 1024,
         "pss_per_workspace_kb": (total_pss - base_pss) / count, "rss_per_workspace_kb": (total_rss - base_rss) / count,
-        "machine_available_mb": meminfo.get("MemAvailable", 0) / 1024, "sample": len(execs),
+        "machine_available_mb": meminfo.get("MemAvailable", 0) / 1024,
+        "machine_per_workspace_kb": {field: round(value, 1) for field, value in kernel.items()}, "sample": len(execs),
         "sample_shells_running": shells_running, "exec_ms": summary(execs), "deleted_s": deleted_s,
     }
 
@@ -1583,6 +1594,11 @@ def report(results, mode, command):
                     f"({a['server_rss_per_workspace_kb']:.0f} KB per workspace); all: RSS {a['total_rss_mb']:,.0f} MB, "
                     f"PSS {a['total_pss_mb']:,.0f} MB ({a['pss_per_workspace_kb']:.0f} KB PSS per workspace); "
                     f"{a['machine_available_mb']:,.0f} MB still available | | | | | | |")
+        k = a.get("machine_per_workspace_kb")
+        if k:
+            rows.append(f"| the machine's memory per awake workspace (/proc/meminfo) | MemAvailable −{-k['MemAvailable']:,.0f} KB: "
+                        f"slab {k['Slab']:,.0f} KB (unreclaimable {k['SUnreclaim']:,.0f}), kernel stacks {k['KernelStack']:,.0f} KB, "
+                        f"page tables {k['PageTables']:,.0f} KB, per-CPU {k['Percpu']:,.0f} KB, shmem {k['Shmem']:,.0f} KB | | | | | | |")
         e = a["exec_ms"]
         rows.append(f"| exec in one of them while all {a['count']:,} are awake ({a['sample']} random ones; each shell running: "
                     f"{a['sample_shells_running']}) | {latency_cells(e)} | | | |")

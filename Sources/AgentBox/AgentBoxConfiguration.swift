@@ -106,9 +106,16 @@ public struct AgentBoxConfiguration: Sendable {
     /// an awake workspace with one shell holds 4 of the server's descriptors (ARCHITECTURE.md, "Descriptors"), each of
     /// `otherSandboxes` (parked, pre-started, a blank's) 3, and an eighth of the limit, at least 1,024, is kept for the
     /// rest (connections, the store, the boot caches, agents).
-    public static func awakeCapacity(forDescriptorLimit descriptorLimit: Int, otherSandboxes: Int = 0) -> Int {
+    ///
+    /// With `memoryBytes` (the machine's memory), at most one per 2 MiB of it as well: an idle awake workspace with a
+    /// shell costs about 0.8 MB (its processes' PSS and the server's part, BENCHMARKS.md), so that bound leaves more
+    /// than half the memory to what they run. It is the one that counts when the descriptor limit is the kernel's
+    /// most (a server run as root raises its own: `DescriptorLimit.raise`).
+    public static func awakeCapacity(forDescriptorLimit descriptorLimit: Int, otherSandboxes: Int = 0, memoryBytes: Int? = nil) -> Int {
         let reserve = max(1024, descriptorLimit / 8) + 3 * max(0, otherSandboxes)
-        return max(1, (descriptorLimit - reserve) / 4)
+        let byDescriptors = max(1, (descriptorLimit - reserve) / 4)
+        guard let memoryBytes else { return byDescriptors }
+        return max(1, min(byDescriptors, memoryBytes / (2 << 20)))
     }
 
     /// Reads and searches go ahead; edits, commands and the rest are asked; an unanswered question is rejected

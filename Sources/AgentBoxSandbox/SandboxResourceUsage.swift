@@ -65,7 +65,7 @@ public struct SandboxResourceUsage: Sendable, Equatable {
         defer { closedir(directory) }
         var found: [Int32] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = directoryEntryName(entry)
             guard let tid = Int32(name) else { continue }
             let text = KernelFile.read("/proc/\(pid)/task/\(tid)/children") ?? ""
             found += text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int32($0) }

@@ -7,12 +7,21 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "agentbox_syscalls.h"
 
 #define AB_SPAWN_MAX_FDS 64
+
+// Set once at the server's start, before any spawn; read by the children (a plain load in the vfork child).
+static _Atomic unsigned long open_file_soft, open_file_hard;
+
+void ab_spawn_set_open_file_limit(unsigned long soft, unsigned long hard) {
+    open_file_soft = soft;
+    open_file_hard = hard;
+}
 
 pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
                const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid,
@@ -21,6 +30,7 @@ pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const i
     // Written by the child, read by the parent: vfork shares memory until the child execs or exits.
     volatile int child_errno = 0;
     int moved[AB_SPAWN_MAX_FDS];
+    struct rlimit open_files = { open_file_soft, open_file_hard };
     pid_t pid = vfork();
     if (pid == 0) {
         // Only system calls from here on: the child shares the parent's memory.
@@ -47,6 +57,8 @@ pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const i
         for (int i = 0; i < nns; i++) {
             if (setns(ns_fds[i], 0) != 0) goto fail;
         }
+        // Lowering a limit needs no privilege; raw, like the calls below (the child shares the parent's memory).
+        if (open_files.rlim_max > 0 && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &open_files, NULL) != 0) goto fail;
         // Move every source above the target range first, so that mapping one never clobbers another.
         for (int i = 0; i < nfds; i++) {
             moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, AB_SPAWN_MAX_FDS + 3);

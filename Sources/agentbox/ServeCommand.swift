@@ -9,29 +9,6 @@ import ArgumentParser
 import Foundation
 import Logging
 
-/// Every connection, SSE subscriber and workspace pipe is a descriptor, and a shell's default soft limit (often
-/// 1,024) is far below what a server of many workspaces needs: the soft limit goes up to the hard one, as servers do.
-/// Returns the soft limit in force after.
-@discardableResult
-func raiseOpenFileLimit(_ logger: Logger) -> Int {
-    var limit = rlimit()
-    guard getrlimit(RLIMIT_NOFILE_CONSTANT, &limit) == 0 else { return 1024 }
-    guard limit.rlim_cur < limit.rlim_max else { return Int(clamping: limit.rlim_cur) }
-    let before = limit.rlim_cur
-    limit.rlim_cur = limit.rlim_max
-    if setrlimit(RLIMIT_NOFILE_CONSTANT, &limit) != 0 {
-        logger.warning("could not raise the open file limit", metadata: ["soft": "\(before)", "hard": "\(limit.rlim_max)"])
-        return Int(clamping: before)
-    }
-    return Int(clamping: limit.rlim_max)
-}
-
-#if canImport(Glibc)
-let RLIMIT_NOFILE_CONSTANT = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-#else
-let RLIMIT_NOFILE_CONSTANT = RLIMIT_NOFILE
-#endif
-
 /// `agentbox serve`: runs the AgentBox server until SIGTERM or SIGINT.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -89,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
     var blankWorkspaces = 4
 
     @Option(
-        help: "The most workspaces awake at once: auto (as many as the open file limit leaves room for, about 4 descriptors each) or a number. A wake past it puts the workspace idle longest to sleep early, or, when every awake one is in use, is refused with 503.")
+        help: "The most workspaces awake at once: auto (as many as the open file limit leaves room for, about 4 descriptors each, and at most one per 2 MiB of memory) or a number. A wake past it puts the workspace idle longest to sleep early, or, when every awake one is in use, is refused with 503.")
     var maxAwake = "auto"
 
     @Option(help: "Default memory limit per workspace, in MiB.")
@@ -302,7 +279,10 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "agentbox")
-        let descriptorLimit = raiseOpenFileLimit(logger)
+        // Every connection, SSE subscriber and awake workspace holds descriptors: the limit goes as high as this
+        // process may take it (root: the kernel's most), and sandboxes get the one it started with.
+        let descriptors = DescriptorLimit.raise()
+        let descriptorLimit = descriptors.limit
         let dataDirectory = dataDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
             ?? AgentBoxConfiguration.defaultDataDirectory()
         var configuration = AgentBoxConfiguration(
@@ -318,8 +298,14 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxAwakeWorkspaces =
             Int(maxAwake)
             ?? AgentBoxConfiguration.awakeCapacity(
-                forDescriptorLimit: descriptorLimit, otherSandboxes: parkedSandboxes + sandboxPool + blankWorkspaces)
-        logger.info("workspaces awake at most", metadata: ["max": "\(configuration.maxAwakeWorkspaces!)", "open.files": "\(descriptorLimit)"])
+                forDescriptorLimit: descriptorLimit, otherSandboxes: parkedSandboxes + sandboxPool + blankWorkspaces,
+                memoryBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory))
+        logger.info(
+            "workspaces awake at most",
+            metadata: [
+                "max": "\(configuration.maxAwakeWorkspaces!)", "open.files": "\(descriptorLimit)",
+                "open.files.before": "\(descriptors.before)", "open.files.sandboxes": "\(descriptors.sandboxes)",
+            ])
         configuration.processOutputBufferBytes = outputBufferBytes
         configuration.sandboxUIDBase = sandboxUIDBase
         configuration.allowedHostMountPrefixes = allowHostMount

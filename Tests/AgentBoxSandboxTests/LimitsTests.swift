@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import AgentBoxSandbox
 import Foundation
 import Testing
 
@@ -44,4 +45,41 @@ struct LimitsTests {
             await manager.shutdown()
         }
     }
+}
+
+@Suite("Descriptor limit", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct DescriptorLimitTests {
+    /// The server raises its own limit on open files (root: to the kernel's most), which bounds how many workspaces it
+    /// keeps awake; the workspaces' programs keep the limit the process started with.
+    @Test func theServerRaisesItsLimitAndItsWorkspacesKeepTheOneItStartedWith() async throws {
+        var start = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &start) == 0)
+        let outcome = DescriptorLimit.raise()
+        let kernelMost = Int(try String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        // Raising the hard limit takes CAP_SYS_RESOURCE, which root has unless its container takes it away (as this
+        // project's machine does); without it, the soft limit goes up to the hard one.
+        let expected = hasCapability(24) ? min(kernelMost, 1 << 20) : Int(start.rlim_max)
+        #expect(outcome.limit == expected, "\(outcome)")
+        #expect(outcome.sandboxes == Int(start.rlim_max))
+        var now = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &now) == 0)
+        #expect(Int(now.rlim_cur) == outcome.limit && Int(now.rlim_max) == outcome.limit)
+        // Called again (a second server in one process), it changes nothing and says the same.
+        let again = DescriptorLimit.raise()
+        #expect(again.before == outcome.limit && again.limit == outcome.limit && again.sandboxes == outcome.sandboxes, "\(again)")
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let limits = try await manager.run("limits", "ulimit -n; ulimit -Hn")
+            #expect(limits.stdout == "\(start.rlim_max)\n\(start.rlim_max)\n", "\(limits)")
+            await manager.shutdown()
+        }
+    }
+}
+
+/// Whether this process has capability `bit` in its effective set (`CapEff` of /proc/self/status).
+func hasCapability(_ bit: Int) -> Bool {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("CapEff:") }
+    let mask = line.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) } ?? 0
+    return mask & (1 << UInt64(bit)) != 0
 }

@@ -90,6 +90,29 @@ struct ProcessEndToEndTests {
         }
     }
 
+    /// The server raises its own limit on open files as far as it may (root: the kernel's most), since it bounds how
+    /// many workspaces stay awake; a workspace's programs keep the limit the server was started with.
+    @Test func theServerRaisesItsOpenFileLimitAndWorkspacesKeepTheOneItStartedWith() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            var start = rlimit()
+            #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &start) == 0)
+            let limits = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/limits", encoding: .utf8)
+            let line = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }.map(String.init) ?? ""
+            let kernelMost = try String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            // CAP_SYS_RESOURCE (root's, unless a container took it away) raises the hard limit too.
+            let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+            let effective = status.split(separator: "\n").first { $0.hasPrefix("CapEff:") }.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) } ?? 0
+            let expected = effective & (1 << 24) != 0 ? String(min(Int(kernelMost)!, 1 << 20)) : String(start.rlim_max)
+            #expect(Array(line.split(separator: " ").suffix(3).prefix(2)) == [Substring(expected), Substring(expected)], "\(line)")
+            _ = try await client.putWorkspace("limits")
+            let inside = try await client.exec("limits", command: "ulimit -n; ulimit -Hn")
+            #expect(inside.stdout == "\(start.rlim_max)\n\(start.rlim_max)\n", "\(inside)")
+            await server.stop()
+        }
+    }
+
     @Test func sleepingWorkspacesWakeForExecAndLeaveNothingRunning() async throws {
         try await withTemporaryDirectory { data in
             let server = try await ServerProcess.start(dataDirectory: data)

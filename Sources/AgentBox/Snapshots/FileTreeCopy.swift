@@ -1,3 +1,4 @@
+import AgentBoxSandbox
 import CAgentBoxSandbox
 import Foundation
 
@@ -135,9 +136,7 @@ struct FileTreeCopy {
         defer { closedir(stream) }
         var names: [String] = []
         while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
+            let name = directoryEntryName(entry)
             if name != ".", name != ".." { names.append(name) }
         }
         return names

@@ -110,9 +110,9 @@ struct TreeScan {
         defer { closedir(stream) }
         var names: [String] = []
         while let item = readdir(stream) {
-            let name = withUnsafePointer(to: item.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
+            // Read where it lies, never `item.pointee.d_name` as a value (AgentBoxSandbox's `directoryEntryName` says
+            // why; this module depends on no other of AgentBox's).
+            let name = String(cString: (UnsafeRawPointer(item) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }

@@ -1,6 +1,7 @@
 import CAgentBoxSandbox
 import Foundation
 import Logging
+import NIOPosix
 import Synchronization
 
 /// The Linux backend: each sandbox is a bubblewrap container with its own user, mount, PID, IPC, UTS, cgroup and
@@ -131,7 +132,13 @@ public struct BubblewrapBackend: SandboxBackend {
         return (backend, notes)
     }
 
+    /// The backend's background work: the sweep of cgroups that sandboxes left behind, then the pool of
+    /// pre-started sandboxes until cancelled.
     public func runPool() async {
+        if let cgroups {
+            // Blocking (an rmdir of a v1 cgroup may wait for the kernel), so off the cooperative pool.
+            _ = try? await NIOThreadPool.singleton.runIfActive { SandboxCgroups.removeLeftoverGroups(version: cgroups) }
+        }
         await pool?.run()
     }
 

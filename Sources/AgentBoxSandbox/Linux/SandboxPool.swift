@@ -147,10 +147,6 @@ public final class SandboxPool: Sendable {
             return state.running
         }
         guard !alreadyRunning else { return }
-        if case .sandboxes = kind, let cgroups {
-            // Blocking (an rmdir of a v1 cgroup may wait for the kernel), so off the cooperative pool.
-            _ = try? await NIOThreadPool.singleton.runIfActive { SandboxCgroups.removeLeftoverPoolGroups(version: cgroups) }
-        }
         defer { state.withLock { $0.ready = [] } }
         wakeUp.yield()
         // A pre-start can fail for a while (a loaded host, a full disk): retried after 1 s, then twice as long each time

@@ -78,6 +78,11 @@ pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const i
                const int *cgroup_fds, int ncgroups, int set_ids, uid_t uid, gid_t gid,
                const int *mount_fds, const char *const *mount_targets, int nmounts, const int *ns_fds, int nns);
 
+/// The limit on open files (soft, hard) that every child `ab_spawn` starts after this call gets, set in the child
+/// before exec; 0, 0 (the default): the child keeps the server's. A server that raised its own limit far past what
+/// its workspaces' programs expect gives them the one it started with.
+void ab_spawn_set_open_file_limit(unsigned long soft, unsigned long hard);
+
 /// Makes a new network namespace (its loopback up, ports below 1024 open to every uid of it) and a new IPC namespace,
 /// both owned by the host's user namespace, on a thread of their own, and returns descriptors of them
 /// (close-on-exec) in `net_fd` and `ipc_fd`. Needs root. Returns 0, or -1 with errno set.
