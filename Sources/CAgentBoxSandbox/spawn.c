@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sched.h>
@@ -14,6 +15,14 @@
 #include "agentbox_syscalls.h"
 
 #define AB_SPAWN_MAX_FDS 64
+
+// The kernel's layout of rt_sigaction's argument (glibc's struct sigaction is another).
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
 
 // Set once at the server's start, before any spawn; read by the children (a plain load in the vfork child).
 static _Atomic unsigned long open_file_soft, open_file_hard;
@@ -31,16 +40,26 @@ pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const i
     volatile int child_errno = 0;
     int moved[AB_SPAWN_MAX_FDS];
     struct rlimit open_files = { open_file_soft, open_file_hard };
+    // Every signal blocked across the vfork: a handler of the server's run in the child would run on the parent's
+    // stack with the parent's thread's state. The child resets the handlers it inherited, then unblocks.
+    sigset_t all, saved_mask;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved_mask);
     pid_t pid = vfork();
     if (pid == 0) {
         // Only system calls from here on: the child shares the parent's memory.
+        struct kernel_sigaction dfl = { SIG_DFL, 0, NULL, 0 };
+        for (int sig = 1; sig < 65; sig++) {
+            if (sig == SIGKILL || sig == SIGSTOP) continue;
+            struct kernel_sigaction current;
+            if (syscall(SYS_rt_sigaction, sig, NULL, &current, sizeof(unsigned long)) != 0) continue;
+            // The ignored ones too (exec would keep them: the server ignores SIGPIPE, and a workspace saw 32 ignored), as
+            // a service manager does: the sandbox starts from the defaults.
+            if (current.handler != SIG_DFL) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(unsigned long));
+        }
         sigset_t none;
         sigemptyset(&none);
         syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(long));
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        syscall(SYS_rt_sigaction, SIGPIPE, &dfl, NULL, sizeof(long));
         if (setsid() < 0) goto fail;
         for (int i = 0; i < ncgroups; i++) {
             if (write(cgroup_fds[i], "0", 1) != 1) goto fail;
@@ -79,6 +98,9 @@ pid_t ab_spawn(const char *path, char *const argv[], char *const envp[], const i
         child_errno = errno ? errno : EINVAL;
         _exit(127);
     }
+    int spawn_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+    errno = spawn_errno;
     if (pid < 0) return -1;
     if (child_errno != 0) {
         int saved = child_errno;

@@ -69,8 +69,14 @@ int ab_userns_open(uint32_t owner, const char *map) {
     size_t stack_size = 64 << 10;
     void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     struct userns_child child = { owner, ready[1], hold[0], hold[1], ready[0] };
+    // The child starts with every signal blocked (it inherits this mask): a handler of the server's run in it would
+    // run with this thread's state, in memory it shares. SIGKILL still ends it.
+    sigset_t all, saved_mask;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved_mask);
     pid_t pid = stack == MAP_FAILED ? -1 : clone(userns_child, (char *)stack + stack_size, CLONE_VM | SIGCHLD, &child);
     int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
     close(ready[1]);
     if (pid < 0) {
         close(ready[0]);

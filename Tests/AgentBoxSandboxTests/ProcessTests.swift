@@ -6,6 +6,17 @@ import Testing
 
 @Suite("Processes", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
 struct ProcessTests {
+    /// A workspace's processes start with no signal blocked and none ignored: the server's own mask and handlers
+    /// (it ignores SIGPIPE; a concurrency thread blocks some) never reach them through the spawn.
+    @Test func workspaceProcessesStartWithNoSignalBlockedOrIgnored() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let result = try await manager.run("signals", "grep -E '^Sig(Blk|Ign)' /proc/self/status")
+            #expect(result.stdout == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n", "\(result)")
+            await manager.shutdown()
+        }
+    }
+
     @Test func execReturnsOutputAndExitCode() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)
