@@ -103,7 +103,7 @@ public struct AgentBoxConfiguration: Sendable {
     public var authHook: URL?
 
     /// The most workspaces awake at once that `descriptorLimit` (the process's limit on open files) leaves room for:
-    /// an awake workspace with one shell holds 4 of the server's descriptors (ARCHITECTURE.md, "Descriptors"), each of
+    /// an awake workspace with one shell holds 3 of the server's descriptors (ARCHITECTURE.md, "Descriptors"), each of
     /// `otherSandboxes` (parked, pre-started, a blank's) 3, and an eighth of the limit, at least 1,024, is kept for the
     /// rest (connections, the store, the boot caches, agents).
     ///
@@ -113,7 +113,7 @@ public struct AgentBoxConfiguration: Sendable {
     /// most (a server run as root raises its own: `DescriptorLimit.raise`).
     public static func awakeCapacity(forDescriptorLimit descriptorLimit: Int, otherSandboxes: Int = 0, memoryBytes: Int? = nil) -> Int {
         let reserve = max(1024, descriptorLimit / 8) + 3 * max(0, otherSandboxes)
-        let byDescriptors = max(1, (descriptorLimit - reserve) / 4)
+        let byDescriptors = max(1, (descriptorLimit - reserve) / 3)
         guard let memoryBytes else { return byDescriptors }
         return max(1, min(byDescriptors, memoryBytes / (2 << 20)))
     }

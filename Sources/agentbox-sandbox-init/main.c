@@ -16,17 +16,17 @@
 //                  reply `parked`, or `unparkable REASON` when it cannot be given back. From the request on, spawns
 //                  fail (EPERM, stage setup) until `unpark`
 //           unpark NUL                     processes may start again (the workspace's next boot took the sandbox)
-//   fd 1  the output pipe to the server: replies, one line per event, each written whole by one write() of at most
-//           AB_MAX_REPLY_LINE bytes:
+//   fd 1  the same control socket, the other way: replies, one line per event, each written whole by one write() of
+//           at most AB_MAX_REPLY_LINE bytes (one message each):
 //           ready | started ID PID | failed ID ERRNO STAGE | exited ID CODE SIGNAL | parked | unparkable REASON |
 //           error TEXT
-//   fd 2  the same pipe: diagnostics, which the server keeps apart by their not parsing as replies. Never write a
-//         byte the workspace chose here (a file name may hold a newline, and then a forged reply): say what failed
-//         with strerror() and names of our own only.
+//   fd 2  the same socket again: diagnostics (ours and bwrap's, one message per write), which the server keeps apart by
+//         their not parsing as replies. Never write a byte the workspace chose here (a file name may hold a newline,
+//         and then a forged reply): say what failed with strerror() and names of our own only.
 //
 // The workspace runs as the same uid as this process, so the supervisor makes itself non-dumpable: the kernel then
 // refuses the workspace ptrace, /proc/1/mem, /proc/1/fd and /proc/1/environ, through which it could stop the
-// supervisor or write forged replies into its pipe. Its children drop every descriptor but their own stdio before
+// supervisor or write forged replies on its socket. Its children drop every descriptor but their own stdio before
 // they exec, and an exec makes them dumpable again (the workspace may debug its own programs).
 //
 // When the control socket closes (the server stops the workspace, or died), it kills every process of the

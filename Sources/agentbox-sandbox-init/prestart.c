@@ -82,7 +82,7 @@ static int fail(const char *format, ...) {
     va_start(args, format);
     vsnprintf(text, sizeof(text), format, args);
     va_end(args);
-    // One line: fd 2 is the server's reply pipe too (see main.c), and a path in the text is not ours to trust.
+    // One line: fd 2 is the server's control socket too (see main.c), and a path in the text is not ours to trust.
     for (char *c = text; *c; c++) if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     dprintf(2, "agentbox-sandbox-init: %s: %s\n", text, strerror(saved));
     errno = saved;

@@ -15,17 +15,23 @@ struct PrestartedSandboxTests {
         try sandbox.writeIDMap(WorkspaceIDs(start: 1_900_000_000 + UInt32.random(in: 0..<1000) * WorkspaceIDs.slot).map)
         try sandbox.bind(fields, descriptors: descriptors)
         // The boot owns it now: read its last words, reap its launcher, close the rest.
+        let said = Self.readToEnd(sandbox.control)
+        var status: Int32 = 0
+        while waitpid(sandbox.launcherPID, &status, 0) < 0, errno == EINTR {}
+        close(sandbox.control)
+        return (said, status)
+    }
+
+    /// What the init said on its control socket (its stdout and stderr), every message, until its end.
+    static func readToEnd(_ control: Int32) -> String {
         var said = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = read(sandbox.output, &buffer, buffer.count)
+            let count = recv(control, &buffer, buffer.count, 0)
             if count <= 0 { break }
             said += buffer[..<count]
         }
-        var status: Int32 = 0
-        while waitpid(sandbox.launcherPID, &status, 0) < 0, errno == EINTR {}
-        [sandbox.control, sandbox.output].forEach { close($0) }
-        return (String(decoding: said, as: UTF8.self), status)
+        return String(decoding: said, as: UTF8.self)
     }
 
     @Test(arguments: [
@@ -53,9 +59,7 @@ struct PrestartedSandboxTests {
         #expect(send(sandbox.bindSocket, message, message.count, 0) == message.count)
         var status: Int32 = 0
         while waitpid(sandbox.launcherPID, &status, 0) < 0, errno == EINTR {}
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = read(sandbox.output, &buffer, buffer.count)
-        #expect(String(decoding: buffer[..<max(count, 0)], as: UTF8.self).contains("does not end with a field's end"))
+        #expect(Self.readToEnd(sandbox.control).contains("does not end with a field's end"))
         #expect(status != 0)
     }
 

@@ -7,83 +7,9 @@ import Testing
 
 @testable import AgentBoxSandbox
 
-/// What the server makes of the bytes that come out of a sandbox's supervisor: lines, replies, diagnostics.
+/// What the server makes of the messages that come out of a sandbox's supervisor: replies, diagnostics.
 @Suite("Supervisor channel")
 struct SupervisorChannelTests {
-    /// Feeds `chunks` and returns the lines handed over.
-    private func lines(_ splitter: inout LineSplitter, _ chunks: [String]) throws -> [String] {
-        var lines: [String] = []
-        for chunk in chunks {
-            try Array(chunk.utf8).withUnsafeBytes { bytes in
-                try splitter.feed(bytes) { lines.append(String(decoding: $0, as: UTF8.self)) }
-            }
-        }
-        return lines
-    }
-
-    @Test func linesAreSplitAcrossChunks() throws {
-        var splitter = LineSplitter(maximumLength: 16, overflow: .fail)
-        #expect(try lines(&splitter, ["ab\ncd", "e\n\nf", "", "g"]) == ["ab", "cde", ""])
-        #expect(splitter.bufferedCount == 2)
-        #expect(try lines(&splitter, ["\n"]) == ["fg"])
-        #expect(splitter.bufferedCount == 0)
-    }
-
-    /// The limit counts the newline: 15 bytes and a newline fit in 16, 16 bytes do not.
-    @Test func theLimitIsExact() throws {
-        var fits = LineSplitter(maximumLength: 16, overflow: .fail)
-        #expect(try lines(&fits, [String(repeating: "a", count: 15) + "\n"]) == [String(repeating: "a", count: 15)])
-        var tooLong = LineSplitter(maximumLength: 16, overflow: .fail)
-        #expect(throws: LineSplitter.LineTooLong.self) { try lines(&tooLong, [String(repeating: "a", count: 8), String(repeating: "a", count: 8)]) }
-        var truncated = LineSplitter(maximumLength: 8, overflow: .truncate)
-        #expect(try lines(&truncated, ["0123456789", "abc\nxy\n"]) == ["0123456", "xy"])
-    }
-
-    /// 16 MiB without a newline (which took the old reader 47 s and as much memory): refused at the limit with
-    /// `.fail`; with `.truncate` read to its end, in linear time, never holding more than a line.
-    @Test func aFloodWithoutNewlineIsBoundedAndLinear() throws {
-        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10)
-        let total = 16 << 20
-        var strict = LineSplitter(maximumLength: 256, overflow: .fail)
-        #expect(throws: LineSplitter.LineTooLong.self) {
-            try chunk.withUnsafeBytes { try strict.feed($0) { _ in Issue.record("no line ends") } }
-        }
-        #expect(strict.bufferedCount < 256)
-
-        var lenient = LineSplitter(maximumLength: 1024, overflow: .truncate)
-        var delivered: [Int] = []
-        var mostBuffered = 0
-        let elapsed = try ContinuousClock().measure {
-            for _ in 0..<(total / chunk.count) {
-                try chunk.withUnsafeBytes { try lenient.feed($0) { delivered.append($0.count) } }
-                mostBuffered = max(mostBuffered, lenient.bufferedCount)
-            }
-            try Array("\n".utf8).withUnsafeBytes { try lenient.feed($0) { delivered.append($0.count) } }
-        }
-        #expect(delivered == [1023], "one line, cut at the limit")
-        #expect(mostBuffered < 1024)
-        #expect(elapsed < .seconds(2), "linear: \(elapsed) for 16 MiB")
-    }
-
-    /// Many short lines cost time in proportion to their bytes, as they come in small pieces or large.
-    @Test func manyLinesAreSplitInLinearTime() throws {
-        let line = Array("exited 123456 0 0\n".utf8)
-        let block = [UInt8]((0..<(1 << 20) / line.count).flatMap { _ in line })  // ~1 MiB of lines
-        var splitter = LineSplitter(maximumLength: 256, overflow: .fail)
-        var count = 0
-        let elapsed = try ContinuousClock().measure {
-            for _ in 0..<8 {
-                try block.withUnsafeBytes { try splitter.feed($0) { _ in count += 1 } }
-            }
-            // And byte by byte: nothing is scanned twice.
-            for byte in block.prefix(64 << 10) {
-                try [byte].withUnsafeBytes { try splitter.feed($0) { _ in count += 1 } }
-            }
-        }
-        #expect(count == 8 * block.count / line.count + (64 << 10) / line.count)
-        #expect(elapsed < .seconds(3), "\(elapsed)")
-    }
-
     @Test(arguments: [
         ("ready", SupervisorReply.ready),
         ("started 7 42", .started(id: 7, pid: 42)),
@@ -144,7 +70,7 @@ private final class LogCounts: Sendable {
 
 @Suite("Supervisor channel under attack", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
 struct SupervisorFloodTests {
-    /// Replies and diagnostics share one pipe: lines that do not parse as replies (bwrap's words, a reply-shaped line
+    /// Replies and diagnostics share the control socket: messages that do not parse as replies (bwrap's words, a reply-shaped line
     /// that is not one, a line a little past a reply's length) are diagnostics, logged and kept for an error
     /// message; the replies around them are still replies, and nothing stops the sandbox.
     @Test func linesThatAreNotRepliesAreDiagnostics() async throws {
@@ -167,9 +93,45 @@ struct SupervisorFloodTests {
         await supervisor.stop()
     }
 
-    /// A supervisor gone bad floods its output with short diagnostics, then with 16 MiB without a newline (the old
-    /// reader spent 47 s of CPU and 16 MiB on that, quadratically, and never gave up): the server logs a bounded number
-    /// of lines, stops that sandbox at the first over-long line, and a neighbour's execs go on as usual.
+    /// bwrap writes one error in pieces (`bwrap: `, the message, `: ` and the reason, the newline), each its own message
+    /// on the socket: they make one line of the error a failed start reports.
+    @Test func aLineWrittenInPiecesIsOneLine() async throws {
+        let script = """
+            import os
+            for piece in [b"bwrap: ", b"Can't find source path /x", b": No such file or directory", b"\\n"]:
+                os.write(2, piece)
+            """
+        let logs = LogCounts()
+        let failure = await #expect(throws: SandboxError.self) {
+            _ = try await Supervisor.launch(logger: logs.logger) { stdio in
+                try HostSpawn.spawn(executable: "/usr/bin/python3", arguments: ["python3", "-c", script], environment: [:], descriptors: stdio)
+            }
+        }
+        #expect(failure?.message.contains("bwrap: Can't find source path /x: No such file or directory") == true, "\(failure?.message ?? "")")
+        #expect(logs["sandbox says"] == 1)
+    }
+
+    /// The supervisor never sends descriptors: one that does (a socket whose close could hold up the one thread that
+    /// reads every sandbox) is stopped, and the descriptor is closed elsewhere.
+    @Test func aSupervisorThatSendsADescriptorIsStopped() async throws {
+        let script = """
+            import os, socket, time
+            os.write(1, b"ready\\n")
+            control = socket.socket(fileno=os.dup(1))
+            socket.send_fds(control, [b"ready\\n"], [os.open("/dev/null", os.O_RDONLY)])
+            time.sleep(30)
+            """
+        let logs = LogCounts()
+        let supervisor = try await Supervisor.launch(logger: logs.logger) { stdio in
+            try HostSpawn.spawn(executable: "/usr/bin/python3", arguments: ["python3", "-c", script], environment: [:], descriptors: stdio)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !supervisor.hasEnded, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(supervisor.hasEnded, "stopped, not after its 30 s")
+        #expect(logs["the sandbox's supervisor wrote what it never writes: stopping the sandbox"] == 1)
+        await supervisor.stop()
+    }
+
     /// A supervisor keeps a slot for each process whose object is alive, not for every process it ever started: one
     /// lives as long as its sandbox, parked ones over many wakes.
     @Test func exitSlotsGoWithTheirProcesses() async throws {
@@ -195,13 +157,18 @@ struct SupervisorFloodTests {
         await supervisor.stop()
     }
 
+    /// A supervisor gone bad floods its control socket with 100,000 short diagnostics, then with 16 MiB in messages of
+    /// 64 KiB (an old reader spent 47 s of CPU and 16 MiB on 16 MiB without a newline, and never gave up): the server
+    /// logs a bounded number of lines, stops that sandbox at the first over-long message, and a neighbour's execs go on
+    /// as usual.
     @Test func aFloodingSupervisorIsStoppedWhileANeighbourKeepsWorking() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)
             _ = try await manager.run("neighbour", "true")
             let flood = """
                 import os, time
-                os.write(2, b"noise\\n" * 100000)
+                for _ in range(100000):
+                    os.write(2, b"noise\\n")
                 os.write(1, b"ready\\n")
                 chunk = b"x" * 65536
                 for _ in range(256):

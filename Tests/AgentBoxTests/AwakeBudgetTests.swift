@@ -116,14 +116,14 @@ struct AwakeBudgetTests {
     }
 
     @Test func theServersBudgetFollowsItsDescriptorLimit() {
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000) == 4_375)
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576) == 229_376)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000) == 5_833)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576) == 305_834)
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_024) == 1)
         // The server's defaults: 64 parked sandboxes, a pool of 4, 4 blanks.
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, otherSandboxes: 72) == 4_321)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, otherSandboxes: 72) == 5_761)
         // A server that raised its limit to the kernel's most (root): memory bounds it, one per 2 MiB.
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576, otherSandboxes: 72, memoryBytes: 24 << 30) == 12_288)
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, otherSandboxes: 72, memoryBytes: 24 << 30) == 4_321)
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, otherSandboxes: 72, memoryBytes: 24 << 30) == 5_761)
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, memoryBytes: 1 << 20) == 1)
     }
 }

@@ -127,7 +127,7 @@ extension BubblewrapBackend {
         let supervisor: Supervisor
         do {
             supervisor = try await Supervisor.adopt(
-                control: sandbox.control, launcherPID: sandbox.launcherPID, output: sandbox.output, logger: logger)
+                control: sandbox.control, launcherPID: sandbox.launcherPID, logger: logger)
         } catch {
             await cgroups.remove()
             throw error

@@ -368,7 +368,7 @@ public struct BubblewrapBackend: SandboxBackend {
             throw error
         }
         opened += procs
-        // Child descriptors: 0 control, 1 and 2 the output pipe (replies and diagnostics), then 3 workspace, 4 home, 5 etc, 6 init, 7 the seccomp
+        // Child descriptors: 0, 1 and 2 the control socket (requests; replies and diagnostics), then 3 workspace, 4 home, 5 etc, 6 init, 7 the seccomp
         // filter (a pipe bwrap reads to its end), 8… tools, agents and host mounts.
         // The seccomp filter refuses new user namespaces either way; bwrap's --disable-userns exists only for those it
         // makes itself.

@@ -7,7 +7,7 @@ import Synchronization
 /// socket*. A boot that takes one writes the workspace's id map, moves PID 1 into the workspace's cgroups and sends
 /// the bind message (``bind(_:descriptors:)``): the root file system's operations and the detached mounts they attach.
 /// PID 1 then builds the root, drops to what a workspace may do and becomes the sandbox's init, and the boot takes
-/// over its control socket and pipes (``Supervisor/adopt(control:launcherPID:output:logger:)``).
+/// over its control socket (``Supervisor/adopt(control:launcherPID:logger:)``).
 ///
 /// One is bound at most once. One that is never bound (the pool let go at shutdown) is killed with its launcher.
 public final class PrestartedSandbox: Sendable {
@@ -21,8 +21,9 @@ public final class PrestartedSandbox: Sendable {
     let launcherPID: pid_t
     /// The sandbox's PID 1, by its host pid.
     public let initPID: pid_t
-    /// The server's ends: control socket, output pipe (replies and diagnostics, as a bwrap-started init's), bind socket.
-    let control: Int32, output: Int32, bindSocket: Int32
+    /// The server's ends: control socket (also the init's stdout and stderr: replies and diagnostics, as a bwrap-started
+    /// init's), bind socket.
+    let control: Int32, bindSocket: Int32
     /// `/proc/<PID 1>`, opened while PID 1 was known to wait: its files are reached through it, never by a pid that
     /// another process may have by then.
     let procDirectory: Int32
@@ -35,7 +36,7 @@ public final class PrestartedSandbox: Sendable {
     private let finished = Atomic<Bool>(false)
 
     private init(
-        launcherPID: pid_t, initPID: pid_t, control: Int32, output: Int32, bindSocket: Int32,
+        launcherPID: pid_t, initPID: pid_t, control: Int32, bindSocket: Int32,
         procDirectory: Int32, cgroups: SandboxCgroups?
     ) {
         self.cgroups = cgroups
@@ -43,7 +44,6 @@ public final class PrestartedSandbox: Sendable {
         self.launcherPID = launcherPID
         self.initPID = initPID
         self.control = control
-        self.output = output
         self.bindSocket = bindSocket
     }
 
@@ -74,16 +74,9 @@ public final class PrestartedSandbox: Sendable {
             control.forEach { close($0) }
             throw SandboxError.errno("socketpair")
         }
-        let output: PipePair
-        do {
-            output = try PipePair()
-        } catch {
-            (control + bind).forEach { close($0) }
-            throw error
-        }
-        let ours = [control[0], output.read, bind[0]]
-        // Its stdout and stderr are the one output pipe (see `Supervisor`).
-        let theirs = [control[1], output.write, output.write, bind[1], stageDirectory]
+        let ours = [control[0], bind[0]]
+        // Its stdout and stderr are the control socket too (see `Supervisor`).
+        let theirs = [control[1], control[1], control[1], bind[1], stageDirectory]
         let launcher: pid_t
         do {
             let procs = try cgroups?.openProcsFiles() ?? []
@@ -92,12 +85,12 @@ public final class PrestartedSandbox: Sendable {
                 executable: initPath, arguments: ["/.agentbox/init", "--prestarted", "--oom-reset"],
                 environment: ["PATH": "/usr/bin:/bin"], descriptors: theirs, cgroupProcs: procs)
         } catch {
-            (ours + [control[1], output.write, bind[1]]).forEach { close($0) }
+            (ours + [control[1], bind[1]]).forEach { close($0) }
             throw error
         }
-        [control[1], output.write, bind[1]].forEach { close($0) }
+        [control[1], bind[1]].forEach { close($0) }
         func failed(_ what: String) -> SandboxError {
-            let said = Self.readAvailable(output.read)
+            let said = Self.readAvailable(control[0])
             kill(launcher, SIGKILL)
             var status: Int32 = 0
             while waitpid(launcher, &status, 0) < 0, errno == EINTR {}
@@ -131,7 +124,7 @@ public final class PrestartedSandbox: Sendable {
         let procDirectory = open("/proc/\(initPID)", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard procDirectory >= 0 else { throw failed("has no /proc/\(initPID)") }
         let sandbox = PrestartedSandbox(
-            launcherPID: launcher, initPID: initPID, control: control[0], output: output.read,
+            launcherPID: launcher, initPID: initPID, control: control[0],
             bindSocket: bind[0], procDirectory: procDirectory, cgroups: cgroups)
         // The OOM killer spares the launcher and the init; each process the init starts resets itself (--oom-reset).
         for pid in [launcher, initPID] {
@@ -140,12 +133,19 @@ public final class PrestartedSandbox: Sendable {
         return sandbox
     }
 
-    /// Whatever the descriptor holds now, without waiting (a failed start's last words), at most 1 KiB.
+    /// What the control socket holds now, without waiting (a failed start's last words), at most 1 KiB: its messages,
+    /// one per line.
     private static func readAvailable(_ fd: Int32) -> String {
-        _ = ab_set_nonblocking(fd, 1)
+        var said: [String] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
-        let count = read(fd, &buffer, buffer.count)
-        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+        var total = 0
+        while total < buffer.count {
+            let count = recv(fd, &buffer, buffer.count - total, Int32(MSG_DONTWAIT))
+            guard count > 0 else { break }
+            total += count
+            said.append(String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return said.filter { !$0.isEmpty }.joined(separator: "\n")
     }
 
     /// Whether the bind message was sent (from then on the boot owns the sandbox).
@@ -177,7 +177,7 @@ public final class PrestartedSandbox: Sendable {
     }
 
     /// Sends the whole bind message (fields, each NUL-terminated) with `descriptors` attached; from here on the boot
-    /// owns the control socket, the pipes and the launcher (this value no longer kills or closes them).
+    /// owns the control socket and the launcher (this value no longer kills or closes them).
     func bind(_ fields: [String], descriptors: [Int32]) throws {
         try send(fields, descriptors: descriptors, more: false)
     }
@@ -215,7 +215,7 @@ public final class PrestartedSandbox: Sendable {
     /// (nothing of a workspace ran in it); its launcher is reaped and its cgroups removed, off the caller's thread.
     func abandon() {
         guard taken.load(ordering: .acquiring), !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        [bindSocket, control, output].forEach { close($0) }
+        [bindSocket, control].forEach { close($0) }
         Self.reapInBackground(launcherPID, cgroups: cgroups)
     }
 
@@ -241,7 +241,7 @@ public final class PrestartedSandbox: Sendable {
         // Never bound: the end of the bind socket ends PID 1, and the launcher, which reaps it, then exits; one that
         // does not within 100 ms is killed (PID 1 dies with it: PR_SET_PDEATHSIG). Then the cgroups go, empty. On a
         // thread of its own: a deinit may run on the cooperative pool, which must not wait.
-        [bindSocket, control, output, procDirectory].forEach { close($0) }
+        [bindSocket, control, procDirectory].forEach { close($0) }
         Self.reapInBackground(launcherPID, cgroups: cgroups)
     }
 }

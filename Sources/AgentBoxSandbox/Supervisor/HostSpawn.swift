@@ -48,6 +48,21 @@ enum HostSpawn {
         return pid
     }
 
+    /// Waits for `pid` off the cooperative thread pool and returns its wait status. `beforeReaping` runs once it has
+    /// exited and before it is reaped: until then its pid cannot name another process.
+    static func wait(_ pid: pid_t, beforeReaping: @escaping @Sendable () -> Void) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0, errno == EINTR {}
+                beforeReaping()
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+                continuation.resume(returning: status)
+            }
+        }
+    }
+
     /// Waits for `pid` off the cooperative thread pool and returns its wait status.
     static func wait(_ pid: pid_t) async -> Int32 {
         await withCheckedContinuation { continuation in

@@ -6,18 +6,20 @@ import NIOPosix
 import Synchronization
 
 /// The server's side of one `agentbox-sandbox-init`: sends it spawn and signal requests over a SOCK_SEQPACKET
-/// socket (with the process's stdio descriptors attached) and reads its replies (started, failed, exited) from a
-/// pipe. Both sandbox backends drive their processes through one of these.
+/// socket (with the process's stdio descriptors attached) and reads its replies (started, failed, exited) from the
+/// same socket. Both sandbox backends drive their processes through one of these.
 ///
-/// One pipe carries both what the supervisor replies (its stdout) and what it and bwrap say on their stderr: a line
-/// that parses as a reply is one, any other is a diagnostic. One descriptor of the server's per sandbox, not two: a
-/// server's descriptor limit bounds how many workspaces it keeps awake. The supervisor writes each reply with one
-/// `write` of at most `AB_MAX_REPLY_LINE` bytes, which a pipe never interleaves with another writer's.
+/// The control socket is the supervisor's stdin, stdout and stderr: one descriptor of the server's per sandbox, not
+/// three (a server's descriptor limit bounds how many workspaces it keeps awake). What comes back is one message per
+/// `write` of the supervisor or bwrap: the supervisor writes each reply with one `write` of at most `AB_MAX_REPLY_LINE`
+/// bytes, and a message that parses as a reply is one; any other (bwrap's or the supervisor's words on stderr) is a
+/// diagnostic. The server reads every sandbox's socket on one thread (``ControlSocketReader``), a few messages at a
+/// time.
 ///
 /// Everything that comes out of a sandbox is hostile, the supervisor's own output included (it lives inside the
-/// workspace, with the workspace's uid): lines are split in linear time, at most ``maximumLine`` bytes (a longer one
-/// stops the sandbox), and parsed strictly; diagnostics are rate-limited before they reach the log. The pipe is read
-/// with backpressure, on its own, so that one sandbox's output never holds up another's.
+/// workspace, with the workspace's uid): a message is at most ``maximumLine`` bytes (a longer one stops the sandbox)
+/// and parsed strictly; diagnostics are rate-limited before they reach the log. A socket that floods is read in turn
+/// with the others, so that one sandbox's output never holds up another's.
 final class Supervisor: Sendable {
     private let control: Int32
     let launcherPID: pid_t
@@ -30,6 +32,9 @@ final class Supervisor: Sendable {
     /// Shared between the supervisor and its reader tasks.
     private final class StateBox: Sendable {
         let state = Mutex(State())
+        /// Raised when the control socket is read no more: it ended (the supervisor and bwrap are gone), or the
+        /// supervisor broke the protocol.
+        let readEnded = Alarm()
     }
 
     private struct State {
@@ -48,8 +53,20 @@ final class Supervisor: Sendable {
         /// Sends under way on the control socket: the descriptor is closed only when none is, never under one.
         var sendsInFlight = 0
         var controlReleased = false
-        /// Both pipes have ended: the launcher may be reaped from now on, and its pid must not be signalled.
-        var readersEnded = false
+        /// The launcher has exited (it is reaped right after): its pid must not be signalled any more.
+        var launcherExited = false
+        /// The control socket's registration with the ``ControlSocketReader`` while it is read.
+        var readToken: UInt64?
+        /// The control socket is read no more (its end, or a broken protocol): it may be closed once nothing uses it.
+        var readDone = false
+        /// The start of a diagnostic line whose end has not come yet (bwrap writes one message in pieces), at most
+        /// ``maximumLine`` bytes.
+        var partialLine: [UInt8] = []
+        /// Reads from the control socket under way (on the reader thread): it is closed only when none is.
+        var readsInFlight = 0
+        /// The readers' rate limits of what they log.
+        var errors = LogRateLimiter(limit: 10, per: .seconds(60))
+        var said = LogRateLimiter(limit: 20, per: .seconds(60))
         /// The last bytes of the supervisor's diagnostics (bwrap's error when a start fails).
         var diagnostics: [UInt8] = []
     }
@@ -71,54 +88,58 @@ final class Supervisor: Sendable {
 
     /// Launches the supervisor (directly, or through bwrap) and returns once it reports ready.
     ///
-    /// `launch` receives the descriptors that must become the launched program's 0, 1 and 2 and returns its pid.
+    /// `launch` receives the descriptors that must become the launched program's 0, 1 and 2 (all three the control
+    /// socket's far end) and returns its pid.
     static func launch(logger: Logger, _ launch: (_ stdio: [Int32]) throws -> pid_t) async throws -> Supervisor {
         var sockets: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sockets) == 0 else {
             throw SandboxError.errno("socketpair")
         }
-        let output: PipePair
-        do {
-            output = try PipePair()
-        } catch {
-            close(sockets[0])
-            close(sockets[1])
-            throw error
-        }
         let pid: pid_t
         do {
-            pid = try launch([sockets[1], output.write, output.write])
+            pid = try launch([sockets[1], sockets[1], sockets[1]])
         } catch {
-            [sockets[0], sockets[1], output.read, output.write].forEach { close($0) }
+            [sockets[0], sockets[1]].forEach { close($0) }
             throw error
         }
-        [sockets[1], output.write].forEach { close($0) }
-        let supervisor = Supervisor(control: sockets[0], launcherPID: pid, output: output.read, logger: logger)
+        close(sockets[1])
+        let supervisor = Supervisor(control: sockets[0], launcherPID: pid, logger: logger)
         try await supervisor.waitUntilReady()
         return supervisor
     }
 
     /// Takes over a sandbox whose init was started ahead of it (a ``PrestartedSandbox``, its bind message sent): its
-    /// control socket, output pipe (the server's ends) and its launcher; returns once the init is ready.
-    static func adopt(control: Int32, launcherPID: pid_t, output: Int32, logger: Logger) async throws -> Supervisor {
-        let supervisor = Supervisor(control: control, launcherPID: launcherPID, output: output, logger: logger)
+    /// control socket (the server's end) and its launcher; returns once the init is ready.
+    static func adopt(control: Int32, launcherPID: pid_t, logger: Logger) async throws -> Supervisor {
+        let supervisor = Supervisor(control: control, launcherPID: launcherPID, logger: logger)
         try await supervisor.waitUntilReady()
         return supervisor
     }
 
-    private init(control: Int32, launcherPID: pid_t, output: Int32, logger: Logger) {
+    private init(control: Int32, launcherPID: pid_t, logger: Logger) {
         self.control = control
         self.launcherPID = launcherPID
         self.logger = logger
         let box = self.box
         let endAlarm = self.endAlarm
-        self.ended = Task {
-            if await Self.readOutput(output, box: box, logger: logger) {
-                Self.hangUp(box: box, control: control)
-                Self.kill(box: box, launcherPID: launcherPID)
+        do {
+            let token = try ControlSocketReader.shared.register(control) {
+                if Self.readControl(control, box: box, launcherPID: launcherPID, logger: logger) == .ended {
+                    box.readEnded.raise("ended")
+                }
             }
-            box.state.withLock { $0.readersEnded = true }
-            _ = await HostSpawn.wait(launcherPID)
+            box.state.withLock { $0.readToken = token }
+        } catch {
+            logger.error("cannot read the sandbox's control socket: stopping it", metadata: ["error": "\(error)"])
+            box.state.withLock { $0.readDone = true }
+            box.readEnded.raise("unreadable")
+        }
+        self.ended = Task {
+            _ = await box.readEnded.wait()
+            Self.hangUp(box: box, control: control)
+            _ = await HostSpawn.wait(launcherPID) {
+                box.state.withLock { $0.launcherExited = true }
+            }
             Self.finish(box: box)
             endAlarm.raise("ended")
         }
@@ -312,18 +333,21 @@ final class Supervisor: Sendable {
     /// Whether the caller must close the control descriptor now: it is shut down, no send uses it, and nobody closed
     /// it yet.
     private static func takeRelease(_ state: inout State) -> Bool {
-        guard state.controlClosed, state.sendsInFlight == 0, !state.controlReleased else { return false }
+        guard state.controlClosed, state.readDone, state.sendsInFlight == 0, state.readsInFlight == 0, !state.controlReleased else {
+            return false
+        }
         state.controlReleased = true
         return true
     }
 
-    /// Shuts the control socket down: the supervisor sees the hang-up (it kills every process and exits), sends in
-    /// flight fail, and no new one starts. The descriptor is closed by the last one out.
+    /// Shuts the control socket's sending side down: the supervisor sees the hang-up (it kills every process, reports
+    /// their exits and exits), sends in flight fail, and no new one starts. What it still says is read to the socket's
+    /// end, as before the hang-up. The descriptor is closed by the last one out, once reading has ended.
     private static func hangUp(box: StateBox, control: Int32) {
         let release = box.state.withLock { state in
             if !state.controlClosed {
                 state.controlClosed = true
-                shutdown(control, Int32(SHUT_RDWR))
+                shutdown(control, Int32(SHUT_WR))
             }
             return takeRelease(&state)
         }
@@ -335,7 +359,7 @@ final class Supervisor: Sendable {
     /// process in it) and the launcher. Only while the launcher cannot have been reaped, so its pid is still its own.
     private static func kill(box: StateBox, launcherPID: pid_t) {
         box.state.withLock { state in
-            guard !state.readersEnded else { return }
+            guard !state.launcherExited else { return }
             let children = KernelFile.read("/proc/\(launcherPID)/task/\(launcherPID)/children") ?? ""
             for child in children.split(separator: " ").compactMap({ pid_t($0) }) { Glibc.kill(child, SIGKILL) }
             Glibc.kill(launcherPID, SIGKILL)
@@ -393,52 +417,147 @@ final class Supervisor: Sendable {
 
     // MARK: Replies
 
-    /// Reads the supervisor's output until the pipe ends: replies are handled, other lines are diagnostics. Returns
-    /// `true` when it wrote a line longer than ``maximumLine`` (compromised): then reading stops and the caller stops
-    /// the sandbox.
-    private static func readOutput(_ fd: Int32, box: StateBox, logger: Logger) async -> Bool {
-        var splitter = LineSplitter(maximumLength: maximumLine, overflow: .fail)
-        var errors = LogRateLimiter(limit: 10, per: .seconds(60))
-        var said = LogRateLimiter(limit: 20, per: .seconds(60))
-        var compromised = false
-        await readChunks(fd) { bytes in
-            do {
-                try splitter.feed(bytes) { line in
-                    // The supervisor writes a reply of at most AB_MAX_REPLY_LINE bytes with its newline.
-                    if line.count < Int(AB_MAX_REPLY_LINE), let reply = SupervisorReply(line) {
-                        handle(reply, box: box, logger: logger, errors: &errors)
-                    } else {
-                        diagnostic(line, box: box, logger: logger, limiter: &said)
+    /// What a turn of reading the control socket came to.
+    private enum ReadOutcome {
+        /// Nothing more to read now; the reader thread tells again when there is.
+        case waiting
+        /// The socket ended (the supervisor and bwrap are gone, or the server hung up), or the supervisor wrote what it
+        /// never writes: the sandbox stops.
+        case ended
+    }
+
+    /// The most messages one turn reads from one socket before the reader thread goes on to the others.
+    static let messagesPerTurn = 16
+
+    /// Reads what the supervisor sent, at most ``messagesPerTurn`` messages, on the reader thread: replies are handled,
+    /// other messages are diagnostics. A message longer than ``maximumLine`` means the supervisor no longer runs our
+    /// code: it is logged, and the sandbox stops.
+    private static func readControl(_ control: Int32, box: StateBox, launcherPID: pid_t, logger: Logger) -> ReadOutcome {
+        let open = box.state.withLock { state in
+            if state.readDone { return false }
+            state.readsInFlight += 1
+            return true
+        }
+        guard open else { return .ended }
+        var outcome = ReadOutcome.waiting
+        defer {
+            let release = box.state.withLock { state in
+                state.readsInFlight -= 1
+                if outcome == .ended, !state.readDone {
+                    // An ended socket stays readable: the reader thread is told no more (the descriptor is open: this
+                    // read holds it).
+                    state.readDone = true
+                    if let token = state.readToken {
+                        ControlSocketReader.shared.unregister(control, token: token)
+                        state.readToken = nil
                     }
                 }
-                return true
-            } catch {
-                logger.error(
-                    "the sandbox's supervisor wrote what it never writes: stopping the sandbox",
-                    metadata: ["reply": "a line longer than \(maximumLine) bytes"])
-                compromised = true
-                return false
+                return takeRelease(&state)
+            }
+            if release { close(control) }
+            if outcome == .ended { box.readEnded.raise("ended") }
+        }
+        outcome = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximumLine + 1) { buffer -> ReadOutcome in
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: Int(AB_SCM_MAX_FD)) { fds -> ReadOutcome in
+                for _ in 0..<messagesPerTurn {
+                    var count: Int32 = 0
+                    var flags: Int32 = 0
+                    let length = ab_recv_message(control, buffer.baseAddress, buffer.count, fds.baseAddress, &count, &flags)
+                    if count > 0 {
+                        // The supervisor never sends descriptors. They are closed on a thread of their own: closing a
+                        // socket may wait (SO_LINGER), and this thread reads every sandbox.
+                        let passed = Array(fds[..<Int(count)])
+                        Thread.detachNewThread { passed.forEach { _ = close($0) } }
+                        logger.error(
+                            "the sandbox's supervisor wrote what it never writes: stopping the sandbox",
+                            metadata: ["reply": "a message with descriptors"])
+                        kill(box: box, launcherPID: launcherPID)
+                        return .ended
+                    }
+                    if length < 0 {
+                        // ECONNRESET: the supervisor went with our requests unread; what it said before is still there.
+                        if errno == EINTR || errno == ECONNRESET { continue }
+                        if errno == EAGAIN || errno == EWOULDBLOCK { return .waiting }
+                        return .ended
+                    }
+                    if length == 0 {
+                        flushPartialLine(box: box, logger: logger)
+                        return .ended
+                    }
+                    if length > maximumLine {
+                        logger.error(
+                            "the sandbox's supervisor wrote what it never writes: stopping the sandbox",
+                            metadata: ["reply": "a message longer than \(maximumLine) bytes"])
+                        kill(box: box, launcherPID: launcherPID)
+                        return .ended
+                    }
+                    if !message(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<length]), box: box, logger: logger) {
+                        logger.error(
+                            "the sandbox's supervisor wrote what it never writes: stopping the sandbox",
+                            metadata: ["reply": "a line longer than \(maximumLine) bytes"])
+                        kill(box: box, launcherPID: launcherPID)
+                        return .ended
+                    }
+                }
+                return .waiting
             }
         }
-        // What was left without its newline (bwrap's last words, say).
-        if !compromised, splitter.bufferedCount > 0 {
-            var rest = splitter
-            [UInt8(ascii: "\n")].withUnsafeBytes { newline in
-                try? rest.feed(newline) { line in diagnostic(line, box: box, logger: logger, limiter: &said) }
-            }
+        return outcome
+    }
+
+    /// One message from the supervisor: a reply when it is one line of at most `AB_MAX_REPLY_LINE` bytes that parses
+    /// (the supervisor writes each reply whole, with one `write`), else diagnostics, line by line: a line may come in
+    /// several messages (bwrap writes its error in pieces), and is kept until its newline. Returns `false` when a line
+    /// grew past ``maximumLine`` without one.
+    private static func message(_ bytes: UnsafeRawBufferPointer, box: StateBox, logger: Logger) -> Bool {
+        let midLine = box.state.withLock { !$0.partialLine.isEmpty }
+        if !midLine, bytes.count <= Int(AB_MAX_REPLY_LINE), bytes.last == UInt8(ascii: "\n"),
+            let reply = SupervisorReply(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 1)]))
+        {
+            var errors = box.state.withLock { $0.errors }
+            handle(reply, box: box, logger: logger, errors: &errors)
+            box.state.withLock { $0.errors = errors }
+            return true
         }
-        return compromised
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            guard let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else {
+                // The rest of a line to come.
+                return box.state.withLock { state in
+                    state.partialLine.append(contentsOf: bytes[start...])
+                    return state.partialLine.count <= maximumLine
+                }
+            }
+            let line = box.state.withLock { state -> [UInt8] in
+                defer { state.partialLine = [] }
+                return state.partialLine + bytes[start..<newline]
+            }
+            guard line.count <= maximumLine else { return false }
+            line.withUnsafeBytes { diagnostic($0, box: box, logger: logger) }
+            start = newline + 1
+        }
+        return true
+    }
+
+    /// A diagnostic line the socket's end cut short is still one.
+    private static func flushPartialLine(box: StateBox, logger: Logger) {
+        let line = box.state.withLock { state -> [UInt8] in
+            defer { state.partialLine = [] }
+            return state.partialLine
+        }
+        line.withUnsafeBytes { diagnostic($0, box: box, logger: logger) }
     }
 
     /// Keeps a line of the supervisor's or bwrap's diagnostics for an error message and logs it: at most 20 a minute.
-    private static func diagnostic(_ line: UnsafeRawBufferPointer, box: StateBox, logger: Logger, limiter: inout LogRateLimiter) {
+    private static func diagnostic(_ line: UnsafeRawBufferPointer, box: StateBox, logger: Logger) {
         guard !line.isEmpty else { return }
-        box.state.withLock { state in
+        let decision = box.state.withLock { state in
             state.diagnostics.append(contentsOf: line.suffix(diagnosticsTail - 1))
             state.diagnostics.append(UInt8(ascii: "\n"))
             if state.diagnostics.count > diagnosticsTail { state.diagnostics.removeFirst(state.diagnostics.count - diagnosticsTail) }
+            return state.said.decide()
         }
-        switch limiter.decide() {
+        switch decision {
         case .log(let dropped):
             if dropped > 0 { logger.warning("sandbox diagnostics dropped", metadata: ["lines": "\(dropped)"]) }
             logger.warning("sandbox says", metadata: ["output": "\(printable(line.prefix(1024)))"])
@@ -446,28 +565,6 @@ final class Supervisor: Sendable {
             logger.warning("the sandbox says too much: dropping its diagnostics for a while")
         case .drop:
             break
-        }
-    }
-
-    /// Reads `fd` to its end (or until `body` returns `false`) through SwiftNIO: no thread per pipe, and at most a
-    /// few reads waiting for `body` before the pipe is left unread (backpressure on the sandbox alone).
-    private static func readChunks(_ fd: Int32, _ body: (UnsafeRawBufferPointer) -> Bool) async {
-        do {
-            let channel = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .takingOwnershipOfDescriptor(input: fd) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
-                    }
-                }
-            try await channel.executeThenClose { inbound, _ in
-                for try await buffer in inbound {
-                    guard buffer.withUnsafeReadableBytes(body) else { break }
-                }
-            }
-        } catch {
-            close(fd)
         }
     }
 

@@ -1,5 +1,5 @@
-/// One reply line of `agentbox-sandbox-init`'s output pipe (see the protocol at the top of its main.c), parsed
-/// strictly: a line that does not parse is one of its or bwrap's diagnostics.
+/// One reply of `agentbox-sandbox-init` on its control socket (see the protocol at the top of its main.c), parsed
+/// strictly: a message that does not parse is one of its or bwrap's diagnostics.
 enum SupervisorReply: Equatable {
     case ready
     case started(id: UInt64, pid: Int32)

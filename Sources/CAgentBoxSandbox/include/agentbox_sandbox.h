@@ -179,3 +179,19 @@ int ab_btrfs_qgroup_limit(int fs_fd, uint64_t qgroup, uint64_t max_bytes);
 
 /// The file system id of the btrfs that holds `fs_fd` (names its /sys/fs/btrfs directory). Returns 0, or -1.
 int ab_btrfs_fsid(int fs_fd, unsigned char fsid[16]);
+
+/// An epoll set (close-on-exec) for ControlSocketReader. Returns its descriptor, or -1 with errno set.
+int ab_epoll_create(void);
+/// Watches `fd` for input and hang-up (level-triggered), reported with `token`. Returns 0, or -1 with errno set.
+int ab_epoll_add(int epfd, int fd, uint64_t token);
+/// Stops watching `fd`. Returns 0, or -1 with errno set.
+int ab_epoll_remove(int epfd, int fd);
+/// Waits for ready descriptors and stores up to `max` of their tokens; returns their count, or -1 with errno set.
+int ab_epoll_wait(int epfd, uint64_t *tokens, int max);
+/// The most descriptors one message may carry (the kernel's SCM_MAX_FD).
+#define AB_SCM_MAX_FD 253
+/// Receives one message without waiting (MSG_DONTWAIT, MSG_TRUNC: returns the message's whole length even when it
+/// did not fit `cap`), with room for every descriptor a message can carry (close-on-exec; stored in `fds`, their
+/// count in `*nfds`: none is dropped, and so closed, by the kernel on this thread). `*flags` receives msg_flags.
+/// Returns the length, 0 at the end (or for an empty message), or -1 with errno set.
+ssize_t ab_recv_message(int sock, void *buf, size_t cap, int *fds, int *nfds, int *flags);
