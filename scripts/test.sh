@@ -30,6 +30,12 @@ export AGENTBOX_POSTGRES_URL
 AGENTBOX_WEED=$(bash scripts/setup-s3.sh)
 export AGENTBOX_WEED
 swift build --build-tests
+# Foundation's Process.run() (swift-corelibs-foundation#5472) finds the highest open descriptor by copying 256 bytes
+# out of every /proc/self/fd entry; in a process with about 1,300 descriptors (the unit pass) the last entry ends a
+# full 32 KiB readdir buffer, and when that buffer ends a heap mapping the copy reads into an unmapped page: a CI unit
+# pass died of that SIGSEGV. Allocations of 32 KiB and more made with mmap give every readdir buffer 4 KiB of slack.
+# The tests only: the server itself calls Process.run() at start (mkfs.btrfs), with few descriptors open.
+export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768
 # Each test pass runs under scripts/bounded.sh: a hang fails the pass after its limit (normal runs take 1-5 minutes)
 # and prints the tests that never ended and the test process's stacks, instead of using up CI's time.
 # Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python
