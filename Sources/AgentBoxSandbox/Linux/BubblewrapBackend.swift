@@ -321,7 +321,11 @@ public struct BubblewrapBackend: SandboxBackend {
         }
         defer { system?.close() }
         let launcherMounts = (storageTree.map { [($0, spec.hostDirectory.path)] } ?? []) + (system?.mounts ?? [])
-        let cgroups = try cgroups.map { try SandboxCgroups.create(id: spec.id, version: $0, limits: spec.limits) }
+        // A name of this boot's own: the last boot's groups may still be waiting for their removal (LeftoverCgroups, or
+        // a start's sweep), which must never take a new group of the same name between its making and the spawn.
+        let cgroups = try cgroups.map {
+            try SandboxCgroups.create(id: spec.id + "-" + String(UInt32.random(in: .min ... .max), radix: 16), version: $0, limits: spec.limits)
+        }
         let prepared = clock.now
         var opened: [Int32] = []
         defer { opened.forEach { close($0) } }

@@ -267,13 +267,15 @@ final class LeftoverCgroups: Sendable {
 
     private struct State {
         var pending: [String] = []
+        /// Taken off `pending` for the try under way.
+        var inFlight = 0
         var trying = false
     }
 
     private let state = Mutex(State())
 
-    /// How many are waiting for another try.
-    var count: Int { state.withLock { $0.pending.count } }
+    /// How many are waiting for another try (the one under way included).
+    var count: Int { state.withLock { $0.pending.count + $0.inFlight } }
 
     func add(_ paths: [String]) {
         let start = state.withLock { state in
@@ -289,13 +291,17 @@ final class LeftoverCgroups: Sendable {
         while true {
             try? await Task.sleep(for: delay)
             let batch = state.withLock { state in
-                defer { state.pending = [] }
+                defer {
+                    state.inFlight = state.pending.count
+                    state.pending = []
+                }
                 return state.pending
             }
             // An rmdir of a v1 cgroup may wait in the kernel: off the cooperative pool.
             let left =
                 (try? await NIOThreadPool.singleton.runIfActive { batch.filter { rmdir($0) != 0 && errno != ENOENT } }) ?? batch
             let done = state.withLock { state in
+                state.inFlight = 0
                 state.pending += left
                 if state.pending.isEmpty { state.trying = false }
                 return !state.trying
