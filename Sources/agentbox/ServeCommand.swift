@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
     var blankWorkspaces = 4
 
     @Option(
-        help: "The most workspaces awake at once: auto (as many as the open file limit leaves room for, about 3 descriptors each, and at most one per 2 MiB of memory) or a number. A wake past it puts the workspace idle longest to sleep early, or, when every awake one is in use, is refused with 503.")
+        help: "The most workspaces awake at once: auto (as many as the open file limit leaves room for, about 3 descriptors each, and at most one per 4 MiB of memory) or a number. A wake past it puts the workspace idle longest to sleep early, or, when every awake one is in use, is refused with 503.")
     var maxAwake = "auto"
 
     @Option(help: "Default memory limit per workspace, in MiB.")

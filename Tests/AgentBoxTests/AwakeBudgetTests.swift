@@ -121,8 +121,8 @@ struct AwakeBudgetTests {
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_024) == 1)
         // The server's defaults: 64 parked sandboxes, a pool of 4, 4 blanks.
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, otherSandboxes: 72) == 5_761)
-        // A server that raised its limit to the kernel's most (root): memory bounds it, one per 2 MiB.
-        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576, otherSandboxes: 72, memoryBytes: 24 << 30) == 12_288)
+        // A server that raised its limit to the kernel's most (root): memory bounds it, one per 4 MiB.
+        #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 1_048_576, otherSandboxes: 72, memoryBytes: 24 << 30) == 6_144)
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, otherSandboxes: 72, memoryBytes: 24 << 30) == 5_761)
         #expect(AgentBoxConfiguration.awakeCapacity(forDescriptorLimit: 20_000, memoryBytes: 1 << 20) == 1)
     }
