@@ -13,13 +13,7 @@ struct CgroupsTests {
         let id = "test-busy-\(UUID().uuidString.prefix(8))"
         let cgroups = try SandboxCgroups.create(id: id, version: version, limits: SandboxLimits())
         // A process in the groups: `remove` cannot take them while it lives.
-        let sleeper = Process()
-        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        sleeper.arguments = ["30"]
-        try sleeper.run()
-        for directory in cgroups.directories {
-            try "\(sleeper.processIdentifier)".write(to: directory.appendingPathComponent("cgroup.procs"), atomically: false, encoding: .utf8)
-        }
+        let sleeper = try sleeper(in: cgroups)
         await cgroups.remove()
         #expect(cgroups.directories.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }, "busy: still there")
         #expect(LeftoverCgroups.shared.count >= 1)
@@ -42,13 +36,7 @@ struct CgroupsTests {
         let empty = try SandboxCgroups.create(id: "test-left-\(UUID().uuidString.prefix(8))", version: version, limits: SandboxLimits())
         let busy = try SandboxCgroups.create(id: "test-held-\(UUID().uuidString.prefix(8))", version: version, limits: SandboxLimits())
         let fresh = try SandboxCgroups.create(id: "test-new-\(UUID().uuidString.prefix(8))", version: version, limits: SandboxLimits())
-        let sleeper = Process()
-        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        sleeper.arguments = ["30"]
-        try sleeper.run()
-        for directory in busy.directories {
-            try "\(sleeper.processIdentifier)".write(to: directory.appendingPathComponent("cgroup.procs"), atomically: false, encoding: .utf8)
-        }
+        let sleeper = try sleeper(in: busy)
         // Made two minutes ago, as far as the sweep can tell.
         let old = Date().addingTimeInterval(-120)
         for directory in empty.directories + busy.directories {
@@ -63,5 +51,17 @@ struct CgroupsTests {
         try await Task.sleep(for: .milliseconds(200))
         await busy.remove()
         await fresh.remove()
+    }
+
+    /// A `sleep 30` moved into every group of `cgroups`.
+    private func sleeper(in cgroups: SandboxCgroups) throws -> Process {
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        for directory in cgroups.directories {
+            try "\(sleeper.processIdentifier)".write(to: directory.appendingPathComponent("cgroup.procs"), atomically: false, encoding: .utf8)
+        }
+        return sleeper
     }
 }
