@@ -188,8 +188,9 @@ struct SessionTests {
         try await withSessions(configure: { $0.cancelGrace = .milliseconds(300) }) { manager, _ in
             let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
             let live = try await manager.loadSession(key: key("ws"), id: session.id)
-            // `run` waits for a command the mock does not abandon on cancel.
-            let turn = try await live.prompt(PromptRequest(text: "run sleep 30"))
+            // `run` waits for a command the mock does not abandon on cancel; the command ignores the SIGTERM the cancel
+            // sends the agent's terminals (a plain `sleep` ends at once, and so, before the grace, does the turn).
+            let turn = try await live.prompt(PromptRequest(text: "run trap '' TERM; sleep 30"))
             try await Task.sleep(for: .milliseconds(300))
             let started = ContinuousClock.now
             await live.cancel()
@@ -255,6 +256,26 @@ struct SessionTests {
             #expect(try await iterator.next() == nil, "a destroyed session's stream ends")
             await expectCode(.notFound) { _ = try await manager.session(key: key("ws"), id: session.id) }
             #expect(try await manager.store.sessionEvents(of: session.id, after: 0, limit: 10).isEmpty)
+        }
+    }
+
+    /// While the server drains its streams (it is stopping), a session's stream opened then ends once it has caught
+    /// up, also for a session that only loads now (the drain ended the loaded ones): a stream left open would hold the
+    /// stop until its grace ran out.
+    @Test func aStreamOpenedWhileTheServerDrainsEndsOnceCaughtUp() async throws {
+        try await withSessions { manager, directory in
+            let session = try await manager.createSession(key: key("ws"), SessionCreateRequest(agent: "mock"))
+            _ = try await manager.prompt(key: key("ws"), id: session.id, PromptRequest(text: "one two"))
+            await manager.shutdown()
+            // A second server of the same data: the session is stored, not loaded.
+            let again = try makeManager(directory)
+            let stored = try await again.store.sessionEvents(of: session.id, after: 0, limit: 1000)
+            #expect(stored.count > 3)
+            await again.finishEventStreams()
+            var seen: [SessionEvent] = []
+            for try await event in try await again.sessionEventStream(key: key("ws"), id: session.id) { seen.append(event) }
+            #expect(seen.map(\.seq) == stored.map(\.seq), "caught up, then ended")
+            await again.shutdown()
         }
     }
 

@@ -248,7 +248,11 @@ extension WorkspaceManager {
     /// itself, and buffers nothing of its own (readers share the session's recent events).
     public func sessionEventStream(key: WorkspaceKey, id: String, after: Int64 = 0) async throws -> SessionEventSequence {
         guard after >= 0 else { throw AgentBoxError(.invalidArgument, "after must not be negative") }
-        return SessionEventSequence(session: try await loadSession(key: key, id: id), store: store, after: after)
+        let session = try await loadSession(key: key, id: id)
+        // Opened while the server drains its streams (a session loaded only now was not drained): it ends once caught
+        // up, as the others did, instead of holding the stop until its grace runs out.
+        if streamsEnding.withLock({ $0 }) { await session.finishSubscriptions() }
+        return SessionEventSequence(session: session, store: store, after: after)
     }
 }
 

@@ -24,7 +24,7 @@ public final class WorkspaceManager: Sendable {
     /// The loaded runtimes, held in memory only while in use: a sleeping workspace costs no runtime.
     let runtimes: RuntimeRegistry
     /// Set once ``finishEventStreams()`` ran: the server is draining its connections.
-    private let streamsEnding = Mutex(false)
+    let streamsEnding = Mutex(false)
     /// The most workspaces awake at once, when the configuration sets it.
     let awakeBudget: AwakeBudget?
     private let closed = Mutex(false)
