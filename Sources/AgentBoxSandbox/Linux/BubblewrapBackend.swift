@@ -1,7 +1,6 @@
 import CAgentBoxSandbox
 import Foundation
 import Logging
-import NIOPosix
 import Synchronization
 
 /// The Linux backend: each sandbox is a bubblewrap container with its own user, mount, PID, IPC, UTS, cgroup and
@@ -132,13 +131,10 @@ public struct BubblewrapBackend: SandboxBackend {
         return (backend, notes)
     }
 
-    /// The backend's background work: the sweep of cgroups that sandboxes left behind, then the pool of
-    /// pre-started sandboxes until cancelled.
+    /// The backend's background work: the pool of pre-started sandboxes until cancelled; and, once per process, the
+    /// sweep of cgroups that sandboxes left behind (on a thread of its own, not waited for).
     public func runPool() async {
-        if let cgroups {
-            // Blocking (an rmdir of a v1 cgroup may wait for the kernel), so off the cooperative pool.
-            _ = try? await NIOThreadPool.singleton.runIfActive { SandboxCgroups.removeLeftoverGroups(version: cgroups) }
-        }
+        if let cgroups { LeftoverCgroups.shared.sweepOnce(version: cgroups) }
         await pool?.run()
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOPosix
 import Synchronization
 
 /// The cgroups of one sandbox: memory, CPU and pids limits, on cgroup v2 or v1 (whichever the host mounts).
@@ -256,11 +255,13 @@ struct SandboxCgroups {
     }
 }
 
-/// Cgroups that were still busy when their sandbox ended: one task tries to remove them again, after 250 ms and then
-/// twice as long each time up to 10 s, for as long as any is left. cgroup v1 has no event for a group becoming empty
-/// short of the host-wide release agent, hence the tries. At most 100,000 are kept (paths only); past that, and
-/// those left when the server stops, the next start's sweep (``SandboxCgroups/removeLeftoverGroups(version:)``)
-/// removes them.
+/// Cgroups that were still busy when their sandbox ended: one thread of its own tries to remove them again, after
+/// 250 ms and then twice as long each time up to 10 s, for as long as any is left. cgroup v1 has no event for a group
+/// becoming empty short of the host-wide release agent, hence the tries; and an rmdir of a v1 cgroup may wait in the
+/// kernel (tens of milliseconds), so neither the cooperative pool nor NIO's thread pool, whose threads boots need, ever
+/// does it. At most 100,000 are kept (paths only); past that, and those left when the server stops, the next start's
+/// sweep (``SandboxCgroups/removeLeftoverGroups(version:)``, also on a thread of its own, once per process) removes
+/// them.
 final class LeftoverCgroups: Sendable {
     static let shared = LeftoverCgroups()
     static let most = 100_000
@@ -270,6 +271,7 @@ final class LeftoverCgroups: Sendable {
         /// Taken off `pending` for the try under way.
         var inFlight = 0
         var trying = false
+        var swept = false
     }
 
     private let state = Mutex(State())
@@ -283,13 +285,23 @@ final class LeftoverCgroups: Sendable {
             defer { state.trying = true }
             return !state.trying
         }
-        if start { Task.detached { await self.tryAgain() } }
+        if start { Thread.detachNewThread { self.tryAgain() } }
     }
 
-    private func tryAgain() async {
-        var delay = Duration.milliseconds(250)
+    /// Removes, once per process and on a thread of its own, the groups that servers which are gone left behind: a
+    /// crash can leave thousands, and their removal took minutes of the thread pool's two threads, starving the boots.
+    func sweepOnce(version: SandboxCgroups.Version) {
+        let first = state.withLock { state in
+            defer { state.swept = true }
+            return !state.swept
+        }
+        if first { Thread.detachNewThread { SandboxCgroups.removeLeftoverGroups(version: version) } }
+    }
+
+    private func tryAgain() {
+        var delay: useconds_t = 250_000
         while true {
-            try? await Task.sleep(for: delay)
+            usleep(delay)
             let batch = state.withLock { state in
                 defer {
                     state.inFlight = state.pending.count
@@ -297,9 +309,7 @@ final class LeftoverCgroups: Sendable {
                 }
                 return state.pending
             }
-            // An rmdir of a v1 cgroup may wait in the kernel: off the cooperative pool.
-            let left =
-                (try? await NIOThreadPool.singleton.runIfActive { batch.filter { rmdir($0) != 0 && errno != ENOENT } }) ?? batch
+            let left = batch.filter { rmdir($0) != 0 && errno != ENOENT }
             let done = state.withLock { state in
                 state.inFlight = 0
                 state.pending += left
@@ -307,7 +317,7 @@ final class LeftoverCgroups: Sendable {
                 return !state.trying
             }
             if done { return }
-            delay = min(delay * 2, .seconds(10))
+            delay = min(delay * 2, 10_000_000)
         }
     }
 }
