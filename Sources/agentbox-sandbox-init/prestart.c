@@ -28,7 +28,7 @@
 //   tree-file IDX PATH          attach descriptor IDX (a detached file mount) at PATH (an empty file, made)
 //   bind REL PATH               bind REL (relative, inside the storage tree) at PATH
 //   tmpfs PATH MODE SIZE        a tmpfs (MODE octal, SIZE bytes, 0: the default) at PATH
-//   dir PATH MODE               a directory with exactly MODE (octal; the umask does not apply)
+//   dir PATH MODE               a directory
 //   symlink TARGET PATH         a symbolic link
 //   proc PATH                   the PID namespace's /proc
 //   dev PATH                    a minimal /dev: null, zero, full, random, urandom, tty from the host, devpts, shm
@@ -279,7 +279,7 @@ static int run_operations(char *message, size_t length, const int *fds, int nfds
             note_tmpfs(a, path);
         } else if (strcmp(op, "dir") == 0) {
             if (in_root(a, path, sizeof(path)) != 0) return -1;
-            if (make_directories(path, 0700) != 0 || chmod(path, (mode_t)strtoul(b, NULL, 8) & 07777) != 0) return fail("create %s", a);
+            if (make_directories(path, (mode_t)strtoul(b, NULL, 8)) != 0) return fail("create %s", a);
         } else if (strcmp(op, "symlink") == 0) {
             if (in_root(b, path, sizeof(path)) != 0) return -1;
             if (symlink(a, path) != 0) return fail("symlink %s", b);
