@@ -281,7 +281,7 @@ final class LeftoverCgroups: Sendable {
 
     func add(_ paths: [String]) {
         let start = state.withLock { state in
-            state.pending += paths.prefix(max(0, Self.most - state.pending.count))
+            state.pending += paths.prefix(max(0, Self.most - state.pending.count - state.inFlight))
             defer { state.trying = true }
             return !state.trying
         }
