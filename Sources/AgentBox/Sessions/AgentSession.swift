@@ -162,6 +162,9 @@ public actor AgentSession {
     func recoverInterruptedTurn() async {
         guard record.state == "running" else { return }
         await append(.server, "turn_end", ["stopReason": "error", "error": "the server stopped during the turn"])
+        // Stored before the session is handed out: a stream opened while the server drains (it ends once caught up
+        // with the store) would otherwise end without it.
+        _ = await transcript.waitUntilDurable(await transcript.lastSeq, atMost: .seconds(5))
         record.state = "idle"
         record.stopReason = "error"
         await persist()
