@@ -34,7 +34,8 @@ swift build --build-tests
 # out of every /proc/self/fd entry; in a process with about 1,300 descriptors (the unit pass) the last entry ends a
 # full 32 KiB readdir buffer, and when that buffer ends a heap mapping the copy reads into an unmapped page: a CI unit
 # pass died of that SIGSEGV. Allocations of 32 KiB and more made with mmap give every readdir buffer 4 KiB of slack.
-# The tests only: the server itself calls Process.run() at start (mkfs.btrfs), with few descriptors open.
+# The tests only: the server itself never calls Process.run() (its one host program, mkfs.btrfs, goes through
+# HostCommand), and the agent adapters that do run inside sandboxes, with few descriptors open; the tests' helpers do.
 export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768
 # Each test pass runs under scripts/bounded.sh: a hang fails the pass after its limit (normal runs take 1-5 minutes)
 # and prints the tests that never ended and the test process's stacks, instead of using up CI's time.

@@ -185,17 +185,9 @@ public final class DiskPool: Sendable {
         // check with ENXIO ("cannot check mount status"). Such a failure is asked again, a few times.
         var attempt = 1
         while true {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: mkfs)
-            process.arguments = ["-q", "-f", "--nodiscard", "-L", "agentbox-pool", partial]
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            process.waitUntilExit()
-            if process.terminationStatus == 0 { break }
+            let (status, stderr) = try HostCommand.run(mkfs, ["-q", "-f", "--nodiscard", "-L", "agentbox-pool", partial])
+            let message = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            if status == 0 { break }
             guard message.contains("mount status"), attempt < Self.mkfsAttempts else {
                 unlink(partial)
                 throw AgentBoxError(.internalError, "mkfs.btrfs failed: \(message)")
