@@ -27,7 +27,7 @@ public struct WorkspaceManagerService: Service {
         // stop's grace (a clean-clone CI's graceful-stop test ended in the group's fatal error with nothing logged).
         // The stop itself ends the pool and the blanks under way.
         _ = await backgroundEnded.wait(atMost: .seconds(2))
-        //
+
         // The stop puts every workspace to sleep, which with thousands awake can outlast the service group's grace. When
         // the group cancels this task then, the stop is left where it is and the service returns, so that the process
         // exits as after a kill: every sandbox ends with the server's end of its control socket, and the store and the

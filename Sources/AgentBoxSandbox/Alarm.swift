@@ -59,15 +59,20 @@ public final class Alarm: Sendable {
 
     /// Returns the reason once it is raised, or `nil` after `timeout` (or when the waiting task is cancelled).
     public func wait(atMost timeout: Duration) async -> String? {
-        await withTaskGroup(of: String?.self) { group in
-            group.addTask { await self.wait() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+        await outcome(of: { await self.wait() }, within: timeout, otherwise: nil)
+    }
+}
+
+/// What `operation` returns, or `fallback` once `limit` has passed first (the operation is then cancelled).
+public func outcome<T: Sendable>(of operation: @escaping @Sendable () async -> T, within limit: Duration, otherwise fallback: T) async -> T {
+    await withTaskGroup(of: T.self) { group in
+        group.addTask { await operation() }
+        group.addTask {
+            try? await Task.sleep(for: limit)
+            return fallback
         }
+        let first = await group.next() ?? fallback
+        group.cancelAll()
+        return first
     }
 }

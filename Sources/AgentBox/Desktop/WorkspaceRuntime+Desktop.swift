@@ -161,16 +161,7 @@ extension WorkspaceRuntime {
 
     /// Whether the program said it is ready (a line on its standard output) within `limit`; false when it ended first.
     private static func ready(_ tail: DesktopProgramTail, within limit: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await tail.ready() }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        await outcome(of: { await tail.ready() }, within: limit, otherwise: false)
     }
 
     /// Waits until the X server says it accepts clients (`-displayfd 1`: a line on its standard output), then

@@ -62,17 +62,6 @@ enum HostSpawn {
             }
         }
     }
-
-    /// Waits for `pid` off the cooperative thread pool and returns its wait status.
-    static func wait(_ pid: pid_t) async -> Int32 {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-                continuation.resume(returning: status)
-            }
-        }
-    }
 }
 
 /// A pair of pipe descriptors, both close-on-exec.
