@@ -107,10 +107,11 @@ public struct AgentBoxConfiguration: Sendable {
     /// `otherSandboxes` (parked, pre-started, a blank's) 3, and an eighth of the limit, at least 1,024, is kept for the
     /// rest (connections, the store, the boot caches, agents).
     ///
-    /// With `memoryBytes` (the machine's memory), at most one per 4 MiB of it as well: an idle awake workspace with a
-    /// shell costs the machine about 2.6 MB at 5,761 awake (1.8 MB of it kernel slab, 0.77 MB its processes' PSS:
-    /// BENCHMARKS.md), so that bound leaves about a third of the memory to what they run. It is the one that counts when the descriptor limit is the kernel's
-    /// most (a server run as root raises its own: `DescriptorLimit.raise`).
+    /// With `memoryBytes` (the machine's memory, or less under a memory cgroup's limit: `WorkspaceMemory.bound`), at
+    /// most one per 4 MiB of it as well: an idle awake workspace with a shell costs the machine about 2.6 MB at 5,761
+    /// awake (1.8 MB of it kernel slab, 0.77 MB its processes' PSS: BENCHMARKS.md), so that bound leaves about a third
+    /// of the memory to what they run. It is the one that counts when the descriptor limit is the kernel's most (a
+    /// server run as root raises its own: `DescriptorLimit.raise`).
     public static func awakeCapacity(forDescriptorLimit descriptorLimit: Int, otherSandboxes: Int = 0, memoryBytes: Int? = nil) -> Int {
         let reserve = max(1024, descriptorLimit / 8) + 3 * max(0, otherSandboxes)
         let byDescriptors = max(1, (descriptorLimit - reserve) / 3)

@@ -3,9 +3,10 @@
 // A park (the `park` request, main.c) kills every process of the PID namespace but PID 1 and reaps them; then the
 // state that dies with a sandbox is given back as it was when the sandbox was built (ab_park_record, before the first
 // process ran):
-//   - the tmpfs file systems the init itself mounted (its root, /dev, /tmp, /run, /var/tmp, configured tmpfs mounts:
-//     noted by prestart.c as it mounts them, never taken from the mount table, where a host directory bound from a
-//     host tmpfs looks the same): every entry not recorded is removed, recorded ones get their owner and mode back;
+//   - the tmpfs file systems the init itself mounted (its root, which holds /dev, /tmp and /run, then /var/tmp and
+//     configured tmpfs mounts: noted by prestart.c as it mounts them, never taken from the mount table, where a host
+//     directory bound from a host tmpfs looks the same): every entry not recorded is removed, recorded ones get their
+//     owner and mode back;
 //   - the IPC namespace's POSIX message queues (through an mqueue file system the init mounted, detached, at the bind):
 //     all removed.
 // What cannot be given back refuses the park, and the server then stops the sandbox as before:

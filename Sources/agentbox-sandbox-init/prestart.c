@@ -28,10 +28,11 @@
 //   tree-file IDX PATH          attach descriptor IDX (a detached file mount) at PATH (an empty file, made)
 //   bind REL PATH               bind REL (relative, inside the storage tree) at PATH
 //   tmpfs PATH MODE SIZE        a tmpfs (MODE octal, SIZE bytes, 0: the default) at PATH
-//   dir PATH MODE               a directory
+//   dir PATH MODE               a directory with exactly MODE (octal; the umask does not apply)
 //   symlink TARGET PATH         a symbolic link
 //   proc PATH                   the PID namespace's /proc
-//   dev PATH                    a minimal /dev: null, zero, full, random, urandom, tty from the host, devpts, shm
+//   dev PATH                    a minimal /dev (a directory of the root's tmpfs): null, zero, full, random, urandom,
+//                               tty from the host, devpts, shm
 //   hostname NAME               the UTS namespace's host name
 //   chdir PATH                  the working directory once in the new root
 //   caps HEX                    the capabilities kept (bounding, permitted, effective, inheritable, ambient)
@@ -159,7 +160,9 @@ static void note_tmpfs(const char *path, const char *here) {
 static int make_dev(const char *dev) {
     char path[4096], target[4096];
     if (strlen(dev) > sizeof(path) - 64) { errno = ENAMETOOLONG; return fail("bind: %s", dev); }
-    if (make_directories(dev, 0755) != 0 || mount_tmpfs(dev, 0755, 0) != 0) return fail("mount %s", dev);
+    // A directory of the root's tmpfs, not a tmpfs of its own: each superblock of a sandbox costs every memory cgroup
+    // of the host a shrinker slot (docs/ARCHITECTURE.md, kernel memory per awake workspace).
+    if (make_directories(dev, 0755) != 0 || chmod(dev, 0755) != 0) return fail("create %s", dev);
     for (size_t i = 0; i < sizeof(device_nodes) / sizeof(device_nodes[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dev, device_nodes[i]);
         snprintf(target, sizeof(target), "/dev/%s", device_nodes[i]);
@@ -279,7 +282,7 @@ static int run_operations(char *message, size_t length, const int *fds, int nfds
             note_tmpfs(a, path);
         } else if (strcmp(op, "dir") == 0) {
             if (in_root(a, path, sizeof(path)) != 0) return -1;
-            if (make_directories(path, (mode_t)strtoul(b, NULL, 8)) != 0) return fail("create %s", a);
+            if (make_directories(path, 0700) != 0 || chmod(path, (mode_t)strtoul(b, NULL, 8) & 07777) != 0) return fail("create %s", a);
         } else if (strcmp(op, "symlink") == 0) {
             if (in_root(b, path, sizeof(path)) != 0) return -1;
             if (symlink(a, path) != 0) return fail("symlink %s", b);
@@ -289,7 +292,6 @@ static int run_operations(char *message, size_t length, const int *fds, int nfds
             if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail("mount proc");
         } else if (strcmp(op, "dev") == 0) {
             if (in_root(a, path, sizeof(path)) != 0 || make_dev(path) != 0) return -1;
-            note_tmpfs(a, path);
         } else if (strcmp(op, "hostname") == 0) {
             if (sethostname(a, strlen(a)) != 0) return fail("sethostname");
         } else if (strcmp(op, "chdir") == 0) {

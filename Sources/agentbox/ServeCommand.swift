@@ -299,7 +299,7 @@ struct ServeCommand: AsyncParsableCommand {
             Int(maxAwake)
             ?? AgentBoxConfiguration.awakeCapacity(
                 forDescriptorLimit: descriptorLimit, otherSandboxes: parkedSandboxes + sandboxPool + blankWorkspaces,
-                memoryBytes: Int(clamping: ProcessInfo.processInfo.physicalMemory))
+                memoryBytes: WorkspaceMemory.bound(physical: Int(clamping: ProcessInfo.processInfo.physicalMemory)))
         logger.info(
             "workspaces awake at most",
             metadata: [

@@ -1,11 +1,42 @@
 import AgentBox
 import AgentBoxAPI
+@testable import AgentBoxSandbox
 import Foundation
 import NIOCore
 import Testing
 
 @Suite("Mounts", .enabled(if: Host.canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
 struct MountTests {
+    /// /tmp, /run and /dev are directories of the root's tmpfs (sticky and world-writable, 755, 755), not file
+    /// systems of their own: every superblock of a sandbox costs each memory cgroup of the host a shrinker slot, so
+    /// fewer of them per sandbox is less kernel memory per awake workspace. /var/tmp, under the /var layer, keeps its
+    /// own tmpfs. /dev's devices and terminals still work from it.
+    @Test(arguments: [false, true]) func tmpRunAndDevAreDirectoriesOfTheRootsTmpfs(prestarted: Bool) async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory, sandboxPool: prestarted ? 1 : 0, prestartedSandboxes: prestarted)
+            if prestarted { try #require((manager.configuration.sandbox as? BubblewrapBackend)?.pool).fillNow() }
+            let result = try await manager.run(
+                "roots",
+                """
+                stat -c '%d %a %U' / /tmp /run /var/tmp /dev; cat /proc/1/cmdline | tr '\\0' ' '; echo
+                setpriv --reuid 1000 --regid 1000 --clear-groups sh -c 'echo hi > /tmp/mine && cat /tmp/mine && head -c 4 /dev/zero | wc -c && script -qc "tty" /dev/null | grep -c /dev/pts/'
+                """)
+            let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            #expect(lines.count == 9, "\(result)")
+            guard lines.count == 9 else { return }
+            #expect(lines[5].contains("--prestarted") == prestarted, "the path under test: \(lines[5])")
+            #expect(lines[1][0] == lines[0][0] && lines[2][0] == lines[0][0], "/tmp and /run on the root's file system: \(result.stdout)")
+            #expect(lines[3][0] != lines[0][0], "/var/tmp its own: \(result.stdout)")
+            #expect(lines[1][1...] == ["1777", "root"] && lines[2][1...] == ["755", "root"], "\(result.stdout)")
+            // bwrap's --dev always mounts a tmpfs; the pre-started sandbox's /dev is a directory of the root's.
+            #expect((lines[4][0] == lines[0][0]) == prestarted && lines[4][1...] == ["755", "root"], "/dev: \(result.stdout)")
+            #expect(lines[6] == ["hi"], "an unprivileged user writes to /tmp: \(result)")
+            #expect(lines[7] == ["4"], "/dev/zero reads: \(result)")
+            #expect(lines[8] == ["1"], "a terminal on /dev/pts: \(result)")
+            await manager.shutdown()
+        }
+    }
+
     @Test func aTmpfsMountIsSizedAndEmptyAfterSleep() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

@@ -74,7 +74,8 @@ extension BubblewrapBackend {
             }
         }
         first.fields += [
-            "proc", "/proc", "dev", "/dev", "tmpfs", "/tmp", "1777", "0", "tmpfs", "/run", "755", "0",
+            // /tmp and /run: directories of the root's tmpfs, not file systems of their own (see SandboxRoot.bwrapArguments).
+            "proc", "/proc", "dev", "/dev", "dir", "/tmp", "1777", "dir", "/run", "755",
             "bind", "workspace", SandboxRoot.workspace, "bind", "home", SandboxRoot.home,
             "tree-file", try clone(initPath, into: &first), "/.agentbox/init", "symlink", "home/agent", "/root",
         ]

@@ -286,8 +286,10 @@ enum SandboxRoot {
         if system == nil { arguments += ["--ro-bind-fd", String(etcFD), "/etc", "--dir", "/var"] }
         arguments += [
             "--proc", "/proc", "--dev", "/dev",
-            // World-writable and sticky, as on any Linux: the unprivileged user's programs need them too.
-            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
+            // World-writable and sticky, as on any Linux: the unprivileged user's programs need them too. /tmp and
+            // /run are directories of the root's tmpfs, not file systems of their own: each superblock of a sandbox
+            // costs every memory cgroup of the host a shrinker slot (ARCHITECTURE.md, kernel memory per awake workspace).
+            "--perms", "1777", "--dir", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp", "--dir", "/run",
         ]
         if let directories {
             arguments += ["--bind", directories.workspace, workspace, "--bind", directories.home, home]
