@@ -1012,7 +1012,62 @@ def preview_websockets(api, server_pid, seconds, connections=4, window=16, size=
     # The proxy relays each message twice (there and back); its CPU is counted per echoed message.
     proxied["cpu_us"] = {name: value * 1e6 / max(1, proxied["messages"]) for name, value in spent.items()}
     return {"connections": connections, "window": window, "size": size, "seconds": seconds,
-            "direct": direct, "proxied": proxied, "ratio": proxied["rate"] / direct["rate"]}
+            "direct": direct, "proxied": proxied, "ratio": proxied["rate"] / direct["rate"],
+            "nginx": nginx_websocket_reference(seconds, arguments, client)}
+
+
+def nginx_websocket_reference(seconds, arguments, client):
+    """The same echo server and client on the host, directly and through nginx relaying the upgraded connection (the
+    reference for the WebSocket preview ratio: what a proxy written in C gets with the same extra hop on the same
+    cores), with nginx's CPU per echoed message. Skipped without nginx or node."""
+    if not shutil.which("nginx") or not shutil.which("node"):
+        return None
+    directory = tempfile.mkdtemp(prefix="agentbox-nginx-ws.")
+    echo_script = os.path.join(directory, "ws-echo.js")
+    with open(echo_script, "w") as f:
+        f.write(WS_ECHO_SERVER)
+    port, proxy_port = free_port(), free_port()
+    with open(os.path.join(directory, "nginx.conf"), "w") as f:
+        f.write(f"""worker_processes auto; pid {directory}/nginx.pid; error_log {directory}/error.log; daemon off;
+events {{ worker_connections 1024; }}
+http {{ access_log off;
+  server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://127.0.0.1:{port}; proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; proxy_read_timeout 300s; }} }} }}
+""")
+    echo = subprocess.Popen(["node", echo_script, str(port)])
+    nginx = subprocess.Popen(["nginx", "-c", os.path.join(directory, "nginx.conf"), "-e", os.path.join(directory, "error.log")])
+    try:
+        for _ in range(400):  # both must answer: the echo server a plain GET with 426, nginx passing that on
+            try:
+                statuses = []
+                for p in (port, proxy_port):
+                    connection = http.client.HTTPConnection("127.0.0.1", p, timeout=1)
+                    connection.request("GET", "/")
+                    statuses.append(connection.getresponse().status)
+                    connection.close()
+                if statuses == [426, 426]:
+                    break
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+
+        def run(target):
+            out = subprocess.run(["node", client, f"ws://127.0.0.1:{target}/echo"] + arguments,
+                                 check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+            return json.loads(out.strip().splitlines()[-1])
+
+        direct = run(port)
+        workers = descendants(nginx.pid) + [nginx.pid]
+        before = cpu_seconds(workers)
+        proxied = run(proxy_port)
+        proxied["cpu_us"] = {"proxy": (cpu_seconds(workers) - before) * 1e6 / max(1, proxied["messages"])}
+    finally:
+        nginx.terminate()
+        echo.terminate()
+        nginx.wait()
+        echo.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+    return {"direct": direct, "proxied": proxied, "ratio": proxied["rate"] / direct["rate"]}
 
 
 def nginx_reference(work, script, command, quiet):
@@ -1514,9 +1569,15 @@ def nginx_comparison_rows(p):
 
 
 def websocket_row(w):
-    return (f"| WebSocket preview, {w['connections']} sockets × {w['window']} messages in flight, {w['size']} B echoes | "
-            f"{w['proxied']['rate']:,.0f} msgs/s, proxy {w['proxied']['cpu_us']['proxy']:.1f} µs/echo | | | | "
-            f"direct: {w['direct']['rate']:,.0f} msgs/s ({w['ratio']:.2f}×) | ≥ 0.9×: {verdict(w['ratio'] >= 0.9)} | |")
+    rows = [(f"| WebSocket preview, {w['connections']} sockets × {w['window']} messages in flight, {w['size']} B echoes | "
+             f"{w['proxied']['rate']:,.0f} msgs/s, proxy {w['proxied']['cpu_us']['proxy']:.1f} µs/echo | | | | "
+             f"direct: {w['direct']['rate']:,.0f} msgs/s ({w['ratio']:.2f}×) | ≥ 0.9×: {verdict(w['ratio'] >= 0.9)} | |")]
+    n = w.get("nginx")
+    if n:
+        rows.append(f"| reference: the same echo server and client on the host, through nginx | {n['proxied']['rate']:,.0f} msgs/s, "
+                    f"nginx {n['proxied']['cpu_us']['proxy']:.1f} µs/echo | | | | direct on the host: {n['direct']['rate']:,.0f} msgs/s "
+                    f"({n['ratio']:.2f}×) | | |")
+    return "\n".join(rows)
 
 
 def report(results, mode, command):
