@@ -174,14 +174,14 @@ static void child_fail(int pipe_fd, int error, char stage) {
     _exit(127);
 }
 
-// Opens a new pseudo-terminal of the sandbox's own devpts, sized cols x rows; returns the master (close-on-exec)
-// and writes the slave's path into `name`, or -1 with errno set.
-static int open_terminal(unsigned short cols, unsigned short rows, char *name, size_t capacity) {
+// Opens a new pseudo-terminal of the sandbox's own devpts, sized cols x rows; returns the master (close-on-exec), or
+// -1 with errno set. The child opens the slave from the master (TIOCGPTPEER), never by its path: /dev is a directory
+// the workspace's root may change, so /dev/pts/N could lead elsewhere.
+static int open_terminal(unsigned short cols, unsigned short rows) {
     int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0) return -1;
     struct winsize size = { .ws_row = rows, .ws_col = cols };
-    if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, capacity) != 0
-        || ioctl(master, TIOCSWINSZ, &size) < 0) {
+    if (grantpt(master) < 0 || unlockpt(master) < 0 || ioctl(master, TIOCSWINSZ, &size) < 0) {
         int saved = errno;
         close(master);
         errno = saved;
@@ -212,11 +212,10 @@ static void spawn(char **fields, int count, int *fds, int nfds, int tty) {
     for (long i = 0; i < envc; i++) envp[i] = fields[first + 2 + argc + i];
 
     int master = -1;
-    char terminal[128];
     if (tty) {
         long cols = strtol(fields[3], NULL, 10), rows = strtol(fields[4], NULL, 10);
         if (cols < 1 || cols > 65535 || rows < 1 || rows > 65535) cols = 80, rows = 24;
-        master = open_terminal((unsigned short)cols, (unsigned short)rows, terminal, sizeof(terminal));
+        master = open_terminal((unsigned short)cols, (unsigned short)rows);
         if (master < 0) {
             reply("failed %llu %d terminal\n", id, errno);
             free(argv); free(envp); close_fds(fds, nfds);
@@ -238,8 +237,8 @@ static void spawn(char **fields, int count, int *fds, int nfds, int tty) {
         signal(SIGPIPE, SIG_DFL);
         setsid();
         if (tty) {
-            // Opened by a session leader without a terminal, the slave becomes the controlling terminal.
-            int slave = open(terminal, O_RDWR);
+            // The master's own peer (not a path), made the controlling terminal of this new session.
+            int slave = ioctl(master, TIOCGPTPEER, O_RDWR);
             if (slave < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) child_fail(status_pipe[1], errno, 't');
             if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) child_fail(status_pipe[1], errno, 'd');
             if (slave > 2) close(slave);

@@ -188,7 +188,12 @@ struct ParkedSandboxTests {
         "python3 -c \"import os; os.setxattr('/tmp', 'user.kept', b'1')\"",
         "python3 -c 'import resource; resource.prlimit(1, resource.RLIMIT_NOFILE, (64, 64))'",
         "chmod 777 /dev/pts/ptmx",
-        // A file that cannot be removed (its path is past PATH_MAX; 15 levels, within the walk's 16 open directories)
+        // /dev and /tmp are directories of the root's tmpfs, which its root may move: another one in their place is
+        // not the one recorded, and the moved /dev cannot be removed (the devices bound in it).
+        "mv /dev /dev.old && mkdir /dev && ln -s /dev.old/null /dev/null",
+        "mv /tmp /tmp.old && mkdir -m 1777 /tmp",
+        // A file that cannot be removed (its path is past PATH_MAX; 15 levels below /tmp, which the walk of the root
+        // reaches 17 deep: glibc's nftw goes on past its 16 open directories)
         // whose name holds a newline and a reply: not given back. The park no longer names the file on the output pipe
         // (a name is the workspace's; this path is too long for a line anyway, and the sandbox used to be stopped as
         // compromised for it).

@@ -26,6 +26,12 @@ struct WorkspaceMemoryTests {
             #expect(WorkspaceMemory.bound(physical: 24 * gib, root: root) == 8 * gib)
             #expect(WorkspaceMemory.bound(physical: 4 * gib, root: root) == 4 * gib, "the machine's, when smaller")
         }
+        // A group's stat without the line: the root's.
+        try tree([
+            "memory/memory.stat": "hierarchical_memory_limit \(5 * gib)\n", "memory/agentbox/memory.stat": "cache 0\n",
+        ]) { root in
+            #expect(WorkspaceMemory.bound(physical: 24 * gib, root: root) == 5 * gib)
+        }
         // Not made yet: the root's; unlimited (the kernel's largest value): the machine's.
         try tree(["memory/memory.stat": "hierarchical_memory_limit \(2 * gib)\n"]) { root in
             #expect(WorkspaceMemory.bound(physical: 24 * gib, root: root) == 2 * gib)
@@ -41,6 +47,13 @@ struct WorkspaceMemoryTests {
             #expect(WorkspaceMemory.bound(physical: 24 * gib, root: root) == 6 * gib, "a container's limit")
         }
         try tree(["cgroup.controllers": "memory\n", "agentbox/memory.max": "\(3 * gib)\n"]) { root in
+            #expect(WorkspaceMemory.bound(physical: 24 * gib, root: root) == 3 * gib)
+        }
+        // Both limited: the least, whichever it is.
+        try tree(["cgroup.controllers": "memory\n", "memory.max": "\(6 * gib)\n", "agentbox/memory.max": "\(3 * gib)\n"]) { root in
+            #expect(WorkspaceMemory.bound(physical: 24 * gib, root: root) == 3 * gib)
+        }
+        try tree(["cgroup.controllers": "memory\n", "memory.max": "\(3 * gib)\n", "agentbox/memory.max": "\(6 * gib)\n"]) { root in
             #expect(WorkspaceMemory.bound(physical: 24 * gib, root: root) == 3 * gib)
         }
         try tree(["cgroup.controllers": "memory\n", "agentbox/memory.max": "max\n"]) { root in

@@ -27,7 +27,9 @@ public enum WorkspaceMemory {
     }
 
     /// v2: the least `memory.max` from `agentbox` up to the hierarchy's root (which has none of its own; a container's
-    /// root, a cgroup of the host's, has).
+    /// root, a cgroup of the host's, has). Limits above a cgroup namespace's root cannot be read from inside it, and a
+    /// container that shares the host's cgroup namespace has its limit on a path of its own, not looked for: then the
+    /// machine's memory counts.
     static func v2Limit(root: URL) -> Int? {
         var least: Int?
         for directory in [root.appendingPathComponent("agentbox"), root] {
