@@ -260,11 +260,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxStore", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentBoxSandboxTests", dependencies: ["AgentBox", "AgentBoxSandbox", "AgentBoxStore", "AgentBoxAPI", "ChildProcessSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentBoxTests",
             dependencies: [
-                "AgentBox", "AgentBoxStore", "AgentBoxAPI", "AgentBoxSandbox", .product(name: "NIOCore", package: "swift-nio"),
+                "AgentBox", "AgentBoxStore", "AgentBoxAPI", "AgentBoxSandbox", "ChildProcessSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
@@ -283,18 +283,20 @@ let package = Package(
             dependencies: ["AgentBoxMCP", "AgentBoxAPI", .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "AgentBoxBlobsTests", dependencies: ["AgentBoxBlobs", "WeedSupport", .product(name: "Crypto", package: "swift-crypto")],
+            name: "AgentBoxBlobsTests", dependencies: ["AgentBoxBlobs", "WeedSupport", "ChildProcessSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "AgentBoxACPTests", dependencies: ["AgentBoxACP", "AgentBoxAPI"], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentBoxACPTests", dependencies: ["AgentBoxACP", "AgentBoxAPI", "ChildProcessSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AgentBoxClient", "AgentBoxAPI", "AgentBoxSandbox", "agentbox", "WeedSupport",
+                "AgentBoxClient", "AgentBoxAPI", "AgentBoxSandbox", "agentbox", "WeedSupport", "ChildProcessSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
         // How the tests start SeaweedFS (the blob tests' server and the cluster test's).
         .target(name: "WeedSupport", path: "Tests/WeedSupport", swiftSettings: swiftSettings),
+        // How the tests start host programs (not with Foundation's Process: see ChildProcess).
+        .target(name: "ChildProcessSupport", dependencies: ["AgentBoxSandbox"], path: "Tests/ChildProcessSupport", swiftSettings: swiftSettings),
     ]
 )

@@ -35,7 +35,9 @@ swift build --build-tests
 # full 32 KiB readdir buffer, and when that buffer ends a heap mapping the copy reads into an unmapped page: a CI unit
 # pass died of that SIGSEGV. Allocations of 32 KiB and more made with mmap give every readdir buffer 4 KiB of slack.
 # The tests only: the server itself never calls Process.run() (its one host program, mkfs.btrfs, goes through
-# HostCommand), and the agent adapters that do run inside sandboxes, with few descriptors open; the tests' helpers do.
+# HostCommand), and the tests' own helpers start programs with ChildProcess (Tests/ChildProcessSupport, ab_spawn). What
+# still calls it in the test process is the ACP module's code under test (ChildJSONRPC, the Claude Code adapter),
+# which in production runs inside sandboxes, with few descriptors open.
 export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768
 # Each test pass runs under scripts/bounded.sh: a hang fails the pass after its limit (normal runs take 1-5 minutes)
 # and prints the tests that never ended and the test process's stacks, instead of using up CI's time.

@@ -1,5 +1,6 @@
 @testable import AgentBoxACP
 import AgentBoxAPI
+import ChildProcessSupport
 import Foundation
 import Synchronization
 import Testing
@@ -19,7 +20,7 @@ let acpPeer: String? = {
 struct ConformanceTests {
     @Test func initializeNewSessionPromptAndCancel() async throws {
         let peer = acpPeer!
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: peer + "/venv/bin/python")
         process.arguments = [peer + "/agent.py"]
         let input = Pipe(), output = Pipe()

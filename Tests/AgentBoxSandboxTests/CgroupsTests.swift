@@ -1,3 +1,4 @@
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -17,7 +18,7 @@ struct CgroupsTests {
         await cgroups.remove()
         #expect(cgroups.directories.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }, "busy: still there")
         #expect(LeftoverCgroups.shared.count >= 1)
-        kill(sleeper.processIdentifier, SIGKILL)  // not terminate(): a child may inherit a mask that blocks SIGTERM
+        sleeper.signal(SIGKILL)  // not terminate(): a child may inherit a mask that blocks SIGTERM
         sleeper.waitUntilExit()
         // Tried again at growing intervals, at most 10 s apart (the bound is only there to end a failing test).
         var gone = false
@@ -46,7 +47,7 @@ struct CgroupsTests {
         #expect(empty.directories.allSatisfy { !FileManager.default.fileExists(atPath: $0.path) })
         #expect(busy.directories.allSatisfy { FileManager.default.fileExists(atPath: $0.path) })
         #expect(fresh.directories.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }, "one being made is kept")
-        kill(sleeper.processIdentifier, SIGKILL)  // not terminate(): a child may inherit a mask that blocks SIGTERM
+        sleeper.signal(SIGKILL)  // not terminate(): a child may inherit a mask that blocks SIGTERM
         sleeper.waitUntilExit()
         try await Task.sleep(for: .milliseconds(200))
         await busy.remove()
@@ -54,8 +55,8 @@ struct CgroupsTests {
     }
 
     /// A `sleep 30` moved into every group of `cgroups`.
-    private func sleeper(in cgroups: SandboxCgroups) throws -> Process {
-        let sleeper = Process()
+    private func sleeper(in cgroups: SandboxCgroups) throws -> ChildProcess {
+        let sleeper = ChildProcess()
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
         sleeper.arguments = ["30"]
         try sleeper.run()

@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AgentBoxSandbox
+import ChildProcessSupport
 import Foundation
 import NIOCore
 import Synchronization
@@ -1065,7 +1066,7 @@ let privilegeAttacks: [SandboxAttack] = [
         verify: { scene, _ in
             let runtime = try await scene.manager.runtime(for: key("attacker"))
             // Read on the host (Swift's Glibc module has no getxattr): revision 3 names the root it is valid under.
-            let reader = Process()
+            let reader = ChildProcess()
             reader.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
             reader.arguments = ["-c", "import os, struct, sys\ntry:\n  b = os.getxattr(sys.argv[1], 'security.capability')\n  print(b[3], struct.unpack('<I', b[20:24])[0] if len(b) >= 24 else -1)\nexcept OSError:\n  print('none')", runtime.directory.appendingPathComponent("workspace/capbin").path]
             let pipe = Pipe()

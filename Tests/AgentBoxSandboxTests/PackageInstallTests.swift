@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -90,7 +91,7 @@ struct PackageInstallTests {
 /// HTTP by `python3 -m http.server` on all of the host's addresses.
 final class LocalPackageRepository: @unchecked Sendable {
     let port: Int
-    private let server: Process
+    private let server: ChildProcess
 
     init(in directory: URL) throws {
         let files = FileManager.default
@@ -133,7 +134,7 @@ final class LocalPackageRepository: @unchecked Sendable {
             .write(to: simple.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
 
         // Port 0: the server prints the one it got.
-        server = Process()
+        server = ChildProcess()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         server.arguments = ["-u", "-m", "http.server", "0", "--bind", "0.0.0.0", "--directory", directory.path]
         let output = Pipe()
@@ -155,14 +156,14 @@ final class LocalPackageRepository: @unchecked Sendable {
         self.port = port
     }
 
-    /// Kills the server (Foundation's `waitUntilExit` spins on a run loop; the kill is enough).
+    /// Kills the server (its waiting thread reaps it).
     func stop() {
-        kill(server.processIdentifier, SIGKILL)
+        server.signal(SIGKILL)
     }
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> String {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }

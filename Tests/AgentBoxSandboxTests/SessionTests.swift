@@ -1,6 +1,7 @@
 import AgentBox
 import AgentBoxAPI
 import AgentBoxStore
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -407,7 +408,7 @@ struct PythonPeerSessionTests {
         try await withTemporaryDirectory { directory in
             // A copy the workspace's uid can read, mounted read-only at /opt/acp-peer.
             let peer = directory.appendingPathComponent("peer")
-            let copy = Process()
+            let copy = ChildProcess()
             copy.executableURL = URL(fileURLWithPath: "/bin/sh")
             copy.arguments = ["-c", "mkdir -p '\(peer.path)' && cp -a '\(sandboxACPPeer!)/sandbox-venv' '\(sandboxACPPeer!)/agent.py' '\(peer.path)/' && chmod -R a+rX '\(directory.path)'"]
             try copy.run()

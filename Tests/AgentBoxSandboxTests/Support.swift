@@ -2,6 +2,7 @@ import AgentBox
 import AgentBoxAPI
 import AgentBoxSandbox
 import AgentBoxStore
+import ChildProcessSupport
 import Foundation
 import Logging
 import Testing
@@ -251,7 +252,7 @@ struct TestHostAddresses {
     }
 
     private static func ip(_ arguments: String...) -> Bool {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip")
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice

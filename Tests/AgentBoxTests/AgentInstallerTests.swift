@@ -1,5 +1,6 @@
 import AgentBox
 import AgentBoxAPI
+import ChildProcessSupport
 import Foundation
 import Logging
 import Testing
@@ -48,7 +49,7 @@ struct AgentDownloadTests {
         try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true)
         try "#!/bin/sh\necho 'tool 1.2.3'\n".write(to: served.appendingPathComponent("tool"), atomically: true, encoding: .utf8)
         // A plain HTTP server on a free port.
-        let server = Process()
+        let server = ChildProcess()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         server.arguments = ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", served.path]
         let output = Pipe()
@@ -57,7 +58,7 @@ struct AgentDownloadTests {
         try server.run()
         // SIGKILL: Foundation's Process starts children with this thread's signal mask, in which TERM is blocked. No
         // waitUntilExit after it (it can spin for ever in this test process; see ChildJSONRPC.kill): Foundation reaps.
-        defer { kill(server.processIdentifier, SIGKILL) }
+        defer { server.signal(SIGKILL) }
         let line = await Task.detached { () -> String in
             var text = ""
             while !text.contains("\n") {

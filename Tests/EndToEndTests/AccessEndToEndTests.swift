@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AgentBoxClient
 import AsyncHTTPClient
+import ChildProcessSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -177,7 +178,7 @@ struct AuthHookEndToEndTests {
         try await withPythonHelper("auth_hook.py") { port, hook in try await exercise(port: port, hook: hook) }
     }
 
-    func exercise(port: Int, hook: Process) async throws {
+    func exercise(port: Int, hook: ChildProcess) async throws {
         func asked() async throws -> Int {
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/count"), timeout: .seconds(10))
             guard case .number(let count)? = try JSONValue.parse(Array(try await response.body.collect(upTo: 1024).readableBytesView))["count"] else { return -1 }
@@ -205,7 +206,7 @@ struct AuthHookEndToEndTests {
             let refused = await #expect(throws: AgentBoxClientError.self) { _ = try await stranger.workspace("in-a") }
             #expect(refused?.status == 401)
             // The hook down: refused, never admitted; what was kept still holds until its ttl.
-            kill(hook.processIdentifier, SIGKILL)
+            hook.signal(SIGKILL)
             hook.waitUntilExit()
             let down = await #expect(throws: AgentBoxClientError.self) { _ = try await reader.workspace("in-a") }
             #expect(down?.status == 401)

@@ -27,13 +27,29 @@ struct AgentInstallEndToEndTests {
                 #expect(!before.installed && !before.installing && before.installSources.contains("pypi:openai-codex-cli-bin"))
                 #expect(before.credentials.needed)
 
-                // Two installs at once: one download, both see the bytes come in and the same result.
+                // Two installs at once: one download, both see the bytes come in and the same result. The index holds the
+                // download after its first chunk until the second install has joined, however loaded the machine is.
                 let steps = StepLog(), secondSteps = StepLog()
+                _ = try await index("/hold")
                 async let first = client.installAgent("codex", version: "1.0.0") { steps.add($0) }
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(try await client.agent("codex").installing)
-                let second = try await client.installAgent("codex", version: "1.0.0") { secondSteps.add($0) }
-                let one = try await first
+                let one: AgentInstallResult, second: AgentInstallResult
+                do {
+                    let began = ContinuousClock.now
+                    while try await !client.agent("codex").installing, ContinuousClock.now - began < .seconds(20) {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    #expect(try await client.agent("codex").installing)
+                    async let joined = client.installAgent("codex", version: "1.0.0") { secondSteps.add($0) }
+                    // The follower has joined once it has heard the install's steps so far.
+                    while secondSteps.all.isEmpty, ContinuousClock.now - began < .seconds(20) {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    _ = try await index("/release")
+                    (one, second) = try await (first, joined)
+                } catch {
+                    _ = try? await index("/release")
+                    throw error
+                }
                 #expect(one == second && one.source == "pypi:openai-codex-cli-bin" && one.version == "1.0.0" && one.packageVersion == "1.0.0")
                 #expect(try await downloads().values.reduce(0, +) == 1, "one download for two installs")
                 let bytes = steps.all.compactMap(\.bytes)

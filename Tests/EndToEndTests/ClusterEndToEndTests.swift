@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxClient
+import ChildProcessSupport
 import Foundation
 import Testing
 import WeedSupport
@@ -120,10 +121,10 @@ struct ClusterEndToEndTests {
             let n2Before = try await checkpoints(clients[1])
             _ = try await clients[1].writeFile("w", path: "/workspace/c.txt", data: Data("three".utf8))
             try await waitForCheckpoint(clients[1], after: n2Before)
-            kill(nodes[1].process.processIdentifier, SIGSTOP)
+            nodes[1].process.signal(SIGSTOP)
             let taken = try await retryingUnavailable { try await clients[2].exec("w", command: "cat /workspace/c.txt; echo four > /workspace/d.txt") }
             #expect(taken.stdout == "three", "\(taken)")
-            kill(nodes[1].process.processIdentifier, SIGCONT)
+            nodes[1].process.signal(SIGCONT)
             // The stale owner does not serve the workspace from its own (old) files: it forwards to n3.
             let seen = try await retryingUnavailable { try await clients[1].readFileData("w", path: "/workspace/d.txt") }
             #expect(String(decoding: seen, as: UTF8.self) == "four\n")
@@ -181,11 +182,11 @@ struct ClusterEndToEndTests {
 final class WeedProcess: Sendable {
     static let accessKey = "agentbox-e2e"
     static let secretKey = "agentbox-e2e-secret"
-    let process: Process
+    let process: ChildProcess
     let endpoint: String
     let directory: URL
 
-    private init(process: Process, endpoint: String, directory: URL) {
+    private init(process: ChildProcess, endpoint: String, directory: URL) {
         self.process = process
         self.endpoint = endpoint
         self.directory = directory
@@ -212,7 +213,7 @@ final class WeedProcess: Sendable {
         try WeedLaunch.prepare(directory: directory.path, name: "e2e", accessKey: accessKey, secretKey: secretKey)
         let ports = try WeedLaunch.freeLoopbackPorts()
         WeedLaunch.removeStaleSockets(ports: ports)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = WeedLaunch.arguments(directory: directory.path, ports: ports)
         FileManager.default.createFile(atPath: directory.appendingPathComponent("weed.log").path, contents: nil)
@@ -240,7 +241,7 @@ final class WeedProcess: Sendable {
         if process.isRunning { process.terminate() }
         let giveUp = Date().addingTimeInterval(5)
         while process.isRunning, Date() < giveUp { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { process.signal(SIGKILL) }
         try? FileManager.default.removeItem(at: directory)
     }
 }

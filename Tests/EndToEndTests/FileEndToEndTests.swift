@@ -2,6 +2,7 @@ import AgentBoxAPI
 import AgentBoxClient
 import AgentBoxSandbox
 import AsyncHTTPClient
+import ChildProcessSupport
 import Foundation
 import NIOCore
 import Testing

@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxClient
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -85,7 +86,7 @@ struct MetricsEndToEndTests {
             #expect(try await CLI(server)("workspaces", "wake", "live").status == 0)
             let output = data.appendingPathComponent("top.out")
             _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
             process.arguments = ["top", "--interval", "200ms"]
             process.environment = ProcessInfo.processInfo.environment.merging(CLI(server).environment) { $1 }
@@ -100,7 +101,7 @@ struct MetricsEndToEndTests {
             }
             #expect(text.components(separatedBy: "agentbox top:").count >= 3, "two tables or more: \(text)")
             #expect(text.contains("live ") && text.contains("running"))
-            kill(process.processIdentifier, SIGINT)
+            process.signal(SIGINT)
             #expect(await waitForExit(process) == 0)
             await server.stop()
         }

@@ -1,3 +1,4 @@
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -5,7 +6,7 @@ import Testing
 struct MockAgentEndToEndTests {
     /// The binary speaks ACP on its stdin and stdout: a whole conversation, one JSON message a line.
     @Test func aConversationOverStdio() async throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
         process.arguments = ["mock-agent"]
         let input = Pipe(), output = Pipe()

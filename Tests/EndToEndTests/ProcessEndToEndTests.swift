@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxClient
+import ChildProcessSupport
 import Foundation
 import Testing
 

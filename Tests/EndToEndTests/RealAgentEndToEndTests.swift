@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxClient
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -18,7 +19,7 @@ func isInstalled(_ agent: String) -> Bool {
 
 /// `agentbox dev model-server` on a free port.
 final class ModelServerProcess: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
     /// Its log (`--log-level info`: a line per request, with the tools offered and the last user message's blocks).
     let logFile: URL
@@ -27,7 +28,7 @@ final class ModelServerProcess: Sendable {
     init(script: String, directory: URL) async throws {
         let file = directory.appendingPathComponent("script-\(UUID()).json")
         try script.write(to: file, atomically: true, encoding: .utf8)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
         process.arguments = ["dev", "model-server", "--script", file.path, "--port", "0", "--log-level", "info"]
         let out = Pipe()
@@ -53,7 +54,7 @@ final class ModelServerProcess: Sendable {
         self.port = port
     }
 
-    deinit { kill(process.processIdentifier, SIGKILL) }
+    deinit { process.signal(SIGKILL) }
 }
 
 /// Puts the installed `agent` where `agentbox agents install` would, below a server's data directory.
@@ -294,7 +295,7 @@ struct AmpEndToEndTests {
         try await withTemporaryDirectory { data in
             let agents = data.appendingPathComponent("agents/amp")
             try FileManager.default.createDirectory(at: agents, withIntermediateDirectories: true)
-            let copy = Process()
+            let copy = ChildProcess()
             copy.executableURL = URL(fileURLWithPath: "/bin/cp")
             copy.arguments = ["-a", installedAgents! + "/amp/venv", agents.path + "/venv"]
             try copy.run()

@@ -1,6 +1,7 @@
 import AgentBoxAPI
 import AgentBoxClient
 import AgentBoxSandbox
+import ChildProcessSupport
 import Foundation
 import Synchronization
 
@@ -22,7 +23,7 @@ enum AgentBoxBinary {
 /// Runs the program at `path` with `arguments` to completion (stdin empty, `environment` over the test's own);
 /// returns its exit code and outputs.
 func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -51,31 +52,13 @@ func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
 }
 
 /// Waits for `process` to exit and returns its exit code (or the number of the signal that ended it).
-///
-/// Foundation's `waitUntilExit` learns of a child's exit through a SIGCHLD handler, which other code in the test
-/// process (swift-subprocess's monitoring of sandbox processes) can displace; it then spins forever on a zombie.
-/// A blocking `waitpid` on a thread of its own, off the cooperative pool, cannot miss the exit.
-func waitForExit(_ process: Process) async -> Int32 {
-    let pid = process.processIdentifier
-    return await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            var status: Int32 = 0
-            var result: pid_t
-            repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
-            guard result == pid else {
-                // Foundation reaped it first, so it knows the status.
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
-                return
-            }
-            continuation.resume(returning: status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f)
-        }
-    }
+func waitForExit(_ process: ChildProcess) async -> Int32 {
+    await process.exitStatus()
 }
 
 /// A running `agentbox serve` on a free loopback port with its own data directory.
 final class ServerProcess: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
     let dataDirectory: URL
     let token: String?
@@ -93,7 +76,7 @@ final class ServerProcess: Sendable {
     static func start(
         dataDirectory: URL, token: String? = "e2e-token", extraArguments: [String] = [], uidBase: String? = nil, environment extra: [String: String] = [:]
     ) async throws -> ServerProcess {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
         // Servers of parallel tests each get their own range of sandbox host uids.
         let uidBase = uidBase ?? String(100_000_000 + Int.random(in: 0..<15_000) * 262_144)
@@ -137,7 +120,7 @@ final class ServerProcess: Sendable {
 
     let uidBase: String
 
-    private init(process: Process, port: Int, dataDirectory: URL, token: String?, stderrLog: URL, uidBase: String) {
+    private init(process: ChildProcess, port: Int, dataDirectory: URL, token: String?, stderrLog: URL, uidBase: String) {
         self.uidBase = uidBase
         self.process = process
         self.port = port
@@ -149,7 +132,7 @@ final class ServerProcess: Sendable {
     /// Sends `signal` and waits for the process to exit; returns its exit status.
     @discardableResult
     func stop(signal: Int32 = SIGTERM) async -> Int32 {
-        kill(process.processIdentifier, signal)
+        process.signal(signal)
         let status = await waitForExit(process)
         exited.store(true, ordering: .relaxed)
         if signal == SIGTERM, status != 0 {
@@ -163,7 +146,7 @@ final class ServerProcess: Sendable {
     var log: String { (try? String(contentsOf: stderrLog, encoding: .utf8)) ?? "" }
 
     deinit {
-        if !exited.load(ordering: .relaxed) { kill(process.processIdentifier, SIGKILL) }
+        if !exited.load(ordering: .relaxed) { process.signal(SIGKILL) }
         try? FileManager.default.removeItem(at: stderrLog)
     }
 }
@@ -201,16 +184,16 @@ func unmountEverything(below directory: URL) {
 
 /// Starts the test helper `Tests/Support/<script>` with /usr/bin/python3 (it prints its port on its first line) and
 /// runs `body` with that port and the process; the helper is killed when `body` returns (or earlier, by `body`).
-func withPythonHelper<T>(_ script: String, _ body: (_ port: Int, _ process: Process) async throws -> T) async throws -> T {
+func withPythonHelper<T>(_ script: String, _ body: (_ port: Int, _ process: ChildProcess) async throws -> T) async throws -> T {
     let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Support/\(script)")
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     process.arguments = [path.path]
     let out = Pipe()
     process.standardOutput = out
     try process.run()
     defer {
-        kill(process.processIdentifier, SIGKILL)
+        process.signal(SIGKILL)
         process.waitUntilExit()
     }
     let line = await onOwnThread { () -> String in

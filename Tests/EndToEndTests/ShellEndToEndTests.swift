@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxClient
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -14,7 +15,7 @@ struct ShellEndToEndTests {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-\(UUID())")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: output)

@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import AgentBoxClient
+import ChildProcessSupport
 import Foundation
 import Synchronization
 import Testing
@@ -72,7 +73,7 @@ struct SnapshotEndToEndTests {
             #expect(missing.status == 1 && missing.stderr.contains("no snapshot"), "\(missing.stderr)")
 
             // `agentbox fs watch` prints one line per change.
-            let watcher = Process()
+            let watcher = ChildProcess()
             watcher.executableURL = URL(fileURLWithPath: AgentBoxBinary.path)
             watcher.arguments = ["fs", "watch", "copy", "/workspace", "--recursive"]
             watcher.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -2,16 +2,20 @@ import CAgentBoxSandbox
 import Foundation
 
 /// Starts host processes through the C shim `ab_spawn` (descriptor mapping, cgroup entry and credentials before exec).
-enum HostSpawn {
-    struct Credentials {
-        var uid: UInt32
-        var gid: UInt32
+public enum HostSpawn {
+    public struct Credentials {
+        public var uid: UInt32
+        public var gid: UInt32
+        public init(uid: UInt32, gid: UInt32) {
+            self.uid = uid
+            self.gid = gid
+        }
     }
 
     /// Starts `executable` with `arguments` (argv[0] included) and returns its pid. `mounts` (detached mounts) are
     /// attached at their targets in a mount namespace of the child's own. The child joins `namespaces` (descriptors of
     /// namespaces, such as a pooled network namespace) before it takes `credentials`.
-    static func spawn(
+    public static func spawn(
         executable: String, arguments: [String], environment: [String: String], descriptors: [Int32],
         cgroupProcs: [Int32] = [], credentials: Credentials? = nil, mounts: [(fd: Int32, target: String)] = [],
         namespaces: [Int32] = []

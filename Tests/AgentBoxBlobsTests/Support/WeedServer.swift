@@ -1,4 +1,5 @@
 import AgentBoxBlobs
+import ChildProcessSupport
 import Foundation
 import WeedSupport
 
@@ -17,7 +18,7 @@ actor WeedServer {
 
     let endpoint: URL
     let directory: TemporaryDirectory
-    private let process: Process
+    private let process: ChildProcess
     private var buckets = 0
 
     private static let shared = SharedServer()
@@ -37,7 +38,7 @@ actor WeedServer {
         return configuration
     }
 
-    private init(endpoint: URL, directory: TemporaryDirectory, process: Process) {
+    private init(endpoint: URL, directory: TemporaryDirectory, process: ChildProcess) {
         self.endpoint = endpoint
         self.directory = directory
         self.process = process
@@ -76,7 +77,7 @@ actor WeedServer {
             while alive \(getpid()) && kill -0 $child 2>/dev/null; do sleep 1; done
             kill -9 $child 2>/dev/null; wait $child; rm -rf '\(directory.path)' \(sockets)
             """
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", script]
         process.standardInput = FileHandle.nullDevice
