@@ -129,16 +129,19 @@ public struct SandboxError: Error, Sendable, CustomStringConvertible {
 
     public let code: Code
     public let message: String
+    /// The `errno` of the system call that failed, for a ``Code/system`` error made from one.
+    public let errnoCode: Int32?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, errnoCode: Int32? = nil) {
         self.code = code
         self.message = message
+        self.errnoCode = errnoCode
     }
 
     public var description: String { message }
 
     static func errno(_ what: String, _ value: Int32 = Glibc.errno) -> SandboxError {
-        SandboxError(.system, "\(what): \(String(cString: strerror(value)))")
+        SandboxError(.system, "\(what): \(String(cString: strerror(value)))", errnoCode: value)
     }
 }
 

@@ -247,9 +247,12 @@ public actor WorkspaceRuntime {
         }
     }
 
-    /// Whether `error` (or what it wraps) is the process's or the system's limit on open files.
+    /// Whether `error` (or what it wraps) is the process's or the system's limit on open files. By its errno where it
+    /// has one (NIO's, the sandbox layer's system calls); else by its text, for what another program said (bwrap's
+    /// diagnostics, a supervisor's start failure).
     static func isOutOfDescriptors(_ error: any Error) -> Bool {
         if let error = error as? IOError { return error.errnoCode == EMFILE || error.errnoCode == ENFILE }
+        if let error = error as? SandboxError, let code = error.errnoCode { return code == EMFILE || code == ENFILE }
         if let error = error as? AgentBoxError, let underlying = error.underlyingError { return isOutOfDescriptors(underlying) }
         let text = "\(error)"
         return text.contains(String(cString: strerror(EMFILE))) || text.contains(String(cString: strerror(ENFILE)))
