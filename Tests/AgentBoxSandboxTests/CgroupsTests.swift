@@ -18,7 +18,7 @@ struct CgroupsTests {
         await cgroups.remove()
         #expect(cgroups.directories.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }, "busy: still there")
         #expect(LeftoverCgroups.shared.count >= 1)
-        sleeper.signal(SIGKILL)  // not terminate(): a child may inherit a mask that blocks SIGTERM
+        sleeper.signal(SIGKILL)
         sleeper.waitUntilExit()
         // Tried again at growing intervals, at most 10 s apart (the bound is only there to end a failing test).
         var gone = false
@@ -47,7 +47,7 @@ struct CgroupsTests {
         #expect(empty.directories.allSatisfy { !FileManager.default.fileExists(atPath: $0.path) })
         #expect(busy.directories.allSatisfy { FileManager.default.fileExists(atPath: $0.path) })
         #expect(fresh.directories.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }, "one being made is kept")
-        sleeper.signal(SIGKILL)  // not terminate(): a child may inherit a mask that blocks SIGTERM
+        sleeper.signal(SIGKILL)
         sleeper.waitUntilExit()
         try await Task.sleep(for: .milliseconds(200))
         await busy.remove()

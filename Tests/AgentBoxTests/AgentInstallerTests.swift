@@ -56,8 +56,7 @@ struct AgentDownloadTests {
         server.standardOutput = output
         server.standardError = FileHandle.nullDevice
         try server.run()
-        // SIGKILL: Foundation's Process starts children with this thread's signal mask, in which TERM is blocked. No
-        // waitUntilExit after it (it can spin for ever in this test process; see ChildJSONRPC.kill): Foundation reaps.
+        // Killed when the test ends; its waiting thread reaps it.
         defer { server.signal(SIGKILL) }
         let line = await Task.detached { () -> String in
             var text = ""

@@ -18,8 +18,9 @@ public final class ChildProcess: @unchecked Sendable {
     public var environment: [String: String]?
     /// Run through `env -C` (`ab_spawn` has no working directory of its own).
     public var currentDirectoryURL: URL?
-    /// A `Pipe` (the child gets the end it reads from, or writes to), a `FileHandle`, or `nil` for the test
-    /// process's own descriptor, as with `Process`.
+    /// A `Pipe` (the child gets the end it reads from, or writes to), a `FileHandle` (`FileHandle.nullDevice`:
+    /// /dev/null), or `nil` (unlike `Process`, which reads a `nil` set on purpose as /dev/null): the test process's
+    /// own descriptor.
     public var standardInput: Any?
     public var standardOutput: Any?
     public var standardError: Any?
@@ -89,10 +90,17 @@ public final class ChildProcess: @unchecked Sendable {
         for handle in closeAfter { try? handle.close() }
         condition.withLock { pid = started }
         Thread.detachNewThread { [self] in
-            var raw: Int32 = 0
-            while waitpid(started, &raw, 0) < 0, errno == EINTR {}
+            // Waited for without reaping first, then reaped under the lock that `signal` takes: until `status` is
+            // set, the pid is still the child's, so a signal never reaches a process that took its number.
+            var info = siginfo_t()
+            var waited: Int32
+            repeat { waited = waitid(P_PID, id_t(started), &info, WEXITED | WNOWAIT) } while waited < 0 && errno == EINTR
             condition.withLock {
-                status = raw
+                var raw: Int32 = 0
+                var reaped: pid_t
+                repeat { reaped = waitpid(started, &raw, 0) } while reaped < 0 && errno == EINTR
+                // Reaped elsewhere (SIGCHLD ignored, a waitpid(-1)): not a clean exit, which would let a test pass.
+                status = reaped == started ? raw : Self.unknownStatus
                 condition.broadcast()
             }
             terminationHandler?(self)
@@ -115,7 +123,11 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM, while it runs (its pid is not reaped before the waiting thread has it, so it names no other process).
+    /// The status recorded when the child was reaped by someone else: as if SIGKILL had ended it.
+    static let unknownStatus: Int32 = SIGKILL
+
+    /// SIGTERM, while it runs (its pid is reaped only under the lock, as its status is recorded, so it names no other
+    /// process).
     public func terminate() { signal(SIGTERM) }
 
     public func interrupt() { signal(SIGINT) }

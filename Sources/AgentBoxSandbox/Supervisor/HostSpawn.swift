@@ -2,11 +2,11 @@ import CAgentBoxSandbox
 import Foundation
 
 /// Starts host processes through the C shim `ab_spawn` (descriptor mapping, cgroup entry and credentials before exec).
-public enum HostSpawn {
-    public struct Credentials {
-        public var uid: UInt32
-        public var gid: UInt32
-        public init(uid: UInt32, gid: UInt32) {
+package enum HostSpawn {
+    package struct Credentials {
+        package var uid: UInt32
+        package var gid: UInt32
+        package init(uid: UInt32, gid: UInt32) {
             self.uid = uid
             self.gid = gid
         }
@@ -15,7 +15,7 @@ public enum HostSpawn {
     /// Starts `executable` with `arguments` (argv[0] included) and returns its pid. `mounts` (detached mounts) are
     /// attached at their targets in a mount namespace of the child's own. The child joins `namespaces` (descriptors of
     /// namespaces, such as a pooled network namespace) before it takes `credentials`.
-    public static func spawn(
+    package static func spawn(
         executable: String, arguments: [String], environment: [String: String], descriptors: [Int32],
         cgroupProcs: [Int32] = [], credentials: Credentials? = nil, mounts: [(fd: Int32, target: String)] = [],
         namespaces: [Int32] = []

@@ -66,8 +66,8 @@ actor WeedServer {
         // - The test process counts as gone once it is a zombie: `swift test` reaps it only after the end of its
         //   output, so a watchdog that waited for the reaping (and held that output open) would wait for ever.
         // - The shell's output is not the test process's: it must not keep `swift test` from reading to the end.
-        // - No signal is sent to it: Foundation's Process starts children with the spawning thread's signal mask,
-        //   where a test thread has TERM blocked (a trap would never run).
+        // - No signal is sent to it: the watchdog watches the test process instead (a test process killed outright
+        //   sends nothing).
         let sockets = WeedLaunch.socketPatterns(ports: ports).joined(separator: " ")
         let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let script = """
