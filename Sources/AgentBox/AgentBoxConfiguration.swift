@@ -55,6 +55,9 @@ public struct AgentBoxConfiguration: Sendable {
     public var previewDefaultLifetime: Duration = .seconds(3600)
     /// The longest a preview URL may work.
     public var previewMaxLifetime: Duration = .seconds(86400)
+    /// How long the preview proxy keeps a connection into a workspace open unused (it holds the workspace awake): it
+    /// closes between one and two of these after its last answer, never during one.
+    public var previewConnectionIdle: Duration = .seconds(10)
 
     /// The agents sessions may run, by id.
     public var agents: [AgentDefinition] = [.mock, .claude, .codex, .amp, .opencode, .gemini, .pi]

@@ -171,6 +171,39 @@ struct PreviewRouteTests {
         }
     }
 
+    /// The proxy's connection into the workspace closes once unused for `previewConnectionIdle` (it holds the workspace
+    /// awake), while the client's keep-alive connection stays open; the next request on it connects again.
+    @Test func anUnusedConnectionIntoTheWorkspaceCloses() async throws {
+        try await withLiveServer(configure: { $0.previewConnectionIdle = .milliseconds(300) }) { client, _ in
+            let preview = try await serve(client, "idle", port: 8303)
+            #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .ok)
+            // The echo server's accepted connections (local port 8303 = 0x206F, established).
+            func accepted() async throws -> Int {
+                let exec = try await client.execute(
+                    uri: "/v1/workspaces/idle/exec", method: .post, headers: json,
+                    body: ByteBuffer(string: #"{"command":"awk '$2 ~ /:206F$/ && $4 == \"01\"' /proc/net/tcp | wc -l"}"#))
+                return Int(try decode(ExecResult.self, exec).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            }
+            func waitFor(_ count: Int) async throws -> Int {
+                var seen = try await accepted()
+                let began = ContinuousClock.now
+                while seen != count, ContinuousClock.now - began < .seconds(10) {
+                    try await Task.sleep(for: .milliseconds(100))
+                    seen = try await accepted()
+                }
+                return seen
+            }
+            let raw = try RawConnection(port: try #require(client.port))
+            defer { raw.close() }
+            #expect(try raw.exchange("GET /preview/\(preview.token)/one HTTP/1.1\r\nHost: x\r\n\r\n").contains("GET /one - "))
+            // Still used: the connection into the workspace is open right after the answer, then closes unused.
+            #expect(try await accepted() >= 1)
+            #expect(try await waitFor(0) == 0, "closed once unused")
+            // The client's connection was kept: its next request is answered, on a new connection inside.
+            #expect(try raw.exchange("GET /preview/\(preview.token)/two HTTP/1.1\r\nHost: x\r\n\r\n").contains("GET /two - "))
+        }
+    }
+
     @Test func aPreviewWakesASleepingWorkspaceAndWaitsForItsPort() async throws {
         try await withLiveServer { client, manager in
             let preview = try await serve(client, "nap", port: 8302)
@@ -196,4 +229,45 @@ struct PreviewRouteTests {
             #expect(refused.status == .badGateway && refused.headers[.contentType] == "application/problem+json")
         }
     }
+}
+
+/// A keep-alive client connection of its own (the test client may open a new one per request): blocking, bounded.
+final class RawConnection {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard fd >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    /// Sends `request` and reads until a whole answer with a `Content-Length` body has come (or 10 s pass).
+    func exchange(_ request: String) throws -> String {
+        _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let text = String(decoding: received, as: UTF8.self)
+            if let end = text.range(of: "\r\n\r\n"),
+                let line = text[..<end.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                let length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)),
+                text.utf8.count - text.utf8.distance(from: text.startIndex, to: end.upperBound) >= length
+            {
+                return text
+            }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { return text }
+            received += buffer[..<count]
+        }
+    }
+
+    func close() { Glibc.close(fd) }
 }

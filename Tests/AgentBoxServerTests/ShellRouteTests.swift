@@ -12,7 +12,9 @@ import Logging
 import Testing
 
 /// A live server (WebSockets need a real socket) over a manager with real sandboxes.
-func withLiveServer(_ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void) async throws {
+func withLiveServer(
+    configure: (inout AgentBoxConfiguration) -> Void = { _ in }, _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
+) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-live-\(UUID())")
     defer { try? FileManager.default.removeItem(at: directory) }
     var logger = Logger(label: "test")
@@ -20,6 +22,7 @@ func withLiveServer(_ body: @Sendable (any TestClientProtocol, WorkspaceManager)
     var configuration = AgentBoxConfiguration(dataDirectory: directory)
     configuration.sandbox = try SandboxKind.linux.makeBackend(dataDirectory: directory).backend
     configuration.sandboxUIDBase = 100_000_000 + UInt32.random(in: 0..<15_000) * 262_144
+    configure(&configuration)
     let manager = try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
     let app = try buildApplication(manager: manager, configuration: ServerConfiguration(port: 0), logger: logger)
     try await app.test(.live) { client in try await body(client, manager) }

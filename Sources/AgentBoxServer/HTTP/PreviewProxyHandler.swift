@@ -20,7 +20,7 @@ import NIOHTTP1
 /// answer for all), boots the workspace if it sleeps, takes an activity that holds it awake, and connects to the
 /// port inside (``PreviewUpstream``). Later requests check the token against the cache of resolved tokens (revoking
 /// clears it) and reuse the connection. The connection into the workspace closes after
-/// ``PreviewUpstream/idleTimeout`` without a request, when the client's closes, or when the workspace's server closes
+/// `AgentBoxConfiguration.previewConnectionIdle` without a request, when the client's closes, or when the workspace's server closes
 /// it; its activity ends with it.
 ///
 /// Every decision is the ``PreviewProxyStateMachine``'s: this handler tells it what happens on the two connections and
