@@ -174,7 +174,7 @@ struct PreviewRouteTests {
     /// The proxy's connection into the workspace closes once unused for `previewConnectionIdle` (it holds the workspace
     /// awake), while the client's keep-alive connection stays open; the next request on it connects again.
     @Test func anUnusedConnectionIntoTheWorkspaceCloses() async throws {
-        try await withLiveServer(configure: { $0.previewConnectionIdle = .milliseconds(300) }) { client, _ in
+        try await withLiveServer(configure: { $0.previewConnectionIdle = .seconds(1) }) { client, _ in
             let preview = try await serve(client, "idle", port: 8303)
             #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .ok)
             // The echo server's accepted connections (local port 8303 = 0x206F, established).
@@ -195,12 +195,12 @@ struct PreviewRouteTests {
             }
             let raw = try RawConnection(port: try #require(client.port))
             defer { raw.close() }
-            #expect(try raw.exchange("GET /preview/\(preview.token)/one HTTP/1.1\r\nHost: x\r\n\r\n").contains("GET /one - "))
+            #expect(await raw.exchangeOffThePool("GET /preview/\(preview.token)/one HTTP/1.1\r\nHost: x\r\n\r\n").contains("GET /one - "))
             // Still used: the connection into the workspace is open right after the answer, then closes unused.
             #expect(try await accepted() >= 1)
             #expect(try await waitFor(0) == 0, "closed once unused")
             // The client's connection was kept: its next request is answered, on a new connection inside.
-            #expect(try raw.exchange("GET /preview/\(preview.token)/two HTTP/1.1\r\nHost: x\r\n\r\n").contains("GET /two - "))
+            #expect(await raw.exchangeOffThePool("GET /preview/\(preview.token)/two HTTP/1.1\r\nHost: x\r\n\r\n").contains("GET /two - "))
         }
     }
 
@@ -232,7 +232,7 @@ struct PreviewRouteTests {
 }
 
 /// A keep-alive client connection of its own (the test client may open a new one per request): blocking, bounded.
-final class RawConnection {
+final class RawConnection: @unchecked Sendable {
     let fd: Int32
 
     init(port: Int) throws {
@@ -246,7 +246,18 @@ final class RawConnection {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard fd >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard fd >= 0, connected == 0 else {
+            if fd >= 0 { Glibc.close(fd) }
+            throw POSIXError(.ECONNREFUSED)
+        }
+    }
+
+    /// ``exchange(_:)`` on a thread of its own: a blocking read must not hold one of the few threads of Swift's
+    /// cooperative pool, which the server needs to answer it.
+    func exchangeOffThePool(_ request: String) async -> String {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: (try? self.exchange(request)) ?? "") }
+        }
     }
 
     /// Sends `request` and reads until a whole answer with a `Content-Length` body has come (or 10 s pass).

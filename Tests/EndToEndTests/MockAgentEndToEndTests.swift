@@ -21,10 +21,10 @@ struct MockAgentEndToEndTests {
             #"{"jsonrpc":"2.0","id":3,"method":"session/prompt","params":{"sessionId":"mock-session-1","prompt":[{"type":"text","text":"hi tool"}]}}"#,
         ]
         input.fileHandleForWriting.write(Data((requests.joined(separator: "\n") + "\n").utf8))
-        // Read until the prompt's answer, then hang up.
+        // Read until the answers of the session and the prompt, then hang up.
         let lines = await onOwnThread { () -> [String] in
             var text = ""
-            while !text.contains(#""id":3"#) {
+            while !(text.contains(#""id":3"#) && text.contains(#""id":2"#)) || !text.hasSuffix("\n") {
                 let chunk = output.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
@@ -39,6 +39,7 @@ struct MockAgentEndToEndTests {
         #expect(messages.contains { ($0["error"] as? [String: Any])?["code"] as? Int == -32700 }, "a bad line gets a parse error")
         let kinds = messages.compactMap { (($0["params"] as? [String: Any])?["update"] as? [String: Any])?["sessionUpdate"] as? String }
         #expect(kinds == ["agent_message_chunk", "agent_message_chunk", "tool_call", "tool_call_update", "tool_call_update"])
-        #expect((messages.last?["result"] as? [String: Any])?["stopReason"] as? String == "end_turn")
+        // The prompt's answer, by its id: the session's (id 2) may come after it.
+        #expect((messages.first { $0["id"] as? Int == 3 }?["result"] as? [String: Any])?["stopReason"] as? String == "end_turn", "\(lines)")
     }
 }

@@ -19,9 +19,9 @@ import NIOHTTP1
 /// The first preview request of a connection resolves the token (404 for an unknown, expired or revoked one; one
 /// answer for all), boots the workspace if it sleeps, takes an activity that holds it awake, and connects to the
 /// port inside (``PreviewUpstream``). Later requests check the token against the cache of resolved tokens (revoking
-/// clears it) and reuse the connection. The connection into the workspace closes after
-/// `AgentBoxConfiguration.previewConnectionIdle` without a request, when the client's closes, or when the workspace's server closes
-/// it; its activity ends with it.
+/// clears it) and reuse the connection. The connection into the workspace closes between one and two periods of
+/// `AgentBoxConfiguration.previewConnectionIdle` after its last answer (``PreviewUpstreamHandler``), when the client's
+/// closes, or when the workspace's server closes it; its activity ends with it.
 ///
 /// Every decision is the ``PreviewProxyStateMachine``'s: this handler tells it what happens on the two connections and
 /// performs the actions it returns.

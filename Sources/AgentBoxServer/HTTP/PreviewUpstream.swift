@@ -163,12 +163,13 @@ final class PreviewUpstreamHandler: ChannelInboundHandler, RemovableChannelHandl
     private var reads = 0
     private var readsAtLastCheck = -1
     private var idleCheck: Scheduled<Void>?
+    /// Out of the pipeline (the WebSocket relay took the connection over): a check already due this tick does nothing.
+    private var removed = false
 
     init(proxy: PreviewProxyHandler, upstream: PreviewUpstream) {
         self.proxy = proxy
         self.upstream = upstream
-        let idle = proxy.manager.configuration.previewConnectionIdle.components
-        idlePeriod = .nanoseconds(max(1_000_000, idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))
+        idlePeriod = max(.milliseconds(1), TimeAmount(proxy.manager.configuration.previewConnectionIdle))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -176,6 +177,7 @@ final class PreviewUpstreamHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
         idleCheck?.cancel()
         idleCheck = nil
     }
@@ -183,7 +185,7 @@ final class PreviewUpstreamHandler: ChannelInboundHandler, RemovableChannelHandl
     private func scheduleIdleCheck(context: ChannelHandlerContext) {
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: idlePeriod) { [self] in
             idleCheck = nil
-            guard context.channel.isActive else { return }
+            guard !removed, context.channel.isActive else { return }
             if reads == readsAtLastCheck, proxy.upstreamIsIdle(upstream) {
                 context.close(promise: nil)
                 return
