@@ -204,6 +204,23 @@ struct PreviewRouteTests {
         }
     }
 
+    /// The idle check never cuts an exchange under way, however many periods it takes: a slow answer, and an upload
+    /// whose body comes long after its head.
+    @Test func aSlowAnswerOrUploadIsNotCutByTheIdleCheck() async throws {
+        try await withLiveServer(configure: { $0.previewConnectionIdle = .milliseconds(500) }) { client, _ in
+            let preview = try await serve(client, "slow", port: 8304)
+            #expect(try await client.execute(uri: "/preview/\(preview.token)/", method: .get).status == .ok)
+            let raw = try RawConnection(port: try #require(client.port))
+            defer { raw.close() }
+            let answer = await raw.exchangeOffThePool("GET /preview/\(preview.token)/slow/2.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("GET /slow/2.5 - "), "\(answer)")
+            let upload = await raw.exchangeOffThePool(
+                "POST /preview/\(preview.token)/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                then: .milliseconds(2500), "5\r\nhello\r\n0\r\n\r\n")
+            #expect(upload.hasPrefix("HTTP/1.1 201") && upload.contains("POST /up - hello"), "\(upload)")
+        }
+    }
+
     @Test func aPreviewWakesASleepingWorkspaceAndWaitsForItsPort() async throws {
         try await withLiveServer { client, manager in
             let preview = try await serve(client, "nap", port: 8302)
@@ -252,17 +269,26 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
-    /// ``exchange(_:)`` on a thread of its own: a blocking read must not hold one of the few threads of Swift's
+    /// ``exchange(_:then:_:)`` on a thread of its own: a blocking read must not hold one of the few threads of Swift's
     /// cooperative pool, which the server needs to answer it.
-    func exchangeOffThePool(_ request: String) async -> String {
+    func exchangeOffThePool(_ request: String, then delay: Duration? = nil, _ rest: String = "") async -> String {
         await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: (try? self.exchange(request)) ?? "") }
+            Thread.detachNewThread { continuation.resume(returning: (try? self.exchange(request, then: delay, rest)) ?? "") }
         }
     }
 
-    /// Sends `request` and reads until a whole answer with a `Content-Length` body has come (or 10 s pass).
-    func exchange(_ request: String) throws -> String {
-        _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
+    private func send(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, 0) }
+    }
+
+    /// Sends `request` (and `rest` after `delay`, on this thread) and reads until a whole answer with a
+    /// `Content-Length` body has come (or 10 s pass).
+    func exchange(_ request: String, then delay: Duration? = nil, _ rest: String = "") throws -> String {
+        send(request)
+        if let delay {
+            Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            send(rest)
+        }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {

@@ -1,7 +1,8 @@
 """The tests' server inside a workspace: HTTP/1.1 and WebSocket echo on 127.0.0.1:PORT (standard library only).
 
 HTTP: answers `{METHOD} {target} {x-test header or -} ` followed by the request body, with status 201 for POST,
-200 otherwise, and the headers `x-answer: yes` and `content-type: text/plain`. `/redirect` answers 302 to `/there`.
+200 otherwise, and the headers `x-answer: yes` and `content-type: text/plain`. `/redirect` answers 302 to `/there`;
+`/slow/SECONDS` answers after that long.
 WebSocket (an Upgrade request): first sends `path {target} proto {offered subprotocols}`, then echoes every text
 message as `echo:{text}` and every binary message as it is. Usage: python3 echo_server.py PORT"""
 import asyncio, base64, hashlib, sys
@@ -73,6 +74,8 @@ async def handle(reader, writer):
                     body += chunk[:-2]
             else:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+            if target.startswith("/slow/"):
+                await asyncio.sleep(float(target.split("/")[2]))
             if target == "/redirect":
                 writer.write(b"HTTP/1.1 302 Found\r\nLocation: /there\r\nContent-Length: 0\r\n\r\n")
             else:
