@@ -1037,19 +1037,8 @@ http {{ access_log off;
     echo = subprocess.Popen(["node", echo_script, str(port)])
     nginx = subprocess.Popen(["nginx", "-c", os.path.join(directory, "nginx.conf"), "-e", os.path.join(directory, "error.log")])
     try:
-        for _ in range(400):  # both must answer: the echo server a plain GET with 426, nginx passing that on
-            try:
-                statuses = []
-                for p in (port, proxy_port):
-                    connection = http.client.HTTPConnection("127.0.0.1", p, timeout=1)
-                    connection.request("GET", "/")
-                    statuses.append(connection.getresponse().status)
-                    connection.close()
-                if statuses == [426, 426]:
-                    break
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.05)
+        # Both must answer: the echo server a plain GET with 426, nginx passing that on.
+        wait_until_answering([port, proxy_port], 426)
 
         def run(target):
             out = subprocess.run(["node", client, f"ws://127.0.0.1:{target}/echo"] + arguments,
@@ -1068,6 +1057,23 @@ http {{ access_log off;
         echo.wait()
         shutil.rmtree(directory, ignore_errors=True)
     return {"direct": direct, "proxied": proxied, "ratio": proxied["rate"] / direct["rate"]}
+
+
+def wait_until_answering(ports, status, attempts=400):
+    """Until a plain GET on each of `ports` (loopback) is answered `status`, trying every 50 ms, `attempts` times."""
+    for _ in range(attempts):
+        try:
+            statuses = []
+            for port in ports:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/")
+                statuses.append(connection.getresponse().status)
+                connection.close()
+            if all(answered == status for answered in statuses):
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.05)
 
 
 def nginx_reference(work, script, command, quiet):
@@ -1091,17 +1097,7 @@ http {{ access_log off; upstream app {{ server 127.0.0.1:{port}; keepalive 64; }
     nginx = subprocess.Popen(["nginx", "-c", os.path.join(directory, "nginx.conf"), "-e", os.path.join(directory, "error.log")])
     try:
         # Both node and nginx must answer (a loaded machine starts node slowly: wrk on a refused port fails).
-        for _ in range(400):
-            try:
-                for p in (port, proxy_port):
-                    connection = http.client.HTTPConnection("127.0.0.1", p, timeout=1)
-                    connection.request("GET", "/")
-                    if connection.getresponse().status != 200:
-                        raise OSError("not yet")
-                    connection.close()
-                break
-            except (OSError, http.client.HTTPException):
-                time.sleep(0.05)
+        wait_until_answering([port, proxy_port], 200)
         time.sleep(0.2)
         direct = wrk(command.split() + [f"http://127.0.0.1:{port}/"])
         proxied = with_cpu(lambda: wrk(command.split() + [f"http://127.0.0.1:{proxy_port}/"]),

@@ -6,10 +6,6 @@ package enum HostSpawn {
     package struct Credentials {
         package var uid: UInt32
         package var gid: UInt32
-        package init(uid: UInt32, gid: UInt32) {
-            self.uid = uid
-            self.gid = gid
-        }
     }
 
     /// Starts `executable` with `arguments` (argv[0] included) and returns its pid. `mounts` (detached mounts) are
