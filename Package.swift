@@ -111,7 +111,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ], swiftSettings: swiftSettings),
         // The Agent Client Protocol: JSON-RPC 2.0 over lines, the ACP messages, and the deterministic mock agent.
-        .target(name: "AgentBoxACP", dependencies: ["AgentBoxAPI"], swiftSettings: swiftSettings),
+        .target(
+            name: "AgentBoxACP",
+            dependencies: [
+                "AgentBoxAPI", .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ], swiftSettings: swiftSettings),
         // Blobs in S3-compatible object stores (a SigV4 client of its own) or a local directory, and incremental file
         // checkpoints of a tree into them (docs/BLOBS.md). Depends on no other AgentBox module.
         .target(

@@ -30,15 +30,10 @@ export AGENTBOX_POSTGRES_URL
 AGENTBOX_WEED=$(bash scripts/setup-s3.sh)
 export AGENTBOX_WEED
 swift build --build-tests
-# Foundation's Process.run() (swift-corelibs-foundation#5472) finds the highest open descriptor by copying 256 bytes
-# out of every /proc/self/fd entry; in a process with about 1,300 descriptors (the unit pass) the last entry ends a
-# full 32 KiB readdir buffer, and when that buffer ends a heap mapping the copy reads into an unmapped page: a CI unit
-# pass died of that SIGSEGV. Allocations of 32 KiB and more made with mmap give every readdir buffer 4 KiB of slack.
-# The tests only: the server itself never calls Process.run() (its one host program, mkfs.btrfs, goes through
-# HostCommand), and the tests' own helpers start programs with ChildProcess (Tests/ChildProcessSupport, ab_spawn). What
-# still calls it in the test process is the ACP module's code under test (ChildJSONRPC, the Claude Code adapter),
-# which in production runs inside sandboxes, with few descriptors open.
-export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768
+# Nothing in the test process starts a program with Foundation's Process, whose run() (swift-corelibs-foundation#5472)
+# can read past a heap mapping in a process with ~1,300 descriptors open (a CI unit pass died of that SIGSEGV, and a
+# glibc malloc tunable kept it away until then): the server uses ab_spawn (HostSpawn, HostCommand) and swift-subprocess,
+# the ACP module swift-subprocess (ChildProgram), the tests' own helpers ChildProcess (Tests/ChildProcessSupport).
 # Each test pass runs under scripts/bounded.sh: a hang fails the pass after its limit (normal runs take 1-5 minutes)
 # and prints the tests that never ended and the test process's stacks, instead of using up CI's time.
 # Two passes: the unit, route and sandbox tests, then the end-to-end tests (which start real servers, agents and Python

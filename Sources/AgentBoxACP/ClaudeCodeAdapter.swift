@@ -45,7 +45,7 @@ public actor ClaudeCodeAdapter {
         let all = Array(sessions.values)
         sessions.removeAll()
         await withTaskGroup(of: Void.self) { group in
-            for process in all { group.addTask { await Task.detached { process.terminate() }.value } }
+            for process in all { group.addTask { await process.terminate() } }
         }
     }
 
@@ -73,8 +73,8 @@ public actor ClaudeCodeAdapter {
             if case .array(let servers)? = params?["mcpServers"], !servers.isEmpty {
                 arguments += ["--mcp-config", Self.mcpConfig(try MCPServerSpec.parse(servers)).jsonText]
             }
-            if let previous = sessions.removeValue(forKey: id) { await Task.detached { previous.terminate() }.value }
-            let process = try ClaudeProcess(path: claudePath, cwd: cwd, arguments: arguments)
+            if let previous = sessions.removeValue(forKey: id) { await previous.terminate() }
+            let process = try await ClaudeProcess(path: claudePath, cwd: cwd, arguments: arguments)
             sessions[id] = process
             let initialized = try await process.control(["subtype": "initialize", "hooks": nil])
             // The models Claude Code lists in its initialize answer (`{value, displayName, description}`), and its
@@ -383,7 +383,7 @@ public actor ClaudeCodeAdapter {
 /// A running `claude` in stream-json mode: messages in through its stdin, out as a stream (control responses are
 /// routed to their requests).
 final class ClaudeProcess: Sendable {
-    private let process: Process
+    private let program: ChildProgram
     private let input: FileHandle
     let messages: AsyncStream<JSONValue>
     private let pending = Mutex<(next: Int, waiting: [String: CheckedContinuation<JSONValue, any Error>])>((1, [:]))
@@ -395,28 +395,19 @@ final class ClaudeProcess: Sendable {
     /// Marks one message of ``messages`` as handled.
     func consumed() { room.signal() }
 
-    init(path: String, cwd: String, arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = [
-            "-p", "--verbose", "--input-format", "stream-json", "--output-format", "stream-json", "--include-partial-messages",
-            "--permission-prompt-tool", "stdio",
-        ] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        var environment = ProcessInfo.processInfo.environment
-        environment["DISABLE_AUTOUPDATER"] = "1"
-        environment["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
-        process.environment = environment
-        let stdin = Pipe(), stdout = Pipe(), stderrPipe = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderrPipe
-        try process.runWithDefaultSignalMask()
-        self.process = process
-        input = stdin.fileHandleForWriting
+    init(path: String, cwd: String, arguments: [String]) async throws {
+        let program = try await ChildProgram.start(
+            path: path,
+            arguments: [
+                "-p", "--verbose", "--input-format", "stream-json", "--output-format", "stream-json", "--include-partial-messages",
+                "--permission-prompt-tool", "stdio",
+            ] + arguments,
+            environment: ["DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"], workingDirectory: cwd, capturesErrors: true)
+        self.program = program
+        input = program.input
         let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .unbounded)
         messages = stream
-        let reader = stdout.fileHandleForReading
+        let reader = program.output
         Thread.detachNewThread { [self] in
             var splitter = LineSplitter(maximum: 64 << 20)
             while true {
@@ -439,17 +430,18 @@ final class ClaudeProcess: Sendable {
             }
             continuation.finish()
             // Say why Claude ended: its exit status and the end of its stderr.
-            self.process.waitUntilExit()
-            Thread.sleep(forTimeInterval: 0.05)
-            let reason = JSONRPCError(
-                code: -32603, message: "Claude Code exited (status \(self.process.terminationStatus)): \(self.stderrTail.suffix(1500))")
-            let waiting = self.pending.withLock { state in
-                defer { state.waiting.removeAll() }
-                return Array(state.waiting.values)
+            Task {
+                let how = await self.program.exit()?.summary ?? "status unknown"
+                try? await Task.sleep(for: .milliseconds(50))
+                let reason = JSONRPCError(code: -32603, message: "Claude Code exited (\(how)): \(self.stderrTail.suffix(1500))")
+                let waiting = self.pending.withLock { state in
+                    defer { state.waiting.removeAll() }
+                    return Array(state.waiting.values)
+                }
+                for waiter in waiting { waiter.resume(throwing: reason) }
             }
-            for waiter in waiting { waiter.resume(throwing: reason) }
         }
-        let errors = stderrPipe.fileHandleForReading
+        let errors = program.errors!
         Thread.detachNewThread { [self] in
             while true {
                 let chunk = errors.availableData
@@ -487,14 +479,8 @@ final class ClaudeProcess: Sendable {
     }
 
     /// Ends Claude: its stdin closes, which lets it write its session out and exit; SIGTERM after `grace`.
-    func terminate(grace: TimeInterval = 3) {
+    func terminate(grace: Duration = .seconds(3)) async {
         try? input.close()
-        let exited = DispatchSemaphore(value: 0)
-        let process = self.process
-        Thread.detachNewThread {
-            process.waitUntilExit()
-            exited.signal()
-        }
-        if exited.wait(timeout: .now() + grace) == .timedOut, process.isRunning { process.terminate() }
+        if await !program.exit(within: grace) { program.signal(SIGTERM) }
     }
 }

@@ -74,7 +74,7 @@ public actor CodexAdapter {
                 "-c", "model_providers.agentbox={name=\"AgentBox\",base_url=\"\(base)\",env_key=\"OPENAI_API_KEY\",wire_api=\"responses\"}",
             ]
         }
-        let server = try ChildJSONRPC(path: codexPath, arguments: arguments, environment: ["RUST_LOG": "error"])
+        let server = try await ChildJSONRPC(path: codexPath, arguments: arguments, environment: ["RUST_LOG": "error"])
         await server.connection.setHandlers(
             request: { [weak self] method, params in
                 guard let self else { throw JSONRPCError.connectionClosed }

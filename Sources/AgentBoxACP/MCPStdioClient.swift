@@ -20,7 +20,7 @@ enum MCPStdioClient {
         }
         // A bare command name is looked up on PATH, as a shell would.
         let (path, arguments0) = command.contains("/") ? (command, args) : ("/usr/bin/env", [command] + args)
-        let child = try ChildJSONRPC(
+        let child = try await ChildJSONRPC(
             path: path, arguments: arguments0, environment: Dictionary(env.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }),
             maximumLine: maximumLine)
         return try await withThrowingTaskGroup(of: ToolResult?.self) { group in
