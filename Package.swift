@@ -290,7 +290,10 @@ let package = Package(
         .testTarget(
             name: "AgentBoxBlobsTests", dependencies: ["AgentBoxBlobs", "WeedSupport", "ChildProcessSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "AgentBoxACPTests", dependencies: ["AgentBoxACP", "AgentBoxAPI", "ChildProcessSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AgentBoxACPTests",
+            dependencies: ["AgentBoxACP", "AgentBoxAPI", "ChildProcessSupport", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -44,61 +44,79 @@ final class ChildProgram: Sendable {
         self.errors = errors
     }
 
-    /// Starts `path` with `arguments`, in `workingDirectory` (nil: this process's), with this process's environment
-    /// and `environment` over it.
+    /// Starts `path` (a relative one from this process's directory) with `arguments`, in `workingDirectory` (nil:
+    /// this process's), with this process's environment and `environment` over it, in a process group of its own.
     static func start(
         path: String, arguments: [String], environment: [String: String], workingDirectory: String? = nil, capturesErrors: Bool = false
     ) async throws -> ChildProgram {
         _ = ignoreBrokenPipes
-        let stdin = try pipe(), stdout = try pipe()
-        let stderr = capturesErrors ? try pipe() : nil
+        // Every end closes on exec, made so at once (pipe2, open with O_CLOEXEC): swift-subprocess gives the child its
+        // ends as 0, 1 and 2, and no other child may keep one (one holding Claude's stdin would keep it from ending).
+        var opened: [FileDescriptor] = []
+        func pipe() throws -> (readEnd: FileDescriptor, writeEnd: FileDescriptor) {
+            let ends = try FileDescriptor.pipe(options: .closeOnExec)
+            opened += [ends.readEnd, ends.writeEnd]
+            return ends
+        }
+        let stdin: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        let stdout: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        let stderr: (readEnd: FileDescriptor?, writeEnd: FileDescriptor)
+        do {
+            stdin = try pipe()
+            stdout = try pipe()
+            if capturesErrors {
+                let ends = try pipe()
+                stderr = (ends.readEnd, ends.writeEnd)
+            } else {
+                // /dev/null opened here: swift-subprocess's own `.discarded` traps when that open fails.
+                stderr = (nil, try FileDescriptor.open("/dev/null", .writeOnly, options: .closeOnExec))
+            }
+        } catch {
+            for descriptor in opened { try? descriptor.close() }
+            throw error
+        }
         var updates: [Environment.Key: String?] = [:]
         for (name, value) in environment {
             if let key = Environment.Key(rawValue: name) { updates[key] = value }
         }
+        var executable = FilePath(path)
+        if executable.isRelative { executable = FilePath(FileManager.default.currentDirectoryPath).pushing(executable) }
+        var options = PlatformOptions()
+        options.processGroupID = 0
         let configuration = Configuration(
-            executable: .path(FilePath(path)), arguments: Arguments(arguments), environment: .inherit.updating(updates),
-            workingDirectory: workingDirectory.map { FilePath($0) })
+            executable: .path(executable), arguments: Arguments(arguments), environment: .inherit.updating(updates),
+            workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options)
+        // The child's ends go to swift-subprocess, which closes them (closeAfterSpawningProcess) whether or not the
+        // child starts; ours close as their handles go.
+        let childEnds = (stdin: stdin.readEnd, stdout: stdout.writeEnd, stderr: stderr.writeEnd)
         let ourEnds = (
             input: FileHandle(fileDescriptor: stdin.writeEnd.rawValue, closeOnDealloc: true),
             output: FileHandle(fileDescriptor: stdout.readEnd.rawValue, closeOnDealloc: true),
-            errors: stderr.map { FileHandle(fileDescriptor: $0.readEnd.rawValue, closeOnDealloc: true) })
+            errors: stderr.readEnd.map { FileHandle(fileDescriptor: $0.rawValue, closeOnDealloc: true) })
         return try await withCheckedThrowingContinuation { started in
             Task.detached {
-                if let stderr {
-                    await run(configuration, stdin: stdin.readEnd, stdout: stdout.writeEnd,
-                              error: FileDescriptorOutput.fileDescriptor(stderr.writeEnd, closeAfterSpawningProcess: true), ourEnds: ourEnds, started: started)
-                } else {
-                    await run(configuration, stdin: stdin.readEnd, stdout: stdout.writeEnd, error: DiscardedOutput.discarded, ourEnds: ourEnds, started: started)
+                let program = Mutex<ChildProgram?>(nil)
+                do {
+                    let result = try await Subprocess.run(
+                        configuration, input: .fileDescriptor(childEnds.stdin, closeAfterSpawningProcess: true),
+                        output: .fileDescriptor(childEnds.stdout, closeAfterSpawningProcess: true),
+                        error: .fileDescriptor(childEnds.stderr, closeAfterSpawningProcess: true)
+                    ) { execution in
+                        let child = ChildProgram(
+                            processIdentifier: execution.processIdentifier.value, input: ourEnds.input, output: ourEnds.output,
+                            errors: ourEnds.errors)
+                        program.withLock { $0 = child }
+                        started.resume(returning: child)
+                        await child.waitForEnd()
+                    }
+                    program.withLock { $0 }?.record(result.terminationStatus)
+                } catch {
+                    if let child = program.withLock({ $0 }) {
+                        child.record(nil)
+                    } else {
+                        started.resume(throwing: error)
+                    }
                 }
-            }
-        }
-    }
-
-    /// Runs the child to its end; `started` hears of it once it runs (or of the error that kept it from starting).
-    private static func run<Errors: ErrorOutputProtocol>(
-        _ configuration: Configuration, stdin: FileDescriptor, stdout: FileDescriptor, error: Errors,
-        ourEnds: (input: FileHandle, output: FileHandle, errors: FileHandle?), started: CheckedContinuation<ChildProgram, any Error>
-    ) async {
-        let program = Mutex<ChildProgram?>(nil)
-        do {
-            let result = try await Subprocess.run(
-                configuration, input: .fileDescriptor(stdin, closeAfterSpawningProcess: true),
-                output: .fileDescriptor(stdout, closeAfterSpawningProcess: true), error: error
-            ) { execution in
-                let child = ChildProgram(
-                    processIdentifier: execution.processIdentifier.value, input: ourEnds.input, output: ourEnds.output, errors: ourEnds.errors)
-                program.withLock { $0 = child }
-                started.resume(returning: child)
-                await child.waitForEnd(pidfd: execution.processIdentifier.processDescriptor)
-            }
-            program.withLock { $0 }?.record(result.terminationStatus)
-        } catch {
-            if let child = program.withLock({ $0 }) {
-                child.record(nil)
-            } else {
-                // Not started: our ends close as their handles go.
-                started.resume(throwing: error)
             }
         }
     }
@@ -134,8 +152,13 @@ final class ChildProgram: Sendable {
         }
     }
 
-    /// Waits for the child's end for at most `timeout`: whether it ended in that time.
+    /// Waits for the child's end for at most `timeout`, whatever the calling task's cancellation (a grace period is
+    /// given in full): whether it ended in that time.
     func exit(within timeout: Duration) async -> Bool {
+        await Task { await self.exit(waitingAtMost: timeout) }.value
+    }
+
+    private func exit(waitingAtMost timeout: Duration) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 _ = await self.exit()
@@ -151,13 +174,14 @@ final class ChildProgram: Sendable {
         }
     }
 
-    /// Returns once the child has ended, seen on its pidfd (readable then), on a thread of its own: nothing here
-    /// reaps it, so until the body this is called from returns, its pid stays its own.
-    private func waitForEnd(pidfd: CInt) async {
+    /// Returns once the child has ended, seen by `waitid` with `WNOWAIT` on a thread of its own: nothing here reaps
+    /// it, so until the body this is called from returns, its pid stays its own.
+    private func waitForEnd() async {
+        let pid = processIdentifier
         await withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
-                var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-                while poll(&descriptor, 1, -1) < 0 && errno == EINTR {}
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
                 ended.resume()
             }
         }
@@ -172,14 +196,6 @@ final class ChildProgram: Sendable {
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume(returning: status) }
-    }
-
-    /// A pipe whose two ends close on exec (swift-subprocess gives the child its ends as 0, 1 and 2).
-    private static func pipe() throws -> (readEnd: FileDescriptor, writeEnd: FileDescriptor) {
-        let ends = try FileDescriptor.pipe()
-        _ = fcntl(ends.readEnd.rawValue, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(ends.writeEnd.rawValue, F_SETFD, FD_CLOEXEC)
-        return ends
     }
 
     /// A child that exits (or closes its stdin) while a message is on its way to it must fail that write, not end

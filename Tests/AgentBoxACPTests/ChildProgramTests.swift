@@ -16,6 +16,8 @@ struct ChildProgramTests {
         // SIGPIPE, ignored in this process, is at its default there (glibc keeps its own two signals, 32 and 33).
         let ignored = lines.first { $0.hasPrefix("SigIgn:") }.flatMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) }
         #expect(ignored.map { $0 & (1 << (UInt64(SIGPIPE) - 1)) } == 0)
+        // A process group of its own, as Foundation's Process gave: a signal to the adapter's group does not reach it.
+        #expect(getpgid(child.processIdentifier) == child.processIdentifier)
         #expect(child.isRunning)
         child.signal(SIGTERM)
         let status = await child.exit()
@@ -24,7 +26,8 @@ struct ChildProgramTests {
     }
 
     @Test(.timeLimit(.minutes(1))) func itsStdioEnvironmentAndDirectoryAreTheOnesAskedFor() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)")
+            .resolvingSymlinksInPath().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let child = try await ChildProgram.start(
@@ -48,16 +51,21 @@ struct ChildProgramTests {
         #expect(status == .exited(3))
     }
 
-    @Test func aSignalAfterTheEndReachesNothing() async throws {
-        let child = try await ChildProgram.start(path: "/bin/true", arguments: [], environment: [:])
-        let status = await child.exit()
-        #expect(status == .exited(0))
+    @Test(.timeLimit(.minutes(1))) func aRelativePathIsFromThisProcesssDirectoryNotTheChilds() async throws {
+        // /bin/true by way of as many `..` as this process's directory is deep; from the child's directory, deeper
+        // still, the same path names nothing.
+        let here = FileManager.default.currentDirectoryPath.split(separator: "/").count
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)").path
+        let deeper = root + String(repeating: "/d", count: here + 1)
+        try FileManager.default.createDirectory(atPath: deeper, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let child = try await ChildProgram.start(
+            path: String(repeating: "../", count: here) + "bin/true", arguments: [], environment: [:], workingDirectory: deeper)
+        #expect(await child.exit() == .exited(0))
         #expect(!child.isRunning)
-        // Its pid may belong to another process by now: nothing is sent.
-        child.signal(SIGKILL)
     }
 
-    @Test func aProgramThatCannotStartThrows() async throws {
+    @Test(.timeLimit(.minutes(1))) func aProgramThatCannotStartThrows() async throws {
         await #expect(throws: (any Error).self) {
             _ = try await ChildProgram.start(path: "/nonexistent/program", arguments: [], environment: [:])
         }
@@ -73,5 +81,15 @@ struct ChildProgramTests {
         child.signal(SIGKILL)
         #expect(await child.exit(within: .seconds(30)))
         #expect(await child.exit() == .signaled(SIGKILL))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aGracePeriodIsGivenInFullToACancelledCaller() async throws {
+        // `sh` ends 0.5 s after its stdin closes; a cancelled caller of `exit(within: 10 s)` still waits for that.
+        let child = try await ChildProgram.start(path: "/bin/sh", arguments: ["-c", "read line; sleep 0.5"], environment: [:])
+        try child.input.close()
+        let waiting = Task { await child.exit(within: .seconds(10)) }
+        waiting.cancel()
+        #expect(await waiting.value)
+        #expect(await child.exit() == .exited(0))
     }
 }
