@@ -13,7 +13,8 @@ import Testing
 
 /// A live server (WebSockets need a real socket) over a manager with real sandboxes.
 func withLiveServer(
-    configure: (inout AgentBoxConfiguration) -> Void = { _ in }, _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
+    token: String? = nil, configure: (inout AgentBoxConfiguration) -> Void = { _ in },
+    _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-live-\(UUID())")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -24,7 +25,7 @@ func withLiveServer(
     configuration.sandboxUIDBase = 100_000_000 + UInt32.random(in: 0..<15_000) * 262_144
     configure(&configuration)
     let manager = try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
-    let app = try buildApplication(manager: manager, configuration: ServerConfiguration(port: 0), logger: logger)
+    let app = try buildApplication(manager: manager, configuration: ServerConfiguration(port: 0, token: token), logger: logger)
     try await app.test(.live) { client in try await body(client, manager) }
     await manager.shutdown()
 }
@@ -126,6 +127,47 @@ struct ShellRouteTests {
                 #expect(record.text.contains("three-3"), "\(record.text)")
                 #expect(record.text.contains(#"<text:{"exitCode":3,"type":"exit"}>"#), "\(record.text)")
             }
+        }
+    }
+}
+
+@Suite("Shell routes for a reader", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct ShellReaderTests {
+    @Test func aReaderWatchesAShellButCannotTypeIntoItOrResizeIt() async throws {
+        try await withLiveServer(token: "server-secret") { client, manager in
+            let admin: HTTPFields = [.authorization: "Bearer server-secret", .contentType: "application/json"]
+            _ = try await client.execute(uri: "/v1/workspaces/r", method: .put, headers: admin)
+            let opened = try await client.execute(
+                uri: "/v1/workspaces/r/shells", method: .post, headers: admin, body: ByteBuffer(string: #"{"command":"/bin/sh","cols":80,"rows":24}"#))
+            let shell = try decode(Shell.self, opened)
+            let reader = try await manager.createAccessToken(TokenCreateRequest(workspaces: ["r"], role: .reader))
+            let transcript = Transcript()
+            try await client.ws("/v1/workspaces/r/shells/\(shell.id)/ws?access_token=\(reader.token!)") { inbound, outbound, _ in
+                var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                func until(_ text: String) async throws {
+                    while !transcript.text.contains(text), let message = try await messages.next() {
+                        switch message {
+                        case .binary(let bytes): transcript.append(String(buffer: bytes))
+                        case .text(let text): transcript.append("<text:\(text)>")
+                        }
+                    }
+                }
+                // Typed and resized by the reader: both refused.
+                try await outbound.write(.binary(ByteBuffer(string: "echo reader > /workspace/reader-was-here; echo typed-$((2+2))\n")))
+                try await until("may only watch")
+                try await outbound.write(.text(#"{"type":"resize","cols":120,"rows":40}"#))
+                try await until("<text:{\"type\":\"error\"")
+                // What the owner types, the reader sees.
+                let input = try await client.execute(
+                    uri: "/v1/workspaces/r/shells/\(shell.id)/input", method: .post, headers: admin, body: ByteBuffer(string: "echo owner-$((3+3))\n"))
+                #expect(input.status == .noContent)
+                try await until("owner-6")
+            }
+            #expect(!transcript.text.contains("typed-4"), "\(transcript.text)")
+            let files = try await client.execute(uri: "/v1/workspaces/r/fs/file?path=/workspace/reader-was-here", method: .get, headers: admin)
+            #expect(files.status == .notFound)
+            let after = try decode(Shell.self, try await client.execute(uri: "/v1/workspaces/r/shells/\(shell.id)", method: .get, headers: admin))
+            #expect(after.cols == 80 && after.rows == 24)
         }
     }
 }

@@ -113,15 +113,20 @@ struct ShellController {
                 return
             }
             let session = try await Self.session(manager, context.requestContext)
-            try await Self.relay(session, inbound: inbound, outbound: outbound, until: context.requestContext.revocation)
+            // A reader watches: its input and resize frames are refused, as its POSTs to input and resize are.
+            try await Self.relay(
+                session, inbound: inbound, outbound: outbound, readOnly: context.requestContext.principal.role == .reader,
+                until: context.requestContext.revocation)
         }
     }
 
     /// Carries one client's side of a shell until the shell exits (then `exit` and a close) or the client leaves
-    /// (the shell stays). Bad text frames are answered with an `error` text frame and otherwise ignored.
+    /// (the shell stays). Bad text frames are answered with an `error` text frame and otherwise ignored; so is every
+    /// frame of a `readOnly` client (a reader token's), which only sees the output.
     /// `until`: the connection closes when it ends (the request's token was revoked).
     static func relay(
-        _ session: ShellSession, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, until revocation: AsyncStream<Never>? = nil
+        _ session: ShellSession, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, readOnly: Bool = false,
+        until revocation: AsyncStream<Never>? = nil
     ) async throws {
         let output = session.attach()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -146,6 +151,10 @@ struct ShellController {
             group.addTask {
                 let decoder = AgentBoxJSON.makeDecoder()
                 for try await message in inbound.messages(maxSize: maxFrameSize) {
+                    if readOnly {
+                        try await outbound.write(.text(#"{"type":"error","message":"a reader token may only watch this shell: its input and resizes are refused"}"#))
+                        continue
+                    }
                     switch message {
                     case .binary(let bytes):
                         try? session.write(bytes)
