@@ -27,6 +27,11 @@ public struct ServerConfiguration: Sendable {
     public var corsOrigins: [String]
     /// The Inspector's files (`/ui/`), served live from this folder; `nil`: the ones installed beside the binary.
     public var uiDirectory: String?
+    /// How long a client may take to send a request head (from the connection's start or the last answer's end: also
+    /// how long an idle keep-alive connection stays open), and to send more of a request body; then its connection
+    /// closes. No clock runs while the server is answering.
+    public var clientHeadTimeout: Duration = .seconds(60)
+    public var clientBodyTimeout: Duration = .seconds(60)
 
     public init(
         host: String = "127.0.0.1", port: Int = 2468, token: String? = nil, allowUnauthenticatedRemote: Bool = false, previewDomain: String? = nil,
@@ -153,7 +158,8 @@ public func buildApplication(
                             PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: previewDomain, logger: logger)),
                         ]),
                         ws: .init(maxFrameSize: ShellController.maxFrameSize))),
-                previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil)
+                previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil,
+                clientTimeouts: (configuration.clientHeadTimeout, configuration.clientBodyTimeout))
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "agentbox"),
         onServerRunning: { channel in

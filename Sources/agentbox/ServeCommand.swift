@@ -114,6 +114,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a fetch or preview request waits for a workspace's port to accept before 502: 10s.")
     var portWait = "10s"
 
+    @Option(help: "How long a client may take to send a request's head (also how long an idle keep-alive connection stays open), and to send more of its body; then its connection closes (slow clients, slowloris). Never while the server answers: 60s.")
+    var clientTimeout = "60s"
+
     @Option(help: "How agents' permission requests are answered unless a session says otherwise: KIND=allow|ask|reject, comma-separated, * for the rest.")
     var permissions = "read=allow,search=allow,think=allow,*=ask"
 
@@ -221,7 +224,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let diskPoolSize, Self.parseSize(diskPoolSize) == nil {
             throw ValidationError("--disk-pool-size must be a size such as 64G or 512M, not '\(diskPoolSize)'")
         }
-        for (flag, value) in [("--preview-ttl", previewTtl), ("--preview-max-ttl", previewMaxTtl), ("--port-wait", portWait)] {
+        for (flag, value) in [("--preview-ttl", previewTtl), ("--preview-max-ttl", previewMaxTtl), ("--port-wait", portWait), ("--client-timeout", clientTimeout)] {
             guard let duration = Duration.parse(value), duration > .zero else {
                 throw ValidationError("\(flag) must be a positive duration such as 90s, 30m or 1h, not '\(value)'")
             }
@@ -370,9 +373,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let environmentToken = ProcessInfo.processInfo.environment["AGENTBOX_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        let server = ServerConfiguration(
+        var server = ServerConfiguration(
             host: host, port: port, token: noToken ? nil : (token ?? environmentToken), allowUnauthenticatedRemote: noToken,
             previewDomain: previewDomain, corsOrigins: corsOrigins, uiDirectory: uiDirectory)
+        server.clientHeadTimeout = Duration.parse(clientTimeout)!
+        server.clientBodyTimeout = Duration.parse(clientTimeout)!
         do {
             try server.validate()
         } catch {

@@ -13,7 +13,7 @@ import Testing
 
 /// A live server (WebSockets need a real socket) over a manager with real sandboxes.
 func withLiveServer(
-    token: String? = nil, configure: (inout AgentBoxConfiguration) -> Void = { _ in },
+    token: String? = nil, server: (inout ServerConfiguration) -> Void = { _ in }, configure: (inout AgentBoxConfiguration) -> Void = { _ in },
     _ body: @Sendable (any TestClientProtocol, WorkspaceManager) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentbox-live-\(UUID())")
@@ -25,7 +25,9 @@ func withLiveServer(
     configuration.sandboxUIDBase = 100_000_000 + UInt32.random(in: 0..<15_000) * 262_144
     configure(&configuration)
     let manager = try WorkspaceManager.open(configuration: configuration, store: try SQLiteStore.open(in: directory), logger: logger)
-    let app = try buildApplication(manager: manager, configuration: ServerConfiguration(port: 0, token: token), logger: logger)
+    var serverConfiguration = ServerConfiguration(port: 0, token: token)
+    server(&serverConfiguration)
+    let app = try buildApplication(manager: manager, configuration: serverConfiguration, logger: logger)
     try await app.test(.live) { client in try await body(client, manager) }
     await manager.shutdown()
 }

@@ -4,21 +4,25 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// A child channel as `Inner` sets it up, plus a ``MalformedRequestHandler`` at the end of its pipeline and an
-/// ``UpgradeRequestFilter`` right after its HTTP/1 parser.
+/// A child channel as `Inner` sets it up, plus a ``MalformedRequestHandler`` at the end of its pipeline, and right
+/// after its HTTP/1 parser a ``ClientTimeoutHandler`` and an ``UpgradeRequestFilter``.
 struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
     let previewDomain: String?
     /// The preview proxy relays previews' WebSockets itself (a server that is not in a cluster).
     var relaysWebSockets = false
+    /// How long a client may keep the server waiting for a request head, and for more of a body (``ClientTimeoutHandler``).
+    var clientTimeouts: (head: Duration, body: Duration) = (.seconds(60), .seconds(60))
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             try channel.pipeline.syncOperations.addHandler(MalformedRequestHandler(logger: logger))
             let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            let filter = UpgradeRequestFilter(previewDomain: previewDomain, relaysWebSockets: relaysWebSockets)
+            try channel.pipeline.syncOperations.addHandler(filter, position: .after(decoder.handler))
             try channel.pipeline.syncOperations.addHandler(
-                UpgradeRequestFilter(previewDomain: previewDomain, relaysWebSockets: relaysWebSockets), position: .after(decoder.handler))
+                ClientTimeoutHandler(headTimeout: clientTimeouts.head, bodyTimeout: clientTimeouts.body), position: .after(decoder.handler))
             return value
         }
     }
