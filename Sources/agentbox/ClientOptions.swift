@@ -34,13 +34,42 @@ func runClientCall(_ body: () async throws -> Void) async throws {
     } catch let error as ValidationError {
         throw error
     } catch {
+        if isBrokenPipe(error) { endByBrokenPipe() }
         printError("error: \(error)")
         throw ExitCode(1)
     }
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data((message + "\n").utf8))
+}
+
+/// Writes to stdout. When its reader has gone (`agentbox exec … | head -1`), this process ends as any Unix tool
+/// does, by SIGPIPE, quietly: NIO ignores SIGPIPE process-wide, so the write fails with EPIPE instead, which
+/// `FileHandle.write(_:)` turned into a trap and other writes into an error message.
+func writeStandardOutput(_ data: Data) {
+    do {
+        try FileHandle.standardOutput.write(contentsOf: data)
+    } catch {
+        if isBrokenPipe(error) { endByBrokenPipe() }
+        printError("error: cannot write the output: \(error)")
+        exit(1)
+    }
+}
+
+/// Whether `error` is a write's EPIPE (Foundation wraps it in a Cocoa error).
+func isBrokenPipe(_ error: any Error) -> Bool {
+    let error = error as NSError
+    if error.domain == NSPOSIXErrorDomain, error.code == Int(EPIPE) { return true }
+    if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError { return isBrokenPipe(underlying) }
+    return false
+}
+
+/// Ends this process by SIGPIPE, as a write into a pipe with no reader ends a Unix tool (shells show 141).
+func endByBrokenPipe() -> Never {
+    signal(SIGPIPE, SIG_DFL)
+    raise(SIGPIPE)
+    exit(141)
 }
 
 /// Prints `value` as indented JSON.
@@ -52,5 +81,5 @@ func printJSON(_ value: some Encodable) throws {
 
 /// Prints a line to stdout and flushes it at once, so that a pipe or a test reading it sees it now.
 func printFlushed(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    writeStandardOutput(Data((line + "\n").utf8))
 }

@@ -84,7 +84,7 @@ struct DesktopCommand: AsyncParsableCommand {
             try await runClientCall {
                 let png = try await client.makeClient().screenshot(key, request)
                 if output == "-" {
-                    FileHandle.standardOutput.write(png)
+                    writeStandardOutput(png)
                 } else {
                     try png.write(to: URL(fileURLWithPath: output))
                     print("\(output) (\(png.count) bytes)")

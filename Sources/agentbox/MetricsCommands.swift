@@ -214,7 +214,7 @@ struct TopScreen: Sendable {
     }
 
     private func emit(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        writeStandardOutput(Data(text.utf8))
     }
 }
 

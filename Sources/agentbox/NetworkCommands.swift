@@ -49,7 +49,7 @@ struct FetchCommand: AsyncParsableCommand {
                 for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { print("\(name): \(value)") }
                 print("")
             }
-            FileHandle.standardOutput.write(response.bodyData)
+            writeStandardOutput(response.bodyData)
         }
         if !(200..<400).contains(status) { throw ExitCode(1) }
     }

@@ -34,7 +34,7 @@ struct ExecCommand: AsyncParsableCommand {
         try await runClientCall {
             let result = try await client.makeClient().exec(key, request)
             if json { return try printJSON(result) }
-            FileHandle.standardOutput.write(Data(result.stdoutBytes))
+            writeStandardOutput(Data(result.stdoutBytes))
             FileHandle.standardError.write(Data(result.stderrBytes))
             if result.timedOut { printError("agentbox: timed out after \(timeoutMs ?? 0) ms; the command and its children were killed") }
             if result.truncated { printError("agentbox: output truncated") }
@@ -147,7 +147,7 @@ struct LogsCommand: AsyncParsableCommand {
             let api = try client.makeClient()
             if !follow {
                 let output = try await api.output(key, id)
-                FileHandle.standardOutput.write(Data(OutputText.bytes(output.stdout, encoding: output.stdoutEncoding)))
+                writeStandardOutput(Data(OutputText.bytes(output.stdout, encoding: output.stdoutEncoding)))
                 FileHandle.standardError.write(Data(OutputText.bytes(output.stderr, encoding: output.stderrEncoding)))
                 return
             }

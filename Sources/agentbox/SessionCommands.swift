@@ -498,7 +498,7 @@ struct TranscriptPrinter {
 
     private mutating func write(_ text: String) {
         guard !text.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        writeStandardOutput(Data(text.utf8))
         midLine = !text.hasSuffix("\n")
     }
 
@@ -642,7 +642,7 @@ final class ProgressBar: @unchecked Sendable {
             let percent = total > 0 ? " \(min(received, total) * 100 / total)%" : ""
             let text = "\r  [" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]\(percent) \(mib(received))"
                 + (total > 0 ? "/\(mib(total)) MiB" : " MiB")
-            FileHandle.standardOutput.write(Data(text.utf8))
+            writeStandardOutput(Data(text.utf8))
             drawing = true
         } else if total > 0, received * 10 / total != lastTenth {
             lastTenth = received * 10 / total
@@ -651,7 +651,7 @@ final class ProgressBar: @unchecked Sendable {
     }
 
     func end() {
-        if drawing { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        if drawing { writeStandardOutput(Data("\n".utf8)) }
         drawing = false
     }
 }
