@@ -80,14 +80,7 @@ struct ShellRouteTests {
             let transcript = Transcript()
             try await client.ws(path, configuration: .init(maxFrameSize: 4 << 20)) { inbound, outbound, _ in
                 var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
-                func until(_ text: String) async throws {
-                    while !transcript.text.contains(text), let message = try await messages.next() {
-                        switch message {
-                        case .binary(let bytes): transcript.append(String(buffer: bytes))
-                        case .text(let text): transcript.append("<text:\(text)>")
-                        }
-                    }
-                }
+                func until(_ text: String) async throws { try await transcript.read(&messages, until: text) }
                 try await outbound.write(.binary(ByteBuffer(string: "echo one-$((0+1))\n")))
                 try await until("one-1")
                 // Garbage text frames are refused with an error frame; the shell goes on.
@@ -146,14 +139,7 @@ struct ShellReaderTests {
             let transcript = Transcript()
             try await client.ws("/v1/workspaces/r/shells/\(shell.id)/ws?access_token=\(reader.token!)") { inbound, outbound, _ in
                 var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
-                func until(_ text: String) async throws {
-                    while !transcript.text.contains(text), let message = try await messages.next() {
-                        switch message {
-                        case .binary(let bytes): transcript.append(String(buffer: bytes))
-                        case .text(let text): transcript.append("<text:\(text)>")
-                        }
-                    }
-                }
+                func until(_ text: String) async throws { try await transcript.read(&messages, until: text) }
                 // Typed and resized by the reader: both refused.
                 try await outbound.write(.binary(ByteBuffer(string: "echo reader > /workspace/reader-was-here; echo typed-$((2+2))\n")))
                 try await until("may only watch")
@@ -180,4 +166,14 @@ final class Transcript: @unchecked Sendable {
     private var value = ""
     var text: String { lock.withLock { value } }
     func append(_ text: String) { lock.withLock { value += text } }
+
+    /// Reads `messages` into this transcript (text frames as `<text:…>`) until it contains `text` or they end.
+    func read(_ messages: inout WebSocketInboundMessageStream.AsyncIterator, until text: String) async throws {
+        while !self.text.contains(text), let message = try await messages.next() {
+            switch message {
+            case .binary(let bytes): append(String(buffer: bytes))
+            case .text(let text): append("<text:\(text)>")
+            }
+        }
+    }
 }
