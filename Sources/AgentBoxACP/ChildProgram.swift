@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Subprocess
 import Synchronization
@@ -13,7 +12,8 @@ import SystemPackage
 ///
 /// swift-subprocess starts it with every other descriptor closed and every signal unblocked and at its default, from
 /// whatever thread asks: a Swift concurrency thread blocks TERM, INT and HUP, and a child that kept that mask outlived
-/// `terminate()` (Codex's app server, Python servers). It waits for the exit on a pidfd and reaps only its own child.
+/// `terminate()` (Codex's app server, Python servers). It reaps only its own child; this type sees the exit with
+/// `waitid(WNOWAIT)`, which leaves the reap to it.
 ///
 /// Signals are sent while the child cannot have been reaped: swift-subprocess reaps after `run`'s body returns, and
 /// the body returns only once the exit is recorded here, under the lock that `signal(_:)` takes. So a signal never
