@@ -52,4 +52,23 @@ struct SessionOptionsEndToEndTests {
             await server.stop()
         }
     }
+
+    /// A model or mode the agent does not take fails the creation with a 400 that names what it offers, and leaves no
+    /// session behind (it used to be created, showing the refused value as its own).
+    @Test func createWithAModelOrModeTheAgentDoesNotTakeIsRefused() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("refuse")
+            for request in [SessionCreateRequest(agent: "mock", model: "nope"), SessionCreateRequest(agent: "mock", mode: "nope")] {
+                let error = await #expect(throws: AgentBoxClientError.self) { _ = try await client.createSession("refuse", request) }
+                #expect(error?.status == 400, "\(String(describing: error))")
+                #expect(error?.problem.detail.contains("nope") == true && error?.problem.detail.contains("offers") == true, "\(String(describing: error))")
+            }
+            #expect(try await client.sessions("refuse").items.isEmpty)
+            let good = try await client.createSession("refuse", SessionCreateRequest(agent: "mock", model: "mock-smart"))
+            #expect(good.model == "mock-smart")
+            await server.stop()
+        }
+    }
 }

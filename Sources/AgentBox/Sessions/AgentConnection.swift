@@ -89,6 +89,8 @@ actor AgentConnection {
     private(set) var promptCapabilities: JSONValue = .object([:])
     /// The agent's session id the last handshake ended with.
     private var handshakeSessionId: String?
+    /// Why the agent, at its last start, refused the model or mode it was started with; `nil` when it took them.
+    private(set) var launchRefusal: String?
 
     init(sessionId: String, definition: AgentDefinition, runtime: WorkspaceRuntime, configuration: AgentBoxConfiguration, transcript: TranscriptWriter) {
         self.sessionId = sessionId
@@ -155,7 +157,12 @@ actor AgentConnection {
         appliedModel = nil
         appliedMode = nil
         // The session's model and mode, as asked for (a refusal is in the transcript; the agent runs on as it is).
-        try? await apply(model: launch.model, mode: launch.mode, agentSessionId: handshakeSessionId ?? launch.agentSessionId ?? "")
+        launchRefusal = nil
+        do {
+            try await apply(model: launch.model, mode: launch.mode, agentSessionId: handshakeSessionId ?? launch.agentSessionId ?? "")
+        } catch {
+            launchRefusal = (error as? AgentBoxError)?.message ?? "\(error)"
+        }
         // When the workspace goes to sleep, the agent is stopped first and gently (it may save its state).
         await runtime.setStopHook(sessionId) { [weak self] in await self?.stop() }
         return link

@@ -149,6 +149,19 @@ public actor AgentSession {
         return await snapshot
     }
 
+    /// Throws `invalidArgument` when the running agent did not take the model or mode the session was created with:
+    /// one missing from the list it offers, or one it refused. For a new session, whose creation then fails.
+    func checkRequestedOptions() async throws {
+        for (name, value, list) in [("model", settings.model, offered.models), ("mode", settings.mode, offered.modes)] {
+            if let value, !list.isEmpty, !list.contains(where: { $0.id == value }) {
+                throw AgentBoxError(
+                    .invalidArgument,
+                    "the agent '\(record.agent)' offers no \(name) '\(value.prefix(80))' (it offers: \(list.map(\.id).joined(separator: ", ")))")
+            }
+        }
+        if let refusal = await connection.launchRefusal { throw AgentBoxError(.invalidArgument, refusal) }
+    }
+
     /// The agent reported what it offers: kept for the snapshot, and handed on.
     func agentOffered(_ options: AgentConnection.AgentOptions) {
         offered = options

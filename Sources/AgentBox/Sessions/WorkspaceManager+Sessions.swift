@@ -8,8 +8,8 @@ extension WorkspaceManager {
     /// Largest page of ``sessionEvents(key:id:after:limit:)``.
     public static let maxSessionEventPage = 1000
 
-    /// Creates a session and starts its agent in the workspace (booting it). A session whose agent cannot start
-    /// is not kept.
+    /// Creates a session and starts its agent in the workspace (booting it). A session whose agent cannot start, or
+    /// does not take the model or mode asked for (`invalidArgument`), is not kept.
     public func createSession(key: WorkspaceKey, _ request: SessionCreateRequest) async throws -> Session {
         try checkOpen()
         guard let definition = configuration.agents.first(where: { $0.id == request.agent }) else {
@@ -39,7 +39,9 @@ extension WorkspaceManager {
             configuration: configuration, logger: logger, optionsOffered: optionsRecorder(definition.id))
         loadedSessions.withLock { $0[record.id] = session }
         do {
-            return try await session.resume(env: nil)
+            _ = try await session.resume(env: nil)
+            try await session.checkRequestedOptions()
+            return await session.snapshot
         } catch {
             await session.destroy()
             loadedSessions.withLock { $0[record.id] = nil }
