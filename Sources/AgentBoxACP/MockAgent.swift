@@ -19,6 +19,7 @@ import Foundation
 /// | `flood N` | streams N short `agent_message_chunk`s as fast as it can (for throughput measurements) |
 /// | `long` | streams `tick N` every 100 ms for up to 60 s; a `session/cancel` ends the turn with `cancelled` |
 /// | `mcp SERVER TOOL {json}` | calls TOOL of the session's stdio MCP server SERVER (from `mcpServers`) with the JSON arguments (the rest of the text; none is `{}`): starts the server, `initialize`, `tools/call`, kills it; reports a `tool_call` (kind `other`, title `SERVER/TOOL`) and a `tool_call_update` with the result's text |
+/// | `getenv NAME` | says `NAME=VALUE` from its own process's environment (`NAME=(unset)` when it has none) |
 /// | `whoami` | says its model and mode (`model: mock-fast, mode: default`), as `session/set_model` and `session/set_mode` set them |
 /// | `error` | answers the prompt with a JSON-RPC error instead of a stop reason |
 ///
@@ -169,6 +170,10 @@ public actor MockAgent {
         if lower.contains("error") { throw JSONRPCError(code: -32603, message: "the mock agent fails as asked") }
         if lower.contains("whoami") {
             try await say(session, "\nmodel: \(model[session] ?? Self.models[0].0), mode: \(mode[session] ?? Self.modes[0].0)")
+        }
+        if let at = lower.firstIndex(of: "getenv"), at + 1 < words.count {
+            let name = words[at + 1]
+            try await say(session, "\n\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")")
         }
         if lower.contains("plan") {
             let entries: [JSONValue] = ["Read the code", "Make the change", "Run the tests"].map {

@@ -53,6 +53,39 @@ struct SessionOptionsEndToEndTests {
         }
     }
 
+    /// A session's `env` lives in memory only. `resume` with different env starts the running agent again with it
+    /// (it used to answer 200 and keep the old one until the next start); after a restart, the session refuses to
+    /// start its agent without the env it lost (409 naming the variables) until `resume` gives env again.
+    @Test func envReachesTheAgentAtOnceAndARestartAsksForItAgain() async throws {
+        try await withTemporaryDirectory { data in
+            var server = try await ServerProcess.start(dataDirectory: data)
+            var client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("env")
+            let id = try await client.createSession("env", SessionCreateRequest(agent: "mock", env: ["MOCK_KEY": "value-one-9c1f"])).id
+            func getenv() async throws -> String {
+                let events = try await promptAndFollow(client, "env", id, "getenv MOCK_KEY")
+                return events.filter { $0.type == "agent_message_chunk" }.compactMap { $0.payload["update"]?["content"]?["text"]?.stringValue }.joined()
+            }
+            #expect(try await getenv().contains("MOCK_KEY=value-one-9c1f"))
+            let resumed = try await client.resumeSession("env", id, env: ["MOCK_KEY": "value-two-9c1f", "MOCK_HIDDEN": "never-said-9c1f"])
+            #expect(resumed.agentRunning)
+            #expect(try await getenv().contains("MOCK_KEY=value-two-9c1f"))
+            await server.stop()
+            // The names are stored (to ask for them again), never the values (MOCK_KEY's are in the transcript, said by the agent).
+            var stored = Data()
+            for name in ["agentbox.sqlite", "agentbox.sqlite-wal"] { stored += (try? Data(contentsOf: data.appendingPathComponent(name))) ?? Data() }
+            #expect(stored.range(of: Data("never-said-9c1f".utf8)) == nil && stored.range(of: Data("MOCK_HIDDEN".utf8)) != nil)
+            server = try await ServerProcess.start(dataDirectory: data)
+            client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            let refused = await #expect(throws: AgentBoxClientError.self) { try await client.startPrompt("env", id, PromptRequest(text: "hi")) }
+            #expect(refused?.status == 409 && refused?.problem.detail.contains("MOCK_HIDDEN, MOCK_KEY") == true, "\(String(describing: refused))")
+            await #expect(throws: AgentBoxClientError.self) { _ = try await client.resumeSession("env", id) }
+            _ = try await client.resumeSession("env", id, env: ["MOCK_KEY": "three"])
+            #expect(try await getenv().contains("MOCK_KEY=three"))
+            await server.stop()
+        }
+    }
+
     /// A model or mode the agent does not take fails the creation with a 400 that names what it offers, and leaves no
     /// session behind (it used to be created, showing the refused value as its own).
     @Test func createWithAModelOrModeTheAgentDoesNotTakeIsRefused() async throws {

@@ -33,6 +33,9 @@ public actor AgentSession {
     var settings: SessionSettings
     /// The agent process's extra variables: in memory only.
     private var env: [String: String]
+    /// The session was given `env` (``SessionSettings/envNames``) that a server restart lost: its agent does not start
+    /// until `resume` gives env again (even `{}`), rather than start silently without its keys.
+    private var envLost: Bool
 
     let transcript: TranscriptWriter
     let connection: AgentConnection
@@ -73,6 +76,7 @@ public actor AgentSession {
         self.record = record
         self.settings = settings
         self.env = env
+        envLost = env.isEmpty && settings.envNames?.isEmpty == false
         self.runtime = runtime
         self.store = store
         self.configuration = configuration
@@ -210,6 +214,12 @@ public actor AgentSession {
     /// Starts the agent when it does not run (booting the workspace if it sleeps) and returns its link.
     func ensureAgent() async throws -> AgentLink {
         try checkOpen()
+        if envLost {
+            let names = (settings.envNames ?? []).joined(separator: ", ")
+            throw AgentBoxError(
+                .conflict,
+                "session '\(id)' was given env (\(names)), which is never stored and was lost when the server restarted: resume it with that env (POST .../sessions/\(id)/resume {\"env\": {...}}, or agentbox session resume \(id) --env K=V), or with {\"env\": {}} to go on without it")
+        }
         var launchEnv = env
         // The session's own commands (and the toolkit MCP server) name it in their tool calls.
         launchEnv["AGENTBOX_SESSION_ID"] = id
@@ -332,7 +342,24 @@ public actor AgentSession {
     public func resume(env: [String: String]?) async throws -> Session {
         try checkOpen()
         if let server = settings.acpServer { throw AgentBoxError(.conflict, "session '\(id)' is ACP server '\(server)': its client drives it over /v1/acp") }
-        if let env { self.env = env }
+        var restart = false
+        if let env {
+            if env != self.env || envLost {
+                // The running agent has the old variables: it starts again with these (and reattaches to its session).
+                restart = await connection.current != nil
+                if restart, turnState.isBusy {
+                    throw AgentBoxError(.conflict, "a turn is running in session '\(id)': its agent gets new env once it ends (resume again then)")
+                }
+            }
+            self.env = env
+            envLost = false
+            let names = env.isEmpty ? nil : env.keys.sorted()
+            if names != settings.envNames {
+                settings.envNames = names
+                await persist()
+            }
+        }
+        if restart { await stopAgent() }
         if record.state == "closed" {
             record.state = "idle"
             await persist()

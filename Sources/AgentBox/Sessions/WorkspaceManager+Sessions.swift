@@ -79,7 +79,8 @@ extension WorkspaceManager {
         }
         return SessionSettings(
             cwd: cwd, mcpServers: request.mcpServers ?? [], model: request.model, mode: request.mode, instructions: request.instructions,
-            toolkitsInInstructions: request.toolkitsInInstructions, permissions: request.permissions)
+            toolkitsInInstructions: request.toolkitsInInstructions, permissions: request.permissions,
+            envNames: request.env?.isEmpty == false ? request.env?.keys.sorted() : nil)
     }
 
     /// The workspace's sessions, from the store: never boots.
