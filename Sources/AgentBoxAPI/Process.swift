@@ -8,6 +8,8 @@ public struct ExecRequest: Codable, Sendable, Equatable {
     public var env: [String: String]?
     /// Written to the command's stdin, then stdin is closed.
     public var stdin: String?
+    /// How `stdin` is carried: as text (`utf8`, the default) or `base64` (any bytes).
+    public var stdinEncoding: OutputEncoding?
     /// The command and everything it started are killed after this long.
     public var timeoutMs: Int?
     /// Output kept per stream; the rest is dropped and `truncated` set.
@@ -17,9 +19,10 @@ public struct ExecRequest: Codable, Sendable, Equatable {
 
     public init(
         command: String, cwd: String? = nil, env: [String: String]? = nil, stdin: String? = nil, timeoutMs: Int? = nil, maxOutputBytes: Int? = nil,
-        user: String? = nil
+        user: String? = nil, stdinEncoding: OutputEncoding? = nil
     ) {
         self.user = user
+        self.stdinEncoding = stdinEncoding
         self.command = command
         self.cwd = cwd
         self.env = env
@@ -226,6 +229,12 @@ public enum OutputText {
     public static func encode(_ bytes: some Collection<UInt8>) -> (text: String, encoding: OutputEncoding?) {
         if let text = String(validating: bytes, as: UTF8.self) { return (text, nil) }
         return (Data(bytes).base64EncodedString(), .base64)
+    }
+
+    /// `text` as bytes, or `nil` when `encoding` is `base64` and `text` is not base64.
+    public static func decode(_ text: String, encoding: OutputEncoding?) -> [UInt8]? {
+        guard encoding == .base64 else { return Array(text.utf8) }
+        return Data(base64Encoded: text).map(Array.init)
     }
 
     public static func bytes(_ text: String, encoding: OutputEncoding?) -> [UInt8] {

@@ -13,23 +13,28 @@ struct ExecCommand: AsyncParsableCommand {
               agentbox exec demo -- 'ls | wc -l'
               agentbox exec demo --cwd /workspace/src --timeout-ms 60000 -- make test
               echo 'print(1)' | agentbox exec demo --stdin -- python3 -
+              agentbox exec demo --stdin -- 'cat > /workspace/logo.png' < logo.png
+              agentbox exec demo --max-output-bytes 10485760 -- cat big.log
             """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "The workspace key.") var key: String
     @Option(help: "Working directory in the workspace (default /workspace).") var cwd: String?
     @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
     @Option(help: "Kill the command and everything it started after this many milliseconds.") var timeoutMs: Int?
-    @Flag(help: "Send this program's standard input to the command.") var stdin = false
+    @Option(help: "Keep at most this many bytes of each output stream (the server's default is 1 MiB); the rest is dropped.")
+    var maxOutputBytes: Int?
+    @Flag(help: "Send this program's standard input to the command (any bytes).") var stdin = false
     @Flag(help: "Print the result as JSON instead of the command's output.") var json = false
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
 
     func run() async throws {
         let words = command.first == "--" ? Array(command.dropFirst()) : command
         guard !words.isEmpty else { throw ValidationError("give a command after --") }
-        let input = stdin ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : nil
+        // Bytes that are not UTF-8 travel as base64, never mangled.
+        let input = stdin ? OutputText.encode(FileHandle.standardInput.readDataToEndOfFile()) : nil
         let request = ExecRequest(
-            command: words.joined(separator: " "), cwd: cwd, env: try parseEnvironment(env).nilIfEmpty, stdin: input,
-            timeoutMs: timeoutMs)
+            command: words.joined(separator: " "), cwd: cwd, env: try parseEnvironment(env).nilIfEmpty, stdin: input?.text,
+            timeoutMs: timeoutMs, maxOutputBytes: maxOutputBytes, stdinEncoding: input?.encoding)
         var status: Int32 = 0
         try await runClientCall {
             let result = try await client.makeClient().exec(key, request)

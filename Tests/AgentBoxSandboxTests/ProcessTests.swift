@@ -31,6 +31,24 @@ struct ProcessTests {
         }
     }
 
+    /// `stdinEncoding: base64` carries any bytes to the command (text used to be the only way, so a binary file
+    /// piped to `agentbox exec --stdin` arrived with U+FFFD in place of its bytes); stdin that is not base64 is a 400.
+    @Test func binaryStdinArrivesByteForByte() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.run("binin", "true")
+            let runtime = try await manager.runtime(for: key("binin"))
+            let bytes = (0...255).map(UInt8.init) + [0xFF, 0x00, 0xC3]
+            let result = try await runtime.exec(
+                ExecRequest(command: "cat", stdin: Data(bytes).base64EncodedString(), stdinEncoding: .base64))
+            #expect(result.stdoutEncoding == .base64 && result.stdoutBytes == bytes)
+            let text = try await runtime.exec(ExecRequest(command: "wc -c", stdin: "héllo", stdinEncoding: .utf8))
+            #expect(text.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "6")
+            await expectCode(.invalidArgument) { _ = try await runtime.exec(ExecRequest(command: "cat", stdin: "not base64!", stdinEncoding: .base64)) }
+            await manager.shutdown()
+        }
+    }
+
     @Test func binaryOutputIsBase64NotMangled() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

@@ -20,12 +20,19 @@ extension WorkspaceRuntime {
         guard !request.command.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw AgentBoxError(.invalidArgument, "command must not be empty")
         }
+        var stdin: [UInt8]?
+        if let text = request.stdin {
+            guard let bytes = OutputText.decode(text, encoding: request.stdinEncoding) else {
+                throw AgentBoxError(.invalidArgument, "stdin is not base64, as stdinEncoding says")
+            }
+            stdin = bytes
+        }
         let activity = try await beginActivity()
         defer { endActivity(activity) }
         let started = ContinuousClock.now
         let entry = try await start(
             arguments: ["/bin/sh", "-c", request.command], display: (request.command, []), cwd: request.cwd,
-            env: request.env, user: request.user, stdin: request.stdin.map { .data(Array($0.utf8)) } ?? .empty,
+            env: request.env, user: request.user, stdin: stdin.map { .data($0) } ?? .empty,
             output: OutputBuffer.Policy.keepFirst, limit: maxOutput)
         let id = entry.info.id
         let pump = entry.pump

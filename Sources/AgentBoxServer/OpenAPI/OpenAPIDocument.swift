@@ -238,6 +238,7 @@ enum OpenAPIDocument {
             "properties": [
                 "command": ["type": "string", "description": "Run by /bin/sh -c"], "cwd": ["type": "string"],
                 "env": ["type": "object", "additionalProperties": ["type": "string"]], "stdin": ["type": "string"],
+                "stdinEncoding": ["type": "string", "enum": ["utf8", "base64"], "description": "base64: stdin is any bytes, base64-encoded"],
                 "timeoutMs": ["type": "integer", "minimum": 1], "maxOutputBytes": ["type": "integer", "minimum": 0],
                 "user": ["type": "string", "enum": ["root", "agent"], "description": "agent: the unprivileged uid 1000; root (default): the workspace's root"],
             ],
