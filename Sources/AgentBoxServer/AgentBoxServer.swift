@@ -85,7 +85,8 @@ public func buildRouters(
 func buildAPI(
     manager: WorkspaceManager, token: String?, previewDomain: String? = nil, corsOrigins: [String] = [], uiDirectory: String? = nil
 ) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>, registry: APIRouteRegistry) {
-    let router = Router(context: AgentBoxRequestContext.self)
+    // HEAD is answered for every GET, by its handler without the body (and authorized as the GET: the registry).
+    let router = Router(context: AgentBoxRequestContext.self, options: .autoGenerateHeadEndpoints)
     let webSocketRouter = Router(context: AgentBoxRequestContext.self)
     let registry = APIRouteRegistry(router: router)
     // Middleware wraps only the routes added after it, so it goes first. Each route declares its access when it is
@@ -98,6 +99,9 @@ func buildAPI(
         each.add(middleware: ProblemMiddleware())
         if let token { each.add(middleware: AuthMiddleware(token: token, registry: registry, manager: manager)) }
     }
+    // A known path asked with another method is a 405 naming the allowed ones (after authentication: a request
+    // without the token learns nothing of the routes).
+    router.add(middleware: MethodNotAllowedMiddleware(registry: registry))
     // In a cluster, requests for workspaces that another node serves go there (after authentication here).
     if let cluster = manager.cluster { router.add(middleware: ClusterForwardingMiddleware(cluster: cluster, registry: registry)) }
     HealthController().addRoutes(to: registry)

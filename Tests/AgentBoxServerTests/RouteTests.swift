@@ -215,6 +215,34 @@ struct BadInputTests {
         try await withServer { client, _ in
             try expectProblem(try await client.execute(uri: "/v1/nothing-here", method: .get), .notFound)
             try expectProblem(try await client.execute(uri: "/v1/workspaces/w/unknown", method: .post), .notFound)
+            try expectProblem(try await client.execute(uri: "/v1/nothing-here", method: .patch), .notFound)
+        }
+    }
+
+    /// A known path with a method it does not take is 405 with `Allow` (it was 404 "no such route"); HEAD is answered
+    /// for every GET, without a body, and authorized exactly as that GET (a scoped token cannot HEAD another's workspace).
+    @Test func wrongMethodsAre405AndHeadIsAnsweredAsItsGet() async throws {
+        try await withServer(token: "s3cret") { client, manager in
+            let admin: HTTPFields = [.authorization: "Bearer s3cret"]
+            let health = try await client.execute(uri: "/v1/health", method: .delete, headers: admin)
+            #expect(try expectProblem(health, .methodNotAllowed).contains("GET"))
+            #expect(health.headers[.allow] == "GET, HEAD")
+            let file = try await client.execute(uri: "/v1/workspaces/w/fs/file?path=/workspace/a", method: .post, headers: admin)
+            try expectProblem(file, .methodNotAllowed)
+            #expect(file.headers[.allow] == "GET, HEAD, PUT")
+            // Without the token, nothing about the routes is told.
+            try expectProblem(try await client.execute(uri: "/v1/workspaces/w/fs/file", method: .post), .unauthorized)
+
+            let head = try await client.execute(uri: "/v1/health", method: .head)
+            #expect(head.status == .ok && head.body.readableBytes == 0)
+            _ = try await client.execute(uri: "/v1/workspaces/mine", method: .put, headers: [.authorization: "Bearer s3cret", .contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            _ = try await client.execute(uri: "/v1/workspaces/theirs", method: .put, headers: [.authorization: "Bearer s3cret", .contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            let scoped = try await manager.createAccessToken(TokenCreateRequest(workspaces: ["mine"], role: .user))
+            let bearer: HTTPFields = [.authorization: "Bearer \(scoped.token ?? "")"]
+            let own = try await client.execute(uri: "/v1/workspaces/mine", method: .head, headers: bearer)
+            #expect(own.status == .ok && own.body.readableBytes == 0)
+            #expect(try await client.execute(uri: "/v1/workspaces/theirs", method: .head, headers: bearer).status == .forbidden)
+            #expect(try await client.execute(uri: "/v1/workspaces/theirs", method: .head).status == .unauthorized)
         }
     }
 }

@@ -145,9 +145,37 @@ final class APIRouteRegistry: @unchecked Sendable {
         declaration(method, endpointPath: endpointPath)?.access
     }
 
-    /// The declaration of the route a request matched; `nil` when it matched none.
+    /// The declaration of the route a request matched; `nil` when it matched none. A HEAD is its GET's (the router
+    /// answers HEAD with the GET's handler), so that it is authorized exactly as the GET is.
     func declaration(_ method: HTTPRequest.Method, endpointPath: String?) -> APIDeclaration? {
-        endpointPath.flatMap { declarations[Self.key(method, $0)] }
+        endpointPath.flatMap { declarations[Self.key(method == .head ? .get : method, $0)] }
+    }
+
+    /// The methods of the routes whose path `path` matches (HEAD beside GET), sorted; empty when it matches none.
+    /// For a 405's `Allow`: only on the way to an error, so a plain scan.
+    func allowedMethods(forPath path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var methods: Set<String> = []
+        for key in declarations.keys {
+            guard let space = key.firstIndex(of: " ") else { continue }
+            let template = key[key.index(after: space)...].split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            if Self.matches(template[...], segments[...]) {
+                let method = String(key[..<space])
+                methods.insert(method)
+                if method == "GET" { methods.insert("HEAD") }
+            }
+        }
+        return methods.sorted()
+    }
+
+    /// Whether path segments match a route's: `:name`, `{name}` and `*` take one segment, `**` the rest.
+    private static func matches(_ template: ArraySlice<Substring>, _ segments: ArraySlice<Substring>) -> Bool {
+        guard let first = template.first else { return segments.isEmpty }
+        if first == "**" { return true }
+        guard let segment = segments.first else { return false }
+        let wildcard = first == "*" || first.hasPrefix(":") || (first.hasPrefix("{") && first.hasSuffix("}"))
+        guard wildcard ? !segment.isEmpty : first == segment else { return false }
+        return matches(template.dropFirst(), segments.dropFirst())
     }
 
     static func key(_ method: HTTPRequest.Method, _ path: String) -> String { "\(method.rawValue) \(path)" }
