@@ -320,6 +320,59 @@ def main():
             expect(transcript.locator(".msg.agent").last).to_contain_text("back again")
         run.step("Sessions: mock agent echoes a prompt, asks permission (Allow once → approved), asks a question (answered), mode set; close and resume", page, sessions)
 
+        # ---- a big transcript: its tail only, a bounded DOM, live events in batches ----
+        def big_session():
+            auth = {"Authorization": f"Bearer {args.token}"}
+            sbase = f"{base}/v1/workspaces/{key}/sessions"
+            res = page.request.post(sbase, headers=auth, data={"agent": "mock"})
+            assert res.ok, f"POST sessions: {res.status} {res.text()}"
+            sid = res.json()["id"]
+            try:
+                # ~3,400 events: one long message of 3,000 chunks, then 30 turns of a plan and a tool (5 rows each)
+                for text in ["flood 3000"] + [f"turn {i} with a plan and a tool" for i in range(1, 31)]:
+                    res = page.request.post(f"{sbase}/{sid}/prompt", headers=auth, data={"content": [{"type": "text", "text": text}]})
+                    assert res.ok, f"POST prompt: {res.status} {res.text()}"
+                last_seq = page.request.get(f"{sbase}/{sid}", headers=auth).json()["lastEventSeq"]
+                assert last_seq > 3000, last_seq
+                keep = 60
+                pages = []
+                page.on("request", lambda r: pages.append(r.url) if f"/sessions/{sid}/events?" in r.url else None)
+                page.goto(f"{ui}#/w/{quoted_key}/sessions/{sid}?keep={keep}")
+                transcript = page.get_by_label("Transcript")
+                expect(transcript.locator(".msg.user").last).to_contain_text("turn 30 with a plan and a tool")
+                expect(transcript.locator(".event-note").last).to_have_text(re.compile("^Turn ended"))
+                expect(page.get_by_text("live", exact=True)).to_be_visible()
+                # Only the tail was fetched (from lastEventSeq - keep), and only `keep` rows are in the DOM.
+                afters = [int(re.search(r"after=(\d+)", u).group(1)) for u in pages]
+                assert afters and min(afters) == last_seq - keep, f"event pages fetched after {afters}, lastEventSeq {last_seq}"
+                rows = transcript.locator(":scope > :not(.transcript-earlier)")
+                assert rows.count() <= keep, f"{rows.count()} rows in the transcript, keep {keep}"
+                earlier = transcript.locator(".transcript-earlier")
+                expect(earlier).to_have_text(re.compile(rf"^{last_seq - keep:,} earlier events not shown"))
+                bottom = "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 8"
+                assert transcript.evaluate(bottom), "the transcript is not scrolled to its end"
+                # Live: 3,000 chunks (rendered in batches, one per frame) join into one message, and the DOM stays bounded.
+                page.get_by_label("Prompt").fill("flood 3000")
+                page.get_by_role("button", name="Send", exact=True).click()
+                expected = "flood 3000" + "".join(f"{i} " for i in range(1, 3001))
+                expect(transcript.locator(".msg.agent").last).to_have_text(expected)
+                expect(transcript.locator(".event-note").last).to_have_text(re.compile("^Turn ended"))
+                expect(transcript.locator(".msg.user").last).to_have_text("flood 3000")
+                assert rows.count() <= keep, f"{rows.count()} rows in the transcript, keep {keep}"
+                assert transcript.evaluate(bottom), "the transcript did not follow the stream"
+                run.shot(page, "sessions-big")
+                # "Show earlier" renders the previous page above, where the reader is, and the count goes down.
+                before = rows.count()
+                shown = int(earlier.text_content().split()[0].replace(",", ""))
+                transcript.evaluate("(t) => { t.scrollTop = 0; }")
+                earlier.get_by_role("button", name="Show earlier").click()
+                expect(earlier).to_have_text(re.compile(rf"^{shown - 500:,} earlier events not shown"))
+                assert rows.count() > before, f"{rows.count()} rows after Show earlier, {before} before"
+                assert transcript.evaluate("(t) => t.scrollTop") > 0, "the transcript jumped to the new top"
+            finally:
+                page.request.delete(f"{sbase}/{sid}", headers=auth)
+        run.step("Sessions: a big transcript (3,400 events, keep=60) shows its tail, keeps the DOM bounded, streams 3,000 chunks into one message, shows earlier", page, big_session)
+
         # ---- previews ----
         def previews():
             goto_tab("previews")

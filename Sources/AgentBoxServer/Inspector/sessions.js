@@ -3,6 +3,12 @@
 import { h, clear, loading, errorText, errorBox, messageArea, api, ws, sse, confirmDialog, toast, timeEl, badge, revealOnPhone } from "./lib.js";
 import { onLeave, go, stillHere } from "./app.js";
 
+// The transcript keeps this many rows (messages, cards, notes) in the DOM, the newest; older ones are removed and
+// counted in a line at its top, whose button renders them again a page at a time. `#/w/KEY/sessions/ID?keep=N` sets
+// another number (tests use a small one).
+const TRANSCRIPT_KEEP = 2000;
+const EARLIER_PAGE = 500;
+
 const REPLY_FOR_KIND = { allow_once: "once", allow_always: "always", reject_once: "reject", reject_always: "reject" };
 const LABEL_FOR_REPLY = { once: "Allow once", always: "Always", reject: "Reject" };
 
@@ -61,7 +67,9 @@ export function renderSessions(ctx) {
 }
 
 function sessionPanel(ctx, id, reloadList) {
-  const { key, base, gen } = ctx;
+  const { key, base, gen, query } = ctx;
+  const keepParam = Number(query && query.get("keep"));
+  const keep = Number.isInteger(keepParam) && keepParam >= 10 ? Math.min(keepParam, 100000) : TRANSCRIPT_KEEP;
   const sbase = `${ws(key)}/sessions/${encodeURIComponent(id)}`;
   const messages = messageArea();
   const title = h("h2", { class: "break" }, "Session");
@@ -104,7 +112,7 @@ function sessionPanel(ctx, id, reloadList) {
   const refreshSession = async () => {
     try {
       const s = await api("GET", sbase);
-      if (!stillHere(gen)) return;
+      if (!stillHere(gen)) return null;
       clear(title, `${s.agent} `, h("span", { class: "muted small mono" }, s.id));
       const usage = s.usage ? h("span", { class: "muted small", title: "tokens in / out" }, ` ${s.usage.inputTokens} in · ${s.usage.outputTokens} out`) : null;
       clear(statusHost, badge(s.status), !s.availableModels && s.model ? h("span", { class: "muted small" }, ` model ${s.model}`) : null, usage);
@@ -115,9 +123,10 @@ function sessionPanel(ctx, id, reloadList) {
       prompt.placeholder = closed ? "This session is closed: resume it to prompt again." : "Ask the agent… (Enter sends, Shift+Enter for a new line)";
       resumeBtn.hidden = !closed; closeBtn.hidden = closed;
       cancelBtn.disabled = s.status !== "running";
+      return s;
     } catch (err) {
-      if (!stillHere(gen)) return;
-      messages.error(err);
+      if (stillHere(gen)) messages.error(err);
+      return null;
     }
   };
 
@@ -125,15 +134,26 @@ function sessionPanel(ctx, id, reloadList) {
     await api("POST", `${sbase}/permissions/${encodeURIComponent(permissionId)}`, { json: { reply } });
   }, async (questionId, reply) => {
     await api("POST", `${sbase}/questions/${encodeURIComponent(questionId)}`, { json: reply });
+  }, {
+    keep,
+    // The events before the first one shown, the newest EARLIER_PAGE of them (the "Show earlier" button).
+    loadEarlier: async (before) => {
+      const after = Math.max(0, before - 1 - EARLIER_PAGE);
+      const res = await api("GET", `${sbase}/events`, { query: { after, limit: EARLIER_PAGE } });
+      return { from: after + 1, items: (res.items || []).filter((e) => e.seq < before) };
+    },
   });
 
   (async () => {
-    await refreshSession();
-    // The stored transcript first, then the live stream from the last seq on.
-    let after = 0;
+    const session = await refreshSession();
+    // The tail of the stored transcript first (its last `keep` events: older rows would be dropped anyway), then
+    // the live stream from the last seq on.
+    const lastSeq = session && Number.isFinite(session.lastEventSeq) ? session.lastEventSeq : null;
+    let after = lastSeq === null ? 0 : Math.max(0, lastSeq - keep);
+    const maxPages = lastSeq === null ? 50 : Math.ceil(keep / 500) + 2;
     try {
       const all = [];
-      for (let page = 0; page < 50; page++) {
+      for (let page = 0; page < maxPages; page++) {
         const res = await api("GET", `${sbase}/events`, { query: { after, limit: 500 } });
         const items = res.items || [];
         all.push(...items);
@@ -142,8 +162,10 @@ function sessionPanel(ctx, id, reloadList) {
       }
       if (!stillHere(gen)) return;
       clear(transcript);
-      if (all.length === 0) renderer.empty();
+      renderer.begin(lastSeq === null ? 0 : Math.max(0, lastSeq - keep));
+      if (all.length === 0 && after === 0) renderer.empty();
       for (const e of all) renderer.add(e);
+      renderer.commit();
       renderer.scroll(true);
       revealOnPhone(panel);
     } catch (err) {
@@ -151,15 +173,46 @@ function sessionPanel(ctx, id, reloadList) {
       clear(transcript, errorBox(err));
       return;
     }
+    // Live events are queued and rendered in batches, one per animation frame, with one scroll per batch: a
+    // stream of thousands of events a second must not lay the page out once per event.
+    const queue = [];
+    let head = 0;
+    let queuedSeq = after;
+    let scheduled = false;
+    const schedule = () => {
+      if (scheduled) return;
+      scheduled = true;
+      // A hidden tab gets no animation frames: a timer (throttled, but it fires) keeps the queue from growing.
+      if (document.hidden) setTimeout(flush, 200); else requestAnimationFrame(flush);
+    };
+    const flush = () => {
+      scheduled = false;
+      if (!stillHere(gen)) return;
+      const stick = renderer.atBottom(); // read before the batch changes the DOM: the layout is still clean
+      const started = performance.now();
+      let turnChanged = false;
+      while (head < queue.length) {
+        const e = queue[head++];
+        renderer.add(e);
+        if (e.type === "turn_end" || e.type === "prompt") turnChanged = true;
+        // At most ~12 ms of rendering per frame (none in a hidden tab: nobody waits for a frame there).
+        if ((head & 127) === 0 && !document.hidden && performance.now() - started > 12) break;
+      }
+      if (head >= queue.length) { queue.length = 0; head = 0; } else if (head > 4096) { queue.splice(0, head); head = 0; }
+      renderer.commit();
+      if (stick) renderer.toBottom();
+      if (turnChanged) { refreshSession(); reloadList(); }
+      if (queue.length) schedule();
+    };
     const stream = sse(`${sbase}/events/stream`, {
       lastEventId: after,
       onOpen: () => { streamState.textContent = "live"; },
       onEvent: ({ data }) => {
         if (!data || typeof data !== "object" || data.seq === undefined) return;
-        if (data.seq <= renderer.lastSeq) return;
-        renderer.add(data);
-        renderer.scroll(false);
-        if (data.type === "turn_end" || data.type === "prompt") { refreshSession(); reloadList(); }
+        if (data.seq <= queuedSeq) return;
+        queuedSeq = data.seq;
+        queue.push(data);
+        schedule();
       },
       onError: (err) => { streamState.textContent = `stream interrupted: ${errorText(err)}`; },
     });
@@ -208,15 +261,93 @@ function textOf(content) {
   return content.text || "";
 }
 
-/** Turns transcript events into DOM: chunks join into messages, tool calls update in place. */
-function transcriptRenderer(root, replyPermission, answerQuestion) {
-  let current = null; // {kind, el}
+/**
+ * Turns transcript events into DOM: chunks join into messages, tool calls update in place. Each row (a direct child
+ * of root) remembers the seq of its first event; after commit() only the newest `keep` rows are left, and a line at
+ * the top says how many earlier events are not shown (with a button that renders the previous page of them).
+ * add() only builds DOM and never reads layout; commit() ends a batch.
+ */
+function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infinity, loadEarlier = null } = {}) {
+  let current = null; // the message that chunks join: {kind, el, parts: [text not yet in the DOM]}
   const tools = new Map();
   const permissions = new Map();
-  const state = { lastSeq: 0 };
+  const state = { lastSeq: 0, seq: 0, firstSeq: 1, keep };
+  let emptyNote = null;
+  let earlier = null; // the "N earlier events not shown" line, root's first child while there are such events
 
-  const push = (el) => { const note = root.querySelector(".empty-note"); if (note) note.remove(); root.appendChild(el); return el; };
-  const note = (text) => { current = null; push(h("div", { class: "event-note" }, text)); };
+  // Chunks of a message arrive by the thousand: their text goes into the DOM once a batch, as one text node.
+  const flushText = () => {
+    if (!current || current.parts.length === 0) return;
+    const el = current.el;
+    el.appendChild(document.createTextNode(current.parts.join("")));
+    current.parts.length = 0;
+    if (el.childNodes.length > 64) el.textContent = el.textContent; // a long stream: back to one node now and then
+  };
+  const endMessage = () => { flushText(); current = null; };
+  const push = (el) => {
+    if (emptyNote) { emptyNote.remove(); emptyNote = null; }
+    el.dataset.seq = String(state.seq);
+    root.appendChild(el);
+    return el;
+  };
+  const note = (text) => { endMessage(); push(h("div", { class: "event-note" }, text)); };
+  const rowCount = () => root.childElementCount - (earlier ? 1 : 0);
+  const firstRow = () => (earlier ? earlier.nextElementSibling : root.firstElementChild);
+
+  // A removed row's card is forgotten too (an update for it later makes a new card, as for one never seen).
+  const forget = (row) => {
+    const { toolCallId, permissionId, questionId } = row.dataset;
+    if (toolCallId && tools.get(toolCallId)?.card === row) tools.delete(toolCallId);
+    if (permissionId && permissions.get(permissionId)?.card === row) permissions.delete(permissionId);
+    if (questionId && questions.get(questionId)?.card === row) questions.delete(questionId);
+  };
+  const showEarlier = () => {
+    const hidden = state.firstSeq - 1;
+    if (hidden <= 0) { if (earlier) { earlier.remove(); earlier = null; } return; }
+    if (!earlier) {
+      const text = h("span");
+      const button = loadEarlier ? h("button", { type: "button", class: "small", onclick: () => prependEarlier(button) }, "Show earlier") : null;
+      earlier = h("div", { class: "event-note transcript-earlier" }, text, button);
+      earlier.text = text;
+    }
+    if (root.firstChild !== earlier) root.insertBefore(earlier, root.firstChild);
+    earlier.text.textContent = `${hidden.toLocaleString("en-US")} earlier event${hidden === 1 ? "" : "s"} not shown `;
+  };
+  const prune = () => {
+    let n = rowCount() - state.keep;
+    if (n <= 0) return;
+    for (; n > 0; n--) {
+      const row = firstRow();
+      if (!row || row === current?.el) break;
+      forget(row);
+      row.remove();
+    }
+    const first = firstRow();
+    state.firstSeq = first && first.dataset.seq ? Number(first.dataset.seq) : state.lastSeq + 1;
+    showEarlier();
+  };
+  // "Show earlier": the previous page of events, rendered apart (as a transcript of its own) and put on top, the
+  // scroll position kept. The rows kept grow by as many: the reader asked for them.
+  const prependEarlier = async (button) => {
+    button.disabled = true;
+    try {
+      const { from, items } = await loadEarlier(state.firstSeq);
+      const box = document.createElement("div");
+      const sub = transcriptRenderer(box, replyPermission, answerQuestion);
+      for (const e of items) sub.add(e);
+      sub.commit();
+      const rows = [...box.children];
+      const fromBottom = root.scrollHeight - root.scrollTop;
+      const first = firstRow();
+      for (const row of rows) root.insertBefore(row, first);
+      state.keep += rows.length;
+      state.firstSeq = Math.min(state.firstSeq, Math.max(1, from));
+      showEarlier();
+      root.scrollTop = root.scrollHeight - fromBottom;
+    } catch (err) {
+      toast(errorText(err), "error");
+    } finally { button.disabled = false; }
+  };
 
   const toolCard = (update) => {
     const statusEl = h("span");
@@ -283,36 +414,42 @@ function transcriptRenderer(root, replyPermission, answerQuestion) {
       catch (err) { outcome.textContent = errorText(err); btn.disabled = false; decline.disabled = false; }
     };
     decline.addEventListener("click", () => send({ action: "decline" }));
-    questions.set(qid, { done });
-    return h("div", { class: "card permission question" },
+    const card = h("div", { class: "card permission question", dataset: { questionId: qid || "" } },
       h("div", { class: "card-title" }, "? ", p.message || "The agent asks a question"),
       h("form", { class: "card-body row center", onsubmit: (ev) => {
         ev.preventDefault();
         const answer = names.length ? Object.fromEntries(inputs.map((i) => [i.dataset.field, i.value])) : inputs[0].value;
         send({ answer });
       } }, ...inputs, btn, decline, outcome));
+    questions.set(qid, { done, card });
+    return card;
   };
 
+  const atBottom = () => root.scrollHeight - root.scrollTop - root.clientHeight < 160;
   return {
     get lastSeq() { return state.lastSeq; },
-    empty() { root.appendChild(h("div", { class: "event-note empty-note" }, "No events yet. Send a prompt below.")); },
-    scroll(force) {
-      if (force || root.scrollHeight - root.scrollTop - root.clientHeight < 160) root.scrollTop = root.scrollHeight;
-    },
+    /** The transcript starts after this seq: the events up to it are counted as not shown. */
+    begin(after) { state.firstSeq = after + 1; state.lastSeq = Math.max(state.lastSeq, after); showEarlier(); },
+    empty() { emptyNote = root.appendChild(h("div", { class: "event-note empty-note" }, "No events yet. Send a prompt below.")); },
+    atBottom,
+    toBottom() { root.scrollTop = root.scrollHeight; },
+    scroll(force) { if (force || atBottom()) root.scrollTop = root.scrollHeight; },
+    /** Ends a batch of add(): the pending text into the DOM, the oldest rows beyond `keep` out. */
+    commit() { flushText(); prune(); },
     add(e) {
-      if (typeof e.seq === "number") state.lastSeq = Math.max(state.lastSeq, e.seq);
+      if (typeof e.seq === "number") { state.lastSeq = Math.max(state.lastSeq, e.seq); state.seq = e.seq; }
       const payload = e.payload || {};
       const update = payload.update || payload;
       switch (e.type) {
         case "prompt": {
-          current = null;
+          endMessage();
           const text = textOf(payload.prompt || payload.content);
           push(h("div", { class: "msg user" }, text || "(empty prompt)"));
           break;
         }
         case "user_message_chunk": {
-          if (!current || current.kind !== "user") current = { kind: "user", el: push(h("div", { class: "msg user" })) };
-          current.el.appendChild(document.createTextNode(textOf(update.content)));
+          if (!current || current.kind !== "user") { endMessage(); current = { kind: "user", el: push(h("div", { class: "msg user" })), parts: [] }; }
+          current.parts.push(textOf(update.content));
           break;
         }
         case "agent_message_chunk":
@@ -320,14 +457,15 @@ function transcriptRenderer(root, replyPermission, answerQuestion) {
           const kind = e.type === "agent_message_chunk" ? "agent" : "thought";
           let text = textOf(update.content);
           if (!current || current.kind !== kind) {
-            current = { kind, el: push(h("div", { class: `msg ${kind}` })) };
+            endMessage();
+            current = { kind, el: push(h("div", { class: `msg ${kind}` })), parts: [] };
             text = text.replace(/^\s+/, "");
           }
-          current.el.appendChild(document.createTextNode(text));
+          current.parts.push(text);
           break;
         }
         case "tool_call": {
-          current = null;
+          endMessage();
           const entry = toolCard(update);
           if (update.toolCallId) tools.set(update.toolCallId, entry);
           push(entry.card);
@@ -336,11 +474,11 @@ function transcriptRenderer(root, replyPermission, answerQuestion) {
         case "tool_call_update": {
           const entry = tools.get(update.toolCallId);
           if (entry) setTool(entry, update);
-          else { current = null; const ne = toolCard(update); tools.set(update.toolCallId, ne); push(ne.card); }
+          else { endMessage(); const ne = toolCard(update); tools.set(update.toolCallId, ne); push(ne.card); }
           break;
         }
         case "plan": {
-          current = null;
+          endMessage();
           const entries = update.entries || [];
           push(h("div", { class: "card plan" },
             h("div", { class: "card-title" }, h("span", { class: "icon", "aria-hidden": "true" }, "☰"), "Plan"),
@@ -348,7 +486,7 @@ function transcriptRenderer(root, replyPermission, answerQuestion) {
           break;
         }
         case "permission_request": {
-          current = null;
+          endMessage();
           push(permissionCard(payload));
           break;
         }
@@ -362,7 +500,7 @@ function transcriptRenderer(root, replyPermission, answerQuestion) {
           break;
         }
         case "question": {
-          current = null;
+          endMessage();
           push(questionCard(payload));
           break;
         }
@@ -385,7 +523,7 @@ function transcriptRenderer(root, replyPermission, answerQuestion) {
           break;
         }
         case "error": {
-          current = null;
+          endMessage();
           push(h("div", { class: "card error", role: "alert" }, h("strong", null, "Error: "), payload.message || payload.detail || payload.error || JSON.stringify(payload)));
           break;
         }
