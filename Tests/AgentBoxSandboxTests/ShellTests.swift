@@ -101,6 +101,32 @@ struct ShellTests {
         }
     }
 
+    /// The shell's exit ends it, as in ssh: a background job still holding the terminal used to keep the shell
+    /// running (and `agentbox shell` waiting after `exit`) until the job ended. What the shell wrote last arrives.
+    @Test func theShellsExitEndsItThoughABackgroundJobHoldsTheTerminal() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            _ = try await manager.create(key: key("bg"))
+            let runtime = try await manager.runtime(for: key("bg"))
+            let shell = try await runtime.openShell(ShellCreateRequest(command: "/bin/bash", args: ["--norc", "-i"]))
+            let session = try await runtime.shell(shell.id)
+            var output = session.attach().makeAsyncIterator()
+            try session.write(ByteBuffer(string: "sleep 1000 &\necho started-$((1+1))\n"))
+            (_, output) = await read(output, until: "started-2")
+            try session.write(ByteBuffer(string: "echo last-$((2+2)); exit 3\n"))
+            var seen = "", exit: Int32?
+            while let item = await output.next() {
+                switch item {
+                case .data(let bytes): seen += String(buffer: bytes)
+                case .exit(let code): exit = code
+                }
+            }
+            #expect(exit == 3 && seen.contains("last-4"), "\(seen)")
+            #expect(try await runtime.shell(shell.id).info.status == .exited)
+            await manager.shutdown()
+        }
+    }
+
     @Test func anOpenShellHoldsTheWorkspaceAwakeAndClosingKillsItsProcessGroup() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory, idleGrace: .milliseconds(200))

@@ -95,29 +95,49 @@ public final class ShellSession: Sendable {
         return stream
     }
 
-    /// Runs the terminal until the shell's process and everything holding the terminal are gone: writes queued
-    /// input, fans out output (calling `onOutput` with each chunk's complete UTF-8 sequences, a sequence cut at the
-    /// chunk's end waiting for the next), then records the exit. Returns the exit code.
-    func run(onOutput: @Sendable ([UInt8]) async -> Void) async -> Int32 {
+    /// How long output is still read after the shell's process exits, when something else (a background job) still
+    /// holds the terminal open: what the shell wrote last is delivered, and the terminal then hangs up.
+    static let drainAfterExit = Duration.milliseconds(250)
+
+    /// Runs the terminal until the shell's process exits, as ssh and terminal emulators do (a background job that
+    /// keeps the terminal open does not keep it, nor its clients, waiting; it runs on, writing to a hung-up terminal),
+    /// or until the terminal hangs up (EIO once the last holder of its other side is gone): writes queued input, fans
+    /// out output (calling `onOutput` with each chunk's complete UTF-8 sequences, a sequence cut at the chunk's end
+    /// waiting for the next), then records the exit. Returns the exit code.
+    func run(onOutput: @escaping @Sendable ([UInt8]) async -> Void) async -> Int32 {
         let inputs = inputs
         let terminal = terminal
         try? await terminal.channel.executeThenClose { inbound, _ in
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            // Each task says whether its end ends the terminal: input's does not.
+            await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
-                    for await bytes in inputs { try await terminal.write(bytes) }
+                    do { for await bytes in inputs { try await terminal.write(bytes) } } catch {}
+                    return false
                 }
-                // Reading ends when the terminal hangs up (EIO once the last holder of its other side is gone).
-                var carry: [UInt8] = []
-                do {
-                    for try await chunk in inbound {
-                        broadcast(chunk)
-                        let (complete, rest) = splitAtUTF8Boundary(carry + chunk.readableBytesView)
-                        carry = Array(rest)
-                        if !complete.isEmpty { await onOutput(Array(complete)) }
-                    }
-                } catch {}
-                if !carry.isEmpty { await onOutput(carry) }
-                group.cancelAll()
+                group.addTask {
+                    _ = await terminal.exitStatus()
+                    try? await Task.sleep(for: Self.drainAfterExit)
+                    return true
+                }
+                group.addTask { [self] in
+                    var carry: [UInt8] = []
+                    do {
+                        for try await chunk in inbound {
+                            broadcast(chunk)
+                            let (complete, rest) = splitAtUTF8Boundary(carry + chunk.readableBytesView)
+                            carry = Array(rest)
+                            if !complete.isEmpty { await onOutput(Array(complete)) }
+                        }
+                    } catch {}
+                    if !carry.isEmpty { await onOutput(carry) }
+                    return true
+                }
+                // The first to end of the reader (the terminal hung up) and the exit (the shell exited and its output
+                // drained) ends them all.
+                for await ends in group where ends {
+                    group.cancelAll()
+                    break
+                }
             }
         }
         input.finish()
