@@ -65,7 +65,9 @@ struct WatchTests {
         }
     }
 
-    @Test func aShallowWatchSeesOnlyItsDirectoryAndApiWritesShowAsModified() async throws {
+    /// A file the fs API makes is `created` and one it replaces `modified`, each once (a new file used to show as
+    /// two `modified`: the rename, then the close of its descriptor under the new name).
+    @Test func aShallowWatchSeesOnlyItsDirectoryAndApiWritesShowAsCreatedThenModified() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)
             _ = try await manager.create(key: key("s"))
@@ -75,8 +77,16 @@ struct WatchTests {
             let events = try runtime.watch(WorkspacePath("/workspace"), recursive: false)
             try await FileFixtureWriter.write(files, "/workspace/sub/inner.txt", "no")
             try await FileFixtureWriter.write(files, "/workspace/top.txt", "yes")
-            let seen = await collect(events) { $0.contains { $0.path == "/workspace/top.txt" } }
-            #expect(seen == [FileWatchEvent(type: .modified, path: "/workspace/top.txt", isDirectory: false)], "\(seen)")
+            try await FileFixtureWriter.write(files, "/workspace/top.txt", "again")
+            try await FileFixtureWriter.write(files, "/workspace/end.txt", "")
+            let seen = await collect(events) { $0.contains { $0.path == "/workspace/end.txt" } }
+            #expect(
+                seen == [
+                    FileWatchEvent(type: .created, path: "/workspace/top.txt", isDirectory: false),
+                    FileWatchEvent(type: .modified, path: "/workspace/top.txt", isDirectory: false),
+                    FileWatchEvent(type: .created, path: "/workspace/end.txt", isDirectory: false),
+                ], "\(seen)")
+            #expect(try files.stat(WorkspacePath("/workspace/top.txt")).size == 5)
             await manager.shutdown()
         }
     }

@@ -269,8 +269,9 @@ public struct WorkspaceFiles: Sendable {
         }
         defer { close(parent) }
         var written: Int64 = 0
+        var open = true
         do {
-            defer { close(fd) }
+            defer { if open { close(fd) } }
             var writer = UploadWriter(fd: fd, path: path)
             do {
                 for try await chunk in chunks { try await writer.append(chunk) }
@@ -284,7 +285,16 @@ public struct WorkspaceFiles: Sendable {
                 if let owner { _ = fchown(fd, owner, owner) }
                 guard fsync(fd) == 0 else { throw Self.error(errno, path) }
             }
-            guard renameat(parent, temporary, parent, name) == 0 else { throw Self.error(errno, path) }
+            // Closed under its temporary name: a watcher must not see a write-close of the file after it is in place.
+            close(fd)
+            open = false
+            // A new file appears by a link, which a watcher sees as created; an existing one is replaced by a rename
+            // over it, a modification. (Anything else that refuses the link, or a file made meanwhile, gets the rename.)
+            if linkat(parent, temporary, parent, name, 0) == 0 {
+                unlinkat(parent, temporary, 0)
+            } else {
+                guard renameat(parent, temporary, parent, name) == 0 else { throw Self.error(errno, path) }
+            }
             try Self.syncDirectory(parent, path: path)
         } catch {
             unlinkat(parent, temporary, 0)
