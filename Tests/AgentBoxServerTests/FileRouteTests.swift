@@ -84,6 +84,13 @@ struct FileRouteTests {
             #expect(upload.status == .ok)
             #expect(try decode(UploadResult.self, upload).paths == ["/workspace/copy/f"])
             #expect(String(buffer: try await client.execute(uri: "/v1/workspaces/f/fs/file?path=/workspace/copy/f", method: .get).body) == "ok")
+            // Unpacked files belong to the agent user, as a file PUT makes does, even in a directory root made.
+            let again = try await client.execute(uri: "/v1/workspaces/f/fs/upload?path=/workspace/ok", method: .post, body: archive.body)
+            #expect(again.status == .ok)
+            let owners = try await client.execute(
+                uri: "/v1/workspaces/f/exec", method: .post, headers: json,
+                body: ByteBuffer(string: #"{"command":"stat -c '%u:%g' /workspace/copy/f /workspace/ok/f /workspace/fine/f; stat -c %u /workspace/ok"}"#))
+            #expect(try decode(ExecResult.self, owners).stdout == "1000:1000\n1000:1000\n1000:1000\n0\n")
             let garbage = try await client.execute(uri: "/v1/workspaces/f/fs/upload?path=/workspace/bad", method: .post, body: ByteBuffer(string: "this is not a tar archive"))
             #expect(try expectProblem(garbage, .badRequest).contains("tar"))
         }

@@ -84,8 +84,18 @@ extension WorkspaceRuntime {
         try files().makeDirectory(path, recursive: true)
         let activity = try await beginActivity()
         defer { endActivity(activity) }
+        // What it unpacks belongs to the workspace's agent user, as a file `PUT .../fs/file` writes does: tar runs as
+        // uid 1000, keeping only the powers to write into (and set the times of) directories root owns.
+        var tar = ["tar", "-x", "-v", "-f", "-", "--no-same-owner", "--delay-directory-restore"]
+        if try runningSandbox().baseEnvironment["USER"] == "root" {
+            let uid = WorkspaceIDs.agent
+            tar = [
+                "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=+dac_override,+fowner",
+                "--ambient-caps=+dac_override,+fowner", "--",
+            ] + tar
+        }
         let entry = try await start(
-            arguments: ["tar", "-x", "-v", "-f", "-", "--no-same-owner", "--delay-directory-restore"],
+            arguments: tar,
             display: ("tar", ["-x", "(upload to \(path))"]), cwd: path.description, env: nil, stdin: .pipe,
             output: OutputBuffer.Policy.keepFirst, limit: 256 << 10, publishesOutput: false)
         let handle = entry.handle
