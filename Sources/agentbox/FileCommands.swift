@@ -211,10 +211,12 @@ struct CpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cp", abstract: "Copy a local directory into a workspace, or a workspace directory out.",
         discussion: """
-            Name the workspace side KEY:PATH.
+            Name the workspace side KEY:PATH. A key with colons is split from its path at the last colon
+            before the path's first slash.
             Examples:
               agentbox cp ./src demo:/workspace/src
               agentbox cp demo:/workspace/out ./out
+              agentbox cp ./notes.md team:alice:/workspace/notes.md
             """)
     @OptionGroup var client: ClientOptions
     @Argument(help: "Source: a local path, or KEY:PATH.") var source: String
@@ -258,9 +260,11 @@ struct CpCommand: AsyncParsableCommand {
         }
     }
 
-    /// `KEY:PATH` → (key, path); a local path (no colon before the first slash) → nil.
+    /// `KEY:PATH` → (key, path); a local path (no colon before the first slash) → nil. Keys may hold colons
+    /// (`team:alice:/workspace`): the last colon before the first slash ends the key.
     static func remote(_ text: String) -> (String, String)? {
-        guard let colon = text.firstIndex(of: ":"), !text[..<colon].contains("/"), colon != text.startIndex else { return nil }
+        let head = text[..<(text.firstIndex(of: "/") ?? text.endIndex)]
+        guard let colon = head.lastIndex(of: ":"), colon != text.startIndex else { return nil }
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 }

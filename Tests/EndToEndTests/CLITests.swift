@@ -86,6 +86,21 @@ struct CLITests {
         }
     }
 
+    /// `cp`'s workspace side: keys may hold colons (the last colon before the first slash ends the key).
+    @Test(arguments: [
+        ("demo:/workspace/src", "demo", "/workspace/src"), ("team:alice:/workspace/a:b", "team:alice", "/workspace/a:b"),
+        ("team:alice:src", "team:alice", "src"), ("k:", "k", ""),
+    ])
+    func cpSplitsKeyAndPath(text: String, key: String, path: String) {
+        let split = CpCommand.remote(text)
+        #expect(split?.0 == key && split?.1 == path, "\(String(describing: split))")
+    }
+
+    @Test(arguments: ["./src", "/tmp/a:b", "src/a:b", ":/workspace", "plain"])
+    func cpTakesLocalPaths(text: String) {
+        #expect(CpCommand.remote(text) == nil)
+    }
+
     @Test func versionAndHelp() async throws {
         let version = try await AgentBoxBinary.run(["--version"])
         #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == agentBoxVersion)
