@@ -38,6 +38,8 @@ struct WorkspacesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Get or create a workspace (does not boot it).",
             discussion: """
+                On an existing workspace, the limits, --env, --egress, --toolkit and --llm-* options given replace
+                its own (env and egress at once); --image and --from-snapshot only shape a new one.
                 Examples:
                   agentbox workspaces create demo --memory-mb 512 --env LANG=C.UTF-8
                   agentbox workspaces create ci --egress '*.github.com' --egress pypi.org:443

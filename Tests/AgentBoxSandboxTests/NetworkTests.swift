@@ -135,6 +135,16 @@ struct EgressTests {
             }
             #expect(seen == EgressDeniedEvent(host: "127.0.0.1", port: server.port, reason: "policy"))
 
+            // Another policy and env given for the existing, running workspace hold at once (they were ignored).
+            let (changed, created) = try await manager.create(
+                key: key("deny"), config: WorkspaceConfig(env: ["EGRESS_CHANGED": "yes"], network: NetworkPolicy(egress: .allowList([alias]))))
+            #expect(!created && changed.network.egress == .allowList([alias]) && changed.env == ["EGRESS_CHANGED": "yes"])
+            let opened = try await Self.probe(manager, "deny", alias)
+            #expect(opened.plain == "200" && opened.tunnel == "200", "\(opened)")
+            #expect(try await manager.run("deny", "echo $EGRESS_CHANGED").stdout == "yes\n")
+            _ = try await manager.create(key: key("deny"), config: WorkspaceConfig(network: NetworkPolicy(egress: .deny)))
+            #expect(try await Self.probe(manager, "deny", alias).plain == "403")
+
             // The host alias with an entry naming it reaches a host service; "allow" alone reaches neither the alias nor
             // the host's loopback.
             let listed = try await Self.probe(manager, "list", alias)

@@ -44,7 +44,7 @@ final class EgressProxy: Sendable {
     /// Starts the proxy in the network namespace `fd` (closed by the caller). Its decisions are counted in `metrics`
     /// and the bytes it relays through `door`.
     static func start(
-        namespace fd: Int32, rules: EgressRules, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil, door: TrafficDoor,
+        namespace fd: Int32, rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil, door: TrafficDoor,
         onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) async throws -> EgressProxy {
         let socket = ab_listen_in_network_namespace(fd, Int32(port))
@@ -59,7 +59,7 @@ final class EgressProxy: Sendable {
     /// here on: closed when it fails): the socket the workspace's last boot kept with its parked sandbox, whose queued
     /// connections the caller dropped (``dropQueuedConnections(_:)``).
     static func start(
-        listening socket: Int32, rules: EgressRules, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil,
+        listening socket: Int32, rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil,
         door: TrafficDoor, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) async throws -> EgressProxy {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -129,7 +129,7 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = ByteBuffer
 
-    let rules: EgressRules
+    let rules: EgressRuleSource
     let addresses: EgressAddressGuard
     let metrics: AgentBoxMetrics
     let gateway: LLMGateway?
@@ -143,7 +143,7 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
     static let maxForwardedBody = 8 << 20
 
     init(
-        rules: EgressRules, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway?,
+        rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway?,
         decoder: ByteToMessageHandler<HTTPRequestDecoder>, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) {
         self.gateway = gateway
@@ -166,6 +166,7 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
             // The LLM gateway on the server's own port is open to every workspace, for its /llm/ paths only (plain
             // HTTP, so that the path is seen; the gateway checks the workspace's key).
             let gatewayCall = alias && gateway?.port == target.port && target.path.map(EgressTarget.isGatewayPath) == true
+            let rules = rules.rules
             let allowed = gatewayCall || (alias ? rules.namesExactly(host: target.host, port: target.port) : rules.allows(host: target.host, port: target.port))
             guard allowed else {
                 let detail = alias ? "\(EgressProxy.hostAlias) needs an allow-list entry naming it exactly" : nil

@@ -1,5 +1,6 @@
 import AgentBoxAPI
 import Foundation
+import Synchronization
 
 /// A workspace's egress policy, parsed: which targets (`host`, `port`) its proxy may connect to.
 ///
@@ -25,6 +26,11 @@ public struct EgressRules: Sendable, Equatable {
     }
 
     let mode: Mode
+
+    /// Rules that deny every target.
+    public init() {
+        mode = .deny
+    }
 
     public init(_ policy: EgressPolicy) throws {
         switch policy {
@@ -79,5 +85,22 @@ public struct EgressRules: Sendable, Equatable {
         if let wanted = pattern.port, wanted != port { return false }
         if !pattern.wildcard { return host == pattern.host }
         return pattern.host.isEmpty || host.hasSuffix("." + pattern.host)
+    }
+}
+
+/// A workspace's egress rules as they are now. Its proxy reads them for each new connection, so that a change of the
+/// workspace's network policy (`PUT /v1/workspaces/{key}` on an existing one) holds at once; connections already
+/// made are not cut.
+final class EgressRuleSource: Sendable {
+    private let current: Mutex<EgressRules>
+
+    init(_ rules: EgressRules) {
+        current = Mutex(rules)
+    }
+
+    var rules: EgressRules { current.withLock { $0 } }
+
+    func replace(_ rules: EgressRules) {
+        current.withLock { $0 = rules }
     }
 }

@@ -41,11 +41,11 @@ extension WorkspaceRuntime {
             namespace = opened
         }
         defer { namespace.map { _ = close($0) } }
-        let rules: EgressRules
-        do { rules = try EgressRules(config.network?.egress ?? .deny) } catch {
+        do { egressRules.replace(try EgressRules(config.network?.egress ?? .deny)) } catch {
             kept.map { _ = close($0) }
             throw error
         }
+        let rules = egressRules
         // Refusals are published by one task owned by the network state, through a bounded queue.
         let onDenied = networkState.openDeniedChannel { [weak self] denied in await self?.publish(.egressDenied(denied)) }
         let door = traffic.door(in: metrics.egressBytesIn, out: metrics.egressBytesOut)

@@ -214,7 +214,7 @@ extension WorkspaceManager {
             guard created else {
                 // One whose limit could not be set back to the default is not given out again (the next start does it).
                 if differs, (try? await setBlankLimit(blank, diskLimitBytes(nil))) == nil { blanks.used() } else { blanks.putBack(blank) }
-                return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
+                return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm, env: config.env, network: config.network), false)
             }
             blanks.used()
             // Loaded now, with the event numbers the claim reserved, and kept for the sleeping retention: its first action

@@ -209,12 +209,12 @@ public final class WorkspaceManager: Sendable {
             return made
         }
         if let existing = try await store.workspace(key: key) {
-            return (try await updateLimits(of: existing, with: config.limits, toolkits: config.toolkits, llm: config.llm), false)
+            return (try await updateLimits(of: existing, with: config.limits, toolkits: config.toolkits, llm: config.llm, env: config.env, network: config.network), false)
         }
         if let image = config.image { _ = try await imageRecord(image) }
         guard let pool = diskPool else {
             let (stored, created) = try await store.createWorkspace(record)
-            guard created else { return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false) }
+            guard created else { return (try await updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm, env: config.env, network: config.network), false) }
             if let image = config.image {
                 do {
                     let directory = configuration.workspaceDirectory(id: stored.id)
@@ -235,7 +235,7 @@ public final class WorkspaceManager: Sendable {
         // makes plain directories in its place.
         return try await whileCreating(key) {
             let (stored, created) = try await self.store.createWorkspace(record)
-            guard created else { return (try await self.updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm), false) }
+            guard created else { return (try await self.updateLimits(of: stored, with: config.limits, toolkits: config.toolkits, llm: config.llm, env: config.env, network: config.network), false) }
             let limit = self.diskLimitBytes(config.limits)
             let owner = self.configuration.fileOwner(sandboxNumber: stored.sandboxNumber)
             do {
@@ -281,8 +281,12 @@ public final class WorkspaceManager: Sendable {
     }
 
     /// Replaces the limits of the stored workspace `record` with the fields `limits` names; applies `diskMb` to its
-    /// quota at once. Returns the workspace as it is then.
-    func updateLimits(of record: WorkspaceRecord, with limits: WorkspaceLimits?, toolkits: [String]? = nil, llm: LLMBudget? = nil) async throws -> Workspace {
+    /// quota at once. `toolkits`, `llm`, `env` and `network`, when given, replace the workspace's own: `env` for the
+    /// processes it starts from now on, `network` for its proxy's next connections. Returns the workspace as it is then.
+    func updateLimits(
+        of record: WorkspaceRecord, with limits: WorkspaceLimits?, toolkits: [String]? = nil, llm: LLMBudget? = nil, env: [String: String]? = nil,
+        network: NetworkPolicy? = nil
+    ) async throws -> Workspace {
         let runtime = try await runtime(for: record)
         var config = runtime.config
         let old = config.limits ?? WorkspaceLimits()
@@ -295,6 +299,8 @@ public final class WorkspaceManager: Sendable {
         if let toolkits { config.toolkits = toolkits.isEmpty ? nil : toolkits }
         // A budget given for an existing workspace replaces its own at once (`{}` removes it).
         if let llm { config.llm = llm.isEmpty ? nil : llm }
+        if let env { config.env = env.isEmpty ? nil : env }
+        if let network { config.network = network }
         guard config != runtime.config else { return runtime.snapshot }
         let merged = config.limits ?? WorkspaceLimits()
         if let pool = diskPool, merged.diskMb != old.diskMb, pool.holdsWorkspace(id: record.id) {

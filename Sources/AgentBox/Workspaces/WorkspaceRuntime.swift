@@ -55,6 +55,8 @@ public actor WorkspaceRuntime {
     var processes = ProcessTable()
     let shells = WorkspaceShells()
     let networkState = WorkspaceNetworkState()
+    /// The egress rules its proxy enforces, replaced when the workspace's network policy changes.
+    let egressRules = EgressRuleSource(EgressRules())
     /// The X display, when the desktop is on (see ``startDesktop(_:)``).
     let desktop = WorkspaceDesktop()
     /// The open file watches.
@@ -153,9 +155,10 @@ public actor WorkspaceRuntime {
     /// The workspace as the API shows it. Readable without waiting for the actor.
     public nonisolated var snapshot: Workspace {
         let (state, lastActiveAt) = stateSnapshot.withLock { $0 }
+        let config = config
         var workspace = Workspace(
             key: record.key, state: state, createdAt: record.createdAt, lastActiveAt: lastActiveAt,
-            limits: limits, network: record.config.network ?? NetworkPolicy(), env: record.config.env ?? [:])
+            limits: limits, network: config.network ?? NetworkPolicy(), env: config.env ?? [:])
         workspace.image = record.config.image
         workspace.toolkits = config.toolkits
         workspace.llm = config.llm
@@ -179,7 +182,12 @@ public actor WorkspaceRuntime {
     /// Takes `config` as the workspace's own from now on (stored by the caller). A running sandbox keeps the memory,
     /// CPU and process limits it was started with until the workspace sleeps.
     nonisolated func replaceConfig(_ config: WorkspaceConfig) {
-        currentConfig.withLock { $0 = config }
+        let previous = currentConfig.withLock { current in
+            defer { current = config }
+            return current
+        }
+        // A new egress policy holds at once for the proxy's next connections (it was checked when it was given).
+        if config.network != previous.network, let rules = try? EgressRules(config.network?.egress ?? .deny) { egressRules.replace(rules) }
     }
 
     // MARK: Activity
