@@ -25,6 +25,14 @@ actor LiteralStringsTransport: Transport {
     private let messages: AsyncThrowingStream<Data, any Error>
     private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
     private var forwarding: Task<Void, Never>?
+    /// The ids (as JSON text) of the client's requests not answered yet: when the client's side ends (stdin closed),
+    /// they are answered before the server stops, rather than dropped.
+    private var outstanding: Set<String> = []
+    private var drained: CheckedContinuation<Void, Never>?
+    /// The longest the server waits for those answers once the client's side ended (an exec may take 10 minutes).
+    static let drainLimit = Duration.seconds(660)
+    /// The answer to a message that is not JSON: JSON-RPC's parse error, whose id is null (the id cannot be read).
+    static let parseError = Data(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the message is not JSON"}}"#.utf8)
 
     init(_ inner: any Transport, exactResults: ExactResults, logger: Logger) {
         self.inner = inner
@@ -40,12 +48,73 @@ actor LiteralStringsTransport: Transport {
         // One message at a time, as they come: this adds no buffer of its own beyond the inner transport's.
         forwarding = Task {
             do {
-                for try await message in source { continuation.yield(Self.preservingArguments(message)) }
+                for try await message in source {
+                    guard let parsed = try? JSONValue.parse(message) else {
+                        try? await inner.send(Self.parseError)
+                        continue
+                    }
+                    noteRequests(in: parsed)
+                    continuation.yield(Self.preservingArguments(message, parsed: parsed))
+                }
+                await drain()
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
             }
         }
+    }
+
+    /// Records the requests in `message` (one, or a batch) as outstanding; a `notifications/cancelled` takes its
+    /// request off (no answer comes for it).
+    private func noteRequests(in message: JSONValue) {
+        for item in Self.items(of: message) {
+            guard case .object(let fields) = item, let method = fields["method"]?.stringValue else { continue }
+            if let id = fields["id"], id != .null {
+                outstanding.insert(id.jsonText)
+            } else if method == "notifications/cancelled", let id = fields["params"]?["requestId"] {
+                answered(id.jsonText)
+            }
+        }
+    }
+
+    /// Takes the answers in `message` (one, or a batch) off the outstanding requests.
+    private func noteAnswers(in message: Data) {
+        guard !outstanding.isEmpty, let parsed = try? JSONValue.parse(message) else { return }
+        for item in Self.items(of: parsed) {
+            guard case .object(let fields) = item, fields["method"] == nil, let id = fields["id"] else { continue }
+            answered(id.jsonText)
+        }
+    }
+
+    private func answered(_ id: String) {
+        outstanding.remove(id)
+        if outstanding.isEmpty, let waiter = drained {
+            drained = nil
+            waiter.resume()
+        }
+    }
+
+    /// Returns once every outstanding request is answered, or after ``drainLimit``.
+    private func drain() async {
+        guard !outstanding.isEmpty else { return }
+        let limit = Task { [weak self] in
+            try? await Task.sleep(for: Self.drainLimit)
+            await self?.giveUpDraining()
+        }
+        await withCheckedContinuation { drained = $0 }
+        limit.cancel()
+    }
+
+    private func giveUpDraining() {
+        if let waiter = drained {
+            drained = nil
+            waiter.resume()
+        }
+    }
+
+    private static func items(of message: JSONValue) -> [JSONValue] {
+        if case .array(let batch) = message { return batch }
+        return [message]
     }
 
     func disconnect() async {
@@ -55,6 +124,7 @@ actor LiteralStringsTransport: Transport {
     }
 
     func send(_ data: Data) async throws {
+        defer { noteAnswers(in: data) }
         try await inner.send(exactResults.restore(in: data) ?? data)
     }
 
@@ -66,6 +136,11 @@ actor LiteralStringsTransport: Transport {
     static func preservingArguments(_ message: Data) -> Data {
         // AgentBox's own reader: strict, bounded in depth, about a microsecond for a small message.
         guard let parsed = try? JSONValue.parse(message) else { return message }
+        return preservingArguments(message, parsed: parsed)
+    }
+
+    /// ``preservingArguments(_:)`` of `message`, already parsed as `parsed`.
+    static func preservingArguments(_ message: Data, parsed: JSONValue) -> Data {
         switch parsed {
         case .object:
             guard let rewritten = rewrite(parsed) else { return message }

@@ -77,4 +77,33 @@ struct MCPCommandTests {
             await server.stop()
         }
     }
+
+    /// A client that writes its requests and closes stdin (`… | agentbox mcp`) gets every answer: requests still
+    /// running when stdin ends are answered before it exits (they were dropped). A line that is not JSON gets a parse
+    /// error with id null, as JSON-RPC asks (the SDK answered with an id it made up).
+    @Test func answersEveryRequestBeforeItEndsAndAParseErrorHasANullId() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("piped")
+            let lines = [
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+                #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                "this is not json",
+                #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"exec","arguments":{"command":"sleep 1; echo slow-done"}}}"#,
+                #"{"jsonrpc":"2.0","id":"three","method":"tools/call","params":{"name":"exec","arguments":{"command":"echo quick-done"}}}"#,
+            ]
+            let result = try await AgentBoxBinary.run(
+                ["mcp", "--workspace", "piped"], environment: ["AGENTBOX_ENDPOINT": server.endpoint.absoluteString, "AGENTBOX_TOKEN": server.token!],
+                stdin: Data((lines.joined(separator: "\n") + "\n").utf8))
+            #expect(result.status == 0, "\(result.stderr)")
+            let replies = result.stdout.split(separator: "\n").compactMap { try? JSONValue.parse(Data($0.utf8)) }
+            let ids = replies.compactMap { $0["id"] }
+            #expect(Set(ids.map(\.jsonText)) == ["1", "2", "\"three\"", "null"], "\(result.stdout)")
+            let parseError = replies.first { $0["id"] == .null }
+            #expect(parseError?["error"]?["code"] == .number(-32700), "\(result.stdout)")
+            #expect(result.stdout.contains("slow-done") && result.stdout.contains("quick-done"), "\(result.stdout)")
+            await server.stop()
+        }
+    }
 }

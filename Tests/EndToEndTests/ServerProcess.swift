@@ -15,14 +15,14 @@ enum AgentBoxBinary {
     }
 
     /// Runs `agentbox` with `arguments` to completion; returns its exit code and outputs.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await runProgram(path, arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await runProgram(path, arguments, environment: environment, stdin: stdin)
     }
 }
 
-/// Runs the program at `path` with `arguments` to completion (stdin empty, `environment` over the test's own);
-/// returns its exit code and outputs.
-func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+/// Runs the program at `path` with `arguments` to completion (stdin `stdin`, then closed; empty when `nil`;
+/// `environment` over the test's own); returns its exit code and outputs.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
     let process = ChildProcess()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -30,8 +30,16 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    let input = stdin.map { _ in Pipe() }
+    process.standardInput = input ?? FileHandle.nullDevice
     try process.run()
+    if let input, let stdin {
+        let writer = input.fileHandleForWriting
+        Thread.detachNewThread {
+            try? writer.write(contentsOf: stdin)
+            try? writer.close()
+        }
+    }
     // Read both pipes to the end, each on a thread of its own, so a chatty child never blocks on a full pipe.
     async let stdout = onOwnThread { out.fileHandleForReading.readDataToEndOfFile() }
     async let stderr = onOwnThread { err.fileHandleForReading.readDataToEndOfFile() }
