@@ -75,7 +75,7 @@ struct ConnectError: Error, Sendable {
             case .unsupported: .unimplemented
             default: .internal
             }
-        self.init(code, code == .internal ? "internal error" : error.message)
+        self.init(code, code == .internal ? "internal error" : E2BPaths.outsideText(error.message))
     }
 
     var json: [String: String] { ["code": code.rawValue, "message": message] }

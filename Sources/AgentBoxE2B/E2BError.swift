@@ -46,7 +46,7 @@ struct E2BError: Error, Sendable {
             case .unsupported: .notImplemented
             default: .internalServerError
             }
-        self.init(status, status == .internalServerError ? "internal error" : error.message)
+        self.init(status, status == .internalServerError ? "internal error" : E2BPaths.outsideText(error.message))
     }
 
     var connectCode: ConnectError.Code {

@@ -30,6 +30,22 @@ enum E2BPaths {
         if path.hasPrefix(agentHome + "/") { return home + path.dropFirst(agentHome.count) }
         return path
     }
+
+    /// A message (an error's) with the paths it names as E2B shows them: each `/home/agent` that is a whole path
+    /// component becomes `/home/user`, so that no answer names the workspace's inner layout.
+    static func outsideText(_ message: String) -> String {
+        guard message.contains(agentHome) else { return message }
+        var result = ""
+        var rest = Substring(message)
+        while let range = rest.range(of: agentHome) {
+            result += rest[..<range.lowerBound]
+            let next = rest[range.upperBound...].first
+            let whole = next.map { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") } ?? true
+            result += whole ? home : agentHome
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
 }
 
 extension E2BPaths {

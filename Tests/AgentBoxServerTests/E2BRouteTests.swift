@@ -148,6 +148,12 @@ struct E2BWireTests {
         #expect(throws: (any Error).self) { try E2BPaths.inside("/home/user/../../..") }
         #expect(E2BPaths.outside("/home/agent/a") == "/home/user/a")
         #expect(E2BPaths.outside("/home/agentx") == "/home/agentx")
+        // Errors name paths as E2B shows them, never the workspace's inner /home/agent.
+        #expect(E2BPaths.outsideText("no such file '/home/agent/a.txt'") == "no such file '/home/user/a.txt'")
+        #expect(E2BPaths.outsideText("'/home/agent' and /home/agent.") == "'/home/user' and /home/user.")
+        #expect(E2BPaths.outsideText("/home/agents/x /home/agent-2") == "/home/agents/x /home/agent-2")
+        #expect(E2BError(AgentBoxError(.notFound, "no file '/home/agent/x'")).message == "no file '/home/user/x'")
+        #expect(ConnectError(AgentBoxError(.notFound, "no file '/home/agent/x'")).message == "no file '/home/user/x'")
     }
 
     @Test func exitsReadAsEnvdReportsThem() {
