@@ -82,4 +82,26 @@ struct ProblemRouteTests {
         let known = ProblemError.from(AgentBoxError(.limitReached, "the workspace runs as many processes as it may"), logger: logger).problem
         #expect(known.status == 429 && known.type == ProblemType.limitReached)
     }
+
+    /// A body that stops being HTTP while a route reads it (a chunk size that is not hex) is a 400 (it was a 500 for a
+    /// file and a 413 for JSON); a number that fits no field is named (Foundation calls it "not valid JSON").
+    @Test func aBrokenChunkedBodyIs400AndANumberThatFitsNoFieldIsNamed() async throws {
+        try await withLiveServer { client, _ in
+            let port = try #require(client.port)
+            _ = try await client.execute(uri: "/v1/workspaces/chunky", method: .put, headers: json, body: ByteBuffer(string: "{}"))
+            for path in ["/v1/workspaces/chunky/fs/file?path=/workspace/c", "/v1/workspaces/chunky"] {
+                let raw = try RawConnection(port: port)
+                defer { raw.close() }
+                let answer = await raw.exchangeOffThePool(
+                    "PUT \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 400") && answer.contains("not valid HTTP"), "\(path): \(answer)")
+            }
+        }
+        try await withServer { client, _ in
+            let big = try await client.execute(uri: "/v1/workspaces/n", method: .put, headers: json, body: ByteBuffer(string: #"{"limits":{"memoryMb":1e30}}"#))
+            #expect(try expectProblem(big, .badRequest).contains("'limits.memoryMb'"))
+            let broken = try await client.execute(uri: "/v1/workspaces/n", method: .put, headers: json, body: ByteBuffer(string: #"{"limits":"#))
+            #expect(try expectProblem(broken, .badRequest).contains("not valid JSON"))
+        }
+    }
 }

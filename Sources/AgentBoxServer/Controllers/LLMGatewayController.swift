@@ -3,6 +3,7 @@ import AgentBoxAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import NIOHTTP1
 
 /// The LLM gateway's routes: each provider's own API under `/llm/{provider}/`, authenticated by a workspace's gateway
@@ -42,7 +43,7 @@ struct LLMGatewayController {
                 let body: ByteBuffer
                 do {
                     body = try await request.body.collect(upTo: LLMGateway.maxRequestBytes)
-                } catch {
+                } catch is NIOTooManyBytesError {
                     return Self.response(WorkspaceManager.llmTooLarge(provider))
                 }
                 var headers = HTTPHeaders()

@@ -80,7 +80,7 @@ struct MCPController {
         if request.method == .post {
             do {
                 body = Data(buffer: try await request.body.collect(upTo: context.maxUploadSize))
-            } catch {
+            } catch is NIOTooManyBytesError {
                 throw ProblemError(.contentTooLarge, "an MCP message has at most \(context.maxUploadSize) bytes")
             }
         }

@@ -3,6 +3,7 @@ import AgentBoxAPI
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import NIOCore
 import NIOFoundationEssentialsCompat
 
 /// The request context of every AgentBox route: JSON in and out with AgentBox's date format, and a decoder that
@@ -52,7 +53,7 @@ public struct AgentBoxRequestDecoder: RequestDecoder {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw ProblemError(.contentTooLarge, "this JSON body has at most \(limit) bytes")
         }
         // An empty body means "no fields": every request type whose fields are all optional accepts it.
@@ -60,8 +61,30 @@ public struct AgentBoxRequestDecoder: RequestDecoder {
         do {
             return try AgentBoxJSON.makeDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
-            throw ProblemError(.badRequest, "malformed JSON body: \(Self.describe(error))")
+            throw ProblemError(.badRequest, "malformed JSON body: \(Self.describe(error, body: data))")
         }
+    }
+
+    /// ``describe(_:)``, told apart for a body that is valid JSON: Foundation's decoder calls a number that does not
+    /// fit its field (`1e30` or `1.5` for an integer) "not valid JSON", naming no field; the body is read again here
+    /// to name the numbers that may be why.
+    static func describe(_ error: DecodingError, body: Data) -> String {
+        guard case .dataCorrupted(let context) = error, context.codingPath.isEmpty, let parsed = try? JSONValue.parse(body) else {
+            return describe(error)
+        }
+        var suspects: [String] = []
+        func visit(_ value: JSONValue, _ path: String) {
+            switch value {
+            case .number(let number) where number.rounded() != number || abs(number) >= 9.2e18:
+                suspects.append("'\(path)' (\(number))")
+            case .object(let fields): for (key, field) in fields { visit(field, path.isEmpty ? key : "\(path).\(key)") }
+            case .array(let items): for (index, item) in items.enumerated() { visit(item, "\(path)[\(index)]") }
+            default: break
+            }
+        }
+        visit(parsed, "")
+        guard !suspects.isEmpty else { return "a value does not fit its field (the JSON itself is valid)" }
+        return "a number does not fit its field: \(suspects.sorted().prefix(5).joined(separator: ", ")) (integer fields take whole numbers in range)"
     }
 
     /// A one-line account of a decoding error, naming the field it is about.

@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import NIOHTTP1
 
 /// An error the server answers with an `application/problem+json` body.
@@ -68,6 +69,11 @@ public struct ProblemError: HTTPResponseError, Sendable {
             return ProblemError(.serviceUnavailable, "AgentBox is shutting down")
         case let error as InvalidWorkspaceKey:
             return ProblemError(.badRequest, error.reason)
+        case let error as HTTPParserError:
+            // A body that turned out not to be HTTP (a bad chunk size) while a route read it.
+            return ProblemError(.badRequest, "the request is not valid HTTP/1.1 (\(error))")
+        case is NIOTooManyBytesError:
+            return ProblemError(.contentTooLarge, "the request body is too large for this route")
         case let error as DecodingError:
             return ProblemError(.badRequest, "malformed JSON body: \(AgentBoxRequestDecoder.describe(error))")
         case let error as HTTPError:
