@@ -7,7 +7,12 @@ import Logging
 /// `agentbox dev …`: tools for development and offline demos.
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dev", abstract: "Development tools: a scripted model server.", subcommands: [ModelServerCommand.self])
+        commandName: "dev", abstract: "Development tools: a scripted model server.",
+        discussion: """
+            Example:
+              agentbox dev model-server --script turns.json --port 18700
+            """,
+        subcommands: [ModelServerCommand.self])
 
     struct ModelServerCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,6 +23,10 @@ struct DevCommand: AsyncParsableCommand {
                 Each request that offers tools takes the next turn; others (titles, quota checks) get sideText. \
                 Point agents at it with ANTHROPIC_BASE_URL=http://HOST:PORT or OPENAI_BASE_URL=http://HOST:PORT/v1. \
                 See docs/AGENTS.md.
+                Example:
+                  echo '{"turns":[{"text":"hello"}]}' > turns.json
+                  agentbox dev model-server --script turns.json --port 18700 &
+                  ANTHROPIC_BASE_URL=http://127.0.0.1:18700 claude -p hi
                 """)
         @Option(help: "The script file.") var script: String
         @Option(help: "The address to listen on.") var host = "127.0.0.1"

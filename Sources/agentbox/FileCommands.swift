@@ -161,7 +161,7 @@ struct FsCommand: AsyncParsableCommand {
 
     struct Stat: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show an entry's metadata as JSON.",
+            abstract: "Show an entry's metadata (path, type, size, mode, modified; --json for the API's JSON).",
             discussion: """
                 Example:
                   agentbox fs stat demo /workspace/README.md
@@ -169,9 +169,30 @@ struct FsCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The path.") var path: String
+        @Flag(help: "Print the API's JSON (mode as a decimal number) instead of lines.") var json = false
 
         func run() async throws {
-            try await runClientCall { try printJSON(try await client.makeClient().stat(key, path: path)) }
+            try await runClientCall {
+                let stat = try await client.makeClient().stat(key, path: path)
+                if json { return try printJSON(stat) }
+                print(Self.lines(stat))
+            }
+        }
+
+        /// `path`, `type`, `size`, `mode` in octal with its `ls -l` letters, `modified`, and a link's `target`.
+        static func lines(_ stat: FileStat) -> String {
+            var lines = [
+                "path:     \(stat.path)", "type:     \(stat.type.rawValue)", "size:     \(stat.size)",
+                "mode:     0\(String(stat.mode & 0o7777, radix: 8)) (\(permissionLetters(stat.mode)))",
+                "modified: \(stat.modifiedAt.formatted(.iso8601))",
+            ]
+            if let target = stat.target { lines.append("target:   \(target)") }
+            return lines.joined(separator: "\n")
+        }
+
+        static func permissionLetters(_ mode: Int) -> String {
+            let letters = Array("rwxrwxrwx")
+            return String((0..<9).map { mode & (0o400 >> $0) != 0 ? letters[$0] : "-" })
         }
     }
 }

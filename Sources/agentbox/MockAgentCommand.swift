@@ -9,7 +9,11 @@ struct MockAgentCommand: AsyncParsableCommand {
         abstract: "Run the deterministic mock ACP agent on stdin/stdout (no model, no key).",
         discussion: """
             It echoes each prompt as agent_message_chunks, then acts on keywords: plan, tool, permission, \
-            write PATH TEXT, read PATH, run COMMAND, long (honours session/cancel), error. See docs/AGENTS.md.
+            question, write PATH TEXT, read PATH, run COMMAND, flood N, long (honours session/cancel), \
+            mcp SERVER TOOL {json}, whoami, getenv NAME, error. See docs/AGENTS.md.
+            Examples:
+              agentbox session create demo --agent mock      (the server runs it in the workspace)
+              printf '%s\\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1}}' | agentbox mock-agent
             """)
 
     @Flag(help: "Do not offer session/load (clients must fall back to a new session).") var noLoad = false

@@ -130,7 +130,10 @@ struct PreviewCommand: AsyncParsableCommand {
         @Argument(help: "The preview token, or its id from `agentbox previews list`.") var token: String
 
         func run() async throws {
-            try await runClientCall { try await client.makeClient().revokePreview(key, token: token) }
+            try await runClientCall {
+                try await client.makeClient().revokePreview(key, token: token)
+                print("revoked \(token.prefix(8))… (its URL answers 404 from now on)")
+            }
         }
     }
 }

@@ -357,7 +357,12 @@ public struct WorkspaceFiles: Sendable {
                 return
             }
             guard let name = location.name else { throw AgentBoxError(.conflict, "'\(path)' already exists") }
-            let parent = try open(rootFD, location.parentPath, AB_O_PATH | O_DIRECTORY, path)
+            let parent: Int32
+            do {
+                parent = try open(rootFD, location.parentPath, AB_O_PATH | O_DIRECTORY, path)
+            } catch let error as AgentBoxError where error.code == .notFound {
+                throw AgentBoxError(.notFound, "the parent of '\(path)' does not exist (create it too with recursive=true, or agentbox fs mkdir --parents)")
+            }
             defer { close(parent) }
             guard mkdirat(parent, name, 0o755) == 0 else { throw Self.error(errno, path) }
             if let owner { fchownat(parent, name, owner, owner, AT_SYMLINK_NOFOLLOW) }
