@@ -49,6 +49,23 @@ struct ProcessTests {
         }
     }
 
+    /// `lastActiveAt` is when the workspace last did something, not when its idle grace ran out and it slept (which
+    /// it was, so that a workspace idle for an hour looked just used).
+    @Test func lastActiveAtIsTheLastActivityNotTheSleep() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory, idleGrace: .milliseconds(1500))
+            _ = try await manager.run("idle", "true")
+            let runtime = try await manager.runtime(for: key("idle"))
+            let ended = Date()
+            for await envelope in await runtime.events(after: 0) where envelope.event == .vmShutdown(VMShutdown(reason: .sleep)) { break }
+            let slept = Date()
+            let last = runtime.snapshot.lastActiveAt
+            #expect(last <= ended && slept.timeIntervalSince(last) >= 1.0, "last active \(last), exec ended \(ended), slept \(slept)")
+            #expect(try await manager.workspace(key: key("idle")).lastActiveAt == last)
+            await manager.shutdown()
+        }
+    }
+
     @Test func binaryOutputIsBase64NotMangled() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

@@ -516,6 +516,9 @@ public actor WorkspaceRuntime {
     }
 
     private func performStop(reason: ShutdownReason) async {
+        // Stopped while something held it awake (a sleep asked for, the server's stop): it was active until now. An
+        // idle workspace's last activity stays the end of its last one, not the moment its grace ran out.
+        let busy = !lifecycle.activities.isEmpty
         let timer = idleTimer
         idleTimer = nil
         timer?.cancel()
@@ -543,8 +546,10 @@ public actor WorkspaceRuntime {
         for task in followers.running { await task.value }
         stopTask = nil
         transition(.stopped)
-        let now = Date()
-        stateSnapshot.withLock { $0.lastActiveAt = max($0.lastActiveAt, now) }
+        if busy {
+            let now = Date()
+            stateSnapshot.withLock { $0.lastActiveAt = max($0.lastActiveAt, now) }
+        }
         persistLastActive(stateSnapshot.withLock { $0.lastActiveAt })
         logger.debug("workspace stopped", metadata: ["reason": "\(reason.rawValue)"])
         await publish(.vmShutdown(VMShutdown(reason: reason)))
