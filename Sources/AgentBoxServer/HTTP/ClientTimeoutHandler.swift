@@ -24,9 +24,13 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var unanswered = 0
     /// A request's body is still coming.
     private var receivingBody = false
-    private var timer: Scheduled<Void>?
-    /// Counts arms, so that a timer due in the same tick as its replacement does nothing.
-    private var generation: UInt64 = 0
+    /// When the client's time is up; `nil` while no clock runs (the server owes an answer).
+    private var deadline: NIODeadline?
+    /// The one check scheduled, and when it is due. Moving the deadline later schedules nothing: the check, when it
+    /// comes, finds the new deadline and schedules itself for it. So a keep-alive request or a body part costs a
+    /// clock read, not a timer scheduled and cancelled (at most one check per timeout period runs).
+    private var check: Scheduled<Void>?
+    private var checkDue: NIODeadline?
     /// A `101` was sent: nothing here is HTTP any more.
     private var upgraded = false
 
@@ -39,7 +43,7 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         if context.channel.isActive { arm(headTimeout, context: context) }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+    func handlerRemoved(context: ChannelHandlerContext) { stop() }
 
     func channelActive(context: ChannelHandlerContext) {
         arm(headTimeout, context: context)
@@ -47,7 +51,7 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        disarm()
+        stop()
         context.fireChannelInactive()
     }
 
@@ -73,7 +77,7 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         switch unwrapOutboundIn(data) {
         case .head(let head) where head.status == .switchingProtocols:
             upgraded = true
-            disarm()
+            stop()
             context.write(data, promise: promise)
         case .end:
             unanswered = max(0, unanswered - 1)
@@ -88,19 +92,39 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
-        timer?.cancel()
-        generation &+= 1
-        let armed = generation
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, self.generation == armed, self.timer != nil else { return }
-            self.timer = nil
-            context.close(promise: nil)
+        let due = NIODeadline.now() + timeout
+        deadline = due
+        // A check already due by then finds the deadline moved and comes back for it; a later one is too late.
+        if let checkDue, checkDue <= due { return }
+        schedule(at: due, context: context)
+    }
+
+    private func schedule(at due: NIODeadline, context: ChannelHandlerContext) {
+        check?.cancel()
+        checkDue = due
+        check = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [weak self] in
+            guard let self else { return }
+            self.check = nil
+            self.checkDue = nil
+            guard let deadline = self.deadline else { return }  // no clock runs: the next arm schedules again
+            if deadline > NIODeadline.now() {
+                self.schedule(at: deadline, context: context)
+            } else {
+                self.deadline = nil
+                context.close(promise: nil)
+            }
         }
     }
 
     private func disarm() {
-        timer?.cancel()
-        timer = nil
-        generation &+= 1
+        deadline = nil
+    }
+
+    /// Cancels the check (the connection or this handler is gone).
+    private func stop() {
+        deadline = nil
+        check?.cancel()
+        check = nil
+        checkDue = nil
     }
 }
