@@ -80,12 +80,12 @@ struct WatchTests {
             try await FileFixtureWriter.write(files, "/workspace/top.txt", "again")
             try await FileFixtureWriter.write(files, "/workspace/end.txt", "")
             let seen = await collect(events) { $0.contains { $0.path == "/workspace/end.txt" } }
-            #expect(
-                seen == [
-                    FileWatchEvent(type: .created, path: "/workspace/top.txt", isDirectory: false),
-                    FileWatchEvent(type: .modified, path: "/workspace/top.txt", isDirectory: false),
-                    FileWatchEvent(type: .created, path: "/workspace/end.txt", isDirectory: false),
-                ], "\(seen)")
+            // A replaced file may show a second `modified`: a process the server forks meanwhile (a sandbox for the
+            // pool) holds the written file's descriptor until it executes, and its close then names the file's new name.
+            let top = seen.filter { $0.path == "/workspace/top.txt" }.map(\.type)
+            #expect(top.first == .created && top.count >= 2 && top.dropFirst().allSatisfy { $0 == .modified }, "\(seen)")
+            #expect(seen.filter { $0.path == "/workspace/end.txt" }.map(\.type) == [.created], "\(seen)")
+            #expect(seen.allSatisfy { $0.path == "/workspace/top.txt" || $0.path == "/workspace/end.txt" }, "\(seen)")
             #expect(try files.stat(WorkspacePath("/workspace/top.txt")).size == 5)
             await manager.shutdown()
         }
