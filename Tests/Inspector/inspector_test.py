@@ -103,6 +103,7 @@ def main():
     marker = f"ui-marker-{a + b}"
     preview_port = rnd.randrange(20000, 30000)
     secret_label = {"label": f"inspector-test-{rnd.randrange(10**6)}"}
+    shared = {}  # what one step leaves for a later one (the session's id)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, headless=not args.headed,
@@ -273,6 +274,7 @@ def main():
             agent.select_option("mock")
             page.get_by_role("button", name="New session").click()
             expect(page.get_by_text("live", exact=True)).to_be_visible()
+            shared["sid"] = re.search(r"/sessions/(ses_[A-Za-z0-9]+)", page.url).group(1)
             prompt = page.get_by_label("Prompt")
             prompt.fill("hello permission please")
             page.get_by_role("button", name="Send", exact=True).click()
@@ -319,6 +321,82 @@ def main():
             prompt.press("Enter")
             expect(transcript.locator(".msg.agent").last).to_contain_text("back again")
         run.step("Sessions: mock agent echoes a prompt, asks permission (Allow once → approved), asks a question (answered), mode set; close and resume", page, sessions)
+
+        # ---- answered cards show their answers, after a reload too; the status follows the session ----
+        def answered_cards():
+            sid = shared["sid"]
+            auth = {"Authorization": f"Bearer {args.token}"}
+            sbase = f"{base}/v1/workspaces/{key}/sessions/{sid}"
+            page.goto(f"{ui}#/w/{quoted_key}/sessions/{sid}")
+            page.reload()
+            transcript = page.get_by_label("Transcript")
+            expect(page.get_by_text("live", exact=True)).to_be_visible()
+            # The question and the permission answered in the previous step, read back from the transcript.
+            asked = transcript.locator(".card.question").first
+            expect(asked).to_have_attribute("data-outcome", "accept")
+            expect(asked.locator(".outcome")).to_have_text("Answered: Ada")
+            expect(asked.get_by_label("Name")).to_have_value("Ada")
+            expect(asked.get_by_label("Name")).to_be_disabled()
+            expect(asked.get_by_role("button", name="Answer", exact=True)).to_be_hidden()
+            permission = transcript.locator(".card.permission:not(.question)").first
+            expect(permission.locator(".outcome")).to_have_text("Answered: Allow once")
+            expect(permission.get_by_role("button", name="Allow once")).to_have_class(re.compile(r"\bchosen\b"))
+            for name in ("Allow once", "Always", "Reject"):
+                expect(permission.get_by_role("button", name=name, exact=True)).to_be_disabled()
+            turns = transcript.locator(".event-note", has_text="Turn ended")
+            cards = transcript.locator(".card.question")
+
+            # Questions answered by another client (the API) while the page is open: the card follows.
+            def ask(text):
+                n, t = cards.count(), turns.count()
+                res = page.request.post(f"{sbase}/prompt?wait=false", headers=auth, data={"content": [{"type": "text", "text": text}]})
+                assert res.ok, f"POST prompt: {res.status} {res.text()}"
+                expect(cards).to_have_count(n + 1)
+                card = cards.nth(n)
+                expect(card.get_by_label("Name")).to_be_enabled()
+                return card, card.get_attribute("data-question-id"), t
+
+            card, qid, t = ask("another question answered elsewhere")
+            res = page.request.post(f"{sbase}/questions/{qid}", headers=auth, data={"answer": "Grace"})
+            assert res.ok, f"POST questions: {res.status} {res.text()}"
+            expect(card.locator(".outcome")).to_have_text("Answered: Grace")
+            expect(card.get_by_label("Name")).to_have_value("Grace")
+            expect(card.get_by_label("Name")).to_be_disabled()
+            expect(turns).to_have_count(t + 1)
+            card, qid, t = ask("a question to decline")
+            res = page.request.post(f"{sbase}/questions/{qid}", headers=auth, data={"action": "decline"})
+            assert res.ok, f"POST questions: {res.status} {res.text()}"
+            expect(card.locator(".outcome")).to_have_text("Declined")
+            expect(card.get_by_label("Name")).to_be_disabled()
+            expect(turns).to_have_count(t + 1)
+            card, qid, t = ask("a question then cancel the turn")
+            res = page.request.post(f"{sbase}/cancel", headers=auth)
+            assert res.ok, f"POST cancel: {res.status} {res.text()}"
+            expect(card.locator(".outcome")).to_have_text("Cancelled (the turn was cancelled)")
+            expect(turns).to_have_count(t + 1)
+            # All of them after a reload.
+            page.reload()
+            expect(page.get_by_text("live", exact=True)).to_be_visible()
+            expect(cards.locator(".outcome")).to_have_text(["Answered: Ada", "Answered: Grace", "Declined", "Cancelled (the turn was cancelled)"])
+            expect(cards.nth(1).get_by_label("Name")).to_have_value("Grace")
+            for i in range(4):
+                expect(cards.nth(i).get_by_label("Name")).to_be_disabled()
+            run.shot(page, "sessions-answered")
+            # Closed and resumed by another client: the status badge, the prompt box and the list follow.
+            status = page.get_by_label("Session", exact=True).locator(".panel-head .badge").first
+            expect(status).to_have_text("idle")
+            res = page.request.post(f"{sbase}/close", headers=auth)
+            assert res.ok, f"POST close: {res.status} {res.text()}"
+            expect(status).to_have_text("closed")
+            expect(status).to_have_attribute("data-known", "true")
+            expect(page.get_by_label("Prompt")).to_be_disabled()
+            expect(page.locator(".session-list a.active .badge")).to_have_text("closed")
+            run.shot(page, "sessions-closed-elsewhere")
+            res = page.request.post(f"{sbase}/resume", headers=auth)
+            assert res.ok, f"POST resume: {res.status} {res.text()}"
+            expect(status).to_have_text("idle")
+            expect(page.get_by_label("Prompt")).to_be_enabled()
+        run.step("Sessions: answered questions and permissions show their answers (after a reload too; answered, declined, cancelled elsewhere); closed/resumed elsewhere, the page follows", page, answered_cards)
 
         # ---- a big transcript: its tail only, a bounded DOM, live events in batches ----
         def big_session():
@@ -439,6 +517,90 @@ def main():
             expect(table).to_contain_text("processExit")
             run.shot(page, "events")
         run.step("Events: a process started through the API shows up live", page, events)
+
+        # ---- every state the API sends has a label; one it does not know is shown as is ----
+        def states():
+            def patch(pattern, edit):
+                def handler(route):
+                    if route.request.method != "GET":
+                        route.continue_()
+                        return
+                    res = route.fetch()
+                    route.fulfill(response=res, json=edit(res.json()))
+                page.route(pattern, handler)
+
+            def known(badge, text, tone):
+                expect(badge).to_have_text(text)
+                expect(badge).to_have_attribute("data-known", "true")
+                expect(badge).to_have_class(re.compile(rf"\btone-{tone}\b"))
+
+            def unknown(badge, text):
+                expect(badge).to_have_text(text)
+                expect(badge).to_have_attribute("data-known", "false")
+                expect(badge).to_have_class(re.compile(r"\btone-neutral\b"))
+                expect(badge).to_have_attribute("title", re.compile("does not know"))
+
+            sid = shared["sid"]
+            try:
+                # Workspaces: sleeping, booting, running, and a state from a newer server.
+                patch(f"{base}/v1/workspaces", lambda body: {**body, "items": body["items"] + [
+                    {**body["items"][0], "key": f"zz-{state}", "state": state} for state in ("sleeping", "booting", "running", "hibernating")]})
+                page.goto(f"{ui}#/workspaces")
+                known(page.locator("tr[data-key='zz-sleeping'] .badge"), "sleeping", "muted")
+                known(page.locator("tr[data-key='zz-booting'] .badge"), "booting", "warn")
+                known(page.locator("tr[data-key='zz-running'] .badge"), "running", "ok")
+                unknown(page.locator("tr[data-key='zz-hibernating'] .badge"), "hibernating")
+                expect(page.locator(f"tr[data-key='{key}'] .badge")).to_have_attribute("data-known", "true")
+                expect(page.locator(".sidebar a[title='zz-hibernating'] .dot")).to_have_class(re.compile(r"\bunknown\b"))
+                expect(page.locator(".sidebar a[title='zz-booting'] .dot")).to_have_class(re.compile(r"\bbooting\b"))
+                run.shot(page, "states-workspaces")
+                # Sessions: idle, running, closed and a newer status, in the list and in the session's header.
+                patch(f"{base}/v1/workspaces/{key}/sessions", lambda body: {**body, "items": body["items"] + [
+                    {**body["items"][0], "id": f"ses_zz{status}", "status": status, "createdAt": "2000-01-01T00:00:00Z"}
+                    for status in ("idle", "running", "closed", "suspended")]})
+                patch(f"{base}/v1/workspaces/{key}/sessions/{sid}", lambda body: {**body, "status": "suspended"})
+                page.goto(f"{ui}#/w/{quoted_key}/sessions/{sid}")
+                listed = lambda status: page.locator(".session-list a", has_text=f"ses_zz{status}").locator(".badge")
+                known(listed("idle"), "idle", "ok")
+                known(listed("running"), "running", "busy")
+                known(listed("closed"), "closed", "muted")
+                unknown(listed("suspended"), "suspended")
+                unknown(page.get_by_label("Session", exact=True).locator(".panel-head .badge").first, "suspended")
+                expect(page.get_by_label("Prompt")).to_be_enabled()
+                run.shot(page, "states-sessions")
+                # Processes: running, exited (code, signal), and a newer status.
+                proc = {"pid": 1, "args": [], "cwd": "/workspace", "startedAt": "2000-01-01T00:00:00Z"}
+                page.route(f"{base}/v1/workspaces/{key}/processes", lambda route: route.fulfill(json={"items": [
+                    {**proc, "id": "proc_zz1", "command": "zz-running", "status": "running"},
+                    {**proc, "id": "proc_zz2", "command": "zz-exit-0", "status": "exited", "exitCode": 0},
+                    {**proc, "id": "proc_zz3", "command": "zz-exit-3", "status": "exited", "exitCode": 3},
+                    {**proc, "id": "proc_zz4", "command": "zz-killed", "status": "exited", "exitCode": 137, "signal": "KILL"},
+                    {**proc, "id": "proc_zz5", "command": "zz-paused", "status": "paused"}]}) if route.request.method == "GET" else route.continue_())
+                goto_tab("processes")
+                row = lambda command: page.locator("tr", has_text=command).locator(".badge")
+                known(row("zz-running"), "running", "ok")
+                known(row("zz-exit-0"), "exit 0", "ok")
+                known(row("zz-exit-3"), "exit 3", "danger")
+                known(row("zz-killed"), "killed (KILL)", "danger")
+                unknown(row("zz-paused"), "paused")
+                # Cron runs: each status, and a newer one.
+                run_statuses = ("queued", "running", "ok", "error", "skipped", "retrying")
+                page.route("**/cron/zz-job/runs*", lambda route: route.fulfill(json={"items": [
+                    {"runId": f"run_{st}", "jobId": "zz-job", "scheduledAt": "2000-01-01T00:00:00Z", "trigger": "manual", "status": st}
+                    for st in run_statuses]}))
+                goto_tab("cron?job=zz-job")
+                badges = page.locator("table").last.locator("tbody .badge")
+                expect(badges).to_have_text(list(run_statuses))
+                for i, tone in enumerate(("warn", "busy", "ok", "danger", "muted")):
+                    known(badges.nth(i), run_statuses[i], tone)
+                unknown(badges.nth(5), "retrying")
+                run.shot(page, "states-cron")
+                # The metrics' state, as the workspace's.
+                goto_tab("usage")
+                expect(page.locator(".stat", has_text="State").locator(".badge")).to_have_attribute("data-known", "true")
+            finally:
+                page.unroute_all()
+        run.step("States: every workspace, session, process and cron run state has a label and a colour; an unknown one shows as is", page, states)
 
         # ---- the remaining buttons ----
         def other_actions():

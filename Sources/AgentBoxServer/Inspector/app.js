@@ -4,8 +4,8 @@
 
 import {
   auth, onUnauthorized, h, clear, loading, errorText, alertBox, errorBox, messageArea, api, ApiError, ws, sse,
-  askDialog, confirmDialog, toast, fmtBytes, fmtNumber, fmtMs, fmtTime, timeEl, badge, joinPath, parentPath,
-  baseName, splitArgs, decodeData, revealOnPhone,
+  askDialog, confirmDialog, toast, fmtBytes, fmtNumber, fmtMs, fmtTime, timeEl, badge, stateBadge, stateInfo,
+  joinPath, parentPath, baseName, splitArgs, decodeData, revealOnPhone,
 } from "./lib.js";
 import { renderSessions } from "./sessions.js";
 import { renderDesktop } from "./desktop.js";
@@ -196,7 +196,7 @@ async function refreshSidebar(parts) {
   const draw = () => {
     clear(sidebarList, sidebarCache.length === 0 ? h("div", { class: "empty" }, "No workspaces yet") :
       sidebarCache.map((w) => h("a", { href: `#/w/${encodeURIComponent(w.key)}/files`, class: w.key === current ? "active" : "", title: w.key },
-        h("span", { class: `dot ${w.state}` }), w.key)));
+        h("span", { class: `dot ${stateInfo("workspace", w.state).known ? w.state : "unknown"}`, title: stateInfo("workspace", w.state).label }), w.key)));
   };
   draw();
   try {
@@ -229,7 +229,7 @@ async function renderWorkspaces(main) {
         h("thead", null, h("tr", null, h("th", null, "Key"), h("th", null, "State"), h("th", { class: "hide-phone" }, "Created"), h("th", { class: "hide-phone" }, "Last active"), h("th", { class: "hide-phone" }, "Limits"), h("th", null, ""))),
         h("tbody", null, items.map((w) => h("tr", { dataset: { key: w.key } },
           h("td", null, h("a", { href: `#/w/${encodeURIComponent(w.key)}/files`, class: "break" }, w.key)),
-          h("td", null, badge(w.state)),
+          h("td", null, stateBadge("workspace", w.state)),
           h("td", { class: "hide-phone" }, timeEl(w.createdAt)),
           h("td", { class: "hide-phone" }, timeEl(w.lastActiveAt)),
           h("td", { class: "hide-phone small muted" }, w.limits ? `${w.limits.memoryMb ?? "?"} MB · ${w.limits.cpuPercent ?? "?"}% CPU · ${w.limits.diskMb ?? "?"} MB disk` : "—",
@@ -309,7 +309,7 @@ const TABS = [
 
 async function renderWorkspace(main, key, tab, rest, query) {
   const gen = routeGeneration;
-  const stateHost = h("span", null, badge("…", "unknown"));
+  const stateHost = h("span", null, h("span", { class: "badge state tone-muted", title: "Loading the workspace's state" }, "…"));
   const messages = messageArea();
   const content = h("div", { class: "tab-content" });
   const base = `#/w/${encodeURIComponent(key)}`;
@@ -328,10 +328,10 @@ async function renderWorkspace(main, key, tab, rest, query) {
   async function refreshState() {
     try {
       const w = await api("GET", ws(key));
-      if (stillHere(gen)) clear(stateHost, badge(w.state));
+      if (stillHere(gen)) clear(stateHost, stateBadge("workspace", w.state));
     } catch (err) {
       if (!stillHere(gen)) return;
-      clear(stateHost, badge("error", "error"));
+      clear(stateHost, h("span", { class: "badge state tone-danger", title: errorText(err) }, "state unavailable"));
       if (err instanceof ApiError && err.status === 404) { clear(content); messages.error(err); }
     }
   }
@@ -349,8 +349,8 @@ async function renderWorkspace(main, key, tab, rest, query) {
     onOpen: () => { streamOpen = true; for (const fn of openListeners) fn(true); },
     onError: () => { streamOpen = false; for (const fn of openListeners) fn(false); },
     onEvent: (ev) => {
-      if (ev.event === "vmBooted") clear(stateHost, badge("running"));
-      else if (ev.event === "vmShutdown") clear(stateHost, badge("sleeping"));
+      if (ev.event === "vmBooted") clear(stateHost, stateBadge("workspace", "running"));
+      else if (ev.event === "vmShutdown") clear(stateHost, stateBadge("workspace", "sleeping"));
       for (const fn of listeners) fn(ev);
     },
   });
@@ -550,6 +550,15 @@ async function download(key, path, messages) {
 
 // ---------- Processes ----------
 
+/** A process's status: running, or how it exited (its code or signal); a status this Inspector does not know as is. */
+function processBadge(p) {
+  if (p.status === "exited") {
+    const text = p.signal ? `killed (${p.signal})` : `exit ${p.exitCode ?? "?"}`;
+    return h("span", { class: `badge state tone-${p.exitCode === 0 && !p.signal ? "ok" : "danger"}`, title: stateInfo("process", "exited").title, dataset: { kind: "process", state: "exited", known: "true" } }, text);
+  }
+  return stateBadge("process", p.status);
+}
+
 function renderProcesses(ctx) {
   const { key, base, gen, query, content } = ctx;
   const selected = query.get("id");
@@ -573,7 +582,7 @@ function renderProcesses(ctx) {
         h("thead", null, h("tr", null, h("th", null, "Command"), h("th", null, "Status"), h("th", { class: "hide-phone" }, "PID"), h("th", { class: "hide-phone" }, "Started"), h("th", null, ""))),
         h("tbody", null, items.map((p) => h("tr", { class: `clickable ${p.id === selected ? "selected" : ""}`, onclick: () => go(`${base}/processes?id=${encodeURIComponent(p.id)}`) },
           h("td", { class: "mono break" }, [p.command, ...(p.args || [])].join(" ")),
-          h("td", null, p.status === "running" ? badge("running") : badge(p.signal ? `killed (${p.signal})` : `exit ${p.exitCode ?? "?"}`, p.exitCode === 0 ? "ok" : "error")),
+          h("td", null, processBadge(p)),
           h("td", { class: "hide-phone muted" }, p.pid ?? "—"),
           h("td", { class: "hide-phone" }, timeEl(p.startedAt)),
           h("td", { class: "actions" }, p.status === "running" ? h("button", { type: "button", class: "small danger", onclick: (ev) => { ev.stopPropagation(); kill(p.id, "KILL"); } }, "Kill") : null)))))));
@@ -635,7 +644,7 @@ function processOutputPanel(ctx, id, kill, reloadList) {
       h("button", { type: "button", class: "small", onclick: () => kill(id, "INT") }, "Interrupt"),
       h("button", { type: "button", class: "small", onclick: () => kill(id, "TERM") }, "Terminate"),
       h("button", { type: "button", class: "small danger", onclick: () => kill(id, "KILL") }, "Kill")]
-      : badge(p.signal ? `killed (${p.signal})` : `exit ${p.exitCode ?? "?"}`, p.exitCode === 0 ? "ok" : "error"));
+      : processBadge(p));
   revealOnPhone(panel);
   (async () => {
     try {
@@ -724,8 +733,8 @@ function renderTerminal(ctx) {
       if (typeof ev.data === "string") {
         let msg = null; try { msg = JSON.parse(ev.data); } catch { term.write(ev.data); return; }
         if (msg && msg.type === "exit") {
-          term.write(`\r\n\x1b[2m[the shell exited with code ${msg.exitCode}]\x1b[0m\r\n`);
-          status.textContent = `Shell exited (code ${msg.exitCode})`;
+          term.write(`\r\n\x1b[2m[the shell exited${msg.exitCode === undefined || msg.exitCode === null ? "" : ` with code ${msg.exitCode}`}]\x1b[0m\r\n`);
+          status.textContent = `Shell exited${msg.exitCode === undefined || msg.exitCode === null ? "" : ` (code ${msg.exitCode})`}`;
           shellId = null;
         }
       } else {
@@ -838,7 +847,7 @@ function renderCron(ctx) {
           h("td", { class: "mono small break" }, j.action?.type === "exec" ? j.action.command : j.action?.type === "session" ? `session ${j.action.agent}: ${j.action.prompt}` : JSON.stringify(j.action)),
           h("td", { class: "hide-phone" }, timeEl(j.nextRunAt)),
           h("td", { class: "hide-phone" }, timeEl(j.lastRunAt)),
-          h("td", { class: "hide-phone" }, String(j.runCount ?? 0), j.running ? [" ", badge("running")] : null),
+          h("td", { class: "hide-phone" }, String(j.runCount ?? 0), j.running ? [" ", stateBadge("cron", "running")] : null),
           h("td", { class: "actions" },
             h("a", { class: "button small", href: `${base}/cron?job=${encodeURIComponent(j.id)}` }, "Runs"),
             h("button", { type: "button", class: "small", onclick: () => runNow(j) }, "Run now"),
@@ -857,7 +866,7 @@ function renderCron(ctx) {
           h("div", { class: "table-wrap" }, h("table", null,
             h("thead", null, h("tr", null, h("th", null, "Status"), h("th", null, "Scheduled"), h("th", { class: "hide-phone" }, "Duration"), h("th", null, "Output"))),
             h("tbody", null, items.map((r) => h("tr", null,
-              h("td", null, badge(r.status, r.status === "ok" ? "ok" : r.status === "error" ? "error" : r.status), r.exitCode !== undefined ? h("div", { class: "muted small" }, `exit ${r.exitCode}`) : null),
+              h("td", null, stateBadge("cron", r.status), r.exitCode !== undefined && r.exitCode !== null ? h("div", { class: "muted small" }, `exit ${r.exitCode}`) : null),
               h("td", null, timeEl(r.scheduledAt)),
               h("td", { class: "hide-phone" }, r.startedAt && r.endedAt ? fmtMs(new Date(r.endedAt) - new Date(r.startedAt)) : "—"),
               h("td", { class: "mono small break" }, [r.stdout, r.stderr, r.error, r.stopReason ? `stop: ${r.stopReason}` : null].filter(Boolean).join("\n").slice(0, 500) || "—"))))))));
@@ -946,7 +955,7 @@ function renderUsage(ctx) {
       const m = await api("GET", `${ws(key)}/metrics`);
       if (!stillHere(gen)) return;
       clear(metricsHost, h("div", { class: "stats" },
-        stat("State", m.state, m.state === "sleeping" ? "live figures are 0 while asleep" : null),
+        stat("State", stateBadge("workspace", m.state), m.state === "sleeping" ? "live figures are 0 while asleep" : null),
         stat("CPU time", fmtMs(m.cpuUsageMs)),
         stat("Memory", fmtBytes(m.memoryBytes), `peak ${fmtBytes(m.memoryPeakBytes)}`),
         stat("Processes", fmtNumber(m.pids)),

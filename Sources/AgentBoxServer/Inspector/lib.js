@@ -312,7 +312,68 @@ export function timeEl(iso) {
 }
 
 export function badge(text, cls) {
-  return h("span", { class: `badge ${cls || String(text).toLowerCase()}` }, text);
+  // Without a class the text names one, when it is a plain word (a raw value from the API may be anything).
+  const fallback = String(text).toLowerCase();
+  return h("span", { class: `badge ${cls ?? (/^[a-z0-9_-]+$/.test(fallback) ? fallback : "")}`.trim() }, text);
+}
+
+// Every state and status the API sends (AgentBoxAPI: WorkspaceState, SessionStatus, WorkspaceProcess.Status,
+// ShellStatus, CronRunStatus) and ACP's tool call and plan entry statuses: a label, a tone (its colour) and what it
+// means. A value not listed here (a newer server's) shows as it is, in a neutral badge.
+const STATES = {
+  workspace: {
+    sleeping: ["sleeping", "muted", "No process runs; the next action wakes it"],
+    booting: ["booting", "warn", "Being prepared to run"],
+    running: ["running", "ok", "Awake: actions run at once"],
+  },
+  session: {
+    idle: ["idle", "ok", "No turn runs; a prompt starts one"],
+    running: ["running", "busy", "A turn runs"],
+    closed: ["closed", "muted", "The agent is stopped, the transcript kept; Resume opens it again"],
+  },
+  process: {
+    running: ["running", "ok", "The process runs"],
+    exited: ["exited", "muted", "The process has ended"],
+  },
+  shell: {
+    running: ["running", "ok", "The shell runs"],
+    exited: ["exited", "muted", "The shell has ended"],
+  },
+  cron: {
+    queued: ["queued", "warn", "Waiting for the job's previous run"],
+    running: ["running", "busy", "Running now"],
+    ok: ["ok", "ok", "The command exited 0, or the agent's turn ended without an error"],
+    error: ["error", "danger", "The command failed or timed out, the turn failed, or the run could not start"],
+    skipped: ["skipped", "muted", "Not run: the previous run was still running"],
+  },
+  tool: {
+    pending: ["pending", "warn", "Not started yet"],
+    in_progress: ["in progress", "busy", "Running"],
+    completed: ["completed", "ok", "Done"],
+    failed: ["failed", "danger", "Failed"],
+  },
+  plan: {
+    pending: ["pending", "muted", "Not started yet"],
+    in_progress: ["in progress", "busy", "Being worked on"],
+    completed: ["completed", "ok", "Done"],
+  },
+};
+
+/** What the Inspector knows of a state: {label, tone, title, known}; an unknown value keeps its raw text. */
+export function stateInfo(kind, value) {
+  const known = STATES[kind] && Object.prototype.hasOwnProperty.call(STATES[kind], value) ? STATES[kind][value] : null;
+  if (known) return { label: known[0], tone: known[1], title: known[2], known: true };
+  const raw = value === undefined || value === null || value === "" ? "—" : typeof value === "string" ? value : JSON.stringify(value);
+  return { label: raw, tone: "neutral", title: value === undefined || value === null ? "No state given" : `"${raw}": a state this Inspector does not know`, known: false };
+}
+
+/** A badge for a state or status of `kind` (workspace, session, process, shell, cron, tool, plan). */
+export function stateBadge(kind, value) {
+  const info = stateInfo(kind, value);
+  return h("span", {
+    class: `badge state tone-${info.tone}`, title: info.title,
+    dataset: { kind, state: value === undefined || value === null ? "" : String(value), known: String(info.known) },
+  }, info.label);
 }
 
 /** At phone width the detail panel sits below the list: bring it into view. */

@@ -1,6 +1,6 @@
 // Sessions tab: agent sessions, their live transcript (SSE), permission replies, prompts.
 
-import { h, clear, loading, errorText, errorBox, messageArea, api, ws, sse, confirmDialog, toast, timeEl, badge, revealOnPhone } from "./lib.js";
+import { h, clear, loading, errorText, errorBox, messageArea, api, ws, sse, confirmDialog, toast, timeEl, stateBadge, revealOnPhone } from "./lib.js";
 import { onLeave, go, stillHere } from "./app.js";
 
 // The transcript keeps this many rows (messages, cards, notes) in the DOM, the newest; older ones are removed and
@@ -11,6 +11,20 @@ const EARLIER_PAGE = 500;
 
 const REPLY_FOR_KIND = { allow_once: "once", allow_always: "always", reject_once: "reject", reject_always: "reject" };
 const LABEL_FOR_REPLY = { once: "Allow once", always: "Always", reject: "Reject" };
+// Who answered a permission request or a question when it was not this page or another client (the transcript's
+// `by` of permission_reply and question_reply: PermissionBroker and QuestionBroker's Answerer).
+const ANSWERED_BY = {
+  policy: "by the session's permission policy",
+  always: "allowed always earlier in this session",
+  timeout: "no answer in time",
+  cancel: "the turn was cancelled",
+  turnEnd: "the turn ended",
+  agentExit: "the agent exited",
+  storeFailure: "it could not be stored",
+};
+const answeredBy = (by) => (by && by !== "client" ? ` (${ANSWERED_BY[by] || `by ${by}`})` : "");
+// Transcript events after which the session's status may have changed: the header and the list are read again.
+const STATUS_EVENTS = new Set(["prompt", "turn_end", "close", "resume", "cancel", "agent_started", "agent_exited"]);
 
 export function renderSessions(ctx) {
   const { key, base, gen, rest, content } = ctx;
@@ -36,7 +50,7 @@ export function renderSessions(ctx) {
       const items = (res.items || []).slice().sort((a, b) => String(b.createdAt).localeCompare(String(a.createdAt)));
       if (items.length === 0) { clear(listHost, h("div", { class: "empty-state" }, "No sessions yet.")); return; }
       clear(listHost, items.map((s) => h("a", { href: `${base}/sessions/${encodeURIComponent(s.id)}`, class: s.id === selected ? "active" : "" },
-        h("div", { class: "row center" }, h("strong", null, s.agent), h("span", { class: "spacer" }), badge(s.status)),
+        h("div", { class: "row center" }, h("strong", null, s.agent), h("span", { class: "spacer" }), stateBadge("session", s.status)),
         h("div", { class: "muted small mono break" }, s.id),
         h("div", { class: "muted small" }, "created ", timeEl(s.createdAt)))));
     } catch (err) { if (stillHere(gen)) clear(listHost, errorBox(err)); }
@@ -115,7 +129,7 @@ function sessionPanel(ctx, id, reloadList) {
       if (!stillHere(gen)) return null;
       clear(title, `${s.agent} `, h("span", { class: "muted small mono" }, s.id));
       const usage = s.usage ? h("span", { class: "muted small", title: "tokens in / out" }, ` ${s.usage.inputTokens} in · ${s.usage.outputTokens} out`) : null;
-      clear(statusHost, badge(s.status), !s.availableModels && s.model ? h("span", { class: "muted small" }, ` model ${s.model}`) : null, usage);
+      clear(statusHost, stateBadge("session", s.status), !s.availableModels && s.model ? h("span", { class: "muted small" }, ` model ${s.model}`) : null, usage);
       modelPicker.show(s.availableModels, s.model);
       modePicker.show(s.availableModes, s.mode);
       const closed = s.status === "closed";
@@ -194,7 +208,7 @@ function sessionPanel(ctx, id, reloadList) {
       while (head < queue.length) {
         const e = queue[head++];
         renderer.add(e);
-        if (e.type === "turn_end" || e.type === "prompt") turnChanged = true;
+        if (STATUS_EVENTS.has(e.type)) turnChanged = true;
         // At most ~12 ms of rendering per frame (none in a hidden tab: nobody waits for a frame there).
         if ((head & 127) === 0 && !document.hidden && performance.now() - started > 12) break;
       }
@@ -271,6 +285,16 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
   let current = null; // the message that chunks join: {kind, el, parts: [text not yet in the DOM]}
   const tools = new Map();
   const permissions = new Map();
+  const questions = new Map();
+  // Replies whose card is not here (it was pruned, or is before the first event shown): applied to the card when
+  // "Show earlier" renders it again.
+  const orphanReplies = new Map();
+  const MAX_ORPHANS = 1000;
+  const orphan = (key, e) => {
+    orphanReplies.delete(key);
+    orphanReplies.set(key, e);
+    if (orphanReplies.size > MAX_ORPHANS) orphanReplies.delete(orphanReplies.keys().next().value);
+  };
   const state = { lastSeq: 0, seq: 0, firstSeq: 1, keep };
   let emptyNote = null;
   let earlier = null; // the "N earlier events not shown" line, root's first child while there are such events
@@ -335,6 +359,12 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
       const box = document.createElement("div");
       const sub = transcriptRenderer(box, replyPermission, answerQuestion);
       for (const e of items) sub.add(e);
+      // Replies that came while their cards were not shown settle them now; the cards are this renderer's from now on.
+      for (const [k, e] of [...orphanReplies]) if (sub.settle(e)) orphanReplies.delete(k);
+      const adopted = sub.cards();
+      for (const [map, theirs] of [[tools, adopted.tools], [permissions, adopted.permissions], [questions, adopted.questions]]) {
+        for (const [id, entry] of theirs) if (!map.has(id)) map.set(id, entry);
+      }
       sub.commit();
       const rows = [...box.children];
       const fromBottom = root.scrollHeight - root.scrollTop;
@@ -361,7 +391,7 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
   const setTool = (entry, update) => {
     if (update.title) entry.titleEl.textContent = update.title;
     else if (!entry.titleEl.textContent) entry.titleEl.textContent = "Tool call";
-    if (update.status) clear(entry.statusEl, badge(update.status.replace("_", " "), update.status));
+    if (update.status) clear(entry.statusEl, stateBadge("tool", update.status));
     const text = textOf(update.content);
     if (text) {
       let body = entry.card.querySelector(".card-body");
@@ -370,11 +400,16 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
     }
   };
 
+  // A permission request: a button per reply its options allow. Its permission_reply (sent from here, from another
+  // client, by the policy or the server, before or after this page loaded) settles it: the buttons off, the chosen
+  // one marked, the outcome said.
   const permissionCard = (p) => {
     const options = (p.options && p.options.length) ? p.options : [{ kind: "allow_once" }, { kind: "allow_always" }, { kind: "reject_once" }];
-    const outcome = h("span", { class: "muted small", role: "status" });
+    const outcome = h("span", { class: "muted small outcome", role: "status" });
     const buttons = [];
     const seen = new Set();
+    let settled = false;
+    let card = null;
     for (const o of options) {
       const reply = REPLY_FOR_KIND[o.kind];
       if (!reply || seen.has(reply)) continue;
@@ -383,51 +418,119 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
       btn.addEventListener("click", async () => {
         buttons.forEach((b) => { b.disabled = true; });
         outcome.textContent = "Sending…";
-        try { await replyPermission(p.permissionId, reply); outcome.textContent = `Answered: ${LABEL_FOR_REPLY[reply]}`; btn.classList.add("chosen"); }
-        catch (err) { outcome.textContent = errorText(err); buttons.forEach((b) => { b.disabled = false; }); }
+        try {
+          await replyPermission(p.permissionId, reply);
+          if (!settled) { outcome.textContent = `Answered: ${LABEL_FOR_REPLY[reply]}`; btn.classList.add("chosen"); }
+        } catch (err) {
+          if (!settled) { outcome.textContent = errorText(err); buttons.forEach((b) => { b.disabled = false; }); }
+        }
       });
       buttons.push(btn);
     }
+    const settle = (r) => {
+      settled = true;
+      // `reply` is once/always/reject, or null when it was cancelled; an older record may name only the option.
+      const kind = r.optionId ? (options.find((o) => o.optionId === r.optionId) || {}).kind : null;
+      const reply = r.reply || REPLY_FOR_KIND[kind] || null;
+      const cancelled = !reply || r.outcome === "cancelled";
+      buttons.forEach((b) => { b.disabled = true; b.classList.toggle("chosen", !cancelled && b.dataset.reply === reply); });
+      outcome.textContent = cancelled ? `Cancelled${answeredBy(r.by)}`
+        : r.by === "timeout" ? `Not answered in time: ${LABEL_FOR_REPLY[reply] || reply}`
+        : `Answered: ${LABEL_FOR_REPLY[reply] || reply}${answeredBy(r.by)}`;
+      card.classList.add("answered");
+      card.dataset.outcome = cancelled ? "cancelled" : reply;
+    };
     const tc = p.toolCall || {};
-    const card = h("div", { class: "card permission", dataset: { permissionId: p.permissionId || "" } },
+    card = h("div", { class: "card permission", dataset: { permissionId: p.permissionId || "" } },
       h("div", { class: "card-title" }, h("span", { class: "icon", "aria-hidden": "true" }, "⚠"), "Permission requested: ", h("span", null, tc.title || tc.kind || "a tool call")),
       h("div", { class: "card-body row center" }, buttons, outcome));
-    permissions.set(p.permissionId, { card, buttons, outcome });
+    permissions.set(p.permissionId, { card, settle });
     return card;
   };
 
-  // A question (ACP form elicitation): one input per field of its form, or one for a bare answer.
-  const questions = new Map();
+  // A question (ACP form elicitation): one input per field of its form, or one for a bare answer. Its question_reply
+  // settles it the same way: the inputs off and filled with what was answered, or declined, cancelled, timed out.
   const questionCard = (p) => {
     const qid = p.questionId || p.id;
     const props = (p.requestedSchema && p.requestedSchema.properties) || {};
     const names = Object.keys(props);
     const inputs = (names.length ? names : [null]).map((name) =>
       h("input", { class: "grow", "aria-label": name ? (props[name].title || name) : "Answer", placeholder: name ? (props[name].title || name) : "Answer", "data-field": name || "" }));
-    const outcome = h("span", { class: "muted small" });
+    const outcome = h("span", { class: "muted small outcome", role: "status" });
     const btn = h("button", { type: "submit", class: "small primary" }, "Answer");
     const decline = h("button", { type: "button", class: "small" }, "Decline");
-    const done = (text) => { inputs.forEach((i) => { i.disabled = true; }); btn.disabled = true; decline.disabled = true; outcome.textContent = text; };
+    let settled = false;
+    let card = null;
+    const lock = () => { inputs.forEach((i) => { i.disabled = true; }); btn.disabled = true; decline.disabled = true; };
     const send = async (reply) => {
       btn.disabled = true; decline.disabled = true;
-      try { await answerQuestion(qid, reply); done(reply.action === "decline" ? "Declined" : "Answered"); }
-      catch (err) { outcome.textContent = errorText(err); btn.disabled = false; decline.disabled = false; }
+      outcome.textContent = "Sending…";
+      try {
+        await answerQuestion(qid, reply);
+        if (!settled) { lock(); outcome.textContent = reply.action === "decline" ? "Declined" : "Answered"; }
+      } catch (err) {
+        if (!settled) { outcome.textContent = errorText(err); btn.disabled = false; decline.disabled = false; }
+      }
+    };
+    const shown = (v) => (v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v));
+    const settle = (r) => {
+      settled = true;
+      lock();
+      btn.hidden = true; decline.hidden = true;
+      let text;
+      let state = r.action || "answered";
+      if (r.action === "accept" || (!r.action && r.content !== undefined)) {
+        state = "accept";
+        const content = r.content;
+        // The answer in its inputs: an object of the form's fields, or a bare value for a form of one (or none).
+        const fields = content && typeof content === "object" && !Array.isArray(content) ? content : null;
+        const pairs = [];
+        inputs.forEach((i) => {
+          const name = i.dataset.field;
+          i.value = shown(fields && name ? fields[name] : inputs.length === 1 ? content : undefined);
+        });
+        if (fields) for (const [k, v] of Object.entries(fields)) pairs.push([props[k]?.title || k, shown(v)]);
+        text = content === undefined ? "Answered"
+          : fields && pairs.length > 1 ? `Answered: ${pairs.map(([k, v]) => `${k}: ${v || "(empty)"}`).join(" · ")}`
+          : `Answered: ${(fields ? (pairs[0] || [])[1] : shown(content)) || "(empty)"}`;
+      } else if (r.action === "decline") {
+        text = "Declined";
+      } else if (r.by === "timeout") {
+        state = "timeout";
+        text = "Timed out: not answered in time";
+      } else {
+        text = `Cancelled${answeredBy(r.by)}`;
+      }
+      if (state !== "accept") inputs.forEach((i) => { i.placeholder = "(not answered)"; });
+      outcome.textContent = text;
+      card.classList.add("answered");
+      card.dataset.outcome = state;
     };
     decline.addEventListener("click", () => send({ action: "decline" }));
-    const card = h("div", { class: "card permission question", dataset: { questionId: qid || "" } },
+    card = h("div", { class: "card permission question", dataset: { questionId: qid || "" } },
       h("div", { class: "card-title" }, "? ", p.message || "The agent asks a question"),
       h("form", { class: "card-body row center", onsubmit: (ev) => {
         ev.preventDefault();
+        if (settled) return;
         const answer = names.length ? Object.fromEntries(inputs.map((i) => [i.dataset.field, i.value])) : inputs[0].value;
         send({ answer });
       } }, ...inputs, btn, decline, outcome));
-    questions.set(qid, { done, card });
+    questions.set(qid, { card, settle });
     return card;
   };
 
   const atBottom = () => root.scrollHeight - root.scrollTop - root.clientHeight < 160;
   return {
     get lastSeq() { return state.lastSeq; },
+    /** Settles the card a permission_reply or question_reply event is for, when it is here; whether it was. */
+    settle(e) {
+      const p = e.payload || {};
+      const entry = e.type === "permission_reply" ? permissions.get(p.permissionId) : e.type === "question_reply" ? questions.get(p.questionId) : null;
+      if (entry) entry.settle(p);
+      return Boolean(entry);
+    },
+    /** The cards this renderer made, by id (for a renderer that takes its rows over). */
+    cards() { return { tools, permissions, questions }; },
     /** The transcript starts after this seq: the events up to it are counted as not shown. */
     begin(after) { state.firstSeq = after + 1; state.lastSeq = Math.max(state.lastSeq, after); showEarlier(); },
     empty() { emptyNote = root.appendChild(h("div", { class: "event-note empty-note" }, "No events yet. Send a prompt below.")); },
@@ -482,7 +585,7 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
           const entries = update.entries || [];
           push(h("div", { class: "card plan" },
             h("div", { class: "card-title" }, h("span", { class: "icon", "aria-hidden": "true" }, "☰"), "Plan"),
-            h("ol", { class: "plan-list" }, entries.map((en) => h("li", { class: en.status || "" }, en.content || "", " ", en.status ? badge(en.status.replace("_", " "), en.status) : null)))));
+            h("ol", { class: "plan-list" }, entries.map((en) => h("li", { class: typeof en.status === "string" && /^[a-z_]+$/.test(en.status) ? en.status : "" }, en.content || "", " ", en.status ? stateBadge("plan", en.status) : null)))));
           break;
         }
         case "permission_request": {
@@ -492,11 +595,8 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
         }
         case "permission_reply": {
           const p = permissions.get(payload.permissionId);
-          if (p) {
-            const r = payload.reply || payload.optionId || payload.outcome;
-            p.buttons.forEach((b) => { b.disabled = true; b.classList.toggle("chosen", b.dataset.reply === r); });
-            p.outcome.textContent = `Answered: ${LABEL_FOR_REPLY[r] || r}${payload.by && payload.by !== "client" ? ` (by ${payload.by})` : ""}`;
-          }
+          if (p) p.settle(payload);
+          else if (payload.permissionId) orphan(`p:${payload.permissionId}`, e);
           break;
         }
         case "question": {
@@ -506,7 +606,8 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
         }
         case "question_reply": {
           const q = questions.get(payload.questionId);
-          if (q) q.done(`${payload.action === "accept" ? "Answered" : payload.action === "decline" ? "Declined" : "Cancelled"}${payload.by && payload.by !== "client" ? ` (by ${payload.by})` : ""}`);
+          if (q) q.settle(payload);
+          else if (payload.questionId) orphan(`q:${payload.questionId}`, e);
           break;
         }
         case "question_timeout": {
