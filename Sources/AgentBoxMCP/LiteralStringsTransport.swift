@@ -27,7 +27,7 @@ actor LiteralStringsTransport: Transport {
     private var forwarding: Task<Void, Never>?
     /// The ids (as JSON text) of the client's requests not answered yet: when the client's side ends (stdin closed),
     /// they are answered before the server stops, rather than dropped.
-    private var outstanding: Set<String> = []
+    private var outstanding: [String: Int] = [:]
     private var drained: CheckedContinuation<Void, Never>?
     /// The longest the server waits for those answers once the client's side ended (an exec may take 10 minutes).
     static let drainLimit = Duration.seconds(660)
@@ -69,8 +69,8 @@ actor LiteralStringsTransport: Transport {
     private func noteRequests(in message: JSONValue) {
         for item in Self.items(of: message) {
             guard case .object(let fields) = item, let method = fields["method"]?.stringValue else { continue }
-            if let id = fields["id"], id != .null {
-                outstanding.insert(id.jsonText)
+            if let id = fields["id"], Self.answerable(id) {
+                outstanding[id.jsonText, default: 0] += 1
             } else if method == "notifications/cancelled", let id = fields["params"]?["requestId"] {
                 answered(id.jsonText)
             }
@@ -86,8 +86,19 @@ actor LiteralStringsTransport: Transport {
         }
     }
 
+    /// An id the SDK answers with itself: a string, or a whole number it holds as an `Int` (it answers what it
+    /// cannot read with an id of its own, which would leave such a request waiting for ``drainLimit``).
+    private static func answerable(_ id: JSONValue) -> Bool {
+        switch id {
+        case .string: true
+        case .number(let number): number.rounded() == number && abs(number) < 9.2e18
+        default: false
+        }
+    }
+
     private func answered(_ id: String) {
-        outstanding.remove(id)
+        guard let count = outstanding[id] else { return }
+        outstanding[id] = count > 1 ? count - 1 : nil
         if outstanding.isEmpty, let waiter = drained {
             drained = nil
             waiter.resume()

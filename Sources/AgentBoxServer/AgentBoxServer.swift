@@ -85,8 +85,9 @@ public func buildRouters(
 func buildAPI(
     manager: WorkspaceManager, token: String?, previewDomain: String? = nil, corsOrigins: [String] = [], uiDirectory: String? = nil
 ) -> (http: Router<AgentBoxRequestContext>, webSocket: Router<AgentBoxRequestContext>, registry: APIRouteRegistry) {
-    // HEAD is answered for every GET, by its handler without the body (and authorized as the GET: the registry).
-    let router = Router(context: AgentBoxRequestContext.self, options: .autoGenerateHeadEndpoints)
+    // No HEAD made from each GET (Hummingbird's autoGenerateHeadEndpoints): it runs the GET's handler and drops the
+    // body unread, which leaked a file's descriptor (fs/file), left a tar blocked (fs/archive) and an SSE gauge up.
+    let router = Router(context: AgentBoxRequestContext.self)
     let webSocketRouter = Router(context: AgentBoxRequestContext.self)
     let registry = APIRouteRegistry(router: router)
     // Middleware wraps only the routes added after it, so it goes first. Each route declares its access when it is

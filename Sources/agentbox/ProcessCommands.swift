@@ -23,7 +23,8 @@ struct ExecCommand: AsyncParsableCommand {
     @Option(help: "Kill the command and everything it started after this many milliseconds.") var timeoutMs: Int?
     @Option(help: "Keep at most this many bytes of each output stream (the server's default is 1 MiB); the rest is dropped.")
     var maxOutputBytes: Int?
-    @Flag(help: "Send this program's standard input to the command (any bytes).") var stdin = false
+    @Flag(help: "Send this program's standard input to the command (any bytes; up to about 768 KiB of binary, 1 MiB of text).")
+    var stdin = false
     @Flag(help: "Print the result as JSON instead of the command's output.") var json = false
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
 

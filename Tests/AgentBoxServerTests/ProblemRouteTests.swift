@@ -100,6 +100,12 @@ struct ProblemRouteTests {
         try await withServer { client, _ in
             let big = try await client.execute(uri: "/v1/workspaces/n", method: .put, headers: json, body: ByteBuffer(string: #"{"limits":{"memoryMb":1e30}}"#))
             #expect(try expectProblem(big, .badRequest).contains("'limits.memoryMb'"))
+            // A hostile body of many such numbers under a long key: the account stays short (its walk is bounded).
+            let key = String(repeating: "k", count: 100_000)
+            let many = "{\"limits\":{\"memoryMb\":1e30},\"x\":{\"\(key)\":[" + Array(repeating: "1.5", count: 100_000).joined(separator: ",") + "]}}"
+            let hostile = try await client.execute(uri: "/v1/workspaces/n", method: .put, headers: json, body: ByteBuffer(string: many))
+            let detail = try expectProblem(hostile, .badRequest)
+            #expect(detail.utf8.count < 1000 && detail.contains("does not fit"), "\(detail.prefix(300))")
             let broken = try await client.execute(uri: "/v1/workspaces/n", method: .put, headers: json, body: ByteBuffer(string: #"{"limits":"#))
             #expect(try expectProblem(broken, .badRequest).contains("not valid JSON"))
         }

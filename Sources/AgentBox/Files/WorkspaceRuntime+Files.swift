@@ -86,7 +86,9 @@ extension WorkspaceRuntime {
         defer { endActivity(activity) }
         // What it unpacks belongs to the workspace's agent user, as a file `PUT .../fs/file` writes does: tar runs as
         // uid 1000, keeping only the powers to write into (and set the times of) directories root owns.
-        var tar = ["tar", "-x", "-v", "-f", "-", "--no-same-owner", "--delay-directory-restore"]
+        // `--preserve-permissions`: modes as the archive has them (tar as root kept them by itself; another user gets
+        // the umask).
+        var tar = ["tar", "-x", "-v", "-f", "-", "--no-same-owner", "--preserve-permissions", "--delay-directory-restore"]
         if try runningSandbox().baseEnvironment["USER"] == "root" {
             let uid = WorkspaceIDs.agent
             tar = [

@@ -41,7 +41,7 @@ extension WorkspaceRuntime {
             namespace = opened
         }
         defer { namespace.map { _ = close($0) } }
-        do { egressRules.replace(try EgressRules(config.network?.egress ?? .deny)) } catch {
+        do { try refreshEgressRules() } catch {
             kept.map { _ = close($0) }
             throw error
         }

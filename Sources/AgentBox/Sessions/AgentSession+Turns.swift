@@ -20,6 +20,7 @@ extension AgentSession {
         if let server = settings.acpServer { throw AgentBoxError(.conflict, "session '\(id)' is ACP server '\(server)': its client drives it over /v1/acp") }
         guard record.state != "closed" else { throw AgentBoxError(.conflict, "session '\(id)' is closed; resume it first") }
         guard !turnState.isBusy else { throw AgentBoxError(.conflict, "a turn is already running in session '\(id)'; cancel it or wait") }
+        guard !restarting else { throw AgentBoxError(.conflict, "session '\(id)'s agent is starting again with new env; try again in a moment") }
         guard (1...64).contains(request.content.count) else { throw AgentBoxError(.invalidArgument, "content must hold 1...64 blocks") }
         try Self.check(request.content)
         turnState.apply(.accept)

@@ -36,6 +36,8 @@ public actor AgentSession {
     /// The session was given `env` (``SessionSettings/envNames``) that a server restart lost: its agent does not start
     /// until `resume` gives env again (even `{}`), rather than start silently without its keys.
     private var envLost: Bool
+    /// `resume` is stopping the agent to start it again with new env.
+    var restarting = false
 
     let transcript: TranscriptWriter
     let connection: AgentConnection
@@ -218,7 +220,7 @@ public actor AgentSession {
             let names = (settings.envNames ?? []).joined(separator: ", ")
             throw AgentBoxError(
                 .conflict,
-                "session '\(id)' was given env (\(names)), which is never stored and was lost when the server restarted: resume it with that env (POST .../sessions/\(id)/resume {\"env\": {...}}, or agentbox session resume \(workspaceKey) \(id) --env K=V), or with {\"env\": {}} to go on without it")
+                "session '\(id)' was given env (\(names)), which is never stored and was lost when the server restarted (or another node took the workspace over): resume it with that env (POST .../sessions/\(id)/resume {\"env\": {...}}, or agentbox session resume \(workspaceKey) \(id) --env K=V), or with {\"env\": {}} to go on without it")
         }
         var launchEnv = env
         // The session's own commands (and the toolkit MCP server) name it in their tool calls.
@@ -342,24 +344,28 @@ public actor AgentSession {
     public func resume(env: [String: String]?) async throws -> Session {
         try checkOpen()
         if let server = settings.acpServer { throw AgentBoxError(.conflict, "session '\(id)' is ACP server '\(server)': its client drives it over /v1/acp") }
-        var restart = false
         if let env {
-            if env != self.env || envLost {
-                // The running agent has the old variables: it starts again with these (and reattaches to its session).
-                restart = await connection.current != nil
-                if restart, turnState.isBusy {
-                    throw AgentBoxError(.conflict, "a turn is running in session '\(id)': its agent gets new env once it ends (resume again then)")
-                }
+            // The running agent has the old variables: it starts again with these (and reattaches to its session).
+            var restart = false
+            if env != self.env || envLost { restart = await connection.current != nil }
+            // Checked after the last suspension before the stop: a turn that started meanwhile is not killed.
+            if restart, turnState.isBusy {
+                throw AgentBoxError(.conflict, "a turn is running in session '\(id)': its agent gets new env once it ends (resume again then)")
             }
             self.env = env
             envLost = false
+            if restart {
+                // A prompt that comes while the old agent stops is refused (409) rather than given to it.
+                restarting = true
+                await stopAgent()
+                restarting = false
+            }
             let names = env.isEmpty ? nil : env.keys.sorted()
             if names != settings.envNames {
                 settings.envNames = names
                 await persist()
             }
         }
-        if restart { await stopAgent() }
         if record.state == "closed" {
             record.state = "idle"
             await persist()

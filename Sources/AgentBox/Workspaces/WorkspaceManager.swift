@@ -187,7 +187,9 @@ public final class WorkspaceManager: Sendable {
 
     /// Returns the workspace with `key`, creating it with `config` when there is none (then `created` is true).
     /// Creating does not boot. An existing workspace is returned unchanged, except that the limits `config` names
-    /// replace its own: `diskMb` at once, the others from its next boot.
+    /// replace its own (`diskMb` at once, the others from its next boot), and so do the `env`, `network`, `toolkits`
+    /// and `llm` it gives (see ``updateLimits(of:with:toolkits:llm:env:network:)``). With `fromSnapshot`, an
+    /// existing workspace is returned as it is.
     public func create(key: WorkspaceKey, config: WorkspaceConfig = WorkspaceConfig()) async throws
         -> (workspace: Workspace, created: Bool)
     {
@@ -288,6 +290,8 @@ public final class WorkspaceManager: Sendable {
         network: NetworkPolicy? = nil
     ) async throws -> Workspace {
         let runtime = try await runtime(for: record)
+        await runtime.configUpdates.acquire()
+        defer { runtime.configUpdates.release() }
         var config = runtime.config
         let old = config.limits ?? WorkspaceLimits()
         if let limits {

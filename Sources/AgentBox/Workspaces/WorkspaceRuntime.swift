@@ -182,13 +182,22 @@ public actor WorkspaceRuntime {
     /// Takes `config` as the workspace's own from now on (stored by the caller). A running sandbox keeps the memory,
     /// CPU and process limits it was started with until the workspace sleeps.
     nonisolated func replaceConfig(_ config: WorkspaceConfig) {
-        let previous = currentConfig.withLock { current in
-            defer { current = config }
-            return current
+        // A new egress policy holds at once for the proxy's next connections (it was checked when it was given). Set
+        // under the configuration's lock, as a boot sets it, so that neither undoes the other.
+        currentConfig.withLock { current in
+            if config.network != current.network, let rules = try? EgressRules(config.network?.egress ?? .deny) { egressRules.replace(rules) }
+            current = config
         }
-        // A new egress policy holds at once for the proxy's next connections (it was checked when it was given).
-        if config.network != previous.network, let rules = try? EgressRules(config.network?.egress ?? .deny) { egressRules.replace(rules) }
     }
+
+    /// Sets the egress rules from the configuration as it is now, under its lock (see ``replaceConfig(_:)``).
+    nonisolated func refreshEgressRules() throws {
+        try currentConfig.withLock { config in egressRules.replace(try EgressRules(config.network?.egress ?? .deny)) }
+    }
+
+    /// Held while the workspace's configuration is read, changed and stored (``WorkspaceManager/updateLimits``), so
+    /// that two changes at once do not each store their own copy and one undo the other.
+    let configUpdates = AsyncLimiter(limit: 1)
 
     // MARK: Activity
 

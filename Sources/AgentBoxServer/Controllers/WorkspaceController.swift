@@ -28,6 +28,12 @@ struct WorkspaceController {
                 if config.mounts?.contains(where: { $0.type == .host }) == true {
                     throw ProblemError(.forbidden, "mounts: only an admin token mounts host directories")
                 }
+                // A scoped token sets the egress of the workspaces it makes, but does not widen what an admin gave.
+                if let network = config.network, config.fromSnapshot == nil,
+                    let existing = try? await manager.workspace(key: key), existing.network != network
+                {
+                    throw ProblemError(.forbidden, "network: only an admin token changes an existing workspace's egress policy")
+                }
             }
             let (workspace, created) = try await manager.create(key: key, config: config)
             return EditedResponse(status: created ? .created : .ok, response: workspace)

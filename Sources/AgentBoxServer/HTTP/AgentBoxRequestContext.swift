@@ -72,19 +72,27 @@ public struct AgentBoxRequestDecoder: RequestDecoder {
         guard case .dataCorrupted(let context) = error, context.codingPath.isEmpty, let parsed = try? JSONValue.parse(body) else {
             return describe(error)
         }
+        // A hostile body may hold a million numbers under long keys: the walk stops at the first few suspects or
+        // after so many values, and keeps each path as its parts, cut short, until it names one.
         var suspects: [String] = []
-        func visit(_ value: JSONValue, _ path: String) {
+        var visited = 0
+        func visit(_ value: JSONValue, _ path: [Substring]) {
+            guard suspects.count < 3, visited < 10_000 else { return }
+            visited += 1
             switch value {
             case .number(let number) where number.rounded() != number || abs(number) >= 9.2e18:
-                suspects.append("'\(path)' (\(number))")
-            case .object(let fields): for (key, field) in fields { visit(field, path.isEmpty ? key : "\(path).\(key)") }
-            case .array(let items): for (index, item) in items.enumerated() { visit(item, "\(path)[\(index)]") }
+                let text = path.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+                suspects.append("'\(text.prefix(200))' (\(number))")
+            case .object(let fields):
+                for (key, field) in fields { visit(field, path + [key.prefix(64)]) }
+            case .array(let items):
+                for (index, item) in items.enumerated() { visit(item, path + ["[\(index)]"]) }
             default: break
             }
         }
-        visit(parsed, "")
+        visit(parsed, [])
         guard !suspects.isEmpty else { return "a value does not fit its field (the JSON itself is valid)" }
-        return "a number does not fit its field: \(suspects.sorted().prefix(5).joined(separator: ", ")) (integer fields take whole numbers in range)"
+        return "a number does not fit its field: \(suspects.joined(separator: ", ")) (integer fields take whole numbers in range)"
     }
 
     /// A one-line account of a decoding error, naming the field it is about.

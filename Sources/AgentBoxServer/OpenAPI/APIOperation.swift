@@ -145,14 +145,13 @@ final class APIRouteRegistry: @unchecked Sendable {
         declaration(method, endpointPath: endpointPath)?.access
     }
 
-    /// The declaration of the route a request matched; `nil` when it matched none. A HEAD is its GET's (the router
-    /// answers HEAD with the GET's handler), so that it is authorized exactly as the GET is.
+    /// The declaration of the route a request matched; `nil` when it matched none.
     func declaration(_ method: HTTPRequest.Method, endpointPath: String?) -> APIDeclaration? {
-        endpointPath.flatMap { declarations[Self.key(method == .head ? .get : method, $0)] }
+        endpointPath.flatMap { declarations[Self.key(method, $0)] }
     }
 
-    /// The methods of the routes whose path `path` matches (HEAD beside GET), sorted; empty when it matches none.
-    /// For a 405's `Allow`: only on the way to an error, so a plain scan.
+    /// The methods of the routes whose path `path` matches, sorted; empty when it matches none. For a 405's `Allow`:
+    /// only on the way to an error (after authentication), so a plain scan.
     func allowedMethods(forPath path: String) -> [String] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         var methods: Set<String> = []
@@ -160,9 +159,7 @@ final class APIRouteRegistry: @unchecked Sendable {
             guard let space = key.firstIndex(of: " ") else { continue }
             let template = key[key.index(after: space)...].split(separator: "/", omittingEmptySubsequences: false).dropFirst()
             if Self.matches(template[...], segments[...]) {
-                let method = String(key[..<space])
-                methods.insert(method)
-                if method == "GET" { methods.insert("HEAD") }
+                methods.insert(String(key[..<space]))
             }
         }
         return methods.sorted()
