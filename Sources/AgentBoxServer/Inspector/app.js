@@ -313,10 +313,16 @@ async function renderWorkspace(main, key, tab, rest, query) {
   const messages = messageArea();
   const content = h("div", { class: "tab-content" });
   const base = `#/w/${encodeURIComponent(key)}`;
+  // Shown only while the workspace is awake (or its state is not known yet).
+  const sleepButton = h("button", { type: "button", onclick: async () => { await sleepWorkspace(key, messages); refreshState(); } }, "Sleep");
+  const showState = (state) => {
+    clear(stateHost, stateBadge("workspace", state));
+    sleepButton.hidden = state === "sleeping";
+  };
   clear(main,
     h("div", { class: "page-head" },
       h("h1", null, key), stateHost, h("span", { class: "spacer" }),
-      h("button", { type: "button", onclick: async () => { await sleepWorkspace(key, messages); refreshState(); } }, "Sleep"),
+      sleepButton,
       h("button", { type: "button", class: "danger", onclick: () => deleteWorkspace(key, messages, () => go("#/workspaces")) }, "Delete")),
     h("nav", { class: "tabs", "aria-label": "Workspace sections" },
       TABS.map(([id, label]) => h("a", { href: `${base}/${id}`, class: id === tab ? "active" : "", "aria-current": id === tab ? "page" : null }, label))),
@@ -328,7 +334,7 @@ async function renderWorkspace(main, key, tab, rest, query) {
   async function refreshState() {
     try {
       const w = await api("GET", ws(key));
-      if (stillHere(gen)) clear(stateHost, stateBadge("workspace", w.state));
+      if (stillHere(gen)) showState(w.state);
     } catch (err) {
       if (!stillHere(gen)) return;
       clear(stateHost, h("span", { class: "badge state tone-danger", title: errorText(err) }, "state unavailable"));
@@ -349,8 +355,8 @@ async function renderWorkspace(main, key, tab, rest, query) {
     onOpen: () => { streamOpen = true; for (const fn of openListeners) fn(true); },
     onError: () => { streamOpen = false; for (const fn of openListeners) fn(false); },
     onEvent: (ev) => {
-      if (ev.event === "vmBooted") clear(stateHost, stateBadge("workspace", "running"));
-      else if (ev.event === "vmShutdown") clear(stateHost, stateBadge("workspace", "sleeping"));
+      if (ev.event === "vmBooted") showState("running");
+      else if (ev.event === "vmShutdown") showState("sleeping");
       for (const fn of listeners) fn(ev);
     },
   });

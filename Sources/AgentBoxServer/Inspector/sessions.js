@@ -112,8 +112,10 @@ function sessionPanel(ctx, id, reloadList) {
         toast(`${label}: ${select.value}`);
       } catch (err) { messages.error(err); refreshSession(); }
     });
-    const show = (offered, current) => {
+    const show = (offered, current, disabled) => {
       select.hidden = !offered || offered.length === 0;
+      select.disabled = !!disabled;
+      select.title = disabled ? "The session is closed: resume it to change this" : "";
       if (select.hidden) return;
       clear(select, ...offered.map((o) => h("option", { value: o.id, title: o.description || "" }, `${label}: ${o.name || o.id}`)));
       if (current) select.value = current;
@@ -130,9 +132,9 @@ function sessionPanel(ctx, id, reloadList) {
       clear(title, `${s.agent} `, h("span", { class: "muted small mono" }, s.id));
       const usage = s.usage ? h("span", { class: "muted small", title: "tokens in / out" }, ` ${s.usage.inputTokens} in · ${s.usage.outputTokens} out`) : null;
       clear(statusHost, stateBadge("session", s.status), !s.availableModels && s.model ? h("span", { class: "muted small" }, ` model ${s.model}`) : null, usage);
-      modelPicker.show(s.availableModels, s.model);
-      modePicker.show(s.availableModes, s.mode);
       const closed = s.status === "closed";
+      modelPicker.show(s.availableModels, s.model, closed);
+      modePicker.show(s.availableModes, s.mode, closed);
       prompt.disabled = closed; sendBtn.disabled = closed;
       prompt.placeholder = closed ? "This session is closed: resume it to prompt again." : "Ask the agent… (Enter sends, Shift+Enter for a new line)";
       resumeBtn.hidden = !closed; closeBtn.hidden = closed;
@@ -611,7 +613,8 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
           break;
         }
         case "question_timeout": {
-          note("The question timed out unanswered");
+          // Its card says so (with the reply that follows); a line only when the card is not shown.
+          if (!questions.get(payload.questionId)) note("The question timed out unanswered");
           break;
         }
         case "model_changed":
