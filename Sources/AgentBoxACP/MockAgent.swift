@@ -19,6 +19,7 @@ import Foundation
 /// | `flood N` | streams N short `agent_message_chunk`s as fast as it can (for throughput measurements) |
 /// | `long` | streams `tick N` every 100 ms for up to 60 s; a `session/cancel` ends the turn with `cancelled` |
 /// | `mcp SERVER TOOL {json}` | calls TOOL of the session's stdio MCP server SERVER (from `mcpServers`) with the JSON arguments (the rest of the text; none is `{}`): starts the server, `initialize`, `tools/call`, kills it; reports a `tool_call` (kind `other`, title `SERVER/TOOL`) and a `tool_call_update` with the result's text |
+/// | `survey` | asks a form of typed fields (`count` integer 1–10, `urgent` boolean, `color` one of red/green/blue), then says `survey: accept count=3 urgent=true color="green"` (JSON values) |
 /// | `getenv NAME` | says `NAME=VALUE` from its own process's environment (`NAME=(unset)` when it has none) |
 /// | `whoami` | says its model and mode (`model: mock-fast, mode: default`), as `session/set_model` and `session/set_mode` set them |
 /// | `error` | answers the prompt with a JSON-RPC error instead of a stop reason |
@@ -231,6 +232,25 @@ public actor MockAgent {
             case nil: try await say(session, "\nquestion: no answer")
             }
             if cancelled.contains(session) { return "cancelled" }
+        }
+        if lower.contains("survey") {
+            // A form of typed fields: a whole number, a yes/no and a choice.
+            let schema: JSONValue = [
+                "type": "object",
+                "properties": [
+                    "count": ["type": "integer", "title": "How many", "minimum": 1, "maximum": 10],
+                    "urgent": ["type": "boolean", "title": "Urgent"],
+                    "color": ["type": "string", "title": "Colour", "enum": ["red", "green", "blue"]],
+                ],
+                "required": ["count", "color"],
+            ]
+            let answer = try await connection.request(
+                ACP.Method.elicitation,
+                params: ["sessionId": .string(session), "mode": "form", "message": "A short survey", "requestedSchema": schema])
+            let content = answer["content"]
+            try await say(
+                session,
+                "\nsurvey: \(answer["action"]?.stringValue ?? "?") count=\(content?["count"]?.jsonText ?? "-") urgent=\(content?["urgent"]?.jsonText ?? "-") color=\(content?["color"]?.jsonText ?? "-")")
         }
         if let at = lower.firstIndex(of: "write"), at + 1 < words.count {
             let path = words[at + 1]

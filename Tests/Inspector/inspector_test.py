@@ -391,11 +391,26 @@ def main():
             expect(status).to_have_attribute("data-known", "true")
             expect(page.get_by_label("Prompt")).to_be_disabled()
             expect(page.locator(".session-list a.active .badge")).to_have_text("closed")
+            expect(page.get_by_label("Model", exact=True)).to_be_disabled()
             run.shot(page, "sessions-closed-elsewhere")
             res = page.request.post(f"{sbase}/resume", headers=auth)
             assert res.ok, f"POST resume: {res.status} {res.text()}"
             expect(status).to_have_text("idle")
             expect(page.get_by_label("Prompt")).to_be_enabled()
+            expect(page.get_by_label("Model", exact=True)).to_be_enabled()
+            # A form of typed fields: a number box, a checkbox and a list, answered with JSON's types.
+            n, t = cards.count(), turns.count()
+            res = page.request.post(f"{sbase}/prompt?wait=false", headers=auth, data={"content": [{"type": "text", "text": "survey"}]})
+            assert res.ok, f"POST prompt: {res.status} {res.text()}"
+            expect(cards).to_have_count(n + 1)
+            survey = cards.nth(n)
+            survey.get_by_label("How many").fill("3")
+            survey.get_by_label("Urgent").check()
+            survey.get_by_label("Colour").select_option(label="green")
+            survey.get_by_role("button", name="Answer", exact=True).click()
+            expect(transcript.locator(".msg", has_text="survey: accept")).to_contain_text('count=3 urgent=true color="green"')
+            expect(turns).to_have_count(t + 1)
+            expect(survey.get_by_label("How many")).to_be_disabled()
         run.step("Sessions: answered questions and permissions show their answers (after a reload too; answered, declined, cancelled elsewhere); closed/resumed elsewhere, the page follows", page, answered_cards)
 
         # ---- a big transcript: its tail only, a bounded DOM, live events in batches ----

@@ -278,6 +278,63 @@ function textOf(content) {
 }
 
 /**
+ * An input for one field of a question's form (ACP's `requestedSchema`, a flat JSON Schema object), by its type: a
+ * list for `enum` (or `oneOf` of `const`s), a checkbox for `boolean`, a number box for `number` / `integer`, else text.
+ * `data-field` names the field, `data-kind` says how fieldValue() reads it.
+ */
+function fieldInput(name, schema) {
+  const label = name ? ((schema && schema.title) || name) : "Answer";
+  const common = { "aria-label": label, title: (schema && schema.description) || label, "data-field": name || "" };
+  const choices = schema && Array.isArray(schema.enum) ? schema.enum.map((v, i) => [v, (schema.enumNames && schema.enumNames[i]) || String(v)])
+    : schema && Array.isArray(schema.oneOf) && schema.oneOf.every((o) => o && "const" in o) ? schema.oneOf.map((o) => [o.const, o.title || String(o.const)])
+    : null;
+  if (choices) {
+    const select = h("select", { ...common, class: "grow", "data-kind": "choice" },
+      h("option", { value: "" }, `${label}…`), ...choices.map(([v, text], i) => h("option", { value: String(i) }, text)));
+    select.choices = choices.map(([v]) => v);
+    if (schema.default !== undefined) { const at = select.choices.indexOf(schema.default); if (at >= 0) select.value = String(at); }
+    return select;
+  }
+  const type = schema && schema.type;
+  if (type === "boolean") {
+    const box = h("input", { ...common, type: "checkbox", "data-kind": "boolean" });
+    box.checked = schema.default === true;
+    box.wrapper = h("label", { class: "small row center" }, box, ` ${label}`); // what the form shows
+    return box;
+  }
+  if (type === "number" || type === "integer") {
+    return h("input", { ...common, class: "grow", type: "number", step: type === "integer" ? "1" : "any", placeholder: label, "data-kind": type,
+      min: schema.minimum ?? null, max: schema.maximum ?? null });
+  }
+  return h("input", { ...common, class: "grow", placeholder: label, "data-kind": "text" });
+}
+
+/** The value of a fieldInput() as the form's JSON has it; undefined when left empty. Throws on a number that is not one. */
+function fieldValue(input) {
+  switch (input.dataset.kind) {
+    case "choice": return input.value === "" ? undefined : input.choices[Number(input.value)];
+    case "boolean": return input.checked;
+    case "number":
+    case "integer": {
+      if (input.value.trim() === "") return undefined;
+      const n = Number(input.value);
+      if (!Number.isFinite(n) || (input.dataset.kind === "integer" && !Number.isInteger(n))) throw new Error(`${input.getAttribute("aria-label")}: not ${input.dataset.kind === "integer" ? "a whole number" : "a number"}`);
+      return n;
+    }
+    default: return input.value;
+  }
+}
+
+/** Shows `value` (an answer given) in a fieldInput(). */
+function setFieldValue(input, value, shown) {
+  switch (input.dataset.kind) {
+    case "choice": { const at = input.choices.findIndex((c) => c === value); input.value = at >= 0 ? String(at) : ""; break; }
+    case "boolean": input.checked = value === true; break;
+    default: input.value = shown(value);
+  }
+}
+
+/**
  * Turns transcript events into DOM: chunks join into messages, tool calls update in place. Each row (a direct child
  * of root) remembers the seq of its first event; after commit() only the newest `keep` rows are left, and a line at
  * the top says how many earlier events are not shown (with a button that renders the previous page of them).
@@ -456,8 +513,7 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
     const qid = p.questionId || p.id;
     const props = (p.requestedSchema && p.requestedSchema.properties) || {};
     const names = Object.keys(props);
-    const inputs = (names.length ? names : [null]).map((name) =>
-      h("input", { class: "grow", "aria-label": name ? (props[name].title || name) : "Answer", placeholder: name ? (props[name].title || name) : "Answer", "data-field": name || "" }));
+    const inputs = (names.length ? names : [null]).map((name) => fieldInput(name, name ? props[name] : null));
     const outcome = h("span", { class: "muted small outcome", role: "status" });
     const btn = h("button", { type: "submit", class: "small primary" }, "Answer");
     const decline = h("button", { type: "button", class: "small" }, "Decline");
@@ -489,7 +545,7 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
         const pairs = [];
         inputs.forEach((i) => {
           const name = i.dataset.field;
-          i.value = shown(fields && name ? fields[name] : inputs.length === 1 ? content : undefined);
+          setFieldValue(i, fields && name ? fields[name] : inputs.length === 1 ? content : undefined, shown);
         });
         if (fields) for (const [k, v] of Object.entries(fields)) pairs.push([props[k]?.title || k, shown(v)]);
         text = content === undefined ? "Answered"
@@ -514,9 +570,14 @@ function transcriptRenderer(root, replyPermission, answerQuestion, { keep = Infi
       h("form", { class: "card-body row center", onsubmit: (ev) => {
         ev.preventDefault();
         if (settled) return;
-        const answer = names.length ? Object.fromEntries(inputs.map((i) => [i.dataset.field, i.value])) : inputs[0].value;
+        let answer;
+        try {
+          answer = names.length
+            ? Object.fromEntries(inputs.map((i) => [i.dataset.field, fieldValue(i)]).filter(([, v]) => v !== undefined))
+            : fieldValue(inputs[0]) ?? "";
+        } catch (err) { outcome.textContent = err.message; return; }
         send({ answer });
-      } }, ...inputs, btn, decline, outcome));
+      } }, ...inputs.map((i) => i.wrapper || i), btn, decline, outcome));
     questions.set(qid, { card, settle });
     return card;
   };
