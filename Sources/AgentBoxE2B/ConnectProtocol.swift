@@ -20,6 +20,7 @@ struct ConnectError: Error, Sendable {
         case unavailable
         case deadlineExceeded = "deadline_exceeded"
         case canceled
+        case dataLoss = "data_loss"
 
         /// The HTTP status Connect pairs with the code.
         var status: HTTPResponse.Status {
@@ -30,7 +31,7 @@ struct ConnectError: Error, Sendable {
             case .notFound: .notFound
             case .alreadyExists: .conflict
             case .resourceExhausted: .tooManyRequests
-            case .internal: .internalServerError
+            case .internal, .dataLoss: .internalServerError
             case .unimplemented: .notImplemented
             case .unavailable: .serviceUnavailable
             case .deadlineExceeded: .gatewayTimeout

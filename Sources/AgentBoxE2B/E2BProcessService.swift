@@ -232,7 +232,13 @@ struct E2BProcessService {
                         continue
                     }
                 }
-                return nil
+                // Ended without the exit: never hand on output with a hole in it as if it were whole.
+                if output.lost {
+                    return ConnectError(
+                        .dataLoss,
+                        "the command wrote faster than this stream was read: it fell \(ProcessFollow.byteLimit >> 20) MiB behind and was ended, so output was lost (the command goes on; connect to it again for what comes next, or write large output to a file)")
+                }
+                return ConnectError(.unavailable, "the stream of process \(pid) ended before the process did")
             case .shell(let id):
                 guard let shell = try? await runtime.shell(id) else { return ConnectError(.notFound, "process \(pid) not found") }
                 for await output in shell.attach() {

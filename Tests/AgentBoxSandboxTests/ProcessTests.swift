@@ -192,6 +192,36 @@ struct ProcessTests {
         }
     }
 
+    /// A follower that keeps up gets every byte and the exit; one that reads slower than the process writes is ended
+    /// once it is `ProcessFollow.byteLimit` behind, marked `lost`, without an exit (it used to get a stream with the
+    /// newest chunks dropped silently, and then the exit, so E2B's commands.run said "ok" over a hole in its output).
+    @Test func aFollowerThatFallsTooFarBehindIsEndedAndSaysSo() async throws {
+        try await withTemporaryDirectory { directory in
+            let manager = try makeManager(directory)
+            let runtime = try await manager.runtime(for: try await manager.create(key: key("behind")).workspace.key)
+            func follow(bytes: Int, delay: Duration?) async throws -> (bytes: Int, exited: Bool, lost: Bool) {
+                let process = try await runtime.spawn(SpawnRequest(command: "sh", args: ["-c", "sleep 0.2; head -c \(bytes) /dev/zero | tr '\\0' a"]))
+                let follow = try await runtime.followOutput(process.id)
+                var received = 0, exited = false
+                for await item in follow {
+                    switch item.event {
+                    case .processOutput(let chunk):
+                        received += chunk.data.utf8.count
+                        if let delay { try await Task.sleep(for: delay) }
+                    case .processExit: exited = true
+                    default: break
+                    }
+                }
+                return (received, exited, follow.lost)
+            }
+            let fast = try await follow(bytes: 24 << 20, delay: nil)
+            #expect(fast.bytes == 24 << 20 && fast.exited && !fast.lost, "\(fast)")
+            let slow = try await follow(bytes: 48 << 20, delay: .milliseconds(5))
+            #expect(slow.lost && !slow.exited && slow.bytes < 48 << 20, "\(slow)")
+            await manager.shutdown()
+        }
+    }
+
     @Test func outputAndExitEventsReachTheWorkspaceStream() async throws {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)

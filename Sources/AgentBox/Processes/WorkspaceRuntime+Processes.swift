@@ -352,39 +352,47 @@ extension WorkspaceRuntime {
     }
 
     /// The process's output so far (as `processOutput` events without a sequence number), then its live output and
-    /// its `processExit`, after which the stream ends.
-    public func followOutput(_ id: String) throws -> AsyncStream<(seq: Int64?, event: WorkspaceEvent)> {
+    /// its `processExit`, after which the sequence ends; see ``ProcessFollow`` for a follower that falls behind.
+    public func followOutput(_ id: String) throws -> ProcessFollow {
         let entry = try entry(id)
-        let (stream, continuation) = AsyncStream<(seq: Int64?, event: WorkspaceEvent)>.makeStream(
-            bufferingPolicy: .bufferingOldest(configuration.subscriberBufferCapacity + 3))
+        // Bounded by the ledger's bytes (a chunk count would drop the newest silently).
+        let (stream, continuation) = AsyncStream<ProcessFollow.Element>.makeStream(bufferingPolicy: .unbounded)
+        let ledger = ProcessFollow.Ledger()
         for (name, buffer) in [(ProcessStream.stdout, entry.stdout), (.stderr, entry.stderr)] where !buffer.contents.isEmpty {
             let (text, encoding) = OutputText.encode(buffer.contents)
-            continuation.yield((nil, .processOutput(ProcessOutputEvent(processId: id, stream: name, data: text, encoding: encoding))))
+            let event = WorkspaceEvent.processOutput(ProcessOutputEvent(processId: id, stream: name, data: text, encoding: encoding))
+            _ = ledger.hold(ProcessFollow.Ledger.size(of: event))
+            continuation.yield((nil, event))
         }
         guard entry.isRunning else {
             continuation.yield((nil, .processExit(ProcessExitEvent(processId: id, exitCode: entry.info.exitCode ?? -1, signal: entry.info.signal))))
             continuation.finish()
-            return stream
+            return ProcessFollow(stream: stream, ledger: ledger)
         }
         // Subscribed in the same actor turn as the snapshot: no chunk falls between the two.
         let live = events()
         // Owned by the runtime: it ends with the process's exit (a stop waits for that), or when the follower goes.
         let forwarder = followers.start { [weak self] task in
-            await Self.forward(live, of: id, to: continuation)
+            await Self.forward(live, of: id, to: continuation, ledger: ledger)
             await self?.followerEnded(task)
         }
         continuation.onTermination = { _ in forwarder.cancel() }
-        return stream
+        return ProcessFollow(stream: stream, ledger: ledger)
     }
 
-    /// Forwards the output and the exit of process `id` from the workspace's events to a follower, then ends it.
+    /// Forwards the output and the exit of process `id` from the workspace's events to a follower, then ends it; ends
+    /// it early, marked lost, when it falls too far behind or the workspace's events dropped this subscriber.
     private static func forward(
         _ live: AsyncStream<WorkspaceEventEnvelope>, of id: String,
-        to continuation: AsyncStream<(seq: Int64?, event: WorkspaceEvent)>.Continuation
+        to continuation: AsyncStream<ProcessFollow.Element>.Continuation, ledger: ProcessFollow.Ledger
     ) async {
         for await envelope in live {
             switch envelope.event {
             case .processOutput(let output) where output.processId == id:
+                guard ledger.hold(output.data.utf8.count) else {
+                    continuation.finish()
+                    return
+                }
                 continuation.yield((envelope.seq, envelope.event))
             case .processExit(let exit) where exit.processId == id:
                 continuation.yield((envelope.seq, envelope.event))
@@ -394,6 +402,8 @@ extension WorkspaceRuntime {
                 continue
             }
         }
+        // The workspace's events ended first: they dropped this subscriber (too slow), or the workspace is gone.
+        if !Task.isCancelled { ledger.markLost() }
         continuation.finish()
     }
 
