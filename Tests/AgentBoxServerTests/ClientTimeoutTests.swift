@@ -76,6 +76,22 @@ struct ClientTimeoutTests {
         }
     }
 
+    /// A CONNECT is answered 405 and its connection closed at once, token or not (NIO's parser takes what follows it
+    /// for a tunnel, so it hung unanswered until the client timeout, and a request behind it was never read).
+    @Test func aConnectIsRefusedAndItsConnectionClosedAtOnce() async throws {
+        try await withLiveServer(server: { $0.clientHeadTimeout = .seconds(30) }) { client, _ in
+            let port = try #require(client.port)
+            let started = ContinuousClock.now
+            let answer = try await Self.sendThenAwaitClose(
+                port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(answer.closed && answer.read.hasPrefix("HTTP/1.1 405"), "\(answer)")
+            #expect(!answer.read.contains("200 OK"), "\(answer)")
+            #expect(ContinuousClock.now - started < .seconds(10))
+            let health = try await Self.call(port, "GET", "/v1/health")
+            #expect(health.status.hasPrefix("HTTP/1.1 200"), "\(health)")
+        }
+    }
+
     @Test func theServersLongAnswersAndAQuietWebSocketAreNotCut() async throws {
         try await withLiveServer(server: Self.short) { client, _ in
             let port = try #require(client.port)

@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
@@ -10,7 +11,8 @@ import NIOHTTP1
 /// It sits right after NIO's HTTP/1 parser, so it sees every request part and every answer part of the connection,
 /// API and preview alike. From an answer that is a `101` on, the connection is no longer HTTP (WebSocket frames, a
 /// preview's relayed bytes): it lets everything through untouched, with no clock (it does not leave the pipeline
-/// then, which would disturb NIO's upgrade under way).
+/// then, which would disturb NIO's upgrade under way). It also answers a CONNECT itself (405, then closes): NIO's parser
+/// takes the bytes after one for a tunnel, so no route can.
 final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -33,6 +35,8 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var checkDue: NIODeadline?
     /// A `101` was sent: nothing here is HTTP any more.
     private var upgraded = false
+    /// A CONNECT was answered: the connection is closing, and nothing more of it is read.
+    private var refused = false
 
     init(headTimeout: Duration, bodyTimeout: Duration) {
         self.headTimeout = TimeAmount(headTimeout)
@@ -57,7 +61,21 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if upgraded { return context.fireChannelRead(data) }
+        if refused { return }
         switch unwrapInboundIn(data) {
+        case .head(let head) where head.method == .CONNECT:
+            // NIO's parser takes what follows a CONNECT for a tunnel, so no route could answer it in HTTP: answered
+            // here, and the connection closed (it hung, unanswered, until this handler's timeout).
+            refused = true
+            stop()
+            let (answerHead, body) = ProblemError(
+                .methodNotAllowed, "CONNECT is not served here: AgentBox is not a proxy (a workspace's egress proxy is inside it)"
+            ).http1Answer(adding: ["connection": "close"])
+            context.write(wrapOutboundOut(.head(answerHead)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            return
         case .head:
             unanswered += 1
             receivingBody = true
