@@ -91,6 +91,15 @@ struct FileRouteTests {
                 uri: "/v1/workspaces/f/exec", method: .post, headers: json,
                 body: ByteBuffer(string: #"{"command":"stat -c '%u:%g' /workspace/copy/f /workspace/ok/f /workspace/fine/f; stat -c %u /workspace/ok"}"#))
             #expect(try decode(ExecResult.self, owners).stdout == "1000:1000\n1000:1000\n1000:1000\n0\n")
+            // A directory that exists keeps its own mode: the archive's `./` (0777 here) does not open it.
+            _ = try await client.execute(
+                uri: "/v1/workspaces/f/exec", method: .post, headers: json,
+                body: ByteBuffer(string: #"{"command":"mkdir -p /workspace/wide /workspace/private && chmod 777 /workspace/wide && echo a > /workspace/wide/a && chmod 700 /workspace/private"}"#))
+            let wide = try await client.execute(uri: "/v1/workspaces/f/fs/archive?path=/workspace/wide", method: .get)
+            #expect(try await client.execute(uri: "/v1/workspaces/f/fs/upload?path=/workspace/private", method: .post, body: wide.body).status == .ok)
+            let modes = try await client.execute(
+                uri: "/v1/workspaces/f/exec", method: .post, headers: json, body: ByteBuffer(string: #"{"command":"stat -c %a /workspace/private; cat /workspace/private/a"}"#))
+            #expect(try decode(ExecResult.self, modes).stdout == "700\na\n")
             let garbage = try await client.execute(uri: "/v1/workspaces/f/fs/upload?path=/workspace/bad", method: .post, body: ByteBuffer(string: "this is not a tar archive"))
             #expect(try expectProblem(garbage, .badRequest).contains("tar"))
         }

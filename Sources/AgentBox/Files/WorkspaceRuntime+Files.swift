@@ -87,8 +87,9 @@ extension WorkspaceRuntime {
         // What it unpacks belongs to the workspace's agent user, as a file `PUT .../fs/file` writes does: tar runs as
         // uid 1000, keeping only the powers to write into (and set the times of) directories root owns.
         // `--preserve-permissions`: modes as the archive has them (tar as root kept them by itself; another user gets
-        // the umask).
-        var tar = ["tar", "-x", "-v", "-f", "-", "--no-same-owner", "--preserve-permissions", "--delay-directory-restore"]
+        // the umask). `--no-overwrite-dir`: a directory that exists keeps its own mode and times (the archive's `./`
+        // made the target, /home/agent say, as open as the local folder was: 0777).
+        var tar = ["tar", "-x", "-v", "-f", "-", "--no-same-owner", "--preserve-permissions", "--no-overwrite-dir", "--delay-directory-restore"]
         if try runningSandbox().baseEnvironment["USER"] == "root" {
             let uid = WorkspaceIDs.agent
             tar = [
