@@ -90,8 +90,8 @@ struct SessionOptionsEndToEndTests {
     /// session behind (it used to be created, showing the refused value as its own).
     @Test func createWithAModelOrModeTheAgentDoesNotTakeIsRefused() async throws {
         try await withTemporaryDirectory { data in
-            let server = try await ServerProcess.start(dataDirectory: data)
-            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            var server = try await ServerProcess.start(dataDirectory: data)
+            var client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
             _ = try await client.putWorkspace("refuse")
             for request in [SessionCreateRequest(agent: "mock", model: "nope"), SessionCreateRequest(agent: "mock", mode: "nope")] {
                 let error = await #expect(throws: AgentBoxClientError.self) { _ = try await client.createSession("refuse", request) }
@@ -99,6 +99,15 @@ struct SessionOptionsEndToEndTests {
                 #expect(error?.problem.detail.contains("nope") == true && error?.problem.detail.contains("offers") == true, "\(String(describing: error))")
             }
             #expect(try await client.sessions("refuse").items.isEmpty)
+            // After a restart the agent does not run and has not said what it offers: a set starts it to know.
+            let kept = try await client.createSession("refuse", SessionCreateRequest(agent: "mock"))
+            await server.stop()
+            server = try await ServerProcess.start(dataDirectory: data)
+            client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            let bogus = await #expect(throws: AgentBoxClientError.self) { _ = try await client.setSessionMode("refuse", kept.id, "bogus") }
+            #expect(bogus?.status == 400 && bogus?.problem.detail.contains("default, plan") == true, "\(String(describing: bogus))")
+            #expect(try await client.session("refuse", kept.id).mode == "default")
+            #expect(try await client.setSessionMode("refuse", kept.id, "plan").mode == "plan")
             let good = try await client.createSession("refuse", SessionCreateRequest(agent: "mock", model: "mock-smart"))
             #expect(good.model == "mock-smart")
             await server.stop()

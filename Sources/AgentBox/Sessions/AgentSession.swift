@@ -135,7 +135,19 @@ public actor AgentSession {
         try checkOpen()
         let name = mode ? "mode" : "model"
         guard !value.isEmpty, value.utf8.count <= 256 else { throw AgentBoxError(.invalidArgument, "\(name) must be 1...256 bytes") }
-        let offeredList = mode ? offered.modes : offered.models
+        var offeredList = mode ? offered.modes : offered.models
+        if offeredList.isEmpty, record.state != "closed", await connection.current == nil {
+            // What the agent offers is not known since it last ran (a restart): it starts, and says.
+            let activity = try await runtime.beginActivity()
+            do {
+                _ = try await ensureAgent()
+            } catch {
+                await runtime.endActivity(activity)
+                throw error
+            }
+            await runtime.endActivity(activity)
+            offeredList = mode ? offered.modes : offered.models
+        }
         if !offeredList.isEmpty, !offeredList.contains(where: { $0.id == value }) {
             throw AgentBoxError(
                 .invalidArgument, "the agent offers no \(name) '\(value.prefix(80))' (it offers: \(offeredList.map(\.id).joined(separator: ", ")))")
@@ -157,8 +169,8 @@ public actor AgentSession {
 
     /// Throws `invalidArgument` when the running agent did not take the model or mode the session was created with:
     /// one missing from the list it offers, or one it refused. For a new session, whose creation then fails.
-    func checkRequestedOptions() async throws {
-        for (name, value, list) in [("model", settings.model, offered.models), ("mode", settings.mode, offered.modes)] {
+    func checkRequestedOptions(model: String?, mode: String?) async throws {
+        for (name, value, list) in [("model", model, offered.models), ("mode", mode, offered.modes)] {
             if let value, !list.isEmpty, !list.contains(where: { $0.id == value }) {
                 throw AgentBoxError(
                     .invalidArgument,
@@ -240,7 +252,24 @@ public actor AgentSession {
                 await self?.agentExited(link, status: status, stderr: stderr, problem: problem)
             },
             offered: { [weak self] options in await self?.agentOffered(options) })
-        return try await connection.ensure(launch, handlers: handlers)
+        let link = try await connection.ensure(launch, handlers: handlers)
+        await forgetRefusedOptions()
+        return link
+    }
+
+    /// A model or mode the agent does not offer (one stored before a restart, or set while it did not run) is
+    /// forgotten once it says what it offers: the session shows the agent's own, and prompts stop asking for it.
+    private func forgetRefusedOptions() async {
+        var changed = false
+        if let model = settings.model, !offered.models.isEmpty, !offered.models.contains(where: { $0.id == model }) {
+            settings.model = nil
+            changed = true
+        }
+        if let mode = settings.mode, !offered.modes.isEmpty, !offered.modes.contains(where: { $0.id == mode }) {
+            settings.mode = nil
+            changed = true
+        }
+        if changed { await persist() }
     }
 
     /// The stdio MCP server (in ACP's form) that gives the agent the workspace's toolkits, when it has any and the

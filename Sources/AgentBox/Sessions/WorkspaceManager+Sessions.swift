@@ -40,7 +40,7 @@ extension WorkspaceManager {
         loadedSessions.withLock { $0[record.id] = session }
         do {
             _ = try await session.resume(env: nil)
-            try await session.checkRequestedOptions()
+            try await session.checkRequestedOptions(model: request.model, mode: request.mode)
             return await session.snapshot
         } catch {
             await session.destroy()
