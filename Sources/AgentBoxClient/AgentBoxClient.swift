@@ -85,7 +85,8 @@ extension AgentBoxClient {
 
     /// Sends a request and returns its status and whole body; throws ``AgentBoxClientError`` for a 4xx or 5xx.
     func perform(
-        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil, timeout override: TimeAmount? = nil
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil, timeout override: TimeAmount? = nil,
+        responseLimit: Int = 64 << 20
     ) async throws -> RawResponse {
         var request = makeRequest(method, path, query: query)
         if let body {
@@ -93,7 +94,11 @@ extension AgentBoxClient {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response = try await execute(request, timeout: override ?? timeout)
-        return RawResponse(status: response.status, body: try await response.body.collect(upTo: 64 << 20))
+        do {
+            return RawResponse(status: response.status, body: try await response.body.collect(upTo: responseLimit))
+        } catch is NIOTooManyBytesError {
+            throw AgentBoxResponseTooLarge(limit: responseLimit, path: path)
+        }
     }
 
     /// Sends a request whose answer is decoded as `Reply`.
@@ -103,9 +108,10 @@ extension AgentBoxClient {
 
     /// Sends a request with `value` as its JSON body, and returns the whole answer.
     func perform(
-        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json value: some Encodable, timeout override: TimeAmount? = nil
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json value: some Encodable, timeout override: TimeAmount? = nil,
+        responseLimit: Int = 64 << 20
     ) async throws -> RawResponse {
-        try await perform(method, path, query: query, body: try AgentBoxJSON.makeEncoder().encode(value), timeout: override)
+        try await perform(method, path, query: query, body: try AgentBoxJSON.makeEncoder().encode(value), timeout: override, responseLimit: responseLimit)
     }
 
     /// Sends a request with `value` as its JSON body, and decodes the answer as `Reply`.

@@ -37,3 +37,13 @@ public struct AgentBoxClientError: Error, Sendable, CustomStringConvertible {
         self.problem = problem
     }
 }
+
+/// An answer larger than the client reads for its call (64 MiB, or what an exec's `maxOutputBytes` can make).
+public struct AgentBoxResponseTooLarge: Error, Sendable, CustomStringConvertible {
+    public let limit: Int
+    public let path: String
+
+    public var description: String {
+        "the server's answer to \(path) is larger than this client reads (\(limit >> 20) MiB); for large output, spawn the command and read its output, or write it to a file"
+    }
+}

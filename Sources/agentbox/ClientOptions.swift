@@ -35,7 +35,14 @@ func runClientCall(_ body: () async throws -> Void) async throws {
         throw error
     } catch {
         if isBrokenPipe(error) { endByBrokenPipe() }
-        printError("error: \(error)")
+        let text = "\(error)"
+        if text.contains("Connection refused") || text.contains("errno: 111") {
+            // NIO's words for it ("connection reset (error set): Connection refused) (errno: 111)") name neither cause nor fix.
+            let endpoint = ProcessInfo.processInfo.environment["AGENTBOX_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:2468"
+            printError("error: cannot reach the AgentBox server: connection refused (is agentbox serve running there? --endpoint or AGENTBOX_ENDPOINT, now \(endpoint) unless --endpoint says otherwise)")
+        } else {
+            printError("error: \(text)")
+        }
         throw ExitCode(1)
     }
 }

@@ -261,7 +261,7 @@ struct CpCommand: AsyncParsableCommand {
                 let tar = try LocalTar.create(directory: source)
                 let result = try await api.uploadTar(key, path: path, from: tar.output)
                 try tar.finish()
-                print("copied \(result.count) entries to \(key):\(path)")
+                print("copied \(result.count) \(result.count == 1 ? "entry" : "entries") to \(key):\(path)")
             case (let (key, path)?, nil):
                 if try await api.stat(key, path: path).type != .directory {
                     return try await LocalFile.download(to: destination) { open in try await api.readFile(key, path: path, to: open) }
@@ -356,7 +356,8 @@ enum LocalTar {
     static func extract(into directory: String) throws -> Extraction {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tar", "-x", "-f", "-", "-C", directory]
+        // The files are the user's, as cp makes them: never the workspace's uids (tar run as root keeps an archive's).
+        process.arguments = ["tar", "-x", "-f", "-", "--no-same-owner", "-C", directory]
         let pipe = Pipe()
         process.standardInput = pipe
         try process.run()

@@ -33,6 +33,12 @@ struct ExecCommand: AsyncParsableCommand {
         guard !words.isEmpty else { throw ValidationError("give a command after --") }
         // Bytes that are not UTF-8 travel as base64, never mangled.
         let input = stdin ? OutputText.encode(FileHandle.standardInput.readDataToEndOfFile()) : nil
+        // The request is one JSON body of at most 1 MiB: say so here rather than pass on the server's 413.
+        if let input, input.text.utf8.count > (1 << 20) - 64 * 1024 {
+            printError(
+                "error: --stdin takes about 1 MiB of text or 768 KiB of other bytes; for more, put the file in the workspace (agentbox fs put \(key) /workspace/input FILE) and run the command with < /workspace/input")
+            throw ExitCode(1)
+        }
         let request = ExecRequest(
             command: words.joined(separator: " "), cwd: cwd, env: try parseEnvironment(env).nilIfEmpty, stdin: input?.text,
             timeoutMs: timeoutMs, maxOutputBytes: maxOutputBytes, stdinEncoding: input?.encoding)

@@ -267,17 +267,25 @@ struct SessionCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start the session's agent again and reattach it (after sleep, close or a restart).",
             discussion: """
-                Example:
+                --env replaces the whole env the agent was given (a running agent starts again with it); after a
+                server restart, which loses a session's env, give it again, or --no-env to go on without.
+                Examples:
                   agentbox session resume demo SESSION_ID --env ANTHROPIC_API_KEY=sk-...
+                  agentbox session resume demo SESSION_ID --no-env
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The session id.") var id: String
-        @Option(name: .customLong("env"), help: "NAME=VALUE for the agent process (repeatable).") var env: [String] = []
+        @Option(name: .customLong("env"), help: "NAME=VALUE for the agent process (repeatable); replaces its whole env.") var env: [String] = []
+        @Flag(help: "Give the agent no env (after a restart lost it: go on without).") var noEnv = false
         @Flag(help: "Print JSON.") var json = false
 
+        func validate() throws {
+            if noEnv, !env.isEmpty { throw ValidationError("--no-env and --env exclude each other") }
+        }
+
         func run() async throws {
-            let variables = try parseEnvironment(env).nilIfEmpty
+            let variables = noEnv ? [:] : try parseEnvironment(env).nilIfEmpty
             try await runClientCall {
                 let session = try await client.makeClient().resumeSession(key, id, env: variables)
                 if json { return try printJSON(session) }

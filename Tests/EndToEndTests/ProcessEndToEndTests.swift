@@ -34,6 +34,19 @@ struct ProcessEndToEndTests {
         }
     }
 
+    /// An exec's answer as large as its maxOutputBytes allows is read whole: 12 MB of NUL bytes is 72 MB of JSON
+    /// (`\u0000`), past the 64 MiB the client read of any answer (it failed with a raw NIOTooManyBytesError).
+    @Test func anExecAnswerAsLargeAsItsLimitAllowsIsRead() async throws {
+        try await withTemporaryDirectory { data in
+            let server = try await ServerProcess.start(dataDirectory: data)
+            let client = AgentBoxClient(endpoint: server.endpoint, token: server.token)
+            _ = try await client.putWorkspace("big")
+            let result = try await client.exec("big", ExecRequest(command: "head -c 12000000 /dev/zero", maxOutputBytes: 32 << 20))
+            #expect(result.stdoutBytes.count == 12_000_000 && !result.truncated)
+            await server.stop()
+        }
+    }
+
     @Test func theCLIRunsCommandsAndControlsProcesses() async throws {
         try await withTemporaryDirectory { data in
             let server = try await ServerProcess.start(dataDirectory: data)

@@ -232,7 +232,7 @@ public actor AgentSession {
             let names = (settings.envNames ?? []).joined(separator: ", ")
             throw AgentBoxError(
                 .conflict,
-                "session '\(id)' was given env (\(names)), which is never stored and was lost when the server restarted (or another node took the workspace over): resume it with that env (POST .../sessions/\(id)/resume {\"env\": {...}}, or agentbox session resume \(workspaceKey) \(id) --env K=V), or with {\"env\": {}} to go on without it")
+                "session '\(id)' was given env (\(names)), which is never stored and was lost when the server restarted (or another node took the workspace over): resume it with that env (POST .../sessions/\(id)/resume {\"env\": {...}}, or agentbox session resume \(workspaceKey) \(id) --env K=V), or with {\"env\": {}} (--no-env) to go on without it")
         }
         var launchEnv = env
         // The session's own commands (and the toolkit MCP server) name it in their tool calls.

@@ -10,7 +10,10 @@ extension AgentBoxClient {
     /// print(result.exitCode, String(decoding: result.stdoutBytes, as: UTF8.self))
     /// ```
     public func exec(_ key: String, _ request: ExecRequest) async throws -> ExecResult {
-        try await send(.POST, Self.workspacePath(key) + "/exec", json: request)
+        // Both streams' output, each up to maxOutputBytes, as JSON: up to 6 bytes a byte (\u0000), or 4/3 in base64.
+        let output = request.maxOutputBytes ?? (1 << 20)
+        let limit = min(1 << 30, max(64 << 20, 2 * output * 6 + (1 << 20)))
+        return try decode(ExecResult.self, try await perform(.POST, Self.workspacePath(key) + "/exec", json: request, responseLimit: limit).body)
     }
 
     /// Runs `command` (a shell command line) to completion.
