@@ -198,6 +198,7 @@ extension E2BService {
             trafficToken: E2BSandboxes.randomString(32), startedAt: now, endAt: now.addingTimeInterval(TimeInterval(seconds)),
             timeoutSeconds: seconds, paused: false)
         await sandboxes.insert(record)
+        await sandboxes.grant(id, to: principal.tokenId)
         logger.info("e2b sandbox created", metadata: ["workspace.key": "\(id)", "e2b.template": "\(record.templateID)"])
         return E2BJSON.response(answer(record), status: .created)
     }
@@ -302,6 +303,7 @@ extension E2BService {
     private func detail(_ id: String, _ principal: AccessPrincipal) async throws -> Response {
         try authorize(principal, id, writing: false)
         guard let (record, workspace) = try await existing(id) else { throw E2BError(.notFound, "sandbox \(id) not found") }
+        await sandboxes.grant(id, to: principal.tokenId)
         return E2BJSON.response(listed(record, workspace, withToken: true))
     }
 
@@ -333,12 +335,14 @@ extension E2BService {
                 accessToken: E2BSandboxes.randomString(32), trafficToken: E2BSandboxes.randomString(32), startedAt: now,
                 endAt: now.addingTimeInterval(TimeInterval(seconds)), timeoutSeconds: seconds, paused: false)
             await sandboxes.insert(adopted)
+            await sandboxes.grant(id, to: principal.tokenId)
             return E2BJSON.response(answer(adopted), status: .created)
         }
         guard try await existing(id) != nil else { throw E2BError(.notFound, "sandbox \(id) not found") }
         let resumed = record.paused
         record = await sandboxes.setPaused(id, false, timeoutSeconds: seconds) ?? record
         if resumed { logger.info("e2b sandbox resumed", metadata: ["workspace.key": "\(id)"]) }
+        await sandboxes.grant(id, to: principal.tokenId)
         return E2BJSON.response(answer(record), status: resumed ? .created : .ok)
     }
 

@@ -20,6 +20,8 @@ struct E2BSandboxRecord: Codable, Sendable {
     var endAt: Date
     var timeoutSeconds: Int
     var paused: Bool
+    /// The API tokens (ids) that were handed `accessToken` and `trafficToken`: revoking one replaces both.
+    var grantees: [String]? = nil
 
     var key: WorkspaceKey { WorkspaceKey(rawValue: sandboxID)! }
 }
@@ -50,9 +52,51 @@ actor E2BSandboxes {
         }
     }
 
-    /// Arms the timers of the sandboxes loaded from disk.
+    /// Arms the timers of the sandboxes loaded from disk, and watches the tokens they were handed to.
     func start() {
         for record in records.values where !record.paused { arm(record) }
+        for tokenId in Set(records.values.flatMap { $0.grantees ?? [] }) { watch(tokenId) }
+    }
+
+    /// The tasks that wait for a grantee token's revocation, by token id.
+    private var grantWatchers: [String: Task<Void, Never>] = [:]
+
+    /// Records that API token `tokenId` (nil: the admin's, or a hook's) is handed sandbox `id`'s access tokens: when
+    /// it is revoked they are replaced, so that what it obtained is refused at once too (a holder of another token
+    /// connects again for the new ones).
+    func grant(_ id: String, to tokenId: String?) {
+        guard let tokenId, var record = records[id] else { return }
+        if record.grantees?.contains(tokenId) != true {
+            record.grantees = (record.grantees ?? []) + [tokenId]
+            records[id] = record
+            save()
+        }
+        watch(tokenId)
+    }
+
+    private func watch(_ tokenId: String) {
+        guard grantWatchers[tokenId] == nil else { return }
+        let manager = manager
+        grantWatchers[tokenId] = Task { [weak self] in
+            // Ends when the token is revoked (at once when it already was).
+            for await _ in await manager.revocations(of: tokenId) {}
+            guard !Task.isCancelled else { return }
+            await self?.revoked(tokenId)
+        }
+    }
+
+    private func revoked(_ tokenId: String) {
+        grantWatchers[tokenId] = nil
+        var changed = false
+        for (id, var record) in records where record.grantees?.contains(tokenId) == true {
+            record.accessToken = Self.randomString(32)
+            record.trafficToken = Self.randomString(32)
+            record.grantees = record.grantees?.filter { $0 != tokenId }
+            records[id] = record
+            changed = true
+            logger.info("e2b sandbox's access tokens replaced: a token they were handed to was revoked", metadata: ["workspace.key": "\(id)", "token.id": "\(tokenId)"])
+        }
+        if changed { save() }
     }
 
     func record(_ id: String) -> E2BSandboxRecord? { records[id] }

@@ -89,6 +89,43 @@ struct E2BRouteTests {
         }
     }
 
+    /// Revoking an API token refuses at once what it obtained through E2B too: the access tokens of the sandboxes it
+    /// was handed are replaced (they stayed valid: envd and files went on answering the revoked token's holder).
+    @Test(.enabled(if: canSandbox, "needs bubblewrap and root"))
+    func revokingATokenReplacesTheSandboxAccessTokensItWasHanded() async throws {
+        try await withServer(token: "secret", sandbox: true) { client, manager in
+            let apiKey = HTTPField.Name("X-API-KEY")!
+            let user = try await manager.createAccessToken(TokenCreateRequest(workspaces: ["team-*"], role: .user))
+            let created = try await client.execute(
+                uri: "/sandboxes", method: .post, headers: [apiKey: "e2b_\(user.token ?? "")", .contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            #expect(created.status == .created)
+            let answer = try JSONValue.parse(Data(buffer: created.body))
+            let id = try #require(answer["sandboxID"]?.stringValue), access = try #require(answer["envdAccessToken"]?.stringValue)
+            func stat(_ token: String) async throws -> HTTPResponse.Status {
+                try await client.execute(
+                    uri: "/filesystem.Filesystem/Stat", method: .post,
+                    headers: [HTTPField.Name("E2b-Sandbox-Id")!: id, HTTPField.Name("X-Access-Token")!: token, .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"path":"/home/user"}"#)
+                ).status
+            }
+            #expect(try await stat(access) == .ok)
+            try await manager.revokeAccessToken(id: user.id)
+            var refused = false
+            for _ in 0..<50 where !refused {
+                refused = try await stat(access) == .unauthorized
+                if !refused { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(refused, "the revoked token's access token still works")
+            // Another token connects again and gets the new one.
+            let connected = try await client.execute(
+                uri: "/sandboxes/\(id)/connect", method: .post, headers: [apiKey: "e2b_secret", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"timeout":300}"#))
+            let fresh = try #require(try JSONValue.parse(Data(buffer: connected.body))["envdAccessToken"]?.stringValue)
+            #expect(fresh != access)
+            #expect(try await stat(fresh) == .ok)
+        }
+    }
+
     @Test func theDataPlaneNeedsAKnownSandboxAndItsToken() async throws {
         try await withServer(token: "secret") { client, _ in
             let sandbox = HTTPField.Name("E2b-Sandbox-Id")!
