@@ -232,8 +232,7 @@ struct CpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cp", abstract: "Copy a local directory into a workspace, or a workspace directory out.",
         discussion: """
-            Name the workspace side KEY:PATH. A key with colons is split from its path at the last colon
-            before the path's first slash.
+            Name the workspace side KEY:PATH. A key with colons is split from its path at the last colon before the path's first slash.
             Examples:
               agentbox cp ./src demo:/workspace/src
               agentbox cp demo:/workspace/out ./out

@@ -267,8 +267,7 @@ struct SessionCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start the session's agent again and reattach it (after sleep, close or a restart).",
             discussion: """
-                --env replaces the whole env the agent was given (a running agent starts again with it); after a
-                server restart, which loses a session's env, give it again, or --no-env to go on without.
+                --env replaces the whole env the agent was given (a running agent starts again with it). After a server restart, which loses a session's env, give it again, or --no-env to go on without.
                 Examples:
                   agentbox session resume demo SESSION_ID --env ANTHROPIC_API_KEY=sk-...
                   agentbox session resume demo SESSION_ID --no-env

@@ -38,14 +38,14 @@ struct WorkspacesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Get or create a workspace (does not boot it).",
             discussion: """
-                On an existing workspace, the limits, --env, --egress, --toolkit and --llm-* options given replace
-                its own (env and egress at once); --image and --from-snapshot only shape a new one.
+                On an existing workspace, the limits, --env, --egress, --toolkit and --llm-* options given replace its own (env and egress at once; egress needs an admin token); --image and --from-snapshot only shape a new one.
                 Examples:
                   agentbox workspaces create demo --memory-mb 512 --env LANG=C.UTF-8
                   agentbox workspaces create ci --egress '*.github.com' --egress pypi.org:443
                   agentbox workspaces create demo-copy --from-snapshot SNAPSHOT_ID
                   agentbox workspaces create job-1 --image tools
-                  agentbox workspaces create agent-1 --llm-max-requests 200 --llm-max-output-tokens 100000 --llm-model claude-sonnet-4-5
+                  agentbox workspaces create agent-1 --llm-max-requests 200 \\
+                    --llm-max-output-tokens 100000 --llm-model claude-sonnet-4-5
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
