@@ -110,4 +110,30 @@ struct ProblemRouteTests {
             #expect(try expectProblem(broken, .badRequest).contains("not valid JSON"))
         }
     }
+
+    /// HummingbirdWebSocket's "Error handling upgrade result" (one per connection whose first request was not HTTP)
+    /// is a debug line, not an error an unauthenticated client could fill the log with; other lines pass as they are.
+    @Test func upgradeNoiseIsDemotedAndTheRestPasses() {
+        final class Captured: @unchecked Sendable { var events: [(Logger.Level, String)] = [] }
+        struct Capture: LogHandler {
+            let captured: Captured
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .info
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(event: LogEvent) { captured.events.append((event.level, event.message.description)) }
+        }
+        let captured = Captured()
+        let logger = Logger(label: "t") { _ in UpgradeNoiseFilter(inner: Capture(captured: captured)) }
+        logger.error("Error handling upgrade result")
+        logger.error("request failed")
+        logger.info("listening")
+        #expect(captured.events.map(\.1) == ["request failed", "listening"])
+        var verbose = logger
+        verbose.logLevel = .debug
+        verbose.error("Error handling upgrade result")
+        #expect(captured.events.last?.0 == .debug)
+    }
 }

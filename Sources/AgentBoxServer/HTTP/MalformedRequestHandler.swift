@@ -28,7 +28,42 @@ struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     }
 
     func handle(value: Value, logger: Logger) async {
-        await inner.handle(value: value, logger: logger)
+        await inner.handle(value: value, logger: Logger(label: logger.label) { _ in UpgradeNoiseFilter(inner: logger.handler) })
+    }
+}
+
+/// Passes log events on, except HummingbirdWebSocket's "Error handling upgrade result", which becomes a debug one: it
+/// comes for every connection whose first request was not HTTP (``MalformedRequestHandler`` answered it 400), so any
+/// client could fill the server's log with error lines, one per connection.
+struct UpgradeNoiseFilter: LogHandler {
+    var inner: any LogHandler
+
+    func log(event: LogEvent) {
+        guard event.level == .error, event.message.description == "Error handling upgrade result" else { return inner.log(event: event) }
+        guard inner.logLevel <= .debug else { return }
+        var demoted = event
+        demoted.level = .debug
+        inner.log(event: demoted)
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
     }
 }
 
