@@ -138,14 +138,7 @@ public actor AgentSession {
         var offeredList = mode ? offered.modes : offered.models
         if offeredList.isEmpty, record.state != "closed", await connection.current == nil {
             // What the agent offers is not known since it last ran (a restart): it starts, and says.
-            let activity = try await runtime.beginActivity()
-            do {
-                _ = try await ensureAgent()
-            } catch {
-                await runtime.endActivity(activity)
-                throw error
-            }
-            await runtime.endActivity(activity)
+            try await startAgentAwake()
             offeredList = mode ? offered.modes : offered.models
         }
         if !offeredList.isEmpty, !offeredList.contains(where: { $0.id == value }) {
@@ -400,6 +393,12 @@ public actor AgentSession {
             await persist()
             await append(.client, "resume", .object([:]))
         }
+        try await startAgentAwake()
+        return await snapshot
+    }
+
+    /// ``ensureAgent()`` with the workspace held awake (booted if it sleeps) while the agent starts.
+    private func startAgentAwake() async throws {
         let activity = try await runtime.beginActivity()
         do {
             _ = try await ensureAgent()
@@ -408,7 +407,6 @@ public actor AgentSession {
             throw error
         }
         await runtime.endActivity(activity)
-        return await snapshot
     }
 
     /// Stops the agent and closes the session (a running turn is cancelled first); the transcript stays.
