@@ -111,6 +111,19 @@ struct ProblemRouteTests {
         }
     }
 
+    /// A JSON body whose declared length is past the limit is refused at once, before any of it is read (it waited for
+    /// a megabyte that might never come, and a stalled body ended unanswered at the client timeout).
+    @Test(.enabled(if: canSandbox, "needs bubblewrap and root"))
+    func aDeclaredLengthPastTheLimitIs413AtOnce() async throws {
+        // Half-second client timeouts: the body that never comes then ends the connection, after the answer.
+        try await withLiveServer(server: ClientTimeoutTests.short) { client, _ in
+            let port = try #require(client.port)
+            let answer = try await ClientTimeoutTests.sendThenAwaitClose(
+                port, "PUT /v1/workspaces/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{")
+            #expect(answer.read.hasPrefix("HTTP/1.1 413") && answer.read.contains("1000000000"), "\(answer)")
+        }
+    }
+
     /// HummingbirdWebSocket's "Error handling upgrade result" (one per connection whose first request was not HTTP)
     /// is a debug line, not an error an unauthenticated client could fill the log with; other lines pass as they are.
     @Test func upgradeNoiseIsDemotedAndTheRestPasses() {

@@ -50,6 +50,11 @@ public struct AgentBoxRequestDecoder: RequestDecoder {
                 throw ProblemError(.unsupportedMediaType, "expected Content-Type application/json, not '\(contentType)'")
             }
         }
+        // A declared length past the limit is refused before a byte of it is read (a stalled body would otherwise
+        // just time out, unanswered).
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw ProblemError(.contentTooLarge, "this JSON body has at most \(limit) bytes, not \(declared)")
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
