@@ -53,6 +53,10 @@ actor LiteralStringsTransport: Transport {
                         try? await inner.send(Self.parseError)
                         continue
                     }
+                    if let refusal = Self.invalidRequest(parsed) {
+                        try? await inner.send(refusal)
+                        continue
+                    }
                     noteRequests(in: parsed)
                     continuation.yield(Self.preservingArguments(message, parsed: parsed))
                 }
@@ -61,6 +65,30 @@ actor LiteralStringsTransport: Transport {
             } catch {
                 continuation.finish(throwing: error)
             }
+        }
+    }
+
+    /// JSON-RPC's answer to a message that is JSON but not a request, notification or response (`{}`, `42`, `[]`, a
+    /// request whose id is `null`, `7.5` or an object): `-32600` with the message's id when it has a usable one, else
+    /// null. The SDK answered these with an id of its own making, or not at all. `nil` for a message to pass on.
+    static func invalidRequest(_ message: JSONValue) -> Data? {
+        func refusal(_ id: JSONValue, _ why: String) -> Data {
+            let answer: JSONValue = ["jsonrpc": "2.0", "id": id, "error": ["code": -32600, "message": .string("Invalid Request: \(why)")]]
+            return Data(answer.jsonBytes)
+        }
+        switch message {
+        case .array(let items):
+            return items.isEmpty ? refusal(.null, "an empty batch") : nil
+        case .object(let fields):
+            let id = fields["id"]
+            if fields["method"]?.stringValue != nil {
+                if let id, !answerable(id) { return refusal(.null, "a request's id is a string or a whole number") }
+                return nil
+            }
+            if fields["result"] != nil || fields["error"] != nil { return nil }
+            return refusal(id.flatMap { answerable($0) ? $0 : nil } ?? .null, "no method")
+        default:
+            return refusal(.null, "a message is an object or a batch")
         }
     }
 
@@ -88,7 +116,7 @@ actor LiteralStringsTransport: Transport {
 
     /// An id the SDK answers with itself: a string, or a whole number it holds as an `Int` (it answers what it
     /// cannot read with an id of its own, which would leave such a request waiting for ``drainLimit``).
-    private static func answerable(_ id: JSONValue) -> Bool {
+    static func answerable(_ id: JSONValue) -> Bool {
         switch id {
         case .string: true
         case .number(let number): number.rounded() == number && abs(number) < 9.2e18

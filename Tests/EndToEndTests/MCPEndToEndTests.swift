@@ -80,7 +80,8 @@ struct MCPCommandTests {
 
     /// A client that writes its requests and closes stdin (`… | agentbox mcp`) gets every answer: requests still
     /// running when stdin ends are answered before it exits (they were dropped). A line that is not JSON gets a parse
-    /// error with id null, as JSON-RPC asks (the SDK answered with an id it made up).
+    /// error with id null, as JSON-RPC asks (the SDK answered with an id it made up), and JSON that is no request
+    /// (`{}`, `42`, `[]`, an id of 7.5, a message without method) an invalid-request error.
     @Test func answersEveryRequestBeforeItEndsAndAParseErrorHasANullId() async throws {
         try await withTemporaryDirectory { data in
             let server = try await ServerProcess.start(dataDirectory: data)
@@ -90,6 +91,7 @@ struct MCPCommandTests {
                 #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
                 #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
                 "this is not json",
+                "{}", "42", "[]", #"{"jsonrpc":"2.0","id":7.5,"method":"tools/list"}"#, #"{"jsonrpc":"2.0","id":9}"#,
                 #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"exec","arguments":{"command":"sleep 1; echo slow-done"}}}"#,
                 #"{"jsonrpc":"2.0","id":"three","method":"tools/call","params":{"name":"exec","arguments":{"command":"echo quick-done"}}}"#,
             ]
@@ -99,9 +101,9 @@ struct MCPCommandTests {
             #expect(result.status == 0, "\(result.stderr)")
             let replies = result.stdout.split(separator: "\n").compactMap { try? JSONValue.parse(Data($0.utf8)) }
             let ids = replies.compactMap { $0["id"] }
-            #expect(Set(ids.map(\.jsonText)) == ["1", "2", "\"three\"", "null"], "\(result.stdout)")
-            let parseError = replies.first { $0["id"] == .null }
-            #expect(parseError?["error"]?["code"] == .number(-32700), "\(result.stdout)")
+            #expect(ids.map(\.jsonText).sorted() == ["\"three\"", "1", "2", "9", "null", "null", "null", "null", "null"], "\(result.stdout)")
+            let codes = replies.filter { $0["id"] == .null || $0["id"] == .number(9) }.compactMap { $0["error"]?["code"]?.jsonText }.sorted()
+            #expect(codes == ["-32600", "-32600", "-32600", "-32600", "-32600", "-32700"], "\(result.stdout)")
             #expect(result.stdout.contains("slow-done") && result.stdout.contains("quick-done"), "\(result.stdout)")
             await server.stop()
         }
