@@ -112,7 +112,11 @@ extension WorkspaceRuntime {
             throw error
         }
         await handle.closeStdin()
-        await entry.pump?.value
+        // A caller that goes away takes its upload with it: the tar is killed, not left running (one the workspace's
+        // processes stopped, same uid, would otherwise hold the workspace awake for good).
+        let pump = entry.pump
+        await withTaskCancellationHandler { await pump?.value } onCancel: { handle.killTree() }
+        try Task.checkCancellation()
         guard entry.info.exitCode == 0 else {
             let message = String(decoding: entry.stderr.contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw AgentBoxError(.invalidArgument, "the tar archive could not be unpacked: \(message.isEmpty ? "exit \(entry.info.exitCode ?? -1)" : message)")
