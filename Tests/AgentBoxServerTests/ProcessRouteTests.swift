@@ -82,3 +82,51 @@ struct ProcessRouteTests {
         }
     }
 }
+
+@Suite("A process's output followed over SSE", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
+struct ProcessFollowRouteTests {
+    /// Reads what the server sends after `request`, waiting `pause` first (a client that does not read), until `done`
+    /// holds for the tail of what came or 20 s pass; off the cooperative pool.
+    static func read(_ port: Int, _ request: String, pause: Duration, until done: @escaping @Sendable (String) -> Bool) async throws -> String {
+        let raw = try RawConnection(port: port)
+        defer { raw.close() }
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                _ = request.utf8CString.withUnsafeBufferPointer { send(raw.fd, $0.baseAddress, $0.count - 1, 0) }
+                Thread.sleep(forTimeInterval: Double(pause.components.seconds))
+                var tail = ""
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                let deadline = Date().addingTimeInterval(20)
+                while Date() < deadline {
+                    let count = recv(raw.fd, &buffer, buffer.count, 0)
+                    if count <= 0 { break }
+                    tail = String((tail + String(decoding: buffer[..<count], as: UTF8.self)).suffix(4096))
+                    if done(tail) { break }
+                }
+                continuation.resume(returning: tail)
+            }
+        }
+    }
+
+    /// A client that reads slower than the process writes is told, with an `error` event, once it is the follower's
+    /// limit behind (the stream used to stop, or drop chunks, without a word); one that keeps up gets the exit.
+    @Test func aClientTooFarBehindGetsAnErrorEvent() async throws {
+        try await withLiveServer { client, _ in
+            let port = try #require(client.port)
+            _ = try await client.execute(uri: "/v1/workspaces/f", method: .put)
+            func start(_ bytes: Int) async throws -> String {
+                let body = #"{"command":"sh","args":["-c","sleep 0.3; head -c \#(bytes) /dev/zero | tr '\\0' a; sleep 2"]}"#
+                let started = try await client.execute(uri: "/v1/workspaces/f/processes", method: .post, headers: json, body: ByteBuffer(string: body))
+                return try decode(WorkspaceProcess.self, started).id
+            }
+            func follow(_ id: String) -> String {
+                "GET /v1/workspaces/f/processes/\(id)/output?follow=true HTTP/1.1\r\nHost: x\r\n\r\n"
+            }
+            let ended: @Sendable (String) -> Bool = { $0.contains("event: error") || $0.contains("event: processExit") }
+            let slow = try await Self.read(port, follow(try await start(48 << 20)), pause: .seconds(3), until: ended)
+            #expect(slow.contains("event: error") && slow.contains("fell 16 MiB behind"), "\(slow.suffix(300))")
+            let fast = try await Self.read(port, follow(try await start(4 << 20)), pause: .zero, until: ended)
+            #expect(fast.contains("event: processExit") && !fast.contains("event: error"), "\(fast.suffix(300))")
+        }
+    }
+}

@@ -111,10 +111,21 @@ struct ProcessController {
             let runtime = try await Self.runtime(manager, context)
             let id = try Self.processID(context)
             guard try Self.flag(request, "follow") else { return try await runtime.output(id).response(from: request, context: context) }
-            let stream = try await runtime.followOutput(id)
             let encoder = AgentBoxJSON.makeEncoder()
-            return ServerSentEvents.response(stream, until: context.revocation) { item in
-                ServerSentEvents.frame(id: item.seq, event: item.event.name, data: try item.event.encodedData(using: encoder))
+            // Pulled, so a slow client slows only its own reading; one that falls the follower's limit behind gets an
+            // `error` event (a problem) rather than a stream that just stops.
+            return ServerSentEvents.pulledResponse(FollowFrames(follow: try await runtime.followOutput(id)), until: context.revocation) { frame in
+                switch frame {
+                case .event(let seq, let event):
+                    return ServerSentEvents.frame(id: seq, event: event.name, data: try event.encodedData(using: encoder))
+                case .lost:
+                    let problem: JSONValue = [
+                        "status": 507, "title": "Output lost",
+                        "detail": .string(
+                            "this stream fell \(ProcessFollow.byteLimit >> 20) MiB behind the process and was ended; the process goes on (GET .../output has its latest output)"),
+                    ]
+                    return ServerSentEvents.frame(id: nil, event: "error", data: Data(problem.jsonBytes))
+                }
             }
         }
     }
@@ -145,3 +156,28 @@ extension ExecResult: ResponseEncodable {}
 extension WorkspaceProcess: ResponseEncodable {}
 extension ProcessList: ResponseEncodable {}
 extension ProcessOutput: ResponseEncodable {}
+
+/// A process follower's frames for SSE: its events, then `lost` when it ended for being too far behind.
+struct FollowFrames: AsyncSequence, Sendable {
+    enum Frame: Sendable {
+        case event(Int64?, WorkspaceEvent)
+        case lost
+    }
+
+    let follow: ProcessFollow
+
+    func makeAsyncIterator() -> Iterator { Iterator(inner: follow.makeAsyncIterator(), follow: follow) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var inner: ProcessFollow.AsyncIterator
+        let follow: ProcessFollow
+        var ended = false
+
+        mutating func next() async -> Frame? {
+            guard !ended else { return nil }
+            if let (seq, event) = await inner.next() { return .event(seq, event) }
+            ended = true
+            return follow.lost ? .lost : nil
+        }
+    }
+}
