@@ -227,7 +227,10 @@ struct BadInputTests {
             let admin: HTTPFields = [.authorization: "Bearer s3cret"]
             let health = try await client.execute(uri: "/v1/health", method: .delete, headers: admin)
             #expect(try expectProblem(health, .methodNotAllowed).contains("GET"))
-            #expect(health.headers[.allow] == "GET")
+            #expect(health.headers[.allow] == "GET, HEAD")
+            // The one HEAD: health checks, without a token.
+            let headHealth = try await client.execute(uri: "/v1/health", method: .head)
+            #expect(headHealth.status == .ok && headHealth.body.readableBytes == 0)
             let file = try await client.execute(uri: "/v1/workspaces/w/fs/file?path=/workspace/a", method: .post, headers: admin)
             try expectProblem(file, .methodNotAllowed)
             #expect(file.headers[.allow] == "GET, PUT")
@@ -349,7 +352,7 @@ struct OpenAPITests {
         ("post", "/v1/workspaces/{key}/sessions/{id}/close"), ("delete", "/v1/workspaces/{key}/sessions/{id}"),
         ("get", "/v1/workspaces/{key}/sessions/{id}/events"), ("get", "/v1/workspaces/{key}/sessions/{id}/events/stream"),
         ("get", "/v1/agents"), ("get", "/v1/agents/{id}"), ("post", "/v1/agents/{id}/install"),
-        ("get", "/metrics"), ("get", "/v1/workspaces/{key}/metrics"), ("get", "/v1/workspaces/{key}/usage"),
+("head", "/v1/health"), ("get", "/metrics"), ("get", "/v1/workspaces/{key}/metrics"), ("get", "/v1/workspaces/{key}/usage"),
         ("post", "/v1/mcp"), ("get", "/v1/mcp"), ("delete", "/v1/mcp"),
         ("post", "/llm/anthropic/v1/messages"), ("post", "/llm/anthropic/v1/messages/count_tokens"), ("post", "/llm/openai/v1/responses"),
         ("post", "/llm/openai/v1/chat/completions"),

@@ -13,6 +13,15 @@ struct HealthController {
         ) { _, _ in
             Health(version: agentBoxVersion)
         }
+        // Load balancers' and monitors' checks often send HEAD: the one route that answers it (no GET is run for it).
+        registry.add(
+            APIOperation(
+                method: .head, path: "/v1/health", operationID: "healthHead", summary: "Liveness, without a body", tag: "server",
+                replies: [.init(status: 200, description: "The server is up", body: nil)],
+                access: .open)
+        ) { _, _ in
+            Response(status: .ok)
+        }
         registry.add(
             APIOperation(
                 method: .get, path: "/v1/openapi.json", operationID: "openapi", summary: "This API's OpenAPI 3.1 document",
