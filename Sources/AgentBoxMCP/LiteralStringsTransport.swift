@@ -127,10 +127,7 @@ actor LiteralStringsTransport: Transport {
     private func answered(_ id: String) {
         guard let count = outstanding[id] else { return }
         outstanding[id] = count > 1 ? count - 1 : nil
-        if outstanding.isEmpty, let waiter = drained {
-            drained = nil
-            waiter.resume()
-        }
+        if outstanding.isEmpty { releaseDrain() }
     }
 
     /// Returns once every outstanding request is answered, or after ``drainLimit``.
@@ -138,13 +135,14 @@ actor LiteralStringsTransport: Transport {
         guard !outstanding.isEmpty else { return }
         let limit = Task { [weak self] in
             try? await Task.sleep(for: Self.drainLimit)
-            await self?.giveUpDraining()
+            await self?.releaseDrain()
         }
         await withCheckedContinuation { drained = $0 }
         limit.cancel()
     }
 
-    private func giveUpDraining() {
+    /// Lets ``drain()`` return: every request answered, or its limit reached.
+    private func releaseDrain() {
         if let waiter = drained {
             drained = nil
             waiter.resume()

@@ -68,13 +68,8 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // here, and the connection closed (it hung, unanswered, until this handler's timeout).
             refused = true
             stop()
-            let (answerHead, body) = ProblemError(
-                .methodNotAllowed, "CONNECT is not served here: AgentBox is not a proxy (a workspace's egress proxy is inside it)"
-            ).http1Answer(adding: ["connection": "close"])
-            context.write(wrapOutboundOut(.head(answerHead)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            ProblemError(.methodNotAllowed, "CONNECT is not served here: AgentBox is not a proxy (a workspace's egress proxy is inside it)")
+                .answerAndClose(context)
             return
         case .head:
             unanswered += 1

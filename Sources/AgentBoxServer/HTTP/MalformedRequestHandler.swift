@@ -94,11 +94,7 @@ final class MalformedRequestHandler: ChannelInboundHandler, RemovableChannelHand
         }
         answered = true
         logger.debug("malformed first request", metadata: ["error": "\(error)"])
-        let (head, body) = ProblemError(.badRequest, "the request is not valid HTTP/1.1 (\(error))").http1Answer(adding: ["connection": "close"])
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        ProblemError(.badRequest, "the request is not valid HTTP/1.1 (\(error))").answerAndClose(context)
     }
 }
 

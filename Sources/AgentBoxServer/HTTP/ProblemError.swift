@@ -50,6 +50,16 @@ public struct ProblemError: HTTPResponseError, Sendable {
         return (HTTPResponseHead(version: .http1_1, status: status, headers: fields), ByteBuffer(bytes: data))
     }
 
+    /// Writes this problem as the answer on a connection below the routes (``http1Answer(adding:)``, with
+    /// `connection: close`), then closes the connection once it is written.
+    func answerAndClose(_ context: ChannelHandlerContext) {
+        let (head, body) = http1Answer(adding: ["connection": "close"])
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
     /// The problem that answers `error`: every error of the library and the framework maps to exactly one status.
     static func from(_ error: any Error, logger: Logger) -> ProblemError {
         switch error {
