@@ -121,7 +121,7 @@ struct ProblemRouteTests {
             let port = try #require(client.port)
             let answer = try await ProcessFollowRouteTests.read(
                 port, "PUT /v1/workspaces/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{",
-                pause: .zero, until: { $0.contains("1000000000") })
+                until: { $0.contains("1000000000") })
             #expect(answer.hasPrefix("HTTP/1.1 413") && answer.contains("1000000000"), "\(answer)")
         }
     }

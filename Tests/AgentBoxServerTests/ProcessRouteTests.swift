@@ -85,15 +85,17 @@ struct ProcessRouteTests {
 
 @Suite("A process's output followed over SSE", .enabled(if: canSandbox, "needs bubblewrap and root"), .timeLimit(.minutes(2)))
 struct ProcessFollowRouteTests {
-    /// Reads what the server sends after `request`, waiting `pause` first (a client that does not read), until `done`
-    /// holds for the tail of what came or 20 s pass; off the cooperative pool.
-    static func read(_ port: Int, _ request: String, pause: Duration, until done: @escaping @Sendable (String) -> Bool) async throws -> String {
+    /// Sends `request`, runs `meanwhile` (while nothing is read: a client that does not read), then reads what the
+    /// server sends until `done` holds for the tail of it or 20 s pass; reading is off the cooperative pool.
+    static func read(
+        _ port: Int, _ request: String, meanwhile: @Sendable () async throws -> Void = {}, until done: @escaping @Sendable (String) -> Bool
+    ) async throws -> String {
         let raw = try RawConnection(port: port)
         defer { raw.close() }
+        _ = request.utf8CString.withUnsafeBufferPointer { send(raw.fd, $0.baseAddress, $0.count - 1, 0) }
+        try await meanwhile()
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                _ = request.utf8CString.withUnsafeBufferPointer { send(raw.fd, $0.baseAddress, $0.count - 1, 0) }
-                Thread.sleep(forTimeInterval: Double(pause.components.seconds))
                 var tail = ""
                 var buffer = [UInt8](repeating: 0, count: 1 << 16)
                 let deadline = Date().addingTimeInterval(20)
@@ -123,9 +125,14 @@ struct ProcessFollowRouteTests {
                 "GET /v1/workspaces/f/processes/\(id)/output?follow=true HTTP/1.1\r\nHost: x\r\n\r\n"
             }
             let ended: @Sendable (String) -> Bool = { $0.contains("event: error") || $0.contains("event: processExit") }
-            let slow = try await Self.read(port, follow(try await start(48 << 20)), pause: .seconds(3), until: ended)
+            // Nothing is read until the process has written all 48 MiB and exited (its wait answers): a loaded machine
+            // may take longer than any fixed pause to write them.
+            let slowID = try await start(48 << 20)
+            let slow = try await Self.read(port, follow(slowID), meanwhile: {
+                _ = try await client.execute(uri: "/v1/workspaces/f/processes/\(slowID)/wait?timeoutMs=60000", method: .post)
+            }, until: ended)
             #expect(slow.contains("event: error") && slow.contains("fell 16 MiB behind"), "\(slow.suffix(300))")
-            let fast = try await Self.read(port, follow(try await start(4 << 20)), pause: .zero, until: ended)
+            let fast = try await Self.read(port, follow(try await start(4 << 20)), until: ended)
             #expect(fast.contains("event: processExit") && !fast.contains("event: error"), "\(fast.suffix(300))")
         }
     }
