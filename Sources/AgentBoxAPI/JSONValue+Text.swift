@@ -16,13 +16,17 @@ extension JSONValue {
         public var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
-    /// Parses one JSON value (surrounding white space allowed).
-    public static func parse(_ data: some DataProtocol) throws -> JSONValue {
-        if let contiguous = data.withContiguousStorageIfAvailable({ try? parse(buffer: UnsafeRawBufferPointer($0)) }), let value = contiguous {
+    /// Parses one JSON value (surrounding white space allowed). An object's key given twice keeps its last value,
+    /// unless `rejectingDuplicateKeys`, when it is an error (what the API's request bodies get: RFC 8259 leaves the
+    /// meaning of a repeated name open, and Foundation's decoder quietly takes the first).
+    public static func parse(_ data: some DataProtocol, rejectingDuplicateKeys: Bool = false) throws -> JSONValue {
+        if let contiguous = data.withContiguousStorageIfAvailable({
+            try? parse(buffer: UnsafeRawBufferPointer($0), rejectingDuplicateKeys: rejectingDuplicateKeys)
+        }), let value = contiguous {
             return value
         }
         let bytes = Array(data)
-        return try bytes.withUnsafeBytes { try parse(buffer: $0) }
+        return try bytes.withUnsafeBytes { try parse(buffer: $0, rejectingDuplicateKeys: rejectingDuplicateKeys) }
     }
 
     /// Parses one JSON value from `text`.
@@ -31,8 +35,9 @@ extension JSONValue {
         return try text.withUTF8 { try parse(buffer: UnsafeRawBufferPointer($0)) }
     }
 
-    static func parse(buffer: UnsafeRawBufferPointer) throws -> JSONValue {
+    static func parse(buffer: UnsafeRawBufferPointer, rejectingDuplicateKeys: Bool = false) throws -> JSONValue {
         var reader = Reader(bytes: buffer)
+        reader.rejectsDuplicateKeys = rejectingDuplicateKeys
         reader.skipSpace()
         let value = try reader.value(depth: 0)
         reader.skipSpace()
@@ -110,6 +115,7 @@ extension JSONValue {
     private struct Reader {
         let bytes: UnsafeRawBufferPointer
         var offset = 0
+        var rejectsDuplicateKeys = false
 
         init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -148,6 +154,9 @@ extension JSONValue {
                     skipSpace()
                     guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw error("expected a key") }
                     let key = try string()
+                    if rejectsDuplicateKeys, fields[key] != nil {
+                        throw error("the key '\(key.prefix(64))' is given twice")
+                    }
                     skipSpace()
                     guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw error("expected ':'") }
                     offset += 1

@@ -92,6 +92,26 @@ struct ClientTimeoutTests {
         }
     }
 
+    @Test(arguments: ["gzip, chunked", "gzip,chunked", "x-custom , chunked"])
+    func aTransferCodingOtherThanChunkedIs501AndClosesTheConnection(codings: String) async throws {
+        try await withLiveServer(server: { $0.clientHeadTimeout = .seconds(30) }) { client, _ in
+            let port = try #require(client.port)
+            // NIO's parser reads such a body as chunked and would hand on the gzip's bytes as the file's.
+            let answer = try await Self.sendThenAwaitClose(
+                port,
+                "PUT /v1/workspaces/te/fs/file?path=/home/agent/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \(codings)\r\n\r\n"
+                    + "3\r\nabc\r\n0\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(answer.closed && answer.read.hasPrefix("HTTP/1.1 501") && answer.read.contains("transfer coding"), "\(answer)")
+            #expect(!answer.read.contains("200 OK"), "\(answer)")
+            // Plain chunked is taken, whatever its case.
+            let chunked = try await Self.sendThenAwaitClose(
+                port,
+                "PUT /v1/workspaces/te HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: Chunked\r\n"
+                    + "Connection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+            #expect(chunked.read.hasPrefix("HTTP/1.1 20"), "\(chunked)")
+        }
+    }
+
     @Test func theServersLongAnswersAndAQuietWebSocketAreNotCut() async throws {
         try await withLiveServer(server: Self.short) { client, _ in
             let port = try #require(client.port)

@@ -154,7 +154,12 @@ struct BadInputTests {
     }
 
     @Test(arguments: [
-        (#"{"limits":"#, "not valid JSON"),
+        (#"{"limits":"#, "invalid JSON at byte 10: unexpected end"),
+        // Strict JSON: Foundation's decoder alone took a trailing comma, and the first of two values for one key.
+        (#"{"env":{"A":"x",}}"#, "invalid JSON at byte 16: expected a key"),
+        (#"{"env":{"A":"x"},"limits":{},"env":{}}"#, "the key 'env' is given twice"),
+        (#"{"env":{"A":"x","A":"y"}}"#, "the key 'A' is given twice"),
+        ("{\"env\":{\"A\":\"x\",\"\\u0041\":\"y\"}}", "the key 'A' is given twice"),
         (#"{"limits":{"memoryMb":"lots"}}"#, "'limits.memoryMb' should be an integer"),
         (#"{"network":{"egress":"sometimes"}}"#, "egress must be"),
         (#"{"env":{"A":1}}"#, "'env.A' should be a string"),

@@ -55,7 +55,7 @@ struct AgentController {
                 guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
                     throw ProblemError(.unsupportedMediaType, "the body, when there is one, is JSON: {\"version\": \"…\", \"reinstall\": true}")
                 }
-                asked = try AgentBoxJSON.makeDecoder().decode(AgentInstallRequest.self, from: Data(body.readableBytesView))
+                asked = try AgentBoxRequestDecoder.decode(AgentInstallRequest.self, body: Data(body.readableBytesView))
             }
             let job = try manager.installAgent(id, version: asked.version, reinstall: asked.reinstall ?? false)
             guard stream else { return try await job.result().response(from: request, context: context) }

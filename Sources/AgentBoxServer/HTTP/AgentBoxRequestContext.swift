@@ -62,7 +62,19 @@ public struct AgentBoxRequestDecoder: RequestDecoder {
             throw ProblemError(.contentTooLarge, "this JSON body has at most \(limit) bytes")
         }
         // An empty body means "no fields": every request type whose fields are all optional accepts it.
-        let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
+        return try Self.decode(type, body: buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer))
+    }
+
+    /// A JSON body decoded as `type`, or a 400 problem that says what is wrong with it. The body is strict RFC 8259
+    /// JSON with no key given twice in an object (checked by ``JSONValue``'s reader first: Foundation's decoder
+    /// takes the first of two values for one key, so `{"command": "ls", "command": "rm"}` meant what a reader of it
+    /// would not guess).
+    static func decode<T: Decodable>(_ type: T.Type, body data: Data) throws -> T {
+        do {
+            _ = try JSONValue.parse(data, rejectingDuplicateKeys: true)
+        } catch let error as JSONValue.ParseError {
+            throw ProblemError(.badRequest, "malformed JSON body: \(error)")
+        }
         do {
             return try AgentBoxJSON.makeDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {

@@ -71,6 +71,21 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
             ProblemError(.methodNotAllowed, "CONNECT is not served here: AgentBox is not a proxy (a workspace's egress proxy is inside it)")
                 .answerAndClose(context)
             return
+        case .head(let head) where !head.headers["transfer-encoding"].isEmpty:
+            if let coding = Self.unsupportedTransferCoding(head.headers["transfer-encoding"]) {
+                // NIO's parser reads a body whose last coding is chunked as chunked and hands on what the other codings
+                // left (gzip's bytes, say) as if they were the body: a file upload would store them, a preview forward
+                // them without the header that says what they are. RFC 9112 §6.1: a coding the server does not
+                // understand is a 501, and the connection closes (the body's end can no longer be trusted).
+                refused = true
+                stop()
+                ProblemError(.notImplemented, "the transfer coding '\(coding)' is not supported: send the body as it is, or chunked")
+                    .answerAndClose(context)
+                return
+            }
+            unanswered += 1
+            receivingBody = true
+            arm(bodyTimeout, context: context)
         case .head:
             unanswered += 1
             receivingBody = true
@@ -102,6 +117,18 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .head, .body:
             context.write(data, promise: promise)
         }
+    }
+
+    /// The first coding in `Transfer-Encoding` values that is not `chunked` (the only one the server takes), if any.
+    static func unsupportedTransferCoding(_ values: [String]) -> Substring? {
+        for value in values {
+            for coding in value.split(separator: ",") {
+                var name = coding.drop(while: { $0 == " " || $0 == "\t" })
+                while let last = name.last, last == " " || last == "\t" { name = name.dropLast() }
+                if !name.isEmpty, name.lowercased() != "chunked" { return name.prefix(64) }
+            }
+        }
+        return nil
     }
 
     private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
