@@ -80,14 +80,22 @@ struct PreviewCommand: AsyncParsableCommand {
         @Option(help: "How long the URL works: 90s, 30m, 1h (at most 24h; default 1h).") var expires: String?
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            var seconds: Int?
-            if let expires {
-                guard let duration = Duration.parse(expires), duration >= .seconds(1) else {
-                    throw ValidationError("--expires takes a duration such as 90s, 30m or 1h, not '\(expires)'")
-                }
-                seconds = Int(duration.components.seconds)
+        /// `--expires` in seconds, or a usage error that says what it takes.
+        func expiresInSeconds() throws -> Int? {
+            guard let expires else { return nil }
+            guard let duration = Duration.parse(expires), duration >= .seconds(1) else {
+                throw ValidationError("--expires takes a duration such as 90s, 30m or 1h, not '\(expires)'")
             }
+            guard duration <= .seconds(86_400) else {
+                throw ValidationError("--expires is at most 24h, not '\(expires)': make a new preview when it ends")
+            }
+            return Int(duration.components.seconds)
+        }
+
+        func validate() throws { _ = try expiresInSeconds() }
+
+        func run() async throws {
+            let seconds = try expiresInSeconds()
             try await runClientCall {
                 let api = try client.makeClient()
                 var preview = try await api.createPreview(key, port: port, expiresInSeconds: seconds)

@@ -20,13 +20,22 @@ struct ExecCommand: AsyncParsableCommand {
     @Argument(help: "The workspace key.") var key: String
     @Option(help: "Working directory in the workspace (default /workspace).") var cwd: String?
     @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE (repeatable).") var env: [String] = []
-    @Option(help: "Kill the command and everything it started after this many milliseconds.") var timeoutMs: Int?
-    @Option(help: "Keep at most this many bytes of each output stream (the server's default is 1 MiB); the rest is dropped.")
+    // `.unconditional`: `--max-output-bytes -1` is a (refused) number, not a missing value followed by an option.
+    @Option(parsing: .unconditional, help: "Kill the command and everything it started after this many milliseconds.")
+    var timeoutMs: Int?
+    @Option(
+        parsing: .unconditional,
+        help: "Keep at most this many bytes of each output stream (the server's default is 1 MiB); the rest is dropped.")
     var maxOutputBytes: Int?
     @Flag(help: "Send this program's standard input to the command (any bytes; up to about 768 KiB of binary, 1 MiB of text).")
     var stdin = false
     @Flag(help: "Print the result as JSON instead of the command's output.") var json = false
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
+
+    func validate() throws {
+        if let maxOutputBytes, maxOutputBytes < 0 { throw ValidationError("--max-output-bytes is 0 or more, not \(maxOutputBytes)") }
+        if let timeoutMs, timeoutMs < 1 { throw ValidationError("--timeout-ms is 1 or more, not \(timeoutMs)") }
+    }
 
     func run() async throws {
         let words = command.first == "--" ? Array(command.dropFirst()) : command

@@ -378,6 +378,13 @@ struct PromptCommand: AsyncParsableCommand {
                 printer.show(event)
                 if event.type == "permission_request", let permissionId = event.payload["permissionId"]?.stringValue {
                     let reply = approve ?? (interactive ? Self.ask(event) : nil)
+                    if reply == nil {
+                        // Not a terminal and no --approve: someone else answers (another client, the Inspector, the
+                        // session's policy or its timeout). Say so rather than wait without a word.
+                        printError(
+                            "  (waiting for an answer from another client, the session's policy or its timeout: this command answers permission requests only on a terminal, or with --approve once|always|reject)"
+                        )
+                    }
                     if let reply {
                         do {
                             try await client.replyPermission(key, id, permissionId: permissionId, reply)
@@ -385,6 +392,9 @@ struct PromptCommand: AsyncParsableCommand {
                             // Answered already (by the policy, a timeout or another client).
                         }
                     }
+                }
+                if event.type == "question", !interactive, event.payload["questionId"] != nil {
+                    printError("  (waiting for an answer from another client or the question's timeout: this command answers questions only on a terminal)")
                 }
                 if event.type == "question", interactive, let questionId = event.payload["questionId"]?.stringValue {
                     let reply = Self.ask(question: event)

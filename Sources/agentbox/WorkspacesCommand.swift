@@ -95,7 +95,9 @@ struct WorkspacesCommand: AsyncParsableCommand {
             try await runClientCall {
                 let (workspace, created) = try await client.makeClient().putWorkspace(key, config: config)
                 if json { return try printJSON(workspace) }
-                print("\(created ? "created" : "exists ") \(workspace.key) (\(workspace.state.rawValue))")
+                // An existing workspace takes the limits, env, egress, toolkits and budget given (API.md): say so.
+                let changes = config.limits != nil || config.env != nil || config.network != nil || config.toolkits != nil || config.llm != nil
+                print("\(created ? "created" : changes ? "updated" : "exists ") \(workspace.key) (\(workspace.state.rawValue))")
             }
         }
     }
