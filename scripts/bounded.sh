@@ -22,9 +22,14 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
         started.append(m.group(2))
     elif m := re.search(r"[✔✘━] (Test|Suite) (.+?)(?: with \d+ test cases?)? (passed|failed) after", line):
         ended.add(m.group(2))
-for name in started:
-    if name not in ended:
-        print("  " + name)
+left = [name for name in started if name not in ended]
+# Tests first (the suites under way say little), and a bounded list: CI keeps only the output's end, and a crash's
+# own lines, printed after this list, must stay in it.
+left.sort(key=lambda name: name.startswith('"') or not name.endswith(")"))
+for name in left[:40]:
+    print("  " + name)
+if len(left) > 40:
+    print(f"  … and {len(left) - 40} more")
 PY
 }
 
@@ -64,10 +69,11 @@ exec {output}>&-
 wait "$tee_pid" 2> /dev/null || true
 wait "$watcher" 2> /dev/null || true
 # A test process that crashed (Swift's backtracer prints every thread's stack, and CI keeps only the output's end):
-# the crash's first lines, the crashed thread's stack and the tests under way, once more at the end.
+# the tests under way, then the crash's first lines and the crashed thread's stack, once more at the end.
 if [ "$status" -ne 0 ] && grep -qE '^\*\*\* (Program crashed|Signal [0-9]+)' "$log"; then
   echo
-  echo "bounded.sh: '$*' crashed (status $status). The crash, the crashed thread and the tests under way:"
+  echo "bounded.sh: '$*' crashed (status $status). The tests under way, then the crash and the crashed thread:"
+  unfinished
   python3 - "$log" <<'PY'
 import sys
 lines = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
@@ -84,6 +90,5 @@ for i in range(start, len(lines)):
             shown += 1
         break
 PY
-  unfinished
 fi
 exit "$status"
