@@ -199,24 +199,25 @@ struct ProcessTests {
         try await withTemporaryDirectory { directory in
             let manager = try makeManager(directory)
             let runtime = try await manager.runtime(for: try await manager.create(key: key("behind")).workspace.key)
-            func follow(bytes: Int, delay: Duration?) async throws -> (bytes: Int, exited: Bool, lost: Bool) {
+            /// Follows a process that writes `bytes`; a `slow` follower reads nothing until the process has written
+            /// them all and exited (no fixed pause: a loaded machine may write slower than any pause assumes).
+            func follow(bytes: Int, slow: Bool) async throws -> (bytes: Int, exited: Bool, lost: Bool) {
                 let process = try await runtime.spawn(SpawnRequest(command: "sh", args: ["-c", "sleep 0.2; head -c \(bytes) /dev/zero | tr '\\0' a"]))
                 let follow = try await runtime.followOutput(process.id)
+                if slow { _ = try await runtime.wait(process.id, timeout: .seconds(60)) }
                 var received = 0, exited = false
                 for await item in follow {
                     switch item.event {
-                    case .processOutput(let chunk):
-                        received += chunk.data.utf8.count
-                        if let delay { try await Task.sleep(for: delay) }
+                    case .processOutput(let chunk): received += chunk.data.utf8.count
                     case .processExit: exited = true
                     default: break
                     }
                 }
                 return (received, exited, follow.lost)
             }
-            let fast = try await follow(bytes: 24 << 20, delay: nil)
+            let fast = try await follow(bytes: 24 << 20, slow: false)
             #expect(fast.bytes == 24 << 20 && fast.exited && !fast.lost, "\(fast)")
-            let slow = try await follow(bytes: 48 << 20, delay: .milliseconds(5))
+            let slow = try await follow(bytes: 48 << 20, slow: true)
             #expect(slow.lost && !slow.exited && slow.bytes < 48 << 20, "\(slow)")
             await manager.shutdown()
         }

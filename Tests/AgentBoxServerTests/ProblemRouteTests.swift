@@ -107,7 +107,7 @@ struct ProblemRouteTests {
             let detail = try expectProblem(hostile, .badRequest)
             #expect(detail.utf8.count < 1000 && detail.contains("does not fit"), "\(detail.prefix(300))")
             let broken = try await client.execute(uri: "/v1/workspaces/n", method: .put, headers: json, body: ByteBuffer(string: #"{"limits":"#))
-            #expect(try expectProblem(broken, .badRequest).contains("not valid JSON"))
+            #expect(try expectProblem(broken, .badRequest).contains("invalid JSON at byte 10"))
         }
     }
 
