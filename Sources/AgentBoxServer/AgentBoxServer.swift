@@ -160,7 +160,7 @@ public func buildApplication(
                     configuration: .init(
                         http1: .init(additionalChannelHandlers: [
                             ExpectContinueHandler(),
-                            PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: previewDomain, logger: logger)),
+                            PreviewProxyInstaller(PreviewProxyHandler(manager: manager, previewDomain: previewDomain, serverToken: configuration.token, logger: logger)),
                         ]),
                         ws: .init(maxFrameSize: ShellController.maxFrameSize))),
                 previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil,

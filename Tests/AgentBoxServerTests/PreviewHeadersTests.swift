@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOHTTP1
 import Testing
 
@@ -22,6 +23,40 @@ struct PreviewProxyTests {
     @Test func aServersOwnCORSIsKept() {
         let result = PreviewProxy.responseHeaders(["Access-Control-Allow-Origin": "https://app.example"], port: 80, prefix: "")
         #expect(result.map(\.name) == ["Access-Control-Allow-Origin"] && result.first?.value == "https://app.example")
+    }
+
+    /// A workspace's cookies stay with its preview: no `Domain` (one preview host cannot set them for another), and
+    /// under a path preview (which shares the API's origin) a `Path` under the preview's prefix.
+    @Test func cookiesAreKeptToTheirPreview() {
+        let cookies = ["a=1; Path=/; HttpOnly", "b=2; Domain=.example.com; path=/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5;  DOMAIN = x ; Path"]
+        let headers = HTTPHeaders(cookies.map { ("Set-Cookie", $0) })
+        let byPath = PreviewProxy.responseHeaders(headers, port: 80, prefix: "/preview/t").filter { $0.name == "Set-Cookie" }.map(\.value)
+        #expect(byPath == ["a=1; Path=/preview/t/; HttpOnly", "b=2; Path=/preview/t/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5; Path=/preview/t/"])
+        let byHost = PreviewProxy.responseHeaders(headers, port: 80, prefix: "").filter { $0.name == "Set-Cookie" }.map(\.value)
+        #expect(byHost == ["a=1; Path=/; HttpOnly", "b=2; path=/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5; Path"])
+    }
+
+    /// The client's AgentBox credentials stay out of the workspace; its app's own `Authorization` goes on.
+    @Test func agentBoxCredentialsAreNotSentIntoTheWorkspace() {
+        let target = PreviewTarget(token: "t", target: "/headers", prefix: "/preview/t")
+        func forwarded(_ authorization: String) -> [String] {
+            let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/preview/t/headers", headers: ["Authorization": authorization])
+            return PreviewExchange(target, request: request).upstreamHead(port: 80, serverToken: "sekrit")
+                .headers["authorization"]
+        }
+        #expect(forwarded("Bearer sekrit") == [])
+        #expect(forwarded("bearer  sekrit ") == [])
+        #expect(forwarded("Bearer abx_0123456789") == [])
+        #expect(forwarded("Bearer sekrit2") == ["Bearer sekrit2"])
+        #expect(forwarded("Basic dXNlcjpwdw==") == ["Basic dXNlcjpwdw=="])
+        #expect(forwarded("Bearer app-token") == ["Bearer app-token"])
+    }
+
+    @Test func aHeadWithTwoHostsOrAnUnknownCodingIsRefused() {
+        #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "HOST": "b"])?.status == .badRequest)
+        #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Transfer-Encoding": "gzip, chunked"])?.status == .notImplemented)
+        #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Transfer-Encoding": " Chunked "]) == nil)
+        #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Content-Length": "3"]) == nil)
     }
 
     @Test func namesCompareByASCIICaseOnly() {

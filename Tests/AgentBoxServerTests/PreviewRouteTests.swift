@@ -1,6 +1,6 @@
 import AgentBox
 import AgentBoxAPI
-import AgentBoxServer
+@testable import AgentBoxServer
 import AgentBoxStore
 import Foundation
 import HTTPTypes
@@ -107,6 +107,80 @@ struct PreviewRouteTests {
                 try await outbound.close(.normalClosure, reason: nil)
             }
             #expect(transcript.text == "path / proto None|200|1048576 true|", "\(transcript.text)")
+        }
+    }
+
+    /// Sends `bytes` in one write on a new connection, then reads until `done` holds for what came, the server closes
+    /// the connection or 10 s pass; off the cooperative pool.
+    static func sendAndRead(_ port: Int, _ bytes: [UInt8], until done: @escaping @Sendable (String) -> Bool) async throws -> String {
+        let raw = try RawConnection(port: port)
+        defer { raw.close() }
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                _ = bytes.withUnsafeBufferPointer { send(raw.fd, $0.baseAddress, $0.count, 0) }
+                var received: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while !done(String(decoding: received, as: UTF8.self)) {
+                    let count = recv(raw.fd, &buffer, buffer.count, 0)
+                    guard count > 0 else { break }
+                    received += buffer[..<count]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }
+        }
+    }
+
+    /// A client may send its first frame in the same write as its upgrade, before the `101`: the frame reaches the
+    /// workspace's server once it has answered. (The frame went through the workspace connection's HTTP response
+    /// parser, which took it for a request part: a fatal error that ended the whole server.)
+    @Test func aFrameSentWithTheUpgradeIsRelayedAndTheServerLives() async throws {
+        try await withLiveServer { client, _ in
+            let port = try #require(client.port)
+            let preview = try await serve(client, "early", port: 8311)
+            let handshake = "Host: x\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            // A masked text frame "hello" (a zero mask leaves the payload as it is).
+            let frame: [UInt8] = [0x81, 0x85, 0, 0, 0, 0] + Array("hello".utf8)
+            let upgrade = "GET /preview/\(preview.token)/ws HTTP/1.1\r\n\(handshake)Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+            let answer = try await Self.sendAndRead(port, Array(upgrade.utf8) + frame) { $0.contains("echo:hello") }
+            #expect(answer.hasPrefix("HTTP/1.1 101") && answer.contains("path /ws") && answer.contains("echo:hello"), "\(answer.prefix(300))")
+            // The internal marker sent by a client, with bytes behind it: no crash either.
+            let marked = "GET /preview/\(preview.token)/ws HTTP/1.1\r\n\(handshake)\(PreviewRequestHead.webSocketMarker): websocket\r\n\r\n"
+            _ = try await Self.sendAndRead(port, Array(marked.utf8) + frame) { $0.contains("echo:hello") }
+            #expect(try await client.execute(uri: "/v1/health", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/preview/\(preview.token)/after", method: .get).status == .ok)
+        }
+    }
+
+    /// A `101` the request did not ask for is a 502, and what the workspace's server sent after it is never taken for
+    /// the next request's answer (it was, and the request before it had none).
+    @Test func aSwitchOfProtocolsNobodyAskedForIs502AndDesyncsNothing() async throws {
+        try await withLiveServer { client, _ in
+            let port = try #require(client.port)
+            let preview = try await serve(client, "switch", port: 8312)
+            let base = "/preview/\(preview.token)"
+            let pipelined = "GET \(base)/switch HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET \(base)/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let answer = try await Self.sendAndRead(port, Array(pipelined.utf8)) { $0.contains("GET /after - ") }
+            // The status lines in order (a body ends without a line break, right before the next answer's).
+            let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+            #expect(statuses == ["502", "200", "200"], "\(answer)")
+            #expect(answer.contains("switched protocols") && answer.contains("GET /after - ") && !answer.contains("SMUGGLED"), "\(answer)")
+        }
+    }
+
+    /// Cookies a workspace sets stay under its preview's path, and the client's AgentBox token is not sent in.
+    @Test func cookiesStayWithTheirPreviewAndTokensStayOut() async throws {
+        try await withLiveServer { client, _ in
+            let preview = try await serve(client, "cookies", port: 8313)
+            let base = "/preview/\(preview.token)"
+            let cookies = try await client.execute(uri: "\(base)/cookie", method: .get)
+            #expect(cookies.headers[values: .setCookie] == ["a=1; Path=\(base)/; HttpOnly", "b=2; Path=\(base)/v1", "c=3"])
+            let headers = try await client.execute(
+                uri: "\(base)/headers", method: .get, headers: [.authorization: "Bearer abx_0123456789abcdef", .cookie: "k=v"])
+            let seen = String(buffer: headers.body)
+            #expect(!seen.lowercased().contains("authorization") && !seen.contains("abx_") && seen.contains("k=v"), "\(seen)")
+            let own = try await client.execute(uri: "\(base)/headers", method: .get, headers: [.authorization: "Basic dXNlcjpwdw=="])
+            #expect(String(buffer: own.body).contains("Basic dXNlcjpwdw=="))
         }
     }
 

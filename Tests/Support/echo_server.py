@@ -2,7 +2,8 @@
 
 HTTP: answers `{METHOD} {target} {x-test header or -} ` followed by the request body, with status 201 for POST,
 200 otherwise, and the headers `x-answer: yes` and `content-type: text/plain`. `/redirect` answers 302 to `/there`;
-`/slow/SECONDS` answers after that long.
+`/slow/SECONDS` answers after that long. `/switch` answers `101 Switching Protocols` (asked for by nobody) and then
+`SMUGGLED`; `/cookie` sets cookies with `Path` and `Domain`; `/headers` answers the request's header lines.
 WebSocket (an Upgrade request): first sends `path {target} proto {offered subprotocols}`, then echoes every text
 message as `echo:{text}` and every binary message as it is. Usage: python3 echo_server.py PORT"""
 import asyncio, base64, hashlib, sys
@@ -76,6 +77,21 @@ async def handle(reader, writer):
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
             if target.startswith("/slow/"):
                 await asyncio.sleep(float(target.split("/")[2]))
+            if target == "/switch":
+                writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: other\r\n\r\nSMUGGLED")
+                await writer.drain()
+                continue
+            if target == "/cookie":
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/; HttpOnly\r\nSet-Cookie: b=2; Domain=example.com; path=/v1\r\n"
+                    b"Set-Cookie: c=3\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                continue
+            if target == "/headers":
+                text = "\n".join(head[1:]).encode()
+                writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(text)}\r\n\r\n".encode() + text)
+                await writer.drain()
+                continue
             if target == "/redirect":
                 writer.write(b"HTTP/1.1 302 Found\r\nLocation: /there\r\nContent-Length: 0\r\n\r\n")
             else:

@@ -35,8 +35,11 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var checkDue: NIODeadline?
     /// A `101` was sent: nothing here is HTTP any more.
     private var upgraded = false
-    /// A CONNECT was answered: the connection is closing, and nothing more of it is read.
+    /// A request was refused here (a CONNECT, a head ``framingProblem(_:)`` finds): the connection is closing, and
+    /// nothing more of it is read.
     private var refused = false
+    /// The refusal's answer, while answers to requests before it are still owed.
+    private var refusal: ProblemError?
 
     init(headTimeout: Duration, bodyTimeout: Duration) {
         self.headTimeout = TimeAmount(headTimeout)
@@ -66,27 +69,15 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .head(let head) where head.method == .CONNECT:
             // NIO's parser takes what follows a CONNECT for a tunnel, so no route could answer it in HTTP: answered
             // here, and the connection closed (it hung, unanswered, until this handler's timeout).
-            refused = true
-            stop()
-            ProblemError(.methodNotAllowed, "CONNECT is not served here: AgentBox is not a proxy (a workspace's egress proxy is inside it)")
-                .answerAndClose(context)
+            refuse(ProblemError(.methodNotAllowed, "CONNECT is not served here: AgentBox is not a proxy (a workspace's egress proxy is inside it)"), context: context)
             return
-        case .head(let head) where !head.headers["transfer-encoding"].isEmpty:
-            if let coding = Self.unsupportedTransferCoding(head.headers["transfer-encoding"]) {
-                // NIO's parser reads a body whose last coding is chunked as chunked and hands on what the other codings
-                // left (gzip's bytes, say) as if they were the body: a file upload would store them, a preview forward
-                // them without the header that says what they are. RFC 9112 §6.1: a coding the server does not
-                // understand is a 501, and the connection closes (the body's end can no longer be trusted).
-                refused = true
-                stop()
-                ProblemError(.notImplemented, "the transfer coding '\(coding)' is not supported: send the body as it is, or chunked")
-                    .answerAndClose(context)
+        case .head(let head):
+            if let problem = Self.framingProblem(head.headers) {
+                // Refused before any route or preview sees it, and the connection closes: where its body ends, or whom
+                // it is for, can no longer be trusted.
+                refuse(problem, context: context)
                 return
             }
-            unanswered += 1
-            receivingBody = true
-            arm(bodyTimeout, context: context)
-        case .head:
             unanswered += 1
             receivingBody = true
             arm(bodyTimeout, context: context)
@@ -109,7 +100,14 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.write(data, promise: promise)
         case .end:
             unanswered = max(0, unanswered - 1)
-            if unanswered == 0 {
+            if unanswered == 0, let refusal {
+                // The requests before the refused one are answered: now its answer, and the connection closes.
+                self.refusal = nil
+                context.write(data, promise: promise)
+                refusal.answerAndClose(context)
+                return
+            }
+            if unanswered == 0, !refused {
                 // The client's turn: the next head, or more of a body the answer came ahead of.
                 arm(receivingBody ? bodyTimeout : headTimeout, context: context)
             }
@@ -119,14 +117,48 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    /// The first coding in `Transfer-Encoding` values that is not `chunked` (the only one the server takes), if any.
-    static func unsupportedTransferCoding(_ values: [String]) -> Substring? {
-        for value in values {
-            for coding in value.split(separator: ",") {
-                var name = coding.drop(while: { $0 == " " || $0 == "\t" })
-                while let last = name.last, last == " " || last == "\t" { name = name.dropLast() }
-                if !name.isEmpty, name.lowercased() != "chunked" { return name.prefix(64) }
+    /// Answers `problem` and closes the connection, reading nothing more of it; after the answers still owed to the
+    /// requests before it (pipelined), so that no client takes it for one of theirs.
+    private func refuse(_ problem: ProblemError, context: ChannelHandlerContext) {
+        refused = true
+        stop()
+        if unanswered > 0 {
+            refusal = problem
+        } else {
+            problem.answerAndClose(context)
+        }
+    }
+
+    /// What makes a request head unsafe to take, in one pass over its headers (this runs for every request):
+    /// - a transfer coding other than `chunked`. NIO's parser reads a body whose last coding is chunked as chunked
+    ///   and hands on what the other codings left (gzip's bytes, say) as if they were the body: a file upload would
+    ///   store them, a preview forward them without the header that says what they are. RFC 9112 §6.1: a coding the
+    ///   server does not understand is a 501.
+    /// - two `Host` headers (RFC 9112 §3.2: a 400): the first would pick the preview and the second might be what a
+    ///   server behind it reads.
+    static func framingProblem(_ headers: HTTPHeaders) -> ProblemError? {
+        var hosts = 0
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 4 where PreviewProxy.equalsLowercase(name, "host"):
+                hosts += 1
+                if hosts > 1 { return ProblemError(.badRequest, "a request has one Host header, not several") }
+            case 17 where PreviewProxy.equalsLowercase(name, "transfer-encoding"):
+                if let coding = unsupportedTransferCoding(value) {
+                    return ProblemError(.notImplemented, "the transfer coding '\(coding)' is not supported: send the body as it is, or chunked")
+                }
+            default: continue
             }
+        }
+        return nil
+    }
+
+    /// The first coding in a `Transfer-Encoding` value that is not `chunked` (the only one the server takes), if any.
+    static func unsupportedTransferCoding(_ value: String) -> Substring? {
+        for coding in value.split(separator: ",") {
+            var name = coding.drop(while: { $0 == " " || $0 == "\t" })
+            while let last = name.last, last == " " || last == "\t" { name = name.dropLast() }
+            if !name.isEmpty, name.lowercased() != "chunked" { return name.prefix(64) }
         }
         return nil
     }

@@ -79,7 +79,11 @@ final class PreviewExchange {
 
     /// The request head for the workspace's server: hop-by-hop headers dropped, `Host` its own, and where the
     /// client reached it in `X-Forwarded-*` (see ``PreviewProxy``).
-    func upstreamHead(port: Int, scheme: String = "http") -> HTTPRequestHead {
+    ///
+    /// An `Authorization` that carries an AgentBox credential (the server's token, or an API token) is not sent on:
+    /// a client that sends its token with every request (an SDK's default header, a script pointed at a preview
+    /// host) must not hand it to the workspace's code. Any other `Authorization` is the workspace's app's own.
+    func upstreamHead(port: Int, scheme: String = "http", serverToken: String? = nil) -> HTTPRequestHead {
         if port == PreviewUpstream.remotePort { return nodeHead }
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 5)
@@ -97,6 +101,8 @@ final class PreviewExchange {
                 cookies.append(value)
             } else if PreviewProxy.equalsLowercase(name, "x-forwarded-proto") {
                 forwardedProto = value
+            } else if PreviewProxy.equalsLowercase(name, "authorization"), PreviewProxy.isAgentBoxCredential(value, serverToken: serverToken) {
+                continue
             } else if PreviewProxy.equalsLowercase(name, "x-forwarded-host") || PreviewProxy.equalsLowercase(name, "x-forwarded-prefix")
                 // `Expect` too: the client had its `100 Continue` from here.
                 || PreviewProxy.equalsLowercase(name, "expect")

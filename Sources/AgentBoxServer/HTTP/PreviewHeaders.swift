@@ -32,6 +32,10 @@ enum PreviewProxy {
             }
             if connectionHeaders.contains(where: { equalsLowercase(name, $0) }) { continue }
             if equalsLowercase(name, "access-control-allow-origin") { allowsOrigin = true }
+            if equalsLowercase(name, "set-cookie") {
+                result.add(name: name, value: scopedCookie(value, prefix: prefix))
+                continue
+            }
             result.add(name: name, value: equalsLowercase(name, "location") ? relocate(value, port: port, prefix: prefix) : value)
         }
         if !allowsOrigin {
@@ -83,6 +87,40 @@ enum PreviewProxy {
     }
 
     /// `/x` and `http://localhost:{port}/x` (or 127.0.0.1) become `{prefix}/x`; anything else is left alone.
+    /// Whether an `Authorization` value is a bearer credential of this server: its own token, or an API token
+    /// (`abx_…`, which only this server issues).
+    static func isAgentBoxCredential(_ authorization: String, serverToken: String?) -> Bool {
+        let value = authorization.drop(while: { $0 == " " || $0 == "\t" })
+        guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return false }
+        let credential = String(value.dropFirst(7).drop(while: { $0 == " " })).trimmingCharacters(in: .whitespaces)
+        if credential.hasPrefix("abx_") { return true }
+        guard let serverToken else { return false }
+        return constantTimeEquals(credential, serverToken)
+    }
+
+    /// A `Set-Cookie` value kept to the preview it came from: its `Domain` attribute dropped (a host-only cookie: one
+    /// preview host cannot set cookies for its siblings or the API's host), and under a path preview its `Path` put
+    /// under the preview's prefix (`Path=/` becomes `/preview/{token}/`; without a `Path` the browser's default, the
+    /// request's directory, is inside the prefix already). Previews by path share the API's origin: without this, a
+    /// workspace's `Path=/` session cookie went to every other path preview the same browser opened.
+    static func scopedCookie(_ value: String, prefix: String) -> String {
+        let parts = value.split(separator: ";", omittingEmptySubsequences: false)
+        guard parts.count > 1 else { return value }
+        var kept = [parts[0]]
+        for attribute in parts.dropFirst() {
+            let trimmed = attribute.drop(while: { $0 == " " || $0 == "\t" })
+            let name = trimmed.prefix(while: { $0 != "=" }).trimmingCharacters(in: .whitespaces).lowercased()
+            if name == "domain" { continue }
+            if name == "path", !prefix.isEmpty {
+                let path = trimmed.drop(while: { $0 != "=" }).dropFirst().trimmingCharacters(in: .whitespaces)
+                kept.append(" Path=" + prefix + (path.hasPrefix("/") ? path : "/" + path))
+                continue
+            }
+            kept.append(attribute)
+        }
+        return kept.joined(separator: ";")
+    }
+
     static func relocate(_ location: String, port: Int, prefix: String) -> String {
         for origin in ["http://localhost:\(port)", "http://127.0.0.1:\(port)"] where location.hasPrefix(origin) {
             let rest = location.dropFirst(origin.count)

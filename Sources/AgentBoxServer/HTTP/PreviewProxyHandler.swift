@@ -43,11 +43,11 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A WebSocket's bytes are being relayed (``PreviewByteRelay``): this handler only lets reads through.
     private var relaying = false
 
-    init(manager: WorkspaceManager, previewDomain: String?, logger: Logger) {
+    init(manager: WorkspaceManager, previewDomain: String?, serverToken: String? = nil, logger: Logger) {
         self.manager = manager
         self.previewDomain = previewDomain
         self.logger = logger
-        machine = PreviewProxyStateMachine(previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil)
+        machine = PreviewProxyStateMachine(previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil, serverToken: serverToken)
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -188,8 +188,13 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let upstreamSide = try source.becomeRelay()
             PreviewByteRelay.link(clientSide, upstreamSide)
             pipeline.removeHandler(context: encoder, promise: nil)
-            pipeline.removeHandler(context: decoder, promise: nil)
+            // The workspace side's response parser goes first. A parser leaves its pipeline from a task of its own,
+            // handing on what it held then, and the two tasks run in the order asked for: so when the client's parser
+            // hands on what the client sent right behind its upgrade (a first frame in the same write), the workspace's
+            // pipeline no longer holds the response parser, which takes every write for an HTTP request part (a byte
+            // buffer there was a fatal error: the whole server ended).
             try source.removeDecoder()
+            pipeline.removeHandler(context: decoder, promise: nil)
             // A parser hands on what it held from a task of its own, outside any read (so no read-complete flushes it).
             context.eventLoop.assumeIsolated().execute {
                 clientSide.flushIfNeeded()

@@ -79,6 +79,8 @@ struct PreviewProxyStateMachine {
     struct Open {
         /// `serve --preview-domain`: `{token}.{domain}` are preview hosts.
         let previewDomain: String?
+        /// `serve --token`: a client's `Authorization` that carries it is not sent into the workspace.
+        var serverToken: String? = nil
         /// WebSocket upgrades for previews are exchanges too (a server that is not in a cluster); otherwise the preview
         /// route relays them.
         var relaysWebSockets = false
@@ -159,8 +161,8 @@ struct PreviewProxyStateMachine {
 
     private var state: State
 
-    init(previewDomain: String?, relaysWebSockets: Bool = false) {
-        state = .open(Open(previewDomain: previewDomain, relaysWebSockets: relaysWebSockets))
+    init(previewDomain: String?, relaysWebSockets: Bool = false, serverToken: String? = nil) {
+        state = .open(Open(previewDomain: previewDomain, serverToken: serverToken, relaysWebSockets: relaysWebSockets))
     }
 
     /// Runs `transition` on the open state in place; `closed` when the connection is gone.
@@ -391,7 +393,7 @@ extension PreviewProxyStateMachine.Open {
         let bodySent = pending.contains { if case .body = $0 { true } else { false } }
         exchange.phase = .sent(port: port, bodySent: bodySent)
         turn = .preview(exchange)
-        return .sendRequest(exchange.upstreamHead(port: port), pending: pending)
+        return .sendRequest(exchange.upstreamHead(port: port, serverToken: serverToken), pending: pending)
     }
 
     mutating func resolutionFailed(_ error: any Error) -> Action {
@@ -411,14 +413,23 @@ extension PreviewProxyStateMachine.Open {
                 upstream = nil
                 return .relayWebSocket(exchange.responseHead(head, port: port), upstream: id)
             }
+            // A switch of protocols nobody asked for: what follows on that connection is not HTTP any more, and this
+            // request has no answer. A 502, and the connection into the workspace goes (nothing more is read from it:
+            // bytes after the `101` would have been taken for the next request's answer).
+            if head.status == .switchingProtocols {
+                return fail(AgentBoxError(.badGateway, "the workspace's server switched protocols (101) for a request that asked for no upgrade"))
+            }
             // Informational answers are not relayed (`100 Continue` was given here already).
             guard head.status.code >= 200, case .sent(let port, _) = exchange.phase else { return .none }
             exchange.phase = .answering
             turn = .preview(exchange)
             return .writeResponseHead(exchange.responseHead(head, port: port))
         case .body(let buffer):
+            guard case .answering = exchange.phase else { return .none }
             return .writeResponseBody(buffer)
         case .end:
+            // The end of an informational answer (its head was not relayed) ends nothing.
+            guard case .answering = exchange.phase else { return .none }
             return .endResponse(finishExchange(exchange, closingUpstream: nil))
         }
     }
