@@ -14,13 +14,14 @@ struct CronCommand: AsyncParsableCommand {
 
             Examples:
               agentbox cron add demo '*/5 * * * *' -- 'date >> /workspace/ticks'
-              agentbox cron add demo '0 9 * * MON-FRI' --timezone Europe/Berlin --agent claude --prompt 'Summarise yesterday's commits'
+              agentbox cron add demo '0 9 * * MON-FRI' --timezone Europe/Berlin --agent claude --prompt "Summarise yesterday's commits"
               agentbox cron list demo
+              agentbox cron get demo JOB_ID
               agentbox cron run demo JOB_ID --wait
               agentbox cron runs demo JOB_ID
               agentbox cron rm demo JOB_ID
             """,
-        subcommands: [Add.self, List.self, Update.self, Remove.self, Run.self, Runs.self])
+        subcommands: [Add.self, List.self, Get.self, Update.self, Remove.self, Run.self, Runs.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -91,14 +92,48 @@ struct CronCommand: AsyncParsableCommand {
                 let list = try await client.makeClient().cronJobs(key)
                 if json { return try printJSON(list) }
                 printRows(
-                    [["ID", "SCHEDULE", "TIMEZONE", "ENABLED", "NEXT", "LAST", "RUNS", "ACTION"]]
+                    [["ID", "SCHEDULE", "TIMEZONE", "ENABLED", "RUNNING", "NEXT", "LAST", "RUNS", "ACTION"]]
                         + list.items.map { job in
                             [
-                                job.id, job.schedule, job.timezone, job.enabled ? (job.running ? "running" : "yes") : "no",
+                                job.id, job.schedule, job.timezone, job.enabled ? "yes" : "no", job.running ? "yes" : "no",
                                 job.nextRunAt.map(RFC3339.format) ?? "-", job.lastRunAt.map(RFC3339.format) ?? "-", String(job.runCount),
                                 CronCommand.describe(job.action),
                             ]
                         })
+            }
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "get", abstract: "Show one job, and its latest run with that run's output.",
+            discussion: """
+                Examples:
+                  agentbox cron get demo JOB_ID
+                  agentbox cron get demo JOB_ID --json
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The workspace key.") var key: String
+        @Argument(help: "The job's id.") var id: String
+        @Flag(help: "Print the job as JSON.") var json = false
+
+        func run() async throws {
+            try await runClientCall {
+                let client = try client.makeClient()
+                let job = try await client.cronJob(key, id)
+                if json { return try printJSON(job) }
+                let rows: [(String, String)] = [
+                    ("id", job.id), ("schedule", job.schedule), ("timezone", job.timezone), ("action", CronCommand.describe(job.action)),
+                    ("overlap", job.overlap.rawValue), ("enabled", job.enabled ? "yes" : "no"), ("running", job.running ? "yes" : "no"),
+                    ("next run", job.nextRunAt.map(RFC3339.format) ?? "-"), ("last run", job.lastRunAt.map(RFC3339.format) ?? "-"),
+                    ("runs", String(job.runCount)), ("session", job.sessionId ?? "-"), ("created", RFC3339.format(job.createdAt)),
+                ]
+                for (name, value) in rows { Swift.print("\(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(value)") }
+                if let last = try await client.cronRuns(key, id, limit: 1).items.first {
+                    Swift.print("")
+                    Swift.print("latest run:")
+                    CronCommand.show(last)
+                }
             }
         }
     }
@@ -168,7 +203,7 @@ struct CronCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The job's id.") var id: String
-        @Flag(help: "Wait for the run to end; exit 1 when it failed.") var wait = false
+        @Flag(help: "Wait for the run to end; exit 1 when it failed. A run skipped (the last one still runs) exits 2.") var wait = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
@@ -184,6 +219,8 @@ struct CronCommand: AsyncParsableCommand {
                     run = try await client.cronRuns(key, id, limit: 100).items.first { $0.runId == run.runId } ?? run
                 }
                 if json { try printJSON(run) } else { CronCommand.show(run) }
+                // Not run (the last run still runs, and the job's overlap policy is skip): not what was asked for.
+                if run.status == .skipped { throw ExitCode(2) }
                 if wait, run.status == .error { throw ExitCode(1) }
             }
         }
@@ -195,17 +232,20 @@ struct CronCommand: AsyncParsableCommand {
             discussion: """
                 Example:
                   agentbox cron runs demo JOB_ID --limit 5
+                  agentbox cron runs demo JOB_ID --limit 1 --output
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The job's id.") var id: String
         @Option(help: "How many (default 20).") var limit: Int?
+        @Flag(help: "Print each run with its output (stdout, then stderr) instead of a table.") var output = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             try await runClientCall {
                 let list = try await client.makeClient().cronRuns(key, id, limit: limit)
                 if json { return try printJSON(list) }
+                if output { return list.items.forEach(CronCommand.show) }
                 printRows(
                     [["RUN", "SLOT", "TRIGGER", "STATUS", "DURATION", "RESULT"]]
                         + list.items.map { run in

@@ -113,7 +113,7 @@ struct ToolkitsCommand: AsyncParsableCommand {
 
     struct Calls: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "calls", abstract: "A workspace's tool calls, oldest first.",
+            commandName: "calls", abstract: "A workspace's tool calls, in the order they ended (oldest first).",
             discussion: """
                 Example:
                   agentbox toolkits calls demo --limit 20

@@ -10,6 +10,28 @@ struct ToolCallRouterTests {
         ToolCallRequest(callId: id, tool: "ask", input: ["q": "x"], workspace: WorkspaceKey(rawValue: "w")!)
     }
 
+    /// A handler whose service is down fails the call at once, saying so, rather than after the call's whole timeout
+    /// (the shared HTTP client retried the refused connection until then, and the call ended as a timeout).
+    @Test func aHandlerThatRefusesTheConnectionFailsTheCallAtOnce() async throws {
+        // A port nothing listens on: bound and closed.
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
+        close(probe)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let result = await WorkspaceManager.callWebhook(
+            HTTPToolHandler(url: "http://127.0.0.1:\(port)/hook"), Self.request("c1"), timeout: .seconds(30))
+        guard case .failure(.error(let message)) = result else {
+            Issue.record("expected a failure that says why, not \(result)")
+            return
+        }
+        #expect(message == "the tool's handler at 127.0.0.1:\(port) refused the connection (is its service running?)")
+    }
+
     @Test func aCallGoesToAClientAndItsReplyComesBack() async throws {
         let router = ToolCallRouter()
         let calls = router.subscribe(toolkit: "kit")

@@ -76,6 +76,12 @@ struct LLMGatewayEndToEndTests {
             #expect(model.stdout.hasPrefix("HTTP/1.1 403") && model.stdout.contains("permission_error"), "\(model)")
             let forged = try await curl("anthropic", "/v1/messages", #"{"model":"claude-x"}"#, key: "abx-llm-Z3c.x.AAAA")
             #expect(forged.stdout.hasPrefix("HTTP/1.1 401") && forged.stdout.contains("authentication_error"), "\(forged)")
+            // Another workspace's key, however this one learned it, is refused by this workspace's proxy.
+            _ = try await client.putWorkspace("gw-other")
+            let otherKey = try await client.exec("gw-other", ExecRequest(command: "printf %s \"$ANTHROPIC_API_KEY\"")).stdout
+            #expect(otherKey.hasPrefix("abx-llm-"))
+            let borrowed = try await curl("anthropic", "/v1/messages", #"{"model":"claude-x"}"#, key: otherKey)
+            #expect(borrowed.stdout.hasPrefix("HTTP/1.1 403") && borrowed.stdout.contains("belongs to another workspace"), "\(borrowed)")
             let unknown = try await curl("anthropic", "/v1/complete", #"{"model":"claude-x"}"#)
             // A path the gateway does not serve is no route at all: like any unknown route, it says no more than 401.
             #expect(unknown.stdout.hasPrefix("HTTP/1.1 401"), "\(unknown)")

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// A model provider whose API the gateway serves under `/llm/{provider}/`.
@@ -99,6 +100,9 @@ public final class LLMGateway: Sendable {
             if let made { return made }
             var configuration = HTTPClient.Configuration()
             configuration.timeout = .init(connect: .seconds(10), read: Self.readTimeout)
+            // An upstream that refuses the connection is a 502 at once (the agent's SDK retries as it sees fit), not
+            // after the connect timeout's worth of retries.
+            configuration.connectionPool.retryConnectionEstablishment = false
             configuration.decompression = .disabled
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             made = client
@@ -146,6 +150,19 @@ public final class LLMGateway: Sendable {
         else { return nil }
         let session = parts[1].isEmpty ? nil : String(parts[1])
         return (key, session, mac)
+    }
+
+    /// The workspace that the first gateway key among `headers`' credentials (`Authorization: Bearer …`, `x-api-key`,
+    /// `x-goog-api-key`) claims, unchecked; `nil` when none holds one.
+    static func claimedWorkspace(in headers: HTTPHeaders) -> WorkspaceKey? {
+        for name in ["authorization", "x-api-key", "x-goog-api-key"] {
+            for value in headers[name] {
+                for word in value.split(separator: " ") where word.hasPrefix(keyPrefix) {
+                    if let claim = claim(String(word)) { return claim.workspace }
+                }
+            }
+        }
+        return nil
     }
 
     /// Whether `claim` was made by this server for the workspace whose record id is `id`.

@@ -44,15 +44,16 @@ final class EgressProxy: Sendable {
     /// Starts the proxy in the network namespace `fd` (closed by the caller). Its decisions are counted in `metrics`
     /// and the bytes it relays through `door`.
     static func start(
-        namespace fd: Int32, rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil, door: TrafficDoor,
-        onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
+        namespace fd: Int32, rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil,
+        workspace: WorkspaceKey? = nil, door: TrafficDoor, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) async throws -> EgressProxy {
         let socket = ab_listen_in_network_namespace(fd, Int32(port))
         guard socket >= 0 else {
             throw AgentBoxError(.internalError, "cannot listen for the egress proxy in the workspace: \(String(cString: strerror(-socket)))")
         }
         return try await start(
-            listening: socket, rules: rules, addresses: addresses, metrics: metrics, gateway: gateway, door: door, onDenied: onDenied)
+            listening: socket, rules: rules, addresses: addresses, metrics: metrics, gateway: gateway, workspace: workspace, door: door,
+            onDenied: onDenied)
     }
 
     /// Starts the proxy on `socket`, already listening on ``port`` in the workspace's network namespace (owned from
@@ -60,7 +61,7 @@ final class EgressProxy: Sendable {
     /// connections the caller dropped (``dropQueuedConnections(_:)``).
     static func start(
         listening socket: Int32, rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway? = nil,
-        door: TrafficDoor, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
+        workspace: WorkspaceKey? = nil, door: TrafficDoor, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) async throws -> EgressProxy {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 128)
@@ -72,7 +73,9 @@ final class EgressProxy: Sendable {
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     try channel.pipeline.syncOperations.addHandler(decoder)
                     try channel.pipeline.syncOperations.addHandler(
-                        EgressRequestHandler(rules: rules, addresses: addresses, metrics: metrics, gateway: gateway, decoder: decoder, onDenied: onDenied))
+                        EgressRequestHandler(
+                            rules: rules, addresses: addresses, metrics: metrics, gateway: gateway, workspace: workspace, decoder: decoder,
+                            onDenied: onDenied))
                 }
             }
         do {
@@ -133,6 +136,8 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
     let addresses: EgressAddressGuard
     let metrics: AgentBoxMetrics
     let gateway: LLMGateway?
+    /// The workspace this proxy serves: a gateway call with another workspace's key is refused here.
+    let workspace: WorkspaceKey?
     let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     let onDenied: @Sendable (EgressDeniedEvent) -> Void
     /// The request being handled, once its head allowed it; its body (absolute-form only) gathers until its end.
@@ -143,10 +148,11 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
     static let maxForwardedBody = 8 << 20
 
     init(
-        rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway?,
+        rules: EgressRuleSource, addresses: EgressAddressGuard, metrics: AgentBoxMetrics, gateway: LLMGateway?, workspace: WorkspaceKey?,
         decoder: ByteToMessageHandler<HTTPRequestDecoder>, onDenied: @escaping @Sendable (EgressDeniedEvent) -> Void
     ) {
         self.gateway = gateway
+        self.workspace = workspace
         self.rules = rules
         self.addresses = addresses
         self.metrics = metrics
@@ -175,6 +181,11 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
                 return refuse(
                     context, status: "403 Forbidden",
                     message: "the workspace's egress policy does not allow \(target.host):\(target.port)" + (detail.map { " (\($0))" } ?? ""))
+            }
+            // A gateway key names its workspace: one that came to this workspace from another (a log, a shared file)
+            // does not spend the other's budget from here.
+            if gatewayCall, let workspace, let claimed = LLMGateway.claimedWorkspace(in: head.headers), claimed != workspace {
+                return refuse(context, status: "403 Forbidden", message: "this LLM gateway key belongs to another workspace")
             }
             self.target = target
         case .body(var part):

@@ -57,12 +57,12 @@ extension WorkspaceRuntime {
                 networkState.proxyStarted(
                     try await EgressProxy.start(
                         listening: kept, rules: rules, addresses: egressAddresses, metrics: metrics, gateway: configuration.llmGateway,
-                        door: door, onDenied: onDenied))
+                        workspace: key, door: door, onDenied: onDenied))
             } else if let namespace {
                 networkState.proxyStarted(
                     try await EgressProxy.start(
                         namespace: namespace, rules: rules, addresses: egressAddresses, metrics: metrics, gateway: configuration.llmGateway,
-                        door: door, onDenied: onDenied))
+                        workspace: key, door: door, onDenied: onDenied))
             }
         } catch {
             await networkState.closeDeniedChannel()?.value

@@ -248,7 +248,7 @@ extension WorkspaceManager {
             request.headers.add(name: "Accept", value: "application/json")
             for (name, value) in handler.headers ?? [:] { request.headers.replaceOrAdd(name: name, value: value) }
             request.body = .bytes(ByteBuffer(bytes: try AgentBoxJSON.makeEncoder().encode(call)))
-            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout / .milliseconds(1))))
+            let response = try await toolHandlerClient.execute(request, timeout: .milliseconds(Int64(timeout / .milliseconds(1))))
             let body = try await response.body.collect(upTo: maxToolOutputBytes)
             guard (200..<300).contains(response.status.code) else {
                 let text = String(decoding: body.readableBytesView.prefix(300), as: UTF8.self)
@@ -264,8 +264,30 @@ extension WorkspaceManager {
             _ = error
             return .failure(.error("the tool's handler answered more than \(maxToolOutputBytes) bytes"))
         } catch {
-            return .failure(.error("the tool's handler could not be reached: \(error)"))
+            return .failure(.error(unreachable(handler.url, error)))
         }
+    }
+
+    /// The client that calls tools' HTTP handlers. A handler that refuses the connection (its service is down) fails
+    /// the call at once: with the shared client's retries, each such call waited out its whole timeout (60 s).
+    static let toolHandlerClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(10))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Why a handler at `url` could not be reached, said plainly: NIO's own descriptions nest and lose brackets.
+    static func unreachable(_ url: String, _ error: any Error) -> String {
+        let address = URL(string: url).map { "\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")" } ?? url
+        let text = String(describing: error)
+        if text.contains("Connection refused") || text.contains("errno: 111") {
+            return "the tool's handler at \(address) refused the connection (is its service running?)"
+        }
+        if text.contains("No route to host") || text.contains("Network is unreachable") {
+            return "the tool's handler at \(address) cannot be reached from this server (no route)"
+        }
+        return "the tool's handler at \(address) could not be reached: \(text.prefix(200))"
     }
 }
 

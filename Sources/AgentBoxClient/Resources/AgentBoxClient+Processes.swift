@@ -1,4 +1,5 @@
 import AgentBoxAPI
+import NIOCore
 import NIOHTTP1
 
 /// Processes: `exec` (to completion) and `processes` (started and left running).
@@ -13,7 +14,19 @@ extension AgentBoxClient {
         // Both streams' output, each up to maxOutputBytes, as JSON: up to 6 bytes a byte (\u0000), or 4/3 in base64.
         let output = request.maxOutputBytes ?? (1 << 20)
         let limit = min(1 << 30, max(64 << 20, 2 * output * 6 + (1 << 20)))
-        return try decode(ExecResult.self, try await perform(.POST, Self.workspacePath(key) + "/exec", json: request, responseLimit: limit).body)
+        return try decode(
+            ExecResult.self,
+            try await perform(
+                .POST, Self.workspacePath(key) + "/exec", json: request, timeout: Self.deadline(waitingAtMost: request.timeoutMs), responseLimit: limit
+            ).body)
+    }
+
+    /// How long a call that waits for a command may take: the command's own `timeoutMs` and a minute more (a boot,
+    /// the answer's transfer), or a day when it has none (an exec without one runs until it ends). The client's
+    /// ``timeout`` (60 s) ended every longer exec with `deadlineExceeded`, and the command ran on unseen.
+    static func deadline(waitingAtMost milliseconds: Int?) -> TimeAmount {
+        guard let milliseconds, milliseconds > 0 else { return .hours(24) }
+        return .milliseconds(Int64(min(milliseconds, 24 * 3_600_000))) + .seconds(60)
     }
 
     /// Runs `command` (a shell command line) to completion.
@@ -47,7 +60,12 @@ extension AgentBoxClient {
 
     /// Waits until the process has exited (a 408 error when `timeoutMs` passes first).
     public func wait(_ key: String, _ id: String, timeoutMs: Int? = nil) async throws -> WorkspaceProcess {
-        try await send(.POST, Self.processPath(key, id) + "/wait", query: timeoutMs.map { [("timeoutMs", String($0))] } ?? [])
+        try decode(
+            WorkspaceProcess.self,
+            try await perform(
+                .POST, Self.processPath(key, id) + "/wait", query: timeoutMs.map { [("timeoutMs", String($0))] } ?? [],
+                timeout: Self.deadline(waitingAtMost: timeoutMs)
+            ).body)
     }
 
     /// Sends a signal (`TERM`, `KILL`, `INT`, `HUP`, ...) to the process.
