@@ -52,6 +52,14 @@ struct PreviewProxyTests {
         #expect(forwarded("Bearer app-token") == ["Bearer app-token"])
     }
 
+    @Test func theClientsAddressIsAppendedToXForwardedFor() {
+        let target = PreviewTarget(token: "t", target: "/", prefix: "/preview/t")
+        let sent = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/preview/t/", headers: ["X-Forwarded-For": "10.0.0.9"])
+        #expect(PreviewExchange(target, request: sent).upstreamHead(port: 80, clientAddress: "127.0.0.1").headers["x-forwarded-for"] == ["10.0.0.9, 127.0.0.1"])
+        let plain = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/preview/t/")
+        #expect(PreviewExchange(target, request: plain).upstreamHead(port: 80, clientAddress: "::1").headers["x-forwarded-for"] == ["::1"])
+    }
+
     @Test func aHeadWithTwoHostsOrAnUnknownCodingIsRefused() {
         #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "HOST": "b"])?.status == .badRequest)
         #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Transfer-Encoding": "gzip, chunked"])?.status == .notImplemented)

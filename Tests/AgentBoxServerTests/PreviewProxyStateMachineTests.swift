@@ -412,10 +412,19 @@ struct PreviewProxyStateMachineTests {
         _ = machine.requestPartReceived(.end(nil))
         #expect(proxySummary(machine.upstreamResponsePart(.head(.init(version: .http1_1, status: .notFound)), from: Self.id(1))) == "response 404")
         #expect(proxySummary(machine.upstreamResponsePart(.end(nil), from: Self.id(1))) == "end, then close, close upstream 1")
-        // A 101 to a plain request is not a WebSocket: it is ignored like any informational answer.
+        // A 101 to a plain request is not a WebSocket, and that connection is no longer HTTP: a 502, and it closes.
         var plain = Machine(previewDomain: nil, relaysWebSockets: true)
         _ = Self.startPreview(&plain, proxyRequest(Self.base + "/x"))
-        #expect(proxySummary(plain.upstreamResponsePart(.head(.init(version: .http1_1, status: .switchingProtocols)), from: Self.id(1))) == "none")
+        #expect(
+            proxySummary(plain.upstreamResponsePart(.head(.init(version: .http1_1, status: .switchingProtocols)), from: Self.id(1)))
+                == "problem 502, then next, close upstream 1")
+        #expect(proxySummary(plain.upstreamResponsePart(.end(nil), from: Self.id(1))) == "none", "what the closed connection still hands on")
+        // An informational answer's end ends nothing: the final answer follows.
+        var informed = Machine(previewDomain: nil, relaysWebSockets: true)
+        _ = Self.startPreview(&informed, proxyRequest(Self.base + "/x"))
+        #expect(proxySummary(informed.upstreamResponsePart(.head(.init(version: .http1_1, status: .init(statusCode: 103))), from: Self.id(1))) == "none")
+        #expect(proxySummary(informed.upstreamResponsePart(.end(nil), from: Self.id(1))) == "none")
+        #expect(proxySummary(informed.upstreamResponsePart(.head(.init(version: .http1_1, status: .ok)), from: Self.id(1))) == "response 200")
         // An upgrade to anything else, and a WebSocket upgrade that is not a GET, stay plain requests.
         var foreign = Machine(previewDomain: nil, relaysWebSockets: true)
         let h2c = proxyRequest(Self.base + "/h2", [("host", "x"), ("upgrade", "h2c"), ("connection", "Upgrade")])

@@ -168,6 +168,25 @@ struct PreviewRouteTests {
         }
     }
 
+    /// `Expect: 100-continue`: a token that leads to a preview gets `100 Continue`, then the body goes and is answered;
+    /// an unknown one gets its 404 at once, before any body.
+    @Test func continueIsGivenOnlyForATokenThatLeadsSomewhere() async throws {
+        try await withLiveServer { client, _ in
+            let port = try #require(client.port)
+            let preview = try await serve(client, "expect", port: 8314)
+            let raw = try RawConnection(port: port)
+            defer { raw.close() }
+            let head = "POST /preview/\(preview.token)/up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+            let answer = await raw.exchangeOffThePool(head, then: .milliseconds(300), "hi")
+            #expect(answer.hasPrefix("HTTP/1.1 100 Continue") && answer.contains("HTTP/1.1 201") && answer.contains("POST /up - hi"), "\(answer)")
+            let unknown = try RawConnection(port: port)
+            defer { unknown.close() }
+            let refused = await unknown.exchangeOffThePool(
+                "POST /preview/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+            #expect(refused.hasPrefix("HTTP/1.1 404") && !refused.contains("100 Continue"), "\(refused)")
+        }
+    }
+
     /// Cookies a workspace sets stay under its preview's path, and the client's AgentBox token is not sent in.
     @Test func cookiesStayWithTheirPreviewAndTokensStayOut() async throws {
         try await withLiveServer { client, _ in

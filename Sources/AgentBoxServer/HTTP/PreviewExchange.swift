@@ -83,7 +83,10 @@ final class PreviewExchange {
     /// An `Authorization` that carries an AgentBox credential (the server's token, or an API token) is not sent on:
     /// a client that sends its token with every request (an SDK's default header, a script pointed at a preview
     /// host) must not hand it to the workspace's code. Any other `Authorization` is the workspace's app's own.
-    func upstreamHead(port: Int, scheme: String = "http", serverToken: String? = nil) -> HTTPRequestHead {
+    ///
+    /// `X-Forwarded-For` gets the client's address (`clientAddress`) appended to what the client sent, as a reverse proxy
+    /// does: the last entry is the one a server behind it can trust.
+    func upstreamHead(port: Int, scheme: String = "http", serverToken: String? = nil, clientAddress: String? = nil) -> HTTPRequestHead {
         if port == PreviewUpstream.remotePort { return nodeHead }
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 5)
@@ -92,6 +95,7 @@ final class PreviewExchange {
         var length: String?
         var chunked = false
         var forwardedProto: String?
+        var forwardedFor: [String] = []
         for (name, value) in request.headers {
             if PreviewProxy.equalsLowercase(name, "content-length") {
                 length = value
@@ -101,6 +105,8 @@ final class PreviewExchange {
                 cookies.append(value)
             } else if PreviewProxy.equalsLowercase(name, "x-forwarded-proto") {
                 forwardedProto = value
+            } else if PreviewProxy.equalsLowercase(name, "x-forwarded-for") {
+                forwardedFor.append(value)
             } else if PreviewProxy.equalsLowercase(name, "authorization"), PreviewProxy.isAgentBoxCredential(value, serverToken: serverToken) {
                 continue
             } else if PreviewProxy.equalsLowercase(name, "x-forwarded-host") || PreviewProxy.equalsLowercase(name, "x-forwarded-prefix")
@@ -126,6 +132,8 @@ final class PreviewExchange {
         if let host = request.headers.first(name: "host") { headers.add(name: "x-forwarded-host", value: host) }
         headers.add(name: "x-forwarded-proto", value: forwardedProto == "https" ? "https" : scheme)
         headers.add(name: "x-forwarded-prefix", value: prefix)
+        if let clientAddress { forwardedFor.append(clientAddress) }
+        if !forwardedFor.isEmpty { headers.add(name: "x-forwarded-for", value: forwardedFor.joined(separator: ", ")) }
         if isWebSocket {
             // Hop-by-hop, so dropped above; an upgrade says them again on each hop (`Sec-WebSocket-*` went on as they came).
             headers.add(name: "connection", value: "upgrade")

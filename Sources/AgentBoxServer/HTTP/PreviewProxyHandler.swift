@@ -42,6 +42,8 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var upstreamsOpened: UInt64 = 0
     /// A WebSocket's bytes are being relayed (``PreviewByteRelay``): this handler only lets reads through.
     private var relaying = false
+    /// The request being resolved waits for a `100 Continue` (``sendContinueIfOwed(_:)``).
+    private var continueOwed = false
 
     init(manager: WorkspaceManager, previewDomain: String?, serverToken: String? = nil, logger: Logger) {
         self.manager = manager
@@ -50,7 +52,10 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         machine = PreviewProxyStateMachine(previewDomain: previewDomain, relaysWebSockets: manager.cluster == nil, serverToken: serverToken)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        machine.clientConnected(from: context.channel.remoteAddress?.ipAddress)
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         _ = machine.channelInactive()
@@ -237,13 +242,13 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Finds where a preview request's token leads: at once when it still leads to the open connection's workspace and
     /// port, else off the loop (closing the open connection), then tells the state machine.
     private func resolve(_ resolution: PreviewProxyStateMachine.Resolution, context: ChannelHandlerContext) {
-        if resolution.sendsContinue {
-            // `Expect` is not sent on (see PreviewExchange.upstreamHead).
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
-        }
+        // `Expect` is not sent on (see PreviewExchange.upstreamHead): the `100 Continue` is given here, once the token
+        // is known to lead somewhere, so that a client with an unknown one is told 404 before it sends its body.
+        continueOwed = resolution.sendsContinue
         if let id = resolution.reusable, let current = upstream, current.id == id, current.channel.isActive,
             let cached = manager.cachedPreview(token: resolution.token), cached.key == current.key, cached.port == current.port
         {
+            sendContinueIfOwed(context)
             perform(machine.resolved(port: cached.port, upstream: current.link), context: context)
             return
         }
@@ -252,6 +257,13 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             .assumeIsolated().whenComplete { result in
                 self.found(result)
             }
+    }
+
+    /// Gives the `100 Continue` a request with `Expect: 100-continue` waits for, when its token resolved.
+    private func sendContinueIfOwed(_ context: ChannelHandlerContext) {
+        guard continueOwed else { return }
+        continueOwed = false
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
     }
 
     private func found(_ result: Result<PreviewUpstream.Destination, any Error>) {
@@ -263,11 +275,13 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let destination: PreviewUpstream.Destination
         switch result {
         case .failure(let error):
+            continueOwed = false
             perform(machine.resolutionFailed(error), context: context)
             return
         case .success(let found):
             destination = found
         }
+        sendContinueIfOwed(context)
         let connecting: EventLoopFuture<any Channel>
         if let node = destination.remote {
             connecting = PreviewUpstream.connect(to: node, on: context.eventLoop)

@@ -81,6 +81,8 @@ struct PreviewProxyStateMachine {
         let previewDomain: String?
         /// `serve --token`: a client's `Authorization` that carries it is not sent into the workspace.
         var serverToken: String? = nil
+        /// The client's address, added to `X-Forwarded-For` for the workspace's server.
+        var clientAddress: String? = nil
         /// WebSocket upgrades for previews are exchanges too (a server that is not in a cluster); otherwise the preview
         /// route relays them.
         var relaysWebSockets = false
@@ -174,6 +176,11 @@ struct PreviewProxyStateMachine {
     }
 
     // MARK: Events from the client's side
+
+    /// The client's address (the connection's peer), once it is known.
+    mutating func clientConnected(from address: String?) {
+        withOpen(closed: ()) { $0.clientAddress = address }
+    }
 
     /// A request part arrived from the client.
     mutating func requestPartReceived(_ part: HTTPServerRequestPart) -> Action {
@@ -393,7 +400,7 @@ extension PreviewProxyStateMachine.Open {
         let bodySent = pending.contains { if case .body = $0 { true } else { false } }
         exchange.phase = .sent(port: port, bodySent: bodySent)
         turn = .preview(exchange)
-        return .sendRequest(exchange.upstreamHead(port: port, serverToken: serverToken), pending: pending)
+        return .sendRequest(exchange.upstreamHead(port: port, serverToken: serverToken, clientAddress: clientAddress), pending: pending)
     }
 
     mutating func resolutionFailed(_ error: any Error) -> Action {
