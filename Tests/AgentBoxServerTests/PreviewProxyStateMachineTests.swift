@@ -311,10 +311,11 @@ struct PreviewProxyStateMachineTests {
         var machine = Machine(previewDomain: nil)
         _ = Self.startPreview(&machine, proxyRequest(Self.base + "/up", method: .POST, [("host", "x"), ("content-length", "6")]))
         _ = machine.requestPartReceived(.body(ByteBuffer(string: "abc")))
-        #expect(Self.answer(&machine, body: "no") == ["response 200", "response body 2", "end, then next"])
+        // The connection into the workspace goes: "abc" may sit unread there, and would be read as the next request.
+        #expect(Self.answer(&machine, body: "no") == ["response 200", "response body 2", "end, then next, close upstream 1"])
         #expect(proxySummary(machine.requestPartReceived(.body(ByteBuffer(string: "def")))) == "none")
         #expect(proxySummary(machine.requestPartReceived(.end(nil))) == "none")
-        #expect(proxySummary(machine.requestPartReceived(proxyRequest(Self.base + "/next"))) == "resolve \(Self.token) connect reuse 1")
+        #expect(proxySummary(machine.requestPartReceived(proxyRequest(Self.base + "/next"))) == "resolve \(Self.token) connect")
     }
 
     // MARK: Backpressure and idleness

@@ -479,7 +479,17 @@ extension PreviewProxyStateMachine.Open {
     /// Ends the exchange in progress (its answer's end goes out with the action returned): the connection is free for
     /// what waits, or closing after the client's `Connection: close`.
     private mutating func finishExchange(_ exchange: PreviewExchange, closingUpstream dropped: PreviewProxyStateMachine.UpstreamID?) -> PreviewProxyStateMachine.AnswerEnd {
-        if body == .exchange { body = .discard }
+        var dropped = dropped
+        if body == .exchange {
+            body = .discard
+            // Answered before its request ended: part of the body may sit unread in the workspace's server, which
+            // would read it as its next request on that connection (one with the client's own `Host` and
+            // `X-Forwarded-*`, past this proxy's rules). The connection is not used again, as nginx does.
+            if dropped == nil, !exchange.isAnsweredHere, let id = upstream?.id {
+                dropped = id
+                upstream = nil
+            }
+        }
         guard exchange.closesConnection else {
             turn = .free
             return .init(closesConnection: false, closeUpstream: dropped)
