@@ -24,12 +24,23 @@ public struct AgentBoxClient: Sendable {
     /// How long a request may take to get its response head.
     public var timeout: TimeAmount = .seconds(60)
 
-    /// A client of the server at `endpoint`, authenticating with `token`, over `httpClient` (shared by default).
-    public init(endpoint: URL, token: String? = nil, httpClient: HTTPClient = .shared) {
+    /// A client of the server at `endpoint`, authenticating with `token`, over `httpClient` (by default one shared by
+    /// every AgentBoxClient: ``defaultHTTPClient``).
+    public init(endpoint: URL, token: String? = nil, httpClient: HTTPClient = AgentBoxClient.defaultHTTPClient) {
         self.endpoint = endpoint
         self.token = token
         self.http = httpClient
     }
+
+    /// The HTTP client AgentBoxClients use unless given one: AsyncHTTPClient's shared configuration without its read
+    /// timeout. An exec or a wait answers nothing until its command ends, and the shared client's 90 s of silence ended
+    /// such a call however long its command was allowed; each call's own deadline bounds it instead (``timeout``, or
+    /// the command's `timeoutMs` and a minute). Never shut down, like `HTTPClient.shared`.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.timeout = .init(connect: .seconds(30), read: nil)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     // MARK: Server
 

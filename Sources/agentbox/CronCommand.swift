@@ -195,7 +195,7 @@ struct CronCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "run", abstract: "Run a job now (its overlap policy holds); with --wait, wait for the run's end and print it.",
+            commandName: "run", abstract: "Run a job now (its overlap policy holds: a skipped run exits 2); with --wait, wait for the run's end and print it.",
             discussion: """
                 Example:
                   agentbox cron run demo JOB_ID --wait
@@ -203,7 +203,7 @@ struct CronCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         @Argument(help: "The workspace key.") var key: String
         @Argument(help: "The job's id.") var id: String
-        @Flag(help: "Wait for the run to end; exit 1 when it failed. A run skipped (the last one still runs) exits 2.") var wait = false
+        @Flag(help: "Wait for the run to end; exit 1 when it failed.") var wait = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {

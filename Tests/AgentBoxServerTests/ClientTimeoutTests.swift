@@ -103,6 +103,13 @@ struct ClientTimeoutTests {
                     + "3\r\nabc\r\n0\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(answer.closed && answer.read.hasPrefix("HTTP/1.1 501") && answer.read.contains("transfer coding"), "\(answer)")
             #expect(!answer.read.contains("200 OK"), "\(answer)")
+            // Behind a request still owed its answer, the refusal waits for that answer, then the connection closes.
+            let behind = try await Self.sendThenAwaitClose(
+                port,
+                "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"
+                    + "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            let statuses = behind.read.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+            #expect(behind.closed && statuses == ["200", "400"] && behind.read.contains("one Host header"), "\(behind)")
             // Plain chunked is taken, whatever its case.
             let chunked = try await Self.sendThenAwaitClose(
                 port,

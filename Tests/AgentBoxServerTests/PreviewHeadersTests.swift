@@ -28,12 +28,19 @@ struct PreviewProxyTests {
     /// A workspace's cookies stay with its preview: no `Domain` (one preview host cannot set them for another), and
     /// under a path preview (which shares the API's origin) a `Path` under the preview's prefix.
     @Test func cookiesAreKeptToTheirPreview() {
-        let cookies = ["a=1; Path=/; HttpOnly", "b=2; Domain=.example.com; path=/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5;  DOMAIN = x ; Path"]
+        let cookies = [
+            "a=1; Path=/; HttpOnly", "b=2; Domain=.example.com; path=/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5;  DOMAIN = x ; Path",
+            "f=6; Path=/preview/t/app",
+        ]
         let headers = HTTPHeaders(cookies.map { ("Set-Cookie", $0) })
         let byPath = PreviewProxy.responseHeaders(headers, port: 80, prefix: "/preview/t").filter { $0.name == "Set-Cookie" }.map(\.value)
-        #expect(byPath == ["a=1; Path=/preview/t/; HttpOnly", "b=2; Path=/preview/t/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5; Path=/preview/t/"])
+        #expect(
+            byPath == [
+                "a=1; Path=/preview/t/; HttpOnly", "b=2; Path=/preview/t/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5; Path=/preview/t/",
+                "f=6; Path=/preview/t/app",
+            ])
         let byHost = PreviewProxy.responseHeaders(headers, port: 80, prefix: "").filter { $0.name == "Set-Cookie" }.map(\.value)
-        #expect(byHost == ["a=1; Path=/; HttpOnly", "b=2; path=/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5; Path"])
+        #expect(byHost == ["a=1; Path=/; HttpOnly", "b=2; path=/v1;Secure", "c=3", "d=4; Max-Age=60", "e=5; Path", "f=6; Path=/preview/t/app"])
     }
 
     /// The client's AgentBox credentials stay out of the workspace; its app's own `Authorization` goes on.
@@ -47,6 +54,9 @@ struct PreviewProxyTests {
         #expect(forwarded("Bearer sekrit") == [])
         #expect(forwarded("bearer  sekrit ") == [])
         #expect(forwarded("Bearer abx_0123456789") == [])
+        #expect(forwarded("Bearer\tsekrit") == [])
+        #expect(forwarded("abx_0123456789") == [])
+        #expect(forwarded("e2b_sekrit") == [])
         #expect(forwarded("Bearer sekrit2") == ["Bearer sekrit2"])
         #expect(forwarded("Basic dXNlcjpwdw==") == ["Basic dXNlcjpwdw=="])
         #expect(forwarded("Bearer app-token") == ["Bearer app-token"])
@@ -65,6 +75,8 @@ struct PreviewProxyTests {
         #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Transfer-Encoding": "gzip, chunked"])?.status == .notImplemented)
         #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Transfer-Encoding": " Chunked "]) == nil)
         #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Content-Length": "3"]) == nil)
+        #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Transfer-Encoding": "chunked, chunked"])?.status == .badRequest)
+        #expect(ClientTimeoutHandler.framingProblem(["Host": "a", "Transfer-Encoding": "chunked", "transfer-encoding": "chunked"])?.status == .badRequest)
     }
 
     @Test func namesCompareByASCIICaseOnly() {

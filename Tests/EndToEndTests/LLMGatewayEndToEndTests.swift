@@ -82,6 +82,9 @@ struct LLMGatewayEndToEndTests {
             #expect(otherKey.hasPrefix("abx-llm-"))
             let borrowed = try await curl("anthropic", "/v1/messages", #"{"model":"claude-x"}"#, key: otherKey)
             #expect(borrowed.stdout.hasPrefix("HTTP/1.1 403") && borrowed.stdout.contains("belongs to another workspace"), "\(borrowed)")
+            // Its own key beside it, in the header the gateway reads second, changes nothing.
+            let beside = try await curl("anthropic", "/v1/messages", #"{"model":"claude-x"}"#, key: otherKey, extra: "-H \"authorization: Bearer $KEY\"")
+            #expect(beside.stdout.hasPrefix("HTTP/1.1 403"), "\(beside)")
             let unknown = try await curl("anthropic", "/v1/complete", #"{"model":"claude-x"}"#)
             // A path the gateway does not serve is no route at all: like any unknown route, it says no more than 401.
             #expect(unknown.stdout.hasPrefix("HTTP/1.1 401"), "\(unknown)")

@@ -152,17 +152,28 @@ public final class LLMGateway: Sendable {
         return (key, session, mac)
     }
 
-    /// The workspace that the first gateway key among `headers`' credentials (`Authorization: Bearer …`, `x-api-key`,
-    /// `x-goog-api-key`) claims, unchecked; `nil` when none holds one.
-    static func claimedWorkspace(in headers: HTTPHeaders) -> WorkspaceKey? {
+    /// The key a request presents: `x-api-key` (Anthropic's own), else a bearer token. The gateway checks this one,
+    /// and each workspace's egress proxy holds it to that workspace (``claimedWorkspace(in:)``): one function, so that
+    /// the two can never look at different headers.
+    static func presentedKey(in headers: HTTPHeaders) -> String? {
+        headers.first(name: "x-api-key")
+            ?? headers.first(name: "authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+    }
+
+    /// The workspaces that the gateway keys in `headers` claim, unchecked: the presented key's, and any other key-shaped
+    /// word in `Authorization`, `x-api-key` or `x-goog-api-key` (a proxy refuses the request when any of them is not its
+    /// workspace's).
+    static func claimedWorkspaces(in headers: HTTPHeaders) -> [WorkspaceKey] {
+        var claimed: [WorkspaceKey] = []
+        if let presented = presentedKey(in: headers), let claim = claim(presented) { claimed.append(claim.workspace) }
         for name in ["authorization", "x-api-key", "x-goog-api-key"] {
             for value in headers[name] {
-                for word in value.split(separator: " ") where word.hasPrefix(keyPrefix) {
-                    if let claim = claim(String(word)) { return claim.workspace }
+                for word in value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }) where word.hasPrefix(keyPrefix) {
+                    if let claim = claim(String(word)) { claimed.append(claim.workspace) }
                 }
             }
         }
-        return nil
+        return claimed
     }
 
     /// Whether `claim` was made by this server for the workspace whose record id is `id`.

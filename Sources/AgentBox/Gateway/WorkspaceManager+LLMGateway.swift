@@ -103,10 +103,7 @@ extension WorkspaceManager {
         guard let endpoint = provider.endpoint(request.path) else {
             return Self.llmRefusal(provider, 404, .notFound, "the LLM gateway does not serve \(request.path.prefix(200))")
         }
-        // The workspace's key: x-api-key (Anthropic's own) or a bearer token.
-        let presented = request.headers.first(name: "x-api-key")
-            ?? request.headers.first(name: "authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        guard let presented, let claim = LLMGateway.claim(presented),
+        guard let presented = LLMGateway.presentedKey(in: request.headers), let claim = LLMGateway.claim(presented),
             let record = try? await store.workspace(key: claim.workspace), gateway.verify(claim, id: record.id)
         else {
             configuration.metrics.llmRefused.increment()

@@ -184,7 +184,7 @@ private final class EgressRequestHandler: ChannelInboundHandler, RemovableChanne
             }
             // A gateway key names its workspace: one that came to this workspace from another (a log, a shared file)
             // does not spend the other's budget from here.
-            if gatewayCall, let workspace, let claimed = LLMGateway.claimedWorkspace(in: head.headers), claimed != workspace {
+            if gatewayCall, let workspace, LLMGateway.claimedWorkspaces(in: head.headers).contains(where: { $0 != workspace }) {
                 return refuse(context, status: "403 Forbidden", message: "this LLM gateway key belongs to another workspace")
             }
             self.target = target

@@ -17,16 +17,16 @@ extension AgentBoxClient {
         return try decode(
             ExecResult.self,
             try await perform(
-                .POST, Self.workspacePath(key) + "/exec", json: request, timeout: Self.deadline(waitingAtMost: request.timeoutMs), responseLimit: limit
+                .POST, Self.workspacePath(key) + "/exec", json: request, timeout: deadline(waitingAtMost: request.timeoutMs), responseLimit: limit
             ).body)
     }
 
     /// How long a call that waits for a command may take: the command's own `timeoutMs` and a minute more (a boot,
     /// the answer's transfer), or a day when it has none (an exec without one runs until it ends). The client's
     /// ``timeout`` (60 s) ended every longer exec with `deadlineExceeded`, and the command ran on unseen.
-    static func deadline(waitingAtMost milliseconds: Int?) -> TimeAmount {
-        guard let milliseconds, milliseconds > 0 else { return .hours(24) }
-        return .milliseconds(Int64(min(milliseconds, 24 * 3_600_000))) + .seconds(60)
+    func deadline(waitingAtMost milliseconds: Int?) -> TimeAmount {
+        guard let milliseconds, milliseconds > 0 else { return max(timeout, .hours(24)) }
+        return max(timeout, .milliseconds(Int64(min(milliseconds, 24 * 3_600_000))) + .seconds(60))
     }
 
     /// Runs `command` (a shell command line) to completion.
@@ -64,7 +64,7 @@ extension AgentBoxClient {
             WorkspaceProcess.self,
             try await perform(
                 .POST, Self.processPath(key, id) + "/wait", query: timeoutMs.map { [("timeoutMs", String($0))] } ?? [],
-                timeout: Self.deadline(waitingAtMost: timeoutMs)
+                timeout: deadline(waitingAtMost: timeoutMs)
             ).body)
     }
 

@@ -91,6 +91,13 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.fireChannelRead(data)
     }
 
+    /// Once a request is refused, nothing more is read: the client cannot keep the server parsing (and dropping) what
+    /// it streams while the answers owed before the refusal are written.
+    func read(context: ChannelHandlerContext) {
+        if refused { return }
+        context.read()
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if upgraded { return context.write(data, promise: promise) }
         switch unwrapOutboundIn(data) {
@@ -138,6 +145,7 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     ///   server behind it reads.
     static func framingProblem(_ headers: HTTPHeaders) -> ProblemError? {
         var hosts = 0
+        var chunkedCodings = 0
         for (name, value) in headers {
             switch name.utf8.count {
             case 4 where PreviewProxy.equalsLowercase(name, "host"):
@@ -147,6 +155,10 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 if let coding = unsupportedTransferCoding(value) {
                     return ProblemError(.notImplemented, "the transfer coding '\(coding)' is not supported: send the body as it is, or chunked")
                 }
+                // `chunked, chunked` (or two headers saying chunked): NIO takes one off and would hand on the inner
+                // chunk framing as the body.
+                chunkedCodings += value.split(separator: ",").count
+                if chunkedCodings > 1 { return ProblemError(.badRequest, "a body is chunked once: 'chunked' is given more than once") }
             default: continue
             }
         }

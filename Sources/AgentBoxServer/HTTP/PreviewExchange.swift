@@ -107,7 +107,9 @@ final class PreviewExchange {
                 forwardedProto = value
             } else if PreviewProxy.equalsLowercase(name, "x-forwarded-for") {
                 forwardedFor.append(value)
-            } else if PreviewProxy.equalsLowercase(name, "authorization"), PreviewProxy.isAgentBoxCredential(value, serverToken: serverToken) {
+            } else if PreviewProxy.equalsLowercase(name, "authorization") || PreviewProxy.equalsLowercase(name, "x-api-key"),
+                PreviewProxy.isAgentBoxCredential(value, serverToken: serverToken)
+            {
                 continue
             } else if PreviewProxy.equalsLowercase(name, "x-forwarded-host") || PreviewProxy.equalsLowercase(name, "x-forwarded-prefix")
                 // `Expect` too: the client had its `100 Continue` from here.

@@ -86,16 +86,16 @@ enum PreviewProxy {
         ]
     }
 
-    /// `/x` and `http://localhost:{port}/x` (or 127.0.0.1) become `{prefix}/x`; anything else is left alone.
-    /// Whether an `Authorization` value is a bearer credential of this server: its own token, or an API token
-    /// (`abx_…`, which only this server issues).
-    static func isAgentBoxCredential(_ authorization: String, serverToken: String?) -> Bool {
-        let value = authorization.drop(while: { $0 == " " || $0 == "\t" })
-        guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return false }
-        let credential = String(value.dropFirst(7).drop(while: { $0 == " " })).trimmingCharacters(in: .whitespaces)
-        if credential.hasPrefix("abx_") { return true }
-        guard let serverToken else { return false }
-        return constantTimeEquals(credential, serverToken)
+    /// Whether a credential header's value (`Authorization`, `X-API-Key`) carries a credential of this server: its own
+    /// token or an API token (`abx_…`, which only this server issues), bare, after a scheme (`Bearer`, any case and
+    /// spacing), or as an E2B API key (`e2b_` before either).
+    static func isAgentBoxCredential(_ value: String, serverToken: String?) -> Bool {
+        for word in value.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+            let credential = word.hasPrefix("e2b_") ? word.dropFirst(4) : word[...]
+            if credential.hasPrefix("abx_") { return true }
+            if let serverToken, constantTimeEquals(String(credential), serverToken) { return true }
+        }
+        return false
     }
 
     /// A `Set-Cookie` value kept to the preview it came from: its `Domain` attribute dropped (a host-only cookie: one
@@ -113,6 +113,11 @@ enum PreviewProxy {
             if name == "domain" { continue }
             if name == "path", !prefix.isEmpty {
                 let path = trimmed.drop(while: { $0 != "=" }).dropFirst().trimmingCharacters(in: .whitespaces)
+                // An app that honours `X-Forwarded-Prefix` scopes its cookies under the prefix itself: kept as it is.
+                if path == prefix || path.hasPrefix(prefix + "/") {
+                    kept.append(attribute)
+                    continue
+                }
                 kept.append(" Path=" + prefix + (path.hasPrefix("/") ? path : "/" + path))
                 continue
             }
@@ -121,6 +126,7 @@ enum PreviewProxy {
         return kept.joined(separator: ";")
     }
 
+    /// `/x` and `http://localhost:{port}/x` (or 127.0.0.1) become `{prefix}/x`; anything else is left alone.
     static func relocate(_ location: String, port: Int, prefix: String) -> String {
         for origin in ["http://localhost:\(port)", "http://127.0.0.1:\(port)"] where location.hasPrefix(origin) {
             let rest = location.dropFirst(origin.count)
