@@ -79,7 +79,17 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Answers from the routes go on unchanged; the end of one may let a waiting request go on.
+    ///
+    /// Once the connection is a WebSocket's (``relaying``), nothing the routes write goes on: it would be HTTP in the
+    /// middle of the relayed bytes, and after ``startRelay(_:)`` an HTTP part reaching the socket with no encoder left
+    /// is a fatal error (CI saw it: the routes' answer to bytes a client sent behind a marked upgrade, which their
+    /// parser took for a malformed next request). Dropped as written, so that the routes go on waiting for a request
+    /// that never comes, and the relay is left alone.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if relaying {
+            promise?.succeed(())
+            return
+        }
         let ended: Bool
         if case .end = unwrapOutboundIn(data) { ended = true } else { ended = false }
         context.write(data, promise: promise)
