@@ -131,10 +131,11 @@ struct PreviewProxyHandlerTests {
             }
             // No `100 Continue` for a token that leads nowhere: the client learns it before it sends its body.
             #expect(statuses == [200, 404], "in order: the routes' answer, then the preview's")
-            // The body the client then sends is dropped with its request.
+            // Given no `100`, the client may or may not send its body: the answer closes the connection, and nothing
+            // it sends after is taken for a request.
             try await receive([.body(ByteBuffer(string: "hi")), .end(nil)], on: channel)
             try await receive([proxyRequest("/v1/health"), .end(nil)], on: channel)
-            #expect(log.entries.filter { $0.hasPrefix("routes head") || $0.hasPrefix("routes body") } == ["routes head GET /v1/health", "routes head GET /v1/health"])
+            #expect(log.entries.filter { $0.hasPrefix("routes head") || $0.hasPrefix("routes body") } == ["routes head GET /v1/health"])
             _ = try await channel.finish(acceptAlreadyClosed: true)
         }
     }

@@ -91,6 +91,18 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.fireChannelRead(data)
     }
 
+    /// A request NIO's parser refuses is answered 400 here, after the answers owed to the requests before it (as any
+    /// refusal): the routes' own answer to it went out at once, ahead of a preview's answer still owed (a client took
+    /// it for its first request's) or into the middle of a preview's streamed body.
+    ///
+    /// An error in the body of the request being read is that request's: it goes on to whoever reads the body (the
+    /// route answers it), as before.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !upgraded, !receivingBody else { return context.fireErrorCaught(error) }
+        if refused { return }
+        refuse(ProblemError(.badRequest, "the request is not valid HTTP/1.1 (\(error))"), context: context)
+    }
+
     /// Once a request is refused, nothing more is read: the client cannot keep the server parsing (and dropping) what
     /// it streams while the answers owed before the refusal are written.
     func read(context: ChannelHandlerContext) {

@@ -35,7 +35,7 @@ final class PreviewExchange {
     /// The client's `Connection: close` (or HTTP/1.0 without keep-alive): the answer says so, and the connection
     /// closes after it. Also a WebSocket upgrade that the workspace's server does not take: NIO's parser reads nothing
     /// more after an upgrade request.
-    let closesConnection: Bool
+    var closesConnection: Bool
     /// A WebSocket upgrade (``PreviewRequestHead/isWebSocketUpgrade(_:)``): sent on with `Upgrade: websocket`, and
     /// after a `101` answer the connection's bytes are relayed (``PreviewByteRelay``).
     let isWebSocket: Bool

@@ -90,7 +90,7 @@ enum PreviewProxy {
     /// token or an API token (`abx_…`, which only this server issues), bare, after a scheme (`Bearer`, any case and
     /// spacing), or as an E2B API key (`e2b_` before either).
     static func isAgentBoxCredential(_ value: String, serverToken: String?) -> Bool {
-        for word in value.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+        for word in value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }) {
             let credential = word.hasPrefix("e2b_") ? word.dropFirst(4) : word[...]
             if credential.hasPrefix("abx_") { return true }
             if let serverToken, constantTimeEquals(String(credential), serverToken) { return true }

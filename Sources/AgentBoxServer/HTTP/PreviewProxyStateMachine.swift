@@ -404,7 +404,13 @@ extension PreviewProxyStateMachine.Open {
     }
 
     mutating func resolutionFailed(_ error: any Error) -> Action {
-        guard case .preview(let exchange) = turn, case .resolving = exchange.phase else { return .none }
+        guard case .preview(var exchange) = turn, case .resolving = exchange.phase else { return .none }
+        if body == .exchange, PreviewRequestHead.expectsContinue(exchange.request) {
+            // No `100 Continue` was given: the client may send its body or not, so where its next request starts is
+            // unknown. The answer says `Connection: close`, and the connection closes after it (RFC 9110 §10.1.1).
+            exchange.closesConnection = true
+            turn = .preview(exchange)
+        }
         return fail(error)
     }
 
