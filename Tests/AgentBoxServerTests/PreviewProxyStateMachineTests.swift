@@ -172,6 +172,30 @@ struct PreviewProxyStateMachineTests {
         #expect(proxySummary(machine.upstreamResponsePart(.head(.init(version: .http1_1, status: .continue)), from: Self.id(1))) == "none", "informational answers are not relayed")
     }
 
+    /// A failure before `100 Continue` was given closes the connection (the client may or may not send its body);
+    /// one after it does not (the body comes, and is dropped).
+    @Test func aFailureClosesTheConnectionOnlyWhenNoContinueWasGiven() {
+        let request = proxyRequest(Self.base + "/e", method: .POST, [("host", "x"), ("content-length", "5"), ("expect", "100-continue")])
+        var before = Machine(previewDomain: nil)
+        _ = before.requestPartReceived(request)
+        #expect(proxySummary(before.resolutionFailed(AgentBoxError(.notFound, "no such preview"))) == "problem 404, then close")
+        var after = Machine(previewDomain: nil)
+        _ = after.requestPartReceived(request)
+        #expect(proxySummary(after.resolutionFailed(AgentBoxError(.badGateway, "nothing listens"), continueSent: true)) == "problem 502, then next")
+    }
+
+    /// A preview request's body that does not parse fails its exchange: a 400, and the connection closes.
+    @Test func aBodyThatDoesNotParseFailsItsExchange() {
+        var machine = Machine(previewDomain: nil)
+        _ = Self.startPreview(&machine, proxyRequest(Self.base + "/up", method: .POST, [("host", "x"), ("transfer-encoding", "chunked")]))
+        let failed = machine.requestBodyFailed(HTTPParserError.invalidChunkSize)
+        #expect(failed.map(proxySummary) == "problem 400, then close, close upstream 1")
+        var routes = Machine(previewDomain: nil)
+        _ = routes.requestPartReceived(proxyRequest("/v1/workspaces/w/fs/file", method: .PUT))
+        let notOurs = routes.requestBodyFailed(HTTPParserError.invalidChunkSize)
+        #expect(notOurs == nil, "the routes answer their own")
+    }
+
     // MARK: Pipelining
 
     @Test func aRouteRequestPipelinedBehindAPreviewWaitsForItsAnswer() {

@@ -143,9 +143,15 @@ struct PreviewRouteTests {
             let upgrade = "GET /preview/\(preview.token)/ws HTTP/1.1\r\n\(handshake)Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
             let answer = try await Self.sendAndRead(port, Array(upgrade.utf8) + frame) { $0.contains("echo:hello") }
             #expect(answer.hasPrefix("HTTP/1.1 101") && answer.contains("path /ws") && answer.contains("echo:hello"), "\(answer.prefix(300))")
-            // The internal marker sent by a client, with bytes behind it: no crash either.
+            // The internal marker, sent by a client with bytes behind it, is not the client's to send: the request is a
+            // plain GET, and the bytes after it a malformed request, answered 400 after it.
             let marked = "GET /preview/\(preview.token)/ws HTTP/1.1\r\n\(handshake)\(PreviewRequestHead.webSocketMarker): websocket\r\n\r\n"
-            _ = try await Self.sendAndRead(port, Array(marked.utf8) + frame) { $0.contains("echo:hello") }
+            let plain = try await Self.sendAndRead(port, Array(marked.utf8) + frame) { $0.contains("not valid HTTP") }
+            #expect(plain.hasPrefix("HTTP/1.1 200") && plain.contains("GET /ws - ") && plain.contains("HTTP/1.1 400"), "\(plain.prefix(600))")
+            // A preview request's chunked body that does not parse: a 400 from the proxy, and the connection closes.
+            let broken = "POST /preview/\(preview.token)/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+            let refused = try await Self.sendAndRead(port, Array(broken.utf8)) { _ in false }
+            #expect(refused.hasPrefix("HTTP/1.1 400") && refused.contains("body is not valid HTTP"), "\(refused)")
             #expect(try await client.execute(uri: "/v1/health", method: .get).status == .ok)
             #expect(try await client.execute(uri: "/preview/\(preview.token)/after", method: .get).status == .ok)
         }

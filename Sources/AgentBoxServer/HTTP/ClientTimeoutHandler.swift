@@ -71,7 +71,7 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // here, and the connection closed (it hung, unanswered, until this handler's timeout).
             refuse(ProblemError(.methodNotAllowed, "CONNECT is not served here: AgentBox is not a proxy (a workspace's egress proxy is inside it)"), context: context)
             return
-        case .head(let head):
+        case .head(var head):
             if let problem = Self.framingProblem(head.headers) {
                 // Refused before any route or preview sees it, and the connection closes: where its body ends, or whom
                 // it is for, can no longer be trusted.
@@ -81,6 +81,13 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
             unanswered += 1
             receivingBody = true
             arm(bodyTimeout, context: context)
+            // The preview proxy's own marker of a WebSocket upgrade (``UpgradeRequestFilter`` sets it after this
+            // handler) is never the client's: a client that sends it without `Upgrade` has NIO's parser read on past
+            // its head, so what it sends next would be parsed as requests, not relayed.
+            if head.headers.contains(name: PreviewRequestHead.webSocketMarker) {
+                head.headers.remove(name: PreviewRequestHead.webSocketMarker)
+                return context.fireChannelRead(wrapInboundOut(.head(head)))
+            }
         case .body:
             if receivingBody { arm(bodyTimeout, context: context) }
         case .end:
@@ -98,8 +105,10 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// An error in the body of the request being read is that request's: it goes on to whoever reads the body (the
     /// route answers it), as before.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // After a refusal every error is its echo (the decoder, left in its error state, says so for every later read):
+        // passed on, one would end the connection and cut the answer still owed.
+        if refused, !upgraded { return }
         guard error is HTTPParserError, !upgraded, !receivingBody else { return context.fireErrorCaught(error) }
-        if refused { return }
         refuse(ProblemError(.badRequest, "the request is not valid HTTP/1.1 (\(error))"), context: context)
     }
 
@@ -115,6 +124,9 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         switch unwrapOutboundIn(data) {
         case .head(let head) where head.status == .switchingProtocols:
             upgraded = true
+            // The connection is no longer HTTP: nothing of it is refused any more (its reads are the relay's).
+            refused = false
+            refusal = nil
             stop()
             context.write(data, promise: promise)
         case .end:

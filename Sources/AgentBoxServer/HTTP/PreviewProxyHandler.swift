@@ -44,6 +44,10 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var relaying = false
     /// The request being resolved waits for a `100 Continue` (``sendContinueIfOwed(_:)``).
     private var continueOwed = false
+    /// It was given: a failure after it leaves the connection open (the client sends its body, which is dropped).
+    private var continueSent = false
+    /// A preview request's body did not parse: the decoder's later errors are this one's echo.
+    private var bodyFailed = false
 
     init(manager: WorkspaceManager, previewDomain: String?, serverToken: String? = nil, logger: Logger) {
         self.manager = manager
@@ -76,6 +80,18 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func read(context: ChannelHandlerContext) {
         if relaying || machine.readRequested() { context.read() }
+    }
+
+    /// A preview request's body that NIO's parser refuses fails that exchange here (the routes answered it before,
+    /// ahead of or inside the preview's answer). Any other error goes on.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if bodyFailed { return }
+        if error is HTTPParserError, let action = machine.requestBodyFailed(error) {
+            bodyFailed = true
+            perform(action, context: context)
+            return
+        }
+        context.fireErrorCaught(error)
     }
 
     /// Answers from the routes go on unchanged; the end of one may let a waiting request go on.
@@ -255,6 +271,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // `Expect` is not sent on (see PreviewExchange.upstreamHead): the `100 Continue` is given here, once the token
         // is known to lead somewhere, so that a client with an unknown one is told 404 before it sends its body.
         continueOwed = resolution.sendsContinue
+        continueSent = false
         if let id = resolution.reusable, let current = upstream, current.id == id, current.channel.isActive,
             let cached = manager.cachedPreview(token: resolution.token), cached.key == current.key, cached.port == current.port
         {
@@ -273,6 +290,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func sendContinueIfOwed(_ context: ChannelHandlerContext) {
         guard continueOwed else { return }
         continueOwed = false
+        continueSent = true
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
     }
 
@@ -308,7 +326,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch result {
             case .failure(let error):
                 destination.release()
-                if let context = self.context { self.perform(self.machine.resolutionFailed(error), context: context) }
+                if let context = self.context { self.perform(self.machine.resolutionFailed(error, continueSent: self.continueSent), context: context) }
                 return
             case .success(let connected):
                 channel = connected
@@ -321,7 +339,7 @@ final class PreviewProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             do {
                 self.upstream = try PreviewUpstream(id: id, channel: channel, destination: destination, proxy: self)
             } catch {
-                self.perform(self.machine.resolutionFailed(error), context: context)
+                self.perform(self.machine.resolutionFailed(error, continueSent: self.continueSent), context: context)
                 return
             }
             self.perform(self.machine.resolved(port: destination.port, upstream: self.upstream?.link), context: context)

@@ -177,6 +177,17 @@ struct PreviewProxyStateMachine {
 
     // MARK: Events from the client's side
 
+    /// NIO's parser refused the body of the request being read; `nil` when that request is not a preview exchange
+    /// (the routes answer their own). The exchange fails: a 400 before its answer began (and the connection closes,
+    /// since where the request ends is unknown), else the connection closes.
+    mutating func requestBodyFailed(_ error: any Error) -> Action? {
+        withOpen(closed: nil) { open in
+            guard case .preview(let exchange) = open.turn, open.body == .exchange else { return nil }
+            exchange.closesConnection = true
+            return open.failExchange(AgentBoxError(.invalidArgument, "the request's body is not valid HTTP/1.1 (\(error))"))
+        }
+    }
+
     /// The client's address (the connection's peer), once it is known.
     mutating func clientConnected(from address: String?) {
         withOpen(closed: ()) { $0.clientAddress = address }
@@ -226,8 +237,8 @@ struct PreviewProxyStateMachine {
     }
 
     /// The token is unknown, expired or revoked, or the workspace or its port could not be reached.
-    mutating func resolutionFailed(_ error: any Error) -> Action {
-        withOpen(closed: .none) { $0.resolutionFailed(error) }
+    mutating func resolutionFailed(_ error: any Error, continueSent: Bool = false) -> Action {
+        withOpen(closed: .none) { $0.resolutionFailed(error, continueSent: continueSent) }
     }
 
     // MARK: Events from a connection into a workspace
@@ -403,13 +414,12 @@ extension PreviewProxyStateMachine.Open {
         return .sendRequest(exchange.upstreamHead(port: port, serverToken: serverToken, clientAddress: clientAddress), pending: pending)
     }
 
-    mutating func resolutionFailed(_ error: any Error) -> Action {
-        guard case .preview(var exchange) = turn, case .resolving = exchange.phase else { return .none }
-        if body == .exchange, PreviewRequestHead.expectsContinue(exchange.request) {
+    mutating func resolutionFailed(_ error: any Error, continueSent: Bool) -> Action {
+        guard case .preview(let exchange) = turn, case .resolving = exchange.phase else { return .none }
+        if body == .exchange, !continueSent, PreviewRequestHead.expectsContinue(exchange.request) {
             // No `100 Continue` was given: the client may send its body or not, so where its next request starts is
             // unknown. The answer says `Connection: close`, and the connection closes after it (RFC 9110 §10.1.1).
             exchange.closesConnection = true
-            turn = .preview(exchange)
         }
         return fail(error)
     }
@@ -468,6 +478,9 @@ extension PreviewProxyStateMachine.Open {
             return fail(AgentBoxError(.badGateway, "the workspace's server closed the connection in the middle of its answer"))
         }
     }
+
+    /// ``fail(_:)``, for the machine's own events.
+    mutating func failExchange(_ error: any Error) -> Action { fail(error) }
 
     /// The exchange failed: before its answer began, a problem+json answer; after, the connection closes.
     private mutating func fail(_ error: any Error) -> Action {
