@@ -166,6 +166,8 @@ struct BadInputTests {
         (#"[1,2]"#, "should be an object"),
         (#"{"limits":{"memoryMb":1}}"#, "limits.memoryMb must be"),
         (#"{"env":{"A=B":"x"}}"#, "env name"),
+        // One command per toolkit: a name given twice made every boot of the workspace fail (schemathesis found it).
+        (#"{"toolkits":["kit","kit"]}"#, "'kit' is given twice"),
     ])
     func malformedBodiesAre400(body: String, expected: String) async throws {
         try await withServer { client, manager in

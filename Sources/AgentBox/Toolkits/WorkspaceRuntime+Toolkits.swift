@@ -33,7 +33,8 @@ extension WorkspaceRuntime {
         let files = FileManager.default
         try? files.removeItem(at: directory)
         try files.createDirectory(at: bin, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        for name in toolkits {
+        // Each name once (a workspace stored before names were checked for repeats may list one twice).
+        for name in toolkits.enumerated().filter({ !toolkits[..<$0.offset].contains($0.element) }).map(\.element) {
             try files.createSymbolicLink(atPath: bin.appendingPathComponent("agentbox-\(name)").path, withDestinationPath: tool)
         }
         let socket = try await ToolSocket.open(path: directory.appendingPathComponent("tools.sock").path)

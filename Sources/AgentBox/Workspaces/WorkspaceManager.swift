@@ -643,6 +643,11 @@ public final class WorkspaceManager: Sendable {
             for name in toolkits where !Toolkit.isValidName(name) {
                 throw AgentBoxError(.invalidArgument, "toolkits: '\(name.prefix(80))' is not a toolkit name ([a-z][a-z0-9-]{0,31})")
             }
+            // One command per toolkit: a name given twice made the boot fail on its second command (500 on every
+            // action of the workspace; schemathesis found it).
+            if let twice = toolkits.enumerated().first(where: { toolkits[..<$0.offset].contains($0.element) })?.element {
+                throw AgentBoxError(.invalidArgument, "toolkits: '\(twice)' is given twice")
+            }
         }
     }
 
