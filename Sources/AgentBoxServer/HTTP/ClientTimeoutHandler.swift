@@ -176,25 +176,17 @@ final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 hosts += 1
                 if hosts > 1 { return ProblemError(.badRequest, "a request has one Host header, not several") }
             case 17 where PreviewProxy.equalsLowercase(name, "transfer-encoding"):
-                if let coding = unsupportedTransferCoding(value) {
-                    return ProblemError(.notImplemented, "the transfer coding '\(coding)' is not supported: send the body as it is, or chunked")
+                // The same comma list, trimmed and lowercased, as `Connection`'s.
+                let codings = PreviewProxy.listedInConnection([value])
+                if let coding = codings.first(where: { $0 != "chunked" }) {
+                    return ProblemError(.notImplemented, "the transfer coding '\(coding.prefix(64))' is not supported: send the body as it is, or chunked")
                 }
                 // `chunked, chunked` (or two headers saying chunked): NIO takes one off and would hand on the inner
                 // chunk framing as the body.
-                chunkedCodings += value.split(separator: ",").count
+                chunkedCodings += codings.count
                 if chunkedCodings > 1 { return ProblemError(.badRequest, "a body is chunked once: 'chunked' is given more than once") }
             default: continue
             }
-        }
-        return nil
-    }
-
-    /// The first coding in a `Transfer-Encoding` value that is not `chunked` (the only one the server takes), if any.
-    static func unsupportedTransferCoding(_ value: String) -> Substring? {
-        for coding in value.split(separator: ",") {
-            var name = coding.drop(while: { $0 == " " || $0 == "\t" })
-            while let last = name.last, last == " " || last == "\t" { name = name.dropLast() }
-            if !name.isEmpty, name.lowercased() != "chunked" { return name.prefix(64) }
         }
         return nil
     }
