@@ -153,7 +153,7 @@ public final class LLMGateway: Sendable {
     }
 
     /// The key a request presents: `x-api-key` (Anthropic's own), else a bearer token. The gateway checks this one,
-    /// and each workspace's egress proxy holds it to that workspace (``claimedWorkspace(in:)``): one function, so that
+    /// and each workspace's egress proxy holds it to that workspace (``claimedWorkspaces(in:)``): one function, so that
     /// the two can never look at different headers.
     static func presentedKey(in headers: HTTPHeaders) -> String? {
         headers.first(name: "x-api-key")
